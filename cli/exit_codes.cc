@@ -1,0 +1,11 @@
+#include "cli/exit_codes.h"
+
+namespace lockstep {
+
+int ExitCodeFor(const Status& status) {
+  if (status.ok()) return kExitOk;
+  if (status.IsInvalidArgument() || status.IsNotFound() || status.IsCorruption()) return kExitUsage;
+  return kExitFailed;
+}
+
+}  // namespace lockstep

@@ -1,0 +1,18 @@
+// Exit codes shared by every subcommand:
+//   0  ok
+//   1  a check failed, or differences were found, or the work itself failed
+//   2  bad usage or unreadable input
+#pragma once
+
+#include "formats/status.h"
+
+namespace lockstep {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+// Bad settings, missing or corrupt inputs are usage errors (2); anything else failed (1).
+int ExitCodeFor(const Status& status);
+
+}  // namespace lockstep

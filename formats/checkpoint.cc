@@ -1,0 +1,228 @@
+#include "formats/checkpoint.h"
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "formats/checksum.h"
+#include "formats/file_util.h"
+#include "formats/json_file.h"
+
+namespace fs = std::filesystem;
+
+namespace lockstep {
+namespace {
+
+constexpr char kManifestMagic[] = "LOCKSTEP-CHECKPOINT";
+constexpr int kManifestVersion = 1;
+
+bool IsSafeRelativePath(const std::string& p) {
+  if (p.empty() || p.front() == '/' || p.find('\0') != std::string::npos) return false;
+  for (const auto& part : fs::path(p)) {
+    if (part == ".." || part == ".") return false;
+  }
+  return true;
+}
+
+Status ParseManifest(const nlohmann::json& j, const std::string& path, Manifest* m) {
+  if (!j.is_object() || j.value("magic", "") != kManifestMagic) {
+    return Status::Corruption(path + ": not a Lockstep manifest (magic '" +
+                              std::string(kManifestMagic) + "' missing)");
+  }
+  const auto version = j.find("format_version");
+  if (version == j.end() || !version->is_number_integer()) {
+    return Status::Corruption(path + ": format_version missing or not an integer");
+  }
+  m->format_version = version->get<int>();
+  if (m->format_version != kManifestVersion) {
+    return Status::Corruption(path + ": manifest format version " +
+                              std::to_string(m->format_version) +
+                              " is not supported by this build (it reads version " +
+                              std::to_string(kManifestVersion) + ")");
+  }
+  const auto step = j.find("global_step");
+  const auto files = j.find("files");
+  if (step == j.end() || !step->is_number_integer() || files == j.end() || !files->is_array()) {
+    return Status::Corruption(path + ": global_step or files missing or of the wrong type");
+  }
+  m->global_step = step->get<int64_t>();
+  m->files.clear();
+  for (const auto& f : *files) {
+    if (!f.is_object() || !f.contains("path") || !f["path"].is_string() || !f.contains("size") ||
+        !f["size"].is_number_unsigned() || !f.contains("xxh3_128") || !f["xxh3_128"].is_string()) {
+      return Status::Corruption(path + ": a files entry lacks path, size or xxh3_128");
+    }
+    ManifestEntry e{f["path"].get<std::string>(), f["size"].get<uint64_t>(),
+                    f["xxh3_128"].get<std::string>()};
+    if (!IsSafeRelativePath(e.path)) {
+      return Status::Corruption(path + ": names a file outside the checkpoint: '" + e.path + "'");
+    }
+    m->files.push_back(std::move(e));
+  }
+  return Status::Ok();
+}
+
+// Swaps `a` and `b` atomically (Linux renameat2 RENAME_EXCHANGE).
+bool ExchangePaths(const std::string& a, const std::string& b) {
+#ifdef SYS_renameat2
+  constexpr unsigned kRenameExchange = 1u << 1;
+  return ::syscall(SYS_renameat2, AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), kRenameExchange) == 0;
+#else
+  (void)a;
+  (void)b;
+  return false;
+#endif
+}
+
+}  // namespace
+
+std::string CheckpointDirName(int64_t step) { return "checkpoint-" + std::to_string(step); }
+
+bool ParseCheckpointDirName(const std::string& name, int64_t* step) {
+  static const std::string kPrefix = "checkpoint-";
+  if (name.size() <= kPrefix.size() || name.compare(0, kPrefix.size(), kPrefix) != 0) return false;
+  const std::string digits = name.substr(kPrefix.size());
+  if (digits.size() > 18 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  *step = std::stoll(digits);
+  return true;
+}
+
+Status ListCheckpointDirs(const std::string& run_dir, std::vector<CheckpointDir>* out) {
+  out->clear();
+  std::error_code ec;
+  fs::directory_iterator it(run_dir, ec);
+  if (ec) return Status::IOError(run_dir + ": cannot list directory: " + ec.message());
+  for (const auto& entry : it) {
+    int64_t step;
+    const std::string name = entry.path().filename().string();
+    if (!ParseCheckpointDirName(name, &step)) continue;
+    if (!entry.is_directory(ec)) continue;
+    out->push_back({step, entry.path().string()});
+  }
+  std::sort(out->begin(), out->end(),
+            [](const CheckpointDir& a, const CheckpointDir& b) { return a.step < b.step; });
+  return Status::Ok();
+}
+
+Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* manifest) {
+  const std::string manifest_path = (fs::path(dir) / kManifestFile).string();
+  nlohmann::json j;
+  Status st = ReadJsonFile(manifest_path, &j);
+  if (st.IsNotFound()) {
+    return Status::Corruption(dir + ": no " + std::string(kManifestFile) +
+                              " (incomplete: the save never committed)");
+  }
+  LOCKSTEP_RETURN_IF_ERROR(st);
+  Manifest m;
+  LOCKSTEP_RETURN_IF_ERROR(ParseManifest(j, manifest_path, &m));
+  for (const auto& e : m.files) {
+    const std::string p = (fs::path(dir) / e.path).string();
+    std::error_code ec;
+    const auto status = fs::symlink_status(p, ec);
+    if (ec || !fs::exists(status)) return Status::Corruption(p + ": listed in the manifest but missing");
+    if (!fs::is_regular_file(status)) return Status::Corruption(p + ": not a regular file");
+    const uint64_t size = fs::file_size(p, ec);
+    if (ec || size != e.size) {
+      return Status::Corruption(p + ": size " + std::to_string(size) + " but the manifest says " +
+                                std::to_string(e.size));
+    }
+    if (mode == VerifyMode::kChecksums) {
+      std::string hex;
+      LOCKSTEP_RETURN_IF_ERROR(FileXxh3Hex(p, &hex));
+      if (hex != e.xxh3_128) {
+        return Status::Corruption(p + ": checksum " + hex + " but the manifest says " + e.xxh3_128);
+      }
+    }
+  }
+  if (manifest != nullptr) *manifest = std::move(m);
+  return Status::Ok();
+}
+
+CheckpointStaging::CheckpointStaging(std::string run_dir, int64_t step, std::string staging_dir)
+    : run_dir_(std::move(run_dir)), step_(step), staging_dir_(std::move(staging_dir)) {}
+
+CheckpointStaging::~CheckpointStaging() {
+  if (!committed_) {
+    std::error_code ec;
+    fs::remove_all(staging_dir_, ec);
+  }
+}
+
+Status CheckpointStaging::Begin(const std::string& run_dir, int64_t step,
+                                std::unique_ptr<CheckpointStaging>* out) {
+  std::error_code ec;
+  fs::create_directories(run_dir, ec);
+  if (ec) return Status::IOError(run_dir + ": cannot create: " + ec.message());
+  const std::string staging = (fs::path(run_dir) / (kStagingPrefix + std::to_string(step) + "-" +
+                                                    std::to_string(::getpid())))
+                                  .string();
+  fs::remove_all(staging, ec);  // a stale staging of ours from a crashed save
+  if (!fs::create_directory(staging, ec) || ec) {
+    return Status::IOError(staging + ": cannot create staging directory: " + ec.message());
+  }
+  out->reset(new CheckpointStaging(run_dir, step, staging));
+  return Status::Ok();
+}
+
+std::string CheckpointStaging::FilePath(const std::string& name) const {
+  return (fs::path(staging_dir_) / name).string();
+}
+
+Status CheckpointStaging::Commit(std::string* final_dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(staging_dir_, ec)) {
+    if (!entry.is_regular_file()) {
+      return Status::InvalidArgument(entry.path().string() + ": checkpoints hold regular files only");
+    }
+    names.push_back(entry.path().filename().string());
+  }
+  if (ec) return Status::IOError(staging_dir_ + ": cannot list: " + ec.message());
+  std::sort(names.begin(), names.end());
+
+  nlohmann::json files = nlohmann::json::array();
+  for (const auto& name : names) {
+    if (name == kManifestFile) continue;
+    const std::string p = FilePath(name);
+    LOCKSTEP_RETURN_IF_ERROR(FsyncPath(p));
+    std::string hex;
+    uint64_t size = 0;
+    LOCKSTEP_RETURN_IF_ERROR(FileXxh3Hex(p, &hex, &size));
+    files.push_back({{"path", name}, {"size", size}, {"xxh3_128", hex}});
+  }
+  const nlohmann::json manifest = {{"magic", kManifestMagic},
+                                   {"format_version", kManifestVersion},
+                                   {"global_step", step_},
+                                   {"files", files}};
+  LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile(FilePath(kManifestFile), manifest));
+  LOCKSTEP_RETURN_IF_ERROR(FsyncPath(staging_dir_));
+
+  const std::string target = (fs::path(run_dir_) / CheckpointDirName(step_)).string();
+  if (fs::exists(target, ec)) {
+    // Replace an older save of the same step without a moment where neither exists.
+    if (!ExchangePaths(staging_dir_, target)) {
+      return Status::IOError(target + ": exists and cannot be replaced atomically: " +
+                             std::strerror(errno));
+    }
+    committed_ = true;
+    LOCKSTEP_RETURN_IF_ERROR(FsyncPath(run_dir_));
+    fs::remove_all(staging_dir_, ec);  // now holds the replaced checkpoint
+  } else {
+    LOCKSTEP_RETURN_IF_ERROR(RenameDurably(staging_dir_, target));
+    committed_ = true;
+  }
+  if (final_dir != nullptr) *final_dir = target;
+  return Status::Ok();
+}
+
+}  // namespace lockstep

@@ -1,0 +1,83 @@
+// Checkpoint directories: HF naming, atomic commit, and validation by manifest.
+// Format: doc/checkpoint_format.md.
+//
+// A checkpoint is committed by writing every file into a staging directory, fsyncing it,
+// writing manifest.json last, and renaming the staging directory to checkpoint-<step>.
+// A directory without a valid manifest is never taken for a checkpoint.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "formats/status.h"
+
+namespace lockstep {
+
+constexpr char kManifestFile[] = "manifest.json";
+constexpr char kStagingPrefix[] = ".staging-checkpoint-";
+
+struct ManifestEntry {
+  std::string path;  // relative to the checkpoint directory, no "..", no leading '/'
+  uint64_t size = 0;
+  std::string xxh3_128;  // 32 hex digits
+};
+
+struct Manifest {
+  int format_version = 0;
+  int64_t global_step = 0;
+  std::vector<ManifestEntry> files;  // sorted by path, manifest.json itself excluded
+};
+
+// "checkpoint-<step>".
+std::string CheckpointDirName(int64_t step);
+
+// True when `name` matches HF's ^checkpoint-(\d+)$; stores the number in `*step`.
+bool ParseCheckpointDirName(const std::string& name, int64_t* step);
+
+struct CheckpointDir {
+  int64_t step = 0;
+  std::string path;
+};
+
+// The directories of `run_dir` named like checkpoints, sorted by step (never by mtime).
+// Says nothing about validity: see ValidateCheckpoint.
+Status ListCheckpointDirs(const std::string& run_dir, std::vector<CheckpointDir>* out);
+
+enum class VerifyMode {
+  kSizes,      // manifest parses, every listed file exists with its size (cheap)
+  kChecksums,  // ... and every checksum matches (reads every byte)
+};
+
+// OK when `dir` is a committed checkpoint under `mode`; otherwise a Status naming the
+// file and the problem. Fills `*manifest` when non-null.
+Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* manifest = nullptr);
+
+// Writes one checkpoint through a staging directory. Destroying an uncommitted staging
+// removes its directory, so an aborted save leaves nothing that looks like a checkpoint.
+class CheckpointStaging {
+ public:
+  // Creates `run_dir`/.staging-checkpoint-<step>-<pid>/.
+  static Status Begin(const std::string& run_dir, int64_t step,
+                      std::unique_ptr<CheckpointStaging>* out);
+  ~CheckpointStaging();
+
+  // Where to write the file `name` before Commit.
+  std::string FilePath(const std::string& name) const;
+  const std::string& staging_dir() const { return staging_dir_; }
+
+  // Fsyncs every staged file, writes manifest.json last, fsyncs, and renames the staging
+  // directory to `run_dir`/checkpoint-<step>. An existing checkpoint of that step is
+  // replaced atomically. Stores the final path in `*final_dir` when non-null.
+  Status Commit(std::string* final_dir = nullptr);
+
+ private:
+  CheckpointStaging(std::string run_dir, int64_t step, std::string staging_dir);
+  std::string run_dir_;
+  int64_t step_;
+  std::string staging_dir_;
+  bool committed_ = false;
+};
+
+}  // namespace lockstep

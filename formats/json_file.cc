@@ -1,0 +1,59 @@
+#include "formats/json_file.h"
+
+#include "formats/file_util.h"
+
+namespace lockstep {
+namespace {
+
+// Nesting depth of `text`, brackets inside strings ignored. Checked before parsing so a
+// file of a million '[' is refused in linear time and constant stack.
+int MaxNestingDepth(const std::string& text) {
+  int depth = 0, max_depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '[' || c == '{') max_depth = std::max(max_depth, ++depth);
+    else if (c == ']' || c == '}') --depth;
+  }
+  return max_depth;
+}
+
+}  // namespace
+
+Status ParseJson(const std::string& text, const std::string& origin, nlohmann::json* out,
+                 const JsonLimits& limits) {
+  if (text.size() > limits.max_bytes) {
+    return Status::Corruption(origin + ": JSON of " + std::to_string(text.size()) +
+                              " bytes is over the limit of " + std::to_string(limits.max_bytes));
+  }
+  const int depth = MaxNestingDepth(text);
+  if (depth > limits.max_depth) {
+    return Status::Corruption(origin + ": JSON nests " + std::to_string(depth) +
+                              " levels deep, over the limit of " +
+                              std::to_string(limits.max_depth));
+  }
+  try {
+    *out = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption(origin + ": invalid JSON: " + e.what());
+  }
+  return Status::Ok();
+}
+
+Status ReadJsonFile(const std::string& path, nlohmann::json* out, const JsonLimits& limits) {
+  std::string text;
+  LOCKSTEP_RETURN_IF_ERROR(ReadFileToString(path, &text, limits.max_bytes));
+  return ParseJson(text, path, out, limits);
+}
+
+Status WriteJsonFile(const std::string& path, const nlohmann::json& value) {
+  return WriteFileDurably(path, value.dump(2) + "\n");
+}
+
+}  // namespace lockstep

@@ -1,0 +1,29 @@
+// Reading and writing the JSON files of a run directory, defensively: a hostile or broken
+// file yields a Status naming the file, never an exception or a stack overflow.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/status.h"
+
+namespace lockstep {
+
+struct JsonLimits {
+  uint64_t max_bytes = 64ull << 20;  // trainer_state.json of a long run is a few MB at most
+  int max_depth = 64;                // our files nest 4 deep; HF's about 5
+};
+
+// Parses `text` (from `origin`, used in messages) into `*out` within `limits`.
+Status ParseJson(const std::string& text, const std::string& origin, nlohmann::json* out,
+                 const JsonLimits& limits = JsonLimits());
+
+// Reads and parses the JSON file at `path`.
+Status ReadJsonFile(const std::string& path, nlohmann::json* out,
+                    const JsonLimits& limits = JsonLimits());
+
+// Writes `value` as indented JSON with sorted keys (HF's style), durably.
+Status WriteJsonFile(const std::string& path, const nlohmann::json& value);
+
+}  // namespace lockstep

@@ -1,0 +1,49 @@
+// Status: the outcome of an operation on the formats, as a value (after leveldb).
+// Errors never fly through the format layer as exceptions; every message names the file
+// and the problem so a user can act on it without a debugger.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace lockstep {
+
+class Status {
+ public:
+  enum class Code { kOk, kNotFound, kCorruption, kInvalidArgument, kIOError };
+
+  Status() = default;  // ok
+  static Status Ok() { return Status(); }
+  static Status NotFound(std::string msg) { return Status(Code::kNotFound, std::move(msg)); }
+  static Status Corruption(std::string msg) { return Status(Code::kCorruption, std::move(msg)); }
+  static Status InvalidArgument(std::string msg) {
+    return Status(Code::kInvalidArgument, std::move(msg));
+  }
+  static Status IOError(std::string msg) { return Status(Code::kIOError, std::move(msg)); }
+
+  bool ok() const { return code_ == Code::kOk; }
+  bool IsNotFound() const { return code_ == Code::kNotFound; }
+  bool IsCorruption() const { return code_ == Code::kCorruption; }
+  bool IsInvalidArgument() const { return code_ == Code::kInvalidArgument; }
+  bool IsIOError() const { return code_ == Code::kIOError; }
+  Code code() const { return code_; }
+  const std::string& message() const { return message_; }
+
+  // "Corruption: run/checkpoint-3/manifest.json: ..." ; "OK" when ok.
+  std::string ToString() const;
+
+ private:
+  Status(Code code, std::string msg) : code_(code), message_(std::move(msg)) {}
+  Code code_ = Code::kOk;
+  std::string message_;
+};
+
+// Returns early from the calling function when `expr` yields a non-ok Status.
+#define LOCKSTEP_RETURN_IF_ERROR(expr)        \
+  do {                                        \
+    ::lockstep::Status _st = (expr);          \
+    if (!_st.ok()) return _st;                \
+  } while (0)
+
+}  // namespace lockstep

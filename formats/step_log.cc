@@ -1,0 +1,177 @@
+#include "formats/step_log.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <zstd.h>
+
+#include "formats/file_util.h"
+#include "formats/json_file.h"
+
+namespace lockstep {
+namespace {
+
+constexpr char kMagic[] = "LOCKSTEP-STEPLOG";
+constexpr int kFormatVersion = 1;
+constexpr uint64_t kMaxFrameContent = 256ull << 20;  // a frame holds a few KB; refuse absurd ones
+constexpr uint64_t kMaxLogBytes = 64ull << 30;
+
+std::string ErrnoText() { return std::strerror(errno); }
+
+}  // namespace
+
+StepLogWriter::StepLogWriter(std::string path, int fd, const StepLogOptions& options)
+    : path_(std::move(path)), fd_(fd), options_(options) {}
+
+StepLogWriter::~StepLogWriter() { (void)Close(); }
+
+Status StepLogWriter::Create(const std::string& path, const nlohmann::json& header,
+                             const StepLogOptions& options, std::unique_ptr<StepLogWriter>* out) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IOError(path + ": cannot create step log: " + ErrnoText());
+  std::unique_ptr<StepLogWriter> w(new StepLogWriter(path, fd, options));
+  nlohmann::json h = header;
+  h["kind"] = "header";
+  h["magic"] = kMagic;
+  h["format_version"] = kFormatVersion;
+  LOCKSTEP_RETURN_IF_ERROR(w->WriteFrame(h.dump() + "\n"));
+  *out = std::move(w);
+  return Status::Ok();
+}
+
+Status StepLogWriter::OpenForAppend(const std::string& path, uint64_t keep_bytes,
+                                    const StepLogOptions& options,
+                                    std::unique_ptr<StepLogWriter>* out) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError(path + ": cannot open step log: " + ErrnoText());
+  if (::ftruncate(fd, static_cast<off_t>(keep_bytes)) != 0 ||
+      ::lseek(fd, 0, SEEK_END) != static_cast<off_t>(keep_bytes) || ::fsync(fd) != 0) {
+    const std::string err = ErrnoText();
+    ::close(fd);
+    return Status::IOError(path + ": cannot cut step log to " + std::to_string(keep_bytes) +
+                           " bytes: " + err);
+  }
+  out->reset(new StepLogWriter(path, fd, options));
+  return Status::Ok();
+}
+
+Status StepLogWriter::Append(const nlohmann::json& record) {
+  if (fd_ < 0) return Status::InvalidArgument(path_ + ": step log is closed");
+  nlohmann::json r = record;
+  r["kind"] = "step";
+  pending_ += r.dump();
+  pending_ += '\n';
+  if (++pending_records_ >= options_.records_per_frame) return Flush();
+  return Status::Ok();
+}
+
+Status StepLogWriter::Flush(bool sync) {
+  if (fd_ < 0) return Status::InvalidArgument(path_ + ": step log is closed");
+  if (!pending_.empty()) {
+    LOCKSTEP_RETURN_IF_ERROR(WriteFrame(pending_));
+    pending_.clear();
+    pending_records_ = 0;
+  }
+  if (sync && ::fsync(fd_) != 0) return Status::IOError(path_ + ": fsync failed: " + ErrnoText());
+  return Status::Ok();
+}
+
+Status StepLogWriter::Close() {
+  if (fd_ < 0) return Status::Ok();
+  Status st = Flush(/*sync=*/true);
+  ::close(fd_);
+  fd_ = -1;
+  return st;
+}
+
+// Compresses `text` into one frame (with content size and checksum) and writes it with a
+// single write(2), so a crash leaves at worst a prefix of this frame at the end of the file.
+Status StepLogWriter::WriteFrame(const std::string& text) {
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, options_.compression_level);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
+  std::string frame(ZSTD_compressBound(text.size()), '\0');
+  const size_t n = ZSTD_compress2(cctx, &frame[0], frame.size(), text.data(), text.size());
+  ZSTD_freeCCtx(cctx);
+  if (ZSTD_isError(n)) return Status::IOError(path_ + ": zstd: " + ZSTD_getErrorName(n));
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t w = ::write(fd_, frame.data() + done, n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return Status::IOError(path_ + ": write failed: " + ErrnoText());
+    done += static_cast<size_t>(w);
+  }
+  return Status::Ok();
+}
+
+Status ReadStepLog(const std::string& path, StepLogContents* out) {
+  *out = StepLogContents();
+  std::string data;
+  LOCKSTEP_RETURN_IF_ERROR(ReadFileToString(path, &data, kMaxLogBytes));
+  out->file_bytes = data.size();
+  if (data.empty()) return Status::Corruption(path + ": empty step log (no header frame)");
+
+  size_t pos = 0;
+  bool first = true;
+  while (pos < data.size()) {
+    const char* src = data.data() + pos;
+    const size_t remaining = data.size() - pos;
+    const size_t frame_size = ZSTD_findFrameCompressedSize(src, remaining);
+    if (ZSTD_isError(frame_size)) {
+      // Only the last frame can be cut short (each frame is one write); report, don't fail.
+      out->truncated_tail = true;
+      out->tail_problem = "frame at byte " + std::to_string(pos) + " is incomplete (" +
+                          std::to_string(remaining) + " bytes, " + ZSTD_getErrorName(frame_size) + ")";
+      break;
+    }
+    const std::string where = path + ": frame at byte " + std::to_string(pos);
+    const unsigned long long content = ZSTD_getFrameContentSize(src, frame_size);
+    if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN ||
+        content > kMaxFrameContent) {
+      return Status::Corruption(where + ": missing or absurd content size");
+    }
+    std::string text(static_cast<size_t>(content), '\0');
+    const size_t got = ZSTD_decompress(&text[0], text.size(), src, frame_size);
+    if (ZSTD_isError(got) || got != content) {
+      return Status::Corruption(where + ": cannot decompress (" +
+                                std::string(ZSTD_isError(got) ? ZSTD_getErrorName(got) : "size mismatch") + ")");
+    }
+    size_t line_start = 0;
+    while (line_start < text.size()) {
+      size_t nl = text.find('\n', line_start);
+      if (nl == std::string::npos) return Status::Corruption(where + ": record without newline");
+      nlohmann::json record;
+      LOCKSTEP_RETURN_IF_ERROR(ParseJson(text.substr(line_start, nl - line_start), where, &record));
+      if (first) {
+        if (!record.is_object() || record.value("magic", "") != kMagic) {
+          return Status::Corruption(path + ": not a Lockstep step log (magic '" + std::string(kMagic) +
+                                    "' missing in the first record)");
+        }
+        if (record.value("format_version", 0) != kFormatVersion) {
+          return Status::Corruption(path + ": step log format version " +
+                                    record.value("format_version", nlohmann::json()).dump() +
+                                    " is not supported (this build reads version " +
+                                    std::to_string(kFormatVersion) + ")");
+        }
+        out->header = std::move(record);
+        first = false;
+      } else {
+        if (!record.is_object() || record.value("kind", "") != "step") {
+          return Status::Corruption(where + ": record is not a step record");
+        }
+        out->records.push_back(std::move(record));
+      }
+      line_start = nl + 1;
+    }
+    pos += frame_size;
+    out->frame_ends.push_back(pos);
+  }
+  out->valid_bytes = pos;
+  if (first) return Status::Corruption(path + ": no complete header frame (" + out->tail_problem + ")");
+  return Status::Ok();
+}
+
+}  // namespace lockstep

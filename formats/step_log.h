@@ -1,0 +1,75 @@
+// The step log: one JSON record per optimizer step, in zstd frames.
+// Format: doc/step_log_format.md. `zstdcat steps.jsonl.zst | jq` reads it.
+//
+// Records are buffered and written as one zstd frame every `records_per_frame` records, at
+// every Flush() and at Close(). A killed process loses at most the unflushed records; the
+// reader accepts a truncated last frame and reports it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/status.h"
+
+namespace lockstep {
+
+constexpr char kStepLogFile[] = "steps.jsonl.zst";
+
+struct StepLogOptions {
+  int records_per_frame = 16;  // frame boundaries are deterministic: same run, same bytes
+  int compression_level = 3;
+};
+
+class StepLogWriter {
+ public:
+  // Creates (truncating) the log at `path`; its first frame holds `header` with the
+  // "kind", "magic" and "format_version" fields added.
+  static Status Create(const std::string& path, const nlohmann::json& header,
+                       const StepLogOptions& options, std::unique_ptr<StepLogWriter>* out);
+
+  // Opens an existing log for appending after its first `keep_bytes` bytes, which must end
+  // on a frame boundary (StepLogContents::valid_bytes or a frame end). Bytes after it are
+  // cut off first.
+  static Status OpenForAppend(const std::string& path, uint64_t keep_bytes,
+                              const StepLogOptions& options, std::unique_ptr<StepLogWriter>* out);
+  ~StepLogWriter();  // flushes, best effort
+
+  // Buffers `record` (its "kind" is set to "step"); writes a frame when the buffer is full.
+  Status Append(const nlohmann::json& record);
+
+  // Writes buffered records as one frame. With `sync`, also fsyncs the file (used when a
+  // checkpoint commits, so the log durably covers it).
+  Status Flush(bool sync = false);
+
+  Status Close();
+
+ private:
+  StepLogWriter(std::string path, int fd, const StepLogOptions& options);
+  Status WriteFrame(const std::string& text);
+
+  std::string path_;
+  int fd_;
+  StepLogOptions options_;
+  std::string pending_;
+  int pending_records_ = 0;
+};
+
+struct StepLogContents {
+  nlohmann::json header;
+  std::vector<nlohmann::json> records;  // the "step" records, in file order
+  std::vector<uint64_t> frame_ends;     // byte offset after each complete frame
+  uint64_t valid_bytes = 0;             // bytes covered by complete frames
+  uint64_t file_bytes = 0;
+  bool truncated_tail = false;          // the file ends inside a frame
+  std::string tail_problem;             // why the tail was not read, when truncated_tail
+};
+
+// Reads the whole log. A truncated last frame is accepted and reported in `*out`; damage
+// anywhere else (bad checksum, bad JSON, wrong magic) is Corruption naming the offset.
+Status ReadStepLog(const std::string& path, StepLogContents* out);
+
+}  // namespace lockstep

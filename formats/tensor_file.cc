@@ -1,0 +1,321 @@
+#include "formats/tensor_file.h"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace lockstep {
+namespace {
+
+constexpr char kMagicAttr[] = "lockstep_magic";
+constexpr char kMagic[] = "LOCKSTEP-TENSORS";
+constexpr char kVersionAttr[] = "lockstep_format_version";
+constexpr int kFormatVersion = 1;
+constexpr char kDTypeAttr[] = "dtype";
+
+struct DTypeInfo {
+  DType dtype;
+  const char* name;
+  size_t size;
+};
+const DTypeInfo kDTypes[] = {
+    {DType::kFloat32, "float32", 4}, {DType::kFloat64, "float64", 8},
+    {DType::kFloat16, "float16", 2}, {DType::kBFloat16, "bfloat16", 2},
+    {DType::kInt64, "int64", 8},     {DType::kInt32, "int32", 4},
+    {DType::kInt16, "int16", 2},     {DType::kInt8, "int8", 1},
+    {DType::kUInt8, "uint8", 1},     {DType::kBool, "bool", 1},
+};
+
+// The HDF5 type a dtype is stored as. Half floats have no portable HDF5 type in 1.10, so
+// they are stored as their 16-bit patterns; the "dtype" attribute says how to read them.
+hid_t FileType(DType d) {
+  switch (d) {
+    case DType::kFloat32: return H5T_IEEE_F32LE;
+    case DType::kFloat64: return H5T_IEEE_F64LE;
+    case DType::kFloat16:
+    case DType::kBFloat16: return H5T_STD_U16LE;
+    case DType::kInt64: return H5T_STD_I64LE;
+    case DType::kInt32: return H5T_STD_I32LE;
+    case DType::kInt16: return H5T_STD_I16LE;
+    case DType::kInt8: return H5T_STD_I8LE;
+    case DType::kUInt8:
+    case DType::kBool: return H5T_STD_U8LE;
+  }
+  return H5T_STD_U8LE;
+}
+hid_t MemType(DType d) {
+  switch (d) {
+    case DType::kFloat32: return H5T_NATIVE_FLOAT;
+    case DType::kFloat64: return H5T_NATIVE_DOUBLE;
+    case DType::kFloat16:
+    case DType::kBFloat16: return H5T_NATIVE_UINT16;
+    case DType::kInt64: return H5T_NATIVE_INT64;
+    case DType::kInt32: return H5T_NATIVE_INT32;
+    case DType::kInt16: return H5T_NATIVE_INT16;
+    case DType::kInt8: return H5T_NATIVE_INT8;
+    case DType::kUInt8:
+    case DType::kBool: return H5T_NATIVE_UINT8;
+  }
+  return H5T_NATIVE_UINT8;
+}
+
+// Owns one HDF5 identifier and closes it with the matching H5?close.
+class Handle {
+ public:
+  Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  ~Handle() {
+    if (id_ >= 0) close_(id_);
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+
+ private:
+  hid_t id_;
+  herr_t (*close_)(hid_t);
+};
+
+// HDF5 prints an error stack to stderr by default; we report through Status instead.
+void SilenceHdf5() {
+  static bool done = [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    return true;
+  }();
+  (void)done;
+}
+
+// An object-creation property list with modification times off, so equal content gives
+// byte-identical files (reproducibility is the point of this product).
+hid_t NoTimesPlist(hid_t cls) {
+  hid_t p = H5Pcreate(cls);
+  H5Pset_obj_track_times(p, 0);
+  return p;
+}
+
+Status WriteStringAttr(hid_t obj, const char* name, const std::string& value,
+                       const std::string& path) {
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type.get(), value.size());
+  H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle attr(H5Acreate2(obj, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+              H5Aclose);
+  if (!attr.valid() || H5Awrite(attr.get(), type.get(), value.data()) < 0) {
+    return Status::IOError(path + ": cannot write attribute " + name);
+  }
+  return Status::Ok();
+}
+
+// Reads a fixed-length string attribute; NotFound when absent.
+Status ReadStringAttr(hid_t obj, const char* name, std::string* value, const std::string& where) {
+  if (H5Aexists(obj, name) <= 0) return Status::NotFound(where + ": attribute '" + name + "' missing");
+  Handle attr(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
+  Handle type(H5Aget_type(attr.get()), H5Tclose);
+  if (!attr.valid() || !type.valid() || H5Tget_class(type.get()) != H5T_STRING ||
+      H5Tis_variable_str(type.get()) > 0) {
+    return Status::Corruption(where + ": attribute '" + name + "' is not a fixed-length string");
+  }
+  const size_t size = H5Tget_size(type.get());
+  if (size > 4096) return Status::Corruption(where + ": attribute '" + name + "' is too long");
+  std::string buf(size, '\0');
+  if (H5Aread(attr.get(), type.get(), &buf[0]) < 0) {
+    return Status::Corruption(where + ": cannot read attribute '" + name + "'");
+  }
+  buf.resize(std::min(buf.size(), buf.find('\0')));
+  *value = buf;
+  return Status::Ok();
+}
+
+Status CheckName(const std::string& name, const std::string& path) {
+  if (name.empty() || name.front() == '/' || name.back() == '/' ||
+      name.find("//") != std::string::npos || name == "." || name.find("/./") != std::string::npos) {
+    return Status::InvalidArgument(path + ": invalid tensor name '" + name + "'");
+  }
+  return Status::Ok();
+}
+
+// Creates the groups on the way to `name` ("a/b/c" needs "a" and "a/b").
+Status EnsureParentGroups(hid_t file, const std::string& name, std::set<std::string>* made,
+                          const std::string& path) {
+  for (size_t pos = name.find('/'); pos != std::string::npos; pos = name.find('/', pos + 1)) {
+    const std::string group = name.substr(0, pos);
+    if (!made->insert(group).second) continue;
+    Handle gcpl(NoTimesPlist(H5P_GROUP_CREATE), H5Pclose);
+    Handle g(H5Gcreate2(file, group.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose);
+    if (!g.valid()) return Status::IOError(path + ": cannot create group '" + group + "'");
+  }
+  return Status::Ok();
+}
+
+Status WriteOne(hid_t file, const TensorData& t, const std::string& path) {
+  const int64_t numel = t.numel();
+  if (numel < 0 || t.bytes.size() != static_cast<size_t>(numel) * DTypeSize(t.dtype)) {
+    return Status::InvalidArgument(path + ": tensor '" + t.name + "' has " +
+                                   std::to_string(t.bytes.size()) + " bytes, its dtype and shape need " +
+                                   std::to_string(numel * static_cast<int64_t>(DTypeSize(t.dtype))));
+  }
+  std::vector<hsize_t> dims(t.shape.begin(), t.shape.end());
+  Handle space(t.shape.empty() ? H5Screate(H5S_SCALAR)
+                               : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+               H5Sclose);
+  Handle dcpl(NoTimesPlist(H5P_DATASET_CREATE), H5Pclose);
+  Handle ds(H5Dcreate2(file, t.name.c_str(), FileType(t.dtype), space.get(), H5P_DEFAULT,
+                       dcpl.get(), H5P_DEFAULT),
+            H5Dclose);
+  if (!space.valid() || !ds.valid()) {
+    return Status::IOError(path + ": cannot create dataset '" + t.name + "'");
+  }
+  if (numel > 0 &&
+      H5Dwrite(ds.get(), MemType(t.dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.bytes.data()) < 0) {
+    return Status::IOError(path + ": cannot write dataset '" + t.name + "'");
+  }
+  return WriteStringAttr(ds.get(), kDTypeAttr, DTypeName(t.dtype), path);
+}
+
+struct VisitContext {
+  std::vector<std::string> names;
+};
+// H5Ovisit's callback type changed in HDF5 1.12 (H5O_info2_t, H5Ovisit3).
+#if H5_VERSION_GE(1, 12, 0)
+using ObjectInfo = H5O_info2_t;
+#else
+using ObjectInfo = H5O_info_t;
+#endif
+herr_t CollectDatasets(hid_t, const char* name, const ObjectInfo* info, void* data) {
+  if (info->type == H5O_TYPE_DATASET) static_cast<VisitContext*>(data)->names.push_back(name);
+  return 0;
+}
+herr_t VisitObjects(hid_t file, VisitContext* ctx) {
+#if H5_VERSION_GE(1, 12, 0)
+  return H5Ovisit3(file, H5_INDEX_NAME, H5_ITER_INC, CollectDatasets, ctx, H5O_INFO_BASIC);
+#else
+  return H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, CollectDatasets, ctx, H5O_INFO_BASIC);
+#endif
+}
+
+Status ReadOne(hid_t file, const std::string& name, uint64_t file_size, const std::string& path,
+               TensorData* t) {
+  const std::string where = path + ": tensor '" + name + "'";
+  Handle ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.valid()) return Status::Corruption(where + ": cannot open dataset");
+  std::string dtype_name;
+  LOCKSTEP_RETURN_IF_ERROR(ReadStringAttr(ds.get(), kDTypeAttr, &dtype_name, where));
+  t->name = name;
+  if (!DTypeFromName(dtype_name, &t->dtype)) {
+    return Status::Corruption(where + ": unknown dtype '" + dtype_name + "'");
+  }
+  Handle type(H5Dget_type(ds.get()), H5Tclose);
+  if (!type.valid() || H5Tget_size(type.get()) != DTypeSize(t->dtype)) {
+    return Status::Corruption(where + ": stored element size disagrees with dtype " + dtype_name);
+  }
+  Handle space(H5Dget_space(ds.get()), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 0 || rank > 32) return Status::Corruption(where + ": bad dataspace");
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  t->shape.assign(dims.begin(), dims.end());
+  const int64_t numel = t->numel();
+  const uint64_t nbytes = static_cast<uint64_t>(numel) * DTypeSize(t->dtype);
+  if (numel < 0 || nbytes > file_size) {
+    return Status::Corruption(where + ": shape claims " + std::to_string(nbytes) +
+                              " bytes, more than the file holds");
+  }
+  t->bytes.assign(nbytes, 0);
+  if (numel > 0 &&
+      H5Dread(ds.get(), MemType(t->dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, t->bytes.data()) < 0) {
+    return Status::Corruption(where + ": data unreadable (truncated or damaged file)");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const char* DTypeName(DType dtype) {
+  for (const auto& d : kDTypes) if (d.dtype == dtype) return d.name;
+  return "unknown";
+}
+bool DTypeFromName(const std::string& name, DType* dtype) {
+  for (const auto& d : kDTypes) {
+    if (name == d.name) {
+      *dtype = d.dtype;
+      return true;
+    }
+  }
+  return false;
+}
+size_t DTypeSize(DType dtype) {
+  for (const auto& d : kDTypes) if (d.dtype == dtype) return d.size;
+  return 0;
+}
+
+int64_t TensorData::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0 || (d > 0 && n > (int64_t{1} << 50) / d)) return -1;  // negative or absurd
+    n *= d;
+  }
+  return n;
+}
+
+Status WriteTensorFile(const std::string& path, const std::vector<TensorData>& tensors) {
+  SilenceHdf5();
+  std::set<std::string> names;
+  for (const auto& t : tensors) {
+    LOCKSTEP_RETURN_IF_ERROR(CheckName(t.name, path));
+    if (!names.insert(t.name).second) {
+      return Status::InvalidArgument(path + ": duplicate tensor name '" + t.name + "'");
+    }
+  }
+  Handle fcpl(NoTimesPlist(H5P_FILE_CREATE), H5Pclose);
+  Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT), H5Fclose);
+  if (!file.valid()) return Status::IOError(path + ": cannot create HDF5 file");
+  LOCKSTEP_RETURN_IF_ERROR(WriteStringAttr(file.get(), kMagicAttr, kMagic, path));
+  LOCKSTEP_RETURN_IF_ERROR(
+      WriteStringAttr(file.get(), kVersionAttr, std::to_string(kFormatVersion), path));
+  std::set<std::string> groups;
+  for (const auto& t : tensors) {
+    LOCKSTEP_RETURN_IF_ERROR(EnsureParentGroups(file.get(), t.name, &groups, path));
+    LOCKSTEP_RETURN_IF_ERROR(WriteOne(file.get(), t, path));
+  }
+  if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0) return Status::IOError(path + ": flush failed");
+  return Status::Ok();
+}
+
+Status ReadTensorFile(const std::string& path, std::vector<TensorData>* tensors) {
+  SilenceHdf5();
+  tensors->clear();
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    return Status::Corruption(path + ": not a readable HDF5 file (truncated or damaged)");
+  }
+  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!file.valid()) return Status::Corruption(path + ": HDF5 file cannot be opened (truncated or damaged)");
+  std::string magic, version;
+  Status st = ReadStringAttr(file.get(), kMagicAttr, &magic, path);
+  if (!st.ok() || magic != kMagic) {
+    return Status::Corruption(path + ": not a Lockstep tensor file (magic '" + std::string(kMagic) +
+                              "' missing)");
+  }
+  LOCKSTEP_RETURN_IF_ERROR(ReadStringAttr(file.get(), kVersionAttr, &version, path));
+  if (version != std::to_string(kFormatVersion)) {
+    return Status::Corruption(path + ": tensor format version " + version +
+                              " is not supported by this build (it reads version " +
+                              std::to_string(kFormatVersion) + ")");
+  }
+  hsize_t file_size = 0;
+  H5Fget_filesize(file.get(), &file_size);
+  VisitContext ctx;
+  if (VisitObjects(file.get(), &ctx) < 0) {
+    return Status::Corruption(path + ": cannot list datasets (damaged file)");
+  }
+  std::sort(ctx.names.begin(), ctx.names.end());
+  tensors->resize(ctx.names.size());
+  for (size_t i = 0; i < ctx.names.size(); ++i) {
+    LOCKSTEP_RETURN_IF_ERROR(ReadOne(file.get(), ctx.names[i], file_size, path, &(*tensors)[i]));
+  }
+  return Status::Ok();
+}
+
+}  // namespace lockstep

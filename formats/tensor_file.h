@@ -1,0 +1,38 @@
+// Tensor files: named tensors in HDF5, one dataset per tensor, framework-free.
+// Format: doc/checkpoint_format.md. dtype and shape round-trip exactly, bit for bit.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "formats/status.h"
+
+namespace lockstep {
+
+enum class DType { kFloat32, kFloat64, kFloat16, kBFloat16, kInt64, kInt32, kInt16, kInt8,
+                   kUInt8, kBool };
+
+const char* DTypeName(DType dtype);                           // "float32", "bfloat16", ...
+bool DTypeFromName(const std::string& name, DType* dtype);   // inverse of DTypeName
+size_t DTypeSize(DType dtype);                               // bytes per element
+
+// A tensor as plain bytes: row-major (C order), little-endian, `shape` empty for a scalar.
+struct TensorData {
+  std::string name;  // '/' separates groups, e.g. "exp_avg/fc1.weight"
+  DType dtype = DType::kFloat32;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> bytes;  // numel() * DTypeSize(dtype) bytes
+
+  int64_t numel() const;
+};
+
+// Writes `tensors` to a new HDF5 file at `path` (replacing any file there). Names must be
+// unique, non-empty and free of empty path components; each tensor's byte count must match.
+Status WriteTensorFile(const std::string& path, const std::vector<TensorData>& tensors);
+
+// Reads every tensor of the Lockstep tensor file at `path`, sorted by name. Checks the
+// magic and version, and that each dataset's size agrees with its dtype and shape.
+Status ReadTensorFile(const std::string& path, std::vector<TensorData>* tensors);
+
+}  // namespace lockstep

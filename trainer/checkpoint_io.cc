@@ -1,0 +1,83 @@
+#include "trainer/checkpoint_io.h"
+
+#include <filesystem>
+#include <map>
+#include <memory>
+
+#include "formats/checkpoint.h"
+#include "formats/json_file.h"
+#include "formats/tensor_file.h"
+#include "trainer/torch_bridge.h"
+
+namespace lockstep {
+namespace {
+
+Status ModelTensors(Model* model, std::vector<TensorData>* out) {
+  for (const auto& p : model->named_parameters()) {
+    out->emplace_back();
+    LOCKSTEP_RETURN_IF_ERROR(ToTensorData(p.key(), p.value(), &out->back()));
+  }
+  for (const auto& b : model->named_buffers()) {
+    out->emplace_back();
+    LOCKSTEP_RETURN_IF_ERROR(ToTensorData(b.key(), b.value(), &out->back()));
+  }
+  return Status::Ok();
+}
+
+Status OptimizerTensors(AdamW* opt, std::vector<TensorData>* out) {
+  for (auto& [name, s] : opt->state()) {
+    if (!s.exp_avg.defined()) continue;
+    out->emplace_back();
+    LOCKSTEP_RETURN_IF_ERROR(ToTensorData("exp_avg/" + name, s.exp_avg, &out->back()));
+    out->emplace_back();
+    LOCKSTEP_RETURN_IF_ERROR(ToTensorData("exp_avg_sq/" + name, s.exp_avg_sq, &out->back()));
+    out->emplace_back();
+    LOCKSTEP_RETURN_IF_ERROR(ToTensorData("step/" + name, torch::tensor(s.step, torch::kInt64), &out->back()));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status WriteCheckpoint(const std::string& run_dir, int64_t step, const CheckpointPayload& payload,
+                       std::string* final_dir) {
+  std::unique_ptr<CheckpointStaging> staging;
+  LOCKSTEP_RETURN_IF_ERROR(CheckpointStaging::Begin(run_dir, step, &staging));
+
+  std::vector<TensorData> model_tensors, optimizer_tensors;
+  LOCKSTEP_RETURN_IF_ERROR(ModelTensors(payload.model, &model_tensors));
+  LOCKSTEP_RETURN_IF_ERROR(OptimizerTensors(payload.optimizer, &optimizer_tensors));
+  LOCKSTEP_RETURN_IF_ERROR(WriteTensorFile(staging->FilePath(kModelFile), model_tensors));
+  LOCKSTEP_RETURN_IF_ERROR(WriteTensorFile(staging->FilePath(kOptimizerFile), optimizer_tensors));
+
+  const std::pair<const char*, const nlohmann::json*> json_files[] = {
+      {"trainer_state.json", &payload.trainer_state}, {"training_args.json", &payload.training_args},
+      {"scheduler.json", &payload.scheduler},         {"sampler.json", &payload.sampler},
+      {"rng_state.json", &payload.rng_state},         {"loop_state.json", &payload.loop_state},
+  };
+  for (const auto& [name, value] : json_files) {
+    LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile(staging->FilePath(name), *value));
+  }
+  return staging->Commit(final_dir);
+}
+
+Status LoadModelWeights(const std::string& checkpoint_dir, Model* model) {
+  const std::string path = (std::filesystem::path(checkpoint_dir) / kModelFile).string();
+  std::vector<TensorData> tensors;
+  LOCKSTEP_RETURN_IF_ERROR(ReadTensorFile(path, &tensors));
+  std::map<std::string, const TensorData*> by_name;
+  for (const auto& t : tensors) by_name[t.name] = &t;
+  torch::NoGradGuard no_grad;
+  for (auto& p : model->named_parameters()) {
+    const auto it = by_name.find(p.key());
+    if (it == by_name.end()) return Status::Corruption(path + ": parameter '" + p.key() + "' missing");
+    torch::Tensor src = FromTensorData(*it->second);
+    if (src.sizes() != p.value().sizes() || src.scalar_type() != p.value().scalar_type()) {
+      return Status::Corruption(path + ": parameter '" + p.key() + "' has another shape or dtype than the model");
+    }
+    p.value().copy_(src.to(p.value().device()));
+  }
+  return Status::Ok();
+}
+
+}  // namespace lockstep

@@ -1,0 +1,42 @@
+// EpochSampler: the random order of the training set, one permutation per epoch, drawn
+// from a dedicated torch CPU generator seeded with data_seed + epoch (as accelerate's
+// SeedableRandomSampler does). Its position is (epoch, cursor) plus the generator state at
+// the epoch's start, so a resume restores it in O(1) draws: no batch is ever replayed.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace lockstep {
+
+class EpochSampler {
+ public:
+  EpochSampler(int64_t num_examples, int64_t seed);
+
+  // Seeds the generator for `epoch`, remembers its state, and draws the permutation.
+  void BeginEpoch(int64_t epoch);
+
+  // Re-creates epoch `epoch` from a saved generator state (the resume path).
+  void RestoreEpoch(int64_t epoch, const std::vector<uint8_t>& state_at_epoch_start);
+
+  // Sample ids perm[start, start + count) of the current epoch, as an int64 tensor [count].
+  torch::Tensor Ids(int64_t start, int64_t count) const;
+
+  int64_t epoch() const { return epoch_; }
+  int64_t seed() const { return seed_; }
+  const std::vector<uint8_t>& state_at_epoch_start() const { return state_at_epoch_start_; }
+
+ private:
+  void Draw();
+
+  int64_t num_examples_;
+  int64_t seed_;
+  int64_t epoch_ = -1;
+  at::Generator generator_;
+  std::vector<uint8_t> state_at_epoch_start_;
+  torch::Tensor perm_;  // [num_examples] int64
+};
+
+}  // namespace lockstep

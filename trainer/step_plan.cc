@@ -1,0 +1,56 @@
+#include "trainer/step_plan.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace lockstep {
+
+int64_t StepPlan::WindowSize(int64_t u) const {
+  return std::min(grad_accum, micro_batches_per_epoch - WindowStart(u));
+}
+
+int64_t StepPlan::MicroBatchSize(int64_t m) const {
+  return std::min(batch_size, num_examples - m * batch_size);
+}
+
+double StepPlan::EpochAfterUpdate(int64_t epoch, int64_t u) const {
+  const int64_t consumed = WindowStart(u) + WindowSize(u);
+  return static_cast<double>(epoch) +
+         static_cast<double>(consumed) / static_cast<double>(micro_batches_per_epoch);
+}
+
+Status ComputeStepPlan(const TrainingArgs& args, int64_t num_examples, StepPlan* plan) {
+  StepPlan p;
+  p.num_examples = num_examples;
+  p.batch_size = args.per_device_train_batch_size;
+  p.grad_accum = args.gradient_accumulation_steps;
+  p.drop_last = args.dataloader_drop_last;
+  if (p.batch_size < 1 || p.grad_accum < 1) {
+    return Status::InvalidArgument("batch size and gradient_accumulation_steps must be >= 1");
+  }
+  p.micro_batches_per_epoch = p.drop_last ? num_examples / p.batch_size
+                                          : (num_examples + p.batch_size - 1) / p.batch_size;
+  if (p.micro_batches_per_epoch == 0) {
+    return Status::InvalidArgument("the training set (" + std::to_string(num_examples) +
+                                   " samples) yields no batch of " + std::to_string(p.batch_size));
+  }
+  p.updates_per_epoch = (p.micro_batches_per_epoch + p.grad_accum - 1) / p.grad_accum;
+  if (args.max_steps > 0) {
+    p.max_steps = args.max_steps;
+    p.num_epochs = (p.max_steps + p.updates_per_epoch - 1) / p.updates_per_epoch;
+  } else {
+    p.max_steps = static_cast<int64_t>(
+        std::ceil(args.num_train_epochs * static_cast<double>(p.updates_per_epoch)));
+    p.num_epochs = static_cast<int64_t>(std::ceil(args.num_train_epochs));
+  }
+  if (p.max_steps < 1) return Status::InvalidArgument("the run has no optimizer step");
+  *plan = p;
+  return Status::Ok();
+}
+
+int64_t ResolveInterval(double steps, int64_t max_steps) {
+  if (steps >= 1) return static_cast<int64_t>(steps);
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(static_cast<double>(max_steps) * steps)));
+}
+
+}  // namespace lockstep

@@ -1,0 +1,45 @@
+// StepPlan: how many micro-batches, optimizer updates and epochs a run has, by the Hugging
+// Face Trainer's rules. No LibTorch here.
+//
+//   micro-batches per epoch = ceil(N / batch)   (floor with dataloader_drop_last)
+//   updates per epoch       = ceil(micro-batches / gradient_accumulation_steps)
+//   max_steps               = max_steps if > 0, else ceil(num_train_epochs * updates per epoch)
+//
+// The last accumulation window of an epoch may be shorter; it still makes an update.
+#pragma once
+
+#include <cstdint>
+
+#include "formats/status.h"
+#include "trainer/training_args.h"
+
+namespace lockstep {
+
+struct StepPlan {
+  int64_t num_examples = 0;
+  int64_t batch_size = 0;
+  int64_t grad_accum = 1;
+  bool drop_last = false;
+  int64_t micro_batches_per_epoch = 0;
+  int64_t updates_per_epoch = 0;
+  int64_t max_steps = 0;   // total optimizer updates of the run
+  int64_t num_epochs = 0;  // epochs the loop enters (the last may stop early)
+
+  // Micro-batches in the accumulation window of update `u` (0-based within its epoch).
+  int64_t WindowSize(int64_t u) const;
+  // Index (within the epoch) of the first micro-batch of update `u`.
+  int64_t WindowStart(int64_t u) const { return u * grad_accum; }
+  // Samples in micro-batch `m` of an epoch (the last may be short unless drop_last).
+  int64_t MicroBatchSize(int64_t m) const;
+  // HF's fractional epoch after update `u` of epoch `epoch`:
+  // epoch + (micro-batches consumed) / micro_batches_per_epoch.
+  double EpochAfterUpdate(int64_t epoch, int64_t u) const;
+};
+
+// Derives the plan for `num_examples` training samples; fails when no batch fits.
+Status ComputeStepPlan(const TrainingArgs& args, int64_t num_examples, StepPlan* plan);
+
+// HF's logging/eval/save interval: values below 1 are a ratio of max_steps (rounded up).
+int64_t ResolveInterval(double steps, int64_t max_steps);
+
+}  // namespace lockstep

@@ -1,0 +1,108 @@
+#include "trainer/torch_bridge.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+namespace lockstep {
+
+bool DTypeOf(const torch::Tensor& t, DType* out) {
+  switch (t.scalar_type()) {
+    case torch::kFloat32: *out = DType::kFloat32; return true;
+    case torch::kFloat64: *out = DType::kFloat64; return true;
+    case torch::kFloat16: *out = DType::kFloat16; return true;
+    case torch::kBFloat16: *out = DType::kBFloat16; return true;
+    case torch::kInt64: *out = DType::kInt64; return true;
+    case torch::kInt32: *out = DType::kInt32; return true;
+    case torch::kInt16: *out = DType::kInt16; return true;
+    case torch::kInt8: *out = DType::kInt8; return true;
+    case torch::kUInt8: *out = DType::kUInt8; return true;
+    case torch::kBool: *out = DType::kBool; return true;
+    default: return false;
+  }
+}
+
+namespace {
+torch::ScalarType ScalarTypeOf(DType d) {
+  switch (d) {
+    case DType::kFloat32: return torch::kFloat32;
+    case DType::kFloat64: return torch::kFloat64;
+    case DType::kFloat16: return torch::kFloat16;
+    case DType::kBFloat16: return torch::kBFloat16;
+    case DType::kInt64: return torch::kInt64;
+    case DType::kInt32: return torch::kInt32;
+    case DType::kInt16: return torch::kInt16;
+    case DType::kInt8: return torch::kInt8;
+    case DType::kUInt8: return torch::kUInt8;
+    case DType::kBool: return torch::kBool;
+  }
+  return torch::kUInt8;
+}
+}  // namespace
+
+Status ToTensorData(const std::string& name, const torch::Tensor& t, TensorData* out) {
+  DType dtype;
+  if (!DTypeOf(t, &dtype)) {
+    return Status::InvalidArgument("tensor '" + name + "' has unsupported dtype " +
+                                   std::string(c10::toString(t.scalar_type())));
+  }
+  const torch::Tensor cpu = t.detach().to(torch::kCPU).contiguous();
+  out->name = name;
+  out->dtype = dtype;
+  out->shape.assign(cpu.sizes().begin(), cpu.sizes().end());
+  const size_t nbytes = static_cast<size_t>(cpu.numel()) * cpu.element_size();
+  out->bytes.resize(nbytes);
+  if (nbytes > 0) std::memcpy(out->bytes.data(), cpu.data_ptr(), nbytes);
+  return Status::Ok();
+}
+
+torch::Tensor FromTensorData(const TensorData& data) {
+  std::vector<int64_t> shape(data.shape.begin(), data.shape.end());
+  torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(ScalarTypeOf(data.dtype)));
+  if (!data.bytes.empty()) std::memcpy(t.data_ptr(), data.bytes.data(), data.bytes.size());
+  return t;
+}
+
+Status ResolveDevice(const std::string& wanted, torch::Device* device) {
+  const bool cuda = torch::cuda::is_available();
+  if (wanted == "cuda" && !cuda) {
+    return Status::InvalidArgument("--device cuda: no CUDA device is available to this LibTorch build");
+  }
+  *device = (wanted == "cuda" || (wanted == "auto" && cuda)) ? torch::Device(torch::kCUDA, 0)
+                                                            : torch::Device(torch::kCPU);
+  return Status::Ok();
+}
+
+void EnableDeterminism(const torch::Device& device) {
+  if (device.is_cuda()) {
+    // cuBLAS reads this when its first handle is created; it must be set before any matmul.
+    setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/1);
+    at::globalContext().setAllowTF32CuBLAS(false);
+    at::globalContext().setAllowTF32CuDNN(false);
+  }
+  at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/false);
+  at::globalContext().setBenchmarkCuDNN(false);
+  at::globalContext().setDeterministicCuDNN(true);
+}
+
+at::Generator DefaultGenerator(torch::DeviceType type) {
+  if (type == torch::kCPU) return at::detail::getDefaultCPUGenerator();
+  // The generic accessor links against a CPU-only LibTorch too (no at::cuda symbols).
+  return at::globalContext().defaultGenerator(at::Device(type));
+}
+
+std::vector<uint8_t> GeneratorStateBytes(at::Generator gen) {
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  const torch::Tensor state = gen.get_state().contiguous();
+  const auto* p = state.data_ptr<uint8_t>();
+  return std::vector<uint8_t>(p, p + state.numel());
+}
+
+void SetGeneratorStateBytes(at::Generator gen, const std::vector<uint8_t>& state) {
+  torch::Tensor t = torch::empty({static_cast<int64_t>(state.size())}, torch::kUInt8);
+  std::memcpy(t.data_ptr<uint8_t>(), state.data(), state.size());
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(t);
+}
+
+}  // namespace lockstep

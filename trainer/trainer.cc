@@ -1,0 +1,476 @@
+// The training loop. Read RunTraining, then TrainingRun::Train top to bottom: one epoch
+// draws one permutation; one update runs its accumulation window of micro-batches, clips,
+// steps AdamW, appends a step record, then logs / evaluates / saves as HF would.
+#include "trainer/trainer.h"
+
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "formats/base64.h"
+#include "formats/checkpoint.h"
+#include "formats/checksum.h"
+#include "formats/json_file.h"
+#include "formats/rotation.h"
+#include "trainer/adamw.h"
+#include "trainer/checkpoint_io.h"
+#include "trainer/datasets.h"
+#include "trainer/lr_schedule.h"
+#include "trainer/models.h"
+#include "trainer/progress.h"
+#include "trainer/sampler.h"
+#include "trainer/step_plan.h"
+#include "trainer/torch_bridge.h"
+#include "trainer/trainer_state.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace lockstep {
+namespace {
+
+constexpr char kLockstepVersion[] = "0.1.0";
+
+std::string FloatBits(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof(bits));
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "0x%08" PRIx32, bits);
+  return buf;
+}
+
+json StateJson(const std::vector<uint8_t>& state, bool full) {
+  json j = {{"size", state.size()}, {"xxh3_128", Xxh3Hex(state.data(), state.size())}};
+  if (full) j["base64"] = Base64Encode(state);
+  return j;
+}
+
+// CUDA generator state (LibTorch 2.x): 8 bytes seed, 8 bytes Philox offset.
+json CudaStateJson(const std::vector<uint8_t>& state, bool full) {
+  json j = StateJson(state, full);
+  if (state.size() == 16) {
+    uint64_t seed, offset;
+    std::memcpy(&seed, state.data(), 8);
+    std::memcpy(&offset, state.data() + 8, 8);
+    j["seed"] = seed;
+    j["offset"] = offset;
+  }
+  return j;
+}
+
+// Run artefacts a fresh run would overwrite; only these are removed by overwrite_output_dir.
+bool IsRunArtefact(const std::string& name) {
+  int64_t step;
+  return ParseCheckpointDirName(name, &step) || name.rfind(kStagingPrefix, 0) == 0 ||
+         name == kStepLogFile || name == "train_results.json" || name == "eval_results.json" ||
+         name == "all_results.json" || name == "trainer_state.json";
+}
+
+Status PrepareOutputDir(const TrainingArgs& args) {
+  std::error_code ec;
+  fs::create_directories(args.output_dir, ec);
+  if (ec) return Status::IOError(args.output_dir + ": cannot create output_dir: " + ec.message());
+  std::vector<fs::path> artefacts;
+  for (const auto& e : fs::directory_iterator(args.output_dir, ec)) {
+    if (IsRunArtefact(e.path().filename().string())) artefacts.push_back(e.path());
+  }
+  if (artefacts.empty()) return Status::Ok();
+  if (!args.overwrite_output_dir) {
+    return Status::InvalidArgument(args.output_dir + " already holds a run (" +
+                                   artefacts.front().filename().string() +
+                                   "); choose another output_dir or pass --overwrite_output_dir true");
+  }
+  for (const auto& p : artefacts) fs::remove_all(p, ec);
+  return Status::Ok();
+}
+
+class TrainingRun {
+ public:
+  TrainingRun(const TrainingArgs& args, const TrainOptions& options)
+      : args_(args), options_(options) {}
+
+  Status Setup();
+  Status Train();
+  Status Finish(TrainResult* result);
+
+ private:
+  double Now() const { return options_.clock ? options_.clock() : SteadySeconds(); }
+  static double SteadySeconds() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
+
+  Status TrainUpdate(int64_t epoch, int64_t update);
+  Status LogEvaluateSave(bool epoch_end);
+  json Evaluate();
+  bool UpdateBest(const json& metrics);
+  Status SaveCheckpoint();
+  Status RotateCheckpoints();
+  json RngJson(bool full);
+  json StepLogHeader() const;
+
+  TrainingArgs args_;
+  TrainOptions options_;
+  torch::Device device_ = torch::kCPU;
+  DatasetPair data_;
+  int64_t items_per_sample_ = 1;  // 1 for mlp, block_size tokens for gpt
+  std::shared_ptr<Model> model_;
+  int64_t num_parameters_ = 0;
+  std::unique_ptr<AdamW> optimizer_;
+  StepPlan plan_;
+  LrSchedule schedule_;
+  std::unique_ptr<EpochSampler> sampler_;
+  std::unique_ptr<StepLogWriter> step_log_;
+  std::unique_ptr<ProgressDisplay> progress_;
+  TrainerState state_;
+  int64_t eval_steps_ = 0;
+
+  // HF's loss bookkeeping: tr_loss is a float32 accumulator reset at each log;
+  // total_loss is the float64 sum of the logged chunks; train_loss = total / global_step.
+  float tr_loss_ = 0.0f;
+  double total_loss_ = 0.0;
+  int64_t globalstep_last_logged_ = 0;
+  double last_lr_ = 0.0;
+  float last_grad_norm_ = 0.0f;
+  double start_time_ = 0.0;
+};
+
+Status TrainingRun::Setup() {
+  LOCKSTEP_RETURN_IF_ERROR(ResolveDevice(args_.device, &device_));
+  EnableDeterminism(device_);
+  LOCKSTEP_RETURN_IF_ERROR(PrepareOutputDir(args_));
+
+  // Seed first: model initialisation and dropout draw from the global generators.
+  torch::manual_seed(static_cast<uint64_t>(args_.seed));
+  data_ = MakeDatasets(args_);
+  items_per_sample_ = data_.train.targets.numel() / std::max<int64_t>(1, data_.train.size());
+  model_ = MakeModel(args_);
+  model_->to(device_);
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  for (const auto& p : model_->named_parameters()) {
+    params.emplace_back(p.key(), p.value());
+    num_parameters_ += p.value().numel();
+  }
+  optimizer_ = std::make_unique<AdamW>(
+      params, model_->NoDecayParameterNames(),
+      AdamWOptions{args_.adam_beta1, args_.adam_beta2, args_.adam_epsilon, args_.weight_decay});
+
+  LOCKSTEP_RETURN_IF_ERROR(ComputeStepPlan(args_, data_.train.size(), &plan_));
+  LrScheduleSpec spec{args_.lr_scheduler_type, args_.lr_scheduler_kwargs, args_.learning_rate,
+                      ResolveWarmupSteps(args_.warmup_steps, plan_.max_steps), plan_.max_steps};
+  LOCKSTEP_RETURN_IF_ERROR(LrSchedule::Create(spec, &schedule_));
+  sampler_ = std::make_unique<EpochSampler>(data_.train.size(), args_.data_seed.value_or(args_.seed));
+
+  state_.max_steps = plan_.max_steps;
+  state_.num_train_epochs = plan_.num_epochs;
+  state_.train_batch_size = args_.per_device_train_batch_size;
+  state_.logging_steps = ResolveInterval(args_.logging_steps, plan_.max_steps);
+  state_.eval_steps = eval_steps_ = ResolveInterval(args_.eval_steps.value_or(args_.logging_steps), plan_.max_steps);
+  state_.save_steps = ResolveInterval(args_.save_steps, plan_.max_steps);
+
+  const std::string log_path = (fs::path(args_.output_dir) / kStepLogFile).string();
+  LOCKSTEP_RETURN_IF_ERROR(StepLogWriter::Create(log_path, StepLogHeader(), options_.step_log, &step_log_));
+  progress_ = std::make_unique<ProgressDisplay>(options_.show_progress, options_.interactive_progress,
+                                                plan_.max_steps);
+  return Status::Ok();
+}
+
+// Everything that identifies the run, and nothing that varies between identical runs
+// (no timestamps, no output_dir), so the same run writes the same bytes.
+json TrainingRun::StepLogHeader() const {
+  json args = TrainingArgsToJson(args_);
+  args.erase("output_dir");
+  args.erase("overwrite_output_dir");
+  return {{"lockstep_version", kLockstepVersion},
+          {"torch_version", TORCH_VERSION},
+          {"device", device_.str()},
+          {"num_threads", at::get_num_threads()},
+          {"training_args", args},
+          {"dataset", {{"name", data_.name}, {"train_samples", data_.train.size()},
+                       {"eval_samples", data_.eval.size()}, {"xxh3_128", data_.digest}}},
+          {"model", {{"name", args_.model}, {"num_parameters", num_parameters_}}},
+          {"plan", {{"micro_batches_per_epoch", plan_.micro_batches_per_epoch},
+                    {"updates_per_epoch", plan_.updates_per_epoch},
+                    {"max_steps", plan_.max_steps},
+                    {"num_epochs", plan_.num_epochs}}},
+          {"rng_full_state_every", options_.rng_full_state_every}};
+}
+
+json TrainingRun::RngJson(bool full) {
+  json rng = {{"cpu", StateJson(GeneratorStateBytes(DefaultGenerator(torch::kCPU)), full)},
+              {"sampler", StateJson(sampler_->state_at_epoch_start(), full)}};
+  if (device_.is_cuda()) rng["cuda"] = CudaStateJson(GeneratorStateBytes(DefaultGenerator(torch::kCUDA)), full);
+  return rng;
+}
+
+Status TrainingRun::Train() {
+  start_time_ = Now();
+  for (int64_t epoch = 0; epoch < plan_.num_epochs && state_.global_step < plan_.max_steps; ++epoch) {
+    sampler_->BeginEpoch(epoch);
+    for (int64_t u = 0; u < plan_.updates_per_epoch && state_.global_step < plan_.max_steps; ++u) {
+      LOCKSTEP_RETURN_IF_ERROR(TrainUpdate(epoch, u));
+      const bool epoch_end = u + 1 == plan_.updates_per_epoch || state_.global_step == plan_.max_steps;
+      LOCKSTEP_RETURN_IF_ERROR(LogEvaluateSave(epoch_end));
+    }
+  }
+  progress_->Finish();
+  return Status::Ok();
+}
+
+// One optimizer update: the accumulation window of update `update` in epoch `epoch`.
+Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
+  const int64_t step = state_.global_step + 1;
+  const int64_t window = plan_.WindowSize(update);
+  const int64_t first_mb = plan_.WindowStart(update);
+  const bool full_rng = options_.rng_full_state_every > 0 && (step - 1) % options_.rng_full_state_every == 0;
+  json record = {{"step", step},
+                 {"sampler", {{"epoch", epoch}, {"micro_batch", first_mb}, {"cursor", first_mb * plan_.batch_size}}},
+                 {"rng", RngJson(full_rng)}};  // the RNG state as the step begins
+
+  // The window's micro-batches. Each loss is scaled by the items of the whole window, so
+  // a short last window is averaged over its real size (HF's num_items_in_batch).
+  std::vector<torch::Tensor> ids(window);
+  int64_t window_items = 0;
+  json batches = json::array();
+  for (int64_t k = 0; k < window; ++k) {
+    const int64_t mb = first_mb + k;
+    ids[k] = sampler_->Ids(mb * plan_.batch_size, plan_.MicroBatchSize(mb));
+    window_items += ids[k].numel() * items_per_sample_;
+    batches.push_back(std::vector<int64_t>(ids[k].data_ptr<int64_t>(), ids[k].data_ptr<int64_t>() + ids[k].numel()));
+  }
+  record["batches"] = batches;
+
+  const double lr = schedule_.LrAt(state_.global_step);  // update s uses the lr after s-1 steps
+  model_->train();
+  optimizer_->ZeroGrad();
+  torch::Tensor step_loss = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
+  for (int64_t k = 0; k < window; ++k) {
+    torch::Tensor x = data_.train.inputs.index_select(0, ids[k]).to(device_);   // [b, ...]
+    torch::Tensor y = data_.train.targets.index_select(0, ids[k]).to(device_);  // [b] or [b, T]
+    BatchLoss batch = model_->Loss(x, y);
+    torch::Tensor micro_loss = batch.loss_sum / static_cast<double>(window_items);
+    micro_loss.backward();
+    step_loss += micro_loss.detach();
+  }
+  const torch::Tensor grad_norm = ClipGradNorm(optimizer_->params(), args_.max_grad_norm);
+  optimizer_->Step(lr);
+
+  state_.global_step = step;
+  state_.epoch = plan_.EpochAfterUpdate(epoch, update);
+  state_.total_flos += 6.0 * static_cast<double>(num_parameters_) * static_cast<double>(window_items);
+  const float loss = step_loss.item<float>();
+  last_grad_norm_ = grad_norm.item<float>();
+  last_lr_ = lr;
+  tr_loss_ += loss;
+
+  record["epoch"] = state_.epoch;
+  record["loss"] = loss;
+  record["loss_bits"] = FloatBits(loss);
+  record["lr"] = lr;
+  record["grad_norm"] = last_grad_norm_;
+  record["grad_norm_bits"] = FloatBits(last_grad_norm_);
+  record["wall_time"] = Now() - start_time_;
+  LOCKSTEP_RETURN_IF_ERROR(step_log_->Append(record));
+
+  const bool log_step = step % state_.logging_steps == 0;
+  progress_->Update(step, state_.epoch, loss, lr, Now() - start_time_, log_step);
+  return Status::Ok();
+}
+
+// HF's _maybe_log_save_evaluate: log, then evaluate (updating the best), then save.
+Status TrainingRun::LogEvaluateSave(bool epoch_end) {
+  const int64_t step = state_.global_step;
+  if (step % state_.logging_steps == 0) {
+    state_.log_history.push_back(
+        {{"epoch", state_.epoch}, {"grad_norm", last_grad_norm_}, {"learning_rate", last_lr_},
+         {"loss", static_cast<double>(tr_loss_) / static_cast<double>(step - globalstep_last_logged_)},
+         {"step", step}});
+    total_loss_ += tr_loss_;
+    tr_loss_ = 0.0f;
+    globalstep_last_logged_ = step;
+  }
+  bool save = (args_.save_strategy == "steps" && (step % state_.save_steps == 0 || step >= plan_.max_steps)) ||
+              (args_.save_strategy == "epoch" && epoch_end);
+  const bool evaluate = (args_.eval_strategy == "steps" && step % eval_steps_ == 0) ||
+                        (args_.eval_strategy == "epoch" && epoch_end);
+  if (evaluate) {
+    json metrics = Evaluate();
+    const bool new_best = UpdateBest(metrics);
+    metrics["epoch"] = state_.epoch;
+    metrics["step"] = step;
+    state_.log_history.push_back(metrics);
+    char note[160];
+    std::snprintf(note, sizeof(note), "eval @ step %lld: eval_loss %.4f%s", static_cast<long long>(step),
+                  metrics["eval_loss"].get<double>(), new_best ? " (best so far)" : "");
+    progress_->Note(note);
+    if (args_.save_strategy == "best" && new_best) save = true;
+  }
+  if (save) LOCKSTEP_RETURN_IF_ERROR(SaveCheckpoint());
+  return Status::Ok();
+}
+
+// Mean loss over the eval split (items-weighted), plus accuracy for mlp. Dropout is off
+// and no generator is drawn from, so evaluation never perturbs the training RNG.
+json TrainingRun::Evaluate() {
+  const double t0 = Now();
+  model_->eval();
+  torch::NoGradGuard no_grad;
+  double loss_sum = 0.0;
+  int64_t items = 0, correct = 0, batches = 0;
+  const int64_t n = data_.eval.size(), bs = args_.per_device_eval_batch_size;
+  for (int64_t start = 0; start < n; start += bs, ++batches) {
+    const int64_t count = std::min(bs, n - start);
+    BatchLoss b = model_->Loss(data_.eval.inputs.narrow(0, start, count).to(device_),
+                               data_.eval.targets.narrow(0, start, count).to(device_));
+    loss_sum += b.loss_sum.item<double>();
+    items += b.items;
+    correct += std::max<int64_t>(0, b.correct);
+  }
+  model_->train();
+  const double runtime = std::max(Now() - t0, 1e-9);
+  json m = {{"eval_loss", items > 0 ? loss_sum / static_cast<double>(items) : 0.0},
+            {"eval_runtime", runtime},
+            {"eval_samples_per_second", static_cast<double>(n) / runtime},
+            {"eval_steps_per_second", static_cast<double>(batches) / runtime}};
+  if (args_.model == "mlp" && n > 0) m["eval_accuracy"] = static_cast<double>(correct) / static_cast<double>(n);
+  return m;
+}
+
+// HF's _determine_best_metric. Returns true when `metrics` sets a new best.
+bool TrainingRun::UpdateBest(const json& metrics) {
+  const std::string key = BestMetricKey(args_);
+  if (key.empty() || !metrics.contains(key)) return false;
+  const double value = metrics[key].get<double>();
+  const bool better = !state_.best_metric ||
+                      (GreaterIsBetter(args_) ? value > *state_.best_metric : value < *state_.best_metric);
+  if (!better) return false;
+  state_.best_metric = value;
+  state_.best_global_step = state_.global_step;
+  return true;
+}
+
+Status TrainingRun::SaveCheckpoint() {
+  const int64_t step = state_.global_step;
+  if (state_.best_global_step) {
+    const std::string best_dir = (fs::path(args_.output_dir) / CheckpointDirName(*state_.best_global_step)).string();
+    if (*state_.best_global_step == step || fs::exists(best_dir)) state_.best_model_checkpoint = best_dir;
+  }
+  // The step log must durably cover every step a checkpoint holds.
+  LOCKSTEP_RETURN_IF_ERROR(step_log_->Flush(/*sync=*/true));
+  CheckpointPayload payload;
+  payload.model = model_.get();
+  payload.optimizer = optimizer_.get();
+  payload.trainer_state = state_.ToJson();
+  payload.training_args = TrainingArgsToJson(args_);
+  payload.scheduler = {{"type", schedule_.spec().type}, {"kwargs", schedule_.spec().kwargs},
+                       {"base_lr", schedule_.spec().base_lr}, {"warmup_steps", schedule_.spec().warmup_steps},
+                       {"total_steps", schedule_.spec().total_steps}, {"last_epoch", step},
+                       {"last_lr", schedule_.LrAt(step)}};
+  const int64_t epoch = sampler_->epoch();
+  const bool epoch_done = step % plan_.updates_per_epoch == 0;
+  payload.sampler = {{"num_examples", data_.train.size()}, {"seed", sampler_->seed()}, {"epoch", epoch},
+                     {"updates_done_in_epoch", epoch_done ? plan_.updates_per_epoch : step % plan_.updates_per_epoch},
+                     {"generator_state_at_epoch_start", StateJson(sampler_->state_at_epoch_start(), true)}};
+  payload.rng_state = RngJson(/*full=*/true);
+  payload.rng_state.erase("sampler");  // kept, with its position, in sampler.json
+  payload.loop_state = {{"tr_loss", tr_loss_}, {"tr_loss_bits", FloatBits(tr_loss_)},
+                        {"total_loss", total_loss_}, {"globalstep_last_logged", globalstep_last_logged_},
+                        {"dataset_xxh3_128", data_.digest}};
+  std::string dir;
+  LOCKSTEP_RETURN_IF_ERROR(WriteCheckpoint(args_.output_dir, step, payload, &dir));
+  progress_->Note("saved " + dir);
+  return RotateCheckpoints();
+}
+
+// save_total_limit with HF's best protection, over committed checkpoints only: a directory
+// without a valid manifest is not ours to count or delete.
+Status TrainingRun::RotateCheckpoints() {
+  if (!args_.save_total_limit) return Status::Ok();
+  std::vector<CheckpointDir> dirs;
+  LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(args_.output_dir, &dirs));
+  std::vector<int64_t> steps;
+  for (const auto& d : dirs) {
+    if (ValidateCheckpoint(d.path, VerifyMode::kSizes).ok()) steps.push_back(d.step);
+  }
+  const int64_t best = state_.best_model_checkpoint && state_.best_global_step ? *state_.best_global_step : kNoBestStep;
+  for (int64_t s : CheckpointsToDelete(steps, best, *args_.save_total_limit)) {
+    std::error_code ec;
+    fs::remove_all(fs::path(args_.output_dir) / CheckpointDirName(s), ec);
+    if (ec) return Status::IOError(args_.output_dir + ": cannot delete " + CheckpointDirName(s) + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
+Status TrainingRun::Finish(TrainResult* result) {
+  const double runtime = Now() - start_time_;
+  total_loss_ += tr_loss_;
+  const double train_loss = total_loss_ / static_cast<double>(std::max<int64_t>(1, state_.global_step));
+  if (args_.load_best_model_at_end && state_.best_model_checkpoint) {
+    LOCKSTEP_RETURN_IF_ERROR(LoadModelWeights(*state_.best_model_checkpoint, model_.get()));
+    progress_->Note("loaded best model from " + *state_.best_model_checkpoint);
+  }
+  const double samples = static_cast<double>(state_.global_step) * plan_.grad_accum * plan_.batch_size;
+  json train = {{"epoch", state_.epoch},
+                {"total_flos", state_.total_flos},
+                {"train_loss", train_loss},
+                {"train_runtime", runtime},
+                {"train_samples", data_.train.size()},
+                {"train_samples_per_second", samples / std::max(runtime, 1e-9)},
+                {"train_steps_per_second", state_.global_step / std::max(runtime, 1e-9)}};
+  json final_log = train;
+  final_log.erase("train_samples");
+  final_log["step"] = state_.global_step;
+  state_.log_history.push_back(final_log);
+
+  json eval = json::object();
+  if (data_.eval.size() > 0) {
+    eval = Evaluate();
+    eval["epoch"] = state_.epoch;
+    eval["eval_samples"] = data_.eval.size();
+    if (args_.model == "gpt") eval["perplexity"] = std::exp(eval["eval_loss"].get<double>());
+  }
+  json all = train;
+  all.update(eval);
+  const fs::path out(args_.output_dir);
+  LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / "train_results.json").string(), train));
+  if (!eval.empty()) LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / "eval_results.json").string(), eval));
+  LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / "all_results.json").string(), all));
+  LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / "trainer_state.json").string(), state_.ToJson()));
+  LOCKSTEP_RETURN_IF_ERROR(step_log_->Close());
+
+  result->output_dir = args_.output_dir;
+  result->device = device_.str();
+  result->global_step = state_.global_step;
+  result->epoch = state_.epoch;
+  result->train_loss = train_loss;
+  result->runtime_s = runtime;
+  result->train_metrics = train;
+  result->eval_metrics = eval;
+  result->best_model_checkpoint = state_.best_model_checkpoint;
+  std::vector<CheckpointDir> dirs;
+  LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(args_.output_dir, &dirs));
+  for (const auto& d : dirs) result->checkpoints.push_back(d.path);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status RunTraining(const TrainingArgs& args, const TrainOptions& options, TrainResult* result) {
+  LOCKSTEP_RETURN_IF_ERROR(ValidateTrainingArgs(args));
+  try {
+    TrainingRun run(args, options);
+    LOCKSTEP_RETURN_IF_ERROR(run.Setup());
+    LOCKSTEP_RETURN_IF_ERROR(run.Train());
+    return run.Finish(result);
+  } catch (const c10::Error& e) {
+    return Status::IOError(std::string("LibTorch error: ") + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return Status::IOError(std::string("training failed: ") + e.what());
+  }
+}
+
+}  // namespace lockstep

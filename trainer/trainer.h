@@ -1,0 +1,50 @@
+// The reference trainer: a deterministic training run with the Hugging Face Trainer's
+// semantics (steps, epochs, accumulation, schedulers, evaluation, checkpoints, rotation),
+// recording every optimizer step in the step log. This header is LibTorch-free so the CLI
+// and tests that only drive runs compile fast.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/status.h"
+#include "formats/step_log.h"
+#include "trainer/training_args.h"
+
+namespace lockstep {
+
+struct TrainOptions {
+  bool show_progress = true;         // the display on stderr
+  bool interactive_progress = false;  // redraw one line in place (stderr is a terminal)
+  // Seconds on a monotonic clock; the step log's wall_time comes from it. Tests inject a
+  // fake clock to show two runs' logs are byte-identical; unset means the steady clock.
+  std::function<double()> clock;
+  StepLogOptions step_log;
+  // Full RNG states go into the step record every N steps (and the first); the other
+  // records carry 128-bit digests. See formats/doc/step_log_format.md for the sizes.
+  int64_t rng_full_state_every = 100;
+};
+
+struct TrainResult {
+  std::string output_dir;
+  std::string device;             // "cpu" or "cuda:0"
+  int64_t global_step = 0;
+  double epoch = 0;
+  double train_loss = 0;          // mean of the per-step losses, as HF's train_loss
+  double runtime_s = 0;
+  nlohmann::json train_metrics;   // train_results.json
+  nlohmann::json eval_metrics;    // eval_results.json (empty without an eval split)
+  std::vector<std::string> checkpoints;  // committed checkpoint dirs left after rotation
+  std::optional<std::string> best_model_checkpoint;
+};
+
+// Validates `args`, trains, and writes the run directory. Errors (bad settings, an
+// occupied output_dir, I/O failures) come back as a Status; nothing throws.
+Status RunTraining(const TrainingArgs& args, const TrainOptions& options, TrainResult* result);
+
+}  // namespace lockstep

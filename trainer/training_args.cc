@@ -1,0 +1,331 @@
+#include "trainer/training_args.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <set>
+#include <sstream>
+
+#include "formats/json_file.h"
+
+namespace lockstep {
+namespace {
+
+using nlohmann::json;
+
+// --- Converters, one overload per member type -----------------------------------------
+
+const char* TypeName(int64_t*) { return "int"; }
+const char* TypeName(double*) { return "float"; }
+const char* TypeName(std::string*) { return "string"; }
+const char* TypeName(bool*) { return "bool"; }
+const char* TypeName(json*) { return "json"; }
+
+bool FromJson(const json& j, int64_t* out) {
+  if (j.is_number_integer()) { *out = j.get<int64_t>(); return true; }
+  // HF configs sometimes write integral knobs as 4.0.
+  if (j.is_number_float() && std::floor(j.get<double>()) == j.get<double>() &&
+      std::fabs(j.get<double>()) < 9e15) {
+    *out = static_cast<int64_t>(j.get<double>());
+    return true;
+  }
+  return false;
+}
+bool FromJson(const json& j, double* out) {
+  if (!j.is_number()) return false;
+  *out = j.get<double>();
+  return true;
+}
+bool FromJson(const json& j, std::string* out) {
+  if (!j.is_string()) return false;
+  *out = j.get<std::string>();
+  return true;
+}
+bool FromJson(const json& j, bool* out) {
+  if (!j.is_boolean()) return false;
+  *out = j.get<bool>();
+  return true;
+}
+bool FromJson(const json& j, json* out) {
+  *out = j;
+  return true;
+}
+
+bool FromText(const std::string& s, int64_t* out) {
+  if (s.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(s.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0') return false;
+  *out = v;
+  return true;
+}
+bool FromText(const std::string& s, double* out) {
+  if (s.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (errno != 0 || *end != '\0' || !std::isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+bool FromText(const std::string& s, std::string* out) {
+  *out = s;
+  return true;
+}
+bool FromText(const std::string& s, bool* out) {
+  if (s == "true" || s == "True" || s == "1") { *out = true; return true; }
+  if (s == "false" || s == "False" || s == "0") { *out = false; return true; }
+  return false;
+}
+bool FromText(const std::string& s, json* out) {
+  return ParseJson(s, "value", out).ok();
+}
+
+template <typename T>
+ArgSpec Spec(const char* name, T TrainingArgs::*member, const char* help) {
+  ArgSpec spec;
+  spec.name = name;
+  spec.help = help;
+  spec.type_name = TypeName(static_cast<T*>(nullptr));
+  const std::string key = name;
+  const std::string type = spec.type_name;
+  spec.set_json = [member, key, type](const json& j, TrainingArgs* a) {
+    if (!FromJson(j, &(a->*member))) {
+      return Status::InvalidArgument(key + " must be of type " + type + ", got " + j.dump());
+    }
+    return Status::Ok();
+  };
+  spec.set_text = [member, key, type](const std::string& s, TrainingArgs* a) {
+    if (!FromText(s, &(a->*member))) {
+      return Status::InvalidArgument("--" + key + " expects a " + type + ", got '" + s + "'");
+    }
+    return Status::Ok();
+  };
+  spec.get = [member](const TrainingArgs& a) { return json(a.*member); };
+  return spec;
+}
+
+// Optional knobs: JSON null or the text "none" unsets them, as HF's None.
+template <typename T>
+ArgSpec Spec(const char* name, std::optional<T> TrainingArgs::*member, const char* help) {
+  ArgSpec spec;
+  spec.name = name;
+  spec.help = help;
+  spec.type_name = std::string(TypeName(static_cast<T*>(nullptr))) + "?";
+  const std::string key = name;
+  const std::string type = spec.type_name;
+  spec.set_json = [member, key, type](const json& j, TrainingArgs* a) {
+    if (j.is_null()) { (a->*member).reset(); return Status::Ok(); }
+    T v;
+    if (!FromJson(j, &v)) {
+      return Status::InvalidArgument(key + " must be of type " + type + ", got " + j.dump());
+    }
+    a->*member = v;
+    return Status::Ok();
+  };
+  spec.set_text = [member, key, type](const std::string& s, TrainingArgs* a) {
+    if (s == "none" || s == "None" || s == "null") { (a->*member).reset(); return Status::Ok(); }
+    T v;
+    if (!FromText(s, &v)) {
+      return Status::InvalidArgument("--" + key + " expects a " + type + ", got '" + s + "'");
+    }
+    a->*member = v;
+    return Status::Ok();
+  };
+  spec.get = [member](const TrainingArgs& a) {
+    return (a.*member).has_value() ? json(*(a.*member)) : json(nullptr);
+  };
+  return spec;
+}
+
+std::vector<ArgSpec> BuildSpecs() {
+  using A = TrainingArgs;
+  return {
+      Spec("output_dir", &A::output_dir, "Run directory: checkpoints, step log, results"),
+      Spec("overwrite_output_dir", &A::overwrite_output_dir, "Replace the run already in output_dir (its checkpoints, step log, results)"),
+      Spec("per_device_train_batch_size", &A::per_device_train_batch_size, "Samples per training micro-batch"),
+      Spec("per_device_eval_batch_size", &A::per_device_eval_batch_size, "Samples per evaluation batch"),
+      Spec("gradient_accumulation_steps", &A::gradient_accumulation_steps, "Micro-batches per optimizer update"),
+      Spec("num_train_epochs", &A::num_train_epochs, "Epochs to train (may be fractional)"),
+      Spec("max_steps", &A::max_steps, "Optimizer updates to run; > 0 overrides num_train_epochs"),
+      Spec("learning_rate", &A::learning_rate, "Peak learning rate of AdamW"),
+      Spec("weight_decay", &A::weight_decay, "AdamW decoupled weight decay (not on biases or norm weights)"),
+      Spec("adam_beta1", &A::adam_beta1, "AdamW beta1"),
+      Spec("adam_beta2", &A::adam_beta2, "AdamW beta2"),
+      Spec("adam_epsilon", &A::adam_epsilon, "AdamW epsilon"),
+      Spec("max_grad_norm", &A::max_grad_norm, "Gradient clipping norm; <= 0 disables clipping"),
+      Spec("lr_scheduler_type", &A::lr_scheduler_type,
+           "linear|cosine|cosine_with_restarts|polynomial|constant|constant_with_warmup|inverse_sqrt|cosine_with_min_lr"),
+      Spec("lr_scheduler_kwargs", &A::lr_scheduler_kwargs, "Scheduler options as JSON, e.g. '{\"num_cycles\": 2}'"),
+      Spec("warmup_steps", &A::warmup_steps, "Warmup updates; below 1, a ratio of the total updates"),
+      Spec("logging_steps", &A::logging_steps, "Log to console and log_history every N updates (below 1: ratio)"),
+      Spec("eval_strategy", &A::eval_strategy, "no|steps|epoch"),
+      Spec("eval_steps", &A::eval_steps, "Evaluate every N updates (default: logging_steps)"),
+      Spec("save_strategy", &A::save_strategy, "no|steps|epoch|best"),
+      Spec("save_steps", &A::save_steps, "Save a checkpoint every N updates (below 1: ratio)"),
+      Spec("save_total_limit", &A::save_total_limit, "Keep at most N checkpoints (the best is protected)"),
+      Spec("load_best_model_at_end", &A::load_best_model_at_end, "Reload the best checkpoint's weights at the end"),
+      Spec("metric_for_best_model", &A::metric_for_best_model, "loss|accuracy (eval_ prefix optional)"),
+      Spec("greater_is_better", &A::greater_is_better, "Whether a larger metric is better"),
+      Spec("seed", &A::seed, "Seed for model init and dropout"),
+      Spec("data_seed", &A::data_seed, "Seed for the data sampler (default: seed)"),
+      Spec("dataloader_drop_last", &A::dataloader_drop_last, "Drop the last incomplete micro-batch of each epoch"),
+      Spec("model", &A::model, "Built-in model: mlp (classifier) or gpt (decoder-only LM)"),
+      Spec("train_samples", &A::train_samples, "Size of the built-in training split"),
+      Spec("eval_samples", &A::eval_samples, "Size of the built-in evaluation split"),
+      Spec("device", &A::device, "auto|cpu|cuda (auto takes CUDA when available)"),
+      Spec("dropout", &A::dropout, "Dropout probability of both models"),
+      Spec("input_dim", &A::input_dim, "mlp: input features"),
+      Spec("hidden_size", &A::hidden_size, "mlp: hidden width"),
+      Spec("num_labels", &A::num_labels, "mlp: classes"),
+      Spec("vocab_size", &A::vocab_size, "gpt: vocabulary size"),
+      Spec("block_size", &A::block_size, "gpt: tokens per sample"),
+      Spec("n_layer", &A::n_layer, "gpt: transformer blocks"),
+      Spec("n_head", &A::n_head, "gpt: attention heads"),
+      Spec("n_embd", &A::n_embd, "gpt: embedding width"),
+  };
+}
+
+const std::set<std::string> kSchedulers = {"linear", "cosine", "cosine_with_restarts", "polynomial",
+                                           "constant", "constant_with_warmup", "inverse_sqrt",
+                                           "cosine_with_min_lr"};
+
+std::string StripEvalPrefix(const std::string& m) {
+  return m.rfind("eval_", 0) == 0 ? m.substr(5) : m;
+}
+
+}  // namespace
+
+const std::vector<ArgSpec>& TrainingArgSpecs() {
+  static const std::vector<ArgSpec> specs = BuildSpecs();
+  return specs;
+}
+
+Status ApplyArgsJson(const json& config, const std::string& origin, TrainingArgs* args) {
+  if (!config.is_object()) return Status::InvalidArgument(origin + ": config must be a JSON object");
+  const auto& specs = TrainingArgSpecs();
+  for (const auto& [key, value] : config.items()) {
+    const ArgSpec* spec = nullptr;
+    for (const auto& s : specs) if (s.name == key) spec = &s;
+    if (spec == nullptr) {
+      return Status::InvalidArgument(origin + ": unknown setting '" + key +
+                                     "' (run `lockstep train --help` for the supported names)");
+    }
+    Status st = spec->set_json(value, args);
+    if (!st.ok()) return Status::InvalidArgument(origin + ": " + st.message());
+  }
+  return Status::Ok();
+}
+
+json TrainingArgsToJson(const TrainingArgs& args) {
+  json out = json::object();
+  for (const auto& s : TrainingArgSpecs()) out[s.name] = s.get(args);
+  return out;
+}
+
+std::string BestMetricKey(const TrainingArgs& args) {
+  if (args.metric_for_best_model) return "eval_" + StripEvalPrefix(*args.metric_for_best_model);
+  if (args.load_best_model_at_end) return "eval_loss";
+  return "";
+}
+
+bool GreaterIsBetter(const TrainingArgs& args) {
+  if (args.greater_is_better) return *args.greater_is_better;
+  const std::string key = BestMetricKey(args);
+  return !(key.size() >= 4 && key.compare(key.size() - 4, 4, "loss") == 0);
+}
+
+Status ValidateTrainingArgs(const TrainingArgs& a) {
+  std::vector<std::string> problems;
+  auto need = [&](bool ok, const std::string& msg) { if (!ok) problems.push_back(msg); };
+
+  need(!a.output_dir.empty(), "output_dir must not be empty");
+  need(a.per_device_train_batch_size >= 1, "per_device_train_batch_size must be >= 1, got " +
+                                               std::to_string(a.per_device_train_batch_size));
+  need(a.per_device_eval_batch_size >= 1, "per_device_eval_batch_size must be >= 1, got " +
+                                              std::to_string(a.per_device_eval_batch_size));
+  need(a.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be >= 1, got " +
+                                               std::to_string(a.gradient_accumulation_steps));
+  need(a.max_steps == -1 || a.max_steps > 0, "max_steps must be -1 (use epochs) or > 0");
+  need(a.max_steps > 0 || a.num_train_epochs > 0,
+       "num_train_epochs must be > 0 when max_steps is not set");
+  need(a.learning_rate >= 0, "learning_rate must be >= 0");
+  need(a.weight_decay >= 0, "weight_decay must be >= 0");
+  need(a.adam_beta1 >= 0 && a.adam_beta1 < 1, "adam_beta1 must be in [0, 1)");
+  need(a.adam_beta2 >= 0 && a.adam_beta2 < 1, "adam_beta2 must be in [0, 1)");
+  need(a.adam_epsilon > 0, "adam_epsilon must be > 0");
+  need(a.warmup_steps >= 0, "warmup_steps must be >= 0");
+  need(a.logging_steps > 0, "logging_steps must be > 0");
+  need(a.save_steps > 0, "save_steps must be > 0");
+  need(!a.eval_steps || *a.eval_steps > 0, "eval_steps must be > 0");
+  need(!a.save_total_limit || *a.save_total_limit >= 1,
+       "save_total_limit must be >= 1 (leave it unset to keep every checkpoint)");
+  need(a.eval_strategy == "no" || a.eval_strategy == "steps" || a.eval_strategy == "epoch",
+       "eval_strategy must be no, steps or epoch, got '" + a.eval_strategy + "'");
+  need(a.save_strategy == "no" || a.save_strategy == "steps" || a.save_strategy == "epoch" ||
+           a.save_strategy == "best",
+       "save_strategy must be no, steps, epoch or best, got '" + a.save_strategy + "'");
+  need(kSchedulers.count(a.lr_scheduler_type) == 1,
+       "unknown lr_scheduler_type '" + a.lr_scheduler_type +
+           "' (linear, cosine, cosine_with_restarts, polynomial, constant, constant_with_warmup, "
+           "inverse_sqrt, cosine_with_min_lr)");
+  need(a.lr_scheduler_kwargs.is_object(), "lr_scheduler_kwargs must be a JSON object");
+
+  // Best-model tracking and evaluation.
+  const std::string metric = BestMetricKey(a);
+  if (!metric.empty()) {
+    const std::string m = StripEvalPrefix(metric);
+    need(m == "loss" || (m == "accuracy" && a.model == "mlp"),
+         "metric_for_best_model must be loss" + std::string(a.model == "mlp" ? " or accuracy" : "") +
+             " for model " + a.model + ", got '" + m + "'");
+    need(a.eval_strategy != "no", "metric_for_best_model/load_best_model_at_end need evaluation: "
+                                  "set eval_strategy to steps or epoch");
+  }
+  need(a.save_strategy != "best" || !metric.empty(),
+       "save_strategy best needs metric_for_best_model (or load_best_model_at_end)");
+  if (a.load_best_model_at_end) {
+    need(a.save_strategy != "no", "load_best_model_at_end needs checkpoints: save_strategy is no");
+    if (a.save_strategy != "best") {
+      need(a.eval_strategy == a.save_strategy,
+           "load_best_model_at_end requires the save and eval strategy to match, got eval_strategy " +
+               a.eval_strategy + " and save_strategy " + a.save_strategy);
+      const double eval_steps = a.eval_steps.value_or(a.logging_steps);
+      if (a.eval_strategy == "steps" && eval_steps >= 1 && a.save_steps >= 1) {
+        const auto save = static_cast<int64_t>(a.save_steps), eval = static_cast<int64_t>(eval_steps);
+        need(eval > 0 && save % eval == 0,
+             "load_best_model_at_end requires save_steps to be a multiple of eval_steps, got save_steps " +
+                 std::to_string(save) + " and eval_steps " + std::to_string(eval));
+      }
+    }
+  }
+  need(a.eval_strategy == "no" || a.eval_samples >= 1, "evaluation needs eval_samples >= 1");
+
+  // Built-in model and data.
+  need(a.model == "mlp" || a.model == "gpt", "model must be mlp or gpt, got '" + a.model + "'");
+  need(a.device == "auto" || a.device == "cpu" || a.device == "cuda",
+       "device must be auto, cpu or cuda, got '" + a.device + "'");
+  need(a.train_samples >= 1, "train_samples must be >= 1");
+  need(a.eval_samples >= 0, "eval_samples must be >= 0");
+  need(!a.dataloader_drop_last || a.train_samples >= a.per_device_train_batch_size,
+       "dataloader_drop_last with train_samples < per_device_train_batch_size leaves no batch");
+  need(a.dropout >= 0 && a.dropout < 1, "dropout must be in [0, 1)");
+  if (a.model == "mlp") {
+    need(a.input_dim >= 1 && a.hidden_size >= 1, "input_dim and hidden_size must be >= 1");
+    need(a.num_labels >= 2, "num_labels must be >= 2");
+  } else if (a.model == "gpt") {
+    need(a.vocab_size >= 2 && a.block_size >= 2, "vocab_size and block_size must be >= 2");
+    need(a.n_layer >= 1 && a.n_head >= 1 && a.n_embd >= 1, "n_layer, n_head, n_embd must be >= 1");
+    need(a.n_head >= 1 && a.n_embd % a.n_head == 0,
+         "n_embd (" + std::to_string(a.n_embd) + ") must be divisible by n_head (" +
+             std::to_string(a.n_head) + ")");
+  }
+
+  if (problems.empty()) return Status::Ok();
+  std::ostringstream msg;
+  msg << "invalid training settings:";
+  for (const auto& p : problems) msg << "\n  - " << p;
+  return Status::InvalidArgument(msg.str());
+}
+
+}  // namespace lockstep
