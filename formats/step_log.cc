@@ -20,6 +20,36 @@ constexpr uint64_t kMaxLogBytes = 64ull << 30;
 
 std::string ErrnoText() { return std::strerror(errno); }
 
+// Decompresses one complete frame. Our frames declare their size; frames written by other
+// tools (zstd in streaming mode) may not, so those are decoded as a stream, within a cap.
+Status DecompressFrame(const char* src, size_t size, const std::string& where, std::string* text) {
+  const unsigned long long content = ZSTD_getFrameContentSize(src, size);
+  if (content == ZSTD_CONTENTSIZE_ERROR) return Status::Corruption(where + ": bad frame header");
+  if (content != ZSTD_CONTENTSIZE_UNKNOWN && content > kMaxFrameContent) {
+    return Status::Corruption(where + ": frame claims " + std::to_string(content) + " bytes, over the limit");
+  }
+  ZSTD_DCtx* dctx = ZSTD_createDCtx();
+  ZSTD_inBuffer in{src, size, 0};
+  std::string chunk(ZSTD_DStreamOutSize(), '\0');
+  size_t ret = 1;
+  while (in.pos < in.size && ret != 0) {
+    ZSTD_outBuffer out{&chunk[0], chunk.size(), 0};
+    ret = ZSTD_decompressStream(dctx, &out, &in);
+    if (ZSTD_isError(ret)) break;
+    text->append(chunk.data(), out.pos);
+    if (text->size() > kMaxFrameContent) break;
+  }
+  ZSTD_freeDCtx(dctx);
+  if (ZSTD_isError(ret)) {
+    return Status::Corruption(where + ": cannot decompress (" + ZSTD_getErrorName(ret) + ")");
+  }
+  if (ret != 0 || text->size() > kMaxFrameContent ||
+      (content != ZSTD_CONTENTSIZE_UNKNOWN && text->size() != content)) {
+    return Status::Corruption(where + ": decompressed size disagrees with the frame");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 StepLogWriter::StepLogWriter(std::string path, int fd, const StepLogOptions& options)
@@ -128,17 +158,8 @@ Status ReadStepLog(const std::string& path, StepLogContents* out) {
       break;
     }
     const std::string where = path + ": frame at byte " + std::to_string(pos);
-    const unsigned long long content = ZSTD_getFrameContentSize(src, frame_size);
-    if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN ||
-        content > kMaxFrameContent) {
-      return Status::Corruption(where + ": missing or absurd content size");
-    }
-    std::string text(static_cast<size_t>(content), '\0');
-    const size_t got = ZSTD_decompress(&text[0], text.size(), src, frame_size);
-    if (ZSTD_isError(got) || got != content) {
-      return Status::Corruption(where + ": cannot decompress (" +
-                                std::string(ZSTD_isError(got) ? ZSTD_getErrorName(got) : "size mismatch") + ")");
-    }
+    std::string text;
+    LOCKSTEP_RETURN_IF_ERROR(DecompressFrame(src, frame_size, where, &text));
     size_t line_start = 0;
     while (line_start < text.size()) {
       size_t nl = text.find('\n', line_start);

@@ -29,8 +29,9 @@ int64_t ResolveWarmupSteps(double warmup_steps, int64_t total_steps) {
   return static_cast<int64_t>(std::ceil(static_cast<double>(total_steps) * warmup_steps));
 }
 
-Status LrSchedule::Create(const LrScheduleSpec& spec, LrSchedule* out) {
-  static const std::map<std::string, std::set<std::string>> kAllowedKwargs = {
+namespace {
+const std::map<std::string, std::set<std::string>>& kAllowedKwargs() {
+  static const std::map<std::string, std::set<std::string>> kAllowed = {
       {"linear", {}},
       {"cosine", {"num_cycles"}},
       {"cosine_with_restarts", {"num_cycles"}},
@@ -40,11 +41,22 @@ Status LrSchedule::Create(const LrScheduleSpec& spec, LrSchedule* out) {
       {"inverse_sqrt", {"timescale"}},
       {"cosine_with_min_lr", {"num_cycles", "min_lr", "min_lr_rate"}},
   };
-  const auto allowed = kAllowedKwargs.find(spec.type);
-  if (allowed == kAllowedKwargs.end()) {
+  return kAllowed;
+}
+}  // namespace
+
+Status LrSchedule::Create(const LrScheduleSpec& spec, LrSchedule* out) {
+  if (kAllowedKwargs().count(spec.type) == 0) {
     return Status::InvalidArgument("unknown lr_scheduler_type '" + spec.type + "'");
   }
-  if (!spec.kwargs.is_object()) return Status::InvalidArgument("lr_scheduler_kwargs must be a JSON object");
+  LrScheduleSpec normalized = spec;
+  if (normalized.kwargs.is_null()) normalized.kwargs = nlohmann::json::object();  // HF's None
+  if (!normalized.kwargs.is_object()) return Status::InvalidArgument("lr_scheduler_kwargs must be a JSON object");
+  return CreateNormalized(normalized, out);
+}
+
+Status LrSchedule::CreateNormalized(const LrScheduleSpec& spec, LrSchedule* out) {
+  const auto allowed = kAllowedKwargs().find(spec.type);
   for (const auto& item : spec.kwargs.items()) {
     if (allowed->second.count(item.key()) == 0) {
       return Status::InvalidArgument("lr_scheduler_kwargs: '" + item.key() +

@@ -38,6 +38,8 @@ class LrSchedule {
   const LrScheduleSpec& spec() const { return spec_; }
 
  private:
+  static Status CreateNormalized(const LrScheduleSpec& spec, LrSchedule* out);
+
   LrScheduleSpec spec_;
   double num_cycles_ = 0.5;   // cosine: 0.5, cosine_with_restarts: 1
   double lr_end_ = 1e-7;      // polynomial

@@ -105,9 +105,12 @@ class Gpt : public Model {
         wpe_(register_module("wpe", nn::Embedding(a.block_size, a.n_embd))),
         drop_(register_module("drop", nn::Dropout(a.dropout))),
         ln_f_(register_module("ln_f", nn::LayerNorm(nn::LayerNormOptions({a.n_embd})))),
-        lm_head_(register_module("lm_head", nn::Linear(nn::LinearOptions(a.n_embd, a.vocab_size).bias(false)))) {
+        lm_head_(register_module("lm_head", nn::Linear(nn::LinearOptions(a.n_embd, a.vocab_size).bias(false)))),
+        h_(register_module("h", nn::ModuleList())) {
     for (int64_t i = 0; i < a.n_layer; ++i) {
-      blocks_.push_back(register_module("h." + std::to_string(i), std::make_shared<Block>(a)));
+      auto block = std::make_shared<Block>(a);
+      h_->push_back(block);
+      blocks_.push_back(block);
     }
     // GPT-2 initialisation: N(0, 0.02) weights, zero biases, drawn from the seeded global RNG.
     torch::NoGradGuard no_grad;
@@ -137,7 +140,8 @@ class Gpt : public Model {
   nn::Dropout drop_;
   nn::LayerNorm ln_f_;
   nn::Linear lm_head_;
-  std::vector<std::shared_ptr<Block>> blocks_;
+  nn::ModuleList h_;                            // names the blocks h.0, h.1, ... as GPT-2
+  std::vector<std::shared_ptr<Block>> blocks_;  // the same blocks, typed
 };
 
 }  // namespace

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Lockstep builds against, skipping those already present.
+# Each one earns its place:
+#   libtorch-dev        the reference trainer (CPU LibTorch 1.13)
+#   libhdf5-dev         checkpoint tensors          libzstd-dev      the step log
+#   nlohmann-json3-dev  JSON state and records      libxxhash-dev    fast checksums (XXH3)
+#   libcli11-dev        the CLI                     libgtest-dev, libbenchmark-dev  tests, bench
+#   cmake, ninja-build, g++, pkg-config, zstd       build and inspect
+set -euo pipefail
+
+packages=(cmake ninja-build g++ pkg-config zstd libtorch-dev libhdf5-dev nlohmann-json3-dev
+          libcli11-dev libzstd-dev libxxhash-dev libgtest-dev libbenchmark-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,94 @@
+// The lockstep binary as a user runs it: exit codes, messages, --help, --json.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/test_util.h"
+
+namespace lockstep {
+namespace {
+
+struct Output {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+Output Lockstep(const std::string& args) {
+  const std::string cmd = std::string(LOCKSTEP_BIN) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  Output o{-1, ""};
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) o.out.append(buf, n);
+  const int status = pclose(p);
+  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return o;
+}
+
+const char* kTiny = "--train_samples 20 --eval_samples 8 --num_train_epochs 1 --quiet";
+
+}  // namespace
+
+TEST(Cli, HelpListsHfFlags) {
+  Output o = Lockstep("train --help");
+  EXPECT_EQ(o.code, 0);
+  for (const char* flag : {"--per_device_train_batch_size", "--lr_scheduler_kwargs", "--save_total_limit",
+                           "--load_best_model_at_end", "--config", "--json"}) {
+    EXPECT_NE(o.out.find(flag), std::string::npos) << flag;
+  }
+}
+
+TEST(Cli, BadBatchSizeExitsTwoWithMessage) {
+  test::ScratchDir dir;
+  Output o = Lockstep("train --output_dir " + dir.path() + " --per_device_train_batch_size 0");
+  EXPECT_EQ(o.code, 2);
+  EXPECT_NE(o.out.find("per_device_train_batch_size must be >= 1, got 0"), std::string::npos) << o.out;
+}
+
+TEST(Cli, MalformedValuesAndUnknownFlagsExitTwo) {
+  EXPECT_EQ(Lockstep("train --learning_rate fast").code, 2);
+  EXPECT_EQ(Lockstep("train --no_such_flag 3").code, 2);
+  Output o = Lockstep("train --lr_scheduler_kwargs '{\"num_cycles\": 2' --quiet");
+  EXPECT_EQ(o.code, 2);
+  EXPECT_NE(o.out.find("--lr_scheduler_kwargs expects a json"), std::string::npos) << o.out;
+  EXPECT_EQ(Lockstep("").code, 2);  // a subcommand is required
+}
+
+TEST(Cli, ConfigErrorsNameTheFile) {
+  test::ScratchDir dir;
+  Output o = Lockstep("train --config " + dir.Join("missing.json"));
+  EXPECT_EQ(o.code, 2);
+  EXPECT_NE(o.out.find("missing.json"), std::string::npos) << o.out;
+  test::WriteAll(dir.Join("bad.json"), "{\"seed\": 1, \"fp16\": true}");
+  o = Lockstep("train --config " + dir.Join("bad.json"));
+  EXPECT_EQ(o.code, 2);
+  EXPECT_NE(o.out.find("unknown setting 'fp16'"), std::string::npos) << o.out;
+}
+
+TEST(Cli, ConfigThenFlagsAndJsonOutput) {
+  test::ScratchDir dir;
+  test::WriteAll(dir.Join("cfg.json"), "{\"per_device_train_batch_size\": 4, \"seed\": 3, \"max_steps\": 3}");
+  Output o = Lockstep("train --config " + dir.Join("cfg.json") + " --max_steps 2 --json --output_dir " +
+                      dir.Join("run") + " " + kTiny);
+  ASSERT_EQ(o.code, 0) << o.out;
+  const nlohmann::json j = nlohmann::json::parse(o.out.substr(o.out.find('{')));
+  EXPECT_EQ(j["global_step"], 2);  // the flag overrode the config
+  EXPECT_EQ(j["train_metrics"]["epoch"].get<double>(), 2.0 * 4 / 20);
+}
+
+TEST(Cli, PlainProgressLinesAndSummaryWhenNotATerminal) {
+  test::ScratchDir dir;
+  Output o = Lockstep("train --output_dir " + dir.path() + " --train_samples 40 --eval_samples 8 "
+                      "--per_device_train_batch_size 4 --num_train_epochs 1 --logging_steps 5");
+  ASSERT_EQ(o.code, 0) << o.out;
+  EXPECT_NE(o.out.find("step 5/10 | epoch 0.50 | loss"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("steps/s | ETA"), std::string::npos);
+  EXPECT_NE(o.out.find("Training finished: 10 steps"), std::string::npos);
+  EXPECT_EQ(o.out.find('\r'), std::string::npos);  // no in-place redraws in a pipe
+}
+
+}  // namespace lockstep

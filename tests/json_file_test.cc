@@ -1,0 +1,52 @@
+#include "formats/json_file.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/test_util.h"
+
+namespace lockstep {
+
+TEST(JsonFile, InvalidJsonNamesTheFile) {
+  test::ScratchDir dir;
+  test::WriteAll(dir.Join("bad.json"), "{\"a\": 1,");
+  nlohmann::json j;
+  Status st = ReadJsonFile(dir.Join("bad.json"), &j);
+  ASSERT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_NE(st.message().find("bad.json"), std::string::npos);
+  EXPECT_NE(st.message().find("invalid JSON"), std::string::npos);
+}
+
+TEST(JsonFile, DeepNestingIsRefusedWithoutRecursion) {
+  const std::string hostile(1000000, '[');
+  nlohmann::json j;
+  Status st = ParseJson(hostile, "hostile.json", &j);
+  ASSERT_TRUE(st.IsCorruption());
+  EXPECT_NE(st.message().find("nests 1000000 levels"), std::string::npos) << st.message();
+}
+
+TEST(JsonFile, OversizedFileIsRefused) {
+  test::ScratchDir dir;
+  test::WriteAll(dir.Join("big.json"), "[" + std::string(2000, ' ') + "]");
+  JsonLimits limits;
+  limits.max_bytes = 1000;
+  nlohmann::json j;
+  Status st = ReadJsonFile(dir.Join("big.json"), &j, limits);
+  ASSERT_TRUE(st.IsCorruption());
+  EXPECT_NE(st.message().find("over the limit"), std::string::npos);
+}
+
+TEST(JsonFile, MissingFileIsNotFound) {
+  nlohmann::json j;
+  EXPECT_TRUE(ReadJsonFile("/nonexistent/x.json", &j).IsNotFound());
+}
+
+TEST(JsonFile, WriteThenReadRoundTrips) {
+  test::ScratchDir dir;
+  const nlohmann::json v = {{"b", 1}, {"a", {1.5, "x", nullptr}}};
+  ASSERT_TRUE(WriteJsonFile(dir.Join("v.json"), v).ok());
+  nlohmann::json back;
+  ASSERT_TRUE(ReadJsonFile(dir.Join("v.json"), &back).ok());
+  EXPECT_EQ(back, v);
+}
+
+}  // namespace lockstep

@@ -1,0 +1,107 @@
+#include "formats/step_log.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/test_util.h"
+
+namespace lockstep {
+namespace {
+
+// Writes a log of `n` records, 4 per frame.
+void WriteLog(const std::string& path, int n) {
+  std::unique_ptr<StepLogWriter> w;
+  StepLogOptions options;
+  options.records_per_frame = 4;
+  ASSERT_TRUE(StepLogWriter::Create(path, {{"run", "test"}}, options, &w).ok());
+  for (int i = 1; i <= n; ++i) ASSERT_TRUE(w->Append({{"step", i}, {"loss", 1.0 / i}}).ok());
+  ASSERT_TRUE(w->Close().ok());
+}
+
+}  // namespace
+
+TEST(StepLog, RoundTripsHeaderAndRecords) {
+  test::ScratchDir dir;
+  WriteLog(dir.Join("log.zst"), 10);
+  StepLogContents c;
+  ASSERT_TRUE(ReadStepLog(dir.Join("log.zst"), &c).ok());
+  EXPECT_EQ(c.header["run"], "test");
+  EXPECT_EQ(c.header["magic"], "LOCKSTEP-STEPLOG");
+  ASSERT_EQ(c.records.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(c.records[i]["step"], i + 1);
+  EXPECT_FALSE(c.truncated_tail);
+  EXPECT_EQ(c.frame_ends.size(), 1u + 3u);  // header + frames of 4, 4, 2
+  EXPECT_EQ(c.valid_bytes, c.file_bytes);
+}
+
+TEST(StepLog, TruncatedLastFrameIsAcceptedAndReported) {
+  test::ScratchDir dir;
+  WriteLog(dir.Join("log.zst"), 10);
+  StepLogContents full;
+  ASSERT_TRUE(ReadStepLog(dir.Join("log.zst"), &full).ok());
+  const uint64_t last_frame = full.frame_ends.back() - full.frame_ends[full.frame_ends.size() - 2];
+  for (uint64_t cut = 1; cut < last_frame; cut += 7) {
+    test::ScratchDir copy;
+    test::WriteAll(copy.Join("log.zst"), test::ReadAll(dir.Join("log.zst")));
+    test::ShrinkFile(copy.Join("log.zst"), cut);
+    StepLogContents c;
+    Status st = ReadStepLog(copy.Join("log.zst"), &c);
+    ASSERT_TRUE(st.ok()) << "cut " << cut << ": " << st.ToString();
+    EXPECT_TRUE(c.truncated_tail) << cut;
+    EXPECT_EQ(c.records.size(), 8u) << cut;  // the last frame (records 9, 10) is lost
+    EXPECT_EQ(c.valid_bytes, full.frame_ends[full.frame_ends.size() - 2]);
+    EXPECT_NE(c.tail_problem.find("incomplete"), std::string::npos);
+  }
+}
+
+TEST(StepLog, FlippedByteInsideAFrameIsCorruption) {
+  test::ScratchDir dir;
+  WriteLog(dir.Join("log.zst"), 10);
+  StepLogContents full;
+  ASSERT_TRUE(ReadStepLog(dir.Join("log.zst"), &full).ok());
+  // A byte in the middle of the second records frame: zstd's checksum catches it.
+  test::FlipByte(dir.Join("log.zst"), static_cast<int64_t>(full.frame_ends[1] + 20));
+  StepLogContents c;
+  Status st = ReadStepLog(dir.Join("log.zst"), &c);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("log.zst"), std::string::npos) << st.message();
+}
+
+TEST(StepLog, WrongMagicIsRefused) {
+  test::ScratchDir dir;
+  std::unique_ptr<StepLogWriter> w;
+  ASSERT_TRUE(StepLogWriter::Create(dir.Join("log.zst"), {}, StepLogOptions(), &w).ok());
+  w->Close();
+  std::string bytes = test::ReadAll(dir.Join("log.zst"));
+  // A valid zstd stream of unrelated JSON is not a step log.
+  test::ScratchDir other;
+  ASSERT_EQ(std::system(("echo '{\"kind\":\"header\"}' | zstd -q -c > " + other.Join("x.zst")).c_str()), 0);
+  StepLogContents c;
+  Status st = ReadStepLog(other.Join("x.zst"), &c);
+  EXPECT_TRUE(st.IsCorruption());
+  EXPECT_NE(st.message().find("not a Lockstep step log"), std::string::npos) << st.message();
+}
+
+TEST(StepLog, EmptyFileIsCorruption) {
+  test::ScratchDir dir;
+  test::WriteAll(dir.Join("log.zst"), "");
+  StepLogContents c;
+  EXPECT_TRUE(ReadStepLog(dir.Join("log.zst"), &c).IsCorruption());
+}
+
+TEST(StepLog, AppendAfterCutKeepsOneValidLog) {
+  test::ScratchDir dir;
+  WriteLog(dir.Join("log.zst"), 10);
+  StepLogContents c;
+  ASSERT_TRUE(ReadStepLog(dir.Join("log.zst"), &c).ok());
+  std::unique_ptr<StepLogWriter> w;
+  ASSERT_TRUE(StepLogWriter::OpenForAppend(dir.Join("log.zst"), c.frame_ends[1], StepLogOptions(), &w).ok());
+  ASSERT_TRUE(w->Append({{"step", 5}}).ok());
+  ASSERT_TRUE(w->Close().ok());
+  StepLogContents after;
+  ASSERT_TRUE(ReadStepLog(dir.Join("log.zst"), &after).ok());
+  ASSERT_EQ(after.records.size(), 5u);
+  EXPECT_EQ(after.records[4]["step"], 5);
+  EXPECT_FALSE(after.truncated_tail);
+}
+
+}  // namespace lockstep

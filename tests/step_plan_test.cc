@@ -1,0 +1,76 @@
+#include "trainer/step_plan.h"
+
+#include <gtest/gtest.h>
+
+namespace lockstep {
+namespace {
+StepPlan Plan(int64_t n, int64_t batch, int64_t accum, double epochs, int64_t max_steps = -1, bool drop_last = false) {
+  TrainingArgs a;
+  a.per_device_train_batch_size = batch;
+  a.gradient_accumulation_steps = accum;
+  a.num_train_epochs = epochs;
+  a.max_steps = max_steps;
+  a.dataloader_drop_last = drop_last;
+  StepPlan p;
+  Status st = ComputeStepPlan(a, n, &p);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return p;
+}
+}  // namespace
+
+TEST(StepPlan, MatchesTheHfFixtureRun) {
+  // transformers 5.17: 37 samples, batch 5, no accumulation, 2 epochs -> 16 updates.
+  StepPlan p = Plan(37, 5, 1, 2);
+  EXPECT_EQ(p.micro_batches_per_epoch, 8);
+  EXPECT_EQ(p.updates_per_epoch, 8);
+  EXPECT_EQ(p.max_steps, 16);
+  EXPECT_EQ(p.MicroBatchSize(7), 2);  // the last micro-batch holds 37 - 35 samples
+  EXPECT_DOUBLE_EQ(p.EpochAfterUpdate(0, 0), 0.125);
+  EXPECT_DOUBLE_EQ(p.EpochAfterUpdate(0, 2), 0.375);
+  EXPECT_DOUBLE_EQ(p.EpochAfterUpdate(1, 7), 2.0);
+}
+
+TEST(StepPlan, UnevenAccumulationStillUpdates) {
+  StepPlan p = Plan(37, 5, 3, 2);  // 8 micro-batches -> windows 3, 3, 2
+  EXPECT_EQ(p.updates_per_epoch, 3);
+  EXPECT_EQ(p.max_steps, 6);
+  EXPECT_EQ(p.WindowSize(0), 3);
+  EXPECT_EQ(p.WindowSize(2), 2);
+  EXPECT_EQ(p.WindowStart(2), 6);
+  EXPECT_DOUBLE_EQ(p.EpochAfterUpdate(0, 0), 3.0 / 8);
+  EXPECT_DOUBLE_EQ(p.EpochAfterUpdate(0, 2), 1.0);
+}
+
+TEST(StepPlan, DropLastFloorsMicroBatches) {
+  StepPlan p = Plan(37, 5, 1, 1, -1, /*drop_last=*/true);
+  EXPECT_EQ(p.micro_batches_per_epoch, 7);
+  EXPECT_EQ(p.MicroBatchSize(6), 5);
+}
+
+TEST(StepPlan, MaxStepsOverridesEpochs) {
+  StepPlan p = Plan(37, 5, 1, 100, /*max_steps=*/20);
+  EXPECT_EQ(p.max_steps, 20);
+  EXPECT_EQ(p.num_epochs, 3);  // ceil(20 / 8)
+}
+
+TEST(StepPlan, FractionalEpochsRoundStepsUp) {
+  StepPlan p = Plan(37, 5, 1, 1.5);
+  EXPECT_EQ(p.max_steps, 12);
+  EXPECT_EQ(p.num_epochs, 2);
+}
+
+TEST(StepPlan, NoBatchIsAnError) {
+  TrainingArgs a;
+  a.per_device_train_batch_size = 8;
+  a.dataloader_drop_last = true;
+  StepPlan p;
+  EXPECT_TRUE(ComputeStepPlan(a, 5, &p).IsInvalidArgument());
+}
+
+TEST(StepPlan, IntervalsBelowOneAreRatios) {
+  EXPECT_EQ(ResolveInterval(0.25, 16), 4);
+  EXPECT_EQ(ResolveInterval(0.1, 16), 2);
+  EXPECT_EQ(ResolveInterval(500, 16), 500);
+}
+
+}  // namespace lockstep

@@ -1,0 +1,99 @@
+#include "formats/tensor_file.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/test_util.h"
+
+namespace lockstep {
+namespace {
+
+TensorData Make(const std::string& name, DType dtype, std::vector<int64_t> shape) {
+  TensorData t;
+  t.name = name;
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  t.bytes.resize(static_cast<size_t>(t.numel()) * DTypeSize(dtype));
+  for (size_t i = 0; i < t.bytes.size(); ++i) t.bytes[i] = static_cast<uint8_t>(i * 131 + name.size());
+  return t;
+}
+
+std::vector<TensorData> EveryDType() {
+  return {Make("a.f32", DType::kFloat32, {3, 4}),    Make("b.f64", DType::kFloat64, {5}),
+          Make("c.f16", DType::kFloat16, {2, 2, 2}), Make("d.bf16", DType::kBFloat16, {7}),
+          Make("e.i64", DType::kInt64, {}),          Make("f.i32", DType::kInt32, {1, 1}),
+          Make("g.i16", DType::kInt16, {3}),         Make("h.i8", DType::kInt8, {4}),
+          Make("i.u8", DType::kUInt8, {0, 5}),       Make("j.bool", DType::kBool, {6}),
+          Make("exp_avg/fc1.weight", DType::kFloat32, {2, 3})};
+}
+
+}  // namespace
+
+TEST(TensorFile, EveryDTypeShapeAndScalarRoundTripsBitForBit) {
+  test::ScratchDir dir;
+  const auto tensors = EveryDType();
+  ASSERT_TRUE(WriteTensorFile(dir.Join("t.h5"), tensors).ok());
+  std::vector<TensorData> back;
+  Status st = ReadTensorFile(dir.Join("t.h5"), &back);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(back.size(), tensors.size());
+  for (const auto& want : tensors) {
+    auto it = std::find_if(back.begin(), back.end(), [&](const TensorData& t) { return t.name == want.name; });
+    ASSERT_NE(it, back.end()) << want.name;
+    EXPECT_EQ(it->dtype, want.dtype) << want.name;
+    EXPECT_EQ(it->shape, want.shape) << want.name;
+    EXPECT_EQ(it->bytes, want.bytes) << want.name;
+  }
+}
+
+TEST(TensorFile, SameContentGivesByteIdenticalFiles) {
+  test::ScratchDir dir;
+  ASSERT_TRUE(WriteTensorFile(dir.Join("a.h5"), EveryDType()).ok());
+  ASSERT_TRUE(WriteTensorFile(dir.Join("b.h5"), EveryDType()).ok());
+  EXPECT_EQ(test::ReadAll(dir.Join("a.h5")), test::ReadAll(dir.Join("b.h5")));
+}
+
+TEST(TensorFile, TruncatedFileIsCorruptionNamingTheFile) {
+  test::ScratchDir dir;
+  ASSERT_TRUE(WriteTensorFile(dir.Join("t.h5"), EveryDType()).ok());
+  for (uint64_t cut : std::vector<uint64_t>{1, 100, test::FileSize(dir.Join("t.h5")) / 2}) {
+    test::ScratchDir copy;
+    test::WriteAll(copy.Join("t.h5"), test::ReadAll(dir.Join("t.h5")));
+    test::ShrinkFile(copy.Join("t.h5"), cut);
+    std::vector<TensorData> back;
+    Status st = ReadTensorFile(copy.Join("t.h5"), &back);
+    EXPECT_TRUE(st.IsCorruption()) << "cut " << cut << ": " << st.ToString();
+    EXPECT_NE(st.message().find("t.h5"), std::string::npos);
+  }
+}
+
+TEST(TensorFile, NotHdf5IsCorruption) {
+  test::ScratchDir dir;
+  test::WriteAll(dir.Join("x.h5"), "this is not hdf5");
+  std::vector<TensorData> back;
+  Status st = ReadTensorFile(dir.Join("x.h5"), &back);
+  EXPECT_TRUE(st.IsCorruption());
+  EXPECT_NE(st.message().find("not a readable HDF5 file"), std::string::npos) << st.message();
+}
+
+TEST(TensorFile, RefusesMismatchedBytesAndDuplicateNames) {
+  test::ScratchDir dir;
+  TensorData bad = Make("w", DType::kFloat32, {4});
+  bad.bytes.pop_back();
+  EXPECT_TRUE(WriteTensorFile(dir.Join("a.h5"), {bad}).IsInvalidArgument());
+  EXPECT_TRUE(WriteTensorFile(dir.Join("b.h5"), {Make("w", DType::kInt8, {1}), Make("w", DType::kInt8, {1})})
+                  .IsInvalidArgument());
+  EXPECT_TRUE(WriteTensorFile(dir.Join("c.h5"), {Make("/abs", DType::kInt8, {1})}).IsInvalidArgument());
+}
+
+TEST(TensorFile, DTypeNamesRoundTrip) {
+  for (DType d : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt64,
+                  DType::kInt32, DType::kInt16, DType::kInt8, DType::kUInt8, DType::kBool}) {
+    DType back;
+    ASSERT_TRUE(DTypeFromName(DTypeName(d), &back));
+    EXPECT_EQ(back, d);
+  }
+  DType unused;
+  EXPECT_FALSE(DTypeFromName("complex64", &unused));
+}
+
+}  // namespace lockstep

@@ -1,0 +1,52 @@
+#include "tests/test_util.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace fs = std::filesystem;
+
+namespace lockstep {
+namespace test {
+
+ScratchDir::ScratchDir() {
+  std::string tmpl = (fs::temp_directory_path() / "lockstep-test-XXXXXX").string();
+  if (::mkdtemp(&tmpl[0]) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+ScratchDir::~ScratchDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+void FlipByte(const std::string& path, int64_t offset, uint8_t mask) {
+  std::string data = ReadAll(path);
+  const size_t pos = offset >= 0 ? static_cast<size_t>(offset) : data.size() - static_cast<size_t>(-offset);
+  data.at(pos) = static_cast<char>(data.at(pos) ^ mask);
+  WriteAll(path, data);
+}
+
+void ShrinkFile(const std::string& path, uint64_t bytes) {
+  fs::resize_file(path, fs::file_size(path) - bytes);
+}
+
+uint64_t FileSize(const std::string& path) { return fs::file_size(path); }
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteAll(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << data;
+}
+
+}  // namespace test
+}  // namespace lockstep

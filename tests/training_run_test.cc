@@ -1,0 +1,258 @@
+// End-to-end runs of the reference trainer on tiny configurations.
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "formats/checkpoint.h"
+#include "formats/json_file.h"
+#include "formats/step_log.h"
+#include "formats/tensor_file.h"
+#include "tests/test_util.h"
+#include "trainer/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace lockstep {
+namespace {
+
+TrainingArgs Tiny(const std::string& model, const std::string& out) {
+  TrainingArgs a;
+  a.output_dir = out;
+  a.model = model;
+  a.train_samples = 37;
+  a.eval_samples = 16;
+  a.per_device_train_batch_size = 5;
+  a.num_train_epochs = 2;
+  a.learning_rate = 1e-3;
+  a.warmup_steps = 2;
+  a.logging_steps = 1;
+  a.save_steps = 6;
+  a.hidden_size = 16;
+  a.n_layer = 1;
+  a.n_embd = 16;
+  a.n_head = 2;
+  a.block_size = 8;
+  a.vocab_size = 16;
+  a.dropout = 0.1;
+  return a;
+}
+
+// A deterministic clock, so two identical runs write identical wall_time fields.
+TrainOptions Quiet() {
+  TrainOptions o;
+  o.show_progress = false;
+  auto ticks = std::make_shared<double>(0.0);
+  o.clock = [ticks] { return *ticks += 0.001; };
+  return o;
+}
+
+TrainResult Train(const TrainingArgs& a, TrainOptions o = Quiet()) {
+  TrainResult r;
+  Status st = RunTraining(a, o, &r);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return r;
+}
+
+StepLogContents Log(const std::string& run) {
+  StepLogContents c;
+  Status st = ReadStepLog(run + "/" + kStepLogFile, &c);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return c;
+}
+
+std::map<std::string, std::vector<uint8_t>> Tensors(const std::string& file) {
+  std::vector<TensorData> ts;
+  Status st = ReadTensorFile(file, &ts);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  std::map<std::string, std::vector<uint8_t>> out;
+  for (auto& t : ts) out[t.name] = t.bytes;
+  return out;
+}
+
+}  // namespace
+
+class SameSeed : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SameSeed, TwoRunsGiveByteIdenticalStepLogsAndWeights) {
+  test::ScratchDir a_dir, b_dir, c_dir;
+  TrainingArgs a = Tiny(GetParam(), a_dir.path());
+  a.gradient_accumulation_steps = 3;  // uneven: windows of 3, 3, 2 micro-batches
+  TrainingArgs b = a;
+  b.output_dir = b_dir.path();
+  Train(a);
+  Train(b);
+  EXPECT_EQ(test::ReadAll(a_dir.Join(kStepLogFile)), test::ReadAll(b_dir.Join(kStepLogFile)));
+  for (const char* f : {"model.h5", "optimizer.h5"}) {
+    const std::string pa = a_dir.Join("checkpoint-6/") + f, pb = b_dir.Join("checkpoint-6/") + f;
+    EXPECT_EQ(Tensors(pa), Tensors(pb)) << f;
+    EXPECT_EQ(test::ReadAll(pa), test::ReadAll(pb)) << f;
+  }
+  // A different seed must change the run (the comparison above can fail).
+  TrainingArgs c = a;
+  c.output_dir = c_dir.path();
+  c.seed = 43;
+  Train(c);
+  EXPECT_NE(Tensors(a_dir.Join("checkpoint-6/model.h5")), Tensors(c_dir.Join("checkpoint-6/model.h5")));
+  EXPECT_NE(Log(a_dir.path()).records[0]["loss_bits"], Log(c_dir.path()).records[0]["loss_bits"]);
+}
+
+INSTANTIATE_TEST_SUITE_P(BothModels, SameSeed, ::testing::Values("mlp", "gpt"));
+
+TEST(TrainingRun, StepLogFollowsHfCountingWithUnevenAccumulation) {
+  test::ScratchDir dir;
+  TrainingArgs a = Tiny("mlp", dir.path());
+  a.gradient_accumulation_steps = 3;
+  TrainResult r = Train(a);
+  EXPECT_EQ(r.global_step, 6);  // 8 micro-batches per epoch -> 3 updates, 2 epochs
+  StepLogContents log = Log(dir.path());
+  ASSERT_EQ(log.records.size(), 6u);
+  const double epochs[] = {3.0 / 8, 6.0 / 8, 1.0, 1 + 3.0 / 8, 1 + 6.0 / 8, 2.0};
+  const size_t windows[] = {3, 3, 2, 3, 3, 2};
+  for (size_t i = 0; i < 6; ++i) {
+    const auto& rec = log.records[i];
+    EXPECT_EQ(rec["step"], i + 1);
+    EXPECT_DOUBLE_EQ(rec["epoch"].get<double>(), epochs[i]) << i;
+    EXPECT_EQ(rec["batches"].size(), windows[i]) << i;
+    EXPECT_EQ(rec["sampler"]["epoch"], i / 3);
+  }
+  EXPECT_EQ(log.records[0]["lr"], 0.0);  // warmup: the first update uses lr 0, as HF logs it
+  EXPECT_GT(log.records[2]["lr"].get<double>(), 0.0);
+  // Each epoch visits every sample exactly once, the last micro-batch holding 2.
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    std::multiset<int64_t> seen;
+    for (int i = epoch * 3; i < epoch * 3 + 3; ++i) {
+      for (const auto& mb : log.records[i]["batches"]) for (const auto& id : mb) seen.insert(id.get<int64_t>());
+    }
+    EXPECT_EQ(seen.size(), 37u);
+    EXPECT_EQ(std::set<int64_t>(seen.begin(), seen.end()).size(), 37u);
+  }
+  EXPECT_EQ(log.records[2]["batches"][1].size(), 2u);
+  // The exact loss bits agree with the decimal.
+  float f = log.records[0]["loss"].get<float>();
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  EXPECT_EQ(std::stoul(log.records[0]["loss_bits"].get<std::string>(), nullptr, 16), bits);
+}
+
+TEST(TrainingRun, TrainerStateAndResultsUseHfFields) {
+  test::ScratchDir dir;
+  TrainResult r = Train(Tiny("mlp", dir.path()));
+  EXPECT_EQ(r.global_step, 16);
+  nlohmann::json state;
+  ASSERT_TRUE(ReadJsonFile(dir.Join("checkpoint-16/trainer_state.json"), &state).ok());
+  for (const char* key : {"epoch", "global_step", "max_steps", "logging_steps", "eval_steps", "save_steps",
+                          "train_batch_size", "num_train_epochs", "total_flos", "log_history", "best_metric",
+                          "best_global_step", "best_model_checkpoint"}) {
+    EXPECT_TRUE(state.contains(key)) << key;
+  }
+  EXPECT_EQ(state["global_step"], 16);
+  EXPECT_EQ(state["log_history"].size(), 16u);
+  EXPECT_DOUBLE_EQ(state["log_history"][0]["epoch"].get<double>(), 0.125);
+  EXPECT_EQ(state["log_history"][0]["learning_rate"], 0.0);
+  for (const char* f : {"train_results.json", "eval_results.json", "all_results.json", "trainer_state.json"}) {
+    EXPECT_TRUE(fs::exists(dir.Join(f))) << f;
+  }
+  // train_loss is the mean of the per-step losses.
+  double sum = 0;
+  for (const auto& rec : Log(dir.path()).records) sum += rec["loss"].get<double>();
+  EXPECT_NEAR(r.train_loss, sum / 16, 1e-6);
+  EXPECT_TRUE(ValidateCheckpoint(dir.Join("checkpoint-12"), VerifyMode::kChecksums).ok());
+}
+
+TEST(TrainingRun, RotationKeepsBestAndNewest) {
+  test::ScratchDir dir;
+  TrainingArgs a = Tiny("mlp", dir.path());
+  a.num_train_epochs = 4;
+  a.eval_strategy = "steps";
+  a.eval_steps = 4;
+  a.save_steps = 4;
+  a.save_total_limit = 1;
+  a.metric_for_best_model = "loss";
+  a.greater_is_better = true;  // "best" = highest eval loss: the first eval, never the newest
+  TrainResult r = Train(a);
+  ASSERT_TRUE(r.best_model_checkpoint.has_value());
+  EXPECT_EQ(*r.best_model_checkpoint, dir.Join("checkpoint-4"));
+  // Limit 1 with a best that is not the newest keeps two: the best and the last.
+  std::vector<CheckpointDir> dirs;
+  ASSERT_TRUE(ListCheckpointDirs(dir.path(), &dirs).ok());
+  ASSERT_EQ(dirs.size(), 2u);
+  EXPECT_EQ(dirs[0].step, 4);
+  EXPECT_EQ(dirs[1].step, 32);
+}
+
+TEST(TrainingRun, LoadBestModelAtEndReloadsBestWeights) {
+  test::ScratchDir dir;
+  TrainingArgs a = Tiny("mlp", dir.path());
+  a.eval_strategy = "steps";
+  a.eval_steps = 4;
+  a.save_steps = 4;
+  a.load_best_model_at_end = true;
+  TrainResult r = Train(a);
+  ASSERT_TRUE(r.best_model_checkpoint.has_value());
+  nlohmann::json state;
+  ASSERT_TRUE(ReadJsonFile(dir.Join("trainer_state.json"), &state).ok());
+  // The final evaluation ran on the best weights: it reproduces the best metric.
+  EXPECT_DOUBLE_EQ(r.eval_metrics["eval_loss"].get<double>(), state["best_metric"].get<double>());
+}
+
+TEST(TrainingRun, KilledRunLeavesAReadableTruncatedLog) {
+  test::ScratchDir dir;
+  TrainOptions o = Quiet();
+  o.step_log.records_per_frame = 4;
+  TrainingArgs a = Tiny("mlp", dir.path());
+  a.save_strategy = "no";
+  Train(a, o);
+  const std::string path = dir.Join(kStepLogFile);
+  StepLogContents full = Log(dir.path());
+  ASSERT_EQ(full.records.size(), 16u);
+  test::ShrinkFile(path, 25);  // the process died while writing its last frame
+  StepLogContents cut;
+  ASSERT_TRUE(ReadStepLog(path, &cut).ok());
+  EXPECT_TRUE(cut.truncated_tail);
+  EXPECT_EQ(cut.records.size(), 12u);
+  for (size_t i = 0; i < cut.records.size(); ++i) EXPECT_EQ(cut.records[i], full.records[i]);
+}
+
+TEST(TrainingRun, RngStatesAreDigestedEveryStepAndFullPeriodically) {
+  test::ScratchDir dir;
+  TrainOptions o = Quiet();
+  o.rng_full_state_every = 5;
+  Train(Tiny("gpt", dir.path()), o);
+  StepLogContents log = Log(dir.path());
+  for (const auto& rec : log.records) {
+    const int64_t step = rec["step"];
+    EXPECT_EQ(rec["rng"]["cpu"]["size"], 5056);
+    EXPECT_EQ(rec["rng"]["cpu"]["xxh3_128"].get<std::string>().size(), 32u);
+    EXPECT_EQ(rec["rng"]["cpu"].contains("base64"), (step - 1) % 5 == 0) << step;
+  }
+  // Dropout draws from the CPU generator, so its state moves every step.
+  EXPECT_NE(log.records[0]["rng"]["cpu"]["xxh3_128"], log.records[1]["rng"]["cpu"]["xxh3_128"]);
+}
+
+TEST(TrainingRun, OccupiedOutputDirIsRefusedUnlessOverwriting) {
+  test::ScratchDir dir;
+  TrainingArgs a = Tiny("mlp", dir.path());
+  Train(a);
+  const std::string before = test::ReadAll(dir.Join(kStepLogFile));
+  TrainResult r;
+  Status st = RunTraining(a, Quiet(), &r);
+  ASSERT_TRUE(st.IsInvalidArgument());
+  EXPECT_NE(st.message().find("already holds a run"), std::string::npos) << st.message();
+  EXPECT_EQ(test::ReadAll(dir.Join(kStepLogFile)), before);  // nothing was touched
+  a.overwrite_output_dir = true;
+  EXPECT_TRUE(RunTraining(a, Quiet(), &r).ok());
+}
+
+TEST(TrainingRun, BadSettingsAreRefusedBeforeAnythingIsWritten) {
+  test::ScratchDir dir;
+  TrainingArgs a = Tiny("mlp", dir.Join("never"));
+  a.per_device_train_batch_size = 0;
+  TrainResult r;
+  Status st = RunTraining(a, Quiet(), &r);
+  EXPECT_TRUE(st.IsInvalidArgument());
+  EXPECT_FALSE(fs::exists(dir.Join("never")));
+}
+
+}  // namespace lockstep
