@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace lockstep {
@@ -30,7 +31,8 @@ void ProgressDisplay::Update(int64_t step, double epoch, double loss, double lr,
     std::fprintf(stderr, "\r\033[K%s", Line(step, epoch, loss, lr, elapsed_s).c_str());
     std::fflush(stderr);
     line_open_ = true;
-  } else if (log_line || step == max_steps_) {
+  } else if (log_line || step == max_steps_ || step % std::max<int64_t>(1, max_steps_ / 10) == 0) {
+    // Plain mode: logging steps, plus every tenth of the run so a log shows progress.
     std::fprintf(stderr, "%s\n", Line(step, epoch, loss, lr, elapsed_s).c_str());
   }
 }

@@ -1,6 +1,6 @@
 // The console display while training: step, loss, steps/s and ETA. On a terminal one line
-// is redrawn in place; otherwise plain lines are printed at logging steps (log files and CI
-// stay readable). All output goes to stderr so --json keeps stdout machine-readable.
+// is redrawn in place; otherwise plain lines are printed at logging steps and every tenth of
+// the run (log files and CI stay readable). All output goes to stderr so --json keeps stdout machine-readable.
 #pragma once
 
 #include <cstdint>
