@@ -14,6 +14,8 @@ namespace {
 
 struct TrainFlags {
   std::string config_path;
+  std::string resume;
+  CLI::Option* resume_option = nullptr;
   bool json = false;
   bool quiet = false;
   std::map<std::string, std::string> raw;  // knob name -> text as given
@@ -48,6 +50,7 @@ void PrintSummary(const TrainResult& r) {
   std::printf("  %-22s %s/steps.jsonl.zst\n", "step log", r.output_dir.c_str());
   for (const auto& c : r.checkpoints) std::printf("  %-22s %s\n", "checkpoint", c.c_str());
   if (r.best_model_checkpoint) std::printf("  %-22s %s\n", "best checkpoint", r.best_model_checkpoint->c_str());
+  if (!r.resumed_from.empty()) std::printf("  %-22s %s\n", "resumed from", r.resumed_from.c_str());
 }
 
 nlohmann::json ResultJson(const TrainResult& r) {
@@ -60,6 +63,7 @@ nlohmann::json ResultJson(const TrainResult& r) {
           {"train_metrics", r.train_metrics},
           {"eval_metrics", r.eval_metrics},
           {"checkpoints", r.checkpoints},
+          {"resumed_from", r.resumed_from},
           {"best_model_checkpoint", r.best_model_checkpoint ? nlohmann::json(*r.best_model_checkpoint) : nlohmann::json()}};
 }
 
@@ -75,6 +79,10 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
   cmd->add_option("--config", flags->config_path, "JSON file of settings (same keys as the flags)");
   cmd->add_flag("--json", flags->json, "Print the result as JSON on stdout");
   cmd->add_flag("--quiet", flags->quiet, "No progress display");
+  flags->resume_option = cmd->add_option(
+      "--resume", flags->resume,
+      "Resume: alone, from the newest valid checkpoint in output_dir; or from the given checkpoint dir");
+  flags->resume_option->expected(0, 1)->type_name("[PATH]");
   for (const auto& spec : TrainingArgSpecs()) {
     CLI::Option* opt = cmd->add_option("--" + spec.name, flags->raw[spec.name], spec.help);
     opt->type_name(spec.type_name);
@@ -91,6 +99,7 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
     TrainOptions options;
     options.show_progress = !flags->quiet;
     options.interactive_progress = ProgressDisplay::StderrIsTerminal();
+    if (flags->resume_option->count() > 0) options.resume_from = flags->resume;
     TrainResult result;
     st = RunTraining(args, options, &result);
     if (!st.ok()) {

@@ -148,6 +148,24 @@ Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* man
   return Status::Ok();
 }
 
+Status FindLatestValidCheckpoint(const std::string& run_dir, VerifyMode mode, CheckpointDir* out,
+                                 std::vector<SkippedCheckpoint>* skipped) {
+  skipped->clear();
+  std::vector<CheckpointDir> dirs;
+  LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(run_dir, &dirs));
+  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+    Status st = ValidateCheckpoint(it->path, mode);
+    if (st.ok()) {
+      *out = *it;
+      return Status::Ok();
+    }
+    skipped->push_back({it->path, st.message()});
+  }
+  return Status::NotFound(run_dir + ": no valid checkpoint to resume from" +
+                          (dirs.empty() ? std::string(" (no checkpoint-<step> directory)")
+                                        : " (" + std::to_string(dirs.size()) + " checked, none valid)"));
+}
+
 CheckpointStaging::CheckpointStaging(std::string run_dir, int64_t step, std::string staging_dir)
     : run_dir_(std::move(run_dir)), step_(step), staging_dir_(std::move(staging_dir)) {}
 

@@ -54,6 +54,17 @@ enum class VerifyMode {
 // file and the problem. Fills `*manifest` when non-null.
 Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* manifest = nullptr);
 
+struct SkippedCheckpoint {
+  std::string path;
+  std::string reason;  // the validation Status message
+};
+
+// The newest checkpoint of `run_dir` that validates under `mode` (HF's resume picks the
+// largest step). Newer directories that fail are listed in `*skipped` with the reason.
+// NotFound when no checkpoint validates.
+Status FindLatestValidCheckpoint(const std::string& run_dir, VerifyMode mode, CheckpointDir* out,
+                                 std::vector<SkippedCheckpoint>* skipped);
+
 // Writes one checkpoint through a staging directory. Destroying an uncommitted staging
 // removes its directory, so an aborted save leaves nothing that looks like a checkpoint.
 class CheckpointStaging {

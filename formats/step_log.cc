@@ -184,6 +184,7 @@ Status ReadStepLog(const std::string& path, StepLogContents* out) {
           return Status::Corruption(where + ": record is not a step record");
         }
         out->records.push_back(std::move(record));
+        out->record_frame_ends.push_back(pos + frame_size);
       }
       line_start = nl + 1;
     }

@@ -62,6 +62,7 @@ struct StepLogContents {
   nlohmann::json header;
   std::vector<nlohmann::json> records;  // the "step" records, in file order
   std::vector<uint64_t> frame_ends;     // byte offset after each complete frame
+  std::vector<uint64_t> record_frame_ends;  // per record: the end of the frame holding it
   uint64_t valid_bytes = 0;             // bytes covered by complete frames
   uint64_t file_bytes = 0;
   bool truncated_tail = false;          // the file ends inside a frame

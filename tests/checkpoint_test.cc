@@ -152,3 +152,33 @@ TEST(Checkpoint, ListsByStepNumberNotName) {
 }
 
 }  // namespace lockstep
+
+namespace lockstep {
+
+TEST(Checkpoint, LatestValidSkipsHalfWrittenAndCorruptOnesWithReasons) {
+  test::ScratchDir run;
+  ASSERT_TRUE(CommitCheckpoint(run.path(), 4, "four").ok());
+  ASSERT_TRUE(CommitCheckpoint(run.path(), 8, "eight").ok());
+  std::string corrupt;
+  ASSERT_TRUE(CommitCheckpoint(run.path(), 12, "twelve", &corrupt).ok());
+  test::FlipByte(corrupt + "/weights.bin", 0);
+  fs::create_directory(run.Join("checkpoint-16"));  // half-written: no manifest
+  CheckpointDir latest;
+  std::vector<SkippedCheckpoint> skipped;
+  ASSERT_TRUE(FindLatestValidCheckpoint(run.path(), VerifyMode::kChecksums, &latest, &skipped).ok());
+  EXPECT_EQ(latest.step, 8);
+  ASSERT_EQ(skipped.size(), 2u);
+  EXPECT_NE(skipped[0].reason.find("incomplete"), std::string::npos) << skipped[0].reason;
+  EXPECT_NE(skipped[1].reason.find("checksum"), std::string::npos) << skipped[1].reason;
+}
+
+TEST(Checkpoint, NoValidCheckpointIsNotFound) {
+  test::ScratchDir run;
+  CheckpointDir latest;
+  std::vector<SkippedCheckpoint> skipped;
+  Status st = FindLatestValidCheckpoint(run.path(), VerifyMode::kSizes, &latest, &skipped);
+  EXPECT_TRUE(st.IsNotFound());
+  EXPECT_NE(st.message().find("no valid checkpoint"), std::string::npos);
+}
+
+}  // namespace lockstep

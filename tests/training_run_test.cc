@@ -256,3 +256,109 @@ TEST(TrainingRun, BadSettingsAreRefusedBeforeAnythingIsWritten) {
 }
 
 }  // namespace lockstep
+
+namespace lockstep {
+namespace {
+
+// Step records without the wall clock: what must match between two runs.
+std::vector<nlohmann::json> Comparable(const StepLogContents& log) {
+  std::vector<nlohmann::json> out;
+  for (auto r : log.records) {
+    r.erase("wall_time");
+    out.push_back(r);
+  }
+  return out;
+}
+
+// Copies a finished run and removes its checkpoints after `keep_through`, as if the run
+// had been killed after saving checkpoint-<keep_through> (its step log runs past it).
+void KilledCopy(const std::string& from, const std::string& to, int64_t keep_through) {
+  fs::copy(from, to, fs::copy_options::recursive);
+  std::vector<CheckpointDir> dirs;
+  ASSERT_TRUE(ListCheckpointDirs(to, &dirs).ok());
+  for (const auto& d : dirs) if (d.step > keep_through) fs::remove_all(d.path);
+}
+
+}  // namespace
+
+class BitExactResume : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BitExactResume, FromEveryStepMatchesTheUninterruptedRun) {
+  test::ScratchDir ref_dir;
+  TrainingArgs a = Tiny(GetParam(), ref_dir.Join("ref"));
+  a.gradient_accumulation_steps = 3;  // windows 3, 3, 2: epoch boundaries after steps 3 and 6
+  a.save_steps = 1;
+  a.logging_steps = 2;
+  TrainResult ref = Train(a);
+  ASSERT_EQ(ref.global_step, 6);
+  const auto ref_log = Comparable(Log(a.output_dir));
+  const auto ref_weights = test::ReadAll(a.output_dir + "/checkpoint-6/model.h5");
+  for (int64_t k = 1; k <= 5; ++k) {
+    SCOPED_TRACE("resumed from checkpoint-" + std::to_string(k));
+    const std::string dir = ref_dir.Join("resumed-" + std::to_string(k));
+    KilledCopy(a.output_dir, dir, k);
+    TrainingArgs b = a;
+    b.output_dir = dir;
+    TrainOptions o = Quiet();
+    o.resume_from = "";
+    TrainResult r = Train(b, o);
+    EXPECT_EQ(r.resumed_from, dir + "/checkpoint-" + std::to_string(k));
+    EXPECT_EQ(Comparable(Log(dir)), ref_log);
+    EXPECT_EQ(test::ReadAll(dir + "/checkpoint-6/model.h5"), ref_weights);
+    EXPECT_EQ(r.train_loss, ref.train_loss);  // HF's resume bug #7 would break this
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(BothModels, BitExactResume, ::testing::Values("mlp", "gpt"));
+
+TEST(Resume, HalfWrittenNewestCheckpointIsSkippedForThePreviousOne) {
+  test::ScratchDir dir;
+  TrainingArgs a = Tiny("mlp", dir.Join("run"));
+  a.save_steps = 4;
+  a.max_steps = 8;
+  Train(a);
+  fs::create_directory(a.output_dir + "/checkpoint-12");  // a save killed before its manifest
+  test::WriteAll(a.output_dir + "/checkpoint-12/model.h5", "partial");
+  TrainOptions o = Quiet();
+  o.resume_from = "";
+  a.max_steps = 10;
+  TrainResult r;
+  // max_steps decides the run's schedule: a changed one is refused, listing the difference.
+  Status st = RunTraining(a, o, &r);
+  ASSERT_TRUE(st.IsInvalidArgument());
+  EXPECT_NE(st.message().find("max_steps: checkpoint 8, now 10"), std::string::npos) << st.message();
+  a.max_steps = 8;
+  st = RunTraining(a, o, &r);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(r.resumed_from, a.output_dir + "/checkpoint-8");
+}
+
+TEST(Resume, ChangedBatchSizeIsRefusedClearly) {
+  test::ScratchDir dir;
+  TrainingArgs a = Tiny("mlp", dir.Join("run"));
+  Train(a);
+  const std::string log_before = test::ReadAll(a.output_dir + "/" + kStepLogFile);
+  a.per_device_train_batch_size = 4;
+  a.logging_steps = 3;  // safe to change: not listed
+  TrainOptions o = Quiet();
+  o.resume_from = "";
+  TrainResult r;
+  Status st = RunTraining(a, o, &r);
+  ASSERT_TRUE(st.IsInvalidArgument());
+  EXPECT_NE(st.message().find("per_device_train_batch_size: checkpoint 5, now 4"), std::string::npos) << st.message();
+  EXPECT_EQ(st.message().find("logging_steps"), std::string::npos) << st.message();
+  EXPECT_EQ(test::ReadAll(a.output_dir + "/" + kStepLogFile), log_before);  // untouched
+}
+
+TEST(Resume, NoCheckpointIsAnErrorNeverAFreshStart) {
+  test::ScratchDir dir;
+  TrainingArgs a = Tiny("mlp", dir.path());
+  TrainOptions o = Quiet();
+  o.resume_from = "";
+  TrainResult r;
+  Status st = RunTraining(a, o, &r);
+  EXPECT_TRUE(st.IsNotFound());
+  EXPECT_NE(st.message().find("refusing to start from scratch"), std::string::npos) << st.message();
+}
+
+}  // namespace lockstep

@@ -80,4 +80,32 @@ Status LoadModelWeights(const std::string& checkpoint_dir, Model* model) {
   return Status::Ok();
 }
 
+Status LoadOptimizerState(const std::string& checkpoint_dir, const torch::Device& device, AdamW* optimizer) {
+  const std::string path = (std::filesystem::path(checkpoint_dir) / kOptimizerFile).string();
+  std::vector<TensorData> tensors;
+  LOCKSTEP_RETURN_IF_ERROR(ReadTensorFile(path, &tensors));
+  std::map<std::string, const TensorData*> by_name;
+  for (const auto& t : tensors) by_name[t.name] = &t;
+  optimizer->state().clear();
+  for (const auto& [name, param] : optimizer->params()) {
+    const auto m = by_name.find("exp_avg/" + name), v = by_name.find("exp_avg_sq/" + name),
+               step = by_name.find("step/" + name);
+    if (m == by_name.end() && v == by_name.end() && step == by_name.end()) continue;  // never updated
+    if (m == by_name.end() || v == by_name.end() || step == by_name.end()) {
+      return Status::Corruption(path + ": incomplete AdamW state for '" + name + "'");
+    }
+    AdamWParamState st;
+    st.exp_avg = FromTensorData(*m->second).to(device);
+    st.exp_avg_sq = FromTensorData(*v->second).to(device);
+    const torch::Tensor s = FromTensorData(*step->second);
+    if (st.exp_avg.sizes() != param.sizes() || st.exp_avg_sq.sizes() != param.sizes() ||
+        s.numel() != 1 || s.scalar_type() != torch::kInt64) {
+      return Status::Corruption(path + ": AdamW state for '" + name + "' does not fit the parameter");
+    }
+    st.step = s.item<int64_t>();
+    optimizer->state()[name] = std::move(st);
+  }
+  return Status::Ok();
+}
+
 }  // namespace lockstep

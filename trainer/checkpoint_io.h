@@ -40,4 +40,8 @@ Status WriteCheckpoint(const std::string& run_dir, int64_t step, const Checkpoin
 // dtypes (load_best_model_at_end).
 Status LoadModelWeights(const std::string& checkpoint_dir, Model* model);
 
+// Restores the AdamW moments and step counts of `checkpoint_dir`/optimizer.h5 onto
+// `device`, checking that every parameter's state is present with the parameter's shape.
+Status LoadOptimizerState(const std::string& checkpoint_dir, const torch::Device& device, AdamW* optimizer);
+
 }  // namespace lockstep

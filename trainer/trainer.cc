@@ -23,6 +23,7 @@
 #include "trainer/lr_schedule.h"
 #include "trainer/models.h"
 #include "trainer/progress.h"
+#include "trainer/resume_check.h"
 #include "trainer/sampler.h"
 #include "trainer/step_plan.h"
 #include "trainer/torch_bridge.h"
@@ -104,6 +105,8 @@ class TrainingRun {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   }
 
+  Status Resume(const std::string& checkpoint);
+  Status OpenStepLogForResume();
   Status TrainUpdate(int64_t epoch, int64_t update);
   Status LogEvaluateSave(bool epoch_end);
   json Evaluate();
@@ -129,6 +132,12 @@ class TrainingRun {
   TrainerState state_;
   int64_t eval_steps_ = 0;
 
+  // Where the loop starts: (0, 0) for a fresh run, the checkpoint's position on resume.
+  int64_t start_epoch_ = 0;
+  int64_t start_update_ = 0;
+  bool sampler_restored_ = false;  // the start epoch's permutation came from the checkpoint
+  std::string resumed_from_;
+
   // HF's loss bookkeeping: tr_loss is a float32 accumulator reset at each log;
   // total_loss is the float64 sum of the logged chunks; train_loss = total / global_step.
   float tr_loss_ = 0.0f;
@@ -142,7 +151,7 @@ class TrainingRun {
 Status TrainingRun::Setup() {
   LOCKSTEP_RETURN_IF_ERROR(ResolveDevice(args_.device, &device_));
   EnableDeterminism(device_);
-  LOCKSTEP_RETURN_IF_ERROR(PrepareOutputDir(args_));
+  if (!options_.resume_from) LOCKSTEP_RETURN_IF_ERROR(PrepareOutputDir(args_));
 
   // Seed first: model initialisation and dropout draw from the global generators.
   torch::manual_seed(static_cast<uint64_t>(args_.seed));
@@ -172,8 +181,24 @@ Status TrainingRun::Setup() {
   state_.eval_steps = eval_steps_ = ResolveInterval(args_.eval_steps.value_or(args_.logging_steps), plan_.max_steps);
   state_.save_steps = ResolveInterval(args_.save_steps, plan_.max_steps);
 
-  const std::string log_path = (fs::path(args_.output_dir) / kStepLogFile).string();
-  LOCKSTEP_RETURN_IF_ERROR(StepLogWriter::Create(log_path, StepLogHeader(), options_.step_log, &step_log_));
+  if (options_.resume_from) {
+    std::string checkpoint = *options_.resume_from;
+    if (checkpoint.empty()) {
+      CheckpointDir latest;
+      std::vector<SkippedCheckpoint> skipped;
+      Status st = FindLatestValidCheckpoint(args_.output_dir, VerifyMode::kChecksums, &latest, &skipped);
+      for (const auto& s : skipped) std::fprintf(stderr, "warning: skipping %s: %s\n", s.path.c_str(), s.reason.c_str());
+      if (!st.ok()) return Status::NotFound(st.message() + "; refusing to start from scratch (drop --resume for a fresh run)");
+      checkpoint = latest.path;
+    } else {
+      LOCKSTEP_RETURN_IF_ERROR(ValidateCheckpoint(checkpoint, VerifyMode::kChecksums));
+    }
+    LOCKSTEP_RETURN_IF_ERROR(Resume(checkpoint));
+    LOCKSTEP_RETURN_IF_ERROR(OpenStepLogForResume());
+  } else {
+    const std::string log_path = (fs::path(args_.output_dir) / kStepLogFile).string();
+    LOCKSTEP_RETURN_IF_ERROR(StepLogWriter::Create(log_path, StepLogHeader(), options_.step_log, &step_log_));
+  }
   progress_ = std::make_unique<ProgressDisplay>(options_.show_progress, options_.interactive_progress,
                                                 plan_.max_steps);
   return Status::Ok();
@@ -207,11 +232,95 @@ json TrainingRun::RngJson(bool full) {
   return rng;
 }
 
+// Restores everything that decides the rest of the run from `checkpoint`: weights, AdamW
+// state, trainer state, loss sums, sampler position and every RNG. The data position costs
+// one permutation draw from the saved generator state, however far into the epoch.
+Status TrainingRun::Resume(const std::string& checkpoint) {
+  const fs::path dir(checkpoint);
+  json saved_args, trainer_state, loop, sampler, rng;
+  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((dir / "training_args.json").string(), &saved_args));
+  LOCKSTEP_RETURN_IF_ERROR(CheckResumeSettings(saved_args, checkpoint, args_));
+  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((dir / "trainer_state.json").string(), &trainer_state));
+  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((dir / "loop_state.json").string(), &loop));
+  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((dir / "sampler.json").string(), &sampler));
+  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((dir / "rng_state.json").string(), &rng));
+  LOCKSTEP_RETURN_IF_ERROR(LoadModelWeights(checkpoint, model_.get()));
+  LOCKSTEP_RETURN_IF_ERROR(LoadOptimizerState(checkpoint, device_, optimizer_.get()));
+
+  TrainerState restored;
+  LOCKSTEP_RETURN_IF_ERROR(TrainerState::FromJson(trainer_state, checkpoint + "/trainer_state.json", &restored));
+  // Frequencies may have changed (safe settings): keep the ones this run resolved.
+  restored.max_steps = state_.max_steps;
+  restored.logging_steps = state_.logging_steps;
+  restored.eval_steps = state_.eval_steps;
+  restored.save_steps = state_.save_steps;
+  state_ = restored;
+  try {
+    const uint32_t bits = static_cast<uint32_t>(std::stoul(loop.at("tr_loss_bits").get<std::string>(), nullptr, 16));
+    std::memcpy(&tr_loss_, &bits, sizeof(bits));
+    total_loss_ = loop.at("total_loss").get<double>();
+    globalstep_last_logged_ = loop.at("globalstep_last_logged").get<int64_t>();
+    const int64_t epoch = sampler.at("epoch").get<int64_t>();
+    const int64_t done = sampler.at("updates_done_in_epoch").get<int64_t>();
+    std::vector<uint8_t> sampler_state, cpu_state;
+    if (!Base64Decode(sampler.at("generator_state_at_epoch_start").at("base64").get<std::string>(), &sampler_state) ||
+        !Base64Decode(rng.at("cpu").at("base64").get<std::string>(), &cpu_state)) {
+      return Status::Corruption(checkpoint + ": a saved generator state is not valid base64");
+    }
+    if (done < plan_.updates_per_epoch) {
+      sampler_->RestoreEpoch(epoch, sampler_state);
+      sampler_restored_ = true;
+      start_epoch_ = epoch;
+      start_update_ = done;
+    } else {
+      start_epoch_ = epoch + 1;  // the checkpoint closed its epoch: the next one begins afresh
+    }
+    SetGeneratorStateBytes(DefaultGenerator(torch::kCPU), cpu_state);
+    if (device_.is_cuda()) {
+      std::vector<uint8_t> cuda_state;
+      if (!rng.contains("cuda") || !Base64Decode(rng["cuda"].at("base64").get<std::string>(), &cuda_state)) {
+        return Status::Corruption(checkpoint + "/rng_state.json: no CUDA generator state for a CUDA run");
+      }
+      SetGeneratorStateBytes(DefaultGenerator(torch::kCUDA), cuda_state);
+    }
+  } catch (const json::exception& e) {
+    return Status::Corruption(checkpoint + ": loop, sampler or RNG state is malformed: " + e.what());
+  }
+  resumed_from_ = checkpoint;
+  return Status::Ok();
+}
+
+// Continues the step log right after the checkpoint's step: records a killed run wrote
+// past it are cut off, so the file stays one valid log of one run.
+Status TrainingRun::OpenStepLogForResume() {
+  const std::string path = (fs::path(args_.output_dir) / kStepLogFile).string();
+  StepLogContents log;
+  LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(path, &log));
+  uint64_t keep = log.frame_ends.empty() ? 0 : log.frame_ends.front();  // the header frame
+  if (state_.global_step > 0) {
+    const auto& r = log.records;
+    size_t i = 0;
+    while (i < r.size() && r[i].value("step", int64_t{0}) != state_.global_step) ++i;
+    if (i == r.size()) {
+      return Status::Corruption(path + ": has no record of step " + std::to_string(state_.global_step) +
+                                ", the checkpoint's step");
+    }
+    if (i + 1 < r.size() && log.record_frame_ends[i + 1] == log.record_frame_ends[i]) {
+      return Status::Corruption(path + ": step " + std::to_string(state_.global_step) +
+                                " does not end a frame (the log was not flushed at the checkpoint)");
+    }
+    keep = log.record_frame_ends[i];
+  }
+  return StepLogWriter::OpenForAppend(path, keep, options_.step_log, &step_log_);
+}
+
 Status TrainingRun::Train() {
   start_time_ = Now();
-  for (int64_t epoch = 0; epoch < plan_.num_epochs && state_.global_step < plan_.max_steps; ++epoch) {
-    sampler_->BeginEpoch(epoch);
-    for (int64_t u = 0; u < plan_.updates_per_epoch && state_.global_step < plan_.max_steps; ++u) {
+  for (int64_t epoch = start_epoch_; epoch < plan_.num_epochs && state_.global_step < plan_.max_steps; ++epoch) {
+    const bool resuming_here = epoch == start_epoch_;
+    if (!(resuming_here && sampler_restored_)) sampler_->BeginEpoch(epoch);
+    for (int64_t u = resuming_here ? start_update_ : 0;
+         u < plan_.updates_per_epoch && state_.global_step < plan_.max_steps; ++u) {
       LOCKSTEP_RETURN_IF_ERROR(TrainUpdate(epoch, u));
       const bool epoch_end = u + 1 == plan_.updates_per_epoch || state_.global_step == plan_.max_steps;
       LOCKSTEP_RETURN_IF_ERROR(LogEvaluateSave(epoch_end));
@@ -451,6 +560,7 @@ Status TrainingRun::Finish(TrainResult* result) {
   result->train_metrics = train;
   result->eval_metrics = eval;
   result->best_model_checkpoint = state_.best_model_checkpoint;
+  result->resumed_from = resumed_from_;
   std::vector<CheckpointDir> dirs;
   LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(args_.output_dir, &dirs));
   for (const auto& d : dirs) result->checkpoints.push_back(d.path);

@@ -28,6 +28,9 @@ struct TrainOptions {
   // Full RNG states go into the step record every N steps (and the first); the other
   // records carry 128-bit digests. See formats/doc/step_log_format.md for the sizes.
   int64_t rng_full_state_every = 100;
+  // HF's resume_from_checkpoint. Unset: a fresh run. "": the newest valid checkpoint in
+  // output_dir (invalid newer ones are skipped with a warning). Otherwise that checkpoint.
+  std::optional<std::string> resume_from;
 };
 
 struct TrainResult {
@@ -41,6 +44,7 @@ struct TrainResult {
   nlohmann::json eval_metrics;    // eval_results.json (empty without an eval split)
   std::vector<std::string> checkpoints;  // committed checkpoint dirs left after rotation
   std::optional<std::string> best_model_checkpoint;
+  std::string resumed_from;  // the checkpoint a resumed run continued, "" for a fresh run
 };
 
 // Validates `args`, trains, and writes the run directory. Errors (bad settings, an
