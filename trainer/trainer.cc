@@ -23,11 +23,11 @@
 #include "trainer/lr_schedule.h"
 #include "trainer/models.h"
 #include "trainer/progress.h"
-#include "trainer/resume_check.h"
 #include "trainer/sampler.h"
 #include "trainer/step_plan.h"
 #include "trainer/torch_bridge.h"
 #include "trainer/trainer_state.h"
+#include "trainer/training_run.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -90,63 +90,8 @@ Status PrepareOutputDir(const TrainingArgs& args) {
   return Status::Ok();
 }
 
-class TrainingRun {
- public:
-  TrainingRun(const TrainingArgs& args, const TrainOptions& options)
-      : args_(args), options_(options) {}
+}  // namespace
 
-  Status Setup();
-  Status Train();
-  Status Finish(TrainResult* result);
-
- private:
-  double Now() const { return options_.clock ? options_.clock() : SteadySeconds(); }
-  static double SteadySeconds() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-  }
-
-  Status Resume(const std::string& checkpoint);
-  Status OpenStepLogForResume();
-  Status TrainUpdate(int64_t epoch, int64_t update);
-  Status LogEvaluateSave(bool epoch_end);
-  json Evaluate();
-  bool UpdateBest(const json& metrics);
-  Status SaveCheckpoint();
-  Status RotateCheckpoints();
-  json RngJson(bool full);
-  json StepLogHeader() const;
-
-  TrainingArgs args_;
-  TrainOptions options_;
-  torch::Device device_ = torch::kCPU;
-  DatasetPair data_;
-  int64_t items_per_sample_ = 1;  // 1 for mlp, block_size tokens for gpt
-  std::shared_ptr<Model> model_;
-  int64_t num_parameters_ = 0;
-  std::unique_ptr<AdamW> optimizer_;
-  StepPlan plan_;
-  LrSchedule schedule_;
-  std::unique_ptr<EpochSampler> sampler_;
-  std::unique_ptr<StepLogWriter> step_log_;
-  std::unique_ptr<ProgressDisplay> progress_;
-  TrainerState state_;
-  int64_t eval_steps_ = 0;
-
-  // Where the loop starts: (0, 0) for a fresh run, the checkpoint's position on resume.
-  int64_t start_epoch_ = 0;
-  int64_t start_update_ = 0;
-  bool sampler_restored_ = false;  // the start epoch's permutation came from the checkpoint
-  std::string resumed_from_;
-
-  // HF's loss bookkeeping: tr_loss is a float32 accumulator reset at each log;
-  // total_loss is the float64 sum of the logged chunks; train_loss = total / global_step.
-  float tr_loss_ = 0.0f;
-  double total_loss_ = 0.0;
-  int64_t globalstep_last_logged_ = 0;
-  double last_lr_ = 0.0;
-  float last_grad_norm_ = 0.0f;
-  double start_time_ = 0.0;
-};
 
 Status TrainingRun::Setup() {
   LOCKSTEP_RETURN_IF_ERROR(ResolveDevice(args_.device, &device_));
@@ -230,88 +175,6 @@ json TrainingRun::RngJson(bool full) {
               {"sampler", StateJson(sampler_->state_at_epoch_start(), full)}};
   if (device_.is_cuda()) rng["cuda"] = CudaStateJson(GeneratorStateBytes(DefaultGenerator(torch::kCUDA)), full);
   return rng;
-}
-
-// Restores everything that decides the rest of the run from `checkpoint`: weights, AdamW
-// state, trainer state, loss sums, sampler position and every RNG. The data position costs
-// one permutation draw from the saved generator state, however far into the epoch.
-Status TrainingRun::Resume(const std::string& checkpoint) {
-  const fs::path dir(checkpoint);
-  json saved_args, trainer_state, loop, sampler, rng;
-  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((dir / "training_args.json").string(), &saved_args));
-  LOCKSTEP_RETURN_IF_ERROR(CheckResumeSettings(saved_args, checkpoint, args_));
-  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((dir / "trainer_state.json").string(), &trainer_state));
-  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((dir / "loop_state.json").string(), &loop));
-  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((dir / "sampler.json").string(), &sampler));
-  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((dir / "rng_state.json").string(), &rng));
-  LOCKSTEP_RETURN_IF_ERROR(LoadModelWeights(checkpoint, model_.get()));
-  LOCKSTEP_RETURN_IF_ERROR(LoadOptimizerState(checkpoint, device_, optimizer_.get()));
-
-  TrainerState restored;
-  LOCKSTEP_RETURN_IF_ERROR(TrainerState::FromJson(trainer_state, checkpoint + "/trainer_state.json", &restored));
-  // Frequencies may have changed (safe settings): keep the ones this run resolved.
-  restored.max_steps = state_.max_steps;
-  restored.logging_steps = state_.logging_steps;
-  restored.eval_steps = state_.eval_steps;
-  restored.save_steps = state_.save_steps;
-  state_ = restored;
-  try {
-    const uint32_t bits = static_cast<uint32_t>(std::stoul(loop.at("tr_loss_bits").get<std::string>(), nullptr, 16));
-    std::memcpy(&tr_loss_, &bits, sizeof(bits));
-    total_loss_ = loop.at("total_loss").get<double>();
-    globalstep_last_logged_ = loop.at("globalstep_last_logged").get<int64_t>();
-    const int64_t epoch = sampler.at("epoch").get<int64_t>();
-    const int64_t done = sampler.at("updates_done_in_epoch").get<int64_t>();
-    std::vector<uint8_t> sampler_state, cpu_state;
-    if (!Base64Decode(sampler.at("generator_state_at_epoch_start").at("base64").get<std::string>(), &sampler_state) ||
-        !Base64Decode(rng.at("cpu").at("base64").get<std::string>(), &cpu_state)) {
-      return Status::Corruption(checkpoint + ": a saved generator state is not valid base64");
-    }
-    if (done < plan_.updates_per_epoch) {
-      sampler_->RestoreEpoch(epoch, sampler_state);
-      sampler_restored_ = true;
-      start_epoch_ = epoch;
-      start_update_ = done;
-    } else {
-      start_epoch_ = epoch + 1;  // the checkpoint closed its epoch: the next one begins afresh
-    }
-    SetGeneratorStateBytes(DefaultGenerator(torch::kCPU), cpu_state);
-    if (device_.is_cuda()) {
-      std::vector<uint8_t> cuda_state;
-      if (!rng.contains("cuda") || !Base64Decode(rng["cuda"].at("base64").get<std::string>(), &cuda_state)) {
-        return Status::Corruption(checkpoint + "/rng_state.json: no CUDA generator state for a CUDA run");
-      }
-      SetGeneratorStateBytes(DefaultGenerator(torch::kCUDA), cuda_state);
-    }
-  } catch (const json::exception& e) {
-    return Status::Corruption(checkpoint + ": loop, sampler or RNG state is malformed: " + e.what());
-  }
-  resumed_from_ = checkpoint;
-  return Status::Ok();
-}
-
-// Continues the step log right after the checkpoint's step: records a killed run wrote
-// past it are cut off, so the file stays one valid log of one run.
-Status TrainingRun::OpenStepLogForResume() {
-  const std::string path = (fs::path(args_.output_dir) / kStepLogFile).string();
-  StepLogContents log;
-  LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(path, &log));
-  uint64_t keep = log.frame_ends.empty() ? 0 : log.frame_ends.front();  // the header frame
-  if (state_.global_step > 0) {
-    const auto& r = log.records;
-    size_t i = 0;
-    while (i < r.size() && r[i].value("step", int64_t{0}) != state_.global_step) ++i;
-    if (i == r.size()) {
-      return Status::Corruption(path + ": has no record of step " + std::to_string(state_.global_step) +
-                                ", the checkpoint's step");
-    }
-    if (i + 1 < r.size() && log.record_frame_ends[i + 1] == log.record_frame_ends[i]) {
-      return Status::Corruption(path + ": step " + std::to_string(state_.global_step) +
-                                " does not end a frame (the log was not flushed at the checkpoint)");
-    }
-    keep = log.record_frame_ends[i];
-  }
-  return StepLogWriter::OpenForAppend(path, keep, options_.step_log, &step_log_);
 }
 
 Status TrainingRun::Train() {
@@ -566,8 +429,6 @@ Status TrainingRun::Finish(TrainResult* result) {
   for (const auto& d : dirs) result->checkpoints.push_back(d.path);
   return Status::Ok();
 }
-
-}  // namespace
 
 Status RunTraining(const TrainingArgs& args, const TrainOptions& options, TrainResult* result) {
   LOCKSTEP_RETURN_IF_ERROR(ValidateTrainingArgs(args));

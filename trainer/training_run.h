@@ -1,0 +1,85 @@
+// TrainingRun: the state and steps of one training run, shared by the loop (trainer.cc)
+// and resume (training_resume.cc). Internal to trainer/: the public API is trainer.h.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/step_log.h"
+#include "trainer/adamw.h"
+#include "trainer/datasets.h"
+#include "trainer/lr_schedule.h"
+#include "trainer/models.h"
+#include "trainer/progress.h"
+#include "trainer/sampler.h"
+#include "trainer/step_plan.h"
+#include "trainer/trainer.h"
+#include "trainer/trainer_state.h"
+
+namespace lockstep {
+
+using nlohmann::json;
+
+class TrainingRun {
+ public:
+  TrainingRun(const TrainingArgs& args, const TrainOptions& options)
+      : args_(args), options_(options) {}
+
+  Status Setup();
+  Status Train();
+  Status Finish(TrainResult* result);
+
+ private:
+  double Now() const { return options_.clock ? options_.clock() : SteadySeconds(); }
+  static double SteadySeconds() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
+
+  Status Resume(const std::string& checkpoint);
+  Status OpenStepLogForResume();
+  Status TrainUpdate(int64_t epoch, int64_t update);
+  Status LogEvaluateSave(bool epoch_end);
+  json Evaluate();
+  bool UpdateBest(const json& metrics);
+  Status SaveCheckpoint();
+  Status RotateCheckpoints();
+  json RngJson(bool full);
+  json StepLogHeader() const;
+
+  TrainingArgs args_;
+  TrainOptions options_;
+  torch::Device device_ = torch::kCPU;
+  DatasetPair data_;
+  int64_t items_per_sample_ = 1;  // 1 for mlp, block_size tokens for gpt
+  std::shared_ptr<Model> model_;
+  int64_t num_parameters_ = 0;
+  std::unique_ptr<AdamW> optimizer_;
+  StepPlan plan_;
+  LrSchedule schedule_;
+  std::unique_ptr<EpochSampler> sampler_;
+  std::unique_ptr<StepLogWriter> step_log_;
+  std::unique_ptr<ProgressDisplay> progress_;
+  TrainerState state_;
+  int64_t eval_steps_ = 0;
+
+  // Where the loop starts: (0, 0) for a fresh run, the checkpoint's position on resume.
+  int64_t start_epoch_ = 0;
+  int64_t start_update_ = 0;
+  bool sampler_restored_ = false;  // the start epoch's permutation came from the checkpoint
+  std::string resumed_from_;
+
+  // HF's loss bookkeeping: tr_loss is a float32 accumulator reset at each log;
+  // total_loss is the float64 sum of the logged chunks; train_loss = total / global_step.
+  float tr_loss_ = 0.0f;
+  double total_loss_ = 0.0;
+  int64_t globalstep_last_logged_ = 0;
+  double last_lr_ = 0.0;
+  float last_grad_norm_ = 0.0f;
+  double start_time_ = 0.0;
+};
+
+}  // namespace lockstep
