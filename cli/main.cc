@@ -8,6 +8,7 @@
 
 #include "cli/exit_codes.h"
 #include "cli/train_command.h"
+#include "cli/verify_resume_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"lockstep: provably reproducible training runs", "lockstep"};
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
 
   std::map<std::string, std::function<int()>> commands;
   commands["train"] = lockstep::AddTrainCommand(&app);
+  commands["verify-resume"] = lockstep::AddVerifyResumeCommand(&app);
 
   try {
     app.parse(argc, argv);

@@ -1,11 +1,13 @@
 #include "cli/train_command.h"
 
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdio>
-#include <map>
 #include <memory>
 
 #include "cli/exit_codes.h"
-#include "formats/json_file.h"
+#include "cli/training_flags.h"
 #include "trainer/progress.h"
 #include "trainer/trainer.h"
 
@@ -13,29 +15,23 @@ namespace lockstep {
 namespace {
 
 struct TrainFlags {
-  std::string config_path;
+  TrainingFlags training;
   std::string resume;
   CLI::Option* resume_option = nullptr;
+  bool resume_override = false;
+  int64_t stop_after_step = 0;
+  std::string fault = "none";
+  int event_fd = -1;
   bool json = false;
   bool quiet = false;
-  std::map<std::string, std::string> raw;  // knob name -> text as given
-  std::map<std::string, CLI::Option*> options;
 };
 
-// Settings: defaults, then --config FILE.json, then explicit flags (the last word wins).
-Status CollectArgs(const TrainFlags& flags, TrainingArgs* args) {
-  if (!flags.config_path.empty()) {
-    nlohmann::json config;
-    LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(flags.config_path, &config));
-    LOCKSTEP_RETURN_IF_ERROR(ApplyArgsJson(config, flags.config_path, args));
-  }
-  for (const auto& spec : TrainingArgSpecs()) {
-    if (flags.options.at(spec.name)->count() == 0) continue;
-    std::string text = flags.raw.at(spec.name);
-    if (text.empty() && spec.type_name.rfind("bool", 0) == 0) text = "true";  // bare --flag
-    LOCKSTEP_RETURN_IF_ERROR(spec.set_text(text, args));
-  }
-  return Status::Ok();
+// ("step", 12) becomes the line "step 12" on the event pipe verify-resume reads. A
+// closed pipe must not kill the run, so SIGPIPE is ignored where this is used.
+void WriteEvent(int fd, const char* event, int64_t step) {
+  char line[64];
+  const int n = std::snprintf(line, sizeof(line), "%s %lld\n", event, static_cast<long long>(step));
+  if (n > 0) (void)!::write(fd, line, static_cast<size_t>(n));
 }
 
 void PrintSummary(const TrainResult& r) {
@@ -53,6 +49,12 @@ void PrintSummary(const TrainResult& r) {
   if (!r.resumed_from.empty()) std::printf("  %-22s %s\n", "resumed from", r.resumed_from.c_str());
 }
 
+void PrintStopped(const TrainResult& r) {
+  std::printf("\nStopped after step %lld (epoch %.2f) as asked; resume with --resume.\n",
+              static_cast<long long>(r.global_step), r.epoch);
+  for (const auto& c : r.checkpoints) std::printf("  %-22s %s\n", "checkpoint", c.c_str());
+}
+
 nlohmann::json ResultJson(const TrainResult& r) {
   return {{"output_dir", r.output_dir},
           {"device", r.device},
@@ -64,6 +66,9 @@ nlohmann::json ResultJson(const TrainResult& r) {
           {"eval_metrics", r.eval_metrics},
           {"checkpoints", r.checkpoints},
           {"resumed_from", r.resumed_from},
+          {"skipped_checkpoints", r.skipped_checkpoints},
+          {"stopped_early", r.stopped_early},
+          {"saved_steps", r.saved_steps},
           {"best_model_checkpoint", r.best_model_checkpoint ? nlohmann::json(*r.best_model_checkpoint) : nlohmann::json()}};
 }
 
@@ -76,30 +81,46 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
       "Train the built-in reference model with Hugging Face Trainer semantics.\n"
       "Every optimizer step is recorded in OUTPUT_DIR/steps.jsonl.zst; checkpoints go to\n"
       "OUTPUT_DIR/checkpoint-<step>. With no flags, runs a short built-in default.");
-  cmd->add_option("--config", flags->config_path, "JSON file of settings (same keys as the flags)");
   cmd->add_flag("--json", flags->json, "Print the result as JSON on stdout");
   cmd->add_flag("--quiet", flags->quiet, "No progress display");
   flags->resume_option = cmd->add_option(
       "--resume", flags->resume,
       "Resume: alone, from the newest valid checkpoint in output_dir; or from the given checkpoint dir");
   flags->resume_option->expected(0, 1)->type_name("[PATH]");
-  for (const auto& spec : TrainingArgSpecs()) {
-    CLI::Option* opt = cmd->add_option("--" + spec.name, flags->raw[spec.name], spec.help);
-    opt->type_name(spec.type_name);
-    if (spec.type_name.rfind("bool", 0) == 0) opt->expected(0, 1);
-    flags->options[spec.name] = opt;
-  }
+  cmd->add_flag("--resume-override", flags->resume_override,
+                "Resume even though run-deciding settings changed; later step records are marked resume_override");
+  cmd->add_option("--stop-after-step", flags->stop_after_step,
+                  "Stop after this step as a preempted run would, with a checkpoint at it")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--fault-inject", flags->fault,
+                  "TESTING ONLY: on resume, deliberately skip restoring one piece of state "
+                  "(rng, sampler, optimizer, scheduler, loss-sums) to show verify-resume catches it")
+      ->group("Testing only");
+  cmd->add_option("--event-fd", flags->event_fd, "write progress events to this fd (verify-resume)")
+      ->group("");  // internal: hidden from --help
+  AddTrainingFlags(cmd, &flags->training);
   return [flags]() {
     TrainingArgs args;
-    Status st = CollectArgs(*flags, &args);
+    Status st = CollectTrainingArgs(flags->training, &args);
+    TrainOptions options;
+    if (st.ok() && !ParseResumeFault(flags->fault, &options.fault)) {
+      st = Status::InvalidArgument("--fault-inject " + flags->fault + ": expected one of rng, sampler, "
+                                   "optimizer, scheduler, loss-sums");
+    }
     if (!st.ok()) {
       std::fprintf(stderr, "lockstep train: %s\n", st.message().c_str());
       return kExitUsage;
     }
-    TrainOptions options;
     options.show_progress = !flags->quiet;
     options.interactive_progress = ProgressDisplay::StderrIsTerminal();
     if (flags->resume_option->count() > 0) options.resume_from = flags->resume;
+    options.resume_override = flags->resume_override;
+    if (flags->stop_after_step > 0) options.stop_after_step = flags->stop_after_step;
+    if (flags->event_fd >= 0) {
+      std::signal(SIGPIPE, SIG_IGN);
+      const int fd = flags->event_fd;
+      options.on_event = [fd](const char* event, int64_t step) { WriteEvent(fd, event, step); };
+    }
     TrainResult result;
     st = RunTraining(args, options, &result);
     if (!st.ok()) {
@@ -108,6 +129,8 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
     }
     if (flags->json) {
       std::printf("%s\n", ResultJson(result).dump(2).c_str());
+    } else if (result.stopped_early) {
+      PrintStopped(result);
     } else {
       PrintSummary(result);
     }

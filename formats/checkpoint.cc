@@ -170,10 +170,7 @@ CheckpointStaging::CheckpointStaging(std::string run_dir, int64_t step, std::str
     : run_dir_(std::move(run_dir)), step_(step), staging_dir_(std::move(staging_dir)) {}
 
 CheckpointStaging::~CheckpointStaging() {
-  if (!committed_) {
-    std::error_code ec;
-    fs::remove_all(staging_dir_, ec);
-  }
+  if (!committed_) RemoveTree(staging_dir_);
 }
 
 Status CheckpointStaging::Begin(const std::string& run_dir, int64_t step,
@@ -184,7 +181,7 @@ Status CheckpointStaging::Begin(const std::string& run_dir, int64_t step,
   const std::string staging = (fs::path(run_dir) / (kStagingPrefix + std::to_string(step) + "-" +
                                                     std::to_string(::getpid())))
                                   .string();
-  fs::remove_all(staging, ec);  // a stale staging of ours from a crashed save
+  LOCKSTEP_RETURN_IF_ERROR(RemoveTree(staging));  // a stale staging of ours from a crashed save
   if (!fs::create_directory(staging, ec) || ec) {
     return Status::IOError(staging + ": cannot create staging directory: " + ec.message());
   }
@@ -234,7 +231,7 @@ Status CheckpointStaging::Commit(std::string* final_dir) {
     }
     committed_ = true;
     LOCKSTEP_RETURN_IF_ERROR(FsyncPath(run_dir_));
-    fs::remove_all(staging_dir_, ec);  // now holds the replaced checkpoint
+    LOCKSTEP_RETURN_IF_ERROR(RemoveTree(staging_dir_));  // now holds the replaced checkpoint
   } else {
     LOCKSTEP_RETURN_IF_ERROR(RenameDurably(staging_dir_, target));
     committed_ = true;

@@ -1,6 +1,8 @@
 #include "formats/file_util.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -86,6 +88,63 @@ Status RenameDurably(const std::string& from, const std::string& to) {
   }
   std::string parent = std::filesystem::path(to).parent_path().string();
   return FsyncPath(parent.empty() ? "." : parent);
+}
+
+}  // namespace lockstep
+
+namespace lockstep {
+namespace {
+
+int RemoveEntry(const char* path, const struct stat*, int type, struct FTW*) {
+  const int rc = type == FTW_DP ? ::rmdir(path) : ::unlink(path);
+  return rc == 0 || errno == ENOENT ? 0 : -1;
+}
+
+}  // namespace
+
+Status RemoveTree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    return errno == ENOENT ? Status::Ok() : ErrnoStatus(path, "cannot stat");
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return ::unlink(path.c_str()) == 0 ? Status::Ok() : ErrnoStatus(path, "cannot remove");
+  }
+  // Depth first, physical: children before their directory, links never followed.
+  if (::nftw(path.c_str(), RemoveEntry, 32, FTW_DEPTH | FTW_PHYS) != 0) {
+    return ErrnoStatus(path, "cannot remove the directory tree");
+  }
+  return Status::Ok();
+}
+
+Status CopyTree(const std::string& from, const std::string& to) {
+  struct stat st;
+  if (::lstat(from.c_str(), &st) != 0) return ErrnoStatus(from, "cannot stat");
+  if (S_ISLNK(st.st_mode)) {
+    std::string target(4096, '\0');
+    const ssize_t n = ::readlink(from.c_str(), target.data(), target.size());
+    if (n < 0) return ErrnoStatus(from, "cannot read the link");
+    target.resize(static_cast<size_t>(n));
+    return ::symlink(target.c_str(), to.c_str()) == 0 ? Status::Ok() : ErrnoStatus(to, "cannot create the link");
+  }
+  if (S_ISREG(st.st_mode)) {
+    std::string data;
+    LOCKSTEP_RETURN_IF_ERROR(ReadFileToString(from, &data, UINT64_MAX));
+    return WriteFileDurably(to, data);
+  }
+  if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument(from + ": not a file, directory or link");
+  if (::mkdir(to.c_str(), 0755) != 0) return ErrnoStatus(to, "cannot create the directory");
+  DIR* dir = ::opendir(from.c_str());
+  if (dir == nullptr) return ErrnoStatus(from, "cannot open the directory");
+  Status status;
+  while (const struct dirent* e = ::readdir(dir)) {
+    const std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    status = CopyTree(from + "/" + name, to + "/" + name);
+    if (!status.ok()) break;
+  }
+  ::closedir(dir);
+  return status;
 }
 
 }  // namespace lockstep

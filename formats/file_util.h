@@ -22,4 +22,15 @@ Status FsyncPath(const std::string& path);
 // is either fully visible or not at all.
 Status RenameDurably(const std::string& from, const std::string& to);
 
+// Removes `path` and everything below it, never following symbolic links (a link is
+// removed, not its target). A missing path is OK. Written on POSIX nftw rather than
+// std::filesystem::remove_all: LibTorch 2.x exports its own copy of remove_all whose
+// directory iterator resolves to null, so calling it from a binary linked with LibTorch
+// crashes.
+Status RemoveTree(const std::string& path);
+
+// Copies the tree at `from` to `to` (which must not exist): directories, regular files
+// and symbolic links (as links). For tests and for verify-resume's run copies.
+Status CopyTree(const std::string& from, const std::string& to);
+
 }  // namespace lockstep

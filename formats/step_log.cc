@@ -84,6 +84,7 @@ Status StepLogWriter::OpenForAppend(const std::string& path, uint64_t keep_bytes
                            " bytes: " + err);
   }
   out->reset(new StepLogWriter(path, fd, options));
+  (*out)->bytes_written_ = (*out)->last_frame_start_ = keep_bytes;
   return Status::Ok();
 }
 
@@ -94,6 +95,18 @@ Status StepLogWriter::Append(const nlohmann::json& record) {
   pending_ += r.dump();
   pending_ += '\n';
   if (++pending_records_ >= options_.records_per_frame) return Flush();
+  return Status::Ok();
+}
+
+Status StepLogWriter::AppendEvent(const std::string& kind, const nlohmann::json& body) {
+  if (fd_ < 0) return Status::InvalidArgument(path_ + ": step log is closed");
+  if (kind == "step" || kind == "header" || kind.empty()) {
+    return Status::InvalidArgument(path_ + ": '" + kind + "' is not an event kind");
+  }
+  nlohmann::json r = body;
+  r["kind"] = kind;
+  pending_ += r.dump();
+  pending_ += '\n';
   return Status::Ok();
 }
 
@@ -134,6 +147,8 @@ Status StepLogWriter::WriteFrame(const std::string& text) {
     if (w < 0) return Status::IOError(path_ + ": write failed: " + ErrnoText());
     done += static_cast<size_t>(w);
   }
+  last_frame_start_ = bytes_written_;
+  bytes_written_ += n;
   return Status::Ok();
 }
 
@@ -180,11 +195,16 @@ Status ReadStepLog(const std::string& path, StepLogContents* out) {
         out->header = std::move(record);
         first = false;
       } else {
-        if (!record.is_object() || record.value("kind", "") != "step") {
-          return Status::Corruption(where + ": record is not a step record");
+        const auto kind = record.is_object() ? record.find("kind") : record.end();
+        if (!record.is_object() || kind == record.end() || !kind->is_string() || *kind == "header") {
+          return Status::Corruption(where + ": record without a valid \"kind\"");
         }
-        out->records.push_back(std::move(record));
-        out->record_frame_ends.push_back(pos + frame_size);
+        if (*kind == "step") {
+          out->records.push_back(std::move(record));
+          out->record_frame_ends.push_back(pos + frame_size);
+        } else {
+          out->events.push_back({std::move(record), out->records.size()});
+        }
       }
       line_start = nl + 1;
     }
@@ -193,6 +213,35 @@ Status ReadStepLog(const std::string& path, StepLogContents* out) {
   }
   out->valid_bytes = pos;
   if (first) return Status::Corruption(path + ": no complete header frame (" + out->tail_problem + ")");
+  return Status::Ok();
+}
+
+Status ReadStepLogFrame(const std::string& path, uint64_t begin, uint64_t end,
+                        std::vector<nlohmann::json>* records) {
+  records->clear();
+  const std::string where = path + ": frame at byte " + std::to_string(begin);
+  if (end <= begin || end - begin > kMaxFrameContent) return Status::Corruption(where + ": bad frame range");
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError(path + ": cannot open step log: " + ErrnoText());
+  std::string data(end - begin, '\0');
+  const ssize_t n = ::pread(fd, &data[0], data.size(), static_cast<off_t>(begin));
+  ::close(fd);
+  if (n != static_cast<ssize_t>(data.size())) return Status::Corruption(where + ": the file ends before byte " + std::to_string(end));
+  if (ZSTD_findFrameCompressedSize(data.data(), data.size()) != data.size()) {
+    return Status::Corruption(where + ": bytes " + std::to_string(begin) + ".." + std::to_string(end) +
+                              " are not exactly one zstd frame");
+  }
+  std::string text;
+  LOCKSTEP_RETURN_IF_ERROR(DecompressFrame(data.data(), data.size(), where, &text));
+  size_t line_start = 0;
+  while (line_start < text.size()) {
+    const size_t nl = text.find('\n', line_start);
+    if (nl == std::string::npos) return Status::Corruption(where + ": record without newline");
+    nlohmann::json record;
+    LOCKSTEP_RETURN_IF_ERROR(ParseJson(text.substr(line_start, nl - line_start), where, &record));
+    records->push_back(std::move(record));
+    line_start = nl + 1;
+  }
   return Status::Ok();
 }
 

@@ -41,11 +41,21 @@ class StepLogWriter {
   // Buffers `record` (its "kind" is set to "step"); writes a frame when the buffer is full.
   Status Append(const nlohmann::json& record);
 
+  // Buffers an event record between steps, such as {"kind": "resume", ...}. `kind` must
+  // not be "step" or "header". Readers list events apart from the step records.
+  Status AppendEvent(const std::string& kind, const nlohmann::json& body);
+
   // Writes buffered records as one frame. With `sync`, also fsyncs the file (used when a
   // checkpoint commits, so the log durably covers it).
   Status Flush(bool sync = false);
 
   Status Close();
+
+  // The file's size after the frames written so far (buffered records not included), and
+  // where the last of those frames begins. A checkpoint stores both right after Flush(), so
+  // a resume can check the one frame that ends at its step and cut the log there in O(1).
+  uint64_t bytes_written() const { return bytes_written_; }
+  uint64_t last_frame_start() const { return last_frame_start_; }
 
  private:
   StepLogWriter(std::string path, int fd, const StepLogOptions& options);
@@ -56,11 +66,20 @@ class StepLogWriter {
   StepLogOptions options_;
   std::string pending_;
   int pending_records_ = 0;
+  uint64_t bytes_written_ = 0;
+  uint64_t last_frame_start_ = 0;
+};
+
+// A non-step record (for example a resume) and where it sits among the step records.
+struct StepLogEvent {
+  nlohmann::json record;
+  size_t steps_before = 0;  // how many step records precede it
 };
 
 struct StepLogContents {
   nlohmann::json header;
   std::vector<nlohmann::json> records;  // the "step" records, in file order
+  std::vector<StepLogEvent> events;     // the other records (resumes), in file order
   std::vector<uint64_t> frame_ends;     // byte offset after each complete frame
   std::vector<uint64_t> record_frame_ends;  // per record: the end of the frame holding it
   uint64_t valid_bytes = 0;             // bytes covered by complete frames
@@ -72,5 +91,10 @@ struct StepLogContents {
 // Reads the whole log. A truncated last frame is accepted and reported in `*out`; damage
 // anywhere else (bad checksum, bad JSON, wrong magic) is Corruption naming the offset.
 Status ReadStepLog(const std::string& path, StepLogContents* out);
+
+// Reads the single frame in bytes [begin, end) of the log: its records of every kind.
+// Corruption when the range is not exactly one intact frame.
+Status ReadStepLogFrame(const std::string& path, uint64_t begin, uint64_t end,
+                        std::vector<nlohmann::json>* records);
 
 }  // namespace lockstep

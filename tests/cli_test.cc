@@ -92,3 +92,42 @@ TEST(Cli, PlainProgressLinesAndSummaryWhenNotATerminal) {
 }
 
 }  // namespace lockstep
+
+namespace lockstep {
+
+TEST(CliVerifyResume, BitExactExitsZeroWithAVerdictTable) {
+  test::ScratchDir dir;
+  Output o = Lockstep("verify-resume --output_dir " + dir.Join("v") + " " + kTiny + " --interrupt-at 2");
+  EXPECT_EQ(o.code, 0) << o.out;
+  EXPECT_NE(o.out.find("interrupt-2"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("BIT-EXACT"), std::string::npos) << o.out;
+}
+
+TEST(CliVerifyResume, InjectedFaultExitsOneNamingStepAndField) {
+  test::ScratchDir dir;
+  Output o = Lockstep("verify-resume --output_dir " + dir.Join("v") + " " + kTiny +
+                      " --interrupt-at 2 --fault-inject scheduler --json");
+  EXPECT_EQ(o.code, 1) << o.out;
+  const auto start = o.out.find('{');
+  ASSERT_NE(start, std::string::npos) << o.out;
+  const auto report = nlohmann::json::parse(o.out.substr(start));
+  EXPECT_EQ(report["verdict"], "diverged");
+  EXPECT_EQ(report["fault_injected"], "scheduler");
+  const auto& first = report["variants"][0]["comparison"]["first_divergence"];
+  EXPECT_EQ(first["step"], 3);
+  EXPECT_EQ(first["field"], "lr");
+}
+
+TEST(CliVerifyResume, BadUsageExitsTwo) {
+  test::ScratchDir dir;
+  Output o = Lockstep("verify-resume --output_dir " + dir.Join("v") + " " + kTiny + " --interrupt-at 99");
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("--interrupt-at 99: must be between 1 and"), std::string::npos) << o.out;
+  o = Lockstep("verify-resume --output_dir " + dir.Join("v") + " --fault-inject everything");
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("--fault-inject everything"), std::string::npos) << o.out;
+  o = Lockstep("verify-resume --interrupt-at two");
+  EXPECT_EQ(o.code, 2) << o.out;
+}
+
+}  // namespace lockstep

@@ -1,5 +1,7 @@
 #include "tests/test_util.h"
 
+#include "formats/file_util.h"
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -18,10 +20,7 @@ ScratchDir::ScratchDir() {
   if (::mkdtemp(&tmpl[0]) == nullptr) throw std::runtime_error("mkdtemp failed");
   path_ = tmpl;
 }
-ScratchDir::~ScratchDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
+ScratchDir::~ScratchDir() { RemoveTree(path_); }
 
 void FlipByte(const std::string& path, int64_t offset, uint8_t mask) {
   std::string data = ReadAll(path);

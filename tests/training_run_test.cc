@@ -6,72 +6,18 @@
 #include <gtest/gtest.h>
 
 #include "formats/checkpoint.h"
+#include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "formats/step_log.h"
 #include "formats/tensor_file.h"
+#include "tests/run_helpers.h"
 #include "tests/test_util.h"
 #include "trainer/trainer.h"
 
 namespace fs = std::filesystem;
 
 namespace lockstep {
-namespace {
-
-TrainingArgs Tiny(const std::string& model, const std::string& out) {
-  TrainingArgs a;
-  a.output_dir = out;
-  a.model = model;
-  a.train_samples = 37;
-  a.eval_samples = 16;
-  a.per_device_train_batch_size = 5;
-  a.num_train_epochs = 2;
-  a.learning_rate = 1e-3;
-  a.warmup_steps = 2;
-  a.logging_steps = 1;
-  a.save_steps = 6;
-  a.hidden_size = 16;
-  a.n_layer = 1;
-  a.n_embd = 16;
-  a.n_head = 2;
-  a.block_size = 8;
-  a.vocab_size = 16;
-  a.dropout = 0.1;
-  return a;
-}
-
-// A deterministic clock, so two identical runs write identical wall_time fields.
-TrainOptions Quiet() {
-  TrainOptions o;
-  o.show_progress = false;
-  auto ticks = std::make_shared<double>(0.0);
-  o.clock = [ticks] { return *ticks += 0.001; };
-  return o;
-}
-
-TrainResult Train(const TrainingArgs& a, TrainOptions o = Quiet()) {
-  TrainResult r;
-  Status st = RunTraining(a, o, &r);
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  return r;
-}
-
-StepLogContents Log(const std::string& run) {
-  StepLogContents c;
-  Status st = ReadStepLog(run + "/" + kStepLogFile, &c);
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  return c;
-}
-
-std::map<std::string, std::vector<uint8_t>> Tensors(const std::string& file) {
-  std::vector<TensorData> ts;
-  Status st = ReadTensorFile(file, &ts);
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  std::map<std::string, std::vector<uint8_t>> out;
-  for (auto& t : ts) out[t.name] = t.bytes;
-  return out;
-}
-
-}  // namespace
+using namespace test;  // NOLINT: Tiny, Quiet, Train, Log
 
 class SameSeed : public ::testing::TestWithParam<std::string> {};
 
@@ -260,23 +206,13 @@ TEST(TrainingRun, BadSettingsAreRefusedBeforeAnythingIsWritten) {
 namespace lockstep {
 namespace {
 
-// Step records without the wall clock: what must match between two runs.
-std::vector<nlohmann::json> Comparable(const StepLogContents& log) {
-  std::vector<nlohmann::json> out;
-  for (auto r : log.records) {
-    r.erase("wall_time");
-    out.push_back(r);
-  }
-  return out;
-}
-
 // Copies a finished run and removes its checkpoints after `keep_through`, as if the run
 // had been killed after saving checkpoint-<keep_through> (its step log runs past it).
 void KilledCopy(const std::string& from, const std::string& to, int64_t keep_through) {
-  fs::copy(from, to, fs::copy_options::recursive);
+  ASSERT_TRUE(CopyTree(from, to).ok());
   std::vector<CheckpointDir> dirs;
   ASSERT_TRUE(ListCheckpointDirs(to, &dirs).ok());
-  for (const auto& d : dirs) if (d.step > keep_through) fs::remove_all(d.path);
+  for (const auto& d : dirs) if (d.step > keep_through) ASSERT_TRUE(RemoveTree(d.path).ok());
 }
 
 }  // namespace
@@ -331,6 +267,9 @@ TEST(Resume, HalfWrittenNewestCheckpointIsSkippedForThePreviousOne) {
   st = RunTraining(a, o, &r);
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(r.resumed_from, a.output_dir + "/checkpoint-8");
+  ASSERT_EQ(r.skipped_checkpoints.size(), 1u);  // and it says so
+  EXPECT_NE(r.skipped_checkpoints[0].find("checkpoint-12: "), std::string::npos) << r.skipped_checkpoints[0];
+  EXPECT_NE(r.skipped_checkpoints[0].find("no manifest.json"), std::string::npos) << r.skipped_checkpoints[0];
 }
 
 TEST(Resume, ChangedBatchSizeIsRefusedClearly) {

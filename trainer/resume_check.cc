@@ -14,19 +14,28 @@ bool IsSafeToChangeOnResume(const std::string& knob) {
   return kSafe.count(knob) == 1;
 }
 
-Status CheckResumeSettings(const nlohmann::json& saved, const std::string& origin, const TrainingArgs& now) {
+Status DiffResumeSettings(const nlohmann::json& saved, const std::string& origin, const TrainingArgs& now,
+                          std::vector<SettingChange>* changes) {
+  changes->clear();
   if (!saved.is_object()) return Status::Corruption(origin + ": training args are not a JSON object");
-  const nlohmann::json current = TrainingArgsToJson(now);
-  std::string diffs;
-  for (const auto& [key, value] : current.items()) {
-    if (IsSafeToChangeOnResume(key)) continue;
-    const auto it = saved.find(key);
+  const nlohmann::json current = TrainingArgsToJson(now);  // named: items() must not outlive it
+  for (const auto& [knob, value] : current.items()) {
+    const auto it = saved.find(knob);
     const nlohmann::json before = it == saved.end() ? nlohmann::json("(absent)") : *it;
-    if (before != value) diffs += "\n  - " + key + ": checkpoint " + before.dump() + ", now " + value.dump();
+    if (before != value) changes->push_back({knob, before, value, IsSafeToChangeOnResume(knob)});
   }
-  if (diffs.empty()) return Status::Ok();
-  return Status::InvalidArgument("refusing to resume from " + origin +
-                                 ": these settings change the run:" + diffs);
+  return Status::Ok();
+}
+
+Status CheckResumeSettings(const std::vector<SettingChange>& changes, const std::string& origin,
+                           bool override_unsafe) {
+  std::string diffs;
+  for (const auto& c : changes) {
+    if (!c.safe) diffs += "\n  - " + c.knob + ": checkpoint " + c.checkpoint.dump() + ", now " + c.now.dump();
+  }
+  if (diffs.empty() || override_unsafe) return Status::Ok();
+  return Status::InvalidArgument("refusing to resume from " + origin + ": these settings change the run:" + diffs +
+                                 "\n(--resume-override resumes anyway and marks every later step record)");
 }
 
 }  // namespace lockstep

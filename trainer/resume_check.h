@@ -4,6 +4,9 @@
 // are safe. No LibTorch here.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 #include "formats/status.h"
@@ -14,8 +17,21 @@ namespace lockstep {
 // True for knobs a resume may change.
 bool IsSafeToChangeOnResume(const std::string& knob);
 
-// OK when `now` decides the same run as `saved` (a checkpoint's training_args.json from
-// `origin`); otherwise InvalidArgument listing every difference, saved value and new value.
-Status CheckResumeSettings(const nlohmann::json& saved, const std::string& origin, const TrainingArgs& now);
+struct SettingChange {
+  std::string knob;
+  nlohmann::json checkpoint;  // the value saved in the checkpoint ("(absent)" if none)
+  nlohmann::json now;
+  bool safe = false;          // IsSafeToChangeOnResume(knob)
+};
+
+// Every knob whose value in `now` differs from `saved` (a checkpoint's training_args.json).
+// Corruption (naming `origin`) when `saved` is not a JSON object.
+Status DiffResumeSettings(const nlohmann::json& saved, const std::string& origin, const TrainingArgs& now,
+                          std::vector<SettingChange>* changes);
+
+// OK when no change in `changes` is unsafe, or when `override_unsafe` is set. Otherwise
+// InvalidArgument listing every unsafe difference as "knob: checkpoint X, now Y".
+Status CheckResumeSettings(const std::vector<SettingChange>& changes, const std::string& origin,
+                           bool override_unsafe);
 
 }  // namespace lockstep

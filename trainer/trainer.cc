@@ -15,6 +15,7 @@
 #include "formats/base64.h"
 #include "formats/checkpoint.h"
 #include "formats/checksum.h"
+#include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "formats/rotation.h"
 #include "trainer/adamw.h"
@@ -86,12 +87,38 @@ Status PrepareOutputDir(const TrainingArgs& args) {
                                    artefacts.front().filename().string() +
                                    "); choose another output_dir or pass --overwrite_output_dir true");
   }
-  for (const auto& p : artefacts) fs::remove_all(p, ec);
+  for (const auto& p : artefacts) LOCKSTEP_RETURN_IF_ERROR(RemoveTree(p.string()));
   return Status::Ok();
 }
 
 }  // namespace
 
+const char* ResumeFaultName(ResumeFault fault) {
+  switch (fault) {
+    case ResumeFault::kNone: return "none";
+    case ResumeFault::kRng: return "rng";
+    case ResumeFault::kSamplerPosition: return "sampler";
+    case ResumeFault::kOptimizer: return "optimizer";
+    case ResumeFault::kScheduler: return "scheduler";
+    case ResumeFault::kLossSums: return "loss-sums";
+  }
+  return "none";
+}
+
+std::vector<std::string> ResumeFaultNames() {
+  return {"none", "rng", "sampler", "optimizer", "scheduler", "loss-sums"};
+}
+
+bool ParseResumeFault(const std::string& name, ResumeFault* fault) {
+  for (ResumeFault f : {ResumeFault::kNone, ResumeFault::kRng, ResumeFault::kSamplerPosition,
+                        ResumeFault::kOptimizer, ResumeFault::kScheduler, ResumeFault::kLossSums}) {
+    if (name == ResumeFaultName(f)) {
+      *fault = f;
+      return true;
+    }
+  }
+  return false;
+}
 
 Status TrainingRun::Setup() {
   LOCKSTEP_RETURN_IF_ERROR(ResolveDevice(args_.device, &device_));
@@ -132,14 +159,16 @@ Status TrainingRun::Setup() {
       CheckpointDir latest;
       std::vector<SkippedCheckpoint> skipped;
       Status st = FindLatestValidCheckpoint(args_.output_dir, VerifyMode::kChecksums, &latest, &skipped);
-      for (const auto& s : skipped) std::fprintf(stderr, "warning: skipping %s: %s\n", s.path.c_str(), s.reason.c_str());
+      for (const auto& s : skipped) {
+        std::fprintf(stderr, "warning: skipping %s: %s\n", s.path.c_str(), s.reason.c_str());
+        skipped_checkpoints_.push_back(s.path + ": " + s.reason);
+      }
       if (!st.ok()) return Status::NotFound(st.message() + "; refusing to start from scratch (drop --resume for a fresh run)");
       checkpoint = latest.path;
     } else {
       LOCKSTEP_RETURN_IF_ERROR(ValidateCheckpoint(checkpoint, VerifyMode::kChecksums));
     }
     LOCKSTEP_RETURN_IF_ERROR(Resume(checkpoint));
-    LOCKSTEP_RETURN_IF_ERROR(OpenStepLogForResume());
   } else {
     const std::string log_path = (fs::path(args_.output_dir) / kStepLogFile).string();
     LOCKSTEP_RETURN_IF_ERROR(StepLogWriter::Create(log_path, StepLogHeader(), options_.step_log, &step_log_));
@@ -187,6 +216,15 @@ Status TrainingRun::Train() {
       LOCKSTEP_RETURN_IF_ERROR(TrainUpdate(epoch, u));
       const bool epoch_end = u + 1 == plan_.updates_per_epoch || state_.global_step == plan_.max_steps;
       LOCKSTEP_RETURN_IF_ERROR(LogEvaluateSave(epoch_end));
+      if (options_.stop_after_step && state_.global_step == *options_.stop_after_step &&
+          state_.global_step < plan_.max_steps) {
+        // A preemption that leaves something to resume from: the last step is checkpointed.
+        if (last_saved_step_ != state_.global_step) LOCKSTEP_RETURN_IF_ERROR(SaveCheckpoint());
+        stopped_early_ = true;
+        progress_->Note("stopped after step " + std::to_string(state_.global_step) + " (--stop-after-step)");
+        progress_->Finish();
+        return Status::Ok();
+      }
     }
   }
   progress_->Finish();
@@ -216,7 +254,7 @@ Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
   }
   record["batches"] = batches;
 
-  const double lr = schedule_.LrAt(state_.global_step);  // update s uses the lr after s-1 steps
+  const double lr = schedule_.LrAt(scheduler_step_);  // update s uses the lr after s-1 scheduler steps
   model_->train();
   optimizer_->ZeroGrad();
   torch::Tensor step_loss = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
@@ -230,6 +268,7 @@ Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
   }
   const torch::Tensor grad_norm = ClipGradNorm(optimizer_->params(), args_.max_grad_norm);
   optimizer_->Step(lr);
+  ++scheduler_step_;  // HF: lr_scheduler.step() right after optimizer.step()
 
   state_.global_step = step;
   state_.epoch = plan_.EpochAfterUpdate(epoch, update);
@@ -245,8 +284,10 @@ Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
   record["lr"] = lr;
   record["grad_norm"] = last_grad_norm_;
   record["grad_norm_bits"] = FloatBits(last_grad_norm_);
+  if (resume_override_active_) record["resume_override"] = true;
   record["wall_time"] = Now() - start_time_;
   LOCKSTEP_RETURN_IF_ERROR(step_log_->Append(record));
+  Emit("step", step);
 
   const bool log_step = step % state_.logging_steps == 0;
   progress_->Update(step, state_.epoch, loss, lr, Now() - start_time_, log_step);
@@ -331,6 +372,7 @@ Status TrainingRun::SaveCheckpoint() {
     const std::string best_dir = (fs::path(args_.output_dir) / CheckpointDirName(*state_.best_global_step)).string();
     if (*state_.best_global_step == step || fs::exists(best_dir)) state_.best_model_checkpoint = best_dir;
   }
+  Emit("save", step);
   // The step log must durably cover every step a checkpoint holds.
   LOCKSTEP_RETURN_IF_ERROR(step_log_->Flush(/*sync=*/true));
   CheckpointPayload payload;
@@ -340,8 +382,8 @@ Status TrainingRun::SaveCheckpoint() {
   payload.training_args = TrainingArgsToJson(args_);
   payload.scheduler = {{"type", schedule_.spec().type}, {"kwargs", schedule_.spec().kwargs},
                        {"base_lr", schedule_.spec().base_lr}, {"warmup_steps", schedule_.spec().warmup_steps},
-                       {"total_steps", schedule_.spec().total_steps}, {"last_epoch", step},
-                       {"last_lr", schedule_.LrAt(step)}};
+                       {"total_steps", schedule_.spec().total_steps}, {"last_epoch", scheduler_step_},
+                       {"last_lr", schedule_.LrAt(scheduler_step_)}};
   const int64_t epoch = sampler_->epoch();
   const bool epoch_done = step % plan_.updates_per_epoch == 0;
   payload.sampler = {{"num_examples", data_.train.size()}, {"seed", sampler_->seed()}, {"epoch", epoch},
@@ -351,9 +393,15 @@ Status TrainingRun::SaveCheckpoint() {
   payload.rng_state.erase("sampler");  // kept, with its position, in sampler.json
   payload.loop_state = {{"tr_loss", tr_loss_}, {"tr_loss_bits", FloatBits(tr_loss_)},
                         {"total_loss", total_loss_}, {"globalstep_last_logged", globalstep_last_logged_},
-                        {"dataset_xxh3_128", data_.digest}};
+                        {"dataset_xxh3_128", data_.digest},
+                        // The log frame that ends with this step: resume checks it and cuts there.
+                        {"step_log_bytes", step_log_->bytes_written()},
+                        {"step_log_last_frame", step_log_->last_frame_start()}};
   std::string dir;
   LOCKSTEP_RETURN_IF_ERROR(WriteCheckpoint(args_.output_dir, step, payload, &dir));
+  saved_steps_.push_back(step);
+  last_saved_step_ = step;
+  Emit("saved", step);
   progress_->Note("saved " + dir);
   return RotateCheckpoints();
 }
@@ -370,15 +418,27 @@ Status TrainingRun::RotateCheckpoints() {
   }
   const int64_t best = state_.best_model_checkpoint && state_.best_global_step ? *state_.best_global_step : kNoBestStep;
   for (int64_t s : CheckpointsToDelete(steps, best, *args_.save_total_limit)) {
-    std::error_code ec;
-    fs::remove_all(fs::path(args_.output_dir) / CheckpointDirName(s), ec);
-    if (ec) return Status::IOError(args_.output_dir + ": cannot delete " + CheckpointDirName(s) + ": " + ec.message());
+    LOCKSTEP_RETURN_IF_ERROR(RemoveTree((fs::path(args_.output_dir) / CheckpointDirName(s)).string()));
   }
   return Status::Ok();
 }
 
 Status TrainingRun::Finish(TrainResult* result) {
   const double runtime = Now() - start_time_;
+  result->output_dir = args_.output_dir;
+  result->device = device_.str();
+  result->global_step = state_.global_step;
+  result->epoch = state_.epoch;
+  result->runtime_s = runtime;
+  result->resumed_from = resumed_from_;
+  result->skipped_checkpoints = skipped_checkpoints_;
+  result->saved_steps = saved_steps_;
+  result->stopped_early = stopped_early_;
+  std::vector<CheckpointDir> dirs;
+  LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(args_.output_dir, &dirs));
+  for (const auto& d : dirs) result->checkpoints.push_back(d.path);
+  if (stopped_early_) return step_log_->Close();  // as a preempted run: no results files
+
   total_loss_ += tr_loss_;
   const double train_loss = total_loss_ / static_cast<double>(std::max<int64_t>(1, state_.global_step));
   if (args_.load_best_model_at_end && state_.best_model_checkpoint) {
@@ -414,19 +474,10 @@ Status TrainingRun::Finish(TrainResult* result) {
   LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / "trainer_state.json").string(), state_.ToJson()));
   LOCKSTEP_RETURN_IF_ERROR(step_log_->Close());
 
-  result->output_dir = args_.output_dir;
-  result->device = device_.str();
-  result->global_step = state_.global_step;
-  result->epoch = state_.epoch;
   result->train_loss = train_loss;
-  result->runtime_s = runtime;
   result->train_metrics = train;
   result->eval_metrics = eval;
   result->best_model_checkpoint = state_.best_model_checkpoint;
-  result->resumed_from = resumed_from_;
-  std::vector<CheckpointDir> dirs;
-  LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(args_.output_dir, &dirs));
-  for (const auto& d : dirs) result->checkpoints.push_back(d.path);
   return Status::Ok();
 }
 

@@ -18,6 +18,22 @@
 
 namespace lockstep {
 
+// FOR TESTING THE VERIFIER ONLY. Each value makes a resume deliberately skip restoring one
+// piece of state, so tests can show that `lockstep verify-resume` catches it. A resume with
+// a fault says so on stderr and in its "resume" record. Never set it in real training.
+enum class ResumeFault {
+  kNone,
+  kRng,              // the CPU/CUDA generators keep their fresh-run state
+  kSamplerPosition,  // the sampler restarts at epoch 0, position 0
+  kOptimizer,        // AdamW moments and step counts start from zero
+  kScheduler,        // the scheduler restarts at step 0
+  kLossSums,         // tr_loss and total_loss restart at zero (HF's train_loss bug)
+};
+// Names as the CLI takes them: none, rng, sampler, optimizer, scheduler, loss-sums.
+const char* ResumeFaultName(ResumeFault fault);
+bool ParseResumeFault(const std::string& name, ResumeFault* fault);
+std::vector<std::string> ResumeFaultNames();
+
 struct TrainOptions {
   bool show_progress = true;         // the display on stderr
   bool interactive_progress = false;  // redraw one line in place (stderr is a terminal)
@@ -31,6 +47,17 @@ struct TrainOptions {
   // HF's resume_from_checkpoint. Unset: a fresh run. "": the newest valid checkpoint in
   // output_dir (invalid newer ones are skipped with a warning). Otherwise that checkpoint.
   std::optional<std::string> resume_from;
+  // Resume even though run-deciding settings changed. The run is then a different run:
+  // every later step record carries "resume_override": true.
+  bool resume_override = false;
+  // Stop after this step as a preempted run would: a checkpoint is saved at it (unless
+  // the schedule just saved one) and no results files are written. For resume testing.
+  std::optional<int64_t> stop_after_step;
+  ResumeFault fault = ResumeFault::kNone;  // testing only, see ResumeFault
+  // Called as the run goes: ("step", s) after step s is logged, ("save", s) before
+  // checkpoint-s is written and ("saved", s) after it is committed. verify-resume uses
+  // these to time its kills; they must not throw.
+  std::function<void(const char* event, int64_t step)> on_event;
 };
 
 struct TrainResult {
@@ -45,6 +72,10 @@ struct TrainResult {
   std::vector<std::string> checkpoints;  // committed checkpoint dirs left after rotation
   std::optional<std::string> best_model_checkpoint;
   std::string resumed_from;  // the checkpoint a resumed run continued, "" for a fresh run
+  // Newer checkpoints an auto-resume passed over: "path: reason".
+  std::vector<std::string> skipped_checkpoints;
+  bool stopped_early = false;       // stop_after_step ended the run; no results were written
+  std::vector<int64_t> saved_steps;  // every checkpoint this process wrote, rotated ones too
 };
 
 // Validates `args`, trains, and writes the run directory. Errors (bad settings, an

@@ -40,7 +40,10 @@ class TrainingRun {
   }
 
   Status Resume(const std::string& checkpoint);
-  Status OpenStepLogForResume();
+  Status OpenStepLogForResume(const json& loop_state);
+  void Emit(const char* event, int64_t step) const {
+    if (options_.on_event) options_.on_event(event, step);
+  }
   Status TrainUpdate(int64_t epoch, int64_t update);
   Status LogEvaluateSave(bool epoch_end);
   json Evaluate();
@@ -71,6 +74,16 @@ class TrainingRun {
   int64_t start_update_ = 0;
   bool sampler_restored_ = false;  // the start epoch's permutation came from the checkpoint
   std::string resumed_from_;
+  std::vector<std::string> skipped_checkpoints_;
+  json resume_event_;             // the "resume" record, appended once the log is open
+  bool resume_override_active_ = false;  // resumed despite unsafe changes: records are marked
+
+  // The scheduler's own step count (LambdaLR's last_epoch): saved and restored with the
+  // checkpoint's scheduler.json rather than derived from global_step.
+  int64_t scheduler_step_ = 0;
+  std::vector<int64_t> saved_steps_;
+  int64_t last_saved_step_ = -1;
+  bool stopped_early_ = false;
 
   // HF's loss bookkeeping: tr_loss is a float32 accumulator reset at each log;
   // total_loss is the float64 sum of the logged chunks; train_loss = total / global_step.

@@ -1,0 +1,100 @@
+#include "replay/child_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+extern char** environ;
+
+namespace lockstep {
+
+Status ChildProcess::Start(const std::vector<std::string>& argv, const std::string& stdout_path,
+                           const std::string& stderr_path, std::unique_ptr<ChildProcess>* out) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return Status::IOError(std::string("pipe: ") + std::strerror(errno));
+  // Keep the pipe's ends above kEventFd, so dup2 onto kEventFd always makes a fresh,
+  // inheritable descriptor.
+  int read_fd = ::fcntl(fds[0], F_DUPFD_CLOEXEC, 10), write_fd = ::fcntl(fds[1], F_DUPFD_CLOEXEC, 10);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  if (read_fd < 0 || write_fd < 0) return Status::IOError(std::string("fcntl: ") + std::strerror(errno));
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, write_fd, kEventFd);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(write_fd);
+  if (rc != 0) {
+    ::close(read_fd);
+    return Status::IOError(argv[0] + ": cannot start: " + std::strerror(rc));
+  }
+  out->reset(new ChildProcess(pid, read_fd));
+  return Status::Ok();
+}
+
+ChildProcess::~ChildProcess() {
+  if (!reaped_) {
+    ::kill(pid_, SIGKILL);
+    int status;
+    ::waitpid(pid_, &status, 0);
+  }
+  ::close(event_fd_);
+}
+
+ChildProcess::Next ChildProcess::NextEvent(double timeout_s, std::string* name, int64_t* step) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (true) {
+    const size_t nl = buffer_.find('\n');
+    if (nl != std::string::npos) {
+      const std::string line = buffer_.substr(0, nl);
+      buffer_.erase(0, nl + 1);
+      const size_t space = line.find(' ');
+      *name = line.substr(0, space);
+      *step = space == std::string::npos ? 0 : std::strtoll(line.c_str() + space + 1, nullptr, 10);
+      return Next::kEvent;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return Next::kTimeout;
+    struct pollfd p = {event_fd_, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) return Next::kTimeout;
+    char chunk[4096];
+    const ssize_t n = ::read(event_fd_, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Next::kEnd;
+    buffer_.append(chunk, static_cast<size_t>(n));
+  }
+}
+
+void ChildProcess::Kill() {
+  if (!reaped_) ::kill(pid_, SIGKILL);
+}
+
+Status ChildProcess::Wait(int* exit_code, int* signal) {
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0) {
+    if (errno != EINTR) return Status::IOError(std::string("waitpid: ") + std::strerror(errno));
+  }
+  reaped_ = true;
+  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  *signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  return Status::Ok();
+}
+
+}  // namespace lockstep

@@ -1,0 +1,48 @@
+// A child process (a `lockstep train`) that reports progress on an event pipe and can be
+// SIGKILLed at a chosen moment. POSIX only; no LibTorch.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "formats/status.h"
+
+namespace lockstep {
+
+class ChildProcess {
+ public:
+  // The child sees the write end of its event pipe as this descriptor.
+  static constexpr int kEventFd = 3;
+
+  // Starts `argv` (argv[0] is the executable's path) with stdout written to `stdout_path`
+  // (truncated) and stderr appended to `stderr_path`.
+  static Status Start(const std::vector<std::string>& argv, const std::string& stdout_path,
+                      const std::string& stderr_path, std::unique_ptr<ChildProcess>* out);
+  ~ChildProcess();  // a child still running is killed and reaped
+
+  enum class Next { kEvent, kEnd, kTimeout };
+  // Waits up to `timeout_s` for the next event line "<name> <step>". kEnd once the child
+  // has closed the pipe (it exited, or was killed).
+  Next NextEvent(double timeout_s, std::string* name, int64_t* step);
+
+  void Kill();  // SIGKILL, now
+
+  // Reaps the child. `*exit_code` is its exit status, or -1 when a signal ended it (then
+  // `*signal` names it).
+  Status Wait(int* exit_code, int* signal);
+
+  pid_t pid() const { return pid_; }
+
+ private:
+  ChildProcess(pid_t pid, int event_fd) : pid_(pid), event_fd_(event_fd) {}
+  pid_t pid_;
+  int event_fd_;
+  bool reaped_ = false;
+  std::string buffer_;
+};
+
+}  // namespace lockstep

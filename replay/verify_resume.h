@@ -1,0 +1,76 @@
+// `lockstep verify-resume`: prove that resuming a run gives the same run. Runs the
+// uninterrupted reference, then interrupted variants (stopped at chosen steps, resumed from
+// each checkpoint in turn, or SIGKILLed at seeded random moments), each a real child
+// `lockstep train` process resumed with --resume, and compares every variant with the
+// reference bit for bit (replay/run_diff.h).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/status.h"
+#include "replay/run_diff.h"
+#include "trainer/trainer.h"
+#include "trainer/training_args.h"
+
+namespace lockstep {
+
+struct VerifyResumeOptions {
+  std::string lockstep_binary;       // the `lockstep` executable that runs each child
+  TrainingArgs args;                 // args.output_dir is the work directory for every run
+  std::vector<int64_t> interrupt_at;  // one variant per step K: stop after K, then resume
+  bool every_checkpoint = false;     // one variant stopped and resumed at every save step
+  int kill_random = 0;               // one variant SIGKILLed this many times, then finished
+  uint64_t kill_seed = 0;            // seeds the kill moments, so a failure can be replayed
+  ResumeFault fault = ResumeFault::kNone;  // TESTING ONLY: passed to every resume
+  double child_timeout_s = 900;      // a child silent this long is killed, and that is an error
+  // Progress lines; `transient` ones may be redrawn in place (a terminal), the others stay.
+  std::function<void(const std::string& line, bool transient)> progress;
+};
+
+// One interruption of a variant and what the next process made of it.
+struct Interruption {
+  std::string how;                  // "stopped after step 100", "SIGKILL 0.8 ms after save 200"
+  int64_t last_step = 0;            // the last step the killed process reported
+  bool during_checkpoint_write = false;  // killed between "save s" and "saved s"
+  std::vector<std::string> leftovers;    // staging directories the kill left behind
+  int64_t resumed_at = -1;          // the step the next process resumed from; 0: fresh start
+  std::vector<std::string> skipped;  // newer checkpoints the resume passed over, with reasons
+};
+
+struct VariantReport {
+  std::string name;  // "interrupt-100", "every-checkpoint", "kill-random"
+  std::string dir;
+  std::vector<Interruption> interruptions;
+  RunComparison comparison;
+  double seconds = 0;
+};
+
+struct VerifyResumeReport {
+  std::string work_dir;
+  std::string reference_dir;
+  int64_t max_steps = 0;
+  std::vector<int64_t> save_steps;  // the steps at which the reference saved
+  double reference_seconds = 0;
+  uint64_t kill_seed = 0;
+  std::string fault = "none";
+  std::vector<VariantReport> variants;
+  bool bit_exact() const;
+};
+
+// The default variants when none is asked for: the middle of the first epoch and the first
+// epoch boundary, those that fall inside the run.
+std::vector<int64_t> DefaultInterruptSteps(int64_t updates_per_epoch, int64_t max_steps);
+
+// Runs everything and fills `*report`. A Status error means verification could not be
+// done (bad settings, an occupied work directory, a child that failed on its own); a
+// divergence is not an error: see report->bit_exact().
+Status VerifyResume(const VerifyResumeOptions& options, VerifyResumeReport* report);
+
+nlohmann::json VerifyResumeReportJson(const VerifyResumeReport& report);
+
+}  // namespace lockstep

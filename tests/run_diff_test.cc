@@ -1,0 +1,161 @@
+// Run and checkpoint comparison: the first divergence is named by step and field, cause
+// before effect; what identical runs may differ in (wall clock, paths) is ignored.
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "formats/json_file.h"
+#include "formats/tensor_file.h"
+#include "replay/checkpoint_diff.h"
+#include "replay/run_diff.h"
+#include "tests/run_helpers.h"
+#include "tests/test_util.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace lockstep {
+namespace {
+
+json Record(int step) {
+  return {{"step", step},
+          {"sampler", {{"epoch", 0}, {"micro_batch", step - 1}, {"cursor", 5 * (step - 1)}}},
+          {"batches", {{1, 2, 3}}},
+          {"rng", {{"cpu", {{"size", 5056}, {"xxh3_128", "aa"}, {"base64", "AAAA"}}}}},
+          {"lr", 0.001},
+          {"loss", 2.5},
+          {"loss_bits", "0x40200000"},
+          {"grad_norm_bits", "0x3f800000"},
+          {"epoch", 0.25},
+          {"wall_time", 0.5}};
+}
+
+TensorData Floats(const std::string& name, std::vector<float> values) {
+  TensorData t;
+  t.name = name;
+  t.shape = {static_cast<int64_t>(values.size())};
+  t.bytes.resize(values.size() * 4);
+  std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+  return t;
+}
+
+}  // namespace
+
+TEST(JsonDifference, SkipsWallClockFieldsAndNamesThePath) {
+  const json a = {{"train_runtime", 1.0}, {"eval_samples_per_second", 3.0}, {"log", {{{"loss", 1.0}}}}};
+  json b = {{"train_runtime", 2.0}, {"eval_samples_per_second", 9.0}, {"log", {{{"loss", 1.0}}}}};
+  EXPECT_FALSE(FirstJsonDifference(a, b));
+  b["log"][0]["loss"] = 1.5;
+  const auto d = FirstJsonDifference(a, b);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->path, "log[0].loss");
+  b["log"].push_back(json::object());
+  b["log"][0]["loss"] = 1.0;
+  EXPECT_EQ(FirstJsonDifference(a, b)->path, "log.length");
+}
+
+TEST(StepRecords, IdenticalButForWallTimeAndFullRngStatesMatch) {
+  json b = Record(3);
+  b["wall_time"] = 99.0;
+  b["rng"]["cpu"].erase("base64");  // full states appear on some steps only
+  EXPECT_FALSE(CompareStepRecords(Record(3), b));
+}
+
+TEST(StepRecords, TheCauseIsNamedBeforeItsEffects) {
+  json b = Record(7);
+  b["rng"]["cpu"]["xxh3_128"] = "bb";  // a different dropout draw ...
+  b["loss_bits"] = "0x40200001";       // ... changes the loss
+  b["loss"] = 2.5000002;
+  auto d = CompareStepRecords(Record(7), b);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->step, 7);
+  EXPECT_EQ(d->field, "rng.cpu.xxh3_128");
+  EXPECT_EQ(d->reference, "aa");
+  EXPECT_EQ(d->candidate, "bb");
+
+  b = Record(7);
+  b["sampler"]["cursor"] = 0;
+  b["batches"] = {{9, 9, 9}};
+  EXPECT_EQ(CompareStepRecords(Record(7), b)->field, "sampler.cursor");
+
+  b = Record(7);
+  b["resume_override"] = true;  // any other field counts too
+  EXPECT_EQ(CompareStepRecords(Record(7), b)->field, "resume_override");
+}
+
+TEST(CheckpointDiff, NamesTheFirstDifferingElementAndIgnoresPaths) {
+  test::ScratchDir dir;
+  for (const char* c : {"a", "b"}) fs::create_directories(dir.Join(c));
+  ASSERT_TRUE(WriteTensorFile(dir.Join("a/model.h5"), {Floats("w", {1, 2, 3, 4}), Floats("b", {0})}).ok());
+  ASSERT_TRUE(WriteTensorFile(dir.Join("b/model.h5"), {Floats("w", {1, 2, 3.5f, 4}), Floats("b", {0})}).ok());
+  ASSERT_TRUE(WriteJsonFile(dir.Join("a/training_args.json"), {{"output_dir", "/x"}, {"seed", 1}}).ok());
+  ASSERT_TRUE(WriteJsonFile(dir.Join("b/training_args.json"), {{"output_dir", "/y"}, {"seed", 1}}).ok());
+  ASSERT_TRUE(WriteJsonFile(dir.Join("a/trainer_state.json"), {{"best_model_checkpoint", "/x/checkpoint-3"}}).ok());
+  ASSERT_TRUE(WriteJsonFile(dir.Join("b/trainer_state.json"), {{"best_model_checkpoint", "/y/checkpoint-3"}}).ok());
+  CheckpointComparison c;
+  ASSERT_TRUE(CompareCheckpoints(dir.Join("a"), dir.Join("b"), 8, &c).ok());
+  EXPECT_EQ(c.files_compared, 3);
+  EXPECT_EQ(c.tensors_compared, 2);
+  EXPECT_EQ(c.tensors_identical, 1);
+  ASSERT_EQ(c.differences.size(), 1u);
+  EXPECT_EQ(c.differences[0].step, 8);
+  EXPECT_EQ(c.differences[0].where, "a/model.h5");
+  EXPECT_EQ(c.differences[0].field, "w[2] (1 of 4 elements differ)");
+  EXPECT_EQ(c.differences[0].reference, "3 (0x40400000)");
+  EXPECT_EQ(c.differences[0].candidate, "3.5 (0x40600000)");
+}
+
+TEST(CheckpointDiff, CorruptTensorFileIsAnErrorNamingIt) {
+  test::ScratchDir dir;
+  for (const char* c : {"a", "b"}) fs::create_directories(dir.Join(c));
+  ASSERT_TRUE(WriteTensorFile(dir.Join("a/model.h5"), {Floats("w", {1})}).ok());
+  test::WriteAll(dir.Join("b/model.h5"), "not hdf5");
+  CheckpointComparison c;
+  Status st = CompareCheckpoints(dir.Join("a"), dir.Join("b"), 1, &c);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find(dir.Join("b/model.h5")), std::string::npos) << st.message();
+}
+
+TEST(RunDiff, IdenticalRunsAreBitExactAndAChangedLrIsFoundAtItsFirstStep) {
+  test::ScratchDir dir;
+  TrainingArgs a = test::Tiny("mlp", dir.Join("a"));  // warmup 2: step 1 runs at lr 0
+  TrainingArgs b = a;
+  b.output_dir = dir.Join("b");
+  test::Train(a);
+  test::Train(b);
+  RunComparison c;
+  ASSERT_TRUE(CompareRuns(a.output_dir, b.output_dir, &c).ok());
+  EXPECT_TRUE(c.bit_exact());
+  EXPECT_EQ(c.steps_matching, 16);
+  EXPECT_EQ(c.final_checkpoint, "checkpoint-16");
+  EXPECT_GT(c.checkpoint.tensors_compared, 0);
+  EXPECT_EQ(c.checkpoint.tensors_identical, c.checkpoint.tensors_compared);
+  EXPECT_EQ(c.results_files_compared, 3);
+
+  TrainingArgs d = a;
+  d.output_dir = dir.Join("d");
+  d.learning_rate = 2e-3;
+  test::Train(d);
+  ASSERT_TRUE(CompareRuns(a.output_dir, d.output_dir, &c).ok());
+  EXPECT_FALSE(c.bit_exact());
+  const auto first = c.First();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->step, 2);
+  EXPECT_EQ(first->where, "step log");
+  EXPECT_EQ(first->field, "lr");
+  EXPECT_EQ(c.steps_matching, 1);
+  EXPECT_FALSE(c.checkpoint.identical());
+}
+
+TEST(RunDiff, MissingStepLogIsAnErrorNamingIt) {
+  test::ScratchDir dir;
+  TrainingArgs a = test::Tiny("mlp", dir.Join("a"));
+  test::Train(a);
+  fs::create_directories(dir.Join("empty"));
+  RunComparison c;
+  Status st = CompareRuns(a.output_dir, dir.Join("empty"), &c);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find(dir.Join("empty/steps.jsonl.zst")), std::string::npos) << st.message();
+}
+
+}  // namespace lockstep
