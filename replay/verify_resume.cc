@@ -359,8 +359,10 @@ Status VerifyResume(const VerifyResumeOptions& options, VerifyResumeReport* repo
   LOCKSTEP_RETURN_IF_ERROR(RunChild(&ctx, "reference", report->reference_dir, {}, nullptr, &reference));
   report->reference_seconds = Since(t0);
   for (const auto& s : reference.result.value("saved_steps", json::array())) report->save_steps.push_back(s.get<int64_t>());
-  ctx.Say("reference: " + std::to_string(plan.max_steps) + " steps, " + std::to_string(report->save_steps.size()) +
-          " checkpoints, " + Format("%.1f s", report->reference_seconds));
+  std::string saves;
+  for (int64_t s : report->save_steps) saves += (saves.empty() ? "" : ",") + std::to_string(s);
+  ctx.Say("reference: " + std::to_string(plan.max_steps) + " steps, saved at " + (saves.empty() ? "none" : saves) +
+          ", " + Format("%.1f s", report->reference_seconds));
 
   std::vector<int64_t> saves_before_end;
   for (int64_t s : report->save_steps) if (s < plan.max_steps) saves_before_end.push_back(s);
