@@ -122,8 +122,9 @@ TEST_P(VerifyResumeCatchesFault, AtTheRightStepAndField) {
 INSTANTIATE_TEST_SUITE_P(
     FiveFaults, VerifyResumeCatchesFault,
     ::testing::Values(
-        // The dropout draws of the first resumed step come from the wrong generator state.
-        FaultCase{ResumeFault::kRng, 9, "step log", "rng.cpu"},
+        // The dropout draws of the first resumed step come from the wrong generator state
+        // (rng.cpu on a CPU run, rng.cuda on a GPU, where dropout draws).
+        FaultCase{ResumeFault::kRng, 9, "step log", "rng.c"},
         // The data restarts at epoch 0, position 0.
         FaultCase{ResumeFault::kSamplerPosition, 9, "step log", "sampler."},
         // Step 9's loss uses the restored weights; its update, with fresh moments, does not.
