@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "replay/verify_resume.h"
+#include "tests/run_helpers.h"
 #include "tests/test_util.h"
 
 namespace fs = std::filesystem;
@@ -18,25 +19,11 @@ namespace {
 VerifyResumeOptions Options(const std::string& model, const std::string& work_dir) {
   VerifyResumeOptions o;
   o.lockstep_binary = LOCKSTEP_BIN;
-  TrainingArgs& a = o.args;
-  a.output_dir = work_dir;
-  a.model = model;
-  a.train_samples = 77;
-  a.eval_samples = 10;
-  a.per_device_train_batch_size = 5;
-  a.gradient_accumulation_steps = 3;
-  a.num_train_epochs = 2;
-  a.learning_rate = 1e-3;
-  a.warmup_steps = 2;
-  a.logging_steps = 5;
-  a.save_steps = 4;
-  a.hidden_size = 16;
-  a.n_layer = 1;
-  a.n_embd = 16;
-  a.n_head = 2;
-  a.block_size = 8;
-  a.vocab_size = 16;
-  a.dropout = 0.1;
+  o.args = test::Tiny(model, work_dir);  // warmup 2, dropout 0.1
+  o.args.train_samples = 77;
+  o.args.gradient_accumulation_steps = 3;
+  o.args.logging_steps = 5;
+  o.args.save_steps = 4;
   return o;
 }
 
