@@ -7,6 +7,7 @@
 #include <map>
 
 #include "cli/exit_codes.h"
+#include "cli/inspect_command.h"
 #include "cli/train_command.h"
 #include "cli/verify_resume_command.h"
 
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
 
   std::map<std::string, std::function<int()>> commands;
   commands["train"] = lockstep::AddTrainCommand(&app);
+  commands["inspect"] = lockstep::AddInspectCommand(&app);
   commands["verify-resume"] = lockstep::AddVerifyResumeCommand(&app);
 
   try {

@@ -1,0 +1,194 @@
+#include "cli/inspect_command.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "cli/exit_codes.h"
+#include "inspect/audit.h"
+#include "inspect/show.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace lockstep {
+namespace {
+
+struct InspectFlags {
+  std::string path;
+  bool verify = false;
+  bool json = false;
+  ShowOptions show;
+};
+
+std::string Text(const json& v) {
+  if (v.is_null()) return "-";
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_float()) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.6g", v.get<double>());
+    return buf;
+  }
+  return v.dump();
+}
+
+std::string Bytes(uint64_t b) {
+  char buf[32];
+  if (b >= (1u << 20)) std::snprintf(buf, sizeof(buf), "%.1f MiB", b / 1048576.0);
+  else if (b >= 1024) std::snprintf(buf, sizeof(buf), "%.1f KiB", b / 1024.0);
+  else std::snprintf(buf, sizeof(buf), "%llu B", static_cast<unsigned long long>(b));
+  return buf;
+}
+
+void PrintAudit(const AuditReport& r) {
+  std::printf("run %s: %zu checkpoints\n\n", r.run_dir.c_str(), r.checkpoints.size());
+  std::printf("  %-10s %-18s %-9s %-11s %10s\n", "step", "checkpoint", "layout", "status", "size");
+  for (const auto& c : r.checkpoints) {
+    std::printf("  %-10lld %-18s %-9s %-11s %10s\n", static_cast<long long>(c.step), c.name.c_str(),
+                c.layout == "hf" ? "hf" : c.layout.c_str(), c.status.c_str(), Bytes(c.bytes).c_str());
+    for (const auto& p : c.problems) std::printf("      ! %s\n", p.c_str());
+  }
+  std::printf("\n  %-24s %s\n", "latest resumable", r.latest_resumable.empty() ? "(none)" : r.latest_resumable.c_str());
+  if (r.findings.contains("best_model_checkpoint")) {
+    const json& b = r.findings["best_model_checkpoint"];
+    std::printf("  %-24s %s (%s)\n", "best checkpoint", Text(b["in_this_run"]).c_str(),
+                b["exists"].get<bool>() ? "exists" : "MISSING");
+  }
+  const json& rot = r.findings.value("rotation", json::object());
+  std::printf("  %-24s %s\n", "save_total_limit",
+              rot.value("save_total_limit", json()).is_null()
+                  ? "not set"
+                  : (Text(rot["save_total_limit"]) + (rot.value("holds", true) ? ", holds" : ", VIOLATED") +
+                     (rot["best_step"].is_null() ? "" : " (best checkpoint-" + Text(rot["best_step"]) + " protected)"))
+                        .c_str());
+  if (r.findings.contains("step_log")) {
+    const json& l = r.findings["step_log"];
+    std::printf("  %-24s %s records to step %s, %s resumes%s\n", "step log", Text(l["records"]).c_str(),
+                Text(l["last_step"]).c_str(), Text(l["resumes"]).c_str(),
+                l["uncovered_checkpoints"].empty() ? ", covers every checkpoint" : ", MISSES checkpoints");
+  }
+  for (const auto& n : r.notes) std::printf("  note: %s\n", n.c_str());
+  for (const auto& p : r.problems) std::printf("  ! %s\n", p.c_str());
+  std::printf("\n%s\n", r.healthy() ? "healthy" : "PROBLEMS FOUND");
+}
+
+void PrintShow(const json& r) {
+  std::printf("%s: %s\n", Text(r["kind"]).c_str(), Text(r["path"]).c_str());
+  if (r.contains("trainer_state")) {
+    std::printf("\ntrainer state\n");
+    for (const auto& [k, v] : r["trainer_state"].items()) {
+      if (k != "last_log") std::printf("  %-24s %s\n", k.c_str(), Text(v).c_str());
+    }
+    for (const auto& e : r["trainer_state"].value("last_log", json::array())) std::printf("  log  %s\n", e.dump().c_str());
+  }
+  if (r.contains("training_args")) {
+    std::printf("\ntraining args (%zu)\n", r["training_args"].size());
+    for (const char* k : {"model", "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps",
+                          "num_train_epochs", "max_steps", "seed", "lr_scheduler_type", "save_total_limit"}) {
+      if (r["training_args"].contains(k)) std::printf("  %-28s %s\n", k, Text(r["training_args"][k]).c_str());
+    }
+  }
+  if (r.contains("rng")) {
+    std::printf("\nrng\n  %-26s %-13s %-34s %s\n", "generator", "kind", "xxh3_128", "position");
+    for (const auto& g : r["rng"]) {
+      std::string pos = g.contains("mt19937_next") ? "seed " + Text(g["initial_seed"]) + ", mt19937 next " +
+                                                         Text(g["mt19937_next"]) + ", left " + Text(g["mt19937_left"])
+                        : g.contains("offset") ? "seed " + Text(g["seed"]) + ", offset " + Text(g["offset"]) : "";
+      std::printf("  %-26s %-13s %-34s %s\n", Text(g["generator"]).c_str(), Text(g["kind"]).c_str(),
+                  Text(g["xxh3_128"]).c_str(), pos.c_str());
+    }
+  }
+  if (r.contains("sampler")) std::printf("\nsampler\n  %s\n", r["sampler"].dump().c_str());
+  std::printf("\ntensors (%zu)\n  %-44s %-9s %-14s %9s %10s %11s %11s %11s %11s %4s %4s\n", r["tensors"].size(), "name",
+              "dtype", "shape", "numel", "bytes", "min", "max", "mean", "std", "nan", "inf");
+  for (const auto& t : r["tensors"]) {
+    std::string name = t["file"].get<std::string>() == "model.h5" || t["file"].get<std::string>() == "model.safetensors"
+                           ? Text(t["name"]) : Text(t["file"]) + ":" + Text(t["name"]);
+    std::printf("  %-44s %-9s %-14s %9s %10s %11s %11s %11s %11s %4s %4s\n", name.c_str(), Text(t["dtype"]).c_str(),
+                t["shape"].dump().c_str(), Text(t["numel"]).c_str(), Text(t["bytes"]).c_str(), Text(t["min"]).c_str(),
+                Text(t["max"]).c_str(), Text(t["mean"]).c_str(), Text(t["std"]).c_str(), Text(t["nan"]).c_str(),
+                Text(t["inf"]).c_str());
+  }
+  if (r.contains("optimizer")) {
+    std::printf("\noptimizer state (%zu parameters)\n  %-40s %8s %13s %13s\n", r["optimizer"].size(), "param", "step",
+                "|exp_avg| max", "exp_avg_sq max");
+    for (const auto& p : r["optimizer"]) {
+      const json step = p.contains("step") ? p["step"].value("value", json()) : json();
+      std::printf("  %-40s %8s %13s %13s\n", Text(p["param"]).c_str(), Text(step).c_str(),
+                  p.contains("exp_avg") ? Text(p["exp_avg"]["max"]).c_str() : "-",
+                  p.contains("exp_avg_sq") ? Text(p["exp_avg_sq"]["max"]).c_str() : "-");
+    }
+  }
+  if (r.contains("pickles")) {
+    std::printf("\npickles (listed, never executed)\n");
+    for (const auto& p : r["pickles"]) {
+      std::printf("  %-20s %zu entries, %s storages, imports %zu globals\n", Text(p["file"]).c_str(),
+                  p.value("entries", json::array()).size(), Text(p.value("storages", json())).c_str(),
+                  p.value("globals", json::array()).size());
+    }
+  }
+  if (r.contains("values")) {
+    std::printf("\n%s values: first %s, last %s\n", Text(r["values"]["name"]).c_str(), r["values"]["first"].dump().c_str(),
+                r["values"]["last"].dump().c_str());
+  }
+  for (const auto& p : r["problems"]) std::printf("\n! %s", Text(p).c_str());
+  if (!r["problems"].empty()) std::printf("\n");
+}
+
+}  // namespace
+
+std::function<int()> AddInspectCommand(CLI::App* app) {
+  auto flags = std::make_shared<InspectFlags>();
+  CLI::App* cmd = app->add_subcommand(
+      "inspect",
+      "Audit a run directory (every checkpoint's status, the latest resumable one, the best checkpoint,\n"
+      "rotation, step-log coverage, leftovers), or show a checkpoint or tensor file: trainer state, args,\n"
+      "RNG, sampler, tensor statistics, optimizer state. Lockstep and Hugging Face layouts; pickles are\n"
+      "listed, never executed. Exit 0 healthy, 1 problems found, 2 unreadable input.");
+  cmd->add_option("path", flags->path, "Run directory, checkpoint directory, or .h5/.safetensors/.pt file")->required();
+  cmd->add_flag("--verify", flags->verify, "Audit: recompute every checksum / read every byte, streaming");
+  cmd->add_option("--filter", flags->show.filter, "Show: only tensors whose name matches this regex");
+  cmd->add_option("--tensor", flags->show.tensor, "Show: print this tensor's first and last values");
+  cmd->add_option("--head", flags->show.head, "Show: how many first and last values --tensor prints")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--json", flags->json, "Print the report as JSON on stdout");
+  return [flags]() {
+    std::error_code ec;
+    const bool is_dir = fs::is_directory(flags->path, ec);
+    if (!fs::exists(flags->path, ec)) {
+      std::fprintf(stderr, "lockstep inspect: %s: no such file or directory\n", flags->path.c_str());
+      return kExitUsage;
+    }
+    if (is_dir && CheckpointLayout(flags->path).empty()) {
+      AuditOptions options;
+      options.verify = flags->verify;
+      const bool tty = ::isatty(STDERR_FILENO);
+      if (flags->verify && tty) {
+        options.progress = [](uint64_t done, uint64_t total) {
+          std::fprintf(stderr, "\r\033[Kverifying: %.1f / %.1f MiB", done / 1048576.0, total / 1048576.0);
+        };
+      }
+      AuditReport report;
+      Status st = AuditRun(flags->path, options, &report);
+      if (flags->verify && tty) std::fprintf(stderr, "\r\033[K");
+      if (!st.ok()) {
+        std::fprintf(stderr, "lockstep inspect: %s\n", st.message().c_str());
+        return kExitUsage;
+      }
+      if (flags->json) std::printf("%s\n", AuditReportJson(report).dump(2).c_str()); else PrintAudit(report);
+      return report.healthy() ? kExitOk : kExitFailed;
+    }
+    json report;
+    Status st = ShowPath(flags->path, flags->show, &report);
+    if (!st.ok()) {
+      std::fprintf(stderr, "lockstep inspect: %s\n", st.message().c_str());
+      return kExitUsage;
+    }
+    if (flags->json) std::printf("%s\n", report.dump(2).c_str()); else PrintShow(report);
+    return report["problems"].empty() ? kExitOk : kExitFailed;
+  };
+}
+
+}  // namespace lockstep

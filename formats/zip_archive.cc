@@ -1,0 +1,151 @@
+#include "formats/zip_archive.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace lockstep {
+namespace {
+
+constexpr uint64_t kMaxEntries = 1u << 20;
+
+uint64_t Le(const std::string& b, size_t pos, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(b[pos + i]);
+  return v;
+}
+
+// Reads bytes [offset, offset + n) of `path`; Corruption when the file is shorter.
+Status ReadRange(const std::string& path, uint64_t offset, uint64_t n, std::string* out, uint64_t* file_size = nullptr) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::NotFound(path + ": cannot open: " + std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::Corruption(path + ": not a regular file");
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (file_size) *file_size = size;
+  if (offset == UINT64_MAX) offset = size > n ? size - n : 0, n = std::min(n, size);  // the tail
+  if (offset > size || n > size - offset) {
+    ::close(fd);
+    return Status::Corruption(path + ": bytes " + std::to_string(offset) + "+" + std::to_string(n) +
+                              " lie past the end of the " + std::to_string(size) + "-byte file");
+  }
+  out->assign(n, '\0');
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t r = ::pread(fd, &(*out)[done], n - done, static_cast<off_t>(offset + done));
+    if (r <= 0) break;
+    done += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  if (done != n) return Status::IOError(path + ": read failed");
+  return Status::Ok();
+}
+
+bool UnsafeName(const std::string& name) {
+  if (name.empty() || name[0] == '/' || name[0] == '\\' || name.find('\\') != std::string::npos ||
+      (name.size() > 1 && name[1] == ':')) {
+    return true;
+  }
+  size_t start = 0;
+  while (start <= name.size()) {
+    const size_t slash = std::min(name.find('/', start), name.size());
+    if (name.compare(start, slash - start, "..") == 0 && slash - start == 2) return true;
+    start = slash + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+Status ListZip(const std::string& path, std::vector<ZipEntry>* entries) {
+  entries->clear();
+  // The end-of-directory record sits in the last 64 KiB + 22 bytes; only it and the
+  // central directory are read, never the entries' data.
+  std::string tail;
+  uint64_t file_size = 0;
+  LOCKSTEP_RETURN_IF_ERROR(ReadRange(path, UINT64_MAX, 22 + 65535 + 20, &tail, &file_size));
+  if (tail.size() < 22) return Status::Corruption(path + ": too short to be a zip archive");
+  size_t eocd = std::string::npos;
+  for (size_t p = tail.size() - 22 + 1; p-- > 0;) {
+    if (Le(tail, p, 4) == 0x06054b50) {
+      eocd = p;
+      break;
+    }
+  }
+  if (eocd == std::string::npos) return Status::Corruption(path + ": no zip end-of-directory record (not a zip archive, or truncated)");
+  uint64_t count = Le(tail, eocd + 10, 2), cd_size = Le(tail, eocd + 12, 4), cd_offset = Le(tail, eocd + 16, 4);
+  if ((count == 0xFFFF || cd_size == 0xFFFFFFFF || cd_offset == 0xFFFFFFFF) && eocd >= 20 &&
+      Le(tail, eocd - 20, 4) == 0x07064b50) {
+    std::string z64;
+    LOCKSTEP_RETURN_IF_ERROR(ReadRange(path, Le(tail, eocd - 20 + 8, 8), 56, &z64));
+    if (Le(z64, 0, 4) != 0x06064b50) return Status::Corruption(path + ": bad zip64 directory record");
+    count = Le(z64, 32, 8);
+    cd_size = Le(z64, 40, 8);
+    cd_offset = Le(z64, 48, 8);
+  }
+  if (count > kMaxEntries) return Status::Corruption(path + ": claims " + std::to_string(count) + " entries");
+  if (cd_offset > file_size || cd_size > file_size - cd_offset || cd_size > (256u << 20)) {
+    return Status::Corruption(path + ": central directory runs past the end of the file");
+  }
+  std::string data;
+  LOCKSTEP_RETURN_IF_ERROR(ReadRange(path, cd_offset, cd_size, &data));
+  size_t p = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    if (p + 46 > data.size() || Le(data, p, 4) != 0x02014b50) {
+      return Status::Corruption(path + ": central directory entry " + std::to_string(i) + " is damaged");
+    }
+    ZipEntry e;
+    e.method = static_cast<uint16_t>(Le(data, p + 10, 2));
+    e.compressed_size = Le(data, p + 20, 4);
+    e.size = Le(data, p + 24, 4);
+    const size_t name_len = Le(data, p + 28, 2), extra_len = Le(data, p + 30, 2), comment_len = Le(data, p + 32, 2);
+    e.local_header_offset = Le(data, p + 42, 4);
+    if (p + 46 + name_len + extra_len + comment_len > data.size()) {
+      return Status::Corruption(path + ": central directory entry " + std::to_string(i) + " runs past the end");
+    }
+    e.name = data.substr(p + 46, name_len);
+    // zip64 sizes and offset live in extra field 0x0001, in this order, when saturated.
+    for (size_t x = p + 46 + name_len; x + 4 <= p + 46 + name_len + extra_len;) {
+      const uint64_t id = Le(data, x, 2), len = Le(data, x + 2, 2);
+      if (x + 4 + len > p + 46 + name_len + extra_len) break;
+      if (id == 1) {
+        size_t q = x + 4;
+        if (e.size == 0xFFFFFFFF && q + 8 <= x + 4 + len) e.size = Le(data, q, 8), q += 8;
+        if (e.compressed_size == 0xFFFFFFFF && q + 8 <= x + 4 + len) e.compressed_size = Le(data, q, 8), q += 8;
+        if (e.local_header_offset == 0xFFFFFFFF && q + 8 <= x + 4 + len) e.local_header_offset = Le(data, q, 8);
+      }
+      x += 4 + len;
+    }
+    if (UnsafeName(e.name)) {
+      return Status::Corruption(path + ": entry '" + e.name + "' escapes the archive (absolute path or '..')");
+    }
+    if (e.local_header_offset > file_size || e.compressed_size > file_size - e.local_header_offset) {
+      return Status::Corruption(path + ": entry '" + e.name + "' runs past the end of the file");
+    }
+    entries->push_back(e);
+    p += 46 + name_len + extra_len + comment_len;
+  }
+  return Status::Ok();
+}
+
+Status ReadZipEntry(const std::string& path, const ZipEntry& entry, uint64_t max_bytes, std::string* out) {
+  if (entry.method != 0) {
+    return Status::InvalidArgument(path + ": entry '" + entry.name + "' is compressed (method " +
+                                   std::to_string(entry.method) + "); only stored entries are read");
+  }
+  if (entry.size > max_bytes) return Status::InvalidArgument(path + ": entry '" + entry.name + "' is over the size limit");
+  std::string header;
+  LOCKSTEP_RETURN_IF_ERROR(ReadRange(path, entry.local_header_offset, 30, &header));
+  if (Le(header, 0, 4) != 0x04034b50) return Status::Corruption(path + ": entry '" + entry.name + "' has no local header");
+  const uint64_t start = entry.local_header_offset + 30 + Le(header, 26, 2) + Le(header, 28, 2);
+  return ReadRange(path, start, entry.size, out);
+}
+
+}  // namespace lockstep

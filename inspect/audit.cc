@@ -1,0 +1,307 @@
+#include "inspect/audit.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <filesystem>
+#include <set>
+
+#include "formats/checkpoint.h"
+#include "formats/checksum.h"
+#include "formats/json_file.h"
+#include "formats/pickle_scan.h"
+#include "formats/rotation.h"
+#include "formats/safetensors.h"
+#include "formats/step_log.h"
+#include "formats/zip_archive.h"
+#include "inspect/show.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace lockstep {
+namespace {
+
+bool HasSuffix(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+void Fail(CheckpointAudit* c, const std::string& status, const std::string& problem) {
+  if (c->status != "corrupt") c->status = status;  // corrupt outranks incomplete
+  c->problems.push_back(problem);
+}
+
+// Reads every byte of `path` through the streaming hash, reporting progress.
+Status ReadAllBytes(const std::string& path, const AuditOptions& o, uint64_t* done, uint64_t total) {
+  std::string hex;
+  Status st = FileXxh3Hex(path, &hex);
+  std::error_code ec;
+  *done += fs::file_size(path, ec);
+  if (o.progress) o.progress(*done, total);
+  return st;
+}
+
+void AuditLockstep(const std::string& dir, const AuditOptions& o, CheckpointAudit* c) {
+  if (!fs::exists(dir + "/" + kManifestFile)) {
+    return Fail(c, "incomplete", dir + ": no manifest.json (the save never committed)");
+  }
+  Manifest manifest;
+  Status st = ValidateCheckpoint(dir, VerifyMode::kSizes, &manifest);
+  if (st.ok() && o.verify) {
+    uint64_t total = 0, done = 0;
+    for (const auto& f : manifest.files) total += f.size;
+    if (o.progress) o.progress(0, total);
+    st = ValidateCheckpoint(dir, VerifyMode::kChecksums);
+    if (o.progress) o.progress(total, total);
+    (void)done;
+  }
+  if (!st.ok()) {
+    const bool missing = st.message().find("but missing") != std::string::npos;
+    return Fail(c, missing ? "incomplete" : "corrupt", st.message());
+  }
+  for (const auto& f : manifest.files) {
+    c->bytes += f.size;
+    if (HasSuffix(f.path, ".json")) {  // cheap, and catches what a checksum cannot: bad JSON
+      json j;
+      st = ReadJsonFile(dir + "/" + f.path, &j);
+      if (!st.ok()) Fail(c, "corrupt", st.message());
+    }
+  }
+}
+
+// Hugging Face's rules: what Trainer._save_checkpoint writes, read without a framework.
+void AuditHf(const std::string& dir, const AuditOptions& o, CheckpointAudit* c) {
+  auto has = [&](const std::string& f) { return fs::exists(dir + "/" + f); };
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) files.push_back(e.path().filename().string());
+  bool rng = false;
+  for (const auto& f : files) rng |= f.rfind("rng_state", 0) == 0 && HasSuffix(f, ".pth");
+  for (const char* f : {"trainer_state.json", "optimizer.pt", "scheduler.pt", "training_args.bin"}) {
+    if (!has(f)) Fail(c, "incomplete", dir + "/" + f + ": missing (HF writes it with every checkpoint)");
+  }
+  if (!rng) Fail(c, "incomplete", dir + "/rng_state.pth: missing (HF writes it with every checkpoint)");
+  json state;
+  if (has("trainer_state.json")) {
+    Status st = ReadJsonFile(dir + "/trainer_state.json", &state);
+    if (!st.ok()) Fail(c, "corrupt", st.message());
+  }
+  // Weights: a single safetensors file, a sharded index, or a legacy pickle.
+  std::vector<std::string> shards;
+  if (has("model.safetensors.index.json")) {
+    std::map<std::string, std::string> weight_map;
+    Status st = ReadSafetensorsIndex(dir + "/model.safetensors.index.json", &weight_map);
+    if (!st.ok()) Fail(c, "corrupt", st.message());
+    std::set<std::string> unique;
+    for (const auto& [name, shard] : weight_map) unique.insert(shard);
+    for (const auto& s : unique) {
+      if (!has(s)) Fail(c, "incomplete", dir + "/" + s + ": shard named by the index is missing");
+      else shards.push_back(s);
+    }
+  } else if (has("model.safetensors")) {
+    shards.push_back("model.safetensors");
+  } else if (!has("pytorch_model.bin") && !has("adapter_model.safetensors")) {
+    Fail(c, "incomplete", dir + ": no model weights (model.safetensors, an index, or pytorch_model.bin)");
+  }
+  uint64_t total = 0, done = 0;
+  for (const auto& f : files) total += fs::file_size(dir + "/" + f, ec);
+  c->bytes = total;
+  for (const auto& s : shards) {
+    SafetensorsFile file;
+    Status st = ReadSafetensorsHeader(dir + "/" + s, &file);
+    if (!st.ok()) Fail(c, "corrupt", st.message());
+  }
+  for (const auto& f : files) {
+    const std::string p = dir + "/" + f;
+    if (HasSuffix(f, ".pt") || HasSuffix(f, ".pth") || HasSuffix(f, ".bin")) {
+      std::vector<ZipEntry> entries;
+      Status st = ListZip(p, &entries);
+      if (!st.ok()) Fail(c, "corrupt", st.message());
+    }
+    if (o.verify && fs::is_regular_file(p, ec)) {
+      Status st = ReadAllBytes(p, o, &done, total);
+      if (!st.ok()) Fail(c, "corrupt", st.message());
+    }
+  }
+}
+
+// HF's save_total_limit, read from training_args.bin as data.
+std::optional<int64_t> HfSaveTotalLimit(const std::string& dir) {
+  std::vector<ZipEntry> entries;
+  if (!ListZip(dir + "/training_args.bin", &entries).ok()) return std::nullopt;
+  for (const auto& e : entries) {
+    if (!HasSuffix(e.name, "data.pkl")) continue;
+    std::string pickle;
+    PickleSummary summary;
+    if (!ReadZipEntry(dir + "/training_args.bin", e, 64u << 20, &pickle).ok() ||
+        !ScanPickle(pickle, dir, &summary).ok()) {
+      return std::nullopt;
+    }
+    const auto it = summary.scalars.find("save_total_limit");
+    if (it != summary.scalars.end() && it->second.is_number_integer()) return it->second.get<int64_t>();
+  }
+  return std::nullopt;
+}
+
+bool IsKnownRunFile(const std::string& name) {
+  static const std::set<std::string> kKnown = {
+      kStepLogFile, "train_results.json", "eval_results.json", "all_results.json", "trainer_state.json",
+      "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
+      "training_args.bin", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
+      "merges.txt", "README.md", "runs", "pytorch_model.bin", "verify_report.json"};
+  return kKnown.count(name) == 1 || (HasSuffix(name, ".safetensors") && name.rfind("model-", 0) == 0);
+}
+
+}  // namespace
+
+bool AuditReport::healthy() const {
+  if (!problems.empty()) return false;
+  for (const auto& c : checkpoints) {
+    if (!c.problems.empty()) return false;
+  }
+  return true;
+}
+
+Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditReport* report) {
+  *report = AuditReport();
+  report->run_dir = run_dir;
+  std::error_code ec;
+  if (!fs::is_directory(run_dir, ec)) return Status::NotFound(run_dir + ": not a directory");
+  // Every entry named like a checkpoint, whatever it is: a file or a broken link named
+  // checkpoint-N is a problem to report, not something to skip.
+  std::vector<CheckpointDir> dirs;
+  for (const auto& e : fs::directory_iterator(run_dir, ec)) {
+    int64_t step;
+    if (ParseCheckpointDirName(e.path().filename().string(), &step)) dirs.push_back({step, e.path().string()});
+  }
+  if (ec) return Status::IOError(run_dir + ": cannot list: " + ec.message());
+  std::sort(dirs.begin(), dirs.end(), [](const CheckpointDir& a, const CheckpointDir& b) { return a.step < b.step; });
+
+  // 1. Every checkpoint, by step.
+  for (const auto& d : dirs) {
+    CheckpointAudit c;
+    c.step = d.step;
+    c.name = fs::path(d.path).filename().string();
+    c.status = "complete";
+    std::error_code sec;
+    const auto st = fs::status(d.path, sec);
+    if (sec || !fs::is_directory(st)) {
+      c.layout = "unknown";
+      Fail(&c, "corrupt", d.path + ": cannot be read as a directory" + (sec ? " (" + sec.message() + ")" : ""));
+    } else {
+      c.layout = CheckpointLayout(d.path);
+      if (c.layout == "lockstep") AuditLockstep(d.path, options, &c);
+      else if (c.layout == "hf") AuditHf(d.path, options, &c);
+      else {
+        c.layout = "unknown";
+        Fail(&c, "incomplete", d.path + ": holds no Lockstep or Hugging Face checkpoint files");
+      }
+    }
+    report->checkpoints.push_back(c);
+  }
+  std::vector<int64_t> complete;
+  for (const auto& c : report->checkpoints) {
+    if (c.status == "complete") {
+      complete.push_back(c.step);
+      report->latest_resumable = c.name;
+    }
+  }
+  if (report->latest_resumable.empty()) report->problems.push_back(run_dir + ": no resumable checkpoint");
+
+  // 2. Leftovers and strays.
+  for (const auto& e : fs::directory_iterator(run_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    int64_t step;
+    if (ParseCheckpointDirName(name, &step)) continue;
+    if (name.rfind(kStagingPrefix, 0) == 0) {
+      report->problems.push_back(e.path().string() + ": leftover staging directory of a save that never committed");
+    } else if (!IsKnownRunFile(name)) {
+      report->notes.push_back(e.path().string() + ": stray entry, not part of a run");
+    }
+  }
+
+  // 3. The trainer state: best checkpoint, rotation.
+  json state;
+  std::string state_origin = run_dir + "/trainer_state.json";
+  if (!fs::exists(state_origin) && !report->latest_resumable.empty()) {
+    state_origin = run_dir + "/" + report->latest_resumable + "/trainer_state.json";
+  }
+  int64_t best_step = kNoBestStep;
+  if (fs::exists(state_origin) && ReadJsonFile(state_origin, &state).ok() && state.is_object()) {
+    const json best = state.value("best_model_checkpoint", json());
+    if (best.is_string()) {
+      const std::string name = fs::path(best.get<std::string>()).filename().string();
+      const bool exists = fs::is_directory(run_dir + "/" + name);
+      report->findings["best_model_checkpoint"] = {{"recorded", best}, {"in_this_run", name}, {"exists", exists}};
+      if (!exists) {
+        report->problems.push_back(state_origin + ": best_model_checkpoint " + best.get<std::string>() +
+                                   " does not exist in this run");
+      } else {
+        ParseCheckpointDirName(name, &best_step);
+      }
+    }
+  }
+  std::optional<int64_t> limit;
+  const std::string newest = report->checkpoints.empty() ? "" : run_dir + "/" + report->checkpoints.back().name;
+  json args;
+  if (!newest.empty() && ReadJsonFile(newest + "/training_args.json", &args).ok() && args.is_object() &&
+      args.value("save_total_limit", json()).is_number_integer()) {
+    limit = args["save_total_limit"].get<int64_t>();
+  } else if (!newest.empty() && fs::exists(newest + "/training_args.bin")) {
+    limit = HfSaveTotalLimit(newest);
+  }
+  json rotation = {{"kept", complete}, {"best_step", best_step == kNoBestStep ? json() : json(best_step)}};
+  if (limit) {
+    rotation["save_total_limit"] = *limit;
+    const auto extra = CheckpointsToDelete(complete, best_step, *limit);
+    rotation["holds"] = extra.empty();
+    for (int64_t s : extra) {
+      report->problems.push_back(run_dir + "/" + CheckpointDirName(s) + ": save_total_limit " + std::to_string(*limit) +
+                                 " (best protected) should have rotated it out");
+    }
+  } else {
+    rotation["save_total_limit"] = nullptr;
+  }
+  report->findings["rotation"] = rotation;
+
+  // 4. The step log covers every checkpoint (Lockstep runs).
+  const std::string log_path = run_dir + "/" + kStepLogFile;
+  if (fs::exists(log_path)) {
+    StepLogContents log;
+    Status st = ReadStepLog(log_path, &log);
+    if (!st.ok()) {
+      report->problems.push_back(st.message());
+    } else {
+      std::set<int64_t> steps;
+      for (const auto& r : log.records) steps.insert(r.value("step", int64_t{-1}));
+      json uncovered = json::array();
+      for (const auto& c : report->checkpoints) {
+        if (c.layout == "lockstep" && !steps.count(c.step)) {
+          uncovered.push_back(c.step);
+          report->problems.push_back(log_path + ": no record of step " + std::to_string(c.step) + " (" + c.name + ")");
+        }
+      }
+      report->findings["step_log"] = {{"records", log.records.size()}, {"resumes", log.events.size()},
+                                      {"last_step", log.records.empty() ? 0 : log.records.back().value("step", 0)},
+                                      {"truncated_tail", log.truncated_tail}, {"uncovered_checkpoints", uncovered}};
+      if (log.truncated_tail) report->notes.push_back(log_path + ": " + log.tail_problem + " (a killed writer)");
+    }
+  } else if (std::any_of(report->checkpoints.begin(), report->checkpoints.end(),
+                         [](const CheckpointAudit& c) { return c.layout == "lockstep"; })) {
+    report->problems.push_back(log_path + ": missing, so no checkpoint's steps are recorded");
+  }
+  return Status::Ok();
+}
+
+json AuditReportJson(const AuditReport& r) {
+  json checkpoints = json::array();
+  for (const auto& c : r.checkpoints) {
+    checkpoints.push_back({{"step", c.step}, {"name", c.name}, {"layout", c.layout}, {"status", c.status},
+                           {"bytes", c.bytes}, {"problems", c.problems}});
+  }
+  return {{"run_dir", r.run_dir}, {"healthy", r.healthy()}, {"checkpoints", checkpoints},
+          {"latest_resumable", r.latest_resumable.empty() ? json() : json(r.latest_resumable)},
+          {"problems", r.problems}, {"notes", r.notes}, {"findings", r.findings}};
+}
+
+}  // namespace lockstep

@@ -1,0 +1,50 @@
+// `lockstep inspect RUN_DIR`: can I trust and resume from this directory? Every checkpoint
+// is listed by step with a status, and the run is checked as a whole: the latest resumable
+// checkpoint, the best checkpoint's existence, the rotation policy, step-log coverage, and
+// leftovers. Works on Lockstep runs and Hugging Face Trainer output alike; no framework.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/status.h"
+
+namespace lockstep {
+
+struct AuditOptions {
+  // Recompute every checksum (Lockstep) or read every byte (Hugging Face), streaming.
+  // Without it the checks are cheap: manifests, sizes, headers and the small JSON files.
+  bool verify = false;
+  // With `verify`: called as bytes are read, (bytes done, bytes in all), per checkpoint.
+  std::function<void(uint64_t done, uint64_t total)> progress;
+};
+
+struct CheckpointAudit {
+  int64_t step = 0;
+  std::string name;    // "checkpoint-200"
+  std::string layout;  // "lockstep", "hf" (foreign: audited by HF's rules), or "unknown"
+  std::string status;  // "complete", "incomplete" or "corrupt"
+  std::vector<std::string> problems;  // "path: reason"
+  uint64_t bytes = 0;
+};
+
+struct AuditReport {
+  std::string run_dir;
+  std::vector<CheckpointAudit> checkpoints;  // by step
+  std::string latest_resumable;              // "" when none
+  std::vector<std::string> problems;         // run-level, "path: reason"
+  std::vector<std::string> notes;            // facts that are not problems
+  nlohmann::json findings;                   // best checkpoint, rotation, step log
+  bool healthy() const;                      // no problem anywhere
+};
+
+// Audits `run_dir`. An unreadable directory is an error; damage inside it is reported.
+Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditReport* report);
+
+nlohmann::json AuditReportJson(const AuditReport& report);
+
+}  // namespace lockstep

@@ -1,0 +1,342 @@
+#include "inspect/show.h"
+
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "formats/base64.h"
+#include "formats/json_file.h"
+#include "formats/pickle_scan.h"
+#include "formats/safetensors.h"
+#include "formats/tensor_file.h"
+#include "formats/torch_rng.h"
+#include "formats/zip_archive.h"
+#include "inspect/tensor_stats.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace lockstep {
+namespace {
+
+bool HasSuffix(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+struct Context {
+  const ShowOptions& options;
+  std::regex filter;
+  json* report;
+  void Problem(const Status& st) { (*report)["problems"].push_back(st.message()); }
+  bool Wanted(const std::string& name) const {
+    return options.filter.empty() || std::regex_search(name, filter);
+  }
+};
+
+// One tensor row: stats from a single pass, values when asked for.
+json TensorRow(Context* ctx, const std::string& file, const std::string& name, const std::string& dtype,
+               const std::vector<int64_t>& shape, uint64_t bytes,
+               const std::function<Status(const std::function<void(const uint8_t*, size_t)>&)>& stream) {
+  TensorStats stats(dtype);
+  const bool want_values = name == ctx->options.tensor;
+  std::vector<double> first, last;
+  uint64_t seen = 0;
+  const size_t elem = std::max<size_t>(1, CanonicalDTypeSize(dtype));
+  const uint64_t numel = bytes / elem, head = static_cast<uint64_t>(std::max<int64_t>(0, ctx->options.head));
+  Status st = stream([&](const uint8_t* data, size_t n) {
+    stats.Add(data, n);
+    if (!want_values) return;
+    for (size_t i = 0; i < n / elem; ++i, ++seen) {
+      if (seen < head) first.push_back(DecodeElement(dtype, data, i));
+      if (seen + head >= numel && seen >= head) last.push_back(DecodeElement(dtype, data, i));
+    }
+  });
+  if (!st.ok()) ctx->Problem(st);
+  json row = {{"file", file}, {"name", name}, {"dtype", dtype}, {"shape", shape}, {"bytes", bytes}};
+  row.update(stats.ToJson());
+  if (want_values) (*ctx->report)["values"] = {{"name", name}, {"file", file}, {"first", first}, {"last", last}};
+  return row;
+}
+
+void ShowTensorFileH5(Context* ctx, const std::string& path, const std::string& label) {
+  std::vector<TensorData> tensors;
+  Status st = ReadTensorFile(path, &tensors);
+  if (!st.ok()) return ctx->Problem(st);
+  for (const auto& t : tensors) {
+    if (!ctx->Wanted(t.name)) continue;
+    (*ctx->report)["tensors"].push_back(TensorRow(ctx, label, t.name, DTypeName(t.dtype), t.shape, t.bytes.size(),
+                                                  [&](const auto& consume) {
+                                                    consume(t.bytes.data(), t.bytes.size());
+                                                    return Status::Ok();
+                                                  }));
+  }
+}
+
+void ShowSafetensors(Context* ctx, const std::string& path, const std::string& label) {
+  SafetensorsFile file;
+  Status st = ReadSafetensorsHeader(path, &file);
+  if (!st.ok()) return ctx->Problem(st);
+  if (!file.metadata.empty()) (*ctx->report)["safetensors_metadata"][label] = file.metadata;
+  for (const auto& t : file.tensors) {
+    if (!ctx->Wanted(t.name)) continue;
+    (*ctx->report)["tensors"].push_back(TensorRow(ctx, label, t.name, CanonicalDType(t.dtype), t.shape, t.end - t.begin,
+                                                  [&](const auto& consume) {
+                                                    return StreamSafetensorsTensor(file, t, consume);
+                                                  }));
+  }
+}
+
+// A torch.save archive, read as data: its entries, the globals its pickle would import,
+// and its storages with the dict key that owns each.
+json ScanTorchArchive(Context* ctx, const std::string& path, PickleSummary* summary, std::vector<ZipEntry>* entries) {
+  json j = {{"file", fs::path(path).filename().string()}, {"pickle", "listed, never executed"}};
+  Status st = ListZip(path, entries);
+  if (!st.ok()) {
+    ctx->Problem(st);
+    return j;
+  }
+  for (const auto& e : *entries) {
+    j["entries"].push_back({{"name", e.name}, {"bytes", e.size}});
+    if (HasSuffix(e.name, "/data.pkl") || e.name == "data.pkl") {
+      std::string pickle;
+      st = ReadZipEntry(path, e, 256u << 20, &pickle);
+      if (st.ok()) st = ScanPickle(pickle, path + ":" + e.name, summary);
+      if (!st.ok()) ctx->Problem(st);
+      j["globals"] = summary->globals;
+      j["storages"] = summary->storages.size();
+    }
+  }
+  return j;
+}
+
+// The bytes of storage `key` of a torch archive whose entries are <prefix>/data/<key>.
+Status StorageBytes(const std::string& path, const std::vector<ZipEntry>& entries, const std::string& key,
+                    std::string* out) {
+  for (const auto& e : entries) {
+    if (HasSuffix(e.name, "/data/" + key)) return ReadZipEntry(path, e, 1ull << 32, out);
+  }
+  return Status::Corruption(path + ": no archive entry for storage " + key);
+}
+
+void ShowHfRng(Context* ctx, const std::string& dir) {
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("rng_state", 0) != 0 || !HasSuffix(name, ".pth")) continue;
+    PickleSummary summary;
+    std::vector<ZipEntry> entries;
+    (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, e.path().string(), &summary, &entries));
+    for (const auto& s : summary.storages) {
+      std::string bytes;
+      Status st = StorageBytes(e.path().string(), entries, s.key, &bytes);
+      if (!st.ok()) {
+        ctx->Problem(st);
+        continue;
+      }
+      json g = DescribeGeneratorState(bytes);
+      g["generator"] = s.owner;
+      g["file"] = name;
+      (*ctx->report)["rng"].push_back(g);
+    }
+  }
+}
+
+// HF's AdamW state in optimizer.pt: storages come in per-parameter groups of step,
+// exp_avg and exp_avg_sq; a group ends when one of its keys repeats.
+void ShowHfOptimizer(Context* ctx, const std::string& path) {
+  PickleSummary summary;
+  std::vector<ZipEntry> entries;
+  (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, path, &summary, &entries));
+  json group = json::object();
+  auto flush = [&] {
+    if (!group.empty()) {
+      group["param"] = (*ctx->report)["optimizer"].size();
+      (*ctx->report)["optimizer"].push_back(group);
+    }
+    group = json::object();
+  };
+  for (const auto& s : summary.storages) {
+    if (s.owner != "step" && s.owner != "exp_avg" && s.owner != "exp_avg_sq") continue;
+    if (group.contains(s.owner)) flush();
+    std::string bytes;
+    Status st = StorageBytes(path, entries, s.key, &bytes);
+    if (!st.ok()) {
+      ctx->Problem(st);
+      continue;
+    }
+    const std::string dtype = s.storage_type == "torch FloatStorage" ? "float32"
+                            : s.storage_type == "torch DoubleStorage" ? "float64"
+                            : s.storage_type == "torch BFloat16Storage" ? "bfloat16"
+                            : s.storage_type == "torch HalfStorage" ? "float16" : "";
+    if (dtype.empty()) continue;
+    TensorStats stats(dtype);
+    stats.Add(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    group[s.owner] = stats.ToJson();
+    if (s.owner == "step" && bytes.size() == CanonicalDTypeSize(dtype)) {
+      group["step"]["value"] = DecodeElement(dtype, reinterpret_cast<const uint8_t*>(bytes.data()), 0);
+    }
+  }
+  flush();
+}
+
+// Lockstep's optimizer.h5: exp_avg/<param>, exp_avg_sq/<param>, step/<param>.
+void ShowLockstepOptimizer(Context* ctx, const std::string& path) {
+  std::vector<TensorData> tensors;
+  Status st = ReadTensorFile(path, &tensors);
+  if (!st.ok()) return ctx->Problem(st);
+  std::map<std::string, json> params;
+  for (const auto& t : tensors) {
+    const size_t slash = t.name.find('/');
+    if (slash == std::string::npos) continue;
+    const std::string part = t.name.substr(0, slash), param = t.name.substr(slash + 1);
+    if (!ctx->Wanted(param)) continue;
+    TensorStats stats(DTypeName(t.dtype));
+    stats.Add(t.bytes.data(), t.bytes.size());
+    params[param][part] = stats.ToJson();
+    if (part == "step" && t.numel() == 1) {
+      params[param]["step"]["value"] = DecodeElement(DTypeName(t.dtype), t.bytes.data(), 0);
+    }
+  }
+  for (auto& [param, j] : params) {
+    j["param"] = param;
+    (*ctx->report)["optimizer"].push_back(j);
+  }
+}
+
+void ShowTrainerState(Context* ctx, const std::string& path) {
+  json state;
+  Status st = ReadJsonFile(path, &state);
+  if (!st.ok()) return ctx->Problem(st);
+  if (!state.is_object()) return ctx->Problem(Status::Corruption(path + ": not a JSON object"));
+  json out = json::object();
+  // Every field is optional: transformers versions add and drop them.
+  for (const char* key : {"global_step", "epoch", "max_steps", "best_metric", "best_global_step",
+                          "best_model_checkpoint", "logging_steps", "eval_steps", "save_steps", "train_batch_size"}) {
+    if (state.contains(key)) out[key] = state[key];
+  }
+  if (state.contains("log_history") && state["log_history"].is_array()) {
+    const json& h = state["log_history"];
+    out["log_entries"] = h.size();
+    for (size_t i = h.size() > 3 ? h.size() - 3 : 0; i < h.size(); ++i) out["last_log"].push_back(h[i]);
+  }
+  (*ctx->report)["trainer_state"] = out;
+}
+
+void ShowLockstepCheckpoint(Context* ctx, const std::string& dir) {
+  ShowTrainerState(ctx, dir + "/trainer_state.json");
+  json args, rng, sampler;
+  Status st = ReadJsonFile(dir + "/training_args.json", &args);
+  if (st.ok()) (*ctx->report)["training_args"] = args; else ctx->Problem(st);
+  st = ReadJsonFile(dir + "/rng_state.json", &rng);
+  if (!st.ok()) ctx->Problem(st);
+  auto describe = [&](const json& saved, const std::string& generator, const std::string& file) {
+    std::vector<uint8_t> bytes;
+    if (!saved.is_object() || !saved.contains("base64") || !saved["base64"].is_string() ||
+        !Base64Decode(saved["base64"].get<std::string>(), &bytes)) {
+      return ctx->Problem(Status::Corruption(dir + "/" + file + ": " + generator + " state is missing or not base64"));
+    }
+    json g = DescribeGeneratorState(std::string(bytes.begin(), bytes.end()));
+    g["generator"] = generator;
+    g["file"] = file;
+    (*ctx->report)["rng"].push_back(g);
+  };
+  if (rng.is_object()) {
+    for (const auto& [name, saved] : rng.items()) describe(saved, name, "rng_state.json");
+  }
+  st = ReadJsonFile(dir + "/sampler.json", &sampler);
+  if (st.ok() && sampler.is_object()) {
+    json s = sampler;
+    if (s.contains("generator_state_at_epoch_start")) {
+      describe(s["generator_state_at_epoch_start"], "sampler (at epoch start)", "sampler.json");
+      s.erase("generator_state_at_epoch_start");
+    }
+    (*ctx->report)["sampler"] = s;
+  } else if (!st.ok()) {
+    ctx->Problem(st);
+  }
+  ShowTensorFileH5(ctx, dir + "/model.h5", "model.h5");
+  ShowLockstepOptimizer(ctx, dir + "/optimizer.h5");
+}
+
+void ShowHfCheckpoint(Context* ctx, const std::string& dir) {
+  ShowTrainerState(ctx, dir + "/trainer_state.json");
+  if (fs::exists(dir + "/training_args.bin")) {
+    PickleSummary summary;
+    std::vector<ZipEntry> entries;
+    (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, dir + "/training_args.bin", &summary, &entries));
+    json args = json::object();
+    for (const auto& [k, v] : summary.scalars) args[k] = v;
+    (*ctx->report)["training_args"] = args;  // read from the pickle's data, not by running it
+  }
+  ShowHfRng(ctx, dir);
+  (*ctx->report)["sampler"] = {{"note", "Hugging Face saves no sampler state: a resume re-derives the data "
+                                        "position from global_step and skips batches to reach it"}};
+  std::map<std::string, std::string> weight_map;
+  if (fs::exists(dir + "/model.safetensors.index.json")) {
+    Status st = ReadSafetensorsIndex(dir + "/model.safetensors.index.json", &weight_map);
+    if (!st.ok()) ctx->Problem(st);
+    std::set<std::string> shards;
+    for (const auto& [name, shard] : weight_map) shards.insert(shard);
+    for (const auto& shard : shards) ShowSafetensors(ctx, dir + "/" + shard, shard);
+  } else if (fs::exists(dir + "/model.safetensors")) {
+    ShowSafetensors(ctx, dir + "/model.safetensors", "model.safetensors");
+  }
+  if (fs::exists(dir + "/optimizer.pt")) ShowHfOptimizer(ctx, dir + "/optimizer.pt");
+  for (const char* pickle : {"scheduler.pt", "pytorch_model.bin"}) {
+    if (!fs::exists(dir + "/" + pickle)) continue;
+    PickleSummary summary;
+    std::vector<ZipEntry> entries;
+    (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, dir + "/" + pickle, &summary, &entries));
+  }
+}
+
+}  // namespace
+
+std::string CheckpointLayout(const std::string& dir) {
+  auto has = [&](const char* f) { return fs::exists(fs::path(dir) / f); };
+  if (has("manifest.json") || has("model.h5") || has("loop_state.json")) return "lockstep";
+  if (has("trainer_state.json") && (has("model.safetensors") || has("model.safetensors.index.json") ||
+                                    has("pytorch_model.bin") || has("optimizer.pt") || has("rng_state.pth"))) {
+    return "hf";
+  }
+  return "";
+}
+
+Status ShowPath(const std::string& path, const ShowOptions& options, json* report) {
+  *report = {{"path", path}, {"problems", json::array()}, {"tensors", json::array()}};
+  Context ctx{options, std::regex(), report};
+  try {
+    if (!options.filter.empty()) ctx.filter = std::regex(options.filter);
+  } catch (const std::regex_error& e) {
+    return Status::InvalidArgument("--filter " + options.filter + ": not a valid regular expression (" + e.what() + ")");
+  }
+  std::error_code ec;
+  const auto status = fs::status(path, ec);
+  if (ec) return Status::NotFound(path + ": " + ec.message());
+  const std::string name = fs::path(path).filename().string();
+  if (fs::is_directory(status)) {
+    const std::string layout = CheckpointLayout(path);
+    if (layout.empty()) return Status::InvalidArgument(path + ": not a checkpoint (no Lockstep or Hugging Face files)");
+    (*report)["kind"] = layout + " checkpoint";
+    if (layout == "lockstep") ShowLockstepCheckpoint(&ctx, path); else ShowHfCheckpoint(&ctx, path);
+  } else if (HasSuffix(name, ".h5")) {
+    (*report)["kind"] = "lockstep tensor file";
+    ShowTensorFileH5(&ctx, path, name);
+  } else if (HasSuffix(name, ".safetensors")) {
+    (*report)["kind"] = "safetensors file";
+    ShowSafetensors(&ctx, path, name);
+  } else if (HasSuffix(name, ".pt") || HasSuffix(name, ".pth") || HasSuffix(name, ".bin")) {
+    (*report)["kind"] = "torch archive (pickle, not executed)";
+    PickleSummary summary;
+    std::vector<ZipEntry> entries;
+    (*report)["pickles"].push_back(ScanTorchArchive(&ctx, path, &summary, &entries));
+  } else {
+    return Status::InvalidArgument(path + ": not a checkpoint directory or a .h5/.safetensors/.pt/.pth/.bin file");
+  }
+  if (!options.tensor.empty() && !report->contains("values")) {
+    (*report)["problems"].push_back(path + ": no tensor named '" + options.tensor + "'");
+  }
+  return Status::Ok();
+}
+
+}  // namespace lockstep

@@ -1,0 +1,31 @@
+// `lockstep inspect CHECKPOINT` / `lockstep inspect FILE`: what is inside a checkpoint,
+// Lockstep's or Hugging Face's, or a single tensor file, without a framework and without
+// executing a pickle. The report is JSON; the CLI prints it as aligned tables.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/status.h"
+
+namespace lockstep {
+
+struct ShowOptions {
+  std::string filter;  // ECMAScript regex: only tensors whose name it finds are listed
+  std::string tensor;  // print this tensor's values
+  int64_t head = 5;    // ... its first and last `head` values
+};
+
+// "lockstep" (manifest.json, model.h5 or loop_state.json), "hf" (trainer_state.json with
+// model weights, optimizer.pt or rng_state.pth), or "" for neither.
+std::string CheckpointLayout(const std::string& dir);
+
+// Fills `*report` for `path`: a checkpoint directory or a .h5/.safetensors/.pt/.pth/.bin
+// file. Keys: kind, path, trainer_state, training_args, rng, sampler, tensors, optimizer,
+// pickles, values, problems. A damaged part is listed under "problems" (file and reason)
+// and the rest is still shown; a path that is none of these is InvalidArgument.
+Status ShowPath(const std::string& path, const ShowOptions& options, nlohmann::json* report);
+
+}  // namespace lockstep

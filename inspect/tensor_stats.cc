@@ -1,0 +1,109 @@
+#include "inspect/tensor_stats.h"
+
+#include <cmath>
+#include <cstring>
+#include <map>
+
+namespace lockstep {
+namespace {
+
+double HalfToDouble(uint16_t h) {
+  const int sign = h >> 15, exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
+  double v;
+  if (exp == 0) v = std::ldexp(frac, -24);
+  else if (exp == 31) v = frac ? std::nan("") : INFINITY;
+  else v = std::ldexp(frac + 1024, exp - 25);
+  return sign ? -v : v;
+}
+
+double BFloat16ToDouble(uint16_t b) {
+  const uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+template <typename T>
+double Load(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return static_cast<double>(v);
+}
+
+}  // namespace
+
+std::string CanonicalDType(const std::string& d) {
+  static const std::map<std::string, std::string> kNames = {
+      {"F64", "float64"}, {"F32", "float32"}, {"F16", "float16"}, {"BF16", "bfloat16"}, {"I64", "int64"},
+      {"I32", "int32"},   {"I16", "int16"},   {"I8", "int8"},     {"U8", "uint8"},      {"U16", "uint16"},
+      {"U32", "uint32"},  {"U64", "uint64"},  {"BOOL", "bool"},   {"F8_E4M3", "float8_e4m3fn"},
+      {"F8_E5M2", "float8_e5m2"}};
+  const auto it = kNames.find(d);
+  return it == kNames.end() ? d : it->second;
+}
+
+size_t CanonicalDTypeSize(const std::string& d) {
+  static const std::map<std::string, size_t> kSizes = {
+      {"float64", 8}, {"float32", 4}, {"float16", 2}, {"bfloat16", 2}, {"int64", 8}, {"int32", 4},
+      {"int16", 2},   {"int8", 1},    {"uint8", 1},   {"uint16", 2},   {"uint32", 4}, {"uint64", 8},
+      {"bool", 1},    {"float8_e4m3fn", 1}, {"float8_e5m2", 1}};
+  const auto it = kSizes.find(d);
+  return it == kSizes.end() ? 0 : it->second;
+}
+
+double DecodeElement(const std::string& d, const uint8_t* data, size_t i) {
+  const uint8_t* p = data + i * CanonicalDTypeSize(d);
+  if (d == "float32") return Load<float>(p);
+  if (d == "float64") return Load<double>(p);
+  if (d == "float16") return HalfToDouble(static_cast<uint16_t>(Load<uint16_t>(p)));
+  if (d == "bfloat16") return BFloat16ToDouble(static_cast<uint16_t>(Load<uint16_t>(p)));
+  if (d == "int64") return Load<int64_t>(p);
+  if (d == "int32") return Load<int32_t>(p);
+  if (d == "int16") return Load<int16_t>(p);
+  if (d == "int8") return Load<int8_t>(p);
+  if (d == "uint8" || d == "bool") return Load<uint8_t>(p);
+  if (d == "uint16") return Load<uint16_t>(p);
+  if (d == "uint32") return Load<uint32_t>(p);
+  if (d == "uint64") return Load<uint64_t>(p);
+  return std::nan("");  // float8: shown by bytes and checksum only
+}
+
+TensorStats::TensorStats(std::string dtype) : dtype_(std::move(dtype)), elem_(CanonicalDTypeSize(dtype_)) {}
+
+void TensorStats::Add(const uint8_t* data, size_t bytes) {
+  hash_.Update(data, bytes);
+  if (elem_ == 0) return;
+  const size_t n = bytes / elem_;
+  numel_ += n;
+  if (dtype_.rfind("float8", 0) == 0) return;
+  for (size_t i = 0; i < n; ++i) {
+    const double v = DecodeElement(dtype_, data, i);
+    if (std::isnan(v)) {
+      ++nan_;
+    } else if (std::isinf(v)) {
+      ++inf_;
+    } else {
+      ++finite_;
+      min_ = std::min(min_, v);
+      max_ = std::max(max_, v);
+      const double delta = v - mean_;
+      mean_ += delta / static_cast<double>(finite_);
+      m2_ += delta * (v - mean_);
+    }
+  }
+}
+
+nlohmann::json TensorStats::ToJson() const {
+  nlohmann::json j = {{"numel", numel_}, {"nan", nan_}, {"inf", inf_}, {"xxh3_128", hash_.HexDigest()}};
+  if (finite_ > 0) {
+    j["min"] = min_;
+    j["max"] = max_;
+    j["mean"] = mean_;
+    j["std"] = finite_ > 1 ? std::sqrt(m2_ / static_cast<double>(finite_ - 1)) : 0.0;
+  } else {
+    j["min"] = j["max"] = j["mean"] = j["std"] = nullptr;
+  }
+  return j;
+}
+
+}  // namespace lockstep

@@ -1,0 +1,309 @@
+// inspect and the framework-free readers: safetensors (every bad-header case), torch zip
+// archives read as data, the HF fixture audited as HF left it, Lockstep runs healthy,
+// incomplete, corrupt and rotated, and hostile inputs. This binary does not link LibTorch:
+// runs are made by the lockstep binary.
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "formats/file_util.h"
+#include "formats/json_file.h"
+#include "formats/pickle_scan.h"
+#include "formats/safetensors.h"
+#include "formats/zip_archive.h"
+#include "inspect/audit.h"
+#include "inspect/show.h"
+#include "inspect/tensor_stats.h"
+#include "tests/test_util.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace lockstep {
+namespace {
+
+// A safetensors file from a header (as JSON text) and a data section.
+void WriteSafetensors(const std::string& path, const std::string& header, const std::string& data,
+                      int64_t claimed_len = -1) {
+  const uint64_t n = claimed_len >= 0 ? static_cast<uint64_t>(claimed_len) : header.size();
+  std::string bytes(8, '\0');
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  test::WriteAll(path, bytes + header + data);
+}
+
+Status HeaderOf(const std::string& path) {
+  SafetensorsFile f;
+  return ReadSafetensorsHeader(path, &f);
+}
+
+void ExpectCorrupt(const Status& st, const std::string& needle) {
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_NE(st.message().find(needle), std::string::npos) << st.message();
+}
+
+std::string HfRun() {
+  static const std::string dir = [] {
+    char tmpl[] = "/tmp/lockstep-hf-fixture-XXXXXX";
+    const std::string d = ::mkdtemp(tmpl);
+    const std::string cmd = "tar xzf " + std::string(LOCKSTEP_SHARED_DIR) + "/fixtures/hf/hf_gpt2_run.tar.gz -C " + d;
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    return d + "/hf_gpt2_run";
+  }();
+  return dir;
+}
+
+// A small Lockstep run made by the lockstep binary: 16 steps, saves at 4, 8, 12, 16.
+std::string Train(const std::string& dir, const std::string& extra = "") {
+  const std::string cmd = std::string(LOCKSTEP_BIN) + " train --quiet --output_dir " + dir +
+                          " --train_samples 37 --per_device_train_batch_size 5 --num_train_epochs 2 --hidden_size 16"
+                          " --save_steps 4 " + extra + " > /dev/null";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  return dir;
+}
+
+AuditReport Audit(const std::string& dir, bool verify = false) {
+  AuditOptions o;
+  o.verify = verify;
+  AuditReport r;
+  Status st = AuditRun(dir, o, &r);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return r;
+}
+
+const CheckpointAudit& Find(const AuditReport& r, int64_t step) {
+  for (const auto& c : r.checkpoints) if (c.step == step) return c;
+  static CheckpointAudit none;
+  ADD_FAILURE() << "no checkpoint-" << step;
+  return none;
+}
+
+}  // namespace
+
+TEST(Safetensors, ValidFileStreamsAndDecodesHalfPrecision) {
+  test::ScratchDir dir;
+  // bf16 1.5 = 0x3fc0, f16 -2.0 = 0xc000, f32 [1, NaN].
+  std::string data = std::string("\xc0\x3f", 2) + std::string("\x00\xc0", 2);
+  const float f[2] = {1.0f, NAN};
+  data.append(reinterpret_cast<const char*>(f), 8);
+  WriteSafetensors(dir.Join("m.safetensors"),
+                   R"({"__metadata__":{"format":"pt"},"a":{"dtype":"BF16","shape":[1],"data_offsets":[0,2]},)"
+                   R"("b":{"dtype":"F16","shape":[1],"data_offsets":[2,4]},"c":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                   data);
+  json r;
+  ASSERT_TRUE(ShowPath(dir.Join("m.safetensors"), ShowOptions(), &r).ok());
+  ASSERT_EQ(r["tensors"].size(), 3u);
+  EXPECT_EQ(r["tensors"][0]["dtype"], "bfloat16");
+  EXPECT_EQ(r["tensors"][0]["min"], 1.5);
+  EXPECT_EQ(r["tensors"][1]["dtype"], "float16");
+  EXPECT_EQ(r["tensors"][1]["max"], -2.0);
+  EXPECT_EQ(r["tensors"][2]["nan"], 1);
+  EXPECT_EQ(r["tensors"][2]["mean"], 1.0);
+  EXPECT_TRUE(r["problems"].empty()) << r["problems"];
+}
+
+TEST(Safetensors, EveryBadHeaderIsNamed) {
+  test::ScratchDir dir;
+  const std::string p = dir.Join("bad.safetensors");
+  const std::string ok_entry = R"("t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
+  WriteSafetensors(p, "{" + ok_entry + "}", std::string(8, '\0'), 1000);
+  ExpectCorrupt(HeaderOf(p), "runs past the end");
+  WriteSafetensors(p, "{" + ok_entry + "}", std::string(8, '\0'), (200ll << 20));
+  ExpectCorrupt(HeaderOf(p), "over the 100 MB limit");
+  WriteSafetensors(p, "[" + ok_entry + "]", std::string(8, '\0'));
+  ExpectCorrupt(HeaderOf(p), "does not start with '{'");
+  WriteSafetensors(p, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                   std::string(8, '\0'));
+  ExpectCorrupt(HeaderOf(p), "overlaps");
+  WriteSafetensors(p, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", std::string(8, '\0'));
+  ExpectCorrupt(HeaderOf(p), "hole of 4 bytes");
+  WriteSafetensors(p, R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", std::string(8, '\0'));
+  ExpectCorrupt(HeaderOf(p), "run past the end of the data");
+  WriteSafetensors(p, R"({"a":{"dtype":"F31","shape":[2],"data_offsets":[0,8]}})", std::string(8, '\0'));
+  ExpectCorrupt(HeaderOf(p), "unknown dtype 'F31'");
+  WriteSafetensors(p, R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", std::string(8, '\0'));
+  ExpectCorrupt(HeaderOf(p), "needs 12 bytes");
+  WriteSafetensors(p, "{" + ok_entry + "}", std::string(12, '\0'));
+  ExpectCorrupt(HeaderOf(p), "belong to none");
+  test::WriteAll(p, "abc");
+  ExpectCorrupt(HeaderOf(p), "too short");
+}
+
+TEST(TorchArchive, EntriesEscapingTheArchiveAreRefused) {
+  test::ScratchDir dir;
+  for (const std::string name : {"../evil", "/abs/evil", "a/../../evil"}) {
+    const std::string zip = dir.Join("x.pt");
+    const std::string cmd = "cd " + dir.path() + " && rm -f x.pt && python3 -c \"import zipfile;z=zipfile.ZipFile('x.pt','w');"
+                            "z.writestr(zipfile.ZipInfo('" + name + "'),'data');z.close()\"";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    std::vector<ZipEntry> entries;
+    ExpectCorrupt(ListZip(zip, &entries), "escapes the archive");
+  }
+  test::WriteAll(dir.Join("y.pt"), "PK\x03\x04 not really a zip archive, only its first bytes");
+  std::vector<ZipEntry> entries;
+  ExpectCorrupt(ListZip(dir.Join("y.pt"), &entries), "no zip end-of-directory record");
+}
+
+TEST(HfFixture, RngStateIsReadWithoutUnpickling) {
+  json r;
+  ASSERT_TRUE(ShowPath(HfRun() + "/checkpoint-16", ShowOptions(), &r).ok());
+  ASSERT_EQ(r["rng"].size(), 2u);
+  EXPECT_EQ(r["rng"][0]["generator"], "cpu");
+  EXPECT_EQ(r["rng"][0]["bytes"], 5056);
+  EXPECT_EQ(r["rng"][0]["initial_seed"], 7);  // the fixture's seed
+  EXPECT_EQ(r["rng"][1]["generator"], "cuda");
+  EXPECT_EQ(r["rng"][1]["bytes"], 16);
+  EXPECT_EQ(r["rng"][1]["seed"], 7);
+  EXPECT_EQ(r["training_args"]["save_total_limit"], 2);
+  EXPECT_EQ(r["trainer_state"]["global_step"], 16);
+  EXPECT_EQ(r["optimizer"].size(), r["tensors"].size());  // AdamW state for every parameter
+  EXPECT_EQ(r["optimizer"][0]["step"]["value"], 16.0);
+  bool listed = false;
+  for (const auto& p : r["pickles"]) listed |= p["file"] == "optimizer.pt" && p["pickle"] == "listed, never executed";
+  EXPECT_TRUE(listed);
+  EXPECT_TRUE(r["problems"].empty()) << r["problems"];
+}
+
+TEST(HfFixture, TensorTableMatchesTheSafetensorsContent) {
+  const std::string path = HfRun() + "/checkpoint-16/model.safetensors";
+  // An independent reading: the header parsed here, the floats summed here.
+  const std::string bytes = test::ReadAll(path);
+  uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  const json header = json::parse(bytes.substr(8, n));
+  json r;
+  ASSERT_TRUE(ShowPath(path, ShowOptions(), &r).ok());
+  ASSERT_EQ(r["tensors"].size(), header.size() - 1);  // all but __metadata__
+  for (const auto& t : r["tensors"]) {
+    const json& h = header[t["name"].get<std::string>()];
+    EXPECT_EQ(t["shape"], h["shape"]);
+    EXPECT_EQ(h["dtype"], "F32");
+    EXPECT_EQ(t["dtype"], "float32");
+    const uint64_t begin = h["data_offsets"][0], end = h["data_offsets"][1];
+    double sum = 0, lo = INFINITY, hi = -INFINITY;
+    for (uint64_t o = begin; o < end; o += 4) {
+      float f;
+      std::memcpy(&f, bytes.data() + 8 + n + o, 4);
+      sum += f;
+      lo = std::min<double>(lo, f);
+      hi = std::max<double>(hi, f);
+    }
+    EXPECT_EQ(t["numel"], (end - begin) / 4);
+    EXPECT_EQ(t["min"], lo);
+    EXPECT_EQ(t["max"], hi);
+    EXPECT_NEAR(t["mean"].get<double>(), sum / ((end - begin) / 4), 1e-9);
+  }
+}
+
+TEST(HfFixture, AuditMatchesWhatHfDid) {
+  AuditReport r = Audit(HfRun());
+  EXPECT_TRUE(r.healthy()) << AuditReportJson(r).dump(2);
+  ASSERT_EQ(r.checkpoints.size(), 2u);
+  EXPECT_EQ(r.checkpoints[0].name, "checkpoint-3");  // kept as the best
+  EXPECT_EQ(r.checkpoints[1].name, "checkpoint-16");  // the last
+  for (const auto& c : r.checkpoints) {
+    EXPECT_EQ(c.layout, "hf");
+    EXPECT_EQ(c.status, "complete");
+  }
+  EXPECT_EQ(r.latest_resumable, "checkpoint-16");
+  EXPECT_EQ(r.findings["best_model_checkpoint"]["in_this_run"], "checkpoint-3");
+  EXPECT_EQ(r.findings["rotation"]["save_total_limit"], 2);
+  EXPECT_EQ(r.findings["rotation"]["holds"], true);
+  EXPECT_TRUE(Audit(HfRun(), /*verify=*/true).healthy());
+}
+
+TEST(HfAudit, DamageIsNamedAndTheOtherCheckpointStillReported) {
+  test::ScratchDir dir;
+  ASSERT_TRUE(CopyTree(HfRun(), dir.Join("run")).ok());
+  const std::string run = dir.Join("run");
+  test::ShrinkFile(run + "/checkpoint-16/model.safetensors", 100);  // truncated weights
+  test::WriteAll(run + "/checkpoint-3/trainer_state.json", std::string(1000000, '['));  // hostile JSON
+  AuditReport r = Audit(run);
+  EXPECT_FALSE(r.healthy());
+  ASSERT_EQ(r.checkpoints.size(), 2u);
+  EXPECT_EQ(Find(r, 16).status, "corrupt");
+  EXPECT_NE(Find(r, 16).problems.at(0).find("model.safetensors"), std::string::npos) << Find(r, 16).problems.at(0);
+  EXPECT_EQ(Find(r, 3).status, "corrupt");
+  EXPECT_NE(Find(r, 3).problems.at(0).find("trainer_state.json"), std::string::npos) << Find(r, 3).problems.at(0);
+  EXPECT_TRUE(r.latest_resumable.empty());
+}
+
+TEST(LockstepAudit, HealthyRunCoversEveryCheckpoint) {
+  test::ScratchDir dir;
+  AuditReport r = Audit(Train(dir.Join("run")));
+  EXPECT_TRUE(r.healthy()) << AuditReportJson(r).dump(2);
+  ASSERT_EQ(r.checkpoints.size(), 4u);
+  EXPECT_EQ(r.latest_resumable, "checkpoint-16");
+  EXPECT_EQ(r.findings["step_log"]["uncovered_checkpoints"].size(), 0u);
+  EXPECT_TRUE(Audit(dir.Join("run"), true).healthy());
+}
+
+TEST(LockstepAudit, IncompleteCorruptAndLeftoversAreEachNamed) {
+  test::ScratchDir dir;
+  const std::string run = Train(dir.Join("run"));
+  fs::remove(run + "/checkpoint-16/manifest.json");             // a save that never committed
+  test::FlipByte(run + "/checkpoint-8/model.h5", -20);         // same size: only --verify sees it
+  test::ShrinkFile(run + "/checkpoint-4/optimizer.h5", 10);    // a size mismatch: always seen
+  fs::create_directory(run + "/.staging-checkpoint-20-123");
+  AuditReport cheap = Audit(run);
+  EXPECT_EQ(Find(cheap, 16).status, "incomplete");
+  EXPECT_EQ(Find(cheap, 4).status, "corrupt");
+  EXPECT_EQ(Find(cheap, 8).status, "complete");
+  EXPECT_EQ(Find(cheap, 12).status, "complete");
+  EXPECT_EQ(cheap.latest_resumable, "checkpoint-12");
+  bool staging = false;
+  for (const auto& p : cheap.problems) staging |= p.find(".staging-checkpoint-20-123: leftover") != std::string::npos;
+  EXPECT_TRUE(staging);
+  AuditReport verified = Audit(run, true);
+  EXPECT_EQ(Find(verified, 8).status, "corrupt");
+  EXPECT_NE(Find(verified, 8).problems.at(0).find("model.h5: checksum"), std::string::npos) << Find(verified, 8).problems.at(0);
+}
+
+TEST(LockstepAudit, RotationHoldsAndAViolationIsNamed) {
+  test::ScratchDir dir;
+  const std::string run = Train(dir.Join("run"), "--save_total_limit 2");
+  AuditReport r = Audit(run);
+  EXPECT_TRUE(r.healthy()) << AuditReportJson(r).dump(2);
+  EXPECT_EQ(r.checkpoints.size(), 2u);
+  ASSERT_TRUE(CopyTree(run + "/checkpoint-12", run + "/checkpoint-4").ok());  // rotation missed one
+  r = Audit(run);
+  EXPECT_FALSE(r.healthy());
+  EXPECT_EQ(r.findings["rotation"]["holds"], false);
+}
+
+TEST(LockstepAudit, ManifestOutsideAndSymlinkLoopsAreNamed) {
+  test::ScratchDir dir;
+  const std::string run = Train(dir.Join("run"));
+  json manifest;
+  ASSERT_TRUE(ReadJsonFile(run + "/checkpoint-12/manifest.json", &manifest).ok());
+  manifest["files"][0]["path"] = "../../etc/passwd";
+  ASSERT_TRUE(WriteJsonFile(run + "/checkpoint-12/manifest.json", manifest).ok());
+  fs::create_directory_symlink("checkpoint-7", run + "/checkpoint-7");  // a loop
+  AuditReport r = Audit(run);
+  EXPECT_EQ(Find(r, 12).status, "corrupt");
+  EXPECT_NE(Find(r, 12).problems.at(0).find("outside the checkpoint"), std::string::npos) << Find(r, 12).problems.at(0);
+  EXPECT_EQ(Find(r, 7).status, "corrupt");
+  EXPECT_EQ(Find(r, 16).status, "complete");  // the others are still reported
+}
+
+TEST(LockstepShow, TruncatedTensorFileIsAProblemNamingIt) {
+  test::ScratchDir dir;
+  const std::string run = Train(dir.Join("run"));
+  json r;
+  ASSERT_TRUE(ShowPath(run + "/checkpoint-16", ShowOptions{"fc1", "fc1.bias", 2}, &r).ok());
+  EXPECT_TRUE(r["problems"].empty()) << r["problems"];
+  for (const auto& t : r["tensors"]) EXPECT_NE(t["name"].get<std::string>().find("fc1"), std::string::npos);
+  EXPECT_EQ(r["values"]["first"].size(), 2u);
+  EXPECT_EQ(r["rng"][0]["generator"], "cpu");
+  EXPECT_EQ(r["sampler"]["epoch"], 1);
+  test::ShrinkFile(run + "/checkpoint-16/model.h5", 100);
+  ASSERT_TRUE(ShowPath(run + "/checkpoint-16", ShowOptions(), &r).ok());
+  ASSERT_FALSE(r["problems"].empty());
+  EXPECT_NE(r["problems"][0].get<std::string>().find("model.h5"), std::string::npos) << r["problems"];
+}
+
+}  // namespace lockstep
