@@ -46,7 +46,7 @@ Status FileXxh3Hex(const std::string& path, std::string* hex, uint64_t* size) {
   FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) return Status::IOError(path + ": cannot open: " + std::strerror(errno));
   Xxh3Stream stream;
-  std::vector<char> buf(1 << 20);
+  std::vector<char> buf(256 << 10);  // stays in L2 between the read and the hash
   uint64_t total = 0;
   size_t n;
   while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
