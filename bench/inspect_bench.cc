@@ -1,11 +1,20 @@
 // Audit speed of `lockstep inspect` on a 20-checkpoint run (2.1 MB per checkpoint).
 //   BM_Audit         the default audit: manifests, sizes, small JSON files, step log
 //   BM_AuditVerify   --verify: every checksum recomputed, streaming (bytes/s reported)
+//   BM_HashFiles     what --verify adds per byte: FileXxh3Hex over the same files
 //   BM_ReadFiles     the bound: read(2) of the same files into one buffer, nothing else
-// The figure that matters is BM_AuditVerify's bytes/s over BM_ReadFiles' (same run).
+//   BM_InspectProcess      `lockstep inspect RUN` as a user runs it: exec, start, audit, exit
+//   BM_LockstepStart       `lockstep --version`: the start-up cost alone (no LibTorch)
+//   BM_TrainHelperStart    `lockstep-train --version`: what start-up costs with LibTorch
+// The process benchmarks report wall time (their CPU column is the parent's alone).
+// The figures that matter: BM_HashFiles' bytes/s over BM_ReadFiles' (the per-byte cost
+// of --verify against the bare read; BM_AuditVerify adds the audit's fixed costs), and
+// BM_InspectProcess against one second (and against BM_TrainHelperStart).
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/checksum.h"
 #include "formats/file_util.h"
 #include "inspect/audit.h"
 #include "trainer/trainer.h"
@@ -78,6 +88,18 @@ void RunAudit(benchmark::State& state, bool verify) {
 void BM_Audit(benchmark::State& state) { RunAudit(state, false); }
 void BM_AuditVerify(benchmark::State& state) { RunAudit(state, true); }
 
+void BM_HashFiles(benchmark::State& state) {
+  const Fixture& f = GetFixture();
+  for (auto _ : state) {
+    for (const auto& p : f.files) {
+      std::string hex;
+      if (!FileXxh3Hex(p, &hex).ok()) state.SkipWithError(("cannot hash " + p).c_str());
+      benchmark::DoNotOptimize(hex);
+    }
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * f.bytes));
+}
+
 void BM_ReadFiles(benchmark::State& state) {
   const Fixture& f = GetFixture();
   std::vector<char> buf(1 << 20);
@@ -92,9 +114,46 @@ void BM_ReadFiles(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * f.bytes));
 }
 
+// Runs argv with stdout and stderr sent to /dev/null; yields the exit code, -1 on failure.
+int RunQuietly(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = 0;
+  const int err = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  int status = 0;
+  if (err != 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
+void RunProcess(benchmark::State& state, const std::vector<std::string>& argv) {
+  for (auto _ : state) {
+    if (RunQuietly(argv) != 0) {
+      state.SkipWithError(("exit code not 0: " + argv[0]).c_str());
+      break;
+    }
+  }
+}
+
+void BM_InspectProcess(benchmark::State& state) {
+  RunProcess(state, {LOCKSTEP_BIN, "inspect", GetFixture().run});
+  state.counters["checkpoints"] = 20;
+}
+void BM_LockstepStart(benchmark::State& state) { RunProcess(state, {LOCKSTEP_BIN, "--version"}); }
+void BM_TrainHelperStart(benchmark::State& state) { RunProcess(state, {LOCKSTEP_BIN "-train", "--version"}); }
+
 BENCHMARK(BM_Audit)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AuditVerify)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_HashFiles)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ReadFiles)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_InspectProcess)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LockstepStart)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TrainHelperStart)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace lockstep

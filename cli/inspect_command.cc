@@ -2,11 +2,13 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 
 #include "cli/exit_codes.h"
+#include "cli/verify_progress.h"
 #include "inspect/audit.h"
 #include "inspect/show.h"
 
@@ -76,6 +78,7 @@ void PrintAudit(const AuditReport& r) {
 
 void PrintShow(const json& r) {
   std::printf("%s: %s\n", Text(r["kind"]).c_str(), Text(r["path"]).c_str());
+  if (r.contains("manifest")) std::printf("  %-24s %s\n", "manifest", Text(r["manifest"]).c_str());
   if (r.contains("trainer_state")) {
     std::printf("\ntrainer state\n");
     for (const auto& [k, v] : r["trainer_state"].items()) {
@@ -164,15 +167,15 @@ std::function<int()> AddInspectCommand(CLI::App* app) {
     if (is_dir && CheckpointLayout(flags->path).empty()) {
       AuditOptions options;
       options.verify = flags->verify;
-      const bool tty = ::isatty(STDERR_FILENO);
-      if (flags->verify && tty) {
-        options.progress = [](uint64_t done, uint64_t total) {
-          std::fprintf(stderr, "\r\033[Kverifying: %.1f / %.1f MiB", done / 1048576.0, total / 1048576.0);
-        };
-      }
+      VerifyProgress progress(stderr, ::isatty(STDERR_FILENO), [] {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+      });
+      options.progress = [&](uint64_t done, uint64_t total, const std::string& checkpoint) {
+        progress.Update(done, total, checkpoint);
+      };
       AuditReport report;
       Status st = AuditRun(flags->path, options, &report);
-      if (flags->verify && tty) std::fprintf(stderr, "\r\033[K");
+      progress.Finish();
       if (!st.ok()) {
         std::fprintf(stderr, "lockstep inspect: %s\n", st.message().c_str());
         return kExitUsage;

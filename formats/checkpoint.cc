@@ -114,7 +114,8 @@ Status ListCheckpointDirs(const std::string& run_dir, std::vector<CheckpointDir>
   return Status::Ok();
 }
 
-Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* manifest) {
+Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* manifest,
+                          const ByteProgress& progress) {
   const std::string manifest_path = (fs::path(dir) / kManifestFile).string();
   nlohmann::json j;
   Status st = ReadJsonFile(manifest_path, &j);
@@ -138,7 +139,7 @@ Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* man
     }
     if (mode == VerifyMode::kChecksums) {
       std::string hex;
-      LOCKSTEP_RETURN_IF_ERROR(FileXxh3Hex(p, &hex));
+      LOCKSTEP_RETURN_IF_ERROR(FileXxh3Hex(p, &hex, nullptr, progress));
       if (hex != e.xxh3_128) {
         return Status::Corruption(p + ": checksum " + hex + " but the manifest says " + e.xxh3_128);
       }

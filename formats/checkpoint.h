@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/checksum.h"
 #include "formats/status.h"
 
 namespace lockstep {
@@ -51,8 +52,10 @@ enum class VerifyMode {
 };
 
 // OK when `dir` is a committed checkpoint under `mode`; otherwise a Status naming the
-// file and the problem. Fills `*manifest` when non-null.
-Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* manifest = nullptr);
+// file and the problem. Fills `*manifest` when non-null. Under kChecksums, `progress`
+// (when set) hears of the bytes as they are hashed.
+Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* manifest = nullptr,
+                          const ByteProgress& progress = {});
 
 struct SkippedCheckpoint {
   std::string path;

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -14,7 +15,8 @@ namespace lockstep {
 // The 32-hex-digit XXH3-128 digest of `size` bytes at `data`.
 std::string Xxh3Hex(const void* data, size_t size);
 
-// Streaming digest for data that does not fit in memory at once.
+// Streaming digest for data that does not fit in memory at once. Uses the AVX2 build of
+// XXH3 where the CPU has it; the digest is the same either way.
 class Xxh3Stream {
  public:
   Xxh3Stream();
@@ -30,8 +32,13 @@ class Xxh3Stream {
   std::unique_ptr<State> state_;
 };
 
+// Called with the number of bytes just read, as a long read goes on.
+using ByteProgress = std::function<void(uint64_t bytes)>;
+
 // Streams the file at `path` through XXH3-128. On success stores the hex digest and the
-// number of bytes read in `*hex` and `*size` (size may be null).
-Status FileXxh3Hex(const std::string& path, std::string* hex, uint64_t* size = nullptr);
+// number of bytes read in `*hex` and `*size` (size may be null). `progress`, when set,
+// hears of every chunk (256 KiB) as it is read.
+Status FileXxh3Hex(const std::string& path, std::string* hex, uint64_t* size = nullptr,
+                   const ByteProgress& progress = {});
 
 }  // namespace lockstep

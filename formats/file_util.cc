@@ -20,6 +20,10 @@ Status ErrnoStatus(const std::string& path, const char* what) {
 }
 }  // namespace
 
+bool HasSuffix(const std::string& name, const std::string& suffix) {
+  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 Status ReadFileToString(const std::string& path, std::string* out, uint64_t max_bytes) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(path, "cannot open");

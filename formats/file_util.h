@@ -9,6 +9,9 @@
 
 namespace lockstep {
 
+// True when the file name `name` ends with `suffix` (".safetensors", ".index.json").
+bool HasSuffix(const std::string& name, const std::string& suffix);
+
 // Reads the whole file into `*out`. Refuses files larger than `max_bytes` (hostile input).
 Status ReadFileToString(const std::string& path, std::string* out, uint64_t max_bytes);
 

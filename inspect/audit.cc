@@ -8,6 +8,7 @@
 
 #include "formats/checkpoint.h"
 #include "formats/checksum.h"
+#include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "formats/pickle_scan.h"
 #include "formats/rotation.h"
@@ -22,46 +23,26 @@ using nlohmann::json;
 namespace lockstep {
 namespace {
 
-bool HasSuffix(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 void Fail(CheckpointAudit* c, const std::string& status, const std::string& problem) {
   if (c->status != "corrupt") c->status = status;  // corrupt outranks incomplete
   c->problems.push_back(problem);
 }
 
-// Reads every byte of `path` through the streaming hash, reporting progress.
-Status ReadAllBytes(const std::string& path, const AuditOptions& o, uint64_t* done, uint64_t total) {
-  std::string hex;
-  Status st = FileXxh3Hex(path, &hex);
-  std::error_code ec;
-  *done += fs::file_size(path, ec);
-  if (o.progress) o.progress(*done, total);
-  return st;
-}
-
-void AuditLockstep(const std::string& dir, const AuditOptions& o, CheckpointAudit* c) {
+// The cheap checks: the manifest parses, every file it lists is there with its size, and
+// the small JSON files parse (which a checksum cannot tell).
+void AuditLockstep(const std::string& dir, CheckpointAudit* c) {
   if (!fs::exists(dir + "/" + kManifestFile)) {
     return Fail(c, "incomplete", dir + ": no manifest.json (the save never committed)");
   }
   Manifest manifest;
   Status st = ValidateCheckpoint(dir, VerifyMode::kSizes, &manifest);
-  if (st.ok() && o.verify) {
-    uint64_t total = 0, done = 0;
-    for (const auto& f : manifest.files) total += f.size;
-    if (o.progress) o.progress(0, total);
-    st = ValidateCheckpoint(dir, VerifyMode::kChecksums);
-    if (o.progress) o.progress(total, total);
-    (void)done;
-  }
   if (!st.ok()) {
     const bool missing = st.message().find("but missing") != std::string::npos;
     return Fail(c, missing ? "incomplete" : "corrupt", st.message());
   }
   for (const auto& f : manifest.files) {
     c->bytes += f.size;
-    if (HasSuffix(f.path, ".json")) {  // cheap, and catches what a checksum cannot: bad JSON
+    if (HasSuffix(f.path, ".json")) {
       json j;
       st = ReadJsonFile(dir + "/" + f.path, &j);
       if (!st.ok()) Fail(c, "corrupt", st.message());
@@ -70,7 +51,7 @@ void AuditLockstep(const std::string& dir, const AuditOptions& o, CheckpointAudi
 }
 
 // Hugging Face's rules: what Trainer._save_checkpoint writes, read without a framework.
-void AuditHf(const std::string& dir, const AuditOptions& o, CheckpointAudit* c) {
+void AuditHf(const std::string& dir, CheckpointAudit* c) {
   auto has = [&](const std::string& f) { return fs::exists(dir + "/" + f); };
   std::vector<std::string> files;
   std::error_code ec;
@@ -103,9 +84,9 @@ void AuditHf(const std::string& dir, const AuditOptions& o, CheckpointAudit* c) 
   } else if (!has("pytorch_model.bin") && !has("adapter_model.safetensors")) {
     Fail(c, "incomplete", dir + ": no model weights (model.safetensors, an index, or pytorch_model.bin)");
   }
-  uint64_t total = 0, done = 0;
-  for (const auto& f : files) total += fs::file_size(dir + "/" + f, ec);
-  c->bytes = total;
+  for (const auto& f : files) {
+    if (fs::is_regular_file(dir + "/" + f, ec)) c->bytes += fs::file_size(dir + "/" + f, ec);
+  }
   for (const auto& s : shards) {
     SafetensorsFile file;
     Status st = ReadSafetensorsHeader(dir + "/" + s, &file);
@@ -118,10 +99,24 @@ void AuditHf(const std::string& dir, const AuditOptions& o, CheckpointAudit* c) 
       Status st = ListZip(p, &entries);
       if (!st.ok()) Fail(c, "corrupt", st.message());
     }
-    if (o.verify && fs::is_regular_file(p, ec)) {
-      Status st = ReadAllBytes(p, o, &done, total);
-      if (!st.ok()) Fail(c, "corrupt", st.message());
-    }
+  }
+}
+
+// --verify, after the cheap checks passed: Lockstep checkpoints have every checksum
+// recomputed; HF keeps no checksums, so every byte is read, which finds what the disk
+// cannot give back.
+void VerifyCheckpoint(const std::string& dir, const ByteProgress& progress, CheckpointAudit* c) {
+  if (c->layout == "lockstep") {
+    Status st = ValidateCheckpoint(dir, VerifyMode::kChecksums, nullptr, progress);
+    if (!st.ok()) Fail(c, "corrupt", st.message());
+    return;
+  }
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (!e.is_regular_file(ec)) continue;
+    std::string hex;
+    Status st = FileXxh3Hex(e.path().string(), &hex, nullptr, progress);
+    if (!st.ok()) Fail(c, "corrupt", st.message());
   }
 }
 
@@ -190,14 +185,27 @@ Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditRe
       Fail(&c, "corrupt", d.path + ": cannot be read as a directory" + (sec ? " (" + sec.message() + ")" : ""));
     } else {
       c.layout = CheckpointLayout(d.path);
-      if (c.layout == "lockstep") AuditLockstep(d.path, options, &c);
-      else if (c.layout == "hf") AuditHf(d.path, options, &c);
+      if (c.layout == "lockstep") AuditLockstep(d.path, &c);
+      else if (c.layout == "hf") AuditHf(d.path, &c);
       else {
         c.layout = "unknown";
         Fail(&c, "incomplete", d.path + ": holds no Lockstep or Hugging Face checkpoint files");
       }
     }
     report->checkpoints.push_back(c);
+  }
+  if (options.verify) {
+    // The cheap pass gave every checkpoint's size, so progress runs over the whole run.
+    uint64_t total = 0, done = 0;
+    for (const auto& c : report->checkpoints) total += c.status == "complete" ? c.bytes : 0;
+    for (auto& c : report->checkpoints) {
+      if (c.status != "complete") continue;
+      ByteProgress progress;
+      if (options.progress) {
+        progress = [&](uint64_t bytes) { options.progress(done += bytes, total, c.name); };
+      }
+      VerifyCheckpoint(run_dir + "/" + c.name, progress, &c);
+    }
   }
   std::vector<int64_t> complete;
   for (const auto& c : report->checkpoints) {

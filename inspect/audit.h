@@ -19,8 +19,10 @@ struct AuditOptions {
   // Recompute every checksum (Lockstep) or read every byte (Hugging Face), streaming.
   // Without it the checks are cheap: manifests, sizes, headers and the small JSON files.
   bool verify = false;
-  // With `verify`: called as bytes are read, (bytes done, bytes in all), per checkpoint.
-  std::function<void(uint64_t done, uint64_t total)> progress;
+  // With `verify`: called as each chunk (256 KiB) is read, with the bytes verified so far
+  // in the whole run, the bytes the whole verification reads (known up front, from the
+  // cheap pass), and the checkpoint being read.
+  std::function<void(uint64_t done, uint64_t total, const std::string& checkpoint)> progress;
 };
 
 struct CheckpointAudit {

@@ -17,8 +17,8 @@ struct Output {
   std::string out;  // stdout and stderr together
 };
 
-Output Lockstep(const std::string& args) {
-  const std::string cmd = std::string(LOCKSTEP_BIN) + " " + args + " 2>&1";
+Output Capture(const std::string& command) {
+  const std::string cmd = command + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   Output o{-1, ""};
   char buf[4096];
@@ -28,6 +28,8 @@ Output Lockstep(const std::string& args) {
   o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return o;
 }
+
+Output Lockstep(const std::string& args) { return Capture(std::string(LOCKSTEP_BIN) + " " + args); }
 
 const char* kTiny = "--train_samples 20 --eval_samples 8 --num_train_epochs 1 --quiet";
 
@@ -40,6 +42,41 @@ TEST(Cli, HelpListsHfFlags) {
                            "--load_best_model_at_end", "--config", "--json"}) {
     EXPECT_NE(o.out.find(flag), std::string::npos) << flag;
   }
+}
+
+// `lockstep` itself must not load LibTorch (inspect starts fast and runs anywhere); the
+// training commands reach the helper beside it and keep their exit codes.
+TEST(CliBinaries, LockstepLinksNoLibTorchAndItsHelperDoes) {
+  const std::string helper = std::string(LOCKSTEP_BIN) + "-train";
+  const Output front = Capture("ldd " + std::string(LOCKSTEP_BIN));
+  const Output back = Capture("ldd " + helper);
+  ASSERT_EQ(front.code, 0) << front.out;
+  ASSERT_EQ(back.code, 0) << back.out;
+  EXPECT_EQ(front.out.find("libtorch"), std::string::npos) << front.out;
+  EXPECT_EQ(front.out.find("libc10"), std::string::npos) << front.out;
+  EXPECT_NE(back.out.find("libc10"), std::string::npos) << back.out;  // the check can see it
+}
+
+TEST(CliBinaries, TopLevelHelpListsEverySubcommand) {
+  Output o = Lockstep("--help");
+  EXPECT_EQ(o.code, 0);
+  for (const char* sub : {"inspect", "train", "verify-resume"}) EXPECT_NE(o.out.find(sub), std::string::npos) << sub;
+  o = Lockstep("verify-resume --help");  // answered by the helper, under the tool's name
+  EXPECT_EQ(o.code, 0);
+  EXPECT_NE(o.out.find("Usage: lockstep verify-resume"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("--kill-random"), std::string::npos) << o.out;
+}
+
+TEST(CliBinaries, MissingHelperIsNamedAndExitsTwo) {
+  test::ScratchDir dir;
+  const std::string alone = dir.Join("lockstep");  // a copy: /proc/self/exe must point here
+  test::WriteAll(alone, test::ReadAll(LOCKSTEP_BIN));
+  ASSERT_EQ(Capture("chmod +x " + alone).code, 0);
+  Output o = Capture(alone + " train --max_steps 1 --output_dir " + dir.Join("run"));
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("cannot run " + dir.Join("lockstep-train")), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("No such file"), std::string::npos) << o.out;
+  EXPECT_EQ(Capture(alone + " --version").code, 0);  // the torch-free commands still work
 }
 
 TEST(Cli, BadBatchSizeExitsTwoWithMessage) {

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -58,10 +60,10 @@ std::string HfRun() {
 }
 
 // A small Lockstep run made by the lockstep binary: 16 steps, saves at 4, 8, 12, 16.
-std::string Train(const std::string& dir, const std::string& extra = "") {
+std::string Train(const std::string& dir, const std::string& extra = "", int hidden_size = 16) {
   const std::string cmd = std::string(LOCKSTEP_BIN) + " train --quiet --output_dir " + dir +
-                          " --train_samples 37 --per_device_train_batch_size 5 --num_train_epochs 2 --hidden_size 16"
-                          " --save_steps 4 " + extra + " > /dev/null";
+                          " --train_samples 37 --per_device_train_batch_size 5 --num_train_epochs 2 --hidden_size " +
+                          std::to_string(hidden_size) + " --save_steps 4 " + extra + " > /dev/null";
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   return dir;
 }
@@ -288,6 +290,123 @@ TEST(LockstepAudit, ManifestOutsideAndSymlinkLoopsAreNamed) {
   EXPECT_NE(Find(r, 12).problems.at(0).find("outside the checkpoint"), std::string::npos) << Find(r, 12).problems.at(0);
   EXPECT_EQ(Find(r, 7).status, "corrupt");
   EXPECT_EQ(Find(r, 16).status, "complete");  // the others are still reported
+}
+
+// A sharded HF checkpoint made from the fixture's: model.safetensors split into two shards
+// (each a valid safetensors file) plus the index HF writes beside them.
+std::string ShardFixtureCheckpoint(const std::string& dir) {
+  const std::string ckpt = dir + "/checkpoint-16";
+  EXPECT_TRUE(CopyTree(HfRun() + "/checkpoint-16", ckpt).ok());
+  const std::string bytes = test::ReadAll(ckpt + "/model.safetensors");
+  uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  const json header = json::parse(bytes.substr(8, n));
+  std::vector<std::string> names;
+  for (const auto& [name, entry] : header.items()) {
+    if (name != "__metadata__") names.push_back(name);
+  }
+  json weight_map = json::object();
+  for (int shard = 0; shard < 2; ++shard) {
+    const std::string file = "model-0000" + std::to_string(shard + 1) + "-of-00002.safetensors";
+    json h = json::object();
+    std::string data;
+    for (size_t i = shard; i < names.size(); i += 2) {  // every other tensor
+      json e = header[names[i]];
+      const uint64_t begin = e["data_offsets"][0], end = e["data_offsets"][1];
+      e["data_offsets"] = {data.size(), data.size() + (end - begin)};
+      data += bytes.substr(8 + n + begin, end - begin);
+      h[names[i]] = e;
+      weight_map[names[i]] = file;
+    }
+    WriteSafetensors(ckpt + "/" + file, h.dump(), data);
+  }
+  test::WriteAll(ckpt + "/model.safetensors.index.json",
+                 json{{"metadata", {{"total_size", bytes.size() - 8 - n}}}, {"weight_map", weight_map}}.dump());
+  fs::remove(ckpt + "/model.safetensors");
+  return ckpt;
+}
+
+TEST(HfSharded, IndexAndShardsAreReadAsOneModel) {
+  test::ScratchDir dir;
+  const std::string ckpt = ShardFixtureCheckpoint(dir.path());
+  json whole, sharded;
+  ASSERT_TRUE(ShowPath(HfRun() + "/checkpoint-16", ShowOptions(), &whole).ok());
+  ASSERT_TRUE(ShowPath(ckpt, ShowOptions(), &sharded).ok());
+  EXPECT_TRUE(sharded["problems"].empty()) << sharded["problems"];
+  ASSERT_EQ(sharded["tensors"].size(), whole["tensors"].size());
+  std::map<std::string, json> by_name;
+  for (const auto& t : whole["tensors"]) by_name[t["name"].get<std::string>()] = t;
+  std::set<std::string> files;
+  for (const auto& t : sharded["tensors"]) {
+    const json& w = by_name.at(t["name"].get<std::string>());
+    for (const char* k : {"dtype", "shape", "numel", "min", "max", "mean", "xxh3_128"}) EXPECT_EQ(t[k], w[k]) << k;
+    files.insert(t["file"].get<std::string>());
+  }
+  EXPECT_EQ(files.size(), 2u);  // both shards were read
+  AuditReport r = Audit(dir.path(), /*verify=*/true);
+  EXPECT_EQ(Find(r, 16).status, "complete") << AuditReportJson(r).dump(2);
+}
+
+TEST(HfSharded, MissingShardAndEscapingShardNameAreNamed) {
+  test::ScratchDir dir;
+  const std::string ckpt = ShardFixtureCheckpoint(dir.path());
+  fs::remove(ckpt + "/model-00002-of-00002.safetensors");
+  AuditReport r = Audit(dir.path());
+  EXPECT_EQ(Find(r, 16).status, "incomplete");
+  EXPECT_NE(Find(r, 16).problems.at(0).find("model-00002-of-00002.safetensors: shard named by the index is missing"),
+            std::string::npos) << Find(r, 16).problems.at(0);
+  test::WriteAll(ckpt + "/model.safetensors.index.json", R"({"weight_map": {"wte.weight": "../../etc/passwd"}})");
+  r = Audit(dir.path());
+  EXPECT_EQ(Find(r, 16).status, "corrupt");
+  EXPECT_NE(Find(r, 16).problems.at(0).find("model.safetensors.index.json"), std::string::npos)
+      << Find(r, 16).problems.at(0);
+}
+
+TEST(LockstepAudit, VerifyProgressCoversTheWholeRunInChunks) {
+  test::ScratchDir dir;
+  const std::string run = Train(dir.Join("run"), "", /*hidden_size=*/512);  // model.h5 > one 256 KiB chunk
+  fs::remove(run + "/checkpoint-16/manifest.json");  // incomplete: not verified, not counted
+  AuditOptions o;
+  o.verify = true;
+  std::vector<uint64_t> done;
+  std::vector<std::string> names;
+  uint64_t total = 0;
+  o.progress = [&](uint64_t d, uint64_t t, const std::string& checkpoint) {
+    done.push_back(d);
+    total = t;
+    if (names.empty() || names.back() != checkpoint) names.push_back(checkpoint);
+  };
+  AuditReport r;
+  ASSERT_TRUE(AuditRun(run, o, &r).ok());
+  uint64_t verified = 0;
+  for (const auto& c : r.checkpoints) verified += c.status == "complete" ? c.bytes : 0;
+  ASSERT_FALSE(done.empty());
+  EXPECT_TRUE(std::is_sorted(done.begin(), done.end()));
+  EXPECT_EQ(done.back(), verified);
+  EXPECT_EQ(total, verified);  // known before the first byte was read
+  EXPECT_GT(done.size(), 2 * names.size());  // more than one call per file: chunks
+  EXPECT_EQ(names, (std::vector<std::string>{"checkpoint-4", "checkpoint-8", "checkpoint-12"}));
+}
+
+TEST(LockstepShow, BitFlipsAreNamedByShow) {
+  test::ScratchDir dir;
+  const std::string run = Train(dir.Join("run"));
+  json r;
+  ASSERT_TRUE(ShowPath(run + "/checkpoint-16", ShowOptions(), &r).ok());
+  EXPECT_EQ(r["manifest"], "every checksum matches");
+  // A flipped bit in tensor data: HDF5 reads it happily; the manifest's checksum does not.
+  test::FlipByte(run + "/checkpoint-16/model.h5", -20);
+  ASSERT_TRUE(ShowPath(run + "/checkpoint-16", ShowOptions(), &r).ok());
+  EXPECT_EQ(r["manifest"], "MISMATCH");
+  ASSERT_FALSE(r["problems"].empty());
+  EXPECT_NE(r["problems"].back().get<std::string>().find("model.h5: checksum"), std::string::npos) << r["problems"];
+  // A flipped bit in HDF5's own metadata (the superblock signature): a clear problem, no crash.
+  fs::copy_file(run + "/checkpoint-12/model.h5", dir.Join("alone.h5"));
+  test::FlipByte(dir.Join("alone.h5"), 1);
+  ASSERT_TRUE(ShowPath(dir.Join("alone.h5"), ShowOptions(), &r).ok());
+  ASSERT_FALSE(r["problems"].empty());
+  EXPECT_NE(r["problems"][0].get<std::string>().find("alone.h5"), std::string::npos) << r["problems"];
+  EXPECT_TRUE(r["tensors"].empty());
 }
 
 TEST(LockstepShow, TruncatedTensorFileIsAProblemNamingIt) {

@@ -1,0 +1,19 @@
+// lockstep-train: the LibTorch half of `lockstep`. `lockstep train ...` and
+// `lockstep verify-resume ...` exec this binary with the same arguments (see
+// training_handoff.h); it presents itself as `lockstep` so help and errors read the same.
+#include <CLI/CLI.hpp>
+
+#include "cli/run_app.h"
+#include "cli/train_command.h"
+#include "cli/verify_resume_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"lockstep: provably reproducible training runs (training commands)", "lockstep"};
+  app.set_version_flag("--version", "lockstep 0.1.0");
+  app.require_subcommand(1);
+
+  lockstep::CommandTable commands;
+  commands["train"] = lockstep::AddTrainCommand(&app);
+  commands["verify-resume"] = lockstep::AddVerifyResumeCommand(&app);
+  return lockstep::RunApp(&app, commands, argc, argv);
+}

@@ -1,0 +1,61 @@
+#include "cli/training_handoff.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "cli/exit_codes.h"
+
+namespace lockstep {
+namespace {
+
+// The directory of the running executable, from /proc/self/exe, so the helper is found
+// beside `lockstep` whatever the working directory or PATH.
+std::string SelfDirectory() {
+  char path[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (n <= 0) return ".";
+  path[n] = '\0';
+  std::string dir(path);
+  const size_t slash = dir.rfind('/');
+  return slash == std::string::npos ? "." : dir.substr(0, slash);
+}
+
+}  // namespace
+
+bool IsTrainingCommand(const std::string& name) { return name == "train" || name == "verify-resume"; }
+
+void AddTrainingCommandStubs(CLI::App* app) {
+  for (const auto& [name, summary] : {std::pair{"train", kTrainSummary}, {"verify-resume", kVerifyResumeSummary}}) {
+    CLI::App* stub = app->add_subcommand(name, summary);
+    stub->allow_extras();
+    stub->set_help_flag();  // `lockstep train --help` is answered by the helper
+  }
+}
+
+std::string SubcommandOf(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (argv[i][0] != '-') return argv[i];
+  }
+  return "";
+}
+
+int ExecTrainingHelper(int argc, char** argv) {
+  const std::string helper = SelfDirectory() + "/" + kTrainingHelper;
+  std::vector<char*> args(argv, argv + argc);
+  args[0] = const_cast<char*>(helper.c_str());
+  args.push_back(nullptr);
+  ::execv(helper.c_str(), args.data());
+  const int err = errno;
+  std::fprintf(stderr,
+               "lockstep: cannot run %s: %s\n"
+               "  `train` and `verify-resume` link LibTorch, so they live in %s beside lockstep;"
+               " rebuild (scripts/build.sh) or reinstall both binaries together.\n",
+               helper.c_str(), std::strerror(err), kTrainingHelper);
+  return kExitUsage;
+}
+
+}  // namespace lockstep
