@@ -45,7 +45,8 @@ std::string Bytes(uint64_t b) {
 }
 
 void PrintAudit(const AuditReport& r) {
-  std::printf("run %s: %zu checkpoints\n\n", r.run_dir.c_str(), r.checkpoints.size());
+  std::printf("run %s: %zu checkpoint%s\n\n", r.run_dir.c_str(), r.checkpoints.size(),
+              r.checkpoints.size() == 1 ? "" : "s");
   std::printf("  %-10s %-18s %-9s %-11s %10s\n", "step", "checkpoint", "layout", "status", "size");
   for (const auto& c : r.checkpoints) {
     std::printf("  %-10lld %-18s %-9s %-11s %10s\n", static_cast<long long>(c.step), c.name.c_str(),
@@ -104,12 +105,12 @@ void PrintShow(const json& r) {
     }
   }
   if (r.contains("sampler")) std::printf("\nsampler\n  %s\n", r["sampler"].dump().c_str());
-  std::printf("\ntensors (%zu)\n  %-44s %-9s %-14s %9s %10s %11s %11s %11s %11s %4s %4s\n", r["tensors"].size(), "name",
+  std::printf("\ntensors (%zu)\n  %-44s %-9s %-14s %9s %10s %12s %12s %12s %12s %4s %4s\n", r["tensors"].size(), "name",
               "dtype", "shape", "numel", "bytes", "min", "max", "mean", "std", "nan", "inf");
   for (const auto& t : r["tensors"]) {
     std::string name = t["file"].get<std::string>() == "model.h5" || t["file"].get<std::string>() == "model.safetensors"
                            ? Text(t["name"]) : Text(t["file"]) + ":" + Text(t["name"]);
-    std::printf("  %-44s %-9s %-14s %9s %10s %11s %11s %11s %11s %4s %4s\n", name.c_str(), Text(t["dtype"]).c_str(),
+    std::printf("  %-44s %-9s %-14s %9s %10s %12s %12s %12s %12s %4s %4s\n", name.c_str(), Text(t["dtype"]).c_str(),
                 t["shape"].dump().c_str(), Text(t["numel"]).c_str(), Text(t["bytes"]).c_str(), Text(t["min"]).c_str(),
                 Text(t["max"]).c_str(), Text(t["mean"]).c_str(), Text(t["std"]).c_str(), Text(t["nan"]).c_str(),
                 Text(t["inf"]).c_str());
