@@ -20,6 +20,6 @@ int main(int argc, char** argv) {
 
   lockstep::CommandTable commands;
   commands["inspect"] = lockstep::AddInspectCommand(&app);
-  lockstep::AddTrainingCommandStubs(&app);
+  lockstep::AddTrainingCommandStubs(&app, &commands, argc, argv);
   return lockstep::RunApp(&app, commands, argc, argv);
 }

@@ -28,11 +28,12 @@ std::string SelfDirectory() {
 
 bool IsTrainingCommand(const std::string& name) { return name == "train" || name == "verify-resume"; }
 
-void AddTrainingCommandStubs(CLI::App* app) {
+void AddTrainingCommandStubs(CLI::App* app, CommandTable* commands, int argc, char** argv) {
   for (const auto& [name, summary] : {std::pair{"train", kTrainSummary}, {"verify-resume", kVerifyResumeSummary}}) {
     CLI::App* stub = app->add_subcommand(name, summary);
     stub->allow_extras();
     stub->set_help_flag();  // `lockstep train --help` is answered by the helper
+    (*commands)[name] = [argc, argv] { return ExecTrainingHelper(argc, argv); };
   }
 }
 

@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include "cli/run_app.h"
+
 namespace lockstep {
 
 // The name of the helper binary, looked up in the directory of the running `lockstep`.
@@ -24,11 +26,12 @@ constexpr const char kVerifyResumeSummary[] =
 bool IsTrainingCommand(const std::string& name);
 
 // Lists the training subcommands on `app` (for --help), without their flags: those are
-// the helper's to parse.
-void AddTrainingCommandStubs(CLI::App* app);
+// the helper's to parse. Should parsing ever select one, `commands` hands argv over.
+void AddTrainingCommandStubs(CLI::App* app, CommandTable* commands, int argc, char** argv);
 
 // The subcommand argv names, or "" when there is none: the first argument that is not an
-// option (the top level takes only --help and --version, neither with a value).
+// option (the top level takes only --help and --version, neither with a value), so
+// `lockstep --help train` reaches the helper too and shows train's flags.
 std::string SubcommandOf(int argc, char** argv);
 
 // Replaces this process with the helper, passing argv unchanged after argv[0]. Returns

@@ -65,6 +65,9 @@ TEST(CliBinaries, TopLevelHelpListsEverySubcommand) {
   EXPECT_EQ(o.code, 0);
   EXPECT_NE(o.out.find("Usage: lockstep verify-resume"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("--kill-random"), std::string::npos) << o.out;
+  o = Lockstep("--help train");  // the flags are the helper's: it answers this too
+  EXPECT_EQ(o.code, 0);
+  EXPECT_NE(o.out.find("--per_device_train_batch_size"), std::string::npos) << o.out;
 }
 
 TEST(CliBinaries, MissingHelperIsNamedAndExitsTwo) {
