@@ -87,6 +87,12 @@ struct FaultCase {
   std::string field;  // prefix of the divergent field
 };
 
+// Names the case in test output (and ctest's list) instead of dumping its bytes.
+void PrintTo(const FaultCase& c, std::ostream* os) {
+  *os << "fault " << ResumeFaultName(c.fault) << ", first seen at step " << c.step << " in the " << c.where
+      << ", field " << c.field;
+}
+
 class VerifyResumeCatchesFault : public ::testing::TestWithParam<FaultCase> {};
 
 TEST_P(VerifyResumeCatchesFault, AtTheRightStepAndField) {
