@@ -23,6 +23,16 @@ using nlohmann::json;
 namespace lockstep {
 namespace {
 
+// "rng_state_3.pth" -> 3.
+bool ParseRankedRngFile(const std::string& name, int64_t* rank) {
+  static const std::string kPrefix = "rng_state_";
+  if (name.rfind(kPrefix, 0) != 0 || !HasSuffix(name, ".pth")) return false;
+  const std::string digits = name.substr(kPrefix.size(), name.size() - kPrefix.size() - 4);
+  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
+  *rank = std::stoll(digits);
+  return true;
+}
+
 void Fail(CheckpointAudit* c, const std::string& status, const std::string& problem) {
   if (c->status != "corrupt") c->status = status;  // corrupt outranks incomplete
   c->problems.push_back(problem);
@@ -57,11 +67,24 @@ void AuditHf(const std::string& dir, CheckpointAudit* c) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) files.push_back(e.path().filename().string());
   bool rng = false;
-  for (const auto& f : files) rng |= f.rfind("rng_state", 0) == 0 && HasSuffix(f, ".pth");
+  std::set<int64_t> ranks;  // rng_state_<rank>.pth: one per process of a multi-process run
+  for (const auto& f : files) {
+    rng |= f.rfind("rng_state", 0) == 0 && HasSuffix(f, ".pth");
+    int64_t rank;
+    if (ParseRankedRngFile(f, &rank)) ranks.insert(rank);
+  }
   for (const char* f : {"trainer_state.json", "optimizer.pt", "scheduler.pt", "training_args.bin"}) {
     if (!has(f)) Fail(c, "incomplete", dir + "/" + f + ": missing (HF writes it with every checkpoint)");
   }
   if (!rng) Fail(c, "incomplete", dir + "/rng_state.pth: missing (HF writes it with every checkpoint)");
+  // Every rank writes its own RNG file; a gap means a process died before it saved, and
+  // resuming would give that rank a fresh generator.
+  for (int64_t r = 0; !ranks.empty() && r < *ranks.rbegin(); ++r) {
+    if (!ranks.count(r)) {
+      Fail(c, "incomplete", dir + "/rng_state_" + std::to_string(r) + ".pth: missing, though rank " +
+                                std::to_string(*ranks.rbegin()) + " saved its RNG state");
+    }
+  }
   json state;
   if (has("trainer_state.json")) {
     Status st = ReadJsonFile(dir + "/trainer_state.json", &state);
@@ -137,6 +160,10 @@ std::optional<int64_t> HfSaveTotalLimit(const std::string& dir) {
   }
   return std::nullopt;
 }
+
+// transformers 4.36 and later stage a save in tmp-checkpoint-N and rename it when done; on
+// multi-node runs the other nodes' staging directories have been left behind.
+constexpr char kHfStagingPrefix[] = "tmp-checkpoint-";
 
 bool IsKnownRunFile(const std::string& name) {
   static const std::set<std::string> kKnown = {
@@ -223,6 +250,9 @@ Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditRe
     if (ParseCheckpointDirName(name, &step)) continue;
     if (name.rfind(kStagingPrefix, 0) == 0) {
       report->problems.push_back(e.path().string() + ": leftover staging directory of a save that never committed");
+    } else if (name.rfind(kHfStagingPrefix, 0) == 0) {
+      report->problems.push_back(e.path().string() + ": leftover staging directory of a Hugging Face save "
+                                                     "that was never renamed to checkpoint-N");
     } else if (!IsKnownRunFile(name)) {
       report->notes.push_back(e.path().string() + ": stray entry, not part of a run");
     }

@@ -1,5 +1,6 @@
 #include "inspect/show.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -118,15 +119,24 @@ Status StorageBytes(const std::string& path, const std::vector<ZipEntry>& entrie
 }
 
 void ShowHfRng(Context* ctx, const std::string& dir) {
-  for (const auto& e : fs::directory_iterator(dir)) {
+  std::vector<std::string> files;  // rng_state.pth, or rng_state_<rank>.pth per process
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
-    if (name.rfind("rng_state", 0) != 0 || !HasSuffix(name, ".pth")) continue;
+    if (name.rfind("rng_state", 0) == 0 && HasSuffix(name, ".pth")) files.push_back(name);
+  }
+  // By rank: rng_state_2.pth before rng_state_10.pth.
+  std::sort(files.begin(), files.end(), [](const std::string& a, const std::string& b) {
+    return a.size() != b.size() ? a.size() < b.size() : a < b;
+  });
+  for (const auto& name : files) {
+    const std::string path = dir + "/" + name;
     PickleSummary summary;
     std::vector<ZipEntry> entries;
-    (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, e.path().string(), &summary, &entries));
+    (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, path, &summary, &entries));
     for (const auto& s : summary.storages) {
       std::string bytes;
-      Status st = StorageBytes(e.path().string(), entries, s.key, &bytes);
+      Status st = StorageBytes(path, entries, s.key, &bytes);
       if (!st.ok()) {
         ctx->Problem(st);
         continue;
@@ -285,7 +295,7 @@ void ShowHfCheckpoint(Context* ctx, const std::string& dir) {
     ShowSafetensors(ctx, dir + "/model.safetensors", "model.safetensors");
   }
   if (fs::exists(dir + "/optimizer.pt")) ShowHfOptimizer(ctx, dir + "/optimizer.pt");
-  for (const char* pickle : {"scheduler.pt", "pytorch_model.bin"}) {
+  for (const char* pickle : {"scheduler.pt", "scaler.pt", "pytorch_model.bin"}) {
     if (!fs::exists(dir + "/" + pickle)) continue;
     PickleSummary summary;
     std::vector<ZipEntry> entries;

@@ -362,6 +362,37 @@ TEST(HfSharded, MissingShardAndEscapingShardNameAreNamed) {
       << Find(r, 16).problems.at(0);
 }
 
+TEST(HfAudit, PerRankRngFilesStagingLeftoversAndOldTrainerState) {
+  test::ScratchDir dir;
+  const std::string run = dir.Join("run");
+  ASSERT_TRUE(CopyTree(HfRun(), run).ok());
+  const std::string ckpt = run + "/checkpoint-16";
+  // A three-process run whose rank 1 died before saving its RNG state.
+  fs::rename(ckpt + "/rng_state.pth", ckpt + "/rng_state_0.pth");
+  fs::copy_file(ckpt + "/rng_state_0.pth", ckpt + "/rng_state_2.pth");
+  fs::create_directory(run + "/tmp-checkpoint-19");  // a staged HF save, never renamed
+  AuditReport r = Audit(run);
+  EXPECT_EQ(Find(r, 16).status, "incomplete");
+  ASSERT_FALSE(Find(r, 16).problems.empty());
+  EXPECT_NE(Find(r, 16).problems[0].find("rng_state_1.pth: missing, though rank 2 saved"), std::string::npos)
+      << Find(r, 16).problems[0];
+  bool staging = false;
+  for (const auto& p : r.problems) staging |= p.find("tmp-checkpoint-19: leftover staging") != std::string::npos;
+  EXPECT_TRUE(staging) << AuditReportJson(r).dump(2);
+  fs::copy_file(ckpt + "/rng_state_0.pth", ckpt + "/rng_state_1.pth");
+  fs::remove(run + "/tmp-checkpoint-19");
+  // An older transformers: trainer_state.json with only the two fields every version has.
+  test::WriteAll(ckpt + "/trainer_state.json", R"({"global_step": 16, "log_history": [{"step": 16, "loss": 3.9}]})");
+  r = Audit(run);
+  EXPECT_TRUE(r.healthy()) << AuditReportJson(r).dump(2);
+  json shown;
+  ASSERT_TRUE(ShowPath(ckpt, ShowOptions(), &shown).ok());
+  EXPECT_TRUE(shown["problems"].empty()) << shown["problems"];
+  EXPECT_EQ(shown["trainer_state"]["global_step"], 16);
+  ASSERT_EQ(shown["rng"].size(), 6u);  // cpu and cuda for each of three ranks, in rank order
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(shown["rng"][i]["file"], "rng_state_" + std::to_string(i / 2) + ".pth");
+}
+
 TEST(LockstepAudit, VerifyProgressCoversTheWholeRunInChunks) {
   test::ScratchDir dir;
   const std::string run = Train(dir.Join("run"), "", /*hidden_size=*/512);  // model.h5 > one 256 KiB chunk
