@@ -32,7 +32,8 @@ bool IsSafeRelativePath(const std::string& p) {
 }
 
 Status ParseManifest(const nlohmann::json& j, const std::string& path, Manifest* m) {
-  if (!j.is_object() || j.value("magic", "") != kManifestMagic) {
+  // Compared as JSON values: a magic of the wrong type is a mismatch, not an exception.
+  if (!j.is_object() || j.value("magic", nlohmann::json()) != kManifestMagic) {
     return Status::Corruption(path + ": not a Lockstep manifest (magic '" +
                               std::string(kManifestMagic) + "' missing)");
   }

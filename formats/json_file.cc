@@ -56,4 +56,16 @@ Status WriteJsonFile(const std::string& path, const nlohmann::json& value) {
   return WriteFileDurably(path, value.dump(2) + "\n");
 }
 
+int64_t IntField(const nlohmann::json& obj, const char* key, int64_t fallback) {
+  if (!obj.is_object()) return fallback;
+  const auto it = obj.find(key);
+  return it != obj.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
+}
+
+nlohmann::json ArrayField(const nlohmann::json& obj, const char* key) {
+  if (!obj.is_object()) return nlohmann::json::array();
+  const auto it = obj.find(key);
+  return it != obj.end() && it->is_array() ? *it : nlohmann::json::array();
+}
+
 }  // namespace lockstep

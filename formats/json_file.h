@@ -23,6 +23,14 @@ Status ParseJson(const std::string& text, const std::string& origin, nlohmann::j
 Status ReadJsonFile(const std::string& path, nlohmann::json* out,
                     const JsonLimits& limits = JsonLimits());
 
+// obj[key] when `obj` is an object holding an integer there, else `fallback`. Never
+// throws, unlike json::value() on a field of the wrong type: for reading fields of files
+// that may be hostile.
+int64_t IntField(const nlohmann::json& obj, const char* key, int64_t fallback);
+
+// obj[key] when `obj` is an object holding an array there, else an empty array.
+nlohmann::json ArrayField(const nlohmann::json& obj, const char* key);
+
 // Writes `value` as indented JSON with sorted keys (HF's style), durably.
 Status WriteJsonFile(const std::string& path, const nlohmann::json& value);
 

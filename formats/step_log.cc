@@ -15,6 +15,23 @@ namespace {
 
 constexpr char kMagic[] = "LOCKSTEP-STEPLOG";
 constexpr int kFormatVersion = 1;
+
+// What every reader may rely on after the header: an object with a string "kind", and
+// for a step record an integer "step". Anything else is corruption, named here, so no
+// consumer meets a record of the wrong shape.
+Status CheckRecord(const nlohmann::json& record, const std::string& where) {
+  const auto kind = record.is_object() ? record.find("kind") : record.end();
+  if (!record.is_object() || kind == record.end() || !kind->is_string() || *kind == "header") {
+    return Status::Corruption(where + ": record without a valid \"kind\"");
+  }
+  if (*kind == "step") {
+    const auto step = record.find("step");
+    if (step == record.end() || !step->is_number_integer()) {
+      return Status::Corruption(where + ": step record without an integer \"step\"");
+    }
+  }
+  return Status::Ok();
+}
 constexpr uint64_t kMaxFrameContent = 256ull << 20;  // a frame holds a few KB; refuse absurd ones
 constexpr uint64_t kMaxLogBytes = 64ull << 30;
 
@@ -182,11 +199,12 @@ Status ReadStepLog(const std::string& path, StepLogContents* out) {
       nlohmann::json record;
       LOCKSTEP_RETURN_IF_ERROR(ParseJson(text.substr(line_start, nl - line_start), where, &record));
       if (first) {
-        if (!record.is_object() || record.value("magic", "") != kMagic) {
+        // Compared as JSON values: a magic of the wrong type is a mismatch, not an exception.
+        if (!record.is_object() || record.value("magic", nlohmann::json()) != kMagic) {
           return Status::Corruption(path + ": not a Lockstep step log (magic '" + std::string(kMagic) +
                                     "' missing in the first record)");
         }
-        if (record.value("format_version", 0) != kFormatVersion) {
+        if (record.value("format_version", nlohmann::json()) != kFormatVersion) {
           return Status::Corruption(path + ": step log format version " +
                                     record.value("format_version", nlohmann::json()).dump() +
                                     " is not supported (this build reads version " +
@@ -195,11 +213,8 @@ Status ReadStepLog(const std::string& path, StepLogContents* out) {
         out->header = std::move(record);
         first = false;
       } else {
-        const auto kind = record.is_object() ? record.find("kind") : record.end();
-        if (!record.is_object() || kind == record.end() || !kind->is_string() || *kind == "header") {
-          return Status::Corruption(where + ": record without a valid \"kind\"");
-        }
-        if (*kind == "step") {
+        LOCKSTEP_RETURN_IF_ERROR(CheckRecord(record, where));
+        if (record["kind"] == "step") {
           out->records.push_back(std::move(record));
           out->record_frame_ends.push_back(pos + frame_size);
         } else {
@@ -239,6 +254,7 @@ Status ReadStepLogFrame(const std::string& path, uint64_t begin, uint64_t end,
     if (nl == std::string::npos) return Status::Corruption(where + ": record without newline");
     nlohmann::json record;
     LOCKSTEP_RETURN_IF_ERROR(ParseJson(text.substr(line_start, nl - line_start), where, &record));
+    LOCKSTEP_RETURN_IF_ERROR(CheckRecord(record, where));
     records->push_back(std::move(record));
     line_start = nl + 1;
   }

@@ -265,18 +265,31 @@ Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditRe
     state_origin = run_dir + "/" + report->latest_resumable + "/trainer_state.json";
   }
   int64_t best_step = kNoBestStep;
-  if (fs::exists(state_origin) && ReadJsonFile(state_origin, &state).ok() && state.is_object()) {
-    const json best = state.value("best_model_checkpoint", json());
-    if (best.is_string()) {
-      const std::string name = fs::path(best.get<std::string>()).filename().string();
-      const bool exists = fs::is_directory(run_dir + "/" + name);
-      report->findings["best_model_checkpoint"] = {{"recorded", best}, {"in_this_run", name}, {"exists", exists}};
-      if (!exists) {
-        report->problems.push_back(state_origin + ": best_model_checkpoint " + best.get<std::string>() +
-                                   " does not exist in this run");
-      } else {
-        ParseCheckpointDirName(name, &best_step);
-      }
+  if (fs::exists(state_origin)) {
+    Status st = ReadJsonFile(state_origin, &state);
+    if (st.ok() && !state.is_object()) st = Status::Corruption(state_origin + ": not a JSON object");
+    if (!st.ok()) report->problems.push_back(st.message());
+  }
+  const json best = state.is_object() ? state.value("best_model_checkpoint", json()) : json();
+  if (!best.is_null() && !best.is_string()) {
+    report->problems.push_back(state_origin + ": best_model_checkpoint is " + best.dump() + ", not a path");
+  } else if (best.is_string()) {
+    // HF records an absolute path from the machine that trained; match it by name.
+    std::string recorded = best.get<std::string>();
+    while (recorded.size() > 1 && recorded.back() == '/') recorded.pop_back();
+    const std::string name = fs::path(recorded).filename().string();
+    int64_t step = kNoBestStep;
+    const bool names_checkpoint = ParseCheckpointDirName(name, &step);
+    const bool exists = names_checkpoint && fs::is_directory(run_dir + "/" + name);
+    report->findings["best_model_checkpoint"] = {{"recorded", best}, {"in_this_run", name}, {"exists", exists}};
+    if (!names_checkpoint) {
+      report->problems.push_back(state_origin + ": best_model_checkpoint '" + best.get<std::string>() +
+                                 "' does not name a checkpoint-N directory");
+    } else if (!exists) {
+      report->problems.push_back(state_origin + ": best_model_checkpoint " + best.get<std::string>() +
+                                 " does not exist in this run");
+    } else {
+      best_step = step;
     }
   }
   std::optional<int64_t> limit;

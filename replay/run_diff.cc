@@ -48,10 +48,9 @@ Status ReadOptionalJson(const std::string& path, json* out, bool* present) {
 }
 
 std::optional<Divergence> CompareLogHistory(const json& a, const json& b) {
-  const json ha = a.value("log_history", json::array()), hb = b.value("log_history", json::array());
+  const json ha = ArrayField(a, "log_history"), hb = ArrayField(b, "log_history");
   for (size_t i = 0; i < std::max(ha.size(), hb.size()); ++i) {
-    const json& ref = i < ha.size() ? ha[i] : hb[i];
-    const int64_t step = ref.is_object() ? ref.value("step", int64_t{0}) : 0;
+    const int64_t step = IntField(i < ha.size() ? ha[i] : hb[i], "step", 0);
     if (i >= ha.size() || i >= hb.size()) {
       return Divergence{step, "trainer_state.json", "log_history[" + std::to_string(i) + "]",
                         i < ha.size() ? "present" : "(absent)", i < hb.size() ? "present" : "(absent)"};
@@ -123,14 +122,14 @@ Status CompareRuns(const std::string& reference_dir, const std::string& candidat
   bool has_a = false, has_b = false;
   LOCKSTEP_RETURN_IF_ERROR(ReadOptionalJson(reference_dir + "/trainer_state.json", &state_a, &has_a));
   LOCKSTEP_RETURN_IF_ERROR(ReadOptionalJson(candidate_dir + "/trainer_state.json", &state_b, &has_b));
-  const int64_t final_step = has_a ? state_a.value("global_step", out->reference_steps) : out->reference_steps;
+  const int64_t final_step = IntField(state_a, "global_step", out->reference_steps);
   if (has_a != has_b) {
     out->results = Divergence{final_step, "trainer_state.json", "(file)", has_a ? "present" : "(absent)",
                               has_b ? "present" : "(absent)"};
   } else if (has_a) {
     out->log_history = CompareLogHistory(state_a, state_b);
-    state_a.erase("log_history");
-    state_b.erase("log_history");
+    if (state_a.is_object()) state_a.erase("log_history");
+    if (state_b.is_object()) state_b.erase("log_history");
     if (auto d = FirstJsonDifference(NormalizeRunJson("trainer_state.json", state_a),
                                      NormalizeRunJson("trainer_state.json", state_b))) {
       out->results = Divergence{final_step, "trainer_state.json", d->path, Abbreviate(d->a), Abbreviate(d->b)};

@@ -393,6 +393,34 @@ TEST(HfAudit, PerRankRngFilesStagingLeftoversAndOldTrainerState) {
   for (size_t i = 0; i < 6; ++i) EXPECT_EQ(shown["rng"][i]["file"], "rng_state_" + std::to_string(i / 2) + ".pth");
 }
 
+// JSON that parses but holds the wrong types where the readers expect others: each case
+// is a named problem, never an exception (json::value() throws on a type mismatch).
+TEST(LockstepAudit, JsonOfTheWrongTypesIsNamedNotACrash) {
+  test::ScratchDir dir;
+  const std::string run = Train(dir.Join("run"));
+  test::WriteAll(run + "/checkpoint-16/manifest.json", R"({"magic": 5, "files": "all"})");
+  test::WriteAll(run + "/trainer_state.json", "[1, 2]");
+  AuditReport r = Audit(run);
+  EXPECT_EQ(Find(r, 16).status, "corrupt");
+  EXPECT_NE(Find(r, 16).problems.at(0).find("not a Lockstep manifest"), std::string::npos) << Find(r, 16).problems[0];
+  EXPECT_EQ(Find(r, 12).status, "complete");
+  bool named = false;
+  for (const auto& p : r.problems) named |= p.find("trainer_state.json: not a JSON object") != std::string::npos;
+  EXPECT_TRUE(named) << AuditReportJson(r).dump(2);
+  for (const std::string best : {"7", "\"../../\"", "\"\"", "\"/elsewhere/checkpoint-99/\""}) {
+    test::WriteAll(run + "/trainer_state.json", "{\"best_model_checkpoint\": " + best + "}");
+    r = Audit(run);
+    EXPECT_FALSE(r.healthy()) << best;
+    named = false;
+    for (const auto& p : r.problems) named |= p.find("best_model_checkpoint") != std::string::npos;
+    EXPECT_TRUE(named) << best << AuditReportJson(r).dump(2);
+  }
+  test::WriteAll(run + "/trainer_state.json", R"({"best_model_checkpoint": "/elsewhere/checkpoint-12/"})");
+  r = Audit(run);
+  EXPECT_EQ(r.findings["best_model_checkpoint"]["in_this_run"], "checkpoint-12");  // matched by name
+  EXPECT_EQ(r.findings["best_model_checkpoint"]["exists"], true);
+}
+
 TEST(LockstepAudit, VerifyProgressCoversTheWholeRunInChunks) {
   test::ScratchDir dir;
   const std::string run = Train(dir.Join("run"), "", /*hidden_size=*/512);  // model.h5 > one 256 KiB chunk

@@ -67,19 +67,43 @@ TEST(StepLog, FlippedByteInsideAFrameIsCorruption) {
   EXPECT_NE(st.message().find("log.zst"), std::string::npos) << st.message();
 }
 
+// One zstd frame holding `text`.
+std::string ZstdFrame(const std::string& text) {
+  std::string frame(ZSTD_compressBound(text.size()), '\0');
+  const size_t n = ZSTD_compress(frame.data(), frame.size(), text.data(), text.size(), 3);
+  EXPECT_FALSE(ZSTD_isError(n));
+  frame.resize(ZSTD_isError(n) ? 0 : n);
+  return frame;
+}
+
+Status ReadText(const std::string& path, const std::string& frame_text) {
+  test::WriteAll(path, ZstdFrame(frame_text));
+  StepLogContents c;
+  return ReadStepLog(path, &c);
+}
+
 TEST(StepLog, WrongMagicIsRefused) {
   test::ScratchDir dir;
   // A valid zstd stream of unrelated JSON is not a step log.
-  const std::string json_line = "{\"kind\":\"header\"}\n";
-  std::string frame(ZSTD_compressBound(json_line.size()), '\0');
-  const size_t n = ZSTD_compress(frame.data(), frame.size(), json_line.data(), json_line.size(), 3);
-  ASSERT_FALSE(ZSTD_isError(n));
-  frame.resize(n);
-  test::WriteAll(dir.Join("x.zst"), frame);
-  StepLogContents c;
-  Status st = ReadStepLog(dir.Join("x.zst"), &c);
+  Status st = ReadText(dir.Join("x.zst"), "{\"kind\":\"header\"}\n");
   EXPECT_TRUE(st.IsCorruption());
   EXPECT_NE(st.message().find("not a Lockstep step log"), std::string::npos) << st.message();
+}
+
+TEST(StepLog, FieldsOfTheWrongTypeAreCorruptionNotACrash) {
+  test::ScratchDir dir;
+  const std::string path = dir.Join("log.zst");
+  Status st = ReadText(path, "{\"kind\":\"header\",\"magic\":5}\n");
+  EXPECT_NE(st.message().find("not a Lockstep step log"), std::string::npos) << st.message();
+  st = ReadText(path, "{\"kind\":\"header\",\"magic\":\"LOCKSTEP-STEPLOG\",\"format_version\":\"1\"}\n");
+  EXPECT_NE(st.message().find("format version \"1\" is not supported"), std::string::npos) << st.message();
+  const std::string header = "{\"kind\":\"header\",\"magic\":\"LOCKSTEP-STEPLOG\",\"format_version\":1}\n";
+  st = ReadText(path, header + "{\"kind\":\"step\",\"step\":\"7\"}\n");
+  EXPECT_TRUE(st.IsCorruption());
+  EXPECT_NE(st.message().find("step record without an integer \"step\""), std::string::npos) << st.message();
+  st = ReadText(path, header + "{\"kind\":3}\n");
+  EXPECT_NE(st.message().find("record without a valid \"kind\""), std::string::npos) << st.message();
+  EXPECT_TRUE(ReadText(path, header + "{\"kind\":\"step\",\"step\":7}\n").ok());  // the shape that is right
 }
 
 TEST(StepLog, EmptyFileIsCorruption) {
