@@ -9,6 +9,7 @@
 
 #include "cli/exit_codes.h"
 #include "cli/verify_progress.h"
+#include "formats/json_file.h"
 #include "inspect/audit.h"
 #include "inspect/show.h"
 
@@ -33,7 +34,7 @@ std::string Text(const json& v) {
     std::snprintf(buf, sizeof(buf), "%.6g", v.get<double>());
     return buf;
   }
-  return v.dump();
+  return DumpJson(v);
 }
 
 std::string Bytes(uint64_t b) {
@@ -85,7 +86,7 @@ void PrintShow(const json& r) {
     for (const auto& [k, v] : r["trainer_state"].items()) {
       if (k != "last_log") std::printf("  %-24s %s\n", k.c_str(), Text(v).c_str());
     }
-    for (const auto& e : r["trainer_state"].value("last_log", json::array())) std::printf("  log  %s\n", e.dump().c_str());
+    for (const auto& e : r["trainer_state"].value("last_log", json::array())) std::printf("  log  %s\n", DumpJson(e).c_str());
   }
   if (r.contains("training_args")) {
     std::printf("\ntraining args (%zu)\n", r["training_args"].size());
@@ -104,14 +105,14 @@ void PrintShow(const json& r) {
                   Text(g["xxh3_128"]).c_str(), pos.c_str());
     }
   }
-  if (r.contains("sampler")) std::printf("\nsampler\n  %s\n", r["sampler"].dump().c_str());
+  if (r.contains("sampler")) std::printf("\nsampler\n  %s\n", DumpJson(r["sampler"]).c_str());
   std::printf("\ntensors (%zu)\n  %-44s %-9s %-14s %9s %10s %12s %12s %12s %12s %4s %4s\n", r["tensors"].size(), "name",
               "dtype", "shape", "numel", "bytes", "min", "max", "mean", "std", "nan", "inf");
   for (const auto& t : r["tensors"]) {
     std::string name = t["file"].get<std::string>() == "model.h5" || t["file"].get<std::string>() == "model.safetensors"
                            ? Text(t["name"]) : Text(t["file"]) + ":" + Text(t["name"]);
     std::printf("  %-44s %-9s %-14s %9s %10s %12s %12s %12s %12s %4s %4s\n", name.c_str(), Text(t["dtype"]).c_str(),
-                t["shape"].dump().c_str(), Text(t["numel"]).c_str(), Text(t["bytes"]).c_str(), Text(t["min"]).c_str(),
+                DumpJson(t["shape"]).c_str(), Text(t["numel"]).c_str(), Text(t["bytes"]).c_str(), Text(t["min"]).c_str(),
                 Text(t["max"]).c_str(), Text(t["mean"]).c_str(), Text(t["std"]).c_str(), Text(t["nan"]).c_str(),
                 Text(t["inf"]).c_str());
   }
@@ -134,8 +135,8 @@ void PrintShow(const json& r) {
     }
   }
   if (r.contains("values")) {
-    std::printf("\n%s values: first %s, last %s\n", Text(r["values"]["name"]).c_str(), r["values"]["first"].dump().c_str(),
-                r["values"]["last"].dump().c_str());
+    std::printf("\n%s values: first %s, last %s\n", Text(r["values"]["name"]).c_str(), DumpJson(r["values"]["first"]).c_str(),
+                DumpJson(r["values"]["last"]).c_str());
   }
   for (const auto& p : r["problems"]) std::printf("\n! %s", Text(p).c_str());
   if (!r["problems"].empty()) std::printf("\n");
@@ -181,7 +182,7 @@ std::function<int()> AddInspectCommand(CLI::App* app) {
         std::fprintf(stderr, "lockstep inspect: %s\n", st.message().c_str());
         return kExitUsage;
       }
-      if (flags->json) std::printf("%s\n", AuditReportJson(report).dump(2).c_str()); else PrintAudit(report);
+      if (flags->json) std::printf("%s\n", DumpJson(AuditReportJson(report), 2).c_str()); else PrintAudit(report);
       return report.healthy() ? kExitOk : kExitFailed;
     }
     json report;
@@ -190,7 +191,7 @@ std::function<int()> AddInspectCommand(CLI::App* app) {
       std::fprintf(stderr, "lockstep inspect: %s\n", st.message().c_str());
       return kExitUsage;
     }
-    if (flags->json) std::printf("%s\n", report.dump(2).c_str()); else PrintShow(report);
+    if (flags->json) std::printf("%s\n", DumpJson(report, 2).c_str()); else PrintShow(report);
     return report["problems"].empty() ? kExitOk : kExitFailed;
   };
 }

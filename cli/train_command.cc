@@ -8,6 +8,7 @@
 
 #include "cli/exit_codes.h"
 #include "cli/training_flags.h"
+#include "formats/json_file.h"
 #include "trainer/progress.h"
 #include "trainer/trainer.h"
 
@@ -128,7 +129,7 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
       return ExitCodeFor(st);
     }
     if (flags->json) {
-      std::printf("%s\n", ResultJson(result).dump(2).c_str());
+      std::printf("%s\n", DumpJson(ResultJson(result), 2).c_str());
     } else if (result.stopped_early) {
       PrintStopped(result);
     } else {

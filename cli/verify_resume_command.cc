@@ -7,6 +7,7 @@
 
 #include "cli/exit_codes.h"
 #include "cli/training_flags.h"
+#include "formats/json_file.h"
 #include "replay/verify_resume.h"
 #include "trainer/progress.h"
 
@@ -147,7 +148,7 @@ std::function<int()> AddVerifyResumeCommand(CLI::App* app) {
       return ExitCodeFor(st);
     }
     if (flags->json) {
-      std::printf("%s\n", VerifyResumeReportJson(report).dump(2).c_str());
+      std::printf("%s\n", DumpJson(VerifyResumeReportJson(report), 2).c_str());
     } else {
       PrintReport(report);
     }

@@ -53,7 +53,11 @@ Status ReadJsonFile(const std::string& path, nlohmann::json* out, const JsonLimi
 }
 
 Status WriteJsonFile(const std::string& path, const nlohmann::json& value) {
-  return WriteFileDurably(path, value.dump(2) + "\n");
+  return WriteFileDurably(path, DumpJson(value, 2) + "\n");
+}
+
+std::string DumpJson(const nlohmann::json& value, int indent) {
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 int64_t IntField(const nlohmann::json& obj, const char* key, int64_t fallback) {

@@ -23,6 +23,11 @@ Status ParseJson(const std::string& text, const std::string& origin, nlohmann::j
 Status ReadJsonFile(const std::string& path, nlohmann::json* out,
                     const JsonLimits& limits = JsonLimits());
 
+// `value` as JSON text (`indent` -1: one line). Strings that are not valid UTF-8 (names
+// read from hostile zip archives, pickles, safetensors) are written with U+FFFD in place
+// of the bad bytes: json::dump() would throw on them instead.
+std::string DumpJson(const nlohmann::json& value, int indent = -1);
+
 // obj[key] when `obj` is an object holding an integer there, else `fallback`. Never
 // throws, unlike json::value() on a field of the wrong type: for reading fields of files
 // that may be hostile.

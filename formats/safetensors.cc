@@ -97,7 +97,7 @@ Status ReadSafetensorsHeader(const std::string& path, SafetensorsFile* out) {
     if (elem == 0) return Status::Corruption(where + ": unknown dtype '" + t.dtype + "'");
     for (const auto& d : entry["shape"]) {
       if (!d.is_number_unsigned() || d.get<uint64_t>() > (1ull << 48)) {
-        return Status::Corruption(where + ": shape " + entry["shape"].dump() + " is not a list of sizes");
+        return Status::Corruption(where + ": shape " + DumpJson(entry["shape"]) + " is not a list of sizes");
       }
       t.shape.push_back(d.get<int64_t>());
     }
@@ -118,7 +118,7 @@ Status ReadSafetensorsHeader(const std::string& path, SafetensorsFile* out) {
       numel *= static_cast<uint64_t>(d);
     }
     if (numel * elem != t.end - t.begin) {
-      return Status::Corruption(where + ": shape " + entry["shape"].dump() + " of " + t.dtype + " needs " +
+      return Status::Corruption(where + ": shape " + DumpJson(entry["shape"]) + " of " + t.dtype + " needs " +
                                 std::to_string(numel * elem) + " bytes, data_offsets give " +
                                 std::to_string(t.end - t.begin));
     }

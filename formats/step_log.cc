@@ -83,7 +83,7 @@ Status StepLogWriter::Create(const std::string& path, const nlohmann::json& head
   h["kind"] = "header";
   h["magic"] = kMagic;
   h["format_version"] = kFormatVersion;
-  LOCKSTEP_RETURN_IF_ERROR(w->WriteFrame(h.dump() + "\n"));
+  LOCKSTEP_RETURN_IF_ERROR(w->WriteFrame(DumpJson(h) + "\n"));
   *out = std::move(w);
   return Status::Ok();
 }
@@ -109,7 +109,7 @@ Status StepLogWriter::Append(const nlohmann::json& record) {
   if (fd_ < 0) return Status::InvalidArgument(path_ + ": step log is closed");
   nlohmann::json r = record;
   r["kind"] = "step";
-  pending_ += r.dump();
+  pending_ += DumpJson(r);
   pending_ += '\n';
   if (++pending_records_ >= options_.records_per_frame) return Flush();
   return Status::Ok();
@@ -122,7 +122,7 @@ Status StepLogWriter::AppendEvent(const std::string& kind, const nlohmann::json&
   }
   nlohmann::json r = body;
   r["kind"] = kind;
-  pending_ += r.dump();
+  pending_ += DumpJson(r);
   pending_ += '\n';
   return Status::Ok();
 }
@@ -206,7 +206,7 @@ Status ReadStepLog(const std::string& path, StepLogContents* out) {
         }
         if (record.value("format_version", nlohmann::json()) != kFormatVersion) {
           return Status::Corruption(path + ": step log format version " +
-                                    record.value("format_version", nlohmann::json()).dump() +
+                                    DumpJson(record.value("format_version", nlohmann::json())) +
                                     " is not supported (this build reads version " +
                                     std::to_string(kFormatVersion) + ")");
         }

@@ -272,7 +272,7 @@ Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditRe
   }
   const json best = state.is_object() ? state.value("best_model_checkpoint", json()) : json();
   if (!best.is_null() && !best.is_string()) {
-    report->problems.push_back(state_origin + ": best_model_checkpoint is " + best.dump() + ", not a path");
+    report->problems.push_back(state_origin + ": best_model_checkpoint is " + DumpJson(best) + ", not a path");
   } else if (best.is_string()) {
     // HF records an absolute path from the machine that trained; match it by name.
     std::string recorded = best.get<std::string>();

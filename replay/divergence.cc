@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "formats/json_file.h"
+
 namespace lockstep {
 
 std::string Divergence::ToString() const {
@@ -18,7 +20,7 @@ void KeepEarliest(const std::optional<Divergence>& d, std::optional<Divergence>*
 }
 
 std::string Abbreviate(const nlohmann::json& value, size_t max_chars) {
-  std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+  std::string text = value.is_string() ? value.get<std::string>() : DumpJson(value);
   if (text.size() > max_chars) text = text.substr(0, max_chars - 3) + "...";
   return text;
 }

@@ -2,6 +2,7 @@
 // archives read as data, the HF fixture audited as HF left it, Lockstep runs healthy,
 // incomplete, corrupt and rotated, and hostile inputs. This binary does not link LibTorch:
 // runs are made by the lockstep binary.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -133,6 +134,24 @@ TEST(Safetensors, EveryBadHeaderIsNamed) {
   ExpectCorrupt(HeaderOf(p), "belong to none");
   test::WriteAll(p, "abc");
   ExpectCorrupt(HeaderOf(p), "too short");
+}
+
+// Bytes that are not UTF-8 reach messages and names (a safetensors header, a zip entry);
+// the report must still print, as text and as JSON, with exit 1 or 2, never an abort.
+TEST(Safetensors, InvalidUtf8ReachesTheReportWithoutACrash) {
+  test::ScratchDir dir;
+  WriteSafetensors(dir.Join("bad.safetensors"), "{\"t\xff\xfe\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+                   std::string(4, '\0'));
+  const std::string cmd = "cd " + dir.path() + " && python3 -c \"import zipfile;z=zipfile.ZipFile('x.pt','w');"
+                          "z.writestr(zipfile.ZipInfo('archive/data.pkl'),b'\\x80\\x02X\\x02\\x00\\x00\\x00\\xff\\xfe.');z.close()\"";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  for (const std::string file : {"bad.safetensors", "x.pt"}) {
+    for (const std::string flags : {"", " --json"}) {
+      const int status = std::system((std::string(LOCKSTEP_BIN) + " inspect " + dir.Join(file) + flags + " > /dev/null 2>&1").c_str());
+      ASSERT_TRUE(WIFEXITED(status)) << file << flags;
+      EXPECT_LE(WEXITSTATUS(status), 2) << file << flags;
+    }
+  }
 }
 
 TEST(TorchArchive, EntriesEscapingTheArchiveAreRefused) {

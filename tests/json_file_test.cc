@@ -35,6 +35,23 @@ TEST(JsonFile, OversizedFileIsRefused) {
   EXPECT_NE(st.message().find("over the limit"), std::string::npos);
 }
 
+TEST(JsonFile, InvalidUtf8IsReplacedWhenDumpedNotThrown) {
+  // A name read from a hostile archive: json::dump() throws type_error 316 on it.
+  const nlohmann::json j = {{"entry", std::string("evil\xff\xfe.pkl")}};
+  EXPECT_THROW(j.dump(), nlohmann::json::type_error);
+  EXPECT_EQ(DumpJson(j), "{\"entry\":\"evil\xef\xbf\xbd\xef\xbf\xbd.pkl\"}");  // U+FFFD twice
+}
+
+TEST(JsonFile, FieldsOfTheWrongTypeFallBack) {
+  const nlohmann::json j = nlohmann::json::parse(R"({"step": "7", "n": 3, "h": [1], "s": {}})");
+  EXPECT_EQ(IntField(j, "step", -1), -1);
+  EXPECT_EQ(IntField(j, "n", -1), 3);
+  EXPECT_EQ(IntField(nlohmann::json::array(), "n", -1), -1);
+  EXPECT_EQ(ArrayField(j, "h").size(), 1u);
+  EXPECT_TRUE(ArrayField(j, "s").empty());
+  EXPECT_TRUE(ArrayField("text", "h").empty());
+}
+
 TEST(JsonFile, MissingFileIsNotFound) {
   nlohmann::json j;
   EXPECT_TRUE(ReadJsonFile("/nonexistent/x.json", &j).IsNotFound());
