@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_main.h"
 #include "formats/checksum.h"
 #include "formats/file_util.h"
 #include "inspect/audit.h"
@@ -42,7 +43,9 @@ const Fixture& GetFixture() {
   static Fixture* f = [] {
     auto* fx = new Fixture;
     char tmpl[] = "/tmp/lockstep-inspect-bench-XXXXXX";
-    fx->run = std::string(::mkdtemp(tmpl)) + "/run";
+    const std::string scratch = ::mkdtemp(tmpl);
+    bench::ScratchDirs().push_back(scratch);
+    fx->run = scratch + "/run";
     TrainingArgs a;
     a.output_dir = fx->run;
     a.hidden_size = 4096;
@@ -158,11 +161,4 @@ BENCHMARK(BM_TrainHelperStart)->Unit(benchmark::kMillisecond)->UseRealTime();
 }  // namespace
 }  // namespace lockstep
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  lockstep::RemoveTree(fs::path(lockstep::GetFixture().run).parent_path().string());
-  return 0;
-}
+int main(int argc, char** argv) { return lockstep::bench::RunBenchmarks(argc, argv); }

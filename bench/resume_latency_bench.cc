@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <string>
 
+#include "bench/bench_main.h"
 #include "formats/file_util.h"
 #include "trainer/datasets.h"
 #include "trainer/sampler.h"
@@ -51,6 +52,7 @@ const Fixture& GetFixture() {
     auto* fx = new Fixture;
     char tmpl[] = "/tmp/lockstep-resume-bench-XXXXXX";
     fx->root = ::mkdtemp(tmpl);
+    bench::ScratchDirs().push_back(fx->root);
     for (int64_t step : {kEarly, kLate}) {
       TrainOptions o;
       o.show_progress = false;
@@ -115,11 +117,4 @@ BENCHMARK(BM_SkipBatches)->Arg(kEarly)->Arg(kLate)->Unit(benchmark::kMillisecond
 }  // namespace
 }  // namespace lockstep
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  lockstep::RemoveTree(lockstep::GetFixture().root);
-  return 0;
-}
+int main(int argc, char** argv) { return lockstep::bench::RunBenchmarks(argc, argv); }
