@@ -4,7 +4,10 @@ namespace lockstep {
 
 int ExitCodeFor(const Status& status) {
   if (status.ok()) return kExitOk;
-  if (status.IsInvalidArgument() || status.IsNotFound() || status.IsCorruption()) return kExitUsage;
+  if (status.IsInvalidArgument() || status.IsNotFound() || status.IsCorruption() ||
+      status.IsBusy()) {
+    return kExitUsage;
+  }
   return kExitFailed;
 }
 

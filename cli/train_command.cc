@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cli/exit_codes.h"
+#include "cli/save_io_probe.h"
 #include "cli/training_flags.h"
 #include "formats/json_file.h"
 #include "trainer/progress.h"
@@ -23,6 +24,7 @@ struct TrainFlags {
   int64_t stop_after_step = 0;
   std::string fault = "none";
   int event_fd = -1;
+  std::string crash_at_io;
   bool json = false;
   bool quiet = false;
 };
@@ -34,6 +36,29 @@ void WriteEvent(int fd, const char* event, int64_t step) {
   const int n = std::snprintf(line, sizeof(line), "%s %lld\n", event, static_cast<long long>(step));
   if (n > 0) (void)!::write(fd, line, static_cast<size_t>(n));
 }
+
+// Preemption, as clusters send it: the first SIGTERM/SIGINT asks the trainer to stop after
+// its current step with a checkpoint; a second one ends the process at once.
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+void OnStopSignal(int sig) {
+  if (g_stop_signal != 0) ::_exit(128 + sig);
+  g_stop_signal = sig;
+  static const char kNote[] =
+      "\nlockstep train: signal received: finishing this step, then saving a checkpoint (send it again to exit at once)\n";
+  (void)!::write(STDERR_FILENO, kNote, sizeof(kNote) - 1);
+}
+
+void InstallStopHandlers() {
+  struct sigaction action = {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+}
+
+const char* SignalName(int sig) { return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal"; }
 
 void PrintSummary(const TrainResult& r) {
   std::printf("\nTraining finished: %lld steps, epoch %.2f, %.1f s on %s (%.1f steps/s)\n",
@@ -51,8 +76,9 @@ void PrintSummary(const TrainResult& r) {
 }
 
 void PrintStopped(const TrainResult& r) {
-  std::printf("\nStopped after step %lld (epoch %.2f) as asked; resume with --resume.\n",
-              static_cast<long long>(r.global_step), r.epoch);
+  std::printf("\nStopped after step %lld (epoch %.2f) %s; the step log is flushed; continue with --resume.\n",
+              static_cast<long long>(r.global_step), r.epoch,
+              r.stopped_by_signal ? (std::string("on ") + SignalName(r.stopped_by_signal)).c_str() : "as asked");
   for (const auto& c : r.checkpoints) std::printf("  %-22s %s\n", "checkpoint", c.c_str());
 }
 
@@ -69,6 +95,9 @@ nlohmann::json ResultJson(const TrainResult& r) {
           {"resumed_from", r.resumed_from},
           {"skipped_checkpoints", r.skipped_checkpoints},
           {"stopped_early", r.stopped_early},
+          {"stopped_by_signal", r.stopped_by_signal},
+          {"num_threads", r.num_threads},
+          {"removed_leftovers", r.removed_leftovers},
           {"saved_steps", r.saved_steps},
           {"best_model_checkpoint", r.best_model_checkpoint ? nlohmann::json(*r.best_model_checkpoint) : nlohmann::json()}};
 }
@@ -99,6 +128,8 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
       ->group("Testing only");
   cmd->add_option("--event-fd", flags->event_fd, "write progress events to this fd (verify-resume)")
       ->group("");  // internal: hidden from --help
+  cmd->add_option("--crash-at-io", flags->crash_at_io, "SIGKILL itself after the K-th I/O call of save S (S:K)")
+      ->group("");  // internal: verify-resume --crash-points
   AddTrainingFlags(cmd, &flags->training);
   return [flags]() {
     TrainingArgs args;
@@ -117,13 +148,31 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
     if (flags->resume_option->count() > 0) options.resume_from = flags->resume;
     options.resume_override = flags->resume_override;
     if (flags->stop_after_step > 0) options.stop_after_step = flags->stop_after_step;
+    CrashPoint crash;
+    if (!flags->crash_at_io.empty()) {
+      st = ParseCrashPoint(flags->crash_at_io, &crash);
+      if (!st.ok()) {
+        std::fprintf(stderr, "lockstep train: %s\n", st.message().c_str());
+        return kExitUsage;
+      }
+    }
+    std::unique_ptr<SaveIoProbe> probe;
     if (flags->event_fd >= 0) {
       std::signal(SIGPIPE, SIG_IGN);
       const int fd = flags->event_fd;
-      options.on_event = [fd](const char* event, int64_t step) { WriteEvent(fd, event, step); };
+      auto report = [fd](const char* event, int64_t step) { WriteEvent(fd, event, step); };
+      probe = std::make_unique<SaveIoProbe>(report, crash);
+      SetIoHook(probe.get());
+      options.on_event = [report, p = probe.get()](const char* event, int64_t step) {
+        p->OnEvent(event, step);
+        report(event, step);
+      };
     }
+    InstallStopHandlers();
+    options.stop_signal = &g_stop_signal;
     TrainResult result;
     st = RunTraining(args, options, &result);
+    SetIoHook(nullptr);
     if (!st.ok()) {
       std::fprintf(stderr, "lockstep train: %s\n", st.message().c_str());
       return ExitCodeFor(st);
@@ -134,6 +183,11 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
       PrintStopped(result);
     } else {
       PrintSummary(result);
+    }
+    if (result.stopped_by_signal) {
+      std::fprintf(stderr, "lockstep train: stopped by %s after step %lld: checkpoint saved, step log flushed\n",
+                   SignalName(result.stopped_by_signal), static_cast<long long>(result.global_step));
+      return 128 + result.stopped_by_signal;
     }
     return kExitOk;
   };

@@ -19,7 +19,10 @@ struct VerifyFlags {
   std::vector<int64_t> interrupt_at;
   bool every_checkpoint = false;
   int kill_random = 0;
+  int crash_points = 0;
   uint64_t kill_seed = 0;
+  CLI::Option* kill_random_option = nullptr;
+  CLI::Option* crash_points_option = nullptr;
   std::string fault = "none";
   bool json = false;
   bool quiet = false;
@@ -35,6 +38,7 @@ std::string SelfExecutable() {
 
 std::string InterruptionsText(const VariantReport& v) {
   if (v.interruptions.empty()) return "none";
+  if (v.name == "crash-points") return std::to_string(v.interruptions.size()) + " crashes at I/O calls";
   if (v.name != "kill-random") {
     if (v.interruptions.size() == 1) return "stopped at " + std::to_string(v.interruptions[0].last_step);
     return std::to_string(v.interruptions.size()) + " stops, " + std::to_string(v.interruptions.front().last_step) +
@@ -67,8 +71,9 @@ void PrintReport(const VerifyResumeReport& r) {
                 c.bit_exact() ? "BIT-EXACT" : "DIVERGED");
   }
   for (const auto& v : r.variants) {
-    if (v.name == "kill-random") {
-      std::printf("\nkill-random (--kill-seed %llu):\n", static_cast<unsigned long long>(r.kill_seed));
+    if (v.name == "kill-random" || v.name == "crash-points") {
+      std::printf("\n%s (--kill-seed %llu%s):\n", v.name.c_str(), static_cast<unsigned long long>(r.kill_seed),
+                  v.name == "kill-random" ? "; the plan is seeded, the kill timing is not" : "; replays exactly");
       for (size_t i = 0; i < v.interruptions.size(); ++i) {
         const Interruption& in = v.interruptions[i];
         std::printf("  kill %zu: %s, last step %lld%s", i + 1, in.how.c_str(), static_cast<long long>(in.last_step),
@@ -102,10 +107,18 @@ std::function<int()> AddVerifyResumeCommand(CLI::App* app) {
       ->delimiter(',')
       ->type_name("K[,K2,...]");
   cmd->add_flag("--every-checkpoint", flags->every_checkpoint, "Stop and resume at every checkpoint in turn");
-  cmd->add_option("--kill-random", flags->kill_random,
-                  "SIGKILL a child `lockstep train` N times at random moments (half inside checkpoint writes)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--kill-seed", flags->kill_seed, "Seed of the kill moments (reported; rerun with it to replay)");
+  flags->kill_random_option = cmd->add_option(
+      "--kill-random", flags->kill_random,
+      "SIGKILL a child `lockstep train` N times, each in its own stretch of the run: by a seeded coin, at a "
+      "random moment of a step or shortly after a save begins. The plan is seeded; the moment the signal "
+      "lands is not, so a rerun may hit different bytes (use --crash-points for exact replays)");
+  flags->crash_points_option = cmd->add_option(
+      "--crash-points", flags->crash_points,
+      "Make a child kill itself N times, each right after a seeded write, fsync or rename of a checkpoint "
+      "save: the same --kill-seed replays the same crashes, byte for byte");
+  cmd->add_option("--kill-seed", flags->kill_seed,
+                  "Seed of the --kill-random and --crash-points plans (reported)")
+      ->capture_default_str();
   cmd->add_option("--fault-inject", flags->fault,
                   "TESTING ONLY: make every resume skip restoring one piece of state (rng, sampler, optimizer, "
                   "scheduler, loss-sums), to show the verifier catches it")
@@ -128,8 +141,20 @@ std::function<int()> AddVerifyResumeCommand(CLI::App* app) {
     options.lockstep_binary = SelfExecutable();
     options.interrupt_at = flags->interrupt_at;
     options.every_checkpoint = flags->every_checkpoint;
+    for (auto [option, value] : {std::make_pair(flags->kill_random_option, flags->kill_random),
+                                 std::make_pair(flags->crash_points_option, flags->crash_points)}) {
+      if (option->count() > 0 && value < 1) {
+        std::fprintf(stderr, "lockstep verify-resume: %s %d: must be 1 or more (it is how many times to crash)\n",
+                     option->get_name().c_str(), value);
+        return kExitUsage;
+      }
+    }
     options.kill_random = flags->kill_random;
+    options.crash_points = flags->crash_points;
     options.kill_seed = flags->kill_seed;
+    // Every child runs with the same thread count (it decides the bits), whatever their
+    // environment: the one given, or this process's default, written into their config.
+    if (!options.args.num_threads) options.args.num_threads = DefaultNumThreads();
     const bool tty = ProgressDisplay::StderrIsTerminal();
     auto line_open = std::make_shared<bool>(false);
     if (!flags->quiet) {

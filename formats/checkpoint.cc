@@ -1,7 +1,6 @@
 #include "formats/checkpoint.h"
 
 #include <fcntl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 
 #include "formats/checksum.h"
 #include "formats/file_util.h"
+#include "formats/io.h"
 #include "formats/json_file.h"
 
 namespace fs = std::filesystem;
@@ -70,18 +70,6 @@ Status ParseManifest(const nlohmann::json& j, const std::string& path, Manifest*
   return Status::Ok();
 }
 
-// Swaps `a` and `b` atomically (Linux renameat2 RENAME_EXCHANGE).
-bool ExchangePaths(const std::string& a, const std::string& b) {
-#ifdef SYS_renameat2
-  constexpr unsigned kRenameExchange = 1u << 1;
-  return ::syscall(SYS_renameat2, AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), kRenameExchange) == 0;
-#else
-  (void)a;
-  (void)b;
-  return false;
-#endif
-}
-
 }  // namespace
 
 std::string CheckpointDirName(int64_t step) { return "checkpoint-" + std::to_string(step); }
@@ -121,17 +109,24 @@ Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* man
   nlohmann::json j;
   Status st = ReadJsonFile(manifest_path, &j);
   if (st.IsNotFound()) {
-    return Status::Corruption(dir + ": no " + std::string(kManifestFile) +
-                              " (incomplete: the save never committed)");
+    return Status::NotFound(dir + ": no " + std::string(kManifestFile) + " (incomplete: the save never committed)");
   }
   LOCKSTEP_RETURN_IF_ERROR(st);
   Manifest m;
   LOCKSTEP_RETURN_IF_ERROR(ParseManifest(j, manifest_path, &m));
+  // The manifest is the truth for identity: a renamed checkpoint is not the step it claims.
+  int64_t named_step;
+  if (ParseCheckpointDirName(fs::path(dir).lexically_normal().filename().string(), &named_step) &&
+      named_step != m.global_step) {
+    return Status::Corruption(manifest_path + ": records step " + std::to_string(m.global_step) +
+                              " but the directory is named " + CheckpointDirName(named_step) +
+                              " (renamed or copied by hand)");
+  }
   for (const auto& e : m.files) {
     const std::string p = (fs::path(dir) / e.path).string();
     std::error_code ec;
     const auto status = fs::symlink_status(p, ec);
-    if (ec || !fs::exists(status)) return Status::Corruption(p + ": listed in the manifest but missing");
+    if (ec || !fs::exists(status)) return Status::NotFound(p + ": listed in the manifest but missing");
     if (!fs::is_regular_file(status)) return Status::Corruption(p + ": not a regular file");
     const uint64_t size = fs::file_size(p, ec);
     if (ec || size != e.size) {
@@ -148,6 +143,12 @@ Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* man
   }
   if (manifest != nullptr) *manifest = std::move(m);
   return Status::Ok();
+}
+
+bool IsLockstepCheckpoint(const std::string& dir) {
+  nlohmann::json j;
+  return ReadJsonFile((fs::path(dir) / kManifestFile).string(), &j).ok() && j.is_object() &&
+         j.value("magic", nlohmann::json()) == kManifestMagic;
 }
 
 Status FindLatestValidCheckpoint(const std::string& run_dir, VerifyMode mode, CheckpointDir* out,
@@ -177,16 +178,12 @@ CheckpointStaging::~CheckpointStaging() {
 
 Status CheckpointStaging::Begin(const std::string& run_dir, int64_t step,
                                 std::unique_ptr<CheckpointStaging>* out) {
-  std::error_code ec;
-  fs::create_directories(run_dir, ec);
-  if (ec) return Status::IOError(run_dir + ": cannot create: " + ec.message());
+  LOCKSTEP_RETURN_IF_ERROR(MakeDirs(run_dir));
   const std::string staging = (fs::path(run_dir) / (kStagingPrefix + std::to_string(step) + "-" +
                                                     std::to_string(::getpid())))
                                   .string();
   LOCKSTEP_RETURN_IF_ERROR(RemoveTree(staging));  // a stale staging of ours from a crashed save
-  if (!fs::create_directory(staging, ec) || ec) {
-    return Status::IOError(staging + ": cannot create staging directory: " + ec.message());
-  }
+  LOCKSTEP_RETURN_IF_ERROR(io::Mkdir(staging));
   out->reset(new CheckpointStaging(run_dir, step, staging));
   return Status::Ok();
 }
@@ -227,10 +224,7 @@ Status CheckpointStaging::Commit(std::string* final_dir) {
   const std::string target = (fs::path(run_dir_) / CheckpointDirName(step_)).string();
   if (fs::exists(target, ec)) {
     // Replace an older save of the same step without a moment where neither exists.
-    if (!ExchangePaths(staging_dir_, target)) {
-      return Status::IOError(target + ": exists and cannot be replaced atomically: " +
-                             std::strerror(errno));
-    }
+    LOCKSTEP_RETURN_IF_ERROR(io::Exchange(staging_dir_, target));
     committed_ = true;
     LOCKSTEP_RETURN_IF_ERROR(FsyncPath(run_dir_));
     LOCKSTEP_RETURN_IF_ERROR(RemoveTree(staging_dir_));  // now holds the replaced checkpoint

@@ -52,10 +52,16 @@ enum class VerifyMode {
 };
 
 // OK when `dir` is a committed checkpoint under `mode`; otherwise a Status naming the
-// file and the problem. Fills `*manifest` when non-null. Under kChecksums, `progress`
+// file and the problem: NotFound when the save is incomplete (no manifest, or a listed
+// file missing), Corruption when something present is wrong (a bad manifest, a size or
+// checksum mismatch, or a manifest step that differs from the checkpoint-N name). Fills `*manifest` when non-null. Under kChecksums, `progress`
 // (when set) hears of the bytes as they are hashed.
 Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* manifest = nullptr,
                           const ByteProgress& progress = {});
+
+// True when `dir` holds a manifest.json with Lockstep's magic, valid or not: the test for
+// "this checkpoint is ours to delete" (--overwrite_output_dir never touches HF's).
+bool IsLockstepCheckpoint(const std::string& dir);
 
 struct SkippedCheckpoint {
   std::string path;

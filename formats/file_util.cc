@@ -1,5 +1,7 @@
 #include "formats/file_util.h"
 
+#include "formats/io.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -12,13 +14,7 @@
 #include <filesystem>
 
 namespace lockstep {
-namespace {
-Status ErrnoStatus(const std::string& path, const char* what) {
-  const int err = errno;
-  std::string msg = path + ": " + what + ": " + std::strerror(err);
-  return err == ENOENT ? Status::NotFound(msg) : Status::IOError(msg);
-}
-}  // namespace
+using io::ErrnoStatus;
 
 bool HasSuffix(const std::string& name, const std::string& suffix) {
   return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -55,43 +51,38 @@ Status ReadFileToString(const std::string& path, std::string* out, uint64_t max_
 }
 
 Status WriteFileDurably(const std::string& path, const std::string& data) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus(path, "cannot create");
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Status st = ErrnoStatus(path, "write failed");
-      ::close(fd);
-      return st;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    Status st = ErrnoStatus(path, "fsync failed");
-    ::close(fd);
-    return st;
-  }
-  if (::close(fd) != 0) return ErrnoStatus(path, "close failed");
-  return Status::Ok();
+  int fd = -1;
+  LOCKSTEP_RETURN_IF_ERROR(io::Create(path, &fd));
+  Status st = io::Write(fd, data.data(), data.size(), path);
+  if (st.ok()) st = io::Fsync(fd, path);
+  if (::close(fd) != 0 && st.ok()) st = ErrnoStatus(path, "close failed");
+  return st;
 }
 
 Status FsyncPath(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(path, "cannot open for fsync");
-  const int rc = ::fsync(fd);
-  Status st = rc == 0 ? Status::Ok() : ErrnoStatus(path, "fsync failed");
+  Status st = io::Fsync(fd, path);
   ::close(fd);
   return st;
 }
 
 Status RenameDurably(const std::string& from, const std::string& to) {
-  if (std::rename(from.c_str(), to.c_str()) != 0) {
-    return ErrnoStatus(from, ("cannot rename to " + to).c_str());
-  }
+  LOCKSTEP_RETURN_IF_ERROR(io::Rename(from, to));
   std::string parent = std::filesystem::path(to).parent_path().string();
   return FsyncPath(parent.empty() ? "." : parent);
+}
+
+Status MakeDirs(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    return S_ISDIR(st.st_mode) ? Status::Ok() : Status::IOError(path + ": exists and is not a directory");
+  }
+  const std::string parent = std::filesystem::path(path).lexically_normal().parent_path().string();
+  if (!parent.empty() && parent != path) LOCKSTEP_RETURN_IF_ERROR(MakeDirs(parent));
+  Status made = io::Mkdir(path);
+  if (!made.ok() && ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return Status::Ok();  // raced
+  return made;
 }
 
 }  // namespace lockstep
@@ -99,9 +90,14 @@ Status RenameDurably(const std::string& from, const std::string& to) {
 namespace lockstep {
 namespace {
 
+// nftw's callback: a Status cannot cross it, so the first failure is kept here.
+thread_local Status* g_remove_status = nullptr;
+
 int RemoveEntry(const char* path, const struct stat*, int type, struct FTW*) {
-  const int rc = type == FTW_DP ? ::rmdir(path) : ::unlink(path);
-  return rc == 0 || errno == ENOENT ? 0 : -1;
+  Status st = io::Remove(path, type == FTW_DP);
+  if (st.ok()) return 0;
+  if (g_remove_status != nullptr) *g_remove_status = st;
+  return -1;
 }
 
 }  // namespace
@@ -111,14 +107,14 @@ Status RemoveTree(const std::string& path) {
   if (::lstat(path.c_str(), &st) != 0) {
     return errno == ENOENT ? Status::Ok() : ErrnoStatus(path, "cannot stat");
   }
-  if (!S_ISDIR(st.st_mode)) {
-    return ::unlink(path.c_str()) == 0 ? Status::Ok() : ErrnoStatus(path, "cannot remove");
-  }
+  if (!S_ISDIR(st.st_mode)) return io::Remove(path, /*is_directory=*/false);
   // Depth first, physical: children before their directory, links never followed.
-  if (::nftw(path.c_str(), RemoveEntry, 32, FTW_DEPTH | FTW_PHYS) != 0) {
-    return ErrnoStatus(path, "cannot remove the directory tree");
-  }
-  return Status::Ok();
+  Status first_failure;
+  g_remove_status = &first_failure;
+  const int rc = ::nftw(path.c_str(), RemoveEntry, 32, FTW_DEPTH | FTW_PHYS);
+  g_remove_status = nullptr;
+  if (!first_failure.ok()) return first_failure;
+  return rc == 0 ? Status::Ok() : ErrnoStatus(path, "cannot remove the directory tree");
 }
 
 Status CopyTree(const std::string& from, const std::string& to) {
@@ -137,7 +133,7 @@ Status CopyTree(const std::string& from, const std::string& to) {
     return WriteFileDurably(to, data);
   }
   if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument(from + ": not a file, directory or link");
-  if (::mkdir(to.c_str(), 0755) != 0) return ErrnoStatus(to, "cannot create the directory");
+  LOCKSTEP_RETURN_IF_ERROR(io::Mkdir(to));
   DIR* dir = ::opendir(from.c_str());
   if (dir == nullptr) return ErrnoStatus(from, "cannot open the directory");
   Status status;

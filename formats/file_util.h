@@ -1,5 +1,5 @@
-// Small, durable file primitives. Everything that commits data to disk goes through here,
-// so the fsync discipline lives in one place.
+// Small, durable file primitives over formats/io.h. Everything that commits data to disk
+// goes through here, so the fsync discipline lives in one place.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +24,10 @@ Status FsyncPath(const std::string& path);
 // rename(2), then fsync of the destination's parent directory: after a crash the rename
 // is either fully visible or not at all.
 Status RenameDurably(const std::string& from, const std::string& to);
+
+// Creates the directory `path` and any missing parents (mkdir -p). An existing directory
+// is OK; an existing file is an IOError.
+Status MakeDirs(const std::string& path);
 
 // Removes `path` and everything below it, never following symbolic links (a link is
 // removed, not its target). A missing path is OK. Written on POSIX nftw rather than

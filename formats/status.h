@@ -11,7 +11,7 @@ namespace lockstep {
 
 class Status {
  public:
-  enum class Code { kOk, kNotFound, kCorruption, kInvalidArgument, kIOError };
+  enum class Code { kOk, kNotFound, kCorruption, kInvalidArgument, kIOError, kBusy };
 
   Status() = default;  // ok
   static Status Ok() { return Status(); }
@@ -21,17 +21,22 @@ class Status {
     return Status(Code::kInvalidArgument, std::move(msg));
   }
   static Status IOError(std::string msg) { return Status(Code::kIOError, std::move(msg)); }
+  // Another process holds what this one needs (a run directory's writer lock).
+  static Status Busy(std::string msg) { return Status(Code::kBusy, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   bool IsNotFound() const { return code_ == Code::kNotFound; }
   bool IsCorruption() const { return code_ == Code::kCorruption; }
   bool IsInvalidArgument() const { return code_ == Code::kInvalidArgument; }
   bool IsIOError() const { return code_ == Code::kIOError; }
+  bool IsBusy() const { return code_ == Code::kBusy; }
   Code code() const { return code_; }
   const std::string& message() const { return message_; }
 
   // "Corruption: run/checkpoint-3/manifest.json: ..." ; "OK" when ok.
   std::string ToString() const;
+  // "ok", "not_found", "corruption", "invalid_argument", "io_error", "busy": for JSON output.
+  const char* CodeName() const;
 
  private:
   Status(Code code, std::string msg) : code_(code), message_(std::move(msg)) {}

@@ -3,11 +3,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <zstd.h>
+#include <zstd_errors.h>
 
+#include "formats/checksum.h"
 #include "formats/file_util.h"
+#include "formats/io.h"
 #include "formats/json_file.h"
 
 namespace lockstep {
@@ -32,6 +36,20 @@ Status CheckRecord(const nlohmann::json& record, const std::string& where) {
   }
   return Status::Ok();
 }
+Status CheckHeader(const nlohmann::json& record, const std::string& path) {
+  // Compared as JSON values: a magic of the wrong type is a mismatch, not an exception.
+  if (!record.is_object() || record.value("magic", nlohmann::json()) != kMagic) {
+    return Status::Corruption(path + ": not a Lockstep step log (magic '" + std::string(kMagic) +
+                              "' missing in the first record)");
+  }
+  if (record.value("format_version", nlohmann::json()) != kFormatVersion) {
+    return Status::Corruption(path + ": step log format version " +
+                              DumpJson(record.value("format_version", nlohmann::json())) +
+                              " is not supported (this build reads version " + std::to_string(kFormatVersion) + ")");
+  }
+  return Status::Ok();
+}
+
 constexpr uint64_t kMaxFrameContent = 256ull << 20;  // a frame holds a few KB; refuse absurd ones
 constexpr uint64_t kMaxLogBytes = 64ull << 30;
 
@@ -70,14 +88,14 @@ Status DecompressFrame(const char* src, size_t size, const std::string& where, s
 }  // namespace
 
 StepLogWriter::StepLogWriter(std::string path, int fd, const StepLogOptions& options)
-    : path_(std::move(path)), fd_(fd), options_(options) {}
+    : path_(std::move(path)), fd_(fd), options_(options), digest_(new Xxh3Stream) {}
 
 StepLogWriter::~StepLogWriter() { (void)Close(); }
 
 Status StepLogWriter::Create(const std::string& path, const nlohmann::json& header,
                              const StepLogOptions& options, std::unique_ptr<StepLogWriter>* out) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::IOError(path + ": cannot create step log: " + ErrnoText());
+  int fd = -1;
+  LOCKSTEP_RETURN_IF_ERROR(io::Create(path, &fd));
   std::unique_ptr<StepLogWriter> w(new StepLogWriter(path, fd, options));
   nlohmann::json h = header;
   h["kind"] = "header";
@@ -88,25 +106,41 @@ Status StepLogWriter::Create(const std::string& path, const nlohmann::json& head
   return Status::Ok();
 }
 
-Status StepLogWriter::OpenForAppend(const std::string& path, uint64_t keep_bytes,
-                                    const StepLogOptions& options,
-                                    std::unique_ptr<StepLogWriter>* out) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError(path + ": cannot open step log: " + ErrnoText());
-  if (::ftruncate(fd, static_cast<off_t>(keep_bytes)) != 0 ||
-      ::lseek(fd, 0, SEEK_END) != static_cast<off_t>(keep_bytes) || ::fsync(fd) != 0) {
-    const std::string err = ErrnoText();
-    ::close(fd);
-    return Status::IOError(path + ": cannot cut step log to " + std::to_string(keep_bytes) +
-                           " bytes: " + err);
+Status StepLogWriter::OpenForAppend(const std::string& path, uint64_t keep_bytes, const std::string& expected_xxh3,
+                                    const StepLogOptions& options, std::unique_ptr<StepLogWriter>* out) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return io::ErrnoStatus(path, "cannot open the step log");
+  std::unique_ptr<StepLogWriter> w(new StepLogWriter(path, fd, options));
+  // The kept bytes are read once, into the running digest the writer goes on with.
+  std::string chunk(256 << 10, '\0');
+  uint64_t done = 0;
+  while (done < keep_bytes) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(chunk.size(), keep_bytes - done));
+    const ssize_t n = ::pread(fd, &chunk[0], want, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return io::ErrnoStatus(path, "cannot read the step log");
+    if (n == 0) {
+      return Status::Corruption(path + ": ends at byte " + std::to_string(done) + ", but the checkpoint covers " +
+                                std::to_string(keep_bytes) + " bytes of it (the log was cut short)");
+    }
+    w->digest_->Update(chunk.data(), static_cast<size_t>(n));
+    done += static_cast<uint64_t>(n);
   }
-  out->reset(new StepLogWriter(path, fd, options));
-  (*out)->bytes_written_ = (*out)->last_frame_start_ = keep_bytes;
+  if (!expected_xxh3.empty() && w->digest_->HexDigest() != expected_xxh3) {
+    return Status::Corruption(path + ": its first " + std::to_string(keep_bytes) +
+                              " bytes, which the checkpoint covers, differ from the checkpoint's digest of them "
+                              "(the log was damaged or replaced after the checkpoint was saved)");
+  }
+  LOCKSTEP_RETURN_IF_ERROR(io::Truncate(fd, keep_bytes, path));
+  LOCKSTEP_RETURN_IF_ERROR(io::Fsync(fd, path));
+  if (::lseek(fd, 0, SEEK_END) != static_cast<off_t>(keep_bytes)) return io::ErrnoStatus(path, "cannot seek");
+  w->bytes_written_ = w->last_frame_start_ = keep_bytes;
+  *out = std::move(w);
   return Status::Ok();
 }
 
 Status StepLogWriter::Append(const nlohmann::json& record) {
-  if (fd_ < 0) return Status::InvalidArgument(path_ + ": step log is closed");
+  LOCKSTEP_RETURN_IF_ERROR(Writable());
   nlohmann::json r = record;
   r["kind"] = "step";
   pending_ += DumpJson(r);
@@ -116,7 +150,7 @@ Status StepLogWriter::Append(const nlohmann::json& record) {
 }
 
 Status StepLogWriter::AppendEvent(const std::string& kind, const nlohmann::json& body) {
-  if (fd_ < 0) return Status::InvalidArgument(path_ + ": step log is closed");
+  LOCKSTEP_RETURN_IF_ERROR(Writable());
   if (kind == "step" || kind == "header" || kind.empty()) {
     return Status::InvalidArgument(path_ + ": '" + kind + "' is not an event kind");
   }
@@ -127,22 +161,40 @@ Status StepLogWriter::AppendEvent(const std::string& kind, const nlohmann::json&
   return Status::Ok();
 }
 
-Status StepLogWriter::Flush(bool sync) {
+Status StepLogWriter::Writable() const {
+  if (!failure_.ok()) return failure_;
   if (fd_ < 0) return Status::InvalidArgument(path_ + ": step log is closed");
+  return Status::Ok();
+}
+
+Status StepLogWriter::Flush(bool sync) {
+  LOCKSTEP_RETURN_IF_ERROR(Writable());
   if (!pending_.empty()) {
     LOCKSTEP_RETURN_IF_ERROR(WriteFrame(pending_));
     pending_.clear();
     pending_records_ = 0;
   }
-  if (sync && ::fsync(fd_) != 0) return Status::IOError(path_ + ": fsync failed: " + ErrnoText());
+  if (sync) return Fail(io::Fsync(fd_, path_));
   return Status::Ok();
 }
 
 Status StepLogWriter::Close() {
-  if (fd_ < 0) return Status::Ok();
-  Status st = Flush(/*sync=*/true);
+  if (fd_ < 0) return failure_;
+  Status st = failure_.ok() ? Flush(/*sync=*/true) : failure_;
   ::close(fd_);
   fd_ = -1;
+  return st;
+}
+
+std::string StepLogWriter::digest() const { return digest_->HexDigest(); }
+
+// After a failed write or fsync the file may end inside a frame, and what reached the
+// disk is unknown: the writer refuses all further work (a later frame after a partial one
+// would corrupt the middle of the log), after cutting the file back to its last whole frame.
+Status StepLogWriter::Fail(Status st) {
+  if (st.ok() || !failure_.ok()) return st;
+  failure_ = st;
+  (void)io::Truncate(fd_, bytes_written_, path_);
   return st;
 }
 
@@ -157,13 +209,8 @@ Status StepLogWriter::WriteFrame(const std::string& text) {
   const size_t n = ZSTD_compress2(cctx, &frame[0], frame.size(), text.data(), text.size());
   ZSTD_freeCCtx(cctx);
   if (ZSTD_isError(n)) return Status::IOError(path_ + ": zstd: " + ZSTD_getErrorName(n));
-  size_t done = 0;
-  while (done < n) {
-    const ssize_t w = ::write(fd_, frame.data() + done, n - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return Status::IOError(path_ + ": write failed: " + ErrnoText());
-    done += static_cast<size_t>(w);
-  }
+  LOCKSTEP_RETURN_IF_ERROR(Fail(io::Write(fd_, frame.data(), n, path_)));
+  digest_->Update(frame.data(), n);
   last_frame_start_ = bytes_written_;
   bytes_written_ += n;
   return Status::Ok();
@@ -182,6 +229,10 @@ Status ReadStepLog(const std::string& path, StepLogContents* out) {
     const char* src = data.data() + pos;
     const size_t remaining = data.size() - pos;
     const size_t frame_size = ZSTD_findFrameCompressedSize(src, remaining);
+    if (ZSTD_isError(frame_size) && ZSTD_getErrorCode(frame_size) != ZSTD_error_srcSize_wrong) {
+      return Status::Corruption(path + ": frame at byte " + std::to_string(pos) + " is damaged (" +
+                                ZSTD_getErrorName(frame_size) + ")");
+    }
     if (ZSTD_isError(frame_size)) {
       // Only the last frame can be cut short (each frame is one write); report, don't fail.
       out->truncated_tail = true;
@@ -192,6 +243,8 @@ Status ReadStepLog(const std::string& path, StepLogContents* out) {
     const std::string where = path + ": frame at byte " + std::to_string(pos);
     std::string text;
     LOCKSTEP_RETURN_IF_ERROR(DecompressFrame(src, frame_size, where, &text));
+    // A frame's records are kept only once all of them read, so a damaged frame adds none.
+    std::vector<nlohmann::json> frame_records;
     size_t line_start = 0;
     while (line_start < text.size()) {
       size_t nl = text.find('\n', line_start);
@@ -199,36 +252,45 @@ Status ReadStepLog(const std::string& path, StepLogContents* out) {
       nlohmann::json record;
       LOCKSTEP_RETURN_IF_ERROR(ParseJson(text.substr(line_start, nl - line_start), where, &record));
       if (first) {
-        // Compared as JSON values: a magic of the wrong type is a mismatch, not an exception.
-        if (!record.is_object() || record.value("magic", nlohmann::json()) != kMagic) {
-          return Status::Corruption(path + ": not a Lockstep step log (magic '" + std::string(kMagic) +
-                                    "' missing in the first record)");
-        }
-        if (record.value("format_version", nlohmann::json()) != kFormatVersion) {
-          return Status::Corruption(path + ": step log format version " +
-                                    DumpJson(record.value("format_version", nlohmann::json())) +
-                                    " is not supported (this build reads version " +
-                                    std::to_string(kFormatVersion) + ")");
-        }
+        LOCKSTEP_RETURN_IF_ERROR(CheckHeader(record, path));
         out->header = std::move(record);
         first = false;
       } else {
         LOCKSTEP_RETURN_IF_ERROR(CheckRecord(record, where));
-        if (record["kind"] == "step") {
-          out->records.push_back(std::move(record));
-          out->record_frame_ends.push_back(pos + frame_size);
-        } else {
-          out->events.push_back({std::move(record), out->records.size()});
-        }
+        frame_records.push_back(std::move(record));
       }
       line_start = nl + 1;
     }
     pos += frame_size;
+    for (auto& record : frame_records) {
+      if (record["kind"] == "step") {
+        out->records.push_back(std::move(record));
+        out->record_frame_ends.push_back(pos);
+      } else {
+        out->events.push_back({std::move(record), out->records.size()});
+      }
+    }
     out->frame_ends.push_back(pos);
+    out->valid_bytes = pos;
   }
-  out->valid_bytes = pos;
   if (first) return Status::Corruption(path + ": no complete header frame (" + out->tail_problem + ")");
   return Status::Ok();
+}
+
+Status ReadStepLogHeader(const std::string& path, nlohmann::json* header) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return io::ErrnoStatus(path, "cannot open the step log");
+  std::string data(64 << 10, '\0');  // the header frame is a few hundred bytes
+  const ssize_t n = ::pread(fd, &data[0], data.size(), 0);
+  ::close(fd);
+  if (n < 0) return io::ErrnoStatus(path, "cannot read the step log");
+  data.resize(static_cast<size_t>(n));
+  const size_t frame_size = ZSTD_findFrameCompressedSize(data.data(), data.size());
+  if (ZSTD_isError(frame_size)) return Status::Corruption(path + ": not a Lockstep step log (no zstd header frame)");
+  std::string text;
+  LOCKSTEP_RETURN_IF_ERROR(DecompressFrame(data.data(), frame_size, path + ": header frame", &text));
+  LOCKSTEP_RETURN_IF_ERROR(ParseJson(text.substr(0, text.find('\n')), path + ": header", header));
+  return CheckHeader(*header, path);
 }
 
 Status ReadStepLogFrame(const std::string& path, uint64_t begin, uint64_t end,

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "formats/checksum.h"
 #include "formats/status.h"
 
 namespace lockstep {
@@ -32,11 +33,13 @@ class StepLogWriter {
                        const StepLogOptions& options, std::unique_ptr<StepLogWriter>* out);
 
   // Opens an existing log for appending after its first `keep_bytes` bytes, which must end
-  // on a frame boundary (StepLogContents::valid_bytes or a frame end). Bytes after it are
-  // cut off first.
-  static Status OpenForAppend(const std::string& path, uint64_t keep_bytes,
+  // on a frame boundary (StepLogContents::valid_bytes or a frame end). Those bytes are read
+  // once: when `expected_xxh3` is not empty, Corruption unless their XXH3-128 equals it
+  // (damage anywhere before the cut is found before the log is continued). Bytes after
+  // the cut are then removed and the file fsynced.
+  static Status OpenForAppend(const std::string& path, uint64_t keep_bytes, const std::string& expected_xxh3,
                               const StepLogOptions& options, std::unique_ptr<StepLogWriter>* out);
-  ~StepLogWriter();  // flushes, best effort
+  ~StepLogWriter();  // flushes, best effort; nothing after a failure
 
   // Buffers `record` (its "kind" is set to "step"); writes a frame when the buffer is full.
   Status Append(const nlohmann::json& record);
@@ -49,7 +52,13 @@ class StepLogWriter {
   // checkpoint commits, so the log durably covers it).
   Status Flush(bool sync = false);
 
+  // Flushes, fsyncs and closes. After any failed write or fsync every call returns that
+  // failure and the file has been cut back to its last whole frame.
   Status Close();
+
+  // XXH3-128 of the file's first bytes_written() bytes: a checkpoint stores it so a resume
+  // can prove the log it continues is the log the checkpoint saw.
+  std::string digest() const;
 
   // The file's size after the frames written so far (buffered records not included), and
   // where the last of those frames begins. A checkpoint stores both right after Flush(), so
@@ -60,6 +69,8 @@ class StepLogWriter {
  private:
   StepLogWriter(std::string path, int fd, const StepLogOptions& options);
   Status WriteFrame(const std::string& text);
+  Status Writable() const;
+  Status Fail(Status st);
 
   std::string path_;
   int fd_;
@@ -68,6 +79,8 @@ class StepLogWriter {
   int pending_records_ = 0;
   uint64_t bytes_written_ = 0;
   uint64_t last_frame_start_ = 0;
+  std::unique_ptr<Xxh3Stream> digest_;  // of bytes [0, bytes_written_)
+  Status failure_;                      // the first failed write or fsync
 };
 
 // A non-step record (for example a resume) and where it sits among the step records.
@@ -89,8 +102,12 @@ struct StepLogContents {
 };
 
 // Reads the whole log. A truncated last frame is accepted and reported in `*out`; damage
-// anywhere else (bad checksum, bad JSON, wrong magic) is Corruption naming the offset.
+// anywhere else (bad checksum, bad JSON, wrong magic) is Corruption naming the offset, and
+// `*out` then holds what precedes the damaged frame (valid_bytes ends where it begins).
 Status ReadStepLog(const std::string& path, StepLogContents* out);
+
+// Reads only the header frame: cheap, for telling a Lockstep step log from another file.
+Status ReadStepLogHeader(const std::string& path, nlohmann::json* header);
 
 // Reads the single frame in bytes [begin, end) of the log: its records of every kind.
 // Corruption when the range is not exactly one intact frame.

@@ -2,6 +2,8 @@
 
 #include <hdf5.h>
 
+#include "formats/file_util.h"
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -77,6 +79,22 @@ class Handle {
   hid_t id_;
   herr_t (*close_)(hid_t);
 };
+
+// HDF5 works on an in-memory image (the core driver, no backing store): files are read
+// whole through ReadFileToString and written whole through WriteFileDurably. So HDF5
+// never holds a descriptor of ours (a full disk cannot leave a handle open at exit), every
+// write goes through formats/io.h (fault injection sees it), and a fuzzer can hand it bytes.
+constexpr uint64_t kMaxTensorFileBytes = 64ull << 30;
+// The name HDF5 is given for an image: the core driver refuses to open an image under the
+// name of a file that exists on disk, and this one never can (nothing is created in /proc).
+constexpr char kImageName[] = "/proc/self/lockstep-hdf5-image";
+
+hid_t InMemoryFapl(const std::string* image) {
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_fapl_core(fapl, 1 << 20, /*backing_store=*/0);
+  if (image != nullptr) H5Pset_file_image(fapl, const_cast<char*>(image->data()), image->size());
+  return fapl;
+}
 
 // HDF5 prints an error stack to stderr by default; we report through Status instead.
 void SilenceHdf5() {
@@ -175,6 +193,19 @@ Status WriteOne(hid_t file, const TensorData& t, const std::string& path) {
   return WriteStringAttr(ds.get(), kDTypeAttr, DTypeName(t.dtype), path);
 }
 
+Status WriteTensors(hid_t file, const std::vector<TensorData>& tensors, const std::string& path) {
+  LOCKSTEP_RETURN_IF_ERROR(WriteStringAttr(file, kMagicAttr, kMagic, path));
+  LOCKSTEP_RETURN_IF_ERROR(
+      WriteStringAttr(file, kVersionAttr, std::to_string(kFormatVersion), path));
+  std::set<std::string> groups;
+  for (const auto& t : tensors) {
+    LOCKSTEP_RETURN_IF_ERROR(EnsureParentGroups(file, t.name, &groups, path));
+    LOCKSTEP_RETURN_IF_ERROR(WriteOne(file, t, path));
+  }
+  if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) return Status::IOError(path + ": flush failed");
+  return Status::Ok();
+}
+
 struct VisitContext {
   std::vector<std::string> names;
 };
@@ -269,28 +300,40 @@ Status WriteTensorFile(const std::string& path, const std::vector<TensorData>& t
       return Status::InvalidArgument(path + ": duplicate tensor name '" + t.name + "'");
     }
   }
-  Handle fcpl(NoTimesPlist(H5P_FILE_CREATE), H5Pclose);
-  Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT), H5Fclose);
-  if (!file.valid()) return Status::IOError(path + ": cannot create HDF5 file");
-  LOCKSTEP_RETURN_IF_ERROR(WriteStringAttr(file.get(), kMagicAttr, kMagic, path));
-  LOCKSTEP_RETURN_IF_ERROR(
-      WriteStringAttr(file.get(), kVersionAttr, std::to_string(kFormatVersion), path));
-  std::set<std::string> groups;
-  for (const auto& t : tensors) {
-    LOCKSTEP_RETURN_IF_ERROR(EnsureParentGroups(file.get(), t.name, &groups, path));
-    LOCKSTEP_RETURN_IF_ERROR(WriteOne(file.get(), t, path));
+  std::string image;
+  {
+    Handle fcpl(NoTimesPlist(H5P_FILE_CREATE), H5Pclose);
+    Handle fapl(InMemoryFapl(nullptr), H5Pclose);
+    Handle file(H5Fcreate(kImageName, H5F_ACC_TRUNC, fcpl.get(), fapl.get()), H5Fclose);
+    if (!file.valid()) return Status::IOError(path + ": cannot create an HDF5 image in memory");
+    LOCKSTEP_RETURN_IF_ERROR(WriteTensors(file.get(), tensors, path));
+    const ssize_t size = H5Fget_file_image(file.get(), nullptr, 0);
+    if (size <= 0) return Status::IOError(path + ": cannot take the HDF5 image");
+    image.resize(static_cast<size_t>(size));
+    if (H5Fget_file_image(file.get(), &image[0], image.size()) != size) {
+      return Status::IOError(path + ": cannot take the HDF5 image");
+    }
   }
-  if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0) return Status::IOError(path + ": flush failed");
-  return Status::Ok();
+  return WriteFileDurably(path, image);
 }
 
 Status ReadTensorFile(const std::string& path, std::vector<TensorData>* tensors) {
+  tensors->clear();
+  std::string image;
+  LOCKSTEP_RETURN_IF_ERROR(ReadFileToString(path, &image, kMaxTensorFileBytes));
+  return ReadTensorImage(image, path, tensors);
+}
+
+
+Status ReadTensorImage(const std::string& image, const std::string& path, std::vector<TensorData>* tensors) {
   SilenceHdf5();
   tensors->clear();
-  if (H5Fis_hdf5(path.c_str()) <= 0) {
-    return Status::Corruption(path + ": not a readable HDF5 file (truncated or damaged)");
+  static const char kHdf5Signature[] = "\x89HDF\r\n\x1a\n";
+  if (image.size() < 8 || image.compare(0, 8, kHdf5Signature, 8) != 0) {
+    return Status::Corruption(path + ": not an HDF5 file (no HDF5 signature; truncated or damaged)");
   }
-  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  Handle fapl(InMemoryFapl(&image), H5Pclose);
+  Handle file(H5Fopen(kImageName, H5F_ACC_RDONLY, fapl.get()), H5Fclose);
   if (!file.valid()) return Status::Corruption(path + ": HDF5 file cannot be opened (truncated or damaged)");
   std::string magic, version;
   Status st = ReadStringAttr(file.get(), kMagicAttr, &magic, path);
@@ -304,8 +347,7 @@ Status ReadTensorFile(const std::string& path, std::vector<TensorData>* tensors)
                               " is not supported by this build (it reads version " +
                               std::to_string(kFormatVersion) + ")");
   }
-  hsize_t file_size = 0;
-  H5Fget_filesize(file.get(), &file_size);
+  const hsize_t file_size = image.size();
   VisitContext ctx;
   if (VisitObjects(file.get(), &ctx) < 0) {
     return Status::Corruption(path + ": cannot list datasets (damaged file)");

@@ -27,12 +27,16 @@ struct TensorData {
   int64_t numel() const;
 };
 
-// Writes `tensors` to a new HDF5 file at `path` (replacing any file there). Names must be
+// Writes `tensors` to a new HDF5 file at `path` (replacing any file there), durably: the
+// file is built in memory and written and fsynced in one piece. Names must be
 // unique, non-empty and free of empty path components; each tensor's byte count must match.
 Status WriteTensorFile(const std::string& path, const std::vector<TensorData>& tensors);
 
 // Reads every tensor of the Lockstep tensor file at `path`, sorted by name. Checks the
 // magic and version, and that each dataset's size agrees with its dtype and shape.
 Status ReadTensorFile(const std::string& path, std::vector<TensorData>* tensors);
+
+// The same for a file's bytes already in memory; `path` names it in messages.
+Status ReadTensorImage(const std::string& image, const std::string& path, std::vector<TensorData>* tensors);
 
 }  // namespace lockstep

@@ -47,8 +47,7 @@ void AuditLockstep(const std::string& dir, CheckpointAudit* c) {
   Manifest manifest;
   Status st = ValidateCheckpoint(dir, VerifyMode::kSizes, &manifest);
   if (!st.ok()) {
-    const bool missing = st.message().find("but missing") != std::string::npos;
-    return Fail(c, missing ? "incomplete" : "corrupt", st.message());
+    return Fail(c, st.IsNotFound() ? "incomplete" : "corrupt", st.message());
   }
   for (const auto& f : manifest.files) {
     c->bytes += f.size;

@@ -106,9 +106,10 @@ nlohmann::json NormalizeRunJson(const std::string& file_name, nlohmann::json val
     value.erase("output_dir");
     value.erase("overwrite_output_dir");
   }
-  if (file_name == "loop_state.json") {
+  if (file_name == "loop_state.json") {  // where this run's own log file ends: resume records move it
     value.erase("step_log_bytes");
     value.erase("step_log_last_frame");
+    value.erase("step_log_xxh3_128");
   }
   if (file_name == "trainer_state.json" && value.contains("best_model_checkpoint") &&
       value["best_model_checkpoint"].is_string()) {

@@ -17,6 +17,7 @@
 #include "formats/checkpoint.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
+#include "formats/run_lock.h"
 #include "replay/child_process.h"
 #include "trainer/step_plan.h"
 
@@ -37,16 +38,19 @@ struct ChildRun {
   int64_t last_save = -1;    // the last "save" event (a checkpoint write began)
   int64_t last_saved = -1;   // the last "saved" event (a checkpoint committed)
   int64_t resumed_at = -1;   // the "resumed" event's step; -1 when it started fresh
+  std::vector<int64_t> save_io_calls;  // per save, in order: its write, fsync and rename calls
   std::vector<std::string> skipped;  // "warning: skipping ..." lines of its stderr
   double mean_step_s = 0;    // from its events: for timing kills
   double mean_save_s = 0;
 };
 
-// When to SIGKILL a child: `delay_s` after it reports event `event` for step `step`.
+// When to SIGKILL a child: `delay_s` after it reports event `event` for step `step`; or,
+// with `io_call` > 0, the child kills itself after that I/O call of the save at `step`.
 struct KillPlan {
   std::string event;
   int64_t step = 0;
   double delay_s = 0;
+  int64_t io_call = 0;
 };
 
 // Everything the variants share.
@@ -104,6 +108,8 @@ Status RunChild(Context* ctx, const std::string& label, const std::string& dir,
                                    "--output_dir", dir, "--quiet", "--json",
                                    "--event-fd", std::to_string(ChildProcess::kEventFd)};
   argv.insert(argv.end(), extra.begin(), extra.end());
+  const bool self_kill = kill != nullptr && kill->io_call > 0;
+  if (self_kill) argv.insert(argv.end(), {"--crash-at-io", std::to_string(kill->step) + ":" + std::to_string(kill->io_call)});
   std::unique_ptr<ChildProcess> child;
   LOCKSTEP_RETURN_IF_ERROR(ChildProcess::Start(argv, stdout_path, stderr_path, &child));
 
@@ -138,8 +144,10 @@ Status RunChild(Context* ctx, const std::string& label, const std::string& dir,
       ++saves_seen;
     } else if (name == "resumed") {
       out->resumed_at = step;
+    } else if (name == "save-io") {
+      out->save_io_calls.push_back(step);
     }
-    if (kill && !out->killed && name == kill->event && step == kill->step) {
+    if (kill && !self_kill && !out->killed && name == kill->event && step == kill->step) {
       std::this_thread::sleep_for(std::chrono::duration<double>(kill->delay_s));
       child->Kill();
       out->killed = true;
@@ -152,7 +160,10 @@ Status RunChild(Context* ctx, const std::string& label, const std::string& dir,
     out->mean_step_s = std::chrono::duration<double>(last_step_at - first_step_at).count() / (steps_seen - 1);
   }
   if (saves_seen > 0) out->mean_save_s = save_seconds / saves_seen;
-  if (out->killed && signal == SIGKILL) return Status::Ok();
+  if ((out->killed || self_kill) && signal == SIGKILL) {
+    out->killed = true;
+    return Status::Ok();
+  }
   out->killed = false;  // it finished before the kill landed
   if (exit_code != 0) {
     return Status::IOError(label + ": lockstep train exited with " +
@@ -272,6 +283,68 @@ Status RunKillVariant(Context* ctx, const VerifyResumeReport& report, double ste
   return Status::Ok();
 }
 
+// The step of the newest checkpoint of `dir` that validates, 0 for none.
+int64_t CommittedStep(const std::string& dir) {
+  CheckpointDir latest;
+  std::vector<SkippedCheckpoint> skipped;
+  return FindLatestValidCheckpoint(dir, VerifyMode::kChecksums, &latest, &skipped).ok() ? latest.step : 0;
+}
+
+// Crash `index` of `count`: a save in its own stretch of the run after the last committed
+// checkpoint (else the first save after it), and one of that save's I/O calls. Everything
+// comes from the seed, and a save makes the same calls every time, so a rerun with the
+// same --kill-seed crashes at the same points, byte for byte.
+bool PlanCrash(std::mt19937_64& gen, int index, int count, int64_t committed, const VerifyResumeReport& report,
+               KillPlan* plan) {
+  const int64_t lo = report.max_steps * index / count, hi = report.max_steps * (index + 1) / count;
+  std::vector<size_t> in_stretch, after;
+  for (size_t i = 0; i < report.save_steps.size(); ++i) {
+    const int64_t s = report.save_steps[i];
+    if (s <= committed || i >= report.save_io_calls.size() || report.save_io_calls[i] < 1) continue;
+    after.push_back(i);
+    if (s > lo && s <= hi) in_stretch.push_back(i);
+  }
+  if (after.empty()) return false;
+  const size_t i = in_stretch.empty() ? after.front() : in_stretch[gen() % in_stretch.size()];
+  plan->event = "save";
+  plan->step = report.save_steps[i];
+  plan->io_call = 1 + static_cast<int64_t>(gen() % static_cast<uint64_t>(report.save_io_calls[i]));
+  plan->delay_s = 0;
+  return true;
+}
+
+Status RunCrashVariant(Context* ctx, const VerifyResumeReport& report, VariantReport* v) {
+  std::mt19937_64 gen(ctx->options.kill_seed);
+  ChildRun run;
+  const int count = ctx->options.crash_points;
+  for (int i = 0; i < count; ++i) {
+    KillPlan plan;
+    if (!PlanCrash(gen, i, count, CommittedStep(v->dir), report, &plan)) {
+      ctx->Say(v->name + ": no save left after the last committed checkpoint for crash " + std::to_string(i + 1));
+      break;
+    }
+    LOCKSTEP_RETURN_IF_ERROR(RunChild(ctx, v->name, v->dir, ContinueFlags(*ctx, v->dir), &plan, &run));
+    NoteResume(run, v);
+    if (!run.killed) {
+      return Status::IOError(v->name + ": the child did not crash at I/O call " + std::to_string(plan.io_call) +
+                             " of save " + std::to_string(plan.step) + " (the save made fewer calls than the "
+                             "reference's)");
+    }
+    const size_t at = std::find(report.save_steps.begin(), report.save_steps.end(), plan.step) - report.save_steps.begin();
+    Interruption in;
+    in.how = "SIGKILL after I/O call " + std::to_string(plan.io_call) + " of " +
+             std::to_string(report.save_io_calls[at]) + " in save " + std::to_string(plan.step);
+    in.last_step = run.last_step;
+    in.during_checkpoint_write = true;
+    in.leftovers = StagingLeftovers(v->dir);
+    v->interruptions.push_back(in);
+    ctx->Say(v->name + ": crash " + std::to_string(i + 1) + "/" + std::to_string(count) + ": " + in.how);
+  }
+  LOCKSTEP_RETURN_IF_ERROR(RunChild(ctx, v->name, v->dir, ContinueFlags(*ctx, v->dir), nullptr, &run));
+  NoteResume(run, v);
+  return Status::Ok();
+}
+
 VariantReport NewVariant(const Context& ctx, const std::string& name) {
   VariantReport v;
   v.name = name;
@@ -280,14 +353,13 @@ VariantReport NewVariant(const Context& ctx, const std::string& name) {
 }
 
 bool IsVerifyEntry(const std::string& name) {
-  return name == "reference" || name == "every-checkpoint" || name == "kill-random" || name == "logs" ||
+  return name == "reference" || name == "every-checkpoint" || name == "kill-random" || name == "crash-points" ||
+         name == "logs" ||
          name == "config.json" || name == "verify_report.json" || name.rfind("interrupt-", 0) == 0;
 }
 
 Status PrepareWorkDir(const TrainingArgs& args) {
   std::error_code ec;
-  fs::create_directories(args.output_dir, ec);
-  if (ec) return Status::IOError(args.output_dir + ": cannot create: " + ec.message());
   std::vector<std::string> ours;
   for (const auto& e : fs::directory_iterator(args.output_dir, ec)) {
     if (IsVerifyEntry(e.path().filename().string())) ours.push_back(e.path().string());
@@ -303,6 +375,13 @@ Status PrepareWorkDir(const TrainingArgs& args) {
 }
 
 Status CheckVariants(const VerifyResumeOptions& o, int64_t max_steps) {
+  std::vector<int64_t> sorted = o.interrupt_at;
+  std::sort(sorted.begin(), sorted.end());
+  const auto twice = std::adjacent_find(sorted.begin(), sorted.end());
+  if (twice != sorted.end()) {
+    return Status::InvalidArgument("--interrupt-at names step " + std::to_string(*twice) +
+                                   " twice; each step makes one variant");
+  }
   for (int64_t k : o.interrupt_at) {
     if (k < 1 || k >= max_steps) {
       return Status::InvalidArgument("--interrupt-at " + std::to_string(k) + ": must be between 1 and " +
@@ -310,7 +389,8 @@ Status CheckVariants(const VerifyResumeOptions& o, int64_t max_steps) {
                                      " steps)");
     }
   }
-  if (o.kill_random < 0) return Status::InvalidArgument("--kill-random must be 0 or more");
+  if (o.kill_random < 0) return Status::InvalidArgument("--kill-random must be 1 or more");
+  if (o.crash_points < 0) return Status::InvalidArgument("--crash-points must be 1 or more");
   if (o.lockstep_binary.empty()) return Status::InvalidArgument("verify-resume: no lockstep executable to run");
   return Status::Ok();
 }
@@ -338,6 +418,8 @@ Status VerifyResume(const VerifyResumeOptions& options, VerifyResumeReport* repo
   StepPlan plan;
   LOCKSTEP_RETURN_IF_ERROR(ComputeStepPlan(options.args, options.args.train_samples, &plan));
   LOCKSTEP_RETURN_IF_ERROR(CheckVariants(options, plan.max_steps));
+  std::unique_ptr<RunLock> lock;  // one verify-resume per work directory
+  LOCKSTEP_RETURN_IF_ERROR(RunLock::Acquire(options.args.output_dir, "lockstep verify-resume", &lock));
   LOCKSTEP_RETURN_IF_ERROR(PrepareWorkDir(options.args));
 
   Context ctx{options, fs::absolute(options.args.output_dir).lexically_normal().string(), "", 0, 0};
@@ -359,6 +441,7 @@ Status VerifyResume(const VerifyResumeOptions& options, VerifyResumeReport* repo
   LOCKSTEP_RETURN_IF_ERROR(RunChild(&ctx, "reference", report->reference_dir, {}, nullptr, &reference));
   report->reference_seconds = Since(t0);
   for (const auto& s : reference.result.value("saved_steps", json::array())) report->save_steps.push_back(s.get<int64_t>());
+  report->save_io_calls = reference.save_io_calls;
   std::string saves;
   for (int64_t s : report->save_steps) saves += (saves.empty() ? "" : ",") + std::to_string(s);
   ctx.Say("reference: " + std::to_string(plan.max_steps) + " steps, saved at " + (saves.empty() ? "none" : saves) +
@@ -366,15 +449,16 @@ Status VerifyResume(const VerifyResumeOptions& options, VerifyResumeReport* repo
 
   std::vector<int64_t> saves_before_end;
   for (int64_t s : report->save_steps) if (s < plan.max_steps) saves_before_end.push_back(s);
-  if ((options.every_checkpoint || options.kill_random > 0) && saves_before_end.empty()) {
-    return Status::InvalidArgument("--every-checkpoint and --kill-random need checkpoints to resume from, but the run "
+  if ((options.every_checkpoint || options.kill_random > 0 || options.crash_points > 0) && saves_before_end.empty()) {
+    return Status::InvalidArgument("--every-checkpoint, --kill-random and --crash-points need checkpoints to resume "
+                                   "from, but the run "
                                    "saves only at its end (" + std::to_string(plan.max_steps) +
                                    " steps); pass --save_steps N with N < " + std::to_string(plan.max_steps));
   }
 
   // 2. The interrupted variants, each resumed to the end.
   std::vector<int64_t> interrupts = options.interrupt_at;
-  if (interrupts.empty() && !options.every_checkpoint && options.kill_random == 0) {
+  if (interrupts.empty() && !options.every_checkpoint && options.kill_random == 0 && options.crash_points == 0) {
     interrupts = DefaultInterruptSteps(plan.updates_per_epoch, plan.max_steps);
   }
   for (int64_t k : interrupts) {
@@ -396,6 +480,13 @@ Status VerifyResume(const VerifyResumeOptions& options, VerifyResumeReport* repo
     t0 = Clock::now();
     const double step_s = std::max(reference.mean_step_s, 50e-6), save_s = std::max(reference.mean_save_s, 50e-6);
     LOCKSTEP_RETURN_IF_ERROR(RunKillVariant(&ctx, *report, step_s, save_s, &v));
+    v.seconds = Since(t0);
+    report->variants.push_back(std::move(v));
+  }
+  if (options.crash_points > 0) {
+    VariantReport v = NewVariant(ctx, "crash-points");
+    t0 = Clock::now();
+    LOCKSTEP_RETURN_IF_ERROR(RunCrashVariant(&ctx, *report, &v));
     v.seconds = Since(t0);
     report->variants.push_back(std::move(v));
   }
@@ -424,6 +515,7 @@ json VerifyResumeReportJson(const VerifyResumeReport& r) {
           {"bit_exact", r.bit_exact()},
           {"work_dir", r.work_dir},
           {"reference", {{"dir", r.reference_dir}, {"max_steps", r.max_steps}, {"save_steps", r.save_steps},
+                         {"save_io_calls", r.save_io_calls},
                          {"seconds", r.reference_seconds}}},
           {"kill_seed", r.kill_seed},
           {"fault_injected", r.fault},

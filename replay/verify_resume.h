@@ -25,7 +25,10 @@ struct VerifyResumeOptions {
   std::vector<int64_t> interrupt_at;  // one variant per step K: stop after K, then resume
   bool every_checkpoint = false;     // one variant stopped and resumed at every save step
   int kill_random = 0;               // one variant SIGKILLed this many times, then finished
-  uint64_t kill_seed = 0;            // seeds the kill moments, so a failure can be replayed
+  int crash_points = 0;              // one variant that kills itself this many times, each
+                                     // right after an exact I/O call of a checkpoint save
+  uint64_t kill_seed = 0;            // seeds both plans: which saves and steps, which I/O call.
+                                     // Crash points replay exactly; kill-random's timing does not
   ResumeFault fault = ResumeFault::kNone;  // TESTING ONLY: passed to every resume
   double child_timeout_s = 900;      // a child silent this long is killed, and that is an error
   // Progress lines; `transient` ones may be redrawn in place (a terminal), the others stay.
@@ -43,7 +46,7 @@ struct Interruption {
 };
 
 struct VariantReport {
-  std::string name;  // "interrupt-100", "every-checkpoint", "kill-random"
+  std::string name;  // "interrupt-100", "every-checkpoint", "kill-random", "crash-points"
   std::string dir;
   std::vector<Interruption> interruptions;
   RunComparison comparison;
@@ -55,6 +58,7 @@ struct VerifyResumeReport {
   std::string reference_dir;
   int64_t max_steps = 0;
   std::vector<int64_t> save_steps;  // the steps at which the reference saved
+  std::vector<int64_t> save_io_calls;  // per save: its write, fsync and rename calls
   double reference_seconds = 0;
   uint64_t kill_seed = 0;
   std::string fault = "none";

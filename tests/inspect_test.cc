@@ -2,6 +2,7 @@
 // --verify progress, and show of checkpoints with bit flips and truncations. This binary
 // does not link LibTorch: runs are made by the lockstep binary.
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -58,10 +59,26 @@ TEST(LockstepAudit, RotationHoldsAndAViolationIsNamed) {
   AuditReport r = Audit(run);
   EXPECT_TRUE(r.healthy()) << AuditReportJson(r).dump(2);
   EXPECT_EQ(r.checkpoints.size(), 2u);
-  ASSERT_TRUE(CopyTree(run + "/checkpoint-12", run + "/checkpoint-4").ok());  // rotation missed one
+  // Rotation missed one: the same run without a limit still has its checkpoint-4.
+  const std::string unrotated = Train(dir.Join("unrotated"));
+  ASSERT_TRUE(CopyTree(unrotated + "/checkpoint-4", run + "/checkpoint-4").ok());
   r = Audit(run);
   EXPECT_FALSE(r.healthy());
   EXPECT_EQ(r.findings["rotation"]["holds"], false);
+}
+
+// Finding 7 of issue 10: the manifest, not the directory name, says which step it is.
+TEST(LockstepAudit, RenamedCheckpointIsCorruptNamingBothSteps) {
+  test::ScratchDir dir;
+  const std::string run = Train(dir.Join("run"));
+  ASSERT_EQ(::rename((run + "/checkpoint-8").c_str(), (run + "/checkpoint-10").c_str()), 0);
+  const AuditReport r = Audit(run);
+  EXPECT_FALSE(r.healthy());
+  const CheckpointAudit& renamed = Find(r, 10);
+  EXPECT_EQ(renamed.status, "corrupt");
+  ASSERT_FALSE(renamed.problems.empty());
+  EXPECT_NE(renamed.problems[0].find("records step 8 but the directory is named checkpoint-10"), std::string::npos)
+      << renamed.problems[0];
 }
 
 TEST(LockstepAudit, ManifestOutsideAndSymlinkLoopsAreNamed) {

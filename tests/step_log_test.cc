@@ -119,7 +119,7 @@ TEST(StepLog, AppendAfterCutKeepsOneValidLog) {
   StepLogContents c;
   ASSERT_TRUE(ReadStepLog(dir.Join("log.zst"), &c).ok());
   std::unique_ptr<StepLogWriter> w;
-  ASSERT_TRUE(StepLogWriter::OpenForAppend(dir.Join("log.zst"), c.frame_ends[1], StepLogOptions(), &w).ok());
+  ASSERT_TRUE(StepLogWriter::OpenForAppend(dir.Join("log.zst"), c.frame_ends[1], "", StepLogOptions(), &w).ok());
   ASSERT_TRUE(w->Append({{"step", 5}}).ok());
   ASSERT_TRUE(w->Close().ok());
   StepLogContents after;

@@ -39,30 +39,52 @@ Status OptimizerTensors(AdamW* opt, std::vector<TensorData>* out) {
 
 }  // namespace
 
-Status WriteCheckpoint(const std::string& run_dir, int64_t step, const CheckpointPayload& payload,
-                       std::string* final_dir) {
+StateFile JsonStateFile(const std::string& name, std::function<nlohmann::json()> to_json,
+                        std::function<Status(const nlohmann::json&, const std::string& path)> from_json) {
+  StateFile f;
+  f.name = name;
+  f.save = [to_json](const std::string& path) { return WriteJsonFile(path, to_json()); };
+  f.load = [from_json](const std::string& path) {
+    nlohmann::json j;
+    LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(path, &j));
+    if (!j.is_object()) return Status::Corruption(path + ": not a JSON object");
+    try {
+      return from_json(j, path);
+    } catch (const nlohmann::json::exception& e) {  // a field missing or of the wrong type
+      return Status::Corruption(path + ": malformed: " + e.what());
+    }
+  };
+  return f;
+}
+
+Status SaveCheckpoint(const std::string& run_dir, int64_t step, const std::vector<StateFile>& pieces,
+                      std::string* final_dir) {
   std::unique_ptr<CheckpointStaging> staging;
   LOCKSTEP_RETURN_IF_ERROR(CheckpointStaging::Begin(run_dir, step, &staging));
-
-  std::vector<TensorData> model_tensors, optimizer_tensors;
-  LOCKSTEP_RETURN_IF_ERROR(ModelTensors(payload.model, &model_tensors));
-  LOCKSTEP_RETURN_IF_ERROR(OptimizerTensors(payload.optimizer, &optimizer_tensors));
-  LOCKSTEP_RETURN_IF_ERROR(WriteTensorFile(staging->FilePath(kModelFile), model_tensors));
-  LOCKSTEP_RETURN_IF_ERROR(WriteTensorFile(staging->FilePath(kOptimizerFile), optimizer_tensors));
-
-  const std::pair<const char*, const nlohmann::json*> json_files[] = {
-      {"trainer_state.json", &payload.trainer_state}, {"training_args.json", &payload.training_args},
-      {"scheduler.json", &payload.scheduler},         {"sampler.json", &payload.sampler},
-      {"rng_state.json", &payload.rng_state},         {"loop_state.json", &payload.loop_state},
-  };
-  for (const auto& [name, value] : json_files) {
-    LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile(staging->FilePath(name), *value));
-  }
+  for (const auto& piece : pieces) LOCKSTEP_RETURN_IF_ERROR(piece.save(staging->FilePath(piece.name)));
   return staging->Commit(final_dir);
 }
 
-Status LoadModelWeights(const std::string& checkpoint_dir, Model* model) {
-  const std::string path = (std::filesystem::path(checkpoint_dir) / kModelFile).string();
+Status LoadCheckpoint(const std::string& checkpoint_dir, const std::vector<StateFile>& pieces) {
+  for (const auto& piece : pieces) {
+    LOCKSTEP_RETURN_IF_ERROR(piece.load((std::filesystem::path(checkpoint_dir) / piece.name).string()));
+  }
+  return Status::Ok();
+}
+
+Status SaveModelWeights(const std::string& path, Model* model) {
+  std::vector<TensorData> tensors;
+  LOCKSTEP_RETURN_IF_ERROR(ModelTensors(model, &tensors));
+  return WriteTensorFile(path, tensors);
+}
+
+Status SaveOptimizerState(const std::string& path, AdamW* optimizer) {
+  std::vector<TensorData> tensors;
+  LOCKSTEP_RETURN_IF_ERROR(OptimizerTensors(optimizer, &tensors));
+  return WriteTensorFile(path, tensors);
+}
+
+Status LoadModelWeights(const std::string& path, Model* model) {
   std::vector<TensorData> tensors;
   LOCKSTEP_RETURN_IF_ERROR(ReadTensorFile(path, &tensors));
   std::map<std::string, const TensorData*> by_name;
@@ -80,8 +102,7 @@ Status LoadModelWeights(const std::string& checkpoint_dir, Model* model) {
   return Status::Ok();
 }
 
-Status LoadOptimizerState(const std::string& checkpoint_dir, const torch::Device& device, AdamW* optimizer) {
-  const std::string path = (std::filesystem::path(checkpoint_dir) / kOptimizerFile).string();
+Status LoadOptimizerState(const std::string& path, const torch::Device& device, AdamW* optimizer) {
   std::vector<TensorData> tensors;
   LOCKSTEP_RETURN_IF_ERROR(ReadTensorFile(path, &tensors));
   std::map<std::string, const TensorData*> by_name;

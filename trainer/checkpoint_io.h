@@ -1,14 +1,18 @@
-// Saving and loading the trainer's checkpoints: checkpoint-<step>/ holds
-//   model.h5          every parameter and buffer, one dataset each
-//   optimizer.h5      exp_avg/<param>, exp_avg_sq/<param>, step/<param> (AdamW state)
-//   trainer_state.json   HF's TrainerState
-//   training_args.json   every knob (TrainingArgsToJson)
-//   scheduler.json, sampler.json, rng_state.json, loop_state.json
-//   manifest.json     written last (formats/checkpoint.h)
+// Saving and loading the trainer's checkpoints, as one registry of stateful pieces (after
+// torchtitan): each piece of training state names its file and knows how to save itself
+// there and load itself back. A checkpoint is the list written in order through a staging
+// directory; a resume is the same list loaded in the same order. So a new piece of state
+// is one entry in one list (TrainingRun::StateFiles), and reading mirrors writing.
+//
+// checkpoint-<step>/ holds, besides manifest.json (formats/checkpoint.h):
+//   training_args.json  trainer_state.json  model.h5  optimizer.h5
+//   scheduler.json  loop_state.json  sampler.json  rng_state.json
 // Layout and field meanings: formats/doc/checkpoint_format.md.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -21,27 +25,36 @@ namespace lockstep {
 constexpr char kModelFile[] = "model.h5";
 constexpr char kOptimizerFile[] = "optimizer.h5";
 
-struct CheckpointPayload {
-  Model* model = nullptr;
-  AdamW* optimizer = nullptr;
-  nlohmann::json trainer_state;  // TrainerState::ToJson
-  nlohmann::json training_args;
-  nlohmann::json scheduler;
-  nlohmann::json sampler;
-  nlohmann::json rng_state;
-  nlohmann::json loop_state;
+// One piece of training state and the checkpoint file it lives in.
+struct StateFile {
+  std::string name;                                    // "model.h5", "scheduler.json"
+  std::function<Status(const std::string& path)> save;  // writes the file at `path`
+  std::function<Status(const std::string& path)> load;  // restores the state from `path`
 };
 
-// Writes checkpoint-<step> under `run_dir` atomically; stores its path in `*final_dir`.
-Status WriteCheckpoint(const std::string& run_dir, int64_t step, const CheckpointPayload& payload,
-                       std::string* final_dir);
+// A StateFile for state that is a JSON document. `from_json` gets the parsed file and its
+// path (for messages); malformed fields must come back as Corruption, never throw.
+StateFile JsonStateFile(const std::string& name, std::function<nlohmann::json()> to_json,
+                        std::function<Status(const nlohmann::json&, const std::string& path)> from_json);
 
-// Copies the weights of `checkpoint_dir`/model.h5 into `model`, checking names, shapes and
-// dtypes (load_best_model_at_end).
-Status LoadModelWeights(const std::string& checkpoint_dir, Model* model);
+// Saves every piece into run_dir/checkpoint-<step>, atomically (staging, then commit).
+// On failure nothing that looks like a checkpoint is left; `*final_dir` gets the path.
+Status SaveCheckpoint(const std::string& run_dir, int64_t step, const std::vector<StateFile>& pieces,
+                      std::string* final_dir);
 
-// Restores the AdamW moments and step counts of `checkpoint_dir`/optimizer.h5 onto
-// `device`, checking that every parameter's state is present with the parameter's shape.
-Status LoadOptimizerState(const std::string& checkpoint_dir, const torch::Device& device, AdamW* optimizer);
+// Loads every piece from `checkpoint_dir`, in the list's order; stops at the first failure.
+Status LoadCheckpoint(const std::string& checkpoint_dir, const std::vector<StateFile>& pieces);
+
+// model.h5: every parameter and buffer, one dataset each.
+Status SaveModelWeights(const std::string& path, Model* model);
+// Copies the weights of the model file at `path` into `model`, checking names, shapes and
+// dtypes (resume, and load_best_model_at_end).
+Status LoadModelWeights(const std::string& path, Model* model);
+
+// optimizer.h5: exp_avg/<param>, exp_avg_sq/<param>, step/<param>.
+Status SaveOptimizerState(const std::string& path, AdamW* optimizer);
+// Restores AdamW's moments and step counts onto `device`, checking that every parameter's
+// state is present with the parameter's shape.
+Status LoadOptimizerState(const std::string& path, const torch::Device& device, AdamW* optimizer);
 
 }  // namespace lockstep

@@ -53,4 +53,17 @@ int64_t ResolveInterval(double steps, int64_t max_steps) {
   return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(static_cast<double>(max_steps) * steps)));
 }
 
+nlohmann::json SpeedMetrics(const TrainingArgs& args, const StepPlan& plan, int64_t train_samples, double runtime_s) {
+  const auto round_to = [](double v, double scale) { return std::round(v * scale) / scale; };
+  nlohmann::json m = {{"train_runtime", round_to(runtime_s, 1e4)}};
+  if (runtime_s <= 0) return m;
+  const double total_train_batch_size =
+      static_cast<double>(args.per_device_train_batch_size) * static_cast<double>(args.gradient_accumulation_steps);
+  const double samples = args.max_steps > 0 ? static_cast<double>(args.max_steps) * total_train_batch_size
+                                            : static_cast<double>(train_samples) * args.num_train_epochs;
+  m["train_samples_per_second"] = round_to(samples / runtime_s, 1e3);
+  m["train_steps_per_second"] = round_to(static_cast<double>(plan.max_steps) / runtime_s, 1e3);
+  return m;
+}
+
 }  // namespace lockstep

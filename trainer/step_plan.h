@@ -10,6 +10,8 @@
 
 #include <cstdint>
 
+#include <nlohmann/json.hpp>
+
 #include "formats/status.h"
 #include "trainer/training_args.h"
 
@@ -41,5 +43,12 @@ Status ComputeStepPlan(const TrainingArgs& args, int64_t num_examples, StepPlan*
 
 // HF's logging/eval/save interval: values below 1 are a ratio of max_steps (rounded up).
 int64_t ResolveInterval(double steps, int64_t max_steps);
+
+// HF's speed_metrics("train", ...) for a run of `runtime_s` seconds: train_runtime
+// (rounded to 4 places) and, for a non-zero runtime, train_samples_per_second and
+// train_steps_per_second (3 places). Samples are max_steps x per_device_train_batch_size x
+// gradient_accumulation_steps when max_steps > 0, else train_samples x num_train_epochs;
+// steps are the plan's max_steps, as HF's _inner_training_loop counts them.
+nlohmann::json SpeedMetrics(const TrainingArgs& args, const StepPlan& plan, int64_t train_samples, double runtime_s);
 
 }  // namespace lockstep

@@ -18,10 +18,13 @@
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "formats/rotation.h"
+#include "formats/run_lock.h"
 #include "trainer/adamw.h"
+#include "trainer/blas_info.h"
 #include "trainer/checkpoint_io.h"
 #include "trainer/datasets.h"
 #include "trainer/lr_schedule.h"
+#include "trainer/memory_estimate.h"
 #include "trainer/models.h"
 #include "trainer/progress.h"
 #include "trainer/sampler.h"
@@ -38,20 +41,6 @@ namespace {
 
 constexpr char kLockstepVersion[] = "0.1.0";
 
-std::string FloatBits(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, sizeof(bits));
-  char buf[16];
-  std::snprintf(buf, sizeof(buf), "0x%08" PRIx32, bits);
-  return buf;
-}
-
-json StateJson(const std::vector<uint8_t>& state, bool full) {
-  json j = {{"size", state.size()}, {"xxh3_128", Xxh3Hex(state.data(), state.size())}};
-  if (full) j["base64"] = Base64Encode(state);
-  return j;
-}
-
 // CUDA generator state (LibTorch 2.x): 8 bytes seed, 8 bytes Philox offset.
 json CudaStateJson(const std::vector<uint8_t>& state, bool full) {
   json j = StateJson(state, full);
@@ -65,33 +54,87 @@ json CudaStateJson(const std::vector<uint8_t>& state, bool full) {
   return j;
 }
 
-// Run artefacts a fresh run would overwrite; only these are removed by overwrite_output_dir.
-bool IsRunArtefact(const std::string& name) {
-  int64_t step;
-  return ParseCheckpointDirName(name, &step) || name.rfind(kStagingPrefix, 0) == 0 ||
-         name == kStepLogFile || name == "train_results.json" || name == "eval_results.json" ||
-         name == "all_results.json" || name == "trainer_state.json";
+// "eval @ step 100: eval_loss 0.3172, eval_accuracy 0.9023 (best eval_accuracy so far)".
+std::string EvalNote(int64_t step, const json& metrics, const std::string& best_key, bool new_best) {
+  std::string note = "eval @ step " + std::to_string(step) + ":";
+  for (const char* key : {"eval_loss", "eval_accuracy"}) {
+    if (!metrics.contains(key)) continue;
+    char value[32];
+    std::snprintf(value, sizeof(value), " %s %.4f,", key, metrics[key].get<double>());
+    note += value;
+  }
+  note.pop_back();
+  if (new_best) note += " (best " + best_key + " so far)";
+  return note;
 }
 
+// What a fresh run writes at the top of output_dir besides checkpoints and the step log.
+bool IsResultsFile(const std::string& name) {
+  return name == "train_results.json" || name == "eval_results.json" || name == "all_results.json" ||
+         name == "trainer_state.json";
+}
+
+// The entries of output_dir a fresh run would overwrite, or a reason to refuse. With
+// overwrite_output_dir they are removed, but only when every one is Lockstep's own: HF's
+// flag of the same name never deletes, so a foreign checkpoint (no Lockstep manifest), a
+// foreign step log, or results without a Lockstep step log beside them make it refuse.
 Status PrepareOutputDir(const TrainingArgs& args) {
+  std::vector<fs::path> ours;
+  std::string foreign;
+  bool have_log = false, have_results = false;
   std::error_code ec;
-  fs::create_directories(args.output_dir, ec);
-  if (ec) return Status::IOError(args.output_dir + ": cannot create output_dir: " + ec.message());
-  std::vector<fs::path> artefacts;
   for (const auto& e : fs::directory_iterator(args.output_dir, ec)) {
-    if (IsRunArtefact(e.path().filename().string())) artefacts.push_back(e.path());
+    const std::string name = e.path().filename().string();
+    int64_t step;
+    if (ParseCheckpointDirName(name, &step)) {
+      if (!IsLockstepCheckpoint(e.path().string()) && foreign.empty()) {
+        foreign = e.path().string() + " is not a Lockstep checkpoint (no manifest.json with Lockstep's magic)";
+      }
+      ours.push_back(e.path());
+    } else if (name == kStepLogFile) {
+      json header;
+      if (!ReadStepLogHeader(e.path().string(), &header).ok() && foreign.empty()) {
+        foreign = e.path().string() + " is not a Lockstep step log";
+      }
+      have_log = true;
+      ours.push_back(e.path());
+    } else if (IsResultsFile(name)) {
+      have_results = true;
+      ours.push_back(e.path());
+    }
   }
-  if (artefacts.empty()) return Status::Ok();
+  if (ec) return Status::IOError(args.output_dir + ": cannot list: " + ec.message());
+  if (ours.empty()) return Status::Ok();
   if (!args.overwrite_output_dir) {
-    return Status::InvalidArgument(args.output_dir + " already holds a run (" +
-                                   artefacts.front().filename().string() +
-                                   "); choose another output_dir or pass --overwrite_output_dir true");
+    return Status::InvalidArgument(args.output_dir + " already holds a run (" + ours.front().filename().string() +
+                                   "); choose another output_dir, pass --overwrite_output_dir true, or --resume it");
   }
-  for (const auto& p : artefacts) LOCKSTEP_RETURN_IF_ERROR(RemoveTree(p.string()));
+  if (foreign.empty() && have_results && !have_log) {
+    foreign = args.output_dir + " holds results files but no Lockstep step log (another trainer's run)";
+  }
+  if (!foreign.empty()) {
+    return Status::InvalidArgument("--overwrite_output_dir removes only Lockstep's own runs, and " + foreign +
+                                   "; nothing was removed. Move it away or choose another output_dir");
+  }
+  for (const auto& p : ours) LOCKSTEP_RETURN_IF_ERROR(RemoveTree(p.string()));
   return Status::Ok();
 }
 
 }  // namespace
+
+std::string FloatBits(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof(bits));
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "0x%08" PRIx32, bits);
+  return buf;
+}
+
+json StateJson(const std::vector<uint8_t>& state, bool full) {
+  json j = {{"size", state.size()}, {"xxh3_128", Xxh3Hex(state.data(), state.size())}};
+  if (full) j["base64"] = Base64Encode(state);
+  return j;
+}
 
 const char* ResumeFaultName(ResumeFault fault) {
   switch (fault) {
@@ -120,10 +163,55 @@ bool ParseResumeFault(const std::string& name, ResumeFault* fault) {
   return false;
 }
 
+int64_t DefaultNumThreads() { return at::get_num_threads(); }
+
+// Takes output_dir's writer lock for the whole run, before anything in it is touched.
+Status TrainingRun::LockOutputDir() {
+  const char* command = options_.resume_from ? "lockstep train --resume" : "lockstep train";
+  return RunLock::Acquire(args_.output_dir, command, &lock_);
+}
+
+// Staging directories are only ever left by a save that died: under the lock no other
+// writer can own one, so they are removed, and reported.
+Status TrainingRun::RemoveStagingLeftovers() {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(args_.output_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(kStagingPrefix, 0) != 0) continue;
+    LOCKSTEP_RETURN_IF_ERROR(RemoveTree(e.path().string()));
+    removed_leftovers_.push_back(name);
+    std::fprintf(stderr, "note: removed %s, left by a save that did not finish\n", e.path().c_str());
+  }
+  return ec ? Status::IOError(args_.output_dir + ": cannot list: " + ec.message()) : Status::Ok();
+}
+
+// The thread count decides the run's bits. A resume takes the checkpoint's unless one is
+// given (a different one is then refused by the settings check, unless overridden); a
+// fresh run takes LibTorch's default. Either way the value is recorded resolved.
+Status TrainingRun::ResolveThreads(const std::string& checkpoint) {
+  if (!args_.num_threads && !checkpoint.empty()) {
+    json saved;
+    LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((fs::path(checkpoint) / "training_args.json").string(), &saved));
+    const auto it = saved.is_object() ? saved.find("num_threads") : saved.end();
+    if (it != saved.end() && it->is_number_integer() && it->get<int64_t>() >= 1) args_.num_threads = it->get<int64_t>();
+  }
+  if (!args_.num_threads) args_.num_threads = at::get_num_threads();
+  at::set_num_threads(static_cast<int>(*args_.num_threads));
+  return Status::Ok();
+}
+
 Status TrainingRun::Setup() {
   LOCKSTEP_RETURN_IF_ERROR(ResolveDevice(args_.device, &device_));
   EnableDeterminism(device_);
-  if (!options_.resume_from) LOCKSTEP_RETURN_IF_ERROR(PrepareOutputDir(args_));
+  LOCKSTEP_RETURN_IF_ERROR(LockOutputDir());
+  LOCKSTEP_RETURN_IF_ERROR(RemoveStagingLeftovers());
+  std::string checkpoint;
+  if (options_.resume_from) {
+    LOCKSTEP_RETURN_IF_ERROR(ChooseResumeCheckpoint(&checkpoint));
+  } else {
+    LOCKSTEP_RETURN_IF_ERROR(PrepareOutputDir(args_));
+  }
+  LOCKSTEP_RETURN_IF_ERROR(ResolveThreads(checkpoint));
 
   // Seed first: model initialisation and dropout draw from the global generators.
   torch::manual_seed(static_cast<uint64_t>(args_.seed));
@@ -153,21 +241,7 @@ Status TrainingRun::Setup() {
   state_.eval_steps = eval_steps_ = ResolveInterval(args_.eval_steps.value_or(args_.logging_steps), plan_.max_steps);
   state_.save_steps = ResolveInterval(args_.save_steps, plan_.max_steps);
 
-  if (options_.resume_from) {
-    std::string checkpoint = *options_.resume_from;
-    if (checkpoint.empty()) {
-      CheckpointDir latest;
-      std::vector<SkippedCheckpoint> skipped;
-      Status st = FindLatestValidCheckpoint(args_.output_dir, VerifyMode::kChecksums, &latest, &skipped);
-      for (const auto& s : skipped) {
-        std::fprintf(stderr, "warning: skipping %s: %s\n", s.path.c_str(), s.reason.c_str());
-        skipped_checkpoints_.push_back(s.path + ": " + s.reason);
-      }
-      if (!st.ok()) return Status::NotFound(st.message() + "; refusing to start from scratch (drop --resume for a fresh run)");
-      checkpoint = latest.path;
-    } else {
-      LOCKSTEP_RETURN_IF_ERROR(ValidateCheckpoint(checkpoint, VerifyMode::kChecksums));
-    }
+  if (!checkpoint.empty()) {
     LOCKSTEP_RETURN_IF_ERROR(Resume(checkpoint));
   } else {
     const std::string log_path = (fs::path(args_.output_dir) / kStepLogFile).string();
@@ -188,6 +262,7 @@ json TrainingRun::StepLogHeader() const {
           {"torch_version", TORCH_VERSION},
           {"device", device_.str()},
           {"num_threads", at::get_num_threads()},
+          {"blas", BlasInfo()},
           {"training_args", args},
           {"dataset", {{"name", data_.name}, {"train_samples", data_.train.size()},
                        {"eval_samples", data_.eval.size()}, {"xxh3_128", data_.digest}}},
@@ -216,12 +291,14 @@ Status TrainingRun::Train() {
       LOCKSTEP_RETURN_IF_ERROR(TrainUpdate(epoch, u));
       const bool epoch_end = u + 1 == plan_.updates_per_epoch || state_.global_step == plan_.max_steps;
       LOCKSTEP_RETURN_IF_ERROR(LogEvaluateSave(epoch_end));
-      if (options_.stop_after_step && state_.global_step == *options_.stop_after_step &&
-          state_.global_step < plan_.max_steps) {
+      const bool asked = options_.stop_after_step && state_.global_step == *options_.stop_after_step;
+      if ((asked || StopRequested()) && state_.global_step < plan_.max_steps) {
         // A preemption that leaves something to resume from: the last step is checkpointed.
-        if (last_saved_step_ != state_.global_step) LOCKSTEP_RETURN_IF_ERROR(SaveCheckpoint());
+        if (last_saved_step_ != state_.global_step) LOCKSTEP_RETURN_IF_ERROR(SaveCheckpointNow());
         stopped_early_ = true;
-        progress_->Note("stopped after step " + std::to_string(state_.global_step) + " (--stop-after-step)");
+        if (!asked) stopped_by_signal_ = static_cast<int>(*options_.stop_signal);
+        progress_->Note("stopped after step " + std::to_string(state_.global_step) +
+                        (asked ? " (--stop-after-step)" : " (signal " + std::to_string(stopped_by_signal_) + ")"));
         progress_->Finish();
         return Status::Ok();
       }
@@ -316,13 +393,10 @@ Status TrainingRun::LogEvaluateSave(bool epoch_end) {
     metrics["epoch"] = state_.epoch;
     metrics["step"] = step;
     state_.log_history.push_back(metrics);
-    char note[160];
-    std::snprintf(note, sizeof(note), "eval @ step %lld: eval_loss %.4f%s", static_cast<long long>(step),
-                  metrics["eval_loss"].get<double>(), new_best ? " (best so far)" : "");
-    progress_->Note(note);
+    progress_->Note(EvalNote(step, metrics, BestMetricKey(args_), new_best));
     if (args_.save_strategy == "best" && new_best) save = true;
   }
-  if (save) LOCKSTEP_RETURN_IF_ERROR(SaveCheckpoint());
+  if (save) LOCKSTEP_RETURN_IF_ERROR(SaveCheckpointNow());
   return Status::Ok();
 }
 
@@ -366,39 +440,18 @@ bool TrainingRun::UpdateBest(const json& metrics) {
   return true;
 }
 
-Status TrainingRun::SaveCheckpoint() {
+Status TrainingRun::SaveCheckpointNow() {
   const int64_t step = state_.global_step;
   if (state_.best_global_step) {
     const std::string best_dir = (fs::path(args_.output_dir) / CheckpointDirName(*state_.best_global_step)).string();
     if (*state_.best_global_step == step || fs::exists(best_dir)) state_.best_model_checkpoint = best_dir;
   }
   Emit("save", step);
-  // The step log must durably cover every step a checkpoint holds.
+  // The step log must durably cover every step a checkpoint holds (loop_state.json records
+  // where it ends and its digest, so this comes first).
   LOCKSTEP_RETURN_IF_ERROR(step_log_->Flush(/*sync=*/true));
-  CheckpointPayload payload;
-  payload.model = model_.get();
-  payload.optimizer = optimizer_.get();
-  payload.trainer_state = state_.ToJson();
-  payload.training_args = TrainingArgsToJson(args_);
-  payload.scheduler = {{"type", schedule_.spec().type}, {"kwargs", schedule_.spec().kwargs},
-                       {"base_lr", schedule_.spec().base_lr}, {"warmup_steps", schedule_.spec().warmup_steps},
-                       {"total_steps", schedule_.spec().total_steps}, {"last_epoch", scheduler_step_},
-                       {"last_lr", schedule_.LrAt(scheduler_step_)}};
-  const int64_t epoch = sampler_->epoch();
-  const bool epoch_done = step % plan_.updates_per_epoch == 0;
-  payload.sampler = {{"num_examples", data_.train.size()}, {"seed", sampler_->seed()}, {"epoch", epoch},
-                     {"updates_done_in_epoch", epoch_done ? plan_.updates_per_epoch : step % plan_.updates_per_epoch},
-                     {"generator_state_at_epoch_start", StateJson(sampler_->state_at_epoch_start(), true)}};
-  payload.rng_state = RngJson(/*full=*/true);
-  payload.rng_state.erase("sampler");  // kept, with its position, in sampler.json
-  payload.loop_state = {{"tr_loss", tr_loss_}, {"tr_loss_bits", FloatBits(tr_loss_)},
-                        {"total_loss", total_loss_}, {"globalstep_last_logged", globalstep_last_logged_},
-                        {"dataset_xxh3_128", data_.digest},
-                        // The log frame that ends with this step: resume checks it and cuts there.
-                        {"step_log_bytes", step_log_->bytes_written()},
-                        {"step_log_last_frame", step_log_->last_frame_start()}};
   std::string dir;
-  LOCKSTEP_RETURN_IF_ERROR(WriteCheckpoint(args_.output_dir, step, payload, &dir));
+  LOCKSTEP_RETURN_IF_ERROR(SaveCheckpoint(args_.output_dir, step, StateFiles(), &dir));
   saved_steps_.push_back(step);
   last_saved_step_ = step;
   Emit("saved", step);
@@ -434,6 +487,9 @@ Status TrainingRun::Finish(TrainResult* result) {
   result->skipped_checkpoints = skipped_checkpoints_;
   result->saved_steps = saved_steps_;
   result->stopped_early = stopped_early_;
+  result->stopped_by_signal = stopped_by_signal_;
+  result->num_threads = args_.num_threads.value_or(0);
+  result->removed_leftovers = removed_leftovers_;
   std::vector<CheckpointDir> dirs;
   LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(args_.output_dir, &dirs));
   for (const auto& d : dirs) result->checkpoints.push_back(d.path);
@@ -442,17 +498,15 @@ Status TrainingRun::Finish(TrainResult* result) {
   total_loss_ += tr_loss_;
   const double train_loss = total_loss_ / static_cast<double>(std::max<int64_t>(1, state_.global_step));
   if (args_.load_best_model_at_end && state_.best_model_checkpoint) {
-    LOCKSTEP_RETURN_IF_ERROR(LoadModelWeights(*state_.best_model_checkpoint, model_.get()));
+    LOCKSTEP_RETURN_IF_ERROR(
+        LoadModelWeights((fs::path(*state_.best_model_checkpoint) / kModelFile).string(), model_.get()));
     progress_->Note("loaded best model from " + *state_.best_model_checkpoint);
   }
-  const double samples = static_cast<double>(state_.global_step) * plan_.grad_accum * plan_.batch_size;
   json train = {{"epoch", state_.epoch},
                 {"total_flos", state_.total_flos},
                 {"train_loss", train_loss},
-                {"train_runtime", runtime},
-                {"train_samples", data_.train.size()},
-                {"train_samples_per_second", samples / std::max(runtime, 1e-9)},
-                {"train_steps_per_second", state_.global_step / std::max(runtime, 1e-9)}};
+                {"train_samples", data_.train.size()}};
+  train.update(SpeedMetrics(args_, plan_, data_.train.size(), runtime));
   json final_log = train;
   final_log.erase("train_samples");
   final_log["step"] = state_.global_step;

@@ -4,6 +4,7 @@
 // and tests that only drive runs compile fast.
 #pragma once
 
+#include <csignal>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -54,6 +55,10 @@ struct TrainOptions {
   // the schedule just saved one) and no results files are written. For resume testing.
   std::optional<int64_t> stop_after_step;
   ResumeFault fault = ResumeFault::kNone;  // testing only, see ResumeFault
+  // Preemption. When the flag this points at becomes non-zero (a SIGTERM/SIGINT handler
+  // stores the signal number), the run finishes its current optimizer step, saves a
+  // checkpoint there, flushes the step log and stops: TrainResult::stopped_by_signal.
+  const volatile std::sig_atomic_t* stop_signal = nullptr;
   // Called as the run goes: ("step", s) after step s is logged, ("save", s) before
   // checkpoint-s is written and ("saved", s) after it is committed. verify-resume uses
   // these to time its kills; they must not throw.
@@ -74,9 +79,16 @@ struct TrainResult {
   std::string resumed_from;  // the checkpoint a resumed run continued, "" for a fresh run
   // Newer checkpoints an auto-resume passed over: "path: reason".
   std::vector<std::string> skipped_checkpoints;
-  bool stopped_early = false;       // stop_after_step ended the run; no results were written
+  bool stopped_early = false;       // stop_after_step or a signal ended the run; no results were written
+  int stopped_by_signal = 0;        // the signal that stopped it (SIGTERM, SIGINT), 0 for none
+  int64_t num_threads = 0;          // the intra-op thread count the run used
+  // Staging directories of crashed saves that this start removed (under the run lock).
+  std::vector<std::string> removed_leftovers;
   std::vector<int64_t> saved_steps;  // every checkpoint this process wrote, rotated ones too
 };
+
+// LibTorch's intra-op thread count when none is set (OMP_NUM_THREADS, else the cores).
+int64_t DefaultNumThreads();
 
 // Validates `args`, trains, and writes the run directory. Errors (bad settings, an
 // occupied output_dir, I/O failures) come back as a Status; nothing throws.

@@ -175,6 +175,9 @@ std::vector<ArgSpec> BuildSpecs() {
       Spec("train_samples", &A::train_samples, "Size of the built-in training split"),
       Spec("eval_samples", &A::eval_samples, "Size of the built-in evaluation split"),
       Spec("device", &A::device, "auto|cpu|cuda (auto takes CUDA when available)"),
+      Spec("num_threads", &A::num_threads,
+           "Intra-op threads; decides the run's bits (default: LibTorch's choice on a fresh run, "
+           "the checkpoint's on a resume)"),
       Spec("dropout", &A::dropout, "Dropout probability of both models"),
       Spec("input_dim", &A::input_dim, "mlp: input features"),
       Spec("hidden_size", &A::hidden_size, "mlp: hidden width"),
@@ -305,6 +308,8 @@ Status ValidateTrainingArgs(const TrainingArgs& a) {
   need(a.model == "mlp" || a.model == "gpt", "model must be mlp or gpt, got '" + a.model + "'");
   need(a.device == "auto" || a.device == "cpu" || a.device == "cuda",
        "device must be auto, cpu or cuda, got '" + a.device + "'");
+  need(!a.num_threads || (*a.num_threads >= 1 && *a.num_threads <= 1024),
+       "num_threads must be between 1 and 1024 (or unset for LibTorch's default)");
   need(a.train_samples >= 1, "train_samples must be >= 1");
   need(a.eval_samples >= 0, "eval_samples must be >= 0");
   need(!a.dataloader_drop_last || a.train_samples >= a.per_device_train_batch_size,

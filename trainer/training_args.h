@@ -53,6 +53,10 @@ struct TrainingArgs {
   int64_t train_samples = 1024;
   int64_t eval_samples = 256;
   std::string device = "auto";  // auto | cpu | cuda
+  // Intra-op threads. The thread count changes the order of floating-point reductions, so
+  // it decides the run's bits: unset takes LibTorch's default (OMP_NUM_THREADS or the core
+  // count) on a fresh run and the checkpoint's value on a resume, and is recorded resolved.
+  std::optional<int64_t> num_threads;
   double dropout = 0.1;
   int64_t input_dim = 32;     // mlp: features per sample
   int64_t hidden_size = 128;  // mlp: hidden width

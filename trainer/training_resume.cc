@@ -1,131 +1,52 @@
-// Resuming a run: restore every piece of state that decides the rest of the run, and
-// continue its step log where the checkpoint left it. Every restore is O(1) in the run's
-// position: nothing is replayed, no skipped batch is drawn.
+// Resuming a run: pick the checkpoint, restore every piece of state from it (the registry
+// in training_state.cc), prove the step log is the one the checkpoint saw, and continue it
+// right after the checkpoint's step. Every restore is O(1) in the run's position: nothing
+// is replayed, no skipped batch is drawn; the log check reads the log once at disk speed.
+#include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 
-#include "formats/base64.h"
+#include "formats/checkpoint.h"
 #include "formats/json_file.h"
-#include "trainer/checkpoint_io.h"
-#include "trainer/resume_check.h"
-#include "trainer/torch_bridge.h"
 #include "trainer/training_run.h"
 
 namespace fs = std::filesystem;
 
 namespace lockstep {
-namespace {
 
-json ChangesJson(const std::vector<SettingChange>& changes) {
-  json out = json::array();
-  for (const auto& c : changes) {
-    if (c.knob == "output_dir" || c.knob == "overwrite_output_dir") continue;
-    out.push_back({{"setting", c.knob}, {"checkpoint", c.checkpoint}, {"now", c.now}, {"safe", c.safe}});
+// HF's resume_from_checkpoint: "" is the newest valid checkpoint of output_dir (newer
+// invalid ones are skipped, each with a warning), anything else that checkpoint.
+Status TrainingRun::ChooseResumeCheckpoint(std::string* checkpoint) {
+  *checkpoint = *options_.resume_from;
+  if (!checkpoint->empty()) return ValidateCheckpoint(*checkpoint, VerifyMode::kChecksums);
+  CheckpointDir latest;
+  std::vector<SkippedCheckpoint> skipped;
+  Status st = FindLatestValidCheckpoint(args_.output_dir, VerifyMode::kChecksums, &latest, &skipped);
+  for (const auto& s : skipped) {
+    std::fprintf(stderr, "warning: skipping %s: %s\n", s.path.c_str(), s.reason.c_str());
+    skipped_checkpoints_.push_back(s.path + ": " + s.reason);
   }
-  return out;
+  if (!st.ok()) {
+    return Status::NotFound(st.message() + "; refusing to start from scratch (drop --resume for a fresh run)");
+  }
+  *checkpoint = latest.path;
+  return Status::Ok();
 }
 
-// True when `fault` is the one being injected; says so loudly, once per skipped restore.
-bool Injected(ResumeFault injected, ResumeFault fault) {
-  if (injected != fault) return false;
-  std::fprintf(stderr, "warning: FAULT INJECTION (testing only): not restoring %s on resume\n",
-               ResumeFaultName(fault));
-  return true;
-}
-
-}  // namespace
-
-// Restores everything that decides the rest of the run from `checkpoint`: weights, AdamW
-// state, scheduler, trainer state, loss sums, sampler position and every RNG. The data
-// position costs one permutation draw from the saved generator state, however far into
-// the epoch; then the step log is cut after the checkpoint's step and continued.
+// Restores everything that decides the rest of the run from `checkpoint`, then continues
+// its step log.
 Status TrainingRun::Resume(const std::string& checkpoint) {
-  const fs::path dir(checkpoint);
-  json saved_args, trainer_state, loop, sampler, rng, scheduler;
-  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((dir / "training_args.json").string(), &saved_args));
-  std::vector<SettingChange> changes;
-  LOCKSTEP_RETURN_IF_ERROR(DiffResumeSettings(saved_args, checkpoint, args_, &changes));
-  LOCKSTEP_RETURN_IF_ERROR(CheckResumeSettings(changes, checkpoint, options_.resume_override));
-  for (const auto& c : changes) resume_override_active_ |= !c.safe;
-  if (resume_override_active_) {
-    std::fprintf(stderr, "warning: resuming %s with changed run-deciding settings (--resume-override); "
-                 "this is a different run and its records are marked resume_override\n", checkpoint.c_str());
-  }
-  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((dir / "trainer_state.json").string(), &trainer_state));
-  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((dir / "loop_state.json").string(), &loop));
-  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((dir / "sampler.json").string(), &sampler));
-  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((dir / "rng_state.json").string(), &rng));
-  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((dir / "scheduler.json").string(), &scheduler));
-  LOCKSTEP_RETURN_IF_ERROR(LoadModelWeights(checkpoint, model_.get()));
-  const ResumeFault fault = options_.fault;
-  if (!Injected(fault, ResumeFault::kOptimizer)) {
-    LOCKSTEP_RETURN_IF_ERROR(LoadOptimizerState(checkpoint, device_, optimizer_.get()));
-  }
-
-  TrainerState restored;
-  LOCKSTEP_RETURN_IF_ERROR(TrainerState::FromJson(trainer_state, checkpoint + "/trainer_state.json", &restored));
-  // Frequencies may have changed (safe settings): keep the ones this run resolved.
-  restored.max_steps = state_.max_steps;
-  restored.logging_steps = state_.logging_steps;
-  restored.eval_steps = state_.eval_steps;
-  restored.save_steps = state_.save_steps;
-  state_ = restored;
-  try {
-    scheduler_step_ = scheduler.at("last_epoch").get<int64_t>();
-    const uint32_t bits = static_cast<uint32_t>(std::stoul(loop.at("tr_loss_bits").get<std::string>(), nullptr, 16));
-    std::memcpy(&tr_loss_, &bits, sizeof(bits));
-    total_loss_ = loop.at("total_loss").get<double>();
-    globalstep_last_logged_ = loop.at("globalstep_last_logged").get<int64_t>();
-    const int64_t epoch = sampler.at("epoch").get<int64_t>();
-    const int64_t done = sampler.at("updates_done_in_epoch").get<int64_t>();
-    std::vector<uint8_t> sampler_state, cpu_state;
-    if (!Base64Decode(sampler.at("generator_state_at_epoch_start").at("base64").get<std::string>(), &sampler_state) ||
-        !Base64Decode(rng.at("cpu").at("base64").get<std::string>(), &cpu_state)) {
-      return Status::Corruption(checkpoint + ": a saved generator state is not valid base64");
-    }
-    if (done < plan_.updates_per_epoch) {
-      sampler_->RestoreEpoch(epoch, sampler_state);
-      sampler_restored_ = true;
-      start_epoch_ = epoch;
-      start_update_ = done;
-    } else {
-      start_epoch_ = epoch + 1;  // the checkpoint closed its epoch: the next one begins afresh
-    }
-    if (!Injected(fault, ResumeFault::kRng)) {
-      SetGeneratorStateBytes(DefaultGenerator(torch::kCPU), cpu_state);
-      if (device_.is_cuda()) {
-        std::vector<uint8_t> cuda_state;
-        if (!rng.contains("cuda") || !Base64Decode(rng["cuda"].at("base64").get<std::string>(), &cuda_state)) {
-          return Status::Corruption(checkpoint + "/rng_state.json: no CUDA generator state for a CUDA run");
-        }
-        SetGeneratorStateBytes(DefaultGenerator(torch::kCUDA), cuda_state);
-      }
-    }
-  } catch (const json::exception& e) {
-    return Status::Corruption(checkpoint + ": loop, scheduler, sampler or RNG state is malformed: " + e.what());
-  } catch (const std::exception& e) {  // std::stoul
-    return Status::Corruption(checkpoint + "/loop_state.json: tr_loss_bits is not a hex number: " + e.what());
-  }
-  if (Injected(fault, ResumeFault::kSamplerPosition)) {
-    start_epoch_ = start_update_ = 0;
-    sampler_restored_ = false;
-  }
-  if (Injected(fault, ResumeFault::kScheduler)) scheduler_step_ = 0;
-  if (Injected(fault, ResumeFault::kLossSums)) {
-    tr_loss_ = 0.0f;
-    total_loss_ = 0.0;
-    globalstep_last_logged_ = state_.global_step;
-  }
+  LOCKSTEP_RETURN_IF_ERROR(LoadCheckpoint(checkpoint, StateFiles()));
   resumed_from_ = checkpoint;
-
-  LOCKSTEP_RETURN_IF_ERROR(OpenStepLogForResume(loop));
+  LOCKSTEP_RETURN_IF_ERROR(OpenStepLogForResume());
   json event = {{"after_step", state_.global_step},
                 {"checkpoint", fs::path(checkpoint).filename().string()},
-                {"changed_settings", ChangesJson(changes)},
+                {"changed_settings", resume_changes_},
                 {"resume_override", resume_override_active_}};
   if (!skipped_checkpoints_.empty()) event["skipped_checkpoints"] = skipped_checkpoints_;
-  if (fault != ResumeFault::kNone) event["fault_injected"] = ResumeFaultName(fault);
+  if (!removed_leftovers_.empty()) event["removed_leftovers"] = removed_leftovers_;
+  if (!step_log_damage_.is_null()) event["step_log_damage"] = step_log_damage_;
+  if (options_.fault != ResumeFault::kNone) event["fault_injected"] = ResumeFaultName(options_.fault);
   LOCKSTEP_RETURN_IF_ERROR(step_log_->AppendEvent("resume", event));
   Emit("resumed", state_.global_step);
   return Status::Ok();
@@ -133,31 +54,41 @@ Status TrainingRun::Resume(const std::string& checkpoint) {
 
 // Continues the step log right after the checkpoint's step: records a killed run wrote
 // past it are cut off, so the file stays one valid log of one run. The checkpoint names
-// the frame that ends with its step, so only that frame is read; a log without that
-// frame (an older checkpoint, or a copied log) is scanned whole instead.
-Status TrainingRun::OpenStepLogForResume(const json& loop_state) {
+// the frame that ends with its step and the digest of every byte up to it, so damage
+// anywhere before the cut is found before a single record is added. A checkpoint without
+// that position (an older format) has the log scanned whole instead.
+Status TrainingRun::OpenStepLogForResume() {
   const std::string path = (fs::path(args_.output_dir) / kStepLogFile).string();
   const int64_t step = state_.global_step;
-  if (step > 0 && loop_state.value("step_log_bytes", json()).is_number_unsigned() &&
-      loop_state.value("step_log_last_frame", json()).is_number_unsigned()) {
-    const uint64_t end = loop_state["step_log_bytes"].get<uint64_t>();
-    const uint64_t begin = loop_state["step_log_last_frame"].get<uint64_t>();
+  const json& pos = saved_log_position_;
+  Status damage;
+  if (step > 0 && pos.value("step_log_bytes", json()).is_number_unsigned() &&
+      pos.value("step_log_last_frame", json()).is_number_unsigned()) {
+    const uint64_t end = pos["step_log_bytes"].get<uint64_t>();
+    const uint64_t begin = pos["step_log_last_frame"].get<uint64_t>();
+    const std::string digest = pos.value("step_log_xxh3_128", json("")).is_string() ? pos.value("step_log_xxh3_128", "") : "";
     std::vector<json> frame;
-    if (ReadStepLogFrame(path, begin, end, &frame).ok() && !frame.empty() &&
-        frame.back().value("kind", "") == "step" && frame.back().value("step", int64_t{-1}) == step) {
-      return StepLogWriter::OpenForAppend(path, end, options_.step_log, &step_log_);
+    damage = ReadStepLogFrame(path, begin, end, &frame);
+    if (damage.ok() && (frame.empty() || frame.back().value("kind", "") != "step" ||
+                        frame.back().value("step", int64_t{-1}) != step)) {
+      damage = Status::Corruption(path + ": the frame at byte " + std::to_string(begin) +
+                                  " does not end with step " + std::to_string(step) + ", the checkpoint's step");
     }
+    if (damage.ok()) damage = StepLogWriter::OpenForAppend(path, end, digest, options_.step_log, &step_log_);
+    if (damage.ok()) return Status::Ok();
+    if (!damage.IsCorruption()) return damage;
   }
   StepLogContents log;
-  LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(path, &log));
+  Status read = damage.ok() ? ReadStepLog(path, &log) : damage;
+  if (!read.ok()) return CutDamagedStepLog(path, read);
   uint64_t keep = log.frame_ends.empty() ? 0 : log.frame_ends.front();  // the header frame
   if (step > 0) {
     const auto& r = log.records;
     size_t i = 0;
     while (i < r.size() && r[i].value("step", int64_t{0}) != step) ++i;
     if (i == r.size()) {
-      return Status::Corruption(path + ": has no record of step " + std::to_string(step) +
-                                ", the checkpoint's step");
+      return CutDamagedStepLog(path, Status::Corruption(path + ": has no record of step " + std::to_string(step) +
+                                                        ", the checkpoint's step"));
     }
     if (i + 1 < r.size() && log.record_frame_ends[i + 1] == log.record_frame_ends[i]) {
       return Status::Corruption(path + ": step " + std::to_string(step) +
@@ -165,7 +96,41 @@ Status TrainingRun::OpenStepLogForResume(const json& loop_state) {
     }
     keep = log.record_frame_ends[i];
   }
-  return StepLogWriter::OpenForAppend(path, keep, options_.step_log, &step_log_);
+  return StepLogWriter::OpenForAppend(path, keep, "", options_.step_log, &step_log_);
+}
+
+// The step log does not hold the history the checkpoint saw. Without --resume-override the
+// resume is refused. With it, the log is cut after its last intact frame at or before the
+// checkpoint, the cut is recorded in the "resume" record, and every later step is marked.
+Status TrainingRun::CutDamagedStepLog(const std::string& path, const Status& damage) {
+  if (!damage.IsCorruption() || !options_.resume_override) {
+    if (!damage.IsCorruption()) return damage;
+    return Status::Corruption("refusing to resume: " + damage.message() +
+                              "\n(--resume-override cuts the log before the damage, records the cut, and "
+                              "continues as a marked, different run)");
+  }
+  StepLogContents log;
+  (void)ReadStepLog(path, &log);  // on damage, holds what precedes the damaged frame
+  // Keep whole frames only, and none holding a step after the checkpoint's.
+  uint64_t keep = log.valid_bytes;
+  for (size_t i = 0; i < log.records.size(); ++i) {
+    if (log.records[i].value("step", int64_t{0}) <= state_.global_step) continue;
+    const auto frame = std::lower_bound(log.frame_ends.begin(), log.frame_ends.end(), log.record_frame_ends[i]);
+    keep = frame == log.frame_ends.begin() ? 0 : *(frame - 1);
+    break;
+  }
+  int64_t last_kept = 0;
+  for (size_t i = 0; i < log.records.size() && log.record_frame_ends[i] <= keep; ++i) {
+    last_kept = log.records[i].value("step", int64_t{0});
+  }
+  if (keep == 0) return Status::Corruption("refusing to resume: " + damage.message() + " (not even the header is intact)");
+  std::fprintf(stderr, "warning: %s\nwarning: --resume-override: cutting %s at byte %llu (last step kept: %lld); "
+               "this is a different run and its records are marked resume_override\n",
+               damage.message().c_str(), path.c_str(), static_cast<unsigned long long>(keep),
+               static_cast<long long>(last_kept));
+  step_log_damage_ = {{"problem", damage.message()}, {"cut_at_byte", keep}, {"last_step_kept", last_kept}};
+  resume_override_active_ = true;
+  return StepLogWriter::OpenForAppend(path, keep, "", options_.step_log, &step_log_);
 }
 
 }  // namespace lockstep

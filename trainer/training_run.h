@@ -9,8 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "formats/run_lock.h"
 #include "formats/step_log.h"
 #include "trainer/adamw.h"
+#include "trainer/checkpoint_io.h"
 #include "trainer/datasets.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/models.h"
@@ -23,6 +25,11 @@
 namespace lockstep {
 
 using nlohmann::json;
+
+// "0x40117f02": a float's bits, as the step log and loop_state.json record them.
+std::string FloatBits(float f);
+// A generator state as {"size", "xxh3_128"} (+ "base64" with `full`).
+json StateJson(const std::vector<uint8_t>& state, bool full);
 
 class TrainingRun {
  public:
@@ -39,8 +46,24 @@ class TrainingRun {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   }
 
+  Status LockOutputDir();
+  Status RemoveStagingLeftovers();
+  Status ChooseResumeCheckpoint(std::string* checkpoint);
+  Status ResolveThreads(const std::string& checkpoint);
   Status Resume(const std::string& checkpoint);
-  Status OpenStepLogForResume(const json& loop_state);
+  Status OpenStepLogForResume();
+  Status CutDamagedStepLog(const std::string& path, const Status& damage);
+  // Every piece of state a checkpoint holds, in save and load order (training_state.cc).
+  std::vector<StateFile> StateFiles();
+  Status CheckSavedSettings(const json& saved, const std::string& path);
+  json SchedulerJson() const;
+  Status LoadScheduler(const json& j);
+  json SamplerJson() const;
+  Status LoadSampler(const json& j, const std::string& path);
+  json LoopJson() const;
+  Status LoadLoop(const json& j, const std::string& path);
+  Status LoadRng(const json& j, const std::string& path);
+  bool StopRequested() const { return options_.stop_signal != nullptr && *options_.stop_signal != 0; }
   void Emit(const char* event, int64_t step) const {
     if (options_.on_event) options_.on_event(event, step);
   }
@@ -48,13 +71,15 @@ class TrainingRun {
   Status LogEvaluateSave(bool epoch_end);
   json Evaluate();
   bool UpdateBest(const json& metrics);
-  Status SaveCheckpoint();
+  Status SaveCheckpointNow();
   Status RotateCheckpoints();
   json RngJson(bool full);
   json StepLogHeader() const;
 
   TrainingArgs args_;
   TrainOptions options_;
+  std::unique_ptr<RunLock> lock_;  // held from Setup to the end: one writer per output_dir
+  std::vector<std::string> removed_leftovers_;
   torch::Device device_ = torch::kCPU;
   DatasetPair data_;
   int64_t items_per_sample_ = 1;  // 1 for mlp, block_size tokens for gpt
@@ -75,8 +100,11 @@ class TrainingRun {
   bool sampler_restored_ = false;  // the start epoch's permutation came from the checkpoint
   std::string resumed_from_;
   std::vector<std::string> skipped_checkpoints_;
-  json resume_event_;             // the "resume" record, appended once the log is open
   bool resume_override_active_ = false;  // resumed despite unsafe changes: records are marked
+  std::vector<json> resume_changes_;     // every changed setting, for the "resume" record
+  // Where the checkpoint's step ends in the step log, and the log's digest up to there.
+  json saved_log_position_;
+  json step_log_damage_;  // set when --resume-override cut a damaged log
 
   // The scheduler's own step count (LambdaLR's last_epoch): saved and restored with the
   // checkpoint's scheduler.json rather than derived from global_step.
@@ -84,6 +112,7 @@ class TrainingRun {
   std::vector<int64_t> saved_steps_;
   int64_t last_saved_step_ = -1;
   bool stopped_early_ = false;
+  int stopped_by_signal_ = 0;
 
   // HF's loss bookkeeping: tr_loss is a float32 accumulator reset at each log;
   // total_loss is the float64 sum of the logged chunks; train_loss = total / global_step.
