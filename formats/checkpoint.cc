@@ -145,6 +145,21 @@ Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* man
   return Status::Ok();
 }
 
+bool IsCheckpointLeftover(const std::string& name) {
+  return name.rfind(kStagingPrefix, 0) == 0 || name.rfind(kDeletingPrefix, 0) == 0;
+}
+
+Status RemoveCheckpoint(const std::string& dir) {
+  const fs::path path(dir);
+  int64_t step = 0;
+  ParseCheckpointDirName(path.filename().string(), &step);
+  const std::string doomed =
+      (path.parent_path() / (kDeletingPrefix + std::to_string(step) + "-" + std::to_string(::getpid()))).string();
+  LOCKSTEP_RETURN_IF_ERROR(RemoveTree(doomed));  // one of ours from an earlier failed delete
+  LOCKSTEP_RETURN_IF_ERROR(RenameDurably(dir, doomed));
+  return RemoveTree(doomed);
+}
+
 bool IsLockstepCheckpoint(const std::string& dir) {
   nlohmann::json j;
   return ReadJsonFile((fs::path(dir) / kManifestFile).string(), &j).ok() && j.is_object() &&

@@ -17,7 +17,12 @@
 namespace lockstep {
 
 constexpr char kManifestFile[] = "manifest.json";
-constexpr char kStagingPrefix[] = ".staging-checkpoint-";
+constexpr char kStagingPrefix[] = ".staging-checkpoint-";   // a save in progress
+constexpr char kDeletingPrefix[] = ".deleting-checkpoint-";  // a checkpoint being removed
+
+// True for the names only an unfinished save or delete leaves behind (the prefixes above).
+// Under the run lock, any such entry belongs to a dead process.
+bool IsCheckpointLeftover(const std::string& name);
 
 struct ManifestEntry {
   std::string path;  // relative to the checkpoint directory, no "..", no leading '/'
@@ -73,6 +78,11 @@ struct SkippedCheckpoint {
 // NotFound when no checkpoint validates.
 Status FindLatestValidCheckpoint(const std::string& run_dir, VerifyMode mode, CheckpointDir* out,
                                  std::vector<SkippedCheckpoint>* skipped);
+
+// Removes the checkpoint directory `dir` (rotation, overwrite) without a moment where a
+// half-deleted checkpoint goes by its checkpoint-N name: it is first renamed, durably, to
+// .deleting-checkpoint-N-<pid>, then removed. A failure leaves at most that leftover.
+Status RemoveCheckpoint(const std::string& dir);
 
 // Writes one checkpoint through a staging directory. Destroying an uncommitted staging
 // removes its directory, so an aborted save leaves nothing that looks like a checkpoint.

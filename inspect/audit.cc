@@ -12,6 +12,7 @@
 #include "formats/json_file.h"
 #include "formats/pickle_scan.h"
 #include "formats/rotation.h"
+#include "formats/run_lock.h"
 #include "formats/safetensors.h"
 #include "formats/step_log.h"
 #include "formats/zip_archive.h"
@@ -166,7 +167,7 @@ constexpr char kHfStagingPrefix[] = "tmp-checkpoint-";
 
 bool IsKnownRunFile(const std::string& name) {
   static const std::set<std::string> kKnown = {
-      kStepLogFile, "train_results.json", "eval_results.json", "all_results.json", "trainer_state.json",
+      kStepLogFile, kRunLockFile, "train_results.json", "eval_results.json", "all_results.json", "trainer_state.json",
       "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
       "training_args.bin", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
       "merges.txt", "README.md", "runs", "pytorch_model.bin", "verify_report.json"};
@@ -249,6 +250,8 @@ Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditRe
     if (ParseCheckpointDirName(name, &step)) continue;
     if (name.rfind(kStagingPrefix, 0) == 0) {
       report->problems.push_back(e.path().string() + ": leftover staging directory of a save that never committed");
+    } else if (name.rfind(kDeletingPrefix, 0) == 0) {
+      report->problems.push_back(e.path().string() + ": leftover of a checkpoint delete that never finished");
     } else if (name.rfind(kHfStagingPrefix, 0) == 0) {
       report->problems.push_back(e.path().string() + ": leftover staging directory of a Hugging Face save "
                                                      "that was never renamed to checkpoint-N");

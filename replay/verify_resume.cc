@@ -186,7 +186,7 @@ std::vector<std::string> StagingLeftovers(const std::string& dir) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
-    if (name.rfind(kStagingPrefix, 0) == 0) out.push_back(name);
+    if (IsCheckpointLeftover(name)) out.push_back(name);
   }
   std::sort(out.begin(), out.end());
   return out;

@@ -5,6 +5,22 @@
 #include <cstdint>
 #include <string>
 
+#include <gtest/gtest.h>
+
+#include "formats/status.h"
+
+// Asserts that a Status is OK, printing it when it is not (leveldb's ASSERT_LEVELDB_OK).
+#define ASSERT_OK(expr)                                            \
+  do {                                                             \
+    const ::lockstep::Status _assert_st = (expr);                  \
+    ASSERT_TRUE(_assert_st.ok()) << _assert_st.ToString();         \
+  } while (0)
+#define EXPECT_OK(expr)                                            \
+  do {                                                             \
+    const ::lockstep::Status _expect_st = (expr);                  \
+    EXPECT_TRUE(_expect_st.ok()) << _expect_st.ToString();         \
+  } while (0)
+
 namespace lockstep {
 namespace test {
 

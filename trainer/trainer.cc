@@ -92,8 +92,9 @@ Status PrepareOutputDir(const TrainingArgs& args) {
       }
       ours.push_back(e.path());
     } else if (name == kStepLogFile) {
-      json header;
-      if (!ReadStepLogHeader(e.path().string(), &header).ok() && foreign.empty()) {
+      json header;  // an empty log is one whose header write failed: nothing to lose
+      if (fs::file_size(e.path(), ec) != 0 && !ReadStepLogHeader(e.path().string(), &header).ok() &&
+          foreign.empty()) {
         foreign = e.path().string() + " is not a Lockstep step log";
       }
       have_log = true;
@@ -116,7 +117,11 @@ Status PrepareOutputDir(const TrainingArgs& args) {
     return Status::InvalidArgument("--overwrite_output_dir removes only Lockstep's own runs, and " + foreign +
                                    "; nothing was removed. Move it away or choose another output_dir");
   }
-  for (const auto& p : ours) LOCKSTEP_RETURN_IF_ERROR(RemoveTree(p.string()));
+  for (const auto& p : ours) {
+    int64_t step;
+    const bool checkpoint = ParseCheckpointDirName(p.filename().string(), &step);
+    LOCKSTEP_RETURN_IF_ERROR(checkpoint ? RemoveCheckpoint(p.string()) : RemoveTree(p.string()));
+  }
   return Status::Ok();
 }
 
@@ -171,16 +176,16 @@ Status TrainingRun::LockOutputDir() {
   return RunLock::Acquire(args_.output_dir, command, &lock_);
 }
 
-// Staging directories are only ever left by a save that died: under the lock no other
+// Staging and deleting directories are only ever left by a save or delete that died: under the lock no other
 // writer can own one, so they are removed, and reported.
 Status TrainingRun::RemoveStagingLeftovers() {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(args_.output_dir, ec)) {
     const std::string name = e.path().filename().string();
-    if (name.rfind(kStagingPrefix, 0) != 0) continue;
+    if (!IsCheckpointLeftover(name)) continue;
     LOCKSTEP_RETURN_IF_ERROR(RemoveTree(e.path().string()));
     removed_leftovers_.push_back(name);
-    std::fprintf(stderr, "note: removed %s, left by a save that did not finish\n", e.path().c_str());
+    std::fprintf(stderr, "note: removed %s, left by a save or delete that did not finish\n", e.path().c_str());
   }
   return ec ? Status::IOError(args_.output_dir + ": cannot list: " + ec.message()) : Status::Ok();
 }
@@ -471,7 +476,7 @@ Status TrainingRun::RotateCheckpoints() {
   }
   const int64_t best = state_.best_model_checkpoint && state_.best_global_step ? *state_.best_global_step : kNoBestStep;
   for (int64_t s : CheckpointsToDelete(steps, best, *args_.save_total_limit)) {
-    LOCKSTEP_RETURN_IF_ERROR(RemoveTree((fs::path(args_.output_dir) / CheckpointDirName(s)).string()));
+    LOCKSTEP_RETURN_IF_ERROR(RemoveCheckpoint((fs::path(args_.output_dir) / CheckpointDirName(s)).string()));
   }
   return Status::Ok();
 }
@@ -537,6 +542,7 @@ Status TrainingRun::Finish(TrainResult* result) {
 
 Status RunTraining(const TrainingArgs& args, const TrainOptions& options, TrainResult* result) {
   LOCKSTEP_RETURN_IF_ERROR(ValidateTrainingArgs(args));
+  LOCKSTEP_RETURN_IF_ERROR(CheckMemoryFits(args, AvailableMemoryBytes()));
   try {
     TrainingRun run(args, options);
     LOCKSTEP_RETURN_IF_ERROR(run.Setup());

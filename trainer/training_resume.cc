@@ -103,14 +103,15 @@ Status TrainingRun::OpenStepLogForResume() {
 // resume is refused. With it, the log is cut after its last intact frame at or before the
 // checkpoint, the cut is recorded in the "resume" record, and every later step is marked.
 Status TrainingRun::CutDamagedStepLog(const std::string& path, const Status& damage) {
-  if (!damage.IsCorruption() || !options_.resume_override) {
-    if (!damage.IsCorruption()) return damage;
+  if (!damage.IsCorruption()) return damage;
+  StepLogContents log;
+  const Status scan = ReadStepLog(path, &log);  // on damage, holds what precedes the damaged frame
+  if (!options_.resume_override) {
     return Status::Corruption("refusing to resume: " + damage.message() +
+                              (scan.ok() || scan.message() == damage.message() ? "" : "\n  found: " + scan.message()) +
                               "\n(--resume-override cuts the log before the damage, records the cut, and "
                               "continues as a marked, different run)");
   }
-  StepLogContents log;
-  (void)ReadStepLog(path, &log);  // on damage, holds what precedes the damaged frame
   // Keep whole frames only, and none holding a step after the checkpoint's.
   uint64_t keep = log.valid_bytes;
   for (size_t i = 0; i < log.records.size(); ++i) {
