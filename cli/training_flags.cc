@@ -9,6 +9,7 @@ void AddTrainingFlags(CLI::App* cmd, TrainingFlags* flags) {
   for (const auto& spec : TrainingArgSpecs()) {
     CLI::Option* opt = cmd->add_option("--" + spec.name, flags->raw[spec.name], spec.help);
     opt->type_name(spec.type_name);
+    opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // as argparse: the last one wins
     if (spec.type_name.rfind("bool", 0) == 0) opt->expected(0, 1);
     opt->group("Training settings (Hugging Face TrainingArguments names)");
     flags->options[spec.name] = opt;

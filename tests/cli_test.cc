@@ -1,6 +1,4 @@
 // The lockstep binary as a user runs it: exit codes, messages, --help, --json.
-#include <sys/wait.h>
-
 #include <cstdio>
 #include <string>
 
@@ -12,22 +10,9 @@
 namespace lockstep {
 namespace {
 
-struct Output {
-  int code;
-  std::string out;  // stdout and stderr together
-};
+using Output = test::CommandOutput;
 
-Output Capture(const std::string& command) {
-  const std::string cmd = command + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  Output o{-1, ""};
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) o.out.append(buf, n);
-  const int status = pclose(p);
-  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
-}
+Output Capture(const std::string& command) { return test::RunCommand(command); }
 
 Output Lockstep(const std::string& args) { return Capture(std::string(LOCKSTEP_BIN) + " " + args); }
 

@@ -41,6 +41,14 @@ void FlipByte(const std::string& path, int64_t offset, uint8_t mask = 0x40);
 // Cuts `bytes` bytes off the end of the file.
 void ShrinkFile(const std::string& path, uint64_t bytes);
 uint64_t FileSize(const std::string& path);
+bool FileExists(const std::string& path);  // any kind of entry, links not followed
+
+// A shell command's exit code (-1 when a signal ended it) and its stdout and stderr.
+struct CommandOutput {
+  int code = -1;
+  std::string out;  // stdout and stderr together
+};
+CommandOutput RunCommand(const std::string& command);
 std::string ReadAll(const std::string& path);
 void WriteAll(const std::string& path, const std::string& data);
 
