@@ -143,6 +143,17 @@ TEST(CliVerifyResume, InjectedFaultExitsOneNamingStepAndField) {
   EXPECT_EQ(first["field"], "lr");
 }
 
+// Issue 10, finding 10: a plan that makes no sense is refused before the reference runs.
+TEST(CliVerifyResume, ZeroKillsOrCrashesAndRepeatedStepsAreRefusedBeforeAnyRun) {
+  test::ScratchDir dir;
+  for (const std::string& flags : {"--kill-random 0", "--crash-points 0", "--interrupt-at 3,3"}) {
+    Output o = Lockstep("verify-resume --output_dir " + dir.Join("v") + " " + kTiny + " " + flags);
+    EXPECT_EQ(o.code, 2) << flags << ": " << o.out;
+    EXPECT_NE(o.out.find(flags.substr(0, flags.find(' '))), std::string::npos) << o.out;
+    EXPECT_FALSE(test::FileExists(dir.Join("v/reference"))) << flags;
+  }
+}
+
 TEST(CliVerifyResume, BadUsageExitsTwo) {
   test::ScratchDir dir;
   Output o = Lockstep("verify-resume --output_dir " + dir.Join("v") + " " + kTiny + " --interrupt-at 99");

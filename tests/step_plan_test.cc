@@ -73,4 +73,42 @@ TEST(StepPlan, IntervalsBelowOneAreRatios) {
   EXPECT_EQ(ResolveInterval(500, 16), 500);
 }
 
+// HF's speed_metrics (issue 10, finding 10): samples are max_steps x the total batch when
+// max_steps is set, else the dataset times the epochs; never steps x a batch the dataset
+// cannot fill.
+TEST(SpeedMetrics, CountSamplesAsHfDoes) {
+  TrainingArgs a;
+  a.per_device_train_batch_size = 8;
+  a.gradient_accumulation_steps = 2;
+  a.max_steps = 10;
+  StepPlan p;
+  ASSERT_TRUE(ComputeStepPlan(a, 1024, &p).ok());
+  nlohmann::json m = SpeedMetrics(a, p, 1024, 2.0);
+  EXPECT_DOUBLE_EQ(m["train_samples_per_second"].get<double>(), 80.0);  // 10 x 16 / 2 s
+  EXPECT_DOUBLE_EQ(m["train_steps_per_second"].get<double>(), 5.0);
+
+  TrainingArgs epochs;
+  epochs.num_train_epochs = 3;
+  epochs.per_device_train_batch_size = 99999999999;  // one short batch per epoch
+  ASSERT_TRUE(ComputeStepPlan(epochs, 1024, &p).ok());
+  m = SpeedMetrics(epochs, p, 1024, 4.0);
+  EXPECT_DOUBLE_EQ(m["train_samples_per_second"].get<double>(), 768.0);  // 1024 x 3 / 4 s
+  EXPECT_DOUBLE_EQ(m["train_steps_per_second"].get<double>(), 0.75);      // 3 steps / 4 s
+}
+
+TEST(SpeedMetrics, RoundAsHfAndOmitRatesForAZeroRuntime) {
+  TrainingArgs a;
+  StepPlan p;
+  ASSERT_TRUE(ComputeStepPlan(a, 1000, &p).ok());
+  nlohmann::json m = SpeedMetrics(a, p, 1000, 3.0);
+  EXPECT_DOUBLE_EQ(m["train_runtime"].get<double>(), 3.0);
+  EXPECT_DOUBLE_EQ(m["train_samples_per_second"].get<double>(), 1000.0);  // 3000 / 3
+  EXPECT_DOUBLE_EQ(m["train_steps_per_second"].get<double>(), 125.0);     // 375 / 3
+  m = SpeedMetrics(a, p, 1000, 0.123456789);
+  EXPECT_DOUBLE_EQ(m["train_runtime"].get<double>(), 0.1235);
+  EXPECT_DOUBLE_EQ(m["train_steps_per_second"].get<double>(), 3037.5);  // round(3037.50003..., 3)
+  m = SpeedMetrics(a, p, 1000, 0.0);
+  EXPECT_FALSE(m.contains("train_samples_per_second"));
+}
+
 }  // namespace lockstep

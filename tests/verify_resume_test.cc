@@ -142,6 +142,41 @@ TEST(VerifyResume, BadInterruptStepIsRefusedBeforeAnyRun) {
   EXPECT_FALSE(fs::exists(dir.Join("verify")));
 }
 
+TEST(VerifyResume, DuplicateInterruptStepsAreRefusedBeforeAnyRun) {
+  test::ScratchDir dir;
+  VerifyResumeOptions o = Options("mlp", dir.Join("verify"));
+  o.interrupt_at = {5, 3, 5};
+  VerifyResumeReport r;
+  Status st = VerifyResume(o, &r);
+  ASSERT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  EXPECT_NE(st.message().find("--interrupt-at names step 5 twice"), std::string::npos) << st.message();
+  EXPECT_FALSE(fs::exists(dir.Join("verify")));
+}
+
+// Issue 10, finding 8: the same --kill-seed must replay the same crashes. Crash points are
+// exact I/O calls of saves, so two verifications crash at the same points, byte for byte.
+TEST(VerifyResume, CrashPointsReplayTheSameCrashesWithTheSameSeed) {
+  test::ScratchDir dir;
+  std::vector<std::vector<std::string>> plans;
+  for (const char* name : {"first", "second"}) {
+    VerifyResumeOptions o = Options("mlp", dir.Join(name));
+    o.crash_points = 4;
+    o.kill_seed = 7;
+    const VerifyResumeReport r = Verify(o);
+    ExpectBitExact(r);
+    ASSERT_EQ(r.variants.size(), 1u);
+    EXPECT_EQ(r.save_io_calls.size(), r.save_steps.size());
+    std::vector<std::string> plan;
+    for (const auto& in : r.variants[0].interruptions) {
+      EXPECT_TRUE(in.during_checkpoint_write) << in.how;
+      plan.push_back(in.how + " -> resumed at " + std::to_string(in.resumed_at));
+    }
+    EXPECT_EQ(plan.size(), 4u);
+    plans.push_back(plan);
+  }
+  EXPECT_EQ(plans[0], plans[1]);
+}
+
 TEST(VerifyResume, KillsNeedCheckpointsBeforeTheEnd) {
   test::ScratchDir dir;
   VerifyResumeOptions o = Options("mlp", dir.Join("verify"));

@@ -1,0 +1,60 @@
+// The thread count is part of the run (issue 10, finding 4): it changes the order of
+// floating-point reductions, so a resume takes the checkpoint's count, not the
+// environment's, and refuses a different one unless overridden. The step log's header
+// records it with the BLAS library LibTorch runs on.
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "formats/step_log.h"
+#include "replay/run_diff.h"
+#include "tests/test_util.h"
+
+namespace lockstep {
+namespace {
+
+const std::string kBin = LOCKSTEP_BIN;
+const char* kRun = " --quiet --json --train_samples 400 --hidden_size 64 --save_steps 50";
+
+std::string Train(const std::string& env, const std::string& dir, const std::string& extra = "") {
+  const auto o = test::RunCommand(env + " " + kBin + " train --output_dir " + dir + kRun + extra);
+  EXPECT_EQ(o.code, 0) << o.out;
+  return o.out;
+}
+
+TEST(ThreadCount, AResumeKeepsTheCheckpointsCountWhateverTheEnvironmentSays) {
+  test::ScratchDir dir;
+  Train("OMP_NUM_THREADS=1", dir.Join("reference"));
+  Train("OMP_NUM_THREADS=1", dir.Join("resumed"), " --stop-after-step 70");
+  const std::string out = Train("OMP_NUM_THREADS=2", dir.Join("resumed"), " --resume");
+  EXPECT_NE(out.find("\"num_threads\": 1,"), std::string::npos) << out;
+  RunComparison cmp;
+  ASSERT_OK(CompareRuns(dir.Join("reference"), dir.Join("resumed"), &cmp));
+  EXPECT_TRUE(cmp.bit_exact()) << (cmp.First() ? cmp.First()->ToString() : "");
+
+  StepLogContents log;
+  ASSERT_OK(ReadStepLog(dir.Join("resumed/") + kStepLogFile, &log));
+  EXPECT_EQ(log.header["num_threads"], 1);
+  EXPECT_EQ(log.header["training_args"]["num_threads"], 1);
+  ASSERT_TRUE(log.header.contains("blas")) << log.header.dump();
+  EXPECT_TRUE(log.header["blas"]["library"].is_string()) << log.header["blas"].dump();
+}
+
+TEST(ThreadCount, AnotherCountOnResumeIsRefusedUnlessOverridden) {
+  test::ScratchDir dir;
+  Train("OMP_NUM_THREADS=1", dir.Join("run"), " --stop-after-step 70");
+  const auto refused = test::RunCommand(kBin + " train --output_dir " + dir.Join("run") + kRun +
+                                        " --resume --num_threads 2");
+  EXPECT_EQ(refused.code, 2) << refused.out;
+  EXPECT_NE(refused.out.find("num_threads: checkpoint 1, now 2"), std::string::npos) << refused.out;
+  const std::string out = Train("", dir.Join("run"), " --resume --num_threads 2 --resume-override");
+  EXPECT_NE(out.find("\"num_threads\": 2,"), std::string::npos) << out;
+  StepLogContents log;
+  ASSERT_OK(ReadStepLog(dir.Join("run/") + kStepLogFile, &log));
+  ASSERT_EQ(log.events.size(), 1u);
+  EXPECT_EQ(log.events[0].record["changed_settings"][0]["setting"], "num_threads") << log.events[0].record.dump();
+  EXPECT_EQ(log.records.back().value("resume_override", false), true);
+}
+
+}  // namespace
+}  // namespace lockstep
