@@ -1,5 +1,11 @@
 #include "cli/exit_codes.h"
 
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/json_file.h"
+
 namespace lockstep {
 
 int ExitCodeFor(const Status& status) {
@@ -9,6 +15,19 @@ int ExitCodeFor(const Status& status) {
     return kExitUsage;
   }
   return kExitFailed;
+}
+
+int ReportFailure(const std::string& command, const Status& status, bool json) {
+  const std::string who = command.empty() ? "lockstep" : "lockstep " + command;
+  std::fprintf(stderr, "%s: %s\n", who.c_str(), status.message().c_str());
+  const int code = ExitCodeFor(status);
+  if (json) {
+    const nlohmann::json error = {
+        {"error", {{"command", command}, {"code", status.CodeName()}, {"message", status.message()}}},
+        {"exit_code", code}};
+    std::printf("%s\n", DumpJson(error, 2).c_str());
+  }
+  return code;
 }
 
 }  // namespace lockstep

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "cli/arg_check.h"
 #include "cli/exit_codes.h"
 #include "cli/verify_progress.h"
 #include "formats/json_file.h"
@@ -24,6 +25,7 @@ struct InspectFlags {
   bool verify = false;
   bool json = false;
   ShowOptions show;
+  std::string head = "5";
 };
 
 std::string Text(const json& v) {
@@ -156,15 +158,20 @@ std::function<int()> AddInspectCommand(CLI::App* app) {
   cmd->add_flag("--verify", flags->verify, "Audit: recompute every checksum / read every byte, streaming");
   cmd->add_option("--filter", flags->show.filter, "Show: only tensors whose name matches this regex");
   cmd->add_option("--tensor", flags->show.tensor, "Show: print this tensor's first and last values");
-  cmd->add_option("--head", flags->show.head, "Show: how many first and last values --tensor prints")
-      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--head", flags->head, "Show: how many first and last values --tensor prints")
+      ->type_name("N")
+      ->capture_default_str();
   cmd->add_flag("--json", flags->json, "Print the report as JSON on stdout");
   return [flags]() {
+    const auto fail = [&](const Status& st) { return ReportFailure("inspect", st, flags->json); };
+    int64_t head = 0;
+    Status parsed = ParseWholeNumber("--head", flags->head, 0, &head);
+    if (!parsed.ok()) return fail(parsed);
+    flags->show.head = head;
     std::error_code ec;
     const bool is_dir = fs::is_directory(flags->path, ec);
     if (!fs::exists(flags->path, ec)) {
-      std::fprintf(stderr, "lockstep inspect: %s: no such file or directory\n", flags->path.c_str());
-      return kExitUsage;
+      return fail(Status::NotFound(flags->path + ": no such file or directory"));
     }
     if (is_dir && CheckpointLayout(flags->path).empty()) {
       AuditOptions options;
@@ -178,19 +185,13 @@ std::function<int()> AddInspectCommand(CLI::App* app) {
       AuditReport report;
       Status st = AuditRun(flags->path, options, &report);
       progress.Finish();
-      if (!st.ok()) {
-        std::fprintf(stderr, "lockstep inspect: %s\n", st.message().c_str());
-        return kExitUsage;
-      }
+      if (!st.ok()) return fail(st);
       if (flags->json) std::printf("%s\n", DumpJson(AuditReportJson(report), 2).c_str()); else PrintAudit(report);
       return report.healthy() ? kExitOk : kExitFailed;
     }
     json report;
     Status st = ShowPath(flags->path, flags->show, &report);
-    if (!st.ok()) {
-      std::fprintf(stderr, "lockstep inspect: %s\n", st.message().c_str());
-      return kExitUsage;
-    }
+    if (!st.ok()) return fail(st);
     if (flags->json) std::printf("%s\n", DumpJson(report, 2).c_str()); else PrintShow(report);
     return report["problems"].empty() ? kExitOk : kExitFailed;
   };

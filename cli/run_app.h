@@ -13,8 +13,9 @@ namespace lockstep {
 // Subcommand name -> the function that runs it after parsing and yields the exit code.
 using CommandTable = std::map<std::string, std::function<int()>>;
 
-// Parses argv into `app` and runs the one subcommand given. --help and --version exit 0;
-// a parse error prints CLI11's message and yields kExitUsage (2).
+// Checks argv (cli/arg_check.h), parses it into `app` and runs the one subcommand given.
+// --help and --version exit 0; a bad command line is reported in Lockstep's words
+// (ReportFailure) and yields kExitUsage (2).
 int RunApp(CLI::App* app, const CommandTable& commands, int argc, char** argv);
 
 }  // namespace lockstep

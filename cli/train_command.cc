@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "cli/arg_check.h"
 #include "cli/exit_codes.h"
 #include "cli/save_io_probe.h"
 #include "cli/training_flags.h"
@@ -21,9 +22,9 @@ struct TrainFlags {
   std::string resume;
   CLI::Option* resume_option = nullptr;
   bool resume_override = false;
-  int64_t stop_after_step = 0;
+  std::string stop_after_step;
   std::string fault = "none";
-  int event_fd = -1;
+  std::string event_fd;
   std::string crash_at_io;
   bool json = false;
   bool quiet = false;
@@ -121,7 +122,7 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
                 "Resume even though run-deciding settings changed; later step records are marked resume_override");
   cmd->add_option("--stop-after-step", flags->stop_after_step,
                   "Stop after this step as a preempted run would, with a checkpoint at it")
-      ->check(CLI::PositiveNumber);
+      ->type_name("STEP");
   cmd->add_option("--fault-inject", flags->fault,
                   "TESTING ONLY: on resume, deliberately skip restoring one piece of state "
                   "(rng, sampler, optimizer, scheduler, loss-sums) to show verify-resume catches it")
@@ -132,6 +133,7 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
       ->group("");  // internal: verify-resume --crash-points
   AddTrainingFlags(cmd, &flags->training);
   return [flags]() {
+    const auto fail = [&](const Status& st) { return ReportFailure("train", st, flags->json); };
     TrainingArgs args;
     Status st = CollectTrainingArgs(flags->training, &args);
     TrainOptions options;
@@ -139,27 +141,23 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
       st = Status::InvalidArgument("--fault-inject " + flags->fault + ": expected one of rng, sampler, "
                                    "optimizer, scheduler, loss-sums");
     }
-    if (!st.ok()) {
-      std::fprintf(stderr, "lockstep train: %s\n", st.message().c_str());
-      return kExitUsage;
+    int64_t stop_after = 0, event_fd = -1;
+    if (st.ok() && !flags->stop_after_step.empty()) {
+      st = ParseWholeNumber("--stop-after-step", flags->stop_after_step, 1, &stop_after);
     }
+    if (st.ok() && !flags->event_fd.empty()) st = ParseWholeNumber("--event-fd", flags->event_fd, 0, &event_fd);
+    CrashPoint crash;
+    if (st.ok() && !flags->crash_at_io.empty()) st = ParseCrashPoint(flags->crash_at_io, &crash);
+    if (!st.ok()) return fail(Status::InvalidArgument(st.message()));
     options.show_progress = !flags->quiet;
     options.interactive_progress = ProgressDisplay::StderrIsTerminal();
     if (flags->resume_option->count() > 0) options.resume_from = flags->resume;
     options.resume_override = flags->resume_override;
-    if (flags->stop_after_step > 0) options.stop_after_step = flags->stop_after_step;
-    CrashPoint crash;
-    if (!flags->crash_at_io.empty()) {
-      st = ParseCrashPoint(flags->crash_at_io, &crash);
-      if (!st.ok()) {
-        std::fprintf(stderr, "lockstep train: %s\n", st.message().c_str());
-        return kExitUsage;
-      }
-    }
+    if (stop_after > 0) options.stop_after_step = stop_after;
     std::unique_ptr<SaveIoProbe> probe;
-    if (flags->event_fd >= 0) {
+    if (event_fd >= 0) {
       std::signal(SIGPIPE, SIG_IGN);
-      const int fd = flags->event_fd;
+      const int fd = static_cast<int>(event_fd);
       auto report = [fd](const char* event, int64_t step) { WriteEvent(fd, event, step); };
       probe = std::make_unique<SaveIoProbe>(report, crash);
       SetIoHook(probe.get());
@@ -173,10 +171,7 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
     TrainResult result;
     st = RunTraining(args, options, &result);
     SetIoHook(nullptr);
-    if (!st.ok()) {
-      std::fprintf(stderr, "lockstep train: %s\n", st.message().c_str());
-      return ExitCodeFor(st);
-    }
+    if (!st.ok()) return fail(st);
     if (flags->json) {
       std::printf("%s\n", DumpJson(ResultJson(result), 2).c_str());
     } else if (result.stopped_early) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "cli/arg_check.h"
 #include "cli/exit_codes.h"
 #include "cli/training_flags.h"
 #include "formats/json_file.h"
@@ -16,13 +17,11 @@ namespace {
 
 struct VerifyFlags {
   TrainingFlags training;
-  std::vector<int64_t> interrupt_at;
+  std::vector<std::string> interrupt_at;
   bool every_checkpoint = false;
-  int kill_random = 0;
-  int crash_points = 0;
-  uint64_t kill_seed = 0;
-  CLI::Option* kill_random_option = nullptr;
-  CLI::Option* crash_points_option = nullptr;
+  std::string kill_random;
+  std::string crash_points;
+  std::string kill_seed = "0";
   std::string fault = "none";
   bool json = false;
   bool quiet = false;
@@ -107,17 +106,20 @@ std::function<int()> AddVerifyResumeCommand(CLI::App* app) {
       ->delimiter(',')
       ->type_name("K[,K2,...]");
   cmd->add_flag("--every-checkpoint", flags->every_checkpoint, "Stop and resume at every checkpoint in turn");
-  flags->kill_random_option = cmd->add_option(
+  cmd->add_option(
       "--kill-random", flags->kill_random,
       "SIGKILL a child `lockstep train` N times, each in its own stretch of the run: by a seeded coin, at a "
       "random moment of a step or shortly after a save begins. The plan is seeded; the moment the signal "
-      "lands is not, so a rerun may hit different bytes (use --crash-points for exact replays)");
-  flags->crash_points_option = cmd->add_option(
+      "lands is not, so a rerun may hit different bytes (use --crash-points for exact replays)")
+      ->type_name("N");
+  cmd->add_option(
       "--crash-points", flags->crash_points,
       "Make a child kill itself N times, each right after a seeded write, fsync or rename of a checkpoint "
-      "save: the same --kill-seed replays the same crashes, byte for byte");
+      "save: the same --kill-seed replays the same crashes, byte for byte")
+      ->type_name("N");
   cmd->add_option("--kill-seed", flags->kill_seed,
                   "Seed of the --kill-random and --crash-points plans (reported)")
+      ->type_name("SEED")
       ->capture_default_str();
   cmd->add_option("--fault-inject", flags->fault,
                   "TESTING ONLY: make every resume skip restoring one piece of state (rng, sampler, optimizer, "
@@ -127,6 +129,7 @@ std::function<int()> AddVerifyResumeCommand(CLI::App* app) {
   cmd->add_flag("--quiet", flags->quiet, "No progress display");
   AddTrainingFlags(cmd, &flags->training);
   return [flags]() {
+    const auto fail = [&](const Status& st) { return ReportFailure("verify-resume", st, flags->json); };
     VerifyResumeOptions options;
     options.args.output_dir = "lockstep_verify";
     Status st = CollectTrainingArgs(flags->training, &options.args);
@@ -134,24 +137,26 @@ std::function<int()> AddVerifyResumeCommand(CLI::App* app) {
       st = Status::InvalidArgument("--fault-inject " + flags->fault +
                                    ": expected one of rng, sampler, optimizer, scheduler, loss-sums");
     }
-    if (!st.ok()) {
-      std::fprintf(stderr, "lockstep verify-resume: %s\n", st.message().c_str());
-      return kExitUsage;
+    for (const auto& text : flags->interrupt_at) {
+      int64_t step = 0;
+      if (st.ok()) st = ParseWholeNumber("--interrupt-at", text, 1, &step);
+      options.interrupt_at.push_back(step);
     }
+    int64_t kills = 0, crashes = 0, seed = 0;
+    if (st.ok() && !flags->kill_random.empty()) st = ParseWholeNumber("--kill-random", flags->kill_random, 1, &kills);
+    if (st.ok() && !flags->crash_points.empty()) {
+      st = ParseWholeNumber("--crash-points", flags->crash_points, 1, &crashes);
+    }
+    if (st.ok()) st = ParseWholeNumber("--kill-seed", flags->kill_seed, 0, &seed);
+    if (st.ok() && (kills > 10000 || crashes > 10000)) {
+      st = Status::InvalidArgument("--kill-random and --crash-points take at most 10000");
+    }
+    if (!st.ok()) return fail(Status::InvalidArgument(st.message()));
     options.lockstep_binary = SelfExecutable();
-    options.interrupt_at = flags->interrupt_at;
     options.every_checkpoint = flags->every_checkpoint;
-    for (auto [option, value] : {std::make_pair(flags->kill_random_option, flags->kill_random),
-                                 std::make_pair(flags->crash_points_option, flags->crash_points)}) {
-      if (option->count() > 0 && value < 1) {
-        std::fprintf(stderr, "lockstep verify-resume: %s %d: must be 1 or more (it is how many times to crash)\n",
-                     option->get_name().c_str(), value);
-        return kExitUsage;
-      }
-    }
-    options.kill_random = flags->kill_random;
-    options.crash_points = flags->crash_points;
-    options.kill_seed = flags->kill_seed;
+    options.kill_random = static_cast<int>(kills);
+    options.crash_points = static_cast<int>(crashes);
+    options.kill_seed = static_cast<uint64_t>(seed);
     // Every child runs with the same thread count (it decides the bits), whatever their
     // environment: the one given, or this process's default, written into their config.
     if (!options.args.num_threads) options.args.num_threads = DefaultNumThreads();
@@ -168,10 +173,7 @@ std::function<int()> AddVerifyResumeCommand(CLI::App* app) {
     VerifyResumeReport report;
     st = VerifyResume(options, &report);
     if (*line_open) std::fprintf(stderr, "\r\033[K");
-    if (!st.ok()) {
-      std::fprintf(stderr, "lockstep verify-resume: %s\n", st.message().c_str());
-      return ExitCodeFor(st);
-    }
+    if (!st.ok()) return fail(st);
     if (flags->json) {
       std::printf("%s\n", DumpJson(VerifyResumeReportJson(report), 2).c_str());
     } else {

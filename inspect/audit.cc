@@ -192,11 +192,19 @@ Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditRe
   // Every entry named like a checkpoint, whatever it is: a file or a broken link named
   // checkpoint-N is a problem to report, not something to skip.
   std::vector<CheckpointDir> dirs;
+  bool run_like = false;  // anything a Lockstep or HF run leaves at its top level
   for (const auto& e : fs::directory_iterator(run_dir, ec)) {
+    const std::string name = e.path().filename().string();
     int64_t step;
-    if (ParseCheckpointDirName(e.path().filename().string(), &step)) dirs.push_back({step, e.path().string()});
+    if (ParseCheckpointDirName(name, &step)) dirs.push_back({step, e.path().string()});
+    run_like |= IsKnownRunFile(name) || IsCheckpointLeftover(name) || name.rfind(kHfStagingPrefix, 0) == 0;
   }
   if (ec) return Status::IOError(run_dir + ": cannot list: " + ec.message());
+  if (dirs.empty() && !run_like) {
+    return Status::InvalidArgument(run_dir + ": not a run directory (no checkpoint-N, no " + kStepLogFile +
+                                   ", no trainer_state.json); pass a run directory, a checkpoint directory, "
+                                   "or a .h5/.safetensors/.pt file");
+  }
   std::sort(dirs.begin(), dirs.end(), [](const CheckpointDir& a, const CheckpointDir& b) { return a.step < b.step; });
 
   // 1. Every checkpoint, by step.

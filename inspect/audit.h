@@ -44,7 +44,9 @@ struct AuditReport {
   bool healthy() const;                      // no problem anywhere
 };
 
-// Audits `run_dir`. An unreadable directory is an error; damage inside it is reported.
+// Audits `run_dir`. An unreadable directory, or one holding nothing a run leaves (no
+// checkpoint-N, step log, results or HF files: InvalidArgument), is an error; damage inside
+// a run is reported.
 Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditReport* report);
 
 nlohmann::json AuditReportJson(const AuditReport& report);

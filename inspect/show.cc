@@ -346,6 +346,10 @@ Status ShowPath(const std::string& path, const ShowOptions& options, json* repor
   } else {
     return Status::InvalidArgument(path + ": not a checkpoint directory or a .h5/.safetensors/.pt/.pth/.bin file");
   }
+  // A single file that cannot be read is unreadable input, not a finding about a run.
+  if (!fs::is_directory(status) && !(*report)["problems"].empty()) {
+    return Status::Corruption((*report)["problems"][0].get<std::string>());
+  }
   if (!options.tensor.empty() && !report->contains("values")) {
     (*report)["problems"].push_back(path + ": no tensor named '" + options.tensor + "'");
   }

@@ -24,8 +24,9 @@ std::string CheckpointLayout(const std::string& dir);
 
 // Fills `*report` for `path`: a checkpoint directory or a .h5/.safetensors/.pt/.pth/.bin
 // file. Keys: kind, path, trainer_state, training_args, rng, sampler, tensors, optimizer,
-// pickles, values, problems. A damaged part is listed under "problems" (file and reason)
-// and the rest is still shown; a path that is none of these is InvalidArgument.
+// pickles, values, problems. In a checkpoint directory, a damaged part is listed under
+// "problems" (file and reason) and the rest is still shown. A single file that cannot be
+// read is Corruption naming it; a path that is none of these is InvalidArgument.
 Status ShowPath(const std::string& path, const ShowOptions& options, nlohmann::json* report);
 
 }  // namespace lockstep

@@ -79,8 +79,62 @@ TEST(Cli, MalformedValuesAndUnknownFlagsExitTwo) {
   EXPECT_EQ(Lockstep("train --no_such_flag 3").code, 2);
   Output o = Lockstep("train --lr_scheduler_kwargs '{\"num_cycles\": 2' --quiet");
   EXPECT_EQ(o.code, 2);
-  EXPECT_NE(o.out.find("--lr_scheduler_kwargs expects a json"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("--lr_scheduler_kwargs expects JSON"), std::string::npos) << o.out;
   EXPECT_EQ(Lockstep("").code, 2);  // a subcommand is required
+}
+
+// Issue 10: no raw CLI11 text reaches the user. Every usage error starts with the
+// subcommand, names the flag, says what is allowed, and suggests the flag a typo meant.
+TEST(Cli, EveryUsageErrorIsToldInLockstepsWords) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"train --save_step 5", "lockstep train: unknown flag --save_step; did you mean --save_steps?"},
+      {"train --per-device-train-batch-size 4", "did you mean --per_device_train_batch_size?"},
+      {"train --output_dir", "lockstep train: --output_dir needs a value"},
+      {"train --stop-after-step 0", "lockstep train: --stop-after-step expects a whole number of at least 1, got '0'"},
+      {"train --max_steps 1.5", "lockstep train: --max_steps expects an integer, got '1.5'"},
+      {"train --eval_steps soon", "lockstep train: --eval_steps expects a number or none, got 'soon'"},
+      {"train stray", "lockstep train: unexpected argument 'stray'"},
+      {"verify-resume --kill-random two", "lockstep verify-resume: --kill-random expects a whole number"},
+      {"verify-resume --kil-random 3", "did you mean --kill-random?"},
+      {"inspect", "lockstep inspect: missing path"},
+      {"inspect . --head -1", "lockstep inspect: --head expects a whole number of at least 0, got '-1'"},
+      {"trian", "lockstep: unknown subcommand 'trian'; did you mean 'train'?"},
+      {"", "lockstep: name a subcommand: inspect, train, verify-resume"},
+  };
+  for (const auto& [args, expected] : cases) {
+    const Output o = Lockstep(args);
+    EXPECT_EQ(o.code, 2) << args << ": " << o.out;
+    EXPECT_NE(o.out.find(expected), std::string::npos) << args << ": " << o.out;
+    for (const char* raw : {"Run with --help", "not expected", "required", "Could not convert", "not in range"}) {
+      EXPECT_EQ(o.out.find(raw), std::string::npos) << args << ": CLI11's words leaked: " << o.out;
+    }
+  }
+}
+
+TEST(Cli, WithJsonAnErrorIsAJsonObjectOnStdout) {
+  const Output o = Capture("{ " + std::string(LOCKSTEP_BIN) + " train --seed x --json 2>/dev/null; }");
+  EXPECT_EQ(o.code, 2);
+  const auto error = nlohmann::json::parse(o.out);
+  EXPECT_EQ(error["exit_code"], 2);
+  EXPECT_EQ(error["error"]["command"], "train");
+  EXPECT_EQ(error["error"]["code"], "invalid_argument");
+  EXPECT_EQ(error["error"]["message"], "--seed expects an integer, got 'x'");
+}
+
+TEST(Cli, HelpShowsEveryDefault) {
+  const Output o = Lockstep("train --help");
+  for (const char* shown : {"--save_steps FLOAT=500.0", "--lr_scheduler_type TEXT=linear", "--eval_steps FLOAT|none=none",
+                            "--num_threads INT|none=none"}) {
+    EXPECT_NE(o.out.find(shown), std::string::npos) << shown << "\n" << o.out;
+  }
+}
+
+TEST(Cli, ConfigTyposGetTheClosestSetting) {
+  test::ScratchDir dir;
+  test::WriteAll(dir.Join("cfg.json"), "{\"learning_rat\": 0.1}");
+  const Output o = Lockstep("train --config " + dir.Join("cfg.json"));
+  EXPECT_EQ(o.code, 2);
+  EXPECT_NE(o.out.find("unknown setting 'learning_rat'; did you mean 'learning_rate'?"), std::string::npos) << o.out;
 }
 
 TEST(Cli, ConfigErrorsNameTheFile) {
@@ -119,6 +173,18 @@ TEST(Cli, PlainProgressLinesAndSummaryWhenNotATerminal) {
 }  // namespace lockstep
 
 namespace lockstep {
+
+// Issue 10, finding 10: the note names the metric that made the new best.
+TEST(Cli, EvalNoteNamesTheBestMetric) {
+  test::ScratchDir dir;
+  const Output o = Lockstep("train --output_dir " + dir.Join("run") +
+                            " --train_samples 40 --eval_samples 16 --num_train_epochs 2 --eval_strategy epoch "
+                            "--metric_for_best_model accuracy");
+  ASSERT_EQ(o.code, 0) << o.out;
+  EXPECT_NE(o.out.find("eval_accuracy"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("(best eval_accuracy so far)"), std::string::npos) << o.out;
+  EXPECT_EQ(o.out.find("(best so far)"), std::string::npos) << o.out;
+}
 
 TEST(CliVerifyResume, BitExactExitsZeroWithAVerdictTable) {
   test::ScratchDir dir;

@@ -135,13 +135,33 @@ TEST(LockstepShow, BitFlipsAreNamedByShow) {
   EXPECT_EQ(r["manifest"], "MISMATCH");
   ASSERT_FALSE(r["problems"].empty());
   EXPECT_NE(r["problems"].back().get<std::string>().find("model.h5: checksum"), std::string::npos) << r["problems"];
-  // A flipped bit in HDF5's own metadata (the superblock signature): a clear problem, no crash.
+  // A flipped bit in HDF5's own metadata (the superblock signature) of a file shown on
+  // its own: unreadable input naming the file, no crash.
   fs::copy_file(run + "/checkpoint-12/model.h5", dir.Join("alone.h5"));
   test::FlipByte(dir.Join("alone.h5"), 1);
-  ASSERT_TRUE(ShowPath(dir.Join("alone.h5"), ShowOptions(), &r).ok());
-  ASSERT_FALSE(r["problems"].empty());
-  EXPECT_NE(r["problems"][0].get<std::string>().find("alone.h5"), std::string::npos) << r["problems"];
+  const Status st = ShowPath(dir.Join("alone.h5"), ShowOptions(), &r);
+  ASSERT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_NE(st.message().find("alone.h5"), std::string::npos) << st.message();
   EXPECT_TRUE(r["tensors"].empty());
+}
+
+// Issue 10: inspect on something that is not a run, or on a truncated file, exits 2 saying so.
+TEST(LockstepShow, NotARunAndATruncatedFileAreUnreadableInput) {
+  test::ScratchDir dir;
+  test::WriteAll(dir.Join("notes.txt"), "not a run");
+  AuditReport r;
+  const Status st = AuditRun(dir.path(), AuditOptions(), &r);
+  ASSERT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  EXPECT_NE(st.message().find("not a run directory"), std::string::npos) << st.message();
+  const std::string run = Train(dir.Join("run"));
+  fs::copy_file(run + "/checkpoint-4/model.h5", dir.Join("cut.h5"));
+  test::ShrinkFile(dir.Join("cut.h5"), 500);
+  const auto o = test::RunCommand(std::string(LOCKSTEP_BIN) + " inspect " + dir.Join("cut.h5"));
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("lockstep inspect: " + dir.Join("cut.h5")), std::string::npos) << o.out;
+  const auto n = test::RunCommand(std::string(LOCKSTEP_BIN) + " inspect " + dir.path() + " --json");
+  EXPECT_EQ(n.code, 2) << n.out;
+  EXPECT_NE(n.out.find("\"code\": \"invalid_argument\""), std::string::npos) << n.out;
 }
 
 TEST(LockstepShow, TruncatedTensorFileIsAProblemNamingIt) {

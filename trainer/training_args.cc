@@ -21,6 +21,18 @@ const char* TypeName(std::string*) { return "string"; }
 const char* TypeName(bool*) { return "bool"; }
 const char* TypeName(json*) { return "json"; }
 
+// What a value must be, for messages: "an integer", "a number or none".
+std::string Expected(const std::string& type_name) {
+  const bool optional = !type_name.empty() && type_name.back() == '?';
+  const std::string base = optional ? type_name.substr(0, type_name.size() - 1) : type_name;
+  const std::string what = base == "int"     ? "an integer"
+                           : base == "float" ? "a number"
+                           : base == "bool"  ? "true or false"
+                           : base == "json"  ? "JSON"
+                                             : "text";
+  return optional ? what + " or none" : what;
+}
+
 bool FromJson(const json& j, int64_t* out) {
   if (j.is_number_integer()) { *out = j.get<int64_t>(); return true; }
   // HF configs sometimes write integral knobs as 4.0.
@@ -92,13 +104,13 @@ ArgSpec Spec(const char* name, T TrainingArgs::*member, const char* help) {
   const std::string type = spec.type_name;
   spec.set_json = [member, key, type](const json& j, TrainingArgs* a) {
     if (!FromJson(j, &(a->*member))) {
-      return Status::InvalidArgument(key + " must be of type " + type + ", got " + j.dump());
+      return Status::InvalidArgument(key + " must be " + Expected(type) + ", got " + j.dump());
     }
     return Status::Ok();
   };
   spec.set_text = [member, key, type](const std::string& s, TrainingArgs* a) {
     if (!FromText(s, &(a->*member))) {
-      return Status::InvalidArgument("--" + key + " expects a " + type + ", got '" + s + "'");
+      return Status::InvalidArgument("--" + key + " expects " + Expected(type) + ", got '" + s + "'");
     }
     return Status::Ok();
   };
@@ -119,7 +131,7 @@ ArgSpec Spec(const char* name, std::optional<T> TrainingArgs::*member, const cha
     if (j.is_null()) { (a->*member).reset(); return Status::Ok(); }
     T v;
     if (!FromJson(j, &v)) {
-      return Status::InvalidArgument(key + " must be of type " + type + ", got " + j.dump());
+      return Status::InvalidArgument(key + " must be " + Expected(type) + ", got " + j.dump());
     }
     a->*member = v;
     return Status::Ok();
@@ -128,7 +140,7 @@ ArgSpec Spec(const char* name, std::optional<T> TrainingArgs::*member, const cha
     if (s == "none" || s == "None" || s == "null") { (a->*member).reset(); return Status::Ok(); }
     T v;
     if (!FromText(s, &v)) {
-      return Status::InvalidArgument("--" + key + " expects a " + type + ", got '" + s + "'");
+      return Status::InvalidArgument("--" + key + " expects " + Expected(type) + ", got '" + s + "'");
     }
     a->*member = v;
     return Status::Ok();
