@@ -5,11 +5,15 @@
 #   libhdf5-dev         checkpoint tensors          libzstd-dev      the step log
 #   nlohmann-json3-dev  JSON state and records      libxxhash-dev    fast checksums (XXH3)
 #   libcli11-dev        the CLI                     libgtest-dev, libbenchmark-dev  tests, bench
-#   cmake, ninja-build, g++, pkg-config, zstd       build and inspect
+#   cmake, ninja-build, g++, pkg-config           build
+#   zstd, jq            the README's `zstdcat steps.jsonl.zst | jq`
+# With --sanitizers, also what scripts/sanitize.sh and scripts/fuzz.sh need:
+#   clang, libclang-rt-14-dev   ASan, UBSan and libFuzzer
 set -euo pipefail
 
-packages=(cmake ninja-build g++ pkg-config zstd libtorch-dev libhdf5-dev nlohmann-json3-dev
+packages=(cmake ninja-build g++ pkg-config zstd jq libtorch-dev libhdf5-dev nlohmann-json3-dev
           libcli11-dev libzstd-dev libxxhash-dev libgtest-dev libbenchmark-dev)
+[ "${1:-}" = "--sanitizers" ] && packages+=(clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -34,7 +34,7 @@ std::string HfRun() {
   static const std::string dir = [] {
     char tmpl[] = "/tmp/lockstep-hf-fixture-XXXXXX";
     const std::string d = ::mkdtemp(tmpl);
-    const std::string cmd = "tar xzf " + std::string(LOCKSTEP_SHARED_DIR) + "/fixtures/hf/hf_gpt2_run.tar.gz -C " + d;
+    const std::string cmd = "tar xzf " + std::string(LOCKSTEP_FIXTURES_DIR) + "/hf/hf_gpt2_run.tar.gz -C " + d;
     EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
     return d + "/hf_gpt2_run";
   }();

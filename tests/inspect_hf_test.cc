@@ -65,6 +65,21 @@ TEST(HfFixture, RngStateIsReadWithoutUnpickling) {
   EXPECT_TRUE(r["problems"].empty()) << r["problems"];
 }
 
+// Issue 10, finding 5: HF's --overwrite_output_dir never deletes anything, so HF users
+// pass it by habit. On a real HF run, Lockstep's refuses and removes nothing.
+TEST(HfFixture, OverwriteOutputDirNeverDeletesAnHfRun) {
+  ScratchDir dir;
+  ASSERT_OK(CopyTree(HfRun(), dir.Join("hf")));
+  const auto before = RunCommand("cd " + dir.Join("hf") + " && find . -type f | sort | xargs md5sum");
+  const auto o = RunCommand(std::string(LOCKSTEP_BIN) + " train --quiet --overwrite_output_dir true --output_dir " +
+                            dir.Join("hf"));
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("is not a Lockstep checkpoint"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("nothing was removed"), std::string::npos) << o.out;
+  const auto after = RunCommand("cd " + dir.Join("hf") + " && find . -type f -not -name .lockstep.lock | sort | xargs md5sum");
+  EXPECT_EQ(after.out, before.out);
+}
+
 TEST(HfFixture, TensorTableMatchesTheSafetensorsContent) {
   const std::string path = HfRun() + "/checkpoint-16/model.safetensors";
   // An independent reading: the header parsed here, the floats summed here.

@@ -22,7 +22,7 @@ LrSchedule Make(const std::string& type, nlohmann::json kwargs, double lr, int64
 
 TEST(LrSchedule, MatchesTransformersFixtureExactly) {
   nlohmann::json fixture;
-  Status st = ReadJsonFile(std::string(LOCKSTEP_SHARED_DIR) + "/fixtures/hf/hf_lr_schedules.json", &fixture);
+  Status st = ReadJsonFile(std::string(LOCKSTEP_FIXTURES_DIR) + "/hf/hf_lr_schedules.json", &fixture);
   ASSERT_TRUE(st.ok()) << st.ToString();
   int checked = 0;
   for (const auto& [name, case_] : fixture["schedules"].items()) {
