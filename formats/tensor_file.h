@@ -37,6 +37,17 @@ Status WriteTensorFile(const std::string& path, const std::vector<TensorData>& t
 Status ReadTensorFile(const std::string& path, std::vector<TensorData>* tensors);
 
 // The same for a file's bytes already in memory; `path` names it in messages.
+//
+// Trust: libhdf5 (1.10) is not safe on hostile bytes; fuzzing found a heap overflow inside
+// it on a malformed object header. These two are for files whose bytes a manifest checksum
+// has vouched for (a resume verifies every checksum before loading). For any other file,
+// use ReadUntrustedTensorFile.
 Status ReadTensorImage(const std::string& image, const std::string& path, std::vector<TensorData>* tensors);
+
+// ReadTensorFile in a forked child process, for bytes no manifest has vouched for (inspect
+// on a lone .h5 file, a checkpoint whose checksums do not match, a diff of foreign runs):
+// if libhdf5 crashes on a damaged or hostile file, that is Corruption naming the file,
+// never a crash of the caller. The tensors come back to the parent through a pipe.
+Status ReadUntrustedTensorFile(const std::string& path, std::vector<TensorData>* tensors);
 
 }  // namespace lockstep

@@ -96,4 +96,33 @@ TEST(TensorFile, DTypeNamesRoundTrip) {
   EXPECT_FALSE(DTypeFromName("complex64", &unused));
 }
 
+// libhdf5 parses bytes no manifest vouched for in a child process: the same tensors come
+// back, a damaged file is Corruption naming it, and the input on which the fuzzer found a
+// heap overflow inside libhdf5 is a Status, never a crash of the caller.
+TEST(UntrustedTensorFile, ReadsTheSameTensorsAndNamesDamage) {
+  test::ScratchDir dir;
+  std::vector<TensorData> tensors(2);
+  tensors[0] = {"a/w", DType::kFloat32, {2, 3}, std::vector<uint8_t>(24, 7)};
+  tensors[1] = {"b", DType::kInt64, {}, std::vector<uint8_t>(8, 1)};
+  ASSERT_OK(WriteTensorFile(dir.Join("t.h5"), tensors));
+  std::vector<TensorData> direct, isolated;
+  ASSERT_OK(ReadTensorFile(dir.Join("t.h5"), &direct));
+  ASSERT_OK(ReadUntrustedTensorFile(dir.Join("t.h5"), &isolated));
+  ASSERT_EQ(isolated.size(), direct.size());
+  for (size_t i = 0; i < direct.size(); ++i) {
+    EXPECT_EQ(isolated[i].name, direct[i].name);
+    EXPECT_EQ(isolated[i].dtype, direct[i].dtype);
+    EXPECT_EQ(isolated[i].shape, direct[i].shape);
+    EXPECT_EQ(isolated[i].bytes, direct[i].bytes);
+  }
+  test::ShrinkFile(dir.Join("t.h5"), 300);
+  const Status st = ReadUntrustedTensorFile(dir.Join("t.h5"), &isolated);
+  ASSERT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_NE(st.message().find(dir.Join("t.h5")), std::string::npos) << st.message();
+  const std::string hostile = std::string(LOCKSTEP_FIXTURES_DIR) + "/hostile/hdf5_heap_overflow.h5";
+  const Status h = ReadUntrustedTensorFile(hostile, &isolated);
+  EXPECT_TRUE(h.IsCorruption()) << h.ToString();
+  EXPECT_NE(h.message().find("hdf5_heap_overflow.h5"), std::string::npos) << h.message();
+}
+
 }  // namespace lockstep
