@@ -75,7 +75,8 @@ void PrintReport(const VerifyResumeReport& r) {
                   v.name == "kill-random" ? "; the plan is seeded, the kill timing is not" : "; replays exactly");
       for (size_t i = 0; i < v.interruptions.size(); ++i) {
         const Interruption& in = v.interruptions[i];
-        std::printf("  kill %zu: %s, last step %lld%s", i + 1, in.how.c_str(), static_cast<long long>(in.last_step),
+        std::printf("  %s %zu: %s, last step %lld%s", v.name == "crash-points" ? "crash" : "kill", i + 1,
+                    in.how.c_str(), static_cast<long long>(in.last_step),
                     in.during_checkpoint_write ? ", inside the checkpoint write" : "");
         for (const auto& l : in.leftovers) std::printf(", left %s", l.c_str());
         std::printf("; %s\n", in.resumed_at > 0 ? ("resumed at step " + std::to_string(in.resumed_at)).c_str()

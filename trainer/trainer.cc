@@ -18,7 +18,6 @@
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "formats/rotation.h"
-#include "formats/run_lock.h"
 #include "trainer/adamw.h"
 #include "trainer/blas_info.h"
 #include "trainer/checkpoint_io.h"
@@ -68,63 +67,6 @@ std::string EvalNote(int64_t step, const json& metrics, const std::string& best_
   return note;
 }
 
-// What a fresh run writes at the top of output_dir besides checkpoints and the step log.
-bool IsResultsFile(const std::string& name) {
-  return name == "train_results.json" || name == "eval_results.json" || name == "all_results.json" ||
-         name == "trainer_state.json";
-}
-
-// The entries of output_dir a fresh run would overwrite, or a reason to refuse. With
-// overwrite_output_dir they are removed, but only when every one is Lockstep's own: HF's
-// flag of the same name never deletes, so a foreign checkpoint (no Lockstep manifest), a
-// foreign step log, or results without a Lockstep step log beside them make it refuse.
-Status PrepareOutputDir(const TrainingArgs& args) {
-  std::vector<fs::path> ours;
-  std::string foreign;
-  bool have_log = false, have_results = false;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(args.output_dir, ec)) {
-    const std::string name = e.path().filename().string();
-    int64_t step;
-    if (ParseCheckpointDirName(name, &step)) {
-      if (!IsLockstepCheckpoint(e.path().string()) && foreign.empty()) {
-        foreign = e.path().string() + " is not a Lockstep checkpoint (no manifest.json with Lockstep's magic)";
-      }
-      ours.push_back(e.path());
-    } else if (name == kStepLogFile) {
-      json header;  // an empty log is one whose header write failed: nothing to lose
-      if (fs::file_size(e.path(), ec) != 0 && !ReadStepLogHeader(e.path().string(), &header).ok() &&
-          foreign.empty()) {
-        foreign = e.path().string() + " is not a Lockstep step log";
-      }
-      have_log = true;
-      ours.push_back(e.path());
-    } else if (IsResultsFile(name)) {
-      have_results = true;
-      ours.push_back(e.path());
-    }
-  }
-  if (ec) return Status::IOError(args.output_dir + ": cannot list: " + ec.message());
-  if (ours.empty()) return Status::Ok();
-  if (!args.overwrite_output_dir) {
-    return Status::InvalidArgument(args.output_dir + " already holds a run (" + ours.front().filename().string() +
-                                   "); choose another output_dir, pass --overwrite_output_dir true, or --resume it");
-  }
-  if (foreign.empty() && have_results && !have_log) {
-    foreign = args.output_dir + " holds results files but no Lockstep step log (another trainer's run)";
-  }
-  if (!foreign.empty()) {
-    return Status::InvalidArgument("--overwrite_output_dir removes only Lockstep's own runs, and " + foreign +
-                                   "; nothing was removed. Move it away or choose another output_dir");
-  }
-  for (const auto& p : ours) {
-    int64_t step;
-    const bool checkpoint = ParseCheckpointDirName(p.filename().string(), &step);
-    LOCKSTEP_RETURN_IF_ERROR(checkpoint ? RemoveCheckpoint(p.string()) : RemoveTree(p.string()));
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 std::string FloatBits(float f) {
@@ -170,26 +112,6 @@ bool ParseResumeFault(const std::string& name, ResumeFault* fault) {
 
 int64_t DefaultNumThreads() { return at::get_num_threads(); }
 
-// Takes output_dir's writer lock for the whole run, before anything in it is touched.
-Status TrainingRun::LockOutputDir() {
-  const char* command = options_.resume_from ? "lockstep train --resume" : "lockstep train";
-  return RunLock::Acquire(args_.output_dir, command, &lock_);
-}
-
-// Staging and deleting directories are only ever left by a save or delete that died: under the lock no other
-// writer can own one, so they are removed, and reported.
-Status TrainingRun::RemoveStagingLeftovers() {
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(args_.output_dir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (!IsCheckpointLeftover(name)) continue;
-    LOCKSTEP_RETURN_IF_ERROR(RemoveTree(e.path().string()));
-    removed_leftovers_.push_back(name);
-    std::fprintf(stderr, "note: removed %s, left by a save or delete that did not finish\n", e.path().c_str());
-  }
-  return ec ? Status::IOError(args_.output_dir + ": cannot list: " + ec.message()) : Status::Ok();
-}
-
 // The thread count decides the run's bits. A resume takes the checkpoint's unless one is
 // given (a different one is then refused by the settings check, unless overridden); a
 // fresh run takes LibTorch's default. Either way the value is recorded resolved.
@@ -214,7 +136,7 @@ Status TrainingRun::Setup() {
   if (options_.resume_from) {
     LOCKSTEP_RETURN_IF_ERROR(ChooseResumeCheckpoint(&checkpoint));
   } else {
-    LOCKSTEP_RETURN_IF_ERROR(PrepareOutputDir(args_));
+    LOCKSTEP_RETURN_IF_ERROR(PrepareOutputDir());
   }
   LOCKSTEP_RETURN_IF_ERROR(ResolveThreads(checkpoint));
 

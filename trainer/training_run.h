@@ -46,8 +46,10 @@ class TrainingRun {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   }
 
+  // run_directory.cc
   Status LockOutputDir();
   Status RemoveStagingLeftovers();
+  Status PrepareOutputDir();
   Status ChooseResumeCheckpoint(std::string* checkpoint);
   Status ResolveThreads(const std::string& checkpoint);
   Status Resume(const std::string& checkpoint);
