@@ -62,6 +62,11 @@ Status Create(const std::string& path, int* fd) {
   return *fd >= 0 ? Status::Ok() : ErrnoStatus(path, "cannot create");
 }
 
+Status OpenOrCreate(const std::string& path, int* fd) {
+  *fd = Hooked(IoOp::kCreate, path, [&] { return ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644); });
+  return *fd >= 0 ? Status::Ok() : ErrnoStatus(path, "cannot open or create");
+}
+
 // One hooked call for the whole buffer: a fault lands before any byte of it, and the
 // retries of a short write are the same call.
 Status Write(int fd, const void* data, size_t size, const std::string& path) {

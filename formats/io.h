@@ -39,6 +39,9 @@ namespace io {
 
 // open(2) with O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode 0644; the descriptor in `*fd`.
 Status Create(const std::string& path, int* fd);
+// open(2) with O_RDWR | O_CREAT | O_CLOEXEC, mode 0644: an existing file keeps its bytes
+// (the run lock, whose holder record must survive a second writer's attempt).
+Status OpenOrCreate(const std::string& path, int* fd);
 // Writes all `size` bytes (retrying short writes and EINTR). `path` names the file in errors.
 Status Write(int fd, const void* data, size_t size, const std::string& path);
 Status Fsync(int fd, const std::string& path);

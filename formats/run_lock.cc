@@ -1,6 +1,5 @@
 #include "formats/run_lock.h"
 
-#include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -50,8 +49,8 @@ std::string DescribeHolder(int fd) {
 Status RunLock::Acquire(const std::string& dir, const std::string& command, std::unique_ptr<RunLock>* out) {
   LOCKSTEP_RETURN_IF_ERROR(MakeDirs(dir));
   const std::string path = dir + "/" + kRunLockFile;
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return io::ErrnoStatus(path, "cannot open the run lock");
+  int fd = -1;
+  LOCKSTEP_RETURN_IF_ERROR(io::OpenOrCreate(path, &fd));
   std::unique_ptr<RunLock> lock(new RunLock(fd));
   while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EINTR) continue;

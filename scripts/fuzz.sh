@@ -2,8 +2,9 @@
 # Builds the libFuzzer targets (clang, ASan + UBSan; formats/ only, no LibTorch) into
 # build-fuzz/ and runs each for a bounded time on a seed corpus from the fixtures.
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default: 30 s, every target)
-#   scripts/fuzz.sh --runs N [TARGET...]    N inputs each, seed 1: the same inputs on every
-#                                           machine, so a pass here is a pass in CI
+#   scripts/fuzz.sh --runs N [TARGET...]    N inputs each from seed 1: bounded and seeded, for
+#                                           CI (coverage-guided, so builds at other paths may
+#                                           still explore slightly differently)
 # Exits 1 if any target crashes; the input that did is left in build-fuzz/crashes/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
