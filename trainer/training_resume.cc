@@ -66,7 +66,8 @@ Status TrainingRun::OpenStepLogForResume() {
       pos.value("step_log_last_frame", json()).is_number_unsigned()) {
     const uint64_t end = pos["step_log_bytes"].get<uint64_t>();
     const uint64_t begin = pos["step_log_last_frame"].get<uint64_t>();
-    const std::string digest = pos.value("step_log_xxh3_128", json("")).is_string() ? pos.value("step_log_xxh3_128", "") : "";
+    const auto saved_digest = pos.find("step_log_xxh3_128");  // absent in checkpoints before it existed
+    const std::string digest = saved_digest != pos.end() && saved_digest->is_string() ? saved_digest->get<std::string>() : "";
     std::vector<json> frame;
     damage = ReadStepLogFrame(path, begin, end, &frame);
     if (damage.ok() && (frame.empty() || frame.back().value("kind", "") != "step" ||
