@@ -137,6 +137,17 @@ TEST(Cli, ConfigTyposGetTheClosestSetting) {
   EXPECT_NE(o.out.find("unknown setting 'learning_rat'; did you mean 'learning_rate'?"), std::string::npos) << o.out;
 }
 
+// Issue 10, finding 9: the README reads the step log with zstdcat and jq, which the
+// install script provides; the command as the README writes it.
+TEST(Cli, TheStepLogReadsWithTheReadmesZstdcatAndJq) {
+  test::ScratchDir dir;
+  ASSERT_EQ(Lockstep("train --output_dir " + dir.Join("run") + " " + kTiny).code, 0);
+  const Output o = Capture("zstdcat " + dir.Join("run/steps.jsonl.zst") +
+                           " | jq -c 'select(.kind==\"step\") | {step, epoch, loss, lr}' | tail -1");
+  EXPECT_EQ(o.code, 0) << o.out;
+  EXPECT_NE(o.out.find("{\"step\":3,\"epoch\":1"), std::string::npos) << o.out;
+}
+
 TEST(Cli, ConfigErrorsNameTheFile) {
   test::ScratchDir dir;
   Output o = Lockstep("train --config " + dir.Join("missing.json"));
