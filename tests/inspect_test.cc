@@ -39,6 +39,7 @@ TEST(LockstepAudit, IncompleteCorruptAndLeftoversAreEachNamed) {
   test::FlipByte(run + "/checkpoint-8/model.h5", -20);         // same size: only --verify sees it
   test::ShrinkFile(run + "/checkpoint-4/optimizer.h5", 10);    // a size mismatch: always seen
   fs::create_directory(run + "/.staging-checkpoint-20-123");
+  fs::create_directory(run + "/.deleting-checkpoint-2-123");  // a rotation cut short
   AuditReport cheap = Audit(run);
   EXPECT_EQ(Find(cheap, 16).status, "incomplete");
   EXPECT_EQ(Find(cheap, 4).status, "corrupt");
@@ -46,8 +47,13 @@ TEST(LockstepAudit, IncompleteCorruptAndLeftoversAreEachNamed) {
   EXPECT_EQ(Find(cheap, 12).status, "complete");
   EXPECT_EQ(cheap.latest_resumable, "checkpoint-12");
   bool staging = false;
-  for (const auto& p : cheap.problems) staging |= p.find(".staging-checkpoint-20-123: leftover") != std::string::npos;
+  bool deleting = false;
+  for (const auto& p : cheap.problems) {
+    staging |= p.find(".staging-checkpoint-20-123: leftover") != std::string::npos;
+    deleting |= p.find(".deleting-checkpoint-2-123: leftover of a checkpoint delete") != std::string::npos;
+  }
   EXPECT_TRUE(staging);
+  EXPECT_TRUE(deleting) << AuditReportJson(cheap).dump(2);
   AuditReport verified = Audit(run, true);
   EXPECT_EQ(Find(verified, 8).status, "corrupt");
   EXPECT_NE(Find(verified, 8).problems.at(0).find("model.h5: checksum"), std::string::npos) << Find(verified, 8).problems.at(0);
