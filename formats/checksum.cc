@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -58,30 +59,36 @@ void Xxh3Stream::Update(const void* data, size_t size) {
 
 std::string Xxh3Stream::HexDigest() const { return HashToHex(XXH3_128bits_digest(&state_->xxh)); }
 
-Status FileXxh3Hex(const std::string& path, std::string* hex, uint64_t* size, const ByteProgress& progress) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError(path + ": cannot open: " + std::strerror(errno));
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);  // cold files: read ahead further
+Status Xxh3Fd(int fd, const std::string& path, uint64_t limit, Xxh3Stream* stream, uint64_t* read,
+              const ByteProgress& progress) {
   // 256 KiB stays in L2 between the read and the hash. Left uninitialised: zeroing it
   // cost as much as hashing a small file.
   constexpr size_t kChunk = 256 << 10;
   std::unique_ptr<char[]> buf(new char[kChunk]);
-  Xxh3Stream stream;
-  uint64_t total = 0;
-  for (;;) {
-    const ssize_t n = ::read(fd, buf.get(), kChunk);
+  *read = 0;
+  while (*read < limit) {
+    const ssize_t n = ::read(fd, buf.get(), static_cast<size_t>(std::min<uint64_t>(kChunk, limit - *read)));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return Status::IOError(path + ": read error after " + std::to_string(total) + " bytes: " + std::strerror(err));
+      return Status::IOError(path + ": read error after " + std::to_string(*read) + " bytes: " + std::strerror(errno));
     }
     if (n == 0) break;
-    stream.Update(buf.get(), static_cast<size_t>(n));
-    total += static_cast<uint64_t>(n);
+    stream->Update(buf.get(), static_cast<size_t>(n));
+    *read += static_cast<uint64_t>(n);
     if (progress) progress(static_cast<uint64_t>(n));
   }
+  return Status::Ok();
+}
+
+Status FileXxh3Hex(const std::string& path, std::string* hex, uint64_t* size, const ByteProgress& progress) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError(path + ": cannot open: " + std::strerror(errno));
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);  // cold files: read ahead further
+  Xxh3Stream stream;
+  uint64_t total = 0;
+  const Status st = Xxh3Fd(fd, path, UINT64_MAX, &stream, &total, progress);
   ::close(fd);
+  LOCKSTEP_RETURN_IF_ERROR(st);
   *hex = stream.HexDigest();
   if (size != nullptr) *size = total;
   return Status::Ok();

@@ -35,6 +35,13 @@ class Xxh3Stream {
 // Called with the number of bytes just read, as a long read goes on.
 using ByteProgress = std::function<void(uint64_t bytes)>;
 
+// Reads the open file `fd` from its current offset into `stream`, up to `limit` bytes
+// (UINT64_MAX: to the end), in 256 KiB chunks. `*read` gets the bytes read, which is less
+// than `limit` when the file ends first; `progress` hears of every chunk. `path` names the
+// file in errors.
+Status Xxh3Fd(int fd, const std::string& path, uint64_t limit, Xxh3Stream* stream, uint64_t* read,
+              const ByteProgress& progress = {});
+
 // Streams the file at `path` through XXH3-128. On success stores the hex digest and the
 // number of bytes read in `*hex` and `*size` (size may be null). `progress`, when set,
 // hears of every chunk (256 KiB) as it is read.

@@ -112,19 +112,11 @@ Status StepLogWriter::OpenForAppend(const std::string& path, uint64_t keep_bytes
   if (fd < 0) return io::ErrnoStatus(path, "cannot open the step log");
   std::unique_ptr<StepLogWriter> w(new StepLogWriter(path, fd, options));
   // The kept bytes are read once, into the running digest the writer goes on with.
-  std::string chunk(256 << 10, '\0');
   uint64_t done = 0;
-  while (done < keep_bytes) {
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(chunk.size(), keep_bytes - done));
-    const ssize_t n = ::pread(fd, &chunk[0], want, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return io::ErrnoStatus(path, "cannot read the step log");
-    if (n == 0) {
-      return Status::Corruption(path + ": ends at byte " + std::to_string(done) + ", but the checkpoint covers " +
-                                std::to_string(keep_bytes) + " bytes of it (the log was cut short)");
-    }
-    w->digest_->Update(chunk.data(), static_cast<size_t>(n));
-    done += static_cast<uint64_t>(n);
+  LOCKSTEP_RETURN_IF_ERROR(Xxh3Fd(fd, path, keep_bytes, w->digest_.get(), &done));
+  if (done < keep_bytes) {
+    return Status::Corruption(path + ": ends at byte " + std::to_string(done) + ", but the checkpoint covers " +
+                              std::to_string(keep_bytes) + " bytes of it (the log was cut short)");
   }
   if (!expected_xxh3.empty() && w->digest_->HexDigest() != expected_xxh3) {
     return Status::Corruption(path + ": its first " + std::to_string(keep_bytes) +
