@@ -17,6 +17,11 @@
 namespace lockstep {
 
 constexpr char kManifestFile[] = "manifest.json";
+// What a finished run writes at the top of output_dir, as HF's Trainer does.
+constexpr char kTrainResultsFile[] = "train_results.json";
+constexpr char kEvalResultsFile[] = "eval_results.json";
+constexpr char kAllResultsFile[] = "all_results.json";
+constexpr char kTrainerStateFile[] = "trainer_state.json";
 constexpr char kStagingPrefix[] = ".staging-checkpoint-";   // a save in progress
 constexpr char kDeletingPrefix[] = ".deleting-checkpoint-";  // a checkpoint being removed
 

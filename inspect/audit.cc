@@ -167,7 +167,7 @@ constexpr char kHfStagingPrefix[] = "tmp-checkpoint-";
 
 bool IsKnownRunFile(const std::string& name) {
   static const std::set<std::string> kKnown = {
-      kStepLogFile, kRunLockFile, "train_results.json", "eval_results.json", "all_results.json", "trainer_state.json",
+      kStepLogFile, kRunLockFile, kTrainResultsFile, kEvalResultsFile, kAllResultsFile, kTrainerStateFile,
       "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
       "training_args.bin", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
       "merges.txt", "README.md", "runs", "pytorch_model.bin", "verify_report.json"};

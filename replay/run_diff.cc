@@ -149,7 +149,7 @@ Status CompareRuns(const std::string& reference_dir, const std::string& candidat
   }
 
   // 4. The results files, wall-clock fields excluded.
-  for (const char* name : {"train_results.json", "eval_results.json", "all_results.json"}) {
+  for (const char* name : {kTrainResultsFile, kEvalResultsFile, kAllResultsFile}) {
     json a, b;
     LOCKSTEP_RETURN_IF_ERROR(ReadOptionalJson(reference_dir + "/" + name, &a, &has_a));
     LOCKSTEP_RETURN_IF_ERROR(ReadOptionalJson(candidate_dir + "/" + name, &b, &has_b));

@@ -16,8 +16,7 @@ namespace {
 
 // What a fresh run writes at the top of output_dir besides checkpoints and the step log.
 bool IsResultsFile(const std::string& name) {
-  return name == "train_results.json" || name == "eval_results.json" || name == "all_results.json" ||
-         name == "trainer_state.json";
+  return name == kTrainResultsFile || name == kEvalResultsFile || name == kAllResultsFile || name == kTrainerStateFile;
 }
 
 }  // namespace

@@ -449,10 +449,10 @@ Status TrainingRun::Finish(TrainResult* result) {
   json all = train;
   all.update(eval);
   const fs::path out(args_.output_dir);
-  LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / "train_results.json").string(), train));
-  if (!eval.empty()) LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / "eval_results.json").string(), eval));
-  LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / "all_results.json").string(), all));
-  LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / "trainer_state.json").string(), state_.ToJson()));
+  LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / kTrainResultsFile).string(), train));
+  if (!eval.empty()) LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / kEvalResultsFile).string(), eval));
+  LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / kAllResultsFile).string(), all));
+  LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / kTrainerStateFile).string(), state_.ToJson()));
   LOCKSTEP_RETURN_IF_ERROR(step_log_->Close());
 
   result->train_loss = train_loss;
