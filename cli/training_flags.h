@@ -9,7 +9,7 @@
 #include <string>
 
 #include "formats/status.h"
-#include "trainer/training_args.h"
+#include "settings/training_args.h"
 
 namespace lockstep {
 

@@ -11,6 +11,7 @@
 #include "formats/json_file.h"
 #include "replay/verify_resume.h"
 #include "trainer/progress.h"
+#include "trainer/trainer.h"
 
 namespace lockstep {
 namespace {

@@ -12,7 +12,7 @@
 #include "formats/json_file.h"
 #include "formats/run_lock.h"
 #include "replay/verify_internal.h"
-#include "trainer/step_plan.h"
+#include "settings/step_plan.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

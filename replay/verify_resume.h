@@ -14,8 +14,8 @@
 
 #include "formats/status.h"
 #include "replay/run_diff.h"
-#include "trainer/trainer.h"
-#include "trainer/training_args.h"
+#include "settings/resume_fault.h"
+#include "settings/training_args.h"
 
 namespace lockstep {
 

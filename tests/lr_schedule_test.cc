@@ -1,6 +1,6 @@
 // Every scheduler against HF: the fixture's real transformers 5.17 values, and the
 // formulas of transformers/optimization.py for the others.
-#include "trainer/lr_schedule.h"
+#include "settings/lr_schedule.h"
 
 #include <cmath>
 

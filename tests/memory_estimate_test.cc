@@ -2,7 +2,7 @@
 // finding 10: --hidden_size 100000000 used to run until killed).
 #include <gtest/gtest.h>
 
-#include "trainer/memory_estimate.h"
+#include "settings/memory_estimate.h"
 
 namespace lockstep {
 namespace {

@@ -1,4 +1,4 @@
-#include "trainer/step_plan.h"
+#include "settings/step_plan.h"
 
 #include <gtest/gtest.h>
 

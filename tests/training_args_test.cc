@@ -1,4 +1,4 @@
-#include "trainer/training_args.h"
+#include "settings/training_args.h"
 
 #include <gtest/gtest.h>
 

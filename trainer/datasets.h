@@ -12,7 +12,7 @@
 
 #include <string>
 
-#include "trainer/training_args.h"
+#include "settings/training_args.h"
 
 namespace lockstep {
 

@@ -13,7 +13,7 @@
 #include <set>
 #include <string>
 
-#include "trainer/training_args.h"
+#include "settings/training_args.h"
 
 namespace lockstep {
 

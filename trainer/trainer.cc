@@ -22,14 +22,14 @@
 #include "trainer/blas_info.h"
 #include "trainer/checkpoint_io.h"
 #include "trainer/datasets.h"
-#include "trainer/lr_schedule.h"
-#include "trainer/memory_estimate.h"
+#include "settings/lr_schedule.h"
+#include "settings/memory_estimate.h"
 #include "trainer/models.h"
 #include "trainer/progress.h"
 #include "trainer/sampler.h"
-#include "trainer/step_plan.h"
+#include "settings/step_plan.h"
 #include "trainer/torch_bridge.h"
-#include "trainer/trainer_state.h"
+#include "settings/trainer_state.h"
 #include "trainer/training_run.h"
 
 namespace fs = std::filesystem;
@@ -81,33 +81,6 @@ json StateJson(const std::vector<uint8_t>& state, bool full) {
   json j = {{"size", state.size()}, {"xxh3_128", Xxh3Hex(state.data(), state.size())}};
   if (full) j["base64"] = Base64Encode(state);
   return j;
-}
-
-const char* ResumeFaultName(ResumeFault fault) {
-  switch (fault) {
-    case ResumeFault::kNone: return "none";
-    case ResumeFault::kRng: return "rng";
-    case ResumeFault::kSamplerPosition: return "sampler";
-    case ResumeFault::kOptimizer: return "optimizer";
-    case ResumeFault::kScheduler: return "scheduler";
-    case ResumeFault::kLossSums: return "loss-sums";
-  }
-  return "none";
-}
-
-std::vector<std::string> ResumeFaultNames() {
-  return {"none", "rng", "sampler", "optimizer", "scheduler", "loss-sums"};
-}
-
-bool ParseResumeFault(const std::string& name, ResumeFault* fault) {
-  for (ResumeFault f : {ResumeFault::kNone, ResumeFault::kRng, ResumeFault::kSamplerPosition,
-                        ResumeFault::kOptimizer, ResumeFault::kScheduler, ResumeFault::kLossSums}) {
-    if (name == ResumeFaultName(f)) {
-      *fault = f;
-      return true;
-    }
-  }
-  return false;
 }
 
 int64_t DefaultNumThreads() { return at::get_num_threads(); }

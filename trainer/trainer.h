@@ -15,25 +15,10 @@
 
 #include "formats/status.h"
 #include "formats/step_log.h"
-#include "trainer/training_args.h"
+#include "settings/resume_fault.h"
+#include "settings/training_args.h"
 
 namespace lockstep {
-
-// FOR TESTING THE VERIFIER ONLY. Each value makes a resume deliberately skip restoring one
-// piece of state, so tests can show that `lockstep verify-resume` catches it. A resume with
-// a fault says so on stderr and in its "resume" record. Never set it in real training.
-enum class ResumeFault {
-  kNone,
-  kRng,              // the CPU/CUDA generators keep their fresh-run state
-  kSamplerPosition,  // the sampler restarts at epoch 0, position 0
-  kOptimizer,        // AdamW moments and step counts start from zero
-  kScheduler,        // the scheduler restarts at step 0
-  kLossSums,         // tr_loss and total_loss restart at zero (HF's train_loss bug)
-};
-// Names as the CLI takes them: none, rng, sampler, optimizer, scheduler, loss-sums.
-const char* ResumeFaultName(ResumeFault fault);
-bool ParseResumeFault(const std::string& name, ResumeFault* fault);
-std::vector<std::string> ResumeFaultNames();
 
 struct TrainOptions {
   bool show_progress = true;         // the display on stderr

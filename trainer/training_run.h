@@ -14,13 +14,13 @@
 #include "trainer/adamw.h"
 #include "trainer/checkpoint_io.h"
 #include "trainer/datasets.h"
-#include "trainer/lr_schedule.h"
+#include "settings/lr_schedule.h"
 #include "trainer/models.h"
 #include "trainer/progress.h"
 #include "trainer/sampler.h"
-#include "trainer/step_plan.h"
+#include "settings/step_plan.h"
 #include "trainer/trainer.h"
-#include "trainer/trainer_state.h"
+#include "settings/trainer_state.h"
 
 namespace lockstep {
 

@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "formats/base64.h"
-#include "trainer/resume_check.h"
+#include "settings/resume_check.h"
 #include "trainer/torch_bridge.h"
 #include "trainer/training_run.h"
 

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/status.h"
-#include "trainer/training_args.h"
+#include "settings/training_args.h"
 
 namespace lockstep {
 

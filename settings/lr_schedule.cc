@@ -1,4 +1,4 @@
-#include "trainer/lr_schedule.h"
+#include "settings/lr_schedule.h"
 
 #include <cmath>
 #include <map>

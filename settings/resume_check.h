@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/status.h"
-#include "trainer/training_args.h"
+#include "settings/training_args.h"
 
 namespace lockstep {
 

@@ -1,4 +1,4 @@
-#include "trainer/resume_check.h"
+#include "settings/resume_check.h"
 
 #include <set>
 

@@ -1,4 +1,4 @@
-#include "trainer/memory_estimate.h"
+#include "settings/memory_estimate.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "trainer/trainer_state.h"
+#include "settings/trainer_state.h"
 
 namespace lockstep {
 

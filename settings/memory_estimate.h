@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "formats/status.h"
-#include "trainer/training_args.h"
+#include "settings/training_args.h"
 
 namespace lockstep {
 
