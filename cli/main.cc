@@ -1,11 +1,12 @@
 // lockstep: prove that a training run, resumed or not, is the same run.
 // One tool, one subcommand per capability; exit codes in cli/exit_codes.h.
 //
-// This binary links no LibTorch: `inspect` must start fast and run where no framework is
+// This binary links no LibTorch: `diff` and `inspect` must start fast and run where no framework is
 // installed. The training subcommands are handed to `lockstep-train` (train_main.cc) by
 // exec before any parsing, so their flags, help and exit codes are the helper's own.
 #include <CLI/CLI.hpp>
 
+#include "cli/diff_command.h"
 #include "cli/inspect_command.h"
 #include "cli/run_app.h"
 #include "cli/training_handoff.h"
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   lockstep::CommandTable commands;
+  commands["diff"] = lockstep::AddDiffCommand(&app);
   commands["inspect"] = lockstep::AddInspectCommand(&app);
   lockstep::AddTrainingCommandStubs(&app, &commands, argc, argv);
   return lockstep::RunApp(&app, commands, argc, argv);

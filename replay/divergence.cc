@@ -6,13 +6,34 @@
 
 namespace lockstep {
 
+namespace {
+bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+}  // namespace
+
+const char* CauseOfStepField(const std::string& field) {
+  if (StartsWith(field, "sampler") || StartsWith(field, "batches")) return cause::kData;
+  if (StartsWith(field, "rng")) return cause::kRng;
+  if (field == "lr") return cause::kLr;
+  if (StartsWith(field, "loss") || StartsWith(field, "grad_norm")) return cause::kNumerics;
+  if (field == "step" || field == "(record)") return cause::kLength;
+  return cause::kSettings;
+}
+
+const char* CauseOfLogKey(const std::string& key) {
+  if (key == "learning_rate") return cause::kLr;
+  if (key == "step" || key == "(entry)") return cause::kLength;
+  if (key == "epoch") return cause::kData;
+  return cause::kNumerics;  // loss, grad_norm, eval metrics
+}
+
 std::string Divergence::ToString() const {
-  return "step " + std::to_string(step) + ", " + where + ": " + field + " (reference " + reference +
-         ", candidate " + candidate + ")";
+  return "step " + std::to_string(step) + ", " + where + ": " + field + (cause.empty() ? "" : " [" + cause + "]") +
+         " (reference " + reference + ", candidate " + candidate + ")";
 }
 
 nlohmann::json Divergence::ToJson() const {
-  return {{"step", step}, {"where", where}, {"field", field}, {"reference", reference}, {"candidate", candidate}};
+  return {{"step", step},   {"cause", cause},         {"where", where},
+          {"field", field}, {"reference", reference}, {"candidate", candidate}};
 }
 
 void KeepEarliest(const std::optional<Divergence>& d, std::optional<Divergence>* earliest) {
@@ -32,34 +53,52 @@ bool IsWallClockField(const std::string& key) {
   return key == "wall_time" || ends_with("_runtime") || ends_with("_per_second");
 }
 
-std::optional<JsonDifference> FirstJsonDifference(const nlohmann::json& a, const nlohmann::json& b,
-                                                  const std::string& path) {
+namespace {
+
+// Appends the differences under `path` to `out` until it holds `limit`.
+void CollectDifferences(const nlohmann::json& a, const nlohmann::json& b, const std::string& path, size_t limit,
+                        std::vector<JsonDifference>* out) {
+  if (out->size() >= limit) return;
   if (a.is_object() && b.is_object()) {
     std::set<std::string> keys;
     for (const auto& [k, v] : a.items()) keys.insert(k);
     for (const auto& [k, v] : b.items()) keys.insert(k);
     for (const auto& k : keys) {
-      if (IsWallClockField(k)) continue;
+      if (IsWallClockField(k) || out->size() >= limit) continue;
       const std::string sub = path.empty() ? k : path + "." + k;
       if (!a.contains(k) || !b.contains(k)) {
-        return JsonDifference{sub, a.contains(k) ? a[k] : nlohmann::json("(absent)"),
-                              b.contains(k) ? b[k] : nlohmann::json("(absent)")};
+        out->push_back({sub, a.contains(k) ? a[k] : nlohmann::json("(absent)"),
+                        b.contains(k) ? b[k] : nlohmann::json("(absent)")});
+      } else {
+        CollectDifferences(a[k], b[k], sub, limit, out);
       }
-      if (auto d = FirstJsonDifference(a[k], b[k], sub)) return d;
     }
-    return std::nullopt;
+    return;
   }
   if (a.is_array() && b.is_array()) {
     for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-      if (auto d = FirstJsonDifference(a[i], b[i], path + "[" + std::to_string(i) + "]")) return d;
+      CollectDifferences(a[i], b[i], path + "[" + std::to_string(i) + "]", limit, out);
     }
-    if (a.size() != b.size()) {
-      return JsonDifference{path + ".length", a.size(), b.size()};
-    }
-    return std::nullopt;
+    if (a.size() != b.size() && out->size() < limit) out->push_back({path + ".length", a.size(), b.size()});
+    return;
   }
-  if (a != b) return JsonDifference{path, a, b};
-  return std::nullopt;
+  if (a != b) out->push_back({path, a, b});
+}
+
+}  // namespace
+
+std::vector<JsonDifference> JsonDifferences(const nlohmann::json& a, const nlohmann::json& b, size_t limit) {
+  std::vector<JsonDifference> out;
+  CollectDifferences(a, b, "", limit, &out);
+  return out;
+}
+
+std::optional<JsonDifference> FirstJsonDifference(const nlohmann::json& a, const nlohmann::json& b,
+                                                  const std::string& path) {
+  std::vector<JsonDifference> out;
+  CollectDifferences(a, b, path, 1, &out);
+  if (out.empty()) return std::nullopt;
+  return out.front();
 }
 
 }  // namespace lockstep

@@ -5,18 +5,40 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace lockstep {
 
+// Why two runs part, cause before effect. A fixed vocabulary scripts can rely on:
+//   data      the sampler position or the sample ids differ
+//   rng       same data, but the RNG state at the step's start differs
+//   lr        same data and RNG, but the learning rate differs
+//   numerics  same data, RNG and lr, but the loss or grad-norm bits differ
+//   length    one run has a step (or log entry) the other lacks
+//   weights   the step logs agree, but a checkpoint's tensors do not
+//   state     the step logs agree, but other saved state or a results file does not
+//   settings  the runs cannot be compared step by step (model, data set or plan differ),
+//             or a record differs only in how it was run (resume_override, epoch)
+namespace cause {
+constexpr char kData[] = "data", kRng[] = "rng", kLr[] = "lr", kNumerics[] = "numerics", kLength[] = "length",
+               kWeights[] = "weights", kState[] = "state", kSettings[] = "settings";
+}  // namespace cause
+
+// The cause a differing step-record field points at ("sampler.cursor" -> data, "rng.cpu.xxh3_128" -> rng).
+const char* CauseOfStepField(const std::string& field);
+// The same for a Hugging Face log_history key ("learning_rate" -> lr, "loss" -> numerics).
+const char* CauseOfLogKey(const std::string& key);
+
 struct Divergence {
   int64_t step = 0;        // the first step whose record or state differs
+  std::string cause;       // one of the cause:: names
   std::string where;       // "step log", "checkpoint-384/model.h5", "train_results.json", ...
   std::string field;       // "rng.cpu", "loss_bits", "fc1.weight", "log_history.loss", ...
   std::string reference;   // the reference's value, abbreviated
   std::string candidate;   // the candidate's value, abbreviated
-  std::string ToString() const;  // "step 101, step log: rng.cpu (reference ..., candidate ...)"
+  std::string ToString() const;  // "step 101, step log: rng.cpu [rng] (reference ..., candidate ...)"
   nlohmann::json ToJson() const;
 };
 
@@ -39,5 +61,7 @@ struct JsonDifference {
 };
 std::optional<JsonDifference> FirstJsonDifference(const nlohmann::json& a, const nlohmann::json& b,
                                                   const std::string& path = "");
+// Every such path, in the same order, at most `limit` of them.
+std::vector<JsonDifference> JsonDifferences(const nlohmann::json& a, const nlohmann::json& b, size_t limit);
 
 }  // namespace lockstep

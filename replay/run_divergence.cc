@@ -1,0 +1,430 @@
+#include "replay/run_divergence.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "formats/checkpoint.h"
+#include "formats/json_file.h"
+#include "formats/step_log.h"
+#include "replay/run_diff.h"
+#include "replay/tensor_diff.h"
+#include "replay/tensor_sources.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace lockstep {
+namespace {
+
+// Header fields that say where a run ran rather than what it is.
+const char* const kEnvironmentKeys[] = {"lockstep_version", "torch_version", "device", "num_threads", "blas",
+                                        "training_args.num_threads", "training_args.device"};
+// Header sections whose difference makes two runs incomparable step by step.
+const char* const kStructuralPrefixes[] = {"dataset.", "model.", "plan."};
+// Steps after the divergence at which the aftermath shows the loss difference.
+const int64_t kAftermathOffsets[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000};
+
+struct RunSide {
+  std::string dir, kind;
+  bool has_log = false;
+  StepLogContents log;
+  std::map<std::string, json> settings, environment;  // flattened: "training_args.seed"
+  json log_history = json::array();
+  std::vector<int64_t> checkpoint_steps;
+};
+
+void Flatten(const json& j, const std::string& prefix, std::map<std::string, json>* out) {
+  if (j.is_object() && !j.empty()) {
+    for (const auto& [k, v] : j.items()) Flatten(v, prefix.empty() ? k : prefix + "." + k, out);
+  } else {
+    (*out)[prefix] = j;
+  }
+}
+
+bool IsEnvironmentKey(const std::string& key) {
+  for (const char* k : kEnvironmentKeys) {
+    if (key == k || key.rfind(std::string(k) + ".", 0) == 0) return true;
+  }
+  return false;
+}
+
+Status ReadHfState(RunSide* side) {
+  json state;
+  std::string source = side->dir + "/" + kTrainerStateFile;
+  if (!side->checkpoint_steps.empty() && !fs::exists(source)) {
+    source = side->dir + "/" + CheckpointDirName(side->checkpoint_steps.back()) + "/" + kTrainerStateFile;
+  }
+  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(source, &state));
+  if (!state.is_object()) return Status::Corruption(source + ": not a JSON object");
+  side->log_history = ArrayField(state, "log_history");
+  for (const char* key : {"train_batch_size", "num_train_epochs", "max_steps", "logging_steps", "eval_steps",
+                          "save_steps"}) {
+    if (state.contains(key)) side->settings[std::string("trainer_state.") + key] = state[key];
+  }
+  if (side->checkpoint_steps.empty()) return Status::Ok();
+  const std::string newest = side->dir + "/" + CheckpointDirName(side->checkpoint_steps.back());
+  json config;
+  if (fs::exists(newest + "/config.json") && ReadJsonFile(newest + "/config.json", &config).ok() && config.is_object()) {
+    if (config.contains("transformers_version")) side->environment["transformers_version"] = config["transformers_version"];
+    if (config.contains("torch_dtype")) side->environment["torch_dtype"] = config["torch_dtype"];
+  }
+  if (fs::exists(newest + "/training_args.bin")) {
+    json scalars;
+    LOCKSTEP_RETURN_IF_ERROR(ReadPickledSettings(newest + "/training_args.bin", &scalars));
+    for (const auto& [k, v] : scalars.items()) {
+      const std::string key = "training_args." + k;
+      if (k == "output_dir" || k == "logging_dir" || k == "run_name") continue;
+      (IsEnvironmentKey(key) ? side->environment : side->settings)[key] = v;
+    }
+  }
+  return Status::Ok();
+}
+
+Status LoadRun(const std::string& dir, RunSide* side) {
+  side->dir = dir;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return Status::NotFound(dir + ": no such run directory");
+  std::vector<CheckpointDir> dirs;
+  LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(dir, &dirs));
+  for (const auto& d : dirs) side->checkpoint_steps.push_back(d.step);
+  std::sort(side->checkpoint_steps.begin(), side->checkpoint_steps.end());
+  const std::string log_path = dir + "/" + kStepLogFile;
+  if (fs::exists(log_path)) {
+    side->kind = "lockstep run";
+    side->has_log = true;
+    LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(log_path, &side->log));
+    std::map<std::string, json> header;
+    json h = side->log.header;
+    for (const char* k : {"kind", "magic", "format_version"}) h.erase(k);
+    Flatten(h, "", &header);
+    for (auto& [k, v] : header) (IsEnvironmentKey(k) ? side->environment : side->settings)[k] = v;
+    json state;
+    if (fs::exists(dir + "/" + kTrainerStateFile) && ReadJsonFile(dir + "/" + kTrainerStateFile, &state).ok()) {
+      side->log_history = ArrayField(state, "log_history");
+    }
+    return Status::Ok();
+  }
+  if (!fs::exists(dir + "/" + kTrainerStateFile) && side->checkpoint_steps.empty()) {
+    return Status::InvalidArgument(dir + ": not a run directory (no " + std::string(kStepLogFile) + ", no " +
+                                   kTrainerStateFile + ", no checkpoint-N)");
+  }
+  side->kind = "hf run";
+  return ReadHfState(side);
+}
+
+// The part of a settings name two formats share: "training_args.seed" in both.
+void DiffSettings(const std::map<std::string, json>& a, const std::map<std::string, json>& b, bool same_kind,
+                  std::vector<SettingDifference>* out) {
+  std::map<std::string, std::pair<json, json>> all;
+  for (const auto& [k, v] : a) all[k].first = v;
+  for (const auto& [k, v] : b) all[k].second = v;
+  for (const auto& [k, vv] : all) {
+    const bool in_a = a.count(k), in_b = b.count(k);
+    if (!same_kind && !(in_a && in_b)) continue;  // only what both formats record
+    if (vv.first != vv.second) {
+      out->push_back({k, in_a ? vv.first : json("(absent)"), in_b ? vv.second : json("(absent)")});
+    }
+  }
+}
+
+float BitsToFloat(const json& bits) {
+  uint32_t u = 0;
+  if (bits.is_string()) u = static_cast<uint32_t>(std::stoul(bits.get<std::string>(), nullptr, 16));
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+uint32_t FloatToBits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+// Whether two float32 values are accepted by `tol` (replay/tensor_compare.h's rule).
+bool FloatClose(float a, float b, const Tolerance& tol) {
+  if (FloatToBits(a) == FloatToBits(b) || (std::isnan(a) && std::isnan(b))) return true;
+  if (!std::isfinite(a) || !std::isfinite(b)) return false;
+  const double diff = std::fabs(static_cast<double>(a) - b);
+  if ((tol.atol || tol.rtol) && diff <= tol.atol.value_or(0) + tol.rtol.value_or(0) * std::fabs(b)) return true;
+  return tol.ulp && UlpDistance(DType::kFloat32, FloatToBits(a), FloatToBits(b)) <= *tol.ulp;
+}
+
+// Keeps only the generators both records hold: a CUDA run logs "cuda" beside "cpu".
+void AlignGenerators(json* a, json* b) {
+  if (!a->contains("rng") || !b->contains("rng") || !(*a)["rng"].is_object() || !(*b)["rng"].is_object()) return;
+  for (json* x : {a, b}) {
+    const json& other = (x == a ? *b : *a)["rng"];
+    for (auto it = (*x)["rng"].begin(); it != (*x)["rng"].end();) {
+      it = other.contains(it.key()) ? std::next(it) : (*x)["rng"].erase(it);
+    }
+  }
+}
+
+// A step whose only differences are loss and grad-norm bits the tolerance accepts.
+bool StepWithinTolerance(json a, json b, const Tolerance& tol) {
+  if (!tol.any()) return false;
+  for (const char* k : {"loss_bits", "grad_norm_bits"}) {
+    if (!FloatClose(BitsToFloat(a.value(k, json())), BitsToFloat(b.value(k, json())), tol)) return false;
+  }
+  for (json* r : {&a, &b}) {
+    for (const char* k : {"loss", "loss_bits", "grad_norm", "grad_norm_bits"}) r->erase(k);
+  }
+  return !CompareStepRecords(a, b);
+}
+
+json NumericsDetail(const json& a, const json& b) {
+  json out = json::object();
+  for (const char* k : {"loss_bits", "grad_norm_bits"}) {
+    const float fa = BitsToFloat(a.value(k, json())), fb = BitsToFloat(b.value(k, json()));
+    if (FloatToBits(fa) == FloatToBits(fb)) continue;
+    const std::string name = std::string(k).substr(0, std::strlen(k) - 5);
+    out[name] = {{"reference", fa}, {"candidate", fb},
+                 {"ulp_float32", UlpDistance(DType::kFloat32, FloatToBits(fa), FloatToBits(fb))},
+                 {"relative", fb != 0 ? std::fabs(static_cast<double>(fa) - fb) / std::fabs(fb) : INFINITY}};
+  }
+  return out;
+}
+
+void CompareStepLogs(const RunSide& a, const RunSide& b, const Tolerance& tol, RunDiff* out) {
+  const auto& ra = a.log.records;
+  const auto& rb = b.log.records;
+  for (size_t i = 0; i < std::max(ra.size(), rb.size()); ++i) {
+    std::optional<Divergence> d;
+    bool within = false;
+    if (i >= ra.size() || i >= rb.size()) {
+      const json& present = i < ra.size() ? ra[i] : rb[i];
+      d = Divergence{present.value("step", int64_t{0}), cause::kLength, "step log", "(record)",
+                     i < ra.size() ? "present" : "(absent)", i < rb.size() ? "present" : "(absent)"};
+    } else {
+      json x = ra[i], y = rb[i];
+      AlignGenerators(&x, &y);
+      d = CompareStepRecords(x, y);
+      if (d) within = StepWithinTolerance(x, y, tol);
+      if (d && !out->first_divergence && d->cause == cause::kNumerics) out->numerics = NumericsDetail(x, y);
+    }
+    if (!d) {
+      if (!out->first_divergence) ++out->steps_matching;
+      continue;
+    }
+    if (!out->first_divergence) out->first_divergence = d;
+    if (!within) {
+      out->first_outside_tolerance = d->step;
+      return;
+    }
+  }
+}
+
+// Entry by entry, for runs without a step log (Hugging Face's).
+void CompareLogHistories(const json& ha, const json& hb, const Tolerance& tol, RunDiff* out) {
+  for (size_t i = 0; i < std::max(ha.size(), hb.size()); ++i) {
+    const json& present = i < ha.size() ? ha[i] : hb[i];
+    const int64_t step = IntField(present, "step", 0);
+    std::optional<Divergence> d;
+    bool within = false;
+    if (i >= ha.size() || i >= hb.size()) {
+      d = Divergence{step, cause::kLength, "log_history", "(entry " + std::to_string(i) + ")",
+                     i < ha.size() ? "present" : "(absent)", i < hb.size() ? "present" : "(absent)"};
+    } else if (auto j = FirstJsonDifference(ha[i], hb[i])) {
+      const std::string key = j->path.substr(j->path.rfind('.') + 1);
+      d = Divergence{step, CauseOfLogKey(key), "log_history[" + std::to_string(i) + "]", key, Abbreviate(j->a),
+                     Abbreviate(j->b)};
+      within = tol.any();
+      for (const auto& diff : JsonDifferences(ha[i], hb[i], 64)) {
+        within = within && diff.a.is_number() && diff.b.is_number() &&
+                 FloatClose(diff.a.get<float>(), diff.b.get<float>(), tol) && CauseOfLogKey(diff.path) == cause::kNumerics;
+      }
+      if (!out->first_divergence && d->cause == cause::kNumerics && j->a.is_number() && j->b.is_number()) {
+        const float fa = j->a.get<float>(), fb = j->b.get<float>();
+        out->numerics[key] = {{"reference", fa}, {"candidate", fb},
+                              {"ulp_float32", UlpDistance(DType::kFloat32, FloatToBits(fa), FloatToBits(fb))},
+                              {"relative", fb != 0 ? std::fabs(static_cast<double>(fa) - fb) / std::fabs(fb) : INFINITY}};
+      }
+    }
+    if (!d) {
+      if (!out->first_divergence) ++out->steps_matching;
+      continue;
+    }
+    if (!out->first_divergence) out->first_divergence = d;
+    if (!within) {
+      out->first_outside_tolerance = d->step;
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// step -> loss, from the step log where there is one, else from log_history.
+std::map<int64_t, float> LossByStep(const RunSide& side) {
+  std::map<int64_t, float> out;
+  if (side.has_log) {
+    for (const auto& r : side.log.records) out[r.value("step", int64_t{0})] = BitsToFloat(r.value("loss_bits", json()));
+  } else {
+    for (const auto& e : side.log_history) {
+      if (e.contains("loss") && e["loss"].is_number()) out[IntField(e, "step", 0)] = e["loss"].get<float>();
+    }
+  }
+  return out;
+}
+
+void ComputeAftermath(const RunSide& a, const RunSide& b, RunDiff* out) {
+  Aftermath& m = out->aftermath;
+  m.tolerance = out->tolerance.any() ? out->tolerance : Tolerance{std::nullopt, 1e-3, std::nullopt};
+  const int64_t from = out->first_divergence->step;
+  const auto la = LossByStep(a), lb = LossByStep(b);
+  int64_t last = -1;
+  for (auto it = la.lower_bound(from); it != la.end(); ++it) {
+    const auto jt = lb.find(it->first);
+    if (jt == lb.end()) continue;
+    last = it->first;
+    const double delta = std::fabs(static_cast<double>(jt->second) - it->second);
+    if (std::isfinite(delta)) m.max_abs_loss_delta = std::max(m.max_abs_loss_delta, delta);
+    if (!m.first_step_beyond && !FloatClose(it->second, jt->second, m.tolerance)) m.first_step_beyond = it->first;
+    const bool shown = it->first == from || std::find(std::begin(kAftermathOffsets), std::end(kAftermathOffsets),
+                                                      it->first - from) != std::end(kAftermathOffsets);
+    if (shown) m.losses.push_back({it->first, it->second, jt->second});
+  }
+  if (last >= 0 && (m.losses.empty() || m.losses.back().step != last)) m.losses.push_back({last, la.at(last), lb.at(last)});
+  // The state step `from` began from is checkpoint-(from-1) or an earlier one.
+  for (auto it = b.checkpoint_steps.rbegin(); it != b.checkpoint_steps.rend(); ++it) {
+    if (*it >= from) continue;
+    m.nearest_checkpoint = CheckpointDirName(*it);
+    if (b.has_log) {
+      m.replay_command = "lockstep replay " + b.dir + " --from " + b.dir + "/" + m.nearest_checkpoint + " --steps " +
+                         std::to_string(from - *it);
+    }
+    break;
+  }
+}
+
+Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out) {
+  for (int64_t step : a.checkpoint_steps) {
+    if (!std::binary_search(b.checkpoint_steps.begin(), b.checkpoint_steps.end(), step)) continue;
+    const std::string name = CheckpointDirName(step);
+    CheckpointDiff diff;
+    LOCKSTEP_RETURN_IF_ERROR(DiffCheckpoints(a.dir + "/" + name, b.dir + "/" + name, out->tolerance, &diff));
+    CheckpointSummary s{name, diff.identical(), diff.within_tolerance(), 0, std::nullopt};
+    for (const auto& t : diff.tensors) {
+      if (t.identical()) continue;
+      if (!s.first) {
+        s.first = Divergence{step, cause::kWeights, name + "/" + (t.file_a.empty() ? t.file_b : t.file_a), t.name,
+                             t.first_a.empty() ? t.status : t.first_a, t.first_b.empty() ? t.status : t.first_b};
+      }
+      ++s.tensors_differing;
+    }
+    if (!s.first && !diff.state.empty()) {
+      const auto& d = diff.state.front();
+      s.first = Divergence{step, cause::kState, name + "/" + d.file, d.field, d.a, d.b};
+    }
+    out->checkpoints.push_back(s);
+  }
+  return Status::Ok();
+}
+
+// Whether two JSON documents differ only in numbers the tolerance accepts.
+bool JsonWithinTolerance(const json& a, const json& b, const Tolerance& tol) {
+  if (!tol.any()) return false;
+  for (const auto& d : JsonDifferences(a, b, 1000)) {
+    if (!d.a.is_number() || !d.b.is_number() || !FloatClose(d.a.get<float>(), d.b.get<float>(), tol)) return false;
+  }
+  return true;
+}
+
+Status CompareResults(const RunSide& a, const RunSide& b, RunDiff* out, bool* within) {
+  *within = true;
+  const int64_t final_step = a.has_log ? static_cast<int64_t>(a.log.records.size()) : 0;
+  for (const char* name : {kTrainResultsFile, kEvalResultsFile, kAllResultsFile, kTrainerStateFile}) {
+    const std::string pa = a.dir + "/" + name, pb = b.dir + "/" + name;
+    const bool has_a = fs::exists(pa), has_b = fs::exists(pb);
+    if (!has_a && !has_b) continue;
+    if (has_a != has_b) {
+      out->results.push_back({final_step, cause::kState, name, "(file)", has_a ? "present" : "(absent)",
+                              has_b ? "present" : "(absent)"});
+      *within = false;
+      continue;
+    }
+    json ja, jb;
+    LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(pa, &ja));
+    LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(pb, &jb));
+    ja = NormalizeRunJson(name, ja);
+    jb = NormalizeRunJson(name, jb);
+    if (auto d = FirstJsonDifference(ja, jb)) {
+      out->results.push_back({final_step, cause::kState, name, d->path, Abbreviate(d->a), Abbreviate(d->b)});
+      *within = *within && JsonWithinTolerance(ja, jb, out->tolerance);
+    }
+  }
+  return Status::Ok();
+}
+
+bool Structural(const std::string& key) {
+  for (const char* p : kStructuralPrefixes) {
+    if (key.rfind(p, 0) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool RunDiff::identical() const {
+  return !first_divergence && results.empty() &&
+         std::all_of(checkpoints.begin(), checkpoints.end(), [](const CheckpointSummary& c) { return c.identical; });
+}
+
+bool RunDiff::within_tolerance() const {
+  if (identical()) return true;
+  if (!tolerance.any() || first_outside_tolerance) return false;
+  if (first_divergence && first_divergence->cause != cause::kNumerics && first_divergence->cause != cause::kWeights &&
+      first_divergence->cause != cause::kState) {
+    return false;
+  }
+  return results_within &&
+         std::all_of(checkpoints.begin(), checkpoints.end(), [](const CheckpointSummary& c) { return c.within_tolerance; });
+}
+
+Status DiffRuns(const std::string& reference, const std::string& candidate, const Tolerance& tolerance, RunDiff* out) {
+  *out = RunDiff();
+  out->tolerance = tolerance;
+  RunSide a, b;
+  LOCKSTEP_RETURN_IF_ERROR(LoadRun(reference, &a));
+  LOCKSTEP_RETURN_IF_ERROR(LoadRun(candidate, &b));
+  out->kind_a = a.kind;
+  out->kind_b = b.kind;
+  const bool same_kind = a.kind == b.kind;
+  DiffSettings(a.settings, b.settings, same_kind, &out->settings);
+  DiffSettings(a.environment, b.environment, same_kind, &out->environment);
+  out->reference_steps = a.has_log ? static_cast<int64_t>(a.log.records.size()) : static_cast<int64_t>(a.log_history.size());
+  out->candidate_steps = b.has_log ? static_cast<int64_t>(b.log.records.size()) : static_cast<int64_t>(b.log_history.size());
+
+  const auto structural = std::find_if(out->settings.begin(), out->settings.end(),
+                                       [](const SettingDifference& s) { return Structural(s.name); });
+  if (same_kind && structural != out->settings.end()) {
+    out->compared_by = "settings";
+    out->first_divergence = Divergence{1, cause::kSettings, "step log header", structural->name,
+                                       Abbreviate(structural->reference), Abbreviate(structural->candidate)};
+    out->first_outside_tolerance = 1;
+    return Status::Ok();
+  }
+  if (a.has_log && b.has_log) {
+    out->compared_by = "step log";
+    CompareStepLogs(a, b, tolerance, out);
+  } else {
+    out->compared_by = "log_history";
+    CompareLogHistories(a.log_history, b.log_history, tolerance, out);
+  }
+  LOCKSTEP_RETURN_IF_ERROR(CompareCommonCheckpoints(a, b, out));
+  LOCKSTEP_RETURN_IF_ERROR(CompareResults(a, b, out, &out->results_within));
+  if (!out->first_divergence) {  // the logs agree: the earliest checkpoint or results difference is the cause
+    for (const auto& c : out->checkpoints) KeepEarliest(c.first, &out->first_divergence);
+    if (!out->first_divergence && !out->results.empty()) out->first_divergence = out->results.front();
+  }
+  if (out->first_divergence) ComputeAftermath(a, b, out);
+  return Status::Ok();
+}
+
+}  // namespace lockstep

@@ -1,0 +1,81 @@
+// `lockstep diff A B` on two run directories (Lockstep's, Hugging Face's output_dir, or one
+// of each): the settings that differ, where each run ran, the first step at which they part
+// and its cause (replay/divergence.h), what followed, and the checkpoints and results they
+// share. No LibTorch here.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/status.h"
+#include "replay/divergence.h"
+#include "replay/tensor_compare.h"
+
+namespace lockstep {
+
+struct SettingDifference {
+  std::string name;  // "training_args.learning_rate", "torch_version"
+  nlohmann::json reference, candidate;
+};
+
+// One step after the divergence: both losses and their difference.
+struct LossDelta {
+  int64_t step = 0;
+  double reference = 0, candidate = 0;
+  double delta() const { return candidate - reference; }
+};
+
+struct Aftermath {
+  std::vector<LossDelta> losses;                  // the divergence step, then spaced later steps
+  double max_abs_loss_delta = 0;
+  Tolerance tolerance;                            // what "exceeds" means below
+  std::optional<int64_t> first_step_beyond;       // the first step whose loss delta exceeds it
+  std::string nearest_checkpoint;                 // in the candidate, holding the state the step began from
+  std::string replay_command;                     // `lockstep replay ...` that re-checks the step
+};
+
+struct CheckpointSummary {
+  std::string name;       // "checkpoint-200"
+  bool identical = false;
+  bool within_tolerance = false;
+  int64_t tensors_differing = 0;
+  std::optional<Divergence> first;  // its first difference, as a divergence at its step
+};
+
+struct RunDiff {
+  std::string kind_a, kind_b;  // "lockstep run", "hf run"
+  std::string compared_by;     // "step log" or "log_history"
+  std::vector<SettingDifference> settings;     // run-deciding settings that differ
+  std::vector<SettingDifference> environment;  // where each ran: LibTorch, device, threads
+  int64_t reference_steps = 0, candidate_steps = 0, steps_matching = 0;
+  std::optional<Divergence> first_divergence;  // bit for bit, cause before effect
+  nlohmann::json numerics;                     // for cause numerics: ulp and relative distance
+  std::optional<int64_t> first_outside_tolerance;  // the first step the tolerance does not accept
+  Aftermath aftermath;
+  std::vector<CheckpointSummary> checkpoints;  // those both runs hold
+  std::vector<Divergence> results;             // results files and final trainer state
+  bool results_within = true;                  // ... all accepted by the tolerance
+  Tolerance tolerance;
+
+  bool identical() const;
+  bool within_tolerance() const;  // identical, or every difference accepted by the tolerance
+};
+
+// Compares the runs in `reference` and `candidate`. A missing, corrupt or foreign directory
+// is a Status naming it; a difference between the runs is not an error.
+Status DiffRuns(const std::string& reference, const std::string& candidate, const Tolerance& tolerance,
+                RunDiff* out);
+
+// The JSON contract: identical, within_tolerance, first_divergence (null or {step, cause,
+// field, reference, candidate, where}), settings_differences ({name, reference, candidate}),
+// environment, aftermath, checkpoints, results.
+nlohmann::json RunDiffJson(const RunDiff& d);
+
+// The verdict first, then the settings, the divergence and its aftermath as tables.
+std::string RunDiffText(const RunDiff& d, const std::string& reference, const std::string& candidate);
+
+}  // namespace lockstep

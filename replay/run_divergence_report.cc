@@ -1,0 +1,142 @@
+// RunDiff as JSON (the contract scripts read) and as text (the verdict first, then tables).
+#include <cstdio>
+
+#include "formats/json_file.h"
+#include "replay/run_divergence.h"
+
+using nlohmann::json;
+
+namespace lockstep {
+namespace {
+
+json SettingsJson(const std::vector<SettingDifference>& list) {
+  json out = json::array();
+  for (const auto& s : list) out.push_back({{"name", s.name}, {"reference", s.reference}, {"candidate", s.candidate}});
+  return out;
+}
+
+std::string Verdict(const RunDiff& d) {
+  if (d.identical()) {
+    return "IDENTICAL: " + std::to_string(d.steps_matching) +
+           (d.compared_by == "log_history" ? " log entries" : " steps") + " bit for bit (" + d.compared_by + ")";
+  }
+  const Divergence& f = *d.first_divergence;
+  std::string v = d.within_tolerance() ? "WITHIN TOLERANCE: the runs part" : "DIFFERENT: the runs part";
+  v += " at step " + std::to_string(f.step) + ", cause " + f.cause + " (" + f.field + ")";
+  if (d.first_outside_tolerance && d.tolerance.any()) {
+    v += "; first outside the tolerance at step " + std::to_string(*d.first_outside_tolerance);
+  }
+  return v;
+}
+
+void SettingsTable(const char* title, const std::vector<SettingDifference>& list, std::string* out) {
+  if (list.empty()) return;
+  *out += std::string("\n") + title + "\n";
+  char line[512];
+  std::snprintf(line, sizeof(line), "  %-40s %-24s %-24s\n", "name", "reference", "candidate");
+  *out += line;
+  for (const auto& s : list) {
+    std::snprintf(line, sizeof(line), "  %-40s %-24s %-24s\n", s.name.c_str(), Abbreviate(s.reference, 24).c_str(),
+                  Abbreviate(s.candidate, 24).c_str());
+    *out += line;
+  }
+}
+
+}  // namespace
+
+json RunDiffJson(const RunDiff& d) {
+  json first;
+  if (d.first_divergence) {
+    first = d.first_divergence->ToJson();
+    if (!d.numerics.empty()) first["numerics"] = d.numerics;
+  }
+  json aftermath;
+  if (d.first_divergence) {
+    const Aftermath& m = d.aftermath;
+    json losses = json::array();
+    for (const auto& l : m.losses) {
+      losses.push_back({{"step", l.step}, {"reference", l.reference}, {"candidate", l.candidate}, {"delta", l.delta()}});
+    }
+    aftermath = {{"loss", losses},
+                 {"max_abs_loss_delta", m.max_abs_loss_delta},
+                 {"tolerance", m.tolerance.ToJson()},
+                 {"first_step_beyond_tolerance", m.first_step_beyond ? json(*m.first_step_beyond) : json()},
+                 {"nearest_checkpoint", m.nearest_checkpoint.empty() ? json() : json(m.nearest_checkpoint)},
+                 {"replay_command", m.replay_command.empty() ? json() : json(m.replay_command)}};
+  }
+  json checkpoints = json::array(), results = json::array();
+  for (const auto& c : d.checkpoints) {
+    checkpoints.push_back({{"name", c.name}, {"identical", c.identical}, {"within_tolerance", c.within_tolerance},
+                           {"tensors_differing", c.tensors_differing},
+                           {"first_difference", c.first ? c.first->ToJson() : json()}});
+  }
+  for (const auto& r : d.results) results.push_back(r.ToJson());
+  return {{"identical", d.identical()},
+          {"within_tolerance", d.within_tolerance()},
+          {"tolerance", d.tolerance.ToJson()},
+          {"kind_a", d.kind_a},
+          {"kind_b", d.kind_b},
+          {"compared_by", d.compared_by},
+          {"reference_steps", d.reference_steps},
+          {"candidate_steps", d.candidate_steps},
+          {"steps_matching", d.steps_matching},
+          {"first_divergence", first},
+          {"first_outside_tolerance", d.first_outside_tolerance ? json(*d.first_outside_tolerance) : json()},
+          {"settings_differences", SettingsJson(d.settings)},
+          {"environment", SettingsJson(d.environment)},
+          {"aftermath", aftermath},
+          {"checkpoints", checkpoints},
+          {"results", results}};
+}
+
+std::string RunDiffText(const RunDiff& d, const std::string& reference, const std::string& candidate) {
+  std::string out = Verdict(d) + "\n";
+  out += "  reference " + reference + " (" + d.kind_a + ", " + std::to_string(d.reference_steps) + " " +
+         (d.compared_by == "log_history" ? "log entries" : "steps") + ")\n";
+  out += "  candidate " + candidate + " (" + d.kind_b + ", " + std::to_string(d.candidate_steps) + " " +
+         (d.compared_by == "log_history" ? "log entries" : "steps") + ")\n";
+  SettingsTable("Settings that differ (context, not the divergence):", d.settings, &out);
+  SettingsTable("Where each ran:", d.environment, &out);
+  if (d.first_divergence) {
+    const Divergence& f = *d.first_divergence;
+    out += "\nFirst divergence: step " + std::to_string(f.step) + ", cause " + f.cause + "\n";
+    out += "  " + f.where + ": " + f.field + "\n    reference " + f.reference + "\n    candidate " + f.candidate + "\n";
+    for (const auto& [name, n] : d.numerics.items()) {
+      char line[256];
+      std::snprintf(line, sizeof(line), "  %s: %llu ulp (float32), relative %.3g\n", name.c_str(),
+                    static_cast<unsigned long long>(n.value("ulp_float32", uint64_t{0})), n.value("relative", 0.0));
+      out += line;
+    }
+    const Aftermath& m = d.aftermath;
+    if (!m.losses.empty()) {
+      out += "\nAftermath (loss, candidate - reference):\n";
+      char line[256];
+      for (const auto& l : m.losses) {
+        std::snprintf(line, sizeof(line), "  step %-8lld %-14.9g %-14.9g %+.3g\n", static_cast<long long>(l.step),
+                      l.reference, l.candidate, l.delta());
+        out += line;
+      }
+      std::snprintf(line, sizeof(line), "  max |delta| %.3g; beyond %s %s\n", m.max_abs_loss_delta,
+                    DumpJson(m.tolerance.ToJson()).c_str(),
+                    m.first_step_beyond ? ("from step " + std::to_string(*m.first_step_beyond)).c_str() : "never");
+      out += line;
+    }
+    if (!m.nearest_checkpoint.empty()) out += "  nearest checkpoint before it: " + m.nearest_checkpoint + "\n";
+    if (!m.replay_command.empty()) out += "  check it: " + m.replay_command + "\n";
+  }
+  if (!d.checkpoints.empty()) {
+    out += "\nCheckpoints in both runs:\n";
+    for (const auto& c : d.checkpoints) {
+      out += "  " + c.name + ": " +
+             (c.identical ? "identical"
+                          : std::to_string(c.tensors_differing) + " tensors differ" +
+                                (c.within_tolerance && d.tolerance.any() ? " (within tolerance)" : "") +
+                                (c.first ? "; first " + c.first->where + " " + c.first->field : "")) +
+             "\n";
+    }
+  }
+  for (const auto& r : d.results) out += "  " + r.where + ": " + r.field + " (" + r.reference + " vs " + r.candidate + ")\n";
+  return out;
+}
+
+}  // namespace lockstep

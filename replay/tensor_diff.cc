@@ -1,0 +1,249 @@
+#include "replay/tensor_diff.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "formats/checkpoint.h"
+#include "formats/checksum.h"
+#include "formats/file_util.h"
+#include "formats/json_file.h"
+#include "inspect/show.h"
+#include "replay/checkpoint_diff.h"
+#include "replay/divergence.h"
+#include "replay/tensor_sources.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace lockstep {
+namespace {
+
+constexpr size_t kChunkBytes = 4u << 20;
+constexpr size_t kMaxStateDifferencesPerFile = 20;
+
+// One side of the diff: its tensors, and its other state as JSON per file.
+struct Side {
+  std::string kind;
+  std::vector<TensorEntry> tensors;
+  std::map<std::string, json> state;
+};
+
+std::string ModelWeightsFile(const std::string& dir) {
+  for (const char* name : {"model.h5", "model.safetensors.index.json", "model.safetensors", "pytorch_model.bin"}) {
+    if (fs::exists(fs::path(dir) / name)) return name;
+  }
+  return "";
+}
+
+Status LoadCheckpointDir(const std::string& dir, Side* side) {
+  const std::string layout = CheckpointLayout(dir);
+  if (layout.empty()) return Status::InvalidArgument(dir + ": not a checkpoint (no Lockstep or Hugging Face files)");
+  side->kind = layout + " checkpoint";
+  const std::string weights = ModelWeightsFile(dir);
+  if (!weights.empty()) LOCKSTEP_RETURN_IF_ERROR(AppendTensorFile(dir + "/" + weights, "", &side->tensors));
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.is_regular_file()) names.push_back(e.path().filename().string());
+  }
+  if (ec) return Status::IOError(dir + ": cannot list: " + ec.message());
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    const std::string path = dir + "/" + name;
+    if (name == kManifestFile || name == weights) continue;
+    if (weights == "model.safetensors.index.json" && HasSuffix(name, ".safetensors")) continue;  // its shards
+    if (name == "optimizer.h5" || name == "optimizer.pt") {
+      LOCKSTEP_RETURN_IF_ERROR(AppendTensorFile(path, "optimizer/", &side->tensors));
+    } else if (HasSuffix(name, ".json")) {
+      json j;
+      LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(path, &j));
+      side->state[name] = NormalizeRunJson(name, j);
+    } else if (name.rfind("rng_state", 0) == 0 && HasSuffix(name, ".pth")) {
+      LOCKSTEP_RETURN_IF_ERROR(AppendTensorFile(path, name + "/", &side->tensors));
+    } else if (HasSuffix(name, ".pt") || HasSuffix(name, ".bin")) {
+      LOCKSTEP_RETURN_IF_ERROR(ReadPickledSettings(path, &side->state[name]));
+    } else {
+      std::string hex;
+      LOCKSTEP_RETURN_IF_ERROR(FileXxh3Hex(path, &hex));
+      side->state[name] = {{"xxh3_128", hex}};
+    }
+  }
+  return Status::Ok();
+}
+
+Status LoadSide(const std::string& path, Side* side) {
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) return Status::NotFound(path + ": no such file or directory");
+  if (fs::is_directory(st)) return LoadCheckpointDir(path, side);
+  side->kind = "tensor file";
+  return AppendTensorFile(path, "", &side->tensors);
+}
+
+std::string Shape(const std::vector<int64_t>& s) {
+  std::string t = "[";
+  for (size_t i = 0; i < s.size(); ++i) t += (i ? "," : "") + std::to_string(s[i]);
+  return t + "]";
+}
+
+Status CompareEntries(const TensorEntry& a, const TensorEntry& b, const Tolerance& tol, TensorDiff* d,
+                      uint64_t* bytes_compared) {
+  d->dtype_a = DTypeName(a.dtype);
+  d->dtype_b = DTypeName(b.dtype);
+  d->shape_a = a.shape;
+  d->shape_b = b.shape;
+  d->numel = a.numel();
+  if (a.shape != b.shape) {
+    d->status = "shape_mismatch";
+    return Status::Ok();
+  }
+  std::vector<uint8_t> buf_a, buf_b;
+  const uint8_t *pa = nullptr, *pb = nullptr;
+  if (a.dtype != b.dtype) {  // whole tensors, decoded: rare, and never the fast path
+    d->status = "dtype_mismatch";
+    LOCKSTEP_RETURN_IF_ERROR(a.Read(0, a.bytes, &buf_a, &pa));
+    LOCKSTEP_RETURN_IF_ERROR(b.Read(0, b.bytes, &buf_b, &pb));
+    CompareAcrossDTypes(a.dtype, pa, b.dtype, pb, a.numel(), d);
+    *bytes_compared += a.bytes + b.bytes;
+    return Status::Ok();
+  }
+  const size_t elem = DTypeSize(a.dtype);
+  const size_t chunk = kChunkBytes / elem * elem;
+  TensorComparer comparer(a.dtype, tol);
+  for (uint64_t at = 0; at < a.bytes; at += chunk) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk, a.bytes - at));
+    LOCKSTEP_RETURN_IF_ERROR(a.Read(at, n, &buf_a, &pa));
+    LOCKSTEP_RETURN_IF_ERROR(b.Read(at, n, &buf_b, &pb));
+    comparer.Add(pa, pb, n);
+  }
+  *bytes_compared += a.bytes + b.bytes;
+  comparer.Finish(d);
+  return Status::Ok();
+}
+
+void CompareState(const Side& a, const Side& b, std::vector<StateDifference>* out) {
+  const bool same_kind = a.kind == b.kind;
+  for (const auto& [file, ja] : a.state) {
+    const auto it = b.state.find(file);
+    if (it == b.state.end()) {
+      if (same_kind) out->push_back({file, "(file)", "present", "(absent)"});
+      continue;
+    }
+    for (const auto& d : JsonDifferences(ja, it->second, kMaxStateDifferencesPerFile)) {
+      out->push_back({file, d.path.empty() ? "(value)" : d.path, Abbreviate(d.a), Abbreviate(d.b)});
+    }
+  }
+  for (const auto& [file, jb] : b.state) {
+    if (same_kind && !a.state.count(file)) out->push_back({file, "(file)", "(absent)", "present"});
+  }
+}
+
+}  // namespace
+
+json StateDifference::ToJson() const { return {{"file", file}, {"field", field}, {"a", a}, {"b", b}}; }
+
+bool CheckpointDiff::identical() const {
+  return state.empty() && std::all_of(tensors.begin(), tensors.end(), [](const TensorDiff& t) { return t.identical(); });
+}
+
+bool CheckpointDiff::within_tolerance() const {
+  return state.empty() &&
+         std::all_of(tensors.begin(), tensors.end(), [](const TensorDiff& t) { return t.within_tolerance(); });
+}
+
+Status DiffCheckpoints(const std::string& a, const std::string& b, const Tolerance& tolerance, CheckpointDiff* out) {
+  *out = CheckpointDiff();
+  Side sa, sb;
+  LOCKSTEP_RETURN_IF_ERROR(LoadSide(a, &sa));
+  LOCKSTEP_RETURN_IF_ERROR(LoadSide(b, &sb));
+  out->kind_a = sa.kind;
+  out->kind_b = sb.kind;
+  std::map<std::string, const TensorEntry*> by_name;
+  for (const auto& t : sb.tensors) by_name[t.name] = &t;
+  for (const auto& ta : sa.tensors) {
+    TensorDiff d;
+    d.name = ta.name;
+    d.file_a = ta.file;
+    const auto it = by_name.find(ta.name);
+    if (it == by_name.end()) {
+      d.status = "missing_in_b";
+      d.dtype_a = DTypeName(ta.dtype);
+      d.shape_a = ta.shape;
+    } else {
+      d.file_b = it->second->file;
+      LOCKSTEP_RETURN_IF_ERROR(CompareEntries(ta, *it->second, tolerance, &d, &out->bytes_compared));
+      by_name.erase(it);
+    }
+    out->tensors.push_back(std::move(d));
+  }
+  for (const auto& tb : sb.tensors) {
+    if (!by_name.count(tb.name)) continue;
+    TensorDiff d;
+    d.name = tb.name;
+    d.file_b = tb.file;
+    d.status = "missing_in_a";
+    d.dtype_b = DTypeName(tb.dtype);
+    d.shape_b = tb.shape;
+    out->tensors.push_back(std::move(d));
+  }
+  CompareState(sa, sb, &out->state);
+  return Status::Ok();
+}
+
+json CheckpointDiffJson(const CheckpointDiff& d, const Tolerance& tolerance) {
+  json tensors = json::array(), state = json::array();
+  for (const auto& t : d.tensors) tensors.push_back(t.ToJson());
+  for (const auto& s : d.state) state.push_back(s.ToJson());
+  int64_t equal = 0;
+  for (const auto& t : d.tensors) equal += t.identical();
+  return {{"identical", d.identical()}, {"within_tolerance", d.within_tolerance()},
+          {"tolerance", tolerance.ToJson()}, {"kind_a", d.kind_a}, {"kind_b", d.kind_b},
+          {"tensors_compared", d.tensors.size()}, {"tensors_equal", equal},
+          {"bytes_compared", d.bytes_compared}, {"tensors", tensors}, {"state_differences", state}};
+}
+
+std::string CheckpointDiffText(const CheckpointDiff& d, const Tolerance& tolerance) {
+  int64_t equal = 0, within = 0;
+  for (const auto& t : d.tensors) {
+    equal += t.identical();
+    within += !t.identical() && t.within_tolerance();
+  }
+  std::string out;
+  if (d.identical()) {
+    out = "IDENTICAL: " + std::to_string(d.tensors.size()) + " tensors bit for bit, and every other value\n";
+  } else if (d.within_tolerance() && tolerance.any()) {
+    out = "WITHIN TOLERANCE " + DumpJson(tolerance.ToJson()) + ": " + std::to_string(within) + " of " +
+          std::to_string(d.tensors.size()) + " tensors differ in their bits, all within it\n";
+  } else {
+    out = "DIFFERENT: " + std::to_string(d.tensors.size() - equal) + " of " + std::to_string(d.tensors.size()) +
+          " tensors differ, and " + std::to_string(d.state.size()) + " other values\n";
+  }
+  if (d.kind_a != d.kind_b) out += "  (a is a " + d.kind_a + ", b is a " + d.kind_b + ": tensors compared by name)\n";
+  char line[512];
+  bool header = false;
+  for (const auto& t : d.tensors) {
+    if (t.identical()) continue;
+    if (!header) {
+      std::snprintf(line, sizeof(line), "\n  %-36s %-15s %12s %12s %12s %12s %10s\n", "tensor", "status", "differing",
+                    "first index", "max abs", "max rel", "max ulp");
+      out += line;
+      header = true;
+    }
+    std::string status = t.status;
+    if (t.status == "shape_mismatch") status += " " + Shape(t.shape_a) + " vs " + Shape(t.shape_b);
+    if (t.status == "dtype_mismatch") status += " " + t.dtype_a + " vs " + t.dtype_b;
+    if (t.status == "differ" && tolerance.any()) status += t.within_tolerance() ? " (within)" : " (OUTSIDE)";
+    const std::string ulp = t.dtype_a != t.dtype_b ? "-" : t.max_ulp == UINT64_MAX ? "nan" : std::to_string(t.max_ulp);
+    std::snprintf(line, sizeof(line), "  %-36s %-15s %12lld %12lld %12.4g %12.4g %10s\n", t.name.c_str(),
+                  status.c_str(), static_cast<long long>(t.differing), static_cast<long long>(t.first_index),
+                  t.max_abs, t.max_rel, ulp.c_str());
+    out += line;
+  }
+  if (!d.state.empty()) out += "\n  other values:\n";
+  for (const auto& s : d.state) out += "    " + s.file + ": " + s.field + "  a " + s.a + ", b " + s.b + "\n";
+  return out;
+}
+
+}  // namespace lockstep

@@ -1,0 +1,48 @@
+// `lockstep diff` on checkpoints and tensor files: tensor by tensor in each tensor's own
+// dtype, then every other piece of state (optimizer, RNG, scheduler, sampler, trainer
+// state) value by value. Formats mix: a Lockstep model.h5 against a Hugging Face
+// model.safetensors with the same tensor names. No LibTorch here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/status.h"
+#include "replay/tensor_compare.h"
+
+namespace lockstep {
+
+// One differing value outside the tensors: a JSON field, a pickled setting, a whole file.
+struct StateDifference {
+  std::string file;   // "trainer_state.json", "scheduler.pt", "rng_state.json"
+  std::string field;  // "log_history[3].loss", "(file)"
+  std::string a, b;   // both values, abbreviated; "(absent)" for a missing side
+  nlohmann::json ToJson() const;
+};
+
+struct CheckpointDiff {
+  std::string kind_a, kind_b;       // "lockstep checkpoint", "hf checkpoint", "tensor file"
+  std::vector<TensorDiff> tensors;  // in A's order, then tensors only B has
+  std::vector<StateDifference> state;
+  uint64_t bytes_compared = 0;      // tensor bytes read from both sides
+  bool identical() const;
+  bool within_tolerance() const;    // every tensor within tolerance and no state difference
+};
+
+// Compares `a` and `b`, each a checkpoint directory (Lockstep's or Hugging Face's) or a
+// tensor file (formats in replay/tensor_sources.h). manifest.json is skipped (its checksums
+// restate the files); run JSON is normalized as replay/checkpoint_diff.h says. Unreadable,
+// corrupt or hostile input is a Status naming the file; a difference is not an error.
+Status DiffCheckpoints(const std::string& a, const std::string& b, const Tolerance& tolerance, CheckpointDiff* out);
+
+// The JSON contract: identical, within_tolerance, tolerance, tensors (every tensor, each
+// {name, status, differing, first_index, max_abs, max_rel, max_ulp, ...}), state_differences.
+nlohmann::json CheckpointDiffJson(const CheckpointDiff& d, const Tolerance& tolerance);
+
+// A readable report: the verdict, then a table of the tensors that are not equal.
+std::string CheckpointDiffText(const CheckpointDiff& d, const Tolerance& tolerance);
+
+}  // namespace lockstep

@@ -1,0 +1,194 @@
+#include "replay/tensor_sources.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "formats/file_util.h"
+#include "formats/pickle_scan.h"
+#include "formats/safetensors.h"
+#include "formats/zip_archive.h"
+
+namespace fs = std::filesystem;
+
+namespace lockstep {
+namespace {
+
+bool DTypeFromSafetensors(const std::string& st, DType* d) {
+  static const std::map<std::string, DType> kNames = {
+      {"F64", DType::kFloat64}, {"F32", DType::kFloat32}, {"F16", DType::kFloat16}, {"BF16", DType::kBFloat16},
+      {"I64", DType::kInt64},   {"I32", DType::kInt32},   {"I16", DType::kInt16},   {"I8", DType::kInt8},
+      {"U8", DType::kUInt8},    {"BOOL", DType::kBool}};
+  const auto it = kNames.find(st);
+  if (it == kNames.end()) return false;
+  *d = it->second;
+  return true;
+}
+
+// torch's storage classes ("torch FloatStorage") as dtypes; false for one not listed.
+bool DTypeFromStorage(const std::string& type, DType* d) {
+  static const std::map<std::string, DType> kNames = {
+      {"torch FloatStorage", DType::kFloat32}, {"torch DoubleStorage", DType::kFloat64},
+      {"torch HalfStorage", DType::kFloat16},  {"torch BFloat16Storage", DType::kBFloat16},
+      {"torch LongStorage", DType::kInt64},    {"torch IntStorage", DType::kInt32},
+      {"torch ShortStorage", DType::kInt16},   {"torch CharStorage", DType::kInt8},
+      {"torch ByteStorage", DType::kUInt8},    {"torch BoolStorage", DType::kBool}};
+  const auto it = kNames.find(type);
+  if (it == kNames.end()) return false;
+  *d = it->second;
+  return true;
+}
+
+Status AppendH5(const std::string& path, const std::string& prefix, std::vector<TensorEntry>* out) {
+  std::vector<TensorData> tensors;
+  LOCKSTEP_RETURN_IF_ERROR(ReadUntrustedTensorFile(path, &tensors));
+  for (auto& t : tensors) {
+    TensorEntry e;
+    e.name = prefix + t.name;
+    e.file = fs::path(path).filename().string();
+    e.dtype = t.dtype;
+    e.shape = t.shape;
+    e.bytes = t.bytes.size();
+    e.memory = std::make_shared<const std::vector<uint8_t>>(std::move(t.bytes));
+    out->push_back(std::move(e));
+  }
+  return Status::Ok();
+}
+
+Status AppendSafetensors(const std::string& path, const std::string& prefix, const std::set<std::string>* only,
+                         std::vector<TensorEntry>* out) {
+  SafetensorsFile file;
+  LOCKSTEP_RETURN_IF_ERROR(ReadSafetensorsHeader(path, &file));
+  for (const auto& t : file.tensors) {
+    if (only && !only->count(t.name)) continue;
+    TensorEntry e;
+    e.name = prefix + t.name;
+    e.file = fs::path(path).filename().string();
+    if (!DTypeFromSafetensors(t.dtype, &e.dtype)) {
+      return Status::Corruption(path + ": tensor '" + t.name + "' has dtype " + t.dtype + ", which diff cannot read");
+    }
+    e.shape = t.shape;
+    e.bytes = t.end - t.begin;
+    e.path = path;
+    e.offset = file.data_start + t.begin;
+    out->push_back(std::move(e));
+  }
+  return Status::Ok();
+}
+
+Status AppendSafetensorsIndex(const std::string& path, const std::string& prefix, std::vector<TensorEntry>* out) {
+  std::map<std::string, std::string> weight_map;
+  LOCKSTEP_RETURN_IF_ERROR(ReadSafetensorsIndex(path, &weight_map));
+  std::map<std::string, std::set<std::string>> by_shard;
+  for (const auto& [name, shard] : weight_map) by_shard[shard].insert(name);
+  const std::string dir = fs::path(path).parent_path().string();
+  for (const auto& [shard, names] : by_shard) {
+    const size_t before = out->size();
+    LOCKSTEP_RETURN_IF_ERROR(AppendSafetensors((dir.empty() ? "." : dir) + "/" + shard, prefix, &names, out));
+    if (out->size() - before != names.size()) {
+      return Status::Corruption(path + ": shard " + shard + " lacks tensors the index assigns to it");
+    }
+  }
+  return Status::Ok();
+}
+
+Status AppendTorchArchive(const std::string& path, const std::string& prefix, std::vector<TensorEntry>* out) {
+  std::vector<ZipEntry> entries;
+  LOCKSTEP_RETURN_IF_ERROR(ListZip(path, &entries));
+  std::map<std::string, const ZipEntry*> storage_entry;  // key -> <archive>/data/<key>
+  const ZipEntry* pickle_entry = nullptr;
+  for (const auto& e : entries) {
+    if (HasSuffix(e.name, "/data.pkl") || e.name == "data.pkl") pickle_entry = &e;
+    const size_t at = e.name.rfind("/data/");
+    if (at != std::string::npos) storage_entry[e.name.substr(at + 6)] = &e;
+  }
+  if (!pickle_entry) return Status::Corruption(path + ": a torch archive without data.pkl");
+  std::string pickle;
+  LOCKSTEP_RETURN_IF_ERROR(ReadZipEntry(path, *pickle_entry, 256u << 20, &pickle));
+  PickleSummary summary;
+  LOCKSTEP_RETURN_IF_ERROR(ScanPickle(pickle, path + ":" + pickle_entry->name, &summary));
+  for (const auto& s : summary.storages) {
+    TensorEntry e;
+    e.name = prefix + s.owner + "#" + s.key;
+    e.file = fs::path(path).filename().string();
+    if (!DTypeFromStorage(s.storage_type, &e.dtype)) e.dtype = DType::kUInt8;  // unknown: compared as bytes
+    const auto it = storage_entry.find(s.key);
+    if (it == storage_entry.end()) return Status::Corruption(path + ": no archive entry for storage " + s.key);
+    std::string bytes;
+    LOCKSTEP_RETURN_IF_ERROR(ReadZipEntry(path, *it->second, 1ull << 34, &bytes));
+    if (bytes.size() % DTypeSize(e.dtype) != 0) e.dtype = DType::kUInt8;
+    e.bytes = bytes.size();
+    e.shape = {static_cast<int64_t>(bytes.size() / DTypeSize(e.dtype))};
+    e.memory = std::make_shared<const std::vector<uint8_t>>(bytes.begin(), bytes.end());
+    out->push_back(std::move(e));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+int64_t TensorEntry::numel() const { return static_cast<int64_t>(bytes / DTypeSize(dtype)); }
+
+Status TensorEntry::Read(uint64_t begin, size_t n, std::vector<uint8_t>* buffer, const uint8_t** data) const {
+  if (begin + n > bytes) return Status::InvalidArgument(name + ": read past the tensor's end");
+  if (memory) {
+    *data = memory->data() + begin;
+    return Status::Ok();
+  }
+  if (buffer->size() < n) buffer->resize(n);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError(path + ": cannot open: " + std::strerror(errno));
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t r = ::pread(fd, buffer->data() + done, n - done, static_cast<off_t>(offset + begin + done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      ::close(fd);
+      return Status::IOError(path + ": short read in tensor '" + name + "'" + (r < 0 ? std::string(": ") + std::strerror(errno) : ""));
+    }
+    done += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  *data = buffer->data();
+  return Status::Ok();
+}
+
+Status ReadPickledSettings(const std::string& path, nlohmann::json* out) {
+  std::vector<ZipEntry> entries;
+  LOCKSTEP_RETURN_IF_ERROR(ListZip(path, &entries));
+  *out = nlohmann::json::object();
+  for (const auto& e : entries) {
+    if (!(HasSuffix(e.name, "/data.pkl") || e.name == "data.pkl")) continue;
+    std::string pickle;
+    LOCKSTEP_RETURN_IF_ERROR(ReadZipEntry(path, e, 256u << 20, &pickle));
+    PickleSummary summary;
+    LOCKSTEP_RETURN_IF_ERROR(ScanPickle(pickle, path + ":" + e.name, &summary));
+    for (const auto& [k, v] : summary.scalars) (*out)[k] = v;
+  }
+  return Status::Ok();
+}
+
+bool IsTensorFileName(const std::string& name) {
+  for (const char* ext : {".h5", ".safetensors", ".safetensors.index.json", ".pt", ".pth", ".bin"}) {
+    if (HasSuffix(name, ext)) return true;
+  }
+  return false;
+}
+
+Status AppendTensorFile(const std::string& path, const std::string& prefix, std::vector<TensorEntry>* out) {
+  if (!fs::is_regular_file(path)) return Status::NotFound(path + ": no such file");
+  if (HasSuffix(path, ".h5")) return AppendH5(path, prefix, out);
+  if (HasSuffix(path, ".safetensors")) return AppendSafetensors(path, prefix, nullptr, out);
+  if (HasSuffix(path, ".safetensors.index.json")) return AppendSafetensorsIndex(path, prefix, out);
+  if (HasSuffix(path, ".pt") || HasSuffix(path, ".pth") || HasSuffix(path, ".bin")) {
+    return AppendTorchArchive(path, prefix, out);
+  }
+  return Status::InvalidArgument(path + ": not a tensor file (.h5, .safetensors, .safetensors.index.json, .pt, .pth, .bin)");
+}
+
+}  // namespace lockstep

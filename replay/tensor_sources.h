@@ -1,0 +1,53 @@
+// Named tensors, wherever they live, read without a framework: a Lockstep .h5 file, a
+// safetensors file, a sharded checkpoint's model.safetensors.index.json, and the storages of
+// a torch.save archive (optimizer.pt, rng_state.pth) read as data. Each entry can be read in
+// chunks, so a diff streams large files instead of holding them. No LibTorch here.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/status.h"
+#include "formats/tensor_file.h"
+
+namespace lockstep {
+
+struct TensorEntry {
+  std::string name;   // "fc1.weight", "optimizer/exp_avg/fc1.weight", "rng_state.pth/cpu"
+  std::string file;   // the file it came from, for messages ("model-00001-of-00002.safetensors")
+  DType dtype = DType::kFloat32;
+  std::vector<int64_t> shape;
+  uint64_t bytes = 0;
+  // Either in memory (an HDF5 file read whole, an archive entry) ...
+  std::shared_ptr<const std::vector<uint8_t>> memory;
+  // ... or on disk: bytes [offset, offset + bytes) of `path`.
+  std::string path;
+  uint64_t offset = 0;
+
+  int64_t numel() const;
+  // Copies bytes [begin, begin + n) of the tensor into `buffer` and points `*data` at them
+  // (or straight into memory, without a copy). IOError naming the file on a short read.
+  Status Read(uint64_t begin, size_t n, std::vector<uint8_t>* buffer, const uint8_t** data) const;
+};
+
+// Appends the tensors of the file at `path` to `*out`, each name prefixed with `prefix`:
+//   .h5                             every dataset (read in a child process: no manifest vouches)
+//   .safetensors                    every tensor, header validated first
+//   *.safetensors.index.json        every tensor of every shard the index names
+//   .pt .pth .bin                   every storage the pickle references, as a flat tensor
+//                                   named "<owner>#<key>" (torch archives are read as data)
+// Corruption naming the file when it cannot be read; InvalidArgument for another kind.
+Status AppendTensorFile(const std::string& path, const std::string& prefix, std::vector<TensorEntry>* out);
+
+// The settings a torch archive's pickle spells out ("save_total_limit": 2 in
+// training_args.bin, "last_epoch" in scheduler.pt), read as data, never executed.
+Status ReadPickledSettings(const std::string& path, nlohmann::json* out);
+
+// True for the file names AppendTensorFile reads.
+bool IsTensorFileName(const std::string& name);
+
+}  // namespace lockstep
