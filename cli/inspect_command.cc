@@ -10,9 +10,11 @@
 #include "cli/arg_check.h"
 #include "cli/exit_codes.h"
 #include "cli/verify_progress.h"
+#include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "inspect/audit.h"
 #include "inspect/show.h"
+#include "inspect/step_log_view.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -26,7 +28,36 @@ struct InspectFlags {
   bool json = false;
   ShowOptions show;
   std::string head = "5";
+  std::string steps;                        // step log: --steps A:B
+  std::string fields = "loss,lr,grad_norm";  // step log: --fields
 };
+
+std::vector<std::string> SplitFields(const std::string& text) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at <= text.size()) {
+    const size_t comma = std::min(text.find(',', at), text.size());
+    if (comma > at) out.push_back(text.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
+}
+
+int InspectStepLog(const InspectFlags& flags) {
+  const auto fail = [&](const Status& st) { return ReportFailure("inspect", st, flags.json); };
+  StepLogViewOptions options;
+  if (!flags.steps.empty()) {
+    Status st = ParseStepRange(flags.steps, &options);
+    if (!st.ok()) return fail(st);
+  }
+  options.fields = SplitFields(flags.fields);
+  if (options.fields.empty()) return fail(Status::InvalidArgument("--fields: name at least one field, e.g. loss,lr"));
+  json report;
+  Status st = ViewStepLog(flags.path, options, &report);
+  if (!st.ok()) return fail(st);
+  if (flags.json) std::printf("%s\n", DumpJson(report, 2).c_str()); else std::fputs(StepLogViewText(report).c_str(), stdout);
+  return report["truncated_tail"].get<bool>() ? kExitFailed : kExitOk;
+}
 
 std::string Text(const json& v) {
   if (v.is_null()) return "-";
@@ -153,13 +184,20 @@ std::function<int()> AddInspectCommand(CLI::App* app) {
       "Audit a run directory (every checkpoint's status, the latest resumable one, the best checkpoint,\n"
       "rotation, step-log coverage, leftovers), or show a checkpoint or tensor file: trainer state, args,\n"
       "RNG, sampler, tensor statistics, optimizer state. Lockstep and Hugging Face layouts; pickles are\n"
-      "listed, never executed. Exit 0 healthy, 1 problems found, 2 unreadable input.");
-  cmd->add_option("path", flags->path, "Run directory, checkpoint directory, or .h5/.safetensors/.pt file")->required();
+      "listed, never executed. Or read a step log (steps.jsonl.zst): header, resumes, overrides and a\n"
+      "table of steps. Exit 0 healthy, 1 problems found, 2 unreadable input.");
+  cmd->add_option("path", flags->path,
+                  "Run directory, checkpoint directory, .h5/.safetensors/.pt file, or step log (steps.jsonl.zst)")
+      ->required();
   cmd->add_flag("--verify", flags->verify, "Audit: recompute every checksum / read every byte, streaming");
   cmd->add_option("--filter", flags->show.filter, "Show: only tensors whose name matches this regex");
   cmd->add_option("--tensor", flags->show.tensor, "Show: print this tensor's first and last values");
   cmd->add_option("--head", flags->head, "Show: how many first and last values --tensor prints")
       ->type_name("N")
+      ->capture_default_str();
+  cmd->add_option("--steps", flags->steps, "Step log: the steps to list, A:B inclusive (A:, :B, A)")->type_name("A:B");
+  cmd->add_option("--fields", flags->fields, "Step log: the record fields to list, comma-separated")
+      ->type_name("LIST")
       ->capture_default_str();
   cmd->add_flag("--json", flags->json, "Print the report as JSON on stdout");
   return [flags]() {
@@ -173,6 +211,7 @@ std::function<int()> AddInspectCommand(CLI::App* app) {
     if (!fs::exists(flags->path, ec)) {
       return fail(Status::NotFound(flags->path + ": no such file or directory"));
     }
+    if (!is_dir && HasSuffix(flags->path, ".zst")) return InspectStepLog(*flags);
     if (is_dir && CheckpointLayout(flags->path).empty()) {
       AuditOptions options;
       options.verify = flags->verify;

@@ -1,0 +1,139 @@
+#include "inspect/step_log_view.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "formats/json_file.h"
+#include "formats/step_log.h"
+
+using nlohmann::json;
+
+namespace lockstep {
+namespace {
+
+bool ParseStep(const std::string& text, int64_t* out) {
+  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) return false;
+  *out = std::strtoll(text.c_str(), nullptr, 10);
+  return *out >= 1;
+}
+
+// [[first, last], ...] for the steps marked resume_override.
+json OverrideRanges(const std::vector<json>& records) {
+  json ranges = json::array();
+  for (const auto& r : records) {
+    if (!r.value("resume_override", false)) continue;
+    const int64_t s = r.value("step", int64_t{0});
+    if (!ranges.empty() && ranges.back()[1].get<int64_t>() + 1 == s) ranges.back()[1] = s;
+    else ranges.push_back({s, s});
+  }
+  return ranges;
+}
+
+std::string Cell(const json& v) {
+  if (v.is_null()) return "-";
+  if (v.is_number_float()) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.9g", v.get<double>());
+    return buf;
+  }
+  return v.is_string() ? v.get<std::string>() : DumpJson(v);
+}
+
+}  // namespace
+
+Status ParseStepRange(const std::string& text, StepLogViewOptions* o) {
+  const size_t colon = text.find(':');
+  const std::string a = text.substr(0, colon), b = colon == std::string::npos ? a : text.substr(colon + 1);
+  bool ok = true;
+  o->first_step = 1;
+  o->last_step = -1;
+  if (!a.empty()) ok = ok && ParseStep(a, &o->first_step);
+  if (!b.empty()) ok = ok && ParseStep(b, &o->last_step);
+  if (!ok || (o->last_step != -1 && o->last_step < o->first_step) || text.empty()) {
+    return Status::InvalidArgument("--steps " + text + ": expected A:B with 1 <= A <= B (A:, :B and A also work)");
+  }
+  o->range_given = true;
+  return Status::Ok();
+}
+
+Status ViewStepLog(const std::string& path, const StepLogViewOptions& options, json* report) {
+  StepLogContents log;
+  LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(path, &log));
+  const auto& records = log.records;
+  json resumes = json::array();
+  for (const auto& e : log.events) {
+    json r = e.record;
+    r["steps_before"] = e.steps_before;
+    resumes.push_back(r);
+  }
+  json rows = json::array();
+  auto row = [&](const json& r) {
+    json out = {{"step", r.value("step", json())}};
+    for (const auto& f : options.fields) out[f] = r.contains(f) ? r[f] : json();
+    rows.push_back(out);
+  };
+  const int64_t n = static_cast<int64_t>(records.size());
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t step = records[i].value("step", int64_t{0});
+    const bool in = options.range_given
+                        ? step >= options.first_step && (options.last_step == -1 || step <= options.last_step)
+                        : (n <= options.max_rows || i < options.max_rows / 2 || i >= n - options.max_rows / 2);
+    if (in) row(records[i]);
+  }
+  *report = {{"path", path},
+             {"kind", "lockstep step log"},
+             {"header", log.header},
+             {"records", n},
+             {"first_step", n ? records.front().value("step", json()) : json()},
+             {"last_step", n ? records.back().value("step", json()) : json()},
+             {"resumes", resumes},
+             {"override_steps", OverrideRanges(records)},
+             {"truncated_tail", log.truncated_tail},
+             {"file_bytes", log.file_bytes},
+             {"fields", options.fields},
+             {"rows", rows},
+             {"rows_elided", !options.range_given && n > options.max_rows}};
+  if (log.truncated_tail) (*report)["tail_problem"] = log.tail_problem;
+  return Status::Ok();
+}
+
+std::string StepLogViewText(const json& r) {
+  const json& h = r["header"];
+  std::string out = "step log " + Cell(r["path"]) + ": " + Cell(r["records"]) + " steps (" + Cell(r["first_step"]) +
+                    ".." + Cell(r["last_step"]) + "), " + std::to_string(r["resumes"].size()) + " resumes" +
+                    (r["truncated_tail"].get<bool>() ? ", TRUNCATED TAIL: " + Cell(r.value("tail_problem", json())) : "") + "\n";
+  out += "  lockstep " + Cell(h.value("lockstep_version", json())) + ", torch " + Cell(h.value("torch_version", json())) +
+         ", device " + Cell(h.value("device", json())) + ", " + Cell(h.value("num_threads", json())) + " threads, model " +
+         Cell(h.value("model", json()).value("name", json())) + ", plan " + Cell(h.value("plan", json())) + "\n";
+  for (const auto& e : r["resumes"]) {
+    out += "  " + Cell(e.value("kind", json())) + " after step " + Cell(e.value("after_step", json())) + " from " +
+           Cell(e.value("checkpoint", json())) + (e.value("resume_override", false) ? " WITH --resume-override" : "") + "\n";
+    for (const auto& c : e.value("changed_settings", json::array())) out += "      changed " + DumpJson(c) + "\n";
+  }
+  for (const auto& range : r["override_steps"]) {
+    out += "  steps " + Cell(range[0]) + ".." + Cell(range[1]) + " are marked resume_override (a different run)\n";
+  }
+  char line[256];
+  std::string head = "\n  " + std::string(8 - std::min<size_t>(8, 4), ' ') + "step";
+  for (const auto& f : r["fields"]) {
+    std::snprintf(line, sizeof(line), " %16s", f.get<std::string>().c_str());
+    head += line;
+  }
+  out += head + "\n";
+  int64_t previous = 0;
+  for (const auto& row : r["rows"]) {
+    const int64_t step = row["step"].is_number() ? row["step"].get<int64_t>() : 0;
+    if (r["rows_elided"].get<bool>() && previous && step != previous + 1) out += "  ...\n";
+    previous = step;
+    std::snprintf(line, sizeof(line), "  %8lld", static_cast<long long>(step));
+    std::string text = line;
+    for (const auto& f : r["fields"]) {
+      std::snprintf(line, sizeof(line), " %16s", Cell(row[f.get<std::string>()]).c_str());
+      text += line;
+    }
+    out += text + "\n";
+  }
+  return out;
+}
+
+}  // namespace lockstep
