@@ -1,14 +1,12 @@
 #include "cli/diff_command.h"
 
-#include <cerrno>
-#include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <memory>
 
 #include "cli/arg_check.h"
 #include "cli/exit_codes.h"
+#include "cli/tolerance_flags.h"
 #include "formats/checkpoint.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
@@ -28,35 +26,6 @@ struct DiffFlags {
   std::string atol, rtol, ulp;
   bool json = false;
 };
-
-Status ParseNonNegative(const std::string& flag, const std::string& text, double* out) {
-  errno = 0;
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || errno != 0 || !std::isfinite(v) || v < 0) {
-    return Status::InvalidArgument(flag + " " + text + ": expected a non-negative number such as 1e-5");
-  }
-  *out = v;
-  return Status::Ok();
-}
-
-Status ParseTolerance(const DiffFlags& f, Tolerance* tol) {
-  double v = 0;
-  if (!f.atol.empty()) {
-    LOCKSTEP_RETURN_IF_ERROR(ParseNonNegative("--atol", f.atol, &v));
-    tol->atol = v;
-  }
-  if (!f.rtol.empty()) {
-    LOCKSTEP_RETURN_IF_ERROR(ParseNonNegative("--rtol", f.rtol, &v));
-    tol->rtol = v;
-  }
-  if (!f.ulp.empty()) {
-    int64_t n = 0;
-    LOCKSTEP_RETURN_IF_ERROR(ParseWholeNumber("--ulp", f.ulp, 0, &n));
-    tol->ulp = static_cast<uint64_t>(n);
-  }
-  return Status::Ok();
-}
 
 enum class InputKind { kRun, kCheckpoint, kTrace };
 
@@ -112,7 +81,7 @@ std::function<int()> AddDiffCommand(CLI::App* app) {
   return [flags]() {
     const auto fail = [&](const Status& st) { return ReportFailure("diff", st, flags->json); };
     Tolerance tol;
-    Status st = ParseTolerance(*flags, &tol);
+    Status st = ParseToleranceFlags(flags->atol, flags->rtol, flags->ulp, &tol);
     if (!st.ok()) return fail(st);
     InputKind ka, kb;
     if (!(st = Classify(flags->a, &ka)).ok() || !(st = Classify(flags->b, &kb)).ok()) return fail(st);

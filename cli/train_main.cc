@@ -1,8 +1,9 @@
-// lockstep-train: the LibTorch half of `lockstep`. `lockstep train ...` and
-// `lockstep verify-resume ...` exec this binary with the same arguments (see
+// lockstep-train: the LibTorch half of `lockstep`. `lockstep train ...`,
+// `lockstep verify-resume ...` and `lockstep replay ...` exec this binary with the same arguments (see
 // training_handoff.h); it presents itself as `lockstep` so help and errors read the same.
 #include <CLI/CLI.hpp>
 
+#include "cli/replay_command.h"
 #include "cli/run_app.h"
 #include "cli/train_command.h"
 #include "cli/verify_resume_command.h"
@@ -15,5 +16,6 @@ int main(int argc, char** argv) {
   lockstep::CommandTable commands;
   commands["train"] = lockstep::AddTrainCommand(&app);
   commands["verify-resume"] = lockstep::AddVerifyResumeCommand(&app);
+  commands["replay"] = lockstep::AddReplayCommand(&app);
   return lockstep::RunApp(&app, commands, argc, argv);
 }

@@ -26,10 +26,12 @@ std::string SelfDirectory() {
 
 }  // namespace
 
-bool IsTrainingCommand(const std::string& name) { return name == "train" || name == "verify-resume"; }
+bool IsTrainingCommand(const std::string& name) {
+  return name == "train" || name == "verify-resume" || name == "replay";
+}
 
 void AddTrainingCommandStubs(CLI::App* app, CommandTable* commands, int argc, char** argv) {
-  for (const auto& [name, summary] : {std::pair{"train", kTrainSummary}, {"verify-resume", kVerifyResumeSummary}}) {
+  for (const auto& [name, summary] : {std::pair{"train", kTrainSummary}, {"verify-resume", kVerifyResumeSummary}, {"replay", kReplaySummary}}) {
     CLI::App* stub = app->add_subcommand(name, summary);
     stub->allow_extras();
     stub->set_help_flag();  // `lockstep train --help` is answered by the helper
@@ -53,7 +55,7 @@ int ExecTrainingHelper(int argc, char** argv) {
   const int err = errno;
   std::fprintf(stderr,
                "lockstep: cannot run %s: %s\n"
-               "  `train` and `verify-resume` link LibTorch, so they live in %s beside lockstep;"
+               "  `train`, `verify-resume` and `replay` link LibTorch, so they live in %s beside lockstep;"
                " rebuild (scripts/build.sh) or reinstall both binaries together.\n",
                helper.c_str(), std::strerror(err), kTrainingHelper);
   return kExitUsage;

@@ -21,6 +21,8 @@ constexpr const char kTrainSummary[] =
     "Train the built-in reference model with Hugging Face Trainer semantics.";
 constexpr const char kVerifyResumeSummary[] =
     "Prove that resuming gives the same run: interrupt, kill, resume, compare.";
+constexpr const char kReplaySummary[] =
+    "Re-execute logged steps from a checkpoint and check them against the step log.";
 
 // True when `name` is a subcommand that runs in the training helper.
 bool IsTrainingCommand(const std::string& name);

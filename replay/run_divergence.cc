@@ -10,6 +10,7 @@
 #include "formats/json_file.h"
 #include "formats/step_log.h"
 #include "replay/run_diff.h"
+#include "replay/step_compare.h"
 #include "replay/tensor_diff.h"
 #include "replay/tensor_sources.h"
 
@@ -130,65 +131,6 @@ void DiffSettings(const std::map<std::string, json>& a, const std::map<std::stri
   }
 }
 
-float BitsToFloat(const json& bits) {
-  uint32_t u = 0;
-  if (bits.is_string()) u = static_cast<uint32_t>(std::stoul(bits.get<std::string>(), nullptr, 16));
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-uint32_t FloatToBits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-
-// Whether two float32 values are accepted by `tol` (replay/tensor_compare.h's rule).
-bool FloatClose(float a, float b, const Tolerance& tol) {
-  if (FloatToBits(a) == FloatToBits(b) || (std::isnan(a) && std::isnan(b))) return true;
-  if (!std::isfinite(a) || !std::isfinite(b)) return false;
-  const double diff = std::fabs(static_cast<double>(a) - b);
-  if ((tol.atol || tol.rtol) && diff <= tol.atol.value_or(0) + tol.rtol.value_or(0) * std::fabs(b)) return true;
-  return tol.ulp && UlpDistance(DType::kFloat32, FloatToBits(a), FloatToBits(b)) <= *tol.ulp;
-}
-
-// Keeps only the generators both records hold: a CUDA run logs "cuda" beside "cpu".
-void AlignGenerators(json* a, json* b) {
-  if (!a->contains("rng") || !b->contains("rng") || !(*a)["rng"].is_object() || !(*b)["rng"].is_object()) return;
-  for (json* x : {a, b}) {
-    const json& other = (x == a ? *b : *a)["rng"];
-    for (auto it = (*x)["rng"].begin(); it != (*x)["rng"].end();) {
-      it = other.contains(it.key()) ? std::next(it) : (*x)["rng"].erase(it);
-    }
-  }
-}
-
-// A step whose only differences are loss and grad-norm bits the tolerance accepts.
-bool StepWithinTolerance(json a, json b, const Tolerance& tol) {
-  if (!tol.any()) return false;
-  for (const char* k : {"loss_bits", "grad_norm_bits"}) {
-    if (!FloatClose(BitsToFloat(a.value(k, json())), BitsToFloat(b.value(k, json())), tol)) return false;
-  }
-  for (json* r : {&a, &b}) {
-    for (const char* k : {"loss", "loss_bits", "grad_norm", "grad_norm_bits"}) r->erase(k);
-  }
-  return !CompareStepRecords(a, b);
-}
-
-json NumericsDetail(const json& a, const json& b) {
-  json out = json::object();
-  for (const char* k : {"loss_bits", "grad_norm_bits"}) {
-    const float fa = BitsToFloat(a.value(k, json())), fb = BitsToFloat(b.value(k, json()));
-    if (FloatToBits(fa) == FloatToBits(fb)) continue;
-    const std::string name = std::string(k).substr(0, std::strlen(k) - 5);
-    out[name] = {{"reference", fa}, {"candidate", fb},
-                 {"ulp_float32", UlpDistance(DType::kFloat32, FloatToBits(fa), FloatToBits(fb))},
-                 {"relative", fb != 0 ? std::fabs(static_cast<double>(fa) - fb) / std::fabs(fb) : INFINITY}};
-  }
-  return out;
-}
-
 void CompareStepLogs(const RunSide& a, const RunSide& b, const Tolerance& tol, RunDiff* out) {
   const auto& ra = a.log.records;
   const auto& rb = b.log.records;
@@ -241,7 +183,7 @@ void CompareLogHistories(const json& ha, const json& hb, const Tolerance& tol, R
         const float fa = j->a.get<float>(), fb = j->b.get<float>();
         out->numerics[key] = {{"reference", fa}, {"candidate", fb},
                               {"ulp_float32", UlpDistance(DType::kFloat32, FloatToBits(fa), FloatToBits(fb))},
-                              {"relative", fb != 0 ? std::fabs(static_cast<double>(fa) - fb) / std::fabs(fb) : INFINITY}};
+                              {"relative", fb != 0 ? json(std::fabs(static_cast<double>(fa) - fb) / std::fabs(fb)) : json()}};
       }
     }
     if (!d) {

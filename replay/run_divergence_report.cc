@@ -102,10 +102,8 @@ std::string RunDiffText(const RunDiff& d, const std::string& reference, const st
     out += "\nFirst divergence: step " + std::to_string(f.step) + ", cause " + f.cause + "\n";
     out += "  " + f.where + ": " + f.field + "\n    reference " + f.reference + "\n    candidate " + f.candidate + "\n";
     for (const auto& [name, n] : d.numerics.items()) {
-      char line[256];
-      std::snprintf(line, sizeof(line), "  %s: %llu ulp (float32), relative %.3g\n", name.c_str(),
-                    static_cast<unsigned long long>(n.value("ulp_float32", uint64_t{0})), n.value("relative", 0.0));
-      out += line;
+      out += "  " + name + ": " + DumpJson(n.value("ulp_float32", json())) + " ulp (float32), relative " +
+             DumpJson(n.value("relative", json())) + "\n";
     }
     const Aftermath& m = d.aftermath;
     if (!m.losses.empty()) {
@@ -117,11 +115,15 @@ std::string RunDiffText(const RunDiff& d, const std::string& reference, const st
         out += line;
       }
       std::snprintf(line, sizeof(line), "  max |delta| %.3g; beyond %s %s\n", m.max_abs_loss_delta,
-                    DumpJson(m.tolerance.ToJson()).c_str(),
+                    m.tolerance.ToString().c_str(),
                     m.first_step_beyond ? ("from step " + std::to_string(*m.first_step_beyond)).c_str() : "never");
       out += line;
     }
-    if (!m.nearest_checkpoint.empty()) out += "  nearest checkpoint before it: " + m.nearest_checkpoint + "\n";
+    if (!m.nearest_checkpoint.empty()) {
+      out += "  nearest checkpoint before it: " + m.nearest_checkpoint + "\n";
+    } else {
+      out += "  no checkpoint of the candidate precedes step " + std::to_string(f.step) + ": nothing to replay from\n";
+    }
     if (!m.replay_command.empty()) out += "  check it: " + m.replay_command + "\n";
   }
   if (!d.checkpoints.empty()) {

@@ -73,6 +73,15 @@ nlohmann::json Tolerance::ToJson() const {
   return {{"atol", opt(atol)}, {"rtol", opt(rtol)}, {"ulp", opt(ulp)}};
 }
 
+std::string Tolerance::ToString() const {
+  std::string out;
+  char buf[64];
+  if (atol) std::snprintf(buf, sizeof(buf), "atol %g", *atol), out += buf;
+  if (rtol) std::snprintf(buf, sizeof(buf), "%srtol %g", out.empty() ? "" : ", ", *rtol), out += buf;
+  if (ulp) out += (out.empty() ? "" : ", ") + std::string("ulp ") + std::to_string(*ulp);
+  return out.empty() ? "bit-exact" : out;
+}
+
 uint64_t UlpDistance(DType dtype, uint64_t a, uint64_t b) {
   const double va = Decode(dtype, a), vb = Decode(dtype, b);
   if (std::isnan(va) || std::isnan(vb)) return std::isnan(va) && std::isnan(vb) ? 0 : UINT64_MAX;

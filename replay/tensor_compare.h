@@ -23,6 +23,7 @@ struct Tolerance {
   std::optional<uint64_t> ulp;
   bool any() const { return atol || rtol || ulp; }
   nlohmann::json ToJson() const;  // {"atol": .., "rtol": .., "ulp": ..}, unset as null
+  std::string ToString() const;   // "atol 1e-06, rtol 0.001", or "bit-exact"
 };
 
 // ULP distance between two values of a floating dtype given as their raw bits (f16, bf16,

@@ -214,7 +214,7 @@ std::string CheckpointDiffText(const CheckpointDiff& d, const Tolerance& toleran
   if (d.identical()) {
     out = "IDENTICAL: " + std::to_string(d.tensors.size()) + " tensors bit for bit, and every other value\n";
   } else if (d.within_tolerance() && tolerance.any()) {
-    out = "WITHIN TOLERANCE " + DumpJson(tolerance.ToJson()) + ": " + std::to_string(within) + " of " +
+    out = "WITHIN TOLERANCE (" + tolerance.ToString() + "): " + std::to_string(within) + " of " +
           std::to_string(d.tensors.size()) + " tensors differ in their bits, all within it\n";
   } else {
     out = "DIFFERENT: " + std::to_string(d.tensors.size() - equal) + " of " + std::to_string(d.tensors.size()) +

@@ -9,6 +9,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -23,12 +24,31 @@ struct BatchLoss {
   int64_t correct = -1;    // mlp: correctly classified samples; gpt: -1
 };
 
+// Sees each module's forward output, in execution order ("h.1.attn", "fc1"), and returns
+// the tensor the model continues with: the output itself, or (testing only) a perturbed
+// copy. `lockstep replay --trace-modules` records through it.
+using ModuleTracer = std::function<torch::Tensor(const std::string& module, const torch::Tensor& output)>;
+
+// Holds the tracer the model and its blocks share; empty when nothing traces.
+struct TraceSlot {
+  ModuleTracer tracer;
+  torch::Tensor operator()(const std::string& module, const torch::Tensor& output) const {
+    return tracer ? tracer(module, output) : output;
+  }
+};
+
 class Model : public torch::nn::Module {
  public:
+  // Traces every forward pass from now on; an empty function stops tracing.
+  void SetTracer(ModuleTracer tracer) { trace_->tracer = std::move(tracer); }
+
   // Loss of one batch. inputs/targets are on the model's device.
   virtual BatchLoss Loss(const torch::Tensor& inputs, const torch::Tensor& targets) = 0;
   // Names of parameters exempt from weight decay: biases and LayerNorm weights (HF's rule).
   std::set<std::string> NoDecayParameterNames();
+
+ protected:
+  std::shared_ptr<TraceSlot> trace_ = std::make_shared<TraceSlot>();
 };
 
 std::shared_ptr<Model> MakeModel(const TrainingArgs& args);

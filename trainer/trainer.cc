@@ -191,10 +191,13 @@ Status TrainingRun::Train() {
       LOCKSTEP_RETURN_IF_ERROR(TrainUpdate(epoch, u));
       const bool epoch_end = u + 1 == plan_.updates_per_epoch || state_.global_step == plan_.max_steps;
       LOCKSTEP_RETURN_IF_ERROR(LogEvaluateSave(epoch_end));
-      const bool asked = options_.stop_after_step && state_.global_step == *options_.stop_after_step;
+      const bool asked =
+          (options_.stop_after_step && state_.global_step == *options_.stop_after_step) || replay_stop_;
       if ((asked || StopRequested()) && state_.global_step < plan_.max_steps) {
         // A preemption that leaves something to resume from: the last step is checkpointed.
-        if (last_saved_step_ != state_.global_step) LOCKSTEP_RETURN_IF_ERROR(SaveCheckpointNow());
+        if (last_saved_step_ != state_.global_step && options_.write_checkpoints) {
+          LOCKSTEP_RETURN_IF_ERROR(SaveCheckpointNow());
+        }
         stopped_early_ = true;
         if (!asked) stopped_by_signal_ = static_cast<int>(*options_.stop_signal);
         progress_->Note("stopped after step " + std::to_string(state_.global_step) +
@@ -214,6 +217,8 @@ Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
   const int64_t window = plan_.WindowSize(update);
   const int64_t first_mb = plan_.WindowStart(update);
   const bool full_rng = options_.rng_full_state_every > 0 && (step - 1) % options_.rng_full_state_every == 0;
+  json logged;  // a replay's record of this step
+  if (options_.replay_step_begin) LOCKSTEP_RETURN_IF_ERROR(BeginReplayedStep(step, &logged));
   json record = {{"step", step},
                  {"sampler", {{"epoch", epoch}, {"micro_batch", first_mb}, {"cursor", first_mb * plan_.batch_size}}},
                  {"rng", RngJson(full_rng)}};  // the RNG state as the step begins
@@ -229,7 +234,9 @@ Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
     window_items += ids[k].numel() * items_per_sample_;
     batches.push_back(std::vector<int64_t>(ids[k].data_ptr<int64_t>(), ids[k].data_ptr<int64_t>() + ids[k].numel()));
   }
-  record["batches"] = batches;
+  record["batches"] = batches;  // what the sampler draws; a replay trains on what the log says
+  if (!logged.is_null()) UseLoggedBatches(logged, &ids);
+  if (options_.trace_step == step) StartTrace(step);
 
   const double lr = schedule_.LrAt(scheduler_step_);  // update s uses the lr after s-1 scheduler steps
   model_->train();
@@ -238,11 +245,13 @@ Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
   for (int64_t k = 0; k < window; ++k) {
     torch::Tensor x = data_.train.inputs.index_select(0, ids[k]).to(device_);   // [b, ...]
     torch::Tensor y = data_.train.targets.index_select(0, ids[k]).to(device_);  // [b] or [b, T]
+    trace_micro_batch_ = k;
     BatchLoss batch = model_->Loss(x, y);
     torch::Tensor micro_loss = batch.loss_sum / static_cast<double>(window_items);
     micro_loss.backward();
     step_loss += micro_loss.detach();
   }
+  if (options_.trace_step == step) FinishTrace();  // gradients before clipping scales them
   const torch::Tensor grad_norm = ClipGradNorm(optimizer_->params(), args_.max_grad_norm);
   optimizer_->Step(lr);
   ++scheduler_step_;  // HF: lr_scheduler.step() right after optimizer.step()
@@ -264,6 +273,7 @@ Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
   if (resume_override_active_) record["resume_override"] = true;
   record["wall_time"] = Now() - start_time_;
   LOCKSTEP_RETURN_IF_ERROR(step_log_->Append(record));
+  if (options_.replay_step_end) LOCKSTEP_RETURN_IF_ERROR(EndReplayedStep(record));
   Emit("step", step);
 
   const bool log_step = step % state_.logging_steps == 0;
@@ -296,7 +306,7 @@ Status TrainingRun::LogEvaluateSave(bool epoch_end) {
     progress_->Note(EvalNote(step, metrics, BestMetricKey(args_), new_best));
     if (args_.save_strategy == "best" && new_best) save = true;
   }
-  if (save) LOCKSTEP_RETURN_IF_ERROR(SaveCheckpointNow());
+  if (save && options_.write_checkpoints) LOCKSTEP_RETURN_IF_ERROR(SaveCheckpointNow());
   return Status::Ok();
 }
 

@@ -48,6 +48,22 @@ struct TrainOptions {
   // checkpoint-s is written and ("saved", s) after it is committed. verify-resume uses
   // these to time its kills; they must not throw.
   std::function<void(const char* event, int64_t step)> on_event;
+
+  // Replay (trainer/step_replay.h). As step s begins, `replay_step_begin(s, &logged)` gives
+  // the record the log holds for s (null for none): the run restores the full generator
+  // states it carries and trains on its sample ids. After the step, `replay_step_end` sees
+  // the recomputed record; setting `*stop` ends the run there.
+  std::function<Status(int64_t step, nlohmann::json* logged)> replay_step_begin;
+  std::function<Status(const nlohmann::json& record, bool* stop)> replay_step_end;
+  bool write_checkpoints = true;  // false: checkpoints and results files are not written
+  // Module tracing: during step `trace_step`, each module's forward output and then each
+  // parameter's gradient go to `on_trace` (formats/module_trace.h entries).
+  int64_t trace_step = 0;
+  std::function<void(const nlohmann::json& entry)> on_trace;
+  // TESTING ONLY: while tracing, scales this module's output by (1 + 2^-23), as a changed
+  // reduction order inside it would move its bits, so tests can show the trace diff
+  // naming it. Never set it in real training.
+  std::string numerics_fault_module;
 };
 
 struct TrainResult {

@@ -70,6 +70,12 @@ class TrainingRun {
     if (options_.on_event) options_.on_event(event, step);
   }
   Status TrainUpdate(int64_t epoch, int64_t update);
+  // step_replay.cc: what a replay changes in a step.
+  Status BeginReplayedStep(int64_t step, json* logged);
+  void UseLoggedBatches(const json& logged, std::vector<torch::Tensor>* ids) const;
+  Status EndReplayedStep(const json& record);
+  void StartTrace(int64_t step);
+  void FinishTrace();
   Status LogEvaluateSave(bool epoch_end);
   json Evaluate();
   bool UpdateBest(const json& metrics);
@@ -114,6 +120,8 @@ class TrainingRun {
   std::vector<int64_t> saved_steps_;
   int64_t last_saved_step_ = -1;
   bool stopped_early_ = false;
+  bool replay_stop_ = false;  // the replay asked to end after this step
+  int64_t trace_micro_batch_ = 0;
   int stopped_by_signal_ = 0;
 
   // HF's loss bookkeeping: tr_loss is a float32 accumulator reset at each log;

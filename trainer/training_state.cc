@@ -177,7 +177,11 @@ Status TrainingRun::LoadRng(const json& j, const std::string& path) {
   SetGeneratorStateBytes(DefaultGenerator(torch::kCPU), cpu_state);
   if (device_.is_cuda()) {
     std::vector<uint8_t> cuda_state;
-    if (!j.contains("cuda")) return Status::Corruption(path + ": no CUDA generator state for a CUDA run");
+    if (!j.contains("cuda")) {
+      // A CPU run replayed on a GPU (lockstep replay --device cuda) starts the CUDA generator fresh.
+      if (options_.replay_step_begin) return Status::Ok();
+      return Status::Corruption(path + ": no CUDA generator state for a CUDA run");
+    }
     LOCKSTEP_RETURN_IF_ERROR(DecodeState(j.at("cuda"), path, "CUDA", &cuda_state));
     SetGeneratorStateBytes(DefaultGenerator(torch::kCUDA), cuda_state);
   }

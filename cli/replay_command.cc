@@ -1,0 +1,128 @@
+#include "cli/replay_command.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "cli/arg_check.h"
+#include "cli/exit_codes.h"
+#include "cli/tolerance_flags.h"
+#include "formats/checkpoint.h"
+#include "formats/json_file.h"
+#include "formats/module_trace.h"
+#include "formats/step_log.h"
+#include "replay/step_replay_check.h"
+#include "trainer/step_replay.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace lockstep {
+namespace {
+
+struct ReplayFlags {
+  std::string run, from, steps = "1", device;
+  std::string atol, rtol, ulp;
+  std::string trace;
+  std::string numerics_fault;  // hidden, testing only
+  bool json = false;
+};
+
+Status ParseFlags(const ReplayFlags& f, int64_t* steps, Tolerance* tol) {
+  LOCKSTEP_RETURN_IF_ERROR(ParseWholeNumber("--steps", f.steps, 1, steps));
+  if (!f.device.empty() && f.device != "cpu" && f.device != "cuda") {
+    return Status::InvalidArgument("--device " + f.device + ": expected cpu or cuda");
+  }
+  if (!f.trace.empty() && *steps != 1) {
+    return Status::InvalidArgument("--trace-modules records one step: use it with --steps 1");
+  }
+  return ParseToleranceFlags(f.atol, f.rtol, f.ulp, tol);
+}
+
+// --from takes a checkpoint directory, or a name inside RUN ("checkpoint-300").
+std::string CheckpointPath(const ReplayFlags& f) {
+  if (fs::is_directory(f.from)) return fs::path(f.from).lexically_normal().string();
+  return (fs::path(f.run) / f.from).lexically_normal().string();
+}
+
+}  // namespace
+
+std::function<int()> AddReplayCommand(CLI::App* app) {
+  auto flags = std::make_shared<ReplayFlags>();
+  CLI::App* cmd = app->add_subcommand(
+      "replay",
+      "Load CHECKPOINT, re-execute the steps after it with the sample ids and RNG states the step log\n"
+      "recorded, and check each recomputed record (lr, loss and grad-norm bits, RNG digests) against the\n"
+      "log. Never writes into RUN. --trace-modules records one step's module outputs and gradients for\n"
+      "`lockstep diff`. Exit 0 every step matches, 1 a mismatch (step, field, both values, ULPs),\n"
+      "2 bad usage or unreadable input.");
+  cmd->add_option("run", flags->run, "The run directory whose step log is replayed")->required();
+  cmd->add_option("--from", flags->from, "Checkpoint to start from: a directory, or its name inside RUN")
+      ->type_name("CHECKPOINT")
+      ->required();
+  cmd->add_option("--steps", flags->steps, "How many steps after the checkpoint")->type_name("K")->capture_default_str();
+  cmd->add_option("--device", flags->device, "cpu or cuda (default: the run's own device)")->type_name("DEVICE");
+  cmd->add_option("--atol", flags->atol, "Accept |a-b| <= atol + rtol*|b| (NumPy's rule)")->type_name("X");
+  cmd->add_option("--rtol", flags->rtol, "See --atol")->type_name("Y");
+  cmd->add_option("--ulp", flags->ulp, "Accept float32 values at most N ULPs apart")->type_name("N");
+  cmd->add_option("--trace-modules", flags->trace, "Write the step's module trace (JSON) to this file")
+      ->type_name("FILE");
+  cmd->add_option("--numerics-fault", flags->numerics_fault)->group("");  // testing only: perturbs one module
+  cmd->add_flag("--json", flags->json, "Print the report as JSON on stdout");
+  return [flags]() {
+    const auto fail = [&](const Status& st) { return ReportFailure("replay", st, flags->json); };
+    int64_t steps = 0;
+    Tolerance tol;
+    Status st = ParseFlags(*flags, &steps, &tol);
+    if (!st.ok()) return fail(st);
+    if (!fs::is_regular_file(fs::path(flags->run) / kStepLogFile)) {
+      return fail(Status::NotFound(flags->run + ": no " + kStepLogFile + " (replay needs a Lockstep run)"));
+    }
+    ReplayRequest request;
+    request.run_dir = flags->run;
+    request.checkpoint = CheckpointPath(*flags);
+    request.steps = steps;
+    request.device = flags->device;
+    int64_t from = 0;
+    if (!fs::is_directory(request.checkpoint) ||
+        !ParseCheckpointDirName(fs::path(request.checkpoint).filename().string(), &from)) {
+      return fail(Status::NotFound(request.checkpoint + ": not a checkpoint-N directory"));
+    }
+    std::unique_ptr<ReplayJudge> judge;
+    if (!(st = ReplayJudge::Open(flags->run, from, steps, tol, &judge)).ok()) return fail(st);
+    request.step_begin = [&](int64_t step, json* logged) { return judge->Begin(step, logged); };
+    request.step_end = [&](const json& record, bool* stop) { return judge->End(record, stop); };
+    json trace = {{"run", flags->run}, {"checkpoint", request.checkpoint}, {"step", from + 1},
+                  {"entries", json::array()}};
+    if (!flags->trace.empty()) {
+      request.trace_step = from + 1;
+      request.on_trace = [&trace](const json& entry) { trace["entries"].push_back(entry); };
+      request.numerics_fault_module = flags->numerics_fault;
+    }
+    ReplayRunInfo info;
+    if (!(st = ReplayRunSteps(request, &info)).ok()) return fail(st);
+    if (!flags->trace.empty()) {
+      trace["device"] = info.device;
+      trace["num_threads"] = info.num_threads;
+      if (!(st = WriteModuleTrace(flags->trace, trace)).ok()) return fail(st);
+    }
+    const ReplayReport& r = judge->report();
+    json report = ReplayReportJson(r);
+    report["run"] = flags->run;
+    report["checkpoint"] = request.checkpoint;
+    report["device"] = info.device;
+    report["num_threads"] = info.num_threads;
+    report["seconds_total"] = info.seconds;
+    if (!flags->trace.empty()) report["trace"] = flags->trace;
+    if (flags->json) {
+      std::printf("%s\n", DumpJson(report, 2).c_str());
+    } else {
+      std::fputs(ReplayReportText(r).c_str(), stdout);
+      std::printf("  device %s, %lld threads%s\n", info.device.c_str(), static_cast<long long>(info.num_threads),
+                  flags->trace.empty() ? "" : (", module trace written to " + flags->trace).c_str());
+    }
+    return r.passed() ? kExitOk : kExitFailed;
+  };
+}
+
+}  // namespace lockstep

@@ -1,0 +1,80 @@
+#include "replay/step_compare.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "replay/run_diff.h"
+
+using nlohmann::json;
+
+namespace lockstep {
+
+float BitsToFloat(const json& bits) {
+  if (!bits.is_string()) return NAN;
+  const std::string text = bits.get<std::string>();
+  char* end = nullptr;
+  const unsigned long long u = std::strtoull(text.c_str(), &end, 16);
+  if (text.size() < 3 || text.compare(0, 2, "0x") != 0 || *end != '\0' || u > 0xffffffffull) return NAN;
+  const uint32_t u32 = static_cast<uint32_t>(u);
+  float f;
+  std::memcpy(&f, &u32, 4);
+  return f;
+}
+
+uint32_t FloatToBits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+bool FloatClose(float a, float b, const Tolerance& tol) {
+  if (FloatToBits(a) == FloatToBits(b) || (std::isnan(a) && std::isnan(b))) return true;
+  if (!std::isfinite(a) || !std::isfinite(b)) return false;
+  const double diff = std::fabs(static_cast<double>(a) - b);
+  if ((tol.atol || tol.rtol) && diff <= tol.atol.value_or(0) + tol.rtol.value_or(0) * std::fabs(b)) return true;
+  return tol.ulp && UlpDistance(DType::kFloat32, FloatToBits(a), FloatToBits(b)) <= *tol.ulp;
+}
+
+void AlignGenerators(json* a, json* b) {
+  if (!a->is_object() || !b->is_object() || !a->contains("rng") || !b->contains("rng") ||
+      !(*a)["rng"].is_object() || !(*b)["rng"].is_object()) {
+    return;
+  }
+  const json ra = (*a)["rng"], rb = (*b)["rng"];
+  for (const auto& [name, state] : ra.items()) {
+    if (!rb.contains(name)) (*a)["rng"].erase(name);
+  }
+  for (const auto& [name, state] : rb.items()) {
+    if (!ra.contains(name)) (*b)["rng"].erase(name);
+  }
+}
+
+bool StepWithinTolerance(json a, json b, const Tolerance& tol) {
+  if (!tol.any() || !a.is_object() || !b.is_object()) return false;
+  for (const char* k : {"loss_bits", "grad_norm_bits"}) {
+    if (!FloatClose(BitsToFloat(a.value(k, json())), BitsToFloat(b.value(k, json())), tol)) return false;
+  }
+  for (json* r : {&a, &b}) {
+    for (const char* k : {"loss", "loss_bits", "grad_norm", "grad_norm_bits"}) r->erase(k);
+  }
+  return !CompareStepRecords(a, b);
+}
+
+json NumericsDetail(const json& a, const json& b) {
+  json out = json::object();
+  if (!a.is_object() || !b.is_object()) return out;
+  for (const char* k : {"loss_bits", "grad_norm_bits"}) {
+    const float fa = BitsToFloat(a.value(k, json())), fb = BitsToFloat(b.value(k, json()));
+    if (FloatToBits(fa) == FloatToBits(fb)) continue;
+    const std::string name = std::string(k).substr(0, std::strlen(k) - 5);
+    const double rel = fb != 0 ? std::fabs(static_cast<double>(fa) - fb) / std::fabs(fb) : INFINITY;
+    const uint64_t ulp = UlpDistance(DType::kFloat32, FloatToBits(fa), FloatToBits(fb));
+    out[name] = {{"reference", fa}, {"candidate", fb}, {"ulp_float32", ulp == UINT64_MAX ? json("nan") : json(ulp)},
+                 {"relative", std::isfinite(rel) ? json(rel) : json(nullptr)}};
+  }
+  return out;
+}
+
+}  // namespace lockstep

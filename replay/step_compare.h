@@ -1,0 +1,31 @@
+// Comparing one step record with another (the log's with a replay's, or two runs') beyond
+// bit equality: float32 loss and grad-norm bits within a tolerance, with their ULP and
+// relative distance. Shared by `lockstep diff` and `lockstep replay`. No LibTorch here.
+#pragma once
+
+#include <cstdint>
+
+#include <nlohmann/json.hpp>
+
+#include "replay/tensor_compare.h"
+
+namespace lockstep {
+
+// "0x40117f02" -> the float with those bits; NaN for anything that is not such a string.
+float BitsToFloat(const nlohmann::json& bits);
+uint32_t FloatToBits(float f);
+
+// Whether `tol` accepts float32 values a (reference) and b (candidate): equal bits, both
+// NaN, or the rule of replay/tensor_compare.h.
+bool FloatClose(float a, float b, const Tolerance& tol);
+
+// Keeps only the generators both records hold (a CUDA run logs "cuda" beside "cpu").
+void AlignGenerators(nlohmann::json* a, nlohmann::json* b);
+
+// True when two records differ only in loss and grad-norm bits that `tol` accepts.
+bool StepWithinTolerance(nlohmann::json a, nlohmann::json b, const Tolerance& tol);
+
+// For each of loss and grad_norm whose bits differ: {reference, candidate, ulp_float32, relative}.
+nlohmann::json NumericsDetail(const nlohmann::json& a, const nlohmann::json& b);
+
+}  // namespace lockstep

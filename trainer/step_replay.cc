@@ -1,0 +1,144 @@
+// Replay: the parts of a training step a replay changes (training_run.h), and
+// ReplayRunSteps, which drives a resumed run in a scratch directory.
+#include "trainer/step_replay.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+
+#include "formats/base64.h"
+#include "formats/checkpoint.h"
+#include "formats/file_util.h"
+#include "formats/json_file.h"
+#include "formats/module_trace.h"
+#include "formats/step_log.h"
+#include "trainer/torch_bridge.h"
+#include "trainer/training_run.h"
+
+namespace fs = std::filesystem;
+
+namespace lockstep {
+namespace {
+
+// Sets `gen` to the logged full state at `rng[name]`, when there is one.
+Status RestoreLoggedGenerator(const json& rng, const char* name, at::Generator gen, int64_t step) {
+  if (!rng.is_object() || !rng.contains(name) || !rng[name].is_object() || !rng[name].contains("base64")) {
+    return Status::Ok();
+  }
+  std::vector<uint8_t> state;
+  const json& b64 = rng[name]["base64"];
+  if (!b64.is_string() || !Base64Decode(b64.get<std::string>(), &state) ||
+      state.size() != GeneratorStateBytes(gen).size()) {
+    return Status::Corruption(std::string(kStepLogFile) + ": step " + std::to_string(step) + ": rng." + name +
+                              " is not a valid generator state");
+  }
+  SetGeneratorStateBytes(gen, state);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status TrainingRun::BeginReplayedStep(int64_t step, json* logged) {
+  LOCKSTEP_RETURN_IF_ERROR(options_.replay_step_begin(step, logged));
+  if (!logged->is_object() || !logged->contains("rng")) return Status::Ok();
+  const json& rng = (*logged)["rng"];
+  LOCKSTEP_RETURN_IF_ERROR(RestoreLoggedGenerator(rng, "cpu", DefaultGenerator(torch::kCPU), step));
+  if (device_.is_cuda()) {
+    LOCKSTEP_RETURN_IF_ERROR(RestoreLoggedGenerator(rng, "cuda", DefaultGenerator(torch::kCUDA), step));
+  }
+  return Status::Ok();
+}
+
+// The logged sample ids replace the sampler's when they fit this step's window and the
+// data set; when they do not, the sampler's stay and the judge reports the data mismatch.
+void TrainingRun::UseLoggedBatches(const json& logged, std::vector<torch::Tensor>* ids) const {
+  const json& batches = logged.value("batches", json());
+  if (!batches.is_array() || batches.size() != ids->size()) return;
+  std::vector<torch::Tensor> out;
+  for (const auto& b : batches) {
+    if (!b.is_array()) return;
+    std::vector<int64_t> v;
+    for (const auto& id : b) {
+      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= data_.train.size()) return;
+      v.push_back(id.get<int64_t>());
+    }
+    out.push_back(torch::tensor(v, torch::kInt64));
+  }
+  *ids = std::move(out);
+}
+
+Status TrainingRun::EndReplayedStep(const json& record) {
+  bool stop = false;
+  LOCKSTEP_RETURN_IF_ERROR(options_.replay_step_end(record, &stop));
+  replay_stop_ = stop;
+  return Status::Ok();
+}
+
+void TrainingRun::StartTrace(int64_t /*step*/) {
+  if (!options_.on_trace) return;
+  const std::string fault = options_.numerics_fault_module;
+  model_->SetTracer([this, fault](const std::string& module, const torch::Tensor& out) {
+    const torch::Tensor result = module == fault ? out * (1.0 + std::ldexp(1.0, -23)) : out;
+    torch::Tensor c = result.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    options_.on_trace(ModuleTraceEntry("forward", module, trace_micro_batch_, c.sizes().vec(), c.data_ptr<float>(),
+                                       static_cast<size_t>(c.numel())));
+    return result;
+  });
+}
+
+void TrainingRun::FinishTrace() {
+  model_->SetTracer(nullptr);
+  if (!options_.on_trace) return;
+  for (const auto& p : model_->named_parameters()) {
+    if (!p.value().grad().defined()) continue;
+    torch::Tensor g = p.value().grad().detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    options_.on_trace(ModuleTraceEntry("grad", p.key(), -1, g.sizes().vec(), g.data_ptr<float>(),
+                                       static_cast<size_t>(g.numel())));
+  }
+}
+
+Status ReplayRunSteps(const ReplayRequest& request, ReplayRunInfo* info) {
+  const auto start = std::chrono::steady_clock::now();
+  LOCKSTEP_RETURN_IF_ERROR(ValidateCheckpoint(request.checkpoint, VerifyMode::kChecksums));
+  int64_t from = 0;
+  if (!ParseCheckpointDirName(fs::path(request.checkpoint).filename().string(), &from)) {
+    return Status::InvalidArgument(request.checkpoint + ": not a checkpoint-N directory");
+  }
+  json saved;
+  TrainingArgs args;
+  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(request.checkpoint + "/training_args.json", &saved));
+  LOCKSTEP_RETURN_IF_ERROR(ApplyArgsJson(saved, request.checkpoint + "/training_args.json", &args));
+
+  // A scratch run directory: the checkpoint and the log it continues, nothing else.
+  const char* tmp = std::getenv("TMPDIR");
+  std::string scratch = std::string(tmp && *tmp ? tmp : "/tmp") + "/lockstep-replay-XXXXXX";
+  if (::mkdtemp(scratch.data()) == nullptr) return Status::IOError(scratch + ": cannot create a scratch directory");
+  const std::string copy = scratch + "/" + CheckpointDirName(from);
+  Status st = CopyTree(request.checkpoint, copy);
+  if (st.ok()) st = CopyTree(request.run_dir + "/" + kStepLogFile, scratch + "/" + kStepLogFile);
+  if (st.ok()) {
+    args.output_dir = scratch;
+    if (!request.device.empty()) args.device = request.device;
+    TrainOptions options;
+    options.show_progress = false;
+    options.resume_from = copy;
+    options.resume_override = !request.device.empty() && request.device != saved.value("device", std::string());
+    options.stop_after_step = from + request.steps;
+    options.write_checkpoints = false;
+    options.replay_step_begin = request.step_begin;
+    options.replay_step_end = request.step_end;
+    options.trace_step = request.trace_step;
+    options.on_trace = request.on_trace;
+    options.numerics_fault_module = request.numerics_fault_module;
+    TrainResult result;
+    st = RunTraining(args, options, &result);
+    info->device = result.device;
+    info->num_threads = result.num_threads;
+  }
+  RemoveTree(scratch);  // best effort: a leftover scratch copy harms nothing
+  info->from_step = from;
+  info->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return st;
+}
+
+}  // namespace lockstep
