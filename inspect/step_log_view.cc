@@ -56,7 +56,7 @@ Status ParseStepRange(const std::string& text, StepLogViewOptions* o) {
   return Status::Ok();
 }
 
-Status ViewStepLog(const std::string& path, const StepLogViewOptions& options, json* report) {
+static Status ViewStepLogUnchecked(const std::string& path, const StepLogViewOptions& options, json* report) {
   StepLogContents log;
   LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(path, &log));
   const auto& records = log.records;
@@ -95,6 +95,15 @@ Status ViewStepLog(const std::string& path, const StepLogViewOptions& options, j
              {"rows_elided", !options.range_given && n > options.max_rows}};
   if (log.truncated_tail) (*report)["tail_problem"] = log.tail_problem;
   return Status::Ok();
+}
+
+// A value of the wrong JSON type anywhere in the inputs is corruption, never an exception.
+Status ViewStepLog(const std::string& path, const StepLogViewOptions& options, json* report) {
+  try {
+    return ViewStepLogUnchecked(path, options, report);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption(path + ": malformed value (" + e.what() + ")");
+  }
 }
 
 std::string StepLogViewText(const json& r) {

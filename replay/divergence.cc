@@ -10,7 +10,7 @@ namespace {
 bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 }  // namespace
 
-const char* CauseOfStepField(const std::string& field) {
+std::string CauseOfStepField(const std::string& field) {
   if (StartsWith(field, "sampler") || StartsWith(field, "batches")) return cause::kData;
   if (StartsWith(field, "rng")) return cause::kRng;
   if (field == "lr") return cause::kLr;
@@ -19,7 +19,7 @@ const char* CauseOfStepField(const std::string& field) {
   return cause::kSettings;
 }
 
-const char* CauseOfLogKey(const std::string& key) {
+std::string CauseOfLogKey(const std::string& key) {
   if (key == "learning_rate") return cause::kLr;
   if (key == "step" || key == "(entry)") return cause::kLength;
   if (key == "epoch") return cause::kData;

@@ -22,14 +22,14 @@ namespace lockstep {
 //   settings  the runs cannot be compared step by step (model, data set or plan differ),
 //             or a record differs only in how it was run (resume_override, epoch)
 namespace cause {
-constexpr char kData[] = "data", kRng[] = "rng", kLr[] = "lr", kNumerics[] = "numerics", kLength[] = "length",
+inline constexpr char kData[] = "data", kRng[] = "rng", kLr[] = "lr", kNumerics[] = "numerics", kLength[] = "length",
                kWeights[] = "weights", kState[] = "state", kSettings[] = "settings";
 }  // namespace cause
 
 // The cause a differing step-record field points at ("sampler.cursor" -> data, "rng.cpu.xxh3_128" -> rng).
-const char* CauseOfStepField(const std::string& field);
+std::string CauseOfStepField(const std::string& field);
 // The same for a Hugging Face log_history key ("learning_rate" -> lr, "loss" -> numerics).
-const char* CauseOfLogKey(const std::string& key);
+std::string CauseOfLogKey(const std::string& key);
 
 struct Divergence {
   int64_t step = 0;        // the first step whose record or state differs

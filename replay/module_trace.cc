@@ -7,15 +7,14 @@
 #include <tuple>
 
 #include "formats/module_trace.h"
+#include "replay/step_compare.h"
 
 using nlohmann::json;
 
 namespace lockstep {
 namespace {
 
-uint32_t ParseBits(const json& v) {
-  return v.is_string() ? static_cast<uint32_t>(std::stoul(v.get<std::string>(), nullptr, 16)) : 0;
-}
+uint32_t ParseBits(const json& v) { return FloatToBits(BitsToFloat(v)); }
 
 float AsFloat(uint32_t bits) {
   float f;
@@ -42,12 +41,14 @@ void CompareSummaries(const json& a, const json& b, const Tolerance& tol, TraceE
     if (!close) d->within_tolerance = false;
   }
   // Equal summaries with different digests: the bits differ somewhere unsampled.
-  if (a.value("nan", 0) != b.value("nan", 0) || a.value("inf", 0) != b.value("inf", 0)) d->within_tolerance = false;
+  if (a.value("nan", json()) != b.value("nan", json()) || a.value("inf", json()) != b.value("inf", json())) {
+    d->within_tolerance = false;
+  }
 }
 
 }  // namespace
 
-Status DiffTraceFiles(const std::string& path_a, const std::string& path_b, const Tolerance& tol, TraceDiff* out) {
+static Status DiffTraceFilesUnchecked(const std::string& path_a, const std::string& path_b, const Tolerance& tol, TraceDiff* out) {
   *out = TraceDiff();
   out->tolerance = tol;
   json a, b;
@@ -86,6 +87,15 @@ Status DiffTraceFiles(const std::string& path_a, const std::string& path_b, cons
     add({std::get<0>(key), std::get<1>(key), std::get<2>(key), "missing_in_a", 0, 0, false});
   }
   return Status::Ok();
+}
+
+// A value of the wrong JSON type anywhere in the inputs is corruption, never an exception.
+Status DiffTraceFiles(const std::string& path_a, const std::string& path_b, const Tolerance& tol, TraceDiff* out) {
+  try {
+    return DiffTraceFilesUnchecked(path_a, path_b, tol, out);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption(path_a + " or " + path_b + ": malformed value (" + e.what() + ")");
+  }
 }
 
 json TraceDiffJson(const TraceDiff& d) {

@@ -176,8 +176,7 @@ void CompareLogHistories(const json& ha, const json& hb, const Tolerance& tol, R
                      Abbreviate(j->b)};
       within = tol.any();
       for (const auto& diff : JsonDifferences(ha[i], hb[i], 64)) {
-        within = within && diff.a.is_number() && diff.b.is_number() &&
-                 FloatClose(diff.a.get<float>(), diff.b.get<float>(), tol) && CauseOfLogKey(diff.path) == cause::kNumerics;
+        within = within && NumbersWithinTolerance(diff.a, diff.b, tol) && CauseOfLogKey(diff.path) == cause::kNumerics;
       }
       if (!out->first_divergence && d->cause == cause::kNumerics && j->a.is_number() && j->b.is_number()) {
         const float fa = j->a.get<float>(), fb = j->b.get<float>();
@@ -271,9 +270,8 @@ Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out
 
 // Whether two JSON documents differ only in numbers the tolerance accepts.
 bool JsonWithinTolerance(const json& a, const json& b, const Tolerance& tol) {
-  if (!tol.any()) return false;
   for (const auto& d : JsonDifferences(a, b, 1000)) {
-    if (!d.a.is_number() || !d.b.is_number() || !FloatClose(d.a.get<float>(), d.b.get<float>(), tol)) return false;
+    if (!NumbersWithinTolerance(d.a, d.b, tol)) return false;
   }
   return true;
 }
@@ -329,7 +327,7 @@ bool RunDiff::within_tolerance() const {
          std::all_of(checkpoints.begin(), checkpoints.end(), [](const CheckpointSummary& c) { return c.within_tolerance; });
 }
 
-Status DiffRuns(const std::string& reference, const std::string& candidate, const Tolerance& tolerance, RunDiff* out) {
+static Status DiffRunsUnchecked(const std::string& reference, const std::string& candidate, const Tolerance& tolerance, RunDiff* out) {
   *out = RunDiff();
   out->tolerance = tolerance;
   RunSide a, b;
@@ -367,6 +365,15 @@ Status DiffRuns(const std::string& reference, const std::string& candidate, cons
   }
   if (out->first_divergence) ComputeAftermath(a, b, out);
   return Status::Ok();
+}
+
+// A value of the wrong JSON type anywhere in the inputs is corruption, never an exception.
+Status DiffRuns(const std::string& reference, const std::string& candidate, const Tolerance& tolerance, RunDiff* out) {
+  try {
+    return DiffRunsUnchecked(reference, candidate, tolerance, out);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption(reference + " or " + candidate + ": malformed value (" + e.what() + ")");
+  }
 }
 
 }  // namespace lockstep

@@ -54,12 +54,21 @@ Status ReplayJudge::Begin(int64_t step, json* logged) {
     return Status::InvalidArgument("replay asked for step " + std::to_string(step) + ", which is outside the range");
   }
   *logged = it->second;
-  const json& cpu = logged->value("rng", json::object()).value("cpu", json::object());
-  ++(cpu.contains("base64") ? report_.full_rng_restores : report_.digest_checks);
+  const json rng = logged->value("rng", json());
+  const bool full = rng.is_object() && rng.contains("cpu") && rng["cpu"].is_object() && rng["cpu"].contains("base64");
+  ++(full ? report_.full_rng_restores : report_.digest_checks);
   return Status::Ok();
 }
 
 Status ReplayJudge::End(const json& recomputed, bool* stop) {
+  try {
+    return Check(recomputed, stop);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption(std::string(kStepLogFile) + ": malformed logged record (" + e.what() + ")");
+  }
+}
+
+Status ReplayJudge::Check(const json& recomputed, bool* stop) {
   const int64_t step = recomputed.value("step", int64_t{0});
   ++report_.steps_replayed;
   report_.replay_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();

@@ -57,6 +57,7 @@ class ReplayJudge {
 
  private:
   ReplayJudge() = default;
+  Status Check(const nlohmann::json& recomputed, bool* stop);
   std::map<int64_t, nlohmann::json> logged_;  // step -> record, for the replayed range
   ReplayReport report_;
   std::chrono::steady_clock::time_point started_;

@@ -12,6 +12,7 @@
 #include "inspect/show.h"
 #include "replay/checkpoint_diff.h"
 #include "replay/divergence.h"
+#include "replay/step_compare.h"
 #include "replay/tensor_sources.h"
 
 namespace fs = std::filesystem;
@@ -123,7 +124,7 @@ Status CompareEntries(const TensorEntry& a, const TensorEntry& b, const Toleranc
   return Status::Ok();
 }
 
-void CompareState(const Side& a, const Side& b, std::vector<StateDifference>* out) {
+void CompareState(const Side& a, const Side& b, const Tolerance& tol, std::vector<StateDifference>* out) {
   const bool same_kind = a.kind == b.kind;
   for (const auto& [file, ja] : a.state) {
     const auto it = b.state.find(file);
@@ -132,7 +133,8 @@ void CompareState(const Side& a, const Side& b, std::vector<StateDifference>* ou
       continue;
     }
     for (const auto& d : JsonDifferences(ja, it->second, kMaxStateDifferencesPerFile)) {
-      out->push_back({file, d.path.empty() ? "(value)" : d.path, Abbreviate(d.a), Abbreviate(d.b)});
+      out->push_back({file, d.path.empty() ? "(value)" : d.path, Abbreviate(d.a), Abbreviate(d.b),
+                      NumbersWithinTolerance(d.a, d.b, tol)});
     }
   }
   for (const auto& [file, jb] : b.state) {
@@ -142,18 +144,24 @@ void CompareState(const Side& a, const Side& b, std::vector<StateDifference>* ou
 
 }  // namespace
 
-json StateDifference::ToJson() const { return {{"file", file}, {"field", field}, {"a", a}, {"b", b}}; }
+json StateDifference::ToJson() const {
+  return {{"file", file}, {"field", field}, {"a", a}, {"b", b}, {"within_tolerance", within_tolerance}};
+}
 
 bool CheckpointDiff::identical() const {
   return state.empty() && std::all_of(tensors.begin(), tensors.end(), [](const TensorDiff& t) { return t.identical(); });
 }
 
+bool NumbersWithinTolerance(const json& a, const json& b, const Tolerance& tolerance) {
+  return tolerance.any() && a.is_number() && b.is_number() && FloatClose(a.get<float>(), b.get<float>(), tolerance);
+}
+
 bool CheckpointDiff::within_tolerance() const {
-  return state.empty() &&
+  return std::all_of(state.begin(), state.end(), [](const StateDifference& s) { return s.within_tolerance; }) &&
          std::all_of(tensors.begin(), tensors.end(), [](const TensorDiff& t) { return t.within_tolerance(); });
 }
 
-Status DiffCheckpoints(const std::string& a, const std::string& b, const Tolerance& tolerance, CheckpointDiff* out) {
+static Status DiffCheckpointsUnchecked(const std::string& a, const std::string& b, const Tolerance& tolerance, CheckpointDiff* out) {
   *out = CheckpointDiff();
   Side sa, sb;
   LOCKSTEP_RETURN_IF_ERROR(LoadSide(a, &sa));
@@ -188,8 +196,17 @@ Status DiffCheckpoints(const std::string& a, const std::string& b, const Toleran
     d.shape_b = tb.shape;
     out->tensors.push_back(std::move(d));
   }
-  CompareState(sa, sb, &out->state);
+  CompareState(sa, sb, tolerance, &out->state);
   return Status::Ok();
+}
+
+// A value of the wrong JSON type anywhere in the inputs is corruption, never an exception.
+Status DiffCheckpoints(const std::string& a, const std::string& b, const Tolerance& tolerance, CheckpointDiff* out) {
+  try {
+    return DiffCheckpointsUnchecked(a, b, tolerance, out);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption(a + " or " + b + ": malformed value (" + e.what() + ")");
+  }
 }
 
 json CheckpointDiffJson(const CheckpointDiff& d, const Tolerance& tolerance) {

@@ -20,6 +20,7 @@ struct StateDifference {
   std::string file;   // "trainer_state.json", "scheduler.pt", "rng_state.json"
   std::string field;  // "log_history[3].loss", "(file)"
   std::string a, b;   // both values, abbreviated; "(absent)" for a missing side
+  bool within_tolerance = false;  // two numbers the tolerance accepts (as float32 values)
   nlohmann::json ToJson() const;
 };
 
@@ -29,13 +30,16 @@ struct CheckpointDiff {
   std::vector<StateDifference> state;
   uint64_t bytes_compared = 0;      // tensor bytes read from both sides
   bool identical() const;
-  bool within_tolerance() const;    // every tensor within tolerance and no state difference
+  bool within_tolerance() const;    // every tensor and every state difference within tolerance
 };
 
 // Compares `a` and `b`, each a checkpoint directory (Lockstep's or Hugging Face's) or a
 // tensor file (formats in replay/tensor_sources.h). manifest.json is skipped (its checksums
 // restate the files); run JSON is normalized as replay/checkpoint_diff.h says. Unreadable,
 // corrupt or hostile input is a Status naming the file; a difference is not an error.
+// Whether `tolerance` accepts two JSON numbers as float32 values (replay/step_compare.h).
+bool NumbersWithinTolerance(const nlohmann::json& a, const nlohmann::json& b, const Tolerance& tolerance);
+
 Status DiffCheckpoints(const std::string& a, const std::string& b, const Tolerance& tolerance, CheckpointDiff* out);
 
 // The JSON contract: identical, within_tolerance, tolerance, tensors (every tensor, each

@@ -69,30 +69,6 @@ TEST(Safetensors, InvalidUtf8ReachesTheReportWithoutACrash) {
   }
 }
 
-namespace {
-
-// A seeded mutant of `data`: a few bytes overwritten (near the head, anywhere, near the
-// tail, where the structure of these formats lives), 8 random bytes, or a truncation.
-std::string Mutate(const std::string& data, std::mt19937* gen) {
-  std::string d = data;
-  auto below = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(*gen); };
-  const size_t mode = below(10);
-  if (mode < 6) {
-    for (size_t k = 0, n = 1 + below(8); k < n; ++k) {
-      const size_t where[3] = {below(std::min<size_t>(d.size(), 4096)), below(d.size()),
-                               d.size() - 1 - below(std::min<size_t>(d.size(), 2048))};
-      d[where[below(3)]] = static_cast<char>(below(256));
-    }
-  } else if (mode < 8) {
-    d.resize(below(d.size()));
-  } else {
-    const size_t at = below(d.size());
-    for (size_t k = at; k < std::min(d.size(), at + 8); ++k) d[k] = static_cast<char>(below(256));
-  }
-  return d;
-}
-
-}  // namespace
 
 // The fuzzing that found two aborts (type errors and invalid UTF-8), kept as a test:
 // every mutant is reported, as a table or as problems, and never throws.
@@ -108,7 +84,7 @@ TEST(HostileFiles, SeededMutantsOfEveryFormatAreReportedNeverThrown) {
     const std::string mutant = dir.Join("mutant" + fs::path(source).extension().string());
     int with_problems = 0;
     for (int i = 0; i < 60; ++i) {
-      test::WriteAll(mutant, Mutate(data, &gen));
+      test::WriteAll(mutant, test::Mutate(data, &gen));
       json report;
       std::string text;
       EXPECT_NO_THROW({

@@ -1,7 +1,5 @@
 #include "tests/test_util.h"
 
-#include "formats/file_util.h"
-
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,8 +7,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
+
+#include "formats/file_util.h"
 
 namespace fs = std::filesystem;
 
@@ -66,6 +67,26 @@ CommandOutput RunCommand(const std::string& command) {
   o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return o;
 }
+
+std::string Mutate(const std::string& data, std::mt19937* gen) {
+  std::string d = data;
+  auto below = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(*gen); };
+  const size_t mode = below(10);
+  if (mode < 6) {
+    for (size_t k = 0, n = 1 + below(8); k < n; ++k) {
+      const size_t where[3] = {below(std::min<size_t>(d.size(), 4096)), below(d.size()),
+                               d.size() - 1 - below(std::min<size_t>(d.size(), 2048))};
+      d[where[below(3)]] = static_cast<char>(below(256));
+    }
+  } else if (mode < 8) {
+    d.resize(below(d.size()));
+  } else {
+    const size_t at = below(d.size());
+    for (size_t k = at; k < std::min(d.size(), at + 8); ++k) d[k] = static_cast<char>(below(256));
+  }
+  return d;
+}
+
 
 }  // namespace test
 }  // namespace lockstep

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <random>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -40,6 +41,9 @@ class ScratchDir {
 void FlipByte(const std::string& path, int64_t offset, uint8_t mask = 0x40);
 // Cuts `bytes` bytes off the end of the file.
 void ShrinkFile(const std::string& path, uint64_t bytes);
+// A seeded mutant of `data`: a few bytes overwritten (near the head, anywhere, near the
+// tail, where the structure of these formats lives), 8 random bytes, or a truncation.
+std::string Mutate(const std::string& data, std::mt19937* gen);
 uint64_t FileSize(const std::string& path);
 bool FileExists(const std::string& path);  // any kind of entry, links not followed
 

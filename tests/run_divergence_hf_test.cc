@@ -1,0 +1,208 @@
+// `lockstep diff` on Hugging Face output directories (log_history entry by entry), on
+// module traces, and on step logs read by the viewer; hostile inputs to all of them.
+#include <filesystem>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "formats/json_file.h"
+#include "formats/module_trace.h"
+#include "formats/step_log.h"
+#include "inspect/step_log_view.h"
+#include "replay/module_trace.h"
+#include "replay/run_divergence.h"
+#include "replay/tensor_diff.h"
+#include "tests/inspect_helpers.h"
+#include "tests/test_util.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace lockstep {
+namespace {
+
+// A copy of the HF fixture whose newest trainer_state.json has log entry `index`'s `key`
+// replaced by `value`.
+std::string EditedHfRun(const test::ScratchDir& dir, size_t index, const std::string& key, const json& value) {
+  const std::string copy = dir.Join("hf_edited");
+  fs::copy(test::HfRun(), copy, fs::copy_options::recursive);
+  const std::string state_path = copy + "/checkpoint-16/trainer_state.json";
+  json state;
+  EXPECT_OK(ReadJsonFile(state_path, &state));
+  state["log_history"][index][key] = value;
+  EXPECT_OK(WriteJsonFile(state_path, state));
+  return copy;
+}
+
+TEST(HfRunDiff, TheFixtureAgainstItselfIsIdentical) {
+  RunDiff d;
+  ASSERT_OK(DiffRuns(test::HfRun(), test::HfRun(), Tolerance(), &d));
+  EXPECT_TRUE(d.identical());
+  EXPECT_EQ(d.compared_by, "log_history");
+  EXPECT_EQ(d.kind_a, "hf run");
+  EXPECT_EQ(d.checkpoints.size(), 2u);
+  EXPECT_TRUE(RunDiffJson(d)["first_divergence"].is_null());
+}
+
+TEST(HfRunDiff, AnEditedLossIsNumericsAtItsStep) {
+  test::ScratchDir dir;
+  json state;
+  ASSERT_OK(ReadJsonFile(test::HfRun() + "/checkpoint-16/trainer_state.json", &state));
+  const float loss = state["log_history"][4]["loss"].get<float>();
+  const std::string edited = EditedHfRun(dir, 4, "loss", std::nextafter(loss, 10.0f));
+  RunDiff d;
+  ASSERT_OK(DiffRuns(test::HfRun(), edited, Tolerance(), &d));
+  ASSERT_TRUE(d.first_divergence);
+  EXPECT_EQ(d.first_divergence->cause, "numerics");
+  EXPECT_EQ(d.first_divergence->step, state["log_history"][4]["step"].get<int64_t>());
+  EXPECT_EQ(d.first_divergence->field, "loss");
+  EXPECT_EQ(d.numerics["loss"]["ulp_float32"], 1);
+  EXPECT_FALSE(d.within_tolerance());
+  // One ULP is within --ulp 1.
+  ASSERT_OK(DiffRuns(test::HfRun(), edited, {std::nullopt, std::nullopt, 1}, &d));
+  EXPECT_TRUE(d.within_tolerance());
+  EXPECT_FALSE(d.identical());
+}
+
+TEST(HfRunDiff, AnEditedLearningRateIsLr) {
+  test::ScratchDir dir;
+  const std::string edited = EditedHfRun(dir, 2, "learning_rate", 0.123);
+  RunDiff d;
+  ASSERT_OK(DiffRuns(test::HfRun(), edited, Tolerance(), &d));
+  ASSERT_TRUE(d.first_divergence);
+  EXPECT_EQ(d.first_divergence->cause, "lr");
+  EXPECT_EQ(d.first_divergence->step, 3);
+}
+
+TEST(HfRunDiff, ALockstepRunAgainstAnHfRunComparesWhatBothRecord) {
+  test::ScratchDir dir;
+  const std::string run = test::Train(dir.Join("run"));
+  RunDiff d;
+  ASSERT_OK(DiffRuns(run, test::HfRun(), Tolerance(), &d));
+  EXPECT_EQ(d.compared_by, "log_history");
+  ASSERT_TRUE(d.first_divergence);  // different models: they part at once
+  for (const auto& s : d.settings) {
+    EXPECT_EQ(s.name.rfind("training_args.", 0), 0u) << s.name;  // only names both formats have
+  }
+}
+
+TEST(RunDiffInput, NotARunIsInvalidArgumentNamingIt) {
+  test::ScratchDir dir;
+  fs::create_directories(dir.Join("empty"));
+  RunDiff d;
+  Status st = DiffRuns(dir.Join("empty"), test::HfRun(), Tolerance(), &d);
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  EXPECT_NE(st.message().find("empty"), std::string::npos);
+  st = DiffRuns(dir.Join("absent"), test::HfRun(), Tolerance(), &d);
+  EXPECT_TRUE(st.IsNotFound()) << st.ToString();
+}
+
+// Two traces of one step, the second with module "b" (and what follows it) perturbed.
+void WriteTraces(const test::ScratchDir& dir) {
+  const std::vector<float> x = {1, 2, 3}, y = {1, 2, std::nextafter(3.0f, 4.0f)};
+  json a = {{"step", 4}, {"entries", json::array()}}, b = a;
+  for (const char* name : {"a", "b", "c"}) {
+    const bool moved = std::string(name) != "a";
+    a["entries"].push_back(ModuleTraceEntry("forward", name, 0, {3}, x.data(), 3));
+    b["entries"].push_back(ModuleTraceEntry("forward", name, 0, {3}, (moved ? y : x).data(), 3));
+  }
+  ASSERT_OK(WriteModuleTrace(dir.Join("a.json"), a));
+  ASSERT_OK(WriteModuleTrace(dir.Join("b.json"), b));
+}
+
+TEST(TraceDiff, NamesTheFirstModuleWhoseOutputDiffers) {
+  test::ScratchDir dir;
+  WriteTraces(dir);
+  TraceDiff d;
+  ASSERT_OK(DiffTraceFiles(dir.Join("a.json"), dir.Join("b.json"), Tolerance(), &d));
+  ASSERT_TRUE(d.first);
+  EXPECT_EQ(d.entries[*d.first].name, "b");
+  EXPECT_EQ(TraceDiffJson(d)["first_module"]["name"], "b");
+  EXPECT_EQ(d.entries[1].max_ulp, 1u);
+  ASSERT_OK(DiffTraceFiles(dir.Join("a.json"), dir.Join("b.json"), {std::nullopt, std::nullopt, 1}, &d));
+  EXPECT_TRUE(d.within_tolerance());
+  ASSERT_OK(DiffTraceFiles(dir.Join("a.json"), dir.Join("a.json"), Tolerance(), &d));
+  EXPECT_TRUE(d.identical());
+}
+
+TEST(StepLogView, ParsesRangesAndRefusesBadOnes) {
+  StepLogViewOptions o;
+  ASSERT_OK(ParseStepRange("5:7", &o));
+  EXPECT_EQ(o.first_step, 5);
+  EXPECT_EQ(o.last_step, 7);
+  ASSERT_OK(ParseStepRange("9:", &o));
+  EXPECT_EQ(o.last_step, -1);
+  ASSERT_OK(ParseStepRange("3", &o));
+  EXPECT_EQ(o.first_step, 3);
+  EXPECT_EQ(o.last_step, 3);
+  for (const char* bad : {"", "7:5", "0:3", "a:b", "1:2:3", "-1"}) {
+    EXPECT_TRUE(ParseStepRange(bad, &o).IsInvalidArgument()) << bad;
+  }
+}
+
+TEST(StepLogView, ShowsResumesOverridesAndTheChosenRows) {
+  test::ScratchDir dir;
+  const std::string run = test::Train(dir.Join("run"), "--stop-after-step 8");
+  test::Train(dir.Join("run"), "--resume --learning_rate 1e-3 --resume-override");
+  StepLogViewOptions o;
+  ASSERT_OK(ParseStepRange("10:11", &o));
+  o.fields = {"lr", "loss_bits"};
+  json r;
+  ASSERT_OK(ViewStepLog(run + "/steps.jsonl.zst", o, &r));
+  EXPECT_EQ(r["records"], 16);
+  ASSERT_EQ(r["rows"].size(), 2u);
+  EXPECT_EQ(r["rows"][0]["step"], 10);
+  EXPECT_TRUE(r["rows"][0].contains("loss_bits"));
+  ASSERT_EQ(r["resumes"].size(), 1u);
+  EXPECT_EQ(r["resumes"][0]["after_step"], 8);
+  EXPECT_TRUE(r["resumes"][0]["resume_override"].get<bool>());
+  EXPECT_EQ(r["override_steps"], json::parse("[[9, 16]]"));
+  const std::string text = StepLogViewText(r);
+  EXPECT_NE(text.find("steps 9..16 are marked resume_override"), std::string::npos) << text;
+  EXPECT_NE(text.find("learning_rate"), std::string::npos) << text;
+}
+
+// The seeded mutants of every format the diff reads, fed to it: a Status or a report,
+// never an exception or a crash.
+TEST(HostileDiffInputs, SeededMutantsAreReportedNeverThrown) {
+  test::ScratchDir dir;
+  const std::string run = test::Train(dir.Join("run"));
+  WriteTraces(dir);
+  const std::string hf = test::HfRun() + "/checkpoint-16/";
+  std::mt19937 gen(20261124);
+  for (const std::string source : {hf + "model.safetensors", hf + "optimizer.pt", run + "/checkpoint-16/model.h5",
+                                   run + "/steps.jsonl.zst", dir.Join("b.json")}) {
+    const std::string data = test::ReadAll(source);
+    const std::string ext = fs::path(source).extension().string();
+    int errors = 0;
+    for (int i = 0; i < 40; ++i) {
+      Status st;
+      if (ext == ".zst") {  // a run whose step log is the mutant
+        fs::remove_all(dir.Join("mutant_run"));
+        fs::create_directories(dir.Join("mutant_run"));
+        test::WriteAll(dir.Join("mutant_run/steps.jsonl.zst"), test::Mutate(data, &gen));
+        RunDiff d;
+        json view;
+        EXPECT_NO_THROW(st = DiffRuns(run, dir.Join("mutant_run"), Tolerance(), &d)) << i;
+        EXPECT_NO_THROW(ViewStepLog(dir.Join("mutant_run/steps.jsonl.zst"), StepLogViewOptions(), &view)) << i;
+      } else if (ext == ".json") {
+        test::WriteAll(dir.Join("mutant.json"), test::Mutate(data, &gen));
+        TraceDiff d;
+        EXPECT_NO_THROW(st = DiffTraceFiles(dir.Join("a.json"), dir.Join("mutant.json"), Tolerance(), &d)) << i;
+      } else {
+        const std::string mutant = dir.Join("mutant" + ext);
+        test::WriteAll(mutant, test::Mutate(data, &gen));
+        CheckpointDiff d;
+        EXPECT_NO_THROW(st = DiffCheckpoints(source, mutant, Tolerance(), &d)) << i;
+      }
+      if (!st.ok()) {
+        ++errors;
+        EXPECT_FALSE(st.IsIOError()) << st.ToString();  // unreadable input, named, is exit 2
+      }
+    }
+    EXPECT_GT(errors, 0) << source;  // the mutations do reach the readers
+  }
+}
+
+}  // namespace
+}  // namespace lockstep
