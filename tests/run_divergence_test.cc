@@ -1,0 +1,266 @@
+// Real runs that differ in one thing at a time, and the cause `lockstep diff` names for
+// each; `lockstep replay` re-checking logged steps, catching an edited loss, and tracing
+// modules to the one a numerics fault perturbed.
+#include <zstd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <functional>
+
+#include <gtest/gtest.h>
+
+#include "formats/checksum.h"
+#include "formats/file_util.h"
+#include "formats/json_file.h"
+#include "formats/module_trace.h"
+#include "formats/step_log.h"
+#include "replay/module_trace.h"
+#include "replay/run_divergence.h"
+#include "replay/step_replay_check.h"
+#include "tests/run_helpers.h"
+#include "tests/test_util.h"
+#include "trainer/step_replay.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace lockstep {
+namespace {
+
+TrainingArgs Mlp(const test::ScratchDir& dir, const std::string& name) {
+  TrainingArgs a = test::Tiny("mlp", dir.Join(name));
+  a.data_seed = 1;
+  a.num_threads = 1;
+  return a;
+}
+
+RunDiff Diff(const std::string& a, const std::string& b, const Tolerance& tol = {}) {
+  RunDiff d;
+  Status st = DiffRuns(a, b, tol, &d);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return d;
+}
+
+// Rewrites the record of `step` in the step log at `path` through `edit`, re-compressing
+// only the frame that holds it: every other byte stays, so checkpoints still vouch for it.
+void EditStepRecord(const std::string& path, int64_t step, const std::function<void(json*)>& edit) {
+  StepLogContents log;
+  ASSERT_OK(ReadStepLog(path, &log));
+  size_t i = 0;
+  while (i < log.records.size() && log.records[i]["step"] != step) ++i;
+  ASSERT_LT(i, log.records.size());
+  const uint64_t end = log.record_frame_ends[i];
+  uint64_t begin = 0;
+  for (uint64_t e : log.frame_ends) begin = e < end ? e : begin;
+  std::vector<json> records;
+  ASSERT_OK(ReadStepLogFrame(path, begin, end, &records));
+  std::string text;
+  for (auto& r : records) {
+    if (r.value("step", int64_t{-1}) == step && r["kind"] == "step") edit(&r);
+    text += DumpJson(r) + "\n";
+  }
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
+  std::string frame(ZSTD_compressBound(text.size()), '\0');
+  const size_t n = ZSTD_compress2(cctx, &frame[0], frame.size(), text.data(), text.size());
+  ZSTD_freeCCtx(cctx);
+  ASSERT_FALSE(ZSTD_isError(n));
+  const std::string data = test::ReadAll(path);
+  test::WriteAll(path, data.substr(0, begin) + frame.substr(0, n) + data.substr(end));
+}
+
+// Moves a float32 "0x..." bits string one ULP up.
+std::string NextUlp(const json& bits) {
+  const uint32_t u = static_cast<uint32_t>(std::stoul(bits.get<std::string>(), nullptr, 16)) + 1;
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "0x%08x", u);
+  return buf;
+}
+
+ReplayReport Replay(const std::string& run, int64_t from, int64_t steps, ReplayRequest request = {}) {
+  std::unique_ptr<ReplayJudge> judge;
+  Status st = ReplayJudge::Open(run, from, steps, Tolerance(), &judge);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  if (!st.ok()) return {};
+  request.run_dir = run;
+  request.checkpoint = run + "/checkpoint-" + std::to_string(from);
+  request.steps = steps;
+  request.step_begin = [&](int64_t s, json* logged) { return judge->Begin(s, logged); };
+  request.step_end = [&](const json& r, bool* stop) { return judge->End(r, stop); };
+  ReplayRunInfo info;
+  st = ReplayRunSteps(request, &info);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return judge->report();
+}
+
+// Every file under `dir` with its size and XXH3: what "never writes into it" is checked by.
+std::map<std::string, std::string> Snapshot(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    std::string hex = "dir";
+    if (e.is_regular_file()) EXPECT_OK(FileXxh3Hex(e.path().string(), &hex));
+    out[e.path().string()] = hex;
+  }
+  return out;
+}
+
+TEST(RunDivergence, ADifferentDataSeedIsData) {
+  test::ScratchDir dir;
+  TrainingArgs a = Mlp(dir, "a"), b = Mlp(dir, "b");
+  b.data_seed = 2;
+  test::Train(a);
+  test::Train(b);
+  const RunDiff d = Diff(a.output_dir, b.output_dir);
+  ASSERT_TRUE(d.first_divergence);
+  EXPECT_EQ(d.first_divergence->cause, "data");
+  EXPECT_EQ(d.first_divergence->step, 1);
+  ASSERT_EQ(d.settings.size(), 1u);
+  EXPECT_EQ(d.settings[0].name, "training_args.data_seed");
+  const json j = RunDiffJson(d);
+  EXPECT_FALSE(j["identical"].get<bool>());
+  EXPECT_EQ(j["first_divergence"]["cause"], "data");
+  EXPECT_EQ(j["settings_differences"][0]["reference"], 1);
+  EXPECT_EQ(j["settings_differences"][0]["candidate"], 2);
+}
+
+TEST(RunDivergence, ADifferentSeedWithTheSameDataSeedIsRng) {
+  test::ScratchDir dir;
+  TrainingArgs a = Mlp(dir, "a"), b = Mlp(dir, "b");
+  b.seed = 7;
+  test::Train(a);
+  test::Train(b);
+  const RunDiff d = Diff(a.output_dir, b.output_dir);
+  ASSERT_TRUE(d.first_divergence);
+  EXPECT_EQ(d.first_divergence->cause, "rng");
+  EXPECT_EQ(d.first_divergence->field.rfind("rng.", 0), 0u) << d.first_divergence->field;
+}
+
+TEST(RunDivergence, IdenticalRunsAreIdenticalWithEveryCheckpoint) {
+  test::ScratchDir dir;
+  test::Train(Mlp(dir, "a"));
+  test::Train(Mlp(dir, "b"));
+  const RunDiff d = Diff(dir.Join("a"), dir.Join("b"));
+  EXPECT_TRUE(d.identical());
+  EXPECT_EQ(d.steps_matching, 16);
+  EXPECT_EQ(d.checkpoints.size(), 3u);  // 6, 12, 16
+}
+
+TEST(RunDivergence, AResumeThatChangedTheLearningRateIsLrAtTheFirstResumedStep) {
+  test::ScratchDir dir;
+  TrainingArgs a = Mlp(dir, "a"), b = Mlp(dir, "b");
+  test::Train(a);
+  TrainOptions stop = test::Quiet();
+  stop.stop_after_step = 6;
+  test::Train(b, stop);
+  b.learning_rate = 2e-3;
+  TrainOptions resume = test::Quiet();
+  resume.resume_from = "";
+  resume.resume_override = true;
+  test::Train(b, resume);
+  const RunDiff d = Diff(a.output_dir, b.output_dir);
+  ASSERT_TRUE(d.first_divergence);
+  EXPECT_EQ(d.first_divergence->cause, "lr");
+  EXPECT_EQ(d.first_divergence->step, 7);
+  EXPECT_EQ(d.steps_matching, 6);
+  EXPECT_EQ(d.aftermath.nearest_checkpoint, "checkpoint-6");
+  EXPECT_NE(d.aftermath.replay_command.find("--from " + b.output_dir + "/checkpoint-6 --steps 1"), std::string::npos)
+      << d.aftermath.replay_command;
+  ASSERT_FALSE(d.aftermath.losses.empty());
+  EXPECT_EQ(d.aftermath.losses.front().step, 7);
+}
+
+TEST(RunDivergence, OneUlpInALoggedLossIsNumericsAndReplayCatchesIt) {
+  test::ScratchDir dir;
+  const TrainingArgs a = Mlp(dir, "a");
+  test::Train(a);
+  const std::string edited = dir.Join("edited");
+  ASSERT_OK(CopyTree(a.output_dir, edited));
+  EditStepRecord(edited + "/" + kStepLogFile, 9, [](json* r) { (*r)["loss_bits"] = NextUlp((*r)["loss_bits"]); });
+
+  RunDiff d = Diff(a.output_dir, edited);
+  ASSERT_TRUE(d.first_divergence);
+  EXPECT_EQ(d.first_divergence->cause, "numerics");
+  EXPECT_EQ(d.first_divergence->step, 9);
+  EXPECT_EQ(d.first_divergence->field, "loss_bits");
+  EXPECT_EQ(d.numerics["loss"]["ulp_float32"], 1);
+  EXPECT_FALSE(d.within_tolerance());
+  d = Diff(a.output_dir, edited, {std::nullopt, std::nullopt, 1});
+  EXPECT_TRUE(d.within_tolerance());  // one ULP, and nothing else differs
+
+  // The untouched run replays bit for bit; the edited log is caught at step 9.
+  EXPECT_TRUE(Replay(a.output_dir, 6, 6).passed());
+  const auto before = Snapshot(edited);
+  const ReplayReport r = Replay(edited, 6, 6);
+  EXPECT_FALSE(r.passed());
+  ASSERT_TRUE(r.first_mismatch);
+  EXPECT_EQ(r.first_mismatch->step, 9);
+  EXPECT_EQ(r.first_mismatch->field, "loss_bits");
+  EXPECT_EQ(r.first_mismatch->numerics["loss"]["ulp_float32"], 1);
+  EXPECT_EQ(r.steps_replayed, 3);  // 7, 8, then the mismatch at 9 ends it
+  EXPECT_EQ(Snapshot(edited), before);  // replay never writes into the run directory
+}
+
+TEST(Replay, RestoresLoggedFullRngStatesAndChecksDigestsBetween) {
+  test::ScratchDir dir;
+  TrainingArgs a = Mlp(dir, "a");
+  a.dropout = 0.5;  // the CPU generator is drawn every step
+  TrainOptions o = test::Quiet();
+  o.rng_full_state_every = 3;
+  test::Train(a, o);
+  const ReplayReport r = Replay(a.output_dir, 6, 10);
+  EXPECT_TRUE(r.passed());
+  EXPECT_EQ(r.steps_replayed, 10);
+  EXPECT_GT(r.full_rng_restores, 0);
+  EXPECT_GT(r.digest_checks, 0);
+}
+
+TEST(Replay, ADamagedCheckpointIsCorruptionNamingIt) {
+  test::ScratchDir dir;
+  const TrainingArgs a = Mlp(dir, "a");
+  test::Train(a);
+  test::FlipByte(a.output_dir + "/checkpoint-6/model.h5", 200);
+  std::unique_ptr<ReplayJudge> judge;
+  ASSERT_OK(ReplayJudge::Open(a.output_dir, 6, 2, Tolerance(), &judge));
+  ReplayRequest request;
+  request.run_dir = a.output_dir;
+  request.checkpoint = a.output_dir + "/checkpoint-6";
+  request.steps = 2;
+  request.step_begin = [&](int64_t s, json* logged) { return judge->Begin(s, logged); };
+  request.step_end = [&](const json& r, bool* stop) { return judge->End(r, stop); };
+  ReplayRunInfo info;
+  const Status st = ReplayRunSteps(request, &info);
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_NE(st.message().find("model.h5"), std::string::npos) << st.ToString();
+  EXPECT_TRUE(ReplayJudge::Open(a.output_dir, 12, 10, Tolerance(), &judge).IsInvalidArgument());  // past the end
+}
+
+TEST(Replay, TraceModulesNamesTheModuleANumericsFaultPerturbed) {
+  test::ScratchDir dir;
+  TrainingArgs a = test::Tiny("gpt", dir.Join("gpt"));
+  a.n_layer = 2;
+  a.num_threads = 1;
+  test::Train(a);
+  for (const std::string fault : {"", "h.1.attn"}) {
+    json trace = {{"step", 7}, {"entries", json::array()}};
+    ReplayRequest request;
+    request.trace_step = 7;
+    request.on_trace = [&trace](const json& e) { trace["entries"].push_back(e); };
+    request.numerics_fault_module = fault;
+    Replay(a.output_dir, 6, 1, request);
+    ASSERT_OK(WriteModuleTrace(dir.Join(fault.empty() ? "plain.json" : "fault.json"), trace));
+  }
+  TraceDiff d;
+  ASSERT_OK(DiffTraceFiles(dir.Join("plain.json"), dir.Join("plain.json"), Tolerance(), &d));
+  EXPECT_TRUE(d.identical());
+  ASSERT_OK(DiffTraceFiles(dir.Join("plain.json"), dir.Join("fault.json"), Tolerance(), &d));
+  ASSERT_TRUE(d.first);
+  EXPECT_EQ(d.entries[*d.first].kind, "forward");
+  EXPECT_EQ(d.entries[*d.first].name, "h.1.attn");
+  // Everything before it in execution order agrees, including h.1.attn's own insides.
+  for (size_t i = 0; i < *d.first; ++i) EXPECT_EQ(d.entries[i].status, "equal") << d.entries[i].name;
+  EXPECT_EQ(d.entries[*d.first - 1].name, "h.1.attn.c_proj");
+}
+
+}  // namespace
+}  // namespace lockstep
