@@ -45,7 +45,7 @@ TEST(CliBinaries, LockstepLinksNoLibTorchAndItsHelperDoes) {
 TEST(CliBinaries, TopLevelHelpListsEverySubcommand) {
   Output o = Lockstep("--help");
   EXPECT_EQ(o.code, 0);
-  for (const char* sub : {"inspect", "train", "verify-resume"}) EXPECT_NE(o.out.find(sub), std::string::npos) << sub;
+  for (const char* sub : {"diff", "inspect", "replay", "train", "verify-resume"}) EXPECT_NE(o.out.find(sub), std::string::npos) << sub;
   o = Lockstep("verify-resume --help");  // answered by the helper, under the tool's name
   EXPECT_EQ(o.code, 0);
   EXPECT_NE(o.out.find("Usage: lockstep verify-resume"), std::string::npos) << o.out;
@@ -218,6 +218,7 @@ TEST(CliVerifyResume, InjectedFaultExitsOneNamingStepAndField) {
   const auto& first = report["variants"][0]["comparison"]["first_divergence"];
   EXPECT_EQ(first["step"], 3);
   EXPECT_EQ(first["field"], "lr");
+  EXPECT_EQ(first["cause"], "lr");  // the divergence vocabulary `lockstep diff` uses
 }
 
 // Issue 10, finding 10: a plan that makes no sense is refused before the reference runs.
