@@ -11,10 +11,7 @@
 // of --verify against the bare read; BM_AuditVerify adds the audit's fixed costs), and
 // BM_InspectProcess against one second (and against BM_TrainHelperStart).
 #include <benchmark/benchmark.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -117,26 +114,9 @@ void BM_ReadFiles(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * f.bytes));
 }
 
-// Runs argv with stdout and stderr sent to /dev/null; yields the exit code, -1 on failure.
-int RunQuietly(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = 0;
-  const int err = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  int status = 0;
-  if (err != 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
-  return WEXITSTATUS(status);
-}
-
 void RunProcess(benchmark::State& state, const std::vector<std::string>& argv) {
   for (auto _ : state) {
-    if (RunQuietly(argv) != 0) {
+    if (bench::RunQuietly(argv) != 0) {
       state.SkipWithError(("exit code not 0: " + argv[0]).c_str());
       break;
     }

@@ -29,6 +29,7 @@ struct ReplayFlags {
 };
 
 Status ParseFlags(const ReplayFlags& f, int64_t* steps, Tolerance* tol) {
+  if (f.from.empty()) return Status::InvalidArgument("missing --from CHECKPOINT (the checkpoint to replay from)");
   LOCKSTEP_RETURN_IF_ERROR(ParseWholeNumber("--steps", f.steps, 1, steps));
   if (!f.device.empty() && f.device != "cpu" && f.device != "cuda") {
     return Status::InvalidArgument("--device " + f.device + ": expected cpu or cuda");
@@ -58,8 +59,7 @@ std::function<int()> AddReplayCommand(CLI::App* app) {
       "2 bad usage or unreadable input.");
   cmd->add_option("run", flags->run, "The run directory whose step log is replayed")->required();
   cmd->add_option("--from", flags->from, "Checkpoint to start from: a directory, or its name inside RUN")
-      ->type_name("CHECKPOINT")
-      ->required();
+      ->type_name("CHECKPOINT");  // required, checked below in Lockstep's words
   cmd->add_option("--steps", flags->steps, "How many steps after the checkpoint")->type_name("K")->capture_default_str();
   cmd->add_option("--device", flags->device, "cpu or cuda (default: the run's own device)")->type_name("DEVICE");
   cmd->add_option("--atol", flags->atol, "Accept |a-b| <= atol + rtol*|b| (NumPy's rule)")->type_name("X");

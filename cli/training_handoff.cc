@@ -31,7 +31,7 @@ bool IsTrainingCommand(const std::string& name) {
 }
 
 void AddTrainingCommandStubs(CLI::App* app, CommandTable* commands, int argc, char** argv) {
-  for (const auto& [name, summary] : {std::pair{"train", kTrainSummary}, {"verify-resume", kVerifyResumeSummary}, {"replay", kReplaySummary}}) {
+  for (const auto& [name, summary] : {std::pair{"replay", kReplaySummary}, {"train", kTrainSummary}, {"verify-resume", kVerifyResumeSummary}}) {
     CLI::App* stub = app->add_subcommand(name, summary);
     stub->allow_extras();
     stub->set_help_flag();  // `lockstep train --help` is answered by the helper

@@ -16,7 +16,7 @@ if [ "$seconds" = "--runs" ]; then
   shift
 fi
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors zip pickle step_log manifest tensor_file)
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors zip pickle step_log manifest tensor_file module_trace)
 
 scripts/install-deps.sh --sanitizers
 [ -f build-fuzz/CMakeCache.txt ] || cmake -S . -B build-fuzz -G Ninja -DLOCKSTEP_FUZZ=ON \
@@ -26,7 +26,7 @@ cmake --build build-fuzz --parallel "$(nproc)"
 # Seed corpora: Lockstep's own files (tests/fuzz/seeds) and the HF fixture's.
 corpus=build-fuzz/corpus
 rm -rf "$corpus" && mkdir -p "$corpus"/{safetensors,zip,pickle,step_log,manifest,tensor_file} build-fuzz/crashes
-for t in step_log manifest tensor_file; do cp tests/fuzz/seeds/$t/* "$corpus/$t/"; done
+for t in step_log manifest tensor_file module_trace; do cp tests/fuzz/seeds/$t/* "$corpus/$t/"; done
 hf=$(mktemp -d)
 trap 'rm -rf "$hf"' EXIT
 tar xzf tests/fixtures/hf/hf_gpt2_run.tar.gz -C "$hf"

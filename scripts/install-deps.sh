@@ -7,11 +7,12 @@
 #   libcli11-dev        the CLI                     libgtest-dev, libbenchmark-dev  tests, bench
 #   cmake, ninja-build, g++, pkg-config           build
 #   zstd, jq            the README's `zstdcat steps.jsonl.zst | jq`
+#   hdf5-tools          h5diff, the peer bench/diff_bench measures `lockstep diff` against
 # With --sanitizers, also what scripts/sanitize.sh and scripts/fuzz.sh need:
 #   clang, libclang-rt-14-dev   ASan, UBSan and libFuzzer
 set -euo pipefail
 
-packages=(cmake ninja-build g++ pkg-config zstd jq libtorch-dev libhdf5-dev nlohmann-json3-dev
+packages=(cmake ninja-build g++ pkg-config zstd jq hdf5-tools libtorch-dev libhdf5-dev nlohmann-json3-dev
           libcli11-dev libzstd-dev libxxhash-dev libgtest-dev libbenchmark-dev)
 [ "${1:-}" = "--sanitizers" ] && packages+=(clang libclang-rt-14-dev)
 missing=()

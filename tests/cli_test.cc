@@ -99,7 +99,11 @@ TEST(Cli, EveryUsageErrorIsToldInLockstepsWords) {
       {"inspect", "lockstep inspect: missing path"},
       {"inspect . --head -1", "lockstep inspect: --head expects a whole number of at least 0, got '-1'"},
       {"trian", "lockstep: unknown subcommand 'trian'; did you mean 'train'?"},
-      {"", "lockstep: name a subcommand: inspect, train, verify-resume"},
+      {"", "lockstep: name a subcommand: diff, inspect, replay, train, verify-resume"},
+      {"diff a", "lockstep diff: missing b"},
+      {"diff a b --tolerance 3", "lockstep diff: unknown flag --tolerance"},
+      {"replay run", "lockstep replay: missing --from"},
+      {"replay run --from c --step 3", "did you mean --steps?"},
   };
   for (const auto& [args, expected] : cases) {
     const Output o = Lockstep(args);
