@@ -1,6 +1,10 @@
 #include "formats/tensor_file.h"
 
 #include <hdf5.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "formats/file_util.h"
 
@@ -356,6 +360,78 @@ Status ReadTensorImage(const std::string& image, const std::string& path, std::v
   tensors->resize(ctx.names.size());
   for (size_t i = 0; i < ctx.names.size(); ++i) {
     LOCKSTEP_RETURN_IF_ERROR(ReadOne(file.get(), ctx.names[i], file_size, path, &(*tensors)[i]));
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// The extent of dataset `name`, or *raw = false when its bytes are not stored raw.
+Status LocateOne(hid_t file, const std::string& name, uint64_t file_size, const std::string& path,
+                 TensorExtent* e, bool* raw) {
+  const std::string where = path + ": tensor '" + name + "'";
+  Handle ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.valid()) return Status::Corruption(where + ": cannot open dataset");
+  std::string dtype_name;
+  LOCKSTEP_RETURN_IF_ERROR(ReadStringAttr(ds.get(), kDTypeAttr, &dtype_name, where));
+  e->name = name;
+  if (!DTypeFromName(dtype_name, &e->dtype)) return Status::Corruption(where + ": unknown dtype '" + dtype_name + "'");
+  Handle type(H5Dget_type(ds.get()), H5Tclose);
+  if (!type.valid() || H5Tget_size(type.get()) != DTypeSize(e->dtype)) {
+    return Status::Corruption(where + ": stored element size disagrees with dtype " + dtype_name);
+  }
+  Handle space(H5Dget_space(ds.get()), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 0 || rank > 32) return Status::Corruption(where + ": bad dataspace");
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  TensorData shape_only;
+  shape_only.shape.assign(dims.begin(), dims.end());
+  const int64_t numel = shape_only.numel();
+  e->shape = shape_only.shape;
+  e->bytes = static_cast<uint64_t>(numel) * DTypeSize(e->dtype);
+  if (numel < 0 || e->bytes > file_size) {
+    return Status::Corruption(where + ": shape claims " + std::to_string(e->bytes) + " bytes, more than the file holds");
+  }
+  Handle dcpl(H5Dget_create_plist(ds.get()), H5Pclose);
+  const bool plain = dcpl.valid() && H5Pget_layout(dcpl.get()) == H5D_CONTIGUOUS && H5Pget_nfilters(dcpl.get()) == 0 &&
+                     H5Tequal(type.get(), FileType(e->dtype)) > 0;
+  const haddr_t offset = H5Dget_offset(ds.get());
+  if (e->bytes == 0) return Status::Ok();
+  if (!plain || offset == HADDR_UNDEF || offset > file_size || e->bytes > file_size - offset) {
+    *raw = false;
+    return Status::Ok();
+  }
+  e->offset = offset;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status LocateTensorExtents(const std::string& path, std::vector<TensorExtent>* extents, bool* all_raw) {
+  SilenceHdf5();
+  extents->clear();
+  *all_raw = true;
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) return Status::NotFound(path + ": cannot stat: " + std::strerror(errno));
+  const uint64_t file_size = static_cast<uint64_t>(info.st_size);
+  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!file.valid()) return Status::Corruption(path + ": HDF5 file cannot be opened (truncated or damaged)");
+  std::string magic, version;
+  Status st = ReadStringAttr(file.get(), kMagicAttr, &magic, path);
+  if (!st.ok() || magic != kMagic) {
+    return Status::Corruption(path + ": not a Lockstep tensor file (magic '" + std::string(kMagic) + "' missing)");
+  }
+  LOCKSTEP_RETURN_IF_ERROR(ReadStringAttr(file.get(), kVersionAttr, &version, path));
+  if (version != std::to_string(kFormatVersion)) {
+    return Status::Corruption(path + ": tensor format version " + version + " is not supported by this build");
+  }
+  VisitContext ctx;
+  if (VisitObjects(file.get(), &ctx) < 0) return Status::Corruption(path + ": cannot list datasets (damaged file)");
+  std::sort(ctx.names.begin(), ctx.names.end());
+  extents->resize(ctx.names.size());
+  for (size_t i = 0; i < ctx.names.size(); ++i) {
+    LOCKSTEP_RETURN_IF_ERROR(LocateOne(file.get(), ctx.names[i], file_size, path, &(*extents)[i], all_raw));
   }
   return Status::Ok();
 }

@@ -50,4 +50,25 @@ Status ReadTensorImage(const std::string& image, const std::string& path, std::v
 // never a crash of the caller. The tensors come back to the parent through a pipe.
 Status ReadUntrustedTensorFile(const std::string& path, std::vector<TensorData>* tensors);
 
+// Where one tensor's bytes lie in its file, raw: a contiguous, unfiltered dataset in the
+// dtype's little-endian layout, as WriteTensorFile writes every tensor.
+struct TensorExtent {
+  std::string name;
+  DType dtype = DType::kFloat32;
+  std::vector<int64_t> shape;
+  uint64_t offset = 0;  // in the file
+  uint64_t bytes = 0;   // numel * DTypeSize(dtype)
+};
+
+// Lists every tensor of the Lockstep tensor file at `path` with its extent, checking what
+// ReadTensorFile checks but reading no tensor data. `*all_raw` is false when some dataset
+// is stored otherwise (chunked, filtered, another byte order): read that file whole.
+// In-process libhdf5 (see the trust note above); LocateUntrustedTensorFile isolates it.
+Status LocateTensorExtents(const std::string& path, std::vector<TensorExtent>* extents, bool* all_raw);
+
+// LocateTensorExtents in a forked child, for files no manifest vouches for: the caller then
+// reads each extent itself (bounded by the file's size, checked here), at the disk's speed,
+// and libhdf5 never parses the file in the caller's process.
+Status LocateUntrustedTensorFile(const std::string& path, std::vector<TensorExtent>* extents, bool* all_raw);
+
 }  // namespace lockstep

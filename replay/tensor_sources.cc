@@ -44,13 +44,34 @@ bool DTypeFromStorage(const std::string& type, DType* d) {
   return true;
 }
 
+// libhdf5 reads only the file's structure, in a child process; the tensor bytes are then
+// read straight from the file like a safetensors file's. A file that stores some tensor
+// otherwise (chunked, filtered) is read whole, also in a child.
 Status AppendH5(const std::string& path, const std::string& prefix, std::vector<TensorEntry>* out) {
+  std::vector<TensorExtent> extents;
+  bool all_raw = false;
+  LOCKSTEP_RETURN_IF_ERROR(LocateUntrustedTensorFile(path, &extents, &all_raw));
+  const std::string file = fs::path(path).filename().string();
+  if (all_raw) {
+    for (const auto& x : extents) {
+      TensorEntry e;
+      e.name = prefix + x.name;
+      e.file = file;
+      e.dtype = x.dtype;
+      e.shape = x.shape;
+      e.bytes = x.bytes;
+      e.path = path;
+      e.offset = x.offset;
+      out->push_back(std::move(e));
+    }
+    return Status::Ok();
+  }
   std::vector<TensorData> tensors;
   LOCKSTEP_RETURN_IF_ERROR(ReadUntrustedTensorFile(path, &tensors));
   for (auto& t : tensors) {
     TensorEntry e;
     e.name = prefix + t.name;
-    e.file = fs::path(path).filename().string();
+    e.file = file;
     e.dtype = t.dtype;
     e.shape = t.shape;
     e.bytes = t.bytes.size();
