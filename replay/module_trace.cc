@@ -122,8 +122,9 @@ std::string TraceDiffText(const TraceDiff& d) {
   } else {
     const auto& f = d.entries[*d.first];
     out = std::string(d.within_tolerance() ? "WITHIN TOLERANCE" : "DIFFERENT") + ": first differs at " +
-          (f.kind == "forward" ? "module " : "the gradient of ") + f.name + " (micro-batch " +
-          std::to_string(f.micro_batch) + ", " + f.status + ")\n";
+          (f.kind == "forward" ? "module " : "the gradient of ") + f.name + " (" +
+          (f.micro_batch < 0 ? std::string("the whole accumulation window") : "micro-batch " + std::to_string(f.micro_batch)) +
+          ", " + f.status + ")\n";
   }
   char line[256];
   std::snprintf(line, sizeof(line), "\n  %-4s %-8s %-36s %-14s %10s %10s\n", "#", "kind", "name", "status", "max ulp", "max rel");

@@ -21,8 +21,9 @@ namespace lockstep {
 namespace {
 
 // Header fields that say where a run ran rather than what it is.
-const char* const kEnvironmentKeys[] = {"lockstep_version", "torch_version", "device", "num_threads", "blas",
-                                        "training_args.num_threads", "training_args.device"};
+const char* const kEnvironmentKeys[] = {"lockstep_version", "torch_version", "device", "num_threads", "blas"};
+// Requested values the header also records resolved (num_threads, device): shown once, resolved.
+const char* const kRequestedKeys[] = {"training_args.num_threads", "training_args.device"};
 // Header sections whose difference makes two runs incomparable step by step.
 const char* const kStructuralPrefixes[] = {"dataset.", "model.", "plan."};
 // Steps after the divergence at which the aftermath shows the loss difference.
@@ -101,7 +102,10 @@ Status LoadRun(const std::string& dir, RunSide* side) {
     json h = side->log.header;
     for (const char* k : {"kind", "magic", "format_version"}) h.erase(k);
     Flatten(h, "", &header);
-    for (auto& [k, v] : header) (IsEnvironmentKey(k) ? side->environment : side->settings)[k] = v;
+    for (auto& [k, v] : header) {
+      if (std::find(std::begin(kRequestedKeys), std::end(kRequestedKeys), k) != std::end(kRequestedKeys)) continue;
+      (IsEnvironmentKey(k) ? side->environment : side->settings)[k] = v;
+    }
     json state;
     if (fs::exists(dir + "/" + kTrainerStateFile) && ReadJsonFile(dir + "/" + kTrainerStateFile, &state).ok()) {
       side->log_history = ArrayField(state, "log_history");
@@ -359,10 +363,13 @@ static Status DiffRunsUnchecked(const std::string& reference, const std::string&
   }
   LOCKSTEP_RETURN_IF_ERROR(CompareCommonCheckpoints(a, b, out));
   LOCKSTEP_RETURN_IF_ERROR(CompareResults(a, b, out, &out->results_within));
-  if (!out->first_divergence) {  // the logs agree: the earliest checkpoint or results difference is the cause
-    for (const auto& c : out->checkpoints) KeepEarliest(c.first, &out->first_divergence);
-    if (!out->first_divergence && !out->results.empty()) out->first_divergence = out->results.front();
+  // A checkpoint that differs before the logs do is the earlier sign: the runs parted in a
+  // way the logged loss and grad norm did not show (weights moved by an ULP). On a tie the
+  // step record, the cause, wins.
+  for (const auto& c : out->checkpoints) {
+    if (!c.identical) KeepEarliest(c.first, &out->first_divergence);
   }
+  if (!out->first_divergence && !out->results.empty()) out->first_divergence = out->results.front();
   if (out->first_divergence) ComputeAftermath(a, b, out);
   return Status::Ok();
 }

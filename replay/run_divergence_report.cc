@@ -48,7 +48,7 @@ json RunDiffJson(const RunDiff& d) {
   json first;
   if (d.first_divergence) {
     first = d.first_divergence->ToJson();
-    if (!d.numerics.empty()) first["numerics"] = d.numerics;
+    if (d.first_divergence->cause == cause::kNumerics) first["numerics"] = d.numerics;
   }
   json aftermath;
   if (d.first_divergence) {
@@ -101,7 +101,7 @@ std::string RunDiffText(const RunDiff& d, const std::string& reference, const st
     const Divergence& f = *d.first_divergence;
     out += "\nFirst divergence: step " + std::to_string(f.step) + ", cause " + f.cause + "\n";
     out += "  " + f.where + ": " + f.field + "\n    reference " + f.reference + "\n    candidate " + f.candidate + "\n";
-    for (const auto& [name, n] : d.numerics.items()) {
+    for (const auto& [name, n] : (f.cause == cause::kNumerics ? d.numerics : json::object()).items()) {
       out += "  " + name + ": " + DumpJson(n.value("ulp_float32", json())) + " ulp (float32), relative " +
              DumpJson(n.value("relative", json())) + "\n";
     }
@@ -128,7 +128,11 @@ std::string RunDiffText(const RunDiff& d, const std::string& reference, const st
   }
   if (!d.checkpoints.empty()) {
     out += "\nCheckpoints in both runs:\n";
-    for (const auto& c : d.checkpoints) {
+    const size_t n = d.checkpoints.size();
+    for (size_t i = 0; i < n; ++i) {
+      const CheckpointSummary& c = d.checkpoints[i];
+      if (n > 6 && i == 3) out += "  ... " + std::to_string(n - 4) + " more (--json lists every one)\n";
+      if (n > 6 && i >= 3 && i + 1 < n) continue;
       out += "  " + c.name + ": " +
              (c.identical ? "identical"
                           : std::to_string(c.tensors_differing) + " tensors differ" +

@@ -14,6 +14,7 @@
 #include "formats/json_file.h"
 #include "formats/module_trace.h"
 #include "formats/step_log.h"
+#include "formats/tensor_file.h"
 #include "replay/module_trace.h"
 #include "replay/run_divergence.h"
 #include "replay/step_replay_check.h"
@@ -199,6 +200,25 @@ TEST(RunDivergence, OneUlpInALoggedLossIsNumericsAndReplayCatchesIt) {
   EXPECT_EQ(r.first_mismatch->numerics["loss"]["ulp_float32"], 1);
   EXPECT_EQ(r.steps_replayed, 3);  // 7, 8, then the mismatch at 9 ends it
   EXPECT_EQ(Snapshot(edited), before);  // replay never writes into the run directory
+}
+
+TEST(RunDivergence, LogsThatAgreeWithACheckpointThatDoesNotIsWeights) {
+  test::ScratchDir dir;
+  const TrainingArgs a = Mlp(dir, "a");
+  test::Train(a);
+  const std::string edited = dir.Join("edited");
+  ASSERT_OK(CopyTree(a.output_dir, edited));
+  std::vector<TensorData> tensors;
+  ASSERT_OK(ReadTensorFile(edited + "/checkpoint-12/model.h5", &tensors));
+  tensors[0].bytes[0] ^= 1;  // one bit of one weight, which no logged loss shows
+  ASSERT_OK(WriteTensorFile(edited + "/checkpoint-12/model.h5", tensors));
+  const RunDiff d = Diff(a.output_dir, edited);
+  ASSERT_TRUE(d.first_divergence);
+  EXPECT_EQ(d.first_divergence->cause, "weights");
+  EXPECT_EQ(d.first_divergence->step, 12);
+  EXPECT_EQ(d.first_divergence->field, tensors[0].name);
+  EXPECT_EQ(d.steps_matching, 16);  // every step record agrees
+  EXPECT_EQ(d.aftermath.nearest_checkpoint, "checkpoint-6");
 }
 
 TEST(Replay, RestoresLoggedFullRngStatesAndChecksDigestsBetween) {

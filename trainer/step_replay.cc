@@ -119,10 +119,13 @@ Status ReplayRunSteps(const ReplayRequest& request, ReplayRunInfo* info) {
   if (st.ok()) {
     args.output_dir = scratch;
     if (!request.device.empty()) args.device = request.device;
+    if (request.num_threads > 0) args.num_threads = request.num_threads;
     TrainOptions options;
     options.show_progress = false;
     options.resume_from = copy;
-    options.resume_override = !request.device.empty() && request.device != saved.value("device", std::string());
+    // Another device or thread count makes a different run: allowed here, and what is judged.
+    options.resume_override = (!request.device.empty() && request.device != saved.value("device", std::string())) ||
+                              (request.num_threads > 0 && json(request.num_threads) != saved.value("num_threads", json()));
     options.stop_after_step = from + request.steps;
     options.write_checkpoints = false;
     options.replay_step_begin = request.step_begin;

@@ -19,6 +19,7 @@ struct ReplayRequest {
   std::string checkpoint;  // a checkpoint directory of that run: the state replay starts from
   int64_t steps = 1;       // how many steps after the checkpoint
   std::string device;      // "cpu" or "cuda"; "" replays on the device the checkpoint names
+  int64_t num_threads = 0;  // intra-op threads; 0 replays with the checkpoint's
   // As in TrainOptions (trainer/trainer.h): the logged record for a step, and each
   // recomputed record (set *stop to end the replay there).
   std::function<Status(int64_t step, nlohmann::json* logged)> step_begin;
