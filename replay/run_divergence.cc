@@ -254,6 +254,10 @@ Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out
     const std::string name = CheckpointDirName(step);
     CheckpointDiff diff;
     LOCKSTEP_RETURN_IF_ERROR(DiffCheckpoints(a.dir + "/" + name, b.dir + "/" + name, out->tolerance, &diff));
+    // Its training_args.json restates the settings, which the run diff reports on their own.
+    diff.state.erase(std::remove_if(diff.state.begin(), diff.state.end(),
+                                    [](const StateDifference& d) { return d.file == "training_args.json"; }),
+                     diff.state.end());
     CheckpointSummary s{name, diff.identical(), diff.within_tolerance(), 0, std::nullopt};
     for (const auto& t : diff.tensors) {
       if (t.identical()) continue;

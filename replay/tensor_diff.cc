@@ -1,6 +1,7 @@
 #include "replay/tensor_diff.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -153,7 +154,13 @@ bool CheckpointDiff::identical() const {
 }
 
 bool NumbersWithinTolerance(const json& a, const json& b, const Tolerance& tolerance) {
-  return tolerance.any() && a.is_number() && b.is_number() && FloatClose(a.get<float>(), b.get<float>(), tolerance);
+  if (!tolerance.any()) return false;
+  if (a.is_number() && b.is_number()) return FloatClose(a.get<float>(), b.get<float>(), tolerance);
+  // float32 bits as the step log and loop_state.json spell them: "0x40117f02".
+  const bool bits = a.is_string() && b.is_string() && a.get<std::string>().size() == 10 && b.get<std::string>().size() == 10;
+  if (!bits) return false;
+  const float fa = BitsToFloat(a), fb = BitsToFloat(b);
+  return !std::isnan(fa) && !std::isnan(fb) && FloatClose(fa, fb, tolerance);
 }
 
 bool CheckpointDiff::within_tolerance() const {
@@ -235,7 +242,7 @@ std::string CheckpointDiffText(const CheckpointDiff& d, const Tolerance& toleran
           std::to_string(d.tensors.size()) + " tensors differ in their bits, all within it\n";
   } else {
     out = "DIFFERENT: " + std::to_string(d.tensors.size() - equal) + " of " + std::to_string(d.tensors.size()) +
-          " tensors differ, and " + std::to_string(d.state.size()) + " other values\n";
+          " tensors differ, and " + std::to_string(d.state.size()) + (d.state.size() == 1 ? " other value\n" : " other values\n");
   }
   if (d.kind_a != d.kind_b) out += "  (a is a " + d.kind_a + ", b is a " + d.kind_b + ": tensors compared by name)\n";
   char line[512];

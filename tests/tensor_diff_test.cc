@@ -201,3 +201,19 @@ TEST(CheckpointDirs, UnreadableInputIsAStatusNamingTheFile) {
 
 }  // namespace
 }  // namespace lockstep
+
+namespace lockstep {
+namespace {
+
+TEST(StateTolerance, NumbersAndFloatBitStringsCompareAsFloat32) {
+  const Tolerance one_ulp{std::nullopt, std::nullopt, 1};
+  EXPECT_TRUE(NumbersWithinTolerance(json("0x3f800000"), json("0x3f800001"), one_ulp));
+  EXPECT_FALSE(NumbersWithinTolerance(json("0x3f800000"), json("0x3f800002"), one_ulp));
+  EXPECT_FALSE(NumbersWithinTolerance(json("0x3f800000"), json("0x3f800001"), Tolerance()));  // bit-exact
+  EXPECT_TRUE(NumbersWithinTolerance(json(1.0), json(1.0001), {std::nullopt, 1e-3, std::nullopt}));
+  EXPECT_FALSE(NumbersWithinTolerance(json("abc"), json("abd"), one_ulp));  // text is never "close"
+  EXPECT_FALSE(NumbersWithinTolerance(json("0xZZZZZZZZ"), json("0x3f800000"), one_ulp));
+}
+
+}  // namespace
+}  // namespace lockstep
