@@ -33,10 +33,10 @@ void SettingsTable(const char* title, const std::vector<SettingDifference>& list
   if (list.empty()) return;
   *out += std::string("\n") + title + "\n";
   char line[512];
-  std::snprintf(line, sizeof(line), "  %-40s %-24s %-24s\n", "name", "reference", "candidate");
+  std::snprintf(line, sizeof(line), "  %-40s %-24s %s\n", "name", "reference", "candidate");
   *out += line;
   for (const auto& s : list) {
-    std::snprintf(line, sizeof(line), "  %-40s %-24s %-24s\n", s.name.c_str(), Abbreviate(s.reference, 24).c_str(),
+    std::snprintf(line, sizeof(line), "  %-40s %-24s %s\n", s.name.c_str(), Abbreviate(s.reference, 24).c_str(),
                   Abbreviate(s.candidate, 24).c_str());
     *out += line;
   }
