@@ -33,6 +33,10 @@ class Status {
   Code code() const { return code_; }
   const std::string& message() const { return message_; }
 
+  // The same code with another message: for a caller that names a file better (a scratch
+  // copy's path replaced by the original's). OK stays OK.
+  Status WithMessage(std::string msg) const { return ok() ? Status() : Status(code_, std::move(msg)); }
+
   // "Corruption: run/checkpoint-3/manifest.json: ..." ; "OK" when ok.
   std::string ToString() const;
   // "ok", "not_found", "corruption", "invalid_argument", "io_error", "busy": for JSON output.

@@ -15,8 +15,11 @@ if [ "$seconds" = "--runs" ]; then
   runs="${1:?--runs needs a count}"
   shift
 fi
+# Every target, as tests/fuzz/CMakeLists.txt builds them; those with seeds in tests/fuzz/seeds.
+all_targets=(safetensors zip pickle step_log manifest tensor_file module_trace)
+seeded=(step_log manifest tensor_file module_trace)
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors zip pickle step_log manifest tensor_file module_trace)
+[ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 
 scripts/install-deps.sh --sanitizers
 [ -f build-fuzz/CMakeCache.txt ] || cmake -S . -B build-fuzz -G Ninja -DLOCKSTEP_FUZZ=ON \
@@ -25,8 +28,9 @@ cmake --build build-fuzz --parallel "$(nproc)"
 
 # Seed corpora: Lockstep's own files (tests/fuzz/seeds) and the HF fixture's.
 corpus=build-fuzz/corpus
-rm -rf "$corpus" && mkdir -p "$corpus"/{safetensors,zip,pickle,step_log,manifest,tensor_file} build-fuzz/crashes
-for t in step_log manifest tensor_file module_trace; do cp tests/fuzz/seeds/$t/* "$corpus/$t/"; done
+rm -rf "$corpus" && mkdir -p build-fuzz/crashes
+for t in "${all_targets[@]}"; do mkdir -p "$corpus/$t"; done
+for t in "${seeded[@]}"; do cp tests/fuzz/seeds/$t/* "$corpus/$t/"; done
 hf=$(mktemp -d)
 trap 'rm -rf "$hf"' EXIT
 tar xzf tests/fixtures/hf/hf_gpt2_run.tar.gz -C "$hf"

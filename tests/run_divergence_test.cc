@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <random>
 
 #include <gtest/gtest.h>
 
@@ -253,6 +254,40 @@ TEST(Replay, ADamagedCheckpointIsCorruptionNamingIt) {
   EXPECT_TRUE(st.IsCorruption()) << st.ToString();
   EXPECT_NE(st.message().find("model.h5"), std::string::npos) << st.ToString();
   EXPECT_TRUE(ReplayJudge::Open(a.output_dir, 12, 10, Tolerance(), &judge).IsInvalidArgument());  // past the end
+}
+
+// Seeded mutants of the step log a replay reads: a Status (the log damaged, or a mismatch
+// reported), never an exception or a crash, and never a write into the run.
+TEST(Replay, SeededMutantsOfTheStepLogAreAStatusOrAMismatchNeverACrash) {
+  test::ScratchDir dir;
+  const TrainingArgs a = Mlp(dir, "a");
+  test::Train(a);
+  const std::string log = a.output_dir + "/" + kStepLogFile;
+  const std::string original = test::ReadAll(log);
+  std::mt19937 gen(20261124);
+  int errors = 0, mismatches = 0;
+  for (int i = 0; i < 25; ++i) {
+    test::WriteAll(log, test::Mutate(original, &gen));
+    std::unique_ptr<ReplayJudge> judge;
+    Status st;
+    EXPECT_NO_THROW(st = ReplayJudge::Open(a.output_dir, 6, 4, Tolerance(), &judge)) << i;
+    if (st.ok()) {
+      ReplayRequest request;
+      request.run_dir = a.output_dir;
+      request.checkpoint = a.output_dir + "/checkpoint-6";
+      request.steps = 4;
+      request.step_begin = [&](int64_t s, json* logged) { return judge->Begin(s, logged); };
+      request.step_end = [&](const json& r, bool* stop) { return judge->End(r, stop); };
+      ReplayRunInfo info;
+      EXPECT_NO_THROW(st = ReplayRunSteps(request, &info)) << i;
+      mismatches += st.ok() && !judge->report().passed();
+    }
+    errors += !st.ok();
+    if (!st.ok()) EXPECT_NE(st.message().find(kStepLogFile), std::string::npos) << st.ToString();
+  }
+  EXPECT_GT(errors + mismatches, 0);
+  test::WriteAll(log, original);
+  EXPECT_TRUE(Replay(a.output_dir, 6, 4).passed());
 }
 
 TEST(Replay, TraceModulesNamesTheModuleANumericsFaultPerturbed) {

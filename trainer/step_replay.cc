@@ -122,6 +122,7 @@ Status ReplayRunSteps(const ReplayRequest& request, ReplayRunInfo* info) {
     if (request.num_threads > 0) args.num_threads = request.num_threads;
     TrainOptions options;
     options.show_progress = false;
+    options.warn_on_override = false;  // a replay elsewhere is asked for, not a mistake
     options.resume_from = copy;
     // Another device or thread count makes a different run: allowed here, and what is judged.
     options.resume_override = (!request.device.empty() && request.device != saved.value("device", std::string())) ||
@@ -139,6 +140,10 @@ Status ReplayRunSteps(const ReplayRequest& request, ReplayRunInfo* info) {
     info->num_threads = result.num_threads;
   }
   RemoveTree(scratch);  // best effort: a leftover scratch copy harms nothing
+  // Messages name the run's files, not the scratch copies a user never saw.
+  std::string message = st.message();
+  for (size_t at; (at = message.find(scratch)) != std::string::npos;) message.replace(at, scratch.size(), request.run_dir);
+  st = st.WithMessage(message);
   info->from_step = from;
   info->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return st;

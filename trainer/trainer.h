@@ -36,6 +36,7 @@ struct TrainOptions {
   // Resume even though run-deciding settings changed. The run is then a different run:
   // every later step record carries "resume_override": true.
   bool resume_override = false;
+  bool warn_on_override = true;  // say on stderr that an overridden resume is a different run
   // Stop after this step as a preempted run would: a checkpoint is saved at it (unless
   // the schedule just saved one) and no results files are written. For resume testing.
   std::optional<int64_t> stop_after_step;

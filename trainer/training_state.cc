@@ -90,7 +90,7 @@ Status TrainingRun::CheckSavedSettings(const json& saved, const std::string& pat
     if (c.knob == "output_dir" || c.knob == "overwrite_output_dir") continue;
     resume_changes_.push_back({{"setting", c.knob}, {"checkpoint", c.checkpoint}, {"now", c.now}, {"safe", c.safe}});
   }
-  if (resume_override_active_) {
+  if (resume_override_active_ && options_.warn_on_override) {
     std::fprintf(stderr, "warning: resuming %s with changed run-deciding settings (--resume-override); "
                  "this is a different run and its records are marked resume_override\n", checkpoint.c_str());
   }
