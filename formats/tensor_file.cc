@@ -231,35 +231,43 @@ herr_t VisitObjects(hid_t file, VisitContext* ctx) {
 #endif
 }
 
+// A dataset's dtype (its attribute, checked against the stored element size) and shape,
+// with its byte count checked against the file's size.
+Status DescribeDataset(hid_t ds, const std::string& where, uint64_t file_size, DType* dtype,
+                       std::vector<int64_t>* shape, uint64_t* nbytes) {
+  std::string dtype_name;
+  LOCKSTEP_RETURN_IF_ERROR(ReadStringAttr(ds, kDTypeAttr, &dtype_name, where));
+  if (!DTypeFromName(dtype_name, dtype)) return Status::Corruption(where + ": unknown dtype '" + dtype_name + "'");
+  Handle type(H5Dget_type(ds), H5Tclose);
+  if (!type.valid() || H5Tget_size(type.get()) != DTypeSize(*dtype)) {
+    return Status::Corruption(where + ": stored element size disagrees with dtype " + dtype_name);
+  }
+  Handle space(H5Dget_space(ds), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 0 || rank > 32) return Status::Corruption(where + ": bad dataspace");
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  TensorData shape_only;
+  shape_only.shape.assign(dims.begin(), dims.end());
+  const int64_t numel = shape_only.numel();
+  *shape = shape_only.shape;
+  *nbytes = static_cast<uint64_t>(numel) * DTypeSize(*dtype);
+  if (numel < 0 || *nbytes > file_size) {
+    return Status::Corruption(where + ": shape claims " + std::to_string(*nbytes) + " bytes, more than the file holds");
+  }
+  return Status::Ok();
+}
+
 Status ReadOne(hid_t file, const std::string& name, uint64_t file_size, const std::string& path,
                TensorData* t) {
   const std::string where = path + ": tensor '" + name + "'";
   Handle ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
   if (!ds.valid()) return Status::Corruption(where + ": cannot open dataset");
-  std::string dtype_name;
-  LOCKSTEP_RETURN_IF_ERROR(ReadStringAttr(ds.get(), kDTypeAttr, &dtype_name, where));
   t->name = name;
-  if (!DTypeFromName(dtype_name, &t->dtype)) {
-    return Status::Corruption(where + ": unknown dtype '" + dtype_name + "'");
-  }
-  Handle type(H5Dget_type(ds.get()), H5Tclose);
-  if (!type.valid() || H5Tget_size(type.get()) != DTypeSize(t->dtype)) {
-    return Status::Corruption(where + ": stored element size disagrees with dtype " + dtype_name);
-  }
-  Handle space(H5Dget_space(ds.get()), H5Sclose);
-  const int rank = H5Sget_simple_extent_ndims(space.get());
-  if (rank < 0 || rank > 32) return Status::Corruption(where + ": bad dataspace");
-  std::vector<hsize_t> dims(static_cast<size_t>(rank));
-  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-  t->shape.assign(dims.begin(), dims.end());
-  const int64_t numel = t->numel();
-  const uint64_t nbytes = static_cast<uint64_t>(numel) * DTypeSize(t->dtype);
-  if (numel < 0 || nbytes > file_size) {
-    return Status::Corruption(where + ": shape claims " + std::to_string(nbytes) +
-                              " bytes, more than the file holds");
-  }
+  uint64_t nbytes = 0;
+  LOCKSTEP_RETURN_IF_ERROR(DescribeDataset(ds.get(), where, file_size, &t->dtype, &t->shape, &nbytes));
   t->bytes.assign(nbytes, 0);
-  if (numel > 0 &&
+  if (nbytes > 0 &&
       H5Dread(ds.get(), MemType(t->dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, t->bytes.data()) < 0) {
     return Status::Corruption(where + ": data unreadable (truncated or damaged file)");
   }
@@ -372,27 +380,9 @@ Status LocateOne(hid_t file, const std::string& name, uint64_t file_size, const 
   const std::string where = path + ": tensor '" + name + "'";
   Handle ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
   if (!ds.valid()) return Status::Corruption(where + ": cannot open dataset");
-  std::string dtype_name;
-  LOCKSTEP_RETURN_IF_ERROR(ReadStringAttr(ds.get(), kDTypeAttr, &dtype_name, where));
   e->name = name;
-  if (!DTypeFromName(dtype_name, &e->dtype)) return Status::Corruption(where + ": unknown dtype '" + dtype_name + "'");
+  LOCKSTEP_RETURN_IF_ERROR(DescribeDataset(ds.get(), where, file_size, &e->dtype, &e->shape, &e->bytes));
   Handle type(H5Dget_type(ds.get()), H5Tclose);
-  if (!type.valid() || H5Tget_size(type.get()) != DTypeSize(e->dtype)) {
-    return Status::Corruption(where + ": stored element size disagrees with dtype " + dtype_name);
-  }
-  Handle space(H5Dget_space(ds.get()), H5Sclose);
-  const int rank = H5Sget_simple_extent_ndims(space.get());
-  if (rank < 0 || rank > 32) return Status::Corruption(where + ": bad dataspace");
-  std::vector<hsize_t> dims(static_cast<size_t>(rank));
-  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-  TensorData shape_only;
-  shape_only.shape.assign(dims.begin(), dims.end());
-  const int64_t numel = shape_only.numel();
-  e->shape = shape_only.shape;
-  e->bytes = static_cast<uint64_t>(numel) * DTypeSize(e->dtype);
-  if (numel < 0 || e->bytes > file_size) {
-    return Status::Corruption(where + ": shape claims " + std::to_string(e->bytes) + " bytes, more than the file holds");
-  }
   Handle dcpl(H5Dget_create_plist(ds.get()), H5Pclose);
   const bool plain = dcpl.valid() && H5Pget_layout(dcpl.get()) == H5D_CONTIGUOUS && H5Pget_nfilters(dcpl.get()) == 0 &&
                      H5Tequal(type.get(), FileType(e->dtype)) > 0;

@@ -135,6 +135,19 @@ void DiffSettings(const std::map<std::string, json>& a, const std::map<std::stri
   }
 }
 
+// Counts one compared step (or log entry): a match, the first divergence, or the first
+// step outside the tolerance, after which the comparison stops (returns false).
+bool Tally(const std::optional<Divergence>& d, bool within, RunDiff* out) {
+  if (!d) {
+    if (!out->first_divergence) ++out->steps_matching;
+    return true;
+  }
+  if (!out->first_divergence) out->first_divergence = d;
+  if (within) return true;
+  out->first_outside_tolerance = d->step;
+  return false;
+}
+
 void CompareStepLogs(const RunSide& a, const RunSide& b, const Tolerance& tol, RunDiff* out) {
   const auto& ra = a.log.records;
   const auto& rb = b.log.records;
@@ -152,15 +165,7 @@ void CompareStepLogs(const RunSide& a, const RunSide& b, const Tolerance& tol, R
       if (d) within = StepWithinTolerance(x, y, tol);
       if (d && !out->first_divergence && d->cause == cause::kNumerics) out->numerics = NumericsDetail(x, y);
     }
-    if (!d) {
-      if (!out->first_divergence) ++out->steps_matching;
-      continue;
-    }
-    if (!out->first_divergence) out->first_divergence = d;
-    if (!within) {
-      out->first_outside_tolerance = d->step;
-      return;
-    }
+    if (!Tally(d, within, out)) return;
   }
 }
 
@@ -183,21 +188,10 @@ void CompareLogHistories(const json& ha, const json& hb, const Tolerance& tol, R
         within = within && NumbersWithinTolerance(diff.a, diff.b, tol) && CauseOfLogKey(diff.path) == cause::kNumerics;
       }
       if (!out->first_divergence && d->cause == cause::kNumerics && j->a.is_number() && j->b.is_number()) {
-        const float fa = j->a.get<float>(), fb = j->b.get<float>();
-        out->numerics[key] = {{"reference", fa}, {"candidate", fb},
-                              {"ulp_float32", UlpDistance(DType::kFloat32, FloatToBits(fa), FloatToBits(fb))},
-                              {"relative", fb != 0 ? json(std::fabs(static_cast<double>(fa) - fb) / std::fabs(fb)) : json()}};
+        out->numerics[key] = FloatDistance(j->a.get<float>(), j->b.get<float>());
       }
     }
-    if (!d) {
-      if (!out->first_divergence) ++out->steps_matching;
-      continue;
-    }
-    if (!out->first_divergence) out->first_divergence = d;
-    if (!within) {
-      out->first_outside_tolerance = d->step;
-      return;
-    }
+    if (!Tally(d, within, out)) return;
   }
 }
 

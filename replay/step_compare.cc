@@ -62,17 +62,19 @@ bool StepWithinTolerance(json a, json b, const Tolerance& tol) {
   return !CompareStepRecords(a, b);
 }
 
+json FloatDistance(float a, float b) {
+  const double rel = b != 0 ? std::fabs(static_cast<double>(a) - b) / std::fabs(b) : INFINITY;
+  const uint64_t ulp = UlpDistance(DType::kFloat32, FloatToBits(a), FloatToBits(b));
+  return {{"reference", a}, {"candidate", b}, {"ulp_float32", ulp == UINT64_MAX ? json("nan") : json(ulp)},
+          {"relative", std::isfinite(rel) ? json(rel) : json(nullptr)}};
+}
+
 json NumericsDetail(const json& a, const json& b) {
   json out = json::object();
   if (!a.is_object() || !b.is_object()) return out;
   for (const char* k : {"loss_bits", "grad_norm_bits"}) {
     const float fa = BitsToFloat(a.value(k, json())), fb = BitsToFloat(b.value(k, json()));
-    if (FloatToBits(fa) == FloatToBits(fb)) continue;
-    const std::string name = std::string(k).substr(0, std::strlen(k) - 5);
-    const double rel = fb != 0 ? std::fabs(static_cast<double>(fa) - fb) / std::fabs(fb) : INFINITY;
-    const uint64_t ulp = UlpDistance(DType::kFloat32, FloatToBits(fa), FloatToBits(fb));
-    out[name] = {{"reference", fa}, {"candidate", fb}, {"ulp_float32", ulp == UINT64_MAX ? json("nan") : json(ulp)},
-                 {"relative", std::isfinite(rel) ? json(rel) : json(nullptr)}};
+    if (FloatToBits(fa) != FloatToBits(fb)) out[std::string(k).substr(0, std::strlen(k) - 5)] = FloatDistance(fa, fb);
   }
   return out;
 }

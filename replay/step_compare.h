@@ -25,7 +25,10 @@ void AlignGenerators(nlohmann::json* a, nlohmann::json* b);
 // True when two records differ only in loss and grad-norm bits that `tol` accepts.
 bool StepWithinTolerance(nlohmann::json a, nlohmann::json b, const Tolerance& tol);
 
-// For each of loss and grad_norm whose bits differ: {reference, candidate, ulp_float32, relative}.
+// Two float32 values' distance: {reference, candidate, ulp_float32, relative}.
+nlohmann::json FloatDistance(float reference, float candidate);
+
+// For each of loss and grad_norm whose bits differ: its FloatDistance.
 nlohmann::json NumericsDetail(const nlohmann::json& a, const nlohmann::json& b);
 
 }  // namespace lockstep

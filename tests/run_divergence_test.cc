@@ -80,20 +80,27 @@ std::string NextUlp(const json& bits) {
   return buf;
 }
 
-ReplayReport Replay(const std::string& run, int64_t from, int64_t steps, ReplayRequest request = {}) {
+// Replays steps from+1..from+steps of `run` from its checkpoint-`from`, judged against its
+// log; the Status of opening the log or of the replay, and the judge's report.
+Status RunReplay(const std::string& run, int64_t from, int64_t steps, ReplayRequest request, ReplayReport* report) {
   std::unique_ptr<ReplayJudge> judge;
-  Status st = ReplayJudge::Open(run, from, steps, Tolerance(), &judge);
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  if (!st.ok()) return {};
+  LOCKSTEP_RETURN_IF_ERROR(ReplayJudge::Open(run, from, steps, Tolerance(), &judge));
   request.run_dir = run;
   request.checkpoint = run + "/checkpoint-" + std::to_string(from);
   request.steps = steps;
   request.step_begin = [&](int64_t s, json* logged) { return judge->Begin(s, logged); };
   request.step_end = [&](const json& r, bool* stop) { return judge->End(r, stop); };
   ReplayRunInfo info;
-  st = ReplayRunSteps(request, &info);
+  const Status st = ReplayRunSteps(request, &info);
+  *report = judge->report();
+  return st;
+}
+
+ReplayReport Replay(const std::string& run, int64_t from, int64_t steps, ReplayRequest request = {}) {
+  ReplayReport report;
+  const Status st = RunReplay(run, from, steps, std::move(request), &report);
   EXPECT_TRUE(st.ok()) << st.ToString();
-  return judge->report();
+  return report;
 }
 
 // Every file under `dir` with its size and XXH3: what "never writes into it" is checked by.
@@ -241,19 +248,11 @@ TEST(Replay, ADamagedCheckpointIsCorruptionNamingIt) {
   const TrainingArgs a = Mlp(dir, "a");
   test::Train(a);
   test::FlipByte(a.output_dir + "/checkpoint-6/model.h5", 200);
-  std::unique_ptr<ReplayJudge> judge;
-  ASSERT_OK(ReplayJudge::Open(a.output_dir, 6, 2, Tolerance(), &judge));
-  ReplayRequest request;
-  request.run_dir = a.output_dir;
-  request.checkpoint = a.output_dir + "/checkpoint-6";
-  request.steps = 2;
-  request.step_begin = [&](int64_t s, json* logged) { return judge->Begin(s, logged); };
-  request.step_end = [&](const json& r, bool* stop) { return judge->End(r, stop); };
-  ReplayRunInfo info;
-  const Status st = ReplayRunSteps(request, &info);
+  ReplayReport report;
+  const Status st = RunReplay(a.output_dir, 6, 2, ReplayRequest(), &report);
   EXPECT_TRUE(st.IsCorruption()) << st.ToString();
   EXPECT_NE(st.message().find("model.h5"), std::string::npos) << st.ToString();
-  EXPECT_TRUE(ReplayJudge::Open(a.output_dir, 12, 10, Tolerance(), &judge).IsInvalidArgument());  // past the end
+  EXPECT_TRUE(RunReplay(a.output_dir, 12, 10, ReplayRequest(), &report).IsInvalidArgument());  // past the end
 }
 
 // Seeded mutants of the step log a replay reads: a Status (the log damaged, or a mismatch
@@ -268,20 +267,10 @@ TEST(Replay, SeededMutantsOfTheStepLogAreAStatusOrAMismatchNeverACrash) {
   int errors = 0, mismatches = 0;
   for (int i = 0; i < 25; ++i) {
     test::WriteAll(log, test::Mutate(original, &gen));
-    std::unique_ptr<ReplayJudge> judge;
     Status st;
-    EXPECT_NO_THROW(st = ReplayJudge::Open(a.output_dir, 6, 4, Tolerance(), &judge)) << i;
-    if (st.ok()) {
-      ReplayRequest request;
-      request.run_dir = a.output_dir;
-      request.checkpoint = a.output_dir + "/checkpoint-6";
-      request.steps = 4;
-      request.step_begin = [&](int64_t s, json* logged) { return judge->Begin(s, logged); };
-      request.step_end = [&](const json& r, bool* stop) { return judge->End(r, stop); };
-      ReplayRunInfo info;
-      EXPECT_NO_THROW(st = ReplayRunSteps(request, &info)) << i;
-      mismatches += st.ok() && !judge->report().passed();
-    }
+    ReplayReport report;
+    EXPECT_NO_THROW(st = RunReplay(a.output_dir, 6, 4, ReplayRequest(), &report)) << i;
+    mismatches += st.ok() && !report.passed();
     errors += !st.ok();
     if (!st.ok()) EXPECT_NE(st.message().find(kStepLogFile), std::string::npos) << st.ToString();
   }
