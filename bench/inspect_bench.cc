@@ -6,6 +6,9 @@
 //   BM_InspectProcess      `lockstep inspect RUN` as a user runs it: exec, start, audit, exit
 //   BM_LockstepStart       `lockstep --version`: the start-up cost alone (no LibTorch)
 //   BM_TrainHelperStart    `lockstep-train --version`: what start-up costs with LibTorch
+//   BM_TensorStats/<dtype> what `lockstep inspect CHECKPOINT` computes per tensor (min, max,
+//                          mean, std, NaN/Inf, XXH3) over 64 MiB in memory (bytes/s)
+//   BM_TensorHash          its XXH3 alone over the same bytes: the yardstick
 // The process benchmarks report wall time (their CPU column is the parent's alone).
 // The figures that matter: BM_HashFiles' bytes/s over BM_ReadFiles' (the per-byte cost
 // of --verify against the bare read; BM_AuditVerify adds the audit's fixed costs), and
@@ -15,6 +18,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -23,6 +27,7 @@
 #include "formats/checksum.h"
 #include "formats/file_util.h"
 #include "inspect/audit.h"
+#include "inspect/tensor_stats.h"
 #include "trainer/trainer.h"
 
 namespace fs = std::filesystem;
@@ -130,6 +135,38 @@ void BM_InspectProcess(benchmark::State& state) {
 void BM_LockstepStart(benchmark::State& state) { RunProcess(state, {LOCKSTEP_BIN, "--version"}); }
 void BM_TrainHelperStart(benchmark::State& state) { RunProcess(state, {LOCKSTEP_BIN "-train", "--version"}); }
 
+const std::vector<uint8_t>& StatsBuffer() {
+  static const std::vector<uint8_t> buffer = [] {
+    std::vector<uint8_t> b(64u << 20);
+    uint32_t x = 1;
+    for (size_t i = 0; i + 4 <= b.size(); i += 4) {
+      const float f = static_cast<float>((x = x * 1664525u + 1013904223u) >> 8) * 1e-6f - 8.0f;
+      std::memcpy(&b[i], &f, 4);
+    }
+    return b;
+  }();
+  return buffer;
+}
+
+void BM_TensorStats(benchmark::State& state, const char* dtype) {
+  const auto& b = StatsBuffer();
+  for (auto _ : state) {
+    TensorStats stats(dtype);
+    for (size_t at = 0; at < b.size(); at += 4u << 20) stats.Add(b.data() + at, 4u << 20);  // as shown: 4 MiB chunks
+    benchmark::DoNotOptimize(stats.ToJson());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * b.size()));
+}
+
+void BM_TensorHash(benchmark::State& state) {
+  const auto& b = StatsBuffer();
+  for (auto _ : state) benchmark::DoNotOptimize(Xxh3Hex(b.data(), b.size()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * b.size()));
+}
+
+BENCHMARK_CAPTURE(BM_TensorStats, float32, "float32")->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_TensorStats, bfloat16, "bfloat16")->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TensorHash)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Audit)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AuditVerify)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_HashFiles)->Unit(benchmark::kMillisecond);

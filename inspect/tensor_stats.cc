@@ -1,8 +1,10 @@
 #include "inspect/tensor_stats.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <vector>
 
 namespace lockstep {
 namespace {
@@ -70,27 +72,67 @@ double DecodeElement(const std::string& d, const uint8_t* data, size_t i) {
 
 TensorStats::TensorStats(std::string dtype) : dtype_(std::move(dtype)), elem_(CanonicalDTypeSize(dtype_)) {}
 
+// One pass per chunk, with the data shifted by the chunk's first finite value K:
+// s1 = sum(v - K), s2 = sum((v - K)^2) give the chunk's mean and squared deviations without
+// the cancellation of raw sums (K lies within the data), and the chunks merge into the
+// running moments with Chan et al.'s formula. No division per element.
+template <typename Decode>
+void TensorStats::AddElements(const uint8_t* data, size_t n, Decode decode) {
+  uint64_t finite = 0;
+  double shift = 0, s1 = 0, s2 = 0;
+  double lo = min_, hi = max_;
+  for (size_t i = 0; i < n; ++i) {
+    const double v = decode(data + i * elem_);
+    if (__builtin_expect(!std::isfinite(v), 0)) {
+      std::isnan(v) ? ++nan_ : ++inf_;
+      continue;
+    }
+    if (finite++ == 0) shift = v;
+    const double d = v - shift;
+    s1 += d;
+    s2 += d * d;
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
+  }
+  min_ = lo;
+  max_ = hi;
+  if (finite == 0) return;
+  const double count = static_cast<double>(finite);
+  const double mean = shift + s1 / count;
+  const double m2 = std::max(0.0, s2 - s1 * s1 / count);
+  const double total = static_cast<double>(finite_) + count;
+  const double delta = mean - mean_;
+  mean_ += delta * count / total;
+  m2_ += m2 + delta * delta * static_cast<double>(finite_) * count / total;
+  finite_ += finite;
+}
+
 void TensorStats::Add(const uint8_t* data, size_t bytes) {
   hash_.Update(data, bytes);
   if (elem_ == 0) return;
   const size_t n = bytes / elem_;
   numel_ += n;
-  if (dtype_.rfind("float8", 0) == 0) return;
-  for (size_t i = 0; i < n; ++i) {
-    const double v = DecodeElement(dtype_, data, i);
-    if (std::isnan(v)) {
-      ++nan_;
-    } else if (std::isinf(v)) {
-      ++inf_;
-    } else {
-      ++finite_;
-      min_ = std::min(min_, v);
-      max_ = std::max(max_, v);
-      const double delta = v - mean_;
-      mean_ += delta / static_cast<double>(finite_);
-      m2_ += delta * (v - mean_);
-    }
+  const std::string& d = dtype_;
+  if (d == "float32") return AddElements(data, n, [](const uint8_t* p) { return Load<float>(p); });
+  if (d == "float64") return AddElements(data, n, [](const uint8_t* p) { return Load<double>(p); });
+  if (d == "bfloat16") {
+    return AddElements(data, n, [](const uint8_t* p) { return BFloat16ToDouble(static_cast<uint16_t>(Load<uint16_t>(p))); });
   }
+  if (d == "float16") {
+    static const std::vector<float> kHalf = [] {  // every half value, decoded once
+      std::vector<float> t(65536);
+      for (uint32_t h = 0; h < 65536; ++h) t[h] = static_cast<float>(HalfToDouble(static_cast<uint16_t>(h)));
+      return t;
+    }();
+    return AddElements(data, n, [](const uint8_t* p) {
+      uint16_t h;
+      std::memcpy(&h, p, 2);
+      return static_cast<double>(kHalf[h]);
+    });
+  }
+  if (d.rfind("float8", 0) == 0) return;  // shown by bytes and checksum only
+  // Integers and bool: rare and small in checkpoints, decoded by name.
+  AddElements(data, n, [&d](const uint8_t* p) { return DecodeElement(d, p, 0); });
 }
 
 nlohmann::json TensorStats::ToJson() const {

@@ -30,11 +30,15 @@ class TensorStats {
   nlohmann::json ToJson() const;  // numel, min, max, mean, std, nan, inf, xxh3_128
 
  private:
+  // Decodes and accumulates `n` elements with one decoder chosen per call, not per element.
+  template <typename Decode>
+  void AddElements(const uint8_t* data, size_t n, Decode decode);
+
   std::string dtype_;
   size_t elem_;
   uint64_t numel_ = 0, finite_ = 0, nan_ = 0, inf_ = 0;
   double min_ = std::numeric_limits<double>::infinity(), max_ = -std::numeric_limits<double>::infinity();
-  double mean_ = 0, m2_ = 0;  // Welford over the finite values
+  double mean_ = 0, m2_ = 0;  // over the finite values: per chunk two-pass, merged (Chan et al.)
   Xxh3Stream hash_;
 };
 
