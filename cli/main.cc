@@ -6,6 +6,7 @@
 // exec before any parsing, so their flags, help and exit codes are the helper's own.
 #include <CLI/CLI.hpp>
 
+#include "cli/bench_command.h"
 #include "cli/diff_command.h"
 #include "cli/inspect_command.h"
 #include "cli/run_app.h"
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   lockstep::CommandTable commands;
+  commands["bench"] = lockstep::AddBenchCommand(&app);
   commands["diff"] = lockstep::AddDiffCommand(&app);
   commands["inspect"] = lockstep::AddInspectCommand(&app);
   lockstep::AddTrainingCommandStubs(&app, &commands, argc, argv);

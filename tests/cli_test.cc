@@ -45,7 +45,7 @@ TEST(CliBinaries, LockstepLinksNoLibTorchAndItsHelperDoes) {
 TEST(CliBinaries, TopLevelHelpListsEverySubcommand) {
   Output o = Lockstep("--help");
   EXPECT_EQ(o.code, 0);
-  for (const char* sub : {"diff", "inspect", "replay", "train", "verify-resume"}) EXPECT_NE(o.out.find(sub), std::string::npos) << sub;
+  for (const char* sub : {"bench", "diff", "inspect", "replay", "train", "verify-resume"}) EXPECT_NE(o.out.find(sub), std::string::npos) << sub;
   o = Lockstep("verify-resume --help");  // answered by the helper, under the tool's name
   EXPECT_EQ(o.code, 0);
   EXPECT_NE(o.out.find("Usage: lockstep verify-resume"), std::string::npos) << o.out;
@@ -99,7 +99,8 @@ TEST(Cli, EveryUsageErrorIsToldInLockstepsWords) {
       {"inspect", "lockstep inspect: missing path"},
       {"inspect . --head -1", "lockstep inspect: --head expects a whole number of at least 0, got '-1'"},
       {"trian", "lockstep: unknown subcommand 'trian'; did you mean 'train'?"},
-      {"", "lockstep: name a subcommand: diff, inspect, replay, train, verify-resume"},
+      {"", "lockstep: name a subcommand: bench, diff, inspect, replay, train, verify-resume"},
+      {"bench compar a b", "lockstep bench: unknown action 'compar'"},
       {"diff a", "lockstep diff: missing b"},
       {"diff a b --tolerance 3", "lockstep diff: unknown flag --tolerance"},
       {"replay run", "lockstep replay: missing --from"},

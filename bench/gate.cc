@@ -1,0 +1,202 @@
+#include "bench/gate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "formats/json_file.h"
+
+using nlohmann::json;
+
+namespace lockstep {
+namespace {
+
+constexpr size_t kExactMax = 30;  // exact U distribution up to 30 x 30 samples
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double UnitToNs(const std::string& unit, bool* ok) {
+  *ok = true;
+  if (unit == "ns") return 1;
+  if (unit == "us") return 1e3;
+  if (unit == "ms") return 1e6;
+  if (unit == "s") return 1e9;
+  *ok = false;
+  return 0;
+}
+
+// P(U >= u) for U of sizes m (candidate) and n (base) under H0, no ties: counts of
+// arrangements by the recurrence c(m, n, u) = c(m-1, n, u-n) + c(m, n-1, u).
+double ExactUpperTail(size_t m, size_t n, double u_observed) {
+  const size_t max_u = m * n;
+  std::vector<std::vector<std::vector<double>>> c(m + 1, std::vector<std::vector<double>>(n + 1));
+  for (size_t i = 0; i <= m; ++i) {
+    for (size_t j = 0; j <= n; ++j) {
+      c[i][j].assign(i * j + 1, 0.0);
+      if (i == 0 || j == 0) {
+        c[i][j][0] = 1;
+        continue;
+      }
+      for (size_t u = 0; u <= i * j; ++u) {
+        c[i][j][u] = (u >= j ? c[i - 1][j][u - j] : 0.0) + (u <= i * (j - 1) ? c[i][j - 1][u] : 0.0);
+      }
+    }
+  }
+  double total = 0, tail = 0;
+  for (size_t u = 0; u <= max_u; ++u) {
+    total += c[m][n][u];
+    if (static_cast<double>(u) >= u_observed - 1e-9) tail += c[m][n][u];
+  }
+  return tail / total;
+}
+
+}  // namespace
+
+Status ReadBenchmarkJson(const std::string& path, BenchSamples* out) {
+  *out = BenchSamples();
+  json doc;
+  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(path, &doc));
+  if (!doc.is_object() || !doc.contains("benchmarks") || !doc["benchmarks"].is_array()) {
+    return Status::Corruption(path + ": not Google Benchmark JSON (no \"benchmarks\" list)");
+  }
+  for (size_t i = 0; i < doc["benchmarks"].size(); ++i) {
+    const json& b = doc["benchmarks"][i];
+    const std::string where = path + ": benchmarks[" + std::to_string(i) + "]";
+    if (!b.is_object()) return Status::Corruption(where + " is not an object");
+    if (b.value("run_type", json("iteration")) != "iteration") continue;  // mean, median, stddev, ...
+    const json name = b.contains("run_name") ? b["run_name"] : b.value("name", json());
+    bool ok = false;
+    const double scale = UnitToNs(b.value("time_unit", json("ns")).is_string() ? b.value("time_unit", std::string("ns")) : "", &ok);
+    if (!name.is_string() || !b.value("real_time", json()).is_number() || !ok) {
+      return Status::Corruption(where + ": needs a name, a numeric real_time and a time_unit of ns, us, ms or s");
+    }
+    const double t = b["real_time"].get<double>() * scale;
+    if (!std::isfinite(t) || t <= 0) return Status::Corruption(where + ": real_time must be positive");
+    out->times_ns[name.get<std::string>()].push_back(t);
+  }
+  if (out->times_ns.empty()) return Status::Corruption(path + ": no benchmark results in it");
+  return Status::Ok();
+}
+
+double SmallestReachableP(size_t m, size_t n) {
+  double c = 1;  // C(m+n, m), as a double
+  for (size_t k = 1; k <= m; ++k) c = c * static_cast<double>(n + k) / static_cast<double>(k);
+  return 1.0 / c;
+}
+
+double MannWhitneyGreaterP(const std::vector<double>& base, const std::vector<double>& candidate) {
+  const size_t n = base.size(), m = candidate.size();
+  if (m == 0 || n == 0) return 1.0;
+  double u = 0;
+  bool ties = false;
+  for (double c : candidate) {
+    for (double b : base) {
+      u += c > b ? 1.0 : c == b ? 0.5 : 0.0;
+      ties |= c == b;
+    }
+  }
+  if (!ties && m <= kExactMax && n <= kExactMax) return ExactUpperTail(m, n, u);
+  // Normal approximation, with the tie correction of the variance and a continuity correction.
+  std::vector<double> all(base);
+  all.insert(all.end(), candidate.begin(), candidate.end());
+  std::sort(all.begin(), all.end());
+  double tie_term = 0;
+  for (size_t i = 0; i < all.size();) {
+    size_t j = i;
+    while (j < all.size() && all[j] == all[i]) ++j;
+    const double t = static_cast<double>(j - i);
+    tie_term += t * t * t - t;
+    i = j;
+  }
+  const double nn = static_cast<double>(m + n), mn = static_cast<double>(m * n);
+  const double variance = mn / 12.0 * ((nn + 1) - tie_term / (nn * (nn - 1)));
+  if (variance <= 0) return 1.0;
+  const double z = (u - mn / 2 - 0.5) / std::sqrt(variance);
+  return 0.5 * std::erfc(z / std::sqrt(2.0));
+}
+
+bool GateReport::regressed() const {
+  return std::any_of(benchmarks.begin(), benchmarks.end(), [](const BenchVerdict& v) { return v.regression; });
+}
+
+Status CompareBenchmarks(const BenchSamples& base, const BenchSamples& candidate, const GateOptions& options,
+                         GateReport* out) {
+  *out = GateReport();
+  out->options = options;
+  if (!(options.alpha > 0 && options.alpha < 1)) return Status::InvalidArgument("--alpha must lie between 0 and 1");
+  if (!(options.threshold >= 0 && options.threshold < 10)) {
+    return Status::InvalidArgument("--threshold must be a fraction such as 0.10 (10%)");
+  }
+  double log_sum = 0;
+  for (const auto& [name, b] : base.times_ns) {
+    const auto it = candidate.times_ns.find(name);
+    if (it == candidate.times_ns.end()) {
+      out->only_in_base.push_back(name);
+      continue;
+    }
+    const auto& c = it->second;
+    BenchVerdict v;
+    v.name = name;
+    v.base_n = b.size();
+    v.new_n = c.size();
+    v.base_median_ns = Median(b);
+    v.new_median_ns = Median(c);
+    v.ratio = v.new_median_ns / v.base_median_ns;
+    v.p_slower = MannWhitneyGreaterP(b, c);
+    v.p_faster = MannWhitneyGreaterP(c, b);
+    v.underpowered = SmallestReachableP(b.size(), c.size()) >= options.alpha;
+    v.regression = v.p_slower < options.alpha && v.ratio > 1 + options.threshold;
+    v.improvement = v.p_faster < options.alpha && v.ratio < 1 / (1 + options.threshold);
+    log_sum += std::log(v.ratio);
+    out->benchmarks.push_back(v);
+  }
+  for (const auto& [name, c] : candidate.times_ns) {
+    if (!base.times_ns.count(name)) out->only_in_new.push_back(name);
+  }
+  if (out->benchmarks.empty()) return Status::InvalidArgument("the two files share no benchmark: nothing to compare");
+  out->geomean_ratio = std::exp(log_sum / static_cast<double>(out->benchmarks.size()));
+  return Status::Ok();
+}
+
+json GateReportJson(const GateReport& r) {
+  json rows = json::array();
+  for (const auto& v : r.benchmarks) {
+    rows.push_back({{"name", v.name}, {"base_n", v.base_n}, {"new_n", v.new_n}, {"base_median_ns", v.base_median_ns},
+                    {"new_median_ns", v.new_median_ns}, {"ratio", v.ratio}, {"p_slower", v.p_slower},
+                    {"p_faster", v.p_faster}, {"regression", v.regression}, {"improvement", v.improvement},
+                    {"underpowered", v.underpowered}});
+  }
+  return {{"regressed", r.regressed()}, {"alpha", r.options.alpha}, {"threshold", r.options.threshold},
+          {"geomean_ratio", r.geomean_ratio}, {"benchmarks", rows}, {"only_in_base", r.only_in_base},
+          {"only_in_new", r.only_in_new}};
+}
+
+std::string GateReportText(const GateReport& r) {
+  std::string out;
+  char line[512];
+  int regressions = 0;
+  for (const auto& v : r.benchmarks) regressions += v.regression;
+  std::snprintf(line, sizeof(line), "%s: %d of %zu benchmarks regressed (alpha %g, threshold %.0f%%); geometric mean ratio %.3f\n\n",
+                regressions ? "REGRESSION" : "OK", regressions, r.benchmarks.size(), r.options.alpha,
+                r.options.threshold * 100, r.geomean_ratio);
+  out += line;
+  std::snprintf(line, sizeof(line), "  %-48s %6s %14s %14s %8s %10s  %s\n", "benchmark", "n", "base median", "new median",
+                "ratio", "p(slower)", "verdict");
+  out += line;
+  for (const auto& v : r.benchmarks) {
+    const char* verdict = v.regression ? "REGRESSED" : v.improvement ? "improved" : "same";
+    std::snprintf(line, sizeof(line), "  %-48s %2zu/%-3zu %12.4g ns %12.4g ns %8.3f %10.2g  %s%s\n", v.name.c_str(),
+                  v.base_n, v.new_n, v.base_median_ns, v.new_median_ns, v.ratio, v.p_slower, verdict,
+                  v.underpowered ? " (too few repetitions to reach alpha)" : "");
+    out += line;
+  }
+  for (const auto& n : r.only_in_base) out += "  only in the base: " + n + "\n";
+  for (const auto& n : r.only_in_new) out += "  only in the new file: " + n + "\n";
+  return out;
+}
+
+}  // namespace lockstep

@@ -1,0 +1,69 @@
+// The CI gate of `lockstep bench compare BASE.json NEW.json`: Google Benchmark JSON from two
+// builds (repetitions as separate entries), compared benchmark by benchmark. A regression is
+// alarmed only when both hold: the slowdown is significant over the repetitions (one-sided
+// Mann-Whitney U, p < alpha) and larger than a minimum effect (threshold). Noise alone, on a
+// shared CI machine, passes. No LibTorch here.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/status.h"
+
+namespace lockstep {
+
+// Per benchmark (its run_name), the real time of every repetition, in nanoseconds.
+struct BenchSamples {
+  std::map<std::string, std::vector<double>> times_ns;
+};
+
+// Reads Google Benchmark's JSON (--benchmark_format=json or --benchmark_out): every entry
+// with run_type "iteration" (aggregates such as mean are skipped), its real_time converted
+// from its time_unit. Corruption naming the file for anything else.
+Status ReadBenchmarkJson(const std::string& path, BenchSamples* out);
+
+// One-sided p-value of the Mann-Whitney U test that `candidate`'s values are stochastically
+// larger than `base`'s: exact for small samples without ties, the normal approximation with
+// tie and continuity corrections otherwise.
+double MannWhitneyGreaterP(const std::vector<double>& base, const std::vector<double>& candidate);
+
+// The smallest p-value samples of these sizes can reach: 1 / C(m+n, m).
+double SmallestReachableP(size_t m, size_t n);
+
+struct GateOptions {
+  double alpha = 0.01;     // significance
+  double threshold = 0.10;  // minimum effect: a slowdown of more than 10% of the base median
+};
+
+struct BenchVerdict {
+  std::string name;
+  size_t base_n = 0, new_n = 0;
+  double base_median_ns = 0, new_median_ns = 0;
+  double ratio = 1;          // new median / base median: above 1 is slower
+  double p_slower = 1, p_faster = 1;
+  bool regression = false;   // p_slower < alpha and ratio > 1 + threshold
+  bool improvement = false;  // p_faster < alpha and ratio < 1 / (1 + threshold)
+  bool underpowered = false;  // too few repetitions for p to reach alpha at all
+};
+
+struct GateReport {
+  std::vector<BenchVerdict> benchmarks;  // those in both files, by name
+  std::vector<std::string> only_in_base, only_in_new;
+  double geomean_ratio = 1;
+  GateOptions options;
+  bool regressed() const;
+};
+
+// Compares every benchmark the two sample sets share. InvalidArgument when they share none
+// (mismatched inputs) or when alpha or threshold are out of range.
+Status CompareBenchmarks(const BenchSamples& base, const BenchSamples& candidate, const GateOptions& options,
+                         GateReport* out);
+
+nlohmann::json GateReportJson(const GateReport& r);
+std::string GateReportText(const GateReport& r);
+
+}  // namespace lockstep
