@@ -88,7 +88,15 @@ Status DecompressFrame(const char* src, size_t size, const std::string& where, s
 }  // namespace
 
 StepLogWriter::StepLogWriter(std::string path, int fd, const StepLogOptions& options)
-    : path_(std::move(path)), fd_(fd), options_(options), digest_(new Xxh3Stream) {}
+    : path_(std::move(path)),
+      fd_(fd),
+      options_(options),
+      digest_(new Xxh3Stream),
+      cctx_(ZSTD_createCCtx(), [](ZSTD_CCtx* c) { ZSTD_freeCCtx(c); }) {
+  ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_compressionLevel, options_.compression_level);
+  ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_checksumFlag, 1);
+  ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_contentSizeFlag, 1);
+}
 
 StepLogWriter::~StepLogWriter() { (void)Close(); }
 
@@ -131,11 +139,10 @@ Status StepLogWriter::OpenForAppend(const std::string& path, uint64_t keep_bytes
   return Status::Ok();
 }
 
-Status StepLogWriter::Append(const nlohmann::json& record) {
+Status StepLogWriter::Append(nlohmann::json record) {
   LOCKSTEP_RETURN_IF_ERROR(Writable());
-  nlohmann::json r = record;
-  r["kind"] = "step";
-  pending_ += DumpJson(r);
+  record["kind"] = "step";
+  pending_ += DumpJson(record);
   pending_ += '\n';
   if (++pending_records_ >= options_.records_per_frame) return Flush();
   return Status::Ok();
@@ -193,14 +200,11 @@ Status StepLogWriter::Fail(Status st) {
 // Compresses `text` into one frame (with content size and checksum) and writes it with a
 // single write(2), so a crash leaves at worst a prefix of this frame at the end of the file.
 Status StepLogWriter::WriteFrame(const std::string& text) {
-  ZSTD_CCtx* cctx = ZSTD_createCCtx();
-  ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, options_.compression_level);
-  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
-  ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
-  std::string frame(ZSTD_compressBound(text.size()), '\0');
-  const size_t n = ZSTD_compress2(cctx, &frame[0], frame.size(), text.data(), text.size());
-  ZSTD_freeCCtx(cctx);
+  if (!cctx_) return Status::IOError(path_ + ": zstd: cannot create a compression context");
+  frame_.resize(ZSTD_compressBound(text.size()));
+  const size_t n = ZSTD_compress2(cctx_.get(), &frame_[0], frame_.size(), text.data(), text.size());
   if (ZSTD_isError(n)) return Status::IOError(path_ + ": zstd: " + ZSTD_getErrorName(n));
+  const std::string& frame = frame_;
   LOCKSTEP_RETURN_IF_ERROR(Fail(io::Write(fd_, frame.data(), n, path_)));
   digest_->Update(frame.data(), n);
   last_frame_start_ = bytes_written_;

@@ -16,6 +16,8 @@
 #include "formats/checksum.h"
 #include "formats/status.h"
 
+struct ZSTD_CCtx_s;  // zstd.h stays out of this header
+
 namespace lockstep {
 
 constexpr char kStepLogFile[] = "steps.jsonl.zst";
@@ -42,7 +44,8 @@ class StepLogWriter {
   ~StepLogWriter();  // flushes, best effort; nothing after a failure
 
   // Buffers `record` (its "kind" is set to "step"); writes a frame when the buffer is full.
-  Status Append(const nlohmann::json& record);
+  // Taken by value: a caller done with its record moves it in, and nothing is copied.
+  Status Append(nlohmann::json record);
 
   // Buffers an event record between steps, such as {"kind": "resume", ...}. `kind` must
   // not be "step" or "header". Readers list events apart from the step records.
@@ -80,6 +83,10 @@ class StepLogWriter {
   uint64_t bytes_written_ = 0;
   uint64_t last_frame_start_ = 0;
   std::unique_ptr<Xxh3Stream> digest_;  // of bytes [0, bytes_written_)
+  // One compression context and output buffer for every frame: making a context per frame
+  // cost more than compressing the frame.
+  std::unique_ptr<ZSTD_CCtx_s, void (*)(ZSTD_CCtx_s*)> cctx_;
+  std::string frame_;
   Status failure_;                      // the first failed write or fsync
 };
 

@@ -272,8 +272,8 @@ Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
   record["grad_norm_bits"] = FloatBits(last_grad_norm_);
   if (resume_override_active_) record["resume_override"] = true;
   record["wall_time"] = Now() - start_time_;
-  LOCKSTEP_RETURN_IF_ERROR(step_log_->Append(record));
   if (options_.replay_step_end) LOCKSTEP_RETURN_IF_ERROR(EndReplayedStep(record));
+  LOCKSTEP_RETURN_IF_ERROR(step_log_->Append(std::move(record)));  // the record is done with here
   Emit("step", step);
 
   const bool log_step = step % state_.logging_steps == 0;
