@@ -122,6 +122,12 @@ Status CheckCommandLine(CLI::App* app, int argc, char** argv, std::string* comma
   size_t positional = 0;
   for (int i = 2; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) return Status::Ok();
+    if (std::strcmp(argv[i], "--") == 0) {  // what follows belongs to a list positional, unchecked
+      const bool takes_list = std::any_of(positionals.begin(), positionals.end(),
+                                          [](const CLI::Option* p) { return p->get_expected_max() > 1; });
+      if (takes_list) break;
+      return Status::InvalidArgument("unexpected '--' (lockstep " + first + " takes no pass-through arguments)");
+    }
     if (!IsValue(argv[i])) {
       LOCKSTEP_RETURN_IF_ERROR(CheckFlag(first, *cmd, argc, argv, &i));
     } else if (positional < positionals.size()) {

@@ -152,5 +152,37 @@ TEST(GateCli, ExitCodesAreOneForARegressionZeroOtherwiseTwoForBadInput) {
   EXPECT_EQ(json::parse(o.out)["regressed"], true);
 }
 
+// A stand-in benchmark binary: writes Google Benchmark JSON with one repetition of `ms`
+// milliseconds (and a little noise from its PID) to the --benchmark_out=FILE it is given.
+std::string FakeBench(const test::ScratchDir& dir, const std::string& name, double ms) {
+  const std::string path = dir.Join(name);
+  test::WriteAll(path, "#!/bin/sh\nfor a in \"$@\"; do case $a in --benchmark_out=*) out=${a#--benchmark_out=};; esac; done\n"
+                       "t=$(( " + std::to_string(static_cast<int>(ms * 1000)) + " + $$ % 97 ))\n"
+                       "printf '{\"benchmarks\": [{\"name\": \"BM_Step\", \"run_type\": \"iteration\", "
+                       "\"real_time\": %s, \"time_unit\": \"us\"}]}' $t > \"$out\"\n");
+  EXPECT_EQ(test::RunCommand("chmod +x " + path).code, 0);
+  return path;
+}
+
+TEST(GateCli, AbRunsBothBinariesInterleavedAndGatesThem) {
+  test::ScratchDir dir;
+  const std::string fast = FakeBench(dir, "fast.sh", 10), slow = FakeBench(dir, "slow.sh", 15);
+  const std::string bin = std::string(LOCKSTEP_BIN) + " bench ab ";
+  auto o = test::RunCommand(bin + fast + " " + slow + " --rounds 8 --json");
+  EXPECT_EQ(o.code, 1) << o.out;
+  const json j = json::parse(o.out);
+  EXPECT_EQ(j["benchmarks"][0]["base_n"], 8);
+  EXPECT_TRUE(j["benchmarks"][0]["regression"].get<bool>());
+  o = test::RunCommand(bin + fast + " " + fast + " --rounds 8");
+  EXPECT_EQ(o.code, 0) << o.out;
+  o = test::RunCommand(bin + fast + " " + dir.Join("absent") + " --rounds 2");
+  EXPECT_EQ(o.code, 2) << o.out;  // not a runnable binary: unreadable input
+  o = test::RunCommand(bin + fast + " " + slow + " --rounds 1");
+  EXPECT_EQ(o.code, 2) << o.out;
+  o = test::RunCommand(std::string(LOCKSTEP_BIN) + " diff a b -- c");
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("takes no pass-through arguments"), std::string::npos) << o.out;
+}
+
 }  // namespace
 }  // namespace lockstep

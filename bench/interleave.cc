@@ -1,0 +1,64 @@
+#include "bench/interleave.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "formats/file_util.h"
+
+extern char** environ;
+
+namespace lockstep {
+namespace {
+
+// Runs argv with stdout and stderr sent to /dev/null; the exit code, -1 if it did not run.
+int RunQuietly(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = 0;
+  const int err = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  int status = 0;
+  if (err != 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
+Status RunOnce(const std::string& binary, const InterleaveOptions& o, const std::string& out, BenchSamples* into) {
+  std::vector<std::string> argv = {binary, "--benchmark_out=" + out, "--benchmark_out_format=json"};
+  argv.insert(argv.end(), o.args.begin(), o.args.end());
+  const int code = RunQuietly(argv);
+  if (code < 0) return Status::NotFound(binary + ": cannot run it (not an executable, or killed)");
+  if (code != 0) return Status::IOError(binary + ": the benchmark failed with exit code " + std::to_string(code));
+  BenchSamples one;
+  LOCKSTEP_RETURN_IF_ERROR(ReadBenchmarkJson(out, &one));
+  for (auto& [name, times] : one.times_ns) into->times_ns[name].insert(into->times_ns[name].end(), times.begin(), times.end());
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status RunInterleaved(const InterleaveOptions& o, BenchSamples* base, BenchSamples* candidate) {
+  *base = BenchSamples();
+  *candidate = BenchSamples();
+  if (o.rounds < 2) return Status::InvalidArgument("--rounds must be at least 2");
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/lockstep-bench-ab-XXXXXX";
+  if (::mkdtemp(dir.data()) == nullptr) return Status::IOError(dir + ": cannot create a scratch directory");
+  Status st;
+  for (int r = 0; r < o.rounds && st.ok(); ++r) {
+    st = RunOnce(o.baseline, o, dir + "/a.json", base);
+    if (st.ok()) st = RunOnce(o.candidate, o, dir + "/b.json", candidate);
+  }
+  RemoveTree(dir);
+  return st;
+}
+
+}  // namespace lockstep
