@@ -6,6 +6,7 @@
 //   BM_InspectProcess      `lockstep inspect RUN` as a user runs it: exec, start, audit, exit
 //   BM_LockstepStart       `lockstep --version`: the start-up cost alone (no LibTorch)
 //   BM_TrainHelperStart    `lockstep-train --version`: what start-up costs with LibTorch
+//   BM_TrainHelp           `lockstep train --help`: answered without LibTorch
 //   BM_TensorStats/<dtype> what `lockstep inspect CHECKPOINT` computes per tensor (min, max,
 //                          mean, std, NaN/Inf, XXH3) over 64 MiB in memory (bytes/s)
 //   BM_TensorHash          its XXH3 alone over the same bytes: the yardstick
@@ -134,6 +135,7 @@ void BM_InspectProcess(benchmark::State& state) {
 }
 void BM_LockstepStart(benchmark::State& state) { RunProcess(state, {LOCKSTEP_BIN, "--version"}); }
 void BM_TrainHelperStart(benchmark::State& state) { RunProcess(state, {LOCKSTEP_BIN "-train", "--version"}); }
+void BM_TrainHelp(benchmark::State& state) { RunProcess(state, {LOCKSTEP_BIN, "train", "--help"}); }
 
 const std::vector<uint8_t>& StatsBuffer() {
   static const std::vector<uint8_t> buffer = [] {
@@ -174,6 +176,7 @@ BENCHMARK(BM_ReadFiles)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_InspectProcess)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_LockstepStart)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_TrainHelperStart)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TrainHelp)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace lockstep

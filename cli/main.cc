@@ -3,7 +3,8 @@
 //
 // This binary links no LibTorch: `diff` and `inspect` must start fast and run where no framework is
 // installed. The training subcommands are handed to `lockstep-train` (train_main.cc) by
-// exec before any parsing, so their flags, help and exit codes are the helper's own.
+// exec before any parsing, so their exit codes are the helper's own; only their --help is
+// answered here, from the same torch-free flag definitions (training_commands.h).
 #include <CLI/CLI.hpp>
 
 #include "cli/bench_command.h"
@@ -13,7 +14,7 @@
 #include "cli/training_handoff.h"
 
 int main(int argc, char** argv) {
-  if (lockstep::IsTrainingCommand(lockstep::SubcommandOf(argc, argv))) {
+  if (lockstep::IsTrainingCommand(lockstep::SubcommandOf(argc, argv)) && !lockstep::AsksForHelp(argc, argv)) {
     return lockstep::ExecTrainingHelper(argc, argv);
   }
   CLI::App app{"lockstep: provably reproducible training runs", "lockstep"};
@@ -24,6 +25,6 @@ int main(int argc, char** argv) {
   commands["bench"] = lockstep::AddBenchCommand(&app);
   commands["diff"] = lockstep::AddDiffCommand(&app);
   commands["inspect"] = lockstep::AddInspectCommand(&app);
-  lockstep::AddTrainingCommandStubs(&app, &commands, argc, argv);
+  lockstep::AddTrainingCommands(&app, &commands, argc, argv);
   return lockstep::RunApp(&app, commands, argc, argv);
 }

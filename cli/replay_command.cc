@@ -1,5 +1,7 @@
 #include "cli/replay_command.h"
 
+#include "cli/training_commands.h"
+
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -19,14 +21,6 @@ using nlohmann::json;
 
 namespace lockstep {
 namespace {
-
-struct ReplayFlags {
-  std::string run, from, steps = "1", device, num_threads;
-  std::string atol, rtol, ulp;
-  std::string trace;
-  std::string numerics_fault;  // hidden, testing only
-  bool json = false;
-};
 
 Status ParseFlags(const ReplayFlags& f, int64_t* steps, int64_t* threads, Tolerance* tol) {
   if (!f.num_threads.empty()) LOCKSTEP_RETURN_IF_ERROR(ParseWholeNumber("--num_threads", f.num_threads, 1, threads));
@@ -51,28 +45,7 @@ std::string CheckpointPath(const ReplayFlags& f) {
 
 std::function<int()> AddReplayCommand(CLI::App* app) {
   auto flags = std::make_shared<ReplayFlags>();
-  CLI::App* cmd = app->add_subcommand(
-      "replay",
-      "Load CHECKPOINT, re-execute the steps after it with the sample ids and RNG states the step log\n"
-      "recorded, and check each recomputed record (lr, loss and grad-norm bits, RNG digests) against the\n"
-      "log. Never writes into RUN. --device and --num_threads replay it elsewhere, judged with the\n"
-      "tolerance flags. --trace-modules records one step's module outputs and gradients for `lockstep diff`.\n"
-      "Exit 0 every step matches, 1 a mismatch (step, field, both values, ULPs),\n"
-      "2 bad usage or unreadable input.");
-  cmd->add_option("run", flags->run, "The run directory whose step log is replayed")->required();
-  cmd->add_option("--from", flags->from, "Checkpoint to start from: a directory, or its name inside RUN")
-      ->type_name("CHECKPOINT");  // required, checked below in Lockstep's words
-  cmd->add_option("--steps", flags->steps, "How many steps after the checkpoint")->type_name("K")->capture_default_str();
-  cmd->add_option("--device", flags->device, "cpu or cuda (default: the run's own device)")->type_name("DEVICE");
-  cmd->add_option("--num_threads", flags->num_threads, "Intra-op threads (default: the checkpoint's)")
-      ->type_name("N");
-  cmd->add_option("--atol", flags->atol, "Accept |a-b| <= atol + rtol*|b| (NumPy's rule)")->type_name("X");
-  cmd->add_option("--rtol", flags->rtol, "See --atol")->type_name("Y");
-  cmd->add_option("--ulp", flags->ulp, "Accept float32 values at most N ULPs apart")->type_name("N");
-  cmd->add_option("--trace-modules", flags->trace, "Write the step's module trace (JSON) to this file")
-      ->type_name("FILE");
-  cmd->add_option("--numerics-fault", flags->numerics_fault)->group("");  // testing only: perturbs one module
-  cmd->add_flag("--json", flags->json, "Print the report as JSON on stdout");
+  DefineReplayCommand(app, flags.get());
   return [flags]() {
     const auto fail = [&](const Status& st) { return ReportFailure("replay", st, flags->json); };
     int64_t steps = 0, threads = 0;

@@ -1,5 +1,7 @@
 #include "cli/train_command.h"
 
+#include "cli/training_commands.h"
+
 #include <unistd.h>
 
 #include <csignal>
@@ -16,19 +18,6 @@
 
 namespace lockstep {
 namespace {
-
-struct TrainFlags {
-  TrainingFlags training;
-  std::string resume;
-  CLI::Option* resume_option = nullptr;
-  bool resume_override = false;
-  std::string stop_after_step;
-  std::string fault = "none";
-  std::string event_fd;
-  std::string crash_at_io;
-  bool json = false;
-  bool quiet = false;
-};
 
 // ("step", 12) becomes the line "step 12" on the event pipe verify-resume reads. A
 // closed pipe must not kill the run, so SIGPIPE is ignored where this is used.
@@ -107,31 +96,7 @@ nlohmann::json ResultJson(const TrainResult& r) {
 
 std::function<int()> AddTrainCommand(CLI::App* app) {
   auto flags = std::make_shared<TrainFlags>();
-  CLI::App* cmd = app->add_subcommand(
-      "train",
-      "Train the built-in reference model with Hugging Face Trainer semantics.\n"
-      "Every optimizer step is recorded in OUTPUT_DIR/steps.jsonl.zst; checkpoints go to\n"
-      "OUTPUT_DIR/checkpoint-<step>. With no flags, runs a short built-in default.");
-  cmd->add_flag("--json", flags->json, "Print the result as JSON on stdout");
-  cmd->add_flag("--quiet", flags->quiet, "No progress display");
-  flags->resume_option = cmd->add_option(
-      "--resume", flags->resume,
-      "Resume: alone, from the newest valid checkpoint in output_dir; or from the given checkpoint dir");
-  flags->resume_option->expected(0, 1)->type_name("[PATH]");
-  cmd->add_flag("--resume-override", flags->resume_override,
-                "Resume even though run-deciding settings changed; later step records are marked resume_override");
-  cmd->add_option("--stop-after-step", flags->stop_after_step,
-                  "Stop after this step as a preempted run would, with a checkpoint at it")
-      ->type_name("STEP");
-  cmd->add_option("--fault-inject", flags->fault,
-                  "TESTING ONLY: on resume, deliberately skip restoring one piece of state "
-                  "(rng, sampler, optimizer, scheduler, loss-sums) to show verify-resume catches it")
-      ->group("Testing only");
-  cmd->add_option("--event-fd", flags->event_fd, "write progress events to this fd (verify-resume)")
-      ->group("");  // internal: hidden from --help
-  cmd->add_option("--crash-at-io", flags->crash_at_io, "SIGKILL itself after the K-th I/O call of save S (S:K)")
-      ->group("");  // internal: verify-resume --crash-points
-  AddTrainingFlags(cmd, &flags->training);
+  DefineTrainCommand(app, flags.get());
   return [flags]() {
     const auto fail = [&](const Status& st) { return ReportFailure("train", st, flags->json); };
     TrainingArgs args;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/exit_codes.h"
+#include "cli/training_commands.h"
 
 namespace lockstep {
 namespace {
@@ -30,11 +31,22 @@ bool IsTrainingCommand(const std::string& name) {
   return name == "train" || name == "verify-resume" || name == "replay";
 }
 
-void AddTrainingCommandStubs(CLI::App* app, CommandTable* commands, int argc, char** argv) {
-  for (const auto& [name, summary] : {std::pair{"replay", kReplaySummary}, {"train", kTrainSummary}, {"verify-resume", kVerifyResumeSummary}}) {
-    CLI::App* stub = app->add_subcommand(name, summary);
-    stub->allow_extras();
-    stub->set_help_flag();  // `lockstep train --help` is answered by the helper
+bool AsksForHelp(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) return true;
+  }
+  return false;
+}
+
+void AddTrainingCommands(CLI::App* app, CommandTable* commands, int argc, char** argv) {
+  // Parsed only for help: the flags are bound to these and never read.
+  static TrainFlags train;
+  static VerifyFlags verify;
+  static ReplayFlags replay;
+  DefineReplayCommand(app, &replay);
+  DefineTrainCommand(app, &train);
+  DefineVerifyResumeCommand(app, &verify);
+  for (const char* name : {"replay", "train", "verify-resume"}) {
     (*commands)[name] = [argc, argv] { return ExecTrainingHelper(argc, argv); };
   }
 }

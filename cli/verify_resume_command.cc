@@ -1,5 +1,7 @@
 #include "cli/verify_resume_command.h"
 
+#include "cli/training_commands.h"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,18 +17,6 @@
 
 namespace lockstep {
 namespace {
-
-struct VerifyFlags {
-  TrainingFlags training;
-  std::vector<std::string> interrupt_at;
-  bool every_checkpoint = false;
-  std::string kill_random;
-  std::string crash_points;
-  std::string kill_seed = "0";
-  std::string fault = "none";
-  bool json = false;
-  bool quiet = false;
-};
 
 std::string SelfExecutable() {
   char path[4096];
@@ -97,39 +87,7 @@ void PrintReport(const VerifyResumeReport& r) {
 
 std::function<int()> AddVerifyResumeCommand(CLI::App* app) {
   auto flags = std::make_shared<VerifyFlags>();
-  CLI::App* cmd = app->add_subcommand(
-      "verify-resume",
-      "Prove that resuming gives the same run. Runs the uninterrupted reference, then interrupted\n"
-      "variants (each a child `lockstep train`, resumed with --resume), and compares each with the\n"
-      "reference: step records, the final checkpoint tensor by tensor, and the results files.\n"
-      "Exit 0 when all are bit-exact, 1 on a divergence (the first step and field are named).\n"
-      "Without a variant flag, interrupts mid-epoch and at the first epoch boundary.");
-  cmd->add_option("--interrupt-at", flags->interrupt_at, "Stop after step K (and K2, ...), then resume; one variant each")
-      ->delimiter(',')
-      ->type_name("K[,K2,...]");
-  cmd->add_flag("--every-checkpoint", flags->every_checkpoint, "Stop and resume at every checkpoint in turn");
-  cmd->add_option(
-      "--kill-random", flags->kill_random,
-      "SIGKILL a child `lockstep train` N times, each in its own stretch of the run: by a seeded coin, at a "
-      "random moment of a step or shortly after a save begins. The plan is seeded; the moment the signal "
-      "lands is not, so a rerun may hit different bytes (use --crash-points for exact replays)")
-      ->type_name("N");
-  cmd->add_option(
-      "--crash-points", flags->crash_points,
-      "Make a child kill itself N times, each right after a seeded write, fsync or rename of a checkpoint "
-      "save: the same --kill-seed replays the same crashes, byte for byte")
-      ->type_name("N");
-  cmd->add_option("--kill-seed", flags->kill_seed,
-                  "Seed of the --kill-random and --crash-points plans (reported)")
-      ->type_name("SEED")
-      ->capture_default_str();
-  cmd->add_option("--fault-inject", flags->fault,
-                  "TESTING ONLY: make every resume skip restoring one piece of state (rng, sampler, optimizer, "
-                  "scheduler, loss-sums), to show the verifier catches it")
-      ->group("Testing only");
-  cmd->add_flag("--json", flags->json, "Print the report as JSON on stdout");
-  cmd->add_flag("--quiet", flags->quiet, "No progress display");
-  AddTrainingFlags(cmd, &flags->training);
+  DefineVerifyResumeCommand(app, flags.get());
   return [flags]() {
     const auto fail = [&](const Status& st) { return ReportFailure("verify-resume", st, flags->json); };
     VerifyResumeOptions options;

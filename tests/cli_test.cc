@@ -65,6 +65,13 @@ TEST(CliBinaries, MissingHelperIsNamedAndExitsTwo) {
   EXPECT_NE(o.out.find("cannot run " + dir.Join("lockstep-train")), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("No such file"), std::string::npos) << o.out;
   EXPECT_EQ(Capture(alone + " --version").code, 0);  // the torch-free commands still work
+  // Help for the training commands is answered without the helper (and without LibTorch),
+  // from the same definitions the helper parses with.
+  for (const char* cmd : {"train", "verify-resume", "replay"}) {
+    const Output front = Capture(alone + " " + cmd + " --help");
+    EXPECT_EQ(front.code, 0) << cmd << ": " << front.out;
+    EXPECT_EQ(front.out, Capture(std::string(LOCKSTEP_BIN) + "-train " + cmd + " --help").out) << cmd;
+  }
 }
 
 TEST(Cli, BadBatchSizeExitsTwoWithMessage) {
