@@ -78,33 +78,53 @@ TensorStats::TensorStats(std::string dtype) : dtype_(std::move(dtype)), elem_(Ca
 // running moments with Chan et al.'s formula. No division per element.
 template <typename Decode>
 void TensorStats::AddElements(const uint8_t* data, size_t n, Decode decode) {
-  uint64_t finite = 0;
-  double shift = 0, s1 = 0, s2 = 0;
-  double lo = min_, hi = max_;
-  for (size_t i = 0; i < n; ++i) {
+  size_t i = 0;
+  double shift = 0;  // the chunk's first finite value
+  for (; i < n; ++i) {
     const double v = decode(data + i * elem_);
+    if (std::isfinite(v)) {
+      shift = v;
+      break;
+    }
+    std::isnan(v) ? ++nan_ : ++inf_;
+  }
+  if (i == n) return;
+  // Four independent accumulators, so consecutive elements do not wait on each other's adds.
+  constexpr int kLanes = 4;
+  double s1[kLanes] = {}, s2[kLanes] = {}, lo[kLanes], hi[kLanes];
+  uint64_t finite[kLanes] = {};
+  for (int k = 0; k < kLanes; ++k) lo[k] = min_, hi[k] = max_;
+  auto add = [&](int k, double v) {
     if (__builtin_expect(!std::isfinite(v), 0)) {
       std::isnan(v) ? ++nan_ : ++inf_;
-      continue;
+      return;
     }
-    if (finite++ == 0) shift = v;
     const double d = v - shift;
-    s1 += d;
-    s2 += d * d;
-    lo = v < lo ? v : lo;
-    hi = v > hi ? v : hi;
+    s1[k] += d;
+    s2[k] += d * d;
+    lo[k] = v < lo[k] ? v : lo[k];
+    hi[k] = v > hi[k] ? v : hi[k];
+    ++finite[k];
+  };
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int k = 0; k < kLanes; ++k) add(k, decode(data + (i + k) * elem_));
   }
-  min_ = lo;
-  max_ = hi;
-  if (finite == 0) return;
-  const double count = static_cast<double>(finite);
-  const double mean = shift + s1 / count;
-  const double m2 = std::max(0.0, s2 - s1 * s1 / count);
+  for (; i < n; ++i) add(0, decode(data + i * elem_));
+  double sum1 = 0, sum2 = 0;
+  uint64_t count_n = 0;
+  for (int k = 0; k < kLanes; ++k) {
+    sum1 += s1[k], sum2 += s2[k], count_n += finite[k];
+    min_ = std::min(min_, lo[k]);
+    max_ = std::max(max_, hi[k]);
+  }
+  const double count = static_cast<double>(count_n);
+  const double mean = shift + sum1 / count;
+  const double m2 = std::max(0.0, sum2 - sum1 * sum1 / count);
   const double total = static_cast<double>(finite_) + count;
   const double delta = mean - mean_;
   mean_ += delta * count / total;
   m2_ += m2 + delta * delta * static_cast<double>(finite_) * count / total;
-  finite_ += finite;
+  finite_ += count_n;
 }
 
 void TensorStats::Add(const uint8_t* data, size_t bytes) {
