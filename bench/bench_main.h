@@ -5,14 +5,11 @@
 #pragma once
 
 #include <benchmark/benchmark.h>
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <string>
 #include <vector>
 
+#include "bench/interleave.h"
 #include "formats/file_util.h"
 
 namespace lockstep {
@@ -24,23 +21,8 @@ inline std::vector<std::string>& ScratchDirs() {
   return dirs;
 }
 
-// Runs argv (found on PATH when not a path) with stdout and stderr sent to /dev/null;
-// yields the exit code, -1 when it could not run or was killed.
-inline int RunQuietly(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = 0;
-  const int err = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  int status = 0;
-  if (err != 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
-  return WEXITSTATUS(status);
-}
+// One process runner for the suites and `lockstep bench ab` (bench/interleave.h).
+using ::lockstep::RunQuietly;
 
 inline int RunBenchmarks(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);

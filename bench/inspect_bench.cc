@@ -15,6 +15,7 @@
 // of --verify against the bare read; BM_AuditVerify adds the audit's fixed costs), and
 // BM_InspectProcess against one second (and against BM_TrainHelperStart).
 #include <benchmark/benchmark.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 

@@ -14,7 +14,20 @@ extern char** environ;
 namespace lockstep {
 namespace {
 
-// Runs argv with stdout and stderr sent to /dev/null; the exit code, -1 if it did not run.
+Status RunOnce(const std::string& binary, const InterleaveOptions& o, const std::string& out, BenchSamples* into) {
+  std::vector<std::string> argv = {binary, "--benchmark_out=" + out, "--benchmark_out_format=json"};
+  argv.insert(argv.end(), o.args.begin(), o.args.end());
+  const int code = RunQuietly(argv);
+  if (code < 0) return Status::NotFound(binary + ": cannot run it (not an executable, or killed)");
+  if (code != 0) return Status::IOError(binary + ": the benchmark failed with exit code " + std::to_string(code));
+  BenchSamples one;
+  LOCKSTEP_RETURN_IF_ERROR(ReadBenchmarkJson(out, &one));
+  for (auto& [name, times] : one.times_ns) into->times_ns[name].insert(into->times_ns[name].end(), times.begin(), times.end());
+  return Status::Ok();
+}
+
+}  // namespace
+
 int RunQuietly(const std::vector<std::string>& argv) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -30,20 +43,6 @@ int RunQuietly(const std::vector<std::string>& argv) {
   if (err != 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
   return WEXITSTATUS(status);
 }
-
-Status RunOnce(const std::string& binary, const InterleaveOptions& o, const std::string& out, BenchSamples* into) {
-  std::vector<std::string> argv = {binary, "--benchmark_out=" + out, "--benchmark_out_format=json"};
-  argv.insert(argv.end(), o.args.begin(), o.args.end());
-  const int code = RunQuietly(argv);
-  if (code < 0) return Status::NotFound(binary + ": cannot run it (not an executable, or killed)");
-  if (code != 0) return Status::IOError(binary + ": the benchmark failed with exit code " + std::to_string(code));
-  BenchSamples one;
-  LOCKSTEP_RETURN_IF_ERROR(ReadBenchmarkJson(out, &one));
-  for (auto& [name, times] : one.times_ns) into->times_ns[name].insert(into->times_ns[name].end(), times.begin(), times.end());
-  return Status::Ok();
-}
-
-}  // namespace
 
 Status RunInterleaved(const InterleaveOptions& o, BenchSamples* base, BenchSamples* candidate) {
   *base = BenchSamples();

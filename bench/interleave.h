@@ -17,6 +17,10 @@ struct InterleaveOptions {
   std::vector<std::string> args;    // passed to both, e.g. --benchmark_filter=...
 };
 
+// Runs argv (found on PATH when not a path) with stdout and stderr sent to /dev/null;
+// yields the exit code, -1 when it could not run or was killed. Shared with the suites.
+int RunQuietly(const std::vector<std::string>& argv);
+
 // Runs baseline and candidate alternately, `rounds` times each, every run writing its JSON to
 // a scratch file; collects their iteration entries into `*base` and `*candidate`. A binary
 // that cannot be run is NotFound; one that exits non-zero is IOError naming its exit code.
