@@ -43,5 +43,21 @@ TEST_F(FullDisk, ASaveThatFillsTheDiskExitsOneAndKeepsEveryCommittedCheckpoint) 
   EXPECT_FALSE(audit.checkpoints.empty());
 }
 
+// `lockstep replay` works in a scratch copy under TMPDIR: when that disk is full, the
+// error says so (not a damaged run), exits 1, and the run directory is untouched.
+TEST_F(FullDisk, AReplayWhoseScratchDiskIsFullSaysSoAndLeavesTheRunAlone) {
+  test::ScratchDir elsewhere;
+  const std::string run = elsewhere.Join("run");
+  ASSERT_EQ(test::RunCommand(std::string(LOCKSTEP_BIN) + " train --quiet --max_steps 20 --save_steps 10 --hidden_size 2048"
+                             " --output_dir " + run).code, 0);
+  const std::string before = test::ReadAll(run + "/steps.jsonl.zst");
+  const auto o = test::RunCommand("TMPDIR=" + dir_.path() + " " + LOCKSTEP_BIN + " replay " + run +
+                                  " --from checkpoint-10 --steps 2");
+  EXPECT_EQ(o.code, 1) << o.out;
+  EXPECT_NE(o.out.find("replay's scratch copy under " + dir_.path()), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("No space left on device"), std::string::npos) << o.out;
+  EXPECT_EQ(test::ReadAll(run + "/steps.jsonl.zst"), before);
+}
+
 }  // namespace
 }  // namespace lockstep

@@ -140,10 +140,16 @@ Status ReplayRunSteps(const ReplayRequest& request, ReplayRunInfo* info) {
     info->num_threads = result.num_threads;
   }
   RemoveTree(scratch);  // best effort: a leftover scratch copy harms nothing
-  // Messages name the run's files, not the scratch copies a user never saw.
-  std::string message = st.message();
-  for (size_t at; (at = message.find(scratch)) != std::string::npos;) message.replace(at, scratch.size(), request.run_dir);
-  st = st.WithMessage(message);
+  if (st.IsIOError()) {
+    // A write or fsync failed: that is the scratch copy (a full TMPDIR), never the run.
+    st = st.WithMessage("replay's scratch copy under " + fs::path(scratch).parent_path().string() +
+                        " (set TMPDIR elsewhere): " + st.message());
+  } else {
+    // What was read is the run's: messages name its files, not the copies a user never saw.
+    std::string message = st.message();
+    for (size_t at; (at = message.find(scratch)) != std::string::npos;) message.replace(at, scratch.size(), request.run_dir);
+    st = st.WithMessage(message);
+  }
   info->from_step = from;
   info->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return st;
