@@ -8,11 +8,13 @@
 #   cmake, ninja-build, g++, pkg-config           build
 #   zstd, jq            the README's `zstdcat steps.jsonl.zst | jq`
 #   hdf5-tools          h5diff, the peer bench/diff_bench measures `lockstep diff` against
+#   libopenblas0-pthread  an optimized BLAS: it takes over libblas.so.3, which LibTorch calls for
+#                       every matmul (Debian's reference BLAS is ~18x slower on the gpt model)
 # With --sanitizers, also what scripts/sanitize.sh and scripts/fuzz.sh need:
 #   clang, libclang-rt-14-dev   ASan, UBSan and libFuzzer
 set -euo pipefail
 
-packages=(cmake ninja-build g++ pkg-config zstd jq hdf5-tools libtorch-dev libhdf5-dev nlohmann-json3-dev
+packages=(cmake ninja-build g++ pkg-config zstd jq hdf5-tools libopenblas0-pthread libtorch-dev libhdf5-dev nlohmann-json3-dev
           libcli11-dev libzstd-dev libxxhash-dev libgtest-dev libbenchmark-dev)
 [ "${1:-}" = "--sanitizers" ] && packages+=(clang libclang-rt-14-dev)
 missing=()
