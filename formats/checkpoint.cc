@@ -207,6 +207,10 @@ std::string CheckpointStaging::FilePath(const std::string& name) const {
   return (fs::path(staging_dir_) / name).string();
 }
 
+void CheckpointStaging::NoteWritten(const std::string& name, uint64_t size, const std::string& xxh3_128) {
+  noted_[name] = {name, size, xxh3_128};
+}
+
 Status CheckpointStaging::Commit(std::string* final_dir) {
   std::vector<std::string> names;
   std::error_code ec;
@@ -222,6 +226,11 @@ Status CheckpointStaging::Commit(std::string* final_dir) {
   nlohmann::json files = nlohmann::json::array();
   for (const auto& name : names) {
     if (name == kManifestFile) continue;
+    const auto noted = noted_.find(name);
+    if (noted != noted_.end()) {
+      files.push_back({{"path", name}, {"size", noted->second.size}, {"xxh3_128", noted->second.xxh3_128}});
+      continue;
+    }
     const std::string p = FilePath(name);
     LOCKSTEP_RETURN_IF_ERROR(FsyncPath(p));
     std::string hex;

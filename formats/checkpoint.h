@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -102,7 +103,11 @@ class CheckpointStaging {
   std::string FilePath(const std::string& name) const;
   const std::string& staging_dir() const { return staging_dir_; }
 
-  // Fsyncs every staged file, writes manifest.json last, fsyncs, and renames the staging
+  // Records that the staged file `name` was written durably (fsynced) with this size and
+  // XXH3-128 digest, hashed from memory as it was written: Commit takes them as they are.
+  void NoteWritten(const std::string& name, uint64_t size, const std::string& xxh3_128);
+
+  // Fsyncs every staged file (but those noted above), writes manifest.json last, fsyncs, and renames the staging
   // directory to `run_dir`/checkpoint-<step>. An existing checkpoint of that step is
   // replaced atomically. Stores the final path in `*final_dir` when non-null.
   Status Commit(std::string* final_dir = nullptr);
@@ -113,6 +118,7 @@ class CheckpointStaging {
   int64_t step_;
   std::string staging_dir_;
   bool committed_ = false;
+  std::map<std::string, ManifestEntry> noted_;  // by file name
 };
 
 }  // namespace lockstep

@@ -1,25 +1,23 @@
 #include "formats/tensor_file.h"
 
 #include <hdf5.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include "formats/file_util.h"
+#include "formats/hdf5_common.h"
 
 #include <algorithm>
 #include <map>
 #include <set>
 
 namespace lockstep {
+using namespace hdf5;  // NOLINT: this file is the format
 namespace {
-
-constexpr char kMagicAttr[] = "lockstep_magic";
-constexpr char kMagic[] = "LOCKSTEP-TENSORS";
-constexpr char kVersionAttr[] = "lockstep_format_version";
-constexpr int kFormatVersion = 1;
-constexpr char kDTypeAttr[] = "dtype";
 
 struct DTypeInfo {
   DType dtype;
@@ -34,101 +32,17 @@ const DTypeInfo kDTypes[] = {
     {DType::kUInt8, "uint8", 1},     {DType::kBool, "bool", 1},
 };
 
-// The HDF5 type a dtype is stored as. Half floats have no portable HDF5 type in 1.10, so
-// they are stored as their 16-bit patterns; the "dtype" attribute says how to read them.
-hid_t FileType(DType d) {
-  switch (d) {
-    case DType::kFloat32: return H5T_IEEE_F32LE;
-    case DType::kFloat64: return H5T_IEEE_F64LE;
-    case DType::kFloat16:
-    case DType::kBFloat16: return H5T_STD_U16LE;
-    case DType::kInt64: return H5T_STD_I64LE;
-    case DType::kInt32: return H5T_STD_I32LE;
-    case DType::kInt16: return H5T_STD_I16LE;
-    case DType::kInt8: return H5T_STD_I8LE;
-    case DType::kUInt8:
-    case DType::kBool: return H5T_STD_U8LE;
-  }
-  return H5T_STD_U8LE;
-}
-hid_t MemType(DType d) {
-  switch (d) {
-    case DType::kFloat32: return H5T_NATIVE_FLOAT;
-    case DType::kFloat64: return H5T_NATIVE_DOUBLE;
-    case DType::kFloat16:
-    case DType::kBFloat16: return H5T_NATIVE_UINT16;
-    case DType::kInt64: return H5T_NATIVE_INT64;
-    case DType::kInt32: return H5T_NATIVE_INT32;
-    case DType::kInt16: return H5T_NATIVE_INT16;
-    case DType::kInt8: return H5T_NATIVE_INT8;
-    case DType::kUInt8:
-    case DType::kBool: return H5T_NATIVE_UINT8;
-  }
-  return H5T_NATIVE_UINT8;
-}
-
-// Owns one HDF5 identifier and closes it with the matching H5?close.
-class Handle {
- public:
-  Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~Handle() {
-    if (id_ >= 0) close_(id_);
-  }
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  hid_t get() const { return id_; }
-  bool valid() const { return id_ >= 0; }
-
- private:
-  hid_t id_;
-  herr_t (*close_)(hid_t);
-};
-
 // HDF5 works on an in-memory image (the core driver, no backing store): files are read
 // whole through ReadFileToString and written whole through WriteFileDurably. So HDF5
 // never holds a descriptor of ours (a full disk cannot leave a handle open at exit), every
 // write goes through formats/io.h (fault injection sees it), and a fuzzer can hand it bytes.
 constexpr uint64_t kMaxTensorFileBytes = 64ull << 30;
-// The name HDF5 is given for an image: the core driver refuses to open an image under the
-// name of a file that exists on disk, and this one never can (nothing is created in /proc).
-constexpr char kImageName[] = "/proc/self/lockstep-hdf5-image";
 
 hid_t InMemoryFapl(const std::string* image) {
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   H5Pset_fapl_core(fapl, 1 << 20, /*backing_store=*/0);
   if (image != nullptr) H5Pset_file_image(fapl, const_cast<char*>(image->data()), image->size());
   return fapl;
-}
-
-// HDF5 prints an error stack to stderr by default; we report through Status instead.
-void SilenceHdf5() {
-  static bool done = [] {
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-    return true;
-  }();
-  (void)done;
-}
-
-// An object-creation property list with modification times off, so equal content gives
-// byte-identical files (reproducibility is the point of this product).
-hid_t NoTimesPlist(hid_t cls) {
-  hid_t p = H5Pcreate(cls);
-  H5Pset_obj_track_times(p, 0);
-  return p;
-}
-
-Status WriteStringAttr(hid_t obj, const char* name, const std::string& value,
-                       const std::string& path) {
-  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_size(type.get(), value.size());
-  H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
-  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  Handle attr(H5Acreate2(obj, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
-              H5Aclose);
-  if (!attr.valid() || H5Awrite(attr.get(), type.get(), value.data()) < 0) {
-    return Status::IOError(path + ": cannot write attribute " + name);
-  }
-  return Status::Ok();
 }
 
 // Reads a fixed-length string attribute; NotFound when absent.
@@ -148,65 +62,6 @@ Status ReadStringAttr(hid_t obj, const char* name, std::string* value, const std
   }
   buf.resize(std::min(buf.size(), buf.find('\0')));
   *value = buf;
-  return Status::Ok();
-}
-
-Status CheckName(const std::string& name, const std::string& path) {
-  if (name.empty() || name.front() == '/' || name.back() == '/' ||
-      name.find("//") != std::string::npos || name == "." || name.find("/./") != std::string::npos) {
-    return Status::InvalidArgument(path + ": invalid tensor name '" + name + "'");
-  }
-  return Status::Ok();
-}
-
-// Creates the groups on the way to `name` ("a/b/c" needs "a" and "a/b").
-Status EnsureParentGroups(hid_t file, const std::string& name, std::set<std::string>* made,
-                          const std::string& path) {
-  for (size_t pos = name.find('/'); pos != std::string::npos; pos = name.find('/', pos + 1)) {
-    const std::string group = name.substr(0, pos);
-    if (!made->insert(group).second) continue;
-    Handle gcpl(NoTimesPlist(H5P_GROUP_CREATE), H5Pclose);
-    Handle g(H5Gcreate2(file, group.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose);
-    if (!g.valid()) return Status::IOError(path + ": cannot create group '" + group + "'");
-  }
-  return Status::Ok();
-}
-
-Status WriteOne(hid_t file, const TensorData& t, const std::string& path) {
-  const int64_t numel = t.numel();
-  if (numel < 0 || t.bytes.size() != static_cast<size_t>(numel) * DTypeSize(t.dtype)) {
-    return Status::InvalidArgument(path + ": tensor '" + t.name + "' has " +
-                                   std::to_string(t.bytes.size()) + " bytes, its dtype and shape need " +
-                                   std::to_string(numel * static_cast<int64_t>(DTypeSize(t.dtype))));
-  }
-  std::vector<hsize_t> dims(t.shape.begin(), t.shape.end());
-  Handle space(t.shape.empty() ? H5Screate(H5S_SCALAR)
-                               : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-               H5Sclose);
-  Handle dcpl(NoTimesPlist(H5P_DATASET_CREATE), H5Pclose);
-  Handle ds(H5Dcreate2(file, t.name.c_str(), FileType(t.dtype), space.get(), H5P_DEFAULT,
-                       dcpl.get(), H5P_DEFAULT),
-            H5Dclose);
-  if (!space.valid() || !ds.valid()) {
-    return Status::IOError(path + ": cannot create dataset '" + t.name + "'");
-  }
-  if (numel > 0 &&
-      H5Dwrite(ds.get(), MemType(t.dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.bytes.data()) < 0) {
-    return Status::IOError(path + ": cannot write dataset '" + t.name + "'");
-  }
-  return WriteStringAttr(ds.get(), kDTypeAttr, DTypeName(t.dtype), path);
-}
-
-Status WriteTensors(hid_t file, const std::vector<TensorData>& tensors, const std::string& path) {
-  LOCKSTEP_RETURN_IF_ERROR(WriteStringAttr(file, kMagicAttr, kMagic, path));
-  LOCKSTEP_RETURN_IF_ERROR(
-      WriteStringAttr(file, kVersionAttr, std::to_string(kFormatVersion), path));
-  std::set<std::string> groups;
-  for (const auto& t : tensors) {
-    LOCKSTEP_RETURN_IF_ERROR(EnsureParentGroups(file, t.name, &groups, path));
-    LOCKSTEP_RETURN_IF_ERROR(WriteOne(file, t, path));
-  }
-  if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) return Status::IOError(path + ": flush failed");
   return Status::Ok();
 }
 
@@ -301,32 +156,6 @@ int64_t TensorData::numel() const {
     n *= d;
   }
   return n;
-}
-
-Status WriteTensorFile(const std::string& path, const std::vector<TensorData>& tensors) {
-  SilenceHdf5();
-  std::set<std::string> names;
-  for (const auto& t : tensors) {
-    LOCKSTEP_RETURN_IF_ERROR(CheckName(t.name, path));
-    if (!names.insert(t.name).second) {
-      return Status::InvalidArgument(path + ": duplicate tensor name '" + t.name + "'");
-    }
-  }
-  std::string image;
-  {
-    Handle fcpl(NoTimesPlist(H5P_FILE_CREATE), H5Pclose);
-    Handle fapl(InMemoryFapl(nullptr), H5Pclose);
-    Handle file(H5Fcreate(kImageName, H5F_ACC_TRUNC, fcpl.get(), fapl.get()), H5Fclose);
-    if (!file.valid()) return Status::IOError(path + ": cannot create an HDF5 image in memory");
-    LOCKSTEP_RETURN_IF_ERROR(WriteTensors(file.get(), tensors, path));
-    const ssize_t size = H5Fget_file_image(file.get(), nullptr, 0);
-    if (size <= 0) return Status::IOError(path + ": cannot take the HDF5 image");
-    image.resize(static_cast<size_t>(size));
-    if (H5Fget_file_image(file.get(), &image[0], image.size()) != size) {
-      return Status::IOError(path + ": cannot take the HDF5 image");
-    }
-  }
-  return WriteFileDurably(path, image);
 }
 
 Status ReadTensorFile(const std::string& path, std::vector<TensorData>* tensors) {
@@ -424,6 +253,53 @@ Status LocateTensorExtents(const std::string& path, std::vector<TensorExtent>* e
     LOCKSTEP_RETURN_IF_ERROR(LocateOne(file.get(), ctx.names[i], file_size, path, &(*extents)[i], all_raw));
   }
   return Status::Ok();
+}
+
+namespace {
+
+// Reads `size` bytes at `offset` of `fd` into `dst`.
+Status PreadExact(int fd, void* dst, uint64_t size, uint64_t offset, const std::string& where) {
+  for (uint64_t done = 0; done < size;) {
+    const ssize_t n = ::pread(fd, static_cast<char*>(dst) + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::IOError(where + ": read failed: " + std::strerror(errno));
+    if (n == 0) return Status::Corruption(where + ": the file ends inside the tensor (truncated)");
+    done += static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+// The slow way, for files another writer laid out (chunked, filtered datasets).
+Status ReadThroughHdf5(const std::string& path, const TensorPlacer& place) {
+  std::vector<TensorData> tensors;
+  LOCKSTEP_RETURN_IF_ERROR(ReadTensorFile(path, &tensors));
+  for (const auto& t : tensors) {
+    const TensorExtent e{t.name, t.dtype, t.shape, 0, t.bytes.size()};
+    void* dst = nullptr;
+    LOCKSTEP_RETURN_IF_ERROR(place(e, &dst));
+    if (dst != nullptr && !t.bytes.empty()) std::memcpy(dst, t.bytes.data(), t.bytes.size());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ReadTensorFileInto(const std::string& path, const TensorPlacer& place) {
+  std::vector<TensorExtent> extents;
+  bool all_raw = true;
+  LOCKSTEP_RETURN_IF_ERROR(LocateTensorExtents(path, &extents, &all_raw));
+  if (!all_raw) return ReadThroughHdf5(path, place);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError(path + ": cannot open: " + std::strerror(errno));
+  Status st;
+  for (const auto& e : extents) {
+    void* dst = nullptr;
+    st = place(e, &dst);
+    if (st.ok() && dst != nullptr && e.bytes > 0) st = PreadExact(fd, dst, e.bytes, e.offset, path + ": tensor '" + e.name + "'");
+    if (!st.ok()) break;
+  }
+  ::close(fd);
+  return st;
 }
 
 }  // namespace lockstep

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,10 +28,33 @@ struct TensorData {
   int64_t numel() const;
 };
 
-// Writes `tensors` to a new HDF5 file at `path` (replacing any file there), durably: the
-// file is built in memory and written and fsynced in one piece. Names must be
-// unique, non-empty and free of empty path components; each tensor's byte count must match.
-Status WriteTensorFile(const std::string& path, const std::vector<TensorData>& tensors);
+// A tensor's bytes where they already lie (a CPU tensor's memory, a TensorData's vector):
+// what WriteTensorFile writes from, with no staging copy. `data` must stay valid and
+// unchanged until the write returns.
+struct TensorView {
+  std::string name;
+  DType dtype = DType::kFloat32;
+  std::vector<int64_t> shape;
+  const void* data = nullptr;
+  size_t bytes = 0;  // numel * DTypeSize(dtype)
+};
+
+// What a durable write put on disk: its size and XXH3-128 digest, hashed from memory as the
+// bytes were written (a checkpoint's manifest takes them, so nothing is read back).
+struct WrittenFile {
+  uint64_t size = 0;
+  std::string xxh3_128;
+};
+
+// Writes `tensors` to a new HDF5 file at `path` (replacing any file there), durably, and
+// stores its size and digest in `*written` when non-null. HDF5 lays out only the metadata,
+// in memory, with every dataset's storage allocated; each tensor's bytes then go from
+// `data` straight to the file (formats/io.h writes, one fsync). Names must be unique,
+// non-empty and free of empty path components; each byte count must match dtype and shape.
+Status WriteTensorFile(const std::string& path, const std::vector<TensorView>& tensors,
+                       WrittenFile* written = nullptr);
+Status WriteTensorFile(const std::string& path, const std::vector<TensorData>& tensors,
+                       WrittenFile* written = nullptr);
 
 // Reads every tensor of the Lockstep tensor file at `path`, sorted by name. Checks the
 // magic and version, and that each dataset's size agrees with its dtype and shape.
@@ -70,5 +94,12 @@ Status LocateTensorExtents(const std::string& path, std::vector<TensorExtent>* e
 // reads each extent itself (bounded by the file's size, checked here), at the disk's speed,
 // and libhdf5 never parses the file in the caller's process.
 Status LocateUntrustedTensorFile(const std::string& path, std::vector<TensorExtent>* extents, bool* all_raw);
+
+// Reads a trusted tensor file (see the note above) straight into memory the caller owns:
+// for each tensor, `place` gets its name, dtype and shape and sets `*dst` to where its bytes
+// go (nullptr: skip it) or fails, e.g. when the tensor does not fit its destination. Raw
+// datasets are read with pread into `*dst`; a file laid out otherwise goes through libhdf5.
+using TensorPlacer = std::function<Status(const TensorExtent& tensor, void** dst)>;
+Status ReadTensorFileInto(const std::string& path, const TensorPlacer& place);
 
 }  // namespace lockstep

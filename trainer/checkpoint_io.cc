@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 #include <memory>
 
 #include "formats/checkpoint.h"
@@ -12,29 +13,45 @@
 namespace lockstep {
 namespace {
 
-Status ModelTensors(Model* model, std::vector<TensorData>* out) {
-  for (const auto& p : model->named_parameters()) {
-    out->emplace_back();
-    LOCKSTEP_RETURN_IF_ERROR(ToTensorData(p.key(), p.value(), &out->back()));
+// Views of the tensors to save, and the tensors that own their memory (for a CPU model,
+// the parameters themselves: nothing is copied).
+struct SaveList {
+  std::vector<torch::Tensor> keep;
+  std::vector<TensorView> views;
+
+  Status Add(const std::string& name, const torch::Tensor& t) {
+    keep.emplace_back();
+    views.emplace_back();
+    return ToTensorView(name, t, &keep.back(), &views.back());
   }
-  for (const auto& b : model->named_buffers()) {
-    out->emplace_back();
-    LOCKSTEP_RETURN_IF_ERROR(ToTensorData(b.key(), b.value(), &out->back()));
+};
+
+Status ModelTensors(Model* model, SaveList* out) {
+  for (const auto& p : model->named_parameters()) LOCKSTEP_RETURN_IF_ERROR(out->Add(p.key(), p.value()));
+  for (const auto& b : model->named_buffers()) LOCKSTEP_RETURN_IF_ERROR(out->Add(b.key(), b.value()));
+  return Status::Ok();
+}
+
+Status OptimizerTensors(AdamW* opt, SaveList* out) {
+  for (auto& [name, s] : opt->state()) {
+    if (!s.exp_avg.defined()) continue;
+    LOCKSTEP_RETURN_IF_ERROR(out->Add("exp_avg/" + name, s.exp_avg));
+    LOCKSTEP_RETURN_IF_ERROR(out->Add("exp_avg_sq/" + name, s.exp_avg_sq));
+    LOCKSTEP_RETURN_IF_ERROR(out->Add("step/" + name, torch::tensor(s.step, torch::kInt64)));
   }
   return Status::Ok();
 }
 
-Status OptimizerTensors(AdamW* opt, std::vector<TensorData>* out) {
-  for (auto& [name, s] : opt->state()) {
-    if (!s.exp_avg.defined()) continue;
-    out->emplace_back();
-    LOCKSTEP_RETURN_IF_ERROR(ToTensorData("exp_avg/" + name, s.exp_avg, &out->back()));
-    out->emplace_back();
-    LOCKSTEP_RETURN_IF_ERROR(ToTensorData("exp_avg_sq/" + name, s.exp_avg_sq, &out->back()));
-    out->emplace_back();
-    LOCKSTEP_RETURN_IF_ERROR(ToTensorData("step/" + name, torch::tensor(s.step, torch::kInt64), &out->back()));
-  }
-  return Status::Ok();
+bool SameShape(const TensorExtent& e, const torch::Tensor& t) {
+  return std::vector<int64_t>(t.sizes().begin(), t.sizes().end()) == e.shape;
+}
+
+// Where a stored tensor lands: `target` itself when its memory is CPU and contiguous,
+// otherwise a CPU tensor copied into `target` afterwards (a CUDA model).
+void* LandingFor(const torch::Tensor& target, std::vector<std::pair<torch::Tensor, torch::Tensor>>* copies) {
+  if (target.device().is_cpu() && target.is_contiguous()) return target.data_ptr();
+  copies->emplace_back(torch::empty(target.sizes(), target.options().device(torch::kCPU)), target);
+  return copies->back().first.data_ptr();
 }
 
 }  // namespace
@@ -43,7 +60,7 @@ StateFile JsonStateFile(const std::string& name, std::function<nlohmann::json()>
                         std::function<Status(const nlohmann::json&, const std::string& path)> from_json) {
   StateFile f;
   f.name = name;
-  f.save = [to_json](const std::string& path) { return WriteJsonFile(path, to_json()); };
+  f.save = [to_json](const std::string& path, WrittenFile*) { return WriteJsonFile(path, to_json()); };
   f.load = [from_json](const std::string& path) {
     nlohmann::json j;
     LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(path, &j));
@@ -61,7 +78,11 @@ Status SaveCheckpoint(const std::string& run_dir, int64_t step, const std::vecto
                       std::string* final_dir) {
   std::unique_ptr<CheckpointStaging> staging;
   LOCKSTEP_RETURN_IF_ERROR(CheckpointStaging::Begin(run_dir, step, &staging));
-  for (const auto& piece : pieces) LOCKSTEP_RETURN_IF_ERROR(piece.save(staging->FilePath(piece.name)));
+  for (const auto& piece : pieces) {
+    WrittenFile written;
+    LOCKSTEP_RETURN_IF_ERROR(piece.save(staging->FilePath(piece.name), &written));
+    if (!written.xxh3_128.empty()) staging->NoteWritten(piece.name, written.size, written.xxh3_128);
+  }
   return staging->Commit(final_dir);
 }
 
@@ -72,58 +93,64 @@ Status LoadCheckpoint(const std::string& checkpoint_dir, const std::vector<State
   return Status::Ok();
 }
 
-Status SaveModelWeights(const std::string& path, Model* model) {
-  std::vector<TensorData> tensors;
+Status SaveModelWeights(const std::string& path, Model* model, WrittenFile* written) {
+  SaveList tensors;
   LOCKSTEP_RETURN_IF_ERROR(ModelTensors(model, &tensors));
-  return WriteTensorFile(path, tensors);
+  return WriteTensorFile(path, tensors.views, written);
 }
 
-Status SaveOptimizerState(const std::string& path, AdamW* optimizer) {
-  std::vector<TensorData> tensors;
+Status SaveOptimizerState(const std::string& path, AdamW* optimizer, WrittenFile* written) {
+  SaveList tensors;
   LOCKSTEP_RETURN_IF_ERROR(OptimizerTensors(optimizer, &tensors));
-  return WriteTensorFile(path, tensors);
+  return WriteTensorFile(path, tensors.views, written);
 }
 
 Status LoadModelWeights(const std::string& path, Model* model) {
-  std::vector<TensorData> tensors;
-  LOCKSTEP_RETURN_IF_ERROR(ReadTensorFile(path, &tensors));
-  std::map<std::string, const TensorData*> by_name;
-  for (const auto& t : tensors) by_name[t.name] = &t;
+  std::map<std::string, torch::Tensor> params;
+  for (auto& p : model->named_parameters()) params[p.key()] = p.value();
+  std::set<std::string> loaded;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;  // (landed on CPU, parameter)
   torch::NoGradGuard no_grad;
-  for (auto& p : model->named_parameters()) {
-    const auto it = by_name.find(p.key());
-    if (it == by_name.end()) return Status::Corruption(path + ": parameter '" + p.key() + "' missing");
-    torch::Tensor src = FromTensorData(*it->second);
-    if (src.sizes() != p.value().sizes() || src.scalar_type() != p.value().scalar_type()) {
-      return Status::Corruption(path + ": parameter '" + p.key() + "' has another shape or dtype than the model");
+  LOCKSTEP_RETURN_IF_ERROR(ReadTensorFileInto(path, [&](const TensorExtent& e, void** dst) {
+    const auto it = params.find(e.name);
+    if (it == params.end()) return Status::Ok();  // a buffer, or a tensor this model lacks
+    if (!SameShape(e, it->second) || ScalarTypeOf(e.dtype) != it->second.scalar_type()) {
+      return Status::Corruption(path + ": parameter '" + e.name + "' has another shape or dtype than the model");
     }
-    p.value().copy_(src.to(p.value().device()));
+    loaded.insert(e.name);
+    *dst = LandingFor(it->second, &copies);
+    return Status::Ok();
+  }));
+  for (const auto& [name, p] : params) {
+    if (!loaded.count(name)) return Status::Corruption(path + ": parameter '" + name + "' missing");
   }
+  for (auto& [landed, param] : copies) param.copy_(landed);
   return Status::Ok();
 }
 
 Status LoadOptimizerState(const std::string& path, const torch::Device& device, AdamW* optimizer) {
-  std::vector<TensorData> tensors;
-  LOCKSTEP_RETURN_IF_ERROR(ReadTensorFile(path, &tensors));
-  std::map<std::string, const TensorData*> by_name;
-  for (const auto& t : tensors) by_name[t.name] = &t;
+  std::map<std::string, torch::Tensor> read;  // every stored tensor, on the CPU
+  LOCKSTEP_RETURN_IF_ERROR(ReadTensorFileInto(path, [&](const TensorExtent& e, void** dst) {
+    torch::Tensor& t = read[e.name];
+    t = torch::empty(e.shape, torch::TensorOptions().dtype(ScalarTypeOf(e.dtype)));
+    *dst = t.data_ptr();
+    return Status::Ok();
+  }));
   optimizer->state().clear();
   for (const auto& [name, param] : optimizer->params()) {
-    const auto m = by_name.find("exp_avg/" + name), v = by_name.find("exp_avg_sq/" + name),
-               step = by_name.find("step/" + name);
-    if (m == by_name.end() && v == by_name.end() && step == by_name.end()) continue;  // never updated
-    if (m == by_name.end() || v == by_name.end() || step == by_name.end()) {
+    const auto m = read.find("exp_avg/" + name), v = read.find("exp_avg_sq/" + name), step = read.find("step/" + name);
+    if (m == read.end() && v == read.end() && step == read.end()) continue;  // never updated
+    if (m == read.end() || v == read.end() || step == read.end()) {
       return Status::Corruption(path + ": incomplete AdamW state for '" + name + "'");
     }
-    AdamWParamState st;
-    st.exp_avg = FromTensorData(*m->second).to(device);
-    st.exp_avg_sq = FromTensorData(*v->second).to(device);
-    const torch::Tensor s = FromTensorData(*step->second);
-    if (st.exp_avg.sizes() != param.sizes() || st.exp_avg_sq.sizes() != param.sizes() ||
-        s.numel() != 1 || s.scalar_type() != torch::kInt64) {
+    if (m->second.sizes() != param.sizes() || v->second.sizes() != param.sizes() || step->second.numel() != 1 ||
+        step->second.scalar_type() != torch::kInt64) {
       return Status::Corruption(path + ": AdamW state for '" + name + "' does not fit the parameter");
     }
-    st.step = s.item<int64_t>();
+    AdamWParamState st;
+    st.exp_avg = m->second.to(device);
+    st.exp_avg_sq = v->second.to(device);
+    st.step = step->second.item<int64_t>();
     optimizer->state()[name] = std::move(st);
   }
   return Status::Ok();

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/status.h"
+#include "formats/tensor_file.h"
 #include "trainer/adamw.h"
 #include "trainer/models.h"
 
@@ -27,8 +28,10 @@ constexpr char kOptimizerFile[] = "optimizer.h5";
 
 // One piece of training state and the checkpoint file it lives in.
 struct StateFile {
-  std::string name;                                    // "model.h5", "scheduler.json"
-  std::function<Status(const std::string& path)> save;  // writes the file at `path`
+  std::string name;  // "model.h5", "scheduler.json"
+  // Writes the file at `path`. A saver that wrote it durably and hashed it on the way fills
+  // `*written`, so the commit neither fsyncs nor reads it again; others leave it empty.
+  std::function<Status(const std::string& path, WrittenFile* written)> save;
   std::function<Status(const std::string& path)> load;  // restores the state from `path`
 };
 
@@ -46,13 +49,13 @@ Status SaveCheckpoint(const std::string& run_dir, int64_t step, const std::vecto
 Status LoadCheckpoint(const std::string& checkpoint_dir, const std::vector<StateFile>& pieces);
 
 // model.h5: every parameter and buffer, one dataset each.
-Status SaveModelWeights(const std::string& path, Model* model);
+Status SaveModelWeights(const std::string& path, Model* model, WrittenFile* written = nullptr);
 // Copies the weights of the model file at `path` into `model`, checking names, shapes and
 // dtypes (resume, and load_best_model_at_end).
 Status LoadModelWeights(const std::string& path, Model* model);
 
 // optimizer.h5: exp_avg/<param>, exp_avg_sq/<param>, step/<param>.
-Status SaveOptimizerState(const std::string& path, AdamW* optimizer);
+Status SaveOptimizerState(const std::string& path, AdamW* optimizer, WrittenFile* written = nullptr);
 // Restores AdamW's moments and step counts onto `device`, checking that every parameter's
 // state is present with the parameter's shape.
 Status LoadOptimizerState(const std::string& path, const torch::Device& device, AdamW* optimizer);

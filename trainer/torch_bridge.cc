@@ -22,7 +22,6 @@ bool DTypeOf(const torch::Tensor& t, DType* out) {
   }
 }
 
-namespace {
 torch::ScalarType ScalarTypeOf(DType d) {
   switch (d) {
     case DType::kFloat32: return torch::kFloat32;
@@ -38,29 +37,20 @@ torch::ScalarType ScalarTypeOf(DType d) {
   }
   return torch::kUInt8;
 }
-}  // namespace
 
-Status ToTensorData(const std::string& name, const torch::Tensor& t, TensorData* out) {
+Status ToTensorView(const std::string& name, const torch::Tensor& t, torch::Tensor* keep, TensorView* out) {
   DType dtype;
   if (!DTypeOf(t, &dtype)) {
     return Status::InvalidArgument("tensor '" + name + "' has unsupported dtype " +
                                    std::string(c10::toString(t.scalar_type())));
   }
-  const torch::Tensor cpu = t.detach().to(torch::kCPU).contiguous();
+  *keep = t.detach().to(torch::kCPU).contiguous();  // no copy for a contiguous CPU tensor
   out->name = name;
   out->dtype = dtype;
-  out->shape.assign(cpu.sizes().begin(), cpu.sizes().end());
-  const size_t nbytes = static_cast<size_t>(cpu.numel()) * cpu.element_size();
-  out->bytes.resize(nbytes);
-  if (nbytes > 0) std::memcpy(out->bytes.data(), cpu.data_ptr(), nbytes);
+  out->shape.assign(keep->sizes().begin(), keep->sizes().end());
+  out->bytes = static_cast<size_t>(keep->numel()) * keep->element_size();
+  out->data = out->bytes > 0 ? keep->data_ptr() : nullptr;
   return Status::Ok();
-}
-
-torch::Tensor FromTensorData(const TensorData& data) {
-  std::vector<int64_t> shape(data.shape.begin(), data.shape.end());
-  torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(ScalarTypeOf(data.dtype)));
-  if (!data.bytes.empty()) std::memcpy(t.data_ptr(), data.bytes.data(), data.bytes.size());
-  return t;
 }
 
 Status ResolveDevice(const std::string& wanted, torch::Device* device) {

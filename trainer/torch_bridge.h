@@ -13,12 +13,13 @@
 
 namespace lockstep {
 
-// Copies `t` (any device, any layout) into plain little-endian bytes named `name`.
-// Fails for dtypes the tensor format does not carry (complex, quantized).
-Status ToTensorData(const std::string& name, const torch::Tensor& t, TensorData* out);
+// A view of `t`'s bytes (any device, any layout) for WriteTensorFile, with no copy when `t`
+// is a contiguous CPU tensor; `*keep` holds the memory the view points into (a CPU copy
+// otherwise). Fails for dtypes the tensor format does not carry (complex, quantized).
+Status ToTensorView(const std::string& name, const torch::Tensor& t, torch::Tensor* keep, TensorView* out);
 
-// A CPU tensor holding a copy of `data`.
-torch::Tensor FromTensorData(const TensorData& data);
+// The torch dtype of a stored dtype.
+torch::ScalarType ScalarTypeOf(DType dtype);
 
 // The dtype `t` would be stored as, or false when unsupported.
 bool DTypeOf(const torch::Tensor& t, DType* out);
