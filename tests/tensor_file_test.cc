@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
+#include "formats/checksum.h"
+
 #include "tests/test_util.h"
 
 namespace lockstep {
@@ -99,6 +103,62 @@ TEST(TensorFile, DTypeNamesRoundTrip) {
 // libhdf5 parses bytes no manifest vouched for in a child process: the same tensors come
 // back, a damaged file is Corruption naming it, and the input on which the fuzzer found a
 // heap overflow inside libhdf5 is a Status, never a crash of the caller.
+// The save path hashes from memory as it writes; the manifest trusts that digest, so it
+// must be the digest of the bytes on disk, for small tensors gathered in the write buffer
+// and large ones written from their own memory alike.
+TEST(TensorFile, DigestOfTheWriteIsTheDigestOfTheFile) {
+  test::ScratchDir dir;
+  auto tensors = EveryDType();
+  tensors.push_back(Make("big/w", DType::kFloat32, {1 << 19}));  // 2 MiB: written directly
+  WrittenFile written;
+  ASSERT_OK(WriteTensorFile(dir.Join("t.h5"), tensors, &written));
+  std::string hex;
+  uint64_t size = 0;
+  ASSERT_OK(FileXxh3Hex(dir.Join("t.h5"), &hex, &size));
+  EXPECT_EQ(written.size, size);
+  EXPECT_EQ(written.xxh3_128, hex);
+  EXPECT_EQ(size, test::FileSize(dir.Join("t.h5")));
+}
+
+// Many groups and names (an optimizer file: three groups of every parameter) with large
+// tensors: the metadata must stay in front of the data, so every tensor lies raw and whole
+// where LocateTensorExtents finds it, and the bytes read straight from there round-trip.
+TEST(TensorFile, ReadIntoPlacesEveryTensorsBytesWhereAsked) {
+  test::ScratchDir dir;
+  std::vector<TensorData> tensors;
+  for (int i = 0; i < 40; ++i) {
+    for (const char* group : {"exp_avg/", "exp_avg_sq/"}) {
+      tensors.push_back(Make(std::string(group) + "layer." + std::to_string(i) + ".weight", DType::kFloat32, {300, 70}));
+    }
+    tensors.push_back(Make("step/layer." + std::to_string(i) + ".weight", DType::kInt64, {}));
+  }
+  ASSERT_OK(WriteTensorFile(dir.Join("opt.h5"), tensors));
+  std::map<std::string, std::vector<uint8_t>> landed;
+  ASSERT_OK(ReadTensorFileInto(dir.Join("opt.h5"), [&](const TensorExtent& e, void** dst) {
+    auto& bytes = landed[e.name];
+    bytes.assign(e.bytes, 0xEE);
+    *dst = bytes.data();
+    return Status::Ok();
+  }));
+  ASSERT_EQ(landed.size(), tensors.size());
+  for (const auto& t : tensors) EXPECT_EQ(landed[t.name], t.bytes) << t.name;
+}
+
+TEST(TensorFile, ReadIntoStopsAtThePlacersRefusal) {
+  test::ScratchDir dir;
+  ASSERT_OK(WriteTensorFile(dir.Join("t.h5"), EveryDType()));
+  int asked = 0;
+  const Status st = ReadTensorFileInto(dir.Join("t.h5"), [&](const TensorExtent& e, void**) {
+    ++asked;
+    return Status::Corruption(e.name + " does not fit");
+  });
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_EQ(asked, 1);
+  const Status missing = ReadTensorFileInto(dir.Join("absent.h5"), [](const TensorExtent&, void**) { return Status::Ok(); });
+  EXPECT_FALSE(missing.ok());
+  EXPECT_NE(missing.message().find("absent.h5"), std::string::npos) << missing.ToString();
+}
+
 TEST(UntrustedTensorFile, ReadsTheSameTensorsAndNamesDamage) {
   test::ScratchDir dir;
   std::vector<TensorData> tensors(2);
