@@ -118,6 +118,7 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
     options.interactive_progress = ProgressDisplay::StderrIsTerminal();
     if (flags->resume_option->count() > 0) options.resume_from = flags->resume;
     options.resume_override = flags->resume_override;
+    options.record_steps = !flags->no_step_log;
     if (stop_after > 0) options.stop_after_step = stop_after;
     std::unique_ptr<SaveIoProbe> probe;
     if (event_fd >= 0) {

@@ -27,6 +27,8 @@ CLI::App* DefineTrainCommand(CLI::App* app, TrainFlags* flags) {
       ->group("");  // internal: hidden from --help
   cmd->add_option("--crash-at-io", flags->crash_at_io, "SIGKILL itself after the K-th I/O call of save S (S:K)")
       ->group("");  // internal: verify-resume --crash-points
+  cmd->add_flag("--no-step-log", flags->no_step_log, "record no steps (lockstep bench: the cost of recording)")
+      ->group("");  // internal: needs --save_strategy no
   AddTrainingFlags(cmd, &flags->training);
   return cmd;
 }

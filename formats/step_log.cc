@@ -17,8 +17,8 @@
 namespace lockstep {
 namespace {
 
-constexpr char kMagic[] = "LOCKSTEP-STEPLOG";
-constexpr int kFormatVersion = 1;
+constexpr const char* kMagic = kStepLogMagic;
+constexpr int kFormatVersion = kStepLogFormatVersion;
 
 // What every reader may rely on after the header: an object with a string "kind", and
 // for a step record an integer "step". Anything else is corruption, named here, so no
@@ -86,131 +86,6 @@ Status DecompressFrame(const char* src, size_t size, const std::string& where, s
 }
 
 }  // namespace
-
-StepLogWriter::StepLogWriter(std::string path, int fd, const StepLogOptions& options)
-    : path_(std::move(path)),
-      fd_(fd),
-      options_(options),
-      digest_(new Xxh3Stream),
-      cctx_(ZSTD_createCCtx(), [](ZSTD_CCtx* c) { ZSTD_freeCCtx(c); }) {
-  ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_compressionLevel, options_.compression_level);
-  ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_checksumFlag, 1);
-  ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_contentSizeFlag, 1);
-}
-
-StepLogWriter::~StepLogWriter() { (void)Close(); }
-
-Status StepLogWriter::Create(const std::string& path, const nlohmann::json& header,
-                             const StepLogOptions& options, std::unique_ptr<StepLogWriter>* out) {
-  int fd = -1;
-  LOCKSTEP_RETURN_IF_ERROR(io::Create(path, &fd));
-  std::unique_ptr<StepLogWriter> w(new StepLogWriter(path, fd, options));
-  nlohmann::json h = header;
-  h["kind"] = "header";
-  h["magic"] = kMagic;
-  h["format_version"] = kFormatVersion;
-  LOCKSTEP_RETURN_IF_ERROR(w->WriteFrame(DumpJson(h) + "\n"));
-  *out = std::move(w);
-  return Status::Ok();
-}
-
-Status StepLogWriter::OpenForAppend(const std::string& path, uint64_t keep_bytes, const std::string& expected_xxh3,
-                                    const StepLogOptions& options, std::unique_ptr<StepLogWriter>* out) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return io::ErrnoStatus(path, "cannot open the step log");
-  std::unique_ptr<StepLogWriter> w(new StepLogWriter(path, fd, options));
-  // The kept bytes are read once, into the running digest the writer goes on with.
-  uint64_t done = 0;
-  LOCKSTEP_RETURN_IF_ERROR(Xxh3Fd(fd, path, keep_bytes, w->digest_.get(), &done));
-  if (done < keep_bytes) {
-    return Status::Corruption(path + ": ends at byte " + std::to_string(done) + ", but the checkpoint covers " +
-                              std::to_string(keep_bytes) + " bytes of it (the log was cut short)");
-  }
-  if (!expected_xxh3.empty() && w->digest_->HexDigest() != expected_xxh3) {
-    return Status::Corruption(path + ": its first " + std::to_string(keep_bytes) +
-                              " bytes, which the checkpoint covers, differ from the checkpoint's digest of them "
-                              "(the log was damaged or replaced after the checkpoint was saved)");
-  }
-  LOCKSTEP_RETURN_IF_ERROR(io::Truncate(fd, keep_bytes, path));
-  LOCKSTEP_RETURN_IF_ERROR(io::Fsync(fd, path));
-  if (::lseek(fd, 0, SEEK_END) != static_cast<off_t>(keep_bytes)) return io::ErrnoStatus(path, "cannot seek");
-  w->bytes_written_ = w->last_frame_start_ = keep_bytes;
-  *out = std::move(w);
-  return Status::Ok();
-}
-
-Status StepLogWriter::Append(nlohmann::json record) {
-  LOCKSTEP_RETURN_IF_ERROR(Writable());
-  record["kind"] = "step";
-  pending_ += DumpJson(record);
-  pending_ += '\n';
-  if (++pending_records_ >= options_.records_per_frame) return Flush();
-  return Status::Ok();
-}
-
-Status StepLogWriter::AppendEvent(const std::string& kind, const nlohmann::json& body) {
-  LOCKSTEP_RETURN_IF_ERROR(Writable());
-  if (kind == "step" || kind == "header" || kind.empty()) {
-    return Status::InvalidArgument(path_ + ": '" + kind + "' is not an event kind");
-  }
-  nlohmann::json r = body;
-  r["kind"] = kind;
-  pending_ += DumpJson(r);
-  pending_ += '\n';
-  return Status::Ok();
-}
-
-Status StepLogWriter::Writable() const {
-  if (!failure_.ok()) return failure_;
-  if (fd_ < 0) return Status::InvalidArgument(path_ + ": step log is closed");
-  return Status::Ok();
-}
-
-Status StepLogWriter::Flush(bool sync) {
-  LOCKSTEP_RETURN_IF_ERROR(Writable());
-  if (!pending_.empty()) {
-    LOCKSTEP_RETURN_IF_ERROR(WriteFrame(pending_));
-    pending_.clear();
-    pending_records_ = 0;
-  }
-  if (sync) return Fail(io::Fsync(fd_, path_));
-  return Status::Ok();
-}
-
-Status StepLogWriter::Close() {
-  if (fd_ < 0) return failure_;
-  Status st = failure_.ok() ? Flush(/*sync=*/true) : failure_;
-  ::close(fd_);
-  fd_ = -1;
-  return st;
-}
-
-std::string StepLogWriter::digest() const { return digest_->HexDigest(); }
-
-// After a failed write or fsync the file may end inside a frame, and what reached the
-// disk is unknown: the writer refuses all further work (a later frame after a partial one
-// would corrupt the middle of the log), after cutting the file back to its last whole frame.
-Status StepLogWriter::Fail(Status st) {
-  if (st.ok() || !failure_.ok()) return st;
-  failure_ = st;
-  (void)io::Truncate(fd_, bytes_written_, path_);
-  return st;
-}
-
-// Compresses `text` into one frame (with content size and checksum) and writes it with a
-// single write(2), so a crash leaves at worst a prefix of this frame at the end of the file.
-Status StepLogWriter::WriteFrame(const std::string& text) {
-  if (!cctx_) return Status::IOError(path_ + ": zstd: cannot create a compression context");
-  frame_.resize(ZSTD_compressBound(text.size()));
-  const size_t n = ZSTD_compress2(cctx_.get(), &frame_[0], frame_.size(), text.data(), text.size());
-  if (ZSTD_isError(n)) return Status::IOError(path_ + ": zstd: " + ZSTD_getErrorName(n));
-  const std::string& frame = frame_;
-  LOCKSTEP_RETURN_IF_ERROR(Fail(io::Write(fd_, frame.data(), n, path_)));
-  digest_->Update(frame.data(), n);
-  last_frame_start_ = bytes_written_;
-  bytes_written_ += n;
-  return Status::Ok();
-}
 
 Status ReadStepLog(const std::string& path, StepLogContents* out) {
   *out = StepLogContents();

@@ -2,13 +2,16 @@
 // Format: doc/step_log_format.md. `zstdcat steps.jsonl.zst | jq` reads it.
 //
 // Records are buffered and written as one zstd frame every `records_per_frame` records, at
-// every Flush() and at Close(). A killed process loses at most the unflushed records; the
+// every Flush() and at Close(), by a background thread that also serializes them. A killed process loses at most the unflushed records; the
 // reader accepts a truncated last frame and reports it.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -21,11 +24,18 @@ struct ZSTD_CCtx_s;  // zstd.h stays out of this header
 namespace lockstep {
 
 constexpr char kStepLogFile[] = "steps.jsonl.zst";
+constexpr char kStepLogMagic[] = "LOCKSTEP-STEPLOG";  // the header record's "magic"
+constexpr int kStepLogFormatVersion = 1;
 
 struct StepLogOptions {
   int records_per_frame = 16;  // frame boundaries are deterministic: same run, same bytes
   int compression_level = 3;
 };
+
+// Replaces every binary value in `record` (json::binary: a raw RNG state) with its digest,
+// {"size": n, "xxh3_128": hex}: what the log stores for it. The writer does this off the
+// training loop; a replay does it to compare a step with its logged record.
+void DigestRawStates(nlohmann::json* record);
 
 class StepLogWriter {
  public:
@@ -43,16 +53,26 @@ class StepLogWriter {
                               const StepLogOptions& options, std::unique_ptr<StepLogWriter>* out);
   ~StepLogWriter();  // flushes, best effort; nothing after a failure
 
-  // Buffers `record` (its "kind" is set to "step"); writes a frame when the buffer is full.
-  // Taken by value: a caller done with its record moves it in, and nothing is copied.
+  // Queues `record` (its "kind" is set to "step") and returns: a background thread
+  // serializes it, and writes a frame when `records_per_frame` records are buffered, so
+  // the training loop pays for a move and a queue push. Taken by value: a caller done with
+  // its record moves it in, and nothing is copied. A binary value (json::binary, such as a
+  // raw RNG state) is stored as its digest {"size": n, "xxh3_128": hex}, hashed off the
+  // loop. A failed background write is returned by the next call (the writer refuses all
+  // work after it, as below).
   Status Append(nlohmann::json record);
 
-  // Buffers an event record between steps, such as {"kind": "resume", ...}. `kind` must
+  // Queues an event record between steps, such as {"kind": "resume", ...}. `kind` must
   // not be "step" or "header". Readers list events apart from the step records.
   Status AppendEvent(const std::string& kind, const nlohmann::json& body);
 
-  // Writes buffered records as one frame. With `sync`, also fsyncs the file (used when a
-  // checkpoint commits, so the log durably covers it).
+  // Waits until every queued record is serialized (and every full frame written); writes
+  // nothing else. A caller that counts its own I/O calls (a save under a crash probe)
+  // drains first, so no background write falls among them.
+  Status Drain();
+
+  // Drains, then writes the buffered records as one frame. With `sync`, also fsyncs the
+  // file (used when a checkpoint commits, so the log durably covers it).
   Status Flush(bool sync = false);
 
   // Flushes, fsyncs and closes. After any failed write or fsync every call returns that
@@ -66,18 +86,24 @@ class StepLogWriter {
   // The file's size after the frames written so far (buffered records not included), and
   // where the last of those frames begins. A checkpoint stores both right after Flush(), so
   // a resume can check the one frame that ends at its step and cut the log there in O(1).
-  uint64_t bytes_written() const { return bytes_written_; }
-  uint64_t last_frame_start() const { return last_frame_start_; }
+  // Each waits for queued records first, so the figures are never a moment's snapshot.
+  uint64_t bytes_written() const;
+  uint64_t last_frame_start() const;
 
  private:
   StepLogWriter(std::string path, int fd, const StepLogOptions& options);
+  void EncodeLoop();                         // the background thread
+  void Encode(nlohmann::json& record);  // serializes one record; frames when full
   Status WriteFrame(const std::string& text);
   Status Writable() const;
   Status Fail(Status st);
+  void WaitIdle() const;  // until the queue is empty and the encoder parked
+  void StopEncoder();
 
   std::string path_;
   int fd_;
   StepLogOptions options_;
+  // Owned by the encoder while it runs, by the caller while it is parked (WaitIdle).
   std::string pending_;
   int pending_records_ = 0;
   uint64_t bytes_written_ = 0;
@@ -87,7 +113,14 @@ class StepLogWriter {
   // cost more than compressing the frame.
   std::unique_ptr<ZSTD_CCtx_s, void (*)(ZSTD_CCtx_s*)> cctx_;
   std::string frame_;
-  Status failure_;                      // the first failed write or fsync
+  // Guarded by mu_: the queue, the encoder's state, and the first failed write or fsync.
+  mutable std::mutex mu_;
+  mutable std::condition_variable work_cv_, idle_cv_;
+  std::vector<nlohmann::json> queue_;
+  bool busy_ = false, stop_ = false;
+  mutable bool draining_ = false;  // a caller waits for the queue to empty
+  Status failure_;
+  std::thread encoder_;
 };
 
 // A non-step record (for example a resume) and where it sits among the step records.

@@ -34,6 +34,37 @@ TEST(StepLog, RoundTripsHeaderAndRecords) {
   EXPECT_EQ(c.valid_bytes, c.file_bytes);
 }
 
+// The training loop hands RNG states over raw; the encoder thread stores their digests. The
+// figures a checkpoint takes (size, last frame, digest) wait for the encoder, so they are
+// those of the bytes on disk, and events keep their place among the steps.
+TEST(StepLog, RawStatesAreStoredAsDigestsAndFiguresWaitForTheEncoder) {
+  test::ScratchDir dir;
+  std::unique_ptr<StepLogWriter> w;
+  StepLogOptions options;
+  options.records_per_frame = 4;
+  ASSERT_OK(StepLogWriter::Create(dir.Join("log.zst"), {{"run", "test"}}, options, &w));
+  const std::vector<uint8_t> state(5056, 7);
+  for (int i = 1; i <= 9; ++i) {
+    ASSERT_OK(w->Append({{"step", i}, {"rng", {{"cpu", nlohmann::json::binary(state)}}}}));
+    if (i == 5) ASSERT_OK(w->AppendEvent("resume", {{"at", 5}}));
+  }
+  ASSERT_OK(w->Flush(/*sync=*/true));
+  const uint64_t size = w->bytes_written();
+  const std::string digest = w->digest();
+  EXPECT_EQ(size, test::FileSize(dir.Join("log.zst")));
+  std::string on_disk;
+  ASSERT_OK(FileXxh3Hex(dir.Join("log.zst"), &on_disk));
+  EXPECT_EQ(digest, on_disk);
+  ASSERT_OK(w->Close());
+  StepLogContents c;
+  ASSERT_OK(ReadStepLog(dir.Join("log.zst"), &c));
+  ASSERT_EQ(c.records.size(), 9u);
+  EXPECT_EQ(c.records[0]["rng"]["cpu"]["size"], 5056);
+  EXPECT_EQ(c.records[0]["rng"]["cpu"]["xxh3_128"], Xxh3Hex(state.data(), state.size()));
+  ASSERT_EQ(c.events.size(), 1u);
+  EXPECT_EQ(c.events[0].steps_before, 5u);
+}
+
 TEST(StepLog, TruncatedLastFrameIsAcceptedAndReported) {
   test::ScratchDir dir;
   WriteLog(dir.Join("log.zst"), 10);

@@ -69,7 +69,9 @@ void TrainingRun::UseLoggedBatches(const json& logged, std::vector<torch::Tensor
 
 Status TrainingRun::EndReplayedStep(const json& record) {
   bool stop = false;
-  LOCKSTEP_RETURN_IF_ERROR(options_.replay_step_end(record, &stop));
+  json as_logged = record;  // raw RNG states become digests, as the log stores them
+  DigestRawStates(&as_logged);
+  LOCKSTEP_RETURN_IF_ERROR(options_.replay_step_end(as_logged, &stop));
   replay_stop_ = stop;
   return Status::Ok();
 }

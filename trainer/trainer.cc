@@ -175,8 +175,15 @@ json TrainingRun::StepLogHeader() const {
 }
 
 json TrainingRun::RngJson(bool full) {
-  json rng = {{"cpu", StateJson(GeneratorStateBytes(DefaultGenerator(torch::kCPU)), full)},
-              {"sampler", StateJson(sampler_->state_at_epoch_start(), full)}};
+  // The sampler's state is its epoch-start state: hashed once per epoch, not per step.
+  if (full || sampler_json_epoch_ != sampler_->epoch()) {
+    sampler_json_ = StateJson(sampler_->state_at_epoch_start(), full);
+    sampler_json_epoch_ = full ? -1 : sampler_->epoch();
+  }
+  // A step's own generator state goes to the log raw; the log's encoder hashes it off the
+  // loop (StepLogWriter::Append). Every 100 steps it is written whole, to replay from.
+  std::vector<uint8_t> cpu = GeneratorStateBytes(DefaultGenerator(torch::kCPU));
+  json rng = {{"cpu", full ? StateJson(cpu, true) : json::binary(std::move(cpu))}, {"sampler", sampler_json_}};
   if (device_.is_cuda()) rng["cuda"] = CudaStateJson(GeneratorStateBytes(DefaultGenerator(torch::kCUDA)), full);
   return rng;
 }
@@ -219,9 +226,14 @@ Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
   const bool full_rng = options_.rng_full_state_every > 0 && (step - 1) % options_.rng_full_state_every == 0;
   json logged;  // a replay's record of this step
   if (options_.replay_step_begin) LOCKSTEP_RETURN_IF_ERROR(BeginReplayedStep(step, &logged));
+  // Off only for `lockstep bench`, which measures what recording costs (--no-step-log).
+  const bool recording = options_.record_steps || options_.replay_step_begin;
   json record = {{"step", step},
-                 {"sampler", {{"epoch", epoch}, {"micro_batch", first_mb}, {"cursor", first_mb * plan_.batch_size}}},
-                 {"rng", RngJson(full_rng)}};  // the RNG state as the step begins
+                 {"sampler", {{"epoch", epoch}, {"micro_batch", first_mb}, {"cursor", first_mb * plan_.batch_size}}}};
+  if (recording) {
+    ScopeSeconds cost(&recording_s_);
+    record["rng"] = RngJson(full_rng);  // the RNG state as the step begins
+  }
 
   // The window's micro-batches. Each loss is scaled by the items of the whole window, so
   // a short last window is averaged over its real size (HF's num_items_in_batch).
@@ -232,7 +244,10 @@ Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
     const int64_t mb = first_mb + k;
     ids[k] = sampler_->Ids(mb * plan_.batch_size, plan_.MicroBatchSize(mb));
     window_items += ids[k].numel() * items_per_sample_;
-    batches.push_back(std::vector<int64_t>(ids[k].data_ptr<int64_t>(), ids[k].data_ptr<int64_t>() + ids[k].numel()));
+    if (recording) {
+      ScopeSeconds cost(&recording_s_);
+      batches.push_back(std::vector<int64_t>(ids[k].data_ptr<int64_t>(), ids[k].data_ptr<int64_t>() + ids[k].numel()));
+    }
   }
   record["batches"] = batches;  // what the sampler draws; a replay trains on what the log says
   if (!logged.is_null()) UseLoggedBatches(logged, &ids);
@@ -273,7 +288,10 @@ Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
   if (resume_override_active_) record["resume_override"] = true;
   record["wall_time"] = Now() - start_time_;
   if (options_.replay_step_end) LOCKSTEP_RETURN_IF_ERROR(EndReplayedStep(record));
-  LOCKSTEP_RETURN_IF_ERROR(step_log_->Append(std::move(record)));  // the record is done with here
+  if (recording) {
+    ScopeSeconds cost(&recording_s_);
+    LOCKSTEP_RETURN_IF_ERROR(step_log_->Append(std::move(record)));  // the record is done with here
+  }  // the record is done with here
   Emit("step", step);
 
   const bool log_step = step % state_.logging_steps == 0;
@@ -356,6 +374,9 @@ Status TrainingRun::SaveCheckpointNow() {
     const std::string best_dir = (fs::path(args_.output_dir) / CheckpointDirName(*state_.best_global_step)).string();
     if (*state_.best_global_step == step || fs::exists(best_dir)) state_.best_model_checkpoint = best_dir;
   }
+  // No background write of the step log may fall among the save's own I/O calls (a crash
+  // probe counts them), so the log's encoder finishes its queue first.
+  LOCKSTEP_RETURN_IF_ERROR(step_log_->Drain());
   Emit("save", step);
   // The step log must durably cover every step a checkpoint holds (loop_state.json records
   // where it ends and its digest, so this comes first).
@@ -393,6 +414,7 @@ Status TrainingRun::Finish(TrainResult* result) {
   result->global_step = state_.global_step;
   result->epoch = state_.epoch;
   result->runtime_s = runtime;
+  result->recording_s = recording_s_;
   result->resumed_from = resumed_from_;
   result->skipped_checkpoints = skipped_checkpoints_;
   result->saved_steps = saved_steps_;
@@ -448,6 +470,10 @@ Status TrainingRun::Finish(TrainResult* result) {
 Status RunTraining(const TrainingArgs& args, const TrainOptions& options, TrainResult* result) {
   LOCKSTEP_RETURN_IF_ERROR(ValidateTrainingArgs(args));
   LOCKSTEP_RETURN_IF_ERROR(CheckMemoryFits(args, AvailableMemoryBytes()));
+  if (!options.record_steps && args.save_strategy != "no") {
+    return Status::InvalidArgument("--no-step-log only measures what recording costs: it needs --save_strategy no "
+                                   "(a checkpoint without step records could be neither resumed nor verified)");
+  }
   try {
     TrainingRun run(args, options);
     LOCKSTEP_RETURN_IF_ERROR(run.Setup());

@@ -27,6 +27,10 @@ struct TrainOptions {
   // fake clock to show two runs' logs are byte-identical; unset means the steady clock.
   std::function<double()> clock;
   StepLogOptions step_log;
+  // False only to measure what recording costs (`lockstep bench`): no step records are
+  // built or written (the log holds its header alone), so the run cannot be resumed or
+  // verified. Checkpoints refuse to be taken without it.
+  bool record_steps = true;
   // Full RNG states go into the step record every N steps (and the first); the other
   // records carry 128-bit digests. See formats/doc/step_log_format.md for the sizes.
   int64_t rng_full_state_every = 100;
@@ -74,6 +78,7 @@ struct TrainResult {
   double epoch = 0;
   double train_loss = 0;          // mean of the per-step losses, as HF's train_loss
   double runtime_s = 0;
+  double recording_s = 0;         // of runtime_s, the loop's time building and queueing step records
   nlohmann::json train_metrics;   // train_results.json
   nlohmann::json eval_metrics;    // eval_results.json (empty without an eval split)
   std::vector<std::string> checkpoints;  // committed checkpoint dirs left after rotation

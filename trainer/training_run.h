@@ -45,6 +45,13 @@ class TrainingRun {
   static double SteadySeconds() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   }
+  // Adds the seconds its scope lasts to `*total` (recording_s_: what the step log costs).
+  struct ScopeSeconds {
+    explicit ScopeSeconds(double* t) : total(t) {}
+    ~ScopeSeconds() { *total += SteadySeconds() - start; }
+    double* total;
+    double start = SteadySeconds();
+  };
 
   // run_directory.cc
   Status LockOutputDir();
@@ -131,6 +138,9 @@ class TrainingRun {
   int64_t globalstep_last_logged_ = 0;
   double last_lr_ = 0.0;
   float last_grad_norm_ = 0.0f;
+  double recording_s_ = 0;  // what building and queueing step records cost the loop
+  json sampler_json_;            // RngJson's "sampler" entry, kept for its epoch
+  int64_t sampler_json_epoch_ = -1;
   double start_time_ = 0.0;
 };
 

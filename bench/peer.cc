@@ -1,0 +1,103 @@
+#include "bench/peer.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+extern char** environ;
+
+namespace lockstep {
+namespace {
+
+std::string EnvOr(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+bool WriteAll(int fd, const std::string& text) {
+  for (size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+Status PythonPeer::Start(std::unique_ptr<PythonPeer>* out) {
+  const std::string python = EnvOr("LOCKSTEP_PYTHON", "/usr/bin/python3");
+  const std::string script = EnvOr("LOCKSTEP_PYTHON_PEER", LOCKSTEP_PYTHON_PEER_SCRIPT);
+  // Probe first, quietly: the usual failure is a Python without torch.
+  const std::string probe = python + " -c 'import torch' >/dev/null 2>&1";
+  if (std::system(probe.c_str()) != 0) {
+    return Status::NotFound(python + " cannot import torch (install Debian's python3-torch for the Python peer)");
+  }
+  int to[2], from[2];
+  if (::pipe2(to, O_CLOEXEC) != 0 || ::pipe2(from, O_CLOEXEC) != 0) return Status::IOError("pipe failed");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, to[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, from[1], 1);
+  std::vector<std::string> argv_text = {python, script};
+  std::vector<char*> argv = {argv_text[0].data(), argv_text[1].data(), nullptr};
+  pid_t pid = 0;
+  const int err = posix_spawn(&pid, python.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(to[0]);
+  ::close(from[1]);
+  if (err != 0) {
+    ::close(to[1]);
+    ::close(from[0]);
+    return Status::NotFound(python + ": cannot start the peer: " + std::strerror(err));
+  }
+  out->reset(new PythonPeer(pid, to[1], from[0]));
+  return Status::Ok();
+}
+
+PythonPeer* PythonPeer::Shared(std::string* why) {
+  static std::unique_ptr<PythonPeer> peer;
+  static Status started = [] {
+    ::signal(SIGPIPE, SIG_IGN);  // a dead peer is an error from write, not a signal
+    return Start(&peer);
+  }();
+  if (!started.ok()) *why = started.message();
+  return peer.get();
+}
+
+PythonPeer::~PythonPeer() {
+  ::close(to_peer_);  // end of input: the peer exits
+  ::close(from_peer_);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+}
+
+Status PythonPeer::Measure(const nlohmann::json& request, double* seconds) {
+  if (!WriteAll(to_peer_, request.dump() + "\n")) return Status::IOError("python peer: it has exited");
+  size_t newline;
+  while ((newline = pending_.find('\n')) == std::string::npos) {
+    char buf[4096];
+    const ssize_t n = ::read(from_peer_, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status::IOError("python peer: it exited without answering " + request.dump());
+    pending_.append(buf, static_cast<size_t>(n));
+  }
+  const std::string line = pending_.substr(0, newline);
+  pending_.erase(0, newline + 1);
+  const nlohmann::json answer = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (answer.is_object() && answer.contains("seconds") && answer["seconds"].is_number()) {
+    *seconds = answer["seconds"].get<double>();
+    return Status::Ok();
+  }
+  return Status::IOError("python peer: " + (answer.is_object() ? answer.value("error", line) : line));
+}
+
+}  // namespace lockstep

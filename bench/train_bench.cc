@@ -1,0 +1,174 @@
+// Training throughput, side by side with the Python peer and the machine's sgemm peak.
+//
+//   BM_Train/<size>        `lockstep train` in process: N steps, step log on, no saves;
+//                          manual time = the loop (TrainResult::runtime_s)
+//   BM_TrainNoLog/<size>   the same with no step records (--no-step-log): the difference
+//                          is what recording costs
+//   BM_PythonTrain/<size>  bench/python_peer.py: the same model, AdamW with HF's decay
+//                          groups, clipping and linear schedule, as an ordinary PyTorch loop
+//   BM_SgemmPeak           torch::mm of 1024x1024 float32: the machine's matmul peak
+// Each reports items_per_second (steps/s) and GFLOP/s (6N per item plus attention, per
+// token for gpt). Sizes: mlp (the defaults), gpt_tiny (defaults), gpt_mid (2 x 128, T64,
+// B16) and gpt_4x256 (4 x 256, T128, B16: compute-bound). `lockstep bench` runs them with
+// --benchmark_enable_random_interleaving, so Lockstep's and the peer's repetitions alternate.
+#include <benchmark/benchmark.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+
+#include "bench/bench_main.h"
+#include "bench/peer.h"
+#include "trainer/models.h"
+#include "trainer/trainer.h"
+
+namespace lockstep {
+namespace {
+
+struct Size {
+  const char* name;
+  TrainingArgs args;
+  int64_t steps;
+};
+
+Size MakeSize(const char* name, const std::string& model, int64_t layers, int64_t width, int64_t tokens,
+              int64_t batch, int64_t steps) {
+  Size s{name, TrainingArgs(), steps};
+  s.args.model = model;
+  if (model == "gpt") {
+    s.args.n_layer = layers;
+    s.args.n_embd = width;
+    s.args.block_size = tokens;
+  }
+  s.args.per_device_train_batch_size = batch;
+  s.args.train_samples = std::max<int64_t>(1024, batch * 8);
+  s.args.eval_samples = 0;
+  s.args.max_steps = steps;
+  s.args.save_strategy = "no";
+  s.args.logging_steps = 1e9;
+  s.args.overwrite_output_dir = true;
+  return s;
+}
+
+const std::vector<Size>& Sizes() {
+  static const std::vector<Size> sizes = {
+      MakeSize("mlp", "mlp", 0, 0, 0, 8, 600),
+      MakeSize("gpt_tiny", "gpt", 2, 64, 32, 8, 150),
+      MakeSize("gpt_mid", "gpt", 2, 128, 64, 16, 30),
+      MakeSize("gpt_4x256", "gpt", 4, 256, 128, 16, 4),
+  };
+  return sizes;
+}
+
+// Floating-point operations per optimizer step: 6 per parameter per item (forward and
+// backward), plus attention's 12 * layers * T * width per token for gpt (PaLM's count).
+double FlopsPerStep(const TrainingArgs& a) {
+  int64_t params = 0;
+  for (const auto& p : MakeModel(a)->parameters()) params += p.numel();
+  const double batch = static_cast<double>(a.per_device_train_batch_size);
+  if (a.model != "gpt") return 6.0 * params * batch;
+  const double tokens = batch * a.block_size;
+  return tokens * (6.0 * params + 12.0 * a.n_layer * a.block_size * a.n_embd);
+}
+
+std::string ScratchRoot() {
+  static const std::string root = [] {
+    char tmpl[] = "/tmp/lockstep-train-bench-XXXXXX";
+    std::string dir = ::mkdtemp(tmpl);
+    bench::ScratchDirs().push_back(dir);
+    return dir;
+  }();
+  return root;
+}
+
+void Report(benchmark::State& state, const Size& size) {
+  state.SetItemsProcessed(state.iterations() * size.steps);
+  state.counters["GFLOP/s"] = benchmark::Counter(FlopsPerStep(size.args) * size.steps / 1e9 * state.iterations(),
+                                                  benchmark::Counter::kIsRate);
+  state.SetLabel(size.name);
+}
+
+void RunLockstep(benchmark::State& state, bool record_steps) {
+  const Size& size = Sizes()[static_cast<size_t>(state.range(0))];
+  TrainingArgs args = size.args;
+  args.output_dir = ScratchRoot() + "/" + size.name + (record_steps ? "" : "-nolog");
+  double recording_s = 0, runtime_s = 0;
+  for (auto _ : state) {
+    TrainOptions options;
+    options.show_progress = false;
+    options.record_steps = record_steps;
+    TrainResult result;
+    const Status st = RunTraining(args, options, &result);
+    if (!st.ok()) {
+      state.SkipWithError(st.ToString().c_str());
+      return;
+    }
+    state.SetIterationTime(result.runtime_s);
+    recording_s += result.recording_s;
+    runtime_s += result.runtime_s;
+  }
+  Report(state, size);
+  // Measured inside the loop, so machine noise between runs does not blur it; the A/B
+  // against BM_TrainNoLog is the end-to-end check.
+  if (record_steps) state.counters["record_share"] = recording_s / std::max(runtime_s, 1e-9);
+}
+
+void BM_Train(benchmark::State& state) { RunLockstep(state, true); }
+void BM_TrainNoLog(benchmark::State& state) { RunLockstep(state, false); }
+
+void BM_PythonTrain(benchmark::State& state) {
+  const Size& size = Sizes()[static_cast<size_t>(state.range(0))];
+  std::string why;
+  PythonPeer* peer = PythonPeer::Shared(&why);
+  if (peer == nullptr) {
+    state.SkipWithError(why.c_str());
+    return;
+  }
+  const TrainingArgs& a = size.args;
+  const nlohmann::json request = {
+      {"op", "train"},           {"model", a.model},         {"steps", size.steps},
+      {"threads", DefaultNumThreads()}, {"batch_size", a.per_device_train_batch_size},
+      {"train_samples", a.train_samples}, {"input_dim", a.input_dim}, {"hidden_size", a.hidden_size},
+      {"num_labels", a.num_labels}, {"vocab_size", a.vocab_size}, {"block_size", a.block_size},
+      {"n_layer", a.n_layer},    {"n_head", a.n_head},       {"n_embd", a.n_embd},
+      {"dropout", a.dropout},    {"learning_rate", a.learning_rate}, {"weight_decay", a.weight_decay},
+      {"max_grad_norm", a.max_grad_norm}, {"seed", a.seed}};
+  for (auto _ : state) {
+    double seconds = 0;
+    const Status st = peer->Measure(request, &seconds);
+    if (!st.ok()) {
+      state.SkipWithError(st.ToString().c_str());
+      return;
+    }
+    state.SetIterationTime(seconds);
+  }
+  Report(state, size);
+}
+
+void AllSizes(benchmark::internal::Benchmark* b) {
+  for (size_t i = 0; i < Sizes().size(); ++i) b->Arg(static_cast<int64_t>(i));
+  b->ArgName("size")->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+}
+BENCHMARK(BM_Train)->Apply(AllSizes);
+BENCHMARK(BM_TrainNoLog)->Apply(AllSizes);
+BENCHMARK(BM_PythonTrain)->Apply(AllSizes);
+
+void BM_SgemmPeak(benchmark::State& state) {
+  const int64_t n = 1024;
+  torch::manual_seed(0);
+  const torch::Tensor a = torch::randn({n, n}), b = torch::randn({n, n});
+  torch::Tensor c = torch::mm(a, b);  // warm up the BLAS threads
+  for (auto _ : state) {
+    c = torch::mm(a, b);
+    benchmark::DoNotOptimize(c.data_ptr());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * n / 1e9 * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["threads"] = static_cast<double>(DefaultNumThreads());
+}
+BENCHMARK(BM_SgemmPeak)->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealTime();
+
+}  // namespace
+}  // namespace lockstep
+
+int main(int argc, char** argv) { return lockstep::bench::RunBenchmarks(argc, argv); }
