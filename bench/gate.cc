@@ -54,12 +54,27 @@ double ExactUpperTail(size_t m, size_t n, double u_observed) {
   return tail / total;
 }
 
+// Google Benchmark's own fields of an entry; every other number is a counter
+// (items_per_second, bytes_per_second, user counters).
+bool IsStandardField(const std::string& key) {
+  static const char* const kStandard[] = {"family_index", "per_family_instance_index", "repetitions",
+                                          "repetition_index", "threads", "iterations", "real_time", "cpu_time"};
+  for (const char* k : kStandard) {
+    if (key == k) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Status ReadBenchmarkJson(const std::string& path, BenchSamples* out) {
-  *out = BenchSamples();
   json doc;
   LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(path, &doc));
+  return BenchSamplesFromJson(doc, path, out);
+}
+
+Status BenchSamplesFromJson(const json& doc, const std::string& path, BenchSamples* out) {
+  *out = BenchSamples();
   if (!doc.is_object() || !doc.contains("benchmarks") || !doc["benchmarks"].is_array()) {
     return Status::Corruption(path + ": not Google Benchmark JSON (no \"benchmarks\" list)");
   }
@@ -68,6 +83,7 @@ Status ReadBenchmarkJson(const std::string& path, BenchSamples* out) {
     const std::string where = path + ": benchmarks[" + std::to_string(i) + "]";
     if (!b.is_object()) return Status::Corruption(where + " is not an object");
     if (b.value("run_type", json("iteration")) != "iteration") continue;  // mean, median, stddev, ...
+    if (b.value("error_occurred", json(false)) == true) continue;        // skipped (SkipWithError)
     const json name = b.contains("run_name") ? b["run_name"] : b.value("name", json());
     bool ok = false;
     const double scale = UnitToNs(b.value("time_unit", json("ns")).is_string() ? b.value("time_unit", std::string("ns")) : "", &ok);
@@ -77,6 +93,9 @@ Status ReadBenchmarkJson(const std::string& path, BenchSamples* out) {
     const double t = b["real_time"].get<double>() * scale;
     if (!std::isfinite(t) || t <= 0) return Status::Corruption(where + ": real_time must be positive");
     out->times_ns[name.get<std::string>()].push_back(t);
+    for (const auto& [key, value] : b.items()) {
+      if (value.is_number() && !IsStandardField(key)) out->counters[name.get<std::string>()][key].push_back(value.get<double>());
+    }
   }
   if (out->times_ns.empty()) return Status::Corruption(path + ": no benchmark results in it");
   return Status::Ok();

@@ -19,12 +19,17 @@ namespace lockstep {
 // Per benchmark (its run_name), the real time of every repetition, in nanoseconds.
 struct BenchSamples {
   std::map<std::string, std::vector<double>> times_ns;
+  // Per benchmark, every repetition's counters (items_per_second, GFLOP/s, ...).
+  std::map<std::string, std::map<std::string, std::vector<double>>> counters;
 };
 
 // Reads Google Benchmark's JSON (--benchmark_format=json or --benchmark_out): every entry
-// with run_type "iteration" (aggregates such as mean are skipped), its real_time converted
-// from its time_unit. Corruption naming the file for anything else.
+// with run_type "iteration" (aggregates such as mean, and skipped benchmarks, are left
+// out), its real_time converted from its time_unit, and its counters. Corruption naming the
+// file for anything else.
 Status ReadBenchmarkJson(const std::string& path, BenchSamples* out);
+// The same for a document already parsed; `path` names it in messages.
+Status BenchSamplesFromJson(const nlohmann::json& doc, const std::string& path, BenchSamples* out);
 
 // One-sided p-value of the Mann-Whitney U test that `candidate`'s values are stochastically
 // larger than `base`'s: exact for small samples without ties, the normal approximation with

@@ -7,6 +7,8 @@
 //   BM_PythonTrain/<size>  bench/python_peer.py: the same model, AdamW with HF's decay
 //                          groups, clipping and linear schedule, as an ordinary PyTorch loop
 //   BM_SgemmPeak           torch::mm of 1024x1024 float32: the machine's matmul peak
+//   BM_TrainProcess, BM_VerifyResumeProcess   `lockstep train` and `lockstep verify-resume`
+//                          on the defaults, as processes: what verification costs
 // Each reports items_per_second (steps/s) and GFLOP/s (6N per item plus attention, per
 // token for gpt). Sizes: mlp (the defaults), gpt_tiny (defaults), gpt_mid (2 x 128, T64,
 // B16) and gpt_4x256 (4 x 256, T128, B16: compute-bound). `lockstep bench` runs them with
@@ -153,6 +155,21 @@ void AllSizes(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_Train)->Apply(AllSizes);
 BENCHMARK(BM_TrainNoLog)->Apply(AllSizes);
 BENCHMARK(BM_PythonTrain)->Apply(AllSizes);
+
+// `lockstep verify-resume` on the defaults against one `lockstep train` of the same run,
+// both as a user runs them (processes, start-up included).
+void RunProcess(benchmark::State& state, const std::string& command) {
+  const std::string dir = ScratchRoot() + "/" + command;
+  for (auto _ : state) {
+    const int code = bench::RunQuietly({LOCKSTEP_BIN, command, "--output_dir", dir, "--overwrite_output_dir", "true",
+                                        "--quiet"});
+    if (code != 0) return state.SkipWithError(("lockstep " + command + " failed").c_str());
+  }
+}
+void BM_TrainProcess(benchmark::State& state) { RunProcess(state, "train"); }
+void BM_VerifyResumeProcess(benchmark::State& state) { RunProcess(state, "verify-resume"); }
+BENCHMARK(BM_TrainProcess)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_VerifyResumeProcess)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 void BM_SgemmPeak(benchmark::State& state) {
   const int64_t n = 1024;

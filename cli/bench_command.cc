@@ -10,6 +10,8 @@
 
 #include "bench/gate.h"
 #include "bench/interleave.h"
+#include "bench/ratios.h"
+#include "bench/runner.h"
 #include "cli/arg_check.h"
 #include "cli/exit_codes.h"
 #include "formats/json_file.h"
@@ -19,6 +21,8 @@ namespace {
 
 struct BenchFlags {
   std::string action, base, candidate;
+  bool quick = false;
+  std::string out, floors, repetitions;
   std::string rounds = "10";
   std::vector<std::string> extra;  // after --: passed to both benchmark binaries
   std::string alpha = "0.01", threshold = "0.10";
@@ -36,23 +40,73 @@ Status ParseFraction(const std::string& flag, const std::string& text, double* o
   return Status::Ok();
 }
 
+// `lockstep bench` with no action: run the suites, report the ratios, check the floors.
+int RunSuites(const BenchFlags& flags) {
+  const auto fail = [&](const Status& st) { return ReportFailure("bench", st, flags.json); };
+  BenchRunOptions options;
+  options.quick = flags.quick;
+  options.bench_dir = FindBenchDir();
+  options.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  int64_t reps = 0;
+  if (!flags.repetitions.empty()) {
+    const Status st = ParseWholeNumber("--repetitions", flags.repetitions, 2, &reps);
+    if (!st.ok()) return fail(st);
+    options.repetitions = static_cast<int>(std::min<int64_t>(reps, 1000));
+  }
+  nlohmann::json merged;
+  Status st = RunBenchSuites(options, &merged);
+  if (!st.ok()) return fail(st);  // suites not built: 2; a suite that failed: 1
+  BenchSamples samples;
+  st = BenchSamplesFromJson(merged, "lockstep bench results", &samples);
+  if (st.ok() && !flags.out.empty()) st = WriteJsonFile(flags.out, merged);
+  if (!st.ok()) return fail(st);
+  const std::vector<RatioValue> ratios = ComputeRatios(samples);
+  FloorReport floors;
+  if (!flags.floors.empty()) {
+    st = CheckFloors(flags.floors, ratios, &floors);
+    if (!st.ok()) return fail(st);
+  }
+  if (flags.json) {
+    nlohmann::json report = {{"ratios", RatiosJson(ratios)}, {"results_file", flags.out}};
+    if (!flags.floors.empty()) report["floors"] = FloorReportJson(floors);
+    std::printf("%s\n", DumpJson(report, 2).c_str());
+  } else {
+    std::fputs(RatiosText(ratios).c_str(), stdout);
+    if (!flags.floors.empty()) std::fputs(FloorReportText(floors).c_str(), stdout);
+    if (!flags.out.empty()) std::printf("results: %s (Google Benchmark JSON)\n", flags.out.c_str());
+  }
+  return floors.crossed() ? kExitFailed : kExitOk;
+}
+
 }  // namespace
 
 std::function<int()> AddBenchCommand(CLI::App* app) {
   auto flags = std::make_shared<BenchFlags>();
   CLI::App* cmd = app->add_subcommand(
       "bench",
-      "The CI gate over Google Benchmark results (repetitions as separate entries). A benchmark\n"
-      "regressed when it is slower with significance (one-sided Mann-Whitney U, p < --alpha) and by\n"
-      "more than --threshold; every benchmark's median ratio and p-value, improvements and the\n"
-      "geometric mean are printed.\n"
+      "Throughput, and the CI gates.\n"
+      "  lockstep bench [--quick] [--out FILE] [--check-floors FLOORS.json]\n"
+      "      runs the benchmark suites (training against the Python peer, checkpoint save and load\n"
+      "      against raw I/O and torch.save/torch.load, recording cost, resume, inspect, ...), their\n"
+      "      repetitions interleaved, and prints the ratios measured in the run; --out writes every\n"
+      "      result as Google Benchmark JSON. --quick: under 3 minutes on 2 cores.\n"
       "  lockstep bench compare BASE.json NEW.json        two result files\n"
       "  lockstep bench ab OLD_BENCH NEW_BENCH [-- ARGS]  two builds' benchmark binaries, run\n"
       "                                                   interleaved (A B A B ...) --rounds times\n"
-      "Exit 0 no regression, 1 a regression, 2 bad usage, unreadable or mismatched inputs.");
-  cmd->add_option("action", flags->action, "compare or ab")->required();
-  cmd->add_option("base", flags->base, "The baseline: results JSON (compare) or benchmark binary (ab)")->required();
-  cmd->add_option("new", flags->candidate, "The candidate, of the same kind")->required();
+      "A benchmark regressed when it is slower with significance (one-sided Mann-Whitney U,\n"
+      "p < --alpha) and by more than --threshold; every benchmark's median ratio and p-value,\n"
+      "improvements and the geometric mean are printed.\n"
+      "Exit 0 ok, 1 a regression or a ratio under its floor, 2 bad usage, unreadable or mismatched\n"
+      "inputs, or suites not built.");
+  cmd->add_option("action", flags->action, "compare or ab; none: run the suites");
+  cmd->add_option("base", flags->base, "The baseline: results JSON (compare) or benchmark binary (ab)");
+  cmd->add_option("new", flags->candidate, "The candidate, of the same kind");
+  cmd->add_flag("--quick", flags->quick, "Run: the quick subset, 3 repetitions");
+  cmd->add_option("--out", flags->out, "Run: write every result here as Google Benchmark JSON")->type_name("FILE");
+  cmd->add_option("--check-floors", flags->floors, "Run: fail when a ratio crosses its floor in this file")
+      ->type_name("FLOORS.json");
+  cmd->add_option("--repetitions", flags->repetitions, "Run: repetitions of each benchmark (default 3 quick, 10)")
+      ->type_name("N");
   cmd->add_option("--rounds", flags->rounds, "ab: how many A B pairs to run")->type_name("N")->capture_default_str();
   cmd->add_option("extra", flags->extra, "ab: arguments for both binaries, after --");
   cmd->add_option("--alpha", flags->alpha, "Significance level of the slowdown")->type_name("P")->capture_default_str();
@@ -62,6 +116,10 @@ std::function<int()> AddBenchCommand(CLI::App* app) {
   cmd->add_flag("--json", flags->json, "Print the report as JSON on stdout");
   return [flags]() {
     const auto fail = [&](const Status& st) { return ReportFailure("bench", st, flags->json); };
+    if (flags->action.empty()) return RunSuites(*flags);
+    if (flags->base.empty() || flags->candidate.empty()) {
+      return fail(Status::InvalidArgument("bench " + flags->action + " needs two inputs: BASE and NEW"));
+    }
     if (flags->action != "compare" && flags->action != "ab") {
       return fail(Status::InvalidArgument("unknown action '" + flags->action +
                                           "': lockstep bench compare BASE.json NEW.json, or lockstep bench ab OLD NEW"));

@@ -12,11 +12,19 @@
 #                       every matmul (Debian's reference BLAS is ~18x slower on the gpt model)
 # With --sanitizers, also what scripts/sanitize.sh and scripts/fuzz.sh need:
 #   clang, libclang-rt-14-dev   ASan, UBSan and libFuzzer
+# With --bench, also the Python peer `lockstep bench` measures against:
+#   python3-torch               Debian's PyTorch on the same LibTorch 1.13 (bench/python_peer.py)
 set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config zstd jq hdf5-tools libopenblas0-pthread libtorch-dev libhdf5-dev nlohmann-json3-dev
           libcli11-dev libzstd-dev libxxhash-dev libgtest-dev libbenchmark-dev)
-[ "${1:-}" = "--sanitizers" ] && packages+=(clang libclang-rt-14-dev)
+for option in "$@"; do
+  case "$option" in
+    --sanitizers) packages+=(clang libclang-rt-14-dev) ;;
+    --bench) packages+=(python3-torch) ;;
+    *) echo "install-deps: unknown option $option (--sanitizers, --bench)" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,93 @@
+#include "bench/runner.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bench/interleave.h"
+#include "formats/file_util.h"
+#include "formats/json_file.h"
+
+namespace lockstep {
+namespace {
+
+bool IsExecutable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
+
+std::string SelfDirectory() {
+  char path[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (n <= 0) return ".";
+  const std::string exe(path, static_cast<size_t>(n));
+  return exe.substr(0, exe.rfind('/'));
+}
+
+Status RunSuite(const BenchSuite& suite, const BenchRunOptions& o, const std::string& out, nlohmann::json* doc) {
+  const std::string binary = o.bench_dir + "/" + suite.binary;
+  if (!IsExecutable(binary)) return Status::NotFound(binary + ": not built (configure with -DLOCKSTEP_BUILD_BENCH=ON)");
+  const int reps = o.repetitions > 0 ? o.repetitions : (o.quick ? 3 : 10);
+  std::vector<std::string> argv = {binary, "--benchmark_out=" + out, "--benchmark_out_format=json",
+                                   "--benchmark_repetitions=" + std::to_string(reps),
+                                   "--benchmark_enable_random_interleaving=true"};
+  if (o.quick) argv.push_back(std::string("--benchmark_filter=") + suite.quick_filter);
+  const int code = RunQuietly(argv);
+  if (code != 0) {
+    return Status::IOError(binary + (code < 0 ? ": could not run, or was killed" : ": failed with exit code " + std::to_string(code)) +
+                           " (run it alone to see why)");
+  }
+  return ReadJsonFile(out, doc);
+}
+
+}  // namespace
+
+const std::vector<BenchSuite>& BenchSuites() {
+  static const std::vector<BenchSuite> suites = {
+      {"train_bench", "size:[012]/|BM_SgemmPeak", "training steps/s against the Python peer; recording cost; GFLOP/s"},
+      {"checkpoint_bench", "layers:2/", "checkpoint save and load against raw I/O and torch.save/torch.load"},
+      {"resume_latency_bench", "BM_Resume", "resume latency early and late in an epoch"},
+      {"inspect_bench", "BM_TensorStats|BM_TensorHash|BM_TrainHelp|BM_LockstepStart", "inspect, start-up, --help"},
+      {"step_log_resume_bench", nullptr, "step-log appends and continuing a log"},
+      {"diff_bench", nullptr, "lockstep diff against h5diff"},
+      {"replay_bench", nullptr, "replay against training"},
+  };
+  return suites;
+}
+
+std::string FindBenchDir() {
+  if (const char* env = std::getenv("LOCKSTEP_BENCH_DIR"); env != nullptr && *env != '\0') return env;
+  const std::string self = SelfDirectory();
+  for (const std::string& dir : {self + "/../bench", self}) {
+    if (IsExecutable(dir + "/" + BenchSuites().front().binary)) return dir;
+  }
+  return "";
+}
+
+Status RunBenchSuites(const BenchRunOptions& o, nlohmann::json* merged) {
+  if (o.bench_dir.empty()) {
+    return Status::NotFound("no benchmark suites found beside lockstep (build with -DLOCKSTEP_BUILD_BENCH=ON, or set "
+                            "LOCKSTEP_BENCH_DIR)");
+  }
+  const char* tmp = std::getenv("TMPDIR");
+  std::string scratch = std::string(tmp && *tmp ? tmp : "/tmp") + "/lockstep-bench-XXXXXX";
+  if (::mkdtemp(scratch.data()) == nullptr) return Status::IOError(scratch + ": cannot create a scratch directory");
+  *merged = {{"benchmarks", nlohmann::json::array()}};
+  nlohmann::json suites_run = nlohmann::json::array();
+  Status st;
+  for (const BenchSuite& suite : BenchSuites()) {
+    if (o.quick && suite.quick_filter == nullptr) continue;
+    if (o.progress) o.progress(std::string("lockstep bench: ") + suite.binary + ": " + suite.measures);
+    nlohmann::json doc;
+    st = RunSuite(suite, o, scratch + "/" + suite.binary + ".json", &doc);
+    if (!st.ok()) break;
+    if (!merged->contains("context") && doc.contains("context")) (*merged)["context"] = doc["context"];
+    for (auto& b : doc.value("benchmarks", nlohmann::json::array())) {
+      b["lockstep_suite"] = suite.binary;
+      (*merged)["benchmarks"].push_back(std::move(b));
+    }
+    suites_run.push_back(suite.binary);
+  }
+  RemoveTree(scratch);
+  (*merged)["context"]["lockstep_bench"] = {{"quick", o.quick}, {"suites", suites_run}};
+  return st;
+}
+
+}  // namespace lockstep
