@@ -1,6 +1,8 @@
 #include "bench/runner.h"
 
 #include <stdlib.h>
+
+#include <algorithm>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,7 +26,7 @@ std::string SelfDirectory() {
 Status RunSuite(const BenchSuite& suite, const BenchRunOptions& o, const std::string& out, nlohmann::json* doc) {
   const std::string binary = o.bench_dir + "/" + suite.binary;
   if (!IsExecutable(binary)) return Status::NotFound(binary + ": not built (configure with -DLOCKSTEP_BUILD_BENCH=ON)");
-  const int reps = o.repetitions > 0 ? o.repetitions : (o.quick ? 3 : 10);
+  const int reps = std::min(o.repetitions > 0 ? o.repetitions : (o.quick ? 3 : 10), suite.max_repetitions);
   std::vector<std::string> argv = {binary, "--benchmark_out=" + out, "--benchmark_out_format=json",
                                    "--benchmark_repetitions=" + std::to_string(reps),
                                    "--benchmark_enable_random_interleaving=true"};
@@ -41,13 +43,14 @@ Status RunSuite(const BenchSuite& suite, const BenchRunOptions& o, const std::st
 
 const std::vector<BenchSuite>& BenchSuites() {
   static const std::vector<BenchSuite> suites = {
-      {"train_bench", "size:[012]/|BM_SgemmPeak", "training steps/s against the Python peer; recording cost; GFLOP/s"},
-      {"checkpoint_bench", "layers:2/", "checkpoint save and load against raw I/O and torch.save/torch.load"},
-      {"resume_latency_bench", "BM_Resume", "resume latency early and late in an epoch"},
-      {"inspect_bench", "BM_TensorStats|BM_TensorHash|BM_TrainHelp|BM_LockstepStart", "inspect, start-up, --help"},
-      {"step_log_resume_bench", nullptr, "step-log appends and continuing a log"},
-      {"diff_bench", nullptr, "lockstep diff against h5diff"},
-      {"replay_bench", nullptr, "replay against training"},
+      {"train_bench", "size:[012]/|BM_SgemmPeak", "training steps/s against the Python peer; recording cost; GFLOP/s",
+       1000},
+      {"checkpoint_bench", "layers:2/", "checkpoint save and load against raw I/O and torch.save/torch.load", 1000},
+      {"resume_latency_bench", "BM_Resume", "resume latency early and late in an epoch", 1000},
+      {"inspect_bench", "BM_TensorStats|BM_TensorHash|BM_TrainHelp|BM_LockstepStart", "inspect, start-up, --help", 1000},
+      {"step_log_resume_bench", nullptr, "step-log appends and continuing a log", 3},
+      {"diff_bench", nullptr, "lockstep diff against h5diff", 3},
+      {"replay_bench", nullptr, "replay against training", 3},
   };
   return suites;
 }

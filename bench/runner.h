@@ -19,6 +19,7 @@ struct BenchSuite {
   const char* binary;        // in the bench directory
   const char* quick_filter;  // --benchmark_filter under --quick; nullptr: not run then
   const char* measures;      // for the report
+  int max_repetitions;       // heavy suites (GiB inputs, a million records) repeat less
 };
 
 // Every suite, in the order they run.

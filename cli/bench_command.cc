@@ -40,6 +40,8 @@ Status ParseFraction(const std::string& flag, const std::string& text, double* o
   return Status::Ok();
 }
 
+int ReportRatios(const BenchFlags& flags, const BenchSamples& samples);
+
 // `lockstep bench` with no action: run the suites, report the ratios, check the floors.
 int RunSuites(const BenchFlags& flags) {
   const auto fail = [&](const Status& st) { return ReportFailure("bench", st, flags.json); };
@@ -60,6 +62,13 @@ int RunSuites(const BenchFlags& flags) {
   st = BenchSamplesFromJson(merged, "lockstep bench results", &samples);
   if (st.ok() && !flags.out.empty()) st = WriteJsonFile(flags.out, merged);
   if (!st.ok()) return fail(st);
+  return ReportRatios(flags, samples);
+}
+
+// The ratios of results already measured, and their floors: for `bench` and `bench report`.
+int ReportRatios(const BenchFlags& flags, const BenchSamples& samples) {
+  const auto fail = [&](const Status& st) { return ReportFailure("bench", st, flags.json); };
+  Status st;
   const std::vector<RatioValue> ratios = ComputeRatios(samples);
   FloorReport floors;
   if (!flags.floors.empty()) {
@@ -90,6 +99,7 @@ std::function<int()> AddBenchCommand(CLI::App* app) {
       "      against raw I/O and torch.save/torch.load, recording cost, resume, inspect, ...), their\n"
       "      repetitions interleaved, and prints the ratios measured in the run; --out writes every\n"
       "      result as Google Benchmark JSON. --quick: under 3 minutes on 2 cores.\n"
+      "  lockstep bench report RESULTS.json [--check-floors FLOORS.json]   the ratios of saved results\n"
       "  lockstep bench compare BASE.json NEW.json        two result files\n"
       "  lockstep bench ab OLD_BENCH NEW_BENCH [-- ARGS]  two builds' benchmark binaries, run\n"
       "                                                   interleaved (A B A B ...) --rounds times\n"
@@ -98,7 +108,7 @@ std::function<int()> AddBenchCommand(CLI::App* app) {
       "improvements and the geometric mean are printed.\n"
       "Exit 0 ok, 1 a regression or a ratio under its floor, 2 bad usage, unreadable or mismatched\n"
       "inputs, or suites not built.");
-  cmd->add_option("action", flags->action, "compare or ab; none: run the suites");
+  cmd->add_option("action", flags->action, "report, compare or ab; none: run the suites");
   cmd->add_option("base", flags->base, "The baseline: results JSON (compare) or benchmark binary (ab)");
   cmd->add_option("new", flags->candidate, "The candidate, of the same kind");
   cmd->add_flag("--quick", flags->quick, "Run: the quick subset, 3 repetitions");
@@ -117,12 +127,19 @@ std::function<int()> AddBenchCommand(CLI::App* app) {
   return [flags]() {
     const auto fail = [&](const Status& st) { return ReportFailure("bench", st, flags->json); };
     if (flags->action.empty()) return RunSuites(*flags);
-    if (flags->base.empty() || flags->candidate.empty()) {
-      return fail(Status::InvalidArgument("bench " + flags->action + " needs two inputs: BASE and NEW"));
+    if (flags->action == "report") {
+      BenchSamples samples;
+      const Status st = flags->base.empty() ? Status::InvalidArgument("bench report needs a results file")
+                                            : ReadBenchmarkJson(flags->base, &samples);
+      return st.ok() ? ReportRatios(*flags, samples) : fail(st);
     }
     if (flags->action != "compare" && flags->action != "ab") {
       return fail(Status::InvalidArgument("unknown action '" + flags->action +
-                                          "': lockstep bench compare BASE.json NEW.json, or lockstep bench ab OLD NEW"));
+                                          "': lockstep bench [--quick], lockstep bench report RESULTS.json, lockstep "
+                                          "bench compare BASE.json NEW.json, or lockstep bench ab OLD NEW"));
+    }
+    if (flags->base.empty() || flags->candidate.empty()) {
+      return fail(Status::InvalidArgument("bench " + flags->action + " needs two inputs: BASE and NEW"));
     }
     GateOptions options;
     Status st = ParseFraction("--alpha", flags->alpha, &options.alpha);
