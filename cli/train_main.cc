@@ -5,10 +5,13 @@
 
 #include "cli/replay_command.h"
 #include "cli/run_app.h"
+#include "cli/train_main.h"
 #include "cli/train_command.h"
 #include "cli/verify_resume_command.h"
 
-int main(int argc, char** argv) {
+namespace lockstep {
+
+int TrainingMain(int argc, char** argv) {
   CLI::App app{"lockstep: provably reproducible training runs (training commands)", "lockstep"};
   app.set_version_flag("--version", "lockstep 0.1.0");
   app.require_subcommand(1);
@@ -19,3 +22,14 @@ int main(int argc, char** argv) {
   commands["replay"] = lockstep::AddReplayCommand(&app);
   return lockstep::RunApp(&app, commands, argc, argv);
 }
+
+int TrainingMain(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  return TrainingMain(static_cast<int>(argv.size()), args.data());
+}
+
+}  // namespace lockstep
+
+int main(int argc, char** argv) { return lockstep::TrainingMain(argc, argv); }

@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "cli/arg_check.h"
 #include "cli/exit_codes.h"
+#include "cli/train_main.h"
 #include "cli/training_flags.h"
 #include "formats/json_file.h"
 #include "replay/verify_resume.h"
@@ -113,6 +115,12 @@ std::function<int()> AddVerifyResumeCommand(CLI::App* app) {
     }
     if (!st.ok()) return fail(Status::InvalidArgument(st.message()));
     options.lockstep_binary = SelfExecutable();
+    // A CPU child is a fork of this process (LibTorch loaded once); CUDA cannot survive a
+    // fork, so a GPU run execs its children. LOCKSTEP_NO_ZYGOTE=1 execs them always.
+    const char* no_zygote = std::getenv("LOCKSTEP_NO_ZYGOTE");
+    if (!CudaIsAvailable() && (no_zygote == nullptr || std::string(no_zygote) != "1")) {
+      options.run_child = [](const std::vector<std::string>& argv) { return TrainingMain(argv); };
+    }
     options.every_checkpoint = flags->every_checkpoint;
     options.kill_random = static_cast<int>(kills);
     options.crash_points = static_cast<int>(crashes);

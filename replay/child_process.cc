@@ -9,14 +9,35 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 extern char** environ;
 
 namespace lockstep {
 
+namespace {
+
+// In a forked child: the descriptors posix_spawn would have set up, then the main.
+[[noreturn]] void RunForked(const std::vector<std::string>& argv, const std::string& stdout_path,
+                            const std::string& stderr_path, int write_fd, const ChildProcess::ForkedMain& main) {
+  const int in = ::open("/dev/null", O_RDONLY);
+  const int out = ::open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  const int err = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (in < 0 || out < 0 || err < 0 || ::dup2(in, STDIN_FILENO) < 0 || ::dup2(out, STDOUT_FILENO) < 0 ||
+      ::dup2(err, STDERR_FILENO) < 0 || ::dup2(write_fd, ChildProcess::kEventFd) < 0) {
+    ::_exit(127);
+  }
+  const int code = main(argv);
+  std::fflush(nullptr);  // _exit skips the parent's atexit handlers, and stdio's own flush
+  ::_exit(code);
+}
+
+}  // namespace
+
 Status ChildProcess::Start(const std::vector<std::string>& argv, const std::string& stdout_path,
-                           const std::string& stderr_path, std::unique_ptr<ChildProcess>* out) {
+                           const std::string& stderr_path, std::unique_ptr<ChildProcess>* out,
+                           const ForkedMain& run_in_fork) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return Status::IOError(std::string("pipe: ") + std::strerror(errno));
   // Keep the pipe's ends above kEventFd, so dup2 onto kEventFd always makes a fresh,
@@ -26,6 +47,18 @@ Status ChildProcess::Start(const std::vector<std::string>& argv, const std::stri
   ::close(fds[1]);
   if (read_fd < 0 || write_fd < 0) return Status::IOError(std::string("fcntl: ") + std::strerror(errno));
 
+  if (run_in_fork) {
+    std::fflush(nullptr);  // or the child would write the parent's buffered output again
+    const pid_t pid = ::fork();
+    if (pid == 0) RunForked(argv, stdout_path, stderr_path, write_fd, run_in_fork);
+    ::close(write_fd);
+    if (pid < 0) {
+      ::close(read_fd);
+      return Status::IOError(std::string("fork: ") + std::strerror(errno));
+    }
+    out->reset(new ChildProcess(pid, read_fd));
+    return Status::Ok();
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);

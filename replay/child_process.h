@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,9 +20,13 @@ class ChildProcess {
   static constexpr int kEventFd = 3;
 
   // Starts `argv` (argv[0] is the executable's path) with stdout written to `stdout_path`
-  // (truncated) and stderr appended to `stderr_path`.
+  // (truncated) and stderr appended to `stderr_path`. With `run_in_fork`, the child is a
+  // fork of this process that calls run_in_fork(argv) and exits with its result, instead of
+  // exec'ing argv[0]; the caller must have no threads whose locks the child could need.
+  using ForkedMain = std::function<int(const std::vector<std::string>& argv)>;
   static Status Start(const std::vector<std::string>& argv, const std::string& stdout_path,
-                      const std::string& stderr_path, std::unique_ptr<ChildProcess>* out);
+                      const std::string& stderr_path, std::unique_ptr<ChildProcess>* out,
+                      const ForkedMain& run_in_fork = {});
   ~ChildProcess();  // a child still running is killed and reaped
 
   enum class Next { kEvent, kEnd, kTimeout };

@@ -67,7 +67,7 @@ Status RunChild(Context* ctx, const std::string& label, const std::string& dir,
   const bool self_kill = kill != nullptr && kill->io_call > 0;
   if (self_kill) argv.insert(argv.end(), {"--crash-at-io", std::to_string(kill->step) + ":" + std::to_string(kill->io_call)});
   std::unique_ptr<ChildProcess> child;
-  LOCKSTEP_RETURN_IF_ERROR(ChildProcess::Start(argv, stdout_path, stderr_path, &child));
+  LOCKSTEP_RETURN_IF_ERROR(ChildProcess::Start(argv, stdout_path, stderr_path, &child, ctx->options.run_child));
 
   Clock::time_point first_step_at, last_step_at, save_at, last_note = Clock::now();
   int64_t steps_seen = 0, saves_seen = 0;

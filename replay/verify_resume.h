@@ -21,6 +21,10 @@ namespace lockstep {
 
 struct VerifyResumeOptions {
   std::string lockstep_binary;       // the `lockstep` executable that runs each child
+  // When set, each child is forked from this process and runs `run_child(argv)` (argv as
+  // for lockstep_binary) instead of exec'ing it: a zygote, so a child does not load LibTorch
+  // again (0.8 s here). Only for CPU runs: forking after CUDA is initialized is unsafe.
+  std::function<int(const std::vector<std::string>& argv)> run_child;
   TrainingArgs args;                 // args.output_dir is the work directory for every run
   std::vector<int64_t> interrupt_at;  // one variant per step K: stop after K, then resume
   bool every_checkpoint = false;     // one variant stopped and resumed at every save step

@@ -85,6 +85,8 @@ json StateJson(const std::vector<uint8_t>& state, bool full) {
 
 int64_t DefaultNumThreads() { return at::get_num_threads(); }
 
+bool CudaIsAvailable() { return torch::cuda::is_available(); }
+
 // The thread count decides the run's bits. A resume takes the checkpoint's unless one is
 // given (a different one is then refused by the settings check, unless overridden); a
 // fresh run takes LibTorch's default. Either way the value is recorded resolved.

@@ -97,6 +97,9 @@ struct TrainResult {
 // LibTorch's intra-op thread count when none is set (OMP_NUM_THREADS, else the cores).
 int64_t DefaultNumThreads();
 
+// Whether this LibTorch sees a CUDA device.
+bool CudaIsAvailable();
+
 // Validates `args`, trains, and writes the run directory. Errors (bad settings, an
 // occupied output_dir, I/O failures) come back as a Status; nothing throws.
 Status RunTraining(const TrainingArgs& args, const TrainOptions& options, TrainResult* result);
