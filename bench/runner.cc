@@ -1,10 +1,9 @@
 #include "bench/runner.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "bench/interleave.h"
 #include "formats/file_util.h"
@@ -14,14 +13,6 @@ namespace lockstep {
 namespace {
 
 bool IsExecutable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
-
-std::string SelfDirectory() {
-  char path[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", path, sizeof(path) - 1);
-  if (n <= 0) return ".";
-  const std::string exe(path, static_cast<size_t>(n));
-  return exe.substr(0, exe.rfind('/'));
-}
 
 Status RunSuite(const BenchSuite& suite, const BenchRunOptions& o, const std::string& out, nlohmann::json* doc) {
   const std::string binary = o.bench_dir + "/" + suite.binary;
@@ -57,7 +48,7 @@ const std::vector<BenchSuite>& BenchSuites() {
 
 std::string FindBenchDir() {
   if (const char* env = std::getenv("LOCKSTEP_BENCH_DIR"); env != nullptr && *env != '\0') return env;
-  const std::string self = SelfDirectory();
+  const std::string self = ExecutableDirectory();
   for (const std::string& dir : {self + "/../bench", self}) {
     if (IsExecutable(dir + "/" + BenchSuites().front().binary)) return dir;
   }

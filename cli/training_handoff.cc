@@ -9,23 +9,9 @@
 
 #include "cli/exit_codes.h"
 #include "cli/training_commands.h"
+#include "formats/file_util.h"
 
 namespace lockstep {
-namespace {
-
-// The directory of the running executable, from /proc/self/exe, so the helper is found
-// beside `lockstep` whatever the working directory or PATH.
-std::string SelfDirectory() {
-  char path[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", path, sizeof(path) - 1);
-  if (n <= 0) return ".";
-  path[n] = '\0';
-  std::string dir(path);
-  const size_t slash = dir.rfind('/');
-  return slash == std::string::npos ? "." : dir.substr(0, slash);
-}
-
-}  // namespace
 
 bool IsTrainingCommand(const std::string& name) {
   return name == "train" || name == "verify-resume" || name == "replay";
@@ -59,7 +45,7 @@ std::string SubcommandOf(int argc, char** argv) {
 }
 
 int ExecTrainingHelper(int argc, char** argv) {
-  const std::string helper = SelfDirectory() + "/" + kTrainingHelper;
+  const std::string helper = ExecutableDirectory() + "/" + kTrainingHelper;
   std::vector<char*> args(argv, argv + argc);
   args[0] = const_cast<char*>(helper.c_str());
   args.push_back(nullptr);

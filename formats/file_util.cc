@@ -50,6 +50,26 @@ Status ReadFileToString(const std::string& path, std::string* out, uint64_t max_
   return Status::Ok();
 }
 
+Status ReadExactlyAt(int fd, uint64_t offset, void* dst, uint64_t size, const std::string& where) {
+  for (uint64_t done = 0; done < size;) {
+    const ssize_t n = ::pread(fd, static_cast<char*>(dst) + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::IOError(where + ": read failed: " + std::strerror(errno));
+    if (n == 0) return Status::Corruption(where + ": the file ends early (truncated)");
+    done += static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+std::string ExecutableDirectory() {
+  char path[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (n <= 0) return ".";
+  const std::string exe(path, static_cast<size_t>(n));
+  const size_t slash = exe.rfind('/');
+  return slash == std::string::npos ? "." : exe.substr(0, slash);
+}
+
 Status WriteFileDurably(const std::string& path, const std::string& data) {
   int fd = -1;
   LOCKSTEP_RETURN_IF_ERROR(io::Create(path, &fd));

@@ -15,6 +15,14 @@ bool HasSuffix(const std::string& name, const std::string& suffix);
 // Reads the whole file into `*out`. Refuses files larger than `max_bytes` (hostile input).
 Status ReadFileToString(const std::string& path, std::string* out, uint64_t max_bytes);
 
+// Reads exactly `size` bytes at `offset` of the open file `fd` into `dst` (pread, retried):
+// IOError when a read fails, Corruption when the file ends first. `where` names the bytes.
+Status ReadExactlyAt(int fd, uint64_t offset, void* dst, uint64_t size, const std::string& where);
+
+// The directory of the running executable (from /proc/self/exe), so what ships beside it
+// is found whatever the working directory or PATH; "." when it cannot be read.
+std::string ExecutableDirectory();
+
 // Writes `data` to `path` (truncating) and fsyncs it before returning.
 Status WriteFileDurably(const std::string& path, const std::string& data);
 

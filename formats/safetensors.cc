@@ -1,5 +1,7 @@
 #include "formats/safetensors.h"
 
+#include "formats/file_util.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,15 +21,7 @@ struct Fd {
   ~Fd() { if (fd >= 0) ::close(fd); }
 };
 
-bool ReadAt(int fd, uint64_t offset, void* buf, size_t n) {
-  size_t done = 0;
-  while (done < n) {
-    const ssize_t r = ::pread(fd, static_cast<char*>(buf) + done, n - done, static_cast<off_t>(offset + done));
-    if (r <= 0) return false;
-    done += static_cast<size_t>(r);
-  }
-  return true;
-}
+bool ReadAt(int fd, uint64_t offset, void* buf, size_t n) { return ReadExactlyAt(fd, offset, buf, n, "").ok(); }
 
 }  // namespace
 

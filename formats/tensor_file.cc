@@ -257,18 +257,6 @@ Status LocateTensorExtents(const std::string& path, std::vector<TensorExtent>* e
 
 namespace {
 
-// Reads `size` bytes at `offset` of `fd` into `dst`.
-Status PreadExact(int fd, void* dst, uint64_t size, uint64_t offset, const std::string& where) {
-  for (uint64_t done = 0; done < size;) {
-    const ssize_t n = ::pread(fd, static_cast<char*>(dst) + done, size - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::IOError(where + ": read failed: " + std::strerror(errno));
-    if (n == 0) return Status::Corruption(where + ": the file ends inside the tensor (truncated)");
-    done += static_cast<uint64_t>(n);
-  }
-  return Status::Ok();
-}
-
 // The slow way, for files another writer laid out (chunked, filtered datasets).
 Status ReadThroughHdf5(const std::string& path, const TensorPlacer& place) {
   std::vector<TensorData> tensors;
@@ -295,7 +283,7 @@ Status ReadTensorFileInto(const std::string& path, const TensorPlacer& place) {
   for (const auto& e : extents) {
     void* dst = nullptr;
     st = place(e, &dst);
-    if (st.ok() && dst != nullptr && e.bytes > 0) st = PreadExact(fd, dst, e.bytes, e.offset, path + ": tensor '" + e.name + "'");
+    if (st.ok() && dst != nullptr && e.bytes > 0) st = ReadExactlyAt(fd, e.offset, dst, e.bytes, path + ": tensor '" + e.name + "'");
     if (!st.ok()) break;
   }
   ::close(fd);

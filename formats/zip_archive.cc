@@ -1,5 +1,7 @@
 #include "formats/zip_archive.h"
 
+#include "formats/file_util.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,15 +39,9 @@ Status ReadRange(const std::string& path, uint64_t offset, uint64_t n, std::stri
                               " lie past the end of the " + std::to_string(size) + "-byte file");
   }
   out->assign(n, '\0');
-  size_t done = 0;
-  while (done < n) {
-    const ssize_t r = ::pread(fd, &(*out)[done], n - done, static_cast<off_t>(offset + done));
-    if (r <= 0) break;
-    done += static_cast<size_t>(r);
-  }
+  const bool read = ReadExactlyAt(fd, offset, &(*out)[0], n, path).ok();
   ::close(fd);
-  if (done != n) return Status::IOError(path + ": read failed");
-  return Status::Ok();
+  return read ? Status::Ok() : Status::IOError(path + ": read failed");
 }
 
 bool UnsafeName(const std::string& name) {
