@@ -96,6 +96,12 @@ const std::vector<RatioSpec>& Specs() {
                    const auto b = Counter(r, "BM_TensorStats/float32", "bytes_per_second");
                    return b ? std::optional<double>(*b / 1e9) : std::nullopt;
                  }});
+    s.push_back({"verify_resume_vs_children_training",
+                 "verify-resume's wall time over its children's training loops (their runtime_s)", "<= 1.5",
+                 [](const BenchSamples& r) {
+                   const auto s = Counter(r, "BM_VerifyResumeProcess", "children_training_s");
+                   return Divide(Time(r, "BM_VerifyResumeProcess"), s ? std::optional<double>(*s * 1e9) : std::nullopt);
+                 }});
     s.push_back({"verify_resume_vs_train", "verify-resume's wall time over one `lockstep train` of the same run", "",
                  [](const BenchSamples& r) { return Divide(Time(r, "BM_VerifyResumeProcess"), Time(r, "BM_TrainProcess")); }});
     return s;

@@ -42,8 +42,8 @@ std::string InterruptionsText(const VariantReport& v) {
 }
 
 void PrintReport(const VerifyResumeReport& r) {
-  std::printf("\nverify-resume: %lld steps; reference %s (%.1f s)%s\n\n", static_cast<long long>(r.max_steps),
-              r.reference_dir.c_str(), r.reference_seconds,
+  std::printf("\nverify-resume: %lld steps; reference %s (%.1f s); children trained %.1f s in all%s\n\n",
+              static_cast<long long>(r.max_steps), r.reference_dir.c_str(), r.reference_seconds, r.children_training_s,
               r.fault != "none" ? ("; FAULT INJECTED (testing only): " + r.fault).c_str() : "");
   std::printf("%-18s %-28s %-15s %-24s %-9s %s\n", "variant", "interruptions", "step records", "final checkpoint",
               "results", "verdict");

@@ -126,7 +126,10 @@ Status RunChild(Context* ctx, const std::string& label, const std::string& dir,
                            (signal ? "signal " + std::to_string(signal) : "code " + std::to_string(exit_code)) +
                            ":\n" + LastLines(stderr_path, 0));
   }
-  return ReadJsonFile(stdout_path, &out->result);
+  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(stdout_path, &out->result));
+  const auto runtime = out->result.find("runtime_s");
+  if (runtime != out->result.end() && runtime->is_number()) ctx->children_training_s += runtime->get<double>();
+  return Status::Ok();
 }
 
 std::vector<std::string> ResumeFlags(const Context& ctx) {

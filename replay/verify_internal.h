@@ -49,6 +49,7 @@ struct Context {
   std::string config_path;
   int64_t max_steps = 0;
   int attempts = 0;  // numbers each child's log files
+  double children_training_s = 0;  // the finished children's training loops (runtime_s)
   void Say(const std::string& line, bool transient = false) const {
     if (options.progress) options.progress(line, transient);
   }

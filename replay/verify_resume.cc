@@ -197,6 +197,7 @@ Status VerifyResume(const VerifyResumeOptions& options, VerifyResumeReport* repo
   for (auto& v : report->variants) {
     LOCKSTEP_RETURN_IF_ERROR(CompareRuns(report->reference_dir, v.dir, &v.comparison));
   }
+  report->children_training_s = ctx.children_training_s;
   return WriteJsonFile(ctx.work_dir + "/verify_report.json", VerifyResumeReportJson(*report));
 }
 
@@ -219,6 +220,7 @@ json VerifyResumeReportJson(const VerifyResumeReport& r) {
           {"reference", {{"dir", r.reference_dir}, {"max_steps", r.max_steps}, {"save_steps", r.save_steps},
                          {"save_io_calls", r.save_io_calls},
                          {"seconds", r.reference_seconds}}},
+          {"children_training_s", r.children_training_s},
           {"kill_seed", r.kill_seed},
           {"fault_injected", r.fault},
           {"variants", variants}};

@@ -64,6 +64,9 @@ struct VerifyResumeReport {
   std::vector<int64_t> save_steps;  // the steps at which the reference saved
   std::vector<int64_t> save_io_calls;  // per save: its write, fsync and rename calls
   double reference_seconds = 0;
+  // The sum of the finished children's training loops (their runtime_s): the work
+  // verification cannot avoid; its wall time over this is its overhead.
+  double children_training_s = 0;
   uint64_t kill_seed = 0;
   std::string fault = "none";
   std::vector<VariantReport> variants;

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <numeric>
+
 #include "replay/verify_resume.h"
 #include "tests/run_helpers.h"
 #include "tests/test_util.h"
@@ -76,6 +78,13 @@ TEST_P(VerifyResumeBitExact, StopsEveryCheckpointAndKills) {
   EXPECT_GE(kills.interruptions.size(), 1u);
   for (const auto& in : kills.interruptions) EXPECT_NE(in.how.find("SIGKILL"), std::string::npos);
   EXPECT_TRUE(fs::exists(dir.Join("verify/verify_report.json")));
+  // The children's training loops, summed: at least the reference's own run, and less than
+  // the verifier's wall time (their start-up and the comparisons come on top).
+  EXPECT_GT(r.children_training_s, 0);
+  EXPECT_LT(r.children_training_s, r.reference_seconds + std::accumulate(r.variants.begin(), r.variants.end(), 0.0,
+                                                                           [](double s, const VariantReport& v) {
+                                                                             return s + v.seconds;
+                                                                           }));
 }
 
 INSTANTIATE_TEST_SUITE_P(BothModels, VerifyResumeBitExact, ::testing::Values("mlp", "gpt"));
