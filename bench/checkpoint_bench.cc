@@ -80,16 +80,28 @@ Fixture& GetFixture(int64_t layers) {
 
 void Fail(benchmark::State& state, const Status& st) { state.SkipWithError(st.ToString().c_str()); }
 
-void BM_Save(benchmark::State& state) {
-  Fixture& f = GetFixture(state.range(0));
+// Times `body` once per iteration (manual time) and counts the checkpoint's bytes; the
+// first failure skips the benchmark with its Status.
+template <typename Body>
+void TimeEach(benchmark::State& state, const Fixture& f, Body body) {
   for (auto _ : state) {
     const auto start = std::chrono::steady_clock::now();
-    std::string dir;
-    const Status st = SaveCheckpoint(f.dir + "/run", 1, f.pieces(), &dir);
+    const Status st = body();
     state.SetIterationTime(Since(start));
     if (!st.ok()) return Fail(state, st);
   }
   state.SetBytesProcessed(static_cast<int64_t>(f.bytes) * state.iterations());
+}
+
+// A committed checkpoint of the fixture, for the loads to read.
+Status SavedCheckpoint(Fixture& f, std::string* dir) { return SaveCheckpoint(f.dir + "/run", 1, f.pieces(), dir); }
+
+void BM_Save(benchmark::State& state) {
+  Fixture& f = GetFixture(state.range(0));
+  TimeEach(state, f, [&f] {
+    std::string dir;
+    return SavedCheckpoint(f, &dir);
+  });
 }
 
 // Writes each of `pieces` (memory, bytes) in turn to a new file with write(2), then fsyncs.
@@ -120,51 +132,42 @@ void BM_RawWrite(benchmark::State& state) {
     moments.emplace_back(s.exp_avg.data_ptr(), n);
     moments.emplace_back(s.exp_avg_sq.data_ptr(), n);
   }
-  for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
-    Status st = WriteRaw(f.dir + "/raw-weights", weights);
-    if (st.ok()) st = WriteRaw(f.dir + "/raw-moments", moments);
-    state.SetIterationTime(Since(start));
-    if (!st.ok()) return Fail(state, st);
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(f.bytes) * state.iterations());
+  TimeEach(state, f, [&] {
+    const Status st = WriteRaw(f.dir + "/raw-weights", weights);
+    return st.ok() ? WriteRaw(f.dir + "/raw-moments", moments) : st;
+  });
 }
 
 void BM_Load(benchmark::State& state) {
   Fixture& f = GetFixture(state.range(0));
   std::string dir;
-  Status st = SaveCheckpoint(f.dir + "/run", 1, f.pieces(), &dir);
-  if (!st.ok()) return Fail(state, st);
-  for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
-    st = ValidateCheckpoint(dir, VerifyMode::kChecksums);  // a resume verifies, then loads
-    if (st.ok()) st = LoadCheckpoint(dir, f.pieces());
-    state.SetIterationTime(Since(start));
-    if (!st.ok()) return Fail(state, st);
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(f.bytes) * state.iterations());
+  const Status saved = SavedCheckpoint(f, &dir);
+  if (!saved.ok()) return Fail(state, saved);
+  TimeEach(state, f, [&] {
+    const Status st = ValidateCheckpoint(dir, VerifyMode::kChecksums);  // a resume verifies, then loads
+    return st.ok() ? LoadCheckpoint(dir, f.pieces()) : st;
+  });
 }
 
 void BM_RawRead(benchmark::State& state) {
   Fixture& f = GetFixture(state.range(0));
   std::string dir;
-  Status st = SaveCheckpoint(f.dir + "/run", 1, f.pieces(), &dir);
-  if (!st.ok()) return Fail(state, st);
+  const Status saved = SavedCheckpoint(f, &dir);
+  if (!saved.ok()) return Fail(state, saved);
   std::string buffer(f.bytes + (1 << 20), '\0');
-  for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
+  TimeEach(state, f, [&] {
     size_t at = 0;
     for (const char* name : {kModelFile, kOptimizerFile}) {
       const int fd = ::open((dir + "/" + name).c_str(), O_RDONLY | O_CLOEXEC);
-      for (ssize_t n; fd >= 0 && at < buffer.size() && (n = ::read(fd, &buffer[at], buffer.size() - at)) > 0;) {
+      if (fd < 0) return Status::IOError(dir + "/" + name + ": cannot open");
+      for (ssize_t n; at < buffer.size() && (n = ::read(fd, &buffer[at], buffer.size() - at)) > 0;) {
         at += static_cast<size_t>(n);
       }
-      if (fd >= 0) ::close(fd);
+      ::close(fd);
     }
-    state.SetIterationTime(Since(start));
     benchmark::DoNotOptimize(buffer.data());
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(f.bytes) * state.iterations());
+    return Status::Ok();
+  });
 }
 
 // The peer's file holds tensors of the model's shapes, three times (weights, two moments).
@@ -183,7 +186,7 @@ void RunPeer(benchmark::State& state, const std::string& op) {
   if (peer == nullptr) return state.SkipWithError(why.c_str());
   const std::string path = f.dir + "/peer.pt";
   double seconds = 0;
-  if (op == "load") {  // its file first, as BM_Load saves first
+  if (op == "load") {  // its file first, as the loads above save first
     const Status st = peer->Measure({{"op", "save"}, {"path", path}, {"shapes", PeerShapes(f)}}, &seconds);
     if (!st.ok()) return Fail(state, st);
   }
