@@ -44,11 +44,7 @@ struct Fixture {
   uint64_t bytes = 0;  // weights + both moments
 
   std::vector<StateFile> pieces() {
-    return {{kModelFile, [this](const std::string& p, WrittenFile* w) { return SaveModelWeights(p, model.get(), w); },
-             [this](const std::string& p) { return LoadModelWeights(p, model.get()); }},
-            {kOptimizerFile,
-             [this](const std::string& p, WrittenFile* w) { return SaveOptimizerState(p, optimizer.get(), w); },
-             [this](const std::string& p) { return LoadOptimizerState(p, torch::Device(torch::kCPU), optimizer.get()); }}};
+    return {ModelStateFile(model.get()), OptimizerStateFile(optimizer.get(), torch::Device(torch::kCPU))};
   }
 };
 

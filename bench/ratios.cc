@@ -87,6 +87,13 @@ const std::vector<RatioSpec>& Specs() {
       s.push_back(Speedup("load_vs_torch_load_" + n, "resume load over torch.load", ">= 1.5",
                           "BM_Load" + arg, "BM_TorchLoad" + arg));
     }
+    s.push_back({"save_async_stall_vs_sync", "training stall per checkpoint, --save_async over a synchronous save",
+                 "", [](const BenchSamples& r) {
+                   return Divide(Counter(r, "BM_TrainSaving/async:1", "stall_per_save_ms"),
+                                 Counter(r, "BM_TrainSaving/async:0", "stall_per_save_ms"));
+                 }});
+    s.push_back({"save_async_stall_share", "share of the loop's time held up by --save_async saves (every 2nd step)",
+                 "<= 0.035", [](const BenchSamples& r) { return Counter(r, "BM_TrainSaving/async:1", "stall_share"); }});
     s.push_back({"resume_late_vs_early", "resume latency at update 4998 over update 2 of an epoch", "<= 1.5",
                  [](const BenchSamples& r) { return Divide(Time(r, "BM_Resume/4998"), Time(r, "BM_Resume/2")); }});
     s.push_back(Speedup("tensor_stats_f32_vs_hash", "inspect's tensor stats (float32) over XXH3 of the same bytes", "",

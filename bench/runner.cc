@@ -34,7 +34,8 @@ Status RunSuite(const BenchSuite& suite, const BenchRunOptions& o, const std::st
 
 const std::vector<BenchSuite>& BenchSuites() {
   static const std::vector<BenchSuite> suites = {
-      {"train_bench", "size:[012]/|BM_SgemmPeak", "training steps/s against the Python peer; recording cost; GFLOP/s",
+      {"train_bench", "size:[012]/|BM_SgemmPeak|BM_TrainSaving",
+       "training steps/s against the Python peer; recording cost; GFLOP/s; the stall of saves",
        1000},
       {"checkpoint_bench", "layers:2/", "checkpoint save and load against raw I/O and torch.save/torch.load", 1000},
       {"resume_latency_bench", "BM_Resume", "resume latency early and late in an epoch", 1000},

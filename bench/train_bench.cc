@@ -6,6 +6,8 @@
 //                          is what recording costs
 //   BM_PythonTrain/<size>  bench/python_peer.py: the same model, AdamW with HF's decay
 //                          groups, clipping and linear schedule, as an ordinary PyTorch loop
+//   BM_TrainSaving/async:0|1  gpt 4 x 256 saving every 2nd step, synchronously and with
+//                          --save_async: the loop's stall per save
 //   BM_SgemmPeak           torch::mm of 1024x1024 float32: the machine's matmul peak
 //   BM_TrainProcess, BM_VerifyResumeProcess   `lockstep train` and `lockstep verify-resume`
 //                          on the defaults, as processes: what verification costs
@@ -156,6 +158,40 @@ void AllSizes(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_Train)->Apply(AllSizes);
 BENCHMARK(BM_TrainNoLog)->Apply(AllSizes);
 BENCHMARK(BM_PythonTrain)->Apply(AllSizes);
+
+// The training stall of checkpoint saves: gpt 4 x 256 (T32, B8; 37 MiB of weights and
+// AdamW state per checkpoint) saving every 2nd of 8 steps, synchronously (mode 0) and with
+// --save_async (mode 1). Manual time = the loop's runtime; counters: the loop's time held
+// up per save (snapshot, and the wait for the previous save), its share of the runtime,
+// and the end's wait for the last background save (which a longer run amortizes).
+void BM_TrainSaving(benchmark::State& state) {
+  const bool async = state.range(0) == 1;
+  Size size = MakeSize("gpt_4x256_saving", "gpt", 4, 256, 32, 8, 8);
+  size.args.save_strategy = "steps";
+  size.args.save_steps = 2;
+  size.args.save_async = async;
+  size.args.output_dir = ScratchRoot() + (async ? "/saving-async" : "/saving-sync");
+  double stall_s = 0, runtime_s = 0, end_wait_s = 0;
+  int64_t saves = 0;
+  for (auto _ : state) {
+    TrainOptions options;
+    options.show_progress = false;
+    TrainResult result;
+    const Status st = RunTraining(size.args, options, &result);
+    if (!st.ok()) return state.SkipWithError(st.ToString().c_str());
+    state.SetIterationTime(result.runtime_s);
+    stall_s += result.save_stall_s;
+    end_wait_s += result.final_save_wait_s;
+    runtime_s += result.runtime_s;
+    saves += static_cast<int64_t>(result.saved_steps.size());
+  }
+  Report(state, size);
+  state.SetLabel(async ? "save_async" : "sync");
+  state.counters["stall_per_save_ms"] = 1e3 * stall_s / static_cast<double>(std::max<int64_t>(saves, 1));
+  state.counters["stall_share"] = stall_s / std::max(runtime_s, 1e-9);
+  state.counters["end_wait_ms"] = 1e3 * end_wait_s / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_TrainSaving)->Arg(0)->Arg(1)->ArgName("async")->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
 
 // `lockstep verify-resume` on the defaults against one `lockstep train` of the same run,
 // both as a user runs them (processes, start-up included).

@@ -1,10 +1,11 @@
 // The train command's I/O probe for verify-resume (formats/io.h). While a checkpoint save
 // runs (between the trainer's "save" and "saved" events) it counts the write, fsync and
-// rename calls, reports the count on the event pipe ("save-io 19"), and, when armed with
+// rename calls of the checkpoint (not of the step log), reports the count on the event pipe ("save-io 19"), and, when armed with
 // a crash point, SIGKILLs its own process right after the K-th call of the save at step S:
 // a crash at an exact I/O point, the same one on every rerun.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -37,8 +38,10 @@ class SaveIoProbe : public IoHook {
  private:
   std::function<void(const char*, int64_t)> report_;
   CrashPoint crash_;
-  int64_t saving_step_ = -1;  // -1: not inside a save
-  int64_t calls_ = 0;
+  // Atomic: a --save_async save does its I/O on a background thread, while the training
+  // thread sends the events.
+  std::atomic<int64_t> saving_step_{-1};  // -1: not inside a save
+  std::atomic<int64_t> calls_{0};
 };
 
 }  // namespace lockstep

@@ -14,6 +14,7 @@
 #include "formats/file_util.h"
 #include "formats/io.h"
 #include "formats/json_file.h"
+#include "formats/rotation.h"
 
 namespace fs = std::filesystem;
 
@@ -158,6 +159,20 @@ Status RemoveCheckpoint(const std::string& dir) {
   LOCKSTEP_RETURN_IF_ERROR(RemoveTree(doomed));  // one of ours from an earlier failed delete
   LOCKSTEP_RETURN_IF_ERROR(RenameDurably(dir, doomed));
   return RemoveTree(doomed);
+}
+
+Status RotateCheckpoints(const std::string& run_dir, int64_t save_total_limit, int64_t best_step) {
+  if (save_total_limit <= 0) return Status::Ok();
+  std::vector<CheckpointDir> dirs;
+  LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(run_dir, &dirs));
+  std::vector<int64_t> steps;
+  for (const auto& d : dirs) {
+    if (ValidateCheckpoint(d.path, VerifyMode::kSizes).ok()) steps.push_back(d.step);
+  }
+  for (int64_t s : CheckpointsToDelete(steps, best_step, save_total_limit)) {
+    LOCKSTEP_RETURN_IF_ERROR(RemoveCheckpoint((fs::path(run_dir) / CheckpointDirName(s)).string()));
+  }
+  return Status::Ok();
 }
 
 bool IsLockstepCheckpoint(const std::string& dir) {

@@ -90,6 +90,11 @@ Status FindLatestValidCheckpoint(const std::string& run_dir, VerifyMode mode, Ch
 // .deleting-checkpoint-N-<pid>, then removed. A failure leaves at most that leftover.
 Status RemoveCheckpoint(const std::string& dir);
 
+// save_total_limit rotation of `run_dir` (formats/rotation.h's rule) over its committed
+// checkpoints only: a directory whose manifest does not validate is not ours to count or
+// delete. `best_step` (kNoBestStep for none) is never deleted. A limit <= 0 keeps all.
+Status RotateCheckpoints(const std::string& run_dir, int64_t save_total_limit, int64_t best_step);
+
 // Writes one checkpoint through a staging directory. Destroying an uncommitted staging
 // removes its directory, so an aborted save leaves nothing that looks like a checkpoint.
 class CheckpointStaging {

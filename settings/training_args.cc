@@ -177,6 +177,9 @@ std::vector<ArgSpec> BuildSpecs() {
       Spec("save_strategy", &A::save_strategy, "no|steps|epoch|best"),
       Spec("save_steps", &A::save_steps, "Save a checkpoint every N updates (below 1: ratio)"),
       Spec("save_total_limit", &A::save_total_limit, "Keep at most N checkpoints (the best is protected)"),
+      Spec("save_async", &A::save_async,
+           "Write checkpoints in the background while training goes on (same bytes; the next save, "
+           "the end and a signal wait for it)"),
       Spec("load_best_model_at_end", &A::load_best_model_at_end, "Reload the best checkpoint's weights at the end"),
       Spec("metric_for_best_model", &A::metric_for_best_model, "loss|accuracy (eval_ prefix optional)"),
       Spec("greater_is_better", &A::greater_is_better, "Whether a larger metric is better"),

@@ -41,6 +41,9 @@ struct TrainingArgs {
   std::string save_strategy = "steps";  // no | steps | epoch | best
   double save_steps = 500;
   std::optional<int64_t> save_total_limit;  // unset: keep every checkpoint
+  // Lockstep's: write each checkpoint in the background from a snapshot taken at the step
+  // boundary (after CheckFreq, PyTorch DCP). Changes when a save's I/O happens, never its bytes.
+  bool save_async = false;
   bool load_best_model_at_end = false;
   std::optional<std::string> metric_for_best_model;  // unset: "loss" when load_best_model_at_end
   std::optional<bool> greater_is_better;             // unset: false for *loss metrics

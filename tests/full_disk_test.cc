@@ -29,9 +29,10 @@ class FullDisk : public ::testing::Test {
   bool mounted_ = false;
 };
 
-TEST_F(FullDisk, ASaveThatFillsTheDiskExitsOneAndKeepsEveryCommittedCheckpoint) {
-  const std::string run = dir_.Join("run");
-  const auto o = test::RunCommand(std::string(LOCKSTEP_BIN) + " train --quiet --save_steps 100 --output_dir " + run);
+// Trains into the full disk with `extra` flags and checks the failure and what is left.
+void ExpectFullDiskFailsCleanly(const std::string& run, const std::string& extra) {
+  const auto o = test::RunCommand(std::string(LOCKSTEP_BIN) + " train --quiet --save_steps 100 --output_dir " + run +
+                                  extra);
   EXPECT_EQ(o.code, 1) << o.out;  // a failure of the work, not a crash (139) or bad usage
   EXPECT_NE(o.out.find("No space left on device"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find(run + "/"), std::string::npos) << o.out;  // names the file
@@ -41,6 +42,16 @@ TEST_F(FullDisk, ASaveThatFillsTheDiskExitsOneAndKeepsEveryCommittedCheckpoint) 
   ASSERT_OK(AuditRun(run, verify, &audit));
   EXPECT_TRUE(audit.healthy()) << AuditReportJson(audit).dump(2);  // no leftover, nothing corrupt
   EXPECT_FALSE(audit.checkpoints.empty());
+}
+
+TEST_F(FullDisk, ASaveThatFillsTheDiskExitsOneAndKeepsEveryCommittedCheckpoint) {
+  ExpectFullDiskFailsCleanly(dir_.Join("run"), "");
+}
+
+// The same with the save in the background: its error reaches the training thread, which
+// fails the run the same way.
+TEST_F(FullDisk, ABackgroundSaveThatFillsTheDiskFailsTheRunTheSameWay) {
+  ExpectFullDiskFailsCleanly(dir_.Join("run"), " --save_async true");
 }
 
 // `lockstep replay` works in a scratch copy under TMPDIR: when that disk is full, the

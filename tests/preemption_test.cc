@@ -32,9 +32,11 @@ struct Stopped {
 
 // Starts `lockstep train` in `dir`, sends `signals` (each once, back to back) after step
 // `at`, and waits for the process.
-Stopped TrainAndSignal(const std::string& dir, int64_t at, std::vector<int> signals) {
+Stopped TrainAndSignal(const std::string& dir, int64_t at, std::vector<int> signals,
+                       std::vector<std::string> argv_extra = {}) {
   const std::string err = dir + ".stderr";
   std::vector<std::string> argv = {kBin, "train", "--output_dir", dir, "--event-fd", "3"};
+  argv.insert(argv.end(), argv_extra.begin(), argv_extra.end());
   for (const std::string& a : {"--quiet", "--train_samples", "2048", "--hidden_size", "256", "--save_steps", "200"}) {
     argv.push_back(a);
   }
@@ -94,6 +96,25 @@ TEST_F(Preemption, SigtermAndSigintStopWithACheckpointAndResumeBitExact) {
     EXPECT_TRUE(audit.healthy()) << AuditReportJson(audit).dump(2);  // no staging leftover
     ExpectResumesBitExact(run, Reference());
   }
+}
+
+// With --save_async, a signal just after a save began: the stop's own save waits for the
+// one in flight, both commit, and the run exits only after the last is committed.
+TEST_F(Preemption, ASignalDuringABackgroundSaveCommitsItAndTheStopsCheckpoint) {
+  test::ScratchDir dir;
+  const std::string run = dir.Join("run");
+  const Stopped s = TrainAndSignal(run, 201, {SIGTERM}, {"--save_async", "true"});  // save 200 just began
+  EXPECT_EQ(s.exit_code, 143) << s.err;
+  std::vector<CheckpointDir> dirs;
+  ASSERT_OK(ListCheckpointDirs(run, &dirs));
+  ASSERT_EQ(dirs.size(), 2u);
+  EXPECT_EQ(dirs[0].step, 200);
+  EXPECT_GT(dirs[1].step, 200);
+  for (const auto& d : dirs) EXPECT_OK(ValidateCheckpoint(d.path, VerifyMode::kChecksums));
+  AuditReport audit;
+  ASSERT_OK(AuditRun(run, AuditOptions{}, &audit));
+  EXPECT_TRUE(audit.healthy()) << AuditReportJson(audit).dump(2);
+  ExpectResumesBitExact(run, Reference());
 }
 
 // Two different signals, as two of the same may merge into one while pending.

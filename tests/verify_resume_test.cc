@@ -186,6 +186,23 @@ TEST(VerifyResume, CrashPointsReplayTheSameCrashesWithTheSameSeed) {
   EXPECT_EQ(plans[0], plans[1]);
 }
 
+// --save_async: checkpoints written in the background while training goes on resume
+// bit-exactly, after stops, SIGKILLs at any time and crashes at exact I/O calls of the
+// background write (the probe counts the checkpoint's calls, not the step log's).
+TEST(VerifyResume, BackgroundSavesResumeBitExactAfterStopsKillsAndCrashes) {
+  test::ScratchDir dir;
+  VerifyResumeOptions o = Options("gpt", dir.Join("verify"));
+  o.args.save_async = true;
+  o.every_checkpoint = true;
+  o.kill_random = 2;
+  o.crash_points = 2;
+  const VerifyResumeReport r = Verify(o);
+  ExpectBitExact(r);
+  EXPECT_EQ(r.variants.size(), 3u);
+  EXPECT_EQ(r.save_io_calls.size(), r.save_steps.size());
+  for (int64_t calls : r.save_io_calls) EXPECT_GT(calls, 8);  // at least a write per state file
+}
+
 TEST(VerifyResume, KillsNeedCheckpointsBeforeTheEnd) {
   test::ScratchDir dir;
   VerifyResumeOptions o = Options("mlp", dir.Join("verify"));

@@ -15,16 +15,25 @@ namespace {
 
 // Views of the tensors to save, and the tensors that own their memory (for a CPU model,
 // the parameters themselves: nothing is copied).
+// With `copies`, every tensor is copied there, so the list stays valid while training goes on.
 struct SaveList {
+  SnapshotBuffers* copies = nullptr;
   std::vector<torch::Tensor> keep;
   std::vector<TensorView> views;
 
   Status Add(const std::string& name, const torch::Tensor& t) {
     keep.emplace_back();
     views.emplace_back();
-    return ToTensorView(name, t, &keep.back(), &views.back());
+    return ToTensorView(name, copies ? copies->CopyOf(name, t) : t, &keep.back(), &views.back());
   }
 };
+
+// A writer of `tensors` into one tensor file; it owns the list (and so the memory viewed).
+PieceWriter TensorFileWriter(std::shared_ptr<SaveList> tensors) {
+  return [tensors](const std::string& path, WrittenFile* written) {
+    return WriteTensorFile(path, tensors->views, written);
+  };
+}
 
 Status ModelTensors(Model* model, SaveList* out) {
   for (const auto& p : model->named_parameters()) LOCKSTEP_RETURN_IF_ERROR(out->Add(p.key(), p.value()));
@@ -60,7 +69,10 @@ StateFile JsonStateFile(const std::string& name, std::function<nlohmann::json()>
                         std::function<Status(const nlohmann::json&, const std::string& path)> from_json) {
   StateFile f;
   f.name = name;
-  f.save = [to_json](const std::string& path, WrittenFile*) { return WriteJsonFile(path, to_json()); };
+  f.snapshot = [to_json](SnapshotBuffers*, PieceWriter* writer) {
+    *writer = [doc = to_json()](const std::string& path, WrittenFile*) { return WriteJsonFile(path, doc); };
+    return Status::Ok();
+  };
   f.load = [from_json](const std::string& path) {
     nlohmann::json j;
     LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(path, &j));
@@ -74,16 +86,57 @@ StateFile JsonStateFile(const std::string& name, std::function<nlohmann::json()>
   return f;
 }
 
-Status SaveCheckpoint(const std::string& run_dir, int64_t step, const std::vector<StateFile>& pieces,
-                      std::string* final_dir) {
+StateFile ModelStateFile(Model* model) {
+  return {kModelFile,
+          [model](SnapshotBuffers* copies, PieceWriter* writer) { return SnapshotModelWeights(model, copies, writer); },
+          [model](const std::string& path) { return LoadModelWeights(path, model); }};
+}
+
+StateFile OptimizerStateFile(AdamW* optimizer, const torch::Device& device) {
+  return {kOptimizerFile,
+          [optimizer](SnapshotBuffers* copies, PieceWriter* writer) {
+            return SnapshotOptimizerState(optimizer, copies, writer);
+          },
+          [optimizer, device](const std::string& path) { return LoadOptimizerState(path, device, optimizer); }};
+}
+
+torch::Tensor SnapshotBuffers::CopyOf(const std::string& name, const torch::Tensor& t) {
+  torch::Tensor& buffer = buffers_[name];
+  if (!buffer.defined() || buffer.sizes() != t.sizes() || buffer.scalar_type() != t.scalar_type()) {
+    buffer = torch::empty(t.sizes(), t.options().device(torch::kCPU));
+  }
+  torch::NoGradGuard no_grad;
+  buffer.copy_(t.detach());
+  return buffer;
+}
+
+Status SnapshotCheckpoint(const std::vector<StateFile>& pieces, SnapshotBuffers* copies, CheckpointSnapshot* out) {
+  out->clear();
+  for (const auto& piece : pieces) {
+    PieceWriter writer;
+    LOCKSTEP_RETURN_IF_ERROR(piece.snapshot(copies, &writer));
+    out->emplace_back(piece.name, std::move(writer));
+  }
+  return Status::Ok();
+}
+
+Status WriteCheckpoint(const std::string& run_dir, int64_t step, const CheckpointSnapshot& snapshot,
+                       std::string* final_dir) {
   std::unique_ptr<CheckpointStaging> staging;
   LOCKSTEP_RETURN_IF_ERROR(CheckpointStaging::Begin(run_dir, step, &staging));
-  for (const auto& piece : pieces) {
+  for (const auto& [name, write] : snapshot) {
     WrittenFile written;
-    LOCKSTEP_RETURN_IF_ERROR(piece.save(staging->FilePath(piece.name), &written));
-    if (!written.xxh3_128.empty()) staging->NoteWritten(piece.name, written.size, written.xxh3_128);
+    LOCKSTEP_RETURN_IF_ERROR(write(staging->FilePath(name), &written));
+    if (!written.xxh3_128.empty()) staging->NoteWritten(name, written.size, written.xxh3_128);
   }
   return staging->Commit(final_dir);
+}
+
+Status SaveCheckpoint(const std::string& run_dir, int64_t step, const std::vector<StateFile>& pieces,
+                      std::string* final_dir) {
+  CheckpointSnapshot snapshot;
+  LOCKSTEP_RETURN_IF_ERROR(SnapshotCheckpoint(pieces, /*copies=*/nullptr, &snapshot));
+  return WriteCheckpoint(run_dir, step, snapshot, final_dir);
 }
 
 Status LoadCheckpoint(const std::string& checkpoint_dir, const std::vector<StateFile>& pieces) {
@@ -93,16 +146,32 @@ Status LoadCheckpoint(const std::string& checkpoint_dir, const std::vector<State
   return Status::Ok();
 }
 
+Status SnapshotModelWeights(Model* model, SnapshotBuffers* copies, PieceWriter* writer) {
+  auto tensors = std::make_shared<SaveList>();
+  tensors->copies = copies;
+  LOCKSTEP_RETURN_IF_ERROR(ModelTensors(model, tensors.get()));
+  *writer = TensorFileWriter(std::move(tensors));
+  return Status::Ok();
+}
+
+Status SnapshotOptimizerState(AdamW* optimizer, SnapshotBuffers* copies, PieceWriter* writer) {
+  auto tensors = std::make_shared<SaveList>();
+  tensors->copies = copies;
+  LOCKSTEP_RETURN_IF_ERROR(OptimizerTensors(optimizer, tensors.get()));
+  *writer = TensorFileWriter(std::move(tensors));
+  return Status::Ok();
+}
+
 Status SaveModelWeights(const std::string& path, Model* model, WrittenFile* written) {
-  SaveList tensors;
-  LOCKSTEP_RETURN_IF_ERROR(ModelTensors(model, &tensors));
-  return WriteTensorFile(path, tensors.views, written);
+  PieceWriter writer;
+  LOCKSTEP_RETURN_IF_ERROR(SnapshotModelWeights(model, /*copies=*/nullptr, &writer));
+  return writer(path, written);
 }
 
 Status SaveOptimizerState(const std::string& path, AdamW* optimizer, WrittenFile* written) {
-  SaveList tensors;
-  LOCKSTEP_RETURN_IF_ERROR(OptimizerTensors(optimizer, &tensors));
-  return WriteTensorFile(path, tensors.views, written);
+  PieceWriter writer;
+  LOCKSTEP_RETURN_IF_ERROR(SnapshotOptimizerState(optimizer, /*copies=*/nullptr, &writer));
+  return writer(path, written);
 }
 
 Status LoadModelWeights(const std::string& path, Model* model) {

@@ -11,7 +11,9 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -26,12 +28,32 @@ namespace lockstep {
 constexpr char kModelFile[] = "model.h5";
 constexpr char kOptimizerFile[] = "optimizer.h5";
 
+// CPU copies of tensors for snapshots that must outlive the step (--save_async), kept and
+// reused from one save to the next: copying into memory already touched costs a memcpy,
+// where fresh memory would page-fault all of it in again. Only one snapshot may use them
+// at a time: take the next one after the last writer of the previous one has finished.
+class SnapshotBuffers {
+ public:
+  // A CPU copy of `t` (any device) in the buffer named `name`, replaced when its shape or
+  // dtype changed.
+  torch::Tensor CopyOf(const std::string& name, const torch::Tensor& t);
+
+ private:
+  std::map<std::string, torch::Tensor> buffers_;
+};
+
+// Writes one piece's file at `path` from the state captured when it was made. A writer
+// that wrote the file durably and hashed it on the way fills `*written`, so the commit
+// neither fsyncs nor reads it again; others leave it empty.
+using PieceWriter = std::function<Status(const std::string& path, WrittenFile* written)>;
+
 // One piece of training state and the checkpoint file it lives in.
 struct StateFile {
   std::string name;  // "model.h5", "scheduler.json"
-  // Writes the file at `path`. A saver that wrote it durably and hashed it on the way fills
-  // `*written`, so the commit neither fsyncs nor reads it again; others leave it empty.
-  std::function<Status(const std::string& path, WrittenFile* written)> save;
+  // Captures the state as it is now and returns what writes it. With `copies`, the writer
+  // reads tensors copied there, so it may run on another thread while training goes on;
+  // without (nullptr), it may view live memory and must run before the state changes.
+  std::function<Status(SnapshotBuffers* copies, PieceWriter* writer)> snapshot;
   std::function<Status(const std::string& path)> load;  // restores the state from `path`
 };
 
@@ -40,22 +62,39 @@ struct StateFile {
 StateFile JsonStateFile(const std::string& name, std::function<nlohmann::json()> to_json,
                         std::function<Status(const nlohmann::json&, const std::string& path)> from_json);
 
-// Saves every piece into run_dir/checkpoint-<step>, atomically (staging, then commit).
-// On failure nothing that looks like a checkpoint is left; `*final_dir` gets the path.
+// model.h5 and optimizer.h5 as pieces of state (the Save/Snapshot/Load functions below).
+StateFile ModelStateFile(Model* model);
+StateFile OptimizerStateFile(AdamW* optimizer, const torch::Device& device);
+
+// A checkpoint's content at one step boundary: each piece's file name and writer.
+using CheckpointSnapshot = std::vector<std::pair<std::string, PieceWriter>>;
+
+// Snapshots every piece, in the list's order (see StateFile::snapshot for `copies`).
+Status SnapshotCheckpoint(const std::vector<StateFile>& pieces, SnapshotBuffers* copies, CheckpointSnapshot* out);
+
+// Writes `snapshot` into run_dir/checkpoint-<step>, atomically (staging, then commit). On
+// failure nothing that looks like a checkpoint is left; `*final_dir` gets the path.
+Status WriteCheckpoint(const std::string& run_dir, int64_t step, const CheckpointSnapshot& snapshot,
+                       std::string* final_dir);
+
+// Snapshots every piece without copies and writes them at once (WriteCheckpoint).
 Status SaveCheckpoint(const std::string& run_dir, int64_t step, const std::vector<StateFile>& pieces,
                       std::string* final_dir);
 
 // Loads every piece from `checkpoint_dir`, in the list's order; stops at the first failure.
 Status LoadCheckpoint(const std::string& checkpoint_dir, const std::vector<StateFile>& pieces);
 
-// model.h5: every parameter and buffer, one dataset each.
+// model.h5: every parameter and buffer, one dataset each. SaveModelWeights writes it now;
+// SnapshotModelWeights captures it for later (`copies` as in StateFile::snapshot).
 Status SaveModelWeights(const std::string& path, Model* model, WrittenFile* written = nullptr);
+Status SnapshotModelWeights(Model* model, SnapshotBuffers* copies, PieceWriter* writer);
 // Copies the weights of the model file at `path` into `model`, checking names, shapes and
 // dtypes (resume, and load_best_model_at_end).
 Status LoadModelWeights(const std::string& path, Model* model);
 
 // optimizer.h5: exp_avg/<param>, exp_avg_sq/<param>, step/<param>.
 Status SaveOptimizerState(const std::string& path, AdamW* optimizer, WrittenFile* written = nullptr);
+Status SnapshotOptimizerState(AdamW* optimizer, SnapshotBuffers* copies, PieceWriter* writer);
 // Restores AdamW's moments and step counts onto `device`, checking that every parameter's
 // state is present with the parameter's shape.
 Status LoadOptimizerState(const std::string& path, const torch::Device& device, AdamW* optimizer);

@@ -200,6 +200,7 @@ Status TrainingRun::Train() {
       LOCKSTEP_RETURN_IF_ERROR(TrainUpdate(epoch, u));
       const bool epoch_end = u + 1 == plan_.updates_per_epoch || state_.global_step == plan_.max_steps;
       LOCKSTEP_RETURN_IF_ERROR(LogEvaluateSave(epoch_end));
+      LOCKSTEP_RETURN_IF_ERROR(CollectSave(/*wait=*/false));  // a --save_async save that ended
       const bool asked =
           (options_.stop_after_step && state_.global_step == *options_.stop_after_step) || replay_stop_;
       if ((asked || StopRequested()) && state_.global_step < plan_.max_steps) {
@@ -370,46 +371,11 @@ bool TrainingRun::UpdateBest(const json& metrics) {
   return true;
 }
 
-Status TrainingRun::SaveCheckpointNow() {
-  const int64_t step = state_.global_step;
-  if (state_.best_global_step) {
-    const std::string best_dir = (fs::path(args_.output_dir) / CheckpointDirName(*state_.best_global_step)).string();
-    if (*state_.best_global_step == step || fs::exists(best_dir)) state_.best_model_checkpoint = best_dir;
-  }
-  // No background write of the step log may fall among the save's own I/O calls (a crash
-  // probe counts them), so the log's encoder finishes its queue first.
-  LOCKSTEP_RETURN_IF_ERROR(step_log_->Drain());
-  Emit("save", step);
-  // The step log must durably cover every step a checkpoint holds (loop_state.json records
-  // where it ends and its digest, so this comes first).
-  LOCKSTEP_RETURN_IF_ERROR(step_log_->Flush(/*sync=*/true));
-  std::string dir;
-  LOCKSTEP_RETURN_IF_ERROR(SaveCheckpoint(args_.output_dir, step, StateFiles(), &dir));
-  saved_steps_.push_back(step);
-  last_saved_step_ = step;
-  Emit("saved", step);
-  progress_->Note("saved " + dir);
-  return RotateCheckpoints();
-}
-
-// save_total_limit with HF's best protection, over committed checkpoints only: a directory
-// without a valid manifest is not ours to count or delete.
-Status TrainingRun::RotateCheckpoints() {
-  if (!args_.save_total_limit) return Status::Ok();
-  std::vector<CheckpointDir> dirs;
-  LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(args_.output_dir, &dirs));
-  std::vector<int64_t> steps;
-  for (const auto& d : dirs) {
-    if (ValidateCheckpoint(d.path, VerifyMode::kSizes).ok()) steps.push_back(d.step);
-  }
-  const int64_t best = state_.best_model_checkpoint && state_.best_global_step ? *state_.best_global_step : kNoBestStep;
-  for (int64_t s : CheckpointsToDelete(steps, best, *args_.save_total_limit)) {
-    LOCKSTEP_RETURN_IF_ERROR(RemoveCheckpoint((fs::path(args_.output_dir) / CheckpointDirName(s)).string()));
-  }
-  return Status::Ok();
-}
-
 Status TrainingRun::Finish(TrainResult* result) {
+  {
+    ScopeSeconds wait(&final_save_wait_s_);
+    LOCKSTEP_RETURN_IF_ERROR(CollectSave(/*wait=*/true));  // the run ends when its last save is committed
+  }
   const double runtime = Now() - start_time_;
   result->output_dir = args_.output_dir;
   result->device = device_.str();
@@ -417,6 +383,8 @@ Status TrainingRun::Finish(TrainResult* result) {
   result->epoch = state_.epoch;
   result->runtime_s = runtime;
   result->recording_s = recording_s_;
+  result->save_stall_s = save_stall_s_;
+  result->final_save_wait_s = final_save_wait_s_;
   result->resumed_from = resumed_from_;
   result->skipped_checkpoints = skipped_checkpoints_;
   result->saved_steps = saved_steps_;

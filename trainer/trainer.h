@@ -79,6 +79,8 @@ struct TrainResult {
   double train_loss = 0;          // mean of the per-step losses, as HF's train_loss
   double runtime_s = 0;
   double recording_s = 0;         // of runtime_s, the loop's time building and queueing step records
+  double save_stall_s = 0;        // of runtime_s, the loop's time held up by checkpoint saves
+  double final_save_wait_s = 0;   // of runtime_s, the end's wait for the last --save_async save
   nlohmann::json train_metrics;   // train_results.json
   nlohmann::json eval_metrics;    // eval_results.json (empty without an eval split)
   std::vector<std::string> checkpoints;  // committed checkpoint dirs left after rotation

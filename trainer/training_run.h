@@ -12,6 +12,7 @@
 #include "formats/run_lock.h"
 #include "formats/step_log.h"
 #include "trainer/adamw.h"
+#include "trainer/background_save.h"
 #include "trainer/checkpoint_io.h"
 #include "trainer/datasets.h"
 #include "settings/lr_schedule.h"
@@ -86,8 +87,11 @@ class TrainingRun {
   Status LogEvaluateSave(bool epoch_end);
   json Evaluate();
   bool UpdateBest(const json& metrics);
+  // checkpoint_saving.cc: a checkpoint now, synchronously or (--save_async) in the
+  // background; CollectSave takes in a background save that ended (all of it with `wait`).
   Status SaveCheckpointNow();
-  Status RotateCheckpoints();
+  Status CollectSave(bool wait);
+  void NoteSaved(int64_t step, const std::string& dir);
   json RngJson(bool full);
   json StepLogHeader() const;
 
@@ -139,9 +143,15 @@ class TrainingRun {
   double last_lr_ = 0.0;
   float last_grad_norm_ = 0.0f;
   double recording_s_ = 0;  // what building and queueing step records cost the loop
+  double save_stall_s_ = 0;  // what checkpoint saves held the loop up, waits included
+  double final_save_wait_s_ = 0;  // the end's wait for a last --save_async save
   json sampler_json_;            // RngJson's "sampler" entry, kept for its epoch
   int64_t sampler_json_epoch_ = -1;
   double start_time_ = 0.0;
+  // --save_async's copies of the tensors, reused by each save in turn.
+  SnapshotBuffers snapshot_buffers_;
+  // Last: its destructor waits for a save still running (its job reads snapshot_buffers_).
+  BackgroundSave background_save_;
 };
 
 }  // namespace lockstep

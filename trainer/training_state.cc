@@ -51,16 +51,12 @@ std::vector<StateFile> TrainingRun::StateFiles() {
         state_ = restored;
         return Status::Ok();
       }));
-  files.push_back({kModelFile, [this](const std::string& path, WrittenFile* written) { return SaveModelWeights(path, model_.get(), written); },
-                   [this](const std::string& path) { return LoadModelWeights(path, model_.get()); }});
-  files.push_back({kOptimizerFile,
-                   [this](const std::string& path, WrittenFile* written) {
-                     return SaveOptimizerState(path, optimizer_.get(), written);
-                   },
-                   [this, fault](const std::string& path) {
-                     if (Injected(fault, ResumeFault::kOptimizer)) return Status::Ok();
-                     return LoadOptimizerState(path, device_, optimizer_.get());
-                   }});
+  files.push_back(ModelStateFile(model_.get()));
+  StateFile optimizer = OptimizerStateFile(optimizer_.get(), device_);
+  optimizer.load = [fault, load = optimizer.load](const std::string& path) {
+    return Injected(fault, ResumeFault::kOptimizer) ? Status::Ok() : load(path);
+  };
+  files.push_back(optimizer);
   files.push_back(JsonStateFile(
       "scheduler.json", [this] { return SchedulerJson(); },
       [this](const json& j, const std::string&) { return LoadScheduler(j); }));

@@ -1,0 +1,74 @@
+// Taking a checkpoint during training: HF's _save_checkpoint and _rotate_checkpoints, with
+// the step log made durable first. A save snapshots every StateFile at the step boundary;
+// synchronously (the default) it is written, committed and rotated before the next step;
+// with --save_async the snapshot owns copies and a background thread writes, commits and
+// rotates it while training goes on. Either way the bytes committed are the same.
+#include <filesystem>
+#include <utility>
+
+#include "formats/checkpoint.h"
+#include "formats/rotation.h"
+#include "trainer/training_run.h"
+
+namespace fs = std::filesystem;
+
+namespace lockstep {
+
+Status TrainingRun::SaveCheckpointNow() {
+  ScopeSeconds stall(&save_stall_s_);
+  // One save in flight: the previous one commits (and rotates) before this one starts, so
+  // rotation and best_model_checkpoint below see every earlier checkpoint.
+  LOCKSTEP_RETURN_IF_ERROR(CollectSave(/*wait=*/true));
+  const int64_t step = state_.global_step;
+  if (state_.best_global_step) {
+    const std::string best_dir = (fs::path(args_.output_dir) / CheckpointDirName(*state_.best_global_step)).string();
+    if (*state_.best_global_step == step || fs::exists(best_dir)) state_.best_model_checkpoint = best_dir;
+  }
+  // No background write of the step log may fall among the save's own I/O calls (a crash
+  // probe counts them), so the log's encoder finishes its queue first.
+  LOCKSTEP_RETURN_IF_ERROR(step_log_->Drain());
+  Emit("save", step);
+  // The step log must durably cover every step a checkpoint holds (loop_state.json records
+  // where it ends and its digest, so this comes first).
+  LOCKSTEP_RETURN_IF_ERROR(step_log_->Flush(/*sync=*/true));
+  CheckpointSnapshot snapshot;
+  LOCKSTEP_RETURN_IF_ERROR(SnapshotCheckpoint(StateFiles(), args_.save_async ? &snapshot_buffers_ : nullptr, &snapshot));
+  last_saved_step_ = step;
+  const int64_t limit = args_.save_total_limit.value_or(0);
+  const int64_t best = state_.best_model_checkpoint && state_.best_global_step ? *state_.best_global_step : kNoBestStep;
+  const std::string run_dir = args_.output_dir;
+  if (args_.save_async) {
+    background_save_.Start(step, [run_dir, step, limit, best, snapshot = std::move(snapshot)](std::string* dir) {
+      LOCKSTEP_RETURN_IF_ERROR(WriteCheckpoint(run_dir, step, snapshot, dir));
+      return RotateCheckpoints(run_dir, limit, best);
+    });
+    return Status::Ok();
+  }
+  std::string dir;
+  LOCKSTEP_RETURN_IF_ERROR(WriteCheckpoint(run_dir, step, snapshot, &dir));
+  NoteSaved(step, dir);
+  return RotateCheckpoints(run_dir, limit, best);
+}
+
+Status TrainingRun::CollectSave(bool wait) {
+  if (!background_save_.pending()) return Status::Ok();
+  const int64_t step = background_save_.step();
+  Status status;
+  std::string dir;
+  if (wait) {
+    status = background_save_.Wait(&dir);
+  } else if (!background_save_.Poll(&status, &dir)) {
+    return Status::Ok();  // still writing
+  }
+  LOCKSTEP_RETURN_IF_ERROR(status);
+  NoteSaved(step, dir);
+  return Status::Ok();
+}
+
+void TrainingRun::NoteSaved(int64_t step, const std::string& dir) {
+  saved_steps_.push_back(step);
+  Emit("saved", step);
+  progress_->Note("saved " + dir);
+}
+
+}  // namespace lockstep
