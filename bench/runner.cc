@@ -3,7 +3,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <limits.h>
+
 #include <algorithm>
+#include <filesystem>
 
 #include "bench/interleave.h"
 #include "formats/file_util.h"
@@ -13,6 +16,15 @@ namespace lockstep {
 namespace {
 
 bool IsExecutable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
+
+// The suites' directory for a `lockstep` in `exe_dir`: the build tree's bench/ beside it,
+// else that directory itself; "" when neither holds them.
+std::string SuitesIn(const std::string& exe_dir) {
+  for (const std::string& dir : {exe_dir + "/../bench", exe_dir}) {
+    if (IsExecutable(dir + "/" + BenchSuites().front().binary)) return dir;
+  }
+  return "";
+}
 
 Status RunSuite(const BenchSuite& suite, const BenchRunOptions& o, const std::string& out, nlohmann::json* doc) {
   const std::string binary = o.bench_dir + "/" + suite.binary;
@@ -49,11 +61,56 @@ const std::vector<BenchSuite>& BenchSuites() {
 
 std::string FindBenchDir() {
   if (const char* env = std::getenv("LOCKSTEP_BENCH_DIR"); env != nullptr && *env != '\0') return env;
-  const std::string self = ExecutableDirectory();
-  for (const std::string& dir : {self + "/../bench", self}) {
-    if (IsExecutable(dir + "/" + BenchSuites().front().binary)) return dir;
+  return SuitesIn(ExecutableDirectory());
+}
+
+std::string BenchDirBeside(const std::string& lockstep) {
+  std::string path = lockstep;
+  if (path.find('/') == std::string::npos) {  // a command name: where PATH finds it
+    const char* env = std::getenv("PATH");
+    std::string dirs = env ? env : "";
+    path.clear();
+    for (size_t start = 0; start <= dirs.size();) {
+      const size_t end = std::min(dirs.find(':', start), dirs.size());
+      const std::string candidate = dirs.substr(start, end - start) + "/" + lockstep;
+      if (end > start && IsExecutable(candidate)) {
+        path = candidate;
+        break;
+      }
+      start = end + 1;
+    }
   }
-  return "";
+  char resolved[PATH_MAX];
+  if (path.empty() || ::realpath(path.c_str(), resolved) == nullptr) return "";
+  return SuitesIn(std::filesystem::path(resolved).parent_path().string());
+}
+
+Status RunSuitesInterleaved(const AbRunOptions& o, BenchSamples* base, BenchSamples* candidate) {
+  *base = BenchSamples();
+  *candidate = BenchSamples();
+  int shared = 0;
+  for (const BenchSuite& suite : BenchSuites()) {
+    if (o.quick && suite.quick_filter == nullptr) continue;
+    const std::string a = o.baseline_dir + "/" + suite.binary, b = o.candidate_dir + "/" + suite.binary;
+    if (!IsExecutable(a) || !IsExecutable(b)) {
+      if (o.progress) o.progress(std::string("lockstep bench ab: ") + suite.binary + ": skipped, not in both builds");
+      continue;
+    }
+    if (o.progress) o.progress(std::string("lockstep bench ab: ") + suite.binary + ": " + suite.measures);
+    InterleaveOptions ab{a, b, o.rounds, o.args};
+    if (o.quick) ab.args.push_back(std::string("--benchmark_filter=") + suite.quick_filter);
+    BenchSamples suite_base, suite_candidate;
+    LOCKSTEP_RETURN_IF_ERROR(RunInterleaved(ab, &suite_base, &suite_candidate));
+    for (const auto& [into, from] : {std::make_pair(base, &suite_base), std::make_pair(candidate, &suite_candidate)}) {
+      into->times_ns.insert(from->times_ns.begin(), from->times_ns.end());
+      into->counters.insert(from->counters.begin(), from->counters.end());
+    }
+    ++shared;
+  }
+  if (shared == 0) {
+    return Status::NotFound("no benchmark suite is built in both " + o.baseline_dir + " and " + o.candidate_dir);
+  }
+  return Status::Ok();
 }
 
 Status RunBenchSuites(const BenchRunOptions& o, nlohmann::json* merged) {

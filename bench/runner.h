@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/gate.h"
 #include "formats/status.h"
 
 namespace lockstep {
@@ -35,6 +36,24 @@ struct BenchRunOptions {
 // Where the suites are: $LOCKSTEP_BENCH_DIR, else the build tree's bench/ beside the
 // directory of the running `lockstep`, else that directory itself. "" when none has them.
 std::string FindBenchDir();
+
+// The bench directory of the `lockstep` executable at `lockstep` (a path, or a name found
+// on PATH): <its directory>/../bench, else its directory. "" when neither has the suites.
+std::string BenchDirBeside(const std::string& lockstep);
+
+// `lockstep bench ab --baseline OLD_LOCKSTEP`: two builds' suites, interleaved.
+struct AbRunOptions {
+  std::string baseline_dir, candidate_dir;  // bench directories (BenchDirBeside, FindBenchDir)
+  bool quick = false;                       // the quick subset, as BenchRunOptions::quick
+  int rounds = 10;                          // A B pairs per suite
+  std::vector<std::string> args;            // passed to every run
+  std::function<void(const std::string& line)> progress;
+};
+
+// For each suite both builds have, runs the baseline's and the candidate's binary
+// alternately (A B A B ...) `rounds` times and gathers their samples per build. A suite
+// only one build has is skipped with a progress line; NotFound when none is shared.
+Status RunSuitesInterleaved(const AbRunOptions& options, BenchSamples* base, BenchSamples* candidate);
 
 // Runs the suites and merges every result into `*merged` (the first suite's context,
 // every suite's benchmarks, each marked with "lockstep_suite"). A suite that is missing is

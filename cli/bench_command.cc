@@ -22,7 +22,7 @@ namespace {
 struct BenchFlags {
   std::string action, base, candidate;
   bool quick = false;
-  std::string out, floors, repetitions;
+  std::string out, floors, repetitions, baseline;
   std::string rounds = "10";
   std::vector<std::string> extra;  // after --: passed to both benchmark binaries
   std::string alpha = "0.01", threshold = "0.10";
@@ -87,6 +87,23 @@ int ReportRatios(const BenchFlags& flags, const BenchSamples& samples) {
   return floors.crossed() ? kExitFailed : kExitOk;
 }
 
+// `bench ab --baseline OLD_LOCKSTEP`: that build's suites against this one's.
+Status RunBuildsInterleaved(const BenchFlags& flags, int rounds, BenchSamples* base, BenchSamples* candidate) {
+  AbRunOptions o;
+  o.baseline_dir = BenchDirBeside(flags.baseline);
+  o.candidate_dir = FindBenchDir();
+  if (o.baseline_dir.empty()) {
+    return Status::NotFound("--baseline " + flags.baseline + ": not a lockstep with benchmark suites beside it "
+                            "(expected <its dir>/../bench/train_bench, as a build tree has)");
+  }
+  if (o.candidate_dir.empty()) return Status::NotFound("no benchmark suites found beside this lockstep");
+  o.quick = flags.quick;
+  o.rounds = rounds;
+  o.args = flags.extra;
+  o.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  return RunSuitesInterleaved(o, base, candidate);
+}
+
 }  // namespace
 
 std::function<int()> AddBenchCommand(CLI::App* app) {
@@ -103,6 +120,9 @@ std::function<int()> AddBenchCommand(CLI::App* app) {
       "  lockstep bench compare BASE.json NEW.json        two result files\n"
       "  lockstep bench ab OLD_BENCH NEW_BENCH [-- ARGS]  two builds' benchmark binaries, run\n"
       "                                                   interleaved (A B A B ...) --rounds times\n"
+      "  lockstep bench ab --baseline OLD_LOCKSTEP [--quick] [-- ARGS]\n"
+      "      every suite of another build (its lockstep, e.g. a checkout of main built aside)\n"
+      "      against this one's, interleaved suite by suite\n"
       "A benchmark regressed when it is slower with significance (one-sided Mann-Whitney U,\n"
       "p < --alpha) and by more than --threshold; every benchmark's median ratio and p-value,\n"
       "improvements and the geometric mean are printed.\n"
@@ -117,6 +137,8 @@ std::function<int()> AddBenchCommand(CLI::App* app) {
       ->type_name("FLOORS.json");
   cmd->add_option("--repetitions", flags->repetitions, "Run: repetitions of each benchmark (default 3 quick, 10)")
       ->type_name("N");
+  cmd->add_option("--baseline", flags->baseline, "ab: the other build's lockstep; its suites run against these")
+      ->type_name("OLD_LOCKSTEP");
   cmd->add_option("--rounds", flags->rounds, "ab: how many A B pairs to run")->type_name("N")->capture_default_str();
   cmd->add_option("extra", flags->extra, "ab: arguments for both binaries, after --");
   cmd->add_option("--alpha", flags->alpha, "Significance level of the slowdown")->type_name("P")->capture_default_str();
@@ -138,18 +160,24 @@ std::function<int()> AddBenchCommand(CLI::App* app) {
                                           "': lockstep bench [--quick], lockstep bench report RESULTS.json, lockstep "
                                           "bench compare BASE.json NEW.json, or lockstep bench ab OLD NEW"));
     }
-    if (flags->base.empty() || flags->candidate.empty()) {
+    const bool ab_builds = flags->action == "ab" && !flags->baseline.empty();
+    if (ab_builds && !flags->base.empty()) {
+      return fail(Status::InvalidArgument("bench ab takes either --baseline OLD_LOCKSTEP or OLD_BENCH NEW_BENCH, not both"));
+    }
+    if (!ab_builds && (flags->base.empty() || flags->candidate.empty())) {
       return fail(Status::InvalidArgument("bench " + flags->action + " needs two inputs: BASE and NEW"));
     }
     GateOptions options;
     Status st = ParseFraction("--alpha", flags->alpha, &options.alpha);
     if (st.ok()) st = ParseFraction("--threshold", flags->threshold, &options.threshold);
     BenchSamples base, candidate;
-    if (flags->action == "ab") {
-      InterleaveOptions ab{flags->base, flags->candidate, 0, flags->extra};
-      int64_t rounds = 0;
-      if (st.ok()) st = ParseWholeNumber("--rounds", flags->rounds, 2, &rounds);
-      ab.rounds = static_cast<int>(std::min<int64_t>(rounds, 10000));
+    int64_t rounds = 0;
+    if (st.ok() && flags->action == "ab") st = ParseWholeNumber("--rounds", flags->rounds, 2, &rounds);
+    rounds = std::min<int64_t>(rounds, 10000);
+    if (st.ok() && ab_builds) {
+      st = RunBuildsInterleaved(*flags, static_cast<int>(rounds), &base, &candidate);
+    } else if (flags->action == "ab") {
+      InterleaveOptions ab{flags->base, flags->candidate, static_cast<int>(rounds), flags->extra};
       if (st.ok()) st = RunInterleaved(ab, &base, &candidate);
     } else {
       if (st.ok()) st = ReadBenchmarkJson(flags->base, &base);

@@ -4,6 +4,7 @@
 // that write canned Google Benchmark JSON, so the test runs in milliseconds.
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -13,6 +14,8 @@
 #include "bench/runner.h"
 #include "formats/json_file.h"
 #include "tests/test_util.h"
+
+namespace fs = std::filesystem;
 
 namespace lockstep {
 namespace {
@@ -123,6 +126,35 @@ TEST(BenchCli, FloorsExitOneWhenCrossedZeroWhenHeldTwoWithoutSuites) {
   EXPECT_EQ(o.code, 2) << o.out;
   EXPECT_NE(o.out.find("not built"), std::string::npos) << o.out;
   o = test::RunCommand(bench + " --repetitions 1");
+  EXPECT_EQ(o.code, 2) << o.out;
+}
+
+// `bench ab --baseline OLD_LOCKSTEP`: the old build's suites (found beside its lockstep, as
+// in a build tree: bin/lockstep and bench/*_bench) against this one's, interleaved.
+TEST(BenchCli, AbAgainstAnotherBuildCatchesASlowdownOfItsSuites) {
+  test::ScratchDir old_build, new_suites;
+  fs::create_directories(old_build.Join("cli"));
+  fs::create_directories(old_build.Join("bench"));
+  test::WriteAll(old_build.Join("cli/lockstep"), "#!/bin/sh\n");
+  ::chmod(old_build.Join("cli/lockstep").c_str(), 0755);
+  WriteStandInSuites(old_build.Join("bench"), 100, 90);
+  const std::string ab = "LOCKSTEP_BENCH_DIR=" + new_suites.path() + " " + LOCKSTEP_BIN + " bench ab --quick --rounds 6";
+  const std::string against_old = ab + " --baseline " + old_build.Join("cli/lockstep");
+
+  WriteStandInSuites(new_suites.path(), 140, 90);  // the save 40% slower
+  auto o = test::RunCommand(against_old);
+  EXPECT_EQ(o.code, 1) << o.out;
+  EXPECT_NE(o.out.find("BM_Save/layers:2"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("lockstep bench ab: train_bench"), std::string::npos) << o.out;  // progress per suite
+
+  WriteStandInSuites(new_suites.path(), 100, 90);  // the same speed
+  o = test::RunCommand(against_old);
+  EXPECT_EQ(o.code, 0) << o.out;
+
+  o = test::RunCommand(ab + " --baseline " + old_build.Join("nowhere/lockstep"));
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("not a lockstep with benchmark suites beside it"), std::string::npos) << o.out;
+  o = test::RunCommand(against_old + " a b");
   EXPECT_EQ(o.code, 2) << o.out;
 }
 
