@@ -5,11 +5,15 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "cli/arg_check.h"
 #include "cli/exit_codes.h"
+#include "cli/launcher.h"
+#include "cli/train_main.h"
 #include "cli/save_io_probe.h"
 #include "cli/training_flags.h"
 #include "formats/json_file.h"
@@ -46,6 +50,40 @@ void InstallStopHandlers() {
   action.sa_flags = SA_RESTART;
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGINT, &action, nullptr);
+}
+
+// `argv` without `option` and its value ("--opt V" or "--opt=V"); the value, if any, in `*value`.
+std::vector<std::string> WithoutOption(const std::vector<std::string>& argv, const std::string& option,
+                                       std::vector<std::string>* removed) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i] == option && i + 1 < argv.size()) {
+      removed->insert(removed->end(), {argv[i], argv[i + 1]});
+      ++i;
+    } else if (argv[i].rfind(option + "=", 0) == 0) {
+      removed->push_back(argv[i]);
+    } else {
+      out.push_back(argv[i]);
+    }
+  }
+  return out;
+}
+
+// `lockstep train --nproc_per_node N`: this process becomes the job's launcher (launcher.h)
+// and runs N ranks of the same command.
+int LaunchRanks(int nproc) {
+  LaunchOptions o;
+  o.nproc = nproc;
+  std::vector<std::string> dropped, rank0;
+  o.argv = WithoutOption(TrainingCommandLine(), "--nproc_per_node", &dropped);
+  o.argv = WithoutOption(o.argv, "--event-fd", &rank0);
+  o.argv = WithoutOption(o.argv, "--crash-at-io", &rank0);
+  o.rank0_argv = rank0;
+  if (!rank0.empty() && rank0[0] == "--event-fd") o.inherited_fd = std::atoi(rank0[1].c_str());
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0) o.argv[0] = std::string(self, static_cast<size_t>(n));
+  return LaunchLocalJob(o);
 }
 
 const char* SignalName(int sig) { return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal"; }
@@ -99,6 +137,16 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
   DefineTrainCommand(app, flags.get());
   return [flags]() {
     const auto fail = [&](const Status& st) { return ReportFailure("train", st, flags->json); };
+    if (!flags->nproc_per_node.empty()) {
+      int64_t nproc = 0;
+      const Status st = ParseWholeNumber("--nproc_per_node", flags->nproc_per_node, 1, &nproc);
+      if (!st.ok()) return fail(st);
+      if (nproc > 1 && std::getenv("RANK") != nullptr) {
+        return fail(Status::InvalidArgument("--nproc_per_node " + flags->nproc_per_node +
+                                            " inside a launched job (RANK is set): launch with one or the other"));
+      }
+      if (nproc > 1) return LaunchRanks(static_cast<int>(std::min<int64_t>(nproc, 1024)));
+    }
     TrainingArgs args;
     Status st = CollectTrainingArgs(flags->training, &args);
     TrainOptions options;
@@ -138,7 +186,9 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
     st = RunTraining(args, options, &result);
     SetIoHook(nullptr);
     if (!st.ok()) return fail(st);
-    if (flags->json) {
+    const char* rank = std::getenv("RANK");
+    if (rank != nullptr && std::atoi(rank) != 0) {  // rank 0 speaks for a data-parallel job
+    } else if (flags->json) {
       std::printf("%s\n", DumpJson(ResultJson(result), 2).c_str());
     } else if (result.stopped_early) {
       PrintStopped(result);
@@ -146,6 +196,7 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
       PrintSummary(result);
     }
     if (result.stopped_by_signal) {
+      if (rank != nullptr && std::atoi(rank) != 0) return 128 + result.stopped_by_signal;
       std::fprintf(stderr, "lockstep train: stopped by %s after step %lld: checkpoint saved, step log flushed\n",
                    SignalName(result.stopped_by_signal), static_cast<long long>(result.global_step));
       return 128 + result.stopped_by_signal;

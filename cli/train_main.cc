@@ -11,7 +11,17 @@
 
 namespace lockstep {
 
+namespace {
+std::vector<std::string>& CommandLine() {
+  static std::vector<std::string> argv;
+  return argv;
+}
+}  // namespace
+
+const std::vector<std::string>& TrainingCommandLine() { return CommandLine(); }
+
 int TrainingMain(int argc, char** argv) {
+  CommandLine().assign(argv, argv + argc);
   CLI::App app{"lockstep: provably reproducible training runs (training commands)", "lockstep"};
   app.set_version_flag("--version", "lockstep 0.1.0");
   app.require_subcommand(1);

@@ -10,4 +10,7 @@ namespace lockstep {
 int TrainingMain(int argc, char** argv);
 int TrainingMain(const std::vector<std::string>& argv);  // argv[0] is the program name
 
+// The arguments TrainingMain was last called with (the launcher re-runs them per rank).
+const std::vector<std::string>& TrainingCommandLine();
+
 }  // namespace lockstep

@@ -23,6 +23,10 @@ CLI::App* DefineTrainCommand(CLI::App* app, TrainFlags* flags) {
                   "TESTING ONLY: on resume, deliberately skip restoring one piece of state "
                   "(rng, sampler, optimizer, scheduler, loss-sums) to show verify-resume catches it")
       ->group("Testing only");
+  cmd->add_option("--nproc_per_node", flags->nproc_per_node,
+                  "Data-parallel: start N rank processes on this machine (Gloo on loopback), as torchrun "
+                  "--nproc_per_node does; the effective batch is N times larger")
+      ->type_name("N");
   cmd->add_option("--event-fd", flags->event_fd, "write progress events to this fd (verify-resume)")
       ->group("");  // internal: hidden from --help
   cmd->add_option("--crash-at-io", flags->crash_at_io, "SIGKILL itself after the K-th I/O call of save S (S:K)")

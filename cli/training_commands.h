@@ -22,6 +22,7 @@ struct TrainFlags {
   std::string fault = "none";
   std::string event_fd;
   std::string crash_at_io;
+  std::string nproc_per_node;
   bool no_step_log = false;
   bool json = false;
   bool quiet = false;

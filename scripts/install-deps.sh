@@ -2,6 +2,8 @@
 # Installs the Debian packages Lockstep builds against, skipping those already present.
 # Each one earns its place:
 #   libtorch-dev        the reference trainer (CPU LibTorch 1.13)
+#   libgloo-dev         the headers of the Gloo library LibTorch's c10d already links
+#                       (ProcessGroupGloo: data-parallel training on CPU)
 #   libhdf5-dev         checkpoint tensors          libzstd-dev      the step log
 #   nlohmann-json3-dev  JSON state and records      libxxhash-dev    fast checksums (XXH3)
 #   libcli11-dev        the CLI                     libgtest-dev, libbenchmark-dev  tests, bench
@@ -16,7 +18,7 @@
 #   python3-torch               Debian's PyTorch on the same LibTorch 1.13 (bench/python_peer.py)
 set -euo pipefail
 
-packages=(cmake ninja-build g++ pkg-config zstd jq hdf5-tools libopenblas0-pthread libtorch-dev libhdf5-dev nlohmann-json3-dev
+packages=(cmake ninja-build g++ pkg-config zstd jq hdf5-tools libopenblas0-pthread libtorch-dev libgloo-dev libhdf5-dev nlohmann-json3-dev
           libcli11-dev libzstd-dev libxxhash-dev libgtest-dev libbenchmark-dev)
 for option in "$@"; do
   case "$option" in

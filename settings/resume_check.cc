@@ -8,7 +8,7 @@ bool IsSafeToChangeOnResume(const std::string& knob) {
   static const std::set<std::string> kSafe = {
       "output_dir",    "overwrite_output_dir", "logging_steps",          "eval_strategy",
       "eval_steps",    "save_strategy",        "save_steps",             "save_total_limit",
-      "save_async",
+      "save_async",    "ddp_timeout",
       "eval_samples",  "per_device_eval_batch_size", "load_best_model_at_end",
       "metric_for_best_model", "greater_is_better",
   };

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "settings/batch_shard.h"
+
 namespace lockstep {
 
 int64_t StepPlan::WindowSize(int64_t u) const {
@@ -10,6 +12,7 @@ int64_t StepPlan::WindowSize(int64_t u) const {
 }
 
 int64_t StepPlan::MicroBatchSize(int64_t m) const {
+  if (!shard.empty()) return static_cast<int64_t>(shard[static_cast<size_t>(m)].size());
   return std::min(batch_size, num_examples - m * batch_size);
 }
 
@@ -19,7 +22,7 @@ double StepPlan::EpochAfterUpdate(int64_t epoch, int64_t u) const {
          static_cast<double>(consumed) / static_cast<double>(micro_batches_per_epoch);
 }
 
-Status ComputeStepPlan(const TrainingArgs& args, int64_t num_examples, StepPlan* plan) {
+Status ComputeStepPlan(const TrainingArgs& args, int64_t num_examples, StepPlan* plan, int64_t rank) {
   StepPlan p;
   p.num_examples = num_examples;
   p.batch_size = args.per_device_train_batch_size;
@@ -28,11 +31,19 @@ Status ComputeStepPlan(const TrainingArgs& args, int64_t num_examples, StepPlan*
   if (p.batch_size < 1 || p.grad_accum < 1) {
     return Status::InvalidArgument("batch size and gradient_accumulation_steps must be >= 1");
   }
-  p.micro_batches_per_epoch = p.drop_last ? num_examples / p.batch_size
-                                          : (num_examples + p.batch_size - 1) / p.batch_size;
+  p.world_size = args.world_size.value_or(1);
+  p.rank = rank;
+  if (p.world_size > 1) {
+    p.shard = ShardEpoch(num_examples, p.batch_size, p.world_size, rank, p.drop_last);
+    p.micro_batches_per_epoch = static_cast<int64_t>(p.shard.size());
+  } else {
+    p.micro_batches_per_epoch = p.drop_last ? num_examples / p.batch_size
+                                            : (num_examples + p.batch_size - 1) / p.batch_size;
+  }
   if (p.micro_batches_per_epoch == 0) {
     return Status::InvalidArgument("the training set (" + std::to_string(num_examples) +
-                                   " samples) yields no batch of " + std::to_string(p.batch_size));
+                                   " samples) yields no batch of " + std::to_string(p.batch_size) +
+                                   (p.world_size > 1 ? " per rank for " + std::to_string(p.world_size) + " ranks" : ""));
   }
   p.updates_per_epoch = (p.micro_batches_per_epoch + p.grad_accum - 1) / p.grad_accum;
   if (args.max_steps > 0) {
@@ -57,8 +68,9 @@ nlohmann::json SpeedMetrics(const TrainingArgs& args, const StepPlan& plan, int6
   const auto round_to = [](double v, double scale) { return std::round(v * scale) / scale; };
   nlohmann::json m = {{"train_runtime", round_to(runtime_s, 1e4)}};
   if (runtime_s <= 0) return m;
-  const double total_train_batch_size =
-      static_cast<double>(args.per_device_train_batch_size) * static_cast<double>(args.gradient_accumulation_steps);
+  const double total_train_batch_size = static_cast<double>(args.per_device_train_batch_size) *
+                                       static_cast<double>(args.gradient_accumulation_steps) *
+                                       static_cast<double>(args.world_size.value_or(1));
   const double samples = args.max_steps > 0 ? static_cast<double>(args.max_steps) * total_train_batch_size
                                             : static_cast<double>(train_samples) * args.num_train_epochs;
   m["train_samples_per_second"] = round_to(samples / runtime_s, 1e3);

@@ -1,7 +1,8 @@
 // StepPlan: how many micro-batches, optimizer updates and epochs a run has, by the Hugging
 // Face Trainer's rules. No LibTorch here.
 //
-//   micro-batches per epoch = ceil(N / batch)   (floor with dataloader_drop_last)
+//   micro-batches per epoch = ceil(N / batch)   (floor with dataloader_drop_last); in a
+//                             data-parallel job, this rank's share (settings/batch_shard.h)
 //   updates per epoch       = ceil(micro-batches / gradient_accumulation_steps)
 //   max_steps               = max_steps if > 0, else ceil(num_train_epochs * updates per epoch)
 //
@@ -9,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +24,12 @@ struct StepPlan {
   int64_t batch_size = 0;
   int64_t grad_accum = 1;
   bool drop_last = false;
+  int64_t world_size = 1;
+  int64_t rank = 0;
+  // With world_size > 1: this rank's micro-batches of every epoch, as positions in the
+  // epoch's permutation (ShardEpoch). Empty for one process: micro-batch m is the
+  // contiguous positions [m * batch_size, ...).
+  std::vector<std::vector<int64_t>> shard;
   int64_t micro_batches_per_epoch = 0;
   int64_t updates_per_epoch = 0;
   int64_t max_steps = 0;   // total optimizer updates of the run
@@ -38,8 +46,9 @@ struct StepPlan {
   double EpochAfterUpdate(int64_t epoch, int64_t u) const;
 };
 
-// Derives the plan for `num_examples` training samples; fails when no batch fits.
-Status ComputeStepPlan(const TrainingArgs& args, int64_t num_examples, StepPlan* plan);
+// Derives the plan of `rank` for `num_examples` training samples, in a job of
+// args.world_size processes (unset: 1); fails when no batch fits.
+Status ComputeStepPlan(const TrainingArgs& args, int64_t num_examples, StepPlan* plan, int64_t rank = 0);
 
 // HF's logging/eval/save interval: values below 1 are a ratio of max_steps (rounded up).
 int64_t ResolveInterval(double steps, int64_t max_steps);
@@ -48,7 +57,8 @@ int64_t ResolveInterval(double steps, int64_t max_steps);
 // (rounded to 4 places) and, for a non-zero runtime, train_samples_per_second and
 // train_steps_per_second (3 places). Samples are max_steps x per_device_train_batch_size x
 // gradient_accumulation_steps when max_steps > 0, else train_samples x num_train_epochs;
-// steps are the plan's max_steps, as HF's _inner_training_loop counts them.
+// steps are the plan's max_steps, as HF's _inner_training_loop counts them. In a job of P
+// processes the total batch is P times larger.
 nlohmann::json SpeedMetrics(const TrainingArgs& args, const StepPlan& plan, int64_t train_samples, double runtime_s);
 
 }  // namespace lockstep

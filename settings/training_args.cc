@@ -186,6 +186,7 @@ std::vector<ArgSpec> BuildSpecs() {
       Spec("seed", &A::seed, "Seed for model init and dropout"),
       Spec("data_seed", &A::data_seed, "Seed for the data sampler (default: seed)"),
       Spec("dataloader_drop_last", &A::dataloader_drop_last, "Drop the last incomplete micro-batch of each epoch"),
+      Spec("ddp_timeout", &A::ddp_timeout, "Seconds a data-parallel collective may wait for a peer rank"),
       Spec("model", &A::model, "Built-in model: mlp (classifier) or gpt (decoder-only LM)"),
       Spec("train_samples", &A::train_samples, "Size of the built-in training split"),
       Spec("eval_samples", &A::eval_samples, "Size of the built-in evaluation split"),
@@ -193,6 +194,9 @@ std::vector<ArgSpec> BuildSpecs() {
       Spec("num_threads", &A::num_threads,
            "Intra-op threads; decides the run's bits (default: LibTorch's choice on a fresh run, "
            "the checkpoint's on a resume)"),
+      Spec("world_size", &A::world_size,
+           "Processes in the data-parallel job; decides the run (default: the launcher's WORLD_SIZE, 1 without "
+           "one; start several with --nproc_per_node)"),
       Spec("dropout", &A::dropout, "Dropout probability of both models"),
       Spec("input_dim", &A::input_dim, "mlp: input features"),
       Spec("hidden_size", &A::hidden_size, "mlp: hidden width"),
@@ -265,6 +269,8 @@ Status ValidateTrainingArgs(const TrainingArgs& a) {
                                               std::to_string(a.per_device_eval_batch_size));
   need(a.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be >= 1, got " +
                                                std::to_string(a.gradient_accumulation_steps));
+  need(a.ddp_timeout >= 1, "ddp_timeout must be >= 1 second, got " + std::to_string(a.ddp_timeout));
+  need(!a.world_size || *a.world_size >= 1, "world_size must be >= 1");
   need(a.max_steps == -1 || a.max_steps > 0, "max_steps must be -1 (use epochs) or > 0");
   need(a.max_steps > 0 || a.num_train_epochs > 0,
        "num_train_epochs must be > 0 when max_steps is not set");

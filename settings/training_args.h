@@ -50,6 +50,7 @@ struct TrainingArgs {
   int64_t seed = 42;
   std::optional<int64_t> data_seed;  // seeds the sampler; unset: seed
   bool dataloader_drop_last = false;
+  int64_t ddp_timeout = 1800;  // seconds every collective and rendezvous may wait for a peer
 
   // --- Lockstep: built-in model and dataset, device ---
   std::string model = "mlp";  // mlp | gpt
@@ -60,6 +61,11 @@ struct TrainingArgs {
   // it decides the run's bits: unset takes LibTorch's default (OMP_NUM_THREADS or the core
   // count) on a fresh run and the checkpoint's value on a resume, and is recorded resolved.
   std::optional<int64_t> num_threads;
+  // Processes of a data-parallel job. It decides the run (the effective batch is
+  // per_device_train_batch_size x world_size x gradient_accumulation_steps): unset takes the
+  // launcher's WORLD_SIZE (1 without one), and is recorded resolved; a value that differs
+  // from the launcher's is refused.
+  std::optional<int64_t> world_size;
   double dropout = 0.1;
   int64_t input_dim = 32;     // mlp: features per sample
   int64_t hidden_size = 128;  // mlp: hidden width

@@ -124,6 +124,10 @@ Status WriteCheckpoint(const std::string& run_dir, int64_t step, const Checkpoin
                        std::string* final_dir) {
   std::unique_ptr<CheckpointStaging> staging;
   LOCKSTEP_RETURN_IF_ERROR(CheckpointStaging::Begin(run_dir, step, &staging));
+  return CommitSnapshot(staging.get(), snapshot, final_dir);
+}
+
+Status CommitSnapshot(CheckpointStaging* staging, const CheckpointSnapshot& snapshot, std::string* final_dir) {
   for (const auto& [name, write] : snapshot) {
     WrittenFile written;
     LOCKSTEP_RETURN_IF_ERROR(write(staging->FilePath(name), &written));

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "formats/checkpoint.h"
 #include "formats/status.h"
 #include "formats/tensor_file.h"
 #include "trainer/adamw.h"
@@ -76,6 +77,10 @@ Status SnapshotCheckpoint(const std::vector<StateFile>& pieces, SnapshotBuffers*
 // failure nothing that looks like a checkpoint is left; `*final_dir` gets the path.
 Status WriteCheckpoint(const std::string& run_dir, int64_t step, const CheckpointSnapshot& snapshot,
                        std::string* final_dir);
+
+// The same into a staging directory already begun, into which other ranks may have written
+// their files: those are committed with it.
+Status CommitSnapshot(CheckpointStaging* staging, const CheckpointSnapshot& snapshot, std::string* final_dir);
 
 // Snapshots every piece without copies and writes them at once (WriteCheckpoint).
 Status SaveCheckpoint(const std::string& run_dir, int64_t step, const std::vector<StateFile>& pieces,

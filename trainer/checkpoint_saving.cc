@@ -2,7 +2,10 @@
 // the step log made durable first. A save snapshots every StateFile at the step boundary;
 // synchronously (the default) it is written, committed and rotated before the next step;
 // with --save_async the snapshot owns copies and a background thread writes, commits and
-// rotates it while training goes on. Either way the bytes committed are the same.
+// rotates it while training goes on. Either way the bytes committed are the same. In a
+// data-parallel job every rank writes its own generator state into rank 0's staging
+// directory first (StageRankFiles), so the commit covers all of them.
+#include <algorithm>
 #include <filesystem>
 #include <utility>
 
@@ -20,34 +23,52 @@ Status TrainingRun::SaveCheckpointNow() {
   // rotation and best_model_checkpoint below see every earlier checkpoint.
   LOCKSTEP_RETURN_IF_ERROR(CollectSave(/*wait=*/true));
   const int64_t step = state_.global_step;
-  if (state_.best_global_step) {
-    const std::string best_dir = (fs::path(args_.output_dir) / CheckpointDirName(*state_.best_global_step)).string();
-    if (*state_.best_global_step == step || fs::exists(best_dir)) state_.best_model_checkpoint = best_dir;
+  if (IsRankZero()) NoteBestCheckpoint(step);
+  std::vector<StateFile> pieces = StateFiles();
+  if (IsRankZero()) {
+    // No background write of the step log may fall among the save's own I/O calls (a crash
+    // probe counts them), so the log's encoder finishes its queue first.
+    LOCKSTEP_RETURN_IF_ERROR(step_log_->Drain());
+    Emit("save", step);
+    // The step log must durably cover every step a checkpoint holds (loop_state.json records
+    // where it ends and its digest, so this comes first).
+    LOCKSTEP_RETURN_IF_ERROR(step_log_->Flush(/*sync=*/true));
+  } else {  // the other ranks write only their own generator state
+    pieces.erase(std::remove_if(pieces.begin(), pieces.end(), [&](const StateFile& f) { return f.name != RngFileName(); }),
+                 pieces.end());
   }
-  // No background write of the step log may fall among the save's own I/O calls (a crash
-  // probe counts them), so the log's encoder finishes its queue first.
-  LOCKSTEP_RETURN_IF_ERROR(step_log_->Drain());
-  Emit("save", step);
-  // The step log must durably cover every step a checkpoint holds (loop_state.json records
-  // where it ends and its digest, so this comes first).
-  LOCKSTEP_RETURN_IF_ERROR(step_log_->Flush(/*sync=*/true));
   CheckpointSnapshot snapshot;
-  LOCKSTEP_RETURN_IF_ERROR(SnapshotCheckpoint(StateFiles(), args_.save_async ? &snapshot_buffers_ : nullptr, &snapshot));
+  LOCKSTEP_RETURN_IF_ERROR(SnapshotCheckpoint(pieces, args_.save_async ? &snapshot_buffers_ : nullptr, &snapshot));
+  std::unique_ptr<CheckpointStaging> staging;
+  LOCKSTEP_RETURN_IF_ERROR(StageRankFiles(step, snapshot, &staging));
   last_saved_step_ = step;
+  if (!IsRankZero()) {
+    NoteBestCheckpoint(step);  // after the barrier: rank 0's earlier commits are visible
+    saved_steps_.push_back(step);
+    return Status::Ok();
+  }
   const int64_t limit = args_.save_total_limit.value_or(0);
   const int64_t best = state_.best_model_checkpoint && state_.best_global_step ? *state_.best_global_step : kNoBestStep;
   const std::string run_dir = args_.output_dir;
   if (args_.save_async) {
-    background_save_.Start(step, [run_dir, step, limit, best, snapshot = std::move(snapshot)](std::string* dir) {
-      LOCKSTEP_RETURN_IF_ERROR(WriteCheckpoint(run_dir, step, snapshot, dir));
+    std::shared_ptr<CheckpointStaging> owned(std::move(staging));
+    background_save_.Start(step, [owned, run_dir, limit, best, snapshot = std::move(snapshot)](std::string* dir) {
+      LOCKSTEP_RETURN_IF_ERROR(CommitSnapshot(owned.get(), snapshot, dir));
       return RotateCheckpoints(run_dir, limit, best);
     });
     return Status::Ok();
   }
   std::string dir;
-  LOCKSTEP_RETURN_IF_ERROR(WriteCheckpoint(run_dir, step, snapshot, &dir));
+  LOCKSTEP_RETURN_IF_ERROR(CommitSnapshot(staging.get(), snapshot, &dir));
   NoteSaved(step, dir);
   return RotateCheckpoints(run_dir, limit, best);
+}
+
+// HF's best_model_checkpoint: the best step's directory, once that checkpoint exists.
+void TrainingRun::NoteBestCheckpoint(int64_t step) {
+  if (!state_.best_global_step) return;
+  const std::string best_dir = (fs::path(args_.output_dir) / CheckpointDirName(*state_.best_global_step)).string();
+  if (*state_.best_global_step == step || fs::exists(best_dir)) state_.best_model_checkpoint = best_dir;
 }
 
 Status TrainingRun::CollectSave(bool wait) {

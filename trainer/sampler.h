@@ -23,6 +23,8 @@ class EpochSampler {
 
   // Sample ids perm[start, start + count) of the current epoch, as an int64 tensor [count].
   torch::Tensor Ids(int64_t start, int64_t count) const;
+  // Sample ids at `positions` of the current epoch's permutation (a data-parallel shard).
+  torch::Tensor IdsAt(const std::vector<int64_t>& positions) const;
 
   int64_t epoch() const { return epoch_; }
   int64_t seed() const { return seed_; }

@@ -103,16 +103,11 @@ Status TrainingRun::ResolveThreads(const std::string& checkpoint) {
 }
 
 Status TrainingRun::Setup() {
+  LOCKSTEP_RETURN_IF_ERROR(JoinJob());
   LOCKSTEP_RETURN_IF_ERROR(ResolveDevice(args_.device, &device_));
   EnableDeterminism(device_);
-  LOCKSTEP_RETURN_IF_ERROR(LockOutputDir());
-  LOCKSTEP_RETURN_IF_ERROR(RemoveStagingLeftovers());
   std::string checkpoint;
-  if (options_.resume_from) {
-    LOCKSTEP_RETURN_IF_ERROR(ChooseResumeCheckpoint(&checkpoint));
-  } else {
-    LOCKSTEP_RETURN_IF_ERROR(PrepareOutputDir());
-  }
+  LOCKSTEP_RETURN_IF_ERROR(PrepareRunDirectory(&checkpoint));
   LOCKSTEP_RETURN_IF_ERROR(ResolveThreads(checkpoint));
 
   // Seed first: model initialisation and dropout draw from the global generators.
@@ -121,6 +116,7 @@ Status TrainingRun::Setup() {
   items_per_sample_ = data_.train.targets.numel() / std::max<int64_t>(1, data_.train.size());
   model_ = MakeModel(args_);
   model_->to(device_);
+  LOCKSTEP_RETURN_IF_ERROR(BroadcastParameters());
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (const auto& p : model_->named_parameters()) {
     params.emplace_back(p.key(), p.value());
@@ -130,7 +126,7 @@ Status TrainingRun::Setup() {
       params, model_->NoDecayParameterNames(),
       AdamWOptions{args_.adam_beta1, args_.adam_beta2, args_.adam_epsilon, args_.weight_decay});
 
-  LOCKSTEP_RETURN_IF_ERROR(ComputeStepPlan(args_, data_.train.size(), &plan_));
+  LOCKSTEP_RETURN_IF_ERROR(ComputeStepPlan(args_, data_.train.size(), &plan_, rank_));
   LrScheduleSpec spec{args_.lr_scheduler_type, args_.lr_scheduler_kwargs, args_.learning_rate,
                       ResolveWarmupSteps(args_.warmup_steps, plan_.max_steps), plan_.max_steps};
   LOCKSTEP_RETURN_IF_ERROR(LrSchedule::Create(spec, &schedule_));
@@ -145,11 +141,11 @@ Status TrainingRun::Setup() {
 
   if (!checkpoint.empty()) {
     LOCKSTEP_RETURN_IF_ERROR(Resume(checkpoint));
-  } else {
+  } else if (IsRankZero()) {  // rank 0 writes the job's one step log
     const std::string log_path = (fs::path(args_.output_dir) / kStepLogFile).string();
     LOCKSTEP_RETURN_IF_ERROR(StepLogWriter::Create(log_path, StepLogHeader(), options_.step_log, &step_log_));
   }
-  progress_ = std::make_unique<ProgressDisplay>(options_.show_progress, options_.interactive_progress,
+  progress_ = std::make_unique<ProgressDisplay>(options_.show_progress && IsRankZero(), options_.interactive_progress,
                                                 plan_.max_steps);
   return Status::Ok();
 }
@@ -173,10 +169,11 @@ json TrainingRun::StepLogHeader() const {
                     {"updates_per_epoch", plan_.updates_per_epoch},
                     {"max_steps", plan_.max_steps},
                     {"num_epochs", plan_.num_epochs}}},
-          {"rng_full_state_every", options_.rng_full_state_every}};
+          {"rng_full_state_every", options_.rng_full_state_every},
+          {"distributed", {{"world_size", world_}, {"backend", group_ ? group_->backend() : "none"}}}};
 }
 
-json TrainingRun::RngJson(bool full) {
+json TrainingRun::RngJson(bool full, bool raw) {
   // The sampler's state is its epoch-start state: hashed once per epoch, not per step.
   if (full || sampler_json_epoch_ != sampler_->epoch()) {
     sampler_json_ = StateJson(sampler_->state_at_epoch_start(), full);
@@ -185,7 +182,7 @@ json TrainingRun::RngJson(bool full) {
   // A step's own generator state goes to the log raw; the log's encoder hashes it off the
   // loop (StepLogWriter::Append). Every 100 steps it is written whole, to replay from.
   std::vector<uint8_t> cpu = GeneratorStateBytes(DefaultGenerator(torch::kCPU));
-  json rng = {{"cpu", full ? StateJson(cpu, true) : json::binary(std::move(cpu))}, {"sampler", sampler_json_}};
+  json rng = {{"cpu", full || !raw ? StateJson(cpu, full) : json::binary(std::move(cpu))}, {"sampler", sampler_json_}};
   if (device_.is_cuda()) rng["cuda"] = CudaStateJson(GeneratorStateBytes(DefaultGenerator(torch::kCUDA)), full);
   return rng;
 }
@@ -209,7 +206,8 @@ Status TrainingRun::Train() {
           LOCKSTEP_RETURN_IF_ERROR(SaveCheckpointNow());
         }
         stopped_early_ = true;
-        if (!asked) stopped_by_signal_ = static_cast<int>(*options_.stop_signal);
+        // A rank the signal has not reached yet stops with its peers, as if sent SIGTERM.
+        if (!asked) stopped_by_signal_ = SignalArrived() ? static_cast<int>(*options_.stop_signal) : SIGTERM;
         progress_->Note("stopped after step " + std::to_string(state_.global_step) +
                         (asked ? " (--stop-after-step)" : " (signal " + std::to_string(stopped_by_signal_) + ")"));
         progress_->Finish();
@@ -232,11 +230,14 @@ Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
   // Off only for `lockstep bench`, which measures what recording costs (--no-step-log).
   const bool recording = options_.record_steps || options_.replay_step_begin;
   json record = {{"step", step},
-                 {"sampler", {{"epoch", epoch}, {"micro_batch", first_mb}, {"cursor", first_mb * plan_.batch_size}}}};
-  if (recording) {
+                 {"sampler", {{"epoch", epoch}, {"micro_batch", first_mb},
+                              {"cursor", plan_.shard.empty() ? first_mb * plan_.batch_size : plan_.shard[first_mb][0]}}}};
+  if (recording && IsRankZero()) {
     ScopeSeconds cost(&recording_s_);
     record["rng"] = RngJson(full_rng);  // the RNG state as the step begins
   }
+  json other_rng_states;  // the other ranks' states as the step begins, for rank 0's record
+  if (recording && world_ > 1 && !IsRankZero()) other_rng_states = RngJson(full_rng, /*raw=*/false);
 
   // The window's micro-batches. Each loss is scaled by the items of the whole window, so
   // a short last window is averaged over its real size (HF's num_items_in_batch).
@@ -245,7 +246,8 @@ Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
   json batches = json::array();
   for (int64_t k = 0; k < window; ++k) {
     const int64_t mb = first_mb + k;
-    ids[k] = sampler_->Ids(mb * plan_.batch_size, plan_.MicroBatchSize(mb));
+    ids[k] = plan_.shard.empty() ? sampler_->Ids(mb * plan_.batch_size, plan_.MicroBatchSize(mb))
+                                 : sampler_->IdsAt(plan_.shard[static_cast<size_t>(mb)]);
     window_items += ids[k].numel() * items_per_sample_;
     if (recording) {
       ScopeSeconds cost(&recording_s_);
@@ -269,6 +271,7 @@ Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
     micro_loss.backward();
     step_loss += micro_loss.detach();
   }
+  LOCKSTEP_RETURN_IF_ERROR(AllReduceGradients());  // once per window, after its last micro-batch
   if (options_.trace_step == step) FinishTrace();  // gradients before clipping scales them
   const torch::Tensor grad_norm = ClipGradNorm(optimizer_->params(), args_.max_grad_norm);
   optimizer_->Step(lr);
@@ -277,7 +280,8 @@ Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
   state_.global_step = step;
   state_.epoch = plan_.EpochAfterUpdate(epoch, update);
   state_.total_flos += 6.0 * static_cast<double>(num_parameters_) * static_cast<double>(window_items);
-  const float loss = step_loss.item<float>();
+  float loss = step_loss.item<float>();
+  LOCKSTEP_RETURN_IF_ERROR(AgreeOnStep(&loss));  // the mean over the ranks, and a stop any rank got
   last_grad_norm_ = grad_norm.item<float>();
   last_lr_ = lr;
   tr_loss_ += loss;
@@ -291,10 +295,14 @@ Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
   if (resume_override_active_) record["resume_override"] = true;
   record["wall_time"] = Now() - start_time_;
   if (options_.replay_step_end) LOCKSTEP_RETURN_IF_ERROR(EndReplayedStep(record));
-  if (recording) {
+  if (recording && world_ > 1) {
+    ScopeSeconds cost(&recording_s_);
+    LOCKSTEP_RETURN_IF_ERROR(GatherRankRecords(record["batches"], other_rng_states, &record));
+  }
+  if (recording && IsRankZero()) {
     ScopeSeconds cost(&recording_s_);
     LOCKSTEP_RETURN_IF_ERROR(step_log_->Append(std::move(record)));  // the record is done with here
-  }  // the record is done with here
+  }
   Emit("step", step);
 
   const bool log_step = step % state_.logging_steps == 0;
@@ -319,7 +327,8 @@ Status TrainingRun::LogEvaluateSave(bool epoch_end) {
   const bool evaluate = (args_.eval_strategy == "steps" && step % eval_steps_ == 0) ||
                         (args_.eval_strategy == "epoch" && epoch_end);
   if (evaluate) {
-    json metrics = Evaluate();
+    json metrics;
+    LOCKSTEP_RETURN_IF_ERROR(Evaluate(&metrics));
     const bool new_best = UpdateBest(metrics);
     metrics["epoch"] = state_.epoch;
     metrics["step"] = step;
@@ -333,14 +342,16 @@ Status TrainingRun::LogEvaluateSave(bool epoch_end) {
 
 // Mean loss over the eval split (items-weighted), plus accuracy for mlp. Dropout is off
 // and no generator is drawn from, so evaluation never perturbs the training RNG.
-json TrainingRun::Evaluate() {
+Status TrainingRun::Evaluate(json* metrics) {
   const double t0 = Now();
   model_->eval();
   torch::NoGradGuard no_grad;
   double loss_sum = 0.0;
   int64_t items = 0, correct = 0, batches = 0;
   const int64_t n = data_.eval.size(), bs = args_.per_device_eval_batch_size;
-  for (int64_t start = 0; start < n; start += bs, ++batches) {
+  // In a job, eval batch b goes to rank b mod world_size and the sums are added up over
+  // the ranks: the metrics of the whole split, as HF's gather gives them.
+  for (int64_t start = rank_ * bs; start < n; start += bs * world_, ++batches) {
     const int64_t count = std::min(bs, n - start);
     BatchLoss b = model_->Loss(data_.eval.inputs.narrow(0, start, count).to(device_),
                                data_.eval.targets.narrow(0, start, count).to(device_));
@@ -349,13 +360,19 @@ json TrainingRun::Evaluate() {
     correct += std::max<int64_t>(0, b.correct);
   }
   model_->train();
+  std::vector<double> sums = {loss_sum, static_cast<double>(items), static_cast<double>(correct)};
+  LOCKSTEP_RETURN_IF_ERROR(SumOverRanks(&sums));
+  loss_sum = sums[0];
+  items = static_cast<int64_t>(sums[1]);
+  correct = static_cast<int64_t>(sums[2]);
   const double runtime = std::max(Now() - t0, 1e-9);
   json m = {{"eval_loss", items > 0 ? loss_sum / static_cast<double>(items) : 0.0},
             {"eval_runtime", runtime},
             {"eval_samples_per_second", static_cast<double>(n) / runtime},
             {"eval_steps_per_second", static_cast<double>(batches) / runtime}};
   if (args_.model == "mlp" && n > 0) m["eval_accuracy"] = static_cast<double>(correct) / static_cast<double>(n);
-  return m;
+  *metrics = std::move(m);
+  return Status::Ok();
 }
 
 // HF's _determine_best_metric. Returns true when `metrics` sets a new best.
@@ -395,7 +412,7 @@ Status TrainingRun::Finish(TrainResult* result) {
   std::vector<CheckpointDir> dirs;
   LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(args_.output_dir, &dirs));
   for (const auto& d : dirs) result->checkpoints.push_back(d.path);
-  if (stopped_early_) return step_log_->Close();  // as a preempted run: no results files
+  if (stopped_early_) return step_log_ ? step_log_->Close() : Status::Ok();  // as a preempted run: no results files
 
   total_loss_ += tr_loss_;
   const double train_loss = total_loss_ / static_cast<double>(std::max<int64_t>(1, state_.global_step));
@@ -416,25 +433,24 @@ Status TrainingRun::Finish(TrainResult* result) {
 
   json eval = json::object();
   if (data_.eval.size() > 0) {
-    eval = Evaluate();
+    LOCKSTEP_RETURN_IF_ERROR(Evaluate(&eval));
     eval["epoch"] = state_.epoch;
     eval["eval_samples"] = data_.eval.size();
     if (args_.model == "gpt") eval["perplexity"] = std::exp(eval["eval_loss"].get<double>());
   }
   json all = train;
   all.update(eval);
+  result->train_loss = train_loss;
+  result->train_metrics = train;
+  result->eval_metrics = eval;
+  result->best_model_checkpoint = state_.best_model_checkpoint;
+  if (!IsRankZero()) return Status::Ok();  // rank 0 writes the job's results
   const fs::path out(args_.output_dir);
   LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / kTrainResultsFile).string(), train));
   if (!eval.empty()) LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / kEvalResultsFile).string(), eval));
   LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / kAllResultsFile).string(), all));
   LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / kTrainerStateFile).string(), state_.ToJson()));
-  LOCKSTEP_RETURN_IF_ERROR(step_log_->Close());
-
-  result->train_loss = train_loss;
-  result->train_metrics = train;
-  result->eval_metrics = eval;
-  result->best_model_checkpoint = state_.best_model_checkpoint;
-  return Status::Ok();
+  return step_log_->Close();
 }
 
 Status RunTraining(const TrainingArgs& args, const TrainOptions& options, TrainResult* result) {

@@ -38,6 +38,7 @@ Status TrainingRun::ChooseResumeCheckpoint(std::string* checkpoint) {
 Status TrainingRun::Resume(const std::string& checkpoint) {
   LOCKSTEP_RETURN_IF_ERROR(LoadCheckpoint(checkpoint, StateFiles()));
   resumed_from_ = checkpoint;
+  if (!IsRankZero()) return Status::Ok();  // rank 0 continues the job's step log
   LOCKSTEP_RETURN_IF_ERROR(OpenStepLogForResume());
   json event = {{"after_step", state_.global_step},
                 {"checkpoint", fs::path(checkpoint).filename().string()},

@@ -9,12 +9,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "formats/checkpoint.h"
 #include "formats/run_lock.h"
 #include "formats/step_log.h"
 #include "trainer/adamw.h"
 #include "trainer/background_save.h"
 #include "trainer/checkpoint_io.h"
 #include "trainer/datasets.h"
+#include "trainer/distributed.h"
 #include "settings/lr_schedule.h"
 #include "trainer/models.h"
 #include "trainer/progress.h"
@@ -54,6 +56,18 @@ class TrainingRun {
     double start = SteadySeconds();
   };
 
+  // data_parallel.cc: the job's ranks (one process: rank 0 of 1, and none of these talk).
+  bool IsRankZero() const { return rank_ == 0; }
+  Status JoinJob();
+  Status PrepareRunDirectory(std::string* checkpoint);
+  Status BroadcastParameters();
+  Status AllReduceGradients();
+  Status AgreeOnStep(float* loss);
+  Status GatherRankRecords(const json& batches, const json& rng, json* record);
+  Status SumOverRanks(std::vector<double>* values);
+  Status StageRankFiles(int64_t step, const CheckpointSnapshot& mine, std::unique_ptr<CheckpointStaging>* staging);
+  std::string RngFileName() const;
+
   // run_directory.cc
   Status LockOutputDir();
   Status RemoveStagingLeftovers();
@@ -73,7 +87,10 @@ class TrainingRun {
   json LoopJson() const;
   Status LoadLoop(const json& j, const std::string& path);
   Status LoadRng(const json& j, const std::string& path);
-  bool StopRequested() const { return options_.stop_signal != nullptr && *options_.stop_signal != 0; }
+  // A signal reached this process. In a job, the ranks agree on it after each step
+  // (AgreeOnStep), so every rank stops, and checkpoints, at the same step.
+  bool SignalArrived() const { return options_.stop_signal != nullptr && *options_.stop_signal != 0; }
+  bool StopRequested() const { return world_ > 1 ? stop_agreed_ : SignalArrived(); }
   void Emit(const char* event, int64_t step) const {
     if (options_.on_event) options_.on_event(event, step);
   }
@@ -85,19 +102,26 @@ class TrainingRun {
   void StartTrace(int64_t step);
   void FinishTrace();
   Status LogEvaluateSave(bool epoch_end);
-  json Evaluate();
+  Status Evaluate(json* metrics);
   bool UpdateBest(const json& metrics);
   // checkpoint_saving.cc: a checkpoint now, synchronously or (--save_async) in the
   // background; CollectSave takes in a background save that ended (all of it with `wait`).
   Status SaveCheckpointNow();
   Status CollectSave(bool wait);
   void NoteSaved(int64_t step, const std::string& dir);
-  json RngJson(bool full);
+  void NoteBestCheckpoint(int64_t step);
+  // The generator states as a step begins; `raw` leaves the CPU state unhashed for the
+  // step log's encoder to hash.
+  json RngJson(bool full, bool raw = true);
   json StepLogHeader() const;
 
   TrainingArgs args_;
   TrainOptions options_;
-  std::unique_ptr<RunLock> lock_;  // held from Setup to the end: one writer per output_dir
+  std::unique_ptr<RunLock> lock_;  // held by rank 0 from Setup to the end: one job per output_dir
+  std::unique_ptr<ProcessGroup> group_;  // set in a job of more than one process
+  int64_t rank_ = 0;
+  int64_t world_ = 1;
+  bool stop_agreed_ = false;  // some rank got a stop signal (AgreeOnStep)
   std::vector<std::string> removed_leftovers_;
   torch::Device device_ = torch::kCPU;
   DatasetPair data_;

@@ -67,13 +67,27 @@ std::vector<StateFile> TrainingRun::StateFiles() {
       "sampler.json", [this] { return SamplerJson(); },
       [this](const json& j, const std::string& path) { return LoadSampler(j, path); }));
   files.push_back(JsonStateFile(
-      "rng_state.json",
+      RngFileName(),  // each rank's own: rng_state_<rank>.json in a job, as HF's rng_state_{rank}.pth
       [this] {
         json rng = RngJson(/*full=*/true);
         rng.erase("sampler");  // kept, with its position, in sampler.json
         return rng;
       },
       [this](const json& j, const std::string& path) { return LoadRng(j, path); }));
+  // A resume overridden across world sizes finds no file of this rank's name: it takes the
+  // nearest one there is (HF warns and goes on without). The records are marked anyway.
+  files.back().load = [this, load = files.back().load](const std::string& path) {
+    if (fs::exists(path) || !resume_override_active_) return load(path);
+    const fs::path dir = fs::path(path).parent_path();
+    for (const std::string& other : {"rng_state_" + std::to_string(rank_) + ".json", std::string("rng_state.json"),
+                                     std::string("rng_state_0.json")}) {
+      if (!fs::exists(dir / other)) continue;
+      std::fprintf(stderr, "warning: %s has no %s (another world size); restoring the generators from %s\n",
+                   dir.c_str(), fs::path(path).filename().c_str(), other.c_str());
+      return load((dir / other).string());
+    }
+    return load(path);
+  };
   return files;
 }
 

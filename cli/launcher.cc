@@ -1,0 +1,198 @@
+#include "cli/launcher.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace lockstep {
+namespace {
+
+volatile std::sig_atomic_t g_forward_signal = 0;
+void RememberSignal(int sig) { g_forward_signal = sig; }
+
+// A free TCP port on loopback for the store (MASTER_PORT), unless the caller set one.
+std::string MasterPort() {
+  if (const char* set = std::getenv("MASTER_PORT"); set != nullptr && *set != '\0') return set;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  int port = 29500;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  if (fd >= 0) ::close(fd);
+  return std::to_string(port);
+}
+
+struct Rank {
+  int index = 0;
+  pid_t pid = -1;
+  int out = -1, err = -1;        // read ends of its stdout and stderr
+  std::string out_line, err_line;  // partial lines
+  bool exited = false;
+  int status = 0;
+};
+
+// Writes complete lines of `chunk` to `to`, each prefixed; keeps the rest in `*partial`.
+void ForwardLines(const std::string& prefix, const char* chunk, size_t n, std::string* partial, FILE* to) {
+  partial->append(chunk, n);
+  for (size_t nl; (nl = partial->find('\n')) != std::string::npos; partial->erase(0, nl + 1)) {
+    std::fprintf(to, "%s%.*s\n", prefix.c_str(), static_cast<int>(nl), partial->data());
+  }
+  std::fflush(to);
+}
+
+pid_t StartRank(const LaunchOptions& o, int index, const std::string& port, int out[2], int err[2]) {
+  const pid_t launcher = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the job dies with its launcher
+  if (::getppid() != launcher) _exit(127);
+  // Its own process group: a terminal's Ctrl-C reaches the launcher alone, which passes it
+  // on once (twice would mean "exit at once" to the rank).
+  ::setpgid(0, 0);
+  ::dup2(out[1], 1);
+  ::dup2(err[1], 2);
+  for (int fd : {out[0], out[1], err[0], err[1]}) ::close(fd);
+  if (index != 0 && o.inherited_fd >= 0) ::close(o.inherited_fd);
+  const std::string nproc = std::to_string(o.nproc), rank = std::to_string(index);
+  ::setenv("RANK", rank.c_str(), 1);
+  ::setenv("LOCAL_RANK", rank.c_str(), 1);
+  ::setenv("WORLD_SIZE", nproc.c_str(), 1);
+  ::setenv("LOCAL_WORLD_SIZE", nproc.c_str(), 1);
+  ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+  ::setenv("MASTER_PORT", port.c_str(), 1);
+  std::vector<std::string> argv = o.argv;
+  if (index == 0) argv.insert(argv.end(), o.rank0_argv.begin(), o.rank0_argv.end());
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  ::execv(args[0], args.data());
+  std::fprintf(stderr, "lockstep train: cannot run %s: %s\n", args[0], std::strerror(errno));
+  _exit(127);
+}
+
+std::string Describe(const Rank& r) {
+  if (WIFSIGNALED(r.status)) {
+    const int sig = WTERMSIG(r.status);
+    return "rank " + std::to_string(r.index) + " (pid " + std::to_string(r.pid) + ") was killed by signal " +
+           std::to_string(sig) + " (" + strsignal(sig) + ")";
+  }
+  return "rank " + std::to_string(r.index) + " (pid " + std::to_string(r.pid) + ") exited with status " +
+         std::to_string(WEXITSTATUS(r.status));
+}
+
+int ExitCodeOf(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
+
+}  // namespace
+
+int LaunchLocalJob(const LaunchOptions& o) {
+  const std::string port = MasterPort();
+  std::vector<Rank> ranks(static_cast<size_t>(o.nproc));
+  struct sigaction forward{};
+  forward.sa_handler = RememberSignal;
+  ::sigaction(SIGTERM, &forward, nullptr);
+  ::sigaction(SIGINT, &forward, nullptr);
+  for (int i = 0; i < o.nproc; ++i) {
+    int out[2], err[2];
+    if (::pipe(out) != 0 || ::pipe(err) != 0) {
+      std::fprintf(stderr, "lockstep train: cannot create pipes: %s\n", std::strerror(errno));
+      return 1;
+    }
+    Rank& r = ranks[static_cast<size_t>(i)];
+    r.index = i;
+    r.pid = StartRank(o, i, port, out, err);
+    ::close(out[1]);
+    ::close(err[1]);
+    r.out = out[0];
+    r.err = err[0];
+  }
+  if (o.inherited_fd >= 0) ::close(o.inherited_fd);  // rank 0 holds it now: its EOF is the job's
+
+  const Rank* failed = nullptr;
+  auto failed_at = std::chrono::steady_clock::now();
+  bool killed = false;
+  int forwarded = 0, stopped_code = 0;  // a stop signal passed on, and the code ranks stopped with
+  size_t running = ranks.size();
+  while (running > 0 || std::any_of(ranks.begin(), ranks.end(), [](const Rank& r) { return r.out >= 0 || r.err >= 0; })) {
+    if (const int sig = g_forward_signal; sig != 0) {
+      g_forward_signal = 0;
+      forwarded = sig;
+      for (const Rank& r : ranks) if (!r.exited) ::kill(r.pid, sig);
+    }
+    std::vector<pollfd> fds;
+    std::vector<std::pair<Rank*, bool>> owners;  // (rank, is stdout)
+    for (Rank& r : ranks) {
+      if (r.out >= 0) fds.push_back({r.out, POLLIN, 0}), owners.emplace_back(&r, true);
+      if (r.err >= 0) fds.push_back({r.err, POLLIN, 0}), owners.emplace_back(&r, false);
+    }
+    ::poll(fds.data(), fds.size(), 100);
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      auto [r, is_out] = owners[i];
+      char buf[65536];
+      const ssize_t n = ::read(fds[i].fd, buf, sizeof(buf));
+      if (n <= 0) {
+        ::close(fds[i].fd);
+        (is_out ? r->out : r->err) = -1;
+        continue;
+      }
+      if (is_out && r->index == 0) {
+        std::fwrite(buf, 1, static_cast<size_t>(n), stdout);  // the command's result, as is
+        std::fflush(stdout);
+      } else {
+        ForwardLines("[rank " + std::to_string(r->index) + "] ", buf, static_cast<size_t>(n),
+                     is_out ? &r->out_line : &r->err_line, stderr);
+      }
+    }
+    for (Rank& r : ranks) {
+      if (r.exited || ::waitpid(r.pid, &r.status, WNOHANG) != r.pid) continue;
+      r.exited = true;
+      --running;
+      // A rank that stopped on the signal passed on to it (128 + signal) did what was asked.
+      if (forwarded != 0 && WIFEXITED(r.status) && WEXITSTATUS(r.status) == 128 + forwarded) {
+        stopped_code = 128 + forwarded;
+        continue;
+      }
+      if (failed == nullptr && r.status != 0) {
+        failed = &r;
+        failed_at = std::chrono::steady_clock::now();
+      }
+    }
+    const double since = std::chrono::duration<double>(std::chrono::steady_clock::now() - failed_at).count();
+    if (failed != nullptr && !killed && running > 0 && since > o.grace_s) {
+      for (const Rank& r : ranks) if (!r.exited) ::kill(r.pid, SIGKILL);
+      killed = true;
+    }
+  }
+  if (failed == nullptr) return stopped_code;
+  // The cause: a rank a signal killed (its peers then fail on their next collective), else
+  // the lowest rank that failed (rank 0's error is the one the others report as "rank 0 could not ...").
+  const Rank* cause = nullptr;
+  for (const Rank& r : ranks) {
+    if (r.status != 0 && !(WIFEXITED(r.status) && WEXITSTATUS(r.status) == stopped_code && stopped_code != 0)) {
+      if (cause == nullptr || (WIFSIGNALED(r.status) && !WIFSIGNALED(cause->status))) cause = &r;
+    }
+  }
+  if (cause == nullptr) cause = failed;
+  std::fprintf(stderr, "lockstep train: the job failed: %s%s\n", Describe(*cause).c_str(),
+               killed ? "; the other ranks were killed after the grace period" : "");
+  return ExitCodeOf(cause->status);
+}
+
+}  // namespace lockstep

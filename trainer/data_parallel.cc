@@ -1,0 +1,156 @@
+// The data-parallel job, as the Hugging Face Trainer runs one under DDP: every rank holds
+// the whole model, trains on its shard of each epoch's batches (settings/batch_shard.h),
+// and the gradients are averaged by one all-reduce per optimizer step, after the last
+// micro-batch of the window (never on the inner ones). Rank 0 owns the run directory: its
+// lock, the step log, the results and the replicated model and optimizer files; every
+// rank writes its own generator state into each checkpoint, as HF's rng_state_{rank}.
+// One process takes none of these paths' collectives.
+#include <cstdio>
+#include <filesystem>
+
+#include "formats/json_file.h"
+#include "trainer/torch_bridge.h"
+#include "trainer/training_run.h"
+
+namespace fs = std::filesystem;
+
+namespace lockstep {
+
+Status TrainingRun::JoinJob() {
+  DistributedEnv env;
+  LOCKSTEP_RETURN_IF_ERROR(ReadDistributedEnv(&env));
+  if (args_.world_size && *args_.world_size != env.world_size) {
+    return Status::InvalidArgument("--world_size " + std::to_string(*args_.world_size) + ", but the launcher started " +
+                                   std::to_string(env.world_size) + " process(es) (WORLD_SIZE); use --nproc_per_node " +
+                                   std::to_string(*args_.world_size) + " or torchrun");
+  }
+  args_.world_size = env.world_size;  // recorded resolved: it decides the run
+  rank_ = env.rank;
+  world_ = env.world_size;
+  if (world_ == 1) return Status::Ok();
+  return ProcessGroup::Connect(env, std::chrono::seconds(args_.ddp_timeout), &group_);
+}
+
+// Rank 0 locks the directory, removes a dead save's leftovers and chooses the checkpoint
+// to resume (or prepares a fresh run); the other ranks take its choice from the store, so
+// no two ranks can resume from different checkpoints.
+Status TrainingRun::PrepareRunDirectory(std::string* checkpoint) {
+  checkpoint->clear();
+  Status st;
+  if (IsRankZero()) {
+    st = LockOutputDir();
+    if (st.ok()) st = RemoveStagingLeftovers();
+    if (st.ok()) st = options_.resume_from ? ChooseResumeCheckpoint(checkpoint) : PrepareOutputDir();
+    // A failure is published too, so the other ranks stop with it instead of waiting.
+    if (world_ > 1) LOCKSTEP_RETURN_IF_ERROR(group_->StoreSet("resume_checkpoint", st.ok() ? "ok:" + *checkpoint : "failed"));
+    return st;
+  }
+  std::string value;
+  LOCKSTEP_RETURN_IF_ERROR(group_->StoreGet("resume_checkpoint", &value));
+  if (value.rfind("ok:", 0) != 0) return Status::IOError("rank " + std::to_string(rank_) + ": rank 0 could not prepare " +
+                                                         args_.output_dir + " (its error is above)");
+  *checkpoint = value.substr(3);
+  return Status::Ok();
+}
+
+// Every rank starts from rank 0's weights, as DDP's constructor makes sure.
+Status TrainingRun::BroadcastParameters() {
+  if (world_ == 1) return Status::Ok();
+  torch::NoGradGuard no_grad;
+  for (auto& p : model_->parameters()) {
+    at::Tensor t = p.detach();
+    LOCKSTEP_RETURN_IF_ERROR(group_->Broadcast(&t, "broadcasting the initial weights"));
+  }
+  return Status::Ok();
+}
+
+// One all-reduce of every gradient, flattened into one buffer (one collective per step,
+// in parameter order, so its summation order is the same on every run), then / world_size.
+Status TrainingRun::AllReduceGradients() {
+  if (world_ == 1) return Status::Ok();
+  std::vector<torch::Tensor> grads;
+  for (const auto& [name, p] : optimizer_->params()) {
+    if (p.grad().defined()) grads.push_back(p.grad());
+  }
+  torch::Tensor flat = torch::cat([&] {
+    std::vector<torch::Tensor> views;
+    for (const auto& g : grads) views.push_back(g.reshape({-1}));
+    return views;
+  }());
+  LOCKSTEP_RETURN_IF_ERROR(group_->AllReduceSum(&flat, "all-reducing the gradients"));
+  flat.div_(static_cast<double>(world_));
+  int64_t at = 0;
+  for (auto& g : grads) {
+    g.copy_(flat.narrow(0, at, g.numel()).view_as(g));
+    at += g.numel();
+  }
+  return Status::Ok();
+}
+
+// After a step: the loss every rank logs is the mean over the ranks (HF gathers and
+// averages it), and a stop signal that reached any rank stops them all after this step.
+Status TrainingRun::AgreeOnStep(float* loss) {
+  if (world_ == 1) return Status::Ok();
+  torch::Tensor v = torch::tensor({static_cast<double>(*loss), SignalArrived() ? 1.0 : 0.0}, torch::kFloat64);
+  LOCKSTEP_RETURN_IF_ERROR(group_->AllReduceSum(&v, "agreeing on the step's loss"));
+  *loss = static_cast<float>(v[0].item<double>() / static_cast<double>(world_));
+  stop_agreed_ = v[1].item<double>() > 0;
+  return Status::Ok();
+}
+
+// The other ranks' sample ids and generator digests, for rank 0's step record:
+// batches_other_ranks[r - 1] and rng_other_ranks[r - 1] are rank r's.
+Status TrainingRun::GatherRankRecords(const json& batches, const json& rng, json* record) {
+  if (world_ == 1) return Status::Ok();
+  const json mine = {{"batches", batches}, {"rng", rng}};
+  std::vector<std::string> all;
+  LOCKSTEP_RETURN_IF_ERROR(group_->AllGatherBytes(mine.dump(), &all, "gathering the ranks' step records"));
+  if (!IsRankZero()) return Status::Ok();
+  json other_batches = json::array(), other_rng = json::array();
+  for (size_t r = 1; r < all.size(); ++r) {
+    const json theirs = json::parse(all[r]);
+    other_batches.push_back(theirs["batches"]);
+    other_rng.push_back(theirs["rng"]);
+  }
+  (*record)["batches_other_ranks"] = other_batches;
+  (*record)["rng_other_ranks"] = other_rng;
+  return Status::Ok();
+}
+
+Status TrainingRun::SumOverRanks(std::vector<double>* values) {
+  if (world_ == 1) return Status::Ok();
+  torch::Tensor v = torch::tensor(*values, torch::kFloat64);
+  LOCKSTEP_RETURN_IF_ERROR(group_->AllReduceSum(&v, "summing the evaluation over the ranks"));
+  for (size_t i = 0; i < values->size(); ++i) (*values)[i] = v[static_cast<int64_t>(i)].item<double>();
+  return Status::Ok();
+}
+
+// A checkpoint of the job: rank 0 begins the staging directory and publishes where it is;
+// every other rank writes its own files there; once all have (a barrier), rank 0 may write
+// its own and commit, and the manifest covers every rank's files.
+Status TrainingRun::StageRankFiles(int64_t step, const CheckpointSnapshot& mine,
+                                   std::unique_ptr<CheckpointStaging>* staging) {
+  const std::string key = "staging/" + std::to_string(step);
+  std::string dir;
+  if (IsRankZero()) {
+    Status st = CheckpointStaging::Begin(args_.output_dir, step, staging);
+    if (world_ == 1) return st;
+    LOCKSTEP_RETURN_IF_ERROR(group_->StoreSet(key, st.ok() ? (*staging)->staging_dir() : ""));
+    LOCKSTEP_RETURN_IF_ERROR(st);
+  } else {
+    LOCKSTEP_RETURN_IF_ERROR(group_->StoreGet(key, &dir));
+    if (dir.empty()) return Status::IOError("rank " + std::to_string(rank_) + ": rank 0 could not begin checkpoint-" +
+                                            std::to_string(step));
+    for (const auto& [name, write] : mine) {
+      WrittenFile written;
+      LOCKSTEP_RETURN_IF_ERROR(write((fs::path(dir) / name).string(), &written));
+    }
+  }
+  return group_->Barrier("waiting for every rank's checkpoint files");
+}
+
+std::string TrainingRun::RngFileName() const {
+  return world_ == 1 ? "rng_state.json" : "rng_state_" + std::to_string(rank_) + ".json";
+}
+
+}  // namespace lockstep

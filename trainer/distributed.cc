@@ -1,0 +1,175 @@
+#include "trainer/distributed.h"
+
+#include <torch/torch.h>
+
+#define USE_C10D_GLOO 1  // the header is guarded; LibTorch itself was built with Gloo
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <cstdlib>
+
+namespace lockstep {
+namespace {
+
+Status ReadWhole(const char* name, int64_t min, int64_t fallback, int64_t* out) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') {
+    *out = fallback;
+    return Status::Ok();
+  }
+  char* end = nullptr;
+  const long long v = std::strtoll(text, &end, 10);
+  if (*end != '\0' || v < min) {
+    return Status::InvalidArgument(std::string(name) + "=" + text + ": expected a whole number >= " + std::to_string(min));
+  }
+  *out = v;
+  return Status::Ok();
+}
+
+bool IsLoopback(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0; }
+
+}  // namespace
+
+struct ProcessGroup::Impl {
+  c10::intrusive_ptr<c10d::TCPStore> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+};
+
+Status ReadDistributedEnv(DistributedEnv* env) {
+  *env = DistributedEnv();
+  LOCKSTEP_RETURN_IF_ERROR(ReadWhole("WORLD_SIZE", 1, 1, &env->world_size));
+  LOCKSTEP_RETURN_IF_ERROR(ReadWhole("RANK", 0, 0, &env->rank));
+  LOCKSTEP_RETURN_IF_ERROR(ReadWhole("LOCAL_RANK", 0, env->rank, &env->local_rank));
+  LOCKSTEP_RETURN_IF_ERROR(ReadWhole("MASTER_PORT", 1, 29500, &env->master_port));
+  if (const char* addr = std::getenv("MASTER_ADDR"); addr != nullptr && *addr != '\0') env->master_addr = addr;
+  if (env->rank >= env->world_size) {
+    return Status::InvalidArgument("RANK=" + std::to_string(env->rank) + " is not below WORLD_SIZE=" +
+                                   std::to_string(env->world_size));
+  }
+  if (env->master_port > 65535) return Status::InvalidArgument("MASTER_PORT must be below 65536");
+  if (env->world_size > 1 && std::getenv("MASTER_ADDR") == nullptr) {
+    return Status::InvalidArgument("WORLD_SIZE=" + std::to_string(env->world_size) +
+                                   " without MASTER_ADDR: the launcher must say where rank 0's store listens");
+  }
+  return Status::Ok();
+}
+
+ProcessGroup::ProcessGroup(DistributedEnv env, std::unique_ptr<Impl> impl) : env_(std::move(env)), impl_(std::move(impl)) {}
+ProcessGroup::~ProcessGroup() = default;
+
+Status ProcessGroup::Connect(const DistributedEnv& env, std::chrono::milliseconds timeout,
+                             std::unique_ptr<ProcessGroup>* out) {
+  auto impl = std::make_unique<Impl>();
+  try {
+    c10d::TCPStoreOptions store_options;
+    store_options.port = static_cast<uint16_t>(env.master_port);
+    store_options.isServer = env.rank == 0;
+    store_options.numWorkers = static_cast<size_t>(env.world_size);
+    store_options.waitWorkers = true;
+    store_options.timeout = timeout;
+    impl->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_options);
+    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname != nullptr && *ifname != '\0') {
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    } else if (IsLoopback(env.master_addr)) {
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    } else {
+      options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    }
+    options->threads = 1;
+    impl->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, static_cast<int>(env.rank),
+                                                              static_cast<int>(env.world_size), options);
+  } catch (const std::exception& e) {
+    return Status::IOError("rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
+                           ": cannot join the job at " + env.master_addr + ":" + std::to_string(env.master_port) +
+                           ": " + e.what());
+  }
+  out->reset(new ProcessGroup(env, std::move(impl)));
+  return Status::Ok();
+}
+
+Status ProcessGroup::Fail(const char* what, const std::exception& e) const {
+  std::string why = e.what();
+  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) why = c10->what_without_backtrace();
+  return Status::IOError("rank " + std::to_string(env_.rank) + " of " + std::to_string(env_.world_size) + ": " + what +
+                         " failed (a peer rank died or timed out): " + why);
+}
+
+Status ProcessGroup::AllReduceSum(at::Tensor* tensor, const char* what) {
+  try {
+    const bool staged = !tensor->device().is_cpu();
+    std::vector<at::Tensor> tensors = {staged ? tensor->to(torch::kCPU) : *tensor};
+    impl_->group->allreduce(tensors)->wait();
+    if (staged) tensor->copy_(tensors[0]);
+  } catch (const std::exception& e) {
+    return Fail(what, e);
+  }
+  return Status::Ok();
+}
+
+Status ProcessGroup::Broadcast(at::Tensor* tensor, const char* what) {
+  try {
+    const bool staged = !tensor->device().is_cpu();
+    std::vector<at::Tensor> tensors = {staged ? tensor->to(torch::kCPU) : *tensor};
+    impl_->group->broadcast(tensors)->wait();
+    if (staged) tensor->copy_(tensors[0]);
+  } catch (const std::exception& e) {
+    return Fail(what, e);
+  }
+  return Status::Ok();
+}
+
+Status ProcessGroup::Barrier(const char* what) {
+  try {
+    impl_->group->barrier()->wait();
+  } catch (const std::exception& e) {
+    return Fail(what, e);
+  }
+  return Status::Ok();
+}
+
+Status ProcessGroup::AllGatherBytes(const std::string& mine, std::vector<std::string>* all, const char* what) {
+  try {
+    // Gloo gathers equal sizes: the longest length first, then every rank's bytes padded.
+    std::vector<at::Tensor> size = {torch::tensor({static_cast<int64_t>(mine.size())}, torch::kInt64)};
+    std::vector<std::vector<at::Tensor>> sizes(1);
+    for (int64_t r = 0; r < env_.world_size; ++r) sizes[0].push_back(torch::empty({1}, torch::kInt64));
+    impl_->group->allgather(sizes, size)->wait();
+    int64_t longest = 0;
+    for (const auto& s : sizes[0]) longest = std::max(longest, s.item<int64_t>());
+    std::vector<at::Tensor> bytes = {torch::zeros({std::max<int64_t>(longest, 1)}, torch::kUInt8)};
+    std::memcpy(bytes[0].data_ptr(), mine.data(), mine.size());
+    std::vector<std::vector<at::Tensor>> gathered(1);
+    for (int64_t r = 0; r < env_.world_size; ++r) gathered[0].push_back(torch::empty_like(bytes[0]));
+    impl_->group->allgather(gathered, bytes)->wait();
+    all->clear();
+    for (int64_t r = 0; r < env_.world_size; ++r) {
+      const auto* p = static_cast<const char*>(gathered[0][static_cast<size_t>(r)].data_ptr());
+      all->emplace_back(p, static_cast<size_t>(sizes[0][static_cast<size_t>(r)].item<int64_t>()));
+    }
+  } catch (const std::exception& e) {
+    return Fail(what, e);
+  }
+  return Status::Ok();
+}
+
+Status ProcessGroup::StoreSet(const std::string& key, const std::string& value) {
+  try {
+    impl_->store->set(key, std::vector<uint8_t>(value.begin(), value.end()));
+  } catch (const std::exception& e) {
+    return Fail("publishing a value to the job's store", e);
+  }
+  return Status::Ok();
+}
+
+Status ProcessGroup::StoreGet(const std::string& key, std::string* value) {
+  try {
+    const std::vector<uint8_t> v = impl_->store->get(key);  // waits up to the store's timeout
+    value->assign(v.begin(), v.end());
+  } catch (const std::exception& e) {
+    return Fail("waiting for rank 0's value in the job's store", e);
+  }
+  return Status::Ok();
+}
+
+}  // namespace lockstep

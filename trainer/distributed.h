@@ -1,0 +1,71 @@
+// Data-parallel training's communication: PyTorch's own c10d runtime, a TCPStore for the
+// rendezvous and ProcessGroupGloo for the collectives, behind a small interface so the
+// loop reads as "all-reduce the gradients", and so torch's c10d headers stay in one file.
+//
+// The job's shape comes from torchrun's contract (RANK, WORLD_SIZE, LOCAL_RANK,
+// MASTER_ADDR, MASTER_PORT), so any launcher works: `lockstep train --nproc_per_node N`,
+// torchrun --no-python, srun with a wrapper. Every collective and store wait has the
+// run's ddp_timeout; a dead peer surfaces as an IOError naming this rank and the call,
+// never as a hang.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "formats/status.h"
+
+namespace at {
+class Tensor;
+}
+
+namespace lockstep {
+
+struct DistributedEnv {
+  int64_t rank = 0;
+  int64_t world_size = 1;
+  int64_t local_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int64_t master_port = 29500;
+};
+
+// Reads the launcher's variables. Unset WORLD_SIZE means one process (rank 0). A malformed
+// or inconsistent value is InvalidArgument naming the variable.
+Status ReadDistributedEnv(DistributedEnv* env);
+
+class ProcessGroup {
+ public:
+  // Connects to the job's store (rank 0 hosts it on MASTER_PORT) and creates the Gloo
+  // group. Fails with IOError when the peers do not all arrive within `timeout`.
+  static Status Connect(const DistributedEnv& env, std::chrono::milliseconds timeout,
+                        std::unique_ptr<ProcessGroup>* out);
+  ~ProcessGroup();
+
+  int64_t rank() const { return env_.rank; }
+  int64_t world_size() const { return env_.world_size; }
+  const char* backend() const { return "gloo"; }
+
+  // In place, on every rank: the element-wise sum over the ranks. CUDA tensors are staged
+  // through host memory.
+  Status AllReduceSum(at::Tensor* tensor, const char* what);
+  // In place: rank 0's values on every rank.
+  Status Broadcast(at::Tensor* tensor, const char* what);
+  Status Barrier(const char* what);
+  // Every rank's `mine`, in rank order (sizes may differ).
+  Status AllGatherBytes(const std::string& mine, std::vector<std::string>* all, const char* what);
+  // The job's store: rank 0 publishes a value under `key`, the others wait for it.
+  Status StoreSet(const std::string& key, const std::string& value);
+  Status StoreGet(const std::string& key, std::string* value);
+
+ private:
+  struct Impl;
+  ProcessGroup(DistributedEnv env, std::unique_ptr<Impl> impl);
+  Status Fail(const char* what, const std::exception& e) const;
+
+  DistributedEnv env_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lockstep
