@@ -60,6 +60,10 @@ CLI::App* DefineVerifyResumeCommand(CLI::App* app, VerifyFlags* flags) {
       "Make a child kill itself N times, each right after a seeded write, fsync or rename of a checkpoint "
       "save: the same --kill-seed replays the same crashes, byte for byte")
       ->type_name("N");
+  cmd->add_option("--nproc_per_node", flags->nproc_per_node,
+                  "Verify a data-parallel job: every run is N ranks (lockstep train --nproc_per_node N), and "
+                  "each --kill-random kill SIGKILLs one rank, a seeded one")
+      ->type_name("N");
   cmd->add_option("--kill-seed", flags->kill_seed,
                   "Seed of the --kill-random and --crash-points plans (reported)")
       ->type_name("SEED")

@@ -36,6 +36,7 @@ struct VerifyFlags {
   std::string kill_random;
   std::string crash_points;
   std::string kill_seed = "0";
+  std::string nproc_per_node;
   std::string fault = "none";
   bool json = false;
   bool quiet = false;

@@ -104,7 +104,11 @@ std::function<int()> AddVerifyResumeCommand(CLI::App* app) {
       if (st.ok()) st = ParseWholeNumber("--interrupt-at", text, 1, &step);
       options.interrupt_at.push_back(step);
     }
-    int64_t kills = 0, crashes = 0, seed = 0;
+    int64_t kills = 0, crashes = 0, seed = 0, nproc = 1;
+    if (st.ok() && !flags->nproc_per_node.empty()) {
+      st = ParseWholeNumber("--nproc_per_node", flags->nproc_per_node, 1, &nproc);
+      if (st.ok() && nproc > 1024) st = Status::InvalidArgument("--nproc_per_node takes at most 1024");
+    }
     if (st.ok() && !flags->kill_random.empty()) st = ParseWholeNumber("--kill-random", flags->kill_random, 1, &kills);
     if (st.ok() && !flags->crash_points.empty()) {
       st = ParseWholeNumber("--crash-points", flags->crash_points, 1, &crashes);
@@ -125,6 +129,8 @@ std::function<int()> AddVerifyResumeCommand(CLI::App* app) {
     options.kill_random = static_cast<int>(kills);
     options.crash_points = static_cast<int>(crashes);
     options.kill_seed = static_cast<uint64_t>(seed);
+    options.nproc_per_node = static_cast<int>(nproc);
+    if (nproc > 1) options.args.world_size = nproc;  // the plan (steps, saves) is the job's
     // Every child runs with the same thread count (it decides the bits), whatever their
     // environment: the one given, or this process's default, written into their config.
     if (!options.args.num_threads) options.args.num_threads = DefaultNumThreads();

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 extern char** environ;
 
@@ -117,6 +118,37 @@ ChildProcess::Next ChildProcess::NextEvent(double timeout_s, std::string* name, 
 
 void ChildProcess::Kill() {
   if (!reaped_) ::kill(pid_, SIGKILL);
+}
+
+namespace {
+
+std::string ReadSmallFile(const std::string& path) {
+  std::string text;
+  if (FILE* f = std::fopen(path.c_str(), "rb")) {
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof(buf), f)) > 0;) text.append(buf, n);
+    std::fclose(f);
+  }
+  return text;
+}
+
+}  // namespace
+
+bool ChildProcess::KillRank(int rank) {
+  if (reaped_) return false;
+  const std::string wanted = "RANK=" + std::to_string(rank) + std::string(1, '\0');
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string stat = ReadSmallFile(e.path().string() + "/stat");
+    const size_t close = stat.rfind(')');  // "pid (comm) state ppid ..."
+    if (close == std::string::npos) continue;
+    long long ppid = -1;
+    if (std::sscanf(stat.c_str() + close + 1, " %*c %lld", &ppid) != 1 || ppid != pid_) continue;
+    const std::string environ = "\0" + ReadSmallFile(e.path().string() + "/environ");
+    if (environ.find(std::string(1, '\0') + wanted) == std::string::npos) continue;
+    return ::kill(static_cast<pid_t>(std::stoll(e.path().filename().string())), SIGKILL) == 0;
+  }
+  return false;
 }
 
 Status ChildProcess::Wait(int* exit_code, int* signal) {

@@ -35,6 +35,9 @@ class ChildProcess {
   Next NextEvent(double timeout_s, std::string* name, int64_t* step);
 
   void Kill();  // SIGKILL, now
+  // The child is a data-parallel job's launcher: SIGKILLs its rank `rank` (found by the
+  // RANK in its environment), now. False when there is no such rank.
+  bool KillRank(int rank);
 
   // Reaps the child. `*exit_code` is its exit status, or -1 when a signal ended it (then
   // `*signal` names it).

@@ -64,6 +64,7 @@ Status RunChild(Context* ctx, const std::string& label, const std::string& dir,
                                    "--output_dir", dir, "--quiet", "--json",
                                    "--event-fd", std::to_string(ChildProcess::kEventFd)};
   argv.insert(argv.end(), extra.begin(), extra.end());
+  if (ctx->options.nproc_per_node > 1) argv.insert(argv.end(), {"--nproc_per_node", std::to_string(ctx->options.nproc_per_node)});
   const bool self_kill = kill != nullptr && kill->io_call > 0;
   if (self_kill) argv.insert(argv.end(), {"--crash-at-io", std::to_string(kill->step) + ":" + std::to_string(kill->io_call)});
   std::unique_ptr<ChildProcess> child;
@@ -105,7 +106,7 @@ Status RunChild(Context* ctx, const std::string& label, const std::string& dir,
     }
     if (kill && !self_kill && !out->killed && name == kill->event && step == kill->step) {
       std::this_thread::sleep_for(std::chrono::duration<double>(kill->delay_s));
-      child->Kill();
+      if (kill->rank < 0 || !child->KillRank(kill->rank)) child->Kill();
       out->killed = true;
     }
   }
@@ -116,7 +117,8 @@ Status RunChild(Context* ctx, const std::string& label, const std::string& dir,
     out->mean_step_s = std::chrono::duration<double>(last_step_at - first_step_at).count() / (steps_seen - 1);
   }
   if (saves_seen > 0) out->mean_save_s = save_seconds / saves_seen;
-  if ((out->killed || self_kill) && signal == SIGKILL) {
+  // A job's launcher reports a killed rank as 128 + SIGKILL.
+  if ((out->killed || self_kill) && (signal == SIGKILL || exit_code == 128 + SIGKILL)) {
     out->killed = true;
     return Status::Ok();
   }

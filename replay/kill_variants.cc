@@ -72,8 +72,9 @@ Status RunKillVariant(Context* ctx, const VerifyResumeReport& report, double ste
   int64_t committed = 0;
   ChildRun run;
   for (int i = 0; i < ctx->options.kill_random; ++i) {
-    const KillPlan plan = PlanKill(gen, i, ctx->options.kill_random, committed, report.save_steps, report.max_steps,
-                                   step_s, save_s);
+    KillPlan plan = PlanKill(gen, i, ctx->options.kill_random, committed, report.save_steps, report.max_steps,
+                             step_s, save_s);
+    if (ctx->options.nproc_per_node > 1) plan.rank = static_cast<int>(gen() % static_cast<uint64_t>(ctx->options.nproc_per_node));
     LOCKSTEP_RETURN_IF_ERROR(RunChild(ctx, v->name, v->dir, ContinueFlags(*ctx, v->dir), &plan, &run));
     NoteResume(run, v);
     if (!run.killed) {
@@ -83,7 +84,8 @@ Status RunKillVariant(Context* ctx, const VerifyResumeReport& report, double ste
     }
     committed = std::max(committed, run.last_saved);
     Interruption in;
-    in.how = "SIGKILL " + Format("%.2f", plan.delay_s * 1e3) + " ms after " + plan.event + " " + std::to_string(plan.step);
+    in.how = "SIGKILL" + (plan.rank >= 0 ? " of rank " + std::to_string(plan.rank) : std::string()) + " " +
+             Format("%.2f", plan.delay_s * 1e3) + " ms after " + plan.event + " " + std::to_string(plan.step);
     in.last_step = run.last_step;
     in.during_checkpoint_write = run.last_save > run.last_saved;
     in.leftovers = StagingLeftovers(v->dir);

@@ -40,6 +40,7 @@ struct KillPlan {
   int64_t step = 0;
   double delay_s = 0;
   int64_t io_call = 0;
+  int rank = -1;  // a data-parallel job: the rank to SIGKILL (-1: the child itself)
 };
 
 // Everything the variants share.

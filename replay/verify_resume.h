@@ -35,6 +35,9 @@ struct VerifyResumeOptions {
                                      // Crash points replay exactly; kill-random's timing does not
   ResumeFault fault = ResumeFault::kNone;  // TESTING ONLY: passed to every resume
   double child_timeout_s = 900;      // a child silent this long is killed, and that is an error
+  // > 1: every child is a data-parallel job of this many ranks (lockstep train
+  // --nproc_per_node); each kill-random kill SIGKILLs one rank of it, a seeded one.
+  int nproc_per_node = 1;
   // Progress lines; `transient` ones may be redrawn in place (a terminal), the others stay.
   std::function<void(const std::string& line, bool transient)> progress;
 };
