@@ -15,8 +15,9 @@ namespace lockstep {
 namespace {
 
 // Cause before effect: where the data came from, what was drawn, then what was computed.
-constexpr const char* kStepFieldOrder[] = {"step", "sampler", "batches", "rng", "lr",
-                                           "loss_bits", "grad_norm_bits", "epoch"};
+// In a data-parallel job the other ranks' batches and generators are causes as rank 0's are.
+constexpr const char* kStepFieldOrder[] = {"step", "sampler", "batches", "batches_other_ranks", "rng",
+                                           "rng_other_ranks", "lr", "loss_bits", "grad_norm_bits", "epoch"};
 // Decimal renderings of fields compared through their bits; never the first cause.
 const std::set<std::string> kShadowFields = {"loss", "grad_norm", "wall_time", "kind"};
 

@@ -343,8 +343,14 @@ static Status DiffRunsUnchecked(const std::string& reference, const std::string&
   out->reference_steps = a.has_log ? static_cast<int64_t>(a.log.records.size()) : static_cast<int64_t>(a.log_history.size());
   out->candidate_steps = b.has_log ? static_cast<int64_t>(b.log.records.size()) : static_cast<int64_t>(b.log_history.size());
 
-  const auto structural = std::find_if(out->settings.begin(), out->settings.end(),
-                                       [](const SettingDifference& s) { return Structural(s.name); });
+  // Another world size changes the plan (the batches each rank gets), but the runs are the
+  // same model on the same data: their step logs are compared, and step 1 names the data.
+  const bool world_changed = std::any_of(out->settings.begin(), out->settings.end(), [](const SettingDifference& s) {
+    return s.name == "training_args.world_size";
+  });
+  const auto structural = std::find_if(out->settings.begin(), out->settings.end(), [&](const SettingDifference& s) {
+    return Structural(s.name) && !(world_changed && s.name.rfind("plan.", 0) == 0);
+  });
   if (same_kind && structural != out->settings.end()) {
     out->compared_by = "settings";
     out->first_divergence = Divergence{1, cause::kSettings, "step log header", structural->name,

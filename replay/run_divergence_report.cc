@@ -101,7 +101,9 @@ std::string RunDiffText(const RunDiff& d, const std::string& reference, const st
     const Divergence& f = *d.first_divergence;
     out += "\nFirst divergence: step " + std::to_string(f.step) + ", cause " + f.cause + "\n";
     out += "  " + f.where + ": " + f.field + "\n    reference " + f.reference + "\n    candidate " + f.candidate + "\n";
-    for (const auto& [name, n] : (f.cause == cause::kNumerics ? d.numerics : json::object()).items()) {
+    // Named: a range-for over items() of a temporary would outlive the temporary.
+    const json numerics = f.cause == cause::kNumerics && d.numerics.is_object() ? d.numerics : json::object();
+    for (const auto& [name, n] : numerics.items()) {
       out += "  " + name + ": " + DumpJson(n.value("ulp_float32", json())) + " ulp (float32), relative " +
              DumpJson(n.value("relative", json())) + "\n";
     }

@@ -122,6 +122,23 @@ TEST(DataParallel, AStoppedJobResumesBitExact) {
   EXPECT_TRUE(cmp.bit_exact()) << (cmp.First() ? cmp.First()->ToString() : "");
 }
 
+// lockstep diff of 1 process against 2 ranks: the world size is a settings difference, and
+// the runs part at step 1 over the data (rank 1's batches), not over the plan.
+TEST(DataParallel, DiffAcrossWorldSizesNamesTheSettingAndTheDataAtStepOne) {
+  test::ScratchDir dir;
+  ASSERT_EQ(Train(dir.Join("one"), "").code, 0);
+  ASSERT_EQ(Train(dir.Join("two"), " --nproc_per_node 2").code, 0);
+  const auto o = test::RunCommand(kBin + " diff " + dir.Join("one") + " " + dir.Join("two") + " --json");
+  EXPECT_EQ(o.code, 1) << o.out;
+  const nlohmann::json report = nlohmann::json::parse(o.out);
+  EXPECT_EQ(report["first_divergence"]["step"], 1);
+  EXPECT_EQ(report["first_divergence"]["cause"], "data");
+  EXPECT_EQ(report["first_divergence"]["field"], "batches_other_ranks");
+  bool world_listed = false;
+  for (const auto& s : report["settings_differences"]) world_listed |= s["name"] == "training_args.world_size";
+  EXPECT_TRUE(world_listed) << report["settings_differences"].dump();
+}
+
 TEST(DataParallel, AChangedWorldSizeIsRefusedUnlessOverridden) {
   test::ScratchDir dir;
   ASSERT_EQ(Train(dir.Join("run"), " --nproc_per_node 2 --stop-after-step 5").code, 0);
