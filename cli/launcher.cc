@@ -99,7 +99,41 @@ std::string Describe(const Rank& r) {
 
 int ExitCodeOf(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
 
+// `argv` without `option` and its value ("--opt V" or "--opt=V"), which go to `*removed`.
+std::vector<std::string> WithoutOption(const std::vector<std::string>& argv, const std::string& option,
+                                       std::vector<std::string>* removed) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i] == option && i + 1 < argv.size()) {
+      removed->insert(removed->end(), {argv[i], argv[i + 1]});
+      ++i;
+    } else if (argv[i].rfind(option + "=", 0) == 0) {
+      removed->push_back(argv[i]);
+    } else {
+      out.push_back(argv[i]);
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+int LaunchAsRanks(int nproc, const std::vector<std::string>& command_line) {
+  LaunchOptions o;
+  o.nproc = nproc;
+  std::vector<std::string> dropped, rank0;
+  o.argv = WithoutOption(command_line, "--nproc_per_node", &dropped);
+  o.argv = WithoutOption(o.argv, "--event-fd", &rank0);
+  o.argv = WithoutOption(o.argv, "--crash-at-io", &rank0);
+  o.rank0_argv = rank0;
+  for (size_t i = 0; i + 1 < rank0.size(); ++i) {
+    if (rank0[i] == "--event-fd") o.inherited_fd = std::atoi(rank0[i + 1].c_str());
+  }
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0 && !o.argv.empty()) o.argv[0] = std::string(self, static_cast<size_t>(n));
+  return LaunchLocalJob(o);
+}
 
 int LaunchLocalJob(const LaunchOptions& o) {
   const std::string port = MasterPort();

@@ -29,4 +29,9 @@ struct LaunchOptions {
 // naming it on stderr.
 int LaunchLocalJob(const LaunchOptions& options);
 
+// Runs `command_line` (this process's own arguments; argv[0] is replaced by this
+// executable) as `nproc` ranks: without --nproc_per_node, and with verify-resume's
+// --event-fd and --crash-at-io given to rank 0 alone. Returns LaunchLocalJob's status.
+int LaunchAsRanks(int nproc, const std::vector<std::string>& command_line);
+
 }  // namespace lockstep

@@ -3,11 +3,14 @@
 #include "cli/training_commands.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 
 #include "cli/arg_check.h"
 #include "cli/exit_codes.h"
+#include "cli/launcher.h"
+#include "cli/train_main.h"
 #include "cli/tolerance_flags.h"
 #include "formats/checkpoint.h"
 #include "formats/json_file.h"
@@ -66,6 +69,24 @@ std::function<int()> AddReplayCommand(CLI::App* app) {
         !ParseCheckpointDirName(fs::path(request.checkpoint).filename().string(), &from)) {
       return fail(Status::NotFound(request.checkpoint + ": not a checkpoint-N directory"));
     }
+    // A data-parallel run replays as a job of its world size: this process launches it,
+    // or is one of its ranks (RANK set), of which rank 0 judges and reports.
+    json saved;
+    if (!(st = ReadJsonFile(request.checkpoint + "/training_args.json", &saved)).ok()) return fail(st);
+    const int64_t world = saved.value("world_size", json(1)).is_number_integer() ? saved["world_size"].get<int64_t>() : 1;
+    int64_t nproc = world;
+    if (!flags->nproc_per_node.empty() &&
+        !(st = ParseWholeNumber("--nproc_per_node", flags->nproc_per_node, 1, &nproc)).ok()) {
+      return fail(st);
+    }
+    if (nproc != world) {
+      return fail(Status::InvalidArgument("--nproc_per_node " + std::to_string(nproc) + ": " + request.checkpoint +
+                                          " is from a job of " + std::to_string(world) + " rank(s); a replay runs as "
+                                          "many (each rank trains on the batches it logged)"));
+    }
+    const char* rank_env = std::getenv("RANK");
+    if (world > 1 && rank_env == nullptr) return LaunchAsRanks(static_cast<int>(world), TrainingCommandLine());
+    const bool speaks = rank_env == nullptr || std::atoi(rank_env) == 0;
     std::unique_ptr<ReplayJudge> judge;
     if (!(st = ReplayJudge::Open(flags->run, from, steps, tol, &judge)).ok()) return fail(st);
     request.step_begin = [&](int64_t step, json* logged) { return judge->Begin(step, logged); };
@@ -79,6 +100,7 @@ std::function<int()> AddReplayCommand(CLI::App* app) {
     }
     ReplayRunInfo info;
     if (!(st = ReplayRunSteps(request, &info)).ok()) return fail(st);
+    if (!speaks) return kExitOk;  // rank 0 reports the job's verdict
     if (!flags->trace.empty()) {
       trace["device"] = info.device;
       trace["num_threads"] = info.num_threads;

@@ -52,40 +52,6 @@ void InstallStopHandlers() {
   sigaction(SIGINT, &action, nullptr);
 }
 
-// `argv` without `option` and its value ("--opt V" or "--opt=V"); the value, if any, in `*value`.
-std::vector<std::string> WithoutOption(const std::vector<std::string>& argv, const std::string& option,
-                                       std::vector<std::string>* removed) {
-  std::vector<std::string> out;
-  for (size_t i = 0; i < argv.size(); ++i) {
-    if (argv[i] == option && i + 1 < argv.size()) {
-      removed->insert(removed->end(), {argv[i], argv[i + 1]});
-      ++i;
-    } else if (argv[i].rfind(option + "=", 0) == 0) {
-      removed->push_back(argv[i]);
-    } else {
-      out.push_back(argv[i]);
-    }
-  }
-  return out;
-}
-
-// `lockstep train --nproc_per_node N`: this process becomes the job's launcher (launcher.h)
-// and runs N ranks of the same command.
-int LaunchRanks(int nproc) {
-  LaunchOptions o;
-  o.nproc = nproc;
-  std::vector<std::string> dropped, rank0;
-  o.argv = WithoutOption(TrainingCommandLine(), "--nproc_per_node", &dropped);
-  o.argv = WithoutOption(o.argv, "--event-fd", &rank0);
-  o.argv = WithoutOption(o.argv, "--crash-at-io", &rank0);
-  o.rank0_argv = rank0;
-  if (!rank0.empty() && rank0[0] == "--event-fd") o.inherited_fd = std::atoi(rank0[1].c_str());
-  char self[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n > 0) o.argv[0] = std::string(self, static_cast<size_t>(n));
-  return LaunchLocalJob(o);
-}
-
 const char* SignalName(int sig) { return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal"; }
 
 void PrintSummary(const TrainResult& r) {
@@ -145,7 +111,7 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
         return fail(Status::InvalidArgument("--nproc_per_node " + flags->nproc_per_node +
                                             " inside a launched job (RANK is set): launch with one or the other"));
       }
-      if (nproc > 1) return LaunchRanks(static_cast<int>(std::min<int64_t>(nproc, 1024)));
+      if (nproc > 1) return LaunchAsRanks(static_cast<int>(std::min<int64_t>(nproc, 1024)), TrainingCommandLine());
     }
     TrainingArgs args;
     Status st = CollectTrainingArgs(flags->training, &args);

@@ -92,6 +92,9 @@ CLI::App* DefineReplayCommand(CLI::App* app, ReplayFlags* flags) {
       ->type_name("CHECKPOINT");  // required, checked below in Lockstep's words
   cmd->add_option("--steps", flags->steps, "How many steps after the checkpoint")->type_name("K")->capture_default_str();
   cmd->add_option("--device", flags->device, "cpu or cuda (default: the run's own device)")->type_name("DEVICE");
+  cmd->add_option("--nproc_per_node", flags->nproc_per_node,
+                  "Ranks of a data-parallel run's replay (default and only choice: the run's world size)")
+      ->type_name("N");
   cmd->add_option("--num_threads", flags->num_threads, "Intra-op threads (default: the checkpoint's)")
       ->type_name("N");
   cmd->add_option("--atol", flags->atol, "Accept |a-b| <= atol + rtol*|b| (NumPy's rule)")->type_name("X");

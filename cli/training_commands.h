@@ -48,6 +48,7 @@ struct ReplayFlags {
   std::string atol, rtol, ulp;
   std::string trace;
   std::string numerics_fault;  // hidden, testing only
+  std::string nproc_per_node;
   bool json = false;
 };
 

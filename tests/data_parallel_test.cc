@@ -139,6 +139,23 @@ TEST(DataParallel, DiffAcrossWorldSizesNamesTheSettingAndTheDataAtStepOne) {
   EXPECT_TRUE(world_listed) << report["settings_differences"].dump();
 }
 
+// A replay of a 2-rank run is a 2-rank job: each rank trains on the batches and generator
+// states it logged, and rank 0 judges every rank's recomputed record against the log.
+TEST(DataParallel, AReplayRunsAsAJobOfTheRunsWorldSize) {
+  test::ScratchDir dir;
+  const std::string run = dir.Join("run");
+  ASSERT_EQ(Train(run, " --nproc_per_node 2").code, 0);
+  auto o = test::RunCommand(kBin + " replay " + run + " --from checkpoint-5 --steps 6 --json");
+  ASSERT_EQ(o.code, 0) << o.out;
+  const nlohmann::json report = nlohmann::json::parse(o.out);
+  EXPECT_EQ(report["passed"], true) << report.dump(2);
+  EXPECT_EQ(report["steps_replayed"], 6);
+  EXPECT_EQ(report["digest_checks"], 6);
+  o = test::RunCommand(kBin + " replay " + run + " --from checkpoint-5 --nproc_per_node 1");
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("is from a job of 2 rank(s)"), std::string::npos) << o.out;
+}
+
 TEST(DataParallel, AChangedWorldSizeIsRefusedUnlessOverridden) {
   test::ScratchDir dir;
   ASSERT_EQ(Train(dir.Join("run"), " --nproc_per_node 2 --stop-after-step 5").code, 0);

@@ -40,6 +40,13 @@ Status RestoreLoggedGenerator(const json& rng, const char* name, at::Generator g
 
 Status TrainingRun::BeginReplayedStep(int64_t step, json* logged) {
   LOCKSTEP_RETURN_IF_ERROR(options_.replay_step_begin(step, logged));
+  if (!IsRankZero() && logged->is_object()) {
+    // Rank r of a data-parallel replay trains on what rank r drew: the record's other ranks.
+    const json batches = logged->value("batches_other_ranks", json()), rng = logged->value("rng_other_ranks", json());
+    const size_t at = static_cast<size_t>(rank_ - 1);
+    (*logged)["batches"] = batches.is_array() && at < batches.size() ? batches[at] : json();
+    (*logged)["rng"] = rng.is_array() && at < rng.size() ? rng[at] : json();
+  }
   if (!logged->is_object() || !logged->contains("rng")) return Status::Ok();
   const json& rng = (*logged)["rng"];
   LOCKSTEP_RETURN_IF_ERROR(RestoreLoggedGenerator(rng, "cpu", DefaultGenerator(torch::kCPU), step));
@@ -67,11 +74,20 @@ void TrainingRun::UseLoggedBatches(const json& logged, std::vector<torch::Tensor
   *ids = std::move(out);
 }
 
+// Rank 0 judges the job's record (it holds every rank's batches and digests); the ranks
+// then stop together where it says.
 Status TrainingRun::EndReplayedStep(const json& record) {
   bool stop = false;
-  json as_logged = record;  // raw RNG states become digests, as the log stores them
-  DigestRawStates(&as_logged);
-  LOCKSTEP_RETURN_IF_ERROR(options_.replay_step_end(as_logged, &stop));
+  if (IsRankZero()) {
+    json as_logged = record;  // raw RNG states become digests, as the log stores them
+    DigestRawStates(&as_logged);
+    LOCKSTEP_RETURN_IF_ERROR(options_.replay_step_end(as_logged, &stop));
+  }
+  if (world_ > 1) {
+    torch::Tensor flag = torch::tensor({stop ? 1.0 : 0.0}, torch::kFloat64);
+    LOCKSTEP_RETURN_IF_ERROR(group_->AllReduceSum(&flag, "agreeing where the replay stops"));
+    stop = flag.item<double>() > 0;
+  }
   replay_stop_ = stop;
   return Status::Ok();
 }

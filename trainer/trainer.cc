@@ -294,11 +294,11 @@ Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
   record["grad_norm_bits"] = FloatBits(last_grad_norm_);
   if (resume_override_active_) record["resume_override"] = true;
   record["wall_time"] = Now() - start_time_;
-  if (options_.replay_step_end) LOCKSTEP_RETURN_IF_ERROR(EndReplayedStep(record));
   if (recording && world_ > 1) {
     ScopeSeconds cost(&recording_s_);
     LOCKSTEP_RETURN_IF_ERROR(GatherRankRecords(record["batches"], other_rng_states, &record));
   }
+  if (options_.replay_step_end) LOCKSTEP_RETURN_IF_ERROR(EndReplayedStep(record));
   if (recording && IsRankZero()) {
     ScopeSeconds cost(&recording_s_);
     LOCKSTEP_RETURN_IF_ERROR(step_log_->Append(std::move(record)));  // the record is done with here
