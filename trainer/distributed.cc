@@ -2,9 +2,11 @@
 
 #include <torch/torch.h>
 
+#ifndef LOCKSTEP_NO_GLOO
 #define USE_C10D_GLOO 1  // the header is guarded; LibTorch itself was built with Gloo
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
 
 #include <cstdlib>
 
@@ -26,14 +28,19 @@ Status ReadWhole(const char* name, int64_t min, int64_t fallback, int64_t* out) 
   return Status::Ok();
 }
 
-bool IsLoopback(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0; }
+[[maybe_unused]] bool IsLoopback(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0; }
 
 }  // namespace
 
+#ifdef LOCKSTEP_NO_GLOO
+// Built without Gloo's headers (see trainer/CMakeLists.txt): one process only.
+struct ProcessGroup::Impl {};
+#else
 struct ProcessGroup::Impl {
   c10::intrusive_ptr<c10d::TCPStore> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
 };
+#endif
 
 Status ReadDistributedEnv(DistributedEnv* env) {
   *env = DistributedEnv();
@@ -57,6 +64,24 @@ Status ReadDistributedEnv(DistributedEnv* env) {
 ProcessGroup::ProcessGroup(DistributedEnv env, std::unique_ptr<Impl> impl) : env_(std::move(env)), impl_(std::move(impl)) {}
 ProcessGroup::~ProcessGroup() = default;
 
+#ifdef LOCKSTEP_NO_GLOO
+Status ProcessGroup::Connect(const DistributedEnv& env, std::chrono::milliseconds, std::unique_ptr<ProcessGroup>*) {
+  return Status::InvalidArgument("WORLD_SIZE=" + std::to_string(env.world_size) +
+                                 ": this build has no Gloo (its headers were not found when it was built)");
+}
+Status ProcessGroup::Fail(const char* what, const std::exception& e) const {
+  return Status::IOError(std::string(what) + ": " + e.what());
+}
+Status ProcessGroup::AllReduceSum(at::Tensor*, const char*) { return Status::Ok(); }
+Status ProcessGroup::Broadcast(at::Tensor*, const char*) { return Status::Ok(); }
+Status ProcessGroup::Barrier(const char*) { return Status::Ok(); }
+Status ProcessGroup::AllGatherBytes(const std::string& mine, std::vector<std::string>* all, const char*) {
+  *all = {mine};
+  return Status::Ok();
+}
+Status ProcessGroup::StoreSet(const std::string&, const std::string&) { return Status::Ok(); }
+Status ProcessGroup::StoreGet(const std::string&, std::string*) { return Status::Ok(); }
+#else
 Status ProcessGroup::Connect(const DistributedEnv& env, std::chrono::milliseconds timeout,
                              std::unique_ptr<ProcessGroup>* out) {
   auto impl = std::make_unique<Impl>();
@@ -171,5 +196,7 @@ Status ProcessGroup::StoreGet(const std::string& key, std::string* value) {
   }
   return Status::Ok();
 }
+
+#endif  // LOCKSTEP_NO_GLOO
 
 }  // namespace lockstep
