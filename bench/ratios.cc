@@ -94,6 +94,11 @@ const std::vector<RatioSpec>& Specs() {
                  }});
     s.push_back({"save_async_stall_share", "share of the loop's time held up by --save_async saves (every 2nd step)",
                  "<= 0.035", [](const BenchSamples& r) { return Counter(r, "BM_TrainSaving/async:1", "stall_share"); }});
+    s.push_back({"data_parallel_2_vs_1", "samples/s of a 2-rank job (Gloo) over one process, gpt_mid (ideal: 2)", "",
+                 [](const BenchSamples& r) {
+                   return Divide(Counter(r, "BM_DataParallel/ranks:2", "items_per_second"),
+                                 Counter(r, "BM_DataParallel/ranks:1", "items_per_second"));
+                 }});
     s.push_back({"resume_late_vs_early", "resume latency at update 4998 over update 2 of an epoch", "<= 1.5",
                  [](const BenchSamples& r) { return Divide(Time(r, "BM_Resume/4998"), Time(r, "BM_Resume/2")); }});
     s.push_back(Speedup("tensor_stats_f32_vs_hash", "inspect's tensor stats (float32) over XXH3 of the same bytes", "",

@@ -46,8 +46,8 @@ Status RunSuite(const BenchSuite& suite, const BenchRunOptions& o, const std::st
 
 const std::vector<BenchSuite>& BenchSuites() {
   static const std::vector<BenchSuite> suites = {
-      {"train_bench", "size:[012]/|BM_SgemmPeak|BM_TrainSaving",
-       "training steps/s against the Python peer; recording cost; GFLOP/s; the stall of saves",
+      {"train_bench", "size:[012]/|BM_SgemmPeak|BM_TrainSaving|BM_DataParallel",
+       "training steps/s against the Python peer; recording cost; GFLOP/s; the stall of saves; 1 vs 2 ranks",
        1000},
       {"checkpoint_bench", "layers:2/", "checkpoint save and load against raw I/O and torch.save/torch.load", 1000},
       {"resume_latency_bench", "BM_Resume", "resume latency early and late in an epoch", 1000},

@@ -8,6 +8,8 @@
 //                          groups, clipping and linear schedule, as an ordinary PyTorch loop
 //   BM_TrainSaving/async:0|1  gpt 4 x 256 saving every 2nd step, synchronously and with
 //                          --save_async: the loop's stall per save
+//   BM_DataParallel/ranks:1|2  gpt_mid as 1 process and as a 2-rank job: scaling, and the
+//                          all-reduce's cost per step
 //   BM_SgemmPeak           torch::mm of 1024x1024 float32: the machine's matmul peak
 //   BM_TrainProcess, BM_VerifyResumeProcess   `lockstep train` and `lockstep verify-resume`
 //                          on the defaults, as processes: what verification costs
@@ -192,6 +194,34 @@ void BM_TrainSaving(benchmark::State& state) {
   state.counters["end_wait_ms"] = 1e3 * end_wait_s / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_TrainSaving)->Arg(0)->Arg(1)->ArgName("async")->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// Data-parallel scaling on this machine: gpt_mid (2 x 128, T64, B16 per rank) for 30 steps
+// as 1 process and as a 2-rank job (Gloo on loopback), each rank on one thread. Manual
+// time = rank 0's training loop (runtime_s, start-up excluded); items are samples, so
+// items_per_second compares the two directly; allreduce_ms is rank 0's time in the
+// gradient all-reduce per step (waiting for the slower rank included).
+void BM_DataParallel(benchmark::State& state) {
+  const int64_t ranks = state.range(0), steps = 30;
+  const std::string dir = ScratchRoot() + "/dp" + std::to_string(ranks);
+  const std::string result = dir + ".json";
+  const std::string command = std::string(LOCKSTEP_BIN) + " train --model gpt --n_layer 2 --n_embd 128 --block_size 64" +
+                              " --per_device_train_batch_size 16 --max_steps " + std::to_string(steps) +
+                              " --save_strategy no --eval_samples 0 --logging_steps 1000 --num_threads 1 --quiet" +
+                              " --json --overwrite_output_dir true --output_dir " + dir +
+                              (ranks > 1 ? " --nproc_per_node " + std::to_string(ranks) : "") + " > " + result;
+  double allreduce_s = 0;
+  for (auto _ : state) {
+    if (bench::RunQuietly({"/bin/sh", "-c", command}) != 0) return state.SkipWithError("lockstep train failed");
+    nlohmann::json r;
+    if (!ReadJsonFile(result, &r).ok()) return state.SkipWithError("no result JSON");
+    state.SetIterationTime(r.value("runtime_s", 0.0));
+    allreduce_s += r.value("allreduce_s", 0.0);
+  }
+  state.SetItemsProcessed(state.iterations() * steps * 16 * ranks);
+  state.counters["allreduce_ms"] = 1e3 * allreduce_s / static_cast<double>(state.iterations() * steps);
+  state.SetLabel(std::to_string(ranks) + (ranks > 1 ? " ranks" : " rank"));
+}
+BENCHMARK(BM_DataParallel)->Arg(1)->Arg(2)->ArgName("ranks")->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
 
 // `lockstep verify-resume` on the defaults against one `lockstep train` of the same run,
 // both as a user runs them (processes, start-up included).

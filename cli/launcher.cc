@@ -77,6 +77,10 @@ pid_t StartRank(const LaunchOptions& o, int index, const std::string& port, int 
   ::setenv("LOCAL_WORLD_SIZE", nproc.c_str(), 1);
   ::setenv("MASTER_ADDR", "127.0.0.1", 1);
   ::setenv("MASTER_PORT", port.c_str(), 1);
+  // As torchrun: N ranks on one machine get one thread each unless told otherwise, so
+  // they do not fight over the cores (OpenBLAS keeps its own pool: it gets the same rule).
+  ::setenv("OMP_NUM_THREADS", "1", /*overwrite=*/0);
+  ::setenv("OPENBLAS_NUM_THREADS", std::getenv("OMP_NUM_THREADS"), /*overwrite=*/0);
   std::vector<std::string> argv = o.argv;
   if (index == 0) argv.insert(argv.end(), o.rank0_argv.begin(), o.rank0_argv.end());
   std::vector<char*> args;

@@ -5,7 +5,8 @@
 // "[rank R] " on stderr), passes SIGTERM and SIGINT on to every rank, and when one rank
 // fails stops the others: they get a grace period to notice on their own, then SIGKILL.
 // Each rank dies with the launcher (PR_SET_PDEATHSIG), so killing the launcher kills the
-// job. No LibTorch here.
+// job. As torchrun does, it sets OMP_NUM_THREADS=1 for the ranks unless it is set (and
+// OPENBLAS_NUM_THREADS to match). No LibTorch here.
 #pragma once
 
 #include <string>

@@ -68,6 +68,7 @@ Status TrainingRun::BroadcastParameters() {
 // in parameter order, so its summation order is the same on every run), then / world_size.
 Status TrainingRun::AllReduceGradients() {
   if (world_ == 1) return Status::Ok();
+  ScopeSeconds cost(&allreduce_s_);
   std::vector<torch::Tensor> grads;
   for (const auto& [name, p] : optimizer_->params()) {
     if (p.grad().defined()) grads.push_back(p.grad());

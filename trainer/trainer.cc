@@ -402,6 +402,8 @@ Status TrainingRun::Finish(TrainResult* result) {
   result->recording_s = recording_s_;
   result->save_stall_s = save_stall_s_;
   result->final_save_wait_s = final_save_wait_s_;
+  result->world_size = world_;
+  result->allreduce_s = allreduce_s_;
   result->resumed_from = resumed_from_;
   result->skipped_checkpoints = skipped_checkpoints_;
   result->saved_steps = saved_steps_;

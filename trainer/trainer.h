@@ -81,6 +81,8 @@ struct TrainResult {
   double recording_s = 0;         // of runtime_s, the loop's time building and queueing step records
   double save_stall_s = 0;        // of runtime_s, the loop's time held up by checkpoint saves
   double final_save_wait_s = 0;   // of runtime_s, the end's wait for the last --save_async save
+  int64_t world_size = 1;         // processes of the data-parallel job
+  double allreduce_s = 0;         // of runtime_s, this rank's time in the gradient all-reduces
   nlohmann::json train_metrics;   // train_results.json
   nlohmann::json eval_metrics;    // eval_results.json (empty without an eval split)
   std::vector<std::string> checkpoints;  // committed checkpoint dirs left after rotation

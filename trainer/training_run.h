@@ -169,6 +169,7 @@ class TrainingRun {
   double recording_s_ = 0;  // what building and queueing step records cost the loop
   double save_stall_s_ = 0;  // what checkpoint saves held the loop up, waits included
   double final_save_wait_s_ = 0;  // the end's wait for a last --save_async save
+  double allreduce_s_ = 0;        // the gradient all-reduces, waits for slower ranks included
   json sampler_json_;            // RngJson's "sampler" entry, kept for its epoch
   int64_t sampler_json_epoch_ = -1;
   double start_time_ = 0.0;
