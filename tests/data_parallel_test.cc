@@ -224,5 +224,38 @@ TEST(DataParallel, AKilledRankBringsTheJobDownNamingIt) {
   EXPECT_NE(err.find("a peer rank died"), std::string::npos) << err;  // rank 0's collective, not a hang
 }
 
+// A SIGTERM to the launcher reaches every rank; they agree on it after the same step, each
+// writes its generator state into the one checkpoint there, and the job resumes bit-exact.
+TEST(DataParallel, ASigtermCheckpointsEveryRankAtTheSameStepAndResumesBitExact) {
+  test::ScratchDir dir;
+  const std::string run = dir.Join("run");
+  const std::string job = " --quiet --max_steps 200 --save_steps 1000 --train_samples 2048";
+  ASSERT_EQ(test::RunCommand(kBin + " train --nproc_per_node 2 --output_dir " + dir.Join("reference") + job).code, 0);
+  std::unique_ptr<ChildProcess> child;
+  std::vector<std::string> argv = {kBin, "train", "--nproc_per_node", "2", "--output_dir", run, "--event-fd", "3"};
+  for (const char* a : {"--quiet", "--max_steps", "200", "--save_steps", "1000", "--train_samples", "2048"}) argv.push_back(a);
+  ASSERT_OK(ChildProcess::Start(argv, dir.Join("out"), dir.Join("err"), &child));
+  std::string name;
+  int64_t step = 0;
+  while (child->NextEvent(60, &name, &step) == ChildProcess::Next::kEvent) {
+    if (name == "step" && step == 50) ::kill(child->pid(), SIGTERM);
+  }
+  int code = 0, sig = 0;
+  ASSERT_OK(child->Wait(&code, &sig));
+  const std::string err = test::ReadAll(dir.Join("err"));
+  ASSERT_EQ(code, 143) << err;
+  std::vector<CheckpointDir> dirs;
+  ASSERT_OK(ListCheckpointDirs(run, &dirs));
+  ASSERT_EQ(dirs.size(), 1u) << err;
+  EXPECT_GE(dirs[0].step, 50);
+  EXPECT_OK(ValidateCheckpoint(dirs[0].path, VerifyMode::kChecksums));
+  for (const char* f : {"rng_state_0.json", "rng_state_1.json"}) EXPECT_TRUE(fs::exists(dirs[0].path + "/" + f)) << f;
+  const auto resumed = test::RunCommand(kBin + " train --nproc_per_node 2 --resume --output_dir " + run + job);
+  ASSERT_EQ(resumed.code, 0) << resumed.out;
+  RunComparison cmp;
+  ASSERT_OK(CompareRuns(dir.Join("reference"), run, &cmp));
+  EXPECT_TRUE(cmp.bit_exact()) << (cmp.First() ? cmp.First()->ToString() : "");
+}
+
 }  // namespace
 }  // namespace lockstep
