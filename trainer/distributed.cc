@@ -120,11 +120,14 @@ Status ProcessGroup::Fail(const char* what, const std::exception& e) const {
                          " failed (a peer rank died or timed out): " + why);
 }
 
-Status ProcessGroup::AllReduceSum(at::Tensor* tensor, const char* what) {
+// Runs the in-place collective `op` on `tensor`, through a host copy when it lives on a
+// device (Gloo works on host memory).
+template <typename Op>
+Status ProcessGroup::InPlace(at::Tensor* tensor, const char* what, Op op) {
   try {
     const bool staged = !tensor->device().is_cpu();
     std::vector<at::Tensor> tensors = {staged ? tensor->to(torch::kCPU) : *tensor};
-    impl_->group->allreduce(tensors)->wait();
+    op(impl_->group.get(), tensors)->wait();
     if (staged) tensor->copy_(tensors[0]);
   } catch (const std::exception& e) {
     return Fail(what, e);
@@ -132,16 +135,12 @@ Status ProcessGroup::AllReduceSum(at::Tensor* tensor, const char* what) {
   return Status::Ok();
 }
 
+Status ProcessGroup::AllReduceSum(at::Tensor* tensor, const char* what) {
+  return InPlace(tensor, what, [](c10d::ProcessGroupGloo* g, std::vector<at::Tensor>& t) { return g->allreduce(t); });
+}
+
 Status ProcessGroup::Broadcast(at::Tensor* tensor, const char* what) {
-  try {
-    const bool staged = !tensor->device().is_cpu();
-    std::vector<at::Tensor> tensors = {staged ? tensor->to(torch::kCPU) : *tensor};
-    impl_->group->broadcast(tensors)->wait();
-    if (staged) tensor->copy_(tensors[0]);
-  } catch (const std::exception& e) {
-    return Fail(what, e);
-  }
-  return Status::Ok();
+  return InPlace(tensor, what, [](c10d::ProcessGroupGloo* g, std::vector<at::Tensor>& t) { return g->broadcast(t); });
 }
 
 Status ProcessGroup::Barrier(const char* what) {

@@ -63,6 +63,8 @@ class ProcessGroup {
   struct Impl;
   ProcessGroup(DistributedEnv env, std::unique_ptr<Impl> impl);
   Status Fail(const char* what, const std::exception& e) const;
+  template <typename Op>
+  Status InPlace(at::Tensor* tensor, const char* what, Op op);
 
   DistributedEnv env_;
   std::unique_ptr<Impl> impl_;
