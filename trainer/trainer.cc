@@ -279,7 +279,8 @@ Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
 
   state_.global_step = step;
   state_.epoch = plan_.EpochAfterUpdate(epoch, update);
-  state_.total_flos += 6.0 * static_cast<double>(num_parameters_) * static_cast<double>(window_items);
+  // HF sums every rank's floating-point operations (each rank's window is the same size).
+  state_.total_flos += 6.0 * static_cast<double>(num_parameters_) * static_cast<double>(window_items * world_);
   float loss = step_loss.item<float>();
   LOCKSTEP_RETURN_IF_ERROR(AgreeOnStep(&loss));  // the mean over the ranks, and a stop any rank got
   last_grad_norm_ = grad_norm.item<float>();
