@@ -1,5 +1,9 @@
 #include "formats/step_log.h"
 
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -15,6 +19,15 @@
 #include "formats/json_file.h"
 
 namespace lockstep {
+
+std::string FloatBits(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof(bits));
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "0x%08" PRIx32, bits);
+  return buf;
+}
+
 namespace {
 
 constexpr const char* kMagic = kStepLogMagic;

@@ -32,6 +32,9 @@ struct StepLogOptions {
   int compression_level = 3;
 };
 
+// "0x40117f02": a float's bits, as step records (loss_bits, grad_norm_bits) hold them.
+std::string FloatBits(float f);
+
 // Replaces every binary value in `record` (json::binary: a raw RNG state) with its digest,
 // {"size": n, "xxh3_128": hex}: what the log stores for it. The writer does this off the
 // training loop; a replay does it to compare a step with its logged record.

@@ -69,14 +69,6 @@ std::string EvalNote(int64_t step, const json& metrics, const std::string& best_
 
 }  // namespace
 
-std::string FloatBits(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, sizeof(bits));
-  char buf[16];
-  std::snprintf(buf, sizeof(buf), "0x%08" PRIx32, bits);
-  return buf;
-}
-
 json StateJson(const std::vector<uint8_t>& state, bool full) {
   json j = {{"size", state.size()}, {"xxh3_128", Xxh3Hex(state.data(), state.size())}};
   if (full) j["base64"] = Base64Encode(state);

@@ -29,8 +29,6 @@ namespace lockstep {
 
 using nlohmann::json;
 
-// "0x40117f02": a float's bits, as the step log and loop_state.json record them.
-std::string FloatBits(float f);
 // A generator state as {"size", "xxh3_128"} (+ "base64" with `full`).
 json StateJson(const std::vector<uint8_t>& state, bool full);
 

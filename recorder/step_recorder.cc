@@ -1,0 +1,157 @@
+#include "recorder/step_recorder.h"
+
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <cmath>
+#include <filesystem>
+#include <mutex>
+
+#include "formats/base64.h"
+#include "formats/checksum.h"
+#include "formats/step_log.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace lockstep {
+namespace {
+
+std::vector<uint8_t> StateBytes(at::Generator gen) {
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  const torch::Tensor state = gen.get_state().contiguous();
+  const auto* p = state.data_ptr<uint8_t>();
+  return std::vector<uint8_t>(p, p + state.numel());
+}
+
+// A generator state as the step log keeps it: raw bytes the encoder digests off the loop,
+// or, on a full-state step, {"size", "xxh3_128", "base64"}.
+json StateJson(std::vector<uint8_t> state, bool full) {
+  if (!full) return json::binary(std::move(state));
+  return {{"size", state.size()}, {"xxh3_128", Xxh3Hex(state.data(), state.size())}, {"base64", Base64Encode(state)}};
+}
+
+std::string LogPath(const std::string& run_dir) { return (fs::path(run_dir) / kStepLogFile).string(); }
+
+StepLogOptions LogOptions(const RecorderOptions& o) {
+  StepLogOptions s;
+  s.records_per_frame = o.records_per_frame;
+  return s;
+}
+
+}  // namespace
+
+StepRecorder::StepRecorder(std::unique_ptr<StepLogWriter> log, const RecorderOptions& options, int64_t last_step)
+    : log_(std::move(log)), options_(options), last_step_(last_step) {}
+
+StepRecorder::~StepRecorder() {
+  if (log_) log_->Close();
+}
+
+Status StepRecorder::Create(const std::string& run_dir, const json& settings, const RecorderOptions& options,
+                            std::unique_ptr<StepRecorder>* out) {
+  if (!settings.is_object()) return Status::InvalidArgument("StepRecorder::Create: settings must be a JSON object");
+  if (options.rng_full_state_every < 1 || options.records_per_frame < 1) {
+    return Status::InvalidArgument("StepRecorder: rng_full_state_every and records_per_frame must be >= 1");
+  }
+  std::error_code ec;
+  fs::create_directories(run_dir, ec);
+  if (ec) return Status::IOError(run_dir + ": cannot create: " + ec.message());
+  if (fs::exists(LogPath(run_dir))) {
+    return Status::InvalidArgument(LogPath(run_dir) + " exists: resume it (StepRecorder::Resume) or choose another run_dir");
+  }
+  const json header = {{"recorder", "lockstep::StepRecorder"},
+                       {"torch_version", TORCH_VERSION},
+                       {"device", torch::cuda::is_available() ? "cuda" : "cpu"},
+                       {"training_args", settings},
+                       {"rng_full_state_every", options.rng_full_state_every}};
+  std::unique_ptr<StepLogWriter> log;
+  LOCKSTEP_RETURN_IF_ERROR(StepLogWriter::Create(LogPath(run_dir), header, LogOptions(options), &log));
+  out->reset(new StepRecorder(std::move(log), options, 0));
+  return Status::Ok();
+}
+
+// Cuts the log at the end of `step`'s record. A frame is the unit of writing, so the log
+// is kept up to the start of the frame holding that record, and the frame's records up to
+// it are written again (none, when the run flushed there, as it does at a checkpoint).
+Status StepRecorder::Resume(const std::string& run_dir, int64_t step, const RecorderOptions& options,
+                            std::unique_ptr<StepRecorder>* out) {
+  const std::string path = LogPath(run_dir);
+  StepLogContents log;
+  LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(path, &log));  // a truncated tail is cut with the rest
+  uint64_t frame_start = log.frame_ends.empty() ? 0 : log.frame_ends.front();  // after the header
+  uint64_t frame_end = frame_start;
+  if (step > 0) {
+    size_t i = 0;
+    while (i < log.records.size() && log.records[i].value("step", int64_t{-1}) != step) ++i;
+    if (i == log.records.size()) return Status::NotFound(path + ": no record of step " + std::to_string(step) + " to resume after");
+    frame_end = log.record_frame_ends[i];
+    const auto it = std::find(log.frame_ends.begin(), log.frame_ends.end(), frame_end);
+    frame_start = it == log.frame_ends.begin() ? 0 : *(it - 1);
+  }
+  std::vector<json> again;  // the records of the cut frame up to `step`, events included
+  if (frame_end > frame_start) {
+    std::vector<json> frame;
+    LOCKSTEP_RETURN_IF_ERROR(ReadStepLogFrame(path, frame_start, frame_end, &frame));
+    for (auto& r : frame) {
+      again.push_back(r);
+      if (r.value("kind", "") == "step" && r.value("step", int64_t{-1}) == step) break;
+    }
+  }
+  std::unique_ptr<StepLogWriter> writer;
+  LOCKSTEP_RETURN_IF_ERROR(StepLogWriter::OpenForAppend(path, frame_start, "", LogOptions(options), &writer));
+  for (auto& r : again) {
+    const std::string kind = r.value("kind", "step");
+    if (kind == "step") {
+      LOCKSTEP_RETURN_IF_ERROR(writer->Append(std::move(r)));
+    } else {
+      r.erase("kind");
+      LOCKSTEP_RETURN_IF_ERROR(writer->AppendEvent(kind, r));
+    }
+  }
+  LOCKSTEP_RETURN_IF_ERROR(writer->AppendEvent("resume", {{"after_step", step}}));
+  out->reset(new StepRecorder(std::move(writer), options, step));
+  return Status::Ok();
+}
+
+void StepRecorder::BeginStep() {
+  const int64_t step = last_step_ + 1;
+  const bool full = step == 1 || (step - 1) % options_.rng_full_state_every == 0;
+  rng_ = {{"cpu", StateJson(StateBytes(at::detail::getDefaultCPUGenerator()), full)}};
+  if (torch::cuda::is_available()) {
+    // The generic accessor links against a CPU-only LibTorch too.
+    rng_["cuda"] = StateJson(StateBytes(at::globalContext().defaultGenerator(at::Device(at::kCUDA))), full);
+  }
+  begun_ = true;
+}
+
+Status StepRecorder::EndStep(const StepRecord& r) {
+  if (!log_) return Status::InvalidArgument("StepRecorder: closed");
+  if (!begun_) return Status::InvalidArgument("StepRecorder: step " + std::to_string(r.step) + " ended without BeginStep");
+  if (r.step != last_step_ + 1) {
+    return Status::InvalidArgument("StepRecorder: step " + std::to_string(r.step) + " after step " +
+                                   std::to_string(last_step_) + " (steps are recorded in order, one each)");
+  }
+  json record = {{"step", r.step},           {"batches", r.batches},
+                 {"rng", std::move(rng_)},    {"loss", r.loss},
+                 {"loss_bits", FloatBits(r.loss)}, {"lr", r.lr},
+                 {"grad_norm", r.grad_norm}, {"grad_norm_bits", FloatBits(r.grad_norm)}};
+  if (r.epoch >= 0) record["epoch"] = r.epoch;
+  begun_ = false;
+  last_step_ = r.step;
+  return log_->Append(std::move(record));
+}
+
+Status StepRecorder::Flush() {
+  if (!log_) return Status::InvalidArgument("StepRecorder: closed");
+  return log_->Flush(/*sync=*/true);
+}
+
+Status StepRecorder::Close() {
+  if (!log_) return Status::InvalidArgument("StepRecorder: closed");
+  Status st = log_->Close();
+  log_.reset();
+  return st;
+}
+
+}  // namespace lockstep

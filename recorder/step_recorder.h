@@ -1,0 +1,95 @@
+// StepRecorder: Lockstep's step log for any LibTorch training loop, so `lockstep diff`,
+// `inspect` and `verify-resume` can say where two runs part and whether a resume was
+// exact. It writes the reference trainer's format (formats/doc/step_log_format.md):
+// a header with the settings you name, then one record per optimizer step with the
+// sample ids, the generator states as the step began (CPU, and CUDA when there is one:
+// captured for you), the loss, lr and gradient norm, and their float bits.
+//
+//   std::unique_ptr<lockstep::StepRecorder> rec;
+//   lockstep::Status st = lockstep::StepRecorder::Create("runs/a", {{"lr", 1e-3}}, {}, &rec);
+//   if (!st.ok()) { std::cerr << st.ToString() << "\n"; return 1; }
+//   for (step = 1; ...; ++step) {
+//     rec->BeginStep();                     // before the step's first random draw
+//     ... forward, backward, optimizer step ...
+//     rec->EndStep({step, {batch_ids}, loss, lr, grad_norm});
+//     if (saving) { save(...); rec->Flush(); }   // the log durably covers the checkpoint
+//   }
+//   rec->Close();
+//
+// Link Lockstep::recorder (find_package(Lockstep)); the header needs no LibTorch.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/status.h"
+
+namespace lockstep {
+
+class StepLogWriter;
+
+// One optimizer step, as the training loop knows it when the step is done.
+struct StepRecord {
+  int64_t step = 0;  // the optimizer update this record ends: 1, 2, ... (HF's global_step)
+  // The sample ids of each micro-batch of the step (its accumulation window), in order.
+  std::vector<std::vector<int64_t>> batches;
+  float loss = 0;       // the step's loss, as logged
+  double lr = 0;        // the learning rate the update used
+  float grad_norm = 0;  // the total gradient norm before clipping
+  double epoch = -1;    // the fractional epoch after the step; < 0: not recorded
+};
+
+struct RecorderOptions {
+  // Every N-th step (and step 1) carries the full generator states, to restore from; the
+  // others their 128-bit digests (what a comparison needs, at 1/30 of the size).
+  int64_t rng_full_state_every = 100;
+  int records_per_frame = 16;
+};
+
+class StepRecorder {
+ public:
+  // Starts run_dir/steps.jsonl.zst (creating run_dir). Its header holds `settings`, a JSON
+  // object of whatever decides your run, under "training_args" (so `lockstep diff` lists
+  // the ones that differ). Refuses (InvalidArgument) to replace an existing log.
+  static Status Create(const std::string& run_dir, const nlohmann::json& settings, const RecorderOptions& options,
+                       std::unique_ptr<StepRecorder>* out);
+
+  // Continues the log of run_dir after its record of `step`, for a run resumed from a
+  // checkpoint saved at `step` (0: from the start). Records after it, which a killed run
+  // wrote past its checkpoint, are cut off; a "resume" event marks the place. NotFound
+  // when the log has no record of `step`.
+  static Status Resume(const std::string& run_dir, int64_t step, const RecorderOptions& options,
+                       std::unique_ptr<StepRecorder>* out);
+
+  ~StepRecorder();  // closes, best effort
+
+  // Captures the generator states as the step begins: call it before the step's first
+  // random draw (dropout, sampling). Cheap: the digest is taken off the training thread.
+  void BeginStep();
+
+  // Records the step, with the states BeginStep captured. InvalidArgument when BeginStep
+  // was not called for it or the step does not follow the last one recorded.
+  Status EndStep(const StepRecord& record);
+
+  // Writes every recorded step and fsyncs: call it when you save a checkpoint, so the log
+  // covers it and a resume from it continues the log at a frame boundary.
+  Status Flush();
+
+  // Flushes and closes; later calls fail.
+  Status Close();
+
+ private:
+  StepRecorder(std::unique_ptr<StepLogWriter> log, const RecorderOptions& options, int64_t last_step);
+
+  std::unique_ptr<StepLogWriter> log_;
+  RecorderOptions options_;
+  int64_t last_step_ = 0;
+  nlohmann::json rng_;  // captured by BeginStep, for the next EndStep
+  bool begun_ = false;
+};
+
+}  // namespace lockstep
