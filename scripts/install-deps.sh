@@ -12,18 +12,20 @@
 #   hdf5-tools          h5diff, the peer bench/diff_bench measures `lockstep diff` against
 #   libopenblas0-pthread  an optimized BLAS: it takes over libblas.so.3, which LibTorch calls for
 #                       every matmul (Debian's reference BLAS is ~18x slower on the gpt model)
+#   python3-torch, python3-zstandard, python3-xxhash, python3-numpy
+#                       the Python package (python/lockstep) and its tests: Debian's PyTorch
+#                       on the same LibTorch 1.13; also the peer `lockstep bench` measures against
 # With --sanitizers, also what scripts/sanitize.sh and scripts/fuzz.sh need:
 #   clang, libclang-rt-14-dev   ASan, UBSan and libFuzzer
-# With --bench, also the Python peer `lockstep bench` measures against:
-#   python3-torch               Debian's PyTorch on the same LibTorch 1.13 (bench/python_peer.py)
 set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config zstd jq hdf5-tools libopenblas0-pthread libtorch-dev libgloo-dev libhdf5-dev nlohmann-json3-dev
-          libcli11-dev libzstd-dev libxxhash-dev libgtest-dev libbenchmark-dev)
+          libcli11-dev libzstd-dev libxxhash-dev libgtest-dev libbenchmark-dev
+          python3-torch python3-zstandard python3-xxhash python3-numpy)
 for option in "$@"; do
   case "$option" in
     --sanitizers) packages+=(clang libclang-rt-14-dev) ;;
-    --bench) packages+=(python3-torch) ;;
+    --bench) ;;  # kept for scripts that pass it: the peer's python3-torch is installed always
     *) echo "install-deps: unknown option $option (--sanitizers, --bench)" >&2; exit 2 ;;
   esac
 done

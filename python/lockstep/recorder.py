@@ -1,0 +1,99 @@
+"""lockstep.Recorder: a plain PyTorch loop's steps in Lockstep's step log.
+
+Per optimizer step: the sample ids, the generator states as the step began (torch's CPU and
+CUDA generators, Python's `random`, NumPy's global generator), the loss, lr and gradient norm
+with their float32 bits. Full states every `rng_full_state_every` steps (and step 1); their
+128-bit digests otherwise, as the C++ trainer does.
+"""
+import base64
+import os
+import random
+import struct
+
+import torch
+
+from lockstep.steplog import StepLogWriter, float_bits, xxh3_128_hex
+
+try:
+    import numpy
+except ImportError:  # NumPy's generator is recorded when NumPy is there
+    numpy = None
+
+STEP_LOG_FILE = "steps.jsonl.zst"
+
+
+def _python_state():
+    """Python's `random` state as bytes: version, the 625 words, and the Gaussian cache."""
+    version, words, gauss = random.getstate()
+    return struct.pack("<i%dI" % len(words), version, *words) + struct.pack("<d", gauss if gauss is not None else float("nan"))
+
+
+def _numpy_state():
+    name, keys, pos, has_gauss, cached = numpy.random.get_state()
+    return name.encode() + keys.astype("<u4").tobytes() + struct.pack("<iid", pos, has_gauss, cached)
+
+
+def _state(raw, full):
+    if not full:
+        return raw  # the writer stores bytes as their digest
+    return {"size": len(raw), "xxh3_128": xxh3_128_hex(raw), "base64": base64.b64encode(raw).decode()}
+
+
+def _f32(value):
+    return struct.unpack("<f", struct.pack("<f", float(value)))[0]
+
+
+class Recorder:
+    def __init__(self, run_dir, settings=None, rng_full_state_every=100, records_per_frame=16):
+        """Starts run_dir/steps.jsonl.zst (refusing an existing log), its header holding
+        `settings` (a dict of whatever decides your run) under "training_args"."""
+        if rng_full_state_every < 1:
+            raise ValueError("rng_full_state_every must be >= 1")
+        os.makedirs(run_dir, exist_ok=True)
+        header = {"recorder": "lockstep.Recorder (python)", "torch_version": torch.__version__,
+                  "device": "cuda" if torch.cuda.is_available() else "cpu",
+                  "training_args": dict(settings or {}), "rng_full_state_every": rng_full_state_every}
+        path = os.path.join(run_dir, STEP_LOG_FILE)
+        if os.path.exists(path):
+            raise FileExistsError(path + " exists: choose another run_dir")
+        self._log = StepLogWriter(path, header, records_per_frame=records_per_frame)
+        self._every = rng_full_state_every
+        self._last_step = 0
+        self._rng = None
+
+    def begin_step(self):
+        """Captures the generator states as the step begins: call it before the step's first
+        random draw (dropout, shuffling, augmentation)."""
+        step = self._last_step + 1
+        full = step == 1 or (step - 1) % self._every == 0
+        rng = {"cpu": _state(torch.get_rng_state().numpy().tobytes(), full),
+               "python": _state(_python_state(), full)}
+        if torch.cuda.is_available():
+            rng["cuda"] = _state(torch.cuda.get_rng_state().numpy().tobytes(), full)
+        if numpy is not None:
+            rng["numpy"] = _state(_numpy_state(), full)
+        self._rng = rng
+
+    def end_step(self, step, batches, loss, lr, grad_norm, epoch=None):
+        """Records optimizer step `step` (1, 2, ...): `batches` is the sample ids of each
+        micro-batch of the step, in order."""
+        if self._rng is None:
+            raise ValueError("step %d ended without begin_step()" % step)
+        if step != self._last_step + 1:
+            raise ValueError("step %d after step %d: steps are recorded in order, one each" % (step, self._last_step))
+        loss, grad_norm = _f32(loss), _f32(grad_norm)
+        record = {"step": step, "batches": [[int(i) for i in b] for b in batches], "rng": self._rng,
+                  "loss": loss, "loss_bits": float_bits(loss), "lr": float(lr),
+                  "grad_norm": grad_norm, "grad_norm_bits": float_bits(grad_norm)}
+        if epoch is not None:
+            record["epoch"] = float(epoch)
+        self._rng = None
+        self._last_step = step
+        self._log.append(record)
+
+    def flush(self):
+        """Writes every recorded step and fsyncs: call it when you save a checkpoint."""
+        self._log.flush(sync=True)
+
+    def close(self):
+        self._log.close()

@@ -1,0 +1,105 @@
+"""The step log writer: Lockstep's format, byte-compatible with formats/step_log_writer.cc.
+
+A sequence of independent zstd frames (level 3, content size and checksum). The first holds
+the header line; each later one `records_per_frame` records, or fewer at flush() and close().
+Lines are JSON with sorted keys and no spaces, as nlohmann::json::dump() writes them. Raw
+generator states (bytes) are stored as their digest {"size", "xxh3_128"}.
+"""
+import json
+import math
+import os
+import struct
+
+import xxhash
+import zstandard
+
+MAGIC = "LOCKSTEP-STEPLOG"
+FORMAT_VERSION = 1
+
+
+def float_bits(value):
+    """'0x40117f02': the float32 bits of `value`, as loss_bits and grad_norm_bits hold them."""
+    return "0x%08x" % struct.unpack("<I", struct.pack("<f", value))[0]
+
+
+def xxh3_128_hex(data):
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def _plain(value):
+    """The JSON value the C++ writer would store: bytes become their digest, NaN and infinities
+    become null (as nlohmann::json dumps them)."""
+    if isinstance(value, (bytes, bytearray)):
+        return {"size": len(value), "xxh3_128": xxh3_128_hex(bytes(value))}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def dumps(value):
+    """One line, as nlohmann::json::dump() writes it."""
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class StepLogWriter:
+    def __init__(self, path, header, records_per_frame=16, compression_level=3):
+        """Creates the log at `path` (refusing an existing file) with `header` as its first frame."""
+        if records_per_frame < 1:
+            raise ValueError("records_per_frame must be >= 1")
+        self._path = path
+        self._per_frame = records_per_frame
+        self._compressor = zstandard.ZstdCompressor(level=compression_level, write_checksum=True,
+                                                    write_content_size=True)
+        self._pending = []
+        self._pending_steps = 0  # only step records fill a frame; events ride along
+        self._file = open(path, "xb")  # never replaces a log
+        line = dict(header)
+        line.update({"kind": "header", "magic": MAGIC, "format_version": FORMAT_VERSION})
+        self._write_frame([dumps(line)])
+
+    def append(self, record):
+        """Queues a step record ("kind" is set to "step"); a frame is written every
+        records_per_frame records."""
+        record = dict(record)
+        record["kind"] = "step"
+        self._add(record, step=True)
+
+    def append_event(self, kind, body):
+        if kind in ("step", "header"):
+            raise ValueError("an event's kind must not be step or header")
+        record = dict(body)
+        record["kind"] = kind
+        self._add(record, step=False)
+
+    def flush(self, sync=True):
+        """Writes the queued records as one frame (none: nothing) and, with `sync`, fsyncs."""
+        if self._pending:
+            self._write_frame(self._pending)
+            self._pending, self._pending_steps = [], 0
+        if sync:
+            os.fsync(self._file.fileno())
+
+    def close(self):
+        if self._file is None:
+            return
+        self.flush(sync=True)
+        self._file.close()
+        self._file = None
+
+    def _add(self, record, step):
+        if self._file is None:
+            raise ValueError(self._path + ": the step log is closed")
+        self._pending.append(dumps(record))
+        self._pending_steps += 1 if step else 0
+        if step and self._pending_steps >= self._per_frame:
+            self._write_frame(self._pending)
+            self._pending, self._pending_steps = [], 0
+
+    def _write_frame(self, lines):
+        text = "".join(line + "\n" for line in lines).encode("utf-8")
+        self._file.write(self._compressor.compress(text))  # one write per frame
+        self._file.flush()

@@ -1,0 +1,33 @@
+"""A plain PyTorch loop recorded with lockstep.Recorder: python3 plain_loop.py RUN_DIR SEED STEPS.
+An MLP with dropout; batches drawn with Python's random and noise with NumPy, so every
+generator the recorder captures moves."""
+import random
+import sys
+
+import numpy
+import torch
+
+import lockstep
+
+run_dir, seed, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+torch.manual_seed(seed)
+random.seed(seed)
+numpy.random.seed(seed)
+torch.set_num_threads(1)
+x, y = torch.randn(64, 8), torch.randn(64, 1)
+model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(16, 1))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+rec = lockstep.Recorder(run_dir, settings={"seed": seed, "lr": 0.05, "batch_size": 4})
+for step in range(1, steps + 1):
+    rec.begin_step()
+    ids = random.sample(range(64), 4)
+    noise = torch.from_numpy(numpy.random.normal(0, 0.01, size=(4, 1)).astype("float32"))
+    optimizer.zero_grad()
+    loss = torch.nn.functional.mse_loss(model(x[ids]), y[ids] + noise)
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    rec.end_step(step, batches=[ids], loss=loss.item(), lr=0.05, grad_norm=norm.item())
+    if step % 10 == 0:
+        rec.flush()
+rec.close()

@@ -1,0 +1,104 @@
+// The Python package writes Lockstep's step log byte for byte as the C++ writer does (issue
+// 14): the same vectors (a header with unicode and awkward floats, records with raw states,
+// events, flushes mid-frame) written by formats/step_log_writer.cc and by
+// python/lockstep/steplog.py give identical files. And a plain PyTorch loop recorded with
+// lockstep.Recorder is read by `lockstep diff`: two runs are identical, another seed is named.
+// Needs Debian's python3-torch, python3-zstandard and python3-xxhash (scripts/install-deps.sh);
+// without them the tests are skipped, saying so.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "formats/base64.h"
+#include "formats/json_file.h"
+#include "formats/step_log.h"
+#include "tests/test_util.h"
+
+namespace lockstep {
+namespace {
+
+using nlohmann::json;
+
+const std::string kPython = "PYTHONPATH=" + std::string(LOCKSTEP_SOURCE_DIR) + "/python /usr/bin/python3";
+
+// Why the Python side cannot run here, or "".
+std::string PythonMissing(const std::string& modules) {
+  const auto o = test::RunCommand(kPython + " -c 'import " + modules + "'");
+  return o.code == 0 ? "" : "python3 cannot import " + modules + " (scripts/install-deps.sh installs them): " + o.out;
+}
+
+std::vector<uint8_t> Pattern(size_t n, uint8_t seed) {
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>(seed + i * 31);
+  return v;
+}
+
+TEST(StepLogCompat, PythonWritesTheCxxWritersBytes) {
+  const std::string missing = PythonMissing("zstandard, xxhash");
+  if (!missing.empty()) GTEST_SKIP() << missing;
+  test::ScratchDir dir;
+  const json header = {{"training_args", {{"name", "ünïcödé ✓"}, {"lr", 1e-05}, {"big", 1e+21}, {"f", 2.0}}},
+                       {"rng_full_state_every", 100}};
+  json vectors = {{"header", header}, {"records_per_frame", 4}, {"entries", json::array()}};
+  std::unique_ptr<StepLogWriter> log;
+  StepLogOptions o;
+  o.records_per_frame = 4;
+  ASSERT_OK(StepLogWriter::Create(dir.Join("cxx.zst"), header, o, &log));
+  for (int step = 1; step <= 11; ++step) {
+    const float loss = 2.0f / static_cast<float>(step) + 1e-7f * static_cast<float>(step * step);
+    const std::vector<uint8_t> state = Pattern(5056, static_cast<uint8_t>(step));
+    json record = {{"step", step}, {"batches", {{step, step + 1}, {-1, 1LL << 40}}}, {"loss", loss},
+                   {"loss_bits", FloatBits(loss)}, {"lr", 0.1 * step}, {"rng", {{"cpu", json::binary(state)}}}};
+    json as_vector = record;
+    as_vector["rng"]["cpu"] = {{"__bytes_base64__", Base64Encode(state)}};
+    ASSERT_OK(log->Append(record));
+    vectors["entries"].push_back({{"op", "step"}, {"record", as_vector}});
+    if (step == 6) {
+      ASSERT_OK(log->AppendEvent("resume", {{"after_step", 6}}));
+      vectors["entries"].push_back({{"op", "event"}, {"kind", "resume"}, {"record", {{"after_step", 6}}}});
+    }
+    if (step == 5 || step == 9) {
+      ASSERT_OK(log->Flush(true));
+      vectors["entries"].push_back({{"op", "flush"}});
+    }
+  }
+  ASSERT_OK(log->Close());
+  ASSERT_OK(WriteJsonFile(dir.Join("vectors.json"), vectors));
+  const auto o2 = test::RunCommand(kPython + " " + std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/write_vectors.py " +
+                                   dir.Join("vectors.json") + " " + dir.Join("py.zst"));
+  ASSERT_EQ(o2.code, 0) << o2.out;
+  const std::string cxx = test::ReadAll(dir.Join("cxx.zst")), py = test::ReadAll(dir.Join("py.zst"));
+  EXPECT_GT(cxx.size(), 100u);
+  EXPECT_TRUE(cxx == py) << "the Python writer's " << py.size() << " bytes differ from the C++ writer's " << cxx.size();
+  StepLogContents read;
+  ASSERT_OK(ReadStepLog(dir.Join("py.zst"), &read));
+  EXPECT_EQ(read.records.size(), 11u);
+  EXPECT_EQ(read.events.size(), 1u);
+}
+
+TEST(PythonRecorder, TwoRunsAreIdenticalAndAnotherSeedIsNamedByDiff) {
+  const std::string missing = PythonMissing("torch, numpy, zstandard, xxhash");
+  if (!missing.empty()) GTEST_SKIP() << missing;
+  test::ScratchDir dir;
+  const std::string loop = kPython + " " + std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/plain_loop.py ";
+  for (const auto& [name, seed] : {std::make_pair("a", "0"), std::make_pair("b", "0"), std::make_pair("c", "1")}) {
+    const auto o = test::RunCommand(loop + dir.Join(name) + " " + seed + " 25");
+    ASSERT_EQ(o.code, 0) << o.out;
+  }
+  StepLogContents log;
+  ASSERT_OK(ReadStepLog(dir.Join("a/steps.jsonl.zst"), &log));
+  ASSERT_EQ(log.records.size(), 25u);
+  for (const char* gen : {"cpu", "python", "numpy"}) EXPECT_TRUE(log.records[1]["rng"].contains(gen)) << gen;
+  EXPECT_TRUE(log.records[0]["rng"]["cpu"].contains("base64"));  // step 1 keeps the full state
+  auto o = test::RunCommand(std::string(LOCKSTEP_BIN) + " diff " + dir.Join("a") + " " + dir.Join("b"));
+  EXPECT_EQ(o.code, 0) << o.out;
+  EXPECT_NE(o.out.find("IDENTICAL: 25 steps bit for bit"), std::string::npos) << o.out;
+  o = test::RunCommand(std::string(LOCKSTEP_BIN) + " diff " + dir.Join("a") + " " + dir.Join("c") + " --json");
+  EXPECT_EQ(o.code, 1) << o.out;
+  const json report = json::parse(o.out);
+  EXPECT_EQ(report["first_divergence"]["step"], 1);
+  EXPECT_EQ(report["first_divergence"]["cause"], "data");  // random.sample drew other ids
+}
+
+}  // namespace
+}  // namespace lockstep
