@@ -22,6 +22,8 @@ import time
 
 import torch
 import torch.nn as nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))  # lockstep
 import torch.nn.functional as F
 
 
@@ -115,17 +117,28 @@ def train(req):
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, (steps - s) / steps))
     order = torch.randperm(n)
     model.train()
+    recorder = None
+    if a.get("record_dir"):  # the same loop recorded with lockstep.Recorder (python/lockstep)
+        import lockstep
+        recorder = lockstep.Recorder(a["record_dir"], settings={"model": a["model"], "seed": a["seed"]})
     start = time.perf_counter()
     for step in range(steps):
+        if recorder:
+            recorder.begin_step()
         first = (step * a["batch_size"]) % (n - a["batch_size"] + 1)
         ids = order[first:first + a["batch_size"]]
         optimizer.zero_grad()
         loss_sum, items = model.loss(inputs.index_select(0, ids), targets.index_select(0, ids))
         (loss_sum / items).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), a["max_grad_norm"])
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), a["max_grad_norm"])
         optimizer.step()
         schedule.step()
-        float(loss_sum)  # the loop reads the loss back every step, as Lockstep's does
+        loss = float(loss_sum)  # the loop reads the loss back every step, as Lockstep's does
+        if recorder:
+            recorder.end_step(step + 1, batches=[ids.tolist()], loss=loss / float(items),
+                              lr=schedule.get_last_lr()[0], grad_norm=float(norm))
+    if recorder:
+        recorder.close()
     return time.perf_counter() - start
 
 

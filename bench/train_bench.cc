@@ -10,6 +10,8 @@
 //                          --save_async: the loop's stall per save
 //   BM_DataParallel/ranks:1|2  gpt_mid as 1 process and as a 2-rank job: scaling, and the
 //                          all-reduce's cost per step
+//   BM_PythonTrainRecorded/<size>  the peer's loop recorded with lockstep.Recorder
+//                          (python/lockstep): what recording costs a Python user
 //   BM_SgemmPeak           torch::mm of 1024x1024 float32: the machine's matmul peak
 //   BM_TrainProcess, BM_VerifyResumeProcess   `lockstep train` and `lockstep verify-resume`
 //                          on the defaults, as processes: what verification costs
@@ -124,7 +126,7 @@ void RunLockstep(benchmark::State& state, bool record_steps) {
 void BM_Train(benchmark::State& state) { RunLockstep(state, true); }
 void BM_TrainNoLog(benchmark::State& state) { RunLockstep(state, false); }
 
-void BM_PythonTrain(benchmark::State& state) {
+void RunPython(benchmark::State& state, bool recorded) {
   const Size& size = Sizes()[static_cast<size_t>(state.range(0))];
   std::string why;
   PythonPeer* peer = PythonPeer::Shared(&why);
@@ -141,9 +143,12 @@ void BM_PythonTrain(benchmark::State& state) {
       {"n_layer", a.n_layer},    {"n_head", a.n_head},       {"n_embd", a.n_embd},
       {"dropout", a.dropout},    {"learning_rate", a.learning_rate}, {"weight_decay", a.weight_decay},
       {"max_grad_norm", a.max_grad_norm}, {"seed", a.seed}};
+  static int64_t run = 0;  // a fresh run directory for every run, across repetitions
   for (auto _ : state) {
     double seconds = 0;
-    const Status st = peer->Measure(request, &seconds);
+    nlohmann::json r = request;
+    if (recorded) r["record_dir"] = ScratchRoot() + "/python-recorded-" + size.name + "-" + std::to_string(run++);
+    const Status st = peer->Measure(r, &seconds);
     if (!st.ok()) {
       state.SkipWithError(st.ToString().c_str());
       return;
@@ -159,7 +164,10 @@ void AllSizes(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_Train)->Apply(AllSizes);
 BENCHMARK(BM_TrainNoLog)->Apply(AllSizes);
+void BM_PythonTrain(benchmark::State& state) { RunPython(state, false); }
+void BM_PythonTrainRecorded(benchmark::State& state) { RunPython(state, true); }
 BENCHMARK(BM_PythonTrain)->Apply(AllSizes);
+BENCHMARK(BM_PythonTrainRecorded)->Apply(AllSizes);
 
 // The training stall of checkpoint saves: gpt 4 x 256 (T32, B8; 37 MiB of weights and
 // AdamW state per checkpoint) saving every 2nd of 8 steps, synchronously (mode 0) and with

@@ -5,6 +5,7 @@ CUDA generators, Python's `random`, NumPy's global generator), the loss, lr and 
 with their float32 bits. Full states every `rng_full_state_every` steps (and step 1); their
 128-bit digests otherwise, as the C++ trainer does.
 """
+import array
 import base64
 import os
 import random
@@ -25,12 +26,15 @@ STEP_LOG_FILE = "steps.jsonl.zst"
 def _python_state():
     """Python's `random` state as bytes: version, the 625 words, and the Gaussian cache."""
     version, words, gauss = random.getstate()
-    return struct.pack("<i%dI" % len(words), version, *words) + struct.pack("<d", gauss if gauss is not None else float("nan"))
+    return (struct.pack("<i", version) + array.array("I", words).tobytes() +
+            struct.pack("<d", gauss if gauss is not None else float("nan")))
 
 
 def _numpy_state():
-    name, keys, pos, has_gauss, cached = numpy.random.get_state()
-    return name.encode() + keys.astype("<u4").tobytes() + struct.pack("<iid", pos, has_gauss, cached)
+    state = numpy.random.get_state(legacy=False)  # the global RandomState: key, pos, Gaussian cache
+    mt = state["state"]
+    return (b"MT19937" + mt["key"].astype("<u4").tobytes() +
+            struct.pack("<iid", mt["pos"], state["has_gauss"], state["gauss"]))
 
 
 def _state(raw, full):

@@ -34,6 +34,8 @@ def _plain(value):
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
+        if all(type(v) is int for v in value):  # sample ids: nothing to convert, the common case
+            return list(value)
         return [_plain(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
