@@ -11,7 +11,10 @@ bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefi
 }  // namespace
 
 std::string CauseOfStepField(const std::string& field) {
-  if (StartsWith(field, "sampler") || StartsWith(field, "batches")) return cause::kData;
+  // The sampler's generator decides the data order: a difference there is the data's.
+  if (StartsWith(field, "sampler") || StartsWith(field, "batches") || StartsWith(field, "rng.sampler")) {
+    return cause::kData;
+  }
   if (StartsWith(field, "rng")) return cause::kRng;
   if (field == "lr") return cause::kLr;
   if (StartsWith(field, "loss") || StartsWith(field, "grad_norm")) return cause::kNumerics;

@@ -14,9 +14,11 @@ using nlohmann::json;
 namespace lockstep {
 namespace {
 
-// Cause before effect: where the data came from, what was drawn, then what was computed.
-// In a data-parallel job the other ranks' batches and generators are causes as rank 0's are.
-constexpr const char* kStepFieldOrder[] = {"step", "sampler", "batches", "batches_other_ranks", "rng",
+// Cause before effect: where the data came from, the generators as the step began (a loop
+// that draws its batches from them, as a Python loop may, parts there first), what was
+// drawn, then what was computed. In a data-parallel job the other ranks' batches and
+// generators are causes as rank 0's are; a job of another size differs first in them.
+constexpr const char* kStepFieldOrder[] = {"step", "sampler", "rng", "batches", "batches_other_ranks",
                                            "rng_other_ranks", "lr", "loss_bits", "grad_norm_bits", "epoch"};
 // Decimal renderings of fields compared through their bits; never the first cause.
 const std::set<std::string> kShadowFields = {"loss", "grad_norm", "wall_time", "kind"};

@@ -97,7 +97,41 @@ TEST(PythonRecorder, TwoRunsAreIdenticalAndAnotherSeedIsNamedByDiff) {
   EXPECT_EQ(o.code, 1) << o.out;
   const json report = json::parse(o.out);
   EXPECT_EQ(report["first_divergence"]["step"], 1);
-  EXPECT_EQ(report["first_divergence"]["cause"], "data");  // random.sample drew other ids
+  // Every generator starts elsewhere: the first field to differ is the CPU generator's state
+  // as step 1 begins, before the ids it then drew.
+  EXPECT_EQ(report["first_divergence"]["cause"], "rng");
+  EXPECT_EQ(report["first_divergence"]["field"], "rng.cpu.xxh3_128");
+}
+
+// A resume recorded and cut correctly: a run killed after step 17 and resumed from its
+// checkpoint at 10 keeps records 1..10, drops 11..17, and continues into the same run; the
+// classic resume bug (generators not restored) is caught at the first resumed step, and
+// named as the generators.
+TEST(PythonRecorder, AResumeIsCutAndContinuedAndAForgottenRngIsCaughtAtItsStep) {
+  const std::string missing = PythonMissing("torch, numpy, zstandard, xxhash");
+  if (!missing.empty()) GTEST_SKIP() << missing;
+  test::ScratchDir dir;
+  const std::string loop = kPython + " " + std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/plain_loop.py ";
+  ASSERT_EQ(test::RunCommand(loop + dir.Join("whole") + " 0 25").code, 0);
+  for (const char* name : {"resumed", "buggy"}) {
+    ASSERT_EQ(test::RunCommand(loop + dir.Join(name) + " 0 17").code, 0);  // "killed" after 17
+    const auto o = test::RunCommand(loop + dir.Join(name) + " 0 25 --resume 10" +
+                                    (std::string(name) == "buggy" ? " --forget-rng" : ""));
+    ASSERT_EQ(o.code, 0) << o.out;
+  }
+  StepLogContents log;
+  ASSERT_OK(ReadStepLog(dir.Join("resumed/steps.jsonl.zst"), &log));
+  ASSERT_EQ(log.records.size(), 25u);
+  ASSERT_EQ(log.events.size(), 1u);
+  EXPECT_EQ(log.events[0].steps_before, 10u);
+  EXPECT_EQ(log.events[0].record["after_step"], 10);
+  auto o = test::RunCommand(std::string(LOCKSTEP_BIN) + " diff " + dir.Join("whole") + " " + dir.Join("resumed"));
+  EXPECT_EQ(o.code, 0) << o.out;
+  o = test::RunCommand(std::string(LOCKSTEP_BIN) + " diff " + dir.Join("whole") + " " + dir.Join("buggy") + " --json");
+  EXPECT_EQ(o.code, 1) << o.out;
+  const json report = json::parse(o.out);
+  EXPECT_EQ(report["first_divergence"]["step"], 11);
+  EXPECT_EQ(report["first_divergence"]["cause"], "rng") << report["first_divergence"].dump();
 }
 
 }  // namespace

@@ -13,7 +13,7 @@ import struct
 
 import torch
 
-from lockstep.steplog import StepLogWriter, float_bits, xxh3_128_hex
+from lockstep.steplog import StepLogWriter, float_bits, read_frames, xxh3_128_hex
 
 try:
     import numpy
@@ -64,6 +64,35 @@ class Recorder:
         self._every = rng_full_state_every
         self._last_step = 0
         self._rng = None
+
+    @classmethod
+    def resume(cls, run_dir, step, rng_full_state_every=100, records_per_frame=16):
+        """Continues run_dir's log after its record of `step`, for a run resumed from a
+        checkpoint saved at `step`: records a killed run wrote past it are cut off, and a
+        "resume" event marks the place. Call flush() when you checkpoint, so the cut falls
+        on a frame boundary."""
+        path = os.path.join(run_dir, STEP_LOG_FILE)
+        frames = read_frames(path)
+        if not frames:
+            raise ValueError(path + ": no header frame")
+        keep, again = frames[0][1], []
+        if step > 0:
+            at = [f for f in frames[1:] if any(r.get("kind") == "step" and r.get("step") == step for r in f[2])]
+            if not at:
+                raise LookupError("%s: no record of step %d to resume after" % (path, step))
+            keep = at[0][0]
+            for r in at[0][2]:
+                again.append(r)
+                if r.get("kind") == "step" and r.get("step") == step:
+                    break
+        self = cls.__new__(cls)
+        self._log = StepLogWriter.open_for_append(path, keep, records_per_frame=records_per_frame)
+        for r in again:
+            kind = r.pop("kind", "step")
+            (self._log.append(r) if kind == "step" else self._log.append_event(kind, r))
+        self._log.append_event("resume", {"after_step": step})
+        self._every, self._last_step, self._rng = rng_full_state_every, step, None
+        return self
 
     def begin_step(self):
         """Captures the generator states as the step begins: call it before the step's first

@@ -48,7 +48,7 @@ def dumps(value):
 
 
 class StepLogWriter:
-    def __init__(self, path, header, records_per_frame=16, compression_level=3):
+    def __init__(self, path, header, records_per_frame=16, compression_level=3, _file=None):
         """Creates the log at `path` (refusing an existing file) with `header` as its first frame."""
         if records_per_frame < 1:
             raise ValueError("records_per_frame must be >= 1")
@@ -58,10 +58,23 @@ class StepLogWriter:
                                                     write_content_size=True)
         self._pending = []
         self._pending_steps = 0  # only step records fill a frame; events ride along
+        if _file is not None:  # open_for_append
+            self._file = _file
+            return
         self._file = open(path, "xb")  # never replaces a log
         line = dict(header)
         line.update({"kind": "header", "magic": MAGIC, "format_version": FORMAT_VERSION})
         self._write_frame([dumps(line)])
+
+    @classmethod
+    def open_for_append(cls, path, keep_bytes, records_per_frame=16, compression_level=3):
+        """Continues the log at `path` after its first `keep_bytes` bytes (a frame boundary):
+        what follows is cut off and fsynced away first."""
+        f = open(path, "r+b")
+        f.truncate(keep_bytes)
+        os.fsync(f.fileno())
+        f.seek(keep_bytes)
+        return cls(path, None, records_per_frame, compression_level, _file=f)
 
     def append(self, record):
         """Queues a step record ("kind" is set to "step"); a frame is written every
@@ -105,3 +118,23 @@ class StepLogWriter:
         text = "".join(line + "\n" for line in lines).encode("utf-8")
         self._file.write(self._compressor.compress(text))  # one write per frame
         self._file.flush()
+
+
+def read_frames(path):
+    """The log's complete frames: (start, end, [records]) each, in order. A truncated or
+    damaged tail (a killed writer's last frame) ends the list."""
+    with open(path, "rb") as f:
+        data = f.read()
+    frames, offset = [], 0
+    while offset < len(data):
+        d = zstandard.ZstdDecompressor().decompressobj()
+        try:
+            text = d.decompress(data[offset:])
+        except zstandard.ZstdError:
+            break
+        if not d.eof:
+            break
+        end = len(data) - len(d.unused_data)
+        frames.append((offset, end, [json.loads(line) for line in text.decode("utf-8").splitlines()]))
+        offset = end
+    return frames

@@ -1,6 +1,10 @@
-"""A plain PyTorch loop recorded with lockstep.Recorder: python3 plain_loop.py RUN_DIR SEED STEPS.
+"""A plain PyTorch loop recorded with lockstep.Recorder:
+    python3 plain_loop.py RUN_DIR SEED STEPS [--resume STEP] [--forget-rng]
 An MLP with dropout; batches drawn with Python's random and noise with NumPy, so every
-generator the recorder captures moves."""
+generator the recorder captures moves. A checkpoint every 10 steps (model, optimizer and the
+three generators). --resume continues from the checkpoint at STEP; --forget-rng is the classic
+resume bug: the generators are not restored."""
+import os
 import random
 import sys
 
@@ -10,6 +14,7 @@ import torch
 import lockstep
 
 run_dir, seed, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+resume = int(sys.argv[sys.argv.index("--resume") + 1]) if "--resume" in sys.argv else 0
 torch.manual_seed(seed)
 random.seed(seed)
 numpy.random.seed(seed)
@@ -17,8 +22,18 @@ torch.set_num_threads(1)
 x, y = torch.randn(64, 8), torch.randn(64, 1)
 model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(16, 1))
 optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-rec = lockstep.Recorder(run_dir, settings={"seed": seed, "lr": 0.05, "batch_size": 4})
-for step in range(1, steps + 1):
+if resume:
+    state = torch.load(os.path.join(run_dir, "ckpt-%d.pt" % resume))
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if "--forget-rng" not in sys.argv:
+        torch.set_rng_state(state["torch"])
+        random.setstate(state["python"])
+        numpy.random.set_state(state["numpy"])
+    rec = lockstep.Recorder.resume(run_dir, resume)
+else:
+    rec = lockstep.Recorder(run_dir, settings={"seed": seed, "lr": 0.05, "batch_size": 4})
+for step in range(resume + 1, steps + 1):
     rec.begin_step()
     ids = random.sample(range(64), 4)
     noise = torch.from_numpy(numpy.random.normal(0, 0.01, size=(4, 1)).astype("float32"))
@@ -29,5 +44,8 @@ for step in range(1, steps + 1):
     optimizer.step()
     rec.end_step(step, batches=[ids], loss=loss.item(), lr=0.05, grad_norm=norm.item())
     if step % 10 == 0:
-        rec.flush()
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "torch": torch.get_rng_state(),
+                    "python": random.getstate(), "numpy": numpy.random.get_state()},
+                   os.path.join(run_dir, "ckpt-%d.pt" % step))
+        rec.flush()  # the log covers the checkpoint
 rec.close()
