@@ -1,11 +1,40 @@
 #include "cli/run_app.h"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "cli/arg_check.h"
 #include "cli/exit_codes.h"
 
 namespace lockstep {
 
+namespace {
+
+// Options whose value is itself a command line ("--resume-arg '--resume {checkpoint}'"):
+// CLI11 would take a value that starts with "-" for another flag, so "--opt VALUE" is
+// joined into "--opt=VALUE" first.
+constexpr const char* kCommandValued[] = {"--cmd", "--resume-arg"};
+
+std::vector<std::string> JoinCommandValues(int argc, char** argv) {
+  std::vector<std::string> out;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool joins = i + 1 < argc && std::find(std::begin(kCommandValued), std::end(kCommandValued), a) != std::end(kCommandValued);
+    out.push_back(joins ? a + "=" + argv[++i] : a);
+  }
+  return out;
+}
+
+}  // namespace
+
 int RunApp(CLI::App* app, const CommandTable& commands, int argc, char** argv) {
+  std::vector<std::string> joined = JoinCommandValues(argc, argv);
+  std::vector<char*> args;
+  for (auto& a : joined) args.push_back(a.data());
+  args.push_back(nullptr);
+  argc = static_cast<int>(joined.size());
+  argv = args.data();
   std::string command;
   Status checked = CheckCommandLine(app, argc, argv, &command);
   if (!checked.ok()) return ReportFailure(command, checked, WantsJson(argc, argv));

@@ -60,6 +60,14 @@ CLI::App* DefineVerifyResumeCommand(CLI::App* app, VerifyFlags* flags) {
       "Make a child kill itself N times, each right after a seeded write, fsync or rename of a checkpoint "
       "save: the same --kill-seed replays the same crashes, byte for byte")
       ->type_name("N");
+  cmd->add_option("--cmd", flags->cmd,
+                  "Verify your own trainer: its shell command, with {output_dir} where each run writes "
+                  "(needs --resume-arg). Runs it whole, then stopped by SIGTERM after its first checkpoint "
+                  "and SIGKILLed --kill-random times (default 2), each resumed and compared as lockstep diff does")
+      ->type_name("COMMAND");
+  cmd->add_option("--resume-arg", flags->resume_arg,
+                  "With --cmd: what to append to resume, with {checkpoint} for the newest checkpoint-N")
+      ->type_name("ARGS");
   cmd->add_option("--nproc_per_node", flags->nproc_per_node,
                   "Verify a data-parallel job: every run is N ranks (lockstep train --nproc_per_node N), and "
                   "each --kill-random kill SIGKILLs one rank, a seeded one")

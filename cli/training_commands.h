@@ -37,6 +37,7 @@ struct VerifyFlags {
   std::string crash_points;
   std::string kill_seed = "0";
   std::string nproc_per_node;
+  std::string cmd, resume_arg;  // verify any trainer: its command and how it resumes
   std::string fault = "none";
   bool json = false;
   bool quiet = false;

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 
 #include "cli/arg_check.h"
@@ -13,9 +14,12 @@
 #include "cli/train_main.h"
 #include "cli/training_flags.h"
 #include "formats/json_file.h"
+#include "replay/verify_cmd.h"
 #include "replay/verify_resume.h"
 #include "trainer/progress.h"
 #include "trainer/trainer.h"
+
+namespace fs = std::filesystem;
 
 namespace lockstep {
 namespace {
@@ -85,6 +89,40 @@ void PrintReport(const VerifyResumeReport& r) {
                                                : "DIVERGED: a resumed run is not the uninterrupted run");
 }
 
+
+// `verify-resume --cmd`: the user's own trainer (replay/verify_cmd.h).
+int VerifyCommand(const VerifyFlags& flags, const TrainingArgs& args) {
+  const auto fail = [&](const Status& st) { return ReportFailure("verify-resume", st, flags.json); };
+  if (flags.cmd.empty() || flags.resume_arg.empty()) {
+    return fail(Status::InvalidArgument("--cmd and --resume-arg go together: the command, and how it resumes"));
+  }
+  VerifyCmdOptions o;
+  o.command = flags.cmd;
+  o.resume_arg = flags.resume_arg;
+  o.work_dir = args.output_dir;
+  int64_t kills = 2, seed = 0;
+  Status st = flags.kill_random.empty() ? Status::Ok() : ParseWholeNumber("--kill-random", flags.kill_random, 0, &kills);
+  if (st.ok()) st = ParseWholeNumber("--kill-seed", flags.kill_seed, 0, &seed);
+  if (st.ok() && kills > 1000) st = Status::InvalidArgument("--kill-random takes at most 1000");
+  std::error_code ec;
+  if (st.ok() && fs::exists(o.work_dir) && !fs::is_empty(o.work_dir, ec) && !args.overwrite_output_dir) {
+    st = Status::InvalidArgument(o.work_dir + " is not empty: choose another --output_dir or pass --overwrite_output_dir true");
+  }
+  if (!st.ok()) return fail(Status::InvalidArgument(st.message()));
+  o.kill_random = static_cast<int>(kills);
+  o.kill_seed = static_cast<uint64_t>(seed);
+  if (!flags.quiet) o.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  VerifyCmdReport report;
+  st = VerifyResumeCommand(o, &report);
+  if (!st.ok()) return fail(st);
+  if (flags.json) {
+    std::printf("%s\n", DumpJson(VerifyCmdReportJson(report), 2).c_str());
+  } else {
+    std::fputs(VerifyCmdReportText(report).c_str(), stdout);
+  }
+  return report.bit_exact() ? kExitOk : kExitFailed;
+}
+
 }  // namespace
 
 std::function<int()> AddVerifyResumeCommand(CLI::App* app) {
@@ -95,6 +133,7 @@ std::function<int()> AddVerifyResumeCommand(CLI::App* app) {
     VerifyResumeOptions options;
     options.args.output_dir = "lockstep_verify";
     Status st = CollectTrainingArgs(flags->training, &options.args);
+    if (st.ok() && (!flags->cmd.empty() || !flags->resume_arg.empty())) return VerifyCommand(*flags, options.args);
     if (st.ok() && !ParseResumeFault(flags->fault, &options.fault)) {
       st = Status::InvalidArgument("--fault-inject " + flags->fault +
                                    ": expected one of rng, sampler, optimizer, scheduler, loss-sums");

@@ -1,5 +1,7 @@
 #include "replay/run_divergence.h"
 
+#include "inspect/show.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -246,6 +248,9 @@ Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out
   for (int64_t step : a.checkpoint_steps) {
     if (!std::binary_search(b.checkpoint_steps.begin(), b.checkpoint_steps.end(), step)) continue;
     const std::string name = CheckpointDirName(step);
+    // A trainer's own checkpoint format (neither Lockstep's nor HF's files): its steps are
+    // compared through the step log alone.
+    if (CheckpointLayout(a.dir + "/" + name).empty() && CheckpointLayout(b.dir + "/" + name).empty()) continue;
     CheckpointDiff diff;
     LOCKSTEP_RETURN_IF_ERROR(DiffCheckpoints(a.dir + "/" + name, b.dir + "/" + name, out->tolerance, &diff));
     // Its training_args.json restates the settings, which the run diff reports on their own.

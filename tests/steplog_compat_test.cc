@@ -134,5 +134,38 @@ TEST(PythonRecorder, AResumeIsCutAndContinuedAndAForgottenRngIsCaughtAtItsStep) 
   EXPECT_EQ(report["first_divergence"]["cause"], "rng") << report["first_divergence"].dump();
 }
 
+// `lockstep verify-resume --cmd` on a plain PyTorch script: it resumes correctly, so every
+// variant (a SIGTERM after the first checkpoint, a SIGKILL) is BIT-EXACT; with the classic
+// bug in its resume (--forget-rng), the SIGTERM variant diverges at the first step after
+// checkpoint-10, and the cause is named: the generators.
+TEST(VerifyCmd, APlainScriptResumesBitExactAndAForgottenRngIsCaughtAtItsStep) {
+  const std::string missing = PythonMissing("torch, numpy, zstandard, xxhash");
+  if (!missing.empty()) GTEST_SKIP() << missing;
+  test::ScratchDir dir;
+  const std::string cmd = "env PYTHONPATH=" + std::string(LOCKSTEP_SOURCE_DIR) + "/python /usr/bin/python3 " +
+                          std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/plain_loop.py {output_dir} 0 80";
+  const std::string verify = std::string(LOCKSTEP_BIN) + " verify-resume --quiet --json --kill-random 1 --cmd '" + cmd + "'";
+  auto o = test::RunCommand(verify + " --output_dir " + dir.Join("good") + " --resume-arg '--resume {checkpoint}'");
+  ASSERT_EQ(o.code, 0) << o.out;
+  json report = json::parse(o.out);
+  EXPECT_EQ(report["bit_exact"], true);
+  ASSERT_EQ(report["variants"].size(), 2u);
+  EXPECT_EQ(report["variants"][0]["name"], "sigterm");
+  EXPECT_EQ(report["variants"][0]["compared_by"], "step log");
+
+  o = test::RunCommand(verify + " --output_dir " + dir.Join("bug") + " --resume-arg '--resume {checkpoint} --forget-rng'");
+  ASSERT_EQ(o.code, 1) << o.out;
+  report = json::parse(o.out);
+  const json& sigterm = report["variants"][0];
+  EXPECT_EQ(sigterm["resumed_from"], dir.Join("bug/sigterm/checkpoint-10"));
+  EXPECT_EQ(sigterm["first_divergence"]["step"], 11) << sigterm.dump();
+  EXPECT_EQ(sigterm["first_divergence"]["cause"], "rng");
+
+  o = test::RunCommand(std::string(LOCKSTEP_BIN) + " verify-resume --cmd 'true' --resume-arg 'x {checkpoint}' --output_dir " +
+                       dir.Join("usage"));
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("put {output_dir} in it"), std::string::npos) << o.out;
+}
+
 }  // namespace
 }  // namespace lockstep

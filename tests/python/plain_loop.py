@@ -1,9 +1,10 @@
 """A plain PyTorch loop recorded with lockstep.Recorder:
-    python3 plain_loop.py RUN_DIR SEED STEPS [--resume STEP] [--forget-rng]
+    python3 plain_loop.py RUN_DIR SEED STEPS [--resume STEP|CHECKPOINT_DIR] [--forget-rng]
 An MLP with dropout; batches drawn with Python's random and noise with NumPy, so every
-generator the recorder captures moves. A checkpoint every 10 steps (model, optimizer and the
-three generators). --resume continues from the checkpoint at STEP; --forget-rng is the classic
-resume bug: the generators are not restored."""
+generator the recorder captures moves. A checkpoint every 10 steps, RUN_DIR/checkpoint-N
+(model, optimizer and the three generators; written aside, then renamed into place).
+--resume continues from the checkpoint at STEP (or that directory); --forget-rng is the
+classic resume bug: the generators are not restored."""
 import os
 import random
 import sys
@@ -14,7 +15,8 @@ import torch
 import lockstep
 
 run_dir, seed, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-resume = int(sys.argv[sys.argv.index("--resume") + 1]) if "--resume" in sys.argv else 0
+resume = sys.argv[sys.argv.index("--resume") + 1] if "--resume" in sys.argv else "0"
+resume = int(resume.rstrip("/").rsplit("checkpoint-", 1)[-1])
 torch.manual_seed(seed)
 random.seed(seed)
 numpy.random.seed(seed)
@@ -23,7 +25,7 @@ x, y = torch.randn(64, 8), torch.randn(64, 1)
 model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(16, 1))
 optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
 if resume:
-    state = torch.load(os.path.join(run_dir, "ckpt-%d.pt" % resume))
+    state = torch.load(os.path.join(run_dir, "checkpoint-%d" % resume, "state.pt"))
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if "--forget-rng" not in sys.argv:
@@ -44,8 +46,11 @@ for step in range(resume + 1, steps + 1):
     optimizer.step()
     rec.end_step(step, batches=[ids], loss=loss.item(), lr=0.05, grad_norm=norm.item())
     if step % 10 == 0:
+        rec.flush()  # the log covers the checkpoint
+        staging = os.path.join(run_dir, ".staging-%d" % step)
+        os.makedirs(staging, exist_ok=True)
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "torch": torch.get_rng_state(),
                     "python": random.getstate(), "numpy": numpy.random.get_state()},
-                   os.path.join(run_dir, "ckpt-%d.pt" % step))
-        rec.flush()  # the log covers the checkpoint
+                   os.path.join(staging, "state.pt"))
+        os.rename(staging, os.path.join(run_dir, "checkpoint-%d" % step))
 rec.close()

@@ -1,0 +1,167 @@
+#include "replay/verify_cmd.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include "formats/checkpoint.h"
+#include "formats/file_util.h"
+#include "replay/child_process.h"
+
+namespace fs = std::filesystem;
+
+namespace lockstep {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string Substitute(std::string text, const std::string& key, const std::string& value) {
+  for (size_t at = 0; (at = text.find(key, at)) != std::string::npos; at += value.size()) text.replace(at, key.size(), value);
+  return text;
+}
+
+// The newest checkpoint-N directory of `dir`, "" for none.
+std::string NewestCheckpoint(const std::string& dir) {
+  std::vector<CheckpointDir> dirs;
+  if (!ListCheckpointDirs(dir, &dirs).ok() || dirs.empty()) return "";
+  return dirs.back().path;
+}
+
+struct Interrupt {
+  int signal = 0;        // 0: run to the end
+  double delay_s = 0;    // after the first checkpoint appears
+};
+
+// Runs `command` (exec'd by sh, so a signal reaches the trainer itself) until it ends, or
+// interrupts it as `interrupt` says. `*how` describes what happened.
+Status RunCommand(const VerifyCmdOptions& o, const std::string& label, const std::string& command, Interrupt interrupt,
+                  std::string* how, double* checkpointed_s = nullptr) {
+  const std::string log = o.work_dir + "/" + label + ".log";
+  std::unique_ptr<ChildProcess> child;
+  LOCKSTEP_RETURN_IF_ERROR(ChildProcess::Start({"/bin/sh", "-c", "exec " + command}, log, log, &child));
+  const auto start = Clock::now();
+  std::optional<Clock::time_point> first_checkpoint;
+  std::string name;
+  int64_t step = 0;
+  bool sent = false;
+  while (child->NextEvent(0.005, &name, &step) != ChildProcess::Next::kEnd) {
+    const auto now = Clock::now();
+    if (std::chrono::duration<double>(now - start).count() > o.timeout_s) {
+      child->Kill();
+      return Status::IOError(label + ": the command ran past " + std::to_string(static_cast<int>(o.timeout_s)) +
+                             " s and was killed; see " + log);
+    }
+    if (!first_checkpoint && !NewestCheckpoint(o.work_dir + "/" + label).empty()) first_checkpoint = now;
+    if (interrupt.signal == 0 || sent) continue;
+    if (first_checkpoint && std::chrono::duration<double>(now - *first_checkpoint).count() >= interrupt.delay_s) {
+      ::kill(child->pid(), interrupt.signal);
+      sent = true;
+      char text[128];
+      std::snprintf(text, sizeof(text), "%s %.0f ms after the first checkpoint appeared",
+                    interrupt.signal == SIGTERM ? "SIGTERM" : "SIGKILL", interrupt.delay_s * 1e3);
+      *how = text;
+    }
+  }
+  int code = 0, sig = 0;
+  LOCKSTEP_RETURN_IF_ERROR(child->Wait(&code, &sig));
+  // How long the run went on after its first checkpoint: the span the kills are spread over.
+  if (checkpointed_s) *checkpointed_s = first_checkpoint ? std::chrono::duration<double>(Clock::now() - *first_checkpoint).count() : 0;
+  if (interrupt.signal != 0 && !sent) *how = "ended before the interruption";
+  const bool interrupted = sent && (sig != 0 || code != 0);
+  if (!interrupted && code != 0) {
+    return Status::IOError(label + ": the command failed (" + (sig ? "signal " + std::to_string(sig) : "exit " + std::to_string(code)) +
+                           "); see " + log);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool VerifyCmdReport::bit_exact() const {
+  for (const auto& v : variants) {
+    if (!v.diff.identical()) return false;
+  }
+  return !variants.empty();
+}
+
+Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
+  *report = VerifyCmdReport();
+  if (o.command.find("{output_dir}") == std::string::npos) {
+    return Status::InvalidArgument("--cmd must name where a run writes: put {output_dir} in it");
+  }
+  if (o.resume_arg.find("{checkpoint}") == std::string::npos) {
+    return Status::InvalidArgument("--resume-arg must say what to resume: put {checkpoint} in it");
+  }
+  LOCKSTEP_RETURN_IF_ERROR(MakeDirs(o.work_dir));
+  const auto say = [&](const std::string& line) { if (o.progress) o.progress(line); };
+  report->reference_dir = o.work_dir + "/reference";
+  std::string how;
+  double checkpointed_s = 0;
+  LOCKSTEP_RETURN_IF_ERROR(RunCommand(o, "reference", Substitute(o.command, "{output_dir}", report->reference_dir), {},
+                                      &how, &checkpointed_s));
+  if (NewestCheckpoint(report->reference_dir).empty()) {
+    return Status::InvalidArgument("the reference run left no checkpoint-N in " + report->reference_dir +
+                                   ": nothing a resume could start from");
+  }
+  char line[96];
+  std::snprintf(line, sizeof(line), "reference: done, %.2f s after its first checkpoint", checkpointed_s);
+  say(line);
+
+  std::vector<std::pair<std::string, Interrupt>> plan = {{"sigterm", {SIGTERM, 0.0}}};
+  std::mt19937_64 gen(o.kill_seed);
+  for (int i = 0; i < o.kill_random; ++i) {
+    const double u = static_cast<double>(gen() >> 11) * 0x1.0p-53;
+    plan.push_back({"kill-" + std::to_string(i + 1), {SIGKILL, u * 0.9 * checkpointed_s}});
+  }
+  for (const auto& [name, interrupt] : plan) {
+    VerifyCmdVariant v;
+    v.name = name;
+    const std::string dir = o.work_dir + "/" + name;
+    RemoveTree(dir);
+    LOCKSTEP_RETURN_IF_ERROR(RunCommand(o, name, Substitute(o.command, "{output_dir}", dir), interrupt, &v.how));
+    v.resumed_from = NewestCheckpoint(dir);
+    if (v.resumed_from.empty()) return Status::IOError(name + ": the interrupted run left no checkpoint-N in " + dir);
+    const std::string resume = Substitute(o.command, "{output_dir}", dir) + " " +
+                               Substitute(o.resume_arg, "{checkpoint}", v.resumed_from);
+    LOCKSTEP_RETURN_IF_ERROR(RunCommand(o, name + "-resumed", resume, {}, &how));
+    LOCKSTEP_RETURN_IF_ERROR(DiffRuns(report->reference_dir, dir, Tolerance(), &v.diff));
+    say(name + ": " + v.how + ", resumed from " + fs::path(v.resumed_from).filename().string() + ": " +
+        (v.diff.identical() ? "BIT-EXACT" : "DIVERGED"));
+    report->variants.push_back(std::move(v));
+  }
+  return Status::Ok();
+}
+
+nlohmann::json VerifyCmdReportJson(const VerifyCmdReport& r) {
+  nlohmann::json variants = nlohmann::json::array();
+  for (const auto& v : r.variants) {
+    variants.push_back({{"name", v.name}, {"how", v.how}, {"resumed_from", v.resumed_from},
+                        {"bit_exact", v.diff.identical()}, {"compared_by", v.diff.compared_by},
+                        {"first_divergence", v.diff.first_divergence ? v.diff.first_divergence->ToJson() : nlohmann::json()}});
+  }
+  return {{"bit_exact", r.bit_exact()}, {"reference", r.reference_dir}, {"variants", variants}};
+}
+
+std::string VerifyCmdReportText(const VerifyCmdReport& r) {
+  std::string out;
+  for (const auto& v : r.variants) {
+    out += v.name + ": " + v.how + "; resumed from " + fs::path(v.resumed_from).filename().string() + " (compared by " +
+           v.diff.compared_by + "): ";
+    if (v.diff.identical()) {
+      out += "BIT-EXACT\n";
+    } else {
+      out += "DIVERGED" + (v.diff.first_divergence ? " at " + v.diff.first_divergence->ToString() : std::string()) + "\n";
+    }
+  }
+  out += r.bit_exact() ? "verdict: BIT-EXACT: every resumed run is the uninterrupted run\n"
+                       : "verdict: DIVERGED: a resumed run is not the uninterrupted run\n";
+  return out;
+}
+
+}  // namespace lockstep

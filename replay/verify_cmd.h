@@ -1,0 +1,53 @@
+// `lockstep verify-resume --cmd`: verify any trainer's resume. The user's command runs as the
+// uninterrupted reference, then in interrupted variants: stopped by SIGTERM once its first
+// checkpoint exists, and SIGKILLed at seeded moments. Each is resumed with the resume
+// argument (pointing at the newest checkpoint-N the interrupted run left) and compared
+// with the reference as `lockstep diff` compares runs: step by step when the runs are
+// recorded (StepRecorder, lockstep.Recorder), else by HF's log_history, the checkpoints
+// both hold, and the results files. No LibTorch here.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/status.h"
+#include "replay/run_divergence.h"
+
+namespace lockstep {
+
+struct VerifyCmdOptions {
+  std::string command;     // a shell command; "{output_dir}" is replaced by each run's directory
+  std::string resume_arg;  // appended to resume; "{checkpoint}" is replaced by the checkpoint's path
+  std::string work_dir;    // runs go to work_dir/reference, work_dir/sigterm, work_dir/kill-1, ...
+  int kill_random = 2;     // SIGKILL variants, each at a seeded moment after a checkpoint exists
+  uint64_t kill_seed = 0;
+  double timeout_s = 900;  // a run still going after this long is killed, and that is an error
+  std::function<void(const std::string& line)> progress;
+};
+
+struct VerifyCmdVariant {
+  std::string name;        // "sigterm", "kill-1"
+  std::string how;         // "SIGTERM 12 ms after checkpoint-10 appeared"
+  std::string resumed_from;  // the checkpoint the resume was pointed at
+  RunDiff diff;            // the resumed run against the reference
+};
+
+struct VerifyCmdReport {
+  std::string reference_dir;
+  std::vector<VerifyCmdVariant> variants;
+  bool bit_exact() const;
+};
+
+// Runs the reference and the variants. A command that fails (non-zero exit, other than by
+// the interruption), a run that leaves no checkpoint to resume from, and a reference that
+// is not a run `lockstep diff` can read are errors naming the run and its log file.
+Status VerifyResumeCommand(const VerifyCmdOptions& options, VerifyCmdReport* report);
+
+nlohmann::json VerifyCmdReportJson(const VerifyCmdReport& report);
+std::string VerifyCmdReportText(const VerifyCmdReport& report);
+
+}  // namespace lockstep
