@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "formats/file_util.h"
 #include "formats/json_file.h"
 
 using nlohmann::json;
@@ -67,9 +68,26 @@ bool IsStandardField(const std::string& key) {
 
 }  // namespace
 
+Status ReadGoogleBenchmarkFile(const std::string& path, json* doc) {
+  std::string text;
+  LOCKSTEP_RETURN_IF_ERROR(ReadFileToString(path, &text, JsonLimits().max_bytes));
+  for (const char* bare : {"-NaN", "NaN", "-nan", "nan", "-Infinity", "Infinity", "-inf", "inf"}) {
+    const std::string value = std::string(": ") + bare;
+    for (size_t at = 0; (at = text.find(value, at)) != std::string::npos;) {
+      const size_t end = at + value.size();
+      if (end < text.size() && text[end] != ',' && text[end] != '\n' && text[end] != '}') {
+        at = end;  // a longer token, or inside a string
+        continue;
+      }
+      text.replace(at, value.size(), ": null");
+    }
+  }
+  return ParseJson(text, path, doc, JsonLimits());
+}
+
 Status ReadBenchmarkJson(const std::string& path, BenchSamples* out) {
   json doc;
-  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(path, &doc));
+  LOCKSTEP_RETURN_IF_ERROR(ReadGoogleBenchmarkFile(path, &doc));
   return BenchSamplesFromJson(doc, path, out);
 }
 

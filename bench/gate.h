@@ -28,6 +28,10 @@ struct BenchSamples {
 // out), its real_time converted from its time_unit, and its counters. Corruption naming the
 // file for anything else.
 Status ReadBenchmarkJson(const std::string& path, BenchSamples* out);
+// Reads a Google Benchmark JSON file as a document. Google Benchmark writes a counter's
+// NaN or infinity bare (the coefficient of variation of a counter that is always 0),
+// which is not JSON: such values are read as null.
+Status ReadGoogleBenchmarkFile(const std::string& path, nlohmann::json* doc);
 // The same for a document already parsed; `path` names it in messages.
 Status BenchSamplesFromJson(const nlohmann::json& doc, const std::string& path, BenchSamples* out);
 

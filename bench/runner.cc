@@ -39,7 +39,7 @@ Status RunSuite(const BenchSuite& suite, const BenchRunOptions& o, const std::st
     return Status::IOError(binary + (code < 0 ? ": could not run, or was killed" : ": failed with exit code " + std::to_string(code)) +
                            " (run it alone to see why)");
   }
-  return ReadJsonFile(out, doc);
+  return ReadGoogleBenchmarkFile(out, doc);
 }
 
 }  // namespace

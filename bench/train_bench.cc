@@ -226,7 +226,7 @@ void BM_DataParallel(benchmark::State& state) {
     allreduce_s += r.value("allreduce_s", 0.0);
   }
   state.SetItemsProcessed(state.iterations() * steps * 16 * ranks);
-  state.counters["allreduce_ms"] = 1e3 * allreduce_s / static_cast<double>(state.iterations() * steps);
+  if (ranks > 1) state.counters["allreduce_ms"] = 1e3 * allreduce_s / static_cast<double>(state.iterations() * steps);
   state.SetLabel(std::to_string(ranks) + (ranks > 1 ? " ranks" : " rank"));
 }
 BENCHMARK(BM_DataParallel)->Arg(1)->Arg(2)->ArgName("ranks")->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);

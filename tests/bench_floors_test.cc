@@ -55,6 +55,24 @@ TEST(BenchRatios, SkippedBenchmarksAreLeftOutAndCountersRead) {
   EXPECT_EQ(r.counters["BM_Train/size:0"]["items_per_second"], std::vector<double>{120.5});
 }
 
+// Google Benchmark writes the coefficient of variation of an always-zero counter as a bare
+// NaN, which is not JSON: the reader takes it as null, and the rest of the file as it is.
+TEST(BenchRatios, BareNanCountersFromGoogleBenchmarkAreRead) {
+  test::ScratchDir dir;
+  test::WriteAll(dir.Join("r.json"), R"({"benchmarks": [
+    {"name": "BM_DataParallel/ranks:1", "run_type": "iteration", "real_time": 5, "time_unit": "ms", "allreduce_ms": 0},
+    {"name": "BM_DataParallel/ranks:1_cv", "run_type": "aggregate", "real_time": 0.1, "time_unit": "ms", "allreduce_ms": NaN},
+    {"name": "BM_X", "run_type": "iteration", "real_time": 7, "time_unit": "ms", "a": -Infinity, "label": "NaN"}]})");
+  BenchSamples r;
+  ASSERT_OK(ReadBenchmarkJson(dir.Join("r.json"), &r));
+  EXPECT_EQ(r.times_ns["BM_DataParallel/ranks:1"].size(), 1u);
+  EXPECT_EQ(r.times_ns["BM_X"].size(), 1u);
+  nlohmann::json doc;
+  ASSERT_OK(ReadGoogleBenchmarkFile(dir.Join("r.json"), &doc));
+  EXPECT_TRUE(doc["benchmarks"][1]["allreduce_ms"].is_null());
+  EXPECT_EQ(doc["benchmarks"][2]["label"], "NaN");  // a string stays a string
+}
+
 std::vector<RatioValue> SomeRatios() {
   return {{"save_vs_raw_write_2", "", ">= 0.8", 0.5}, {"recording_share_mlp", "", "<= 0.01", 0.02},
           {"train_mlp_vs_python", "", "", std::nullopt}};
