@@ -12,6 +12,7 @@
 #include "formats/base64.h"
 #include "formats/json_file.h"
 #include "formats/step_log.h"
+#include "tests/python_env.h"
 #include "tests/test_util.h"
 
 namespace lockstep {
@@ -19,13 +20,8 @@ namespace {
 
 using nlohmann::json;
 
-const std::string kPython = "PYTHONPATH=" + std::string(LOCKSTEP_SOURCE_DIR) + "/python /usr/bin/python3";
-
-// Why the Python side cannot run here, or "".
-std::string PythonMissing(const std::string& modules) {
-  const auto o = test::RunCommand(kPython + " -c 'import " + modules + "'");
-  return o.code == 0 ? "" : "python3 cannot import " + modules + " (scripts/install-deps.sh installs them): " + o.out;
-}
+using test::kPython;
+using test::PythonMissing;
 
 std::vector<uint8_t> Pattern(size_t n, uint8_t seed) {
   std::vector<uint8_t> v(n);
@@ -165,6 +161,38 @@ TEST(VerifyCmd, APlainScriptResumesBitExactAndAForgottenRngIsCaughtAtItsStep) {
                        dir.Join("usage"));
   EXPECT_EQ(o.code, 2) << o.out;
   EXPECT_NE(o.out.find("put {output_dir} in it"), std::string::npos) << o.out;
+}
+
+// Without a Lockstep recording, runs are compared as HF's output is: by trainer_state.json's
+// log_history and the checkpoints' tensors. The script resumes correctly: BIT-EXACT. With the
+// forgotten RNG restore the first resumed step's logged numbers differ (the symptom: without
+// a recording no cause can be named), and the later checkpoints' tensors do.
+TEST(VerifyCmd, AnUnrecordedScriptIsComparedByLogHistoryAndCheckpointTensors) {
+  const std::string missing = PythonMissing("torch, numpy");
+  if (!missing.empty()) GTEST_SKIP() << missing;
+  test::ScratchDir dir;
+  const std::string cmd = "env PYTHONPATH=" + std::string(LOCKSTEP_SOURCE_DIR) + "/python /usr/bin/python3 " +
+                          std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/plain_loop.py {output_dir} 0 40 --unrecorded";
+  const std::string verify = std::string(LOCKSTEP_BIN) + " verify-resume --quiet --json --kill-random 0 --cmd '" + cmd + "'";
+  auto o = test::RunCommand(verify + " --output_dir " + dir.Join("good") + " --resume-arg '--resume {checkpoint}'");
+  ASSERT_EQ(o.code, 0) << o.out;
+  json report = json::parse(o.out);
+  EXPECT_EQ(report["variants"][0]["compared_by"], "log_history");
+  EXPECT_EQ(report["bit_exact"], true);
+
+  o = test::RunCommand(verify + " --output_dir " + dir.Join("bug") + " --resume-arg '--resume {checkpoint} --forget-rng'");
+  ASSERT_EQ(o.code, 1) << o.out;
+  report = json::parse(o.out);
+  const json& first = report["variants"][0]["first_divergence"];
+  EXPECT_EQ(first["step"], 11) << first.dump();
+  EXPECT_EQ(first["cause"], "numerics") << first.dump();
+  o = test::RunCommand(std::string(LOCKSTEP_BIN) + " diff --json " + dir.Join("bug/reference") + " " + dir.Join("bug/sigterm"));
+  ASSERT_EQ(o.code, 1) << o.out;
+  report = json::parse(o.out);
+  ASSERT_TRUE(report["checkpoints"].is_array()) << report.dump();
+  int differing = 0;
+  for (const auto& c : report["checkpoints"]) differing += c["identical"] == false;
+  EXPECT_EQ(differing, 3) << report["checkpoints"].dump();  // checkpoint-20, 30, 40: the weights moved apart
 }
 
 }  // namespace

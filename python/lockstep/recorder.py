@@ -48,22 +48,28 @@ def _f32(value):
 
 
 class Recorder:
-    def __init__(self, run_dir, settings=None, rng_full_state_every=100, records_per_frame=16):
+    def __init__(self, run_dir, settings=None, rng_full_state_every=100, records_per_frame=16, start_after=0):
         """Starts run_dir/steps.jsonl.zst (refusing an existing log), its header holding
-        `settings` (a dict of whatever decides your run) under "training_args"."""
+        `settings` (a dict of whatever decides your run) under "training_args". `start_after`
+        is for a run resumed from step N into a directory with no log: its first record is
+        step N + 1, after a "resume" event."""
         if rng_full_state_every < 1:
             raise ValueError("rng_full_state_every must be >= 1")
         os.makedirs(run_dir, exist_ok=True)
         header = {"recorder": "lockstep.Recorder (python)", "torch_version": torch.__version__,
                   "device": "cuda" if torch.cuda.is_available() else "cpu",
                   "training_args": dict(settings or {}), "rng_full_state_every": rng_full_state_every}
+        if start_after:
+            header["resumed_from_step"] = start_after
         path = os.path.join(run_dir, STEP_LOG_FILE)
         if os.path.exists(path):
             raise FileExistsError(path + " exists: choose another run_dir")
         self._log = StepLogWriter(path, header, records_per_frame=records_per_frame)
         self._every = rng_full_state_every
-        self._last_step = 0
+        self._last_step = start_after
         self._rng = None
+        if start_after:
+            self._log.append_event("resume", {"after_step": start_after})
 
     @classmethod
     def resume(cls, run_dir, step, rng_full_state_every=100, records_per_frame=16):
@@ -123,6 +129,11 @@ class Recorder:
         self._rng = None
         self._last_step = step
         self._log.append(record)
+
+    def event(self, kind, body):
+        """Notes something about the run between steps ("note", "resume", ...): `lockstep
+        inspect` shows events, `lockstep diff` compares steps."""
+        self._log.append_event(kind, dict(body))
 
     def flush(self):
         """Writes every recorded step and fsyncs: call it when you save a checkpoint."""
