@@ -92,6 +92,64 @@ class Gpt(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), reduction="sum"), targets.numel()
 
 
+class HfCallbackDriver:
+    """Calls lockstep.hf.LockstepCallback where transformers' Trainer calls its callbacks, around
+    this loop: what the callback costs an HF user, without transformers' own overhead."""
+
+    class _LossModel(nn.Module):  # the model as the Trainer sees it: forward returns {"loss": ...}
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x, y):
+            loss_sum, items = self.model.loss(x, y)
+            return {"loss": loss_sum / items, "loss_sum": loss_sum, "items": items}
+
+    class _Batches:  # the loop's batches, as a batch sampler yields them (the callback taps it)
+        def __init__(self, batches):
+            self.batches = batches
+
+        def __iter__(self):
+            return iter(self.batches)
+
+        def __len__(self):
+            return len(self.batches)
+
+    def __init__(self, run_dir, model, order, batch_size, n, steps):
+        from types import SimpleNamespace
+        from lockstep.hf import LockstepCallback
+        firsts = [(step * batch_size) % (n - batch_size + 1) for step in range(steps)]
+        loader = SimpleNamespace(batch_sampler=self._Batches([order[f:f + batch_size].tolist() for f in firsts]))
+        self.model, self.callback = self._LossModel(model), LockstepCallback()
+        self.ev = (SimpleNamespace(output_dir=run_dir, gradient_accumulation_steps=1, ignore_data_skip=False),
+                   SimpleNamespace(global_step=0, epoch=0.0, is_world_process_zero=True),
+                   SimpleNamespace(should_save=False, should_training_stop=False))
+        self.callback.on_train_begin(*self.ev, model=self.model, train_dataloader=loader)
+        self.callback.on_epoch_begin(*self.ev)
+        self.batches = iter(loader.batch_sampler)
+
+    def loss(self, x, y):
+        out = self.model(x, y)
+        return out["loss_sum"], out["items"]
+
+    def step_begin(self):
+        next(self.batches)  # the Trainer fetches the window, then calls on_step_begin
+        self.callback.on_step_begin(*self.ev)
+
+    def pre_optimizer_step(self):
+        self.callback.on_pre_optimizer_step(*self.ev, model=self.model)
+
+    def optimizer_stepped(self, optimizer):
+        self.callback.on_optimizer_step(*self.ev, optimizer=optimizer)
+
+    def step_end(self):
+        self.ev[1].global_step += 1
+        self.callback.on_step_end(*self.ev)
+
+    def close(self):
+        self.callback.on_train_end(*self.ev)
+
+
 DEFAULTS = {"input_dim": 32, "hidden_size": 128, "num_labels": 8, "vocab_size": 64, "block_size": 32,
             "n_layer": 2, "n_head": 4, "n_embd": 64, "dropout": 0.1, "batch_size": 8, "train_samples": 1024,
             "learning_rate": 5e-5, "weight_decay": 0.0, "max_grad_norm": 1.0, "seed": 42}
@@ -117,28 +175,42 @@ def train(req):
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, (steps - s) / steps))
     order = torch.randperm(n)
     model.train()
-    recorder = None
-    if a.get("record_dir"):  # the same loop recorded with lockstep.Recorder (python/lockstep)
+    recorder = hf = None
+    loss_of = model.loss
+    if a.get("record_dir") and a.get("record_with") == "hf_callback":  # as a Trainer would call it
+        hf = HfCallbackDriver(a["record_dir"], model, order, a["batch_size"], n, steps)
+        loss_of = hf.loss
+    elif a.get("record_dir"):  # the same loop recorded with lockstep.Recorder (python/lockstep)
         import lockstep
         recorder = lockstep.Recorder(a["record_dir"], settings={"model": a["model"], "seed": a["seed"]})
     start = time.perf_counter()
     for step in range(steps):
         if recorder:
             recorder.begin_step()
+        if hf:
+            hf.step_begin()
         first = (step * a["batch_size"]) % (n - a["batch_size"] + 1)
         ids = order[first:first + a["batch_size"]]
         optimizer.zero_grad()
-        loss_sum, items = model.loss(inputs.index_select(0, ids), targets.index_select(0, ids))
+        loss_sum, items = loss_of(inputs.index_select(0, ids), targets.index_select(0, ids))
         (loss_sum / items).backward()
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), a["max_grad_norm"])
+        if hf:
+            hf.pre_optimizer_step()
         optimizer.step()
+        if hf:
+            hf.optimizer_stepped(optimizer)
         schedule.step()
         loss = float(loss_sum)  # the loop reads the loss back every step, as Lockstep's does
         if recorder:
             recorder.end_step(step + 1, batches=[ids.tolist()], loss=loss / float(items),
                               lr=schedule.get_last_lr()[0], grad_norm=float(norm))
+        if hf:
+            hf.step_end()
     if recorder:
         recorder.close()
+    if hf:
+        hf.close()
     return time.perf_counter() - start
 
 

@@ -75,6 +75,12 @@ const std::vector<RatioSpec>& Specs() {
                      const auto q = Divide(Time(r, "BM_PythonTrainRecorded" + suffix), Time(r, "BM_PythonTrain" + suffix));
                      return q ? std::optional<double>(*q - 1) : std::nullopt;
                    }});
+      s.push_back({std::string("python_hf_callback_ab_") + size,
+                   "the Python loop's step time with lockstep.hf.LockstepCallback over without it, minus 1", "",
+                   [suffix](const BenchSamples& r) {
+                     const auto q = Divide(Time(r, "BM_PythonTrainHfCallback" + suffix), Time(r, "BM_PythonTrain" + suffix));
+                     return q ? std::optional<double>(*q - 1) : std::nullopt;
+                   }});
       s.push_back({std::string("gflops_vs_sgemm_peak_") + size,
                    "achieved training GFLOP/s over the machine's sgemm GFLOP/s", "",
                    [suffix](const BenchSamples& r) {

@@ -12,6 +12,8 @@
 //                          all-reduce's cost per step
 //   BM_PythonTrainRecorded/<size>  the peer's loop recorded with lockstep.Recorder
 //                          (python/lockstep): what recording costs a Python user
+//   BM_PythonTrainHfCallback/<size>  the same loop recorded by lockstep.hf.LockstepCallback,
+//                          called where transformers' Trainer calls its callbacks
 //   BM_SgemmPeak           torch::mm of 1024x1024 float32: the machine's matmul peak
 //   BM_TrainProcess, BM_VerifyResumeProcess   `lockstep train` and `lockstep verify-resume`
 //                          on the defaults, as processes: what verification costs
@@ -126,7 +128,11 @@ void RunLockstep(benchmark::State& state, bool record_steps) {
 void BM_Train(benchmark::State& state) { RunLockstep(state, true); }
 void BM_TrainNoLog(benchmark::State& state) { RunLockstep(state, false); }
 
-void RunPython(benchmark::State& state, bool recorded) {
+// How the peer's loop is recorded: not at all, with lockstep.Recorder, or by
+// lockstep.hf.LockstepCallback called where the HF Trainer calls it.
+enum class PythonRecording { kNone, kRecorder, kHfCallback };
+
+void RunPython(benchmark::State& state, PythonRecording recording) {
   const Size& size = Sizes()[static_cast<size_t>(state.range(0))];
   std::string why;
   PythonPeer* peer = PythonPeer::Shared(&why);
@@ -147,7 +153,10 @@ void RunPython(benchmark::State& state, bool recorded) {
   for (auto _ : state) {
     double seconds = 0;
     nlohmann::json r = request;
-    if (recorded) r["record_dir"] = ScratchRoot() + "/python-recorded-" + size.name + "-" + std::to_string(run++);
+    if (recording != PythonRecording::kNone) {
+      r["record_dir"] = ScratchRoot() + "/python-recorded-" + size.name + "-" + std::to_string(run++);
+    }
+    if (recording == PythonRecording::kHfCallback) r["record_with"] = "hf_callback";
     const Status st = peer->Measure(r, &seconds);
     if (!st.ok()) {
       state.SkipWithError(st.ToString().c_str());
@@ -164,10 +173,12 @@ void AllSizes(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_Train)->Apply(AllSizes);
 BENCHMARK(BM_TrainNoLog)->Apply(AllSizes);
-void BM_PythonTrain(benchmark::State& state) { RunPython(state, false); }
-void BM_PythonTrainRecorded(benchmark::State& state) { RunPython(state, true); }
+void BM_PythonTrain(benchmark::State& state) { RunPython(state, PythonRecording::kNone); }
+void BM_PythonTrainRecorded(benchmark::State& state) { RunPython(state, PythonRecording::kRecorder); }
+void BM_PythonTrainHfCallback(benchmark::State& state) { RunPython(state, PythonRecording::kHfCallback); }
 BENCHMARK(BM_PythonTrain)->Apply(AllSizes);
 BENCHMARK(BM_PythonTrainRecorded)->Apply(AllSizes);
+BENCHMARK(BM_PythonTrainHfCallback)->Apply(AllSizes);
 
 // The training stall of checkpoint saves: gpt 4 x 256 (T32, B8; 37 MiB of weights and
 // AdamW state per checkpoint) saving every 2nd of 8 steps, synchronously (mode 0) and with

@@ -236,7 +236,9 @@ void ComputeAftermath(const RunSide& a, const RunSide& b, RunDiff* out) {
   for (auto it = b.checkpoint_steps.rbegin(); it != b.checkpoint_steps.rend(); ++it) {
     if (*it >= from) continue;
     m.nearest_checkpoint = CheckpointDirName(*it);
-    if (b.has_log) {
+    // Replay re-executes a step from Lockstep's own checkpoints; another trainer's (HF's, a
+    // recorded loop's own format) it cannot load.
+    if (b.has_log && CheckpointLayout(b.dir + "/" + m.nearest_checkpoint) == "lockstep") {
       m.replay_command = "lockstep replay " + b.dir + " --from " + b.dir + "/" + m.nearest_checkpoint + " --steps " +
                          std::to_string(from - *it);
     }
