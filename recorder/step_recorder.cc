@@ -5,24 +5,17 @@
 
 #include <cmath>
 #include <filesystem>
-#include <mutex>
 
 #include "formats/base64.h"
 #include "formats/checksum.h"
 #include "formats/step_log.h"
+#include "recorder/generator_state.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace lockstep {
 namespace {
-
-std::vector<uint8_t> StateBytes(at::Generator gen) {
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  const torch::Tensor state = gen.get_state().contiguous();
-  const auto* p = state.data_ptr<uint8_t>();
-  return std::vector<uint8_t>(p, p + state.numel());
-}
 
 // A generator state as the step log keeps it: raw bytes the encoder digests off the loop,
 // or, on a full-state step, {"size", "xxh3_128", "base64"}.
@@ -117,11 +110,8 @@ Status StepRecorder::Resume(const std::string& run_dir, int64_t step, const Reco
 void StepRecorder::BeginStep() {
   const int64_t step = last_step_ + 1;
   const bool full = step == 1 || (step - 1) % options_.rng_full_state_every == 0;
-  rng_ = {{"cpu", StateJson(StateBytes(at::detail::getDefaultCPUGenerator()), full)}};
-  if (torch::cuda::is_available()) {
-    // The generic accessor links against a CPU-only LibTorch too.
-    rng_["cuda"] = StateJson(StateBytes(at::globalContext().defaultGenerator(at::Device(at::kCUDA))), full);
-  }
+  rng_ = {{"cpu", StateJson(GeneratorStateBytes(DefaultGenerator(torch::kCPU)), full)}};
+  if (torch::cuda::is_available()) rng_["cuda"] = StateJson(GeneratorStateBytes(DefaultGenerator(torch::kCUDA)), full);
   begun_ = true;
 }
 

@@ -1,8 +1,6 @@
 #include "trainer/torch_bridge.h"
 
 #include <cstdlib>
-#include <cstring>
-#include <mutex>
 
 namespace lockstep {
 
@@ -73,26 +71,6 @@ void EnableDeterminism(const torch::Device& device) {
   at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/false);
   at::globalContext().setBenchmarkCuDNN(false);
   at::globalContext().setDeterministicCuDNN(true);
-}
-
-at::Generator DefaultGenerator(torch::DeviceType type) {
-  if (type == torch::kCPU) return at::detail::getDefaultCPUGenerator();
-  // The generic accessor links against a CPU-only LibTorch too (no at::cuda symbols).
-  return at::globalContext().defaultGenerator(at::Device(type));
-}
-
-std::vector<uint8_t> GeneratorStateBytes(at::Generator gen) {
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  const torch::Tensor state = gen.get_state().contiguous();
-  const auto* p = state.data_ptr<uint8_t>();
-  return std::vector<uint8_t>(p, p + state.numel());
-}
-
-void SetGeneratorStateBytes(at::Generator gen, const std::vector<uint8_t>& state) {
-  torch::Tensor t = torch::empty({static_cast<int64_t>(state.size())}, torch::kUInt8);
-  std::memcpy(t.data_ptr<uint8_t>(), state.data(), state.size());
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(t);
 }
 
 }  // namespace lockstep

@@ -10,6 +10,7 @@
 
 #include "formats/status.h"
 #include "formats/tensor_file.h"
+#include "recorder/generator_state.h"  // GeneratorStateBytes, DefaultGenerator
 
 namespace lockstep {
 
@@ -31,12 +32,5 @@ Status ResolveDevice(const std::string& wanted, torch::Device* device);
 // no cuDNN benchmark, no TF32). Call before the first kernel runs.
 void EnableDeterminism(const torch::Device& device);
 
-// The raw state bytes of a generator, and back. CPU: 5056 bytes (mt19937 and the normal
-// sampling cache); CUDA (LibTorch 2.x): 16 bytes, seed then Philox offset.
-std::vector<uint8_t> GeneratorStateBytes(at::Generator gen);
-void SetGeneratorStateBytes(at::Generator gen, const std::vector<uint8_t>& state);
-
-// The default (global) generator of a device type.
-at::Generator DefaultGenerator(torch::DeviceType type);
 
 }  // namespace lockstep
