@@ -1,5 +1,5 @@
 """lockstep.hf.LockstepCallback against the Trainer's contract, without transformers:
-    python3 hf_callback_contract.py OUT_DIR
+    python3 hf_callback_contract.py OUT_DIR [--workers N]
 A stand-in for transformers' Trainer drives the callback as _inner_training_loop (4.46 to 5.x)
 does: accelerate's one-batch-ahead loader over a seeded sampler that reseeds per epoch, a
 window's batches fetched before on_step_begin, on_substep_end between micro-batches, clipping
@@ -15,13 +15,16 @@ changes nothing; it leaves run dirs for `lockstep diff`:
             ahead), so the resumed step 10 starts from other generator states
 Where transformers is installed, tests/python/hf_trainer.py runs the real Trainer."""
 import os
+import random
 import sys
 
+import numpy
 import torch
 
 from lockstep.hf import LockstepCallback
 
 BATCH, ACCUMULATION, EPOCHS, SAVE_STEPS = 4, 3, 3, 3
+WORKERS = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 0  # DataLoader workers
 
 
 class Args:  # the TrainingArguments fields the callback reads
@@ -120,14 +123,14 @@ def train(run_dir, samples, callback=None, resume=0, kill_after=None, masking=Fa
     window was fetched (the loader's iterator draws its base seed from torch's generator
     first). With `masking` the collator draws from torch's generator too."""
     collate_fn = collate_masking if masking else collate
-    torch.manual_seed(0)
+    random.seed(0), numpy.random.seed(0), torch.manual_seed(0)  # as HF's set_seed(args.seed)
     data, model = Data(samples), Model()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     updates_per_epoch = -(-(-(-samples // BATCH)) // ACCUMULATION)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1 - s / (EPOCHS * updates_per_epoch))
     sampler = SeedableSampler(samples)
     loader = torch.utils.data.DataLoader(data, batch_sampler=torch.utils.data.BatchSampler(sampler, BATCH, False),
-                                         collate_fn=collate_fn)
+                                         collate_fn=collate_fn, num_workers=WORKERS)
     args, state, control, used = Args(run_dir), State(), Control(), []
     cb = callback or NoCallback()
     rng = None
@@ -149,7 +152,7 @@ def train(run_dir, samples, callback=None, resume=0, kill_after=None, masking=Fa
             torch.set_rng_state(rng)
         if skip > 0:
             epoch_loader = torch.utils.data.DataLoader(data, batch_sampler=SkipBatchSampler(loader.batch_sampler, skip),
-                                                       collate_fn=collate_fn)
+                                                       collate_fn=collate_fn, num_workers=WORKERS)
             steps_skipped, skip, rng_to_sync = skip, 0, True
         it, step = one_ahead(epoch_loader), -1
         while True:
