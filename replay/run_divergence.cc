@@ -102,7 +102,8 @@ Status LoadRun(const std::string& dir, RunSide* side) {
     LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(log_path, &side->log));
     std::map<std::string, json> header;
     json h = side->log.header;
-    for (const char* k : {"kind", "magic", "format_version"}) h.erase(k);
+    // Where a log begins is not a setting: a run resumed into a new directory says so.
+    for (const char* k : {"kind", "magic", "format_version", "resumed_from_step"}) h.erase(k);
     Flatten(h, "", &header);
     for (auto& [k, v] : header) {
       if (std::find(std::begin(kRequestedKeys), std::end(kRequestedKeys), k) != std::end(kRequestedKeys)) continue;
@@ -150,18 +151,38 @@ bool Tally(const std::optional<Divergence>& d, bool within, RunDiff* out) {
   return false;
 }
 
+// The index of the first record of `records` at or after `step`.
+size_t FirstAtOrAfter(const std::vector<json>& records, int64_t step) {
+  size_t i = 0;
+  while (i < records.size() && records[i].value("step", int64_t{0}) < step) ++i;
+  return i;
+}
+
 void CompareStepLogs(const RunSide& a, const RunSide& b, const Tolerance& tol, RunDiff* out) {
   const auto& ra = a.log.records;
   const auto& rb = b.log.records;
-  for (size_t i = 0; i < std::max(ra.size(), rb.size()); ++i) {
+  // A log that says it begins after step N (a run resumed into a new directory: the header's
+  // resumed_from_step) is compared from step N + 1; the other's earlier steps have nothing to
+  // be compared with. Any other log that lacks early steps is a difference in length.
+  size_t ia = 0, ib = 0;
+  const auto declared_start = [](const RunSide& side) {
+    return side.log.header.value("resumed_from_step", int64_t{0}) + 1;
+  };
+  const int64_t from = std::max(declared_start(a), declared_start(b));
+  if (from > 1) {
+    out->compared_from_step = from;
+    ia = FirstAtOrAfter(ra, from);
+    ib = FirstAtOrAfter(rb, from);
+  }
+  for (; ia < ra.size() || ib < rb.size(); ++ia, ++ib) {
     std::optional<Divergence> d;
     bool within = false;
-    if (i >= ra.size() || i >= rb.size()) {
-      const json& present = i < ra.size() ? ra[i] : rb[i];
+    if (ia >= ra.size() || ib >= rb.size()) {
+      const json& present = ia < ra.size() ? ra[ia] : rb[ib];
       d = Divergence{present.value("step", int64_t{0}), cause::kLength, "step log", "(record)",
-                     i < ra.size() ? "present" : "(absent)", i < rb.size() ? "present" : "(absent)"};
+                     ia < ra.size() ? "present" : "(absent)", ib < rb.size() ? "present" : "(absent)"};
     } else {
-      json x = ra[i], y = rb[i];
+      json x = ra[ia], y = rb[ib];
       AlignGenerators(&x, &y);
       d = CompareStepRecords(x, y);
       if (d) within = StepWithinTolerance(x, y, tol);

@@ -52,6 +52,7 @@ struct RunDiff {
   std::vector<SettingDifference> settings;     // run-deciding settings that differ
   std::vector<SettingDifference> environment;  // where each ran: LibTorch, device, threads
   int64_t reference_steps = 0, candidate_steps = 0, steps_matching = 0;
+  int64_t compared_from_step = 1;              // > 1 when a step log begins later (resumed elsewhere)
   std::optional<Divergence> first_divergence;  // bit for bit, cause before effect
   nlohmann::json numerics;                     // for cause numerics: ulp and relative distance
   std::optional<int64_t> first_outside_tolerance;  // the first step the tolerance does not accept

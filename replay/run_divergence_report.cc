@@ -82,6 +82,7 @@ json RunDiffJson(const RunDiff& d) {
           {"steps_matching", d.steps_matching},
           {"first_divergence", first},
           {"first_outside_tolerance", d.first_outside_tolerance ? json(*d.first_outside_tolerance) : json()},
+          {"compared_from_step", d.compared_from_step},
           {"settings_differences", SettingsJson(d.settings)},
           {"environment", SettingsJson(d.environment)},
           {"aftermath", aftermath},
@@ -95,6 +96,10 @@ std::string RunDiffText(const RunDiff& d, const std::string& reference, const st
          (d.compared_by == "log_history" ? "log entries" : "steps") + ")\n";
   out += "  candidate " + candidate + " (" + d.kind_b + ", " + std::to_string(d.candidate_steps) + " " +
          (d.compared_by == "log_history" ? "log entries" : "steps") + ")\n";
+  if (d.compared_from_step > 1) {
+    out += "  compared from step " + std::to_string(d.compared_from_step) +
+           ": a step log begins there (a run resumed into a new directory)\n";
+  }
   SettingsTable("Settings that differ (context, not the divergence):", d.settings, &out);
   SettingsTable("Where each ran:", d.environment, &out);
   if (d.first_divergence) {

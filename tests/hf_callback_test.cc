@@ -24,7 +24,8 @@ std::vector<size_t> WindowSizes(const StepLogContents& log) {
 
 // Every step's batches are the ids the loop used (the script checks), a run with the callback
 // is bit-identical to one without, a mid-epoch resume into the same directory cuts the log and
-// is IDENTICAL to the whole run, and a collator drawing from torch's generator (restored by HF
+// is IDENTICAL to the whole run (as is one resumed into a new directory, compared from its
+// first step), and a collator drawing from torch's generator (restored by HF
 // after the resumed window is fetched) is caught at the first resumed step, as rng.
 TEST(HfCallback, KeepsTheTrainersContract) {
   const std::string missing = test::PythonMissing("torch, numpy, zstandard, xxhash");
@@ -42,6 +43,9 @@ TEST(HfCallback, KeepsTheTrainersContract) {
 
   o = test::RunCommand(Lockstep("diff " + dir.Join("whole") + " " + dir.Join("resumed")));
   EXPECT_EQ(o.code, 0) << o.out;
+  o = test::RunCommand(Lockstep("diff --json " + dir.Join("whole") + " " + dir.Join("fresh")));
+  EXPECT_EQ(o.code, 0) << o.out;
+  EXPECT_EQ(json::parse(o.out)["compared_from_step"], 10) << o.out;
   // With DataLoader workers fetching ahead, the ids are still those of the batches used.
   test::ScratchDir workers;
   o = test::RunCommand(test::PythonScript("hf_callback_contract.py") + " " + workers.path() + " --workers 2");

@@ -229,6 +229,41 @@ TEST(RunDivergence, LogsThatAgreeWithACheckpointThatDoesNotIsWeights) {
   EXPECT_EQ(d.aftermath.nearest_checkpoint, "checkpoint-6");
 }
 
+// Writes run_dir/steps.jsonl.zst: `header`, then records of steps first..last (a loss each).
+void WriteLog(const std::string& run_dir, const json& header, int64_t first, int64_t last) {
+  fs::create_directories(run_dir);
+  std::unique_ptr<StepLogWriter> w;
+  ASSERT_OK(StepLogWriter::Create(run_dir + "/" + kStepLogFile, header, StepLogOptions(), &w));
+  for (int64_t step = first; step <= last; ++step) {
+    ASSERT_OK(w->Append({{"step", step}, {"batches", json::array({json::array({step})})}, {"loss", 0.5 * step}}));
+  }
+  ASSERT_OK(w->Close());
+}
+
+// A run resumed into a new directory has a log that begins after its checkpoint's step and
+// says so (resumed_from_step): it is compared from there. A log that lacks its early steps
+// without saying why is a difference.
+TEST(RunDivergence, ALogThatSaysItBeginsLaterIsComparedFromItsFirstStep) {
+  test::ScratchDir dir;
+  const json header = {{"training_args", {{"seed", 0}}}};
+  WriteLog(dir.Join("whole"), header, 1, 8);
+  json resumed = header;
+  resumed["resumed_from_step"] = 5;
+  WriteLog(dir.Join("elsewhere"), resumed, 6, 8);
+  WriteLog(dir.Join("truncated"), header, 6, 8);
+
+  RunDiff d = Diff(dir.Join("whole"), dir.Join("elsewhere"));
+  EXPECT_TRUE(d.identical()) << RunDiffText(d, "whole", "elsewhere");
+  EXPECT_EQ(d.compared_from_step, 6);
+  EXPECT_EQ(d.steps_matching, 3);
+  EXPECT_TRUE(d.settings.empty()) << d.settings.front().name;  // where a log begins is no setting
+
+  d = Diff(dir.Join("whole"), dir.Join("truncated"));
+  ASSERT_FALSE(d.identical());
+  EXPECT_EQ(d.compared_from_step, 1);
+  EXPECT_EQ(d.first_divergence->step, 1) << d.first_divergence->ToString();
+}
+
 TEST(Replay, RestoresLoggedFullRngStatesAndChecksDigestsBetween) {
   test::ScratchDir dir;
   TrainingArgs a = Mlp(dir, "a");

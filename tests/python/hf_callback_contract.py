@@ -9,6 +9,7 @@ accumulation batches of its epoch through the same sampler, and restores the gen
 It checks that every step's recorded batches are the ids the loop used, and that the callback
 changes nothing; it leaves run dirs for `lockstep diff`:
   whole, resumed    killed after step 11, resumed from checkpoint-9 (mid-epoch): the same run
+  fresh     resumed from a copy of checkpoint-9 in a new directory: its log begins at step 10
   whole_masking, resumed_masking   the same with a collator that draws from torch's
             generator: HF restores the generators after fetching the resumed window (and
             the checkpoint's state already holds the draw for the batch the loader fetched
@@ -16,6 +17,7 @@ changes nothing; it leaves run dirs for `lockstep diff`:
 Where transformers is installed, tests/python/hf_trainer.py runs the real Trainer."""
 import os
 import random
+import shutil
 import sys
 
 import numpy
@@ -231,6 +233,10 @@ def main():
         final, _ = train(run_dir, 48, LockstepCallback(), resume=9, masking=masking)
         if not masking:
             check(all(torch.equal(a, b) for a, b in zip(whole, final)), "a correct resume ends with the same weights")
+    # Resumed into a new directory (checkpoint-9 copied there): the log begins after step 9.
+    fresh = os.path.join(out, "fresh")
+    shutil.copytree(os.path.join(out, "whole", "checkpoint-9"), os.path.join(fresh, "checkpoint-9"))
+    train(fresh, 48, LockstepCallback(), resume=9)
     print("contract held: %d steps recorded, batches as used, the run unchanged" % len(records))
 
 
