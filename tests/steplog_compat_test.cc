@@ -130,6 +130,17 @@ TEST(PythonRecorder, AResumeIsCutAndContinuedAndAForgottenRngIsCaughtAtItsStep) 
   EXPECT_EQ(report["first_divergence"]["cause"], "rng") << report["first_divergence"].dump();
 }
 
+// `lockstep verify-resume --quiet --json` over tests/python/plain_loop.py with `loop_args`,
+// into `output_dir`, each interrupted run resumed with `resume_arg`.
+test::CommandOutput VerifyPlainLoop(const std::string& loop_args, int kill_random, const std::string& output_dir,
+                                    const std::string& resume_arg) {
+  const std::string cmd = "env PYTHONPATH=" + std::string(LOCKSTEP_SOURCE_DIR) + "/python /usr/bin/python3 " +
+                          std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/plain_loop.py {output_dir} " + loop_args;
+  return test::RunCommand(std::string(LOCKSTEP_BIN) + " verify-resume --quiet --json --kill-random " +
+                          std::to_string(kill_random) + " --cmd '" + cmd + "' --output_dir " + output_dir +
+                          " --resume-arg '" + resume_arg + "'");
+}
+
 // `lockstep verify-resume --cmd` on a plain PyTorch script: it resumes correctly, so every
 // variant (a SIGTERM after the first checkpoint, a SIGKILL) is BIT-EXACT; with the classic
 // bug in its resume (--forget-rng), the SIGTERM variant diverges at the first step after
@@ -138,10 +149,7 @@ TEST(VerifyCmd, APlainScriptResumesBitExactAndAForgottenRngIsCaughtAtItsStep) {
   const std::string missing = PythonMissing("torch, numpy, zstandard, xxhash");
   if (!missing.empty()) GTEST_SKIP() << missing;
   test::ScratchDir dir;
-  const std::string cmd = "env PYTHONPATH=" + std::string(LOCKSTEP_SOURCE_DIR) + "/python /usr/bin/python3 " +
-                          std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/plain_loop.py {output_dir} 0 80";
-  const std::string verify = std::string(LOCKSTEP_BIN) + " verify-resume --quiet --json --kill-random 1 --cmd '" + cmd + "'";
-  auto o = test::RunCommand(verify + " --output_dir " + dir.Join("good") + " --resume-arg '--resume {checkpoint}'");
+  auto o = VerifyPlainLoop("0 80", 1, dir.Join("good"), "--resume {checkpoint}");
   ASSERT_EQ(o.code, 0) << o.out;
   json report = json::parse(o.out);
   EXPECT_EQ(report["bit_exact"], true);
@@ -149,7 +157,7 @@ TEST(VerifyCmd, APlainScriptResumesBitExactAndAForgottenRngIsCaughtAtItsStep) {
   EXPECT_EQ(report["variants"][0]["name"], "sigterm");
   EXPECT_EQ(report["variants"][0]["compared_by"], "step log");
 
-  o = test::RunCommand(verify + " --output_dir " + dir.Join("bug") + " --resume-arg '--resume {checkpoint} --forget-rng'");
+  o = VerifyPlainLoop("0 80", 1, dir.Join("bug"), "--resume {checkpoint} --forget-rng");
   ASSERT_EQ(o.code, 1) << o.out;
   report = json::parse(o.out);
   const json& sigterm = report["variants"][0];
@@ -171,16 +179,13 @@ TEST(VerifyCmd, AnUnrecordedScriptIsComparedByLogHistoryAndCheckpointTensors) {
   const std::string missing = PythonMissing("torch, numpy");
   if (!missing.empty()) GTEST_SKIP() << missing;
   test::ScratchDir dir;
-  const std::string cmd = "env PYTHONPATH=" + std::string(LOCKSTEP_SOURCE_DIR) + "/python /usr/bin/python3 " +
-                          std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/plain_loop.py {output_dir} 0 40 --unrecorded";
-  const std::string verify = std::string(LOCKSTEP_BIN) + " verify-resume --quiet --json --kill-random 0 --cmd '" + cmd + "'";
-  auto o = test::RunCommand(verify + " --output_dir " + dir.Join("good") + " --resume-arg '--resume {checkpoint}'");
+  auto o = VerifyPlainLoop("0 40 --unrecorded", 0, dir.Join("good"), "--resume {checkpoint}");
   ASSERT_EQ(o.code, 0) << o.out;
   json report = json::parse(o.out);
   EXPECT_EQ(report["variants"][0]["compared_by"], "log_history");
   EXPECT_EQ(report["bit_exact"], true);
 
-  o = test::RunCommand(verify + " --output_dir " + dir.Join("bug") + " --resume-arg '--resume {checkpoint} --forget-rng'");
+  o = VerifyPlainLoop("0 40 --unrecorded", 0, dir.Join("bug"), "--resume {checkpoint} --forget-rng");
   ASSERT_EQ(o.code, 1) << o.out;
   report = json::parse(o.out);
   const json& first = report["variants"][0]["first_divergence"];
