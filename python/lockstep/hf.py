@@ -17,7 +17,7 @@ step by step. Per optimizer step it records:
   grad_norm  the gradients' total L2 norm as the optimizer saw them, i.e. after HF clipped
              them (callbacks see no earlier point); it fingerprints the gradients all the same
 The callback reads and never draws: no generator moves, no tensor the run uses is written, so
-a run with it is bit-identical to one without. Only the world's rank 0 writes.
+a run with it is bit-identical to one without. Only the global rank 0 writes.
 
 The event order it relies on is transformers' _inner_training_loop (4.46 to 5.x): on_step_begin
 at a window's first micro-batch, on_substep_end after each other one but the last,
@@ -92,6 +92,16 @@ def _model_loss(output):
     return None
 
 
+def _rank(args):
+    """The process's global rank: TrainingArguments.process_index, else torch.distributed's.
+    (TrainerState.is_world_process_zero is read back from rank 0's trainer_state.json on a
+    resume, so it is not trusted here.)"""
+    if hasattr(args, "process_index"):
+        return int(args.process_index)
+    dist = torch.distributed
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
 class LockstepCallback(_Base):
     def __init__(self, run_dir=None, rng_full_state_every=100):
         """Records into `run_dir`, by default the Trainer's args.output_dir."""
@@ -103,7 +113,7 @@ class LockstepCallback(_Base):
 
     def on_train_begin(self, args, state, control, model=None, train_dataloader=None, **kwargs):
         self.close()
-        if not getattr(state, "is_world_process_zero", True):
+        if _rank(args) != 0:
             return
         run_dir = self._run_dir or args.output_dir
         self._recorder = self._open(run_dir, args, state.global_step)
@@ -144,10 +154,10 @@ class LockstepCallback(_Base):
     def on_epoch_begin(self, args, state, control, **kwargs):
         if not self._recorder:
             return
-        # The epoch's iterator starts after this event: whatever an earlier epoch's iterator
-        # fetched ahead and never used is not this epoch's.
         # A window the last epoch left open (no sync step ended it) keeps the batches it used:
-        # HF adds the next window's gradients to them, and the record says so.
+        # HF adds the next window's gradients to them, and the record says so. The rest of
+        # what an earlier epoch's iterator fetched is not this epoch's, whose iterator starts
+        # after this event.
         self._carried = self._take(self._micro_batches) if self._in_step else []
         self._batches.clear()
         if not self._first_epoch:

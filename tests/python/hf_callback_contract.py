@@ -237,6 +237,11 @@ def main():
     fresh = os.path.join(out, "fresh")
     shutil.copytree(os.path.join(out, "whole", "checkpoint-9"), os.path.join(fresh, "checkpoint-9"))
     train(fresh, 48, LockstepCallback(), resume=9)
+    # Another rank records nothing: only global rank 0 writes the log.
+    other = Args(os.path.join(out, "rank1"))
+    other.process_index = 1
+    LockstepCallback().on_train_begin(other, State(), Control(), model=Model())
+    check(not os.path.exists(other.output_dir), "only global rank 0 writes")
     print("contract held: %d steps recorded, batches as used, the run unchanged" % len(records))
 
 
