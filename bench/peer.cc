@@ -80,7 +80,7 @@ PythonPeer::~PythonPeer() {
   ::waitpid(pid_, &status, 0);
 }
 
-Status PythonPeer::Measure(const nlohmann::json& request, double* seconds) {
+Status PythonPeer::Measure(const nlohmann::json& request, double* seconds, nlohmann::json* answer_out) {
   if (!WriteAll(to_peer_, request.dump() + "\n")) return Status::IOError("python peer: it has exited");
   size_t newline;
   while ((newline = pending_.find('\n')) == std::string::npos) {
@@ -95,6 +95,7 @@ Status PythonPeer::Measure(const nlohmann::json& request, double* seconds) {
   const nlohmann::json answer = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (answer.is_object() && answer.contains("seconds") && answer["seconds"].is_number()) {
     *seconds = answer["seconds"].get<double>();
+    if (answer_out) *answer_out = answer;
     return Status::Ok();
   }
   return Status::IOError("python peer: " + (answer.is_object() ? answer.value("error", line) : line));

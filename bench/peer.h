@@ -24,9 +24,10 @@ class PythonPeer {
 
   ~PythonPeer();
 
-  // Sends one request (see python_peer.py) and waits for its measurement in `*seconds`.
-  // An error the peer reports, or a peer that died, is an IOError with its text.
-  Status Measure(const nlohmann::json& request, double* seconds);
+  // Sends one request (see python_peer.py) and waits for its measurement in `*seconds`, and
+  // the whole answer in `*answer` when given. An error the peer reports, or a peer that
+  // died, is an IOError with its text.
+  Status Measure(const nlohmann::json& request, double* seconds, nlohmann::json* answer = nullptr);
 
  private:
   PythonPeer(pid_t pid, int to_peer, int from_peer) : pid_(pid), to_peer_(to_peer), from_peer_(from_peer) {}
