@@ -1,6 +1,7 @@
 #include "cli/run_app.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -51,7 +52,18 @@ int RunApp(CLI::App* app, const CommandTable& commands, int argc, char** argv) {
                                                           "); lockstep " + command + " --help lists every flag"),
                          WantsJson(argc, argv));
   }
-  for (CLI::App* sub : app->get_subcommands()) return commands.at(sub->get_name())();
+  for (CLI::App* sub : app->get_subcommands()) {
+    // The libraries report errors as Status values; a std::filesystem call that throws
+    // (a directory this user may not read) is the one escape left, and is an unreadable
+    // input: exit 2 naming the path, never an abort.
+    try {
+      return commands.at(sub->get_name())();
+    } catch (const std::filesystem::filesystem_error& e) {
+      const std::string path = e.path1().empty() ? std::string("a file") : e.path1().string();
+      return ReportFailure(sub->get_name(), Status::IOError(path + ": cannot read: " + e.code().message()),
+                           WantsJson(argc, argv));
+    }
+  }
   return kExitUsage;
 }
 

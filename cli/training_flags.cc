@@ -34,8 +34,14 @@ void AddTrainingFlags(CLI::App* cmd, TrainingFlags* flags) {
     CLI::Option* opt = cmd->add_option("--" + spec.name, flags->raw[spec.name], spec.help);
     opt->type_name(HelpTypeName(spec.type_name));
     opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // as argparse: the last one wins
-    opt->default_str(DefaultText(spec));
-    if (spec.type_name.rfind("bool", 0) == 0) opt->expected(0, 1);
+    if (spec.type_name.rfind("bool", 0) == 0) {
+      // HF's parser reads a bare boolean flag as true. CLI11 would hand a bare option its
+      // default_str ("false"), so a bool's default is shown in its help text instead.
+      opt->expected(0, 1);
+      opt->option_text(HelpTypeName(spec.type_name) + "=" + DefaultText(spec) + " (bare: true)");
+    } else {
+      opt->default_str(DefaultText(spec));
+    }
     opt->group("Training settings (Hugging Face TrainingArguments names)");
     flags->options[spec.name] = opt;
   }

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 
 #include "formats/json_file.h"
 #include "formats/step_log.h"
@@ -29,6 +30,24 @@ json OverrideRanges(const std::vector<json>& records) {
   return ranges;
 }
 
+// `j[key]` when `j` is an object that has it, else null: a header written by another
+// writer (the Python Recorder, the HF callback) lacks fields or holds other types.
+const json& Field(const json& j, const char* key) {
+  static const json kNull;
+  if (!j.is_object()) return kNull;
+  const auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
+}
+
+// A generator state as its digest's first 12 hex digits: a table cell, not 5 KB of base64.
+std::string StateCell(const json& v) {
+  const json& digest = Field(v, "xxh3_128");
+  if (digest.is_string()) return digest.get<std::string>().substr(0, 12);
+  return v.is_binary() ? "(raw " + std::to_string(v.get_binary().size()) + " B)" : "";
+}
+
+const size_t kMaxCell = 60;
+
 std::string Cell(const json& v) {
   if (v.is_null()) return "-";
   if (v.is_number_float()) {
@@ -36,7 +55,37 @@ std::string Cell(const json& v) {
     std::snprintf(buf, sizeof(buf), "%.9g", v.get<double>());
     return buf;
   }
-  return v.is_string() ? v.get<std::string>() : DumpJson(v);
+  if (v.is_string()) return v.get<std::string>();
+  std::string text;
+  if (v.is_object() && !StateCell(v).empty()) {
+    text = StateCell(v);
+  } else if (v.is_object()) {  // {"cpu": {...}, "sampler": {...}}: one digest per generator
+    for (const auto& [k, sub] : v.items()) {
+      const std::string state = StateCell(sub);
+      if (state.empty()) {
+        text.clear();
+        break;
+      }
+      text += (text.empty() ? "" : " ") + k + ":" + state;
+    }
+  }
+  if (text.empty()) text = DumpJson(v);
+  return text.size() <= kMaxCell ? text : text.substr(0, kMaxCell - 3) + "...";
+}
+
+// InvalidArgument for a --fields name no record has, listing those that exist.
+Status CheckFields(const std::string& path, const std::vector<json>& records, const std::vector<std::string>& fields) {
+  std::set<std::string> present;
+  for (const auto& r : records) {
+    for (const auto& [k, v] : r.items()) present.insert(k);
+  }
+  for (const auto& f : fields) {
+    if (records.empty() || present.count(f)) continue;
+    std::string known;
+    for (const auto& k : present) known += (known.empty() ? "" : ", ") + k;
+    return Status::InvalidArgument("--fields " + f + ": no record of " + path + " has that field (it has: " + known + ")");
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -60,6 +109,7 @@ static Status ViewStepLogUnchecked(const std::string& path, const StepLogViewOpt
   StepLogContents log;
   LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(path, &log));
   const auto& records = log.records;
+  LOCKSTEP_RETURN_IF_ERROR(CheckFields(path, records, options.fields));
   json resumes = json::array();
   for (const auto& e : log.events) {
     json r = e.record;
@@ -79,6 +129,13 @@ static Status ViewStepLogUnchecked(const std::string& path, const StepLogViewOpt
                         ? step >= options.first_step && (options.last_step == -1 || step <= options.last_step)
                         : (n <= options.max_rows || i < options.max_rows / 2 || i >= n - options.max_rows / 2);
     if (in) row(records[i]);
+  }
+  if (options.range_given && rows.empty()) {
+    return Status::InvalidArgument("--steps " + std::to_string(options.first_step) + ":" +
+                                   (options.last_step == -1 ? "" : std::to_string(options.last_step)) + ": " + path +
+                                   (n ? " has steps " + Cell(records.front().value("step", json())) + ".." +
+                                            Cell(records.back().value("step", json()))
+                                      : " has no step records"));
   }
   *report = {{"path", path},
              {"kind", "lockstep step log"},
@@ -106,18 +163,21 @@ Status ViewStepLog(const std::string& path, const StepLogViewOptions& options, j
   }
 }
 
-std::string StepLogViewText(const json& r) {
+static std::string StepLogViewTextUnchecked(const json& r) {
   const json& h = r["header"];
   std::string out = "step log " + Cell(r["path"]) + ": " + Cell(r["records"]) + " steps (" + Cell(r["first_step"]) +
                     ".." + Cell(r["last_step"]) + "), " + std::to_string(r["resumes"].size()) + " resumes" +
                     (r["truncated_tail"].get<bool>() ? ", TRUNCATED TAIL: " + Cell(r.value("tail_problem", json())) : "") + "\n";
-  out += "  lockstep " + Cell(h.value("lockstep_version", json())) + ", torch " + Cell(h.value("torch_version", json())) +
-         ", device " + Cell(h.value("device", json())) + ", " + Cell(h.value("num_threads", json())) + " threads, model " +
-         Cell(h.value("model", json()).value("name", json())) + ", plan " + Cell(h.value("plan", json())) + "\n";
+  const json& writer = Field(h, "recorder");
+  out += "  written by " + (writer.is_null() ? "lockstep " + Cell(Field(h, "lockstep_version")) : Cell(writer)) +
+         ", torch " + Cell(Field(h, "torch_version")) + ", device " + Cell(Field(h, "device")) + ", " +
+         Cell(Field(h, "num_threads")) + " threads, model " + Cell(Field(Field(h, "model"), "name")) + ", plan " +
+         Cell(Field(h, "plan")) + "\n";
   for (const auto& e : r["resumes"]) {
-    out += "  " + Cell(e.value("kind", json())) + " after step " + Cell(e.value("after_step", json())) + " from " +
-           Cell(e.value("checkpoint", json())) + (e.value("resume_override", false) ? " WITH --resume-override" : "") + "\n";
-    for (const auto& c : e.value("changed_settings", json::array())) out += "      changed " + DumpJson(c) + "\n";
+    out += "  " + Cell(Field(e, "kind")) + " after step " + Cell(Field(e, "after_step")) + " from " +
+           Cell(Field(e, "checkpoint")) + (Field(e, "resume_override") == true ? " WITH --resume-override" : "") + "\n";
+    const json& changed = Field(e, "changed_settings");
+    for (const auto& c : changed.is_array() ? changed : json::array()) out += "      changed " + DumpJson(c) + "\n";
   }
   for (const auto& range : r["override_steps"]) {
     out += "  steps " + Cell(range[0]) + ".." + Cell(range[1]) + " are marked resume_override (a different run)\n";
@@ -143,6 +203,14 @@ std::string StepLogViewText(const json& r) {
     out += text + "\n";
   }
   return out;
+}
+
+std::string StepLogViewText(const json& r) {
+  try {
+    return StepLogViewTextUnchecked(r);
+  } catch (const nlohmann::json::exception& e) {  // a report not made by ViewStepLog
+    return "step log " + Cell(Field(r, "path")) + ": cannot show as text (" + e.what() + "); use --json\n";
+  }
 }
 
 }  // namespace lockstep

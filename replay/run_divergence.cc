@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <map>
+#include <set>
 
 #include "formats/checkpoint.h"
 #include "formats/json_file.h"
@@ -174,6 +176,11 @@ void CompareStepLogs(const RunSide& a, const RunSide& b, const Tolerance& tol, R
     ia = FirstAtOrAfter(ra, from);
     ib = FirstAtOrAfter(rb, from);
   }
+  // Generators neither run drew from are compared apart: their difference alone is a note.
+  std::set<std::string> idle;
+  const std::set<std::string> idle_a = IdleGenerators(a.log), idle_b = IdleGenerators(b.log);
+  std::set_intersection(idle_a.begin(), idle_a.end(), idle_b.begin(), idle_b.end(), std::inserter(idle, idle.end()));
+  std::optional<Divergence> idle_difference;
   for (; ia < ra.size() || ib < rb.size(); ++ia, ++ib) {
     std::optional<Divergence> d;
     bool within = false;
@@ -184,11 +191,27 @@ void CompareStepLogs(const RunSide& a, const RunSide& b, const Tolerance& tol, R
     } else {
       json x = ra[ia], y = rb[ib];
       AlignGenerators(&x, &y);
+      const json step = x.value("step", json());
+      const auto idle_d = CompareStepRecords({{"step", step}, {"rng", TakeGenerators(idle, &x)}},
+                                             {{"step", step}, {"rng", TakeGenerators(idle, &y)}});
+      if (idle_d && !idle_difference) idle_difference = idle_d;
       d = CompareStepRecords(x, y);
-      if (d) within = StepWithinTolerance(x, y, tol);
+      // The runs part in what they computed, not in their data or a drawn generator: an
+      // unused generator that differs is then the earliest difference in what each was given
+      // (a different seed, drawn from before step 1 to initialise the model).
+      if (d && idle_d && d->cause != cause::kData && d->cause != cause::kRng) d = idle_d;
+      if (d) within = !idle_d && StepWithinTolerance(x, y, tol);
       if (d && !out->first_divergence && d->cause == cause::kNumerics) out->numerics = NumericsDetail(x, y);
     }
-    if (!Tally(d, within, out)) return;
+    if (!Tally(d, within, out)) break;
+  }
+  if (idle_difference) {
+    const std::string name = idle_difference->field.substr(0, idle_difference->field.find('.', 4));
+    out->notes.push_back(name + " differs from step " + std::to_string(idle_difference->step) +
+                         ", but neither run drew from it (its state never moved within a process): " +
+                         (out->first_divergence && out->first_divergence->field.rfind(name, 0) == 0
+                              ? "named because the runs also part in what they computed"
+                              : "not a divergence by itself"));
   }
 }
 

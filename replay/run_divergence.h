@@ -59,6 +59,7 @@ struct RunDiff {
   Aftermath aftermath;
   std::vector<CheckpointSummary> checkpoints;  // those both runs hold
   std::vector<Divergence> results;             // results files and final trainer state
+  std::vector<std::string> notes;              // what was seen and is not a divergence
   bool results_within = true;                  // ... all accepted by the tolerance
   Tolerance tolerance;
 

@@ -87,7 +87,8 @@ json RunDiffJson(const RunDiff& d) {
           {"environment", SettingsJson(d.environment)},
           {"aftermath", aftermath},
           {"checkpoints", checkpoints},
-          {"results", results}};
+          {"results", results},
+          {"notes", d.notes}};
 }
 
 std::string RunDiffText(const RunDiff& d, const std::string& reference, const std::string& candidate) {
@@ -100,6 +101,7 @@ std::string RunDiffText(const RunDiff& d, const std::string& reference, const st
     out += "  compared from step " + std::to_string(d.compared_from_step) +
            ": a step log begins there (a run resumed into a new directory)\n";
   }
+  for (const auto& note : d.notes) out += "  note: " + note + "\n";
   SettingsTable("Settings that differ (context, not the divergence):", d.settings, &out);
   SettingsTable("Where each ran:", d.environment, &out);
   if (d.first_divergence) {

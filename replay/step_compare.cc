@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
 
 #include "replay/run_diff.h"
@@ -49,6 +50,57 @@ void AlignGenerators(json* a, json* b) {
   for (const auto& [name, state] : rb.items()) {
     if (!ra.contains(name)) (*b)["rng"].erase(name);
   }
+}
+
+namespace {
+
+// What identifies a generator's state in a record: its digest (full states appear on some
+// steps only, beside the same digest).
+json StateIdentity(const json& generator) {
+  return generator.is_object() && generator.contains("xxh3_128") ? generator["xxh3_128"] : generator;
+}
+
+}  // namespace
+
+std::set<std::string> IdleGenerators(const StepLogContents& log) {
+  std::vector<size_t> starts = {0};  // the first record of each process
+  for (const auto& e : log.events) {
+    if (e.record.value("kind", "") == "resume" && e.steps_before > starts.back()) starts.push_back(e.steps_before);
+  }
+  starts.push_back(log.records.size());
+  std::map<std::string, bool> idle;  // name -> unmoved so far
+  for (size_t s = 0; s + 1 < starts.size(); ++s) {
+    if (starts[s + 1] - starts[s] < 2) return {};  // a process of one step: no evidence
+    std::map<std::string, json> first;
+    for (size_t i = starts[s]; i < starts[s + 1]; ++i) {
+      const json& rng = log.records[i].contains("rng") ? log.records[i]["rng"] : json();
+      if (!rng.is_object()) return {};
+      for (const auto& [name, state] : rng.items()) {
+        if (name == "sampler") continue;
+        const auto [it, fresh] = first.emplace(name, StateIdentity(state));
+        if (!idle.count(name)) idle[name] = true;
+        if (!fresh && it->second != StateIdentity(state)) idle[name] = false;
+      }
+    }
+    for (auto& [name, unmoved] : idle) unmoved = unmoved && first.count(name);
+  }
+  std::set<std::string> out;
+  for (const auto& [name, unmoved] : idle) {
+    if (unmoved) out.insert(name);
+  }
+  return out;
+}
+
+json TakeGenerators(const std::set<std::string>& names, json* record) {
+  json taken = json::object();
+  if (!record->is_object() || !record->contains("rng") || !(*record)["rng"].is_object()) return taken;
+  for (const auto& name : names) {
+    json& rng = (*record)["rng"];
+    if (!rng.contains(name)) continue;
+    taken[name] = rng[name];
+    rng.erase(name);
+  }
+  return taken;
 }
 
 bool StepWithinTolerance(json a, json b, const Tolerance& tol) {

@@ -4,9 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "formats/step_log.h"
 #include "replay/tensor_compare.h"
 
 namespace lockstep {
@@ -21,6 +24,16 @@ bool FloatClose(float a, float b, const Tolerance& tol);
 
 // Keeps only the generators both records hold (a CUDA run logs "cuda" beside "cpu").
 void AlignGenerators(nlohmann::json* a, nlohmann::json* b);
+
+// The generators of `log` that were never drawn from: each process's records (the log
+// split at its resume events) hold at least two steps, and the generator's state is the same
+// in all of them. Such a generator's state differing between two runs changes nothing they
+// computed (a NumPy imported but never used, seeded from the OS). "sampler" is never idle:
+// it is recorded once per epoch, as the epoch began.
+std::set<std::string> IdleGenerators(const StepLogContents& log);
+
+// Moves the generators named in `names` out of record["rng"] into the returned object.
+nlohmann::json TakeGenerators(const std::set<std::string>& names, nlohmann::json* record);
 
 // True when two records differ only in loss and grad-norm bits that `tol` accepts.
 bool StepWithinTolerance(nlohmann::json a, nlohmann::json b, const Tolerance& tol);

@@ -257,3 +257,36 @@ TEST(CliVerifyResume, BadUsageExitsTwo) {
 }
 
 }  // namespace lockstep
+
+namespace lockstep {
+
+// Issue 21, finding 2: HF's argument parser reads a bare boolean flag as true. CLI11 handed a
+// bare option its default text ("false"), so `--load_best_model_at_end` (the README's own
+// example) trained without a best model. Every boolean setting, given bare, is true.
+TEST(Cli, ABareBooleanFlagIsTrue) {
+  test::ScratchDir dir;
+  const Output help = Lockstep("train --help");
+  std::vector<std::string> bools;
+  for (size_t at = help.out.find("BOOL=false (bare: true)"); at != std::string::npos;
+       at = help.out.find("BOOL=false (bare: true)", at + 1)) {
+    const size_t start = help.out.rfind("--", at);
+    bools.push_back(help.out.substr(start + 2, help.out.find(' ', start) - start - 2));
+  }
+  ASSERT_EQ(bools.size(), 4u) << help.out;
+  std::string bare;
+  for (const auto& b : bools) bare += " --" + b;
+  const Output o = Lockstep("train --output_dir " + dir.Join("run") + " " + kTiny + bare +
+                            " --max_steps 4 --save_steps 2 --eval_strategy steps --eval_steps 2 --json");
+  ASSERT_EQ(o.code, 0) << o.out;
+  EXPECT_NE(nlohmann::json::parse(o.out.substr(o.out.find('{')))["best_model_checkpoint"], nullptr) << o.out;
+  nlohmann::json saved;
+  ASSERT_NO_THROW(saved = nlohmann::json::parse(test::ReadAll(dir.Join("run/checkpoint-4/training_args.json"))));
+  for (const auto& b : bools) EXPECT_EQ(saved[b], true) << b << " " << saved.dump();
+  // An explicit value still wins.
+  const Output off = Lockstep("train --output_dir " + dir.Join("off") + " " + kTiny + " --max_steps 2 --save_async false --json");
+  ASSERT_EQ(off.code, 0) << off.out;
+  ASSERT_NO_THROW(saved = nlohmann::json::parse(test::ReadAll(dir.Join("off/checkpoint-2/training_args.json"))));
+  EXPECT_EQ(saved["save_async"], false);
+}
+
+}  // namespace lockstep

@@ -40,6 +40,30 @@ TEST(ThreadCount, AResumeKeepsTheCheckpointsCountWhateverTheEnvironmentSays) {
   EXPECT_TRUE(log.header["blas"]["library"].is_string()) << log.header["blas"].dump();
 }
 
+// Issue 21, finding 1: OpenBLAS reads OMP_NUM_THREADS when it loads and splits a GEMM's sums
+// by thread. On the gpt model (matrices large enough for OpenBLAS to thread) a resume under
+// another OMP_NUM_THREADS used to part from step 34 with changed_settings []. The trainer now
+// sets the BLAS count to the run's num_threads, and the header records it.
+TEST(ThreadCount, TheBlasThreadCountIsTheRunsNotTheEnvironments) {
+  test::ScratchDir dir;
+  const std::string gpt = " --model gpt --train_samples 96 --per_device_train_batch_size 8 --num_train_epochs 4";
+  Train("OMP_NUM_THREADS=1", dir.Join("reference"), gpt);
+  Train("OMP_NUM_THREADS=1", dir.Join("resumed"), gpt + " --stop-after-step 12");
+  Train("OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2", dir.Join("resumed"), gpt + " --resume");
+  RunComparison cmp;
+  ASSERT_OK(CompareRuns(dir.Join("reference"), dir.Join("resumed"), &cmp));
+  EXPECT_TRUE(cmp.bit_exact()) << (cmp.First() ? cmp.First()->ToString() : "");
+  StepLogContents log;
+  ASSERT_OK(ReadStepLog(dir.Join("resumed/") + kStepLogFile, &log));
+  EXPECT_EQ(log.header["blas"]["threads"], 1) << log.header["blas"].dump();
+  ASSERT_EQ(log.events.size(), 1u);
+  EXPECT_EQ(log.events[0].record["changed_settings"], nlohmann::json::array()) << log.events[0].record.dump();
+
+  Train("OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2", dir.Join("one"), gpt + " --max_steps 1 --num_threads 1");
+  ASSERT_OK(ReadStepLog(dir.Join("one/") + kStepLogFile, &log));
+  EXPECT_EQ(log.header["blas"]["threads"], 1) << log.header["blas"].dump();
+}
+
 TEST(ThreadCount, AnotherCountOnResumeIsRefusedUnlessOverridden) {
   test::ScratchDir dir;
   Train("OMP_NUM_THREADS=1", dir.Join("run"), " --stop-after-step 70");

@@ -31,4 +31,27 @@ nlohmann::json BlasInfo() {
   return info;
 }
 
+bool SetBlasThreads(int threads) {
+  if (auto set = Lookup<void (*)(int)>("openblas_set_num_threads")) {
+    set(threads);
+    return true;
+  }
+  if (auto set = Lookup<void (*)(int)>("MKL_Set_Num_Threads")) {
+    set(threads);
+    return true;
+  }
+  return false;
+}
+
+nlohmann::json BlasChanges(const nlohmann::json& before, const nlohmann::json& now) {
+  nlohmann::json rows = nlohmann::json::array();
+  if (!before.is_object() || !now.is_object()) return rows;
+  for (const char* key : {"library", "config", "threads"}) {
+    const nlohmann::json was = before.value(key, nlohmann::json()), is = now.value(key, nlohmann::json());
+    if (was.is_null() || was == is) continue;
+    rows.push_back({{"setting", std::string("blas.") + key}, {"checkpoint", was}, {"now", is}});
+  }
+  return rows;
+}
+
 }  // namespace lockstep

@@ -81,7 +81,8 @@ bool CudaIsAvailable() { return torch::cuda::is_available(); }
 
 // The thread count decides the run's bits. A resume takes the checkpoint's unless one is
 // given (a different one is then refused by the settings check, unless overridden); a
-// fresh run takes LibTorch's default. Either way the value is recorded resolved.
+// fresh run takes LibTorch's default. Either way the value is recorded resolved, and the
+// BLAS library gets the same count, whatever OMP_NUM_THREADS said when it loaded.
 Status TrainingRun::ResolveThreads(const std::string& checkpoint) {
   if (!args_.num_threads && !checkpoint.empty()) {
     json saved;
@@ -91,6 +92,7 @@ Status TrainingRun::ResolveThreads(const std::string& checkpoint) {
   }
   if (!args_.num_threads) args_.num_threads = at::get_num_threads();
   at::set_num_threads(static_cast<int>(*args_.num_threads));
+  SetBlasThreads(static_cast<int>(*args_.num_threads));
   return Status::Ok();
 }
 

@@ -8,6 +8,8 @@
 
 #include "formats/checkpoint.h"
 #include "formats/json_file.h"
+#include "formats/step_log.h"
+#include "trainer/blas_info.h"
 #include "trainer/training_run.h"
 
 namespace fs = std::filesystem;
@@ -39,6 +41,7 @@ Status TrainingRun::Resume(const std::string& checkpoint) {
   LOCKSTEP_RETURN_IF_ERROR(LoadCheckpoint(checkpoint, StateFiles()));
   resumed_from_ = checkpoint;
   if (!IsRankZero()) return Status::Ok();  // rank 0 continues the job's step log
+  LOCKSTEP_RETURN_IF_ERROR(CheckBlasEnvironment(checkpoint));
   LOCKSTEP_RETURN_IF_ERROR(OpenStepLogForResume());
   json event = {{"after_step", state_.global_step},
                 {"checkpoint", fs::path(checkpoint).filename().string()},
@@ -50,6 +53,31 @@ Status TrainingRun::Resume(const std::string& checkpoint) {
   if (options_.fault != ResumeFault::kNone) event["fault_injected"] = ResumeFaultName(options_.fault);
   LOCKSTEP_RETURN_IF_ERROR(step_log_->AppendEvent("resume", event));
   Emit("resumed", state_.global_step);
+  return Status::Ok();
+}
+
+// The BLAS library and its thread count decide a run's bits as the settings do, but come
+// from the environment: a resume compares them with the step log's header and refuses a
+// change (OMP_NUM_THREADS no longer reaches them: ResolveThreads sets the count) unless
+// overridden. An unreadable header is left to the log's own check.
+Status TrainingRun::CheckBlasEnvironment(const std::string& checkpoint) {
+  json header;
+  if (!ReadStepLogHeader((fs::path(args_.output_dir) / kStepLogFile).string(), &header).ok()) return Status::Ok();
+  const json changes = BlasChanges(header.value("blas", json()), BlasInfo());
+  if (changes.empty()) return Status::Ok();
+  std::string listed;
+  for (const auto& c : changes) {
+    listed += "\n  - " + c["setting"].get<std::string>() + ": checkpoint " + c["checkpoint"].dump() + ", now " + c["now"].dump();
+    json row = c;
+    row["safe"] = false;
+    resume_changes_.push_back(row);
+  }
+  if (!options_.resume_override) {
+    return Status::InvalidArgument("refusing to resume from " + checkpoint +
+                                   ": the BLAS library the run used has changed:" + listed +
+                                   "\n(--resume-override resumes anyway and marks every later step record)");
+  }
+  resume_override_active_ = true;
   return Status::Ok();
 }
 

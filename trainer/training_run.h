@@ -73,6 +73,7 @@ class TrainingRun {
   Status ChooseResumeCheckpoint(std::string* checkpoint);
   Status ResolveThreads(const std::string& checkpoint);
   Status Resume(const std::string& checkpoint);
+  Status CheckBlasEnvironment(const std::string& checkpoint);
   Status OpenStepLogForResume();
   Status CutDamagedStepLog(const std::string& path, const Status& damage);
   // Every piece of state a checkpoint holds, in save and load order (training_state.cc).

@@ -1,12 +1,15 @@
 """A plain PyTorch loop recorded with lockstep.Recorder:
     python3 plain_loop.py RUN_DIR SEED STEPS [--resume STEP|CHECKPOINT_DIR] [--forget-rng] [--unrecorded]
+                          [--idle-numpy]
 An MLP with dropout; batches drawn with Python's random and noise with NumPy, so every
 generator the recorder captures moves. A checkpoint every 10 steps, RUN_DIR/checkpoint-N
 (model, optimizer and the three generators; written aside, then renamed into place).
 --resume continues from the checkpoint at STEP (or that directory); --forget-rng is the
 classic resume bug: the generators are not restored. --unrecorded records nothing and writes
 what an HF Trainer leaves instead: each checkpoint's model.safetensors and trainer_state.json
-with its log_history (loss, grad_norm, learning_rate every step)."""
+with its log_history (loss, grad_norm, learning_rate every step). --idle-numpy imports NumPy
+but never seeds or draws from it (the noise comes from torch): its state, taken from the OS,
+differs between any two runs and never moves."""
 import json
 import os
 import random
@@ -57,7 +60,9 @@ resume = int(resume.rstrip("/").rsplit("checkpoint-", 1)[-1])
 recorded = "--unrecorded" not in sys.argv
 torch.manual_seed(seed)
 random.seed(seed)
-numpy.random.seed(seed)
+idle_numpy = "--idle-numpy" in sys.argv
+if not idle_numpy:
+    numpy.random.seed(seed)
 torch.set_num_threads(1)
 x, y = torch.randn(64, 8), torch.randn(64, 1)
 model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(16, 1))
@@ -79,7 +84,10 @@ for step in range(resume + 1, steps + 1):
     if rec:
         rec.begin_step()
     ids = random.sample(range(64), 4)
-    noise = torch.from_numpy(numpy.random.normal(0, 0.01, size=(4, 1)).astype("float32"))
+    if idle_numpy:
+        noise = torch.randn(4, 1) * 0.01
+    else:
+        noise = torch.from_numpy(numpy.random.normal(0, 0.01, size=(4, 1)).astype("float32"))
     optimizer.zero_grad()
     loss = torch.nn.functional.mse_loss(model(x[ids]), y[ids] + noise)
     loss.backward()
