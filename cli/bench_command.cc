@@ -147,7 +147,9 @@ std::function<int()> AddBenchCommand(CLI::App* app) {
       ->capture_default_str();
   cmd->add_flag("--json", flags->json, "Print the report as JSON on stdout");
   return [flags]() {
-    const auto fail = [&](const Status& st) { return ReportFailure("bench", st, flags->json); };
+    // compare and report read result files; a file that cannot be read is bad input (2).
+    const IoRole role = flags->action == "compare" || flags->action == "report" ? IoRole::kInput : IoRole::kWork;
+    const auto fail = [&](const Status& st) { return ReportFailure("bench", st, flags->json, role); };
     if (flags->action.empty()) return RunSuites(*flags);
     if (flags->action == "report") {
       BenchSamples samples;

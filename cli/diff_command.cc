@@ -79,7 +79,7 @@ std::function<int()> AddDiffCommand(CLI::App* app) {
       ->type_name("N");
   cmd->add_flag("--json", flags->json, "Print the report as JSON on stdout");
   return [flags]() {
-    const auto fail = [&](const Status& st) { return ReportFailure("diff", st, flags->json); };
+    const auto fail = [&](const Status& st) { return ReportFailure("diff", st, flags->json, IoRole::kInput); };
     Tolerance tol;
     Status st = ParseToleranceFlags(flags->atol, flags->rtol, flags->ulp, &tol);
     if (!st.ok()) return fail(st);

@@ -8,19 +8,19 @@
 
 namespace lockstep {
 
-int ExitCodeFor(const Status& status) {
+int ExitCodeFor(const Status& status, IoRole role) {
   if (status.ok()) return kExitOk;
   if (status.IsInvalidArgument() || status.IsNotFound() || status.IsCorruption() ||
-      status.IsBusy()) {
+      status.IsBusy() || (status.IsIOError() && role == IoRole::kInput)) {
     return kExitUsage;
   }
   return kExitFailed;
 }
 
-int ReportFailure(const std::string& command, const Status& status, bool json) {
+int ReportFailure(const std::string& command, const Status& status, bool json, IoRole role) {
   const std::string who = command.empty() ? "lockstep" : "lockstep " + command;
   std::fprintf(stderr, "%s: %s\n", who.c_str(), status.message().c_str());
-  const int code = ExitCodeFor(status);
+  const int code = ExitCodeFor(status, role);
   if (json) {
     const nlohmann::json error = {
         {"error", {{"command", command}, {"code", status.CodeName()}, {"message", status.message()}}},

@@ -44,7 +44,7 @@ std::vector<std::string> SplitFields(const std::string& text) {
 }
 
 int InspectStepLog(const InspectFlags& flags) {
-  const auto fail = [&](const Status& st) { return ReportFailure("inspect", st, flags.json); };
+  const auto fail = [&](const Status& st) { return ReportFailure("inspect", st, flags.json, IoRole::kInput); };
   StepLogViewOptions options;
   if (!flags.steps.empty()) {
     Status st = ParseStepRange(flags.steps, &options);
@@ -201,7 +201,7 @@ std::function<int()> AddInspectCommand(CLI::App* app) {
       ->capture_default_str();
   cmd->add_flag("--json", flags->json, "Print the report as JSON on stdout");
   return [flags]() {
-    const auto fail = [&](const Status& st) { return ReportFailure("inspect", st, flags->json); };
+    const auto fail = [&](const Status& st) { return ReportFailure("inspect", st, flags->json, IoRole::kInput); };
     int64_t head = 0;
     Status parsed = ParseWholeNumber("--head", flags->head, 0, &head);
     if (!parsed.ok()) return fail(parsed);

@@ -35,6 +35,17 @@ Status ParseFlags(const ReplayFlags& f, int64_t* steps, int64_t* threads, Tolera
   if (!f.trace.empty() && *steps != 1) {
     return Status::InvalidArgument("--trace-modules records one step: use it with --steps 1");
   }
+  // The trace is written after the replay: a path it cannot be written to is bad usage,
+  // found before any step runs.
+  std::error_code ec;
+  if (!f.trace.empty() && fs::is_directory(f.trace, ec)) {
+    return Status::InvalidArgument("--trace-modules " + f.trace + ": is a directory; give the trace file's path (" +
+                                   (fs::path(f.trace) / "trace.json").string() + ")");
+  }
+  const fs::path trace_dir = fs::path(f.trace).parent_path();
+  if (!f.trace.empty() && !trace_dir.empty() && !fs::is_directory(trace_dir, ec)) {
+    return Status::NotFound("--trace-modules " + f.trace + ": no directory " + trace_dir.string());
+  }
   return ParseToleranceFlags(f.atol, f.rtol, f.ulp, tol);
 }
 

@@ -61,7 +61,7 @@ int RunApp(CLI::App* app, const CommandTable& commands, int argc, char** argv) {
     } catch (const std::filesystem::filesystem_error& e) {
       const std::string path = e.path1().empty() ? std::string("a file") : e.path1().string();
       return ReportFailure(sub->get_name(), Status::IOError(path + ": cannot read: " + e.code().message()),
-                           WantsJson(argc, argv));
+                           WantsJson(argc, argv), IoRole::kInput);
     }
   }
   return kExitUsage;

@@ -26,8 +26,10 @@ std::string CauseOfLogKey(const std::string& key) {
   if (key == "learning_rate") return cause::kLr;
   if (key == "step" || key == "(entry)") return cause::kLength;
   if (key == "epoch") return cause::kData;
-  return cause::kNumerics;  // loss, grad_norm, eval metrics
+  return cause::kUnknown;  // loss, grad_norm, eval metrics: what preceded them was not recorded
 }
+
+bool IsNumericOutcome(const std::string& c) { return c == cause::kNumerics || c == cause::kUnknown; }
 
 std::string Divergence::ToString() const {
   return "step " + std::to_string(step) + ", " + where + ": " + field + (cause.empty() ? "" : " [" + cause + "]") +

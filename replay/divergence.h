@@ -16,6 +16,9 @@ namespace lockstep {
 //   rng       same data, but the RNG state at the step's start differs
 //   lr        same data and RNG, but the learning rate differs
 //   numerics  same data, RNG and lr, but the loss or grad-norm bits differ
+//   unknown   a logged outcome (loss, grad norm, an eval metric) differs, but no step log
+//             records what came before it: data, RNG and lr were not compared (HF's
+//             log_history), so no cause is claimed
 //   length    one run has a step (or log entry) the other lacks
 //   weights   the step logs agree, but a checkpoint's tensors do not
 //   state     the step logs agree, but other saved state or a results file does not
@@ -23,12 +26,16 @@ namespace lockstep {
 //             or a record differs only in how it was run (resume_override, epoch)
 namespace cause {
 inline constexpr char kData[] = "data", kRng[] = "rng", kLr[] = "lr", kNumerics[] = "numerics", kLength[] = "length",
-               kWeights[] = "weights", kState[] = "state", kSettings[] = "settings";
+               kWeights[] = "weights", kState[] = "state", kSettings[] = "settings", kUnknown[] = "unknown";
 }  // namespace cause
+
+// True for the causes that are a computed number differing (numerics, unknown): those a
+// tolerance may accept and whose float distance is reported.
+bool IsNumericOutcome(const std::string& cause);
 
 // The cause a differing step-record field points at ("sampler.cursor" -> data, "rng.cpu.xxh3_128" -> rng).
 std::string CauseOfStepField(const std::string& field);
-// The same for a Hugging Face log_history key ("learning_rate" -> lr, "loss" -> numerics).
+// The same for a Hugging Face log_history key ("learning_rate" -> lr, "loss" -> unknown).
 std::string CauseOfLogKey(const std::string& key);
 
 struct Divergence {

@@ -231,9 +231,9 @@ void CompareLogHistories(const json& ha, const json& hb, const Tolerance& tol, R
                      Abbreviate(j->b)};
       within = tol.any();
       for (const auto& diff : JsonDifferences(ha[i], hb[i], 64)) {
-        within = within && NumbersWithinTolerance(diff.a, diff.b, tol) && CauseOfLogKey(diff.path) == cause::kNumerics;
+        within = within && NumbersWithinTolerance(diff.a, diff.b, tol) && IsNumericOutcome(CauseOfLogKey(diff.path));
       }
-      if (!out->first_divergence && d->cause == cause::kNumerics && j->a.is_number() && j->b.is_number()) {
+      if (!out->first_divergence && IsNumericOutcome(d->cause) && j->a.is_number() && j->b.is_number()) {
         out->numerics[key] = FloatDistance(j->a.get<float>(), j->b.get<float>());
       }
     }
@@ -372,7 +372,7 @@ bool RunDiff::identical() const {
 bool RunDiff::within_tolerance() const {
   if (identical()) return true;
   if (!tolerance.any() || first_outside_tolerance) return false;
-  if (first_divergence && first_divergence->cause != cause::kNumerics && first_divergence->cause != cause::kWeights &&
+  if (first_divergence && !IsNumericOutcome(first_divergence->cause) && first_divergence->cause != cause::kWeights &&
       first_divergence->cause != cause::kState) {
     return false;
   }

@@ -48,7 +48,7 @@ json RunDiffJson(const RunDiff& d) {
   json first;
   if (d.first_divergence) {
     first = d.first_divergence->ToJson();
-    if (d.first_divergence->cause == cause::kNumerics) first["numerics"] = d.numerics;
+    if (IsNumericOutcome(d.first_divergence->cause)) first["numerics"] = d.numerics;
   }
   json aftermath;
   if (d.first_divergence) {
@@ -109,7 +109,7 @@ std::string RunDiffText(const RunDiff& d, const std::string& reference, const st
     out += "\nFirst divergence: step " + std::to_string(f.step) + ", cause " + f.cause + "\n";
     out += "  " + f.where + ": " + f.field + "\n    reference " + f.reference + "\n    candidate " + f.candidate + "\n";
     // Named: a range-for over items() of a temporary would outlive the temporary.
-    const json numerics = f.cause == cause::kNumerics && d.numerics.is_object() ? d.numerics : json::object();
+    const json numerics = IsNumericOutcome(f.cause) && d.numerics.is_object() ? d.numerics : json::object();
     for (const auto& [name, n] : numerics.items()) {
       out += "  " + name + ": " + DumpJson(n.value("ulp_float32", json())) + " ulp (float32), relative " +
              DumpJson(n.value("relative", json())) + "\n";

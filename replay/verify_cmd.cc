@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -12,6 +13,7 @@
 
 #include "formats/checkpoint.h"
 #include "formats/file_util.h"
+#include "formats/json_file.h"
 #include "replay/child_process.h"
 
 namespace fs = std::filesystem;
@@ -24,6 +26,12 @@ using Clock = std::chrono::steady_clock;
 std::string Substitute(std::string text, const std::string& key, const std::string& value) {
   for (size_t at = 0; (at = text.find(key, at)) != std::string::npos; at += value.size()) text.replace(at, key.size(), value);
   return text;
+}
+
+// N of ".../checkpoint-N", -1 for anything else.
+int64_t CheckpointStep(const std::string& path) {
+  int64_t step = -1;
+  return ParseCheckpointDirName(fs::path(path).filename().string(), &step) ? step : -1;
 }
 
 // The newest checkpoint-N directory of `dir`, "" for none.
@@ -75,7 +83,7 @@ Status RunCommand(const VerifyCmdOptions& o, const std::string& label, const std
   if (interrupt.signal != 0 && !sent) *how = "ended before the interruption";
   const bool interrupted = sent && (sig != 0 || code != 0);
   if (!interrupted && code != 0) {
-    return Status::IOError(label + ": the command failed (" + (sig ? "signal " + std::to_string(sig) : "exit " + std::to_string(code)) +
+    return Status::InvalidArgument(label + ": the command failed (" + (sig ? "signal " + std::to_string(sig) : "exit " + std::to_string(code)) +
                            "); see " + log);
   }
   return Status::Ok();
@@ -83,11 +91,15 @@ Status RunCommand(const VerifyCmdOptions& o, const std::string& label, const std
 
 }  // namespace
 
+int64_t VerifyCmdReport::counted() const {
+  return std::count_if(variants.begin(), variants.end(), [](const VerifyCmdVariant& v) { return v.not_counted.empty(); });
+}
+
 bool VerifyCmdReport::bit_exact() const {
   for (const auto& v : variants) {
-    if (!v.diff.identical()) return false;
+    if (v.not_counted.empty() && !v.diff.identical()) return false;
   }
-  return !variants.empty();
+  return counted() > 0;
 }
 
 Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
@@ -127,25 +139,33 @@ Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
     LOCKSTEP_RETURN_IF_ERROR(RunCommand(o, name, Substitute(o.command, "{output_dir}", dir), interrupt, &v.how));
     v.resumed_from = NewestCheckpoint(dir);
     if (v.resumed_from.empty()) return Status::IOError(name + ": the interrupted run left no checkpoint-N in " + dir);
+    // A resume from the reference's last checkpoint trains nothing: it proves nothing.
+    if (CheckpointStep(v.resumed_from) >= CheckpointStep(NewestCheckpoint(report->reference_dir))) {
+      v.not_counted = "the run had saved its last checkpoint (" + fs::path(v.resumed_from).filename().string() +
+                      "): no step left to resume";
+    }
     const std::string resume = Substitute(o.command, "{output_dir}", dir) + " " +
                                Substitute(o.resume_arg, "{checkpoint}", v.resumed_from);
     LOCKSTEP_RETURN_IF_ERROR(RunCommand(o, name + "-resumed", resume, {}, &how));
     LOCKSTEP_RETURN_IF_ERROR(DiffRuns(report->reference_dir, dir, Tolerance(), &v.diff));
     say(name + ": " + v.how + ", resumed from " + fs::path(v.resumed_from).filename().string() + ": " +
-        (v.diff.identical() ? "BIT-EXACT" : "DIVERGED"));
+        (!v.not_counted.empty() ? "NOT COUNTED" : v.diff.identical() ? "BIT-EXACT" : "DIVERGED"));
     report->variants.push_back(std::move(v));
   }
-  return Status::Ok();
+  return WriteJsonFile(o.work_dir + "/verify_report.json", VerifyCmdReportJson(*report));
 }
 
 nlohmann::json VerifyCmdReportJson(const VerifyCmdReport& r) {
   nlohmann::json variants = nlohmann::json::array();
   for (const auto& v : r.variants) {
     variants.push_back({{"name", v.name}, {"how", v.how}, {"resumed_from", v.resumed_from},
+                        {"counted", v.not_counted.empty()},
+                        {"not_counted", v.not_counted.empty() ? nlohmann::json() : nlohmann::json(v.not_counted)},
                         {"bit_exact", v.diff.identical()}, {"compared_by", v.diff.compared_by},
                         {"first_divergence", v.diff.first_divergence ? v.diff.first_divergence->ToJson() : nlohmann::json()}});
   }
-  return {{"bit_exact", r.bit_exact()}, {"reference", r.reference_dir}, {"variants", variants}};
+  return {{"bit_exact", r.bit_exact()}, {"variants_counted", r.counted()}, {"reference", r.reference_dir},
+          {"variants", variants}};
 }
 
 std::string VerifyCmdReportText(const VerifyCmdReport& r) {
@@ -153,14 +173,21 @@ std::string VerifyCmdReportText(const VerifyCmdReport& r) {
   for (const auto& v : r.variants) {
     out += v.name + ": " + v.how + "; resumed from " + fs::path(v.resumed_from).filename().string() + " (compared by " +
            v.diff.compared_by + "): ";
-    if (v.diff.identical()) {
+    if (!v.not_counted.empty()) {
+      out += "NOT COUNTED: " + v.not_counted + "\n";
+    } else if (v.diff.identical()) {
       out += "BIT-EXACT\n";
     } else {
       out += "DIVERGED" + (v.diff.first_divergence ? " at " + v.diff.first_divergence->ToString() : std::string()) + "\n";
     }
   }
-  out += r.bit_exact() ? "verdict: BIT-EXACT: every resumed run is the uninterrupted run\n"
-                       : "verdict: DIVERGED: a resumed run is not the uninterrupted run\n";
+  if (r.counted() == 0) {
+    out += "verdict: NOT PROVEN: no interruption left a step to resume (raise --kill-random, or save earlier)\n";
+  } else {
+    out += r.bit_exact() ? "verdict: BIT-EXACT: every resumed run that trained is the uninterrupted run (" +
+                               std::to_string(r.counted()) + " of " + std::to_string(r.variants.size()) + " variants)\n"
+                         : "verdict: DIVERGED: a resumed run is not the uninterrupted run\n";
+  }
   return out;
 }
 

@@ -33,18 +33,25 @@ struct VerifyCmdVariant {
   std::string name;        // "sigterm", "kill-1"
   std::string how;         // "SIGTERM 12 ms after checkpoint-10 appeared"
   std::string resumed_from;  // the checkpoint the resume was pointed at
+  // Empty when the resume trained steps; else why the variant proves nothing (the kill
+  // landed after the run's last checkpoint: the resume had no step left to train).
+  std::string not_counted;
   RunDiff diff;            // the resumed run against the reference
 };
 
 struct VerifyCmdReport {
   std::string reference_dir;
   std::vector<VerifyCmdVariant> variants;
+  int64_t counted() const;  // the variants whose resume trained steps
+  // True when at least one variant counted and every counted one is identical: never a
+  // verdict over zero comparisons.
   bool bit_exact() const;
 };
 
-// Runs the reference and the variants. A command that fails (non-zero exit, other than by
-// the interruption), a run that leaves no checkpoint to resume from, and a reference that
-// is not a run `lockstep diff` can read are errors naming the run and its log file.
+// Runs the reference and the variants, then writes work_dir/verify_report.json. A command
+// that fails (non-zero exit, other than by the interruption: InvalidArgument, the input is
+// at fault), a run that leaves no checkpoint to resume from, and a reference that is not a
+// run `lockstep diff` can read are errors naming the run and its log file.
 Status VerifyResumeCommand(const VerifyCmdOptions& options, VerifyCmdReport* report);
 
 nlohmann::json VerifyCmdReportJson(const VerifyCmdReport& report);

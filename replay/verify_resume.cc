@@ -64,7 +64,15 @@ Status PrepareWorkDir(const TrainingArgs& args) {
   std::error_code ec;
   std::vector<std::string> ours;
   for (const auto& e : fs::directory_iterator(args.output_dir, ec)) {
-    if (IsVerifyEntry(e.path().filename().string())) ours.push_back(e.path().string());
+    const std::string name = e.path().filename().string();
+    if (IsVerifyEntry(name)) {
+      ours.push_back(e.path().string());
+    } else if (name != kRunLockFile) {
+      // A training run, or anything else of the user's: never mixed with, never removed.
+      return Status::InvalidArgument(args.output_dir + " holds " + name +
+                                     ", which verify-resume did not write: it runs in a directory of its own; "
+                                     "choose another --output_dir");
+    }
   }
   if (ours.empty()) return Status::Ok();
   if (!args.overwrite_output_dir) {
@@ -100,6 +108,7 @@ Status CheckVariants(const VerifyResumeOptions& o, int64_t max_steps) {
 }  // namespace
 
 bool VerifyResumeReport::bit_exact() const {
+  if (variants.empty()) return false;  // nothing was compared: no verdict
   for (const auto& v : variants) {
     if (!v.comparison.bit_exact()) return false;
   }
@@ -120,6 +129,17 @@ Status VerifyResume(const VerifyResumeOptions& options, VerifyResumeReport* repo
   StepPlan plan;
   LOCKSTEP_RETURN_IF_ERROR(ComputeStepPlan(options.args, options.args.train_samples, &plan));
   LOCKSTEP_RETURN_IF_ERROR(CheckVariants(options, plan.max_steps));
+  std::vector<int64_t> interrupts = options.interrupt_at;
+  if (interrupts.empty() && !options.every_checkpoint && options.kill_random == 0 && options.crash_points == 0) {
+    interrupts = DefaultInterruptSteps(plan.updates_per_epoch, plan.max_steps);
+    if (interrupts.empty()) {  // no verdict over zero comparisons
+      return Status::InvalidArgument(
+          "no interruption fits in the run's " + std::to_string(plan.max_steps) + " steps (the defaults stop it in the "
+          "middle and at the end of the first epoch, steps " + std::to_string(std::max<int64_t>(1, plan.updates_per_epoch / 2)) +
+          " and " + std::to_string(plan.updates_per_epoch) + "); pass --interrupt-at K with 1 <= K < " +
+          std::to_string(plan.max_steps));
+    }
+  }
   std::unique_ptr<RunLock> lock;  // one verify-resume per work directory
   LOCKSTEP_RETURN_IF_ERROR(RunLock::Acquire(options.args.output_dir, "lockstep verify-resume", &lock));
   LOCKSTEP_RETURN_IF_ERROR(PrepareWorkDir(options.args));
@@ -159,10 +179,6 @@ Status VerifyResume(const VerifyResumeOptions& options, VerifyResumeReport* repo
   }
 
   // 2. The interrupted variants, each resumed to the end.
-  std::vector<int64_t> interrupts = options.interrupt_at;
-  if (interrupts.empty() && !options.every_checkpoint && options.kill_random == 0 && options.crash_points == 0) {
-    interrupts = DefaultInterruptSteps(plan.updates_per_epoch, plan.max_steps);
-  }
   for (int64_t k : interrupts) {
     VariantReport v = NewVariant(ctx, "interrupt-" + std::to_string(k));
     t0 = Clock::now();

@@ -244,6 +244,25 @@ TEST(CliVerifyResume, ZeroKillsOrCrashesAndRepeatedStepsAreRefusedBeforeAnyRun) 
   }
 }
 
+// Issue 21, finding 11: with --max_steps 20 no default interruption fits; it used to print an
+// empty table, "verdict: BIT-EXACT" and exit 0. And it wrote reference/ into an existing run.
+TEST(CliVerifyResume, NoVerdictOverZeroVariantsAndNeverIntoAnotherRun) {
+  test::ScratchDir dir;
+  Output o = Lockstep("verify-resume --output_dir " + dir.Join("v") + " --max_steps 20");
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("no interruption fits in the run's 20 steps"), std::string::npos) << o.out;
+  EXPECT_EQ(o.out.find("BIT-EXACT"), std::string::npos) << o.out;
+  EXPECT_FALSE(test::FileExists(dir.Join("v/reference")));
+  ASSERT_EQ(Lockstep("train --output_dir " + dir.Join("run") + " " + kTiny).code, 0);
+  for (const char* overwrite : {"", " --overwrite_output_dir"}) {
+    o = Lockstep("verify-resume --output_dir " + dir.Join("run") + " " + kTiny + overwrite);
+    EXPECT_EQ(o.code, 2) << o.out;
+    EXPECT_NE(o.out.find("which verify-resume did not write"), std::string::npos) << o.out;
+    EXPECT_FALSE(test::FileExists(dir.Join("run/reference")));
+    EXPECT_TRUE(test::FileExists(dir.Join("run/steps.jsonl.zst")));
+  }
+}
+
 TEST(CliVerifyResume, BadUsageExitsTwo) {
   test::ScratchDir dir;
   Output o = Lockstep("verify-resume --output_dir " + dir.Join("v") + " " + kTiny + " --interrupt-at 99");

@@ -2,12 +2,16 @@
 // ReplayRunSteps, which drives a resumed run in a scratch directory.
 #include "trainer/step_replay.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 
 #include "formats/base64.h"
 #include "formats/checkpoint.h"
+#include "formats/checksum.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "formats/module_trace.h"
@@ -34,6 +38,31 @@ Status RestoreLoggedGenerator(const json& rng, const char* name, at::Generator g
   }
   SetGeneratorStateBytes(gen, state);
   return Status::Ok();
+}
+
+// A checkpoint names the digest of the step log up to its step, and RUN's log must begin
+// with exactly those bytes. When it does not and the checkpoint lies outside RUN, the
+// checkpoint is another run's: that is said, rather than calling RUN's log damaged.
+Status CheckCheckpointOfRun(const std::string& run_dir, const std::string& checkpoint) {
+  json loop;
+  if (!ReadJsonFile(checkpoint + "/loop_state.json", &loop).ok() || !loop.is_object()) return Status::Ok();
+  const json bytes = loop.value("step_log_bytes", json()), digest = loop.value("step_log_xxh3_128", json());
+  if (!bytes.is_number_unsigned() || !digest.is_string()) return Status::Ok();  // an older checkpoint
+  const std::string log = run_dir + "/" + kStepLogFile;
+  const int fd = ::open(log.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::Ok();  // the resume names it
+  Xxh3Stream stream;
+  uint64_t read = 0;
+  const Status st = Xxh3Fd(fd, log, bytes.get<uint64_t>(), &stream, &read);
+  ::close(fd);
+  if (!st.ok() || (read == bytes.get<uint64_t>() && stream.HexDigest() == digest.get<std::string>())) return st;
+  std::error_code ec;
+  const fs::path holder = fs::weakly_canonical(fs::path(checkpoint).parent_path(), ec);
+  if (holder == fs::weakly_canonical(run_dir, ec)) return Status::Ok();  // RUN's own: the resume names the damage
+  return Status::InvalidArgument(checkpoint + " is another run's checkpoint: " + log +
+                                 " does not begin with the step log it saved (" + std::to_string(bytes.get<uint64_t>()) +
+                                 " bytes, XXH3-128 " + digest.get<std::string>() +
+                                 "); replay RUN from one of its own checkpoints (--from checkpoint-N)");
 }
 
 }  // namespace
@@ -118,6 +147,7 @@ void TrainingRun::FinishTrace() {
 Status ReplayRunSteps(const ReplayRequest& request, ReplayRunInfo* info) {
   const auto start = std::chrono::steady_clock::now();
   LOCKSTEP_RETURN_IF_ERROR(ValidateCheckpoint(request.checkpoint, VerifyMode::kChecksums));
+  LOCKSTEP_RETURN_IF_ERROR(CheckCheckpointOfRun(request.run_dir, request.checkpoint));
   int64_t from = 0;
   if (!ParseCheckpointDirName(fs::path(request.checkpoint).filename().string(), &from)) {
     return Status::InvalidArgument(request.checkpoint + ": not a checkpoint-N directory");

@@ -1,0 +1,83 @@
+// Inputs a command cannot use are bad input (exit 2) named in Lockstep's words, never an
+// abort and never a "check failed" (1): an unreadable directory or file (issue 21, findings
+// 10 and 14), another run's checkpoint given to replay (finding 13).
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "tests/test_util.h"
+
+namespace lockstep {
+namespace {
+
+const std::string kBin = LOCKSTEP_BIN;
+
+// Root reads everything: the unreadable cases run as nobody, with a copy of the torch-free
+// binary in a directory nobody may enter.
+class AsNobody {
+ public:
+  AsNobody() {
+    EXPECT_EQ(test::RunCommand("chmod 755 " + dir_.path() + " && cp " + kBin + " " + dir_.Join("lockstep")).code, 0);
+  }
+  const test::ScratchDir& dir() const { return dir_; }
+  test::CommandOutput Run(const std::string& args) const {
+    return test::RunCommand("cd " + dir_.path() + " && runuser -u nobody -- ./lockstep " + args);
+  }
+
+ private:
+  test::ScratchDir dir_;
+};
+
+void Train(const std::string& dir, const std::string& extra = "") {
+  const auto o = test::RunCommand(kBin + " train --output_dir " + dir +
+                                  " --max_steps 20 --save_steps 10 --train_samples 64 --quiet" + extra);
+  ASSERT_EQ(o.code, 0) << o.out;
+}
+
+TEST(UnreadableInput, ACheckpointNobodyMayReadIsNamedAndExitsTwo) {
+  AsNobody nobody;
+  Train(nobody.dir().Join("run"));
+  ASSERT_EQ(test::RunCommand("chmod -R a+rX " + nobody.dir().Join("run") + " && chmod 000 " +
+                             nobody.dir().Join("run/checkpoint-20")).code, 0);
+  for (const std::string& args : {"inspect run", "inspect run --json", "diff run run", "inspect run/checkpoint-20",
+                                  "diff run/checkpoint-20 run/checkpoint-10"}) {
+    const auto o = nobody.Run(args);
+    EXPECT_EQ(o.code, 2) << args << "\n" << o.out;
+    EXPECT_NE(o.out.find("checkpoint-20"), std::string::npos) << args << "\n" << o.out;
+    EXPECT_NE(o.out.find("Permission denied"), std::string::npos) << args << "\n" << o.out;
+  }
+}
+
+TEST(UnreadableInput, BenchCompareOnAFileNobodyMayReadExitsTwo) {
+  AsNobody nobody;
+  test::WriteAll(nobody.dir().Join("base.json"), "{\"benchmarks\": []}");
+  ASSERT_EQ(test::RunCommand("chmod 000 " + nobody.dir().Join("base.json")).code, 0);
+  const auto o = nobody.Run("bench compare base.json base.json");
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("base.json"), std::string::npos) << o.out;
+}
+
+TEST(ReplayInput, AnotherRunsCheckpointIsNamedAsSuch) {
+  test::ScratchDir dir;
+  Train(dir.Join("a"));
+  Train(dir.Join("b"), " --seed 7");
+  const auto o = test::RunCommand(kBin + " replay " + dir.Join("a") + " --from " + dir.Join("b/checkpoint-10") + " --steps 2");
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("is another run's checkpoint"), std::string::npos) << o.out;
+  EXPECT_EQ(o.out.find("--resume-override"), std::string::npos) << o.out;  // no advice to cut a sound log
+  EXPECT_EQ(test::RunCommand(kBin + " replay " + dir.Join("a") + " --from checkpoint-10 --steps 2").code, 0);
+}
+
+TEST(ReplayInput, ATraceIntoADirectoryIsBadUsageFoundBeforeAnyStep) {
+  test::ScratchDir dir;
+  Train(dir.Join("a"));
+  auto o = test::RunCommand(kBin + " replay " + dir.Join("a") + " --from checkpoint-10 --trace-modules " + dir.path());
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("is a directory"), std::string::npos) << o.out;
+  o = test::RunCommand(kBin + " replay " + dir.Join("a") + " --from checkpoint-10 --trace-modules " + dir.Join("no/t.json"));
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("no directory"), std::string::npos) << o.out;
+}
+
+}  // namespace
+}  // namespace lockstep
