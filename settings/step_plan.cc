@@ -46,12 +46,25 @@ Status ComputeStepPlan(const TrainingArgs& args, int64_t num_examples, StepPlan*
                                    (p.world_size > 1 ? " per rank for " + std::to_string(p.world_size) + " ranks" : ""));
   }
   p.updates_per_epoch = (p.micro_batches_per_epoch + p.grad_accum - 1) / p.grad_accum;
+  // Every count of the run (samples drawn, HF's float epoch, the speed metrics) must be exact:
+  // at most 2^53 samples, which no real run approaches and no int64 product then overflows.
+  const double samples_per_step = static_cast<double>(p.batch_size) * static_cast<double>(p.grad_accum) *
+                                  static_cast<double>(p.world_size);
+  const double max_planned_steps = std::floor(kMaxPlannedSamples / samples_per_step);
+  const double asked_steps = args.max_steps > 0 ? static_cast<double>(args.max_steps)
+                                                : std::ceil(args.num_train_epochs * static_cast<double>(p.updates_per_epoch));
+  if (!(asked_steps <= max_planned_steps)) {
+    return Status::InvalidArgument(
+        (args.max_steps > 0 ? "max_steps " + std::to_string(args.max_steps) : "num_train_epochs " + std::to_string(args.num_train_epochs)) +
+        ": the run would draw more than 2^53 samples, past what its counters hold exactly (at most " +
+        std::to_string(static_cast<int64_t>(max_planned_steps)) + " steps of " +
+        std::to_string(static_cast<int64_t>(samples_per_step)) + " samples)");
+  }
   if (args.max_steps > 0) {
     p.max_steps = args.max_steps;
-    p.num_epochs = (p.max_steps + p.updates_per_epoch - 1) / p.updates_per_epoch;
+    p.num_epochs = (p.max_steps - 1) / p.updates_per_epoch + 1;
   } else {
-    p.max_steps = static_cast<int64_t>(
-        std::ceil(args.num_train_epochs * static_cast<double>(p.updates_per_epoch)));
+    p.max_steps = static_cast<int64_t>(asked_steps);
     p.num_epochs = static_cast<int64_t>(std::ceil(args.num_train_epochs));
   }
   if (p.max_steps < 1) return Status::InvalidArgument("the run has no optimizer step");

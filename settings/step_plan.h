@@ -19,6 +19,10 @@
 
 namespace lockstep {
 
+// The most samples a run may draw (2^53): its counts stay exact in a double (HF's epoch, the
+// speed metrics) and its int64 products cannot overflow.
+constexpr double kMaxPlannedSamples = 9007199254740992.0;
+
 struct StepPlan {
   int64_t num_examples = 0;
   int64_t batch_size = 0;

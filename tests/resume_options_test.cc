@@ -42,6 +42,27 @@ TEST(StopAfterStep, CheckpointsTheStepAndWritesNoResults) {
   EXPECT_EQ(Log(dir.path()).records.size(), 5u);
 }
 
+// Issue 21, finding 8: `train --resume` of a finished run rewrote train_results.json with
+// train_runtime 0 and 794,832,470 samples/s. It trains nothing and leaves the results alone;
+// a run killed after its last save but before its results writes them, without speeds.
+TEST(ResumeFinished, LeavesTheResultsOfAFinishedRunAlone) {
+  test::ScratchDir dir;
+  TrainingArgs a = Tiny("mlp", dir.path());
+  Train(a, Quiet());
+  const std::string before = ReadAll(dir.Join("train_results.json"));
+  const size_t records = Log(dir.path()).records.size();
+  TrainResult r = Train(a, ResumeLatest());
+  EXPECT_EQ(r.global_step, 16);
+  EXPECT_EQ(ReadAll(dir.Join("train_results.json")), before);
+  EXPECT_EQ(Log(dir.path()).records.size(), records);
+
+  fs::remove(dir.Join("train_results.json"));  // killed between the last save and the results
+  Train(a, ResumeLatest());
+  const auto results = nlohmann::json::parse(ReadAll(dir.Join("train_results.json")));
+  EXPECT_FALSE(results.contains("train_samples_per_second")) << results.dump();
+  EXPECT_EQ(results["train_loss"], nlohmann::json::parse(before)["train_loss"]);
+}
+
 TEST(StopAfterStep, AtASaveStepSavesOnce) {
   test::ScratchDir dir;
   TrainResult r = Train(Tiny("mlp", dir.path()), StopAt(6));

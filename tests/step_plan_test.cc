@@ -112,3 +112,27 @@ TEST(SpeedMetrics, RoundAsHfAndOmitRatesForAZeroRuntime) {
 }
 
 }  // namespace lockstep
+
+namespace lockstep {
+
+// Issue 21, finding 8: --max_steps 9223372036854775807 overflowed the epoch count (it
+// "finished" 0 steps with num_epochs -72057594037927935). A plan past 2^53 samples is refused.
+TEST(StepPlan, APlanPastWhatItsCountersHoldIsRefused) {
+  TrainingArgs a;
+  a.per_device_train_batch_size = 8;
+  StepPlan p;
+  for (int64_t steps : {int64_t{9223372036854775807}, int64_t{1} << 51}) {
+    a.max_steps = steps;
+    const Status st = ComputeStepPlan(a, 100, &p);
+    EXPECT_TRUE(st.IsInvalidArgument()) << steps << ": " << st.ToString();
+    EXPECT_NE(st.message().find("more than 2^53 samples"), std::string::npos) << st.message();
+  }
+  a.max_steps = -1;
+  a.num_train_epochs = 1e300;
+  EXPECT_TRUE(ComputeStepPlan(a, 100, &p).IsInvalidArgument());
+  a.max_steps = int64_t{1} << 50;  // 2^53 samples of 8: the largest plan there is
+  ASSERT_TRUE(ComputeStepPlan(a, 100, &p).ok());
+  EXPECT_EQ(p.num_epochs, ((int64_t{1} << 50) - 1) / 13 + 1);
+}
+
+}  // namespace lockstep

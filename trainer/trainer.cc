@@ -183,6 +183,7 @@ json TrainingRun::RngJson(bool full, bool raw) {
 
 Status TrainingRun::Train() {
   start_time_ = Now();
+  first_step_ = state_.global_step;
   for (int64_t epoch = start_epoch_; epoch < plan_.num_epochs && state_.global_step < plan_.max_steps; ++epoch) {
     const bool resuming_here = epoch == start_epoch_;
     if (!(resuming_here && sampler_restored_)) sampler_->BeginEpoch(epoch);
@@ -411,6 +412,15 @@ Status TrainingRun::Finish(TrainResult* result) {
   for (const auto& d : dirs) result->checkpoints.push_back(d.path);
   if (stopped_early_) return step_log_ ? step_log_->Close() : Status::Ok();  // as a preempted run: no results files
 
+  // A resume of a finished run trains nothing: the results it wrote stand, never replaced by
+  // a runtime of 0 and speeds of millions of samples per second.
+  const bool trained_here = state_.global_step > first_step_;
+  const fs::path out(args_.output_dir);
+  if (!trained_here && !resumed_from_.empty() && fs::exists(out / kTrainResultsFile)) {
+    progress_->Note("the run had finished at step " + std::to_string(state_.global_step) +
+                    ": nothing to train; its results files are left as they were");
+    return step_log_ ? step_log_->Close() : Status::Ok();
+  }
   total_loss_ += tr_loss_;
   const double train_loss = total_loss_ / static_cast<double>(std::max<int64_t>(1, state_.global_step));
   if (args_.load_best_model_at_end && state_.best_model_checkpoint) {
@@ -422,7 +432,8 @@ Status TrainingRun::Finish(TrainResult* result) {
                 {"total_flos", state_.total_flos},
                 {"train_loss", train_loss},
                 {"train_samples", data_.train.size()}};
-  train.update(SpeedMetrics(args_, plan_, data_.train.size(), runtime));
+  // Speeds over this process's steps: none when it only wrote the results of a finished run.
+  if (trained_here) train.update(SpeedMetrics(args_, plan_, data_.train.size(), runtime));
   json final_log = train;
   final_log.erase("train_samples");
   final_log["step"] = state_.global_step;
@@ -442,7 +453,6 @@ Status TrainingRun::Finish(TrainResult* result) {
   result->eval_metrics = eval;
   result->best_model_checkpoint = state_.best_model_checkpoint;
   if (!IsRankZero()) return Status::Ok();  // rank 0 writes the job's results
-  const fs::path out(args_.output_dir);
   LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / kTrainResultsFile).string(), train));
   if (!eval.empty()) LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / kEvalResultsFile).string(), eval));
   LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / kAllResultsFile).string(), all));

@@ -172,6 +172,7 @@ class TrainingRun {
   json sampler_json_;            // RngJson's "sampler" entry, kept for its epoch
   int64_t sampler_json_epoch_ = -1;
   double start_time_ = 0.0;
+  int64_t first_step_ = 0;  // global_step when this process began training
   // --save_async's copies of the tensors, reused by each save in turn.
   SnapshotBuffers snapshot_buffers_;
   // Last: its destructor waits for a save still running (its job reads snapshot_buffers_).
