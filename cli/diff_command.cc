@@ -37,11 +37,9 @@ Status Classify(const std::string& path, InputKind* kind) {
   if (!fs::exists(path, ec)) return Status::NotFound(path + ": no such file or directory");
   if (fs::is_directory(path, ec)) {
     std::vector<CheckpointDir> dirs;
-    LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(path, &dirs));
-    const bool has_log = fs::exists(fs::path(path) / kStepLogFile);
-    if (has_log || !dirs.empty()) return *kind = InputKind::kRun, Status::Ok();
+    LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(path, &dirs));  // names an unreadable directory
+    if (IsRunDirectory(path)) return *kind = InputKind::kRun, Status::Ok();
     if (!CheckpointLayout(path).empty()) return *kind = InputKind::kCheckpoint, Status::Ok();
-    if (fs::exists(fs::path(path) / kTrainerStateFile)) return *kind = InputKind::kRun, Status::Ok();
     return Status::InvalidArgument(path + ": neither a run directory nor a checkpoint");
   }
   if (HasSuffix(path, ".json") && !HasSuffix(path, ".safetensors.index.json")) {
@@ -101,7 +99,8 @@ std::function<int()> AddDiffCommand(CLI::App* app) {
     }
     CheckpointDiff d;
     if (!(st = DiffCheckpoints(flags->a, flags->b, tol, &d)).ok()) return fail(st);
-    return Finish(flags->json, CheckpointDiffJson(d, tol), CheckpointDiffText(d, tol), d.within_tolerance());
+    return Finish(flags->json, CheckpointDiffJson(d, tol), CheckpointDiffText(d, tol),
+                  d.compared_anything() && d.within_tolerance());
   };
 }
 

@@ -86,6 +86,7 @@ void PrintAudit(const AuditReport& r) {
     std::printf("  %-10lld %-18s %-9s %-11s %10s\n", static_cast<long long>(c.step), c.name.c_str(),
                 c.layout == "hf" ? "hf" : c.layout.c_str(), c.status.c_str(), Bytes(c.bytes).c_str());
     for (const auto& p : c.problems) std::printf("      ! %s\n", p.c_str());
+    for (const auto& n : c.notes) std::printf("      note: %s\n", n.c_str());
   }
   std::printf("\n  %-24s %s\n", "latest resumable", r.latest_resumable.empty() ? "(none)" : r.latest_resumable.c_str());
   if (r.findings.contains("best_model_checkpoint")) {
@@ -100,6 +101,11 @@ void PrintAudit(const AuditReport& r) {
                   : (Text(rot["save_total_limit"]) + (rot.value("holds", true) ? ", holds" : ", VIOLATED") +
                      (rot["best_step"].is_null() ? "" : " (best checkpoint-" + Text(rot["best_step"]) + " protected)"))
                         .c_str());
+  if (r.findings.contains("final_model")) {
+    const json& m = r.findings["final_model"];
+    std::printf("  %-24s %s, %s tensors (%s)\n", "final model (top level)", Text(m["file"]).c_str(),
+                Text(m["tensors"]).c_str(), Text(m["status"]).c_str());
+  }
   if (r.findings.contains("step_log")) {
     const json& l = r.findings["step_log"];
     std::printf("  %-24s %s records to step %s, %s resumes%s\n", "step log", Text(l["records"]).c_str(),
@@ -160,10 +166,10 @@ void PrintShow(const json& r) {
     }
   }
   if (r.contains("pickles")) {
-    std::printf("\npickles (listed, never executed)\n");
+    std::printf("\npickles (evaluated as data, never executed)\n");
     for (const auto& p : r["pickles"]) {
-      std::printf("  %-20s %zu entries, %s storages, imports %zu globals\n", Text(p["file"]).c_str(),
-                  p.value("entries", json::array()).size(), Text(p.value("storages", json())).c_str(),
+      std::printf("  %-20s %zu entries, %s tensors, names %zu globals\n", Text(p["file"]).c_str(),
+                  p.value("entries", json::array()).size(), Text(p.value("tensors", json())).c_str(),
                   p.value("globals", json::array()).size());
     }
   }
@@ -184,7 +190,7 @@ std::function<int()> AddInspectCommand(CLI::App* app) {
       "Audit a run directory (every checkpoint's status, the latest resumable one, the best checkpoint,\n"
       "rotation, step-log coverage, leftovers), or show a checkpoint or tensor file: trainer state, args,\n"
       "RNG, sampler, tensor statistics, optimizer state. Lockstep and Hugging Face layouts; pickles are\n"
-      "listed, never executed. Or read a step log (steps.jsonl.zst): header, resumes, overrides and a\n"
+      "evaluated as data, never executed. Or read a step log (steps.jsonl.zst): header, resumes, overrides and a\n"
       "table of steps. Exit 0 healthy, 1 problems found, 2 unreadable input.");
   cmd->add_option("path", flags->path,
                   "Run directory, checkpoint directory, .h5/.safetensors/.pt file, or step log (steps.jsonl.zst)")
@@ -212,7 +218,7 @@ std::function<int()> AddInspectCommand(CLI::App* app) {
       return fail(Status::NotFound(flags->path + ": no such file or directory"));
     }
     if (!is_dir && HasSuffix(flags->path, ".zst")) return InspectStepLog(*flags);
-    if (is_dir && CheckpointLayout(flags->path).empty()) {
+    if (is_dir && (IsRunDirectory(flags->path) || CheckpointLayout(flags->path).empty())) {
       AuditOptions options;
       options.verify = flags->verify;
       VerifyProgress progress(stderr, ::isatty(STDERR_FILENO), [] {

@@ -10,7 +10,7 @@
 #include "formats/checksum.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
-#include "formats/pickle_scan.h"
+#include "formats/torch_archive.h"
 #include "formats/rotation.h"
 #include "formats/run_lock.h"
 #include "formats/safetensors.h"
@@ -60,6 +60,54 @@ void AuditLockstep(const std::string& dir, CheckpointAudit* c) {
   }
 }
 
+// TrainingArguments.save_only_model, read from training_args.bin as data.
+bool HfSaveOnlyModel(const std::string& dir) {
+  TorchArchive archive;
+  return ReadTorchArchive(dir + "/training_args.bin", &archive).ok() &&
+         PickledScalars(archive).value("save_only_model", json()) == true;
+}
+
+// The model weights of an HF checkpoint or output directory, read as their format says: a
+// safetensors header against the file's size (every shard an index names), a torch archive
+// against its storages. A PEFT adapter is the model, and needs its adapter_config.json.
+void AuditWeights(const std::string& dir, CheckpointAudit* c) {
+  const std::string weights = ModelWeightsFile(dir);
+  if (weights.empty()) {
+    return Fail(c, "incomplete", dir + ": no model weights (model.safetensors, an index, pytorch_model.bin, "
+                                       "or a PEFT adapter_model.safetensors)");
+  }
+  if (weights.rfind("adapter_model", 0) == 0 && !fs::exists(dir + "/adapter_config.json")) {
+    Fail(c, "incomplete", dir + "/adapter_config.json: missing (PEFT saves it beside " + weights + ")");
+  }
+  std::vector<std::string> shards;
+  if (weights == "model.safetensors.index.json") {
+    std::map<std::string, std::string> weight_map;
+    Status st = ReadSafetensorsIndex(dir + "/" + weights, &weight_map);
+    if (!st.ok()) return Fail(c, "corrupt", st.message());
+    std::set<std::string> unique;
+    for (const auto& [name, shard] : weight_map) unique.insert(shard);
+    for (const auto& s : unique) {
+      if (!fs::exists(dir + "/" + s)) Fail(c, "incomplete", dir + "/" + s + ": shard named by the index is missing");
+      else shards.push_back(s);
+    }
+  } else {
+    shards.push_back(weights);
+  }
+  for (const auto& s : shards) {
+    Status st;
+    if (HasSuffix(s, ".safetensors")) {
+      SafetensorsFile file;
+      st = ReadSafetensorsHeader(dir + "/" + s, &file);
+      if (st.ok()) c->tensors += static_cast<int64_t>(file.tensors.size());
+    } else {
+      TorchArchive archive;
+      st = ReadTorchArchive(dir + "/" + s, &archive);
+      if (st.ok()) c->tensors += static_cast<int64_t>(archive.tensors.size());
+    }
+    if (!st.ok()) Fail(c, "corrupt", st.message());
+  }
+}
+
 // Hugging Face's rules: what Trainer._save_checkpoint writes, read without a framework.
 void AuditHf(const std::string& dir, CheckpointAudit* c) {
   auto has = [&](const std::string& f) { return fs::exists(dir + "/" + f); };
@@ -73,10 +121,21 @@ void AuditHf(const std::string& dir, CheckpointAudit* c) {
     int64_t rank;
     if (ParseRankedRngFile(f, &rank)) ranks.insert(rank);
   }
-  for (const char* f : {"trainer_state.json", "optimizer.pt", "scheduler.pt", "training_args.bin"}) {
+  // save_only_model: HF saves the weights alone; a resume then starts a fresh optimizer,
+  // scheduler and generators, so it is not the same run.
+  const bool only_model = has("training_args.bin") && HfSaveOnlyModel(dir);
+  std::vector<const char*> required = {"trainer_state.json", "training_args.bin"};
+  if (!only_model) required.insert(required.end(), {"optimizer.pt", "scheduler.pt"});
+  for (const char* f : required) {
     if (!has(f)) Fail(c, "incomplete", dir + "/" + f + ": missing (HF writes it with every checkpoint)");
   }
-  if (!rng) Fail(c, "incomplete", dir + "/rng_state.pth: missing (HF writes it with every checkpoint)");
+  if (only_model) {
+    c->resumable = false;
+    c->notes.push_back(dir + ": saved with save_only_model: weights only (no optimizer, scheduler or RNG "
+                             "state), so a resume from it is not the same run");
+  } else if (!rng) {
+    Fail(c, "incomplete", dir + "/rng_state.pth: missing (HF writes it with every checkpoint)");
+  }
   // Every rank writes its own RNG file; a gap means a process died before it saved, and
   // resuming would give that rank a fresh generator.
   for (int64_t r = 0; !ranks.empty() && r < *ranks.rbegin(); ++r) {
@@ -90,38 +149,17 @@ void AuditHf(const std::string& dir, CheckpointAudit* c) {
     Status st = ReadJsonFile(dir + "/trainer_state.json", &state);
     if (!st.ok()) Fail(c, "corrupt", st.message());
   }
-  // Weights: a single safetensors file, a sharded index, or a legacy pickle.
-  std::vector<std::string> shards;
-  if (has("model.safetensors.index.json")) {
-    std::map<std::string, std::string> weight_map;
-    Status st = ReadSafetensorsIndex(dir + "/model.safetensors.index.json", &weight_map);
-    if (!st.ok()) Fail(c, "corrupt", st.message());
-    std::set<std::string> unique;
-    for (const auto& [name, shard] : weight_map) unique.insert(shard);
-    for (const auto& s : unique) {
-      if (!has(s)) Fail(c, "incomplete", dir + "/" + s + ": shard named by the index is missing");
-      else shards.push_back(s);
-    }
-  } else if (has("model.safetensors")) {
-    shards.push_back("model.safetensors");
-  } else if (!has("pytorch_model.bin") && !has("adapter_model.safetensors")) {
-    Fail(c, "incomplete", dir + ": no model weights (model.safetensors, an index, or pytorch_model.bin)");
-  }
+  AuditWeights(dir, c);
   for (const auto& f : files) {
     if (fs::is_regular_file(dir + "/" + f, ec)) c->bytes += fs::file_size(dir + "/" + f, ec);
   }
-  for (const auto& s : shards) {
-    SafetensorsFile file;
-    Status st = ReadSafetensorsHeader(dir + "/" + s, &file);
-    if (!st.ok()) Fail(c, "corrupt", st.message());
-  }
+  // Every torch.save archive, read as data: a truncated one has lost its directory or the
+  // end of a storage one of its tensors needs.
   for (const auto& f : files) {
-    const std::string p = dir + "/" + f;
-    if (HasSuffix(f, ".pt") || HasSuffix(f, ".pth") || HasSuffix(f, ".bin")) {
-      std::vector<ZipEntry> entries;
-      Status st = ListZip(p, &entries);
-      if (!st.ok()) Fail(c, "corrupt", st.message());
-    }
+    if (!IsTorchArchiveName(f) || f == ModelWeightsFile(dir)) continue;
+    TorchArchive archive;
+    Status st = ReadTorchArchive(dir + "/" + f, &archive);
+    if (!st.ok()) Fail(c, "corrupt", st.message());
   }
 }
 
@@ -145,19 +183,10 @@ void VerifyCheckpoint(const std::string& dir, const ByteProgress& progress, Chec
 
 // HF's save_total_limit, read from training_args.bin as data.
 std::optional<int64_t> HfSaveTotalLimit(const std::string& dir) {
-  std::vector<ZipEntry> entries;
-  if (!ListZip(dir + "/training_args.bin", &entries).ok()) return std::nullopt;
-  for (const auto& e : entries) {
-    if (!HasSuffix(e.name, "data.pkl")) continue;
-    std::string pickle;
-    PickleSummary summary;
-    if (!ReadZipEntry(dir + "/training_args.bin", e, 64u << 20, &pickle).ok() ||
-        !ScanPickle(pickle, dir, &summary).ok()) {
-      return std::nullopt;
-    }
-    const auto it = summary.scalars.find("save_total_limit");
-    if (it != summary.scalars.end() && it->second.is_number_integer()) return it->second.get<int64_t>();
-  }
+  TorchArchive archive;
+  if (!ReadTorchArchive(dir + "/training_args.bin", &archive).ok()) return std::nullopt;
+  const nlohmann::json limit = PickledScalars(archive).value("save_total_limit", nlohmann::json());
+  if (limit.is_number_integer()) return limit.get<int64_t>();
   return std::nullopt;
 }
 
@@ -170,8 +199,13 @@ bool IsKnownRunFile(const std::string& name) {
       kStepLogFile, kRunLockFile, kTrainResultsFile, kEvalResultsFile, kAllResultsFile, kTrainerStateFile,
       "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
       "training_args.bin", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
-      "merges.txt", "README.md", "runs", "pytorch_model.bin", "verify_report.json"};
-  return kKnown.count(name) == 1 || (HasSuffix(name, ".safetensors") && name.rfind("model-", 0) == 0);
+      "merges.txt", "README.md", "runs", "pytorch_model.bin", "verify_report.json",
+      // PEFT's adapter, more tokenizer and processor files, HF's sharded .bin index
+      "adapter_model.safetensors", "adapter_model.bin", "adapter_config.json", "tokenizer.model", "added_tokens.json",
+      "chat_template.jinja", "chat_template.json", "preprocessor_config.json", "processor_config.json",
+      "pytorch_model.bin.index.json", "spiece.model", "sentencepiece.bpe.model"};
+  return kKnown.count(name) == 1 || (HasSuffix(name, ".safetensors") && name.rfind("model-", 0) == 0) ||
+         (HasSuffix(name, ".bin") && name.rfind("pytorch_model-", 0) == 0);
 }
 
 }  // namespace
@@ -227,6 +261,13 @@ Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditRe
         Fail(&c, "incomplete", d.path + ": holds no Lockstep or Hugging Face checkpoint files");
       }
     }
+    // A checkpoint whose layout gave no size (no manifest): what its files hold, as found.
+    if (c.bytes == 0) {
+      std::error_code fec;
+      for (const auto& e : fs::directory_iterator(d.path, fec)) {
+        if (e.is_regular_file(fec)) c.bytes += e.file_size(fec);
+      }
+    }
     report->checkpoints.push_back(c);
   }
   if (options.verify) {
@@ -244,10 +285,18 @@ Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditRe
   }
   std::vector<int64_t> complete;
   for (const auto& c : report->checkpoints) {
-    if (c.status == "complete") {
-      complete.push_back(c.step);
-      report->latest_resumable = c.name;
-    }
+    if (c.status != "complete") continue;
+    complete.push_back(c.step);
+    if (c.resumable) report->latest_resumable = c.name;
+  }
+  // An HF output directory after trainer.save_model(): the final model at its top level.
+  if (!ModelWeightsFile(run_dir).empty() && CheckpointLayout(run_dir) != "lockstep") {
+    CheckpointAudit top;
+    top.status = "complete";
+    AuditWeights(run_dir, &top);
+    report->findings["final_model"] = {{"file", ModelWeightsFile(run_dir)}, {"tensors", top.tensors},
+                                       {"status", top.status}};
+    for (const auto& p : top.problems) report->problems.push_back(p);
   }
   if (report->latest_resumable.empty()) report->problems.push_back(run_dir + ": no resumable checkpoint");
 
@@ -358,7 +407,8 @@ json AuditReportJson(const AuditReport& r) {
   json checkpoints = json::array();
   for (const auto& c : r.checkpoints) {
     checkpoints.push_back({{"step", c.step}, {"name", c.name}, {"layout", c.layout}, {"status", c.status},
-                           {"bytes", c.bytes}, {"problems", c.problems}});
+                           {"bytes", c.bytes}, {"resumable", c.resumable}, {"problems", c.problems},
+                           {"notes", c.notes}});
   }
   return {{"run_dir", r.run_dir}, {"healthy", r.healthy()}, {"checkpoints", checkpoints},
           {"latest_resumable", r.latest_resumable.empty() ? json() : json(r.latest_resumable)},

@@ -10,8 +10,9 @@
 #include "formats/checkpoint.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
-#include "formats/pickle_scan.h"
+#include "formats/torch_archive.h"
 #include "formats/safetensors.h"
+#include "formats/step_log.h"
 #include "formats/tensor_file.h"
 #include "formats/torch_rng.h"
 #include "formats/zip_archive.h"
@@ -93,35 +94,29 @@ void ShowSafetensors(Context* ctx, const std::string& path, const std::string& l
 }
 
 // A torch.save archive, read as data: its entries, the globals its pickle would import,
-// and its storages with the dict key that owns each.
-json ScanTorchArchive(Context* ctx, const std::string& path, PickleSummary* summary, std::vector<ZipEntry>* entries) {
-  json j = {{"file", fs::path(path).filename().string()}, {"pickle", "listed, never executed"}};
-  Status st = ListZip(path, entries);
-  if (!st.ok()) {
-    ctx->Problem(st);
-    return j;
-  }
-  for (const auto& e : *entries) {
-    j["entries"].push_back({{"name", e.name}, {"bytes", e.size}});
-    if (HasSuffix(e.name, "/data.pkl") || e.name == "data.pkl") {
-      std::string pickle;
-      st = ReadZipEntry(path, e, 256u << 20, &pickle);
-      if (st.ok()) st = ScanPickle(pickle, path + ":" + e.name, summary);
-      if (!st.ok()) ctx->Problem(st);
-      j["globals"] = summary->globals;
-      j["storages"] = summary->storages.size();
-    }
-  }
+// and how many tensors it rebuilds. `archive` holds what was read, empty on a problem.
+json ScanTorchArchive(Context* ctx, const std::string& path, TorchArchive* archive) {
+  json j = {{"file", fs::path(path).filename().string()}, {"pickle", "evaluated as data, never executed"}};
+  Status st = ReadTorchArchive(path, archive);
+  if (!st.ok()) ctx->Problem(st);
+  for (const auto& e : archive->entries) j["entries"].push_back({{"name", e.name}, {"bytes", e.size}});
+  j["globals"] = archive->globals;
+  j["tensors"] = archive->tensors.size();
   return j;
 }
 
-// The bytes of storage `key` of a torch archive whose entries are <prefix>/data/<key>.
-Status StorageBytes(const std::string& path, const std::vector<ZipEntry>& entries, const std::string& key,
-                    std::string* out) {
-  for (const auto& e : entries) {
-    if (HasSuffix(e.name, "/data/" + key)) return ReadZipEntry(path, e, 1ull << 32, out);
+// Every tensor of a torch archive, as rows with their stats.
+void ShowTorchTensors(Context* ctx, const TorchArchive& archive, const std::string& label) {
+  for (const auto& t : archive.tensors) {
+    if (!ctx->Wanted(t.name)) continue;
+    (*ctx->report)["tensors"].push_back(TensorRow(ctx, label, t.name, DTypeName(t.dtype), t.shape, t.bytes(),
+                                                  [&](const auto& consume) {
+                                                    std::vector<uint8_t> bytes;
+                                                    LOCKSTEP_RETURN_IF_ERROR(ReadTorchTensor(archive, t, &bytes));
+                                                    consume(bytes.data(), bytes.size());
+                                                    return Status::Ok();
+                                                  }));
   }
-  return Status::Corruption(path + ": no archive entry for storage " + key);
 }
 
 void ShowHfRng(Context* ctx, const std::string& dir) {
@@ -137,60 +132,53 @@ void ShowHfRng(Context* ctx, const std::string& dir) {
   });
   for (const auto& name : files) {
     const std::string path = dir + "/" + name;
-    PickleSummary summary;
-    std::vector<ZipEntry> entries;
-    (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, path, &summary, &entries));
-    for (const auto& s : summary.storages) {
-      std::string bytes;
-      Status st = StorageBytes(path, entries, s.key, &bytes);
+    TorchArchive archive;
+    (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, path, &archive));
+    for (const auto& t : archive.tensors) {  // "cpu", "cuda" (or "cuda.0", ... per device)
+      std::vector<uint8_t> bytes;
+      Status st = ReadTorchTensor(archive, t, &bytes);
       if (!st.ok()) {
         ctx->Problem(st);
         continue;
       }
-      json g = DescribeGeneratorState(bytes);
-      g["generator"] = s.owner;
+      json g = DescribeGeneratorState(std::string(bytes.begin(), bytes.end()));
+      g["generator"] = t.name;
       g["file"] = name;
       (*ctx->report)["rng"].push_back(g);
     }
   }
 }
 
-// HF's AdamW state in optimizer.pt: storages come in per-parameter groups of step,
-// exp_avg and exp_avg_sq; a group ends when one of its keys repeats.
+// HF's optimizer.pt: a torch optimizer's state_dict, {"state": {N: {"step", "exp_avg",
+// "exp_avg_sq"}}, "param_groups": [...]}, grouped by parameter index N.
 void ShowHfOptimizer(Context* ctx, const std::string& path) {
-  PickleSummary summary;
-  std::vector<ZipEntry> entries;
-  (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, path, &summary, &entries));
-  json group = json::object();
-  auto flush = [&] {
-    if (!group.empty()) {
-      group["param"] = (*ctx->report)["optimizer"].size();
-      (*ctx->report)["optimizer"].push_back(group);
-    }
-    group = json::object();
-  };
-  for (const auto& s : summary.storages) {
-    if (s.owner != "step" && s.owner != "exp_avg" && s.owner != "exp_avg_sq") continue;
-    if (group.contains(s.owner)) flush();
-    std::string bytes;
-    Status st = StorageBytes(path, entries, s.key, &bytes);
+  TorchArchive archive;
+  (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, path, &archive));
+  std::map<int64_t, json> params;
+  for (const auto& t : archive.tensors) {
+    const size_t dot = t.name.find('.', 6);
+    if (t.name.rfind("state.", 0) != 0 || dot == std::string::npos) continue;
+    const std::string index = t.name.substr(6, dot - 6), part = t.name.substr(dot + 1);
+    if (index.empty() || index.find_first_not_of("0123456789") != std::string::npos || index.size() > 9) continue;
+    std::vector<uint8_t> bytes;
+    Status st = ReadTorchTensor(archive, t, &bytes);
     if (!st.ok()) {
       ctx->Problem(st);
       continue;
     }
-    const std::string dtype = s.storage_type == "torch FloatStorage" ? "float32"
-                            : s.storage_type == "torch DoubleStorage" ? "float64"
-                            : s.storage_type == "torch BFloat16Storage" ? "bfloat16"
-                            : s.storage_type == "torch HalfStorage" ? "float16" : "";
-    if (dtype.empty()) continue;
+    const std::string dtype = DTypeName(t.dtype);
     TensorStats stats(dtype);
-    stats.Add(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-    group[s.owner] = stats.ToJson();
-    if (s.owner == "step" && bytes.size() == CanonicalDTypeSize(dtype)) {
-      group["step"]["value"] = DecodeElement(dtype, reinterpret_cast<const uint8_t*>(bytes.data()), 0);
-    }
+    stats.Add(bytes.data(), bytes.size());
+    json& group = params[std::stoll(index)];
+    group[part] = stats.ToJson();
+    if (part == "step" && t.numel() == 1) group["step"]["value"] = DecodeElement(dtype, bytes.data(), 0);
   }
-  flush();
+  for (auto& [index, group] : params) {
+    group["param"] = index;
+    (*ctx->report)["optimizer"].push_back(group);
+  }
+  const json groups = archive.values.is_object() ? archive.values.value("param_groups", json()) : json();
+  if (groups.is_array()) (*ctx->report)["optimizer_param_groups"] = groups;
 }
 
 // Lockstep's optimizer.h5: exp_avg/<param>, exp_avg_sq/<param>, step/<param>.
@@ -280,12 +268,9 @@ void ShowLockstepCheckpoint(Context* ctx, const std::string& dir) {
 void ShowHfCheckpoint(Context* ctx, const std::string& dir) {
   ShowTrainerState(ctx, dir + "/trainer_state.json");
   if (fs::exists(dir + "/training_args.bin")) {
-    PickleSummary summary;
-    std::vector<ZipEntry> entries;
-    (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, dir + "/training_args.bin", &summary, &entries));
-    json args = json::object();
-    for (const auto& [k, v] : summary.scalars) args[k] = v;
-    (*ctx->report)["training_args"] = args;  // read from the pickle's data, not by running it
+    TorchArchive archive;
+    (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, dir + "/training_args.bin", &archive));
+    (*ctx->report)["training_args"] = PickledScalars(archive);  // read from the pickle's data, not by running it
   }
   ShowHfRng(ctx, dir);
   (*ctx->report)["sampler"] = {{"note", "Hugging Face saves no sampler state: a resume re-derives the data "
@@ -297,28 +282,45 @@ void ShowHfCheckpoint(Context* ctx, const std::string& dir) {
     std::set<std::string> shards;
     for (const auto& [name, shard] : weight_map) shards.insert(shard);
     for (const auto& shard : shards) ShowSafetensors(ctx, dir + "/" + shard, shard);
-  } else if (fs::exists(dir + "/model.safetensors")) {
-    ShowSafetensors(ctx, dir + "/model.safetensors", "model.safetensors");
+  } else if (const std::string weights = ModelWeightsFile(dir); HasSuffix(weights, ".safetensors")) {
+    ShowSafetensors(ctx, dir + "/" + weights, weights);  // model.safetensors, or a PEFT adapter
+  } else if (HasSuffix(weights, ".bin")) {
+    TorchArchive archive;
+    (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, dir + "/" + weights, &archive));
+    ShowTorchTensors(ctx, archive, weights);
   }
   if (fs::exists(dir + "/optimizer.pt")) ShowHfOptimizer(ctx, dir + "/optimizer.pt");
-  for (const char* pickle : {"scheduler.pt", "scaler.pt", "pytorch_model.bin"}) {
+  for (const char* pickle : {"scheduler.pt", "scaler.pt"}) {
     if (!fs::exists(dir + "/" + pickle)) continue;
-    PickleSummary summary;
-    std::vector<ZipEntry> entries;
-    (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, dir + "/" + pickle, &summary, &entries));
+    TorchArchive archive;
+    (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, dir + "/" + pickle, &archive));
   }
 }
 
 }  // namespace
 
+std::string ModelWeightsFile(const std::string& dir) {
+  for (const char* name : {"model.h5", "model.safetensors.index.json", "model.safetensors", "adapter_model.safetensors",
+                           "pytorch_model.bin", "adapter_model.bin"}) {
+    if (fs::exists(fs::path(dir) / name)) return name;
+  }
+  return "";
+}
+
 std::string CheckpointLayout(const std::string& dir) {
   auto has = [&](const char* f) { return fs::exists(fs::path(dir) / f); };
   if (has("manifest.json") || has("model.h5") || has("loop_state.json")) return "lockstep";
-  if (has("trainer_state.json") && (has("model.safetensors") || has("model.safetensors.index.json") ||
-                                    has("pytorch_model.bin") || has("optimizer.pt") || has("rng_state.pth"))) {
+  if (has("trainer_state.json") && (!ModelWeightsFile(dir).empty() || has("optimizer.pt") || has("rng_state.pth"))) {
     return "hf";
   }
   return "";
+}
+
+bool IsRunDirectory(const std::string& dir) {
+  if (fs::exists(fs::path(dir) / kStepLogFile)) return true;
+  std::vector<CheckpointDir> dirs;
+  if (ListCheckpointDirs(dir, &dirs).ok() && !dirs.empty()) return true;
+  return CheckpointLayout(dir).empty() && fs::exists(fs::path(dir) / kTrainerStateFile);
 }
 
 Status ShowPath(const std::string& path, const ShowOptions& options, json* report) {
@@ -346,9 +348,10 @@ Status ShowPath(const std::string& path, const ShowOptions& options, json* repor
     ShowSafetensors(&ctx, path, name);
   } else if (HasSuffix(name, ".pt") || HasSuffix(name, ".pth") || HasSuffix(name, ".bin")) {
     (*report)["kind"] = "torch archive (pickle, not executed)";
-    PickleSummary summary;
-    std::vector<ZipEntry> entries;
-    (*report)["pickles"].push_back(ScanTorchArchive(&ctx, path, &summary, &entries));
+    TorchArchive archive;
+    (*report)["pickles"].push_back(ScanTorchArchive(&ctx, path, &archive));
+    ShowTorchTensors(&ctx, archive, name);
+    (*report)["pickled_values"] = archive.values;
   } else {
     return Status::InvalidArgument(path + ": not a checkpoint directory or a .h5/.safetensors/.pt/.pth/.bin file");
   }

@@ -1,5 +1,8 @@
 #include "replay/checkpoint_diff.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include <filesystem>
 #include <map>
 
@@ -12,11 +15,19 @@ namespace fs = std::filesystem;
 
 namespace lockstep {
 
+bool IsOutputLocationSetting(const std::string& key) {
+  static const char* const kKeys[] = {"output_dir", "overwrite_output_dir", "logging_dir", "run_name",
+                                      "resume_from_checkpoint"};
+  return std::find(std::begin(kKeys), std::end(kKeys), key) != std::end(kKeys);
+}
+
 nlohmann::json NormalizeRunJson(const std::string& file_name, nlohmann::json value) {
   if (!value.is_object()) return value;
-  if (file_name == "training_args.json") {
-    value.erase("output_dir");
-    value.erase("overwrite_output_dir");
+  // training_args.bin holds TrainingArguments as a pickled object: its fields are its state.
+  nlohmann::json* args = file_name == "training_args.json" ? &value
+                       : file_name == "training_args.bin" && value.contains("state") ? &value["state"] : nullptr;
+  if (args && args->is_object()) {
+    for (auto it = args->begin(); it != args->end();) it = IsOutputLocationSetting(it.key()) ? args->erase(it) : std::next(it);
   }
   if (file_name == "loop_state.json") {  // where this run's own log file ends: resume records move it
     value.erase("step_log_bytes");

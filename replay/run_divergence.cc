@@ -13,6 +13,7 @@
 #include "formats/checkpoint.h"
 #include "formats/json_file.h"
 #include "formats/step_log.h"
+#include "replay/checkpoint_diff.h"
 #include "replay/run_diff.h"
 #include "replay/step_compare.h"
 #include "replay/tensor_diff.h"
@@ -82,7 +83,7 @@ Status ReadHfState(RunSide* side) {
     LOCKSTEP_RETURN_IF_ERROR(ReadPickledSettings(newest + "/training_args.bin", &scalars));
     for (const auto& [k, v] : scalars.items()) {
       const std::string key = "training_args." + k;
-      if (k == "output_dir" || k == "logging_dir" || k == "run_name") continue;
+      if (IsOutputLocationSetting(k)) continue;
       (IsEnvironmentKey(key) ? side->environment : side->settings)[key] = v;
     }
   }

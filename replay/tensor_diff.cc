@@ -10,6 +10,7 @@
 #include "formats/checksum.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
+#include "formats/torch_archive.h"
 #include "inspect/show.h"
 #include "replay/checkpoint_diff.h"
 #include "replay/divergence.h"
@@ -32,11 +33,16 @@ struct Side {
   std::map<std::string, json> state;
 };
 
-std::string ModelWeightsFile(const std::string& dir) {
-  for (const char* name : {"model.h5", "model.safetensors.index.json", "model.safetensors", "pytorch_model.bin"}) {
-    if (fs::exists(fs::path(dir) / name)) return name;
-  }
-  return "";
+// A torch.save archive: its tensors (named `prefix` + their place in the pickle) and its
+// other values (a learning rate, _last_lr, a step count), compared as JSON.
+// `label` names its values in the report (the file's name when empty).
+Status AppendTorchFile(const std::string& path, const std::string& prefix, Side* side, const std::string& label = "") {
+  LOCKSTEP_RETURN_IF_ERROR(AppendTensorFile(path, prefix, &side->tensors));
+  json values;
+  LOCKSTEP_RETURN_IF_ERROR(ReadPickledValues(path, &values));
+  const std::string name = fs::path(path).filename().string();
+  side->state[label.empty() ? name : label] = NormalizeRunJson(name, std::move(values));
+  return Status::Ok();
 }
 
 Status LoadCheckpointDir(const std::string& dir, Side* side) {
@@ -56,16 +62,14 @@ Status LoadCheckpointDir(const std::string& dir, Side* side) {
     const std::string path = dir + "/" + name;
     if (name == kManifestFile || name == weights) continue;
     if (weights == "model.safetensors.index.json" && HasSuffix(name, ".safetensors")) continue;  // its shards
-    if (name == "optimizer.h5" || name == "optimizer.pt") {
+    if (name == "optimizer.h5") {
       LOCKSTEP_RETURN_IF_ERROR(AppendTensorFile(path, "optimizer/", &side->tensors));
     } else if (HasSuffix(name, ".json")) {
       json j;
       LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(path, &j));
       side->state[name] = NormalizeRunJson(name, j);
-    } else if (name.rfind("rng_state", 0) == 0 && HasSuffix(name, ".pth")) {
-      LOCKSTEP_RETURN_IF_ERROR(AppendTensorFile(path, name + "/", &side->tensors));
-    } else if (HasSuffix(name, ".pt") || HasSuffix(name, ".bin")) {
-      LOCKSTEP_RETURN_IF_ERROR(ReadPickledSettings(path, &side->state[name]));
+    } else if (IsTorchArchiveName(name)) {  // its tensors, and every other value it holds
+      LOCKSTEP_RETURN_IF_ERROR(AppendTorchFile(path, name == "optimizer.pt" ? "optimizer/" : name + "/", side));
     } else {
       std::string hex;
       LOCKSTEP_RETURN_IF_ERROR(FileXxh3Hex(path, &hex));
@@ -81,6 +85,8 @@ Status LoadSide(const std::string& path, Side* side) {
   if (ec || !fs::exists(st)) return Status::NotFound(path + ": no such file or directory");
   if (fs::is_directory(st)) return LoadCheckpointDir(path, side);
   side->kind = "tensor file";
+  // Two files of any names are one file compared: its values go by one label.
+  if (IsTorchArchiveName(path)) return AppendTorchFile(path, "", side, "the pickle");
   return AppendTensorFile(path, "", &side->tensors);
 }
 
@@ -125,7 +131,8 @@ Status CompareEntries(const TensorEntry& a, const TensorEntry& b, const Toleranc
   return Status::Ok();
 }
 
-void CompareState(const Side& a, const Side& b, const Tolerance& tol, std::vector<StateDifference>* out) {
+void CompareState(const Side& a, const Side& b, const Tolerance& tol, std::vector<StateDifference>* out,
+                  std::vector<std::string>* compared) {
   const bool same_kind = a.kind == b.kind;
   for (const auto& [file, ja] : a.state) {
     const auto it = b.state.find(file);
@@ -133,6 +140,7 @@ void CompareState(const Side& a, const Side& b, const Tolerance& tol, std::vecto
       if (same_kind) out->push_back({file, "(file)", "present", "(absent)"});
       continue;
     }
+    compared->push_back(file);
     for (const auto& d : JsonDifferences(ja, it->second, kMaxStateDifferencesPerFile)) {
       out->push_back({file, d.path.empty() ? "(value)" : d.path, Abbreviate(d.a), Abbreviate(d.b),
                       NumbersWithinTolerance(d.a, d.b, tol)});
@@ -203,7 +211,7 @@ static Status DiffCheckpointsUnchecked(const std::string& a, const std::string& 
     d.shape_b = tb.shape;
     out->tensors.push_back(std::move(d));
   }
-  CompareState(sa, sb, tolerance, &out->state);
+  CompareState(sa, sb, tolerance, &out->state, &out->state_files);
   return Status::Ok();
 }
 
@@ -225,7 +233,8 @@ json CheckpointDiffJson(const CheckpointDiff& d, const Tolerance& tolerance) {
   return {{"identical", d.identical()}, {"within_tolerance", d.within_tolerance()},
           {"tolerance", tolerance.ToJson()}, {"kind_a", d.kind_a}, {"kind_b", d.kind_b},
           {"tensors_compared", d.tensors.size()}, {"tensors_equal", equal},
-          {"bytes_compared", d.bytes_compared}, {"tensors", tensors}, {"state_differences", state}};
+          {"bytes_compared", d.bytes_compared}, {"tensors", tensors}, {"state_files_compared", d.state_files},
+          {"state_differences", state}};
 }
 
 std::string CheckpointDiffText(const CheckpointDiff& d, const Tolerance& tolerance) {
@@ -235,8 +244,13 @@ std::string CheckpointDiffText(const CheckpointDiff& d, const Tolerance& toleran
     within += !t.identical() && t.within_tolerance();
   }
   std::string out;
-  if (d.identical()) {
-    out = "IDENTICAL: " + std::to_string(d.tensors.size()) + " tensors bit for bit, and every other value\n";
+  if (!d.compared_anything()) {
+    out = "NOTHING COMPARED: neither side holds a tensor or another value Lockstep reads; no verdict\n";
+  } else if (d.identical()) {
+    std::string files;
+    for (const auto& f : d.state_files) files += (files.empty() ? "" : ", ") + f;
+    out = "IDENTICAL: " + std::to_string(d.tensors.size()) + " tensors bit for bit" +
+          (files.empty() ? std::string(" (no other values held)") : ", and every other value in " + files) + "\n";
   } else if (d.within_tolerance() && tolerance.any()) {
     out = "WITHIN TOLERANCE (" + tolerance.ToString() + "): " + std::to_string(within) + " of " +
           std::to_string(d.tensors.size()) + " tensors differ in their bits, all within it\n";

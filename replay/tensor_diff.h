@@ -28,7 +28,10 @@ struct CheckpointDiff {
   std::string kind_a, kind_b;       // "lockstep checkpoint", "hf checkpoint", "tensor file"
   std::vector<TensorDiff> tensors;  // in A's order, then tensors only B has
   std::vector<StateDifference> state;
+  std::vector<std::string> state_files;  // the files whose other values both sides hold, compared
   uint64_t bytes_compared = 0;      // tensor bytes read from both sides
+  // False when nothing was compared (no tensor, no other value): no verdict then.
+  bool compared_anything() const { return !tensors.empty() || !state_files.empty() || !state.empty(); }
   bool identical() const;
   bool within_tolerance() const;    // every tensor and every state difference within tolerance
 };

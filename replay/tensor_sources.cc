@@ -10,7 +10,7 @@
 #include <set>
 
 #include "formats/file_util.h"
-#include "formats/pickle_scan.h"
+#include "formats/torch_archive.h"
 #include "formats/safetensors.h"
 #include "formats/zip_archive.h"
 
@@ -25,20 +25,6 @@ bool DTypeFromSafetensors(const std::string& st, DType* d) {
       {"I64", DType::kInt64},   {"I32", DType::kInt32},   {"I16", DType::kInt16},   {"I8", DType::kInt8},
       {"U8", DType::kUInt8},    {"BOOL", DType::kBool}};
   const auto it = kNames.find(st);
-  if (it == kNames.end()) return false;
-  *d = it->second;
-  return true;
-}
-
-// torch's storage classes ("torch FloatStorage") as dtypes; false for one not listed.
-bool DTypeFromStorage(const std::string& type, DType* d) {
-  static const std::map<std::string, DType> kNames = {
-      {"torch FloatStorage", DType::kFloat32}, {"torch DoubleStorage", DType::kFloat64},
-      {"torch HalfStorage", DType::kFloat16},  {"torch BFloat16Storage", DType::kBFloat16},
-      {"torch LongStorage", DType::kInt64},    {"torch IntStorage", DType::kInt32},
-      {"torch ShortStorage", DType::kInt16},   {"torch CharStorage", DType::kInt8},
-      {"torch ByteStorage", DType::kUInt8},    {"torch BoolStorage", DType::kBool}};
-  const auto it = kNames.find(type);
   if (it == kNames.end()) return false;
   *d = it->second;
   return true;
@@ -119,33 +105,18 @@ Status AppendSafetensorsIndex(const std::string& path, const std::string& prefix
 }
 
 Status AppendTorchArchive(const std::string& path, const std::string& prefix, std::vector<TensorEntry>* out) {
-  std::vector<ZipEntry> entries;
-  LOCKSTEP_RETURN_IF_ERROR(ListZip(path, &entries));
-  std::map<std::string, const ZipEntry*> storage_entry;  // key -> <archive>/data/<key>
-  const ZipEntry* pickle_entry = nullptr;
-  for (const auto& e : entries) {
-    if (HasSuffix(e.name, "/data.pkl") || e.name == "data.pkl") pickle_entry = &e;
-    const size_t at = e.name.rfind("/data/");
-    if (at != std::string::npos) storage_entry[e.name.substr(at + 6)] = &e;
-  }
-  if (!pickle_entry) return Status::Corruption(path + ": a torch archive without data.pkl");
-  std::string pickle;
-  LOCKSTEP_RETURN_IF_ERROR(ReadZipEntry(path, *pickle_entry, 256u << 20, &pickle));
-  PickleSummary summary;
-  LOCKSTEP_RETURN_IF_ERROR(ScanPickle(pickle, path + ":" + pickle_entry->name, &summary));
-  for (const auto& s : summary.storages) {
+  TorchArchive archive;
+  LOCKSTEP_RETURN_IF_ERROR(ReadTorchArchive(path, &archive));
+  for (const auto& t : archive.tensors) {
     TensorEntry e;
-    e.name = prefix + s.owner + "#" + s.key;
+    e.name = prefix + t.name;
     e.file = fs::path(path).filename().string();
-    if (!DTypeFromStorage(s.storage_type, &e.dtype)) e.dtype = DType::kUInt8;  // unknown: compared as bytes
-    const auto it = storage_entry.find(s.key);
-    if (it == storage_entry.end()) return Status::Corruption(path + ": no archive entry for storage " + s.key);
-    std::string bytes;
-    LOCKSTEP_RETURN_IF_ERROR(ReadZipEntry(path, *it->second, 1ull << 34, &bytes));
-    if (bytes.size() % DTypeSize(e.dtype) != 0) e.dtype = DType::kUInt8;
-    e.bytes = bytes.size();
-    e.shape = {static_cast<int64_t>(bytes.size() / DTypeSize(e.dtype))};
-    e.memory = std::make_shared<const std::vector<uint8_t>>(bytes.begin(), bytes.end());
+    e.dtype = t.dtype;
+    e.shape = t.shape;
+    auto bytes = std::make_shared<std::vector<uint8_t>>();
+    LOCKSTEP_RETURN_IF_ERROR(ReadTorchTensor(archive, t, bytes.get()));
+    e.bytes = bytes->size();
+    e.memory = std::move(bytes);
     out->push_back(std::move(e));
   }
   return Status::Ok();
@@ -180,17 +151,16 @@ Status TensorEntry::Read(uint64_t begin, size_t n, std::vector<uint8_t>* buffer,
 }
 
 Status ReadPickledSettings(const std::string& path, nlohmann::json* out) {
-  std::vector<ZipEntry> entries;
-  LOCKSTEP_RETURN_IF_ERROR(ListZip(path, &entries));
-  *out = nlohmann::json::object();
-  for (const auto& e : entries) {
-    if (!(HasSuffix(e.name, "/data.pkl") || e.name == "data.pkl")) continue;
-    std::string pickle;
-    LOCKSTEP_RETURN_IF_ERROR(ReadZipEntry(path, e, 256u << 20, &pickle));
-    PickleSummary summary;
-    LOCKSTEP_RETURN_IF_ERROR(ScanPickle(pickle, path + ":" + e.name, &summary));
-    for (const auto& [k, v] : summary.scalars) (*out)[k] = v;
-  }
+  TorchArchive archive;
+  LOCKSTEP_RETURN_IF_ERROR(ReadTorchArchive(path, &archive));
+  *out = PickledScalars(archive);
+  return Status::Ok();
+}
+
+Status ReadPickledValues(const std::string& path, nlohmann::json* out) {
+  TorchArchive archive;
+  LOCKSTEP_RETURN_IF_ERROR(ReadTorchArchive(path, &archive));
+  *out = std::move(archive.values);
   return Status::Ok();
 }
 
@@ -206,9 +176,7 @@ Status AppendTensorFile(const std::string& path, const std::string& prefix, std:
   if (HasSuffix(path, ".h5")) return AppendH5(path, prefix, out);
   if (HasSuffix(path, ".safetensors")) return AppendSafetensors(path, prefix, nullptr, out);
   if (HasSuffix(path, ".safetensors.index.json")) return AppendSafetensorsIndex(path, prefix, out);
-  if (HasSuffix(path, ".pt") || HasSuffix(path, ".pth") || HasSuffix(path, ".bin")) {
-    return AppendTorchArchive(path, prefix, out);
-  }
+  if (IsTorchArchiveName(path)) return AppendTorchArchive(path, prefix, out);
   return Status::InvalidArgument(path + ": not a tensor file (.h5, .safetensors, .safetensors.index.json, .pt, .pth, .bin)");
 }
 

@@ -38,14 +38,18 @@ struct TensorEntry {
 //   .h5                             every dataset (read in a child process: no manifest vouches)
 //   .safetensors                    every tensor, header validated first
 //   *.safetensors.index.json        every tensor of every shard the index names
-//   .pt .pth .bin                   every storage the pickle references, as a flat tensor
-//                                   named "<owner>#<key>" (torch archives are read as data)
+//   .pt .pth .bin                   every tensor the pickle rebuilds, named by its place in
+//                                   the pickled structure ("state.0.exp_avg"), read as data
 // Corruption naming the file when it cannot be read; InvalidArgument for another kind.
 Status AppendTensorFile(const std::string& path, const std::string& prefix, std::vector<TensorEntry>* out);
 
-// The settings a torch archive's pickle spells out ("save_total_limit": 2 in
+// The settings a torch archive's pickle spells out (TrainingArguments' scalar fields in
 // training_args.bin, "last_epoch" in scheduler.pt), read as data, never executed.
 Status ReadPickledSettings(const std::string& path, nlohmann::json* out);
+
+// Every value a torch archive's pickle holds (formats/torch_archive.h), tensors as
+// {"tensor": NAME, "dtype", "shape"}: what a diff compares beside the tensors' elements.
+Status ReadPickledValues(const std::string& path, nlohmann::json* out);
 
 // True for the file names AppendTensorFile reads.
 bool IsTensorFileName(const std::string& name);

@@ -12,6 +12,7 @@
 #include "replay/module_trace.h"
 #include "replay/run_divergence.h"
 #include "replay/tensor_diff.h"
+#include "replay/tensor_sources.h"
 #include "tests/inspect_helpers.h"
 #include "tests/test_util.h"
 
@@ -32,6 +33,54 @@ std::string EditedHfRun(const test::ScratchDir& dir, size_t index, const std::st
   state["log_history"][index][key] = value;
   EXPECT_OK(WriteJsonFile(state_path, state));
   return copy;
+}
+
+// Issue 21, finding 3: the same HF run written to another directory (its training_args.bin
+// names another output_dir) was "DIFFERENT", cause state: the pickle scanner had taken the
+// path for a key. Paths are not run-deciding; a changed learning rate still is a setting.
+TEST(HfRunDiff, TheSameRunInAnotherDirectoryIsIdentical) {
+  test::ScratchDir dir;
+  const std::string copy = dir.Join("elsewhere");
+  fs::copy(test::HfRun(), copy, fs::copy_options::recursive);
+  for (const char* checkpoint : {"checkpoint-3", "checkpoint-16"}) {  // same length: the pickle stays valid
+    const std::string bin = copy + "/" + checkpoint + "/training_args.bin";
+    const auto o = test::RunCommand("/usr/bin/python3 -c \"import zipfile; a=zipfile.ZipFile('" + bin + "'); "
+                                    "items=[(i, a.read(i)) for i in a.infolist()]; a.close(); "
+                                    "b=zipfile.ZipFile('" + bin + "','w'); [b.writestr(i, d.replace(b'/tmp/hfpub/run', "
+                                    "b'/srv/hfabc/run')) for i, d in items]\"");
+    ASSERT_EQ(o.code, 0) << o.out;
+  }
+  json values;
+  ASSERT_OK(ReadPickledSettings(copy + "/checkpoint-16/training_args.bin", &values));
+  ASSERT_EQ(values["output_dir"], "/srv/hfabc/run");  // the premise: the runs name other directories
+  RunDiff d;
+  ASSERT_OK(DiffRuns(test::HfRun(), copy, Tolerance(), &d));
+  EXPECT_TRUE(d.identical()) << RunDiffText(d, "a", "b");
+  EXPECT_TRUE(d.settings.empty()) << RunDiffText(d, "a", "b");
+  CheckpointDiff c;
+  ASSERT_OK(DiffCheckpoints(test::HfRun() + "/checkpoint-16", copy + "/checkpoint-16", Tolerance(), &c));
+  EXPECT_TRUE(c.identical()) << CheckpointDiffText(c, Tolerance());
+}
+
+// Issue 21, finding 6: torch.save files (written by torch, fixtures/torch/make_fixtures.py).
+TEST(TorchFileDiff, ValuesBesideTensorsAreComparedAndKeyOrderDoesNotMatter) {
+  const std::string t = std::string(LOCKSTEP_FIXTURES_DIR) + "/torch/";
+  const std::string diff = std::string(LOCKSTEP_BIN) + " diff ";
+  auto o = test::RunCommand(diff + t + "optimizer_lr01.pt " + t + "optimizer_lr02.pt");
+  EXPECT_EQ(o.code, 1) << o.out;
+  EXPECT_NE(o.out.find("param_groups[0].lr  a 0.1, b 0.2"), std::string::npos) << o.out;
+  EXPECT_EQ(o.out.find("IDENTICAL"), std::string::npos) << o.out;
+  o = test::RunCommand(diff + t + "scheduler_a.pt " + t + "scheduler_b.pt");
+  EXPECT_EQ(o.code, 1) << o.out;
+  EXPECT_NE(o.out.find("_last_lr[0]  a 0.1, b 0.05"), std::string::npos) << o.out;
+  o = test::RunCommand(diff + t + "model.pt " + t + "model_reordered.pt");
+  EXPECT_EQ(o.code, 0) << o.out;
+  EXPECT_NE(o.out.find("IDENTICAL: 2 tensors bit for bit"), std::string::npos) << o.out;
+  EXPECT_EQ(o.out.find("#"), std::string::npos) << o.out;  // no storage-key names
+  o = test::RunCommand(std::string(LOCKSTEP_BIN) + " inspect " + t + "model.pt");
+  EXPECT_EQ(o.code, 0) << o.out;
+  EXPECT_NE(o.out.find("tensors (2)"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("model.pt:fc.weight"), std::string::npos) << o.out;
 }
 
 TEST(HfRunDiff, TheFixtureAgainstItselfIsIdentical) {

@@ -384,6 +384,21 @@ bool TrainingRun::UpdateBest(const json& metrics) {
   return true;
 }
 
+// Whether a finished run's results files are all there and whole: trainer_state.json is
+// written last, so it must parse and name this step (a save killed half-way is redone).
+bool TrainingRun::ResultsWritten() const {
+  const fs::path out(args_.output_dir);
+  json state, other;
+  if (!ReadJsonFile((out / kTrainerStateFile).string(), &state).ok() || !state.is_object() ||
+      state.value("global_step", json()) != json(state_.global_step)) {
+    return false;
+  }
+  for (const char* name : {kTrainResultsFile, kAllResultsFile}) {
+    if (!ReadJsonFile((out / name).string(), &other).ok()) return false;
+  }
+  return data_.eval.size() == 0 || ReadJsonFile((out / kEvalResultsFile).string(), &other).ok();
+}
+
 Status TrainingRun::Finish(TrainResult* result) {
   {
     ScopeSeconds wait(&final_save_wait_s_);
@@ -416,7 +431,7 @@ Status TrainingRun::Finish(TrainResult* result) {
   // a runtime of 0 and speeds of millions of samples per second.
   const bool trained_here = state_.global_step > first_step_;
   const fs::path out(args_.output_dir);
-  if (!trained_here && !resumed_from_.empty() && fs::exists(out / kTrainResultsFile)) {
+  if (!trained_here && !resumed_from_.empty() && ResultsWritten()) {
     progress_->Note("the run had finished at step " + std::to_string(state_.global_step) +
                     ": nothing to train; its results files are left as they were");
     return step_log_ ? step_log_->Close() : Status::Ok();

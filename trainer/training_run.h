@@ -42,6 +42,7 @@ class TrainingRun {
   Status Finish(TrainResult* result);
 
  private:
+  bool ResultsWritten() const;
   double Now() const { return options_.clock ? options_.clock() : SteadySeconds(); }
   static double SteadySeconds() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
