@@ -298,7 +298,11 @@ Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditRe
                                        {"status", top.status}};
     for (const auto& p : top.problems) report->problems.push_back(p);
   }
-  if (report->latest_resumable.empty()) report->problems.push_back(run_dir + ": no resumable checkpoint");
+  if (report->latest_resumable.empty()) {
+    report->problems.push_back(run_dir + (complete.empty() ? ": no resumable checkpoint"
+                                                           : ": no checkpoint a resume continues exactly (the complete "
+                                                             "ones hold weights only: save_only_model)"));
+  }
 
   // 2. Leftovers and strays.
   for (const auto& e : fs::directory_iterator(run_dir, ec)) {

@@ -291,6 +291,27 @@ void ComputeAftermath(const RunSide& a, const RunSide& b, RunDiff* out) {
   }
 }
 
+// The final model an HF output directory holds at its top level (trainer.save_model()),
+// tensor by tensor, as one more checkpoint row.
+Status CompareTopLevelModels(const RunSide& a, const RunSide& b, RunDiff* out) {
+  const std::string wa = ModelWeightsFile(a.dir), wb = ModelWeightsFile(b.dir);
+  if (wa.empty() || wb.empty() || CheckpointLayout(a.dir) == "lockstep") return Status::Ok();
+  CheckpointDiff diff;
+  LOCKSTEP_RETURN_IF_ERROR(DiffCheckpoints(a.dir + "/" + wa, b.dir + "/" + wb, out->tolerance, &diff));
+  const int64_t step = a.checkpoint_steps.empty() ? 0 : a.checkpoint_steps.back();
+  CheckpointSummary s{"final model (" + wa + ")", diff.identical(), diff.within_tolerance(), 0, std::nullopt};
+  for (const auto& t : diff.tensors) {
+    if (t.identical()) continue;
+    if (!s.first) s.first = Divergence{step, cause::kWeights, wa, t.name, t.status, t.status};
+    ++s.tensors_differing;
+  }
+  if (!s.first && !diff.state.empty()) {
+    s.first = Divergence{step, cause::kWeights, wa, diff.state.front().field, diff.state.front().a, diff.state.front().b};
+  }
+  out->checkpoints.push_back(s);
+  return Status::Ok();
+}
+
 Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out) {
   for (int64_t step : a.checkpoint_steps) {
     if (!std::binary_search(b.checkpoint_steps.begin(), b.checkpoint_steps.end(), step)) continue;
@@ -418,6 +439,7 @@ static Status DiffRunsUnchecked(const std::string& reference, const std::string&
     CompareLogHistories(a.log_history, b.log_history, tolerance, out);
   }
   LOCKSTEP_RETURN_IF_ERROR(CompareCommonCheckpoints(a, b, out));
+  LOCKSTEP_RETURN_IF_ERROR(CompareTopLevelModels(a, b, out));
   LOCKSTEP_RETURN_IF_ERROR(CompareResults(a, b, out, &out->results_within));
   // A checkpoint that differs before the logs do is the earlier sign: the runs parted in a
   // way the logged loss and grad norm did not show (weights moved by an ULP). On a tie the
