@@ -34,7 +34,7 @@ enum class InputKind { kRun, kCheckpoint, kTrace };
 // JSON `lockstep replay --trace-modules` writes. Anything else is unreadable input.
 Status Classify(const std::string& path, InputKind* kind) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) return Status::NotFound(path + ": no such file or directory");
+  LOCKSTEP_RETURN_IF_ERROR(CheckInputPath(path));
   if (fs::is_directory(path, ec)) {
     std::vector<CheckpointDir> dirs;
     LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(path, &dirs));  // names an unreadable directory
@@ -90,7 +90,8 @@ std::function<int()> AddDiffCommand(CLI::App* app) {
     if (ka == InputKind::kRun) {
       RunDiff d;
       if (!(st = DiffRuns(flags->a, flags->b, tol, &d)).ok()) return fail(st);
-      return Finish(flags->json, RunDiffJson(d), RunDiffText(d, flags->a, flags->b), d.within_tolerance());
+      return Finish(flags->json, RunDiffJson(d), RunDiffText(d, flags->a, flags->b),
+                    d.compared_anything() && d.within_tolerance());
     }
     if (ka == InputKind::kTrace) {
       TraceDiff d;

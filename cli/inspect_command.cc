@@ -214,9 +214,7 @@ std::function<int()> AddInspectCommand(CLI::App* app) {
     flags->show.head = head;
     std::error_code ec;
     const bool is_dir = fs::is_directory(flags->path, ec);
-    if (!fs::exists(flags->path, ec)) {
-      return fail(Status::NotFound(flags->path + ": no such file or directory"));
-    }
+    if (Status there = CheckInputPath(flags->path); !there.ok()) return fail(there);
     if (!is_dir && HasSuffix(flags->path, ".zst")) return InspectStepLog(*flags);
     if (is_dir && (IsRunDirectory(flags->path) || CheckpointLayout(flags->path).empty())) {
       AuditOptions options;

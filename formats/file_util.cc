@@ -20,6 +20,18 @@ bool HasSuffix(const std::string& name, const std::string& suffix) {
   return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+Status CheckInputPath(const std::string& path) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) == 0) return Status::Ok();
+  const int e = errno;
+  switch (e) {
+    case ENOENT: return Status::NotFound(path + ": no such file or directory");
+    case ENOTDIR: return Status::NotFound(path + ": a component of the path is not a directory");
+    case ELOOP: return Status::InvalidArgument(path + ": a loop of symbolic links (they never reach a file)");
+    default: return Status::IOError(path + ": cannot look at it: " + std::strerror(e));
+  }
+}
+
 Status ReadFileToString(const std::string& path, std::string* out, uint64_t max_bytes) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(path, "cannot open");

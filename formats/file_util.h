@@ -12,6 +12,12 @@ namespace lockstep {
 // True when the file name `name` ends with `suffix` (".safetensors", ".index.json").
 bool HasSuffix(const std::string& name, const std::string& suffix);
 
+// OK when `path` names something that exists (links followed); otherwise why not, in the
+// system's words and naming the path: NotFound (no such file or directory, or a path
+// component is not a directory), InvalidArgument (a loop of symbolic links), IOError (the
+// permission to look is missing, or another error). For checking a command's inputs.
+Status CheckInputPath(const std::string& path);
+
 // Reads the whole file into `*out`. Refuses files larger than `max_bytes` (hostile input).
 Status ReadFileToString(const std::string& path, std::string* out, uint64_t max_bytes);
 

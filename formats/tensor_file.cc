@@ -234,6 +234,11 @@ Status LocateTensorExtents(const std::string& path, std::vector<TensorExtent>* e
   struct stat info;
   if (::stat(path.c_str(), &info) != 0) return Status::NotFound(path + ": cannot stat: " + std::strerror(errno));
   const uint64_t file_size = static_cast<uint64_t>(info.st_size);
+  // libhdf5 says only that it could not open the file: a permission or I/O error is named
+  // first, so that an unreadable file is never called damaged.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError(path + ": cannot open: " + std::strerror(errno));
+  ::close(fd);
   Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file.valid()) return Status::Corruption(path + ": HDF5 file cannot be opened (truncated or damaged)");
   std::string magic, version;

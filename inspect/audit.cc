@@ -1,6 +1,11 @@
 #include "inspect/audit.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <filesystem>
@@ -35,7 +40,8 @@ bool ParseRankedRngFile(const std::string& name, int64_t* rank) {
 }
 
 void Fail(CheckpointAudit* c, const std::string& status, const std::string& problem) {
-  if (c->status != "corrupt") c->status = status;  // corrupt outranks incomplete
+  // corrupt outranks unreadable, which outranks incomplete
+  if (c->status != "corrupt" && !(c->status == "unreadable" && status == "incomplete")) c->status = status;
   c->problems.push_back(problem);
 }
 
@@ -259,6 +265,18 @@ Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditRe
       else {
         c.layout = "unknown";
         Fail(&c, "incomplete", d.path + ": holds no Lockstep or Hugging Face checkpoint files");
+      }
+    }
+    // The cheap checks read headers and sizes only: a file this user may not read is found
+    // here, never taken for healthy.
+    std::error_code rec;
+    for (const auto& e : fs::directory_iterator(d.path, rec)) {
+      if (!e.is_regular_file(rec)) continue;
+      const int fd = ::open(e.path().c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        Fail(&c, "unreadable", e.path().string() + ": cannot read: " + std::strerror(errno));
+      } else {
+        ::close(fd);
       }
     }
     // A checkpoint whose layout gave no size (no manifest): what its files hold, as found.

@@ -29,7 +29,7 @@ struct CheckpointAudit {
   int64_t step = 0;
   std::string name;    // "checkpoint-200"
   std::string layout;  // "lockstep", "hf" (foreign: audited by HF's rules), or "unknown"
-  std::string status;  // "complete", "incomplete" or "corrupt"
+  std::string status;  // "complete", "incomplete", "unreadable" (this user may not read a file) or "corrupt"
   std::vector<std::string> problems;  // "path: reason"
   std::vector<std::string> notes;     // facts that are not problems ("saved with save_only_model")
   // False for a complete checkpoint a resume could not continue exactly (weights only).

@@ -161,6 +161,18 @@ size_t FirstAtOrAfter(const std::vector<json>& records, int64_t step) {
   return i;
 }
 
+// One log has a record the other lacks: named by the file that lacks it and where that
+// file ends (a killed writer's truncated tail, or a run that stopped).
+Divergence MissingRecord(const json& record, const RunSide& lacks, bool reference_has) {
+  const int64_t step = record.value("step", int64_t{0});
+  const auto& records = lacks.log.records;
+  std::string why = "(absent: its records end at step " +
+                    (records.empty() ? std::string("0") : std::to_string(records.back().value("step", int64_t{0})));
+  why += lacks.log.truncated_tail ? "; the file ends inside a frame: " + lacks.log.tail_problem + ")" : ")";
+  return Divergence{step, cause::kLength, lacks.dir + "/" + kStepLogFile, "record of step " + std::to_string(step),
+                    reference_has ? "present" : why, reference_has ? why : "present"};
+}
+
 void CompareStepLogs(const RunSide& a, const RunSide& b, const Tolerance& tol, RunDiff* out) {
   const auto& ra = a.log.records;
   const auto& rb = b.log.records;
@@ -186,9 +198,7 @@ void CompareStepLogs(const RunSide& a, const RunSide& b, const Tolerance& tol, R
     std::optional<Divergence> d;
     bool within = false;
     if (ia >= ra.size() || ib >= rb.size()) {
-      const json& present = ia < ra.size() ? ra[ia] : rb[ib];
-      d = Divergence{present.value("step", int64_t{0}), cause::kLength, "step log", "(record)",
-                     ia < ra.size() ? "present" : "(absent)", ib < rb.size() ? "present" : "(absent)"};
+      d = MissingRecord(ia < ra.size() ? ra[ia] : rb[ib], ia >= ra.size() ? a : b, ia < ra.size());
     } else {
       json x = ra[ia], y = rb[ib];
       AlignGenerators(&x, &y);
@@ -440,6 +450,16 @@ static Status DiffRunsUnchecked(const std::string& reference, const std::string&
   }
   LOCKSTEP_RETURN_IF_ERROR(CompareCommonCheckpoints(a, b, out));
   LOCKSTEP_RETURN_IF_ERROR(CompareTopLevelModels(a, b, out));
+  // One run recorded its steps and the other did not: the records themselves differ, from
+  // the first, whatever log_history's few entries say.
+  if (a.has_log != b.has_log) {
+    const RunSide& logged = a.has_log ? a : b;
+    const std::string count = std::to_string(logged.log.records.size()) + " records";
+    KeepEarliest(Divergence{1, cause::kLength, (a.has_log ? b.dir : a.dir) + "/" + kStepLogFile, "step log file",
+                            a.has_log ? count : "(absent)", a.has_log ? "(absent)" : count},
+                 &out->first_divergence);
+    out->first_outside_tolerance = 1;
+  }
   LOCKSTEP_RETURN_IF_ERROR(CompareResults(a, b, out, &out->results_within));
   // A checkpoint that differs before the logs do is the earlier sign: the runs parted in a
   // way the logged loss and grad norm did not show (weights moved by an ULP). On a tie the

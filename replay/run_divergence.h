@@ -64,6 +64,8 @@ struct RunDiff {
   Tolerance tolerance;
 
   bool identical() const;
+  // False when no step record, log entry or checkpoint was compared: then no verdict.
+  bool compared_anything() const { return steps_matching > 0 || first_divergence || !checkpoints.empty(); }
   bool within_tolerance() const;  // identical, or every difference accepted by the tolerance
 };
 

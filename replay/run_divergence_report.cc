@@ -16,6 +16,9 @@ json SettingsJson(const std::vector<SettingDifference>& list) {
 }
 
 std::string Verdict(const RunDiff& d) {
+  if (!d.compared_anything()) {
+    return "NOTHING COMPARED: the runs share no step record, log entry or checkpoint; no verdict";
+  }
   if (d.identical()) {
     return "IDENTICAL: " + std::to_string(d.steps_matching) +
            (d.compared_by == "log_history" ? " log entries" : " steps") + " bit for bit (" + d.compared_by + ")";
@@ -72,6 +75,7 @@ json RunDiffJson(const RunDiff& d) {
   }
   for (const auto& r : d.results) results.push_back(r.ToJson());
   return {{"identical", d.identical()},
+          {"compared_anything", d.compared_anything()},
           {"within_tolerance", d.within_tolerance()},
           {"tolerance", d.tolerance.ToJson()},
           {"kind_a", d.kind_a},
@@ -93,10 +97,13 @@ json RunDiffJson(const RunDiff& d) {
 
 std::string RunDiffText(const RunDiff& d, const std::string& reference, const std::string& candidate) {
   std::string out = Verdict(d) + "\n";
-  out += "  reference " + reference + " (" + d.kind_a + ", " + std::to_string(d.reference_steps) + " " +
-         (d.compared_by == "log_history" ? "log entries" : "steps") + ")\n";
-  out += "  candidate " + candidate + " (" + d.kind_b + ", " + std::to_string(d.candidate_steps) + " " +
-         (d.compared_by == "log_history" ? "log entries" : "steps") + ")\n";
+  // A side's count is of its step records when it has a step log, else of log_history.
+  const auto count = [](const std::string& kind, int64_t n) {
+    const bool steps = kind == "lockstep run";
+    return std::to_string(n) + (steps ? (n == 1 ? " step" : " steps") : (n == 1 ? " log entry" : " log entries"));
+  };
+  out += "  reference " + reference + " (" + d.kind_a + ", " + count(d.kind_a, d.reference_steps) + ")\n";
+  out += "  candidate " + candidate + " (" + d.kind_b + ", " + count(d.kind_b, d.candidate_steps) + ")\n";
   if (d.compared_from_step > 1) {
     out += "  compared from step " + std::to_string(d.compared_from_step) +
            ": a step log begins there (a run resumed into a new directory)\n";

@@ -93,6 +93,17 @@ uint64_t UlpDistance(DType dtype, uint64_t a, uint64_t b) {
   return ma + mb;  // across zero: down to 0 on one side, up from it on the other
 }
 
+// A differing pair with a non-finite side has no finite distance: NaN against a number makes
+// the maxima NaN (and they stay so), an infinity makes them infinite. Never 0.
+static void NoteNonFinite(double a, double b, double* max_abs, double* max_rel) {
+  if (std::isfinite(a) && std::isfinite(b)) return;
+  if (std::isnan(a) || std::isnan(b)) {
+    *max_abs = *max_rel = NAN;
+  } else if (!std::isnan(*max_abs)) {
+    *max_abs = *max_rel = INFINITY;
+  }
+}
+
 TensorComparer::TensorComparer(DType dtype, const Tolerance& tolerance)
     : dtype_(dtype), elem_(DTypeSize(dtype)), tolerance_(tolerance) {}
 
@@ -120,6 +131,7 @@ void TensorComparer::CompareElements(const uint8_t* a, const uint8_t* b, size_t 
     const uint64_t ulp = floating ? UlpDistance(dtype_, ba, bb) : static_cast<uint64_t>(std::fabs(va - vb));
     acc_.max_ulp = std::max(acc_.max_ulp, ulp);
     bool pass = std::isnan(va) && std::isnan(vb);
+    if (!pass) NoteNonFinite(va, vb, &acc_.max_abs, &acc_.max_rel);
     if (std::isfinite(va) && std::isfinite(vb)) {
       const double abs = std::fabs(va - vb);
       const double rel = vb != 0 ? abs / std::fabs(vb) : INFINITY;
@@ -164,6 +176,7 @@ void CompareAcrossDTypes(DType dtype_a, const uint8_t* a, DType dtype_b, const u
       out->first_a = ElementText(dtype_a, a, i);
       out->first_b = ElementText(dtype_b, b, i);
     }
+    NoteNonFinite(va, vb, &out->max_abs, &out->max_rel);
     if (std::isfinite(va) && std::isfinite(vb)) {
       const double abs = std::fabs(va - vb);
       out->max_abs = std::max(out->max_abs, abs);

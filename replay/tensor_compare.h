@@ -42,7 +42,7 @@ struct TensorDiff {
   int64_t numel = 0;
   int64_t differing = 0;           // elements whose bits differ
   int64_t first_index = -1;        // flat (row-major) index of the first of them
-  double max_abs = 0, max_rel = 0;  // over elements where both are finite
+  double max_abs = 0, max_rel = 0;  // NaN when a number differs from a NaN, inf from an infinity
   uint64_t max_ulp = 0;            // in the dtype itself; UINT64_MAX when a NaN meets a number
   int64_t nan_a = 0, nan_b = 0, inf_a = 0, inf_b = 0;  // counted over differing elements only
   int64_t outside_tolerance = 0;   // differing elements the tolerance does not accept

@@ -48,6 +48,34 @@ TEST(UnreadableInput, ACheckpointNobodyMayReadIsNamedAndExitsTwo) {
   }
 }
 
+// Issue 21, finding 15: an unreadable model.h5 was "truncated or damaged", and the cheap
+// audit called a run healthy whose checkpoint this user could not read.
+TEST(UnreadableInput, AFileNobodyMayReadIsUnreadableNeverDamagedNorHealthy) {
+  AsNobody nobody;
+  Train(nobody.dir().Join("run"));
+  ASSERT_EQ(test::RunCommand("chmod -R a+rX " + nobody.dir().Join("run") + " && chmod 000 " +
+                             nobody.dir().Join("run/checkpoint-20/model.h5")).code, 0);
+  auto o = nobody.Run("diff run/checkpoint-20 run/checkpoint-10");
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("model.h5: cannot open: Permission denied"), std::string::npos) << o.out;
+  EXPECT_EQ(o.out.find("damaged"), std::string::npos) << o.out;
+  o = nobody.Run("inspect run");
+  EXPECT_EQ(o.code, 1) << o.out;
+  EXPECT_NE(o.out.find("unreadable"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("checkpoint-20/model.h5: cannot read: Permission denied"), std::string::npos) << o.out;
+  EXPECT_EQ(o.out.find("\nhealthy"), std::string::npos) << o.out;
+}
+
+TEST(UnreadableInput, ASymbolicLinkLoopIsNamedAsOne) {
+  test::ScratchDir dir;
+  ASSERT_EQ(test::RunCommand("cd " + dir.path() + " && ln -s b a && ln -s a b").code, 0);
+  for (const std::string& args : {"inspect " + dir.Join("a"), "diff " + dir.Join("a") + " " + dir.Join("b")}) {
+    const auto o = test::RunCommand(kBin + " " + args);
+    EXPECT_EQ(o.code, 2) << o.out;
+    EXPECT_NE(o.out.find("a loop of symbolic links"), std::string::npos) << o.out;
+  }
+}
+
 TEST(UnreadableInput, BenchCompareOnAFileNobodyMayReadExitsTwo) {
   AsNobody nobody;
   test::WriteAll(nobody.dir().Join("base.json"), "{\"benchmarks\": []}");

@@ -1,5 +1,6 @@
 // `lockstep diff` on Hugging Face output directories (log_history entry by entry), on
 // module traces, and on step logs read by the viewer; hostile inputs to all of them.
+#include <cmath>
 #include <filesystem>
 #include <random>
 
@@ -81,6 +82,43 @@ TEST(TorchFileDiff, ValuesBesideTensorsAreComparedAndKeyOrderDoesNotMatter) {
   EXPECT_EQ(o.code, 0) << o.out;
   EXPECT_NE(o.out.find("tensors (2)"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("model.pt:fc.weight"), std::string::npos) << o.out;
+}
+
+// Issue 21, finding 15: a run against a copy whose log lost its tail said "cause length
+// ((record))" without naming the file; against a copy without its log it was IDENTICAL over
+// one log entry; NaN against 1 showed max abs 0.
+TEST(RunDiffWording, AShortOrMissingLogIsNamedAndNeverIdentical) {
+  test::ScratchDir dir;
+  const std::string run = test::Train(dir.Join("run"));
+  fs::copy(run, dir.Join("cut"), fs::copy_options::recursive);
+  test::ShrinkFile(dir.Join("cut/steps.jsonl.zst"), 200);
+  RunDiff d;
+  ASSERT_OK(DiffRuns(run, dir.Join("cut"), Tolerance(), &d));
+  ASSERT_TRUE(d.first_divergence);
+  EXPECT_EQ(d.first_divergence->where, dir.Join("cut/steps.jsonl.zst"));
+  EXPECT_NE(d.first_divergence->candidate.find("the file ends inside a frame"), std::string::npos)
+      << d.first_divergence->ToString();
+  fs::copy(run, dir.Join("nolog"), fs::copy_options::recursive);
+  fs::remove(dir.Join("nolog/steps.jsonl.zst"));
+  ASSERT_OK(DiffRuns(run, dir.Join("nolog"), Tolerance(), &d));
+  EXPECT_FALSE(d.identical());
+  ASSERT_TRUE(d.first_divergence);
+  EXPECT_EQ(d.first_divergence->reference, "16 records") << d.first_divergence->ToString();
+  EXPECT_EQ(d.first_divergence->candidate, "(absent)");
+}
+
+TEST(RunDiffWording, NaNAgainstANumberIsNeverADistanceOfZero) {
+  test::ScratchDir dir;
+  const float nan = std::nanf(""), one = 1.0f;
+  std::string a(reinterpret_cast<const char*>(&nan), 4), b(reinterpret_cast<const char*>(&one), 4);
+  const std::string header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+  test::WriteSafetensors(dir.Join("a.safetensors"), header, a);
+  test::WriteSafetensors(dir.Join("b.safetensors"), header, b);
+  CheckpointDiff d;
+  ASSERT_OK(DiffCheckpoints(dir.Join("a.safetensors"), dir.Join("b.safetensors"), Tolerance(), &d));
+  ASSERT_EQ(d.tensors.size(), 1u);
+  EXPECT_TRUE(std::isnan(d.tensors[0].max_abs)) << d.tensors[0].max_abs;
+  EXPECT_EQ(d.tensors[0].ToJson()["max_abs"], "nan");
 }
 
 TEST(HfRunDiff, TheFixtureAgainstItselfIsIdentical) {

@@ -155,6 +155,24 @@ TEST(PythonRecorder, InspectShowsItsLog) {
   EXPECT_NE(o.out.find("has steps 1..12"), std::string::npos) << o.out;
 }
 
+// Issue 21, finding 15: settings are often NumPy scalars (a seed from np.random, a config read
+// with NumPy); Recorder(settings={"seed": np.int64(3)}) raised TypeError.
+TEST(PythonRecorder, NumPyAndTorchScalarsAreSettings) {
+  const std::string missing = PythonMissing("torch, numpy, zstandard, xxhash");
+  if (!missing.empty()) GTEST_SKIP() << missing;
+  test::ScratchDir dir;
+  const auto o = test::RunCommand(kPython + " -c 'import numpy as np, torch, lockstep; r = lockstep.Recorder(\"" +
+                                  dir.Join("run") + "\", settings={\"seed\": np.int64(3), \"lr\": np.float32(0.5), "
+                                  "\"betas\": np.array([0.9, 0.5]), \"steps\": torch.tensor(7)}); r.close()' 2>&1");
+  ASSERT_EQ(o.code, 0) << o.out;
+  json header;
+  ASSERT_OK(ReadStepLogHeader(dir.Join("run/steps.jsonl.zst"), &header));
+  EXPECT_EQ(header["training_args"]["seed"], 3);
+  EXPECT_EQ(header["training_args"]["lr"], 0.5);
+  EXPECT_EQ(header["training_args"]["betas"], json({0.9, 0.5}));
+  EXPECT_EQ(header["training_args"]["steps"], 7);
+}
+
 // A resume recorded and cut correctly: a run killed after step 17 and resumed from its
 // checkpoint at 10 keeps records 1..10, drops 11..17, and continues into the same run; the
 // classic resume bug (generators not restored) is caught at the first resumed step, and

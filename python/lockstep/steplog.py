@@ -28,7 +28,8 @@ def xxh3_128_hex(data):
 
 def _plain(value):
     """The JSON value the C++ writer would store: bytes become their digest, NaN and infinities
-    become null (as nlohmann::json dumps them)."""
+    become null (as nlohmann::json dumps them), NumPy and torch scalars and arrays their
+    Python values."""
     if isinstance(value, (bytes, bytearray)):
         return {"size": len(value), "xxh3_128": xxh3_128_hex(bytes(value))}
     if isinstance(value, dict):
@@ -39,6 +40,8 @@ def _plain(value):
         return [_plain(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if type(value).__module__ in ("numpy", "torch") and hasattr(value, "tolist"):
+        return _plain(value.tolist())  # np.int64(3) -> 3, a NumPy array or tensor -> its list
     return value
 
 
