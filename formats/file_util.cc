@@ -32,6 +32,15 @@ Status CheckInputPath(const std::string& path) {
   }
 }
 
+Status ReadFileRange(const std::string& path, uint64_t offset, uint64_t n, std::string* out) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError(path + ": cannot open: " + std::strerror(errno));
+  out->assign(static_cast<size_t>(n), '\0');
+  const Status st = n == 0 ? Status::Ok() : ReadExactlyAt(fd, offset, &(*out)[0], n, path);
+  ::close(fd);
+  return st;
+}
+
 Status ReadFileToString(const std::string& path, std::string* out, uint64_t max_bytes) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(path, "cannot open");

@@ -21,6 +21,10 @@ Status CheckInputPath(const std::string& path);
 // Reads the whole file into `*out`. Refuses files larger than `max_bytes` (hostile input).
 Status ReadFileToString(const std::string& path, std::string* out, uint64_t max_bytes);
 
+// Reads bytes [offset, offset + n) of the file at `path`: IOError when it cannot be opened
+// or read, Corruption when it ends first.
+Status ReadFileRange(const std::string& path, uint64_t offset, uint64_t n, std::string* out);
+
 // Reads exactly `size` bytes at `offset` of the open file `fd` into `dst` (pread, retried):
 // IOError when a read fails, Corruption when the file ends first. `where` names the bytes.
 Status ReadExactlyAt(int fd, uint64_t offset, void* dst, uint64_t size, const std::string& where);

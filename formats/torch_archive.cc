@@ -94,9 +94,15 @@ bool IsTorchArchiveName(const std::string& name) {
 }
 
 Status ReadTorchArchive(const std::string& path, TorchArchive* out) {
+  return ReadTorchArchiveAt(path, 0, UINT64_MAX, out);
+}
+
+Status ReadTorchArchiveAt(const std::string& file, uint64_t base, uint64_t size, TorchArchive* out) {
   *out = TorchArchive();
-  out->path = path;
-  LOCKSTEP_RETURN_IF_ERROR(ListZip(path, &out->entries));
+  out->path = file;
+  // Messages name the bytes too when the archive is one of several in its file.
+  const std::string path = size == UINT64_MAX ? file : file + " (bytes " + std::to_string(base) + "+" + std::to_string(size) + ")";
+  LOCKSTEP_RETURN_IF_ERROR(ListZipAt(file, base, size, &out->entries));
   const ZipEntry* pickle_entry = nullptr;
   for (size_t i = 0; i < out->entries.size(); ++i) {
     const ZipEntry& e = out->entries[i];
@@ -107,7 +113,7 @@ Status ReadTorchArchive(const std::string& path, TorchArchive* out) {
   if (!pickle_entry) return Status::Corruption(path + ": a torch archive without data.pkl");
   out->pickle_entry = pickle_entry->name;
   std::string pickle;
-  LOCKSTEP_RETURN_IF_ERROR(ReadZipEntry(path, *pickle_entry, kMaxPickleBytes, &pickle));
+  LOCKSTEP_RETURN_IF_ERROR(ReadZipEntry(file, *pickle_entry, kMaxPickleBytes, &pickle));
   PickleData data;
   const std::string origin = path + ":" + pickle_entry->name;
   LOCKSTEP_RETURN_IF_ERROR(EvaluatePickle(pickle, origin, &data));

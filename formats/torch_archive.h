@@ -46,6 +46,9 @@ struct TorchArchive {
 // for the view it describes.
 Status ReadTorchArchive(const std::string& path, TorchArchive* out);
 
+// The same for an archive stored at bytes [base, base + size) of `path` (DCP's .distcp).
+Status ReadTorchArchiveAt(const std::string& path, uint64_t base, uint64_t size, TorchArchive* out);
+
 // The elements of `tensor`, row-major (gathered when it is a strided view). IOError or
 // Corruption naming the archive when its storage cannot be read.
 Status ReadTorchTensor(const TorchArchive& archive, const TorchTensor& tensor, std::vector<uint8_t>* out);

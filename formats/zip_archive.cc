@@ -21,8 +21,11 @@ uint64_t Le(const std::string& b, size_t pos, int bytes) {
   return v;
 }
 
-// Reads bytes [offset, offset + n) of `path`; Corruption when the file is shorter.
-Status ReadRange(const std::string& path, uint64_t offset, uint64_t n, std::string* out, uint64_t* file_size = nullptr) {
+// Reads bytes [offset, offset + n) of the archive at [base, base + window) of `path` (the
+// whole file for base 0 and window UINT64_MAX); Corruption when it is shorter. offset
+// UINT64_MAX reads its last n bytes; `archive_size` gets its size.
+Status ReadRange(const std::string& path, uint64_t base, uint64_t window, uint64_t offset, uint64_t n, std::string* out,
+                 uint64_t* archive_size = nullptr) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::NotFound(path + ": cannot open: " + std::strerror(errno));
   struct stat st;
@@ -30,16 +33,22 @@ Status ReadRange(const std::string& path, uint64_t offset, uint64_t n, std::stri
     ::close(fd);
     return Status::Corruption(path + ": not a regular file");
   }
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
-  if (file_size) *file_size = size;
+  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  if (base > file_size || (window != UINT64_MAX && window > file_size - base)) {
+    ::close(fd);
+    return Status::Corruption(path + ": bytes " + std::to_string(base) + "+" + std::to_string(window) +
+                              " lie past the end of the " + std::to_string(file_size) + "-byte file");
+  }
+  const uint64_t size = window == UINT64_MAX ? file_size - base : window;
+  if (archive_size) *archive_size = size;
   if (offset == UINT64_MAX) offset = size > n ? size - n : 0, n = std::min(n, size);  // the tail
   if (offset > size || n > size - offset) {
     ::close(fd);
-    return Status::Corruption(path + ": bytes " + std::to_string(offset) + "+" + std::to_string(n) +
-                              " lie past the end of the " + std::to_string(size) + "-byte file");
+    return Status::Corruption(path + ": bytes " + std::to_string(base + offset) + "+" + std::to_string(n) +
+                              " lie past the end of the " + std::to_string(size) + "-byte archive");
   }
   out->assign(n, '\0');
-  const bool read = ReadExactlyAt(fd, offset, &(*out)[0], n, path).ok();
+  const bool read = n == 0 || ReadExactlyAt(fd, base + offset, &(*out)[0], n, path).ok();
   ::close(fd);
   return read ? Status::Ok() : Status::IOError(path + ": read failed");
 }
@@ -61,12 +70,16 @@ bool UnsafeName(const std::string& name) {
 }  // namespace
 
 Status ListZip(const std::string& path, std::vector<ZipEntry>* entries) {
+  return ListZipAt(path, 0, UINT64_MAX, entries);
+}
+
+Status ListZipAt(const std::string& path, uint64_t base, uint64_t window, std::vector<ZipEntry>* entries) {
   entries->clear();
   // The end-of-directory record sits in the last 64 KiB + 22 bytes; only it and the
   // central directory are read, never the entries' data.
   std::string tail;
   uint64_t file_size = 0;
-  LOCKSTEP_RETURN_IF_ERROR(ReadRange(path, UINT64_MAX, 22 + 65535 + 20, &tail, &file_size));
+  LOCKSTEP_RETURN_IF_ERROR(ReadRange(path, base, window, UINT64_MAX, 22 + 65535 + 20, &tail, &file_size));
   if (tail.size() < 22) return Status::Corruption(path + ": too short to be a zip archive");
   size_t eocd = std::string::npos;
   for (size_t p = tail.size() - 22 + 1; p-- > 0;) {
@@ -80,7 +93,7 @@ Status ListZip(const std::string& path, std::vector<ZipEntry>* entries) {
   if ((count == 0xFFFF || cd_size == 0xFFFFFFFF || cd_offset == 0xFFFFFFFF) && eocd >= 20 &&
       Le(tail, eocd - 20, 4) == 0x07064b50) {
     std::string z64;
-    LOCKSTEP_RETURN_IF_ERROR(ReadRange(path, Le(tail, eocd - 20 + 8, 8), 56, &z64));
+    LOCKSTEP_RETURN_IF_ERROR(ReadRange(path, base, window, Le(tail, eocd - 20 + 8, 8), 56, &z64));
     if (Le(z64, 0, 4) != 0x06064b50) return Status::Corruption(path + ": bad zip64 directory record");
     count = Le(z64, 32, 8);
     cd_size = Le(z64, 40, 8);
@@ -91,13 +104,15 @@ Status ListZip(const std::string& path, std::vector<ZipEntry>* entries) {
     return Status::Corruption(path + ": central directory runs past the end of the file");
   }
   std::string data;
-  LOCKSTEP_RETURN_IF_ERROR(ReadRange(path, cd_offset, cd_size, &data));
+  LOCKSTEP_RETURN_IF_ERROR(ReadRange(path, base, window, cd_offset, cd_size, &data));
   size_t p = 0;
   for (uint64_t i = 0; i < count; ++i) {
     if (p + 46 > data.size() || Le(data, p, 4) != 0x02014b50) {
       return Status::Corruption(path + ": central directory entry " + std::to_string(i) + " is damaged");
     }
     ZipEntry e;
+    e.archive_base = base;
+    e.archive_size = file_size;
     e.method = static_cast<uint16_t>(Le(data, p + 10, 2));
     e.compressed_size = Le(data, p + 20, 4);
     e.size = Le(data, p + 24, 4);
@@ -138,10 +153,11 @@ Status ReadZipEntry(const std::string& path, const ZipEntry& entry, uint64_t max
   }
   if (entry.size > max_bytes) return Status::InvalidArgument(path + ": entry '" + entry.name + "' is over the size limit");
   std::string header;
-  LOCKSTEP_RETURN_IF_ERROR(ReadRange(path, entry.local_header_offset, 30, &header));
+  const uint64_t base = entry.archive_base, window = entry.archive_size;
+  LOCKSTEP_RETURN_IF_ERROR(ReadRange(path, base, window, entry.local_header_offset, 30, &header));
   if (Le(header, 0, 4) != 0x04034b50) return Status::Corruption(path + ": entry '" + entry.name + "' has no local header");
   const uint64_t start = entry.local_header_offset + 30 + Le(header, 26, 2) + Le(header, 28, 2);
-  return ReadRange(path, start, entry.size, out);
+  return ReadRange(path, base, window, start, entry.size, out);
 }
 
 }  // namespace lockstep

@@ -16,13 +16,19 @@ struct ZipEntry {
   uint16_t method = 0;           // 0 stored (what torch.save writes), 8 deflate
   uint64_t compressed_size = 0;
   uint64_t size = 0;             // uncompressed
-  uint64_t local_header_offset = 0;
+  uint64_t local_header_offset = 0;  // from the archive's start
+  uint64_t archive_base = 0;         // where the archive starts in its file (ListZipAt)
+  uint64_t archive_size = UINT64_MAX;
 };
 
 // Lists the entries of the archive at `path` (zip64 included). Corruption, naming the file
 // and the entry, for a missing end-of-directory record, entries past the end of the file, or
 // names that are absolute or contain a ".." component.
 Status ListZip(const std::string& path, std::vector<ZipEntry>* entries);
+
+// The same for an archive stored at bytes [base, base + size) of `path` (a DCP .distcp
+// file holds one torch.save archive per tensor chunk, back to back).
+Status ListZipAt(const std::string& path, uint64_t base, uint64_t size, std::vector<ZipEntry>* entries);
 
 // Reads a stored entry's bytes (at most `max_bytes`). NotSupported-style InvalidArgument
 // for compressed entries.

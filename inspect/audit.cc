@@ -4,15 +4,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <map>
 #include <optional>
 #include <filesystem>
+#include <regex>
 #include <set>
 
 #include "formats/checkpoint.h"
 #include "formats/checksum.h"
+#include "formats/dcp.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "formats/torch_archive.h"
@@ -66,6 +69,97 @@ void AuditLockstep(const std::string& dir, CheckpointAudit* c) {
   }
 }
 
+// True when `dir` holds a DeepSpeed tag directory (global_step<N>/).
+bool HasTagDirectory(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.is_directory(ec) && e.path().filename().string().rfind("global_step", 0) == 0) return true;
+  }
+  return false;
+}
+
+// A DCP directory (FSDP's pytorch_model_fsdp_0/ and optimizer_0/, or a bare checkpoint):
+// its .metadata reads, and every .distcp file holds the chunks it names.
+void AuditDcp(const std::string& dir, CheckpointAudit* c) {
+  DcpCheckpoint checkpoint;
+  Status st = ReadDcpMetadata(dir, &checkpoint);
+  if (!st.ok()) return Fail(c, st.IsCorruption() ? "corrupt" : "incomplete", st.message());
+  if (fs::path(dir).filename() != "optimizer_0") c->tensors += static_cast<int64_t>(checkpoint.tensors.size());
+  for (const auto& p : CheckDcpFiles(checkpoint)) Fail(c, p.find(": missing") != std::string::npos ? "incomplete" : "corrupt", p);
+}
+
+// The ranks whose files a checkpoint holds, from DCP's "__<rank>_<n>.distcp" names.
+std::set<int64_t> DcpRanks(const std::string& dir) {
+  std::set<int64_t> ranks;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    const size_t second = name.find('_', 2);
+    if (name.rfind("__", 0) != 0 || !HasSuffix(name, ".distcp") || second == std::string::npos) continue;
+    const std::string digits = name.substr(2, second - 2);
+    if (!digits.empty() && digits.size() < 9 && digits.find_first_not_of("0123456789") == std::string::npos) {
+      ranks.insert(std::stoll(digits));
+    }
+  }
+  return ranks;
+}
+
+// DeepSpeed's checkpoint inside an HF one (transformers' _save_checkpoint calls the engine's
+// save_checkpoint): `latest` names the tag directory, which holds every data-parallel
+// rank's optimizer shard (zero_pp_rank_<r>_mp_rank_00_optim_states.pt, "bf16_" before it
+// under bf16) and the model states: mp_rank_00_model_states.pt, or under ZeRO-3 one per
+// rank. Checked as DeepSpeed's load_checkpoint reads them; the ranks found go to `ranks`.
+void AuditDeepSpeed(const std::string& dir, const std::set<int64_t>& rng_ranks, CheckpointAudit* c,
+                    std::set<int64_t>* ranks) {
+  std::string tag;
+  if (!ReadFileToString(dir + "/latest", &tag, 4096).ok()) {
+    return Fail(c, "incomplete", dir + "/latest: missing (DeepSpeed reads the checkpoint's tag from it; "
+                                       "without it a resume fails)");
+  }
+  while (!tag.empty() && std::isspace(static_cast<unsigned char>(tag.back()))) tag.pop_back();
+  const std::string tag_dir = dir + "/" + tag;
+  if (tag.empty() || tag.find('/') != std::string::npos || !fs::is_directory(tag_dir)) {
+    return Fail(c, "incomplete", dir + "/latest names '" + tag + "', which is not a directory of this checkpoint");
+  }
+  static const std::regex kOptim("(bf16_)?zero_pp_rank_([0-9]{1,6})_mp_rank_[0-9]+_optim_states\\.pt");
+  static const std::regex kRankModel("zero_pp_rank_([0-9]{1,6})_mp_rank_[0-9]+_model_states\\.pt");
+  std::set<int64_t> model_ranks;
+  bool shared_model = false;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(tag_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    std::smatch m;
+    if (std::regex_match(name, m, kOptim)) ranks->insert(std::stoll(m[2].str()));
+    else if (std::regex_match(name, m, kRankModel)) model_ranks.insert(std::stoll(m[1].str()));
+    else shared_model |= name == "mp_rank_00_model_states.pt";
+    if (!IsTorchArchiveName(name)) continue;
+    TorchArchive archive;
+    Status st = ReadTorchArchive(e.path().string(), &archive);
+    if (!st.ok()) Fail(c, "corrupt", st.message());
+  }
+  if (ranks->empty()) return Fail(c, "incomplete", tag_dir + ": no optimizer shard (zero_pp_rank_*_optim_states.pt)");
+  // The job's size is the most ranks any of its files show: the shards, ZeRO-3's model
+  // states, or the processes' RNG files beside them.
+  int64_t world = *ranks->rbegin() + 1;
+  if (!model_ranks.empty()) world = std::max(world, *model_ranks.rbegin() + 1);
+  if (!rng_ranks.empty()) world = std::max(world, *rng_ranks.rbegin() + 1);
+  for (int64_t r = 0; r < world; ++r) {
+    if (!ranks->count(r)) {
+      Fail(c, "incomplete", tag_dir + ": rank " + std::to_string(r) + "'s optimizer shard is missing, though the job had " +
+                                std::to_string(world) + " ranks");
+    }
+    ranks->insert(r);
+  }
+  const bool zero3 = !model_ranks.empty();
+  for (int64_t r = 0; zero3 && r < world; ++r) {
+    if (!model_ranks.count(r)) {
+      Fail(c, "incomplete", tag_dir + "/zero_pp_rank_" + std::to_string(r) + "_mp_rank_00_model_states.pt: missing (ZeRO-3 "
+                                "saves one per rank)");
+    }
+  }
+  if (!zero3 && !shared_model) Fail(c, "incomplete", tag_dir + "/mp_rank_00_model_states.pt: missing");
+}
+
 // TrainingArguments.save_only_model, read from training_args.bin as data.
 bool HfSaveOnlyModel(const std::string& dir) {
   TorchArchive archive;
@@ -85,6 +179,7 @@ void AuditWeights(const std::string& dir, CheckpointAudit* c) {
   if (weights.rfind("adapter_model", 0) == 0 && !fs::exists(dir + "/adapter_config.json")) {
     Fail(c, "incomplete", dir + "/adapter_config.json: missing (PEFT saves it beside " + weights + ")");
   }
+  if (IsDcpDirectory(dir + "/" + weights)) return AuditDcp(dir + "/" + weights, c);  // FSDP, sharded
   std::vector<std::string> shards;
   if (weights == "model.safetensors.index.json") {
     std::map<std::string, std::string> weight_map;
@@ -131,9 +226,38 @@ void AuditHf(const std::string& dir, CheckpointAudit* c) {
   // scheduler and generators, so it is not the same run.
   const bool only_model = has("training_args.bin") && HfSaveOnlyModel(dir);
   std::vector<const char*> required = {"trainer_state.json", "training_args.bin"};
-  if (!only_model) required.insert(required.end(), {"optimizer.pt", "scheduler.pt"});
+  if (!only_model) required.push_back("scheduler.pt");
+  // The optimizer: optimizer.pt, or under FSDP accelerate's optimizer_0/ (sharded, DCP) or
+  // optimizer.bin (full state dict).
+  const bool fsdp = has("pytorch_model_fsdp_0") || has("pytorch_model_fsdp.bin");
+  // DeepSpeed holds the optimizer (and under ZeRO-3 the weights) in its own shards.
+  const bool deepspeed = has("latest") || HasTagDirectory(dir);
+  if (deepspeed) {
+    std::set<int64_t> ds_ranks;
+    AuditDeepSpeed(dir, ranks, c, &ds_ranks);
+    for (int64_t r : ds_ranks) {
+      if (ds_ranks.size() > 1 && !has("rng_state_" + std::to_string(r) + ".pth")) {
+        Fail(c, "incomplete", dir + "/rng_state_" + std::to_string(r) + ".pth: missing, though rank " + std::to_string(r) +
+                                  " saved its optimizer shard");
+      }
+    }
+  } else if (!only_model && fsdp) {
+    if (has("optimizer_0")) AuditDcp(dir + "/optimizer_0", c);
+    else if (!has("optimizer.bin")) Fail(c, "incomplete", dir + "/optimizer_0: missing (accelerate saves the FSDP optimizer there)");
+  } else if (!only_model) {
+    required.push_back("optimizer.pt");
+  }
   for (const char* f : required) {
     if (!has(f)) Fail(c, "incomplete", dir + "/" + f + ": missing (HF writes it with every checkpoint)");
+  }
+  // Under FSDP every rank wrote a shard: the job's ranks are known, and each needs its RNG file.
+  if (fsdp && has("pytorch_model_fsdp_0")) {
+    for (int64_t r : DcpRanks(dir + "/pytorch_model_fsdp_0")) {
+      if (!has("rng_state_" + std::to_string(r) + ".pth")) {
+        Fail(c, "incomplete", dir + "/rng_state_" + std::to_string(r) + ".pth: missing, though rank " +
+                                  std::to_string(r) + " wrote its model shard");
+      }
+    }
   }
   if (only_model) {
     c->resumable = false;
@@ -155,9 +279,10 @@ void AuditHf(const std::string& dir, CheckpointAudit* c) {
     Status st = ReadJsonFile(dir + "/trainer_state.json", &state);
     if (!st.ok()) Fail(c, "corrupt", st.message());
   }
-  AuditWeights(dir, c);
-  for (const auto& f : files) {
-    if (fs::is_regular_file(dir + "/" + f, ec)) c->bytes += fs::file_size(dir + "/" + f, ec);
+  if (!(deepspeed && ModelWeightsFile(dir).empty())) AuditWeights(dir, c);  // ZeRO-3: the weights are in the shards
+  // Every byte the checkpoint holds, in DeepSpeed's and FSDP's subdirectories too.
+  for (const auto& e : fs::recursive_directory_iterator(dir, fs::directory_options::none, ec)) {
+    if (e.is_regular_file(ec)) c->bytes += e.file_size(ec);
   }
   // Every torch.save archive, read as data: a truncated one has lost its directory or the
   // end of a storage one of its tensors needs.
@@ -179,7 +304,7 @@ void VerifyCheckpoint(const std::string& dir, const ByteProgress& progress, Chec
     return;
   }
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
+  for (const auto& e : fs::recursive_directory_iterator(dir, fs::directory_options::none, ec)) {
     if (!e.is_regular_file(ec)) continue;
     std::string hex;
     Status st = FileXxh3Hex(e.path().string(), &hex, nullptr, progress);
@@ -262,6 +387,7 @@ Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditRe
       c.layout = CheckpointLayout(d.path);
       if (c.layout == "lockstep") AuditLockstep(d.path, &c);
       else if (c.layout == "hf") AuditHf(d.path, &c);
+      else if (c.layout == "dcp") AuditDcp(d.path, &c);
       else {
         c.layout = "unknown";
         Fail(&c, "incomplete", d.path + ": holds no Lockstep or Hugging Face checkpoint files");

@@ -8,6 +8,7 @@
 
 #include "formats/base64.h"
 #include "formats/checkpoint.h"
+#include "formats/dcp.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "formats/torch_archive.h"
@@ -113,6 +114,28 @@ void ShowTorchTensors(Context* ctx, const TorchArchive& archive, const std::stri
                                                   [&](const auto& consume) {
                                                     std::vector<uint8_t> bytes;
                                                     LOCKSTEP_RETURN_IF_ERROR(ReadTorchTensor(archive, t, &bytes));
+                                                    consume(bytes.data(), bytes.size());
+                                                    return Status::Ok();
+                                                  }));
+  }
+}
+
+// A DCP directory: every tensor, assembled from its ranks' chunks, with its stats.
+void ShowDcp(Context* ctx, const std::string& dir, const std::string& label) {
+  DcpCheckpoint checkpoint;
+  Status st = ReadDcpMetadata(dir, &checkpoint);
+  if (!st.ok()) return ctx->Problem(st);
+  for (const auto& p : CheckDcpFiles(checkpoint)) ctx->Problem(Status::Corruption(p));
+  (*ctx->report)["dcp"].push_back({{"dir", label.empty() ? "." : label}, {"files", checkpoint.files},
+                                   {"tensors", checkpoint.tensors.size()}, {"values", checkpoint.values.size()}});
+  if (!(*ctx->report)["problems"].empty()) return;
+  for (const auto& t : checkpoint.tensors) {
+    if (!ctx->Wanted(t.fqn)) continue;
+    (*ctx->report)["tensors"].push_back(TensorRow(ctx, label.empty() ? "dcp" : label, t.fqn, DTypeName(t.dtype), t.size,
+                                                  static_cast<uint64_t>(t.numel()) * DTypeSize(t.dtype),
+                                                  [&](const auto& consume) {
+                                                    std::vector<uint8_t> bytes;
+                                                    LOCKSTEP_RETURN_IF_ERROR(ReadDcpTensor(checkpoint, t, &bytes));
                                                     consume(bytes.data(), bytes.size());
                                                     return Status::Ok();
                                                   }));
@@ -288,6 +311,8 @@ void ShowHfCheckpoint(Context* ctx, const std::string& dir) {
     TorchArchive archive;
     (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, dir + "/" + weights, &archive));
     ShowTorchTensors(ctx, archive, weights);
+  } else if (!weights.empty() && IsDcpDirectory(dir + "/" + weights)) {
+    ShowDcp(ctx, dir + "/" + weights, weights);  // FSDP's sharded model
   }
   if (fs::exists(dir + "/optimizer.pt")) ShowHfOptimizer(ctx, dir + "/optimizer.pt");
   for (const char* pickle : {"scheduler.pt", "scaler.pt"}) {
@@ -301,18 +326,29 @@ void ShowHfCheckpoint(Context* ctx, const std::string& dir) {
 
 std::string ModelWeightsFile(const std::string& dir) {
   for (const char* name : {"model.h5", "model.safetensors.index.json", "model.safetensors", "adapter_model.safetensors",
-                           "pytorch_model.bin", "adapter_model.bin"}) {
+                           "pytorch_model.bin", "adapter_model.bin", "pytorch_model_fsdp_0", "pytorch_model_fsdp.bin"}) {
     if (fs::exists(fs::path(dir) / name)) return name;
   }
   return "";
 }
 
+bool HasRngStateFile(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("rng_state", 0) == 0 && HasSuffix(name, ".pth")) return true;
+  }
+  return false;
+}
+
 std::string CheckpointLayout(const std::string& dir) {
   auto has = [&](const char* f) { return fs::exists(fs::path(dir) / f); };
   if (has("manifest.json") || has("model.h5") || has("loop_state.json")) return "lockstep";
-  if (has("trainer_state.json") && (!ModelWeightsFile(dir).empty() || has("optimizer.pt") || has("rng_state.pth"))) {
+  if (has("trainer_state.json") &&
+      (!ModelWeightsFile(dir).empty() || has("optimizer.pt") || has("latest") || HasRngStateFile(dir))) {
     return "hf";
   }
+  if (IsDcpDirectory(dir)) return "dcp";
   return "";
 }
 
@@ -339,7 +375,9 @@ Status ShowPath(const std::string& path, const ShowOptions& options, json* repor
     const std::string layout = CheckpointLayout(path);
     if (layout.empty()) return Status::InvalidArgument(path + ": not a checkpoint (no Lockstep or Hugging Face files)");
     (*report)["kind"] = layout + " checkpoint";
-    if (layout == "lockstep") ShowLockstepCheckpoint(&ctx, path); else ShowHfCheckpoint(&ctx, path);
+    if (layout == "lockstep") ShowLockstepCheckpoint(&ctx, path);
+    else if (layout == "dcp") ShowDcp(&ctx, path, "");
+    else ShowHfCheckpoint(&ctx, path);
   } else if (HasSuffix(name, ".h5")) {
     (*report)["kind"] = "lockstep tensor file";
     ShowTensorFileH5(&ctx, path, name, /*trusted=*/false);

@@ -21,11 +21,13 @@ struct ShowOptions {
 // The file holding a checkpoint's (or an output directory's) model weights, the first of:
 // model.h5 (Lockstep), model.safetensors.index.json (sharded), model.safetensors,
 // adapter_model.safetensors (PEFT: the adapter is the model), pytorch_model.bin and
-// adapter_model.bin (save_safetensors=False). "" for none.
+// adapter_model.bin (save_safetensors=False), pytorch_model_fsdp_0 (FSDP's sharded state
+// dict, a DCP directory) and pytorch_model_fsdp.bin (its full one). "" for none.
 std::string ModelWeightsFile(const std::string& dir);
 
 // "lockstep" (manifest.json, model.h5 or loop_state.json), "hf" (trainer_state.json with
-// model weights, optimizer.pt or rng_state.pth), or "" for neither.
+// model weights, optimizer.pt, an rng_state*.pth or DeepSpeed's `latest`), "dcp" (a bare
+// torch.distributed.checkpoint directory), or "" for none of them.
 std::string CheckpointLayout(const std::string& dir);
 
 // True when `dir` is a run's output directory rather than one checkpoint: it holds a step

@@ -8,6 +8,7 @@
 
 #include "formats/checkpoint.h"
 #include "formats/checksum.h"
+#include "formats/dcp.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "formats/torch_archive.h"
@@ -45,14 +46,44 @@ Status AppendTorchFile(const std::string& path, const std::string& prefix, Side*
   return Status::Ok();
 }
 
+// A DeepSpeed tag directory: each rank's shard by its file name, whatever the tag (another
+// step's checkpoint has another tag), so rank 1's optimizer shard is compared with rank 1's.
+Status AppendDeepSpeedShards(const std::string& tag_dir, Side* side) {
+  std::vector<std::string> shards;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(tag_dir, ec)) {
+    if (e.is_regular_file(ec) && IsTorchArchiveName(e.path().filename().string())) shards.push_back(e.path().string());
+  }
+  std::sort(shards.begin(), shards.end());
+  for (const auto& path : shards) {
+    const std::string label = "deepspeed/" + fs::path(path).filename().string();
+    LOCKSTEP_RETURN_IF_ERROR(AppendTorchFile(path, label + "/", side, label));
+  }
+  return Status::Ok();
+}
+
 Status LoadCheckpointDir(const std::string& dir, Side* side) {
   const std::string layout = CheckpointLayout(dir);
   if (layout.empty()) return Status::InvalidArgument(dir + ": not a checkpoint (no Lockstep or Hugging Face files)");
   side->kind = layout + " checkpoint";
-  const std::string weights = ModelWeightsFile(dir);
-  if (!weights.empty()) LOCKSTEP_RETURN_IF_ERROR(AppendTensorFile(dir + "/" + weights, "", &side->tensors));
-  std::vector<std::string> names;
   std::error_code ec;
+  if (layout == "dcp") return AppendDcpDirectory(dir, "", &side->tensors, &side->state["(dcp values)"]);
+  const std::string weights = ModelWeightsFile(dir);
+  if (!weights.empty() && IsDcpDirectory(dir + "/" + weights)) {  // FSDP's sharded model
+    LOCKSTEP_RETURN_IF_ERROR(AppendDcpDirectory(dir + "/" + weights, "", &side->tensors, &side->state[weights]));
+  } else if (!weights.empty()) {
+    LOCKSTEP_RETURN_IF_ERROR(AppendTensorFile(dir + "/" + weights, "", &side->tensors));
+  }
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name == weights || !e.is_directory(ec)) continue;
+    if (IsDcpDirectory(e.path().string())) {  // FSDP's sharded optimizer state (accelerate's optimizer_0/)
+      LOCKSTEP_RETURN_IF_ERROR(AppendDcpDirectory(e.path().string(), name + "/", &side->tensors, &side->state[name]));
+    } else if (name.rfind("global_step", 0) == 0) {  // DeepSpeed's shards, compared shard by shard
+      LOCKSTEP_RETURN_IF_ERROR(AppendDeepSpeedShards(e.path().string(), side));
+    }
+  }
+  std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     if (e.is_regular_file()) names.push_back(e.path().filename().string());
   }

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "formats/dcp.h"
 #include "formats/file_util.h"
 #include "formats/torch_archive.h"
 #include "formats/safetensors.h"
@@ -147,6 +148,29 @@ Status TensorEntry::Read(uint64_t begin, size_t n, std::vector<uint8_t>* buffer,
   }
   ::close(fd);
   *data = buffer->data();
+  return Status::Ok();
+}
+
+Status AppendDcpDirectory(const std::string& dir, const std::string& prefix, std::vector<TensorEntry>* out,
+                          nlohmann::json* values) {
+  DcpCheckpoint checkpoint;
+  LOCKSTEP_RETURN_IF_ERROR(ReadDcpMetadata(dir, &checkpoint));
+  const std::vector<std::string> problems = CheckDcpFiles(checkpoint);
+  if (!problems.empty()) return Status::Corruption(problems.front());
+  for (const auto& t : checkpoint.tensors) {
+    TensorEntry e;
+    e.name = prefix + t.fqn;
+    e.file = fs::path(dir).filename().string();
+    e.dtype = t.dtype;
+    e.shape = t.size;
+    auto bytes = std::make_shared<std::vector<uint8_t>>();
+    LOCKSTEP_RETURN_IF_ERROR(ReadDcpTensor(checkpoint, t, bytes.get()));
+    e.bytes = bytes->size();
+    e.memory = std::move(bytes);
+    out->push_back(std::move(e));
+  }
+  *values = nlohmann::json::object();
+  for (const auto& v : checkpoint.values) LOCKSTEP_RETURN_IF_ERROR(ReadDcpValue(checkpoint, v, &(*values)[v.fqn]));
   return Status::Ok();
 }
 

@@ -43,6 +43,12 @@ struct TensorEntry {
 // Corruption naming the file when it cannot be read; InvalidArgument for another kind.
 Status AppendTensorFile(const std::string& path, const std::string& prefix, std::vector<TensorEntry>* out);
 
+// Appends the tensors of the DCP directory `dir` (formats/dcp.h: FSDP's sharded state
+// dicts), each assembled whole from its ranks' chunks and named `prefix` + its fqn, and
+// puts its other entries (a learning rate, a step) in `*values` by fqn.
+Status AppendDcpDirectory(const std::string& dir, const std::string& prefix, std::vector<TensorEntry>* out,
+                          nlohmann::json* values);
+
 // The settings a torch archive's pickle spells out (TrainingArguments' scalar fields in
 // training_args.bin, "last_epoch" in scheduler.pt), read as data, never executed.
 Status ReadPickledSettings(const std::string& path, nlohmann::json* out);

@@ -47,6 +47,10 @@ with zipfile.ZipFile(sys.argv[1]) as z:
 PY
 done
 cp "$run"/*.json "$corpus/manifest/"
+# DCP's and DeepSpeed's pickles, written by the real libraries (tests/fixtures/real).
+for layout in dcp_checkpoint deepspeed_zero3_run; do tar xzf tests/fixtures/real/$layout.tar.gz -C "$hf"; done
+cp "$hf/dcp_checkpoint/.metadata" "$corpus/pickle/dcp_metadata.pkl"
+for f in "$hf"/deepspeed_zero3_run/checkpoint-4/global_step4/*.pt; do cp "$f" "$corpus/zip/"; done
 
 status=0
 for t in "${targets[@]}"; do

@@ -4,6 +4,7 @@
 // PEFT adapter is the model, save_only_model checkpoints are complete but not resumable, and
 // a truncated or missing file is named.
 #include <filesystem>
+#include <random>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -110,6 +111,118 @@ TEST(RealLayouts, PytorchModelBinIsReadAsData) {
   r = test::Audit(run);
   EXPECT_EQ(test::Find(r, 4).status, "corrupt");
   EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "pytorch_model.bin")) << AuditReportJson(r).dump(2);
+}
+
+// FSDP with SHARDED_STATE_DICT (accelerate's save_fsdp_model/save_fsdp_optimizer on 2 ranks):
+// the DCP shards are read tensor by tensor, equal to torch's own assembly (dcp_to_torch_save);
+// a truncated shard and a missing rank's RNG file are named.
+TEST(RealLayouts, AnFsdpShardedCheckpointIsReadFromItsDcpShards) {
+  test::ScratchDir dir;
+  const std::string run = Unpack(dir, "fsdp_run");
+  AuditReport r = test::Audit(run);
+  EXPECT_TRUE(r.healthy()) << AuditReportJson(r).dump(2);
+  EXPECT_EQ(r.latest_resumable, "checkpoint-4");  // it used to be "unknown incomplete 0 B"
+  EXPECT_EQ(test::Find(r, 4).tensors, 17);
+  CheckpointDiff d;
+  ASSERT_OK(DiffCheckpoints(run + "/checkpoint-4/pytorch_model_fsdp_0",
+                            std::string(LOCKSTEP_FIXTURES_DIR) + "/real/fsdp_model_by_torch.pt", Tolerance(), &d));
+  EXPECT_EQ(d.tensors.size(), 17u);
+  EXPECT_TRUE(d.identical()) << CheckpointDiffText(d, Tolerance());
+  ASSERT_OK(DiffCheckpoints(run + "/checkpoint-4", run + "/checkpoint-4", Tolerance(), &d));
+  EXPECT_GT(d.tensors.size(), 17u);  // the model and optimizer_0's state, tensor by tensor
+  EXPECT_TRUE(d.identical());
+
+  test::ShrinkFile(run + "/checkpoint-4/pytorch_model_fsdp_0/__1_0.distcp", 100);
+  fs::remove(run + "/checkpoint-4/rng_state_1.pth");
+  r = test::Audit(run);
+  EXPECT_EQ(test::Find(r, 4).status, "corrupt");
+  EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "pytorch_model_fsdp_0/__1_0.distcp: truncated")) << AuditReportJson(r).dump(2);
+  EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "rng_state_1.pth: missing")) << AuditReportJson(r).dump(2);
+  const auto o = Lockstep("diff " + run + "/checkpoint-4 " + run + "/checkpoint-4");
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("__1_0.distcp: truncated"), std::string::npos) << o.out;
+}
+
+TEST(RealLayouts, ABareDcpCheckpointIsListedAndItsFilesChecked) {
+  test::ScratchDir dir;
+  const std::string dcp = Unpack(dir, "dcp_checkpoint");
+  json shown;
+  ASSERT_OK(ShowPath(dcp, ShowOptions(), &shown));
+  EXPECT_EQ(shown["kind"], "dcp checkpoint");
+  EXPECT_GT(shown["tensors"].size(), 30u) << shown.dump(2);  // the model and the optimizer state
+  EXPECT_TRUE(shown["problems"].empty()) << shown["problems"];
+  test::ShrinkFile(dcp + "/__0_0.distcp", 1000);
+  const auto o = Lockstep("inspect " + dcp);
+  EXPECT_EQ(o.code, 1) << o.out;
+  EXPECT_NE(o.out.find("__0_0.distcp: truncated"), std::string::npos) << o.out;
+}
+
+// DeepSpeed ZeRO-2 and ZeRO-3 (the engine's save_checkpoint on 2 Gloo ranks inside an HF
+// checkpoint): audited as DeepSpeed's load_checkpoint reads them, diffed shard by shard.
+TEST(RealLayouts, DeepSpeedCheckpointsAreAuditedByTheirOwnRules) {
+  test::ScratchDir dir;
+  for (const std::string name : {"deepspeed_zero2_run", "deepspeed_zero3_run"}) {
+    const std::string run = Unpack(dir, name);
+    AuditReport r = test::Audit(run);
+    EXPECT_TRUE(r.healthy()) << name << AuditReportJson(r).dump(2);  // it used to be "optimizer.pt missing"
+    CheckpointDiff d;
+    ASSERT_OK(DiffCheckpoints(run + "/checkpoint-4", run + "/checkpoint-4", Tolerance(), &d));
+    EXPECT_TRUE(d.identical());
+    bool rank1_shard = false;
+    for (const auto& t : d.tensors) rank1_shard |= t.name.rfind("deepspeed/zero_pp_rank_1_mp_rank_00_optim_states.pt/", 0) == 0;
+    EXPECT_TRUE(rank1_shard) << name;
+  }
+  const std::string ck = dir.Join("deepspeed_zero3_run/checkpoint-4");
+  fs::remove(ck + "/global_step4/zero_pp_rank_1_mp_rank_00_optim_states.pt");
+  test::ShrinkFile(ck + "/global_step4/zero_pp_rank_0_mp_rank_00_model_states.pt", 500);
+  AuditReport r = test::Audit(dir.Join("deepspeed_zero3_run"));
+  EXPECT_EQ(test::Find(r, 4).status, "corrupt");
+  EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "rank 1's optimizer shard is missing")) << AuditReportJson(r).dump(2);
+  EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "zero_pp_rank_0_mp_rank_00_model_states.pt")) << AuditReportJson(r).dump(2);
+  fs::remove(dir.Join("deepspeed_zero2_run/checkpoint-4/latest"));
+  r = test::Audit(dir.Join("deepspeed_zero2_run"));
+  EXPECT_EQ(test::Find(r, 4).status, "incomplete");
+  EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "latest: missing")) << AuditReportJson(r).dump(2);
+}
+
+// Seeded mutants of DCP's metadata and shards and of DeepSpeed's shards: reported, never
+// thrown or crashed on, as every reader of untrusted bytes.
+TEST(RealLayouts, SeededMutantsOfShardedLayoutsAreReportedNeverThrown) {
+  test::ScratchDir dir;
+  const std::string fsdp = Unpack(dir, "fsdp_run") + "/checkpoint-4";
+  const std::string ds = Unpack(dir, "deepspeed_zero3_run") + "/checkpoint-4";
+  std::mt19937 gen(20261203);
+  for (const std::string file : {fsdp + "/pytorch_model_fsdp_0/.metadata", fsdp + "/optimizer_0/__1_0.distcp",
+                                 ds + "/global_step4/zero_pp_rank_1_mp_rank_00_optim_states.pt"}) {
+    const std::string original = test::ReadAll(file);
+    const std::string checkpoint = file.rfind(fsdp, 0) == 0 ? fsdp : ds;
+    int caught = 0;
+    for (int i = 0; i < 40; ++i) {
+      test::WriteAll(file, test::Mutate(original, &gen));
+      json shown;
+      CheckpointDiff d;
+      AuditReport r;
+      EXPECT_NO_THROW({
+        (void)ShowPath(checkpoint, ShowOptions(), &shown);
+        caught += !DiffCheckpoints(checkpoint, checkpoint, Tolerance(), &d).ok();
+        (void)AuditRun(fs::path(checkpoint).parent_path().string(), AuditOptions(), &r);
+      }) << file << " mutant " << i;
+    }
+    test::WriteAll(file, original);
+    EXPECT_GT(caught, 0) << file;  // the mutations reach the readers
+  }
+}
+
+// A data-parallel HF run: one rng_state_<rank>.pth per process; a gap is named.
+TEST(RealLayouts, ADataParallelRunNeedsEveryRanksRngFile) {
+  test::ScratchDir dir;
+  const std::string run = Unpack(dir, "ddp_run");
+  EXPECT_TRUE(test::Audit(run).healthy());
+  fs::remove(run + "/checkpoint-4/rng_state_0.pth");
+  const AuditReport r = test::Audit(run);
+  EXPECT_EQ(test::Find(r, 4).status, "incomplete");
+  EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "rng_state_0.pth: missing")) << AuditReportJson(r).dump(2);
+  EXPECT_EQ(r.latest_resumable, "checkpoint-2");
 }
 
 }  // namespace

@@ -1,0 +1,252 @@
+#include "formats/dcp.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "formats/file_util.h"
+#include "formats/pickle_data.h"
+#include "formats/torch_archive.h"
+
+using nlohmann::json;
+
+namespace lockstep {
+namespace {
+
+constexpr char kMetadataFile[] = ".metadata";
+constexpr uint64_t kMaxMetadataBytes = 256u << 20;
+
+const json& Field(const json& j, const char* key) {
+  static const json kNull;
+  return j.is_object() && j.contains(key) ? j[key] : kNull;
+}
+
+// A pickled object's fields: its BUILD state (a dict), or {} for anything else.
+const json& State(const json& object) { return Field(object, "state"); }
+
+// torch.Size([...]) as evaluated: {"call": "torch.Size", "args": [[...]]}.
+bool SizeOf(const json& size, std::vector<int64_t>* out) {
+  const json& args = Field(size, "args");
+  if (!args.is_array() || args.empty() || !args[0].is_array()) return false;
+  out->clear();
+  for (const auto& d : args[0]) {
+    if (!d.is_number_integer() || d.get<int64_t>() < 0) return false;
+    out->push_back(d.get<int64_t>());
+  }
+  return true;
+}
+
+// The dtype a TensorProperties names: its state is a tuple (dtype, layout, ...) in torch 2.x,
+// a dict {"dtype": ...} in earlier ones.
+bool DTypeOfProperties(const json& properties, DType* out) {
+  const json& st = State(properties);
+  const json& dtype = st.is_array() && !st.empty() ? st[0] : Field(st, "dtype");
+  const json& name = Field(dtype, "global");
+  if (!name.is_string() || name.get<std::string>().rfind("torch.", 0) != 0) return false;
+  return DTypeFromName(name.get<std::string>().substr(6), out);
+}
+
+bool ChunkOf(const json& chunk, DcpChunk* out) {
+  return SizeOf(Field(State(chunk), "offsets"), &out->offsets) && SizeOf(Field(State(chunk), "sizes"), &out->sizes);
+}
+
+uint64_t Product(const std::vector<int64_t>& dims) {
+  uint64_t n = 1;
+  for (int64_t d : dims) n *= static_cast<uint64_t>(d);
+  return n;
+}
+
+uint64_t FileSize(const std::string& path, bool* exists) {
+  struct stat st;
+  *exists = ::stat(path.c_str(), &st) == 0;
+  return *exists ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+// Copies a chunk's row-major block into the global tensor's row-major buffer.
+void PlaceChunk(const DcpTensor& t, const DcpChunk& c, const uint8_t* block, size_t elem, uint8_t* global) {
+  const size_t dims = t.size.size();
+  if (dims == 0) {
+    std::memcpy(global, block, elem);
+    return;
+  }
+  const uint64_t row = static_cast<uint64_t>(c.sizes.back()) * elem;
+  std::vector<int64_t> index(dims - 1, 0);  // over every dimension but the last
+  const uint64_t rows = Product(std::vector<int64_t>(c.sizes.begin(), c.sizes.end() - 1));
+  for (uint64_t r = 0; r < rows && row > 0; ++r) {
+    uint64_t at = 0;
+    for (size_t d = 0; d < dims; ++d) {
+      const int64_t i = c.offsets[d] + (d + 1 < dims ? index[d] : 0);
+      at = at * static_cast<uint64_t>(t.size[d]) + static_cast<uint64_t>(i);
+    }
+    std::memcpy(global + at * elem, block + r * row, row);
+    for (size_t d = index.size(); d-- > 0;) {
+      if (++index[d] < c.sizes[d]) break;
+      index[d] = 0;
+    }
+  }
+}
+
+}  // namespace
+
+int64_t DcpTensor::numel() const { return static_cast<int64_t>(Product(size)); }
+
+bool IsDcpDirectory(const std::string& dir) {
+  bool exists = false;
+  FileSize(dir + "/" + kMetadataFile, &exists);
+  return exists;
+}
+
+static Status ReadDcpMetadataUnchecked(const std::string& dir, DcpCheckpoint* out);
+
+// A value of the wrong JSON type anywhere in the metadata is corruption, never an exception.
+Status ReadDcpMetadata(const std::string& dir, DcpCheckpoint* out) {
+  try {
+    return ReadDcpMetadataUnchecked(dir, out);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption(dir + "/" + kMetadataFile + ": malformed metadata (" + e.what() + ")");
+  }
+}
+
+static Status ReadDcpMetadataUnchecked(const std::string& dir, DcpCheckpoint* out) {
+  *out = DcpCheckpoint();
+  out->dir = dir;
+  const std::string path = dir + "/" + kMetadataFile;
+  std::string bytes;
+  LOCKSTEP_RETURN_IF_ERROR(ReadFileToString(path, &bytes, kMaxMetadataBytes));
+  PickleData data;
+  LOCKSTEP_RETURN_IF_ERROR(EvaluatePickle(bytes, path, &data));
+  json metadata;
+  LOCKSTEP_RETURN_IF_ERROR(data.ToJson(data.root(), path, nullptr, &metadata));
+  const json& entries = Field(State(metadata), "state_dict_metadata");
+  const json& storage = Field(State(metadata), "storage_data");
+  if (!entries.is_object() || !storage.is_object()) {
+    return Status::Corruption(path + ": not a torch.distributed.checkpoint Metadata (no state_dict_metadata)");
+  }
+  // storage_data: MetadataIndex(fqn, offset, index) -> _StorageInfo(relative_path, offset, length).
+  std::map<std::pair<std::string, std::vector<int64_t>>, DcpChunk> where;
+  std::set<std::string> files;
+  for (const auto& [key, info] : storage.items()) {
+    const json index = json::parse(key, nullptr, false);
+    const json& fqn = Field(State(index), "fqn");
+    DcpChunk c;
+    const json& st = State(info);
+    const auto whole = [](const json& j) { return j.is_number_integer() && j.get<int64_t>() >= 0; };
+    if (!fqn.is_string() || !Field(st, "relative_path").is_string() || !whole(Field(st, "offset")) ||
+        !whole(Field(st, "length"))) {
+      return Status::Corruption(path + ": a storage_data entry is not (fqn, offset) -> (file, offset, length)");
+    }
+    std::vector<int64_t> offsets;
+    if (!Field(State(index), "offset").is_null()) SizeOf(Field(State(index), "offset"), &offsets);
+    c.file = st["relative_path"].get<std::string>();
+    if (c.file.empty() || c.file.find('/') != std::string::npos || c.file == "..") {
+      return Status::Corruption(path + ": storage file '" + c.file + "' is not a file of this directory");
+    }
+    c.offset = static_cast<uint64_t>(st["offset"].get<int64_t>());
+    c.length = static_cast<uint64_t>(st["length"].get<int64_t>());
+    for (const auto& t : Field(st, "transform_descriptors").is_array() ? st["transform_descriptors"] : json::array()) {
+      c.transforms.push_back(t.is_string() ? t.get<std::string>() : t.dump());
+    }
+    files.insert(c.file);
+    where[{fqn.get<std::string>(), offsets}] = c;
+  }
+  out->files.assign(files.begin(), files.end());
+  for (const auto& [fqn, entry] : entries.items()) {
+    const std::string kind = Field(entry, "call").is_string() ? entry["call"].get<std::string>() : "";
+    if (kind.find("BytesStorageMetadata") != std::string::npos) {
+      const auto it = where.find({fqn, {}});
+      if (it == where.end()) return Status::Corruption(path + ": entry '" + fqn + "' has no storage");
+      out->values.push_back({fqn, it->second});
+      continue;
+    }
+    DcpTensor t;
+    t.fqn = fqn;
+    if (!SizeOf(Field(State(entry), "size"), &t.size) || !DTypeOfProperties(Field(State(entry), "properties"), &t.dtype)) {
+      return Status::Corruption(path + ": entry '" + fqn + "' is neither a tensor's metadata nor bytes");
+    }
+    for (const auto& chunk : Field(State(entry), "chunks")) {
+      DcpChunk c;
+      if (!ChunkOf(chunk, &c) || c.offsets.size() != t.size.size() || c.sizes.size() != t.size.size()) {
+        return Status::Corruption(path + ": tensor '" + fqn + "' has a chunk of another rank than the tensor");
+      }
+      for (size_t d = 0; d < t.size.size(); ++d) {
+        if (c.offsets[d] + c.sizes[d] > t.size[d]) {
+          return Status::Corruption(path + ": tensor '" + fqn + "' has a chunk outside its size");
+        }
+      }
+      const auto it = where.find({fqn, c.offsets});
+      if (it == where.end()) return Status::Corruption(path + ": a chunk of tensor '" + fqn + "' has no storage entry");
+      c.file = it->second.file;
+      c.offset = it->second.offset;
+      c.length = it->second.length;
+      c.transforms = it->second.transforms;
+      t.chunks.push_back(c);
+    }
+    out->tensors.push_back(std::move(t));
+  }
+  return Status::Ok();
+}
+
+std::vector<std::string> CheckDcpFiles(const DcpCheckpoint& checkpoint) {
+  std::map<std::string, uint64_t> needed;  // file -> the end of the last chunk it holds
+  for (const auto& t : checkpoint.tensors) {
+    for (const auto& c : t.chunks) needed[c.file] = std::max(needed[c.file], c.offset + c.length);
+  }
+  for (const auto& v : checkpoint.values) needed[v.where.file] = std::max(needed[v.where.file], v.where.offset + v.where.length);
+  std::vector<std::string> problems;
+  for (const auto& [file, end] : needed) {
+    bool exists = false;
+    const uint64_t size = FileSize(checkpoint.dir + "/" + file, &exists);
+    if (!exists) {
+      problems.push_back(checkpoint.dir + "/" + file + ": missing (the .metadata names chunks in it)");
+    } else if (size < end) {
+      problems.push_back(checkpoint.dir + "/" + file + ": truncated: " + std::to_string(size) + " bytes, its chunks need " +
+                         std::to_string(end));
+    }
+  }
+  return problems;
+}
+
+Status ReadDcpTensor(const DcpCheckpoint& checkpoint, const DcpTensor& t, std::vector<uint8_t>* out) {
+  const size_t elem = DTypeSize(t.dtype);
+  out->assign(static_cast<size_t>(Product(t.size)) * elem, 0);
+  for (const auto& c : t.chunks) {
+    const std::string file = checkpoint.dir + "/" + c.file;
+    const std::string where = file + " (tensor '" + t.fqn + "', bytes " + std::to_string(c.offset) + "+" +
+                              std::to_string(c.length) + ")";
+    if (!c.transforms.empty()) {
+      return Status::InvalidArgument(where + ": stored with transform " + c.transforms.front() + ", which Lockstep does not read");
+    }
+    std::vector<uint8_t> block;
+    std::string head;
+    LOCKSTEP_RETURN_IF_ERROR(ReadFileRange(file, c.offset, std::min<uint64_t>(4, c.length), &head));
+    if (head == std::string("PK\x03\x04", 4)) {  // torch.save of the chunk
+      TorchArchive archive;
+      LOCKSTEP_RETURN_IF_ERROR(ReadTorchArchiveAt(file, c.offset, c.length, &archive));
+      if (archive.tensors.size() != 1) return Status::Corruption(where + ": not one saved tensor");
+      if (archive.tensors[0].dtype != t.dtype || archive.tensors[0].shape != c.sizes) {
+        return Status::Corruption(where + ": the saved chunk's dtype or shape is not the metadata's");
+      }
+      LOCKSTEP_RETURN_IF_ERROR(ReadTorchTensor(archive, archive.tensors[0], &block));
+    } else {  // the raw bytes
+      if (c.length != Product(c.sizes) * elem) return Status::Corruption(where + ": its length is not the chunk's size");
+      std::string raw;
+      LOCKSTEP_RETURN_IF_ERROR(ReadFileRange(file, c.offset, c.length, &raw));
+      block.assign(raw.begin(), raw.end());
+    }
+    PlaceChunk(t, c, block.data(), elem, out->data());
+  }
+  return Status::Ok();
+}
+
+Status ReadDcpValue(const DcpCheckpoint& checkpoint, const DcpValue& value, json* out) {
+  TorchArchive archive;
+  LOCKSTEP_RETURN_IF_ERROR(
+      ReadTorchArchiveAt(checkpoint.dir + "/" + value.where.file, value.where.offset, value.where.length, &archive));
+  *out = std::move(archive.values);
+  return Status::Ok();
+}
+
+}  // namespace lockstep
