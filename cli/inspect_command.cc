@@ -13,6 +13,7 @@
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "inspect/audit.h"
+#include "inspect/coverage.h"
 #include "inspect/show.h"
 #include "inspect/step_log_view.h"
 
@@ -112,6 +113,7 @@ void PrintAudit(const AuditReport& r) {
                 Text(l["last_step"]).c_str(), Text(l["resumes"]).c_str(),
                 l["uncovered_checkpoints"].empty() ? ", covers every checkpoint" : ", MISSES checkpoints");
   }
+  if (r.findings.contains("coverage")) std::printf("%s", CoverageText(r.findings["coverage"]).c_str());
   for (const auto& n : r.notes) std::printf("  note: %s\n", n.c_str());
   for (const auto& p : r.problems) std::printf("  ! %s\n", p.c_str());
   std::printf("\n%s\n", r.healthy() ? "healthy" : "PROBLEMS FOUND");

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "formats/file_util.h"
+#include "formats/json_file.h"
 #include "formats/pickle_data.h"
 #include "formats/torch_archive.h"
 
@@ -19,10 +20,7 @@ namespace {
 constexpr char kMetadataFile[] = ".metadata";
 constexpr uint64_t kMaxMetadataBytes = 256u << 20;
 
-const json& Field(const json& j, const char* key) {
-  static const json kNull;
-  return j.is_object() && j.contains(key) ? j[key] : kNull;
-}
+const json& Field(const json& j, const char* key) { return FieldOrNull(j, key); }
 
 // A pickled object's fields: its BUILD state (a dict), or {} for anything else.
 const json& State(const json& object) { return Field(object, "state"); }

@@ -66,6 +66,13 @@ int64_t IntField(const nlohmann::json& obj, const char* key, int64_t fallback) {
   return it != obj.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
 }
 
+const nlohmann::json& FieldOrNull(const nlohmann::json& obj, const char* key) {
+  static const nlohmann::json kNull;
+  if (!obj.is_object()) return kNull;
+  const auto it = obj.find(key);
+  return it == obj.end() ? kNull : *it;
+}
+
 nlohmann::json ArrayField(const nlohmann::json& obj, const char* key) {
   if (!obj.is_object()) return nlohmann::json::array();
   const auto it = obj.find(key);

@@ -36,6 +36,10 @@ int64_t IntField(const nlohmann::json& obj, const char* key, int64_t fallback);
 // obj[key] when `obj` is an object holding an array there, else an empty array.
 nlohmann::json ArrayField(const nlohmann::json& obj, const char* key);
 
+// obj[key] when `obj` is an object that has it, else null: for reading files other writers
+// made (a header without the trainer's fields) without a type error.
+const nlohmann::json& FieldOrNull(const nlohmann::json& obj, const char* key);
+
 // Writes `value` as indented JSON with sorted keys (HF's style), durably.
 Status WriteJsonFile(const std::string& path, const nlohmann::json& value);
 

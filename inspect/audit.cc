@@ -24,6 +24,7 @@
 #include "formats/safetensors.h"
 #include "formats/step_log.h"
 #include "formats/zip_archive.h"
+#include "inspect/coverage.h"
 #include "inspect/show.h"
 
 namespace fs = std::filesystem;
@@ -543,6 +544,11 @@ Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditRe
                                       {"last_step", log.records.empty() ? 0 : log.records.back().value("step", 0)},
                                       {"truncated_tail", log.truncated_tail}, {"uncovered_checkpoints", uncovered}};
       if (log.truncated_tail) report->notes.push_back(log_path + ": " + log.tail_problem + " (a killed writer)");
+      // Which samples each epoch saw, from the ids every record holds.
+      const CoverageReport coverage = ComputeCoverage(log, log_path);
+      report->findings["coverage"] = CoverageJson(coverage);
+      for (const auto& p : coverage.problems) report->problems.push_back(log_path + ": " + p);
+      for (const auto& n : coverage.notes) report->notes.push_back(log_path + ": " + n);
     }
   } else if (std::any_of(report->checkpoints.begin(), report->checkpoints.end(),
                          [](const CheckpointAudit& c) { return c.layout == "lockstep"; })) {

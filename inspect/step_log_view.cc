@@ -30,14 +30,7 @@ json OverrideRanges(const std::vector<json>& records) {
   return ranges;
 }
 
-// `j[key]` when `j` is an object that has it, else null: a header written by another
-// writer (the Python Recorder, the HF callback) lacks fields or holds other types.
-const json& Field(const json& j, const char* key) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  const auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
+const json& Field(const json& j, const char* key) { return FieldOrNull(j, key); }
 
 // A generator state as its digest's first 12 hex digits: a table cell, not 5 KB of base64.
 std::string StateCell(const json& v) {

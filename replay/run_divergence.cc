@@ -1,5 +1,6 @@
 #include "replay/run_divergence.h"
 
+#include "inspect/coverage.h"
 #include "inspect/show.h"
 
 #include <algorithm>
@@ -468,6 +469,11 @@ static Status DiffRunsUnchecked(const std::string& reference, const std::string&
     if (!c.identical) KeepEarliest(c.first, &out->first_divergence);
   }
   if (!out->first_divergence && !out->results.empty()) out->first_divergence = out->results.front();
+  // Parted on the data: which samples each run saw, epoch by epoch, says how.
+  if (out->first_divergence && out->first_divergence->cause == cause::kData && a.has_log && b.has_log) {
+    out->coverage_a = CoverageJson(ComputeCoverage(a.log, a.dir + "/" + kStepLogFile));
+    out->coverage_b = CoverageJson(ComputeCoverage(b.log, b.dir + "/" + kStepLogFile));
+  }
   if (out->first_divergence) ComputeAftermath(a, b, out);
   return Status::Ok();
 }

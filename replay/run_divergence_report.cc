@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "formats/json_file.h"
+#include "inspect/coverage.h"
 #include "replay/run_divergence.h"
 
 using nlohmann::json;
@@ -92,7 +93,8 @@ json RunDiffJson(const RunDiff& d) {
           {"aftermath", aftermath},
           {"checkpoints", checkpoints},
           {"results", results},
-          {"notes", d.notes}};
+          {"notes", d.notes},
+          {"coverage", d.coverage_a.is_null() ? json() : json{{"reference", d.coverage_a}, {"candidate", d.coverage_b}}}};
 }
 
 std::string RunDiffText(const RunDiff& d, const std::string& reference, const std::string& candidate) {
@@ -141,6 +143,10 @@ std::string RunDiffText(const RunDiff& d, const std::string& reference, const st
       out += "  no checkpoint of the candidate precedes step " + std::to_string(f.step) + ": nothing to replay from\n";
     }
     if (!m.replay_command.empty()) out += "  check it: " + m.replay_command + "\n";
+  }
+  if (!d.coverage_a.is_null()) {
+    out += "\nSamples each run drew (the runs part on their data):\n  reference\n" + CoverageText(d.coverage_a) +
+           "  candidate\n" + CoverageText(d.coverage_b);
   }
   if (!d.checkpoints.empty()) {
     out += "\nCheckpoints in both runs:\n";

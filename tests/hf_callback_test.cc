@@ -57,6 +57,24 @@ TEST(HfCallback, KeepsTheTrainersContract) {
   const json first = json::parse(o.out)["first_divergence"];
   EXPECT_EQ(first["step"], 10) << first.dump();
   EXPECT_EQ(first["cause"], "rng") << first.dump();
+
+  // Issue 21, coverage: the correct resume drew every sample once an epoch (HF's epoch is
+  // counted after the step); the resume with ignore_data_skip drew its epoch's first windows
+  // again, which the run's own log shows.
+  o = test::RunCommand(Lockstep("inspect --json " + dir.Join("resumed")));
+  json coverage = json::parse(o.out.substr(o.out.find('{')))["findings"]["coverage"];
+  EXPECT_EQ(coverage["dataset_size"], 48) << coverage.dump();
+  ASSERT_EQ(coverage["epochs"].size(), 3u) << coverage.dump();
+  for (const auto& e : coverage["epochs"]) {
+    EXPECT_EQ(e["repeated"], 0) << e.dump();
+    EXPECT_EQ(e["never"], 0) << e.dump();
+    EXPECT_EQ(e["drawn"], 48) << e.dump();
+  }
+  EXPECT_EQ(coverage["epochs"][2]["first_step"], 9);
+  o = test::RunCommand(Lockstep("inspect " + dir.Join("resumed_no_skip")));
+  EXPECT_EQ(o.code, 1) << o.out;
+  EXPECT_NE(o.out.find("epoch 2 (steps 9..12): 12 sample ids drawn more than once, from step 10"), std::string::npos)
+      << o.out;
 }
 
 // The real Trainer (transformers installed): the callback records every optimizer step with

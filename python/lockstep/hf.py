@@ -103,10 +103,13 @@ def _rank(args):
 
 
 class LockstepCallback(_Base):
-    def __init__(self, run_dir=None, rng_full_state_every=100):
-        """Records into `run_dir`, by default the Trainer's args.output_dir."""
+    def __init__(self, run_dir=None, rng_full_state_every=100, dataset_size=None):
+        """Records into `run_dir`, by default the Trainer's args.output_dir. `dataset_size`
+        (by default the train dataloader's dataset's length) lets `lockstep inspect` say
+        which sample ids an epoch never drew."""
         self._run_dir = run_dir
         self._every = rng_full_state_every
+        self._dataset_size = dataset_size
         self._recorder = None
 
     # --- the run --------------------------------------------------------------------------
@@ -116,7 +119,7 @@ class LockstepCallback(_Base):
         if _rank(args) != 0:
             return
         run_dir = self._run_dir or args.output_dir
-        self._recorder = self._open(run_dir, args, state.global_step)
+        self._recorder = self._open(run_dir, args, state.global_step, self._size_of(train_dataloader))
         self._batches = collections.deque()
         self._untap, why = (_tap_batch_sampler(train_dataloader, self._batches) if train_dataloader is not None
                             else (None, "the Trainer passed no train dataloader"))
@@ -129,13 +132,22 @@ class LockstepCallback(_Base):
         if why:
             self._recorder.event("note", {"sample_ids": "unknown: " + why})
 
-    def _open(self, run_dir, args, step):
+    def _size_of(self, dataloader):
+        if self._dataset_size is not None:
+            return self._dataset_size
+        try:
+            return len(dataloader.dataset)
+        except (AttributeError, TypeError):  # an iterable dataset has no length
+            return None
+
+    def _open(self, run_dir, args, step, dataset_size):
         settings = _settings(args)
         if step == 0:
-            return Recorder(run_dir, settings=settings, rng_full_state_every=self._every)
+            return Recorder(run_dir, settings=settings, rng_full_state_every=self._every, dataset_size=dataset_size)
         if os.path.exists(os.path.join(run_dir, STEP_LOG_FILE)):
             return Recorder.resume(run_dir, step, rng_full_state_every=self._every)
-        return Recorder(run_dir, settings=settings, rng_full_state_every=self._every, start_after=step)
+        return Recorder(run_dir, settings=settings, rng_full_state_every=self._every, start_after=step,
+                        dataset_size=dataset_size)
 
     @staticmethod
     def _resume_skip(args, step, dataloader):

@@ -119,7 +119,7 @@ class NoCallback:  # a run without the callback: every event does nothing
         return lambda *args, **kwargs: None
 
 
-def train(run_dir, samples, callback=None, resume=0, kill_after=None, masking=False):
+def train(run_dir, samples, callback=None, resume=0, kill_after=None, masking=False, ignore_data_skip=False):
     """Returns (final parameters, the sample ids each step used). A resume restores the
     generators as HF does: at the epoch's start when it skips nothing, else after the resumed
     window was fetched (the loader's iterator draws its base seed from torch's generator
@@ -134,6 +134,7 @@ def train(run_dir, samples, callback=None, resume=0, kill_after=None, masking=Fa
     loader = torch.utils.data.DataLoader(data, batch_sampler=torch.utils.data.BatchSampler(sampler, BATCH, False),
                                          collate_fn=collate_fn, num_workers=WORKERS)
     args, state, control, used = Args(run_dir), State(), Control(), []
+    args.ignore_data_skip = ignore_data_skip
     cb = callback or NoCallback()
     rng = None
     if resume:
@@ -143,7 +144,7 @@ def train(run_dir, samples, callback=None, resume=0, kill_after=None, masking=Fa
         scheduler.load_state_dict(saved["scheduler"])
         state.global_step, rng = resume, saved["rng"]
     epochs_trained = state.global_step // updates_per_epoch
-    skip = (state.global_step % updates_per_epoch) * ACCUMULATION
+    skip = 0 if ignore_data_skip else (state.global_step % updates_per_epoch) * ACCUMULATION
     cb.on_train_begin(args, state, control, model=model, train_dataloader=loader)
     for epoch in range(epochs_trained, EPOCHS):
         sampler.set_epoch(epoch)
@@ -192,6 +193,10 @@ def train(run_dir, samples, callback=None, resume=0, kill_after=None, masking=Fa
                     cb.on_save(args, state, control)
                 if state.global_step == kill_after:
                     raise Killed()  # the log is left as a SIGKILL leaves it: nothing flushed after the save
+            if control.should_training_stop:  # as _inner_training_loop: the step loop, then the epochs
+                break
+        if control.should_training_stop:
+            break
     cb.on_train_end(args, state, control)
     return [p.detach().clone() for p in model.parameters()], used
 
@@ -233,6 +238,14 @@ def main():
         final, _ = train(run_dir, 48, LockstepCallback(), resume=9, masking=masking)
         if not masking:
             check(all(torch.equal(a, b) for a, b in zip(whole, final)), "a correct resume ends with the same weights")
+    # Resumed with ignore_data_skip: the resumed epoch starts its data over (HF's documented
+    # behaviour), so its first windows are drawn twice; the coverage audit sees it in the log.
+    no_skip = os.path.join(out, "resumed_no_skip")
+    try:
+        train(no_skip, 48, LockstepCallback(), kill_after=11)
+    except Killed:
+        pass
+    train(no_skip, 48, LockstepCallback(), resume=9, ignore_data_skip=True)
     # Resumed into a new directory (checkpoint-9 copied there): the log begins after step 9.
     fresh = os.path.join(out, "fresh")
     shutil.copytree(os.path.join(out, "whole", "checkpoint-9"), os.path.join(fresh, "checkpoint-9"))
