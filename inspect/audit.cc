@@ -159,6 +159,8 @@ void AuditDeepSpeed(const std::string& dir, const std::set<int64_t>& rng_ranks, 
     }
   }
   if (!zero3 && !shared_model) Fail(c, "incomplete", tag_dir + "/mp_rank_00_model_states.pt: missing");
+  c->notes.push_back(tag_dir + ": DeepSpeed " + (zero3 ? "ZeRO-3" : "ZeRO-1/2") + " shards of " + std::to_string(world) +
+                     " ranks" + (zero3 ? " (the weights live in them)" : ""));
 }
 
 // TrainingArguments.save_only_model, read from training_args.bin as data.
@@ -253,7 +255,10 @@ void AuditHf(const std::string& dir, CheckpointAudit* c) {
   }
   // Under FSDP every rank wrote a shard: the job's ranks are known, and each needs its RNG file.
   if (fsdp && has("pytorch_model_fsdp_0")) {
-    for (int64_t r : DcpRanks(dir + "/pytorch_model_fsdp_0")) {
+    const std::set<int64_t> shard_ranks = DcpRanks(dir + "/pytorch_model_fsdp_0");
+    c->notes.push_back(dir + "/pytorch_model_fsdp_0: FSDP sharded state dict (DCP) of " +
+                       std::to_string(shard_ranks.size()) + " ranks");
+    for (int64_t r : shard_ranks) {
       if (!has("rng_state_" + std::to_string(r) + ".pth")) {
         Fail(c, "incomplete", dir + "/rng_state_" + std::to_string(r) + ".pth: missing, though rank " +
                                   std::to_string(r) + " wrote its model shard");
