@@ -213,6 +213,16 @@ TEST(RealLayouts, SeededMutantsOfShardedLayoutsAreReportedNeverThrown) {
   }
 }
 
+// Issue 21, finding 15: an incomplete checkpoint (no manifest) was listed as "0 B".
+TEST(RealLayouts, AnIncompleteCheckpointShowsTheBytesItHolds) {
+  test::ScratchDir dir;
+  const std::string run = test::Train(dir.Join("run"));
+  fs::remove(run + "/checkpoint-16/manifest.json");
+  const AuditReport r = test::Audit(run);
+  EXPECT_EQ(test::Find(r, 16).status, "incomplete");
+  EXPECT_GT(test::Find(r, 16).bytes, 1000u);
+}
+
 // A data-parallel HF run: one rng_state_<rank>.pth per process; a gap is named.
 TEST(RealLayouts, ADataParallelRunNeedsEveryRanksRngFile) {
   test::ScratchDir dir;

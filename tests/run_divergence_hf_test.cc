@@ -9,6 +9,7 @@
 #include "formats/json_file.h"
 #include "formats/module_trace.h"
 #include "formats/step_log.h"
+#include "inspect/coverage.h"
 #include "inspect/step_log_view.h"
 #include "replay/module_trace.h"
 #include "replay/run_divergence.h"
@@ -290,6 +291,41 @@ TEST(HostileDiffInputs, SeededMutantsAreReportedNeverThrown) {
       }
     }
     EXPECT_GT(errors, 0) << source;  // the mutations do reach the readers
+  }
+}
+
+// Issue 21, finding 9: a valid log of another writer (its header without the trainer's
+// fields, values of other types) aborted `inspect` in its text rendering. Seeded mutants of
+// the JSON itself, every field of the header and of a record replaced by a value of another
+// type, go through the view, its text, the coverage audit and diff without a throw.
+TEST(HostileDiffInputs, StepLogsOfOtherShapesAreShownNeverThrown) {
+  test::ScratchDir dir;
+  const std::string run = test::Train(dir.Join("run"));
+  StepLogContents original;
+  ASSERT_OK(ReadStepLog(run + "/steps.jsonl.zst", &original));
+  const std::vector<json> others = {json(), json("text"), json::array({1, "x"}), json::object(), json(-3.5), json(true)};
+  std::mt19937 gen(20261203);
+  for (int i = 0; i < 60; ++i) {
+    json header = original.header;
+    std::vector<json> records(original.records.begin(), original.records.begin() + 4);
+    json& target = i % 2 ? header : records[static_cast<size_t>(i) % records.size()];
+    auto it = target.begin();
+    std::advance(it, static_cast<long>(gen() % target.size()));
+    target[it.key()] = others[gen() % others.size()];
+    const std::string path = dir.Join("m" + std::to_string(i) + "/steps.jsonl.zst");
+    fs::create_directories(fs::path(path).parent_path());
+    std::unique_ptr<StepLogWriter> writer;
+    ASSERT_OK(StepLogWriter::Create(path, header, StepLogOptions(), &writer));
+    for (auto& r : records) ASSERT_OK(writer->Append(r));
+    ASSERT_OK(writer->Close());
+    StepLogContents log;
+    json view;
+    RunDiff d;
+    EXPECT_NO_THROW({
+      if (ReadStepLog(path, &log).ok()) (void)CoverageJson(ComputeCoverage(log, path));
+      if (ViewStepLog(path, StepLogViewOptions(), &view).ok()) (void)StepLogViewText(view);
+      (void)DiffRuns(run, fs::path(path).parent_path().string(), Tolerance(), &d);
+    }) << "mutant " << i << ": " << it.key();
   }
 }
 
