@@ -315,6 +315,22 @@ void ShowHfCheckpoint(Context* ctx, const std::string& dir) {
     ShowDcp(ctx, dir + "/" + weights, weights);  // FSDP's sharded model
   }
   if (fs::exists(dir + "/optimizer.pt")) ShowHfOptimizer(ctx, dir + "/optimizer.pt");
+  // DeepSpeed's shards (global_stepN/): every rank's model and optimizer state, by file.
+  std::error_code ec;
+  std::vector<std::string> shards;
+  for (const auto& tag : fs::directory_iterator(dir, ec)) {
+    if (!tag.is_directory(ec) || tag.path().filename().string().rfind("global_step", 0) != 0) continue;
+    for (const auto& e : fs::directory_iterator(tag.path(), ec)) {
+      if (IsTorchArchiveName(e.path().filename().string())) shards.push_back(e.path().string());
+    }
+  }
+  std::sort(shards.begin(), shards.end());
+  for (const auto& shard : shards) {
+    TorchArchive archive;
+    (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, shard, &archive));
+    ShowTorchTensors(ctx, archive, fs::path(shard).parent_path().filename().string() + "/" +
+                                       fs::path(shard).filename().string());
+  }
   for (const char* pickle : {"scheduler.pt", "scaler.pt"}) {
     if (!fs::exists(dir + "/" + pickle)) continue;
     TorchArchive archive;

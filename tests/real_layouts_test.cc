@@ -171,6 +171,14 @@ TEST(RealLayouts, DeepSpeedCheckpointsAreAuditedByTheirOwnRules) {
     bool rank1_shard = false;
     for (const auto& t : d.tensors) rank1_shard |= t.name.rfind("deepspeed/zero_pp_rank_1_mp_rank_00_optim_states.pt/", 0) == 0;
     EXPECT_TRUE(rank1_shard) << name;
+    json shown;  // inspect lists the shards' tensors
+    ASSERT_OK(ShowPath(run + "/checkpoint-4", ShowOptions(), &shown));
+    bool listed = false;
+    for (const auto& t : shown["tensors"]) {
+      listed |= t["file"] == "global_step4/zero_pp_rank_1_mp_rank_00_optim_states.pt" &&
+                t["name"].get<std::string>().find("exp_avg") != std::string::npos;
+    }
+    EXPECT_TRUE(listed) << name << shown["tensors"].dump();
   }
   const std::string ck = dir.Join("deepspeed_zero3_run/checkpoint-4");
   fs::remove(ck + "/global_step4/zero_pp_rank_1_mp_rank_00_optim_states.pt");
