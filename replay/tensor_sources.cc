@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -105,20 +106,29 @@ Status AppendSafetensorsIndex(const std::string& path, const std::string& prefix
   return Status::Ok();
 }
 
+// A tensor another reader assembles whole (a strided view, chunks of several ranks), held in
+// memory: `read` fills its row-major bytes.
+Status AppendAssembled(const std::string& name, const std::string& file, DType dtype, const std::vector<int64_t>& shape,
+                       const std::function<Status(std::vector<uint8_t>*)>& read, std::vector<TensorEntry>* out) {
+  TensorEntry e;
+  e.name = name;
+  e.file = file;
+  e.dtype = dtype;
+  e.shape = shape;
+  auto bytes = std::make_shared<std::vector<uint8_t>>();
+  LOCKSTEP_RETURN_IF_ERROR(read(bytes.get()));
+  e.bytes = bytes->size();
+  e.memory = std::move(bytes);
+  out->push_back(std::move(e));
+  return Status::Ok();
+}
+
 Status AppendTorchArchive(const std::string& path, const std::string& prefix, std::vector<TensorEntry>* out) {
   TorchArchive archive;
   LOCKSTEP_RETURN_IF_ERROR(ReadTorchArchive(path, &archive));
   for (const auto& t : archive.tensors) {
-    TensorEntry e;
-    e.name = prefix + t.name;
-    e.file = fs::path(path).filename().string();
-    e.dtype = t.dtype;
-    e.shape = t.shape;
-    auto bytes = std::make_shared<std::vector<uint8_t>>();
-    LOCKSTEP_RETURN_IF_ERROR(ReadTorchTensor(archive, t, bytes.get()));
-    e.bytes = bytes->size();
-    e.memory = std::move(bytes);
-    out->push_back(std::move(e));
+    LOCKSTEP_RETURN_IF_ERROR(AppendAssembled(prefix + t.name, fs::path(path).filename().string(), t.dtype, t.shape,
+                                             [&](std::vector<uint8_t>* b) { return ReadTorchTensor(archive, t, b); }, out));
   }
   return Status::Ok();
 }
@@ -158,16 +168,8 @@ Status AppendDcpDirectory(const std::string& dir, const std::string& prefix, std
   const std::vector<std::string> problems = CheckDcpFiles(checkpoint);
   if (!problems.empty()) return Status::Corruption(problems.front());
   for (const auto& t : checkpoint.tensors) {
-    TensorEntry e;
-    e.name = prefix + t.fqn;
-    e.file = fs::path(dir).filename().string();
-    e.dtype = t.dtype;
-    e.shape = t.size;
-    auto bytes = std::make_shared<std::vector<uint8_t>>();
-    LOCKSTEP_RETURN_IF_ERROR(ReadDcpTensor(checkpoint, t, bytes.get()));
-    e.bytes = bytes->size();
-    e.memory = std::move(bytes);
-    out->push_back(std::move(e));
+    LOCKSTEP_RETURN_IF_ERROR(AppendAssembled(prefix + t.fqn, fs::path(dir).filename().string(), t.dtype, t.size,
+                                             [&](std::vector<uint8_t>* b) { return ReadDcpTensor(checkpoint, t, b); }, out));
   }
   *values = nlohmann::json::object();
   for (const auto& v : checkpoint.values) LOCKSTEP_RETURN_IF_ERROR(ReadDcpValue(checkpoint, v, &(*values)[v.fqn]));
