@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
     return lockstep::ExecTrainingHelper(argc, argv);
   }
   CLI::App app{"lockstep: provably reproducible training runs", "lockstep"};
-  app.set_version_flag("--version", "lockstep 0.1.0");
+  app.set_version_flag("--version", "lockstep " LOCKSTEP_VERSION);
   app.require_subcommand(1);
 
   lockstep::CommandTable commands;

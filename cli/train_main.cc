@@ -23,7 +23,7 @@ const std::vector<std::string>& TrainingCommandLine() { return CommandLine(); }
 int TrainingMain(int argc, char** argv) {
   CommandLine().assign(argv, argv + argc);
   CLI::App app{"lockstep: provably reproducible training runs (training commands)", "lockstep"};
-  app.set_version_flag("--version", "lockstep 0.1.0");
+  app.set_version_flag("--version", "lockstep " LOCKSTEP_VERSION);
   app.require_subcommand(1);
 
   lockstep::CommandTable commands;

@@ -113,10 +113,14 @@ Status LoadRun(const std::string& dir, RunSide* side) {
       if (std::find(std::begin(kRequestedKeys), std::end(kRequestedKeys), k) != std::end(kRequestedKeys)) continue;
       (IsEnvironmentKey(k) ? side->environment : side->settings)[k] = v;
     }
-    json state;
-    if (fs::exists(dir + "/" + kTrainerStateFile) && ReadJsonFile(dir + "/" + kTrainerStateFile, &state).ok()) {
-      side->log_history = ArrayField(state, "log_history");
+    // log_history too, from where HF keeps it (the newest checkpoint's, without save_state()):
+    // what a run without a step log is compared by.
+    std::string source = dir + "/" + kTrainerStateFile;
+    if (!fs::exists(source) && !side->checkpoint_steps.empty()) {
+      source = dir + "/" + CheckpointDirName(side->checkpoint_steps.back()) + "/" + kTrainerStateFile;
     }
+    json state;
+    if (fs::exists(source) && ReadJsonFile(source, &state).ok()) side->log_history = ArrayField(state, "log_history");
     return Status::Ok();
   }
   if (!fs::exists(dir + "/" + kTrainerStateFile) && side->checkpoint_steps.empty()) {
@@ -451,15 +455,13 @@ static Status DiffRunsUnchecked(const std::string& reference, const std::string&
   }
   LOCKSTEP_RETURN_IF_ERROR(CompareCommonCheckpoints(a, b, out));
   LOCKSTEP_RETURN_IF_ERROR(CompareTopLevelModels(a, b, out));
-  // One run recorded its steps and the other did not: the records themselves differ, from
-  // the first, whatever log_history's few entries say.
+  // One run recorded its steps and the other did not: what both record was compared, and the
+  // records are said not to have been (a verdict over what was compared, never over all).
   if (a.has_log != b.has_log) {
-    const RunSide& logged = a.has_log ? a : b;
-    const std::string count = std::to_string(logged.log.records.size()) + " records";
-    KeepEarliest(Divergence{1, cause::kLength, (a.has_log ? b.dir : a.dir) + "/" + kStepLogFile, "step log file",
-                            a.has_log ? count : "(absent)", a.has_log ? "(absent)" : count},
-                 &out->first_divergence);
-    out->first_outside_tolerance = 1;
+    out->not_compared = "the " + std::string(a.has_log ? "reference" : "candidate") + "'s " +
+                        std::to_string((a.has_log ? a : b).log.records.size()) + " step records: the " +
+                        (a.has_log ? "candidate" : "reference") + " (" + (a.has_log ? b.dir : a.dir) + ") has no " +
+                        kStepLogFile;
   }
   LOCKSTEP_RETURN_IF_ERROR(CompareResults(a, b, out, &out->results_within));
   // A checkpoint that differs before the logs do is the earlier sign: the runs parted in a

@@ -60,6 +60,7 @@ struct RunDiff {
   std::vector<CheckpointSummary> checkpoints;  // those both runs hold
   std::vector<Divergence> results;             // results files and final trainer state
   std::vector<std::string> notes;              // what was seen and is not a divergence
+  std::string not_compared;                    // what one run holds that could not be compared ("" for nothing)
   // When the runs part on their data: each run's sample coverage (inspect/coverage.h's JSON).
   nlohmann::json coverage_a, coverage_b;
   bool results_within = true;                  // ... all accepted by the tolerance

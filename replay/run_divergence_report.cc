@@ -21,8 +21,14 @@ std::string Verdict(const RunDiff& d) {
     return "NOTHING COMPARED: the runs share no step record, log entry or checkpoint; no verdict";
   }
   if (d.identical()) {
-    return "IDENTICAL: " + std::to_string(d.steps_matching) +
-           (d.compared_by == "log_history" ? " log entries" : " steps") + " bit for bit (" + d.compared_by + ")";
+    const std::string compared = std::to_string(d.steps_matching) +
+                                 (d.compared_by == "log_history" ? " log entries" : " steps") + " bit for bit (" +
+                                 d.compared_by + ")";
+    if (!d.not_compared.empty()) {
+      return "IDENTICAL IN WHAT BOTH RECORD: " + compared + " and " + std::to_string(d.checkpoints.size()) +
+             " checkpoints; not compared: " + d.not_compared;
+    }
+    return "IDENTICAL: " + compared;
   }
   const Divergence& f = *d.first_divergence;
   std::string v = d.within_tolerance() ? "WITHIN TOLERANCE: the runs part" : "DIFFERENT: the runs part";
@@ -94,6 +100,7 @@ json RunDiffJson(const RunDiff& d) {
           {"checkpoints", checkpoints},
           {"results", results},
           {"notes", d.notes},
+          {"not_compared", d.not_compared.empty() ? json() : json(d.not_compared)},
           {"coverage", d.coverage_a.is_null() ? json() : json{{"reference", d.coverage_a}, {"candidate", d.coverage_b}}}};
 }
 

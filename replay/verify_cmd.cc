@@ -14,6 +14,7 @@
 #include "formats/checkpoint.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
+#include "inspect/show.h"
 #include "replay/child_process.h"
 
 namespace fs = std::filesystem;
@@ -41,6 +42,42 @@ std::string NewestCheckpoint(const std::string& dir) {
   return dirs.back().path;
 }
 
+// Whether a save into `checkpoint` finished, by what its writer commits last: Lockstep's
+// manifest (the directory is renamed into place whole), HF's trainer_state.json (transformers
+// 5.x writes checkpoint-N in place, trainer_state.json after the weights, optimizer and RNG,
+// so one stopped during a save has the rest without it). A script's own format cannot be
+// judged and is taken as it is.
+std::string UnfinishedSave(const std::string& checkpoint) {
+  if (CheckpointLayout(checkpoint) == "lockstep") {
+    const Status st = ValidateCheckpoint(checkpoint, VerifyMode::kSizes);
+    return st.ok() ? "" : st.message();
+  }
+  if (fs::exists(checkpoint + "/" + kTrainerStateFile)) {
+    nlohmann::json state;  // stopped while writing it, it is there but cut short
+    const Status st = ReadJsonFile(checkpoint + "/" + kTrainerStateFile, &state);
+    return st.ok() ? "" : st.message();
+  }
+  for (const char* hf : {"optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin"}) {
+    if (fs::exists(checkpoint + "/" + hf)) return "no trainer_state.json: HF writes it last, so its save never finished";
+  }
+  if (!ModelWeightsFile(checkpoint).empty()) return "no trainer_state.json beside its weights: its save never finished";
+  std::error_code ec;
+  return fs::is_empty(checkpoint, ec) || ec ? "empty: its save had written nothing yet" : "";
+}
+
+// The newest checkpoint-N of `dir` whose save finished; newer ones passed over go to
+// `skipped`, with why.
+std::string NewestResumable(const std::string& dir, std::vector<std::string>* skipped = nullptr) {
+  std::vector<CheckpointDir> dirs;
+  if (!ListCheckpointDirs(dir, &dirs).ok()) return "";
+  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+    const std::string why = UnfinishedSave(it->path);
+    if (why.empty()) return it->path;
+    if (skipped) skipped->push_back(fs::path(it->path).filename().string() + " (" + why + ")");
+  }
+  return "";
+}
+
 struct Interrupt {
   int signal = 0;        // 0: run to the end
   double delay_s = 0;    // after the first checkpoint appears
@@ -65,7 +102,11 @@ Status RunCommand(const VerifyCmdOptions& o, const std::string& label, const std
       return Status::IOError(label + ": the command ran past " + std::to_string(static_cast<int>(o.timeout_s)) +
                              " s and was killed; see " + log);
     }
-    if (!first_checkpoint && !NewestCheckpoint(o.work_dir + "/" + label).empty()) first_checkpoint = now;
+    // The run has checkpointed once a checkpoint is whole, not when its directory appears.
+    if (!first_checkpoint && !NewestCheckpoint(o.work_dir + "/" + label).empty() &&
+        !NewestResumable(o.work_dir + "/" + label).empty()) {
+      first_checkpoint = now;
+    }
     if (interrupt.signal == 0 || sent) continue;
     if (first_checkpoint && std::chrono::duration<double>(now - *first_checkpoint).count() >= interrupt.delay_s) {
       ::kill(child->pid(), interrupt.signal);
@@ -117,7 +158,7 @@ Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
   double checkpointed_s = 0;
   LOCKSTEP_RETURN_IF_ERROR(RunCommand(o, "reference", Substitute(o.command, "{output_dir}", report->reference_dir), {},
                                       &how, &checkpointed_s));
-  if (NewestCheckpoint(report->reference_dir).empty()) {
+  if (NewestResumable(report->reference_dir).empty()) {
     return Status::InvalidArgument("the reference run left no checkpoint-N in " + report->reference_dir +
                                    ": nothing a resume could start from");
   }
@@ -137,10 +178,12 @@ Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
     const std::string dir = o.work_dir + "/" + name;
     RemoveTree(dir);
     LOCKSTEP_RETURN_IF_ERROR(RunCommand(o, name, Substitute(o.command, "{output_dir}", dir), interrupt, &v.how));
-    v.resumed_from = NewestCheckpoint(dir);
+    std::vector<std::string> skipped;
+    v.resumed_from = NewestResumable(dir, &skipped);
     if (v.resumed_from.empty()) return Status::IOError(name + ": the interrupted run left no checkpoint-N in " + dir);
+    for (const auto& s : skipped) v.how += "; passed over " + s;
     // A resume from the reference's last checkpoint trains nothing: it proves nothing.
-    if (CheckpointStep(v.resumed_from) >= CheckpointStep(NewestCheckpoint(report->reference_dir))) {
+    if (CheckpointStep(v.resumed_from) >= CheckpointStep(NewestResumable(report->reference_dir))) {
       v.not_counted = "the run had saved its last checkpoint (" + fs::path(v.resumed_from).filename().string() +
                       "): no step left to resume";
     }

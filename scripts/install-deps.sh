@@ -13,8 +13,10 @@
 #   libopenblas0-pthread  an optimized BLAS: it takes over libblas.so.3, which LibTorch calls for
 #                       every matmul (Debian's reference BLAS is ~18x slower on the gpt model)
 #   python3-torch, python3-zstandard, python3-xxhash, python3-numpy
-#                       the Python package (python/lockstep) and its tests: Debian's PyTorch
-#                       on the same LibTorch 1.13; also the peer `lockstep bench` measures against
+#                       Debian's PyTorch on the same LibTorch 1.13: the peer `lockstep bench`
+#                       measures this build against
+# Then scripts/python-env.sh makes the project's Python environment, .venv/ (PyTorch 2.x, the
+# Hugging Face Trainer, the lockstep package): what the Python tests and the README use.
 # With --sanitizers, also what scripts/sanitize.sh and scripts/fuzz.sh need:
 #   clang, libclang-rt-14-dev   ASan, UBSan and libFuzzer
 set -euo pipefail
@@ -35,11 +37,12 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-echo "install-deps: installing ${missing[*]}"
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+"$(dirname "$0")/python-env.sh"

@@ -98,8 +98,7 @@ TEST(HfCallback, RecordsARealTrainerRunWithoutChangingItAndVerifiesItsResume) {
   o = test::RunCommand(Lockstep("diff " + dir.Join("without") + " " + dir.Join("with")));
   EXPECT_EQ(o.code, 0) << "the callback changed the run:\n" << o.out;
 
-  const std::string cmd = "env PYTHONPATH=" + std::string(LOCKSTEP_SOURCE_DIR) + "/python /usr/bin/python3 " +
-                          std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/hf_trainer.py --output_dir {output_dir}";
+  const std::string cmd = test::kPython + " " + std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/hf_trainer.py --output_dir {output_dir}";
   for (const char* masking : {"", " --masking"}) {
     o = test::RunCommand(Lockstep("verify-resume --quiet --json --kill-random 1 --cmd '" + cmd + masking +
                                   "' --resume-arg '--resume_from_checkpoint {checkpoint}' --output_dir " +

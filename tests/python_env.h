@@ -1,6 +1,9 @@
-// Running the Python package's scripts from tests: Debian's /usr/bin/python3 (the one with
-// python3-torch), with python/ on its path. Needs LOCKSTEP_SOURCE_DIR.
+// Running the Python package's scripts from tests: the project's .venv, or Debian's
+// /usr/bin/python3 (python3-torch) where there is none, with python/ on its path. Needs
+// LOCKSTEP_SOURCE_DIR.
 #pragma once
+
+#include <unistd.h>
 
 #include <string>
 
@@ -9,7 +12,16 @@
 namespace lockstep {
 namespace test {
 
-inline const std::string kPython = "PYTHONPATH=" + std::string(LOCKSTEP_SOURCE_DIR) + "/python /usr/bin/python3";
+// The project's environment (.venv, scripts/python-env.sh: PyTorch 2.x and the HF Trainer)
+// where it was made, else Debian's python3 with python3-torch.
+inline std::string PythonInterpreter() {
+  const std::string venv = std::string(LOCKSTEP_SOURCE_DIR) + "/.venv/bin/python";
+  return ::access(venv.c_str(), X_OK) == 0 ? venv : "/usr/bin/python3";
+}
+
+// An interpreter command line, for RunCommand or a --cmd (env makes it exec-able).
+inline const std::string kPython =
+    "env HF_HUB_OFFLINE=1 PYTHONPATH=" + std::string(LOCKSTEP_SOURCE_DIR) + "/python " + PythonInterpreter();
 
 // tests/python/NAME, as a command prefix.
 inline std::string PythonScript(const std::string& name) {

@@ -208,8 +208,7 @@ TEST(PythonRecorder, AResumeIsCutAndContinuedAndAForgottenRngIsCaughtAtItsStep) 
 // into `output_dir`, each interrupted run resumed with `resume_arg`.
 test::CommandOutput VerifyPlainLoop(const std::string& loop_args, int kill_random, const std::string& output_dir,
                                     const std::string& resume_arg) {
-  const std::string cmd = "env PYTHONPATH=" + std::string(LOCKSTEP_SOURCE_DIR) + "/python /usr/bin/python3 " +
-                          std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/plain_loop.py {output_dir} " + loop_args;
+  const std::string cmd = kPython + " " + std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/plain_loop.py {output_dir} " + loop_args;
   return test::RunCommand(std::string(LOCKSTEP_BIN) + " verify-resume --quiet --json --kill-random " +
                           std::to_string(kill_random) + " --cmd '" + cmd + "' --output_dir " + output_dir +
                           " --resume-arg '" + resume_arg + "'");
@@ -263,7 +262,7 @@ TEST(VerifyCmd, AResumeThatTrainsNothingProvesNothingAndAFailingResumeIsBadInput
   for (const auto& v : report["variants"]) EXPECT_EQ(v["counted"], false) << v.dump();
   ASSERT_TRUE(test::FileExists(dir.Join("late/verify_report.json")));
   EXPECT_EQ(json::parse(test::ReadAll(dir.Join("late/verify_report.json")))["variants_counted"], 0);
-  o = test::RunCommand(std::string(LOCKSTEP_BIN) + " verify-resume --quiet --kill-random 0 --cmd 'env " + kPython + " " +
+  o = test::RunCommand(std::string(LOCKSTEP_BIN) + " verify-resume --quiet --kill-random 0 --cmd '" + kPython + " " +
                        std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/plain_loop.py {output_dir} 0 10' --output_dir " +
                        dir.Join("late-text") + " --resume-arg '--resume {checkpoint}'");
   EXPECT_NE(o.out.find("verdict: NOT PROVEN"), std::string::npos) << o.out;

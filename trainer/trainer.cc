@@ -38,7 +38,7 @@ using nlohmann::json;
 namespace lockstep {
 namespace {
 
-constexpr char kLockstepVersion[] = "0.1.0";
+constexpr char kLockstepVersion[] = LOCKSTEP_VERSION;  // python/lockstep/VERSION, via CMake
 
 // CUDA generator state (LibTorch 2.x): 8 bytes seed, 8 bytes Philox offset.
 json CudaStateJson(const std::vector<uint8_t>& state, bool full) {

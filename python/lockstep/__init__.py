@@ -15,7 +15,13 @@ The file is byte for byte what the C++ writer writes for the same records
 (formats/doc/step_log_format.md; tests/steplog_compat_test.cc proves it). Needs torch for the
 recorder; the writer alone needs python3-zstandard and python3-xxhash.
 """
-from lockstep.steplog import StepLogWriter, FORMAT_VERSION, MAGIC, float_bits
-from lockstep.recorder import Recorder
+import os as _os
 
-__all__ = ["Recorder", "StepLogWriter", "FORMAT_VERSION", "MAGIC", "float_bits"]
+# The one source of the version, for C++ (CMakeLists.txt reads it) and Python alike.
+with open(_os.path.join(_os.path.dirname(__file__), "VERSION")) as _f:
+    __version__ = _f.read().strip()
+
+from lockstep.steplog import StepLogWriter, FORMAT_VERSION, MAGIC, float_bits  # noqa: E402
+from lockstep.recorder import Recorder  # noqa: E402
+
+__all__ = ["Recorder", "StepLogWriter", "FORMAT_VERSION", "MAGIC", "float_bits", "__version__"]

@@ -138,7 +138,7 @@ def train(run_dir, samples, callback=None, resume=0, kill_after=None, masking=Fa
     cb = callback or NoCallback()
     rng = None
     if resume:
-        saved = torch.load(os.path.join(run_dir, "checkpoint-%d" % resume, "state.pt"))
+        saved = torch.load(os.path.join(run_dir, "checkpoint-%d" % resume, "state.pt"), weights_only=False)  # our own file: Python and NumPy states too
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])

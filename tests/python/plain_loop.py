@@ -68,7 +68,7 @@ x, y = torch.randn(64, 8), torch.randn(64, 1)
 model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(16, 1))
 optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
 if resume:
-    state = torch.load(os.path.join(run_dir, "checkpoint-%d" % resume, "state.pt"))
+    state = torch.load(os.path.join(run_dir, "checkpoint-%d" % resume, "state.pt"), weights_only=False)  # our own file: Python and NumPy states too
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if "--forget-rng" not in sys.argv:

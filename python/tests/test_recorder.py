@@ -1,0 +1,47 @@
+"""lockstep.Recorder on a plain loop: a record per step with the generators' states, NumPy
+settings, the dataset size the coverage audit needs, and a resume cut after its step."""
+import random
+
+import numpy
+import torch
+
+import lockstep
+from lockstep.steplog import read_frames
+
+
+def records(path):
+    return [r for f in read_frames(path)[1:] for r in f[2] if r.get("kind") == "step"]
+
+
+def run(run_dir, steps, start=0, recorder=None):
+    rec = recorder or lockstep.Recorder(run_dir, settings={"seed": numpy.int64(0), "lr": numpy.float32(0.5)},
+                                        dataset_size=16)
+    for step in range(start + 1, steps + 1):
+        rec.begin_step()
+        ids = random.sample(range(16), 4)
+        loss = torch.rand(()).item()
+        rec.end_step(step, batches=[ids], loss=loss, lr=0.5, grad_norm=1.0, epoch=step / 4)
+        if step % 2 == 0:
+            rec.flush()
+    rec.close()
+
+
+def test_a_record_per_step_with_every_generator(tmp_path):
+    run(str(tmp_path / "a"), 4)
+    frames = read_frames(str(tmp_path / "a" / "steps.jsonl.zst"))
+    header = frames[0][2][0]
+    assert header["training_args"] == {"seed": 0, "lr": 0.5}
+    assert header["dataset"] == {"train_samples": 16}
+    rs = records(str(tmp_path / "a" / "steps.jsonl.zst"))
+    assert [r["step"] for r in rs] == [1, 2, 3, 4]
+    assert {"cpu", "python", "numpy"} <= set(rs[1]["rng"])
+    assert rs[3]["epoch"] == 1.0
+
+
+def test_a_resume_cuts_the_log_after_its_step(tmp_path):
+    path = str(tmp_path / "a" / "steps.jsonl.zst")
+    run(str(tmp_path / "a"), 4)
+    run(str(tmp_path / "a"), 6, start=2, recorder=lockstep.Recorder.resume(str(tmp_path / "a"), 2))
+    assert [r["step"] for r in records(path)] == [1, 2, 3, 4, 5, 6]
+    events = [r for f in read_frames(path)[1:] for r in f[2] if r.get("kind") == "resume"]
+    assert len(events) == 1 and events[0]["after_step"] == 2
