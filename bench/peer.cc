@@ -34,12 +34,12 @@ bool WriteAll(int fd, const std::string& text) {
 }  // namespace
 
 Status PythonPeer::Start(std::unique_ptr<PythonPeer>* out) {
-  const std::string python = EnvOr("LOCKSTEP_PYTHON", "/usr/bin/python3");
+  const std::string python = EnvOr("LOCKSTEP_PYTHON", LOCKSTEP_PYTHON_PEER_INTERPRETER);
   const std::string script = EnvOr("LOCKSTEP_PYTHON_PEER", LOCKSTEP_PYTHON_PEER_SCRIPT);
   // Probe first, quietly: the usual failure is a Python without torch.
   const std::string probe = python + " -c 'import torch' >/dev/null 2>&1";
   if (std::system(probe.c_str()) != 0) {
-    return Status::NotFound(python + " cannot import torch (install Debian's python3-torch for the Python peer)");
+    return Status::NotFound(python + " cannot import torch (the Python peer runs on the torch this build links)");
   }
   int to[2], from[2];
   if (::pipe2(to, O_CLOEXEC) != 0 || ::pipe2(from, O_CLOEXEC) != 0) return Status::IOError("pipe failed");

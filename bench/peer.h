@@ -1,6 +1,6 @@
 // The Python peer (bench/python_peer.py) as a child process the suites ask for one
 // measurement at a time, so its runs interleave with Lockstep's in the same benchmark run.
-// No LibTorch here: the peer brings its own (Debian's python3-torch).
+// No LibTorch here: the peer brings its own, the version this build links (bench/CMakeLists.txt).
 #pragma once
 
 #include <sys/types.h>
@@ -16,10 +16,11 @@ namespace lockstep {
 
 class PythonPeer {
  public:
-  // The shared peer, started on first use: the interpreter is $LOCKSTEP_PYTHON (default
-  // /usr/bin/python3, Debian's, which has python3-torch), the script $LOCKSTEP_PYTHON_PEER
-  // (default: the one in the source tree). Null, with the reason in `*why`, when it cannot
-  // run (python3-torch not installed): the suites then skip the peer's benchmarks.
+  // The shared peer, started on first use: the interpreter is $LOCKSTEP_PYTHON (default: the
+  // Python whose torch this build links: the wheel's .venv/bin/python, or Debian's
+  // /usr/bin/python3 with python3-torch), the script $LOCKSTEP_PYTHON_PEER (default: the one
+  // in the source tree). Null, with the reason in `*why`, when it cannot run (no torch
+  // there): the suites then skip the peer's benchmarks.
   static PythonPeer* Shared(std::string* why);
 
   ~PythonPeer();

@@ -32,13 +32,17 @@ std::string CauseOfLogKey(const std::string& key) {
 bool IsNumericOutcome(const std::string& c) { return c == cause::kNumerics || c == cause::kUnknown; }
 
 std::string Divergence::ToString() const {
-  return "step " + std::to_string(step) + ", " + where + ": " + field + (cause.empty() ? "" : " [" + cause + "]") +
+  std::string causes = cause;
+  for (const auto& c : also) causes += ", also " + c;
+  return "step " + std::to_string(step) + ", " + where + ": " + field + (cause.empty() ? "" : " [" + causes + "]") +
          " (reference " + reference + ", candidate " + candidate + ")";
 }
 
 nlohmann::json Divergence::ToJson() const {
-  return {{"step", step},   {"cause", cause},         {"where", where},
-          {"field", field}, {"reference", reference}, {"candidate", candidate}};
+  nlohmann::json j = {{"step", step},   {"cause", cause},         {"where", where},
+                      {"field", field}, {"reference", reference}, {"candidate", candidate}};
+  if (!also.empty()) j["also_causes"] = also;
+  return j;
 }
 
 void KeepEarliest(const std::optional<Divergence>& d, std::optional<Divergence>* earliest) {

@@ -45,6 +45,10 @@ struct Divergence {
   std::string field;       // "rng.cpu", "loss_bits", "fc1.weight", "log_history.loss", ...
   std::string reference;   // the reference's value, abbreviated
   std::string candidate;   // the candidate's value, abbreviated
+  // Other causes whose fields differ at the same step too, cause before effect (data, rng,
+  // lr only: an outcome that differs after them is their effect). A resume that neither
+  // skips its data nor restores its generators parts in both at once: both are named.
+  std::vector<std::string> also;
   std::string ToString() const;  // "step 101, step log: rng.cpu [rng] (reference ..., candidate ...)"
   nlohmann::json ToJson() const;
 };

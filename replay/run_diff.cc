@@ -75,8 +75,17 @@ std::optional<Divergence> CompareLogHistory(const json& a, const json& b) {
 
 std::optional<Divergence> CompareStepRecords(const json& a, const json& b) {
   const int64_t step = a.value("step", int64_t{0});
-  for (const char* field : kStepFieldOrder) {
-    if (auto d = FieldDifference(step, field, ValueOr(a, field), ValueOr(b, field))) return d;
+  for (auto field = std::begin(kStepFieldOrder); field != std::end(kStepFieldOrder); ++field) {
+    auto d = FieldDifference(step, *field, ValueOr(a, *field), ValueOr(b, *field));
+    if (!d) continue;
+    for (auto later = field + 1; later != std::end(kStepFieldOrder); ++later) {
+      const auto e = FieldDifference(step, *later, ValueOr(a, *later), ValueOr(b, *later));
+      const bool a_cause = e && (e->cause == cause::kData || e->cause == cause::kRng || e->cause == cause::kLr);
+      if (a_cause && e->cause != d->cause && std::find(d->also.begin(), d->also.end(), e->cause) == d->also.end()) {
+        d->also.push_back(e->cause);
+      }
+    }
+    return d;
   }
   std::set<std::string> rest;
   for (const auto& [k, v] : a.items()) rest.insert(k);

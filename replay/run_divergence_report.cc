@@ -33,6 +33,7 @@ std::string Verdict(const RunDiff& d) {
   const Divergence& f = *d.first_divergence;
   std::string v = d.within_tolerance() ? "WITHIN TOLERANCE: the runs part" : "DIFFERENT: the runs part";
   v += " at step " + std::to_string(f.step) + ", cause " + f.cause + " (" + f.field + ")";
+  for (const auto& c : f.also) v += ", also " + c;
   if (d.first_outside_tolerance && d.tolerance.any()) {
     v += "; first outside the tolerance at step " + std::to_string(*d.first_outside_tolerance);
   }
@@ -122,7 +123,9 @@ std::string RunDiffText(const RunDiff& d, const std::string& reference, const st
   SettingsTable("Where each ran:", d.environment, &out);
   if (d.first_divergence) {
     const Divergence& f = *d.first_divergence;
-    out += "\nFirst divergence: step " + std::to_string(f.step) + ", cause " + f.cause + "\n";
+    out += "\nFirst divergence: step " + std::to_string(f.step) + ", cause " + f.cause;
+    for (const auto& c : f.also) out += ", also " + c;
+    out += "\n";
     out += "  " + f.where + ": " + f.field + "\n    reference " + f.reference + "\n    candidate " + f.candidate + "\n";
     // Named: a range-for over items() of a temporary would outlive the temporary.
     const json numerics = IsNumericOutcome(f.cause) && d.numerics.is_object() ? d.numerics : json::object();

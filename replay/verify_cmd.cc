@@ -14,6 +14,7 @@
 #include "formats/checkpoint.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
+#include "inspect/audit.h"
 #include "inspect/show.h"
 #include "replay/child_process.h"
 
@@ -57,12 +58,19 @@ std::string UnfinishedSave(const std::string& checkpoint) {
     const Status st = ReadJsonFile(checkpoint + "/" + kTrainerStateFile, &state);
     return st.ok() ? "" : st.message();
   }
-  for (const char* hf : {"optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin"}) {
-    if (fs::exists(checkpoint + "/" + hf)) return "no trainer_state.json: HF writes it last, so its save never finished";
+  std::error_code ec;
+  if (fs::is_empty(checkpoint, ec) || ec) return "empty: its save had written nothing yet";
+  // The Trainer writes trainer_state.json last (config.json first, then the weights and the
+  // rest): a checkpoint-N holding any of its files but that one is a save that never finished.
+  // A script's own checkpoint format is taken as it is.
+  for (const char* hf : {"config.json", "generation_config.json", "adapter_config.json", "optimizer.pt",
+                         "scheduler.pt", "rng_state.pth", "training_args.bin"}) {
+    if (fs::exists(checkpoint + "/" + hf)) {
+      return "no " + std::string(kTrainerStateFile) + ": the Trainer writes it last, so its save never finished";
+    }
   }
   if (!ModelWeightsFile(checkpoint).empty()) return "no trainer_state.json beside its weights: its save never finished";
-  std::error_code ec;
-  return fs::is_empty(checkpoint, ec) || ec ? "empty: its save had written nothing yet" : "";
+  return "";
 }
 
 // The newest checkpoint-N of `dir` whose save finished; newer ones passed over go to
@@ -76,6 +84,17 @@ std::string NewestResumable(const std::string& dir, std::vector<std::string>* sk
     if (skipped) skipped->push_back(fs::path(it->path).filename().string() + " (" + why + ")");
   }
   return "";
+}
+
+// The audit's notes on `checkpoint` of `run_dir` when it is complete but not resumable.
+std::vector<std::string> NotResumableBecause(const std::string& run_dir, const std::string& checkpoint) {
+  AuditReport audit;
+  if (!AuditRun(run_dir, AuditOptions(), &audit).ok()) return {};
+  const std::string name = fs::path(checkpoint).filename().string();
+  for (const auto& c : audit.checkpoints) {
+    if (c.name == name && !c.resumable) return c.notes;
+  }
+  return {};
 }
 
 struct Interrupt {
@@ -182,6 +201,7 @@ Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
     v.resumed_from = NewestResumable(dir, &skipped);
     if (v.resumed_from.empty()) return Status::IOError(name + ": the interrupted run left no checkpoint-N in " + dir);
     for (const auto& s : skipped) v.how += "; passed over " + s;
+    v.not_resumable_because = NotResumableBecause(dir, v.resumed_from);
     // A resume from the reference's last checkpoint trains nothing: it proves nothing.
     if (CheckpointStep(v.resumed_from) >= CheckpointStep(NewestResumable(report->reference_dir))) {
       v.not_counted = "the run had saved its last checkpoint (" + fs::path(v.resumed_from).filename().string() +
@@ -202,6 +222,7 @@ nlohmann::json VerifyCmdReportJson(const VerifyCmdReport& r) {
   nlohmann::json variants = nlohmann::json::array();
   for (const auto& v : r.variants) {
     variants.push_back({{"name", v.name}, {"how", v.how}, {"resumed_from", v.resumed_from},
+                        {"not_resumable_because", v.not_resumable_because},
                         {"counted", v.not_counted.empty()},
                         {"not_counted", v.not_counted.empty() ? nlohmann::json() : nlohmann::json(v.not_counted)},
                         {"bit_exact", v.diff.identical()}, {"compared_by", v.diff.compared_by},
@@ -223,6 +244,7 @@ std::string VerifyCmdReportText(const VerifyCmdReport& r) {
     } else {
       out += "DIVERGED" + (v.diff.first_divergence ? " at " + v.diff.first_divergence->ToString() : std::string()) + "\n";
     }
+    for (const auto& why : v.not_resumable_because) out += "  note: " + why + "\n";
   }
   if (r.counted() == 0) {
     out += "verdict: NOT PROVEN: no interruption left a step to resume (raise --kill-random, or save earlier)\n";

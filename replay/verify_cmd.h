@@ -33,6 +33,9 @@ struct VerifyCmdVariant {
   std::string name;        // "sigterm", "kill-1"
   std::string how;         // "SIGTERM 12 ms after checkpoint-10 appeared"
   std::string resumed_from;  // the checkpoint the resume was pointed at
+  // Why the audit says a resume from that checkpoint cannot continue the run exactly
+  // (saved with save_only_model: no optimizer, scheduler or RNG state); empty when it can.
+  std::vector<std::string> not_resumable_because;
   // Empty when the resume trained steps; else why the variant proves nothing (the kill
   // landed after the run's last checkpoint: the resume had no step left to train).
   std::string not_counted;

@@ -37,6 +37,23 @@ test::CommandOutput Train(const std::string& dir, const std::string& extra) {
   return test::RunCommand(kBin + " train --output_dir " + dir + kJob + extra);
 }
 
+// A build whose LibTorch ships no Gloo headers (the PyPI wheel's: trainer/CMakeLists.txt)
+// runs no CPU job of several ranks. There each test checks, instead of its job, that the
+// job is refused as bad usage with the reason, and leaves no run directory behind.
+void ExpectRefusedWithoutGloo() {
+  test::ScratchDir dir;
+  const auto o = Train(dir.Join("run"), " --nproc_per_node 2");
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("has Gloo built in but no headers for it"), std::string::npos) << o.out;
+  EXPECT_FALSE(fs::exists(dir.Join("run/steps.jsonl.zst")));
+}
+
+#define LOCKSTEP_NEEDS_CPU_DATA_PARALLEL()  \
+  if (!LOCKSTEP_CPU_DATA_PARALLEL) {        \
+    ExpectRefusedWithoutGloo();             \
+    return;                                 \
+  }
+
 std::vector<float> Floats(const std::vector<uint8_t>& bytes) {
   std::vector<float> v(bytes.size() / sizeof(float));
   std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
@@ -44,6 +61,7 @@ std::vector<float> Floats(const std::vector<uint8_t>& bytes) {
 }
 
 TEST(DataParallel, TwoIdenticalTwoRankJobsAreBitIdentical) {
+  LOCKSTEP_NEEDS_CPU_DATA_PARALLEL();
   test::ScratchDir dir;
   for (const char* name : {"a", "b"}) {
     const auto o = Train(dir.Join(name), " --nproc_per_node 2");
@@ -76,6 +94,7 @@ TEST(DataParallel, TwoIdenticalTwoRankJobsAreBitIdentical) {
 // to 1% of the largest distance AdamW can move one in 16 steps (lr x 16 = 8e-4): within
 // 8e-6 absolute (measured: 1.2e-7). The losses agree within 1e-5.
 TEST(DataParallel, TwoRanksEqualOneProcessWithTwiceTheBatch) {
+  LOCKSTEP_NEEDS_CPU_DATA_PARALLEL();
   test::ScratchDir dir;
   const std::string no_dropout = " --dropout 0 --save_strategy epoch";
   ASSERT_EQ(Train(dir.Join("two"), " --nproc_per_node 2" + no_dropout).code, 0);
@@ -111,6 +130,7 @@ TEST(DataParallel, TwoRanksEqualOneProcessWithTwiceTheBatch) {
 }
 
 TEST(DataParallel, AStoppedJobResumesBitExact) {
+  LOCKSTEP_NEEDS_CPU_DATA_PARALLEL();
   test::ScratchDir dir;
   ASSERT_EQ(Train(dir.Join("reference"), " --nproc_per_node 2").code, 0);
   const auto stopped = Train(dir.Join("run"), " --nproc_per_node 2 --stop-after-step 7");
@@ -125,6 +145,7 @@ TEST(DataParallel, AStoppedJobResumesBitExact) {
 // lockstep diff of 1 process against 2 ranks: the world size is a settings difference, and
 // the runs part at step 1 over the data (rank 1's batches), not over the plan.
 TEST(DataParallel, DiffAcrossWorldSizesNamesTheSettingAndTheDataAtStepOne) {
+  LOCKSTEP_NEEDS_CPU_DATA_PARALLEL();
   test::ScratchDir dir;
   ASSERT_EQ(Train(dir.Join("one"), "").code, 0);
   ASSERT_EQ(Train(dir.Join("two"), " --nproc_per_node 2").code, 0);
@@ -142,6 +163,7 @@ TEST(DataParallel, DiffAcrossWorldSizesNamesTheSettingAndTheDataAtStepOne) {
 // A replay of a 2-rank run is a 2-rank job: each rank trains on the batches and generator
 // states it logged, and rank 0 judges every rank's recomputed record against the log.
 TEST(DataParallel, AReplayRunsAsAJobOfTheRunsWorldSize) {
+  LOCKSTEP_NEEDS_CPU_DATA_PARALLEL();
   test::ScratchDir dir;
   const std::string run = dir.Join("run");
   ASSERT_EQ(Train(run, " --nproc_per_node 2").code, 0);
@@ -157,6 +179,7 @@ TEST(DataParallel, AReplayRunsAsAJobOfTheRunsWorldSize) {
 }
 
 TEST(DataParallel, AChangedWorldSizeIsRefusedUnlessOverridden) {
+  LOCKSTEP_NEEDS_CPU_DATA_PARALLEL();
   test::ScratchDir dir;
   ASSERT_EQ(Train(dir.Join("run"), " --nproc_per_node 2 --stop-after-step 5").code, 0);
   auto o = Train(dir.Join("run"), " --resume");
@@ -172,6 +195,7 @@ TEST(DataParallel, AChangedWorldSizeIsRefusedUnlessOverridden) {
 }
 
 TEST(DataParallel, AMissingRankFileIsCaughtByInspectAndRefusedByResume) {
+  LOCKSTEP_NEEDS_CPU_DATA_PARALLEL();
   test::ScratchDir dir;
   const std::string run = dir.Join("run");
   ASSERT_EQ(Train(run, " --nproc_per_node 2 --stop-after-step 10").code, 0);
@@ -191,6 +215,7 @@ TEST(DataParallel, AMissingRankFileIsCaughtByInspectAndRefusedByResume) {
 // A SIGKILLed rank: its peer's next collective fails at once (no hang), the launcher names
 // the killed rank, and the job's exit status is the kill's.
 TEST(DataParallel, AKilledRankBringsTheJobDownNamingIt) {
+  LOCKSTEP_NEEDS_CPU_DATA_PARALLEL();
   test::ScratchDir dir;
   const std::string run = dir.Join("run");
   std::unique_ptr<ChildProcess> job;
@@ -227,6 +252,7 @@ TEST(DataParallel, AKilledRankBringsTheJobDownNamingIt) {
 // A SIGTERM to the launcher reaches every rank; they agree on it after the same step, each
 // writes its generator state into the one checkpoint there, and the job resumes bit-exact.
 TEST(DataParallel, ASigtermCheckpointsEveryRankAtTheSameStepAndResumesBitExact) {
+  LOCKSTEP_NEEDS_CPU_DATA_PARALLEL();
   test::ScratchDir dir;
   const std::string run = dir.Join("run");
   const std::string job = " --quiet --max_steps 200 --save_steps 1000 --train_samples 2048";

@@ -27,8 +27,9 @@ Status TrainingRun::JoinJob() {
   args_.world_size = env.world_size;  // recorded resolved: it decides the run
   rank_ = env.rank;
   world_ = env.world_size;
+  LOCKSTEP_RETURN_IF_ERROR(ResolveDevice(args_.device, env.local_rank, &device_));
   if (world_ == 1) return Status::Ok();
-  return ProcessGroup::Connect(env, std::chrono::seconds(args_.ddp_timeout), &group_);
+  return ProcessGroup::Connect(env, device_.is_cuda(), std::chrono::seconds(args_.ddp_timeout), &group_);
 }
 
 // Rank 0 locks the directory, removes a dead save's leftovers and chooses the checkpoint

@@ -1,6 +1,12 @@
 // Data-parallel training's communication: PyTorch's own c10d runtime, a TCPStore for the
-// rendezvous and ProcessGroupGloo for the collectives, behind a small interface so the
-// loop reads as "all-reduce the gradients", and so torch's c10d headers stay in one file.
+// rendezvous and a process group for the collectives (ProcessGroupNCCL for a CUDA job where
+// LibTorch has it, else ProcessGroupGloo), behind a small interface so the loop reads as
+// "all-reduce the gradients", and so torch's c10d headers stay in one file.
+//
+// What a build has depends on its LibTorch (trainer/CMakeLists.txt): Debian's 1.13 has Gloo
+// (CPU jobs; CUDA tensors staged through host memory) and no CUDA; the PyPI wheel's 2.x has
+// NCCL (with its headers, in the nvidia-nccl wheel) but ships no headers for its built-in
+// Gloo, so that build runs CUDA jobs only.
 //
 // The job's shape comes from torchrun's contract (RANK, WORLD_SIZE, LOCAL_RANK,
 // MASTER_ADDR, MASTER_PORT), so any launcher works: `lockstep train --nproc_per_node N`,
@@ -31,24 +37,30 @@ struct DistributedEnv {
   int64_t master_port = 29500;
 };
 
+// Why this build cannot run a job of several ranks on a `cuda` (or CPU) device, naming what
+// it lacks; "" when it can.
+std::string DataParallelUnavailable(bool cuda);
+
 // Reads the launcher's variables. Unset WORLD_SIZE means one process (rank 0). A malformed
 // or inconsistent value is InvalidArgument naming the variable.
 Status ReadDistributedEnv(DistributedEnv* env);
 
 class ProcessGroup {
  public:
-  // Connects to the job's store (rank 0 hosts it on MASTER_PORT) and creates the Gloo
-  // group. Fails with IOError when the peers do not all arrive within `timeout`.
-  static Status Connect(const DistributedEnv& env, std::chrono::milliseconds timeout,
+  // Connects to the job's store (rank 0 hosts it on MASTER_PORT) and creates the group:
+  // NCCL for a `cuda` job where this build has it, else Gloo. Fails with IOError when the
+  // peers do not all arrive within `timeout`, InvalidArgument when this build has no backend
+  // for the job (DataParallelUnavailable).
+  static Status Connect(const DistributedEnv& env, bool cuda, std::chrono::milliseconds timeout,
                         std::unique_ptr<ProcessGroup>* out);
   ~ProcessGroup();
 
   int64_t rank() const { return env_.rank; }
   int64_t world_size() const { return env_.world_size; }
-  const char* backend() const { return "gloo"; }
+  const char* backend() const;  // "nccl" or "gloo"
 
-  // In place, on every rank: the element-wise sum over the ranks. CUDA tensors are staged
-  // through host memory.
+  // In place, on every rank: the element-wise sum over the ranks. Under Gloo, CUDA tensors
+  // are staged through host memory.
   Status AllReduceSum(at::Tensor* tensor, const char* what);
   // In place: rank 0's values on every rank.
   Status Broadcast(at::Tensor* tensor, const char* what);

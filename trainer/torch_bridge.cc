@@ -51,12 +51,14 @@ Status ToTensorView(const std::string& name, const torch::Tensor& t, torch::Tens
   return Status::Ok();
 }
 
-Status ResolveDevice(const std::string& wanted, torch::Device* device) {
+Status ResolveDevice(const std::string& wanted, int64_t local_rank, torch::Device* device) {
   const bool cuda = torch::cuda::is_available();
   if (wanted == "cuda" && !cuda) {
     return Status::InvalidArgument("--device cuda: no CUDA device is available to this LibTorch build");
   }
-  *device = (wanted == "cuda" || (wanted == "auto" && cuda)) ? torch::Device(torch::kCUDA, 0)
+  // Each rank of a job on one machine drives its own GPU (LOCAL_RANK), as torchrun's do.
+  const auto gpu = static_cast<c10::DeviceIndex>(cuda ? local_rank % torch::cuda::device_count() : 0);
+  *device = (wanted == "cuda" || (wanted == "auto" && cuda)) ? torch::Device(torch::kCUDA, gpu)
                                                             : torch::Device(torch::kCPU);
   return Status::Ok();
 }

@@ -26,7 +26,7 @@ torch::ScalarType ScalarTypeOf(DType dtype);
 bool DTypeOf(const torch::Tensor& t, DType* out);
 
 // Picks the device for "auto" | "cpu" | "cuda"; fails when cuda is asked for but absent.
-Status ResolveDevice(const std::string& wanted, torch::Device* device);
+Status ResolveDevice(const std::string& wanted, int64_t local_rank, torch::Device* device);
 
 // Makes kernels deterministic on `device` (cuBLAS workspace, deterministic algorithms,
 // no cuDNN benchmark, no TF32). Call before the first kernel runs.

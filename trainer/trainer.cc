@@ -97,8 +97,7 @@ Status TrainingRun::ResolveThreads(const std::string& checkpoint) {
 }
 
 Status TrainingRun::Setup() {
-  LOCKSTEP_RETURN_IF_ERROR(JoinJob());
-  LOCKSTEP_RETURN_IF_ERROR(ResolveDevice(args_.device, &device_));
+  LOCKSTEP_RETURN_IF_ERROR(JoinJob());  // also resolves the device: a rank's GPU is its LOCAL_RANK's
   EnableDeterminism(device_);
   std::string checkpoint;
   LOCKSTEP_RETURN_IF_ERROR(PrepareRunDirectory(&checkpoint));

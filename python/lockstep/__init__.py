@@ -23,5 +23,6 @@ with open(_os.path.join(_os.path.dirname(__file__), "VERSION")) as _f:
 
 from lockstep.steplog import StepLogWriter, FORMAT_VERSION, MAGIC, float_bits  # noqa: E402
 from lockstep.recorder import Recorder  # noqa: E402
+from lockstep.trace import trace  # noqa: E402
 
-__all__ = ["Recorder", "StepLogWriter", "FORMAT_VERSION", "MAGIC", "float_bits", "__version__"]
+__all__ = ["Recorder", "trace", "StepLogWriter", "FORMAT_VERSION", "MAGIC", "float_bits", "__version__"]
