@@ -60,6 +60,9 @@ const std::vector<RatioSpec>& Specs() {
       s.push_back(Speedup(std::string("train_") + size + "_vs_python",
                           "training steps/s, Lockstep over the Python PyTorch loop", "", "BM_Train" + suffix,
                           "BM_PythonTrain" + suffix));
+      s.push_back(Speedup(std::string("train_") + size + "_vs_torch_compile",
+                          "training steps/s, Lockstep over the Python loop with its loss under torch.compile", "",
+                          "BM_Train" + suffix, "BM_PythonTrainCompiled" + suffix));
       s.push_back({std::string("recording_share_") + size,
                    "share of the loop's time spent building and queueing step records", "<= 0.01",
                    [suffix](const BenchSamples& r) { return Counter(r, "BM_Train" + suffix, "record_share"); }});

@@ -10,6 +10,9 @@
 //                          --save_async: the loop's stall per save
 //   BM_DataParallel/ranks:1|2  gpt_mid as 1 process and as a 2-rank job: scaling, and the
 //                          all-reduce's cost per step
+//   BM_PythonTrainCompiled/<size>  the peer's loop with its loss under torch.compile
+//                          (inductor, CPU), timed after one uncounted warm-up step that
+//                          compiles it: a second yardstick (torch 2.x only)
 //   BM_PythonTrainRecorded/<size>  the peer's loop recorded with lockstep.Recorder
 //                          (python/lockstep): what recording costs a Python user
 //   BM_PythonTrainHfCallback/<size>  the same loop recorded by lockstep.hf.LockstepCallback,
@@ -130,7 +133,8 @@ void BM_TrainNoLog(benchmark::State& state) { RunLockstep(state, false); }
 
 // How the peer's loop is recorded: not at all, with lockstep.Recorder, or by
 // lockstep.hf.LockstepCallback called where the HF Trainer calls it.
-enum class PythonRecording { kNone, kRecorder, kHfCallback };
+// (kCompiled: not recorded, with the loss under torch.compile.)
+enum class PythonRecording { kNone, kRecorder, kHfCallback, kCompiled };
 
 void RunPython(benchmark::State& state, PythonRecording recording) {
   const Size& size = Sizes()[static_cast<size_t>(state.range(0))];
@@ -150,11 +154,12 @@ void RunPython(benchmark::State& state, PythonRecording recording) {
       {"dropout", a.dropout},    {"learning_rate", a.learning_rate}, {"weight_decay", a.weight_decay},
       {"max_grad_norm", a.max_grad_norm}, {"seed", a.seed}};
   static int64_t run = 0;  // a fresh run directory for every run, across repetitions
-  double runtime_s = 0, recording_s = 0;
+  double runtime_s = 0, recording_s = 0, compile_s = 0;
   for (auto _ : state) {
     double seconds = 0;
     nlohmann::json r = request;
-    if (recording != PythonRecording::kNone) {
+    if (recording == PythonRecording::kCompiled) r["compile"] = true;
+    if (recording == PythonRecording::kRecorder || recording == PythonRecording::kHfCallback) {
       r["record_dir"] = ScratchRoot() + "/python-recorded-" + size.name + "-" + std::to_string(run++);
     }
     if (recording == PythonRecording::kHfCallback) r["record_with"] = "hf_callback";
@@ -167,10 +172,12 @@ void RunPython(benchmark::State& state, PythonRecording recording) {
     state.SetIterationTime(seconds);
     runtime_s += seconds;
     recording_s += answer.value("record_seconds", 0.0);
+    compile_s += answer.value("compile_seconds", 0.0);
   }
   Report(state, size);
   // Measured inside the loop, as BM_Train's: the A/B against BM_PythonTrain is the end-to-end check.
-  if (recording != PythonRecording::kNone) state.counters["record_share"] = recording_s / std::max(runtime_s, 1e-9);
+  if (recording == PythonRecording::kCompiled) state.counters["compile_s"] = compile_s;
+  if (recording == PythonRecording::kRecorder || recording == PythonRecording::kHfCallback) state.counters["record_share"] = recording_s / std::max(runtime_s, 1e-9);
 }
 
 void AllSizes(benchmark::internal::Benchmark* b) {
@@ -182,7 +189,12 @@ BENCHMARK(BM_TrainNoLog)->Apply(AllSizes);
 void BM_PythonTrain(benchmark::State& state) { RunPython(state, PythonRecording::kNone); }
 void BM_PythonTrainRecorded(benchmark::State& state) { RunPython(state, PythonRecording::kRecorder); }
 void BM_PythonTrainHfCallback(benchmark::State& state) { RunPython(state, PythonRecording::kHfCallback); }
+void BM_PythonTrainCompiled(benchmark::State& state) { RunPython(state, PythonRecording::kCompiled); }
 BENCHMARK(BM_PythonTrain)->Apply(AllSizes);
+// Compute-bound size only (inductor compiles for tens of seconds on 2 cores; --quick skips it).
+BENCHMARK(BM_PythonTrainCompiled)->Apply([](benchmark::internal::Benchmark* b) {
+  b->Arg(static_cast<int64_t>(Sizes().size() - 1))->ArgName("size")->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+});
 BENCHMARK(BM_PythonTrainRecorded)->Apply(AllSizes);
 BENCHMARK(BM_PythonTrainHfCallback)->Apply(AllSizes);
 

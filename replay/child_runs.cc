@@ -124,9 +124,12 @@ Status RunChild(Context* ctx, const std::string& label, const std::string& dir,
   }
   out->killed = false;  // it finished before the kill landed
   if (exit_code != 0) {
-    return Status::IOError(label + ": lockstep train exited with " +
-                           (signal ? "signal " + std::to_string(signal) : "code " + std::to_string(exit_code)) +
-                           ":\n" + LastLines(stderr_path, 0));
+    const std::string why = label + ": lockstep train exited with " +
+                            (signal ? "signal " + std::to_string(signal) : "code " + std::to_string(exit_code)) +
+                            ":\n" + LastLines(stderr_path, 0);
+    // Exit 2 is the child refusing its settings (or this build refusing the job): bad usage
+    // of verify-resume too, never a failed check.
+    return signal == 0 && exit_code == 2 ? Status::InvalidArgument(why) : Status::IOError(why);
   }
   LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(stdout_path, &out->result));
   const auto runtime = out->result.find("runtime_s");

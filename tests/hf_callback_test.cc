@@ -1,6 +1,7 @@
-// lockstep.hf.LockstepCallback (issue 14). Its contract with the Trainer is tested everywhere,
-// by a stand-in that drives it in transformers' event order; the real Trainer is tested where
-// transformers is installed (the GPU machine has 5.17), and skipped with the reason elsewhere.
+// lockstep.hf.LockstepCallback (issue 14). Its contract with the Trainer is tested by a
+// stand-in that drives it in transformers' event order, and against the real Trainer of the
+// project's .venv (scripts/python-env.sh; CI always has it, a machine without PyPI skips with
+// the reason); tests/hf_trainer_matrix_test.cc runs the real Trainer scenario by scenario.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -84,7 +85,7 @@ TEST(HfCallback, KeepsTheTrainersContract) {
 TEST(HfCallback, RecordsARealTrainerRunWithoutChangingItAndVerifiesItsResume) {
   const std::string missing = test::PythonMissing(
       "torch, numpy, zstandard, xxhash, transformers, accelerate",
-      "the Hugging Face Trainer is not installed here: Debian packages no transformers; the GPU machine has 5.17");
+      "the Hugging Face Trainer is not installed here: scripts/python-env.sh makes .venv with it");
   if (!missing.empty()) GTEST_SKIP() << missing;
   test::ScratchDir dir;
   const std::string script = test::PythonScript("hf_trainer.py");

@@ -155,7 +155,8 @@ TEST(RecorderPackage, AnInstalledPackageBuildsTheExampleWhoseRunsLockstepReads) 
   ASSERT_EQ(o.code, 0) << o.out;
   EXPECT_TRUE(fs::exists(prefix + "/include/lockstep/recorder/step_recorder.h"));
   o = test::RunCommand("cmake -S " + std::string(LOCKSTEP_SOURCE_DIR) + "/examples/record_libtorch -B " + build +
-                       " -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=" + prefix + " && cmake --build " + build);
+                       " -G Ninja -DCMAKE_BUILD_TYPE=Release '-DCMAKE_PREFIX_PATH=" + prefix + ";" + LOCKSTEP_TORCH_PREFIX +
+                       "' && cmake --build " + build);
   ASSERT_EQ(o.code, 0) << o.out;
   const std::string example = build + "/record_libtorch ";
   ASSERT_EQ(test::RunCommand(example + dir.Join("a") + " 20").code, 0);
@@ -169,6 +170,16 @@ TEST(RecorderPackage, AnInstalledPackageBuildsTheExampleWhoseRunsLockstepReads) 
     EXPECT_EQ(o.code, 0) << o.out;
     EXPECT_NE(o.out.find("IDENTICAL: 20 steps bit for bit"), std::string::npos) << o.out;
   }
+  // A project that finds another LibTorch (Debian's 1.13 against a wheel-built Lockstep, or
+  // the other way round) is told so at configure time, not by undefined symbols at link.
+  const std::string venv_python = std::string(LOCKSTEP_SOURCE_DIR) + "/.venv/bin/python";
+  if (!fs::exists(venv_python) || !fs::exists("/usr/share/cmake/Torch") && !fs::exists("/usr/lib/x86_64-linux-gnu/cmake/Torch")) return;
+  o = test::RunCommand(venv_python + " -c 'import os, torch; print(os.path.dirname(torch.__file__), end=\"\")'");
+  const std::string other = std::string(LOCKSTEP_TORCH_PREFIX) == "/usr" ? o.out : "/usr";
+  o = test::RunCommand("cmake -S " + std::string(LOCKSTEP_SOURCE_DIR) + "/examples/record_libtorch -B " + dir.Join("mixed") +
+                       " '-DCMAKE_PREFIX_PATH=" + prefix + ";" + other + "' 2>&1");
+  EXPECT_NE(o.code, 0) << o.out;
+  EXPECT_NE(o.out.find("Lockstep was built against LibTorch"), std::string::npos) << o.out;
 }
 
 }  // namespace
