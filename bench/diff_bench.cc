@@ -19,7 +19,7 @@
 #include "bench/bench_main.h"
 #include "formats/file_util.h"
 #include "formats/tensor_file.h"
-#include "replay/tensor_diff.h"
+#include "diff/tensor_diff.h"
 
 namespace lockstep {
 namespace {

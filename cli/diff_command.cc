@@ -7,14 +7,14 @@
 #include "cli/arg_check.h"
 #include "cli/exit_codes.h"
 #include "cli/tolerance_flags.h"
+#include "formats/checkpoint_layout.h"
 #include "formats/checkpoint.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "formats/step_log.h"
-#include "inspect/show.h"
-#include "replay/module_trace.h"
-#include "replay/run_divergence.h"
-#include "replay/tensor_diff.h"
+#include "diff/module_trace.h"
+#include "diff/run_divergence.h"
+#include "diff/tensor_diff.h"
 
 namespace fs = std::filesystem;
 

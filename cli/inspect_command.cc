@@ -10,6 +10,7 @@
 #include "cli/arg_check.h"
 #include "cli/exit_codes.h"
 #include "cli/verify_progress.h"
+#include "formats/checkpoint_layout.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "inspect/audit.h"

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "formats/status.h"
-#include "replay/tensor_compare.h"
+#include "diff/tensor_compare.h"
 
 namespace lockstep {
 

@@ -18,6 +18,9 @@
 namespace lockstep {
 
 constexpr char kManifestFile[] = "manifest.json";
+// A Lockstep checkpoint's tensor files (formats/doc/checkpoint_format.md).
+constexpr char kModelFile[] = "model.h5";
+constexpr char kOptimizerFile[] = "optimizer.h5";
 // What a finished run writes at the top of output_dir, as HF's Trainer does.
 constexpr char kTrainResultsFile[] = "train_results.json";
 constexpr char kEvalResultsFile[] = "eval_results.json";

@@ -101,11 +101,7 @@ static Status ReadDcpMetadataUnchecked(const std::string& dir, DcpCheckpoint* ou
 
 // A value of the wrong JSON type anywhere in the metadata is corruption, never an exception.
 Status ReadDcpMetadata(const std::string& dir, DcpCheckpoint* out) {
-  try {
-    return ReadDcpMetadataUnchecked(dir, out);
-  } catch (const nlohmann::json::exception& e) {
-    return Status::Corruption(dir + "/" + kMetadataFile + ": malformed metadata (" + e.what() + ")");
-  }
+  return CorruptionOnJsonTypeError(dir + "/" + kMetadataFile, [&] { return ReadDcpMetadataUnchecked(dir, out); });
 }
 
 static Status ReadDcpMetadataUnchecked(const std::string& dir, DcpCheckpoint* out) {

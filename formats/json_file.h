@@ -43,4 +43,16 @@ const nlohmann::json& FieldOrNull(const nlohmann::json& obj, const char* key);
 // Writes `value` as indented JSON with sorted keys (HF's style), durably.
 Status WriteJsonFile(const std::string& path, const nlohmann::json& value);
 
+// Runs `read` (a function returning Status) that walks JSON read from `origin` with
+// unchecked accessors: a value of the wrong type anywhere in it is Corruption naming
+// `origin`, never an exception.
+template <typename Read>
+Status CorruptionOnJsonTypeError(const std::string& origin, Read read) {
+  try {
+    return read();
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Corruption(origin + ": malformed value (" + e.what() + ")");
+  }
+}
+
 }  // namespace lockstep

@@ -10,6 +10,7 @@ std::string Status::ToString() const {
     case Code::kInvalidArgument: return "InvalidArgument: " + message_;
     case Code::kIOError: return "IOError: " + message_;
     case Code::kBusy: return "Busy: " + message_;
+    case Code::kInternal: return "Internal: " + message_;
   }
   return message_;
 }
@@ -22,6 +23,7 @@ const char* Status::CodeName() const {
     case Code::kInvalidArgument: return "invalid_argument";
     case Code::kIOError: return "io_error";
     case Code::kBusy: return "busy";
+    case Code::kInternal: return "internal";
   }
   return "unknown";
 }

@@ -11,7 +11,7 @@ namespace lockstep {
 
 class Status {
  public:
-  enum class Code { kOk, kNotFound, kCorruption, kInvalidArgument, kIOError, kBusy };
+  enum class Code { kOk, kNotFound, kCorruption, kInvalidArgument, kIOError, kBusy, kInternal };
 
   Status() = default;  // ok
   static Status Ok() { return Status(); }
@@ -23,6 +23,9 @@ class Status {
   static Status IOError(std::string msg) { return Status(Code::kIOError, std::move(msg)); }
   // Another process holds what this one needs (a run directory's writer lock).
   static Status Busy(std::string msg) { return Status(Code::kBusy, std::move(msg)); }
+  // An exception caught where no Status was expected (a LibTorch error, out of memory, a
+  // bug): neither the input's fault nor the disk's, so no caller reads it as either.
+  static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   bool IsNotFound() const { return code_ == Code::kNotFound; }
@@ -30,6 +33,7 @@ class Status {
   bool IsInvalidArgument() const { return code_ == Code::kInvalidArgument; }
   bool IsIOError() const { return code_ == Code::kIOError; }
   bool IsBusy() const { return code_ == Code::kBusy; }
+  bool IsInternal() const { return code_ == Code::kInternal; }
   Code code() const { return code_; }
   const std::string& message() const { return message_; }
 
@@ -39,7 +43,8 @@ class Status {
 
   // "Corruption: run/checkpoint-3/manifest.json: ..." ; "OK" when ok.
   std::string ToString() const;
-  // "ok", "not_found", "corruption", "invalid_argument", "io_error", "busy": for JSON output.
+  // "ok", "not_found", "corruption", "invalid_argument", "io_error", "busy", "internal": for
+  // JSON output.
   const char* CodeName() const;
 
  private:

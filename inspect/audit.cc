@@ -13,6 +13,7 @@
 #include <regex>
 #include <set>
 
+#include "formats/checkpoint_layout.h"
 #include "formats/checkpoint.h"
 #include "formats/checksum.h"
 #include "formats/dcp.h"
@@ -25,7 +26,6 @@
 #include "formats/step_log.h"
 #include "formats/zip_archive.h"
 #include "inspect/coverage.h"
-#include "inspect/show.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -85,7 +85,7 @@ void AuditDcp(const std::string& dir, CheckpointAudit* c) {
   DcpCheckpoint checkpoint;
   Status st = ReadDcpMetadata(dir, &checkpoint);
   if (!st.ok()) return Fail(c, st.IsCorruption() ? "corrupt" : "incomplete", st.message());
-  if (fs::path(dir).filename() != "optimizer_0") c->tensors += static_cast<int64_t>(checkpoint.tensors.size());
+  if (fs::path(dir).filename() != hf::kFsdpOptimizerDir) c->tensors += static_cast<int64_t>(checkpoint.tensors.size());
   for (const auto& p : CheckDcpFiles(checkpoint)) Fail(c, p.find(": missing") != std::string::npos ? "incomplete" : "corrupt", p);
 }
 
@@ -166,7 +166,7 @@ void AuditDeepSpeed(const std::string& dir, const std::set<int64_t>& rng_ranks, 
 // TrainingArguments.save_only_model, read from training_args.bin as data.
 bool HfSaveOnlyModel(const std::string& dir) {
   TorchArchive archive;
-  return ReadTorchArchive(dir + "/training_args.bin", &archive).ok() &&
+  return ReadTorchArchive(dir + "/" + hf::kTrainingArgsFile, &archive).ok() &&
          PickledScalars(archive).value("save_only_model", json()) == true;
 }
 
@@ -179,12 +179,12 @@ void AuditWeights(const std::string& dir, CheckpointAudit* c) {
     return Fail(c, "incomplete", dir + ": no model weights (model.safetensors, an index, pytorch_model.bin, "
                                        "or a PEFT adapter_model.safetensors)");
   }
-  if (weights.rfind("adapter_model", 0) == 0 && !fs::exists(dir + "/adapter_config.json")) {
-    Fail(c, "incomplete", dir + "/adapter_config.json: missing (PEFT saves it beside " + weights + ")");
+  if (weights.rfind("adapter_model", 0) == 0 && !fs::exists(dir + "/" + hf::kAdapterConfigFile)) {
+    Fail(c, "incomplete", dir + "/" + hf::kAdapterConfigFile + ": missing (PEFT saves it beside " + weights + ")");
   }
   if (IsDcpDirectory(dir + "/" + weights)) return AuditDcp(dir + "/" + weights, c);  // FSDP, sharded
   std::vector<std::string> shards;
-  if (weights == "model.safetensors.index.json") {
+  if (weights == hf::kSafetensorsIndexFile) {
     std::map<std::string, std::string> weight_map;
     Status st = ReadSafetensorsIndex(dir + "/" + weights, &weight_map);
     if (!st.ok()) return Fail(c, "corrupt", st.message());
@@ -227,14 +227,14 @@ void AuditHf(const std::string& dir, CheckpointAudit* c) {
   }
   // save_only_model: HF saves the weights alone; a resume then starts a fresh optimizer,
   // scheduler and generators, so it is not the same run.
-  const bool only_model = has("training_args.bin") && HfSaveOnlyModel(dir);
-  std::vector<const char*> required = {"trainer_state.json", "training_args.bin"};
-  if (!only_model) required.push_back("scheduler.pt");
+  const bool only_model = has(hf::kTrainingArgsFile) && HfSaveOnlyModel(dir);
+  std::vector<const char*> required = {kTrainerStateFile, hf::kTrainingArgsFile};
+  if (!only_model) required.push_back(hf::kSchedulerFile);
   // The optimizer: optimizer.pt, or under FSDP accelerate's optimizer_0/ (sharded, DCP) or
   // optimizer.bin (full state dict).
-  const bool fsdp = has("pytorch_model_fsdp_0") || has("pytorch_model_fsdp.bin");
+  const bool fsdp = has(hf::kFsdpModelDir) || has("pytorch_model_fsdp.bin");
   // DeepSpeed holds the optimizer (and under ZeRO-3 the weights) in its own shards.
-  const bool deepspeed = has("latest") || HasTagDirectory(dir);
+  const bool deepspeed = has(hf::kDeepSpeedLatestFile) || HasTagDirectory(dir);
   if (deepspeed) {
     std::set<int64_t> ds_ranks;
     AuditDeepSpeed(dir, ranks, c, &ds_ranks);
@@ -245,18 +245,18 @@ void AuditHf(const std::string& dir, CheckpointAudit* c) {
       }
     }
   } else if (!only_model && fsdp) {
-    if (has("optimizer_0")) AuditDcp(dir + "/optimizer_0", c);
-    else if (!has("optimizer.bin")) Fail(c, "incomplete", dir + "/optimizer_0: missing (accelerate saves the FSDP optimizer there)");
+    if (has(hf::kFsdpOptimizerDir)) AuditDcp(dir + "/" + hf::kFsdpOptimizerDir, c);
+    else if (!has("optimizer.bin")) Fail(c, "incomplete", dir + "/" + hf::kFsdpOptimizerDir + ": missing (accelerate saves the FSDP optimizer there)");
   } else if (!only_model) {
-    required.push_back("optimizer.pt");
+    required.push_back(hf::kOptimizerFile);
   }
   for (const char* f : required) {
     if (!has(f)) Fail(c, "incomplete", dir + "/" + f + ": missing (HF writes it with every checkpoint)");
   }
   // Under FSDP every rank wrote a shard: the job's ranks are known, and each needs its RNG file.
-  if (fsdp && has("pytorch_model_fsdp_0")) {
-    const std::set<int64_t> shard_ranks = DcpRanks(dir + "/pytorch_model_fsdp_0");
-    c->notes.push_back(dir + "/pytorch_model_fsdp_0: FSDP sharded state dict (DCP) of " +
+  if (fsdp && has(hf::kFsdpModelDir)) {
+    const std::set<int64_t> shard_ranks = DcpRanks(dir + "/" + hf::kFsdpModelDir);
+    c->notes.push_back(dir + "/" + hf::kFsdpModelDir + ": FSDP sharded state dict (DCP) of " +
                        std::to_string(shard_ranks.size()) + " ranks");
     for (int64_t r : shard_ranks) {
       if (!has("rng_state_" + std::to_string(r) + ".pth")) {
@@ -281,8 +281,8 @@ void AuditHf(const std::string& dir, CheckpointAudit* c) {
     }
   }
   json state;
-  if (has("trainer_state.json")) {
-    Status st = ReadJsonFile(dir + "/trainer_state.json", &state);
+  if (has(kTrainerStateFile)) {
+    Status st = ReadJsonFile(dir + "/" + kTrainerStateFile, &state);
     if (!st.ok()) Fail(c, "corrupt", st.message());
   }
   if (!(deepspeed && ModelWeightsFile(dir).empty())) AuditWeights(dir, c);  // ZeRO-3: the weights are in the shards
@@ -321,7 +321,7 @@ void VerifyCheckpoint(const std::string& dir, const ByteProgress& progress, Chec
 // HF's save_total_limit, read from training_args.bin as data.
 std::optional<int64_t> HfSaveTotalLimit(const std::string& dir) {
   TorchArchive archive;
-  if (!ReadTorchArchive(dir + "/training_args.bin", &archive).ok()) return std::nullopt;
+  if (!ReadTorchArchive(dir + "/" + hf::kTrainingArgsFile, &archive).ok()) return std::nullopt;
   const nlohmann::json limit = PickledScalars(archive).value("save_total_limit", nlohmann::json());
   if (limit.is_number_integer()) return limit.get<int64_t>();
   return std::nullopt;
@@ -334,11 +334,11 @@ constexpr char kHfStagingPrefix[] = "tmp-checkpoint-";
 bool IsKnownRunFile(const std::string& name) {
   static const std::set<std::string> kKnown = {
       kStepLogFile, kRunLockFile, kTrainResultsFile, kEvalResultsFile, kAllResultsFile, kTrainerStateFile,
-      "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
-      "training_args.bin", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
+      hf::kConfigFile, hf::kGenerationConfigFile, hf::kSafetensorsFile, hf::kSafetensorsIndexFile,
+      hf::kTrainingArgsFile, "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
       "merges.txt", "README.md", "runs", "pytorch_model.bin", "verify_report.json",
       // PEFT's adapter, more tokenizer and processor files, HF's sharded .bin index
-      "adapter_model.safetensors", "adapter_model.bin", "adapter_config.json", "tokenizer.model", "added_tokens.json",
+      "adapter_model.safetensors", "adapter_model.bin", hf::kAdapterConfigFile, "tokenizer.model", "added_tokens.json",
       "chat_template.jinja", "chat_template.json", "preprocessor_config.json", "processor_config.json",
       "pytorch_model.bin.index.json", "spiece.model", "sentencepiece.bpe.model"};
   return kKnown.count(name) == 1 || (HasSuffix(name, ".safetensors") && name.rfind("model-", 0) == 0) ||
@@ -473,9 +473,9 @@ Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditRe
 
   // 3. The trainer state: best checkpoint, rotation.
   json state;
-  std::string state_origin = run_dir + "/trainer_state.json";
+  std::string state_origin = run_dir + "/" + kTrainerStateFile;
   if (!fs::exists(state_origin) && !report->latest_resumable.empty()) {
-    state_origin = run_dir + "/" + report->latest_resumable + "/trainer_state.json";
+    state_origin = run_dir + "/" + report->latest_resumable + "/" + kTrainerStateFile;
   }
   int64_t best_step = kNoBestStep;
   if (fs::exists(state_origin)) {
@@ -511,7 +511,7 @@ Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditRe
   if (!newest.empty() && ReadJsonFile(newest + "/training_args.json", &args).ok() && args.is_object() &&
       args.value("save_total_limit", json()).is_number_integer()) {
     limit = args["save_total_limit"].get<int64_t>();
-  } else if (!newest.empty() && fs::exists(newest + "/training_args.bin")) {
+  } else if (!newest.empty() && fs::exists(newest + "/" + hf::kTrainingArgsFile)) {
     limit = HfSaveTotalLimit(newest);
   }
   json rotation = {{"kept", complete}, {"best_step", best_step == kNoBestStep ? json() : json(best_step)}};

@@ -8,6 +8,7 @@
 
 #include "formats/base64.h"
 #include "formats/checkpoint.h"
+#include "formats/checkpoint_layout.h"
 #include "formats/dcp.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
@@ -282,7 +283,7 @@ void ShowLockstepCheckpoint(Context* ctx, const std::string& dir) {
   // Every file against the manifest first: the one way to see a flipped bit in data, and
   // what lets libhdf5 read the tensors in this process.
   const Status verified = ValidateCheckpoint(dir, VerifyMode::kChecksums);
-  ShowTensorFileH5(ctx, dir + "/model.h5", "model.h5", verified.ok());
+  ShowTensorFileH5(ctx, dir + "/" + kModelFile, kModelFile, verified.ok());
   ShowLockstepOptimizer(ctx, dir + "/optimizer.h5", verified.ok());
   (*ctx->report)["manifest"] = verified.ok() ? "every checksum matches" : "MISMATCH";
   if (!verified.ok()) ctx->Problem(verified);
@@ -331,7 +332,7 @@ void ShowHfCheckpoint(Context* ctx, const std::string& dir) {
     ShowTorchTensors(ctx, archive, fs::path(shard).parent_path().filename().string() + "/" +
                                        fs::path(shard).filename().string());
   }
-  for (const char* pickle : {"scheduler.pt", "scaler.pt"}) {
+  for (const char* pickle : {hf::kSchedulerFile, hf::kScalerFile}) {
     if (!fs::exists(dir + "/" + pickle)) continue;
     TorchArchive archive;
     (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, dir + "/" + pickle, &archive));
@@ -339,41 +340,6 @@ void ShowHfCheckpoint(Context* ctx, const std::string& dir) {
 }
 
 }  // namespace
-
-std::string ModelWeightsFile(const std::string& dir) {
-  for (const char* name : {"model.h5", "model.safetensors.index.json", "model.safetensors", "adapter_model.safetensors",
-                           "pytorch_model.bin", "adapter_model.bin", "pytorch_model_fsdp_0", "pytorch_model_fsdp.bin"}) {
-    if (fs::exists(fs::path(dir) / name)) return name;
-  }
-  return "";
-}
-
-bool HasRngStateFile(const std::string& dir) {
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind("rng_state", 0) == 0 && HasSuffix(name, ".pth")) return true;
-  }
-  return false;
-}
-
-std::string CheckpointLayout(const std::string& dir) {
-  auto has = [&](const char* f) { return fs::exists(fs::path(dir) / f); };
-  if (has("manifest.json") || has("model.h5") || has("loop_state.json")) return "lockstep";
-  if (has("trainer_state.json") &&
-      (!ModelWeightsFile(dir).empty() || has("optimizer.pt") || has("latest") || HasRngStateFile(dir))) {
-    return "hf";
-  }
-  if (IsDcpDirectory(dir)) return "dcp";
-  return "";
-}
-
-bool IsRunDirectory(const std::string& dir) {
-  if (fs::exists(fs::path(dir) / kStepLogFile)) return true;
-  std::vector<CheckpointDir> dirs;
-  if (ListCheckpointDirs(dir, &dirs).ok() && !dirs.empty()) return true;
-  return CheckpointLayout(dir).empty() && fs::exists(fs::path(dir) / kTrainerStateFile);
-}
 
 Status ShowPath(const std::string& path, const ShowOptions& options, json* report) {
   *report = {{"path", path}, {"problems", json::array()}, {"tensors", json::array()}};

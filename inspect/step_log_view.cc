@@ -149,11 +149,7 @@ static Status ViewStepLogUnchecked(const std::string& path, const StepLogViewOpt
 
 // A value of the wrong JSON type anywhere in the inputs is corruption, never an exception.
 Status ViewStepLog(const std::string& path, const StepLogViewOptions& options, json* report) {
-  try {
-    return ViewStepLogUnchecked(path, options, report);
-  } catch (const nlohmann::json::exception& e) {
-    return Status::Corruption(path + ": malformed value (" + e.what() + ")");
-  }
+  return CorruptionOnJsonTypeError(path, [&] { return ViewStepLogUnchecked(path, options, report); });
 }
 
 static std::string StepLogViewTextUnchecked(const json& r) {

@@ -4,8 +4,8 @@
 
 #include "formats/json_file.h"
 #include "formats/step_log.h"
-#include "replay/run_diff.h"
-#include "replay/step_compare.h"
+#include "diff/run_diff.h"
+#include "diff/step_compare.h"
 
 using nlohmann::json;
 

@@ -14,8 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/status.h"
-#include "replay/divergence.h"
-#include "replay/tensor_compare.h"
+#include "diff/divergence.h"
+#include "diff/tensor_compare.h"
 
 namespace lockstep {
 

@@ -11,11 +11,11 @@
 #include <random>
 #include <thread>
 
+#include "formats/checkpoint_layout.h"
 #include "formats/checkpoint.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "inspect/audit.h"
-#include "inspect/show.h"
 #include "replay/child_process.h"
 
 namespace fs = std::filesystem;
@@ -60,12 +60,11 @@ std::string UnfinishedSave(const std::string& checkpoint) {
   }
   std::error_code ec;
   if (fs::is_empty(checkpoint, ec) || ec) return "empty: its save had written nothing yet";
-  // The Trainer writes trainer_state.json last (config.json first, then the weights and the
-  // rest): a checkpoint-N holding any of its files but that one is a save that never finished.
+  // The Trainer writes trainer_state.json last (formats/checkpoint_layout.h): a checkpoint-N
+  // holding any of its files but that one is a save that never finished.
   // A script's own checkpoint format is taken as it is.
-  for (const char* hf : {"config.json", "generation_config.json", "adapter_config.json", "optimizer.pt",
-                         "scheduler.pt", "rng_state.pth", "training_args.bin"}) {
-    if (fs::exists(checkpoint + "/" + hf)) {
+  for (const char* written : hf::kWrittenBeforeTrainerState) {
+    if (fs::exists(checkpoint + "/" + written)) {
       return "no " + std::string(kTrainerStateFile) + ": the Trainer writes it last, so its save never finished";
     }
   }

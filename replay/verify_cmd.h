@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/status.h"
-#include "replay/run_divergence.h"
+#include "diff/run_divergence.h"
 
 namespace lockstep {
 

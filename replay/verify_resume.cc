@@ -12,6 +12,7 @@
 #include "formats/json_file.h"
 #include "formats/run_lock.h"
 #include "replay/verify_internal.h"
+#include "settings/location_settings.h"
 #include "settings/step_plan.h"
 
 namespace fs = std::filesystem;
@@ -147,9 +148,7 @@ Status VerifyResume(const VerifyResumeOptions& options, VerifyResumeReport* repo
   Context ctx{options, fs::absolute(options.args.output_dir).lexically_normal().string(), "", 0, 0};
   ctx.config_path = ctx.work_dir + "/config.json";
   ctx.max_steps = plan.max_steps;
-  json config = TrainingArgsToJson(options.args);
-  config.erase("output_dir");
-  config.erase("overwrite_output_dir");
+  const json config = WithoutOutputLocations(TrainingArgsToJson(options.args));
   LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile(ctx.config_path, config));
   report->work_dir = ctx.work_dir;
   report->max_steps = plan.max_steps;

@@ -2,7 +2,7 @@
 // uninterrupted reference, then interrupted variants (stopped at chosen steps, resumed from
 // each checkpoint in turn, or SIGKILLed at seeded random moments), each a real child
 // `lockstep train` process resumed with --resume, and compares every variant with the
-// reference bit for bit (replay/run_diff.h).
+// reference bit for bit (diff/run_diff.h).
 #pragma once
 
 #include <cstdint>
@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/status.h"
-#include "replay/run_diff.h"
+#include "diff/run_diff.h"
 #include "settings/resume_fault.h"
 #include "settings/training_args.h"
 

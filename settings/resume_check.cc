@@ -2,17 +2,19 @@
 
 #include <set>
 
+#include "settings/location_settings.h"
+
 namespace lockstep {
 
 bool IsSafeToChangeOnResume(const std::string& knob) {
   static const std::set<std::string> kSafe = {
-      "output_dir",    "overwrite_output_dir", "logging_steps",          "eval_strategy",
+      "logging_steps",          "eval_strategy",
       "eval_steps",    "save_strategy",        "save_steps",             "save_total_limit",
       "save_async",    "ddp_timeout",
       "eval_samples",  "per_device_eval_batch_size", "load_best_model_at_end",
       "metric_for_best_model", "greater_is_better",
   };
-  return kSafe.count(knob) == 1;
+  return kSafe.count(knob) == 1 || IsOutputLocationSetting(knob);
 }
 
 Status DiffResumeSettings(const nlohmann::json& saved, const std::string& origin, const TrainingArgs& now,

@@ -19,7 +19,7 @@
 #include "formats/step_log.h"
 #include "inspect/audit.h"
 #include "replay/child_process.h"
-#include "replay/run_diff.h"
+#include "diff/run_diff.h"
 #include "tests/run_helpers.h"
 #include "tests/test_util.h"
 

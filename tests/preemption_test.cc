@@ -14,7 +14,7 @@
 #include "formats/run_lock.h"
 #include "inspect/audit.h"
 #include "replay/child_process.h"
-#include "replay/run_diff.h"
+#include "diff/run_diff.h"
 #include "tests/test_util.h"
 
 namespace lockstep {

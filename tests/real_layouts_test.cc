@@ -11,7 +11,7 @@
 
 #include "inspect/audit.h"
 #include "inspect/show.h"
-#include "replay/tensor_diff.h"
+#include "diff/tensor_diff.h"
 #include "tests/inspect_helpers.h"
 #include "tests/test_util.h"
 

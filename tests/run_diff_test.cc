@@ -6,8 +6,8 @@
 
 #include "formats/json_file.h"
 #include "formats/tensor_file.h"
-#include "replay/checkpoint_diff.h"
-#include "replay/run_diff.h"
+#include "diff/checkpoint_diff.h"
+#include "diff/run_diff.h"
 #include "tests/run_helpers.h"
 #include "tests/test_util.h"
 

@@ -7,8 +7,8 @@
 
 #include "formats/json_file.h"
 #include "formats/tensor_file.h"
-#include "replay/tensor_compare.h"
-#include "replay/tensor_diff.h"
+#include "diff/tensor_compare.h"
+#include "diff/tensor_diff.h"
 #include "tests/inspect_helpers.h"
 #include "tests/test_util.h"
 

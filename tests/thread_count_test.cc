@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "formats/step_log.h"
-#include "replay/run_diff.h"
+#include "diff/run_diff.h"
 #include "tests/test_util.h"
 
 namespace lockstep {

@@ -166,18 +166,6 @@ Status SnapshotOptimizerState(AdamW* optimizer, SnapshotBuffers* copies, PieceWr
   return Status::Ok();
 }
 
-Status SaveModelWeights(const std::string& path, Model* model, WrittenFile* written) {
-  PieceWriter writer;
-  LOCKSTEP_RETURN_IF_ERROR(SnapshotModelWeights(model, /*copies=*/nullptr, &writer));
-  return writer(path, written);
-}
-
-Status SaveOptimizerState(const std::string& path, AdamW* optimizer, WrittenFile* written) {
-  PieceWriter writer;
-  LOCKSTEP_RETURN_IF_ERROR(SnapshotOptimizerState(optimizer, /*copies=*/nullptr, &writer));
-  return writer(path, written);
-}
-
 Status LoadModelWeights(const std::string& path, Model* model) {
   std::map<std::string, torch::Tensor> params;
   for (auto& p : model->named_parameters()) params[p.key()] = p.value();

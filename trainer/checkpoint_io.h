@@ -26,9 +26,6 @@
 
 namespace lockstep {
 
-constexpr char kModelFile[] = "model.h5";
-constexpr char kOptimizerFile[] = "optimizer.h5";
-
 // CPU copies of tensors for snapshots that must outlive the step (--save_async), kept and
 // reused from one save to the next: copying into memory already touched costs a memcpy,
 // where fresh memory would page-fault all of it in again. Only one snapshot may use them
@@ -89,16 +86,14 @@ Status SaveCheckpoint(const std::string& run_dir, int64_t step, const std::vecto
 // Loads every piece from `checkpoint_dir`, in the list's order; stops at the first failure.
 Status LoadCheckpoint(const std::string& checkpoint_dir, const std::vector<StateFile>& pieces);
 
-// model.h5: every parameter and buffer, one dataset each. SaveModelWeights writes it now;
-// SnapshotModelWeights captures it for later (`copies` as in StateFile::snapshot).
-Status SaveModelWeights(const std::string& path, Model* model, WrittenFile* written = nullptr);
+// model.h5: every parameter and buffer, one dataset each. SnapshotModelWeights captures it
+// for the save (`copies` as in StateFile::snapshot).
 Status SnapshotModelWeights(Model* model, SnapshotBuffers* copies, PieceWriter* writer);
 // Copies the weights of the model file at `path` into `model`, checking names, shapes and
 // dtypes (resume, and load_best_model_at_end).
 Status LoadModelWeights(const std::string& path, Model* model);
 
 // optimizer.h5: exp_avg/<param>, exp_avg_sq/<param>, step/<param>.
-Status SaveOptimizerState(const std::string& path, AdamW* optimizer, WrittenFile* written = nullptr);
 Status SnapshotOptimizerState(AdamW* optimizer, SnapshotBuffers* copies, PieceWriter* writer);
 // Restores AdamW's moments and step counts onto `device`, checking that every parameter's
 // state is present with the parameter's shape.

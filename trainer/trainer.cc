@@ -22,6 +22,7 @@
 #include "trainer/blas_info.h"
 #include "trainer/checkpoint_io.h"
 #include "trainer/datasets.h"
+#include "settings/location_settings.h"
 #include "settings/lr_schedule.h"
 #include "settings/memory_estimate.h"
 #include "trainer/models.h"
@@ -146,9 +147,7 @@ Status TrainingRun::Setup() {
 // Everything that identifies the run, and nothing that varies between identical runs
 // (no timestamps, no output_dir), so the same run writes the same bytes.
 json TrainingRun::StepLogHeader() const {
-  json args = TrainingArgsToJson(args_);
-  args.erase("output_dir");
-  args.erase("overwrite_output_dir");
+  const json args = WithoutOutputLocations(TrainingArgsToJson(args_));
   return {{"lockstep_version", kLockstepVersion},
           {"torch_version", TORCH_VERSION},
           {"device", device_.str()},
@@ -487,9 +486,9 @@ Status RunTraining(const TrainingArgs& args, const TrainOptions& options, TrainR
     LOCKSTEP_RETURN_IF_ERROR(run.Train());
     return run.Finish(result);
   } catch (const c10::Error& e) {
-    return Status::IOError(std::string("LibTorch error: ") + e.what_without_backtrace());
+    return Status::Internal(std::string("LibTorch error: ") + e.what_without_backtrace());
   } catch (const std::exception& e) {
-    return Status::IOError(std::string("training failed: ") + e.what());
+    return Status::Internal(std::string("training failed: ") + e.what());
   }
 }
 

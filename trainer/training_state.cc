@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "formats/base64.h"
+#include "settings/location_settings.h"
 #include "settings/resume_check.h"
 #include "trainer/torch_bridge.h"
 #include "trainer/training_run.h"
@@ -39,7 +40,7 @@ std::vector<StateFile> TrainingRun::StateFiles() {
       "training_args.json", [this] { return TrainingArgsToJson(args_); },
       [this](const json& j, const std::string& path) { return CheckSavedSettings(j, path); }));
   files.push_back(JsonStateFile(
-      "trainer_state.json", [this] { return state_.ToJson(); },
+      kTrainerStateFile, [this] { return state_.ToJson(); },
       [this](const json& j, const std::string& path) {
         TrainerState restored;
         LOCKSTEP_RETURN_IF_ERROR(TrainerState::FromJson(j, path, &restored));
@@ -99,7 +100,7 @@ Status TrainingRun::CheckSavedSettings(const json& saved, const std::string& pat
   LOCKSTEP_RETURN_IF_ERROR(CheckResumeSettings(changes, checkpoint, options_.resume_override));
   for (const auto& c : changes) {
     resume_override_active_ |= !c.safe;
-    if (c.knob == "output_dir" || c.knob == "overwrite_output_dir") continue;
+    if (IsOutputLocationSetting(c.knob)) continue;
     resume_changes_.push_back({{"setting", c.knob}, {"checkpoint", c.checkpoint}, {"now", c.now}, {"safe", c.safe}});
   }
   if (resume_override_active_ && options_.warn_on_override) {

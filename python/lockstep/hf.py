@@ -28,6 +28,7 @@ through the same sampler; the callback drops as many. Importable without transfo
 class then has no TrainerCallback base), so its contract test and benchmark run anywhere.
 """
 import collections
+import json
 import math
 import os
 
@@ -42,8 +43,9 @@ except ImportError:  # tests/python/hf_callback_contract.py drives it without tr
 
 # TrainingArguments that say where a run writes, not what it computes: two runs of one script
 # into two directories must not differ in settings.
-_LOCATION_ARGS = ("output_dir", "logging_dir", "run_name", "resume_from_checkpoint", "overwrite_output_dir",
-                  "hub_model_id", "hub_token", "push_to_hub")
+# The list is shared with C++ (settings/location_settings.h reads it through CMake).
+with open(os.path.join(os.path.dirname(__file__), "location_settings.json")) as _f:
+    _LOCATION_ARGS = tuple(json.load(_f))
 
 
 def _settings(args):

@@ -1,4 +1,4 @@
-#include "replay/tensor_diff.h"
+#include "diff/tensor_diff.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,17 +6,17 @@
 #include <filesystem>
 #include <map>
 
+#include "formats/checkpoint_layout.h"
 #include "formats/checkpoint.h"
 #include "formats/checksum.h"
 #include "formats/dcp.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "formats/torch_archive.h"
-#include "inspect/show.h"
-#include "replay/checkpoint_diff.h"
-#include "replay/divergence.h"
-#include "replay/step_compare.h"
-#include "replay/tensor_sources.h"
+#include "diff/checkpoint_diff.h"
+#include "diff/divergence.h"
+#include "diff/step_compare.h"
+#include "diff/tensor_sources.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -92,15 +92,15 @@ Status LoadCheckpointDir(const std::string& dir, Side* side) {
   for (const auto& name : names) {
     const std::string path = dir + "/" + name;
     if (name == kManifestFile || name == weights) continue;
-    if (weights == "model.safetensors.index.json" && HasSuffix(name, ".safetensors")) continue;  // its shards
-    if (name == "optimizer.h5") {
+    if (weights == hf::kSafetensorsIndexFile && HasSuffix(name, ".safetensors")) continue;  // its shards
+    if (name == kOptimizerFile) {
       LOCKSTEP_RETURN_IF_ERROR(AppendTensorFile(path, "optimizer/", &side->tensors));
     } else if (HasSuffix(name, ".json")) {
       json j;
       LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(path, &j));
       side->state[name] = NormalizeRunJson(name, j);
     } else if (IsTorchArchiveName(name)) {  // its tensors, and every other value it holds
-      LOCKSTEP_RETURN_IF_ERROR(AppendTorchFile(path, name == "optimizer.pt" ? "optimizer/" : name + "/", side));
+      LOCKSTEP_RETURN_IF_ERROR(AppendTorchFile(path, name == hf::kOptimizerFile ? "optimizer/" : name + "/", side));
     } else {
       std::string hex;
       LOCKSTEP_RETURN_IF_ERROR(FileXxh3Hex(path, &hex));

@@ -1,4 +1,4 @@
-#include "replay/run_diff.h"
+#include "diff/run_diff.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -61,11 +61,11 @@ std::optional<Divergence> CompareLogHistory(const json& a, const json& b) {
   for (size_t i = 0; i < std::max(ha.size(), hb.size()); ++i) {
     const int64_t step = IntField(i < ha.size() ? ha[i] : hb[i], "step", 0);
     if (i >= ha.size() || i >= hb.size()) {
-      return Divergence{step, cause::kLength, "trainer_state.json", "log_history[" + std::to_string(i) + "]",
+      return Divergence{step, cause::kLength, kTrainerStateFile, "log_history[" + std::to_string(i) + "]",
                         i < ha.size() ? "present" : "(absent)", i < hb.size() ? "present" : "(absent)"};
     }
     if (auto d = FirstJsonDifference(ha[i], hb[i], "log_history")) {
-      return Divergence{step, CauseOfLogKey(LastKey(d->path)), "trainer_state.json", d->path, Abbreviate(d->a), Abbreviate(d->b)};
+      return Divergence{step, CauseOfLogKey(LastKey(d->path)), kTrainerStateFile, d->path, Abbreviate(d->a), Abbreviate(d->b)};
     }
   }
   return std::nullopt;
@@ -142,15 +142,15 @@ Status CompareRuns(const std::string& reference_dir, const std::string& candidat
   LOCKSTEP_RETURN_IF_ERROR(ReadOptionalJson(candidate_dir + "/trainer_state.json", &state_b, &has_b));
   const int64_t final_step = IntField(state_a, "global_step", out->reference_steps);
   if (has_a != has_b) {
-    out->results = Divergence{final_step, cause::kState, "trainer_state.json", "(file)", has_a ? "present" : "(absent)",
+    out->results = Divergence{final_step, cause::kState, kTrainerStateFile, "(file)", has_a ? "present" : "(absent)",
                               has_b ? "present" : "(absent)"};
   } else if (has_a) {
     out->log_history = CompareLogHistory(state_a, state_b);
     if (state_a.is_object()) state_a.erase("log_history");
     if (state_b.is_object()) state_b.erase("log_history");
-    if (auto d = FirstJsonDifference(NormalizeRunJson("trainer_state.json", state_a),
-                                     NormalizeRunJson("trainer_state.json", state_b))) {
-      out->results = Divergence{final_step, cause::kState, "trainer_state.json", d->path, Abbreviate(d->a), Abbreviate(d->b)};
+    if (auto d = FirstJsonDifference(NormalizeRunJson(kTrainerStateFile, state_a),
+                                     NormalizeRunJson(kTrainerStateFile, state_b))) {
+      out->results = Divergence{final_step, cause::kState, kTrainerStateFile, d->path, Abbreviate(d->a), Abbreviate(d->b)};
     }
   }
 

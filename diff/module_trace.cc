@@ -1,4 +1,4 @@
-#include "replay/module_trace.h"
+#include "diff/module_trace.h"
 
 #include <cmath>
 #include <cstdio>
@@ -7,7 +7,7 @@
 #include <tuple>
 
 #include "formats/module_trace.h"
-#include "replay/step_compare.h"
+#include "diff/step_compare.h"
 
 using nlohmann::json;
 

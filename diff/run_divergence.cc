@@ -1,7 +1,7 @@
-#include "replay/run_divergence.h"
+#include "diff/run_divergence.h"
+#include "settings/location_settings.h"
 
 #include "inspect/coverage.h"
-#include "inspect/show.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,14 +11,15 @@
 #include <map>
 #include <set>
 
+#include "formats/checkpoint_layout.h"
 #include "formats/checkpoint.h"
 #include "formats/json_file.h"
 #include "formats/step_log.h"
-#include "replay/checkpoint_diff.h"
-#include "replay/run_diff.h"
-#include "replay/step_compare.h"
-#include "replay/tensor_diff.h"
-#include "replay/tensor_sources.h"
+#include "diff/checkpoint_diff.h"
+#include "diff/run_diff.h"
+#include "diff/step_compare.h"
+#include "diff/tensor_diff.h"
+#include "diff/tensor_sources.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -482,11 +483,8 @@ static Status DiffRunsUnchecked(const std::string& reference, const std::string&
 
 // A value of the wrong JSON type anywhere in the inputs is corruption, never an exception.
 Status DiffRuns(const std::string& reference, const std::string& candidate, const Tolerance& tolerance, RunDiff* out) {
-  try {
-    return DiffRunsUnchecked(reference, candidate, tolerance, out);
-  } catch (const nlohmann::json::exception& e) {
-    return Status::Corruption(reference + " or " + candidate + ": malformed value (" + e.what() + ")");
-  }
+  return CorruptionOnJsonTypeError(reference + " or " + candidate,
+                                   [&] { return DiffRunsUnchecked(reference, candidate, tolerance, out); });
 }
 
 }  // namespace lockstep

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/status.h"
-#include "replay/tensor_compare.h"
+#include "diff/tensor_compare.h"
 
 namespace lockstep {
 
@@ -37,11 +37,11 @@ struct CheckpointDiff {
 };
 
 // Compares `a` and `b`, each a checkpoint directory (Lockstep's or Hugging Face's) or a
-// tensor file (formats in replay/tensor_sources.h). manifest.json is skipped (its checksums
-// restate the files); run JSON is normalized as replay/checkpoint_diff.h says. Unreadable,
+// tensor file (formats in diff/tensor_sources.h). manifest.json is skipped (its checksums
+// restate the files); run JSON is normalized as diff/checkpoint_diff.h says. Unreadable,
 // corrupt or hostile input is a Status naming the file; a difference is not an error.
 // Whether `tolerance` accepts two JSON numbers, or two float32 bit strings ("0x40117f02"),
-// as float32 values (replay/step_compare.h).
+// as float32 values (diff/step_compare.h).
 bool NumbersWithinTolerance(const nlohmann::json& a, const nlohmann::json& b, const Tolerance& tolerance);
 
 Status DiffCheckpoints(const std::string& a, const std::string& b, const Tolerance& tolerance, CheckpointDiff* out);

@@ -1,4 +1,4 @@
-#include "replay/tensor_compare.h"
+#include "diff/tensor_compare.h"
 
 #include <cinttypes>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "replay/checkpoint_diff.h"
+#include "diff/checkpoint_diff.h"
 
 #include <algorithm>
 #include <iterator>
@@ -6,35 +6,31 @@
 #include <filesystem>
 #include <map>
 
+#include "formats/checkpoint_layout.h"
 #include "formats/checkpoint.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
-#include "replay/tensor_diff.h"
+#include "diff/tensor_diff.h"
+#include "settings/location_settings.h"
 
 namespace fs = std::filesystem;
 
 namespace lockstep {
 
-bool IsOutputLocationSetting(const std::string& key) {
-  static const char* const kKeys[] = {"output_dir", "overwrite_output_dir", "logging_dir", "run_name",
-                                      "resume_from_checkpoint"};
-  return std::find(std::begin(kKeys), std::end(kKeys), key) != std::end(kKeys);
-}
-
 nlohmann::json NormalizeRunJson(const std::string& file_name, nlohmann::json value) {
   if (!value.is_object()) return value;
   // training_args.bin holds TrainingArguments as a pickled object: its fields are its state.
   nlohmann::json* args = file_name == "training_args.json" ? &value
-                       : file_name == "training_args.bin" && value.contains("state") ? &value["state"] : nullptr;
+                       : file_name == hf::kTrainingArgsFile && value.contains("state") ? &value["state"] : nullptr;
   if (args && args->is_object()) {
-    for (auto it = args->begin(); it != args->end();) it = IsOutputLocationSetting(it.key()) ? args->erase(it) : std::next(it);
+    *args = WithoutOutputLocations(std::move(*args));
   }
   if (file_name == "loop_state.json") {  // where this run's own log file ends: resume records move it
     value.erase("step_log_bytes");
     value.erase("step_log_last_frame");
     value.erase("step_log_xxh3_128");
   }
-  if (file_name == "trainer_state.json" && value.contains("best_model_checkpoint") &&
+  if (file_name == kTrainerStateFile && value.contains("best_model_checkpoint") &&
       value["best_model_checkpoint"].is_string()) {
     value["best_model_checkpoint"] = fs::path(value["best_model_checkpoint"].get<std::string>()).filename().string();
   }

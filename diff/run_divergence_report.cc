@@ -3,7 +3,7 @@
 
 #include "formats/json_file.h"
 #include "inspect/coverage.h"
-#include "replay/run_divergence.h"
+#include "diff/run_divergence.h"
 
 using nlohmann::json;
 

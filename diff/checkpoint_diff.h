@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "formats/status.h"
-#include "replay/divergence.h"
+#include "diff/divergence.h"
 
 namespace lockstep {
 
@@ -33,14 +33,9 @@ struct CheckpointComparison {
 Status CompareCheckpoints(const std::string& reference, const std::string& candidate, int64_t step,
                           CheckpointComparison* out);
 
-// True for a setting that says where a run writes, not what it computes (output_dir,
-// logging_dir, run_name, ...: HF's TrainingArguments and Lockstep's alike). Two runs in two
-// directories differ in them; that is never a difference between the runs.
-bool IsOutputLocationSetting(const std::string& key);
-
 // The JSON a comparison looks at for `file_name`: wall-clock fields kept (FirstJsonDifference
 // skips them) but output locations dropped or reduced to what identifies them.
-// training_args.bin is its pickled values (replay/tensor_sources.h).
+// training_args.bin is its pickled values (diff/tensor_sources.h).
 nlohmann::json NormalizeRunJson(const std::string& file_name, nlohmann::json value);
 
 }  // namespace lockstep

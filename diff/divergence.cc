@@ -1,4 +1,4 @@
-#include "replay/divergence.h"
+#include "diff/divergence.h"
 
 #include <set>
 

@@ -1,4 +1,4 @@
-#include "replay/tensor_sources.h"
+#include "diff/tensor_sources.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -188,13 +188,6 @@ Status ReadPickledValues(const std::string& path, nlohmann::json* out) {
   LOCKSTEP_RETURN_IF_ERROR(ReadTorchArchive(path, &archive));
   *out = std::move(archive.values);
   return Status::Ok();
-}
-
-bool IsTensorFileName(const std::string& name) {
-  for (const char* ext : {".h5", ".safetensors", ".safetensors.index.json", ".pt", ".pth", ".bin"}) {
-    if (HasSuffix(name, ext)) return true;
-  }
-  return false;
 }
 
 Status AppendTensorFile(const std::string& path, const std::string& prefix, std::vector<TensorEntry>* out) {

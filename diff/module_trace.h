@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/status.h"
-#include "replay/tensor_compare.h"
+#include "diff/tensor_compare.h"
 
 namespace lockstep {
 

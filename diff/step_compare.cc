@@ -1,4 +1,4 @@
-#include "replay/step_compare.h"
+#include "diff/step_compare.h"
 
 #include <cmath>
 #include <cstdlib>
@@ -6,7 +6,7 @@
 #include <map>
 #include <string>
 
-#include "replay/run_diff.h"
+#include "diff/run_diff.h"
 
 using nlohmann::json;
 

@@ -1,6 +1,6 @@
 // `lockstep diff A B` on two run directories (Lockstep's, Hugging Face's output_dir, or one
 // of each): the settings that differ, where each run ran, the first step at which they part
-// and its cause (replay/divergence.h), what followed, and the checkpoints and results they
+// and its cause (diff/divergence.h), what followed, and the checkpoints and results they
 // share. No LibTorch here.
 #pragma once
 
@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/status.h"
-#include "replay/divergence.h"
-#include "replay/tensor_compare.h"
+#include "diff/divergence.h"
+#include "diff/tensor_compare.h"
 
 namespace lockstep {
 

@@ -57,7 +57,4 @@ Status ReadPickledSettings(const std::string& path, nlohmann::json* out);
 // {"tensor": NAME, "dtype", "shape"}: what a diff compares beside the tensors' elements.
 Status ReadPickledValues(const std::string& path, nlohmann::json* out);
 
-// True for the file names AppendTensorFile reads.
-bool IsTensorFileName(const std::string& name);
-
 }  // namespace lockstep

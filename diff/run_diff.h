@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/status.h"
-#include "replay/checkpoint_diff.h"
-#include "replay/divergence.h"
+#include "diff/checkpoint_diff.h"
+#include "diff/divergence.h"
 
 namespace lockstep {
 

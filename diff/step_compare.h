@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/step_log.h"
-#include "replay/tensor_compare.h"
+#include "diff/tensor_compare.h"
 
 namespace lockstep {
 
@@ -19,7 +19,7 @@ float BitsToFloat(const nlohmann::json& bits);
 uint32_t FloatToBits(float f);
 
 // Whether `tol` accepts float32 values a (reference) and b (candidate): equal bits, both
-// NaN, or the rule of replay/tensor_compare.h.
+// NaN, or the rule of diff/tensor_compare.h.
 bool FloatClose(float a, float b, const Tolerance& tol);
 
 // Keeps only the generators both records hold (a CUDA run logs "cuda" beside "cpu").

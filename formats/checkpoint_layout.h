@@ -1,0 +1,56 @@
+// What a checkpoint directory is, by its files: Lockstep's layout (formats/checkpoint.h) or
+// the Hugging Face Trainer's (with PEFT, FSDP and DeepSpeed's parts), and the names of HF's
+// files, written once here for the audit, inspect, diff and verify-resume alike.
+#pragma once
+
+#include <string>
+
+namespace lockstep {
+namespace hf {
+
+// The files Trainer._save_checkpoint writes. config.json (and generation_config.json) come
+// first with the model, trainer_state.json (formats/checkpoint.h's kTrainerStateFile) last.
+constexpr char kConfigFile[] = "config.json";
+constexpr char kGenerationConfigFile[] = "generation_config.json";
+constexpr char kOptimizerFile[] = "optimizer.pt";
+constexpr char kSchedulerFile[] = "scheduler.pt";
+constexpr char kScalerFile[] = "scaler.pt";            // with fp16 mixed precision
+constexpr char kRngStateFile[] = "rng_state.pth";      // one process; rng_state_<rank>.pth for several
+constexpr char kTrainingArgsFile[] = "training_args.bin";
+constexpr char kSafetensorsFile[] = "model.safetensors";
+constexpr char kSafetensorsIndexFile[] = "model.safetensors.index.json";  // sharded weights
+constexpr char kAdapterConfigFile[] = "adapter_config.json";              // PEFT, beside the adapter
+constexpr char kFsdpModelDir[] = "pytorch_model_fsdp_0";                  // FSDP's sharded state dict (DCP)
+constexpr char kFsdpOptimizerDir[] = "optimizer_0";
+constexpr char kDeepSpeedLatestFile[] = "latest";                         // names DeepSpeed's tag directory
+
+// Written by a save before trainer_state.json: a checkpoint-N holding any of them but not
+// trainer_state.json is a save that never finished.
+inline constexpr const char* kWrittenBeforeTrainerState[] = {
+    kConfigFile, kGenerationConfigFile, kAdapterConfigFile, kOptimizerFile, kSchedulerFile, kRngStateFile,
+    kTrainingArgsFile};
+
+}  // namespace hf
+
+// The file holding a checkpoint's (or an output directory's) model weights, the first of:
+// model.h5 (Lockstep), model.safetensors.index.json (sharded), model.safetensors,
+// adapter_model.safetensors (PEFT: the adapter is the model), pytorch_model.bin and
+// adapter_model.bin (save_safetensors=False), pytorch_model_fsdp_0 (FSDP's sharded state
+// dict, a DCP directory) and pytorch_model_fsdp.bin (its full one). "" for none.
+std::string ModelWeightsFile(const std::string& dir);
+
+// True when `dir` holds an rng_state.pth or an rng_state_<rank>.pth.
+bool HasRngStateFile(const std::string& dir);
+
+// "lockstep" (manifest.json, model.h5 or loop_state.json), "hf" (trainer_state.json with
+// model weights, optimizer.pt, an rng_state*.pth or DeepSpeed's `latest`), "dcp" (a bare
+// torch.distributed.checkpoint directory), or "" for none of them.
+std::string CheckpointLayout(const std::string& dir);
+
+// True when `dir` is a run's output directory rather than one checkpoint: it holds a step
+// log or checkpoint-N directories (an HF output_dir after save_model() and save_state()
+// also holds a model and trainer_state.json at its top), or trainer_state.json without the
+// files of a checkpoint.
+bool IsRunDirectory(const std::string& dir);
+
+}  // namespace lockstep
