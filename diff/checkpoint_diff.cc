@@ -51,7 +51,7 @@ Status CompareCheckpoints(const std::string& reference, const std::string& candi
     ++out->tensors_compared;
     const std::string where = label + "/" + (t.file_a.empty() ? t.file_b : t.file_a);
     auto differ = [&](const std::string& field, const std::string& ref, const std::string& cand) {
-      out->differences.push_back({step, cause::kWeights, where, field, ref, cand, {}});
+      out->differences.push_back(MakeDivergence(step, cause::kWeights, where, field, ref, cand));
     };
     if (t.status == "equal") {
       ++out->tensors_identical;
@@ -69,7 +69,7 @@ Status CompareCheckpoints(const std::string& reference, const std::string& candi
              t.first_a, t.first_b);
     }
   }
-  for (const auto& s : diff.state) out->differences.push_back({step, cause::kState, label + "/" + s.file, s.field, s.a, s.b, {}});
+  for (const auto& s : diff.state) out->differences.push_back(MakeDivergence(step, cause::kState, label + "/" + s.file, s.field, s.a, s.b));
   return Status::Ok();
 }
 

@@ -1,6 +1,7 @@
 #include "diff/divergence.h"
 
 #include <set>
+#include <utility>
 
 #include "formats/json_file.h"
 
@@ -43,6 +44,18 @@ nlohmann::json Divergence::ToJson() const {
                       {"field", field}, {"reference", reference}, {"candidate", candidate}};
   if (!also.empty()) j["also_causes"] = also;
   return j;
+}
+
+Divergence MakeDivergence(int64_t step, std::string cause, std::string where, std::string field,
+                          std::string reference, std::string candidate) {
+  Divergence d;
+  d.step = step;
+  d.cause = std::move(cause);
+  d.where = std::move(where);
+  d.field = std::move(field);
+  d.reference = std::move(reference);
+  d.candidate = std::move(candidate);
+  return d;
 }
 
 void KeepEarliest(const std::optional<Divergence>& d, std::optional<Divergence>* earliest) {

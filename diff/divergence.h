@@ -53,6 +53,10 @@ struct Divergence {
   nlohmann::json ToJson() const;
 };
 
+// A divergence naming one cause (`also` empty).
+Divergence MakeDivergence(int64_t step, std::string cause, std::string where, std::string field,
+                          std::string reference, std::string candidate);
+
 // The earlier of two divergences by step; on a tie the one already held wins, so callers
 // offer them in cause-before-effect order.
 void KeepEarliest(const std::optional<Divergence>& d, std::optional<Divergence>* earliest);

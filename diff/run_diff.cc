@@ -37,7 +37,7 @@ std::optional<Divergence> FieldDifference(int64_t step, const std::string& field
   const auto d = field == "rng" ? FirstJsonDifference(WithoutFullStates(a), WithoutFullStates(b), field)
                                 : FirstJsonDifference(a, b, field);
   if (!d) return std::nullopt;
-  return Divergence{step, CauseOfStepField(d->path), "step log", d->path, Abbreviate(d->a), Abbreviate(d->b)};
+  return MakeDivergence(step, CauseOfStepField(d->path), "step log", d->path, Abbreviate(d->a), Abbreviate(d->b));
 }
 
 // "loss" for "log_history[3].loss".
@@ -61,11 +61,11 @@ std::optional<Divergence> CompareLogHistory(const json& a, const json& b) {
   for (size_t i = 0; i < std::max(ha.size(), hb.size()); ++i) {
     const int64_t step = IntField(i < ha.size() ? ha[i] : hb[i], "step", 0);
     if (i >= ha.size() || i >= hb.size()) {
-      return Divergence{step, cause::kLength, kTrainerStateFile, "log_history[" + std::to_string(i) + "]",
-                        i < ha.size() ? "present" : "(absent)", i < hb.size() ? "present" : "(absent)"};
+      return MakeDivergence(step, cause::kLength, kTrainerStateFile, "log_history[" + std::to_string(i) + "]",
+                        i < ha.size() ? "present" : "(absent)", i < hb.size() ? "present" : "(absent)");
     }
     if (auto d = FirstJsonDifference(ha[i], hb[i], "log_history")) {
-      return Divergence{step, CauseOfLogKey(LastKey(d->path)), kTrainerStateFile, d->path, Abbreviate(d->a), Abbreviate(d->b)};
+      return MakeDivergence(step, CauseOfLogKey(LastKey(d->path)), kTrainerStateFile, d->path, Abbreviate(d->a), Abbreviate(d->b));
     }
   }
   return std::nullopt;
@@ -125,9 +125,9 @@ Status CompareRuns(const std::string& reference_dir, const std::string& candidat
   for (size_t i = 0; i < n && !out->step_log; ++i) {
     if (i >= ref.records.size() || i >= cand.records.size()) {
       const json& present = i < ref.records.size() ? ref.records[i] : cand.records[i];
-      out->step_log = Divergence{present.value("step", int64_t{0}), cause::kLength, "step log", "(record)",
+      out->step_log = MakeDivergence(present.value("step", int64_t{0}), cause::kLength, "step log", "(record)",
                                  i < ref.records.size() ? "present" : "(absent)",
-                                 i < cand.records.size() ? "present" : "(absent)"};
+                                 i < cand.records.size() ? "present" : "(absent)");
     } else if (auto d = CompareStepRecords(ref.records[i], cand.records[i])) {
       out->step_log = d;
     } else {
@@ -142,15 +142,15 @@ Status CompareRuns(const std::string& reference_dir, const std::string& candidat
   LOCKSTEP_RETURN_IF_ERROR(ReadOptionalJson(candidate_dir + "/trainer_state.json", &state_b, &has_b));
   const int64_t final_step = IntField(state_a, "global_step", out->reference_steps);
   if (has_a != has_b) {
-    out->results = Divergence{final_step, cause::kState, kTrainerStateFile, "(file)", has_a ? "present" : "(absent)",
-                              has_b ? "present" : "(absent)"};
+    out->results = MakeDivergence(final_step, cause::kState, kTrainerStateFile, "(file)", has_a ? "present" : "(absent)",
+                              has_b ? "present" : "(absent)");
   } else if (has_a) {
     out->log_history = CompareLogHistory(state_a, state_b);
     if (state_a.is_object()) state_a.erase("log_history");
     if (state_b.is_object()) state_b.erase("log_history");
     if (auto d = FirstJsonDifference(NormalizeRunJson(kTrainerStateFile, state_a),
                                      NormalizeRunJson(kTrainerStateFile, state_b))) {
-      out->results = Divergence{final_step, cause::kState, kTrainerStateFile, d->path, Abbreviate(d->a), Abbreviate(d->b)};
+      out->results = MakeDivergence(final_step, cause::kState, kTrainerStateFile, d->path, Abbreviate(d->a), Abbreviate(d->b));
     }
   }
 
@@ -159,7 +159,7 @@ Status CompareRuns(const std::string& reference_dir, const std::string& candidat
   if (fs::exists(reference_dir + "/" + final_name)) {
     out->final_checkpoint = final_name;
     if (!fs::exists(candidate_dir + "/" + final_name)) {
-      out->checkpoint.differences.push_back({final_step, cause::kWeights, final_name, "(directory)", "present", "(absent)"});
+      out->checkpoint.differences.push_back(MakeDivergence(final_step, cause::kWeights, final_name, "(directory)", "present", "(absent)"));
     } else {
       LOCKSTEP_RETURN_IF_ERROR(CompareCheckpoints(reference_dir + "/" + final_name,
                                                   candidate_dir + "/" + final_name, final_step, &out->checkpoint));
@@ -175,9 +175,9 @@ Status CompareRuns(const std::string& reference_dir, const std::string& candidat
     ++out->results_files_compared;
     std::optional<Divergence> d;
     if (has_a != has_b) {
-      d = Divergence{final_step, cause::kState, name, "(file)", has_a ? "present" : "(absent)", has_b ? "present" : "(absent)"};
+      d = MakeDivergence(final_step, cause::kState, name, "(file)", has_a ? "present" : "(absent)", has_b ? "present" : "(absent)");
     } else if (auto j = FirstJsonDifference(a, b)) {
-      d = Divergence{final_step, cause::kState, name, j->path, Abbreviate(j->a), Abbreviate(j->b)};
+      d = MakeDivergence(final_step, cause::kState, name, j->path, Abbreviate(j->a), Abbreviate(j->b));
     }
     if (d && !out->results) out->results = d;
   }

@@ -175,8 +175,8 @@ Divergence MissingRecord(const json& record, const RunSide& lacks, bool referenc
   std::string why = "(absent: its records end at step " +
                     (records.empty() ? std::string("0") : std::to_string(records.back().value("step", int64_t{0})));
   why += lacks.log.truncated_tail ? "; the file ends inside a frame: " + lacks.log.tail_problem + ")" : ")";
-  return Divergence{step, cause::kLength, lacks.dir + "/" + kStepLogFile, "record of step " + std::to_string(step),
-                    reference_has ? "present" : why, reference_has ? why : "present"};
+  return MakeDivergence(step, cause::kLength, lacks.dir + "/" + kStepLogFile, "record of step " + std::to_string(step),
+                    reference_has ? "present" : why, reference_has ? why : "present");
 }
 
 void CompareStepLogs(const RunSide& a, const RunSide& b, const Tolerance& tol, RunDiff* out) {
@@ -240,12 +240,12 @@ void CompareLogHistories(const json& ha, const json& hb, const Tolerance& tol, R
     std::optional<Divergence> d;
     bool within = false;
     if (i >= ha.size() || i >= hb.size()) {
-      d = Divergence{step, cause::kLength, "log_history", "(entry " + std::to_string(i) + ")",
-                     i < ha.size() ? "present" : "(absent)", i < hb.size() ? "present" : "(absent)"};
+      d = MakeDivergence(step, cause::kLength, "log_history", "(entry " + std::to_string(i) + ")",
+                     i < ha.size() ? "present" : "(absent)", i < hb.size() ? "present" : "(absent)");
     } else if (auto j = FirstJsonDifference(ha[i], hb[i])) {
       const std::string key = j->path.substr(j->path.rfind('.') + 1);
-      d = Divergence{step, CauseOfLogKey(key), "log_history[" + std::to_string(i) + "]", key, Abbreviate(j->a),
-                     Abbreviate(j->b)};
+      d = MakeDivergence(step, CauseOfLogKey(key), "log_history[" + std::to_string(i) + "]", key, Abbreviate(j->a),
+                     Abbreviate(j->b));
       within = tol.any();
       for (const auto& diff : JsonDifferences(ha[i], hb[i], 64)) {
         within = within && NumbersWithinTolerance(diff.a, diff.b, tol) && IsNumericOutcome(CauseOfLogKey(diff.path));
@@ -318,11 +318,11 @@ Status CompareTopLevelModels(const RunSide& a, const RunSide& b, RunDiff* out) {
   CheckpointSummary s{"final model (" + wa + ")", diff.identical(), diff.within_tolerance(), 0, std::nullopt};
   for (const auto& t : diff.tensors) {
     if (t.identical()) continue;
-    if (!s.first) s.first = Divergence{step, cause::kWeights, wa, t.name, t.status, t.status};
+    if (!s.first) s.first = MakeDivergence(step, cause::kWeights, wa, t.name, t.status, t.status);
     ++s.tensors_differing;
   }
   if (!s.first && !diff.state.empty()) {
-    s.first = Divergence{step, cause::kWeights, wa, diff.state.front().field, diff.state.front().a, diff.state.front().b};
+    s.first = MakeDivergence(step, cause::kWeights, wa, diff.state.front().field, diff.state.front().a, diff.state.front().b);
   }
   out->checkpoints.push_back(s);
   return Status::Ok();
@@ -345,14 +345,14 @@ Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out
     for (const auto& t : diff.tensors) {
       if (t.identical()) continue;
       if (!s.first) {
-        s.first = Divergence{step, cause::kWeights, name + "/" + (t.file_a.empty() ? t.file_b : t.file_a), t.name,
-                             t.first_a.empty() ? t.status : t.first_a, t.first_b.empty() ? t.status : t.first_b};
+        s.first = MakeDivergence(step, cause::kWeights, name + "/" + (t.file_a.empty() ? t.file_b : t.file_a), t.name,
+                             t.first_a.empty() ? t.status : t.first_a, t.first_b.empty() ? t.status : t.first_b);
       }
       ++s.tensors_differing;
     }
     if (!s.first && !diff.state.empty()) {
       const auto& d = diff.state.front();
-      s.first = Divergence{step, cause::kState, name + "/" + d.file, d.field, d.a, d.b};
+      s.first = MakeDivergence(step, cause::kState, name + "/" + d.file, d.field, d.a, d.b);
     }
     out->checkpoints.push_back(s);
   }
@@ -375,8 +375,8 @@ Status CompareResults(const RunSide& a, const RunSide& b, RunDiff* out, bool* wi
     const bool has_a = fs::exists(pa), has_b = fs::exists(pb);
     if (!has_a && !has_b) continue;
     if (has_a != has_b) {
-      out->results.push_back({final_step, cause::kState, name, "(file)", has_a ? "present" : "(absent)",
-                              has_b ? "present" : "(absent)"});
+      out->results.push_back(MakeDivergence(final_step, cause::kState, name, "(file)", has_a ? "present" : "(absent)",
+                                          has_b ? "present" : "(absent)"));
       *within = false;
       continue;
     }
@@ -386,7 +386,7 @@ Status CompareResults(const RunSide& a, const RunSide& b, RunDiff* out, bool* wi
     ja = NormalizeRunJson(name, ja);
     jb = NormalizeRunJson(name, jb);
     if (auto d = FirstJsonDifference(ja, jb)) {
-      out->results.push_back({final_step, cause::kState, name, d->path, Abbreviate(d->a), Abbreviate(d->b)});
+      out->results.push_back(MakeDivergence(final_step, cause::kState, name, d->path, Abbreviate(d->a), Abbreviate(d->b)));
       *within = *within && JsonWithinTolerance(ja, jb, out->tolerance);
     }
   }
@@ -442,8 +442,8 @@ static Status DiffRunsUnchecked(const std::string& reference, const std::string&
   });
   if (same_kind && structural != out->settings.end()) {
     out->compared_by = "settings";
-    out->first_divergence = Divergence{1, cause::kSettings, "step log header", structural->name,
-                                       Abbreviate(structural->reference), Abbreviate(structural->candidate)};
+    out->first_divergence = MakeDivergence(1, cause::kSettings, "step log header", structural->name,
+                                       Abbreviate(structural->reference), Abbreviate(structural->candidate));
     out->first_outside_tolerance = 1;
     return Status::Ok();
   }

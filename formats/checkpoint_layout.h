@@ -23,6 +23,9 @@ constexpr char kAdapterConfigFile[] = "adapter_config.json";              // PEF
 constexpr char kFsdpModelDir[] = "pytorch_model_fsdp_0";                  // FSDP's sharded state dict (DCP)
 constexpr char kFsdpOptimizerDir[] = "optimizer_0";
 constexpr char kDeepSpeedLatestFile[] = "latest";                         // names DeepSpeed's tag directory
+// JIT checkpointing (enable_jit_checkpoint: a save on SIGTERM) writes this marker before its
+// save and removes it after: a checkpoint-N holding it is a save that never finished.
+constexpr char kIncompleteMarkerFile[] = "checkpoint-is-incomplete.txt";
 
 // Written by a save before trainer_state.json: a checkpoint-N holding any of them but not
 // trainer_state.json is a save that never finished.

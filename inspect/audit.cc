@@ -280,6 +280,9 @@ void AuditHf(const std::string& dir, CheckpointAudit* c) {
                                 std::to_string(*ranks.rbegin()) + " saved its RNG state");
     }
   }
+  if (has(hf::kIncompleteMarkerFile)) {
+    Fail(c, "incomplete", dir + "/" + hf::kIncompleteMarkerFile + ": the Trainer's JIT save (on SIGTERM) never finished");
+  }
   json state;
   if (has(kTrainerStateFile)) {
     Status st = ReadJsonFile(dir + "/" + kTrainerStateFile, &state);

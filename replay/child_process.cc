@@ -7,13 +7,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 
+#include "formats/file_util.h"
+
 extern char** environ;
+
+namespace fs = std::filesystem;
 
 namespace lockstep {
 
@@ -160,6 +165,27 @@ Status ChildProcess::Wait(int* exit_code, int* signal) {
   *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   *signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   return Status::Ok();
+}
+
+std::string LogTail(const std::string& path, int lines) {
+  constexpr uint64_t kMaxBytes = 2048;
+  std::error_code ec;
+  const uint64_t size = fs::file_size(path, ec);
+  std::string text;
+  if (ec || size == 0 || !ReadFileRange(path, size > kMaxBytes ? size - kMaxBytes : 0, std::min(size, kMaxBytes), &text).ok()) {
+    return "";
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  size_t from = text.size();  // ends as the newline before the first line kept, or npos
+  for (int n = 0; n < lines && from != std::string::npos; ++n) from = from == 0 ? std::string::npos : text.rfind('\n', from - 1);
+  if (from != std::string::npos) text = text.substr(from + 1);
+  std::string out;
+  for (size_t at = 0; at < text.size();) {
+    const size_t end = std::min(text.find('\n', at), text.size());
+    out += "\n    " + text.substr(at, end - at);
+    at = end + 1;
+  }
+  return out;
 }
 
 }  // namespace lockstep

@@ -53,4 +53,9 @@ class ChildProcess {
   std::string buffer_;
 };
 
+// The last `lines` lines a child wrote to the log at `path` (at most 2 KiB of them), each
+// indented, for an error message that names the log: the reason a command failed is
+// usually its last words. "" when the log is empty or unreadable.
+std::string LogTail(const std::string& path, int lines = 6);
+
 }  // namespace lockstep

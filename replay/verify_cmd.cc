@@ -21,6 +21,34 @@
 namespace fs = std::filesystem;
 
 namespace lockstep {
+
+std::string UnfinishedSave(const std::string& checkpoint) {
+  if (CheckpointLayout(checkpoint) == "lockstep") {
+    const Status st = ValidateCheckpoint(checkpoint, VerifyMode::kSizes);
+    return st.ok() ? "" : st.message();
+  }
+  if (fs::exists(checkpoint + "/" + hf::kIncompleteMarkerFile)) {
+    return std::string(hf::kIncompleteMarkerFile) + ": the Trainer's JIT save never finished";
+  }
+  if (fs::exists(checkpoint + "/" + kTrainerStateFile)) {
+    nlohmann::json state;  // stopped while writing it, it is there but cut short
+    const Status st = ReadJsonFile(checkpoint + "/" + kTrainerStateFile, &state);
+    return st.ok() ? "" : st.message();
+  }
+  std::error_code ec;
+  if (fs::is_empty(checkpoint, ec) || ec) return "empty: its save had written nothing yet";
+  // The Trainer writes trainer_state.json last (formats/checkpoint_layout.h): a checkpoint-N
+  // holding any of its files but that one is a save that never finished.
+  // A script's own checkpoint format is taken as it is.
+  for (const char* written : hf::kWrittenBeforeTrainerState) {
+    if (fs::exists(checkpoint + "/" + written)) {
+      return "no " + std::string(kTrainerStateFile) + ": the Trainer writes it last, so its save never finished";
+    }
+  }
+  if (!ModelWeightsFile(checkpoint).empty()) return "no " + std::string(kTrainerStateFile) + " beside its weights: its save never finished";
+  return "";
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -41,35 +69,6 @@ std::string NewestCheckpoint(const std::string& dir) {
   std::vector<CheckpointDir> dirs;
   if (!ListCheckpointDirs(dir, &dirs).ok() || dirs.empty()) return "";
   return dirs.back().path;
-}
-
-// Whether a save into `checkpoint` finished, by what its writer commits last: Lockstep's
-// manifest (the directory is renamed into place whole), HF's trainer_state.json (transformers
-// 5.x writes checkpoint-N in place, trainer_state.json after the weights, optimizer and RNG,
-// so one stopped during a save has the rest without it). A script's own format cannot be
-// judged and is taken as it is.
-std::string UnfinishedSave(const std::string& checkpoint) {
-  if (CheckpointLayout(checkpoint) == "lockstep") {
-    const Status st = ValidateCheckpoint(checkpoint, VerifyMode::kSizes);
-    return st.ok() ? "" : st.message();
-  }
-  if (fs::exists(checkpoint + "/" + kTrainerStateFile)) {
-    nlohmann::json state;  // stopped while writing it, it is there but cut short
-    const Status st = ReadJsonFile(checkpoint + "/" + kTrainerStateFile, &state);
-    return st.ok() ? "" : st.message();
-  }
-  std::error_code ec;
-  if (fs::is_empty(checkpoint, ec) || ec) return "empty: its save had written nothing yet";
-  // The Trainer writes trainer_state.json last (formats/checkpoint_layout.h): a checkpoint-N
-  // holding any of its files but that one is a save that never finished.
-  // A script's own checkpoint format is taken as it is.
-  for (const char* written : hf::kWrittenBeforeTrainerState) {
-    if (fs::exists(checkpoint + "/" + written)) {
-      return "no " + std::string(kTrainerStateFile) + ": the Trainer writes it last, so its save never finished";
-    }
-  }
-  if (!ModelWeightsFile(checkpoint).empty()) return "no trainer_state.json beside its weights: its save never finished";
-  return "";
 }
 
 // The newest checkpoint-N of `dir` whose save finished; newer ones passed over go to
@@ -118,7 +117,7 @@ Status RunCommand(const VerifyCmdOptions& o, const std::string& label, const std
     if (std::chrono::duration<double>(now - start).count() > o.timeout_s) {
       child->Kill();
       return Status::IOError(label + ": the command ran past " + std::to_string(static_cast<int>(o.timeout_s)) +
-                             " s and was killed; see " + log);
+                             " s and was killed; see " + log + LogTail(log));
     }
     // The run has checkpointed once a checkpoint is whole, not when its directory appears.
     if (!first_checkpoint && !NewestCheckpoint(o.work_dir + "/" + label).empty() &&
@@ -143,7 +142,7 @@ Status RunCommand(const VerifyCmdOptions& o, const std::string& label, const std
   const bool interrupted = sent && (sig != 0 || code != 0);
   if (!interrupted && code != 0) {
     return Status::InvalidArgument(label + ": the command failed (" + (sig ? "signal " + std::to_string(sig) : "exit " + std::to_string(code)) +
-                           "); see " + log);
+                           "); see " + log + LogTail(log));
   }
   return Status::Ok();
 }

@@ -57,6 +57,14 @@ struct VerifyCmdReport {
 // run `lockstep diff` can read are errors naming the run and its log file.
 Status VerifyResumeCommand(const VerifyCmdOptions& options, VerifyCmdReport* report);
 
+// "" when the save into `checkpoint` finished, else why not, judged by what its writer
+// commits last: Lockstep's manifest (the directory is renamed into place whole); for the HF
+// Trainer, which writes checkpoint-N in place, trainer_state.json after the weights,
+// optimizer and RNG (one stopped during a save has the rest without it, or that file cut
+// short), and no JIT save's checkpoint-is-incomplete.txt. A script's own format cannot be
+// judged and is taken as it is.
+std::string UnfinishedSave(const std::string& checkpoint);
+
 nlohmann::json VerifyCmdReportJson(const VerifyCmdReport& report);
 std::string VerifyCmdReportText(const VerifyCmdReport& report);
 

@@ -65,5 +65,12 @@ const CheckpointAudit& Find(const AuditReport& r, int64_t step) {
   return none;
 }
 
+bool Mentions(const std::vector<std::string>& lines, const std::string& needle) {
+  for (const auto& l : lines) {
+    if (l.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
 }  // namespace test
 }  // namespace lockstep

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "formats/status.h"
 #include "inspect/audit.h"
@@ -33,6 +34,9 @@ AuditReport Audit(const std::string& dir, bool verify = false);
 
 // The checkpoint at `step` in `r`; a test failure when there is none.
 const CheckpointAudit& Find(const AuditReport& r, int64_t step);
+
+// True when one of `lines` (an audit's problems or notes) holds `needle`.
+bool Mentions(const std::vector<std::string>& lines, const std::string& needle);
 
 }  // namespace test
 }  // namespace lockstep

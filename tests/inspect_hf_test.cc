@@ -145,6 +145,20 @@ TEST(HfAudit, DamageIsNamedAndTheOtherCheckpointStillReported) {
 }
 
 
+// transformers' JIT checkpointing (a save on SIGTERM) marks its checkpoint-N incomplete until
+// the save ends: one still marked is not resumable, and the older checkpoint is.
+TEST(HfAudit, AJitSaveStillMarkedIncompleteIsNotResumable) {
+  test::ScratchDir dir;
+  ASSERT_TRUE(CopyTree(HfRun(), dir.Join("run")).ok());
+  const std::string run = dir.Join("run");
+  test::WriteAll(run + "/checkpoint-16/checkpoint-is-incomplete.txt", "Checkpoint started at step 16 and in progress...");
+  AuditReport r = Audit(run);
+  EXPECT_FALSE(r.healthy());
+  EXPECT_EQ(Find(r, 16).status, "incomplete");
+  EXPECT_TRUE(Mentions(Find(r, 16).problems, "checkpoint-is-incomplete.txt")) << AuditReportJson(r).dump(2);
+  EXPECT_EQ(r.latest_resumable, "checkpoint-3");
+}
+
 namespace {
 
 // A sharded HF checkpoint made from the fixture's: model.safetensors split into two shards

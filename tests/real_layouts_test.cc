@@ -21,6 +21,8 @@ using nlohmann::json;
 namespace lockstep {
 namespace {
 
+using test::Mentions;
+
 // A fresh copy of fixtures/real/NAME.tar.gz's NAME/ in `dir`.
 std::string Unpack(const test::ScratchDir& dir, const std::string& name) {
   const auto o = test::RunCommand("tar xzf " + std::string(LOCKSTEP_FIXTURES_DIR) + "/real/" + name + ".tar.gz -C " +
@@ -31,12 +33,6 @@ std::string Unpack(const test::ScratchDir& dir, const std::string& name) {
 
 test::CommandOutput Lockstep(const std::string& args) { return test::RunCommand(std::string(LOCKSTEP_BIN) + " " + args); }
 
-bool Mentions(const std::vector<std::string>& lines, const std::string& needle) {
-  for (const auto& l : lines) {
-    if (l.find(needle) != std::string::npos) return true;
-  }
-  return false;
-}
 
 TEST(RealLayouts, AnOutputDirAfterSaveModelIsAuditedAsARun) {
   test::ScratchDir dir;

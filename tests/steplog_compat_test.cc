@@ -271,6 +271,7 @@ TEST(VerifyCmd, AResumeThatTrainsNothingProvesNothingAndAFailingResumeIsBadInput
   o = VerifyPlainLoop("0 40", 0, dir.Join("failing"), "--resume {checkpoint}/nope");
   EXPECT_EQ(o.code, 2) << o.out;
   EXPECT_NE(o.out.find("sigterm-resumed: the command failed (exit 1)"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("nope"), std::string::npos) << "the script's last words name the bad path:\n" << o.out;
 }
 
 // Without a Lockstep recording, runs are compared as HF's output is: by trainer_state.json's
