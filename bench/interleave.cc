@@ -1,15 +1,14 @@
 #include "bench/interleave.h"
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 
 #include "formats/file_util.h"
+#include "process/spawn.h"
 
-extern char** environ;
 
 namespace lockstep {
 namespace {
@@ -29,19 +28,10 @@ Status RunOnce(const std::string& binary, const InterleaveOptions& o, const std:
 }  // namespace
 
 int RunQuietly(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = 0;
-  const int err = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  int status = 0;
-  if (err != 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
-  return WEXITSTATUS(status);
+  SpawnOptions quiet;
+  quiet.Open(STDOUT_FILENO, "/dev/null", O_WRONLY).Dup(STDERR_FILENO, STDOUT_FILENO);
+  quiet.search_path = true;
+  return SpawnAndWait(argv, quiet);
 }
 
 Status RunInterleaved(const InterleaveOptions& o, BenchSamples* base, BenchSamples* candidate) {

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,7 +10,7 @@
 #include <cstring>
 #include <vector>
 
-extern char** environ;
+#include "process/spawn.h"
 
 namespace lockstep {
 namespace {
@@ -37,27 +36,23 @@ Status PythonPeer::Start(std::unique_ptr<PythonPeer>* out) {
   const std::string python = EnvOr("LOCKSTEP_PYTHON", LOCKSTEP_PYTHON_PEER_INTERPRETER);
   const std::string script = EnvOr("LOCKSTEP_PYTHON_PEER", LOCKSTEP_PYTHON_PEER_SCRIPT);
   // Probe first, quietly: the usual failure is a Python without torch.
-  const std::string probe = python + " -c 'import torch' >/dev/null 2>&1";
-  if (std::system(probe.c_str()) != 0) {
+  SpawnOptions quiet;
+  quiet.Open(STDOUT_FILENO, "/dev/null", O_WRONLY).Dup(STDERR_FILENO, STDOUT_FILENO);
+  if (SpawnAndWait({python, "-c", "import torch"}, quiet) != 0) {
     return Status::NotFound(python + " cannot import torch (the Python peer runs on the torch this build links)");
   }
   int to[2], from[2];
   if (::pipe2(to, O_CLOEXEC) != 0 || ::pipe2(from, O_CLOEXEC) != 0) return Status::IOError("pipe failed");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, to[0], 0);
-  posix_spawn_file_actions_adddup2(&actions, from[1], 1);
-  std::vector<std::string> argv_text = {python, script};
-  std::vector<char*> argv = {argv_text[0].data(), argv_text[1].data(), nullptr};
+  SpawnOptions pipes;
+  pipes.Dup(STDIN_FILENO, to[0]).Dup(STDOUT_FILENO, from[1]);
   pid_t pid = 0;
-  const int err = posix_spawn(&pid, python.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
+  const Status spawned = Spawn({python, script}, pipes, &pid);
   ::close(to[0]);
   ::close(from[1]);
-  if (err != 0) {
+  if (!spawned.ok()) {
     ::close(to[1]);
     ::close(from[0]);
-    return Status::NotFound(python + ": cannot start the peer: " + std::strerror(err));
+    return Status::NotFound("cannot start the Python peer: " + spawned.message());
   }
   out->reset(new PythonPeer(pid, to[1], from[0]));
   return Status::Ok();

@@ -1,10 +1,10 @@
 #include "cli/launcher.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,15 +16,18 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "process/job_env.h"
+#include "process/spawn.h"
+
 namespace lockstep {
 namespace {
 
 volatile std::sig_atomic_t g_forward_signal = 0;
 void RememberSignal(int sig) { g_forward_signal = sig; }
 
-// A free TCP port on loopback for the store (MASTER_PORT), unless the caller set one.
+// A free TCP port on loopback for the store, unless the caller set MASTER_PORT.
 std::string MasterPort() {
-  if (const char* set = std::getenv("MASTER_PORT"); set != nullptr && *set != '\0') return set;
+  if (const char* set = std::getenv(kMasterPortVar); set != nullptr && *set != '\0') return set;
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -57,38 +60,19 @@ void ForwardLines(const std::string& prefix, const char* chunk, size_t n, std::s
   std::fflush(to);
 }
 
-pid_t StartRank(const LaunchOptions& o, int index, const std::string& port, int out[2], int err[2]) {
-  const pid_t launcher = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the job dies with its launcher
-  if (::getppid() != launcher) _exit(127);
+// Starts rank `index` with its stdout and stderr on the write ends `out` and `err`.
+Status StartRank(const LaunchOptions& o, int index, const std::string& port, int out, int err, pid_t* pid) {
+  SpawnOptions spawn;
+  spawn.Dup(STDOUT_FILENO, out).Dup(STDERR_FILENO, err);
+  if (index != 0 && o.inherited_fd >= 0) spawn.Close(o.inherited_fd);
+  spawn.env = LocalRankEnv(index, o.nproc, port);
   // Its own process group: a terminal's Ctrl-C reaches the launcher alone, which passes it
-  // on once (twice would mean "exit at once" to the rank).
-  ::setpgid(0, 0);
-  ::dup2(out[1], 1);
-  ::dup2(err[1], 2);
-  for (int fd : {out[0], out[1], err[0], err[1]}) ::close(fd);
-  if (index != 0 && o.inherited_fd >= 0) ::close(o.inherited_fd);
-  const std::string nproc = std::to_string(o.nproc), rank = std::to_string(index);
-  ::setenv("RANK", rank.c_str(), 1);
-  ::setenv("LOCAL_RANK", rank.c_str(), 1);
-  ::setenv("WORLD_SIZE", nproc.c_str(), 1);
-  ::setenv("LOCAL_WORLD_SIZE", nproc.c_str(), 1);
-  ::setenv("MASTER_ADDR", "127.0.0.1", 1);
-  ::setenv("MASTER_PORT", port.c_str(), 1);
-  // As torchrun: N ranks on one machine get one thread each unless told otherwise, so
-  // they do not fight over the cores (OpenBLAS keeps its own pool: it gets the same rule).
-  ::setenv("OMP_NUM_THREADS", "1", /*overwrite=*/0);
-  ::setenv("OPENBLAS_NUM_THREADS", std::getenv("OMP_NUM_THREADS"), /*overwrite=*/0);
+  // on once (twice would mean "exit at once" to the rank). The job dies with its launcher.
+  spawn.own_process_group = true;
+  spawn.die_with_parent = true;
   std::vector<std::string> argv = o.argv;
   if (index == 0) argv.insert(argv.end(), o.rank0_argv.begin(), o.rank0_argv.end());
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  ::execv(args[0], args.data());
-  std::fprintf(stderr, "lockstep train: cannot run %s: %s\n", args[0], std::strerror(errno));
-  _exit(127);
+  return Spawn(argv, spawn, pid);
 }
 
 std::string Describe(const Rank& r) {
@@ -148,17 +132,23 @@ int LaunchLocalJob(const LaunchOptions& o) {
   ::sigaction(SIGINT, &forward, nullptr);
   for (int i = 0; i < o.nproc; ++i) {
     int out[2], err[2];
-    if (::pipe(out) != 0 || ::pipe(err) != 0) {
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
       std::fprintf(stderr, "lockstep train: cannot create pipes: %s\n", std::strerror(errno));
       return 1;
     }
     Rank& r = ranks[static_cast<size_t>(i)];
     r.index = i;
-    r.pid = StartRank(o, i, port, out, err);
+    const Status st = StartRank(o, i, port, out[1], err[1], &r.pid);
     ::close(out[1]);
     ::close(err[1]);
     r.out = out[0];
     r.err = err[0];
+    if (!st.ok()) {  // the ranks started wait for this one: stop them
+      std::fprintf(stderr, "lockstep train: rank %d: %s\n", i, st.message().c_str());
+      for (int j = 0; j < i; ++j) ::kill(ranks[static_cast<size_t>(j)].pid, SIGKILL);
+      for (int j = 0; j < i; ++j) ::waitpid(ranks[static_cast<size_t>(j)].pid, nullptr, 0);
+      return 127;
+    }
   }
   if (o.inherited_fd >= 0) ::close(o.inherited_fd);  // rank 0 holds it now: its EOF is the job's
 

@@ -16,6 +16,7 @@
 #include "formats/json_file.h"
 #include "formats/module_trace.h"
 #include "formats/step_log.h"
+#include "process/job_env.h"
 #include "replay/step_replay_check.h"
 #include "trainer/step_replay.h"
 
@@ -28,7 +29,9 @@ namespace {
 Status ParseFlags(const ReplayFlags& f, int64_t* steps, int64_t* threads, Tolerance* tol) {
   if (!f.num_threads.empty()) LOCKSTEP_RETURN_IF_ERROR(ParseWholeNumber("--num_threads", f.num_threads, 1, threads));
   if (f.from.empty()) return Status::InvalidArgument("missing --from CHECKPOINT (the checkpoint to replay from)");
-  LOCKSTEP_RETURN_IF_ERROR(ParseWholeNumber("--steps", f.steps, 1, steps));
+  // No --steps: every logged step after the checkpoint (0), or the one --trace-modules records.
+  *steps = f.trace.empty() ? 0 : 1;
+  if (!f.steps.empty()) LOCKSTEP_RETURN_IF_ERROR(ParseWholeNumber("--steps", f.steps, 1, steps));
   if (!f.device.empty() && f.device != "cpu" && f.device != "cuda") {
     return Status::InvalidArgument("--device " + f.device + ": expected cpu or cuda");
   }
@@ -72,7 +75,6 @@ std::function<int()> AddReplayCommand(CLI::App* app) {
     ReplayRequest request;
     request.run_dir = flags->run;
     request.checkpoint = CheckpointPath(*flags);
-    request.steps = steps;
     request.device = flags->device;
     request.num_threads = threads;
     int64_t from = 0;
@@ -95,11 +97,11 @@ std::function<int()> AddReplayCommand(CLI::App* app) {
                                           " is from a job of " + std::to_string(world) + " rank(s); a replay runs as "
                                           "many (each rank trains on the batches it logged)"));
     }
-    const char* rank_env = std::getenv("RANK");
-    if (world > 1 && rank_env == nullptr) return LaunchAsRanks(static_cast<int>(world), TrainingCommandLine());
-    const bool speaks = rank_env == nullptr || std::atoi(rank_env) == 0;
+    if (world > 1 && !IsRankOfJob()) return LaunchAsRanks(static_cast<int>(world), TrainingCommandLine());
+    const bool speaks = RankOfThisProcess() == 0;
     std::unique_ptr<ReplayJudge> judge;
     if (!(st = ReplayJudge::Open(flags->run, from, steps, tol, &judge)).ok()) return fail(st);
+    request.steps = judge->report().steps_requested;
     request.step_begin = [&](int64_t step, json* logged) { return judge->Begin(step, logged); };
     request.step_end = [&](const json& record, bool* stop) { return judge->End(record, stop); };
     json trace = {{"run", flags->run}, {"checkpoint", request.checkpoint}, {"step", from + 1},

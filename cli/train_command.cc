@@ -17,6 +17,7 @@
 #include "cli/save_io_probe.h"
 #include "cli/training_flags.h"
 #include "formats/json_file.h"
+#include "process/job_env.h"
 #include "trainer/progress.h"
 #include "trainer/trainer.h"
 
@@ -110,7 +111,7 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
       int64_t nproc = 0;
       const Status st = ParseWholeNumber("--nproc_per_node", flags->nproc_per_node, 1, &nproc);
       if (!st.ok()) return fail(st);
-      if (nproc > 1 && std::getenv("RANK") != nullptr) {
+      if (nproc > 1 && IsRankOfJob()) {
         return fail(Status::InvalidArgument("--nproc_per_node " + flags->nproc_per_node +
                                             " inside a launched job (RANK is set): launch with one or the other"));
       }
@@ -155,8 +156,7 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
     st = RunTraining(args, options, &result);
     SetIoHook(nullptr);
     if (!st.ok()) return fail(st);
-    const char* rank = std::getenv("RANK");
-    if (rank != nullptr && std::atoi(rank) != 0) {  // rank 0 speaks for a data-parallel job
+    if (RankOfThisProcess() != 0) {  // rank 0 speaks for a data-parallel job
     } else if (flags->json) {
       std::printf("%s\n", DumpJson(ResultJson(result), 2).c_str());
     } else if (result.stopped_early) {
@@ -165,7 +165,7 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
       PrintSummary(result);
     }
     if (result.stopped_by_signal) {
-      if (rank != nullptr && std::atoi(rank) != 0) return 128 + result.stopped_by_signal;
+      if (RankOfThisProcess() != 0) return 128 + result.stopped_by_signal;
       std::fprintf(stderr, "lockstep train: stopped by %s after step %lld: checkpoint saved, step log flushed\n",
                    SignalName(result.stopped_by_signal), static_cast<long long>(result.global_step));
       return 128 + result.stopped_by_signal;

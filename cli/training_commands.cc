@@ -98,7 +98,9 @@ CLI::App* DefineReplayCommand(CLI::App* app, ReplayFlags* flags) {
   cmd->add_option("run", flags->run, "The run directory whose step log is replayed")->required();
   cmd->add_option("--from", flags->from, "Checkpoint to start from: a directory, or its name inside RUN")
       ->type_name("CHECKPOINT");  // required, checked below in Lockstep's words
-  cmd->add_option("--steps", flags->steps, "How many steps after the checkpoint")->type_name("K")->capture_default_str();
+  cmd->add_option("--steps", flags->steps,
+                  "How many steps after the checkpoint (default: every logged step after it; 1 with --trace-modules)")
+      ->type_name("K");
   cmd->add_option("--device", flags->device, "cpu or cuda (default: the run's own device)")->type_name("DEVICE");
   cmd->add_option("--nproc_per_node", flags->nproc_per_node,
                   "Ranks of a data-parallel run's replay (default and only choice: the run's world size)")

@@ -45,7 +45,7 @@ struct VerifyFlags {
 
 // `lockstep replay`.
 struct ReplayFlags {
-  std::string run, from, steps = "1", device, num_threads;
+  std::string run, from, steps, device, num_threads;  // steps "": every logged step after --from
   std::string atol, rtol, ulp;
   std::string trace;
   std::string numerics_fault;  // hidden, testing only

@@ -48,6 +48,11 @@ struct AuditReport {
   bool healthy() const;                      // no problem anywhere
 };
 
+// Audits one checkpoint directory by its layout's rules, the cheap checks (no --verify):
+// its status, problems and notes, and whether a resume from it continues the run exactly.
+// Never fails: what cannot be read is a problem in the result.
+CheckpointAudit AuditCheckpoint(const std::string& dir);
+
 // Audits `run_dir`. An unreadable directory, or one holding nothing a run leaves (no
 // checkpoint-N, step log, results or HF files: InvalidArgument), is an error; damage inside
 // a run is reported.

@@ -11,7 +11,7 @@
 
 #include "formats/checkpoint.h"
 #include "formats/json_file.h"
-#include "replay/child_process.h"
+#include "process/child_process.h"
 #include "replay/verify_internal.h"
 
 namespace fs = std::filesystem;

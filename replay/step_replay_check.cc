@@ -30,15 +30,23 @@ Status ReplayJudge::Open(const std::string& run_dir, int64_t from_step, int64_t 
   StepLogContents log;
   LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(path, &log));
   std::unique_ptr<ReplayJudge> judge(new ReplayJudge());
+  const bool every = steps <= 0;  // every logged step after the checkpoint
   for (const auto& r : log.records) {
     const int64_t step = r.value("step", int64_t{0});
-    if (step > from_step && step <= from_step + steps) judge->logged_[step] = r;
+    if (step > from_step && (every || step <= from_step + steps)) judge->logged_[step] = r;
   }
   const int64_t last = log.records.empty() ? 0 : log.records.back().value("step", int64_t{0});
+  if (every) {
+    if (judge->logged_.empty()) {
+      return Status::InvalidArgument(path + ": the log holds steps up to " + std::to_string(last) + ", none after step " +
+                                     std::to_string(from_step) + ": nothing to replay");
+    }
+    steps = judge->logged_.rbegin()->first - from_step;
+  }
   if (static_cast<int64_t>(judge->logged_.size()) != steps) {
     return Status::InvalidArgument(path + ": the log holds steps up to " + std::to_string(last) + "; steps " +
                                    std::to_string(from_step + 1) + ".." + std::to_string(from_step + steps) +
-                                   " are not all there (lower --steps)");
+                                   " are not all there" + (every ? "" : " (lower --steps)"));
   }
   judge->report_.from_step = from_step;
   judge->report_.steps_requested = steps;

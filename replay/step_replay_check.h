@@ -43,8 +43,10 @@ struct ReplayReport {
 
 class ReplayJudge {
  public:
-  // Reads the step log of `run_dir`. InvalidArgument when it holds no step from_step + 1 or
-  // fewer than `steps` after it; Corruption (from the reader) for a damaged log.
+  // Reads the step log of `run_dir` and judges the `steps` steps after from_step; `steps` <= 0:
+  // every logged step after it (report().steps_requested says how many). InvalidArgument
+  // when the log lacks one of them or holds none after from_step; Corruption (from the
+  // reader) for a damaged log.
   static Status Open(const std::string& run_dir, int64_t from_step, int64_t steps, const Tolerance& tolerance,
                      std::unique_ptr<ReplayJudge>* out);
 

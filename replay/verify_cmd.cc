@@ -16,7 +16,7 @@
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "inspect/audit.h"
-#include "replay/child_process.h"
+#include "process/child_process.h"
 
 namespace fs = std::filesystem;
 
@@ -84,15 +84,10 @@ std::string NewestResumable(const std::string& dir, std::vector<std::string>* sk
   return "";
 }
 
-// The audit's notes on `checkpoint` of `run_dir` when it is complete but not resumable.
-std::vector<std::string> NotResumableBecause(const std::string& run_dir, const std::string& checkpoint) {
-  AuditReport audit;
-  if (!AuditRun(run_dir, AuditOptions(), &audit).ok()) return {};
-  const std::string name = fs::path(checkpoint).filename().string();
-  for (const auto& c : audit.checkpoints) {
-    if (c.name == name && !c.resumable) return c.notes;
-  }
-  return {};
+// The audit's notes on `checkpoint` when it is complete but not resumable.
+std::vector<std::string> NotResumableBecause(const std::string& checkpoint) {
+  const CheckpointAudit audit = AuditCheckpoint(checkpoint);
+  return audit.status == "complete" && !audit.resumable ? audit.notes : std::vector<std::string>();
 }
 
 struct Interrupt {
@@ -199,7 +194,7 @@ Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
     v.resumed_from = NewestResumable(dir, &skipped);
     if (v.resumed_from.empty()) return Status::IOError(name + ": the interrupted run left no checkpoint-N in " + dir);
     for (const auto& s : skipped) v.how += "; passed over " + s;
-    v.not_resumable_because = NotResumableBecause(dir, v.resumed_from);
+    v.not_resumable_because = NotResumableBecause(v.resumed_from);
     // A resume from the reference's last checkpoint trains nothing: it proves nothing.
     if (CheckpointStep(v.resumed_from) >= CheckpointStep(NewestResumable(report->reference_dir))) {
       v.not_counted = "the run had saved its last checkpoint (" + fs::path(v.resumed_from).filename().string() +

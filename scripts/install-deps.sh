@@ -8,7 +8,7 @@
 #   nlohmann-json3-dev  JSON state and records      libxxhash-dev    fast checksums (XXH3)
 #   libcli11-dev        the CLI                     libgtest-dev, libbenchmark-dev  tests, bench
 #   cmake, ninja-build, g++, pkg-config           build
-#   zstd, jq            the README's `zstdcat steps.jsonl.zst | jq`
+#   zstd, jq            the quick start's `zstdcat steps.jsonl.zst | jq`
 #   hdf5-tools          h5diff, the peer bench/diff_bench measures `lockstep diff` against
 #   libopenblas0-pthread  an optimized BLAS: it takes over libblas.so.3, which LibTorch calls for
 #                       every matmul (Debian's reference BLAS is ~18x slower on the gpt model)
@@ -16,7 +16,7 @@
 #                       Debian's PyTorch on the same LibTorch 1.13: the peer `lockstep bench`
 #                       measures this build against
 # Then scripts/python-env.sh makes the project's Python environment, .venv/ (PyTorch 2.x, the
-# Hugging Face Trainer, the lockstep package): what the Python tests and the README use.
+# Hugging Face Trainer, the lockstep package): what the Python tests and the docs use.
 # With --sanitizers, also what scripts/sanitize.sh and scripts/fuzz.sh need:
 #   clang, libclang-rt-14-dev   ASan, UBSan and libFuzzer
 set -euo pipefail

@@ -85,6 +85,14 @@ TEST_F(CliDiff, ReplayChecksTheLogAndRefusesBadRanges) {
   const json j = json::parse(o.out);
   EXPECT_EQ(j["steps_replayed"], 1);
   EXPECT_TRUE(j["first_mismatch"].is_null());
+  // Without --steps, every logged step after the checkpoint: 3 and 4 of the run's 4.
+  o = Lockstep("replay " + Run("a") + " --from checkpoint-2 --json");
+  EXPECT_EQ(o.code, 0) << o.out;
+  EXPECT_EQ(json::parse(o.out)["steps_replayed"], 2) << o.out;
+  o = Lockstep("replay " + Run("a") + " --from checkpoint-4");  // the last: nothing to check, no verdict
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("nothing to replay"), std::string::npos) << o.out;
+  EXPECT_EQ(o.out.find("REPLAYED"), std::string::npos) << o.out;
   for (const std::string bad : {" --from checkpoint-2 --steps 0", " --from checkpoint-99", " --from checkpoint-2 --steps 99",
                                 " --from checkpoint-2 --steps 2 --trace-modules t.json", " --from checkpoint-2 --device tpu"}) {
     o = Lockstep("replay " + Run("a") + bad);

@@ -18,7 +18,7 @@
 #include "formats/checkpoint.h"
 #include "formats/step_log.h"
 #include "inspect/audit.h"
-#include "replay/child_process.h"
+#include "process/child_process.h"
 #include "diff/run_diff.h"
 #include "tests/run_helpers.h"
 #include "tests/test_util.h"

@@ -108,7 +108,7 @@ TEST(HfCallback, RecordsARealTrainerRunWithoutChangingItAndVerifiesItsResume) {
     const json report = json::parse(o.out);
     for (const auto& v : report["variants"]) EXPECT_EQ(v["compared_by"], "step log") << v.dump();
     std::printf("HF Trainer resume%s: %s\n", masking, report.dump(2).c_str());
-    // What transformers 5.17 does (the pinned version; README, "What Lockstep finds"): the plain
+    // What transformers 5.17 does (the pinned version; docs/verify-resume.md, "What Lockstep finds"): the plain
     // mid-epoch resume is exact; with a collator drawing from torch's generator the first
     // resumed step begins from another generator state (transformers #39215). The weights at
     // the end confirm each verdict.

@@ -3,8 +3,8 @@
 // and through `lockstep verify-resume --cmd`. For each scenario: the callback leaves the run
 // bit-identical; the verdict is confirmed by the final weights themselves; where the resume
 // diverges, `lockstep diff` names the first resumed step and its cause. The expected verdicts
-// are what transformers 5.17 / accelerate 1.16 (python/requirements.lock) do: README, "What
-// Lockstep finds in transformers 5.17".
+// are what transformers 5.17 / accelerate 1.16 (python/requirements.lock) do: docs/verify-resume.md,
+// "What Lockstep finds in transformers 5.17".
 #include <gtest/gtest.h>
 
 #include <filesystem>

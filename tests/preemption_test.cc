@@ -13,7 +13,7 @@
 #include "formats/checkpoint.h"
 #include "formats/run_lock.h"
 #include "inspect/audit.h"
-#include "replay/child_process.h"
+#include "process/child_process.h"
 #include "diff/run_diff.h"
 #include "tests/test_util.h"
 

@@ -7,7 +7,7 @@
 
 #include "formats/checkpoint_layout.h"
 #include "formats/file_util.h"
-#include "replay/child_process.h"
+#include "process/child_process.h"
 #include "tests/inspect_helpers.h"
 #include "tests/test_util.h"
 

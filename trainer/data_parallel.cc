@@ -17,8 +17,8 @@ namespace fs = std::filesystem;
 namespace lockstep {
 
 Status TrainingRun::JoinJob() {
-  DistributedEnv env;
-  LOCKSTEP_RETURN_IF_ERROR(ReadDistributedEnv(&env));
+  JobEnv env;
+  LOCKSTEP_RETURN_IF_ERROR(ReadJobEnv(&env));
   if (args_.world_size && *args_.world_size != env.world_size) {
     return Status::InvalidArgument("--world_size " + std::to_string(*args_.world_size) + ", but the launcher started " +
                                    std::to_string(env.world_size) + " process(es) (WORLD_SIZE); use --nproc_per_node " +

@@ -21,21 +21,6 @@
 namespace lockstep {
 namespace {
 
-Status ReadWhole(const char* name, int64_t min, int64_t fallback, int64_t* out) {
-  const char* text = std::getenv(name);
-  if (text == nullptr || *text == '\0') {
-    *out = fallback;
-    return Status::Ok();
-  }
-  char* end = nullptr;
-  const long long v = std::strtoll(text, &end, 10);
-  if (*end != '\0' || v < min) {
-    return Status::InvalidArgument(std::string(name) + "=" + text + ": expected a whole number >= " + std::to_string(min));
-  }
-  *out = v;
-  return Status::Ok();
-}
-
 [[maybe_unused]] bool IsLoopback(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0; }
 
 }  // namespace
@@ -90,30 +75,11 @@ struct ProcessGroup::Impl {
 };
 #endif
 
-Status ReadDistributedEnv(DistributedEnv* env) {
-  *env = DistributedEnv();
-  LOCKSTEP_RETURN_IF_ERROR(ReadWhole("WORLD_SIZE", 1, 1, &env->world_size));
-  LOCKSTEP_RETURN_IF_ERROR(ReadWhole("RANK", 0, 0, &env->rank));
-  LOCKSTEP_RETURN_IF_ERROR(ReadWhole("LOCAL_RANK", 0, env->rank, &env->local_rank));
-  LOCKSTEP_RETURN_IF_ERROR(ReadWhole("MASTER_PORT", 1, 29500, &env->master_port));
-  if (const char* addr = std::getenv("MASTER_ADDR"); addr != nullptr && *addr != '\0') env->master_addr = addr;
-  if (env->rank >= env->world_size) {
-    return Status::InvalidArgument("RANK=" + std::to_string(env->rank) + " is not below WORLD_SIZE=" +
-                                   std::to_string(env->world_size));
-  }
-  if (env->master_port > 65535) return Status::InvalidArgument("MASTER_PORT must be below 65536");
-  if (env->world_size > 1 && std::getenv("MASTER_ADDR") == nullptr) {
-    return Status::InvalidArgument("WORLD_SIZE=" + std::to_string(env->world_size) +
-                                   " without MASTER_ADDR: the launcher must say where rank 0's store listens");
-  }
-  return Status::Ok();
-}
-
-ProcessGroup::ProcessGroup(DistributedEnv env, std::unique_ptr<Impl> impl) : env_(std::move(env)), impl_(std::move(impl)) {}
+ProcessGroup::ProcessGroup(JobEnv env, std::unique_ptr<Impl> impl) : env_(std::move(env)), impl_(std::move(impl)) {}
 ProcessGroup::~ProcessGroup() = default;
 
 #ifndef LOCKSTEP_HAS_PROCESS_GROUP
-Status ProcessGroup::Connect(const DistributedEnv& env, bool cuda, std::chrono::milliseconds,
+Status ProcessGroup::Connect(const JobEnv& env, bool cuda, std::chrono::milliseconds,
                              std::unique_ptr<ProcessGroup>*) {
   return Status::InvalidArgument("WORLD_SIZE=" + std::to_string(env.world_size) + ": " + DataParallelUnavailable(cuda));
 }
@@ -131,7 +97,7 @@ Status ProcessGroup::AllGatherBytes(const std::string& mine, std::vector<std::st
 Status ProcessGroup::StoreSet(const std::string&, const std::string&) { return Status::Ok(); }
 Status ProcessGroup::StoreGet(const std::string&, std::string*) { return Status::Ok(); }
 #else
-Status ProcessGroup::Connect(const DistributedEnv& env, bool cuda, std::chrono::milliseconds timeout,
+Status ProcessGroup::Connect(const JobEnv& env, bool cuda, std::chrono::milliseconds timeout,
                              std::unique_ptr<ProcessGroup>* out) {
   if (const std::string why = DataParallelUnavailable(cuda); !why.empty()) {
     return Status::InvalidArgument("WORLD_SIZE=" + std::to_string(env.world_size) + ": " + why);

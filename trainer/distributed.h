@@ -8,8 +8,7 @@
 // NCCL (with its headers, in the nvidia-nccl wheel) but ships no headers for its built-in
 // Gloo, so that build runs CUDA jobs only.
 //
-// The job's shape comes from torchrun's contract (RANK, WORLD_SIZE, LOCAL_RANK,
-// MASTER_ADDR, MASTER_PORT), so any launcher works: `lockstep train --nproc_per_node N`,
+// The job's shape comes from torchrun's contract (process/job_env.h), so any launcher works: `lockstep train --nproc_per_node N`,
 // torchrun --no-python, srun with a wrapper. Every collective and store wait has the
 // run's ddp_timeout; a dead peer surfaces as an IOError naming this rank and the call,
 // never as a hang.
@@ -22,6 +21,7 @@
 #include <vector>
 
 #include "formats/status.h"
+#include "process/job_env.h"
 
 namespace at {
 class Tensor;
@@ -29,21 +29,9 @@ class Tensor;
 
 namespace lockstep {
 
-struct DistributedEnv {
-  int64_t rank = 0;
-  int64_t world_size = 1;
-  int64_t local_rank = 0;
-  std::string master_addr = "127.0.0.1";
-  int64_t master_port = 29500;
-};
-
 // Why this build cannot run a job of several ranks on a `cuda` (or CPU) device, naming what
 // it lacks; "" when it can.
 std::string DataParallelUnavailable(bool cuda);
-
-// Reads the launcher's variables. Unset WORLD_SIZE means one process (rank 0). A malformed
-// or inconsistent value is InvalidArgument naming the variable.
-Status ReadDistributedEnv(DistributedEnv* env);
 
 class ProcessGroup {
  public:
@@ -51,7 +39,7 @@ class ProcessGroup {
   // NCCL for a `cuda` job where this build has it, else Gloo. Fails with IOError when the
   // peers do not all arrive within `timeout`, InvalidArgument when this build has no backend
   // for the job (DataParallelUnavailable).
-  static Status Connect(const DistributedEnv& env, bool cuda, std::chrono::milliseconds timeout,
+  static Status Connect(const JobEnv& env, bool cuda, std::chrono::milliseconds timeout,
                         std::unique_ptr<ProcessGroup>* out);
   ~ProcessGroup();
 
@@ -73,12 +61,12 @@ class ProcessGroup {
 
  private:
   struct Impl;
-  ProcessGroup(DistributedEnv env, std::unique_ptr<Impl> impl);
+  ProcessGroup(JobEnv env, std::unique_ptr<Impl> impl);
   Status Fail(const char* what, const std::exception& e) const;
   template <typename Op>
   Status InPlace(at::Tensor* tensor, const char* what, Op op);
 
-  DistributedEnv env_;
+  JobEnv env_;
   std::unique_ptr<Impl> impl_;
 };
 

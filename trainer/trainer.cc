@@ -1,6 +1,7 @@
 // The training loop. Read RunTraining, then TrainingRun::Train top to bottom: one epoch
-// draws one permutation; one update runs its accumulation window of micro-batches, clips,
-// steps AdamW, appends a step record, then logs / evaluates / saves as HF would.
+// draws one permutation; one step (train_step.cc) runs its accumulation window of
+// micro-batches, clips, steps AdamW and appends a step record; then the loop logs /
+// evaluates / saves as HF would, and stops early if a preemption asks it to.
 #include "trainer/trainer.h"
 
 #include <torch/torch.h>
@@ -187,120 +188,34 @@ Status TrainingRun::Train() {
     if (!(resuming_here && sampler_restored_)) sampler_->BeginEpoch(epoch);
     for (int64_t u = resuming_here ? start_update_ : 0;
          u < plan_.updates_per_epoch && state_.global_step < plan_.max_steps; ++u) {
-      LOCKSTEP_RETURN_IF_ERROR(TrainUpdate(epoch, u));
+      LOCKSTEP_RETURN_IF_ERROR(TrainStep(epoch, u));  // train_step.cc
       const bool epoch_end = u + 1 == plan_.updates_per_epoch || state_.global_step == plan_.max_steps;
       LOCKSTEP_RETURN_IF_ERROR(LogEvaluateSave(epoch_end));
       LOCKSTEP_RETURN_IF_ERROR(CollectSave(/*wait=*/false));  // a --save_async save that ended
-      const bool asked =
-          (options_.stop_after_step && state_.global_step == *options_.stop_after_step) || replay_stop_;
-      if ((asked || StopRequested()) && state_.global_step < plan_.max_steps) {
-        // A preemption that leaves something to resume from: the last step is checkpointed.
-        if (last_saved_step_ != state_.global_step && options_.write_checkpoints) {
-          LOCKSTEP_RETURN_IF_ERROR(SaveCheckpointNow());
-        }
-        stopped_early_ = true;
-        // A rank the signal has not reached yet stops with its peers, as if sent SIGTERM.
-        if (!asked) stopped_by_signal_ = SignalArrived() ? static_cast<int>(*options_.stop_signal) : SIGTERM;
-        progress_->Note("stopped after step " + std::to_string(state_.global_step) +
-                        (asked ? " (--stop-after-step)" : " (signal " + std::to_string(stopped_by_signal_) + ")"));
-        progress_->Finish();
-        return Status::Ok();
-      }
+      bool stopped = false;
+      LOCKSTEP_RETURN_IF_ERROR(StopIfAsked(&stopped));
+      if (stopped) break;
     }
+    if (stopped_early_) break;
   }
   progress_->Finish();
   return Status::Ok();
 }
 
-// One optimizer update: the accumulation window of update `update` in epoch `epoch`.
-Status TrainingRun::TrainUpdate(int64_t epoch, int64_t update) {
-  const int64_t step = state_.global_step + 1;
-  const int64_t window = plan_.WindowSize(update);
-  const int64_t first_mb = plan_.WindowStart(update);
-  const bool full_rng = options_.rng_full_state_every > 0 && (step - 1) % options_.rng_full_state_every == 0;
-  json logged;  // a replay's record of this step
-  if (options_.replay_step_begin) LOCKSTEP_RETURN_IF_ERROR(BeginReplayedStep(step, &logged));
-  // Off only for `lockstep bench`, which measures what recording costs (--no-step-log).
-  const bool recording = options_.record_steps || options_.replay_step_begin;
-  json record = {{"step", step},
-                 {"sampler", {{"epoch", epoch}, {"micro_batch", first_mb},
-                              {"cursor", plan_.shard.empty() ? first_mb * plan_.batch_size : plan_.shard[first_mb][0]}}}};
-  if (recording && IsRankZero()) {
-    ScopeSeconds cost(&recording_s_);
-    record["rng"] = RngJson(full_rng);  // the RNG state as the step begins
+// A preemption (a stop signal, or --stop-after-step) that leaves something to resume from:
+// the last step is checkpointed and the run ends early.
+Status TrainingRun::StopIfAsked(bool* stopped) {
+  *stopped = false;
+  const bool asked = (options_.stop_after_step && state_.global_step == *options_.stop_after_step) || replay_stop_;
+  if (!(asked || StopRequested()) || state_.global_step >= plan_.max_steps) return Status::Ok();
+  if (last_saved_step_ != state_.global_step && options_.write_checkpoints) {
+    LOCKSTEP_RETURN_IF_ERROR(SaveCheckpointNow());
   }
-  json other_rng_states;  // the other ranks' states as the step begins, for rank 0's record
-  if (recording && world_ > 1 && !IsRankZero()) other_rng_states = RngJson(full_rng, /*raw=*/false);
-
-  // The window's micro-batches. Each loss is scaled by the items of the whole window, so
-  // a short last window is averaged over its real size (HF's num_items_in_batch).
-  std::vector<torch::Tensor> ids(window);
-  int64_t window_items = 0;
-  json batches = json::array();
-  for (int64_t k = 0; k < window; ++k) {
-    const int64_t mb = first_mb + k;
-    ids[k] = plan_.shard.empty() ? sampler_->Ids(mb * plan_.batch_size, plan_.MicroBatchSize(mb))
-                                 : sampler_->IdsAt(plan_.shard[static_cast<size_t>(mb)]);
-    window_items += ids[k].numel() * items_per_sample_;
-    if (recording) {
-      ScopeSeconds cost(&recording_s_);
-      batches.push_back(std::vector<int64_t>(ids[k].data_ptr<int64_t>(), ids[k].data_ptr<int64_t>() + ids[k].numel()));
-    }
-  }
-  record["batches"] = batches;  // what the sampler draws; a replay trains on what the log says
-  if (!logged.is_null()) UseLoggedBatches(logged, &ids);
-  if (options_.trace_step == step) StartTrace(step);
-
-  const double lr = schedule_.LrAt(scheduler_step_);  // update s uses the lr after s-1 scheduler steps
-  model_->train();
-  optimizer_->ZeroGrad();
-  torch::Tensor step_loss = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
-  for (int64_t k = 0; k < window; ++k) {
-    torch::Tensor x = data_.train.inputs.index_select(0, ids[k]).to(device_);   // [b, ...]
-    torch::Tensor y = data_.train.targets.index_select(0, ids[k]).to(device_);  // [b] or [b, T]
-    trace_micro_batch_ = k;
-    BatchLoss batch = model_->Loss(x, y);
-    torch::Tensor micro_loss = batch.loss_sum / static_cast<double>(window_items);
-    micro_loss.backward();
-    step_loss += micro_loss.detach();
-  }
-  LOCKSTEP_RETURN_IF_ERROR(AllReduceGradients());  // once per window, after its last micro-batch
-  if (options_.trace_step == step) FinishTrace();  // gradients before clipping scales them
-  const torch::Tensor grad_norm = ClipGradNorm(optimizer_->params(), args_.max_grad_norm);
-  optimizer_->Step(lr);
-  ++scheduler_step_;  // HF: lr_scheduler.step() right after optimizer.step()
-
-  state_.global_step = step;
-  state_.epoch = plan_.EpochAfterUpdate(epoch, update);
-  // HF sums every rank's floating-point operations (each rank's window is the same size).
-  state_.total_flos += 6.0 * static_cast<double>(num_parameters_) * static_cast<double>(window_items * world_);
-  float loss = step_loss.item<float>();
-  LOCKSTEP_RETURN_IF_ERROR(AgreeOnStep(&loss));  // the mean over the ranks, and a stop any rank got
-  last_grad_norm_ = grad_norm.item<float>();
-  last_lr_ = lr;
-  tr_loss_ += loss;
-
-  record["epoch"] = state_.epoch;
-  record["loss"] = loss;
-  record["loss_bits"] = FloatBits(loss);
-  record["lr"] = lr;
-  record["grad_norm"] = last_grad_norm_;
-  record["grad_norm_bits"] = FloatBits(last_grad_norm_);
-  if (resume_override_active_) record["resume_override"] = true;
-  record["wall_time"] = Now() - start_time_;
-  if (recording && world_ > 1) {
-    ScopeSeconds cost(&recording_s_);
-    LOCKSTEP_RETURN_IF_ERROR(GatherRankRecords(record["batches"], other_rng_states, &record));
-  }
-  if (options_.replay_step_end) LOCKSTEP_RETURN_IF_ERROR(EndReplayedStep(record));
-  if (recording && IsRankZero()) {
-    ScopeSeconds cost(&recording_s_);
-    LOCKSTEP_RETURN_IF_ERROR(step_log_->Append(std::move(record)));  // the record is done with here
-  }
-  Emit("step", step);
-
-  const bool log_step = step % state_.logging_steps == 0;
-  progress_->Update(step, state_.epoch, loss, lr, Now() - start_time_, log_step);
+  stopped_early_ = *stopped = true;
+  // A rank the signal has not reached yet stops with its peers, as if sent SIGTERM.
+  if (!asked) stopped_by_signal_ = SignalArrived() ? static_cast<int>(*options_.stop_signal) : SIGTERM;
+  progress_->Note("stopped after step " + std::to_string(state_.global_step) +
+                  (asked ? " (--stop-after-step)" : " (signal " + std::to_string(stopped_by_signal_) + ")"));
   return Status::Ok();
 }
 

@@ -94,7 +94,26 @@ class TrainingRun {
   void Emit(const char* event, int64_t step) const {
     if (options_.on_event) options_.on_event(event, step);
   }
-  Status TrainUpdate(int64_t epoch, int64_t update);
+  // One optimizer step in named parts (train_step.cc), as llm.c's loop reads.
+  struct StepWork {
+    int64_t epoch = 0, update = 0, step = 0;
+    int64_t window = 0, first_mb = 0;  // the accumulation window: its size and first micro-batch
+    int64_t window_items = 0;          // the samples (tokens, for gpt) the window's losses average over
+    bool recording = false;
+    json record;                       // the step record as it is built
+    json logged;                       // a replay's logged record of this step
+    json other_rng_states;             // a rank other than 0: its generator states, for rank 0's record
+    std::vector<torch::Tensor> ids;    // each micro-batch's sample ids
+    torch::Tensor step_loss, grad_norm;
+    double lr = 0;
+  };
+  Status TrainStep(int64_t epoch, int64_t update);
+  Status BeginStep(int64_t epoch, int64_t update, StepWork* w);
+  void NextBatches(StepWork* w);
+  void ForwardBackward(StepWork* w);
+  Status Update(StepWork* w);
+  Status RecordStep(StepWork* w);
+  Status StopIfAsked(bool* stopped);
   // step_replay.cc: what a replay changes in a step.
   Status BeginReplayedStep(int64_t step, json* logged);
   void UseLoggedBatches(const json& logged, std::vector<torch::Tensor>* ids) const;

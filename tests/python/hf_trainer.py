@@ -11,7 +11,7 @@ Models are built from configs with random weights, on synthetic data, on the CPU
 Batch 4, gradient accumulation 3 (50 samples: windows of 3, 3, 3, 3 and 1 an epoch, so 5
 optimizer steps), 3 epochs, a checkpoint every 3 steps. --masking makes the MLP's collator
 draw from torch's generator too. Used by tests/hf_callback_test.cc and
-tests/hf_trainer_matrix_test.cc, and as the README's HF example."""
+tests/hf_trainer_matrix_test.cc, and as the HF example of docs/record-your-own-run.md."""
 import argparse
 
 import torch

@@ -1,9 +1,8 @@
-#include "replay/child_process.h"
+#include "process/child_process.h"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,8 +14,9 @@
 #include <filesystem>
 
 #include "formats/file_util.h"
+#include "process/job_env.h"
+#include "process/spawn.h"
 
-extern char** environ;
 
 namespace fs = std::filesystem;
 
@@ -24,7 +24,7 @@ namespace lockstep {
 
 namespace {
 
-// In a forked child: the descriptors posix_spawn would have set up, then the main.
+// In a forked child: the descriptors Spawn would have set up, then the main.
 [[noreturn]] void RunForked(const std::vector<std::string>& argv, const std::string& stdout_path,
                             const std::string& stderr_path, int write_fd, const ChildProcess::ForkedMain& main) {
   const int in = ::open("/dev/null", O_RDONLY);
@@ -65,22 +65,17 @@ Status ChildProcess::Start(const std::vector<std::string>& argv, const std::stri
     out->reset(new ChildProcess(pid, read_fd));
     return Status::Ok();
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, write_fd, kEventFd);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
+  SpawnOptions spawn;
+  spawn.Open(STDIN_FILENO, "/dev/null", O_RDONLY)
+      .Open(STDOUT_FILENO, stdout_path, O_WRONLY | O_CREAT | O_TRUNC)
+      .Open(STDERR_FILENO, stderr_path, O_WRONLY | O_CREAT | O_APPEND)
+      .Dup(kEventFd, write_fd);
   pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
+  const Status st = Spawn(argv, spawn, &pid);
   ::close(write_fd);
-  if (rc != 0) {
+  if (!st.ok()) {
     ::close(read_fd);
-    return Status::IOError(argv[0] + ": cannot start: " + std::strerror(rc));
+    return st;
   }
   out->reset(new ChildProcess(pid, read_fd));
   return Status::Ok();
@@ -141,7 +136,8 @@ std::string ReadSmallFile(const std::string& path) {
 
 bool ChildProcess::KillRank(int rank) {
   if (reaped_) return false;
-  const std::string wanted = "RANK=" + std::to_string(rank) + std::string(1, '\0');
+  const std::string nul(1, '\0');
+  const std::string wanted = nul + kRankVar + "=" + std::to_string(rank) + nul;
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
     const std::string stat = ReadSmallFile(e.path().string() + "/stat");
@@ -149,8 +145,8 @@ bool ChildProcess::KillRank(int rank) {
     if (close == std::string::npos) continue;
     long long ppid = -1;
     if (std::sscanf(stat.c_str() + close + 1, " %*c %lld", &ppid) != 1 || ppid != pid_) continue;
-    const std::string environ = "\0" + ReadSmallFile(e.path().string() + "/environ");
-    if (environ.find(std::string(1, '\0') + wanted) == std::string::npos) continue;
+    const std::string env_block = nul + ReadSmallFile(e.path().string() + "/environ");
+    if (env_block.find(wanted) == std::string::npos) continue;
     return ::kill(static_cast<pid_t>(std::stoll(e.path().filename().string())), SIGKILL) == 0;
   }
   return false;

@@ -1,0 +1,129 @@
+// One optimizer step of the reference trainer, read top to bottom as llm.c's loop reads:
+// BeginStep (the record starts with the RNG state as the step begins), NextBatches
+// (dataloader_next_batch: the window's sample ids), ForwardBackward (zero_grad, forward and
+// backward over the window's micro-batches), Update (all-reduce, clip, AdamW, the
+// scheduler), RecordStep (the loop's state, the loss the ranks agree on, the step record).
+#include <torch/torch.h>
+
+#include "formats/step_log.h"
+#include "trainer/adamw.h"
+#include "trainer/training_run.h"
+
+namespace lockstep {
+
+// One optimizer update: the accumulation window of update `update` in epoch `epoch`.
+Status TrainingRun::TrainStep(int64_t epoch, int64_t update) {
+  StepWork w;
+  LOCKSTEP_RETURN_IF_ERROR(BeginStep(epoch, update, &w));
+  NextBatches(&w);
+  ForwardBackward(&w);
+  LOCKSTEP_RETURN_IF_ERROR(Update(&w));
+  return RecordStep(&w);
+}
+
+Status TrainingRun::BeginStep(int64_t epoch, int64_t update, StepWork* w) {
+  w->epoch = epoch;
+  w->update = update;
+  w->step = state_.global_step + 1;
+  w->window = plan_.WindowSize(update);
+  w->first_mb = plan_.WindowStart(update);
+  if (options_.replay_step_begin) LOCKSTEP_RETURN_IF_ERROR(BeginReplayedStep(w->step, &w->logged));
+  // Off only for `lockstep bench`, which measures what recording costs (--no-step-log).
+  w->recording = options_.record_steps || options_.replay_step_begin;
+  const bool full_rng = options_.rng_full_state_every > 0 && (w->step - 1) % options_.rng_full_state_every == 0;
+  w->record = {{"step", w->step},
+               {"sampler", {{"epoch", epoch}, {"micro_batch", w->first_mb},
+                            {"cursor", plan_.shard.empty() ? w->first_mb * plan_.batch_size : plan_.shard[w->first_mb][0]}}}};
+  if (w->recording && IsRankZero()) {
+    ScopeSeconds cost(&recording_s_);
+    w->record["rng"] = RngJson(full_rng);  // the RNG state as the step begins
+  }
+  // The other ranks' states as the step begins, for rank 0's record.
+  if (w->recording && world_ > 1 && !IsRankZero()) w->other_rng_states = RngJson(full_rng, /*raw=*/false);
+  return Status::Ok();
+}
+
+// The window's micro-batches: what the sampler draws goes to the record; a replay trains
+// on what the log says.
+void TrainingRun::NextBatches(StepWork* w) {
+  w->ids.resize(static_cast<size_t>(w->window));
+  json batches = json::array();
+  for (int64_t k = 0; k < w->window; ++k) {
+    const int64_t mb = w->first_mb + k;
+    torch::Tensor& ids = w->ids[static_cast<size_t>(k)];
+    ids = plan_.shard.empty() ? sampler_->Ids(mb * plan_.batch_size, plan_.MicroBatchSize(mb))
+                              : sampler_->IdsAt(plan_.shard[static_cast<size_t>(mb)]);
+    w->window_items += ids.numel() * items_per_sample_;
+    if (w->recording) {
+      ScopeSeconds cost(&recording_s_);
+      batches.push_back(std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel()));
+    }
+  }
+  w->record["batches"] = batches;
+  if (!w->logged.is_null()) UseLoggedBatches(w->logged, &w->ids);
+}
+
+// Each micro-batch's loss is scaled by the items of the whole window, so a short last
+// window is averaged over its real size (HF's num_items_in_batch).
+void TrainingRun::ForwardBackward(StepWork* w) {
+  if (options_.trace_step == w->step) StartTrace(w->step);
+  model_->train();
+  optimizer_->ZeroGrad();
+  w->step_loss = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
+  for (int64_t k = 0; k < w->window; ++k) {
+    const torch::Tensor& ids = w->ids[static_cast<size_t>(k)];
+    torch::Tensor x = data_.train.inputs.index_select(0, ids).to(device_);   // [b, ...]
+    torch::Tensor y = data_.train.targets.index_select(0, ids).to(device_);  // [b] or [b, T]
+    trace_micro_batch_ = k;
+    BatchLoss batch = model_->Loss(x, y);
+    torch::Tensor micro_loss = batch.loss_sum / static_cast<double>(w->window_items);
+    micro_loss.backward();
+    w->step_loss += micro_loss.detach();
+  }
+}
+
+Status TrainingRun::Update(StepWork* w) {
+  w->lr = schedule_.LrAt(scheduler_step_);  // update s uses the lr after s-1 scheduler steps
+  LOCKSTEP_RETURN_IF_ERROR(AllReduceGradients());  // once per window, after its last micro-batch
+  if (options_.trace_step == w->step) FinishTrace();  // gradients before clipping scales them
+  w->grad_norm = ClipGradNorm(optimizer_->params(), args_.max_grad_norm);
+  optimizer_->Step(w->lr);
+  ++scheduler_step_;  // HF: lr_scheduler.step() right after optimizer.step()
+  return Status::Ok();
+}
+
+Status TrainingRun::RecordStep(StepWork* w) {
+  state_.global_step = w->step;
+  state_.epoch = plan_.EpochAfterUpdate(w->epoch, w->update);
+  // HF sums every rank's floating-point operations (each rank's window is the same size).
+  state_.total_flos += 6.0 * static_cast<double>(num_parameters_) * static_cast<double>(w->window_items * world_);
+  float loss = w->step_loss.item<float>();
+  LOCKSTEP_RETURN_IF_ERROR(AgreeOnStep(&loss));  // the mean over the ranks, and a stop any rank got
+  last_grad_norm_ = w->grad_norm.item<float>();
+  last_lr_ = w->lr;
+  tr_loss_ += loss;
+
+  json& record = w->record;
+  record["epoch"] = state_.epoch;
+  record["loss"] = loss;
+  record["loss_bits"] = FloatBits(loss);
+  record["lr"] = w->lr;
+  record["grad_norm"] = last_grad_norm_;
+  record["grad_norm_bits"] = FloatBits(last_grad_norm_);
+  if (resume_override_active_) record["resume_override"] = true;
+  record["wall_time"] = Now() - start_time_;
+  if (w->recording && world_ > 1) {
+    ScopeSeconds cost(&recording_s_);
+    LOCKSTEP_RETURN_IF_ERROR(GatherRankRecords(record["batches"], w->other_rng_states, &record));
+  }
+  if (options_.replay_step_end) LOCKSTEP_RETURN_IF_ERROR(EndReplayedStep(record));
+  if (w->recording && IsRankZero()) {
+    ScopeSeconds cost(&recording_s_);
+    LOCKSTEP_RETURN_IF_ERROR(step_log_->Append(std::move(record)));  // the record is done with here
+  }
+  Emit("step", w->step);
+  progress_->Update(w->step, state_.epoch, loss, w->lr, Now() - start_time_, w->step % state_.logging_steps == 0);
+  return Status::Ok();
+}
+
+}  // namespace lockstep
