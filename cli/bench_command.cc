@@ -104,10 +104,8 @@ Status RunBuildsInterleaved(const BenchFlags& flags, int rounds, BenchSamples* b
   return RunSuitesInterleaved(o, base, candidate);
 }
 
-}  // namespace
-
-std::function<int()> AddBenchCommand(CLI::App* app) {
-  auto flags = std::make_shared<BenchFlags>();
+// The flags and the help text of `lockstep bench`.
+void DefineBenchCommand(CLI::App* app, BenchFlags* flags) {
   CLI::App* cmd = app->add_subcommand(
       "bench",
       "Throughput, and the CI gates.\n"
@@ -146,6 +144,49 @@ std::function<int()> AddBenchCommand(CLI::App* app) {
       ->type_name("F")
       ->capture_default_str();
   cmd->add_flag("--json", flags->json, "Print the report as JSON on stdout");
+}
+
+// bench compare and bench ab: the gate over two sets of results.
+int RunGate(const BenchFlags& flags) {
+  // compare reads result files: one that cannot be read is bad input (2).
+  const IoRole role = flags.action == "compare" ? IoRole::kInput : IoRole::kWork;
+  const auto fail = [&](const Status& st) { return ReportFailure("bench", st, flags.json, role); };
+  const bool ab_builds = flags.action == "ab" && !flags.baseline.empty();
+  if (ab_builds && !flags.base.empty()) {
+    return fail(Status::InvalidArgument("bench ab takes either --baseline OLD_LOCKSTEP or OLD_BENCH NEW_BENCH, not both"));
+  }
+  if (!ab_builds && (flags.base.empty() || flags.candidate.empty())) {
+    return fail(Status::InvalidArgument("bench " + flags.action + " needs two inputs: BASE and NEW"));
+  }
+  GateOptions options;
+  Status st = ParseFraction("--alpha", flags.alpha, &options.alpha);
+  if (st.ok()) st = ParseFraction("--threshold", flags.threshold, &options.threshold);
+  BenchSamples base, candidate;
+  int64_t rounds = 0;
+  if (st.ok() && flags.action == "ab") st = ParseWholeNumber("--rounds", flags.rounds, 2, &rounds);
+  rounds = std::min<int64_t>(rounds, 10000);
+  if (st.ok() && ab_builds) {
+    st = RunBuildsInterleaved(flags, static_cast<int>(rounds), &base, &candidate);
+  } else if (flags.action == "ab") {
+    InterleaveOptions ab{flags.base, flags.candidate, static_cast<int>(rounds), flags.extra};
+    if (st.ok()) st = RunInterleaved(ab, &base, &candidate);
+  } else {
+    if (st.ok()) st = ReadBenchmarkJson(flags.base, &base);
+    if (st.ok()) st = ReadBenchmarkJson(flags.candidate, &candidate);
+  }
+  GateReport report;
+  if (st.ok()) st = CompareBenchmarks(base, candidate, options, &report);
+  if (!st.ok()) return fail(st);
+  if (flags.json) std::printf("%s\n", DumpJson(GateReportJson(report), 2).c_str());
+  else std::fputs(GateReportText(report).c_str(), stdout);
+  return report.regressed() ? kExitFailed : kExitOk;
+}
+
+}  // namespace
+
+std::function<int()> AddBenchCommand(CLI::App* app) {
+  auto flags = std::make_shared<BenchFlags>();
+  DefineBenchCommand(app, flags.get());
   return [flags]() {
     // compare and report read result files; a file that cannot be read is bad input (2).
     const IoRole role = flags->action == "compare" || flags->action == "report" ? IoRole::kInput : IoRole::kWork;
@@ -162,35 +203,7 @@ std::function<int()> AddBenchCommand(CLI::App* app) {
                                           "': lockstep bench [--quick], lockstep bench report RESULTS.json, lockstep "
                                           "bench compare BASE.json NEW.json, or lockstep bench ab OLD NEW"));
     }
-    const bool ab_builds = flags->action == "ab" && !flags->baseline.empty();
-    if (ab_builds && !flags->base.empty()) {
-      return fail(Status::InvalidArgument("bench ab takes either --baseline OLD_LOCKSTEP or OLD_BENCH NEW_BENCH, not both"));
-    }
-    if (!ab_builds && (flags->base.empty() || flags->candidate.empty())) {
-      return fail(Status::InvalidArgument("bench " + flags->action + " needs two inputs: BASE and NEW"));
-    }
-    GateOptions options;
-    Status st = ParseFraction("--alpha", flags->alpha, &options.alpha);
-    if (st.ok()) st = ParseFraction("--threshold", flags->threshold, &options.threshold);
-    BenchSamples base, candidate;
-    int64_t rounds = 0;
-    if (st.ok() && flags->action == "ab") st = ParseWholeNumber("--rounds", flags->rounds, 2, &rounds);
-    rounds = std::min<int64_t>(rounds, 10000);
-    if (st.ok() && ab_builds) {
-      st = RunBuildsInterleaved(*flags, static_cast<int>(rounds), &base, &candidate);
-    } else if (flags->action == "ab") {
-      InterleaveOptions ab{flags->base, flags->candidate, static_cast<int>(rounds), flags->extra};
-      if (st.ok()) st = RunInterleaved(ab, &base, &candidate);
-    } else {
-      if (st.ok()) st = ReadBenchmarkJson(flags->base, &base);
-      if (st.ok()) st = ReadBenchmarkJson(flags->candidate, &candidate);
-    }
-    GateReport report;
-    if (st.ok()) st = CompareBenchmarks(base, candidate, options, &report);
-    if (!st.ok()) return fail(st);
-    if (flags->json) std::printf("%s\n", DumpJson(GateReportJson(report), 2).c_str());
-    else std::fputs(GateReportText(report).c_str(), stdout);
-    return report.regressed() ? kExitFailed : kExitOk;
+    return RunGate(*flags);
   };
 }
 

@@ -123,20 +123,19 @@ int LaunchAsRanks(int nproc, const std::vector<std::string>& command_line) {
   return LaunchLocalJob(o);
 }
 
-int LaunchLocalJob(const LaunchOptions& o) {
+namespace {
+
+// Starts every rank with its output on pipes. False (after stopping the ranks started and
+// naming the one that could not start) when one could not.
+bool StartRanks(const LaunchOptions& o, std::vector<Rank>* ranks) {
   const std::string port = MasterPort();
-  std::vector<Rank> ranks(static_cast<size_t>(o.nproc));
-  struct sigaction forward{};
-  forward.sa_handler = RememberSignal;
-  ::sigaction(SIGTERM, &forward, nullptr);
-  ::sigaction(SIGINT, &forward, nullptr);
   for (int i = 0; i < o.nproc; ++i) {
     int out[2], err[2];
     if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
       std::fprintf(stderr, "lockstep train: cannot create pipes: %s\n", std::strerror(errno));
-      return 1;
+      return false;
     }
-    Rank& r = ranks[static_cast<size_t>(i)];
+    Rank& r = (*ranks)[static_cast<size_t>(i)];
     r.index = i;
     const Status st = StartRank(o, i, port, out[1], err[1], &r.pid);
     ::close(out[1]);
@@ -145,11 +144,66 @@ int LaunchLocalJob(const LaunchOptions& o) {
     r.err = err[0];
     if (!st.ok()) {  // the ranks started wait for this one: stop them
       std::fprintf(stderr, "lockstep train: rank %d: %s\n", i, st.message().c_str());
-      for (int j = 0; j < i; ++j) ::kill(ranks[static_cast<size_t>(j)].pid, SIGKILL);
-      for (int j = 0; j < i; ++j) ::waitpid(ranks[static_cast<size_t>(j)].pid, nullptr, 0);
-      return 127;
+      for (int j = 0; j < i; ++j) ::kill((*ranks)[static_cast<size_t>(j)].pid, SIGKILL);
+      for (int j = 0; j < i; ++j) ::waitpid((*ranks)[static_cast<size_t>(j)].pid, nullptr, 0);
+      return false;
     }
   }
+  return true;
+}
+
+// Waits up to 100 ms for the ranks' output and forwards what came: rank 0's stdout as is
+// (the command's result), every other line prefixed "[rank R] " on stderr.
+void ForwardOutput(std::vector<Rank>* ranks) {
+  std::vector<pollfd> fds;
+  std::vector<std::pair<Rank*, bool>> owners;  // (rank, is stdout)
+  for (Rank& r : *ranks) {
+    if (r.out >= 0) fds.push_back({r.out, POLLIN, 0}), owners.emplace_back(&r, true);
+    if (r.err >= 0) fds.push_back({r.err, POLLIN, 0}), owners.emplace_back(&r, false);
+  }
+  ::poll(fds.data(), fds.size(), 100);
+  for (size_t i = 0; i < fds.size(); ++i) {
+    if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    auto [r, is_out] = owners[i];
+    char buf[65536];
+    const ssize_t n = ::read(fds[i].fd, buf, sizeof(buf));
+    if (n <= 0) {
+      ::close(fds[i].fd);
+      (is_out ? r->out : r->err) = -1;
+      continue;
+    }
+    if (is_out && r->index == 0) {
+      std::fwrite(buf, 1, static_cast<size_t>(n), stdout);
+      std::fflush(stdout);
+    } else {
+      ForwardLines("[rank " + std::to_string(r->index) + "] ", buf, static_cast<size_t>(n),
+                   is_out ? &r->out_line : &r->err_line, stderr);
+    }
+  }
+}
+
+// The rank a failed job is reported by: one a signal killed (its peers then fail on their
+// next collective), else the lowest rank that failed (rank 0's error is the one the others
+// report as "rank 0 could not ..."); `failed` when none other qualifies.
+const Rank* CauseOfFailure(const std::vector<Rank>& ranks, int stopped_code, const Rank* failed) {
+  const Rank* cause = nullptr;
+  for (const Rank& r : ranks) {
+    if (r.status != 0 && !(WIFEXITED(r.status) && WEXITSTATUS(r.status) == stopped_code && stopped_code != 0)) {
+      if (cause == nullptr || (WIFSIGNALED(r.status) && !WIFSIGNALED(cause->status))) cause = &r;
+    }
+  }
+  return cause != nullptr ? cause : failed;
+}
+
+}  // namespace
+
+int LaunchLocalJob(const LaunchOptions& o) {
+  std::vector<Rank> ranks(static_cast<size_t>(o.nproc));
+  struct sigaction forward{};
+  forward.sa_handler = RememberSignal;
+  ::sigaction(SIGTERM, &forward, nullptr);
+  ::sigaction(SIGINT, &forward, nullptr);
+  if (!StartRanks(o, &ranks)) return 127;
   if (o.inherited_fd >= 0) ::close(o.inherited_fd);  // rank 0 holds it now: its EOF is the job's
 
   const Rank* failed = nullptr;
@@ -163,31 +217,7 @@ int LaunchLocalJob(const LaunchOptions& o) {
       forwarded = sig;
       for (const Rank& r : ranks) if (!r.exited) ::kill(r.pid, sig);
     }
-    std::vector<pollfd> fds;
-    std::vector<std::pair<Rank*, bool>> owners;  // (rank, is stdout)
-    for (Rank& r : ranks) {
-      if (r.out >= 0) fds.push_back({r.out, POLLIN, 0}), owners.emplace_back(&r, true);
-      if (r.err >= 0) fds.push_back({r.err, POLLIN, 0}), owners.emplace_back(&r, false);
-    }
-    ::poll(fds.data(), fds.size(), 100);
-    for (size_t i = 0; i < fds.size(); ++i) {
-      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      auto [r, is_out] = owners[i];
-      char buf[65536];
-      const ssize_t n = ::read(fds[i].fd, buf, sizeof(buf));
-      if (n <= 0) {
-        ::close(fds[i].fd);
-        (is_out ? r->out : r->err) = -1;
-        continue;
-      }
-      if (is_out && r->index == 0) {
-        std::fwrite(buf, 1, static_cast<size_t>(n), stdout);  // the command's result, as is
-        std::fflush(stdout);
-      } else {
-        ForwardLines("[rank " + std::to_string(r->index) + "] ", buf, static_cast<size_t>(n),
-                     is_out ? &r->out_line : &r->err_line, stderr);
-      }
-    }
+    ForwardOutput(&ranks);
     for (Rank& r : ranks) {
       if (r.exited || ::waitpid(r.pid, &r.status, WNOHANG) != r.pid) continue;
       r.exited = true;
@@ -209,15 +239,7 @@ int LaunchLocalJob(const LaunchOptions& o) {
     }
   }
   if (failed == nullptr) return stopped_code;
-  // The cause: a rank a signal killed (its peers then fail on their next collective), else
-  // the lowest rank that failed (rank 0's error is the one the others report as "rank 0 could not ...").
-  const Rank* cause = nullptr;
-  for (const Rank& r : ranks) {
-    if (r.status != 0 && !(WIFEXITED(r.status) && WEXITSTATUS(r.status) == stopped_code && stopped_code != 0)) {
-      if (cause == nullptr || (WIFSIGNALED(r.status) && !WIFSIGNALED(cause->status))) cause = &r;
-    }
-  }
-  if (cause == nullptr) cause = failed;
+  const Rank* cause = CauseOfFailure(ranks, stopped_code, failed);
   std::fprintf(stderr, "lockstep train: the job failed: %s%s\n", Describe(*cause).c_str(),
                killed ? "; the other ranks were killed after the grace period" : "");
   return ExitCodeOf(cause->status);

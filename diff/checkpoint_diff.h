@@ -35,7 +35,7 @@ Status CompareCheckpoints(const std::string& reference, const std::string& candi
 
 // The JSON a comparison looks at for `file_name`: wall-clock fields kept (FirstJsonDifference
 // skips them) but output locations dropped or reduced to what identifies them.
-// training_args.bin is its pickled values (diff/tensor_sources.h).
+// training_args.bin is its pickled values (formats/tensor_sources.h).
 nlohmann::json NormalizeRunJson(const std::string& file_name, nlohmann::json value);
 
 }  // namespace lockstep

@@ -19,7 +19,7 @@
 #include "diff/run_diff.h"
 #include "diff/step_compare.h"
 #include "diff/tensor_diff.h"
-#include "diff/tensor_sources.h"
+#include "formats/tensor_sources.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -16,7 +16,7 @@
 #include "diff/checkpoint_diff.h"
 #include "diff/divergence.h"
 #include "diff/step_compare.h"
-#include "diff/tensor_sources.h"
+#include "formats/tensor_sources.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -37,7 +37,7 @@ struct CheckpointDiff {
 };
 
 // Compares `a` and `b`, each a checkpoint directory (Lockstep's or Hugging Face's) or a
-// tensor file (formats in diff/tensor_sources.h). manifest.json is skipped (its checksums
+// tensor file (formats in formats/tensor_sources.h). manifest.json is skipped (its checksums
 // restate the files); run JSON is normalized as diff/checkpoint_diff.h says. Unreadable,
 // corrupt or hostile input is a Status naming the file; a difference is not an error.
 // Whether `tolerance` accepts two JSON numbers, or two float32 bit strings ("0x40117f02"),

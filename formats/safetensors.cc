@@ -39,9 +39,10 @@ size_t SafetensorsDTypeSize(const std::string& dtype) {
   return it == kSizes.end() ? 0 : it->second;
 }
 
-Status ReadSafetensorsHeader(const std::string& path, SafetensorsFile* out) {
-  *out = SafetensorsFile();
-  out->path = path;
+namespace {
+
+// The header's JSON text: an 8-byte little-endian length, then that many bytes.
+Status ReadHeaderText(const std::string& path, SafetensorsFile* out, std::string* text) {
   Fd f;
   f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (f.fd < 0) return Status::NotFound(path + ": cannot open: " + std::strerror(errno));
@@ -61,67 +62,63 @@ Status ReadSafetensorsHeader(const std::string& path, SafetensorsFile* out) {
     return Status::Corruption(path + ": header length " + std::to_string(header_len) + " runs past the end of the " +
                               std::to_string(out->file_bytes) + "-byte file");
   }
-  std::string text(header_len, '\0');
-  if (!ReadAt(f.fd, 8, text.data(), header_len)) return Status::IOError(path + ": cannot read the header");
-  if (text.empty() || text[0] != '{') return Status::Corruption(path + ": header does not start with '{'");
-  nlohmann::json header;
-  LOCKSTEP_RETURN_IF_ERROR(ParseJson(text, path + " (header)", &header));
-  if (!header.is_object()) return Status::Corruption(path + ": header is not a JSON object");
+  text->assign(header_len, '\0');
+  if (!ReadAt(f.fd, 8, text->data(), header_len)) return Status::IOError(path + ": cannot read the header");
+  if (text->empty() || (*text)[0] != '{') return Status::Corruption(path + ": header does not start with '{'");
   out->data_start = 8 + header_len;
-  const uint64_t data_bytes = out->file_bytes - out->data_start;
-  for (const auto& [name, entry] : header.items()) {
-    const std::string where = path + ": tensor '" + name + "'";
-    if (name == "__metadata__") {
-      if (!entry.is_object()) return Status::Corruption(path + ": __metadata__ is not an object");
-      for (const auto& [k, v] : entry.items()) {
-        if (!v.is_string()) return Status::Corruption(path + ": __metadata__." + k + " is not a string");
-        out->metadata[k] = v.get<std::string>();
-      }
-      continue;
-    }
-    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets") ||
-        !entry["dtype"].is_string() || !entry["shape"].is_array() || !entry["data_offsets"].is_array() ||
-        entry["data_offsets"].size() != 2) {
-      return Status::Corruption(where + ": needs dtype (string), shape (array) and data_offsets ([begin, end])");
-    }
-    SafetensorsTensor t;
-    t.name = name;
-    t.dtype = entry["dtype"].get<std::string>();
-    const size_t elem = SafetensorsDTypeSize(t.dtype);
-    if (elem == 0) return Status::Corruption(where + ": unknown dtype '" + t.dtype + "'");
-    for (const auto& d : entry["shape"]) {
-      if (!d.is_number_unsigned() || d.get<uint64_t>() > (1ull << 48)) {
-        return Status::Corruption(where + ": shape " + DumpJson(entry["shape"]) + " is not a list of sizes");
-      }
-      t.shape.push_back(d.get<int64_t>());
-    }
-    for (const auto& o : entry["data_offsets"]) {
-      if (!o.is_number_unsigned()) return Status::Corruption(where + ": data_offsets are not byte offsets");
-    }
-    t.begin = entry["data_offsets"][0].get<uint64_t>();
-    t.end = entry["data_offsets"][1].get<uint64_t>();
-    if (t.end < t.begin) return Status::Corruption(where + ": data_offsets end before they begin");
-    if (t.end > data_bytes) {
-      return Status::Corruption(where + ": data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) +
-                                "] run past the end of the data (" + std::to_string(data_bytes) + " bytes)");
-    }
-    // numel * elem, guarded against overflow by the 2^48 bound on each dimension's product.
-    uint64_t numel = 1;
-    for (int64_t d : t.shape) {
-      if (d != 0 && numel > (UINT64_MAX / 16) / static_cast<uint64_t>(d)) return Status::Corruption(where + ": shape overflows");
-      numel *= static_cast<uint64_t>(d);
-    }
-    if (numel * elem != t.end - t.begin) {
-      return Status::Corruption(where + ": shape " + DumpJson(entry["shape"]) + " of " + t.dtype + " needs " +
-                                std::to_string(numel * elem) + " bytes, data_offsets give " +
-                                std::to_string(t.end - t.begin));
-    }
-    out->tensors.push_back(std::move(t));
+  return Status::Ok();
+}
+
+// One tensor's entry: dtype, shape and data_offsets, consistent with each other and inside
+// the `data_bytes` of the data section.
+Status ParseTensorEntry(const std::string& where, const std::string& name, const nlohmann::json& entry,
+                        uint64_t data_bytes, SafetensorsTensor* t) {
+  if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets") ||
+      !entry["dtype"].is_string() || !entry["shape"].is_array() || !entry["data_offsets"].is_array() ||
+      entry["data_offsets"].size() != 2) {
+    return Status::Corruption(where + ": needs dtype (string), shape (array) and data_offsets ([begin, end])");
   }
-  std::sort(out->tensors.begin(), out->tensors.end(),
-            [](const SafetensorsTensor& a, const SafetensorsTensor& b) { return a.begin < b.begin || (a.begin == b.begin && a.end < b.end); });
+  t->name = name;
+  t->dtype = entry["dtype"].get<std::string>();
+  const size_t elem = SafetensorsDTypeSize(t->dtype);
+  if (elem == 0) return Status::Corruption(where + ": unknown dtype '" + t->dtype + "'");
+  for (const auto& d : entry["shape"]) {
+    if (!d.is_number_unsigned() || d.get<uint64_t>() > (1ull << 48)) {
+      return Status::Corruption(where + ": shape " + DumpJson(entry["shape"]) + " is not a list of sizes");
+    }
+    t->shape.push_back(d.get<int64_t>());
+  }
+  for (const auto& o : entry["data_offsets"]) {
+    if (!o.is_number_unsigned()) return Status::Corruption(where + ": data_offsets are not byte offsets");
+  }
+  t->begin = entry["data_offsets"][0].get<uint64_t>();
+  t->end = entry["data_offsets"][1].get<uint64_t>();
+  if (t->end < t->begin) return Status::Corruption(where + ": data_offsets end before they begin");
+  if (t->end > data_bytes) {
+    return Status::Corruption(where + ": data_offsets [" + std::to_string(t->begin) + ", " + std::to_string(t->end) +
+                              "] run past the end of the data (" + std::to_string(data_bytes) + " bytes)");
+  }
+  // numel * elem, guarded against overflow by the 2^48 bound on each dimension's product.
+  uint64_t numel = 1;
+  for (int64_t d : t->shape) {
+    if (d != 0 && numel > (UINT64_MAX / 16) / static_cast<uint64_t>(d)) return Status::Corruption(where + ": shape overflows");
+    numel *= static_cast<uint64_t>(d);
+  }
+  if (numel * elem != t->end - t->begin) {
+    return Status::Corruption(where + ": shape " + DumpJson(entry["shape"]) + " of " + t->dtype + " needs " +
+                              std::to_string(numel * elem) + " bytes, data_offsets give " +
+                              std::to_string(t->end - t->begin));
+  }
+  return Status::Ok();
+}
+
+// The tensors, by offset, tile the data section: no overlap, no hole, nothing after.
+Status CheckTiling(const std::string& path, uint64_t data_bytes, std::vector<SafetensorsTensor>* tensors) {
+  std::sort(tensors->begin(), tensors->end(), [](const SafetensorsTensor& a, const SafetensorsTensor& b) {
+    return a.begin < b.begin || (a.begin == b.begin && a.end < b.end);
+  });
   uint64_t expected = 0;
-  for (const auto& t : out->tensors) {
+  for (const auto& t : *tensors) {
     if (t.begin < expected) return Status::Corruption(path + ": tensor '" + t.name + "' overlaps the tensor before it");
     if (t.begin > expected) {
       return Status::Corruption(path + ": a hole of " + std::to_string(t.begin - expected) + " bytes before tensor '" +
@@ -134,6 +131,33 @@ Status ReadSafetensorsHeader(const std::string& path, SafetensorsFile* out) {
                               " bytes after the last tensor belong to none");
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+Status ReadSafetensorsHeader(const std::string& path, SafetensorsFile* out) {
+  *out = SafetensorsFile();
+  out->path = path;
+  std::string text;
+  LOCKSTEP_RETURN_IF_ERROR(ReadHeaderText(path, out, &text));
+  nlohmann::json header;
+  LOCKSTEP_RETURN_IF_ERROR(ParseJson(text, path + " (header)", &header));
+  if (!header.is_object()) return Status::Corruption(path + ": header is not a JSON object");
+  const uint64_t data_bytes = out->file_bytes - out->data_start;
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") {
+      if (!entry.is_object()) return Status::Corruption(path + ": __metadata__ is not an object");
+      for (const auto& [k, v] : entry.items()) {
+        if (!v.is_string()) return Status::Corruption(path + ": __metadata__." + k + " is not a string");
+        out->metadata[k] = v.get<std::string>();
+      }
+      continue;
+    }
+    SafetensorsTensor t;
+    LOCKSTEP_RETURN_IF_ERROR(ParseTensorEntry(path + ": tensor '" + name + "'", name, entry, data_bytes, &t));
+    out->tensors.push_back(std::move(t));
+  }
+  return CheckTiling(path, data_bytes, &out->tensors);
 }
 
 Status StreamSafetensorsTensor(const SafetensorsFile& file, const SafetensorsTensor& tensor,

@@ -212,6 +212,69 @@ void AuditWeights(const std::string& dir, CheckpointAudit* c) {
 }
 
 // Hugging Face's rules: what Trainer._save_checkpoint writes, read without a framework.
+// The RNG files: one per rank of the job (its ranks known from FSDP's shards, or the highest
+// rank that saved one), and none needed for a weights-only save, which is noted as not
+// resumable.
+void AuditHfRngFiles(const std::string& dir, const std::set<int64_t>& ranks, bool rng, bool only_model, bool fsdp,
+                     CheckpointAudit* c) {
+  auto has = [&](const std::string& f) { return fs::exists(dir + "/" + f); };
+  // Under FSDP every rank wrote a shard: the job's ranks are known, and each needs its RNG file.
+  if (fsdp && has(hf::kFsdpModelDir)) {
+    const std::set<int64_t> shard_ranks = DcpRanks(dir + "/" + hf::kFsdpModelDir);
+    c->notes.push_back(dir + "/" + hf::kFsdpModelDir + ": FSDP sharded state dict (DCP) of " +
+                       std::to_string(shard_ranks.size()) + " ranks");
+    for (int64_t r : shard_ranks) {
+      if (!has("rng_state_" + std::to_string(r) + ".pth")) {
+        Fail(c, "incomplete", dir + "/rng_state_" + std::to_string(r) + ".pth: missing, though rank " +
+                                  std::to_string(r) + " wrote its model shard");
+      }
+    }
+  }
+  if (only_model) {
+    c->resumable = false;
+    c->notes.push_back(dir + ": saved with save_only_model: weights only (no optimizer, scheduler or RNG "
+                             "state), so a resume from it is not the same run");
+  } else if (!rng) {
+    Fail(c, "incomplete", dir + "/rng_state.pth: missing (HF writes it with every checkpoint)");
+  }
+  // Every rank writes its own RNG file; a gap means a process died before it saved, and
+  // resuming would give that rank a fresh generator.
+  for (int64_t r = 0; !ranks.empty() && r < *ranks.rbegin(); ++r) {
+    if (!ranks.count(r)) {
+      Fail(c, "incomplete", dir + "/rng_state_" + std::to_string(r) + ".pth: missing, though rank " +
+                                std::to_string(*ranks.rbegin()) + " saved its RNG state");
+    }
+  }
+}
+
+// What the cheap checks read: the JIT save's marker, trainer_state.json, the weights'
+// headers, every torch.save archive's directory; and the checkpoint's size.
+void ReadHfFiles(const std::string& dir, const std::vector<std::string>& files, bool deepspeed, CheckpointAudit* c) {
+  auto has = [&](const std::string& f) { return fs::exists(dir + "/" + f); };
+  std::error_code ec;
+  if (has(hf::kIncompleteMarkerFile)) {
+    Fail(c, "incomplete", dir + "/" + hf::kIncompleteMarkerFile + ": the Trainer's JIT save (on SIGTERM) never finished");
+  }
+  json state;
+  if (has(kTrainerStateFile)) {
+    Status st = ReadJsonFile(dir + "/" + kTrainerStateFile, &state);
+    if (!st.ok()) Fail(c, "corrupt", st.message());
+  }
+  if (!(deepspeed && ModelWeightsFile(dir).empty())) AuditWeights(dir, c);  // ZeRO-3: the weights are in the shards
+  // Every byte the checkpoint holds, in DeepSpeed's and FSDP's subdirectories too.
+  for (const auto& e : fs::recursive_directory_iterator(dir, fs::directory_options::none, ec)) {
+    if (e.is_regular_file(ec)) c->bytes += e.file_size(ec);
+  }
+  // Every torch.save archive, read as data: a truncated one has lost its directory or the
+  // end of a storage one of its tensors needs.
+  for (const auto& f : files) {
+    if (!IsTorchArchiveName(f) || f == ModelWeightsFile(dir)) continue;
+    TorchArchive archive;
+    Status st = ReadTorchArchive(dir + "/" + f, &archive);
+    if (!st.ok()) Fail(c, "corrupt", st.message());
+  }
+}
+
 void AuditHf(const std::string& dir, CheckpointAudit* c) {
   auto has = [&](const std::string& f) { return fs::exists(dir + "/" + f); };
   std::vector<std::string> files;
@@ -252,54 +315,8 @@ void AuditHf(const std::string& dir, CheckpointAudit* c) {
   for (const char* f : required) {
     if (!has(f)) Fail(c, "incomplete", dir + "/" + f + ": missing (HF writes it with every checkpoint)");
   }
-  // Under FSDP every rank wrote a shard: the job's ranks are known, and each needs its RNG file.
-  if (fsdp && has(hf::kFsdpModelDir)) {
-    const std::set<int64_t> shard_ranks = DcpRanks(dir + "/" + hf::kFsdpModelDir);
-    c->notes.push_back(dir + "/" + hf::kFsdpModelDir + ": FSDP sharded state dict (DCP) of " +
-                       std::to_string(shard_ranks.size()) + " ranks");
-    for (int64_t r : shard_ranks) {
-      if (!has("rng_state_" + std::to_string(r) + ".pth")) {
-        Fail(c, "incomplete", dir + "/rng_state_" + std::to_string(r) + ".pth: missing, though rank " +
-                                  std::to_string(r) + " wrote its model shard");
-      }
-    }
-  }
-  if (only_model) {
-    c->resumable = false;
-    c->notes.push_back(dir + ": saved with save_only_model: weights only (no optimizer, scheduler or RNG "
-                             "state), so a resume from it is not the same run");
-  } else if (!rng) {
-    Fail(c, "incomplete", dir + "/rng_state.pth: missing (HF writes it with every checkpoint)");
-  }
-  // Every rank writes its own RNG file; a gap means a process died before it saved, and
-  // resuming would give that rank a fresh generator.
-  for (int64_t r = 0; !ranks.empty() && r < *ranks.rbegin(); ++r) {
-    if (!ranks.count(r)) {
-      Fail(c, "incomplete", dir + "/rng_state_" + std::to_string(r) + ".pth: missing, though rank " +
-                                std::to_string(*ranks.rbegin()) + " saved its RNG state");
-    }
-  }
-  if (has(hf::kIncompleteMarkerFile)) {
-    Fail(c, "incomplete", dir + "/" + hf::kIncompleteMarkerFile + ": the Trainer's JIT save (on SIGTERM) never finished");
-  }
-  json state;
-  if (has(kTrainerStateFile)) {
-    Status st = ReadJsonFile(dir + "/" + kTrainerStateFile, &state);
-    if (!st.ok()) Fail(c, "corrupt", st.message());
-  }
-  if (!(deepspeed && ModelWeightsFile(dir).empty())) AuditWeights(dir, c);  // ZeRO-3: the weights are in the shards
-  // Every byte the checkpoint holds, in DeepSpeed's and FSDP's subdirectories too.
-  for (const auto& e : fs::recursive_directory_iterator(dir, fs::directory_options::none, ec)) {
-    if (e.is_regular_file(ec)) c->bytes += e.file_size(ec);
-  }
-  // Every torch.save archive, read as data: a truncated one has lost its directory or the
-  // end of a storage one of its tensors needs.
-  for (const auto& f : files) {
-    if (!IsTorchArchiveName(f) || f == ModelWeightsFile(dir)) continue;
-    TorchArchive archive;
-    Status st = ReadTorchArchive(dir + "/" + f, &archive);
-    if (!st.ok()) Fail(c, "corrupt", st.message());
-  }
+  AuditHfRngFiles(dir, ranks, rng, only_model, fsdp, c);
+  ReadHfFiles(dir, files, deepspeed, c);
 }
 
 // --verify, after the cheap checks passed: Lockstep checkpoints have every checksum

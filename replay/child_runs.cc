@@ -51,6 +51,34 @@ std::string Format(const char* fmt, double a) {
   return buf;
 }
 
+namespace {
+
+// What a child's exit means: the kill we planned (or it planned, at an I/O call), a failure
+// (exit 2, the child refusing its settings, is bad usage: InvalidArgument), or a run that
+// finished, whose --json result is read.
+Status JudgeExit(Context* ctx, const std::string& label, const std::string& stdout_path, const std::string& stderr_path,
+                 int exit_code, int signal, bool self_kill, ChildRun* out) {
+  // A job's launcher reports a killed rank as 128 + SIGKILL.
+  if ((out->killed || self_kill) && (signal == SIGKILL || exit_code == 128 + SIGKILL)) {
+    out->killed = true;
+    return Status::Ok();
+  }
+  out->killed = false;  // it finished before the kill landed
+  if (exit_code != 0) {
+    const std::string why = label + ": lockstep train exited with " +
+                            (signal ? "signal " + std::to_string(signal) : "code " + std::to_string(exit_code)) +
+                            ":\n" + LastLines(stderr_path, 0);
+    // Exit 2 is the child refusing its settings (or this build refusing the job): bad usage
+    // of verify-resume too, never a failed check.
+    return signal == 0 && exit_code == 2 ? Status::InvalidArgument(why) : Status::IOError(why);
+  }
+  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(stdout_path, &out->result));
+  const auto runtime = out->result.find("runtime_s");
+  if (runtime != out->result.end() && runtime->is_number()) ctx->children_training_s += runtime->get<double>();
+  return Status::Ok();
+}
+
+}  // namespace
 
 Status RunChild(Context* ctx, const std::string& label, const std::string& dir,
                 const std::vector<std::string>& extra, const KillPlan* kill, ChildRun* out) {
@@ -117,24 +145,7 @@ Status RunChild(Context* ctx, const std::string& label, const std::string& dir,
     out->mean_step_s = std::chrono::duration<double>(last_step_at - first_step_at).count() / (steps_seen - 1);
   }
   if (saves_seen > 0) out->mean_save_s = save_seconds / saves_seen;
-  // A job's launcher reports a killed rank as 128 + SIGKILL.
-  if ((out->killed || self_kill) && (signal == SIGKILL || exit_code == 128 + SIGKILL)) {
-    out->killed = true;
-    return Status::Ok();
-  }
-  out->killed = false;  // it finished before the kill landed
-  if (exit_code != 0) {
-    const std::string why = label + ": lockstep train exited with " +
-                            (signal ? "signal " + std::to_string(signal) : "code " + std::to_string(exit_code)) +
-                            ":\n" + LastLines(stderr_path, 0);
-    // Exit 2 is the child refusing its settings (or this build refusing the job): bad usage
-    // of verify-resume too, never a failed check.
-    return signal == 0 && exit_code == 2 ? Status::InvalidArgument(why) : Status::IOError(why);
-  }
-  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(stdout_path, &out->result));
-  const auto runtime = out->result.find("runtime_s");
-  if (runtime != out->result.end() && runtime->is_number()) ctx->children_training_s += runtime->get<double>();
-  return Status::Ok();
+  return JudgeExit(ctx, label, stdout_path, stderr_path, exit_code, signal, self_kill, out);
 }
 
 std::vector<std::string> ResumeFlags(const Context& ctx) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 
 #include "formats/checkpoint.h"
 #include "formats/file_util.h"
@@ -124,23 +125,88 @@ std::vector<int64_t> DefaultInterruptSteps(int64_t updates_per_epoch, int64_t ma
   return steps;
 }
 
+namespace {
+
+// The steps the plain interrupt variants stop at: --interrupt-at, else the defaults when no
+// other variant was asked for. InvalidArgument when no default fits the run.
+Status InterruptSteps(const VerifyResumeOptions& options, const StepPlan& plan, std::vector<int64_t>* steps) {
+  *steps = options.interrupt_at;
+  if (!steps->empty() || options.every_checkpoint || options.kill_random > 0 || options.crash_points > 0) {
+    return Status::Ok();
+  }
+  *steps = DefaultInterruptSteps(plan.updates_per_epoch, plan.max_steps);
+  if (!steps->empty()) return Status::Ok();
+  return Status::InvalidArgument(  // no verdict over zero comparisons
+      "no interruption fits in the run's " + std::to_string(plan.max_steps) + " steps (the defaults stop it in the "
+      "middle and at the end of the first epoch, steps " + std::to_string(std::max<int64_t>(1, plan.updates_per_epoch / 2)) +
+      " and " + std::to_string(plan.updates_per_epoch) + "); pass --interrupt-at K with 1 <= K < " +
+      std::to_string(plan.max_steps));
+}
+
+// 1. The uninterrupted reference: its saves, the I/O calls of each, its pace.
+Status RunReference(Context* ctx, VerifyResumeReport* report, ChildRun* reference) {
+  report->reference_dir = ctx->work_dir + "/reference";
+  const auto t0 = Clock::now();
+  LOCKSTEP_RETURN_IF_ERROR(RunChild(ctx, "reference", report->reference_dir, {}, nullptr, reference));
+  report->reference_seconds = Since(t0);
+  for (const auto& s : reference->result.value("saved_steps", json::array())) report->save_steps.push_back(s.get<int64_t>());
+  report->save_io_calls = reference->save_io_calls;
+  std::string saves;
+  for (int64_t s : report->save_steps) saves += (saves.empty() ? "" : ",") + std::to_string(s);
+  ctx->Say("reference: " + std::to_string(ctx->max_steps) + " steps, saved at " + (saves.empty() ? "none" : saves) +
+           ", " + Format("%.1f s", report->reference_seconds));
+  return Status::Ok();
+}
+
+// 2. The interrupted variants, each resumed to the end.
+Status RunVariants(Context* ctx, const std::vector<int64_t>& interrupts, const ChildRun& reference,
+                   VerifyResumeReport* report) {
+  const VerifyResumeOptions& options = ctx->options;
+  std::vector<int64_t> saves_before_end;
+  for (int64_t s : report->save_steps) if (s < ctx->max_steps) saves_before_end.push_back(s);
+  if ((options.every_checkpoint || options.kill_random > 0 || options.crash_points > 0) && saves_before_end.empty()) {
+    return Status::InvalidArgument("--every-checkpoint, --kill-random and --crash-points need checkpoints to resume "
+                                   "from, but the run saves only at its end (" + std::to_string(ctx->max_steps) +
+                                   " steps); pass --save_steps N with N < " + std::to_string(ctx->max_steps));
+  }
+  const auto run = [&](const std::string& name, const std::function<Status(VariantReport*)>& body) {
+    VariantReport v = NewVariant(*ctx, name);
+    const auto t0 = Clock::now();
+    LOCKSTEP_RETURN_IF_ERROR(body(&v));
+    v.seconds = Since(t0);
+    report->variants.push_back(std::move(v));
+    return Status::Ok();
+  };
+  for (int64_t k : interrupts) {
+    const std::string name = "interrupt-" + std::to_string(k);
+    LOCKSTEP_RETURN_IF_ERROR(run(name, [&](VariantReport* v) { return RunStopVariant(ctx, name, {k}, v); }));
+  }
+  if (options.every_checkpoint) {
+    LOCKSTEP_RETURN_IF_ERROR(run("every-checkpoint", [&](VariantReport* v) {
+      return RunStopVariant(ctx, "every-checkpoint", saves_before_end, v);
+    }));
+  }
+  if (options.kill_random > 0) {
+    const double step_s = std::max(reference.mean_step_s, 50e-6), save_s = std::max(reference.mean_save_s, 50e-6);
+    LOCKSTEP_RETURN_IF_ERROR(
+        run("kill-random", [&](VariantReport* v) { return RunKillVariant(ctx, *report, step_s, save_s, v); }));
+  }
+  if (options.crash_points > 0) {
+    LOCKSTEP_RETURN_IF_ERROR(run("crash-points", [&](VariantReport* v) { return RunCrashVariant(ctx, *report, v); }));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status VerifyResume(const VerifyResumeOptions& options, VerifyResumeReport* report) {
   *report = VerifyResumeReport();
   LOCKSTEP_RETURN_IF_ERROR(ValidateTrainingArgs(options.args));
   StepPlan plan;
   LOCKSTEP_RETURN_IF_ERROR(ComputeStepPlan(options.args, options.args.train_samples, &plan));
   LOCKSTEP_RETURN_IF_ERROR(CheckVariants(options, plan.max_steps));
-  std::vector<int64_t> interrupts = options.interrupt_at;
-  if (interrupts.empty() && !options.every_checkpoint && options.kill_random == 0 && options.crash_points == 0) {
-    interrupts = DefaultInterruptSteps(plan.updates_per_epoch, plan.max_steps);
-    if (interrupts.empty()) {  // no verdict over zero comparisons
-      return Status::InvalidArgument(
-          "no interruption fits in the run's " + std::to_string(plan.max_steps) + " steps (the defaults stop it in the "
-          "middle and at the end of the first epoch, steps " + std::to_string(std::max<int64_t>(1, plan.updates_per_epoch / 2)) +
-          " and " + std::to_string(plan.updates_per_epoch) + "); pass --interrupt-at K with 1 <= K < " +
-          std::to_string(plan.max_steps));
-    }
-  }
+  std::vector<int64_t> interrupts;
+  LOCKSTEP_RETURN_IF_ERROR(InterruptSteps(options, plan, &interrupts));
   std::unique_ptr<RunLock> lock;  // one verify-resume per work directory
   LOCKSTEP_RETURN_IF_ERROR(RunLock::Acquire(options.args.output_dir, "lockstep verify-resume", &lock));
   LOCKSTEP_RETURN_IF_ERROR(PrepareWorkDir(options.args));
@@ -155,59 +221,9 @@ Status VerifyResume(const VerifyResumeOptions& options, VerifyResumeReport* repo
   report->kill_seed = options.kill_seed;
   report->fault = ResumeFaultName(options.fault);
 
-  // 1. The uninterrupted reference.
-  report->reference_dir = ctx.work_dir + "/reference";
   ChildRun reference;
-  auto t0 = Clock::now();
-  LOCKSTEP_RETURN_IF_ERROR(RunChild(&ctx, "reference", report->reference_dir, {}, nullptr, &reference));
-  report->reference_seconds = Since(t0);
-  for (const auto& s : reference.result.value("saved_steps", json::array())) report->save_steps.push_back(s.get<int64_t>());
-  report->save_io_calls = reference.save_io_calls;
-  std::string saves;
-  for (int64_t s : report->save_steps) saves += (saves.empty() ? "" : ",") + std::to_string(s);
-  ctx.Say("reference: " + std::to_string(plan.max_steps) + " steps, saved at " + (saves.empty() ? "none" : saves) +
-          ", " + Format("%.1f s", report->reference_seconds));
-
-  std::vector<int64_t> saves_before_end;
-  for (int64_t s : report->save_steps) if (s < plan.max_steps) saves_before_end.push_back(s);
-  if ((options.every_checkpoint || options.kill_random > 0 || options.crash_points > 0) && saves_before_end.empty()) {
-    return Status::InvalidArgument("--every-checkpoint, --kill-random and --crash-points need checkpoints to resume "
-                                   "from, but the run "
-                                   "saves only at its end (" + std::to_string(plan.max_steps) +
-                                   " steps); pass --save_steps N with N < " + std::to_string(plan.max_steps));
-  }
-
-  // 2. The interrupted variants, each resumed to the end.
-  for (int64_t k : interrupts) {
-    VariantReport v = NewVariant(ctx, "interrupt-" + std::to_string(k));
-    t0 = Clock::now();
-    LOCKSTEP_RETURN_IF_ERROR(RunStopVariant(&ctx, v.name, {k}, &v));
-    v.seconds = Since(t0);
-    report->variants.push_back(std::move(v));
-  }
-  if (options.every_checkpoint) {
-    VariantReport v = NewVariant(ctx, "every-checkpoint");
-    t0 = Clock::now();
-    LOCKSTEP_RETURN_IF_ERROR(RunStopVariant(&ctx, v.name, saves_before_end, &v));
-    v.seconds = Since(t0);
-    report->variants.push_back(std::move(v));
-  }
-  if (options.kill_random > 0) {
-    VariantReport v = NewVariant(ctx, "kill-random");
-    t0 = Clock::now();
-    const double step_s = std::max(reference.mean_step_s, 50e-6), save_s = std::max(reference.mean_save_s, 50e-6);
-    LOCKSTEP_RETURN_IF_ERROR(RunKillVariant(&ctx, *report, step_s, save_s, &v));
-    v.seconds = Since(t0);
-    report->variants.push_back(std::move(v));
-  }
-  if (options.crash_points > 0) {
-    VariantReport v = NewVariant(ctx, "crash-points");
-    t0 = Clock::now();
-    LOCKSTEP_RETURN_IF_ERROR(RunCrashVariant(&ctx, *report, &v));
-    v.seconds = Since(t0);
-    report->variants.push_back(std::move(v));
-  }
-
+  LOCKSTEP_RETURN_IF_ERROR(RunReference(&ctx, report, &reference));
+  LOCKSTEP_RETURN_IF_ERROR(RunVariants(&ctx, interrupts, reference, report));
   // 3. Every variant against the reference.
   for (auto& v : report->variants) {
     LOCKSTEP_RETURN_IF_ERROR(CompareRuns(report->reference_dir, v.dir, &v.comparison));

@@ -258,10 +258,19 @@ bool GreaterIsBetter(const TrainingArgs& args) {
   return !(key.size() >= 4 && key.compare(key.size() - 4, 4, "loss") == 0);
 }
 
-Status ValidateTrainingArgs(const TrainingArgs& a) {
-  std::vector<std::string> problems;
-  auto need = [&](bool ok, const std::string& msg) { if (!ok) problems.push_back(msg); };
+namespace {
 
+// The settings' problems, collected so one message lists them all.
+struct Problems {
+  std::vector<std::string> list;
+  void need(bool ok, const std::string& msg) {
+    if (!ok) list.push_back(msg);
+  }
+};
+
+// Batches, steps, the optimizer, the schedule, saving.
+void CheckLoopArgs(const TrainingArgs& a, Problems* p) {
+  const auto need = [p](bool ok, const std::string& msg) { p->need(ok, msg); };
   need(!a.output_dir.empty(), "output_dir must not be empty");
   need(a.per_device_train_batch_size >= 1, "per_device_train_batch_size must be >= 1, got " +
                                                std::to_string(a.per_device_train_batch_size));
@@ -295,7 +304,10 @@ Status ValidateTrainingArgs(const TrainingArgs& a) {
            "' (linear, cosine, cosine_with_restarts, polynomial, constant, constant_with_warmup, "
            "inverse_sqrt, cosine_with_min_lr)");
   need(a.lr_scheduler_kwargs.is_object(), "lr_scheduler_kwargs must be a JSON object");
+}
 
+void CheckEvalArgs(const TrainingArgs& a, Problems* p) {
+  const auto need = [p](bool ok, const std::string& msg) { p->need(ok, msg); };
   // Best-model tracking and evaluation.
   const std::string metric = BestMetricKey(a);
   if (!metric.empty()) {
@@ -324,7 +336,10 @@ Status ValidateTrainingArgs(const TrainingArgs& a) {
     }
   }
   need(a.eval_strategy == "no" || a.eval_samples >= 1, "evaluation needs eval_samples >= 1");
+}
 
+void CheckModelArgs(const TrainingArgs& a, Problems* p) {
+  const auto need = [p](bool ok, const std::string& msg) { p->need(ok, msg); };
   // Built-in model and data.
   need(a.model == "mlp" || a.model == "gpt", "model must be mlp or gpt, got '" + a.model + "'");
   need(a.device == "auto" || a.device == "cpu" || a.device == "cuda",
@@ -346,11 +361,19 @@ Status ValidateTrainingArgs(const TrainingArgs& a) {
          "n_embd (" + std::to_string(a.n_embd) + ") must be divisible by n_head (" +
              std::to_string(a.n_head) + ")");
   }
+}
 
-  if (problems.empty()) return Status::Ok();
+}  // namespace
+
+Status ValidateTrainingArgs(const TrainingArgs& a) {
+  Problems problems;
+  CheckLoopArgs(a, &problems);
+  CheckEvalArgs(a, &problems);
+  CheckModelArgs(a, &problems);
+  if (problems.list.empty()) return Status::Ok();
   std::ostringstream msg;
   msg << "invalid training settings:";
-  for (const auto& p : problems) msg << "\n  - " << p;
+  for (const auto& p : problems.list) msg << "\n  - " << p;
   return Status::InvalidArgument(msg.str());
 }
 

@@ -14,7 +14,7 @@
 #include "diff/module_trace.h"
 #include "diff/run_divergence.h"
 #include "diff/tensor_diff.h"
-#include "diff/tensor_sources.h"
+#include "formats/tensor_sources.h"
 #include "tests/inspect_helpers.h"
 #include "tests/test_util.h"
 

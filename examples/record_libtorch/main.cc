@@ -11,7 +11,7 @@
 #include <iostream>
 #include <string>
 
-#include "recorder/step_recorder.h"
+#include <lockstep/recorder.h>
 
 int main(int argc, char** argv) {
   if (argc < 3) {

@@ -1,4 +1,4 @@
-#include "diff/tensor_sources.h"
+#include "formats/tensor_sources.h"
 
 #include <fcntl.h>
 #include <unistd.h>
