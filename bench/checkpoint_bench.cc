@@ -186,8 +186,9 @@ void RunPeer(benchmark::State& state, const std::string& op) {
     const Status st = peer->Measure({{"op", "save"}, {"path", path}, {"shapes", PeerShapes(f)}}, &seconds);
     if (!st.ok()) return Fail(state, st);
   }
-  const nlohmann::json request = op == "save" ? nlohmann::json{{"op", "save"}, {"path", path}, {"shapes", PeerShapes(f)}}
-                                              : nlohmann::json{{"op", "load"}, {"path", path}};
+  const nlohmann::json request = op == "save"
+                                     ? nlohmann::json{{"op", "save"}, {"path", path}, {"shapes", PeerShapes(f)}}
+                                     : nlohmann::json{{"op", "load"}, {"path", path}};
   for (auto _ : state) {
     const Status st = peer->Measure(request, &seconds);
     if (!st.ok()) return Fail(state, st);

@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "bench/bench_main.h"
+#include "diff/tensor_diff.h"
 #include "formats/file_util.h"
 #include "formats/tensor_file.h"
-#include "diff/tensor_diff.h"
 
 namespace lockstep {
 namespace {

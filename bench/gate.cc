@@ -58,8 +58,10 @@ double ExactUpperTail(size_t m, size_t n, double u_observed) {
 // Google Benchmark's own fields of an entry; every other number is a counter
 // (items_per_second, bytes_per_second, user counters).
 bool IsStandardField(const std::string& key) {
-  static const char* const kStandard[] = {"family_index", "per_family_instance_index", "repetitions",
-                                          "repetition_index", "threads", "iterations", "real_time", "cpu_time"};
+  static const char* const kStandard[] = {"family_index", "per_family_instance_index",
+                                          "repetitions",  "repetition_index",
+                                          "threads",      "iterations",
+                                          "real_time",    "cpu_time"};
   for (const char* k : kStandard) {
     if (key == k) return true;
   }
@@ -101,10 +103,11 @@ Status BenchSamplesFromJson(const json& doc, const std::string& path, BenchSampl
     const std::string where = path + ": benchmarks[" + std::to_string(i) + "]";
     if (!b.is_object()) return Status::Corruption(where + " is not an object");
     if (b.value("run_type", json("iteration")) != "iteration") continue;  // mean, median, stddev, ...
-    if (b.value("error_occurred", json(false)) == true) continue;        // skipped (SkipWithError)
+    if (b.value("error_occurred", json(false)) == true) continue;         // skipped (SkipWithError)
     const json name = b.contains("run_name") ? b["run_name"] : b.value("name", json());
     bool ok = false;
-    const double scale = UnitToNs(b.value("time_unit", json("ns")).is_string() ? b.value("time_unit", std::string("ns")) : "", &ok);
+    const double scale =
+        UnitToNs(b.value("time_unit", json("ns")).is_string() ? b.value("time_unit", std::string("ns")) : "", &ok);
     if (!name.is_string() || !b.value("real_time", json()).is_number() || !ok) {
       return Status::Corruption(where + ": needs a name, a numeric real_time and a time_unit of ns, us, ms or s");
     }
@@ -112,7 +115,8 @@ Status BenchSamplesFromJson(const json& doc, const std::string& path, BenchSampl
     if (!std::isfinite(t) || t <= 0) return Status::Corruption(where + ": real_time must be positive");
     out->times_ns[name.get<std::string>()].push_back(t);
     for (const auto& [key, value] : b.items()) {
-      if (value.is_number() && !IsStandardField(key)) out->counters[name.get<std::string>()][key].push_back(value.get<double>());
+      if (value.is_number() && !IsStandardField(key))
+        out->counters[name.get<std::string>()][key].push_back(value.get<double>());
     }
   }
   if (out->times_ns.empty()) return Status::Corruption(path + ": no benchmark results in it");
@@ -202,13 +206,20 @@ Status CompareBenchmarks(const BenchSamples& base, const BenchSamples& candidate
 json GateReportJson(const GateReport& r) {
   json rows = json::array();
   for (const auto& v : r.benchmarks) {
-    rows.push_back({{"name", v.name}, {"base_n", v.base_n}, {"new_n", v.new_n}, {"base_median_ns", v.base_median_ns},
-                    {"new_median_ns", v.new_median_ns}, {"ratio", v.ratio}, {"p_slower", v.p_slower},
-                    {"p_faster", v.p_faster}, {"regression", v.regression}, {"improvement", v.improvement},
+    rows.push_back({{"name", v.name},
+                    {"base_n", v.base_n},
+                    {"new_n", v.new_n},
+                    {"base_median_ns", v.base_median_ns},
+                    {"new_median_ns", v.new_median_ns},
+                    {"ratio", v.ratio},
+                    {"p_slower", v.p_slower},
+                    {"p_faster", v.p_faster},
+                    {"regression", v.regression},
+                    {"improvement", v.improvement},
                     {"underpowered", v.underpowered}});
   }
-  return {{"regressed", r.regressed()}, {"alpha", r.options.alpha}, {"threshold", r.options.threshold},
-          {"geomean_ratio", r.geomean_ratio}, {"benchmarks", rows}, {"only_in_base", r.only_in_base},
+  return {{"regressed", r.regressed()},       {"alpha", r.options.alpha}, {"threshold", r.options.threshold},
+          {"geomean_ratio", r.geomean_ratio}, {"benchmarks", rows},       {"only_in_base", r.only_in_base},
           {"only_in_new", r.only_in_new}};
 }
 
@@ -217,12 +228,13 @@ std::string GateReportText(const GateReport& r) {
   char line[512];
   int regressions = 0;
   for (const auto& v : r.benchmarks) regressions += v.regression;
-  std::snprintf(line, sizeof(line), "%s: %d of %zu benchmarks regressed (alpha %g, threshold %.0f%%); geometric mean ratio %.3f\n\n",
+  std::snprintf(line, sizeof(line),
+                "%s: %d of %zu benchmarks regressed (alpha %g, threshold %.0f%%); geometric mean ratio %.3f\n\n",
                 regressions ? "REGRESSION" : "OK", regressions, r.benchmarks.size(), r.options.alpha,
                 r.options.threshold * 100, r.geomean_ratio);
   out += line;
-  std::snprintf(line, sizeof(line), "  %-48s %6s %14s %14s %8s %10s  %s\n", "benchmark", "n", "base median", "new median",
-                "ratio", "p(slower)", "verdict");
+  std::snprintf(line, sizeof(line), "  %-48s %6s %14s %14s %8s %10s  %s\n", "benchmark", "n", "base median",
+                "new median", "ratio", "p(slower)", "verdict");
   out += line;
   for (const auto& v : r.benchmarks) {
     const char* verdict = v.regression ? "REGRESSED" : v.improvement ? "improved" : "same";

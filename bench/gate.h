@@ -44,7 +44,7 @@ double MannWhitneyGreaterP(const std::vector<double>& base, const std::vector<do
 double SmallestReachableP(size_t m, size_t n);
 
 struct GateOptions {
-  double alpha = 0.01;     // significance
+  double alpha = 0.01;      // significance
   double threshold = 0.10;  // minimum effect: a slowdown of more than 10% of the base median
 };
 
@@ -52,10 +52,10 @@ struct BenchVerdict {
   std::string name;
   size_t base_n = 0, new_n = 0;
   double base_median_ns = 0, new_median_ns = 0;
-  double ratio = 1;          // new median / base median: above 1 is slower
+  double ratio = 1;  // new median / base median: above 1 is slower
   double p_slower = 1, p_faster = 1;
-  bool regression = false;   // p_slower < alpha and ratio > 1 + threshold
-  bool improvement = false;  // p_faster < alpha and ratio < 1 / (1 + threshold)
+  bool regression = false;    // p_slower < alpha and ratio > 1 + threshold
+  bool improvement = false;   // p_faster < alpha and ratio < 1 / (1 + threshold)
   bool underpowered = false;  // too few repetitions for p to reach alpha at all
 };
 

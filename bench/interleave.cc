@@ -9,7 +9,6 @@
 #include "formats/file_util.h"
 #include "process/spawn.h"
 
-
 namespace lockstep {
 namespace {
 
@@ -21,7 +20,8 @@ Status RunOnce(const std::string& binary, const InterleaveOptions& o, const std:
   if (code != 0) return Status::IOError(binary + ": the benchmark failed with exit code " + std::to_string(code));
   BenchSamples one;
   LOCKSTEP_RETURN_IF_ERROR(ReadBenchmarkJson(out, &one));
-  for (auto& [name, times] : one.times_ns) into->times_ns[name].insert(into->times_ns[name].end(), times.begin(), times.end());
+  for (auto& [name, times] : one.times_ns)
+    into->times_ns[name].insert(into->times_ns[name].end(), times.begin(), times.end());
   return Status::Ok();
 }
 

@@ -48,7 +48,8 @@ struct RatioSpec {
 
 // Yardstick time over Lockstep's: above 1, Lockstep is faster.
 RatioSpec Speedup(std::string name, std::string meaning, std::string target, std::string ours, std::string theirs) {
-  return {name, meaning, target, [ours, theirs](const BenchSamples& r) { return Divide(Time(r, theirs), Time(r, ours)); }};
+  return {name, meaning, target,
+          [ours, theirs](const BenchSamples& r) { return Divide(Time(r, theirs), Time(r, ours)); }};
 }
 
 const std::vector<RatioSpec>& Specs() {
@@ -75,40 +76,41 @@ const std::vector<RatioSpec>& Specs() {
       s.push_back({std::string("python_recorder_ab_") + size,
                    "the Python loop's step time with lockstep.Recorder over without it, minus 1", "",
                    [suffix](const BenchSamples& r) {
-                     const auto q = Divide(Time(r, "BM_PythonTrainRecorded" + suffix), Time(r, "BM_PythonTrain" + suffix));
+                     const auto q =
+                         Divide(Time(r, "BM_PythonTrainRecorded" + suffix), Time(r, "BM_PythonTrain" + suffix));
                      return q ? std::optional<double>(*q - 1) : std::nullopt;
                    }});
       s.push_back({std::string("python_hf_callback_ab_") + size,
                    "the Python loop's step time with lockstep.hf.LockstepCallback over without it, minus 1", "",
                    [suffix](const BenchSamples& r) {
-                     const auto q = Divide(Time(r, "BM_PythonTrainHfCallback" + suffix), Time(r, "BM_PythonTrain" + suffix));
+                     const auto q =
+                         Divide(Time(r, "BM_PythonTrainHfCallback" + suffix), Time(r, "BM_PythonTrain" + suffix));
                      return q ? std::optional<double>(*q - 1) : std::nullopt;
                    }});
       s.push_back({std::string("gflops_vs_sgemm_peak_") + size,
-                   "achieved training GFLOP/s over the machine's sgemm GFLOP/s", "",
-                   [suffix](const BenchSamples& r) {
+                   "achieved training GFLOP/s over the machine's sgemm GFLOP/s", "", [suffix](const BenchSamples& r) {
                      return Divide(Counter(r, "BM_Train" + suffix, "GFLOP/s"), Counter(r, "BM_SgemmPeak", "GFLOP/s"));
                    }});
     }
     for (const char* layers : {"2", "10"}) {
       const std::string arg = std::string("/layers:") + layers + "/", n = layers;
-      s.push_back(Speedup("save_vs_raw_write_" + n, "checkpoint save over write+fsync of the same bytes",
-                          ">= 0.8", "BM_Save" + arg, "BM_RawWrite" + arg));
-      s.push_back(Speedup("save_vs_torch_save_" + n, "checkpoint save over torch.save+fsync",
-                          ">= 1.5", "BM_Save" + arg, "BM_TorchSave" + arg));
-      s.push_back(Speedup("load_vs_raw_read_" + n,
-                          "resume load (checksums verified) over read(2) of the same files", ">= 0.8", "BM_Load" + arg,
-                          "BM_RawRead" + arg));
-      s.push_back(Speedup("load_vs_torch_load_" + n, "resume load over torch.load", ">= 1.5",
-                          "BM_Load" + arg, "BM_TorchLoad" + arg));
+      s.push_back(Speedup("save_vs_raw_write_" + n, "checkpoint save over write+fsync of the same bytes", ">= 0.8",
+                          "BM_Save" + arg, "BM_RawWrite" + arg));
+      s.push_back(Speedup("save_vs_torch_save_" + n, "checkpoint save over torch.save+fsync", ">= 1.5", "BM_Save" + arg,
+                          "BM_TorchSave" + arg));
+      s.push_back(Speedup("load_vs_raw_read_" + n, "resume load (checksums verified) over read(2) of the same files",
+                          ">= 0.8", "BM_Load" + arg, "BM_RawRead" + arg));
+      s.push_back(Speedup("load_vs_torch_load_" + n, "resume load over torch.load", ">= 1.5", "BM_Load" + arg,
+                          "BM_TorchLoad" + arg));
     }
-    s.push_back({"save_async_stall_vs_sync", "training stall per checkpoint, --save_async over a synchronous save",
-                 "", [](const BenchSamples& r) {
+    s.push_back({"save_async_stall_vs_sync", "training stall per checkpoint, --save_async over a synchronous save", "",
+                 [](const BenchSamples& r) {
                    return Divide(Counter(r, "BM_TrainSaving/async:1", "stall_per_save_ms"),
                                  Counter(r, "BM_TrainSaving/async:0", "stall_per_save_ms"));
                  }});
     s.push_back({"save_async_stall_share", "share of the loop's time held up by --save_async saves (every 2nd step)",
-                 "<= 0.035", [](const BenchSamples& r) { return Counter(r, "BM_TrainSaving/async:1", "stall_share"); }});
+                 "<= 0.035",
+                 [](const BenchSamples& r) { return Counter(r, "BM_TrainSaving/async:1", "stall_share"); }});
     s.push_back({"data_parallel_2_vs_1", "samples/s of a 2-rank job (Gloo) over one process, gpt_mid (ideal: 2)", "",
                  [](const BenchSamples& r) {
                    return Divide(Counter(r, "BM_DataParallel/ranks:2", "items_per_second"),
@@ -118,19 +120,20 @@ const std::vector<RatioSpec>& Specs() {
                  [](const BenchSamples& r) { return Divide(Time(r, "BM_Resume/4998"), Time(r, "BM_Resume/2")); }});
     s.push_back(Speedup("tensor_stats_f32_vs_hash", "inspect's tensor stats (float32) over XXH3 of the same bytes", "",
                         "BM_TensorStats/float32", "BM_TensorHash"));
-    s.push_back({"tensor_stats_f32_gb_per_s", "inspect's tensor stats on float32, GB/s", ">= 1",
-                 [](const BenchSamples& r) {
-                   const auto b = Counter(r, "BM_TensorStats/float32", "bytes_per_second");
-                   return b ? std::optional<double>(*b / 1e9) : std::nullopt;
-                 }});
+    s.push_back(
+        {"tensor_stats_f32_gb_per_s", "inspect's tensor stats on float32, GB/s", ">= 1", [](const BenchSamples& r) {
+           const auto b = Counter(r, "BM_TensorStats/float32", "bytes_per_second");
+           return b ? std::optional<double>(*b / 1e9) : std::nullopt;
+         }});
     s.push_back({"verify_resume_vs_children_training",
                  "verify-resume's wall time over its children's training loops (their runtime_s)", "<= 1.5",
                  [](const BenchSamples& r) {
                    const auto s = Counter(r, "BM_VerifyResumeProcess", "children_training_s");
                    return Divide(Time(r, "BM_VerifyResumeProcess"), s ? std::optional<double>(*s * 1e9) : std::nullopt);
                  }});
-    s.push_back({"verify_resume_vs_train", "verify-resume's wall time over one `lockstep train` of the same run", "",
-                 [](const BenchSamples& r) { return Divide(Time(r, "BM_VerifyResumeProcess"), Time(r, "BM_TrainProcess")); }});
+    s.push_back(
+        {"verify_resume_vs_train", "verify-resume's wall time over one `lockstep train` of the same run", "",
+         [](const BenchSamples& r) { return Divide(Time(r, "BM_VerifyResumeProcess"), Time(r, "BM_TrainProcess")); }});
     return s;
   }();
   return specs;
@@ -162,7 +165,8 @@ Status CheckFloors(const std::string& path, const std::vector<RatioValue>& ratio
   for (const auto& [name, floor] : floors.items()) {
     if (name.rfind("_", 0) == 0) continue;  // "_comment"
     const auto known = std::find_if(ratios.begin(), ratios.end(), [&](const RatioValue& r) { return r.name == name; });
-    if (known == ratios.end()) return Status::Corruption(path + ": '" + name + "' is not a ratio lockstep bench reports");
+    if (known == ratios.end())
+      return Status::Corruption(path + ": '" + name + "' is not a ratio lockstep bench reports");
     FloorVerdict v;
     v.name = name;
     if (floor.is_object() && floor.contains("min") && floor["min"].is_number()) v.min = floor["min"].get<double>();

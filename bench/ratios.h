@@ -15,9 +15,9 @@
 namespace lockstep {
 
 struct RatioValue {
-  std::string name;     // "save_vs_raw_write"
-  std::string meaning;  // what the number says, for the report
-  std::string target;   // the goal, e.g. ">= 0.8", or ""
+  std::string name;             // "save_vs_raw_write"
+  std::string meaning;          // what the number says, for the report
+  std::string target;           // the goal, e.g. ">= 0.8", or ""
   std::optional<double> value;  // absent when a benchmark it needs did not run (no peer)
 };
 

@@ -36,8 +36,9 @@ Status RunSuite(const BenchSuite& suite, const BenchRunOptions& o, const std::st
   if (o.quick) argv.push_back(std::string("--benchmark_filter=") + suite.quick_filter);
   const int code = RunQuietly(argv);
   if (code != 0) {
-    return Status::IOError(binary + (code < 0 ? ": could not run, or was killed" : ": failed with exit code " + std::to_string(code)) +
-                           " (run it alone to see why)");
+    return Status::IOError(
+        binary + (code < 0 ? ": could not run, or was killed" : ": failed with exit code " + std::to_string(code)) +
+        " (run it alone to see why)");
   }
   return ReadGoogleBenchmarkFile(out, doc);
 }
@@ -47,11 +48,11 @@ Status RunSuite(const BenchSuite& suite, const BenchRunOptions& o, const std::st
 const std::vector<BenchSuite>& BenchSuites() {
   static const std::vector<BenchSuite> suites = {
       {"train_bench", "size:[012]/|BM_SgemmPeak|BM_TrainSaving|BM_DataParallel",
-       "training steps/s against the Python peer; recording cost; GFLOP/s; the stall of saves; 1 vs 2 ranks",
-       1000},
+       "training steps/s against the Python peer; recording cost; GFLOP/s; the stall of saves; 1 vs 2 ranks", 1000},
       {"checkpoint_bench", "layers:2/", "checkpoint save and load against raw I/O and torch.save/torch.load", 1000},
       {"resume_latency_bench", "BM_Resume", "resume latency early and late in an epoch", 1000},
-      {"inspect_bench", "BM_TensorStats|BM_TensorHash|BM_TrainHelp|BM_LockstepStart", "inspect, start-up, --help", 1000},
+      {"inspect_bench", "BM_TensorStats|BM_TensorHash|BM_TrainHelp|BM_LockstepStart", "inspect, start-up, --help",
+       1000},
       {"step_log_resume_bench", nullptr, "step-log appends and continuing a log", 3},
       {"diff_bench", nullptr, "lockstep diff against h5diff", 3},
       {"replay_bench", nullptr, "replay against training", 3},
@@ -115,8 +116,9 @@ Status RunSuitesInterleaved(const AbRunOptions& o, BenchSamples* base, BenchSamp
 
 Status RunBenchSuites(const BenchRunOptions& o, nlohmann::json* merged) {
   if (o.bench_dir.empty()) {
-    return Status::NotFound("no benchmark suites found beside lockstep (build with -DLOCKSTEP_BUILD_BENCH=ON, or set "
-                            "LOCKSTEP_BENCH_DIR)");
+    return Status::NotFound(
+        "no benchmark suites found beside lockstep (build with -DLOCKSTEP_BUILD_BENCH=ON, or set "
+        "LOCKSTEP_BENCH_DIR)");
   }
   const char* tmp = std::getenv("TMPDIR");
   std::string scratch = std::string(tmp && *tmp ? tmp : "/tmp") + "/lockstep-bench-XXXXXX";

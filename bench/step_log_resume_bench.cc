@@ -47,10 +47,17 @@ nlohmann::json Record(int64_t step, std::mt19937_64* gen) {
   }
   std::vector<int64_t> ids(8);
   for (auto& id : ids) id = static_cast<int64_t>((*gen)() % 40000);
-  return {{"step", step}, {"epoch", step / 5000.0}, {"rng", rng}, {"batches", {ids}},
+  return {{"step", step},
+          {"epoch", step / 5000.0},
+          {"rng", rng},
+          {"batches", {ids}},
           {"sampler", {{"epoch", step / 5000}, {"micro_batch", step % 5000}, {"cursor", 8 * (step % 5000)}}},
-          {"loss", 2.0 + 1.0 / step}, {"loss_bits", "0x40117f02"}, {"lr", 5e-5}, {"grad_norm", 3.3},
-          {"grad_norm_bits", "0x40536943"}, {"wall_time", step * 1e-3}};
+          {"loss", 2.0 + 1.0 / step},
+          {"loss_bits", "0x40117f02"},
+          {"lr", 5e-5},
+          {"grad_norm", 3.3},
+          {"grad_norm_bits", "0x40536943"},
+          {"wall_time", step * 1e-3}};
 }
 
 const Log& GetLog(int64_t steps) {

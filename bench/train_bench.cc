@@ -46,8 +46,8 @@ struct Size {
   int64_t steps;
 };
 
-Size MakeSize(const char* name, const std::string& model, int64_t layers, int64_t width, int64_t tokens,
-              int64_t batch, int64_t steps) {
+Size MakeSize(const char* name, const std::string& model, int64_t layers, int64_t width, int64_t tokens, int64_t batch,
+              int64_t steps) {
   Size s{name, TrainingArgs(), steps};
   s.args.model = model;
   if (model == "gpt") {
@@ -98,8 +98,8 @@ std::string ScratchRoot() {
 
 void Report(benchmark::State& state, const Size& size) {
   state.SetItemsProcessed(state.iterations() * size.steps);
-  state.counters["GFLOP/s"] = benchmark::Counter(FlopsPerStep(size.args) * size.steps / 1e9 * state.iterations(),
-                                                  benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(FlopsPerStep(size.args) * size.steps / 1e9 * state.iterations(), benchmark::Counter::kIsRate);
   state.SetLabel(size.name);
 }
 
@@ -145,14 +145,25 @@ void RunPython(benchmark::State& state, PythonRecording recording) {
     return;
   }
   const TrainingArgs& a = size.args;
-  const nlohmann::json request = {
-      {"op", "train"},           {"model", a.model},         {"steps", size.steps},
-      {"threads", DefaultNumThreads()}, {"batch_size", a.per_device_train_batch_size},
-      {"train_samples", a.train_samples}, {"input_dim", a.input_dim}, {"hidden_size", a.hidden_size},
-      {"num_labels", a.num_labels}, {"vocab_size", a.vocab_size}, {"block_size", a.block_size},
-      {"n_layer", a.n_layer},    {"n_head", a.n_head},       {"n_embd", a.n_embd},
-      {"dropout", a.dropout},    {"learning_rate", a.learning_rate}, {"weight_decay", a.weight_decay},
-      {"max_grad_norm", a.max_grad_norm}, {"seed", a.seed}};
+  const nlohmann::json request = {{"op", "train"},
+                                  {"model", a.model},
+                                  {"steps", size.steps},
+                                  {"threads", DefaultNumThreads()},
+                                  {"batch_size", a.per_device_train_batch_size},
+                                  {"train_samples", a.train_samples},
+                                  {"input_dim", a.input_dim},
+                                  {"hidden_size", a.hidden_size},
+                                  {"num_labels", a.num_labels},
+                                  {"vocab_size", a.vocab_size},
+                                  {"block_size", a.block_size},
+                                  {"n_layer", a.n_layer},
+                                  {"n_head", a.n_head},
+                                  {"n_embd", a.n_embd},
+                                  {"dropout", a.dropout},
+                                  {"learning_rate", a.learning_rate},
+                                  {"weight_decay", a.weight_decay},
+                                  {"max_grad_norm", a.max_grad_norm},
+                                  {"seed", a.seed}};
   static int64_t run = 0;  // a fresh run directory for every run, across repetitions
   double runtime_s = 0, recording_s = 0, compile_s = 0;
   for (auto _ : state) {
@@ -177,7 +188,8 @@ void RunPython(benchmark::State& state, PythonRecording recording) {
   Report(state, size);
   // Measured inside the loop, as BM_Train's: the A/B against BM_PythonTrain is the end-to-end check.
   if (recording == PythonRecording::kCompiled) state.counters["compile_s"] = compile_s;
-  if (recording == PythonRecording::kRecorder || recording == PythonRecording::kHfCallback) state.counters["record_share"] = recording_s / std::max(runtime_s, 1e-9);
+  if (recording == PythonRecording::kRecorder || recording == PythonRecording::kHfCallback)
+    state.counters["record_share"] = recording_s / std::max(runtime_s, 1e-9);
 }
 
 void AllSizes(benchmark::internal::Benchmark* b) {
@@ -193,7 +205,11 @@ void BM_PythonTrainCompiled(benchmark::State& state) { RunPython(state, PythonRe
 BENCHMARK(BM_PythonTrain)->Apply(AllSizes);
 // Compute-bound size only (inductor compiles for tens of seconds on 2 cores; --quick skips it).
 BENCHMARK(BM_PythonTrainCompiled)->Apply([](benchmark::internal::Benchmark* b) {
-  b->Arg(static_cast<int64_t>(Sizes().size() - 1))->ArgName("size")->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+  b->Arg(static_cast<int64_t>(Sizes().size() - 1))
+      ->ArgName("size")
+      ->UseManualTime()
+      ->Iterations(1)
+      ->Unit(benchmark::kMillisecond);
 });
 BENCHMARK(BM_PythonTrainRecorded)->Apply(AllSizes);
 BENCHMARK(BM_PythonTrainHfCallback)->Apply(AllSizes);
@@ -230,7 +246,13 @@ void BM_TrainSaving(benchmark::State& state) {
   state.counters["stall_share"] = stall_s / std::max(runtime_s, 1e-9);
   state.counters["end_wait_ms"] = 1e3 * end_wait_s / static_cast<double>(state.iterations());
 }
-BENCHMARK(BM_TrainSaving)->Arg(0)->Arg(1)->ArgName("async")->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TrainSaving)
+    ->Arg(0)
+    ->Arg(1)
+    ->ArgName("async")
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 
 // Data-parallel scaling on this machine: gpt_mid (2 x 128, T64, B16 per rank) for 30 steps
 // as 1 process and as a 2-rank job (Gloo on loopback), each rank on one thread. Manual
@@ -241,7 +263,8 @@ void BM_DataParallel(benchmark::State& state) {
   const int64_t ranks = state.range(0), steps = 30;
   const std::string dir = ScratchRoot() + "/dp" + std::to_string(ranks);
   const std::string result = dir + ".json";
-  const std::string command = std::string(LOCKSTEP_BIN) + " train --model gpt --n_layer 2 --n_embd 128 --block_size 64" +
+  const std::string command = std::string(LOCKSTEP_BIN) +
+                              " train --model gpt --n_layer 2 --n_embd 128 --block_size 64" +
                               " --per_device_train_batch_size 16 --max_steps " + std::to_string(steps) +
                               " --save_strategy no --eval_samples 0 --logging_steps 1000 --num_threads 1 --quiet" +
                               " --json --overwrite_output_dir true --output_dir " + dir +
@@ -258,15 +281,21 @@ void BM_DataParallel(benchmark::State& state) {
   if (ranks > 1) state.counters["allreduce_ms"] = 1e3 * allreduce_s / static_cast<double>(state.iterations() * steps);
   state.SetLabel(std::to_string(ranks) + (ranks > 1 ? " ranks" : " rank"));
 }
-BENCHMARK(BM_DataParallel)->Arg(1)->Arg(2)->ArgName("ranks")->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DataParallel)
+    ->Arg(1)
+    ->Arg(2)
+    ->ArgName("ranks")
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 
 // `lockstep verify-resume` on the defaults against one `lockstep train` of the same run,
 // both as a user runs them (processes, start-up included).
 void RunProcess(benchmark::State& state, const std::string& command) {
   const std::string dir = ScratchRoot() + "/" + command;
   for (auto _ : state) {
-    const int code = bench::RunQuietly({LOCKSTEP_BIN, command, "--output_dir", dir, "--overwrite_output_dir", "true",
-                                        "--quiet"});
+    const int code =
+        bench::RunQuietly({LOCKSTEP_BIN, command, "--output_dir", dir, "--overwrite_output_dir", "true", "--quiet"});
     if (code != 0) return state.SkipWithError(("lockstep " + command + " failed").c_str());
   }
   // What verification cannot avoid: its children's training loops, from its report.
@@ -289,7 +318,8 @@ void BM_SgemmPeak(benchmark::State& state) {
     c = torch::mm(a, b);
     benchmark::DoNotOptimize(c.data_ptr());
   }
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * n / 1e9 * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * n * n * n / 1e9 * state.iterations(), benchmark::Counter::kIsRate);
   state.counters["threads"] = static_cast<double>(DefaultNumThreads());
 }
 BENCHMARK(BM_SgemmPeak)->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealTime();

@@ -39,7 +39,8 @@ std::vector<std::string> LongFlagNames(const CLI::App& cmd) {
 
 // A token that is a value, not a flag: anything not starting with '-', and negative numbers.
 bool IsValue(const char* token) {
-  return token[0] != '-' || (token[1] != '\0' && (std::isdigit(static_cast<unsigned char>(token[1])) || token[1] == '.'));
+  return token[0] != '-' ||
+         (token[1] != '\0' && (std::isdigit(static_cast<unsigned char>(token[1])) || token[1] == '.'));
 }
 
 std::string UnknownFlagMessage(const std::string& command, const std::string& flag, const CLI::App& cmd) {
@@ -139,7 +140,8 @@ Status CheckCommandLine(CLI::App* app, int argc, char** argv, std::string* comma
   }
   for (size_t p = positional; p < positionals.size(); ++p) {
     if (positionals[p]->get_required()) {
-      return Status::InvalidArgument("missing " + positionals[p]->get_name() + ": " + positionals[p]->get_description());
+      return Status::InvalidArgument("missing " + positionals[p]->get_name() + ": " +
+                                     positionals[p]->get_description());
     }
   }
   return Status::Ok();

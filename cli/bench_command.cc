@@ -1,10 +1,10 @@
 #include "cli/bench_command.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -93,7 +93,8 @@ Status RunBuildsInterleaved(const BenchFlags& flags, int rounds, BenchSamples* b
   o.baseline_dir = BenchDirBeside(flags.baseline);
   o.candidate_dir = FindBenchDir();
   if (o.baseline_dir.empty()) {
-    return Status::NotFound("--baseline " + flags.baseline + ": not a lockstep with benchmark suites beside it "
+    return Status::NotFound("--baseline " + flags.baseline +
+                            ": not a lockstep with benchmark suites beside it "
                             "(expected <its dir>/../bench/train_bench, as a build tree has)");
   }
   if (o.candidate_dir.empty()) return Status::NotFound("no benchmark suites found beside this lockstep");
@@ -153,7 +154,8 @@ int RunGate(const BenchFlags& flags) {
   const auto fail = [&](const Status& st) { return ReportFailure("bench", st, flags.json, role); };
   const bool ab_builds = flags.action == "ab" && !flags.baseline.empty();
   if (ab_builds && !flags.base.empty()) {
-    return fail(Status::InvalidArgument("bench ab takes either --baseline OLD_LOCKSTEP or OLD_BENCH NEW_BENCH, not both"));
+    return fail(
+        Status::InvalidArgument("bench ab takes either --baseline OLD_LOCKSTEP or OLD_BENCH NEW_BENCH, not both"));
   }
   if (!ab_builds && (flags.base.empty() || flags.candidate.empty())) {
     return fail(Status::InvalidArgument("bench " + flags.action + " needs two inputs: BASE and NEW"));
@@ -177,8 +179,10 @@ int RunGate(const BenchFlags& flags) {
   GateReport report;
   if (st.ok()) st = CompareBenchmarks(base, candidate, options, &report);
   if (!st.ok()) return fail(st);
-  if (flags.json) std::printf("%s\n", DumpJson(GateReportJson(report), 2).c_str());
-  else std::fputs(GateReportText(report).c_str(), stdout);
+  if (flags.json)
+    std::printf("%s\n", DumpJson(GateReportJson(report), 2).c_str());
+  else
+    std::fputs(GateReportText(report).c_str(), stdout);
   return report.regressed() ? kExitFailed : kExitOk;
 }
 

@@ -7,14 +7,14 @@
 #include "cli/arg_check.h"
 #include "cli/exit_codes.h"
 #include "cli/tolerance_flags.h"
-#include "formats/checkpoint_layout.h"
-#include "formats/checkpoint.h"
-#include "formats/file_util.h"
-#include "formats/json_file.h"
-#include "formats/step_log.h"
 #include "diff/module_trace.h"
 #include "diff/run_divergence.h"
 #include "diff/tensor_diff.h"
+#include "formats/checkpoint.h"
+#include "formats/checkpoint_layout.h"
+#include "formats/file_util.h"
+#include "formats/json_file.h"
+#include "formats/step_log.h"
 
 namespace fs = std::filesystem;
 
@@ -49,11 +49,16 @@ Status Classify(const std::string& path, InputKind* kind) {
 }
 
 const char* KindName(InputKind k) {
-  return k == InputKind::kRun ? "a run directory" : k == InputKind::kTrace ? "a module trace" : "a checkpoint or tensor file";
+  return k == InputKind::kRun     ? "a run directory"
+         : k == InputKind::kTrace ? "a module trace"
+                                  : "a checkpoint or tensor file";
 }
 
 int Finish(bool json, const nlohmann::json& report, const std::string& text, bool pass) {
-  if (json) std::printf("%s\n", DumpJson(report, 2).c_str()); else std::fputs(text.c_str(), stdout);
+  if (json)
+    std::printf("%s\n", DumpJson(report, 2).c_str());
+  else
+    std::fputs(text.c_str(), stdout);
   return pass ? kExitOk : kExitFailed;
 }
 

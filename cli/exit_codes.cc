@@ -10,8 +10,8 @@ namespace lockstep {
 
 int ExitCodeFor(const Status& status, IoRole role) {
   if (status.ok()) return kExitOk;
-  if (status.IsInvalidArgument() || status.IsNotFound() || status.IsCorruption() ||
-      status.IsBusy() || (status.IsIOError() && role == IoRole::kInput)) {
+  if (status.IsInvalidArgument() || status.IsNotFound() || status.IsCorruption() || status.IsBusy() ||
+      (status.IsIOError() && role == IoRole::kInput)) {
     return kExitUsage;
   }
   return kExitFailed;

@@ -30,7 +30,7 @@ struct InspectFlags {
   bool json = false;
   ShowOptions show;
   std::string head = "5";
-  std::string steps;                        // step log: --steps A:B
+  std::string steps;                         // step log: --steps A:B
   std::string fields = "loss,lr,grad_norm";  // step log: --fields
 };
 
@@ -57,7 +57,10 @@ int InspectStepLog(const InspectFlags& flags) {
   json report;
   Status st = ViewStepLog(flags.path, options, &report);
   if (!st.ok()) return fail(st);
-  if (flags.json) std::printf("%s\n", DumpJson(report, 2).c_str()); else std::fputs(StepLogViewText(report).c_str(), stdout);
+  if (flags.json)
+    std::printf("%s\n", DumpJson(report, 2).c_str());
+  else
+    std::fputs(StepLogViewText(report).c_str(), stdout);
   return report["truncated_tail"].get<bool>() ? kExitFailed : kExitOk;
 }
 
@@ -74,9 +77,12 @@ std::string Text(const json& v) {
 
 std::string Bytes(uint64_t b) {
   char buf[32];
-  if (b >= (1u << 20)) std::snprintf(buf, sizeof(buf), "%.1f MiB", b / 1048576.0);
-  else if (b >= 1024) std::snprintf(buf, sizeof(buf), "%.1f KiB", b / 1024.0);
-  else std::snprintf(buf, sizeof(buf), "%llu B", static_cast<unsigned long long>(b));
+  if (b >= (1u << 20))
+    std::snprintf(buf, sizeof(buf), "%.1f MiB", b / 1048576.0);
+  else if (b >= 1024)
+    std::snprintf(buf, sizeof(buf), "%.1f KiB", b / 1024.0);
+  else
+    std::snprintf(buf, sizeof(buf), "%llu B", static_cast<unsigned long long>(b));
   return buf;
 }
 
@@ -128,7 +134,8 @@ void PrintShow(const json& r) {
     for (const auto& [k, v] : r["trainer_state"].items()) {
       if (k != "last_log") std::printf("  %-24s %s\n", k.c_str(), Text(v).c_str());
     }
-    for (const auto& e : r["trainer_state"].value("last_log", json::array())) std::printf("  log  %s\n", DumpJson(e).c_str());
+    for (const auto& e : r["trainer_state"].value("last_log", json::array()))
+      std::printf("  log  %s\n", DumpJson(e).c_str());
   }
   if (r.contains("training_args")) {
     std::printf("\ntraining args (%zu)\n", r["training_args"].size());
@@ -142,7 +149,8 @@ void PrintShow(const json& r) {
     for (const auto& g : r["rng"]) {
       std::string pos = g.contains("mt19937_next") ? "seed " + Text(g["initial_seed"]) + ", mt19937 next " +
                                                          Text(g["mt19937_next"]) + ", left " + Text(g["mt19937_left"])
-                        : g.contains("offset") ? "seed " + Text(g["seed"]) + ", offset " + Text(g["offset"]) : "";
+                        : g.contains("offset") ? "seed " + Text(g["seed"]) + ", offset " + Text(g["offset"])
+                                               : "";
       std::printf("  %-26s %-13s %-34s %s\n", Text(g["generator"]).c_str(), Text(g["kind"]).c_str(),
                   Text(g["xxh3_128"]).c_str(), pos.c_str());
     }
@@ -152,11 +160,12 @@ void PrintShow(const json& r) {
               "dtype", "shape", "numel", "bytes", "min", "max", "mean", "std", "nan", "inf");
   for (const auto& t : r["tensors"]) {
     std::string name = t["file"].get<std::string>() == "model.h5" || t["file"].get<std::string>() == "model.safetensors"
-                           ? Text(t["name"]) : Text(t["file"]) + ":" + Text(t["name"]);
+                           ? Text(t["name"])
+                           : Text(t["file"]) + ":" + Text(t["name"]);
     std::printf("  %-44s %-9s %-14s %9s %10s %12s %12s %12s %12s %4s %4s\n", name.c_str(), Text(t["dtype"]).c_str(),
-                DumpJson(t["shape"]).c_str(), Text(t["numel"]).c_str(), Text(t["bytes"]).c_str(), Text(t["min"]).c_str(),
-                Text(t["max"]).c_str(), Text(t["mean"]).c_str(), Text(t["std"]).c_str(), Text(t["nan"]).c_str(),
-                Text(t["inf"]).c_str());
+                DumpJson(t["shape"]).c_str(), Text(t["numel"]).c_str(), Text(t["bytes"]).c_str(),
+                Text(t["min"]).c_str(), Text(t["max"]).c_str(), Text(t["mean"]).c_str(), Text(t["std"]).c_str(),
+                Text(t["nan"]).c_str(), Text(t["inf"]).c_str());
   }
   if (r.contains("optimizer")) {
     std::printf("\noptimizer state (%zu parameters)\n  %-40s %8s %13s %13s\n", r["optimizer"].size(), "param", "step",
@@ -177,8 +186,8 @@ void PrintShow(const json& r) {
     }
   }
   if (r.contains("values")) {
-    std::printf("\n%s values: first %s, last %s\n", Text(r["values"]["name"]).c_str(), DumpJson(r["values"]["first"]).c_str(),
-                DumpJson(r["values"]["last"]).c_str());
+    std::printf("\n%s values: first %s, last %s\n", Text(r["values"]["name"]).c_str(),
+                DumpJson(r["values"]["first"]).c_str(), DumpJson(r["values"]["last"]).c_str());
   }
   for (const auto& p : r["problems"]) std::printf("\n! %s", Text(p).c_str());
   if (!r["problems"].empty()) std::printf("\n");
@@ -232,13 +241,19 @@ std::function<int()> AddInspectCommand(CLI::App* app) {
       Status st = AuditRun(flags->path, options, &report);
       progress.Finish();
       if (!st.ok()) return fail(st);
-      if (flags->json) std::printf("%s\n", DumpJson(AuditReportJson(report), 2).c_str()); else PrintAudit(report);
+      if (flags->json)
+        std::printf("%s\n", DumpJson(AuditReportJson(report), 2).c_str());
+      else
+        PrintAudit(report);
       return report.healthy() ? kExitOk : kExitFailed;
     }
     json report;
     Status st = ShowPath(flags->path, flags->show, &report);
     if (!st.ok()) return fail(st);
-    if (flags->json) std::printf("%s\n", DumpJson(report, 2).c_str()); else PrintShow(report);
+    if (flags->json)
+      std::printf("%s\n", DumpJson(report, 2).c_str());
+    else
+      PrintShow(report);
     return report["problems"].empty() ? kExitOk : kExitFailed;
   };
 }

@@ -45,7 +45,7 @@ std::string MasterPort() {
 struct Rank {
   int index = 0;
   pid_t pid = -1;
-  int out = -1, err = -1;        // read ends of its stdout and stderr
+  int out = -1, err = -1;          // read ends of its stdout and stderr
   std::string out_line, err_line;  // partial lines
   bool exited = false;
   int status = 0;
@@ -199,7 +199,7 @@ const Rank* CauseOfFailure(const std::vector<Rank>& ranks, int stopped_code, con
 
 int LaunchLocalJob(const LaunchOptions& o) {
   std::vector<Rank> ranks(static_cast<size_t>(o.nproc));
-  struct sigaction forward{};
+  struct sigaction forward {};
   forward.sa_handler = RememberSignal;
   ::sigaction(SIGTERM, &forward, nullptr);
   ::sigaction(SIGINT, &forward, nullptr);
@@ -211,11 +211,13 @@ int LaunchLocalJob(const LaunchOptions& o) {
   bool killed = false;
   int forwarded = 0, stopped_code = 0;  // a stop signal passed on, and the code ranks stopped with
   size_t running = ranks.size();
-  while (running > 0 || std::any_of(ranks.begin(), ranks.end(), [](const Rank& r) { return r.out >= 0 || r.err >= 0; })) {
+  while (running > 0 ||
+         std::any_of(ranks.begin(), ranks.end(), [](const Rank& r) { return r.out >= 0 || r.err >= 0; })) {
     if (const int sig = g_forward_signal; sig != 0) {
       g_forward_signal = 0;
       forwarded = sig;
-      for (const Rank& r : ranks) if (!r.exited) ::kill(r.pid, sig);
+      for (const Rank& r : ranks)
+        if (!r.exited) ::kill(r.pid, sig);
     }
     ForwardOutput(&ranks);
     for (Rank& r : ranks) {
@@ -234,7 +236,8 @@ int LaunchLocalJob(const LaunchOptions& o) {
     }
     const double since = std::chrono::duration<double>(std::chrono::steady_clock::now() - failed_at).count();
     if (failed != nullptr && !killed && running > 0 && since > o.grace_s) {
-      for (const Rank& r : ranks) if (!r.exited) ::kill(r.pid, SIGKILL);
+      for (const Rank& r : ranks)
+        if (!r.exited) ::kill(r.pid, SIGKILL);
       killed = true;
     }
   }

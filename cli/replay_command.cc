@@ -10,8 +10,8 @@
 #include "cli/arg_check.h"
 #include "cli/exit_codes.h"
 #include "cli/launcher.h"
-#include "cli/train_main.h"
 #include "cli/tolerance_flags.h"
+#include "cli/train_main.h"
 #include "formats/checkpoint.h"
 #include "formats/json_file.h"
 #include "formats/module_trace.h"
@@ -86,7 +86,8 @@ std::function<int()> AddReplayCommand(CLI::App* app) {
     // or is one of its ranks (RANK set), of which rank 0 judges and reports.
     json saved;
     if (!(st = ReadJsonFile(request.checkpoint + "/training_args.json", &saved)).ok()) return fail(st);
-    const int64_t world = saved.value("world_size", json(1)).is_number_integer() ? saved["world_size"].get<int64_t>() : 1;
+    const int64_t world =
+        saved.value("world_size", json(1)).is_number_integer() ? saved["world_size"].get<int64_t>() : 1;
     int64_t nproc = world;
     if (!flags->nproc_per_node.empty() &&
         !(st = ParseWholeNumber("--nproc_per_node", flags->nproc_per_node, 1, &nproc)).ok()) {
@@ -94,7 +95,8 @@ std::function<int()> AddReplayCommand(CLI::App* app) {
     }
     if (nproc != world) {
       return fail(Status::InvalidArgument("--nproc_per_node " + std::to_string(nproc) + ": " + request.checkpoint +
-                                          " is from a job of " + std::to_string(world) + " rank(s); a replay runs as "
+                                          " is from a job of " + std::to_string(world) +
+                                          " rank(s); a replay runs as "
                                           "many (each rank trains on the batches it logged)"));
     }
     if (world > 1 && !IsRankOfJob()) return LaunchAsRanks(static_cast<int>(world), TrainingCommandLine());
@@ -104,8 +106,8 @@ std::function<int()> AddReplayCommand(CLI::App* app) {
     request.steps = judge->report().steps_requested;
     request.step_begin = [&](int64_t step, json* logged) { return judge->Begin(step, logged); };
     request.step_end = [&](const json& record, bool* stop) { return judge->End(record, stop); };
-    json trace = {{"run", flags->run}, {"checkpoint", request.checkpoint}, {"step", from + 1},
-                  {"entries", json::array()}};
+    json trace = {
+        {"run", flags->run}, {"checkpoint", request.checkpoint}, {"step", from + 1}, {"entries", json::array()}};
     if (!flags->trace.empty()) {
       request.trace_step = from + 1;
       request.on_trace = [&trace](const json& entry) { trace["entries"].push_back(entry); };

@@ -21,7 +21,8 @@ std::vector<std::string> JoinCommandValues(int argc, char** argv) {
   std::vector<std::string> out;
   for (int i = 0; i < argc; ++i) {
     const std::string a = argv[i];
-    const bool joins = i + 1 < argc && std::find(std::begin(kCommandValued), std::end(kCommandValued), a) != std::end(kCommandValued);
+    const bool joins =
+        i + 1 < argc && std::find(std::begin(kCommandValued), std::end(kCommandValued), a) != std::end(kCommandValued);
     out.push_back(joins ? a + "=" + argv[++i] : a);
   }
   return out;
@@ -48,8 +49,9 @@ int RunApp(CLI::App* app, const CommandTable& commands, int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app->exit(e);
   } catch (const CLI::ParseError& e) {  // a case CheckCommandLine let through
-    return ReportFailure(command, Status::InvalidArgument(std::string("cannot read this command line (") + e.what() +
-                                                          "); lockstep " + command + " --help lists every flag"),
+    return ReportFailure(command,
+                         Status::InvalidArgument(std::string("cannot read this command line (") + e.what() +
+                                                 "); lockstep " + command + " --help lists every flag"),
                          WantsJson(argc, argv));
   }
   for (CLI::App* sub : app->get_subcommands()) {

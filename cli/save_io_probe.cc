@@ -19,8 +19,10 @@ Status ParseCrashPoint(const std::string& text, CrashPoint* out) {
                   (out->io_call = std::strtoll(text.c_str() + colon + 1, &end, 10), *end == '\0') &&
                   out->save_step >= 1 && out->io_call >= 1;
   if (ok) return Status::Ok();
-  return Status::InvalidArgument("--crash-at-io expects STEP:CALL with both >= 1 (after the CALL-th write, fsync "
-                                 "or rename of the save at STEP), got '" + text + "'");
+  return Status::InvalidArgument(
+      "--crash-at-io expects STEP:CALL with both >= 1 (after the CALL-th write, fsync "
+      "or rename of the save at STEP), got '" +
+      text + "'");
 }
 
 void SaveIoProbe::OnEvent(const char* event, int64_t step) {

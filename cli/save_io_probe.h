@@ -1,8 +1,8 @@
 // The train command's I/O probe for verify-resume (formats/io.h). While a checkpoint save
 // runs (between the trainer's "save" and "saved" events) it counts the write, fsync and
-// rename calls of the checkpoint (not of the step log), reports the count on the event pipe ("save-io 19"), and, when armed with
-// a crash point, SIGKILLs its own process right after the K-th call of the save at step S:
-// a crash at an exact I/O point, the same one on every rerun.
+// rename calls of the checkpoint (not of the step log), reports the count on the event pipe ("save-io 19"), and, when
+// armed with a crash point, SIGKILLs its own process right after the K-th call of the save at step S: a crash at an
+// exact I/O point, the same one on every rerun.
 #pragma once
 
 #include <atomic>

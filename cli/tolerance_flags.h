@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include "formats/status.h"
 #include "diff/tensor_compare.h"
+#include "formats/status.h"
 
 namespace lockstep {
 

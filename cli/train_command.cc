@@ -4,8 +4,8 @@
 
 #include <unistd.h>
 
-#include <csignal>
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -13,8 +13,8 @@
 #include "cli/arg_check.h"
 #include "cli/exit_codes.h"
 #include "cli/launcher.h"
-#include "cli/train_main.h"
 #include "cli/save_io_probe.h"
+#include "cli/train_main.h"
 #include "cli/training_flags.h"
 #include "formats/json_file.h"
 #include "process/job_env.h"
@@ -40,7 +40,8 @@ void OnStopSignal(int sig) {
   if (g_stop_signal != 0) ::_exit(128 + sig);
   g_stop_signal = sig;
   static const char kNote[] =
-      "\nlockstep train: signal received: finishing this step, then saving a checkpoint (send it again to exit at once)\n";
+      "\nlockstep train: signal received: finishing this step, then saving a checkpoint (send it again to exit at "
+      "once)\n";
   (void)!::write(STDERR_FILENO, kNote, sizeof(kNote) - 1);
 }
 
@@ -78,26 +79,27 @@ void PrintStopped(const TrainResult& r) {
 }
 
 nlohmann::json ResultJson(const TrainResult& r) {
-  return {{"output_dir", r.output_dir},
-          {"device", r.device},
-          {"global_step", r.global_step},
-          {"epoch", r.epoch},
-          {"train_loss", r.train_loss},
-          {"runtime_s", r.runtime_s},
-          {"world_size", r.world_size},
-          {"allreduce_s", r.allreduce_s},
-          {"save_stall_s", r.save_stall_s},
-          {"train_metrics", r.train_metrics},
-          {"eval_metrics", r.eval_metrics},
-          {"checkpoints", r.checkpoints},
-          {"resumed_from", r.resumed_from},
-          {"skipped_checkpoints", r.skipped_checkpoints},
-          {"stopped_early", r.stopped_early},
-          {"stopped_by_signal", r.stopped_by_signal},
-          {"num_threads", r.num_threads},
-          {"removed_leftovers", r.removed_leftovers},
-          {"saved_steps", r.saved_steps},
-          {"best_model_checkpoint", r.best_model_checkpoint ? nlohmann::json(*r.best_model_checkpoint) : nlohmann::json()}};
+  return {
+      {"output_dir", r.output_dir},
+      {"device", r.device},
+      {"global_step", r.global_step},
+      {"epoch", r.epoch},
+      {"train_loss", r.train_loss},
+      {"runtime_s", r.runtime_s},
+      {"world_size", r.world_size},
+      {"allreduce_s", r.allreduce_s},
+      {"save_stall_s", r.save_stall_s},
+      {"train_metrics", r.train_metrics},
+      {"eval_metrics", r.eval_metrics},
+      {"checkpoints", r.checkpoints},
+      {"resumed_from", r.resumed_from},
+      {"skipped_checkpoints", r.skipped_checkpoints},
+      {"stopped_early", r.stopped_early},
+      {"stopped_by_signal", r.stopped_by_signal},
+      {"num_threads", r.num_threads},
+      {"removed_leftovers", r.removed_leftovers},
+      {"saved_steps", r.saved_steps},
+      {"best_model_checkpoint", r.best_model_checkpoint ? nlohmann::json(*r.best_model_checkpoint) : nlohmann::json()}};
 }
 
 }  // namespace
@@ -121,7 +123,8 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
     Status st = CollectTrainingArgs(flags->training, &args);
     TrainOptions options;
     if (st.ok() && !ParseResumeFault(flags->fault, &options.fault)) {
-      st = Status::InvalidArgument("--fault-inject " + flags->fault + ": expected one of rng, sampler, "
+      st = Status::InvalidArgument("--fault-inject " + flags->fault +
+                                   ": expected one of rng, sampler, "
                                    "optimizer, scheduler, loss-sums");
     }
     int64_t stop_after = 0, event_fd = -1;

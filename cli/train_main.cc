@@ -5,8 +5,8 @@
 
 #include "cli/replay_command.h"
 #include "cli/run_app.h"
-#include "cli/train_main.h"
 #include "cli/train_command.h"
+#include "cli/train_main.h"
 #include "cli/verify_resume_command.h"
 
 namespace lockstep {

@@ -3,11 +3,11 @@
 namespace lockstep {
 
 CLI::App* DefineTrainCommand(CLI::App* app, TrainFlags* flags) {
-  CLI::App* cmd = app->add_subcommand(
-      "train",
-      "Train the built-in reference model with Hugging Face Trainer semantics.\n"
-      "Every optimizer step is recorded in OUTPUT_DIR/steps.jsonl.zst; checkpoints go to\n"
-      "OUTPUT_DIR/checkpoint-<step>. With no flags, runs a short built-in default.");
+  CLI::App* cmd =
+      app->add_subcommand("train",
+                          "Train the built-in reference model with Hugging Face Trainer semantics.\n"
+                          "Every optimizer step is recorded in OUTPUT_DIR/steps.jsonl.zst; checkpoints go to\n"
+                          "OUTPUT_DIR/checkpoint-<step>. With no flags, runs a short built-in default.");
   cmd->add_flag("--json", flags->json, "Print the result as JSON on stdout");
   cmd->add_flag("--quiet", flags->quiet, "No progress display");
   flags->resume_option = cmd->add_option(
@@ -45,20 +45,20 @@ CLI::App* DefineVerifyResumeCommand(CLI::App* app, VerifyFlags* flags) {
       "reference: step records, the final checkpoint tensor by tensor, and the results files.\n"
       "Exit 0 when all are bit-exact, 1 on a divergence (the first step and field are named).\n"
       "Without a variant flag, interrupts mid-epoch and at the first epoch boundary.");
-  cmd->add_option("--interrupt-at", flags->interrupt_at, "Stop after step K (and K2, ...), then resume; one variant each")
+  cmd->add_option("--interrupt-at", flags->interrupt_at,
+                  "Stop after step K (and K2, ...), then resume; one variant each")
       ->delimiter(',')
       ->type_name("K[,K2,...]");
   cmd->add_flag("--every-checkpoint", flags->every_checkpoint, "Stop and resume at every checkpoint in turn");
   cmd->add_option(
-      "--kill-random", flags->kill_random,
-      "SIGKILL a child `lockstep train` N times, each in its own stretch of the run: by a seeded coin, at a "
-      "random moment of a step or shortly after a save begins. The plan is seeded; the moment the signal "
-      "lands is not, so a rerun may hit different bytes (use --crash-points for exact replays)")
+         "--kill-random", flags->kill_random,
+         "SIGKILL a child `lockstep train` N times, each in its own stretch of the run: by a seeded coin, at a "
+         "random moment of a step or shortly after a save begins. The plan is seeded; the moment the signal "
+         "lands is not, so a rerun may hit different bytes (use --crash-points for exact replays)")
       ->type_name("N");
-  cmd->add_option(
-      "--crash-points", flags->crash_points,
-      "Make a child kill itself N times, each right after a seeded write, fsync or rename of a checkpoint "
-      "save: the same --kill-seed replays the same crashes, byte for byte")
+  cmd->add_option("--crash-points", flags->crash_points,
+                  "Make a child kill itself N times, each right after a seeded write, fsync or rename of a checkpoint "
+                  "save: the same --kill-seed replays the same crashes, byte for byte")
       ->type_name("N");
   cmd->add_option("--cmd", flags->cmd,
                   "Verify your own trainer: its shell command, with {output_dir} where each run writes "
@@ -72,8 +72,7 @@ CLI::App* DefineVerifyResumeCommand(CLI::App* app, VerifyFlags* flags) {
                   "Verify a data-parallel job: every run is N ranks (lockstep train --nproc_per_node N), and "
                   "each --kill-random kill SIGKILLs one rank, a seeded one")
       ->type_name("N");
-  cmd->add_option("--kill-seed", flags->kill_seed,
-                  "Seed of the --kill-random and --crash-points plans (reported)")
+  cmd->add_option("--kill-seed", flags->kill_seed, "Seed of the --kill-random and --crash-points plans (reported)")
       ->type_name("SEED")
       ->capture_default_str();
   cmd->add_option("--fault-inject", flags->fault,
@@ -105,8 +104,7 @@ CLI::App* DefineReplayCommand(CLI::App* app, ReplayFlags* flags) {
   cmd->add_option("--nproc_per_node", flags->nproc_per_node,
                   "Ranks of a data-parallel run's replay (default and only choice: the run's world size)")
       ->type_name("N");
-  cmd->add_option("--num_threads", flags->num_threads, "Intra-op threads (default: the checkpoint's)")
-      ->type_name("N");
+  cmd->add_option("--num_threads", flags->num_threads, "Intra-op threads (default: the checkpoint's)")->type_name("N");
   cmd->add_option("--atol", flags->atol, "Accept |a-b| <= atol + rtol*|b| (NumPy's rule)")->type_name("X");
   cmd->add_option("--rtol", flags->rtol, "See --atol")->type_name("Y");
   cmd->add_option("--ulp", flags->ulp, "Accept float32 values at most N ULPs apart")->type_name("N");

@@ -59,7 +59,8 @@ void PrintReport(const VerifyResumeReport& r) {
     if (c.final_checkpoint.empty()) {
       std::snprintf(ckpt, sizeof(ckpt), "(none saved)");
     } else {
-      std::snprintf(ckpt, sizeof(ckpt), "%lld/%lld tensors equal", static_cast<long long>(c.checkpoint.tensors_identical),
+      std::snprintf(ckpt, sizeof(ckpt), "%lld/%lld tensors equal",
+                    static_cast<long long>(c.checkpoint.tensors_identical),
                     static_cast<long long>(c.checkpoint.tensors_compared));
     }
     std::snprintf(results, sizeof(results), "%s", c.results || c.log_history ? "DIFFER" : "equal");
@@ -77,7 +78,7 @@ void PrintReport(const VerifyResumeReport& r) {
                     in.during_checkpoint_write ? ", inside the checkpoint write" : "");
         for (const auto& l : in.leftovers) std::printf(", left %s", l.c_str());
         std::printf("; %s\n", in.resumed_at > 0 ? ("resumed at step " + std::to_string(in.resumed_at)).c_str()
-                                                 : "no checkpoint yet: started afresh");
+                                                : "no checkpoint yet: started afresh");
         for (const auto& s : in.skipped) std::printf("    skipped %s\n", s.c_str());
       }
     }
@@ -88,7 +89,6 @@ void PrintReport(const VerifyResumeReport& r) {
   std::printf("\nverdict: %s\n", r.bit_exact() ? "BIT-EXACT: every resumed run is the uninterrupted run"
                                                : "DIVERGED: a resumed run is not the uninterrupted run");
 }
-
 
 // `verify-resume --cmd`: the user's own trainer (replay/verify_cmd.h).
 int VerifyCommand(const VerifyFlags& flags, const TrainingArgs& args) {
@@ -101,12 +101,14 @@ int VerifyCommand(const VerifyFlags& flags, const TrainingArgs& args) {
   o.resume_arg = flags.resume_arg;
   o.work_dir = args.output_dir;
   int64_t kills = 2, seed = 0;
-  Status st = flags.kill_random.empty() ? Status::Ok() : ParseWholeNumber("--kill-random", flags.kill_random, 0, &kills);
+  Status st =
+      flags.kill_random.empty() ? Status::Ok() : ParseWholeNumber("--kill-random", flags.kill_random, 0, &kills);
   if (st.ok()) st = ParseWholeNumber("--kill-seed", flags.kill_seed, 0, &seed);
   if (st.ok() && kills > 1000) st = Status::InvalidArgument("--kill-random takes at most 1000");
   std::error_code ec;
   if (st.ok() && fs::exists(o.work_dir) && !fs::is_empty(o.work_dir, ec) && !args.overwrite_output_dir) {
-    st = Status::InvalidArgument(o.work_dir + " is not empty: choose another --output_dir or pass --overwrite_output_dir true");
+    st = Status::InvalidArgument(o.work_dir +
+                                 " is not empty: choose another --output_dir or pass --overwrite_output_dir true");
   }
   if (!st.ok()) return fail(Status::InvalidArgument(st.message()));
   o.kill_random = static_cast<int>(kills);

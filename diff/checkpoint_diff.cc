@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <map>
 
-#include "formats/checkpoint_layout.h"
+#include "diff/tensor_diff.h"
 #include "formats/checkpoint.h"
+#include "formats/checkpoint_layout.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
-#include "diff/tensor_diff.h"
 #include "settings/location_settings.h"
 
 namespace fs = std::filesystem;
@@ -20,8 +20,9 @@ namespace lockstep {
 nlohmann::json NormalizeRunJson(const std::string& file_name, nlohmann::json value) {
   if (!value.is_object()) return value;
   // training_args.bin holds TrainingArguments as a pickled object: its fields are its state.
-  nlohmann::json* args = file_name == "training_args.json" ? &value
-                       : file_name == hf::kTrainingArgsFile && value.contains("state") ? &value["state"] : nullptr;
+  nlohmann::json* args = file_name == "training_args.json"                               ? &value
+                         : file_name == hf::kTrainingArgsFile && value.contains("state") ? &value["state"]
+                                                                                         : nullptr;
   if (args && args->is_object()) {
     *args = WithoutOutputLocations(std::move(*args));
   }
@@ -69,7 +70,8 @@ Status CompareCheckpoints(const std::string& reference, const std::string& candi
              t.first_a, t.first_b);
     }
   }
-  for (const auto& s : diff.state) out->differences.push_back(MakeDivergence(step, cause::kState, label + "/" + s.file, s.field, s.a, s.b));
+  for (const auto& s : diff.state)
+    out->differences.push_back(MakeDivergence(step, cause::kState, label + "/" + s.file, s.field, s.a, s.b));
   return Status::Ok();
 }
 

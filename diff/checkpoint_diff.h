@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "formats/status.h"
 #include "diff/divergence.h"
+#include "formats/status.h"
 
 namespace lockstep {
 

@@ -46,8 +46,8 @@ nlohmann::json Divergence::ToJson() const {
   return j;
 }
 
-Divergence MakeDivergence(int64_t step, std::string cause, std::string where, std::string field,
-                          std::string reference, std::string candidate) {
+Divergence MakeDivergence(int64_t step, std::string cause, std::string where, std::string field, std::string reference,
+                          std::string candidate) {
   Divergence d;
   d.step = step;
   d.cause = std::move(cause);

@@ -26,7 +26,7 @@ namespace lockstep {
 //             or a record differs only in how it was run (resume_override, epoch)
 namespace cause {
 inline constexpr char kData[] = "data", kRng[] = "rng", kLr[] = "lr", kNumerics[] = "numerics", kLength[] = "length",
-               kWeights[] = "weights", kState[] = "state", kSettings[] = "settings", kUnknown[] = "unknown";
+                      kWeights[] = "weights", kState[] = "state", kSettings[] = "settings", kUnknown[] = "unknown";
 }  // namespace cause
 
 // True for the causes that are a computed number differing (numerics, unknown): those a
@@ -39,12 +39,12 @@ std::string CauseOfStepField(const std::string& field);
 std::string CauseOfLogKey(const std::string& key);
 
 struct Divergence {
-  int64_t step = 0;        // the first step whose record or state differs
-  std::string cause;       // one of the cause:: names
-  std::string where;       // "step log", "checkpoint-384/model.h5", "train_results.json", ...
-  std::string field;       // "rng.cpu", "loss_bits", "fc1.weight", "log_history.loss", ...
-  std::string reference;   // the reference's value, abbreviated
-  std::string candidate;   // the candidate's value, abbreviated
+  int64_t step = 0;       // the first step whose record or state differs
+  std::string cause;      // one of the cause:: names
+  std::string where;      // "step log", "checkpoint-384/model.h5", "train_results.json", ...
+  std::string field;      // "rng.cpu", "loss_bits", "fc1.weight", "log_history.loss", ...
+  std::string reference;  // the reference's value, abbreviated
+  std::string candidate;  // the candidate's value, abbreviated
   // Other causes whose fields differ at the same step too, cause before effect (data, rng,
   // lr only: an outcome that differs after them is their effect). A resume that neither
   // skips its data nor restores its generators parts in both at once: both are named.
@@ -54,8 +54,8 @@ struct Divergence {
 };
 
 // A divergence naming one cause (`also` empty).
-Divergence MakeDivergence(int64_t step, std::string cause, std::string where, std::string field,
-                          std::string reference, std::string candidate);
+Divergence MakeDivergence(int64_t step, std::string cause, std::string where, std::string field, std::string reference,
+                          std::string candidate);
 
 // The earlier of two divergences by step; on a tie the one already held wins, so callers
 // offer them in cause-before-effect order.

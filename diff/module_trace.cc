@@ -6,8 +6,8 @@
 #include <map>
 #include <tuple>
 
-#include "formats/module_trace.h"
 #include "diff/step_compare.h"
+#include "formats/module_trace.h"
 
 using nlohmann::json;
 
@@ -26,7 +26,8 @@ float AsFloat(uint32_t bits) {
 void CompareSummaries(const json& a, const json& b, const Tolerance& tol, TraceEntryDiff* d) {
   std::vector<std::pair<json, json>> pairs;
   for (const char* k : {"min", "max", "mean", "mean_abs"}) pairs.emplace_back(a.value(k, json()), b.value(k, json()));
-  for (size_t i = 0; i < std::min(a["sample"].size(), b["sample"].size()); ++i) pairs.emplace_back(a["sample"][i], b["sample"][i]);
+  for (size_t i = 0; i < std::min(a["sample"].size(), b["sample"].size()); ++i)
+    pairs.emplace_back(a["sample"][i], b["sample"][i]);
   d->within_tolerance = tol.any();
   for (const auto& [x, y] : pairs) {
     if (x == y) continue;
@@ -48,7 +49,8 @@ void CompareSummaries(const json& a, const json& b, const Tolerance& tol, TraceE
 
 }  // namespace
 
-static Status DiffTraceFilesUnchecked(const std::string& path_a, const std::string& path_b, const Tolerance& tol, TraceDiff* out) {
+static Status DiffTraceFilesUnchecked(const std::string& path_a, const std::string& path_b, const Tolerance& tol,
+                                      TraceDiff* out) {
   *out = TraceDiff();
   out->tolerance = tol;
   json a, b;
@@ -101,8 +103,12 @@ Status DiffTraceFiles(const std::string& path_a, const std::string& path_b, cons
 json TraceDiffJson(const TraceDiff& d) {
   json entries = json::array();
   for (const auto& e : d.entries) {
-    entries.push_back({{"kind", e.kind}, {"name", e.name}, {"micro_batch", e.micro_batch}, {"status", e.status},
-                       {"max_ulp", e.max_ulp == UINT64_MAX ? json("nan") : json(e.max_ulp)}, {"max_rel", e.max_rel},
+    entries.push_back({{"kind", e.kind},
+                       {"name", e.name},
+                       {"micro_batch", e.micro_batch},
+                       {"status", e.status},
+                       {"max_ulp", e.max_ulp == UINT64_MAX ? json("nan") : json(e.max_ulp)},
+                       {"max_rel", e.max_rel},
                        {"within_tolerance", e.within_tolerance}});
   }
   auto module = [&](const std::optional<size_t>& i) {
@@ -110,9 +116,12 @@ json TraceDiffJson(const TraceDiff& d) {
     const auto& e = d.entries[*i];
     return json{{"kind", e.kind}, {"name", e.name}, {"micro_batch", e.micro_batch}, {"status", e.status}};
   };
-  return {{"identical", d.identical()}, {"within_tolerance", d.within_tolerance()},
-          {"tolerance", d.tolerance.ToJson()}, {"first_module", module(d.first)},
-          {"first_outside_tolerance", module(d.first_outside)}, {"entries", entries}};
+  return {{"identical", d.identical()},
+          {"within_tolerance", d.within_tolerance()},
+          {"tolerance", d.tolerance.ToJson()},
+          {"first_module", module(d.first)},
+          {"first_outside_tolerance", module(d.first_outside)},
+          {"entries", entries}};
 }
 
 std::string TraceDiffText(const TraceDiff& d) {
@@ -123,11 +132,13 @@ std::string TraceDiffText(const TraceDiff& d) {
     const auto& f = d.entries[*d.first];
     out = std::string(d.within_tolerance() ? "WITHIN TOLERANCE" : "DIFFERENT") + ": first differs at " +
           (f.kind == "forward" ? "module " : "the gradient of ") + f.name + " (" +
-          (f.micro_batch < 0 ? std::string("the whole accumulation window") : "micro-batch " + std::to_string(f.micro_batch)) +
+          (f.micro_batch < 0 ? std::string("the whole accumulation window")
+                             : "micro-batch " + std::to_string(f.micro_batch)) +
           ", " + f.status + ")\n";
   }
   char line[256];
-  std::snprintf(line, sizeof(line), "\n  %-4s %-8s %-36s %-14s %10s %10s\n", "#", "kind", "name", "status", "max ulp", "max rel");
+  std::snprintf(line, sizeof(line), "\n  %-4s %-8s %-36s %-14s %10s %10s\n", "#", "kind", "name", "status", "max ulp",
+                "max rel");
   out += line;
   for (size_t i = 0; i < d.entries.size(); ++i) {
     const auto& e = d.entries[i];

@@ -10,23 +10,23 @@
 
 #include <nlohmann/json.hpp>
 
-#include "formats/status.h"
 #include "diff/tensor_compare.h"
+#include "formats/status.h"
 
 namespace lockstep {
 
 struct TraceEntryDiff {
-  std::string kind;         // "forward" or "grad"
-  std::string name;         // "h.1.attn", "fc1.weight"
+  std::string kind;  // "forward" or "grad"
+  std::string name;  // "h.1.attn", "fc1.weight"
   int64_t micro_batch = 0;
-  std::string status;       // "equal", "differ", "missing_in_a", "missing_in_b", "shape_mismatch"
-  uint64_t max_ulp = 0;     // over the summary and sampled elements, float32
+  std::string status;    // "equal", "differ", "missing_in_a", "missing_in_b", "shape_mismatch"
+  uint64_t max_ulp = 0;  // over the summary and sampled elements, float32
   double max_rel = 0;
   bool within_tolerance = true;
 };
 
 struct TraceDiff {
-  std::string step_a, step_b;     // the traced step of each
+  std::string step_a, step_b;           // the traced step of each
   std::vector<TraceEntryDiff> entries;  // in A's execution order
   std::optional<size_t> first;          // index of the first entry that differs in its bits
   std::optional<size_t> first_outside;  // ... and of the first the tolerance does not accept

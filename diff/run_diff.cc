@@ -18,8 +18,9 @@ namespace {
 // that draws its batches from them, as a Python loop may, parts there first), what was
 // drawn, then what was computed. In a data-parallel job the other ranks' batches and
 // generators are causes as rank 0's are; a job of another size differs first in them.
-constexpr const char* kStepFieldOrder[] = {"step", "sampler", "rng", "batches", "batches_other_ranks",
-                                           "rng_other_ranks", "lr", "loss_bits", "grad_norm_bits", "epoch"};
+constexpr const char* kStepFieldOrder[] = {
+    "step",      "sampler",        "rng",  "batches", "batches_other_ranks", "rng_other_ranks", "lr",
+    "loss_bits", "grad_norm_bits", "epoch"};
 // Decimal renderings of fields compared through their bits; never the first cause.
 const std::set<std::string> kShadowFields = {"loss", "grad_norm", "wall_time", "kind"};
 
@@ -62,10 +63,11 @@ std::optional<Divergence> CompareLogHistory(const json& a, const json& b) {
     const int64_t step = IntField(i < ha.size() ? ha[i] : hb[i], "step", 0);
     if (i >= ha.size() || i >= hb.size()) {
       return MakeDivergence(step, cause::kLength, kTrainerStateFile, "log_history[" + std::to_string(i) + "]",
-                        i < ha.size() ? "present" : "(absent)", i < hb.size() ? "present" : "(absent)");
+                            i < ha.size() ? "present" : "(absent)", i < hb.size() ? "present" : "(absent)");
     }
     if (auto d = FirstJsonDifference(ha[i], hb[i], "log_history")) {
-      return MakeDivergence(step, CauseOfLogKey(LastKey(d->path)), kTrainerStateFile, d->path, Abbreviate(d->a), Abbreviate(d->b));
+      return MakeDivergence(step, CauseOfLogKey(LastKey(d->path)), kTrainerStateFile, d->path, Abbreviate(d->a),
+                            Abbreviate(d->b));
     }
   }
   return std::nullopt;
@@ -91,8 +93,8 @@ std::optional<Divergence> CompareStepRecords(const json& a, const json& b) {
   for (const auto& [k, v] : a.items()) rest.insert(k);
   for (const auto& [k, v] : b.items()) rest.insert(k);
   for (const auto& k : rest) {
-    if (kShadowFields.count(k) || std::find(std::begin(kStepFieldOrder), std::end(kStepFieldOrder), k) !=
-                                      std::end(kStepFieldOrder)) {
+    if (kShadowFields.count(k) ||
+        std::find(std::begin(kStepFieldOrder), std::end(kStepFieldOrder), k) != std::end(kStepFieldOrder)) {
       continue;
     }
     if (auto d = FieldDifference(step, k, ValueOr(a, k), ValueOr(b, k))) return d;
@@ -126,8 +128,8 @@ Status CompareRuns(const std::string& reference_dir, const std::string& candidat
     if (i >= ref.records.size() || i >= cand.records.size()) {
       const json& present = i < ref.records.size() ? ref.records[i] : cand.records[i];
       out->step_log = MakeDivergence(present.value("step", int64_t{0}), cause::kLength, "step log", "(record)",
-                                 i < ref.records.size() ? "present" : "(absent)",
-                                 i < cand.records.size() ? "present" : "(absent)");
+                                     i < ref.records.size() ? "present" : "(absent)",
+                                     i < cand.records.size() ? "present" : "(absent)");
     } else if (auto d = CompareStepRecords(ref.records[i], cand.records[i])) {
       out->step_log = d;
     } else {
@@ -142,15 +144,16 @@ Status CompareRuns(const std::string& reference_dir, const std::string& candidat
   LOCKSTEP_RETURN_IF_ERROR(ReadOptionalJson(candidate_dir + "/trainer_state.json", &state_b, &has_b));
   const int64_t final_step = IntField(state_a, "global_step", out->reference_steps);
   if (has_a != has_b) {
-    out->results = MakeDivergence(final_step, cause::kState, kTrainerStateFile, "(file)", has_a ? "present" : "(absent)",
-                              has_b ? "present" : "(absent)");
+    out->results = MakeDivergence(final_step, cause::kState, kTrainerStateFile, "(file)",
+                                  has_a ? "present" : "(absent)", has_b ? "present" : "(absent)");
   } else if (has_a) {
     out->log_history = CompareLogHistory(state_a, state_b);
     if (state_a.is_object()) state_a.erase("log_history");
     if (state_b.is_object()) state_b.erase("log_history");
     if (auto d = FirstJsonDifference(NormalizeRunJson(kTrainerStateFile, state_a),
                                      NormalizeRunJson(kTrainerStateFile, state_b))) {
-      out->results = MakeDivergence(final_step, cause::kState, kTrainerStateFile, d->path, Abbreviate(d->a), Abbreviate(d->b));
+      out->results =
+          MakeDivergence(final_step, cause::kState, kTrainerStateFile, d->path, Abbreviate(d->a), Abbreviate(d->b));
     }
   }
 
@@ -159,10 +162,11 @@ Status CompareRuns(const std::string& reference_dir, const std::string& candidat
   if (fs::exists(reference_dir + "/" + final_name)) {
     out->final_checkpoint = final_name;
     if (!fs::exists(candidate_dir + "/" + final_name)) {
-      out->checkpoint.differences.push_back(MakeDivergence(final_step, cause::kWeights, final_name, "(directory)", "present", "(absent)"));
+      out->checkpoint.differences.push_back(
+          MakeDivergence(final_step, cause::kWeights, final_name, "(directory)", "present", "(absent)"));
     } else {
-      LOCKSTEP_RETURN_IF_ERROR(CompareCheckpoints(reference_dir + "/" + final_name,
-                                                  candidate_dir + "/" + final_name, final_step, &out->checkpoint));
+      LOCKSTEP_RETURN_IF_ERROR(CompareCheckpoints(reference_dir + "/" + final_name, candidate_dir + "/" + final_name,
+                                                  final_step, &out->checkpoint));
     }
   }
 
@@ -175,7 +179,8 @@ Status CompareRuns(const std::string& reference_dir, const std::string& candidat
     ++out->results_files_compared;
     std::optional<Divergence> d;
     if (has_a != has_b) {
-      d = MakeDivergence(final_step, cause::kState, name, "(file)", has_a ? "present" : "(absent)", has_b ? "present" : "(absent)");
+      d = MakeDivergence(final_step, cause::kState, name, "(file)", has_a ? "present" : "(absent)",
+                         has_b ? "present" : "(absent)");
     } else if (auto j = FirstJsonDifference(a, b)) {
       d = MakeDivergence(final_step, cause::kState, name, j->path, Abbreviate(j->a), Abbreviate(j->b));
     }
@@ -191,13 +196,18 @@ json RunComparisonJson(const RunComparison& c) {
   const auto first = c.First();
   return {{"bit_exact", c.bit_exact()},
           {"first_divergence", opt(first)},
-          {"step_log", {{"reference_steps", c.reference_steps}, {"candidate_steps", c.candidate_steps},
-                        {"steps_matching", c.steps_matching}, {"first_divergence", opt(c.step_log)}}},
+          {"step_log",
+           {{"reference_steps", c.reference_steps},
+            {"candidate_steps", c.candidate_steps},
+            {"steps_matching", c.steps_matching},
+            {"first_divergence", opt(c.step_log)}}},
           {"log_history", {{"first_divergence", opt(c.log_history)}}},
-          {"final_checkpoint", {{"name", c.final_checkpoint}, {"files_compared", c.checkpoint.files_compared},
-                                {"tensors_compared", c.checkpoint.tensors_compared},
-                                {"tensors_identical", c.checkpoint.tensors_identical},
-                                {"differences", differences}}},
+          {"final_checkpoint",
+           {{"name", c.final_checkpoint},
+            {"files_compared", c.checkpoint.files_compared},
+            {"tensors_compared", c.checkpoint.tensors_compared},
+            {"tensors_identical", c.checkpoint.tensors_identical},
+            {"differences", differences}}},
           {"results", {{"files_compared", c.results_files_compared}, {"first_divergence", opt(c.results)}}},
           {"candidate_resumes", c.candidate_resumes}};
 }

@@ -11,27 +11,25 @@
 
 #include <nlohmann/json.hpp>
 
-#include "formats/status.h"
 #include "diff/checkpoint_diff.h"
 #include "diff/divergence.h"
+#include "formats/status.h"
 
 namespace lockstep {
 
 struct RunComparison {
   int64_t reference_steps = 0;  // step records in each log
   int64_t candidate_steps = 0;
-  int64_t steps_matching = 0;   // step records identical before the first difference
+  int64_t steps_matching = 0;             // step records identical before the first difference
   std::optional<Divergence> step_log;     // first differing step record (or a missing one)
   std::optional<Divergence> log_history;  // first differing entry of trainer_state.json
   std::string final_checkpoint;           // "checkpoint-384", or "" when the run saved none
   CheckpointComparison checkpoint;        // of final_checkpoint
   int64_t results_files_compared = 0;
-  std::optional<Divergence> results;      // first difference in the results files
+  std::optional<Divergence> results;              // first difference in the results files
   std::vector<nlohmann::json> candidate_resumes;  // the candidate log's "resume" records
 
-  bool bit_exact() const {
-    return !step_log && !log_history && checkpoint.identical() && !results;
-  }
+  bool bit_exact() const { return !step_log && !log_history && checkpoint.identical() && !results; }
   // The earliest divergence by step; on a tie, in the order step log, log history, final
   // checkpoint, results: the cause before its effects.
   std::optional<Divergence> First() const;

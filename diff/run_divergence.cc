@@ -11,14 +11,14 @@
 #include <map>
 #include <set>
 
-#include "formats/checkpoint_layout.h"
-#include "formats/checkpoint.h"
-#include "formats/json_file.h"
-#include "formats/step_log.h"
 #include "diff/checkpoint_diff.h"
 #include "diff/run_diff.h"
 #include "diff/step_compare.h"
 #include "diff/tensor_diff.h"
+#include "formats/checkpoint.h"
+#include "formats/checkpoint_layout.h"
+#include "formats/json_file.h"
+#include "formats/step_log.h"
 #include "formats/tensor_sources.h"
 
 namespace fs = std::filesystem;
@@ -69,15 +69,17 @@ Status ReadHfState(RunSide* side) {
   LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(source, &state));
   if (!state.is_object()) return Status::Corruption(source + ": not a JSON object");
   side->log_history = ArrayField(state, "log_history");
-  for (const char* key : {"train_batch_size", "num_train_epochs", "max_steps", "logging_steps", "eval_steps",
-                          "save_steps"}) {
+  for (const char* key :
+       {"train_batch_size", "num_train_epochs", "max_steps", "logging_steps", "eval_steps", "save_steps"}) {
     if (state.contains(key)) side->settings[std::string("trainer_state.") + key] = state[key];
   }
   if (side->checkpoint_steps.empty()) return Status::Ok();
   const std::string newest = side->dir + "/" + CheckpointDirName(side->checkpoint_steps.back());
   json config;
-  if (fs::exists(newest + "/config.json") && ReadJsonFile(newest + "/config.json", &config).ok() && config.is_object()) {
-    if (config.contains("transformers_version")) side->environment["transformers_version"] = config["transformers_version"];
+  if (fs::exists(newest + "/config.json") && ReadJsonFile(newest + "/config.json", &config).ok() &&
+      config.is_object()) {
+    if (config.contains("transformers_version"))
+      side->environment["transformers_version"] = config["transformers_version"];
     if (config.contains("torch_dtype")) side->environment["torch_dtype"] = config["torch_dtype"];
   }
   if (fs::exists(newest + "/training_args.bin")) {
@@ -176,7 +178,7 @@ Divergence MissingRecord(const json& record, const RunSide& lacks, bool referenc
                     (records.empty() ? std::string("0") : std::to_string(records.back().value("step", int64_t{0})));
   why += lacks.log.truncated_tail ? "; the file ends inside a frame: " + lacks.log.tail_problem + ")" : ")";
   return MakeDivergence(step, cause::kLength, lacks.dir + "/" + kStepLogFile, "record of step " + std::to_string(step),
-                    reference_has ? "present" : why, reference_has ? why : "present");
+                        reference_has ? "present" : why, reference_has ? why : "present");
 }
 
 void CompareStepLogs(const RunSide& a, const RunSide& b, const Tolerance& tol, RunDiff* out) {
@@ -241,11 +243,11 @@ void CompareLogHistories(const json& ha, const json& hb, const Tolerance& tol, R
     bool within = false;
     if (i >= ha.size() || i >= hb.size()) {
       d = MakeDivergence(step, cause::kLength, "log_history", "(entry " + std::to_string(i) + ")",
-                     i < ha.size() ? "present" : "(absent)", i < hb.size() ? "present" : "(absent)");
+                         i < ha.size() ? "present" : "(absent)", i < hb.size() ? "present" : "(absent)");
     } else if (auto j = FirstJsonDifference(ha[i], hb[i])) {
       const std::string key = j->path.substr(j->path.rfind('.') + 1);
       d = MakeDivergence(step, CauseOfLogKey(key), "log_history[" + std::to_string(i) + "]", key, Abbreviate(j->a),
-                     Abbreviate(j->b));
+                         Abbreviate(j->b));
       within = tol.any();
       for (const auto& diff : JsonDifferences(ha[i], hb[i], 64)) {
         within = within && NumbersWithinTolerance(diff.a, diff.b, tol) && IsNumericOutcome(CauseOfLogKey(diff.path));
@@ -292,7 +294,8 @@ void ComputeAftermath(const RunSide& a, const RunSide& b, RunDiff* out) {
                                                       it->first - from) != std::end(kAftermathOffsets);
     if (shown) m.losses.push_back({it->first, it->second, jt->second});
   }
-  if (last >= 0 && (m.losses.empty() || m.losses.back().step != last)) m.losses.push_back({last, la.at(last), lb.at(last)});
+  if (last >= 0 && (m.losses.empty() || m.losses.back().step != last))
+    m.losses.push_back({last, la.at(last), lb.at(last)});
   // The state step `from` began from is checkpoint-(from-1) or an earlier one.
   for (auto it = b.checkpoint_steps.rbegin(); it != b.checkpoint_steps.rend(); ++it) {
     if (*it >= from) continue;
@@ -322,7 +325,8 @@ Status CompareTopLevelModels(const RunSide& a, const RunSide& b, RunDiff* out) {
     ++s.tensors_differing;
   }
   if (!s.first && !diff.state.empty()) {
-    s.first = MakeDivergence(step, cause::kWeights, wa, diff.state.front().field, diff.state.front().a, diff.state.front().b);
+    s.first =
+        MakeDivergence(step, cause::kWeights, wa, diff.state.front().field, diff.state.front().a, diff.state.front().b);
   }
   out->checkpoints.push_back(s);
   return Status::Ok();
@@ -346,7 +350,7 @@ Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out
       if (t.identical()) continue;
       if (!s.first) {
         s.first = MakeDivergence(step, cause::kWeights, name + "/" + (t.file_a.empty() ? t.file_b : t.file_a), t.name,
-                             t.first_a.empty() ? t.status : t.first_a, t.first_b.empty() ? t.status : t.first_b);
+                                 t.first_a.empty() ? t.status : t.first_a, t.first_b.empty() ? t.status : t.first_b);
       }
       ++s.tensors_differing;
     }
@@ -376,7 +380,7 @@ Status CompareResults(const RunSide& a, const RunSide& b, RunDiff* out, bool* wi
     if (!has_a && !has_b) continue;
     if (has_a != has_b) {
       out->results.push_back(MakeDivergence(final_step, cause::kState, name, "(file)", has_a ? "present" : "(absent)",
-                                          has_b ? "present" : "(absent)"));
+                                            has_b ? "present" : "(absent)"));
       *within = false;
       continue;
     }
@@ -386,7 +390,8 @@ Status CompareResults(const RunSide& a, const RunSide& b, RunDiff* out, bool* wi
     ja = NormalizeRunJson(name, ja);
     jb = NormalizeRunJson(name, jb);
     if (auto d = FirstJsonDifference(ja, jb)) {
-      out->results.push_back(MakeDivergence(final_step, cause::kState, name, d->path, Abbreviate(d->a), Abbreviate(d->b)));
+      out->results.push_back(
+          MakeDivergence(final_step, cause::kState, name, d->path, Abbreviate(d->a), Abbreviate(d->b)));
       *within = *within && JsonWithinTolerance(ja, jb, out->tolerance);
     }
   }
@@ -414,11 +419,12 @@ bool RunDiff::within_tolerance() const {
       first_divergence->cause != cause::kState) {
     return false;
   }
-  return results_within &&
-         std::all_of(checkpoints.begin(), checkpoints.end(), [](const CheckpointSummary& c) { return c.within_tolerance; });
+  return results_within && std::all_of(checkpoints.begin(), checkpoints.end(),
+                                       [](const CheckpointSummary& c) { return c.within_tolerance; });
 }
 
-static Status DiffRunsUnchecked(const std::string& reference, const std::string& candidate, const Tolerance& tolerance, RunDiff* out) {
+static Status DiffRunsUnchecked(const std::string& reference, const std::string& candidate, const Tolerance& tolerance,
+                                RunDiff* out) {
   *out = RunDiff();
   out->tolerance = tolerance;
   RunSide a, b;
@@ -429,8 +435,10 @@ static Status DiffRunsUnchecked(const std::string& reference, const std::string&
   const bool same_kind = a.kind == b.kind;
   DiffSettings(a.settings, b.settings, same_kind, &out->settings);
   DiffSettings(a.environment, b.environment, same_kind, &out->environment);
-  out->reference_steps = a.has_log ? static_cast<int64_t>(a.log.records.size()) : static_cast<int64_t>(a.log_history.size());
-  out->candidate_steps = b.has_log ? static_cast<int64_t>(b.log.records.size()) : static_cast<int64_t>(b.log_history.size());
+  out->reference_steps =
+      a.has_log ? static_cast<int64_t>(a.log.records.size()) : static_cast<int64_t>(a.log_history.size());
+  out->candidate_steps =
+      b.has_log ? static_cast<int64_t>(b.log.records.size()) : static_cast<int64_t>(b.log_history.size());
 
   // Another world size changes the plan (the batches each rank gets), but the runs are the
   // same model on the same data: their step logs are compared, and step 1 names the data.
@@ -443,7 +451,7 @@ static Status DiffRunsUnchecked(const std::string& reference, const std::string&
   if (same_kind && structural != out->settings.end()) {
     out->compared_by = "settings";
     out->first_divergence = MakeDivergence(1, cause::kSettings, "step log header", structural->name,
-                                       Abbreviate(structural->reference), Abbreviate(structural->candidate));
+                                           Abbreviate(structural->reference), Abbreviate(structural->candidate));
     out->first_outside_tolerance = 1;
     return Status::Ok();
   }

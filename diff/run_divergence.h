@@ -11,9 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "formats/status.h"
 #include "diff/divergence.h"
 #include "diff/tensor_compare.h"
+#include "formats/status.h"
 
 namespace lockstep {
 
@@ -30,16 +30,16 @@ struct LossDelta {
 };
 
 struct Aftermath {
-  std::vector<LossDelta> losses;                  // the divergence step, then spaced later steps
+  std::vector<LossDelta> losses;  // the divergence step, then spaced later steps
   double max_abs_loss_delta = 0;
-  Tolerance tolerance;                            // what "exceeds" means below
-  std::optional<int64_t> first_step_beyond;       // the first step whose loss delta exceeds it
-  std::string nearest_checkpoint;                 // in the candidate, holding the state the step began from
-  std::string replay_command;                     // `lockstep replay ...` that re-checks the step
+  Tolerance tolerance;                       // what "exceeds" means below
+  std::optional<int64_t> first_step_beyond;  // the first step whose loss delta exceeds it
+  std::string nearest_checkpoint;            // in the candidate, holding the state the step began from
+  std::string replay_command;                // `lockstep replay ...` that re-checks the step
 };
 
 struct CheckpointSummary {
-  std::string name;       // "checkpoint-200"
+  std::string name;  // "checkpoint-200"
   bool identical = false;
   bool within_tolerance = false;
   int64_t tensors_differing = 0;
@@ -47,14 +47,14 @@ struct CheckpointSummary {
 };
 
 struct RunDiff {
-  std::string kind_a, kind_b;  // "lockstep run", "hf run"
-  std::string compared_by;     // "step log" or "log_history"
+  std::string kind_a, kind_b;                  // "lockstep run", "hf run"
+  std::string compared_by;                     // "step log" or "log_history"
   std::vector<SettingDifference> settings;     // run-deciding settings that differ
   std::vector<SettingDifference> environment;  // where each ran: LibTorch, device, threads
   int64_t reference_steps = 0, candidate_steps = 0, steps_matching = 0;
-  int64_t compared_from_step = 1;              // > 1 when a step log begins later (resumed elsewhere)
-  std::optional<Divergence> first_divergence;  // bit for bit, cause before effect
-  nlohmann::json numerics;                     // for cause numerics: ulp and relative distance
+  int64_t compared_from_step = 1;                  // > 1 when a step log begins later (resumed elsewhere)
+  std::optional<Divergence> first_divergence;      // bit for bit, cause before effect
+  nlohmann::json numerics;                         // for cause numerics: ulp and relative distance
   std::optional<int64_t> first_outside_tolerance;  // the first step the tolerance does not accept
   Aftermath aftermath;
   std::vector<CheckpointSummary> checkpoints;  // those both runs hold
@@ -63,7 +63,7 @@ struct RunDiff {
   std::string not_compared;                    // what one run holds that could not be compared ("" for nothing)
   // When the runs part on their data: each run's sample coverage (inspect/coverage.h's JSON).
   nlohmann::json coverage_a, coverage_b;
-  bool results_within = true;                  // ... all accepted by the tolerance
+  bool results_within = true;  // ... all accepted by the tolerance
   Tolerance tolerance;
 
   bool identical() const;
@@ -74,8 +74,7 @@ struct RunDiff {
 
 // Compares the runs in `reference` and `candidate`. A missing, corrupt or foreign directory
 // is a Status naming it; a difference between the runs is not an error.
-Status DiffRuns(const std::string& reference, const std::string& candidate, const Tolerance& tolerance,
-                RunDiff* out);
+Status DiffRuns(const std::string& reference, const std::string& candidate, const Tolerance& tolerance, RunDiff* out);
 
 // The JSON contract: identical, within_tolerance, first_divergence (null or {step, cause,
 // field, reference, candidate, where}), settings_differences ({name, reference, candidate}),

@@ -1,9 +1,9 @@
 // RunDiff as JSON (the contract scripts read) and as text (the verdict first, then tables).
 #include <cstdio>
 
+#include "diff/run_divergence.h"
 #include "formats/json_file.h"
 #include "inspect/coverage.h"
-#include "diff/run_divergence.h"
 
 using nlohmann::json;
 
@@ -66,7 +66,8 @@ json RunDiffJson(const RunDiff& d) {
     const Aftermath& m = d.aftermath;
     json losses = json::array();
     for (const auto& l : m.losses) {
-      losses.push_back({{"step", l.step}, {"reference", l.reference}, {"candidate", l.candidate}, {"delta", l.delta()}});
+      losses.push_back(
+          {{"step", l.step}, {"reference", l.reference}, {"candidate", l.candidate}, {"delta", l.delta()}});
     }
     aftermath = {{"loss", losses},
                  {"max_abs_loss_delta", m.max_abs_loss_delta},
@@ -77,32 +78,35 @@ json RunDiffJson(const RunDiff& d) {
   }
   json checkpoints = json::array(), results = json::array();
   for (const auto& c : d.checkpoints) {
-    checkpoints.push_back({{"name", c.name}, {"identical", c.identical}, {"within_tolerance", c.within_tolerance},
+    checkpoints.push_back({{"name", c.name},
+                           {"identical", c.identical},
+                           {"within_tolerance", c.within_tolerance},
                            {"tensors_differing", c.tensors_differing},
                            {"first_difference", c.first ? c.first->ToJson() : json()}});
   }
   for (const auto& r : d.results) results.push_back(r.ToJson());
-  return {{"identical", d.identical()},
-          {"compared_anything", d.compared_anything()},
-          {"within_tolerance", d.within_tolerance()},
-          {"tolerance", d.tolerance.ToJson()},
-          {"kind_a", d.kind_a},
-          {"kind_b", d.kind_b},
-          {"compared_by", d.compared_by},
-          {"reference_steps", d.reference_steps},
-          {"candidate_steps", d.candidate_steps},
-          {"steps_matching", d.steps_matching},
-          {"first_divergence", first},
-          {"first_outside_tolerance", d.first_outside_tolerance ? json(*d.first_outside_tolerance) : json()},
-          {"compared_from_step", d.compared_from_step},
-          {"settings_differences", SettingsJson(d.settings)},
-          {"environment", SettingsJson(d.environment)},
-          {"aftermath", aftermath},
-          {"checkpoints", checkpoints},
-          {"results", results},
-          {"notes", d.notes},
-          {"not_compared", d.not_compared.empty() ? json() : json(d.not_compared)},
-          {"coverage", d.coverage_a.is_null() ? json() : json{{"reference", d.coverage_a}, {"candidate", d.coverage_b}}}};
+  return {
+      {"identical", d.identical()},
+      {"compared_anything", d.compared_anything()},
+      {"within_tolerance", d.within_tolerance()},
+      {"tolerance", d.tolerance.ToJson()},
+      {"kind_a", d.kind_a},
+      {"kind_b", d.kind_b},
+      {"compared_by", d.compared_by},
+      {"reference_steps", d.reference_steps},
+      {"candidate_steps", d.candidate_steps},
+      {"steps_matching", d.steps_matching},
+      {"first_divergence", first},
+      {"first_outside_tolerance", d.first_outside_tolerance ? json(*d.first_outside_tolerance) : json()},
+      {"compared_from_step", d.compared_from_step},
+      {"settings_differences", SettingsJson(d.settings)},
+      {"environment", SettingsJson(d.environment)},
+      {"aftermath", aftermath},
+      {"checkpoints", checkpoints},
+      {"results", results},
+      {"notes", d.notes},
+      {"not_compared", d.not_compared.empty() ? json() : json(d.not_compared)},
+      {"coverage", d.coverage_a.is_null() ? json() : json{{"reference", d.coverage_a}, {"candidate", d.coverage_b}}}};
 }
 
 std::string RunDiffText(const RunDiff& d, const std::string& reference, const std::string& candidate) {
@@ -173,7 +177,8 @@ std::string RunDiffText(const RunDiff& d, const std::string& reference, const st
              "\n";
     }
   }
-  for (const auto& r : d.results) out += "  " + r.where + ": " + r.field + " (" + r.reference + " vs " + r.candidate + ")\n";
+  for (const auto& r : d.results)
+    out += "  " + r.where + ": " + r.field + " (" + r.reference + " vs " + r.candidate + ")\n";
   return out;
 }
 

@@ -39,8 +39,8 @@ bool FloatClose(float a, float b, const Tolerance& tol) {
 }
 
 void AlignGenerators(json* a, json* b) {
-  if (!a->is_object() || !b->is_object() || !a->contains("rng") || !b->contains("rng") ||
-      !(*a)["rng"].is_object() || !(*b)["rng"].is_object()) {
+  if (!a->is_object() || !b->is_object() || !a->contains("rng") || !b->contains("rng") || !(*a)["rng"].is_object() ||
+      !(*b)["rng"].is_object()) {
     return;
   }
   const json ra = (*a)["rng"], rb = (*b)["rng"];
@@ -117,7 +117,9 @@ bool StepWithinTolerance(json a, json b, const Tolerance& tol) {
 json FloatDistance(float a, float b) {
   const double rel = b != 0 ? std::fabs(static_cast<double>(a) - b) / std::fabs(b) : INFINITY;
   const uint64_t ulp = UlpDistance(DType::kFloat32, FloatToBits(a), FloatToBits(b));
-  return {{"reference", a}, {"candidate", b}, {"ulp_float32", ulp == UINT64_MAX ? json("nan") : json(ulp)},
+  return {{"reference", a},
+          {"candidate", b},
+          {"ulp_float32", ulp == UINT64_MAX ? json("nan") : json(ulp)},
           {"relative", std::isfinite(rel) ? json(rel) : json(nullptr)}};
 }
 

@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "formats/step_log.h"
 #include "diff/tensor_compare.h"
+#include "formats/step_log.h"
 
 namespace lockstep {
 

@@ -41,28 +41,37 @@ double Decode(DType d, uint64_t bits) {
       std::memcpy(&v, &bits, 8);
       return v;
     }
-    case DType::kFloat16: return HalfToDouble(static_cast<uint16_t>(bits));
+    case DType::kFloat16:
+      return HalfToDouble(static_cast<uint16_t>(bits));
     case DType::kBFloat16: {
       const uint32_t b = static_cast<uint32_t>(bits) << 16;
       float f;
       std::memcpy(&f, &b, 4);
       return f;
     }
-    case DType::kInt64: return static_cast<double>(static_cast<int64_t>(bits));
-    case DType::kInt32: return static_cast<int32_t>(static_cast<uint32_t>(bits));
-    case DType::kInt16: return static_cast<int16_t>(static_cast<uint16_t>(bits));
-    case DType::kInt8: return static_cast<int8_t>(static_cast<uint8_t>(bits));
+    case DType::kInt64:
+      return static_cast<double>(static_cast<int64_t>(bits));
+    case DType::kInt32:
+      return static_cast<int32_t>(static_cast<uint32_t>(bits));
+    case DType::kInt16:
+      return static_cast<int16_t>(static_cast<uint16_t>(bits));
+    case DType::kInt8:
+      return static_cast<int8_t>(static_cast<uint8_t>(bits));
     case DType::kUInt8:
-    case DType::kBool: return static_cast<double>(bits);
+    case DType::kBool:
+      return static_cast<double>(bits);
   }
   return 0;
 }
 
 int SignBit(DType d) {
   switch (d) {
-    case DType::kFloat64: return 63;
-    case DType::kFloat32: return 31;
-    default: return 15;
+    case DType::kFloat64:
+      return 63;
+    case DType::kFloat32:
+      return 31;
+    default:
+      return 15;
   }
 }
 
@@ -202,11 +211,19 @@ std::string ElementText(DType dtype, const uint8_t* data, int64_t i) {
 
 nlohmann::json TensorDiff::ToJson() const {
   auto number = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(std::to_string(v)); };
-  nlohmann::json j = {{"name", name}, {"status", status}, {"file_a", file_a}, {"file_b", file_b},
-                      {"dtype_a", dtype_a}, {"dtype_b", dtype_b}, {"shape_a", shape_a}, {"shape_b", shape_b},
-                      {"numel", numel}, {"differing", differing},
+  nlohmann::json j = {{"name", name},
+                      {"status", status},
+                      {"file_a", file_a},
+                      {"file_b", file_b},
+                      {"dtype_a", dtype_a},
+                      {"dtype_b", dtype_b},
+                      {"shape_a", shape_a},
+                      {"shape_b", shape_b},
+                      {"numel", numel},
+                      {"differing", differing},
                       {"first_index", first_index >= 0 ? nlohmann::json(first_index) : nlohmann::json()},
-                      {"max_abs", number(max_abs)}, {"max_rel", number(max_rel)},
+                      {"max_abs", number(max_abs)},
+                      {"max_rel", number(max_rel)},
                       {"max_ulp", max_ulp == UINT64_MAX ? nlohmann::json("nan") : nlohmann::json(max_ulp)},
                       {"within_tolerance", within_tolerance()}};
   if (dtype_a != dtype_b) j["max_ulp"] = nullptr;

@@ -36,17 +36,17 @@ struct TensorDiff {
   std::string name;
   // "equal", "differ", "missing_in_a", "missing_in_b", "shape_mismatch", "dtype_mismatch".
   std::string status = "equal";
-  std::string file_a, file_b;      // where each side was read ("model.h5", "model-00001-of-00002.safetensors")
+  std::string file_a, file_b;  // where each side was read ("model.h5", "model-00001-of-00002.safetensors")
   std::string dtype_a, dtype_b;
   std::vector<int64_t> shape_a, shape_b;
   int64_t numel = 0;
-  int64_t differing = 0;           // elements whose bits differ
-  int64_t first_index = -1;        // flat (row-major) index of the first of them
-  double max_abs = 0, max_rel = 0;  // NaN when a number differs from a NaN, inf from an infinity
-  uint64_t max_ulp = 0;            // in the dtype itself; UINT64_MAX when a NaN meets a number
+  int64_t differing = 0;                               // elements whose bits differ
+  int64_t first_index = -1;                            // flat (row-major) index of the first of them
+  double max_abs = 0, max_rel = 0;                     // NaN when a number differs from a NaN, inf from an infinity
+  uint64_t max_ulp = 0;                                // in the dtype itself; UINT64_MAX when a NaN meets a number
   int64_t nan_a = 0, nan_b = 0, inf_a = 0, inf_b = 0;  // counted over differing elements only
-  int64_t outside_tolerance = 0;   // differing elements the tolerance does not accept
-  std::string first_a, first_b;    // the first differing element, value and bits
+  int64_t outside_tolerance = 0;                       // differing elements the tolerance does not accept
+  std::string first_a, first_b;                        // the first differing element, value and bits
 
   bool identical() const { return status == "equal"; }
   bool within_tolerance() const { return status == "equal" || (status == "differ" && outside_tolerance == 0); }

@@ -6,17 +6,17 @@
 #include <filesystem>
 #include <map>
 
-#include "formats/checkpoint_layout.h"
+#include "diff/checkpoint_diff.h"
+#include "diff/divergence.h"
+#include "diff/step_compare.h"
 #include "formats/checkpoint.h"
+#include "formats/checkpoint_layout.h"
 #include "formats/checksum.h"
 #include "formats/dcp.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
-#include "formats/torch_archive.h"
-#include "diff/checkpoint_diff.h"
-#include "diff/divergence.h"
-#include "diff/step_compare.h"
 #include "formats/tensor_sources.h"
+#include "formats/torch_archive.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -189,14 +189,16 @@ json StateDifference::ToJson() const {
 }
 
 bool CheckpointDiff::identical() const {
-  return state.empty() && std::all_of(tensors.begin(), tensors.end(), [](const TensorDiff& t) { return t.identical(); });
+  return state.empty() &&
+         std::all_of(tensors.begin(), tensors.end(), [](const TensorDiff& t) { return t.identical(); });
 }
 
 bool NumbersWithinTolerance(const json& a, const json& b, const Tolerance& tolerance) {
   if (!tolerance.any()) return false;
   if (a.is_number() && b.is_number()) return FloatClose(a.get<float>(), b.get<float>(), tolerance);
   // float32 bits as the step log and loop_state.json spell them: "0x40117f02".
-  const bool bits = a.is_string() && b.is_string() && a.get<std::string>().size() == 10 && b.get<std::string>().size() == 10;
+  const bool bits =
+      a.is_string() && b.is_string() && a.get<std::string>().size() == 10 && b.get<std::string>().size() == 10;
   if (!bits) return false;
   const float fa = BitsToFloat(a), fb = BitsToFloat(b);
   return !std::isnan(fa) && !std::isnan(fb) && FloatClose(fa, fb, tolerance);
@@ -207,7 +209,8 @@ bool CheckpointDiff::within_tolerance() const {
          std::all_of(tensors.begin(), tensors.end(), [](const TensorDiff& t) { return t.within_tolerance(); });
 }
 
-static Status DiffCheckpointsUnchecked(const std::string& a, const std::string& b, const Tolerance& tolerance, CheckpointDiff* out) {
+static Status DiffCheckpointsUnchecked(const std::string& a, const std::string& b, const Tolerance& tolerance,
+                                       CheckpointDiff* out) {
   *out = CheckpointDiff();
   Side sa, sb;
   LOCKSTEP_RETURN_IF_ERROR(LoadSide(a, &sa));
@@ -261,10 +264,16 @@ json CheckpointDiffJson(const CheckpointDiff& d, const Tolerance& tolerance) {
   for (const auto& s : d.state) state.push_back(s.ToJson());
   int64_t equal = 0;
   for (const auto& t : d.tensors) equal += t.identical();
-  return {{"identical", d.identical()}, {"within_tolerance", d.within_tolerance()},
-          {"tolerance", tolerance.ToJson()}, {"kind_a", d.kind_a}, {"kind_b", d.kind_b},
-          {"tensors_compared", d.tensors.size()}, {"tensors_equal", equal},
-          {"bytes_compared", d.bytes_compared}, {"tensors", tensors}, {"state_files_compared", d.state_files},
+  return {{"identical", d.identical()},
+          {"within_tolerance", d.within_tolerance()},
+          {"tolerance", tolerance.ToJson()},
+          {"kind_a", d.kind_a},
+          {"kind_b", d.kind_b},
+          {"tensors_compared", d.tensors.size()},
+          {"tensors_equal", equal},
+          {"bytes_compared", d.bytes_compared},
+          {"tensors", tensors},
+          {"state_files_compared", d.state_files},
           {"state_differences", state}};
 }
 
@@ -287,7 +296,8 @@ std::string CheckpointDiffText(const CheckpointDiff& d, const Tolerance& toleran
           std::to_string(d.tensors.size()) + " tensors differ in their bits, all within it\n";
   } else {
     out = "DIFFERENT: " + std::to_string(d.tensors.size() - equal) + " of " + std::to_string(d.tensors.size()) +
-          " tensors differ, and " + std::to_string(d.state.size()) + (d.state.size() == 1 ? " other value\n" : " other values\n");
+          " tensors differ, and " + std::to_string(d.state.size()) +
+          (d.state.size() == 1 ? " other value\n" : " other values\n");
   }
   if (d.kind_a != d.kind_b) out += "  (a is a " + d.kind_a + ", b is a " + d.kind_b + ": tensors compared by name)\n";
   char line[512];
@@ -306,8 +316,8 @@ std::string CheckpointDiffText(const CheckpointDiff& d, const Tolerance& toleran
     if (t.status == "differ" && tolerance.any()) status += t.within_tolerance() ? " (within)" : " (OUTSIDE)";
     const std::string ulp = t.dtype_a != t.dtype_b ? "-" : t.max_ulp == UINT64_MAX ? "nan" : std::to_string(t.max_ulp);
     std::snprintf(line, sizeof(line), "  %-36s %-15s %12lld %12lld %12.4g %12.4g %10s\n", t.name.c_str(),
-                  status.c_str(), static_cast<long long>(t.differing), static_cast<long long>(t.first_index),
-                  t.max_abs, t.max_rel, ulp.c_str());
+                  status.c_str(), static_cast<long long>(t.differing), static_cast<long long>(t.first_index), t.max_abs,
+                  t.max_rel, ulp.c_str());
     out += line;
   }
   if (!d.state.empty()) out += "\n  other values:\n";

@@ -10,16 +10,16 @@
 
 #include <nlohmann/json.hpp>
 
-#include "formats/status.h"
 #include "diff/tensor_compare.h"
+#include "formats/status.h"
 
 namespace lockstep {
 
 // One differing value outside the tensors: a JSON field, a pickled setting, a whole file.
 struct StateDifference {
-  std::string file;   // "trainer_state.json", "scheduler.pt", "rng_state.json"
-  std::string field;  // "log_history[3].loss", "(file)"
-  std::string a, b;   // both values, abbreviated; "(absent)" for a missing side
+  std::string file;               // "trainer_state.json", "scheduler.pt", "rng_state.json"
+  std::string field;              // "log_history[3].loss", "(file)"
+  std::string a, b;               // both values, abbreviated; "(absent)" for a missing side
   bool within_tolerance = false;  // two numbers the tolerance accepts (as float32 values)
   nlohmann::json ToJson() const;
 };
@@ -29,11 +29,11 @@ struct CheckpointDiff {
   std::vector<TensorDiff> tensors;  // in A's order, then tensors only B has
   std::vector<StateDifference> state;
   std::vector<std::string> state_files;  // the files whose other values both sides hold, compared
-  uint64_t bytes_compared = 0;      // tensor bytes read from both sides
+  uint64_t bytes_compared = 0;           // tensor bytes read from both sides
   // False when nothing was compared (no tensor, no other value): no verdict then.
   bool compared_anything() const { return !tensors.empty() || !state_files.empty() || !state.empty(); }
   bool identical() const;
-  bool within_tolerance() const;    // every tensor and every state difference within tolerance
+  bool within_tolerance() const;  // every tensor and every state difference within tolerance
 };
 
 // Compares `a` and `b`, each a checkpoint directory (Lockstep's or Hugging Face's) or a

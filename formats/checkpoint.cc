@@ -35,8 +35,7 @@ bool IsSafeRelativePath(const std::string& p) {
 Status ParseManifest(const nlohmann::json& j, const std::string& path, Manifest* m) {
   // Compared as JSON values: a magic of the wrong type is a mismatch, not an exception.
   if (!j.is_object() || j.value("magic", nlohmann::json()) != kManifestMagic) {
-    return Status::Corruption(path + ": not a Lockstep manifest (magic '" +
-                              std::string(kManifestMagic) + "' missing)");
+    return Status::Corruption(path + ": not a Lockstep manifest (magic '" + std::string(kManifestMagic) + "' missing)");
   }
   const auto version = j.find("format_version");
   if (version == j.end() || !version->is_number_integer()) {
@@ -44,10 +43,9 @@ Status ParseManifest(const nlohmann::json& j, const std::string& path, Manifest*
   }
   m->format_version = version->get<int>();
   if (m->format_version != kManifestVersion) {
-    return Status::Corruption(path + ": manifest format version " +
-                              std::to_string(m->format_version) +
-                              " is not supported by this build (it reads version " +
-                              std::to_string(kManifestVersion) + ")");
+    return Status::Corruption(path + ": manifest format version " + std::to_string(m->format_version) +
+                              " is not supported by this build (it reads version " + std::to_string(kManifestVersion) +
+                              ")");
   }
   const auto step = j.find("global_step");
   const auto files = j.find("files");
@@ -61,8 +59,7 @@ Status ParseManifest(const nlohmann::json& j, const std::string& path, Manifest*
         !f["size"].is_number_unsigned() || !f.contains("xxh3_128") || !f["xxh3_128"].is_string()) {
       return Status::Corruption(path + ": a files entry lacks path, size or xxh3_128");
     }
-    ManifestEntry e{f["path"].get<std::string>(), f["size"].get<uint64_t>(),
-                    f["xxh3_128"].get<std::string>()};
+    ManifestEntry e{f["path"].get<std::string>(), f["size"].get<uint64_t>(), f["xxh3_128"].get<std::string>()};
     if (!IsSafeRelativePath(e.path)) {
       return Status::Corruption(path + ": names a file outside the checkpoint: '" + e.path + "'");
     }
@@ -79,8 +76,7 @@ bool ParseCheckpointDirName(const std::string& name, int64_t* step) {
   static const std::string kPrefix = "checkpoint-";
   if (name.size() <= kPrefix.size() || name.compare(0, kPrefix.size(), kPrefix) != 0) return false;
   const std::string digits = name.substr(kPrefix.size());
-  if (digits.size() > 18 ||
-      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+  if (digits.size() > 18 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return false;
   }
   *step = std::stoll(digits);
@@ -99,13 +95,11 @@ Status ListCheckpointDirs(const std::string& run_dir, std::vector<CheckpointDir>
     if (!entry.is_directory(ec)) continue;
     out->push_back({step, entry.path().string()});
   }
-  std::sort(out->begin(), out->end(),
-            [](const CheckpointDir& a, const CheckpointDir& b) { return a.step < b.step; });
+  std::sort(out->begin(), out->end(), [](const CheckpointDir& a, const CheckpointDir& b) { return a.step < b.step; });
   return Status::Ok();
 }
 
-Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* manifest,
-                          const ByteProgress& progress) {
+Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* manifest, const ByteProgress& progress) {
   const std::string manifest_path = (fs::path(dir) / kManifestFile).string();
   nlohmann::json j;
   Status st = ReadJsonFile(manifest_path, &j);
@@ -206,12 +200,10 @@ CheckpointStaging::~CheckpointStaging() {
   if (!committed_) RemoveTree(staging_dir_);
 }
 
-Status CheckpointStaging::Begin(const std::string& run_dir, int64_t step,
-                                std::unique_ptr<CheckpointStaging>* out) {
+Status CheckpointStaging::Begin(const std::string& run_dir, int64_t step, std::unique_ptr<CheckpointStaging>* out) {
   LOCKSTEP_RETURN_IF_ERROR(MakeDirs(run_dir));
-  const std::string staging = (fs::path(run_dir) / (kStagingPrefix + std::to_string(step) + "-" +
-                                                    std::to_string(::getpid())))
-                                  .string();
+  const std::string staging =
+      (fs::path(run_dir) / (kStagingPrefix + std::to_string(step) + "-" + std::to_string(::getpid()))).string();
   LOCKSTEP_RETURN_IF_ERROR(RemoveTree(staging));  // a stale staging of ours from a crashed save
   LOCKSTEP_RETURN_IF_ERROR(io::Mkdir(staging));
   out->reset(new CheckpointStaging(run_dir, step, staging));
@@ -253,10 +245,8 @@ Status CheckpointStaging::Commit(std::string* final_dir) {
     LOCKSTEP_RETURN_IF_ERROR(FileXxh3Hex(p, &hex, &size));
     files.push_back({{"path", name}, {"size", size}, {"xxh3_128", hex}});
   }
-  const nlohmann::json manifest = {{"magic", kManifestMagic},
-                                   {"format_version", kManifestVersion},
-                                   {"global_step", step_},
-                                   {"files", files}};
+  const nlohmann::json manifest = {
+      {"magic", kManifestMagic}, {"format_version", kManifestVersion}, {"global_step", step_}, {"files", files}};
   LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile(FilePath(kManifestFile), manifest));
   LOCKSTEP_RETURN_IF_ERROR(FsyncPath(staging_dir_));
 

@@ -26,7 +26,7 @@ constexpr char kTrainResultsFile[] = "train_results.json";
 constexpr char kEvalResultsFile[] = "eval_results.json";
 constexpr char kAllResultsFile[] = "all_results.json";
 constexpr char kTrainerStateFile[] = "trainer_state.json";
-constexpr char kStagingPrefix[] = ".staging-checkpoint-";   // a save in progress
+constexpr char kStagingPrefix[] = ".staging-checkpoint-";    // a save in progress
 constexpr char kDeletingPrefix[] = ".deleting-checkpoint-";  // a checkpoint being removed
 
 // True for the names only an unfinished save or delete leaves behind (the prefixes above).
@@ -68,8 +68,8 @@ enum class VerifyMode {
 // OK when `dir` is a committed checkpoint under `mode`; otherwise a Status naming the
 // file and the problem: NotFound when the save is incomplete (no manifest, or a listed
 // file missing), Corruption when something present is wrong (a bad manifest, a size or
-// checksum mismatch, or a manifest step that differs from the checkpoint-N name). Fills `*manifest` when non-null. Under kChecksums, `progress`
-// (when set) hears of the bytes as they are hashed.
+// checksum mismatch, or a manifest step that differs from the checkpoint-N name). Fills `*manifest` when non-null.
+// Under kChecksums, `progress` (when set) hears of the bytes as they are hashed.
 Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* manifest = nullptr,
                           const ByteProgress& progress = {});
 
@@ -103,8 +103,7 @@ Status RotateCheckpoints(const std::string& run_dir, int64_t save_total_limit, i
 class CheckpointStaging {
  public:
   // Creates `run_dir`/.staging-checkpoint-<step>-<pid>/.
-  static Status Begin(const std::string& run_dir, int64_t step,
-                      std::unique_ptr<CheckpointStaging>* out);
+  static Status Begin(const std::string& run_dir, int64_t step, std::unique_ptr<CheckpointStaging>* out);
   ~CheckpointStaging();
 
   // Where to write the file `name` before Commit.

@@ -14,15 +14,15 @@ constexpr char kConfigFile[] = "config.json";
 constexpr char kGenerationConfigFile[] = "generation_config.json";
 constexpr char kOptimizerFile[] = "optimizer.pt";
 constexpr char kSchedulerFile[] = "scheduler.pt";
-constexpr char kScalerFile[] = "scaler.pt";            // with fp16 mixed precision
-constexpr char kRngStateFile[] = "rng_state.pth";      // one process; rng_state_<rank>.pth for several
+constexpr char kScalerFile[] = "scaler.pt";        // with fp16 mixed precision
+constexpr char kRngStateFile[] = "rng_state.pth";  // one process; rng_state_<rank>.pth for several
 constexpr char kTrainingArgsFile[] = "training_args.bin";
 constexpr char kSafetensorsFile[] = "model.safetensors";
 constexpr char kSafetensorsIndexFile[] = "model.safetensors.index.json";  // sharded weights
 constexpr char kAdapterConfigFile[] = "adapter_config.json";              // PEFT, beside the adapter
 constexpr char kFsdpModelDir[] = "pytorch_model_fsdp_0";                  // FSDP's sharded state dict (DCP)
 constexpr char kFsdpOptimizerDir[] = "optimizer_0";
-constexpr char kDeepSpeedLatestFile[] = "latest";                         // names DeepSpeed's tag directory
+constexpr char kDeepSpeedLatestFile[] = "latest";  // names DeepSpeed's tag directory
 // JIT checkpointing (enable_jit_checkpoint: a save on SIGTERM) writes this marker before its
 // save and removes it after: a checkpoint-N holding it is a save that never finished.
 constexpr char kIncompleteMarkerFile[] = "checkpoint-is-incomplete.txt";
@@ -30,8 +30,8 @@ constexpr char kIncompleteMarkerFile[] = "checkpoint-is-incomplete.txt";
 // Written by a save before trainer_state.json: a checkpoint-N holding any of them but not
 // trainer_state.json is a save that never finished.
 inline constexpr const char* kWrittenBeforeTrainerState[] = {
-    kConfigFile, kGenerationConfigFile, kAdapterConfigFile, kOptimizerFile, kSchedulerFile, kRngStateFile,
-    kTrainingArgsFile};
+    kConfigFile,    kGenerationConfigFile, kAdapterConfigFile, kOptimizerFile,
+    kSchedulerFile, kRngStateFile,         kTrainingArgsFile};
 
 }  // namespace hf
 

@@ -39,9 +39,7 @@ std::string HashToHex(XXH128_hash_t h) {
 
 }  // namespace
 
-std::string Xxh3Hex(const void* data, size_t size) {
-  return HashToHex(XXH3_128bits(data, size));
-}
+std::string Xxh3Hex(const void* data, size_t size) { return HashToHex(XXH3_128bits(data, size)); }
 
 struct Xxh3Stream::State {
   XXH3_state_t xxh;

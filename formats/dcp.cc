@@ -157,7 +157,8 @@ static Status ReadDcpMetadataUnchecked(const std::string& dir, DcpCheckpoint* ou
     }
     DcpTensor t;
     t.fqn = fqn;
-    if (!SizeOf(Field(State(entry), "size"), &t.size) || !DTypeOfProperties(Field(State(entry), "properties"), &t.dtype)) {
+    if (!SizeOf(Field(State(entry), "size"), &t.size) ||
+        !DTypeOfProperties(Field(State(entry), "properties"), &t.dtype)) {
       return Status::Corruption(path + ": entry '" + fqn + "' is neither a tensor's metadata nor bytes");
     }
     for (const auto& chunk : Field(State(entry), "chunks")) {
@@ -188,7 +189,8 @@ std::vector<std::string> CheckDcpFiles(const DcpCheckpoint& checkpoint) {
   for (const auto& t : checkpoint.tensors) {
     for (const auto& c : t.chunks) needed[c.file] = std::max(needed[c.file], c.offset + c.length);
   }
-  for (const auto& v : checkpoint.values) needed[v.where.file] = std::max(needed[v.where.file], v.where.offset + v.where.length);
+  for (const auto& v : checkpoint.values)
+    needed[v.where.file] = std::max(needed[v.where.file], v.where.offset + v.where.length);
   std::vector<std::string> problems;
   for (const auto& [file, end] : needed) {
     bool exists = false;
@@ -196,8 +198,8 @@ std::vector<std::string> CheckDcpFiles(const DcpCheckpoint& checkpoint) {
     if (!exists) {
       problems.push_back(checkpoint.dir + "/" + file + ": missing (the .metadata names chunks in it)");
     } else if (size < end) {
-      problems.push_back(checkpoint.dir + "/" + file + ": truncated: " + std::to_string(size) + " bytes, its chunks need " +
-                         std::to_string(end));
+      problems.push_back(checkpoint.dir + "/" + file + ": truncated: " + std::to_string(size) +
+                         " bytes, its chunks need " + std::to_string(end));
     }
   }
   return problems;
@@ -208,10 +210,11 @@ Status ReadDcpTensor(const DcpCheckpoint& checkpoint, const DcpTensor& t, std::v
   out->assign(static_cast<size_t>(Product(t.size)) * elem, 0);
   for (const auto& c : t.chunks) {
     const std::string file = checkpoint.dir + "/" + c.file;
-    const std::string where = file + " (tensor '" + t.fqn + "', bytes " + std::to_string(c.offset) + "+" +
-                              std::to_string(c.length) + ")";
+    const std::string where =
+        file + " (tensor '" + t.fqn + "', bytes " + std::to_string(c.offset) + "+" + std::to_string(c.length) + ")";
     if (!c.transforms.empty()) {
-      return Status::InvalidArgument(where + ": stored with transform " + c.transforms.front() + ", which Lockstep does not read");
+      return Status::InvalidArgument(where + ": stored with transform " + c.transforms.front() +
+                                     ", which Lockstep does not read");
     }
     std::vector<uint8_t> block;
     std::string head;
@@ -225,7 +228,8 @@ Status ReadDcpTensor(const DcpCheckpoint& checkpoint, const DcpTensor& t, std::v
       }
       LOCKSTEP_RETURN_IF_ERROR(ReadTorchTensor(archive, archive.tensors[0], &block));
     } else {  // the raw bytes
-      if (c.length != Product(c.sizes) * elem) return Status::Corruption(where + ": its length is not the chunk's size");
+      if (c.length != Product(c.sizes) * elem)
+        return Status::Corruption(where + ": its length is not the chunk's size");
       std::string raw;
       LOCKSTEP_RETURN_IF_ERROR(ReadFileRange(file, c.offset, c.length, &raw));
       block.assign(raw.begin(), raw.end());

@@ -25,10 +25,14 @@ Status CheckInputPath(const std::string& path) {
   if (::stat(path.c_str(), &info) == 0) return Status::Ok();
   const int e = errno;
   switch (e) {
-    case ENOENT: return Status::NotFound(path + ": no such file or directory");
-    case ENOTDIR: return Status::NotFound(path + ": a component of the path is not a directory");
-    case ELOOP: return Status::InvalidArgument(path + ": a loop of symbolic links (they never reach a file)");
-    default: return Status::IOError(path + ": cannot look at it: " + std::strerror(e));
+    case ENOENT:
+      return Status::NotFound(path + ": no such file or directory");
+    case ENOTDIR:
+      return Status::NotFound(path + ": a component of the path is not a directory");
+    case ELOOP:
+      return Status::InvalidArgument(path + ": a loop of symbolic links (they never reach a file)");
+    default:
+      return Status::IOError(path + ": cannot look at it: " + std::strerror(e));
   }
 }
 
@@ -55,8 +59,8 @@ Status ReadFileToString(const std::string& path, std::string* out, uint64_t max_
   }
   if (static_cast<uint64_t>(st.st_size) > max_bytes) {
     ::close(fd);
-    return Status::Corruption(path + ": file is " + std::to_string(st.st_size) +
-                              " bytes, over the limit of " + std::to_string(max_bytes));
+    return Status::Corruption(path + ": file is " + std::to_string(st.st_size) + " bytes, over the limit of " +
+                              std::to_string(max_bytes));
   }
   out->assign(static_cast<size_t>(st.st_size), '\0');
   size_t done = 0;

@@ -27,31 +27,47 @@ inline constexpr char kImageName[] = "/proc/self/lockstep-hdf5-image";
 // they are stored as their 16-bit patterns; the "dtype" attribute says how to read them.
 inline hid_t FileType(DType d) {
   switch (d) {
-    case DType::kFloat32: return H5T_IEEE_F32LE;
-    case DType::kFloat64: return H5T_IEEE_F64LE;
+    case DType::kFloat32:
+      return H5T_IEEE_F32LE;
+    case DType::kFloat64:
+      return H5T_IEEE_F64LE;
     case DType::kFloat16:
-    case DType::kBFloat16: return H5T_STD_U16LE;
-    case DType::kInt64: return H5T_STD_I64LE;
-    case DType::kInt32: return H5T_STD_I32LE;
-    case DType::kInt16: return H5T_STD_I16LE;
-    case DType::kInt8: return H5T_STD_I8LE;
+    case DType::kBFloat16:
+      return H5T_STD_U16LE;
+    case DType::kInt64:
+      return H5T_STD_I64LE;
+    case DType::kInt32:
+      return H5T_STD_I32LE;
+    case DType::kInt16:
+      return H5T_STD_I16LE;
+    case DType::kInt8:
+      return H5T_STD_I8LE;
     case DType::kUInt8:
-    case DType::kBool: return H5T_STD_U8LE;
+    case DType::kBool:
+      return H5T_STD_U8LE;
   }
   return H5T_STD_U8LE;
 }
 inline hid_t MemType(DType d) {
   switch (d) {
-    case DType::kFloat32: return H5T_NATIVE_FLOAT;
-    case DType::kFloat64: return H5T_NATIVE_DOUBLE;
+    case DType::kFloat32:
+      return H5T_NATIVE_FLOAT;
+    case DType::kFloat64:
+      return H5T_NATIVE_DOUBLE;
     case DType::kFloat16:
-    case DType::kBFloat16: return H5T_NATIVE_UINT16;
-    case DType::kInt64: return H5T_NATIVE_INT64;
-    case DType::kInt32: return H5T_NATIVE_INT32;
-    case DType::kInt16: return H5T_NATIVE_INT16;
-    case DType::kInt8: return H5T_NATIVE_INT8;
+    case DType::kBFloat16:
+      return H5T_NATIVE_UINT16;
+    case DType::kInt64:
+      return H5T_NATIVE_INT64;
+    case DType::kInt32:
+      return H5T_NATIVE_INT32;
+    case DType::kInt16:
+      return H5T_NATIVE_INT16;
+    case DType::kInt8:
+      return H5T_NATIVE_INT8;
     case DType::kUInt8:
-    case DType::kBool: return H5T_NATIVE_UINT8;
+    case DType::kBool:
+      return H5T_NATIVE_UINT8;
   }
   return H5T_NATIVE_UINT8;
 }

@@ -35,13 +35,20 @@ int Hooked(IoOp op, const std::string& path, Call call) {
 
 const char* IoOpName(IoOp op) {
   switch (op) {
-    case IoOp::kCreate: return "create";
-    case IoOp::kWrite: return "write";
-    case IoOp::kFsync: return "fsync";
-    case IoOp::kTruncate: return "truncate";
-    case IoOp::kRename: return "rename";
-    case IoOp::kMkdir: return "mkdir";
-    case IoOp::kRemove: return "remove";
+    case IoOp::kCreate:
+      return "create";
+    case IoOp::kWrite:
+      return "write";
+    case IoOp::kFsync:
+      return "fsync";
+    case IoOp::kTruncate:
+      return "truncate";
+    case IoOp::kRename:
+      return "rename";
+    case IoOp::kMkdir:
+      return "mkdir";
+    case IoOp::kRemove:
+      return "remove";
   }
   return "?";
 }
@@ -57,8 +64,8 @@ Status ErrnoStatus(const std::string& path, const std::string& what) {
 }
 
 Status Create(const std::string& path, int* fd) {
-  *fd = Hooked(IoOp::kCreate, path,
-               [&] { return ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); });
+  *fd =
+      Hooked(IoOp::kCreate, path, [&] { return ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); });
   return *fd >= 0 ? Status::Ok() : ErrnoStatus(path, "cannot create");
 }
 

@@ -12,30 +12,34 @@ int MaxNestingDepth(const std::string& text) {
   bool in_string = false, escaped = false;
   for (char c : text) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
-    else if (c == '[' || c == '{') max_depth = std::max(max_depth, ++depth);
-    else if (c == ']' || c == '}') --depth;
+    if (c == '"')
+      in_string = true;
+    else if (c == '[' || c == '{')
+      max_depth = std::max(max_depth, ++depth);
+    else if (c == ']' || c == '}')
+      --depth;
   }
   return max_depth;
 }
 
 }  // namespace
 
-Status ParseJson(const std::string& text, const std::string& origin, nlohmann::json* out,
-                 const JsonLimits& limits) {
+Status ParseJson(const std::string& text, const std::string& origin, nlohmann::json* out, const JsonLimits& limits) {
   if (text.size() > limits.max_bytes) {
-    return Status::Corruption(origin + ": JSON of " + std::to_string(text.size()) +
-                              " bytes is over the limit of " + std::to_string(limits.max_bytes));
+    return Status::Corruption(origin + ": JSON of " + std::to_string(text.size()) + " bytes is over the limit of " +
+                              std::to_string(limits.max_bytes));
   }
   const int depth = MaxNestingDepth(text);
   if (depth > limits.max_depth) {
-    return Status::Corruption(origin + ": JSON nests " + std::to_string(depth) +
-                              " levels deep, over the limit of " +
+    return Status::Corruption(origin + ": JSON nests " + std::to_string(depth) + " levels deep, over the limit of " +
                               std::to_string(limits.max_depth));
   }
   try {

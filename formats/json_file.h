@@ -20,8 +20,7 @@ Status ParseJson(const std::string& text, const std::string& origin, nlohmann::j
                  const JsonLimits& limits = JsonLimits());
 
 // Reads and parses the JSON file at `path`.
-Status ReadJsonFile(const std::string& path, nlohmann::json* out,
-                    const JsonLimits& limits = JsonLimits());
+Status ReadJsonFile(const std::string& path, nlohmann::json* out, const JsonLimits& limits = JsonLimits());
 
 // `value` as JSON text (`indent` -1: one line). Strings that are not valid UTF-8 (names
 // read from hostile zip archives, pickles, safetensors) are written with U+FFFD in place

@@ -29,8 +29,14 @@ json ModuleTraceEntry(const std::string& kind, const std::string& name, int64_t 
   int64_t nan = 0, inf = 0, finite = 0;
   for (size_t i = 0; i < numel; ++i) {
     const float v = values[i];
-    if (std::isnan(v)) { ++nan; continue; }
-    if (std::isinf(v)) { ++inf; continue; }
+    if (std::isnan(v)) {
+      ++nan;
+      continue;
+    }
+    if (std::isinf(v)) {
+      ++inf;
+      continue;
+    }
     ++finite;
     min = std::min<double>(min, v);
     max = std::max<double>(max, v);
@@ -69,8 +75,9 @@ Status ReadModuleTrace(const std::string& path, json* trace) {
     return Status::Corruption(path + ": not a module trace (no \"kind\": \"" + kModuleTraceKind + "\")");
   }
   if (trace->value("format_version", json()) != kModuleTraceVersion) {
-    return Status::Corruption(path + ": module trace format_version " + DumpJson(trace->value("format_version", json())) +
-                              ", this build reads " + std::to_string(kModuleTraceVersion));
+    return Status::Corruption(path + ": module trace format_version " +
+                              DumpJson(trace->value("format_version", json())) + ", this build reads " +
+                              std::to_string(kModuleTraceVersion));
   }
   const json& entries = trace->value("entries", json());
   if (!entries.is_array()) return Status::Corruption(path + ": \"entries\" is not a list");
@@ -79,9 +86,12 @@ Status ReadModuleTrace(const std::string& path, json* trace) {
     const bool ok = e.is_object() && e.value("kind", json()).is_string() && e.value("name", json()).is_string() &&
                     e.value("xxh3_128", json()).is_string() && e.value("sample", json()).is_array() &&
                     e.value("micro_batch", json()).is_number_integer();
-    if (!ok) return Status::Corruption(path + ": entry " + std::to_string(i) + " lacks kind, name, micro_batch, xxh3_128 or sample");
+    if (!ok)
+      return Status::Corruption(path + ": entry " + std::to_string(i) +
+                                " lacks kind, name, micro_batch, xxh3_128 or sample");
     for (const auto& s : e["sample"]) {
-      if (!s.is_string()) return Status::Corruption(path + ": entry " + std::to_string(i) + ": a sample is not a bits string");
+      if (!s.is_string())
+        return Status::Corruption(path + ": entry " + std::to_string(i) + ": a sample is not a bits string");
     }
   }
   return Status::Ok();

@@ -167,20 +167,35 @@ Status Machine::Step(uint8_t op, bool* stop) {
   int32_t a = 0, b = 0, c = 0;
   std::vector<int32_t> items;
   switch (op) {
-    case 0x80: return Fixed(1, &n);  // PROTO
-    case 0x95: return Fixed(8, &n);  // FRAME
-    case '.': *stop = true; return Status::Ok();
-    case '(': marks_.push_back(stack_.size()); return Status::Ok();
-    case '0': return Pop(&a);
-    case '1': return PopMark(&items);
-    case '2': LOCKSTEP_RETURN_IF_ERROR(Top(&a)); stack_.push_back(a); return Status::Ok();
-    case 'N': stack_.push_back(New(Kind::kNone)); return Status::Ok();
-    case 0x88: case 0x89:
+    case 0x80:
+      return Fixed(1, &n);  // PROTO
+    case 0x95:
+      return Fixed(8, &n);  // FRAME
+    case '.':
+      *stop = true;
+      return Status::Ok();
+    case '(':
+      marks_.push_back(stack_.size());
+      return Status::Ok();
+    case '0':
+      return Pop(&a);
+    case '1':
+      return PopMark(&items);
+    case '2':
+      LOCKSTEP_RETURN_IF_ERROR(Top(&a));
+      stack_.push_back(a);
+      return Status::Ok();
+    case 'N':
+      stack_.push_back(New(Kind::kNone));
+      return Status::Ok();
+    case 0x88:
+    case 0x89:
       a = New(Kind::kBool);
       V(a).i = op == 0x88;
       stack_.push_back(a);
       return Status::Ok();
-    case 'I': case 'L': {  // INT, LONG: decimal lines ("01"/"00" are protocol 0's True/False)
+    case 'I':
+    case 'L': {  // INT, LONG: decimal lines ("01"/"00" are protocol 0's True/False)
       LOCKSTEP_RETURN_IF_ERROR(Line(&text));
       if (op == 'I' && (text == "01" || text == "00")) {
         a = New(Kind::kBool);
@@ -196,10 +211,20 @@ Status Machine::Step(uint8_t op, bool* stop) {
       PushInt(v, errno == ERANGE);
       return Status::Ok();
     }
-    case 'J': LOCKSTEP_RETURN_IF_ERROR(Fixed(4, &n)); PushInt(static_cast<int32_t>(n)); return Status::Ok();
-    case 'K': LOCKSTEP_RETURN_IF_ERROR(Fixed(1, &n)); PushInt(static_cast<int64_t>(n)); return Status::Ok();
-    case 'M': LOCKSTEP_RETURN_IF_ERROR(Fixed(2, &n)); PushInt(static_cast<int64_t>(n)); return Status::Ok();
-    case 0x8a: case 0x8b: {  // LONG1, LONG4: little-endian two's complement
+    case 'J':
+      LOCKSTEP_RETURN_IF_ERROR(Fixed(4, &n));
+      PushInt(static_cast<int32_t>(n));
+      return Status::Ok();
+    case 'K':
+      LOCKSTEP_RETURN_IF_ERROR(Fixed(1, &n));
+      PushInt(static_cast<int64_t>(n));
+      return Status::Ok();
+    case 'M':
+      LOCKSTEP_RETURN_IF_ERROR(Fixed(2, &n));
+      PushInt(static_cast<int64_t>(n));
+      return Status::Ok();
+    case 0x8a:
+    case 0x8b: {  // LONG1, LONG4: little-endian two's complement
       LOCKSTEP_RETURN_IF_ERROR(Counted(op == 0x8a ? 1 : 4, &text));
       uint64_t u = 0;
       const size_t len = std::min<size_t>(text.size(), 8);
@@ -225,28 +250,73 @@ Status Machine::Step(uint8_t op, bool* stop) {
       stack_.push_back(a);
       return Status::Ok();
     }
-    case 'S': case 'V': {  // STRING (a quoted repr), UNICODE (raw-unicode-escape): kept as written
+    case 'S':
+    case 'V': {  // STRING (a quoted repr), UNICODE (raw-unicode-escape): kept as written
       LOCKSTEP_RETURN_IF_ERROR(Line(&text));
       if (op == 'S' && text.size() >= 2 && (text[0] == '\'' || text[0] == '"')) text = text.substr(1, text.size() - 2);
       PushText(Kind::kString, text);
       return Status::Ok();
     }
-    case 'T': LOCKSTEP_RETURN_IF_ERROR(Counted(4, &text)); PushText(Kind::kString, text); return Status::Ok();
-    case 'U': LOCKSTEP_RETURN_IF_ERROR(Counted(1, &text)); PushText(Kind::kString, text); return Status::Ok();
-    case 'X': LOCKSTEP_RETURN_IF_ERROR(Counted(4, &text)); PushText(Kind::kString, text); return Status::Ok();
-    case 0x8c: LOCKSTEP_RETURN_IF_ERROR(Counted(1, &text)); PushText(Kind::kString, text); return Status::Ok();
-    case 0x8d: LOCKSTEP_RETURN_IF_ERROR(Counted(8, &text)); PushText(Kind::kString, text); return Status::Ok();
-    case 'B': LOCKSTEP_RETURN_IF_ERROR(Counted(4, &text)); PushText(Kind::kBytes, text); return Status::Ok();
-    case 'C': LOCKSTEP_RETURN_IF_ERROR(Counted(1, &text)); PushText(Kind::kBytes, text); return Status::Ok();
-    case 0x8e: case 0x96: LOCKSTEP_RETURN_IF_ERROR(Counted(8, &text)); PushText(Kind::kBytes, text); return Status::Ok();
-    case ']': stack_.push_back(New(Kind::kList)); return Status::Ok();
-    case ')': stack_.push_back(New(Kind::kTuple)); return Status::Ok();
-    case '}': stack_.push_back(New(Kind::kDict)); return Status::Ok();
-    case 0x8f: stack_.push_back(New(Kind::kSet)); return Status::Ok();
-    case 'l': LOCKSTEP_RETURN_IF_ERROR(PopMark(&items)); stack_.push_back(Sequence(Kind::kList, items)); return Status::Ok();
-    case 't': LOCKSTEP_RETURN_IF_ERROR(PopMark(&items)); stack_.push_back(Sequence(Kind::kTuple, items)); return Status::Ok();
-    case 0x91: LOCKSTEP_RETURN_IF_ERROR(PopMark(&items)); stack_.push_back(Sequence(Kind::kSet, items)); return Status::Ok();
-    case 0x85: case 0x86: case 0x87: {  // TUPLE1..3
+    case 'T':
+      LOCKSTEP_RETURN_IF_ERROR(Counted(4, &text));
+      PushText(Kind::kString, text);
+      return Status::Ok();
+    case 'U':
+      LOCKSTEP_RETURN_IF_ERROR(Counted(1, &text));
+      PushText(Kind::kString, text);
+      return Status::Ok();
+    case 'X':
+      LOCKSTEP_RETURN_IF_ERROR(Counted(4, &text));
+      PushText(Kind::kString, text);
+      return Status::Ok();
+    case 0x8c:
+      LOCKSTEP_RETURN_IF_ERROR(Counted(1, &text));
+      PushText(Kind::kString, text);
+      return Status::Ok();
+    case 0x8d:
+      LOCKSTEP_RETURN_IF_ERROR(Counted(8, &text));
+      PushText(Kind::kString, text);
+      return Status::Ok();
+    case 'B':
+      LOCKSTEP_RETURN_IF_ERROR(Counted(4, &text));
+      PushText(Kind::kBytes, text);
+      return Status::Ok();
+    case 'C':
+      LOCKSTEP_RETURN_IF_ERROR(Counted(1, &text));
+      PushText(Kind::kBytes, text);
+      return Status::Ok();
+    case 0x8e:
+    case 0x96:
+      LOCKSTEP_RETURN_IF_ERROR(Counted(8, &text));
+      PushText(Kind::kBytes, text);
+      return Status::Ok();
+    case ']':
+      stack_.push_back(New(Kind::kList));
+      return Status::Ok();
+    case ')':
+      stack_.push_back(New(Kind::kTuple));
+      return Status::Ok();
+    case '}':
+      stack_.push_back(New(Kind::kDict));
+      return Status::Ok();
+    case 0x8f:
+      stack_.push_back(New(Kind::kSet));
+      return Status::Ok();
+    case 'l':
+      LOCKSTEP_RETURN_IF_ERROR(PopMark(&items));
+      stack_.push_back(Sequence(Kind::kList, items));
+      return Status::Ok();
+    case 't':
+      LOCKSTEP_RETURN_IF_ERROR(PopMark(&items));
+      stack_.push_back(Sequence(Kind::kTuple, items));
+      return Status::Ok();
+    case 0x91:
+      LOCKSTEP_RETURN_IF_ERROR(PopMark(&items));
+      stack_.push_back(Sequence(Kind::kSet, items));
+      return Status::Ok();
+    case 0x85:
+    case 0x86:
+    case 0x87: {  // TUPLE1..3
       items.resize(static_cast<size_t>(op - 0x84));
       for (size_t k = items.size(); k-- > 0;) LOCKSTEP_RETURN_IF_ERROR(Pop(&items[k]));
       stack_.push_back(Sequence(Kind::kTuple, items));
@@ -257,8 +327,12 @@ Status Machine::Step(uint8_t op, bool* stop) {
       a = New(Kind::kDict);
       stack_.push_back(a);
       return SetItems(a, items);
-    case 'a': LOCKSTEP_RETURN_IF_ERROR(Pop(&b)); LOCKSTEP_RETURN_IF_ERROR(Top(&a)); return Append(a, {b});
-    case 'e': case 0x90:  // APPENDS, ADDITEMS
+    case 'a':
+      LOCKSTEP_RETURN_IF_ERROR(Pop(&b));
+      LOCKSTEP_RETURN_IF_ERROR(Top(&a));
+      return Append(a, {b});
+    case 'e':
+    case 0x90:  // APPENDS, ADDITEMS
       LOCKSTEP_RETURN_IF_ERROR(PopMark(&items));
       LOCKSTEP_RETURN_IF_ERROR(Top(&a));
       return Append(a, items);
@@ -267,7 +341,10 @@ Status Machine::Step(uint8_t op, bool* stop) {
       LOCKSTEP_RETURN_IF_ERROR(Pop(&b));
       LOCKSTEP_RETURN_IF_ERROR(Top(&a));
       return SetItems(a, {b, c});
-    case 'u': LOCKSTEP_RETURN_IF_ERROR(PopMark(&items)); LOCKSTEP_RETURN_IF_ERROR(Top(&a)); return SetItems(a, items);
+    case 'u':
+      LOCKSTEP_RETURN_IF_ERROR(PopMark(&items));
+      LOCKSTEP_RETURN_IF_ERROR(Top(&a));
+      return SetItems(a, items);
     case 'c':
       LOCKSTEP_RETURN_IF_ERROR(Line(&text));
       LOCKSTEP_RETURN_IF_ERROR(Line(&text2));
@@ -277,7 +354,8 @@ Status Machine::Step(uint8_t op, bool* stop) {
       LOCKSTEP_RETURN_IF_ERROR(Pop(&a));
       if (V(a).kind != Kind::kString || V(b).kind != Kind::kString) return Bad("STACK_GLOBAL of a non-string");
       return Global(V(a).s, V(b).s);
-    case 'R': case 0x81:  // REDUCE, NEWOBJ: callable(*args)
+    case 'R':
+    case 0x81:  // REDUCE, NEWOBJ: callable(*args)
       LOCKSTEP_RETURN_IF_ERROR(Pop(&b));
       LOCKSTEP_RETURN_IF_ERROR(Pop(&a));
       PushCall(a, b);
@@ -322,21 +400,35 @@ Status Machine::Step(uint8_t op, bool* stop) {
       LOCKSTEP_RETURN_IF_ERROR(Line(&text));
       return Memo(std::strtoull(text.c_str(), nullptr, 10));
     }
-    case 'q': LOCKSTEP_RETURN_IF_ERROR(Fixed(1, &n)); return Memo(n);
-    case 'r': LOCKSTEP_RETURN_IF_ERROR(Fixed(4, &n)); return Memo(n);
-    case 0x94: return Memo(memo_.size());
+    case 'q':
+      LOCKSTEP_RETURN_IF_ERROR(Fixed(1, &n));
+      return Memo(n);
+    case 'r':
+      LOCKSTEP_RETURN_IF_ERROR(Fixed(4, &n));
+      return Memo(n);
+    case 0x94:
+      return Memo(memo_.size());
     case 'g': {
       LOCKSTEP_RETURN_IF_ERROR(Line(&text));
       return Recall(std::strtoull(text.c_str(), nullptr, 10));
     }
-    case 'h': LOCKSTEP_RETURN_IF_ERROR(Fixed(1, &n)); return Recall(n);
-    case 'j': LOCKSTEP_RETURN_IF_ERROR(Fixed(4, &n)); return Recall(n);
-    case 0x82: case 0x83: case 0x84:  // EXT1, EXT2, EXT4: a registry code, never resolved
+    case 'h':
+      LOCKSTEP_RETURN_IF_ERROR(Fixed(1, &n));
+      return Recall(n);
+    case 'j':
+      LOCKSTEP_RETURN_IF_ERROR(Fixed(4, &n));
+      return Recall(n);
+    case 0x82:
+    case 0x83:
+    case 0x84:  // EXT1, EXT2, EXT4: a registry code, never resolved
       LOCKSTEP_RETURN_IF_ERROR(Fixed(op == 0x82 ? 1 : op == 0x83 ? 2 : 4, &n));
       stack_.push_back(New(Kind::kOpaque));
       return Status::Ok();
-    case 0x97: stack_.push_back(New(Kind::kOpaque)); return Status::Ok();  // NEXT_BUFFER
-    case 0x98: return Status::Ok();                                         // READONLY_BUFFER
+    case 0x97:
+      stack_.push_back(New(Kind::kOpaque));
+      return Status::Ok();  // NEXT_BUFFER
+    case 0x98:
+      return Status::Ok();  // READONLY_BUFFER
     default: {
       char hex[8];
       std::snprintf(hex, sizeof(hex), "0x%02x", op);
@@ -371,25 +463,45 @@ struct JsonWalk {
   }
 
   Status Walk(int32_t index, const std::string& path, int depth, nlohmann::json* out) {
-    if (depth > kMaxDepth) return Status::Corruption(origin + ": pickle nests deeper than " + std::to_string(kMaxDepth));
+    if (depth > kMaxDepth)
+      return Status::Corruption(origin + ": pickle nests deeper than " + std::to_string(kMaxDepth));
     if (++produced > kMaxJsonValues) {
       return Status::Corruption(origin + ": pickle expands to more than " + std::to_string(kMaxJsonValues) + " values");
     }
     if (leaf && leaf(index, path, out)) return Status::Ok();
     const PickleValue& v = data.at(index);
-    if (!open.insert(index).second) return Status::Corruption(origin + ": pickle value at " + path + " contains itself");
+    if (!open.insert(index).second)
+      return Status::Corruption(origin + ": pickle value at " + path + " contains itself");
     const auto child = [&](const std::string& key) { return path.empty() ? key : path + "." + key; };
     Status st;
     switch (v.kind) {
-      case Kind::kNone: *out = nullptr; break;
-      case Kind::kBool: *out = v.i != 0; break;
-      case Kind::kInt: *out = v.big_int ? nlohmann::json("(an integer past 64 bits)") : nlohmann::json(v.i); break;
-      case Kind::kFloat: *out = v.f; break;
-      case Kind::kString: *out = v.s; break;
-      case Kind::kBytes: *out = {{"bytes", v.s.size()}, {"xxh3_128", Xxh3Hex(v.s.data(), v.s.size())}}; break;
-      case Kind::kGlobal: *out = {{"global", v.s}}; break;
-      case Kind::kOpaque: *out = {{"opaque", "an extension code or out-of-band buffer"}}; break;
-      case Kind::kList: case Kind::kTuple: case Kind::kSet:
+      case Kind::kNone:
+        *out = nullptr;
+        break;
+      case Kind::kBool:
+        *out = v.i != 0;
+        break;
+      case Kind::kInt:
+        *out = v.big_int ? nlohmann::json("(an integer past 64 bits)") : nlohmann::json(v.i);
+        break;
+      case Kind::kFloat:
+        *out = v.f;
+        break;
+      case Kind::kString:
+        *out = v.s;
+        break;
+      case Kind::kBytes:
+        *out = {{"bytes", v.s.size()}, {"xxh3_128", Xxh3Hex(v.s.data(), v.s.size())}};
+        break;
+      case Kind::kGlobal:
+        *out = {{"global", v.s}};
+        break;
+      case Kind::kOpaque:
+        *out = {{"opaque", "an extension code or out-of-band buffer"}};
+        break;
+      case Kind::kList:
+      case Kind::kTuple:
+      case Kind::kSet:
         *out = nlohmann::json::array();
         for (size_t k = 0; st.ok() && k < v.items.size(); ++k) {
           nlohmann::json item;

@@ -23,19 +23,27 @@ namespace lockstep {
 
 struct PickleValue {
   enum class Kind {
-    kNone, kBool, kInt, kFloat, kString, kBytes,
-    kList, kTuple, kDict, kSet,
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kString,
+    kBytes,
+    kList,
+    kTuple,
+    kDict,
+    kSet,
     kGlobal,        // a module attribute named, never imported: s = "module.name"
     kCall,          // callable(*args), then BUILD's state: what REDUCE/NEWOBJ/OBJ/INST describe
     kPersistentId,  // torch's ('storage', type, key, location, numel): items[0] is the tuple
     kOpaque,        // an extension code or an out-of-band buffer: present, not readable
   };
   Kind kind = Kind::kNone;
-  int64_t i = 0;              // kBool, kInt (big_int: the integer does not fit in 64 bits)
+  int64_t i = 0;  // kBool, kInt (big_int: the integer does not fit in 64 bits)
   bool big_int = false;
-  double f = 0;               // kFloat
-  std::string s;              // kString, kBytes, kGlobal
-  std::vector<int32_t> items;  // kList, kTuple, kSet: the elements; kCall: items appended to it
+  double f = 0;                                      // kFloat
+  std::string s;                                     // kString, kBytes, kGlobal
+  std::vector<int32_t> items;                        // kList, kTuple, kSet: the elements; kCall: items appended to it
   std::vector<std::pair<int32_t, int32_t>> entries;  // kDict: key, value; kCall: items set on it
   int32_t callable = -1, args = -1, state = -1;      // kCall
 };

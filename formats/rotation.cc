@@ -4,8 +4,7 @@
 
 namespace lockstep {
 
-std::vector<int64_t> CheckpointsToDelete(std::vector<int64_t> steps, int64_t best_step,
-                                         int64_t save_total_limit) {
+std::vector<int64_t> CheckpointsToDelete(std::vector<int64_t> steps, int64_t best_step, int64_t save_total_limit) {
   if (save_total_limit <= 0 || static_cast<int64_t>(steps.size()) <= save_total_limit) return {};
   std::sort(steps.begin(), steps.end());
   const auto best = std::find(steps.begin(), steps.end(), best_step);

@@ -14,7 +14,6 @@ constexpr int64_t kNoBestStep = -1;
 // no metric is tracked) and save_total_limit (<= 0: keep all), returns the steps to delete,
 // oldest first. The best checkpoint is moved to second-to-last so it is never deleted; with a
 // limit of 1 and a best that is not the newest, two checkpoints are kept.
-std::vector<int64_t> CheckpointsToDelete(std::vector<int64_t> steps, int64_t best_step,
-                                         int64_t save_total_limit);
+std::vector<int64_t> CheckpointsToDelete(std::vector<int64_t> steps, int64_t best_step, int64_t save_total_limit);
 
 }  // namespace lockstep

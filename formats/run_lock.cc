@@ -59,8 +59,8 @@ Status RunLock::Acquire(const std::string& dir, const std::string& command, std:
                         "; one process writes a run directory at a time: wait for it to finish, "
                         "or choose another --output_dir");
   }
-  const nlohmann::json holder = {{"pid", static_cast<int64_t>(::getpid())}, {"host", HostName()},
-                                 {"command", command}, {"since", UtcNow()}};
+  const nlohmann::json holder = {
+      {"pid", static_cast<int64_t>(::getpid())}, {"host", HostName()}, {"command", command}, {"since", UtcNow()}};
   const std::string text = DumpJson(holder) + "\n";
   LOCKSTEP_RETURN_IF_ERROR(io::Truncate(fd, 0, path));
   if (::lseek(fd, 0, SEEK_SET) != 0) return io::ErrnoStatus(path, "cannot seek");

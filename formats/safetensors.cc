@@ -18,7 +18,9 @@ namespace {
 
 struct Fd {
   int fd = -1;
-  ~Fd() { if (fd >= 0) ::close(fd); }
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
 };
 
 bool ReadAt(int fd, uint64_t offset, void* buf, size_t n) { return ReadExactlyAt(fd, offset, buf, n, "").ok(); }
@@ -33,8 +35,8 @@ uint64_t SafetensorsTensor::numel() const {
 
 size_t SafetensorsDTypeSize(const std::string& dtype) {
   static const std::map<std::string, size_t> kSizes = {
-      {"BOOL", 1}, {"U8", 1}, {"I8", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1}, {"I16", 2}, {"U16", 2},
-      {"F16", 2}, {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4}, {"I64", 8}, {"U64", 8}, {"F64", 8}};
+      {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E4M3", 1}, {"F8_E5M2", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2},
+      {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4},     {"I64", 8},     {"U64", 8}, {"F64", 8}};
   const auto it = kSizes.find(dtype);
   return it == kSizes.end() ? 0 : it->second;
 }
@@ -51,7 +53,8 @@ Status ReadHeaderText(const std::string& path, SafetensorsFile* out, std::string
   out->file_bytes = static_cast<uint64_t>(st.st_size);
   uint8_t len_bytes[8];
   if (out->file_bytes < 8 || !ReadAt(f.fd, 0, len_bytes, 8)) {
-    return Status::Corruption(path + ": too short for a safetensors header (" + std::to_string(out->file_bytes) + " bytes)");
+    return Status::Corruption(path + ": too short for a safetensors header (" + std::to_string(out->file_bytes) +
+                              " bytes)");
   }
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];  // little-endian
@@ -101,7 +104,8 @@ Status ParseTensorEntry(const std::string& where, const std::string& name, const
   // numel * elem, guarded against overflow by the 2^48 bound on each dimension's product.
   uint64_t numel = 1;
   for (int64_t d : t->shape) {
-    if (d != 0 && numel > (UINT64_MAX / 16) / static_cast<uint64_t>(d)) return Status::Corruption(where + ": shape overflows");
+    if (d != 0 && numel > (UINT64_MAX / 16) / static_cast<uint64_t>(d))
+      return Status::Corruption(where + ": shape overflows");
     numel *= static_cast<uint64_t>(d);
   }
   if (numel * elem != t->end - t->begin) {

@@ -17,7 +17,7 @@ constexpr uint64_t kMaxSafetensorsHeader = 100ull << 20;  // as the reference im
 
 struct SafetensorsTensor {
   std::string name;
-  std::string dtype;            // as written: "F32", "BF16", "I64", ...
+  std::string dtype;  // as written: "F32", "BF16", "I64", ...
   std::vector<int64_t> shape;
   uint64_t begin = 0, end = 0;  // byte offsets within the data section
   uint64_t numel() const;
@@ -26,7 +26,7 @@ struct SafetensorsTensor {
 struct SafetensorsFile {
   std::string path;
   uint64_t file_bytes = 0;
-  uint64_t data_start = 0;  // 8 + header length
+  uint64_t data_start = 0;                      // 8 + header length
   std::map<std::string, std::string> metadata;  // "__metadata__"
   std::vector<SafetensorsTensor> tensors;       // in data order
 };

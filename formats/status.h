@@ -17,9 +17,7 @@ class Status {
   static Status Ok() { return Status(); }
   static Status NotFound(std::string msg) { return Status(Code::kNotFound, std::move(msg)); }
   static Status Corruption(std::string msg) { return Status(Code::kCorruption, std::move(msg)); }
-  static Status InvalidArgument(std::string msg) {
-    return Status(Code::kInvalidArgument, std::move(msg));
-  }
+  static Status InvalidArgument(std::string msg) { return Status(Code::kInvalidArgument, std::move(msg)); }
   static Status IOError(std::string msg) { return Status(Code::kIOError, std::move(msg)); }
   // Another process holds what this one needs (a run directory's writer lock).
   static Status Busy(std::string msg) { return Status(Code::kBusy, std::move(msg)); }
@@ -54,10 +52,10 @@ class Status {
 };
 
 // Returns early from the calling function when `expr` yields a non-ok Status.
-#define LOCKSTEP_RETURN_IF_ERROR(expr)        \
-  do {                                        \
-    ::lockstep::Status _st = (expr);          \
-    if (!_st.ok()) return _st;                \
+#define LOCKSTEP_RETURN_IF_ERROR(expr) \
+  do {                                 \
+    ::lockstep::Status _st = (expr);   \
+    if (!_st.ok()) return _st;         \
   } while (0)
 
 }  // namespace lockstep

@@ -7,11 +7,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <zstd.h>
+#include <zstd_errors.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <zstd.h>
-#include <zstd_errors.h>
 
 #include "formats/checksum.h"
 #include "formats/file_util.h"
@@ -91,8 +91,7 @@ Status DecompressFrame(const char* src, size_t size, const std::string& where, s
   if (ZSTD_isError(ret)) {
     return Status::Corruption(where + ": cannot decompress (" + ZSTD_getErrorName(ret) + ")");
   }
-  if (ret != 0 || text->size() > kMaxFrameContent ||
-      (content != ZSTD_CONTENTSIZE_UNKNOWN && text->size() != content)) {
+  if (ret != 0 || text->size() > kMaxFrameContent || (content != ZSTD_CONTENTSIZE_UNKNOWN && text->size() != content)) {
     return Status::Corruption(where + ": decompressed size disagrees with the frame");
   }
   return Status::Ok();
@@ -120,8 +119,8 @@ Status ReadStepLog(const std::string& path, StepLogContents* out) {
     if (ZSTD_isError(frame_size)) {
       // Only the last frame can be cut short (each frame is one write); report, don't fail.
       out->truncated_tail = true;
-      out->tail_problem = "frame at byte " + std::to_string(pos) + " is incomplete (" +
-                          std::to_string(remaining) + " bytes, " + ZSTD_getErrorName(frame_size) + ")";
+      out->tail_problem = "frame at byte " + std::to_string(pos) + " is incomplete (" + std::to_string(remaining) +
+                          " bytes, " + ZSTD_getErrorName(frame_size) + ")";
       break;
     }
     const std::string where = path + ": frame at byte " + std::to_string(pos);
@@ -177,8 +176,7 @@ Status ReadStepLogHeader(const std::string& path, nlohmann::json* header) {
   return CheckHeader(*header, path);
 }
 
-Status ReadStepLogFrame(const std::string& path, uint64_t begin, uint64_t end,
-                        std::vector<nlohmann::json>* records) {
+Status ReadStepLogFrame(const std::string& path, uint64_t begin, uint64_t end, std::vector<nlohmann::json>* records) {
   records->clear();
   const std::string where = path + ": frame at byte " + std::to_string(begin);
   if (end <= begin || end - begin > kMaxFrameContent) return Status::Corruption(where + ": bad frame range");
@@ -187,7 +185,8 @@ Status ReadStepLogFrame(const std::string& path, uint64_t begin, uint64_t end,
   std::string data(end - begin, '\0');
   const ssize_t n = ::pread(fd, &data[0], data.size(), static_cast<off_t>(begin));
   ::close(fd);
-  if (n != static_cast<ssize_t>(data.size())) return Status::Corruption(where + ": the file ends before byte " + std::to_string(end));
+  if (n != static_cast<ssize_t>(data.size()))
+    return Status::Corruption(where + ": the file ends before byte " + std::to_string(end));
   if (ZSTD_findFrameCompressedSize(data.data(), data.size()) != data.size()) {
     return Status::Corruption(where + ": bytes " + std::to_string(begin) + ".." + std::to_string(end) +
                               " are not exactly one zstd frame");

@@ -2,8 +2,8 @@
 // Format: doc/step_log_format.md. `zstdcat steps.jsonl.zst | jq` reads it.
 //
 // Records are buffered and written as one zstd frame every `records_per_frame` records, at
-// every Flush() and at Close(), by a background thread that also serializes them. A killed process loses at most the unflushed records; the
-// reader accepts a truncated last frame and reports it.
+// every Flush() and at Close(), by a background thread that also serializes them. A killed process loses at most the
+// unflushed records; the reader accepts a truncated last frame and reports it.
 #pragma once
 
 #include <condition_variable>
@@ -44,8 +44,8 @@ class StepLogWriter {
  public:
   // Creates (truncating) the log at `path`; its first frame holds `header` with the
   // "kind", "magic" and "format_version" fields added.
-  static Status Create(const std::string& path, const nlohmann::json& header,
-                       const StepLogOptions& options, std::unique_ptr<StepLogWriter>* out);
+  static Status Create(const std::string& path, const nlohmann::json& header, const StepLogOptions& options,
+                       std::unique_ptr<StepLogWriter>* out);
 
   // Opens an existing log for appending after its first `keep_bytes` bytes, which must end
   // on a frame boundary (StepLogContents::valid_bytes or a frame end). Those bytes are read
@@ -95,7 +95,7 @@ class StepLogWriter {
 
  private:
   StepLogWriter(std::string path, int fd, const StepLogOptions& options);
-  void EncodeLoop();                         // the background thread
+  void EncodeLoop();                    // the background thread
   void Encode(nlohmann::json& record);  // serializes one record; frames when full
   Status WriteFrame(const std::string& text);
   Status Writable() const;
@@ -134,14 +134,14 @@ struct StepLogEvent {
 
 struct StepLogContents {
   nlohmann::json header;
-  std::vector<nlohmann::json> records;  // the "step" records, in file order
-  std::vector<StepLogEvent> events;     // the other records (resumes), in file order
-  std::vector<uint64_t> frame_ends;     // byte offset after each complete frame
+  std::vector<nlohmann::json> records;      // the "step" records, in file order
+  std::vector<StepLogEvent> events;         // the other records (resumes), in file order
+  std::vector<uint64_t> frame_ends;         // byte offset after each complete frame
   std::vector<uint64_t> record_frame_ends;  // per record: the end of the frame holding it
-  uint64_t valid_bytes = 0;             // bytes covered by complete frames
+  uint64_t valid_bytes = 0;                 // bytes covered by complete frames
   uint64_t file_bytes = 0;
-  bool truncated_tail = false;          // the file ends inside a frame
-  std::string tail_problem;             // why the tail was not read, when truncated_tail
+  bool truncated_tail = false;  // the file ends inside a frame
+  std::string tail_problem;     // why the tail was not read, when truncated_tail
 };
 
 // Reads the whole log. A truncated last frame is accepted and reported in `*out`; damage
@@ -154,7 +154,6 @@ Status ReadStepLogHeader(const std::string& path, nlohmann::json* header);
 
 // Reads the single frame in bytes [begin, end) of the log: its records of every kind.
 // Corruption when the range is not exactly one intact frame.
-Status ReadStepLogFrame(const std::string& path, uint64_t begin, uint64_t end,
-                        std::vector<nlohmann::json>* records);
+Status ReadStepLogFrame(const std::string& path, uint64_t begin, uint64_t end, std::vector<nlohmann::json>* records);
 
 }  // namespace lockstep

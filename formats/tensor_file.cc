@@ -1,7 +1,7 @@
 #include "formats/tensor_file.h"
 
-#include <hdf5.h>
 #include <fcntl.h>
+#include <hdf5.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,11 +25,10 @@ struct DTypeInfo {
   size_t size;
 };
 const DTypeInfo kDTypes[] = {
-    {DType::kFloat32, "float32", 4}, {DType::kFloat64, "float64", 8},
-    {DType::kFloat16, "float16", 2}, {DType::kBFloat16, "bfloat16", 2},
-    {DType::kInt64, "int64", 8},     {DType::kInt32, "int32", 4},
-    {DType::kInt16, "int16", 2},     {DType::kInt8, "int8", 1},
-    {DType::kUInt8, "uint8", 1},     {DType::kBool, "bool", 1},
+    {DType::kFloat32, "float32", 4},   {DType::kFloat64, "float64", 8}, {DType::kFloat16, "float16", 2},
+    {DType::kBFloat16, "bfloat16", 2}, {DType::kInt64, "int64", 8},     {DType::kInt32, "int32", 4},
+    {DType::kInt16, "int16", 2},       {DType::kInt8, "int8", 1},       {DType::kUInt8, "uint8", 1},
+    {DType::kBool, "bool", 1},
 };
 
 // HDF5 works on an in-memory image (the core driver, no backing store): files are read
@@ -50,8 +49,7 @@ Status ReadStringAttr(hid_t obj, const char* name, std::string* value, const std
   if (H5Aexists(obj, name) <= 0) return Status::NotFound(where + ": attribute '" + name + "' missing");
   Handle attr(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
   Handle type(H5Aget_type(attr.get()), H5Tclose);
-  if (!attr.valid() || !type.valid() || H5Tget_class(type.get()) != H5T_STRING ||
-      H5Tis_variable_str(type.get()) > 0) {
+  if (!attr.valid() || !type.valid() || H5Tget_class(type.get()) != H5T_STRING || H5Tis_variable_str(type.get()) > 0) {
     return Status::Corruption(where + ": attribute '" + name + "' is not a fixed-length string");
   }
   const size_t size = H5Tget_size(type.get());
@@ -113,8 +111,7 @@ Status DescribeDataset(hid_t ds, const std::string& where, uint64_t file_size, D
   return Status::Ok();
 }
 
-Status ReadOne(hid_t file, const std::string& name, uint64_t file_size, const std::string& path,
-               TensorData* t) {
+Status ReadOne(hid_t file, const std::string& name, uint64_t file_size, const std::string& path, TensorData* t) {
   const std::string where = path + ": tensor '" + name + "'";
   Handle ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
   if (!ds.valid()) return Status::Corruption(where + ": cannot open dataset");
@@ -122,8 +119,7 @@ Status ReadOne(hid_t file, const std::string& name, uint64_t file_size, const st
   uint64_t nbytes = 0;
   LOCKSTEP_RETURN_IF_ERROR(DescribeDataset(ds.get(), where, file_size, &t->dtype, &t->shape, &nbytes));
   t->bytes.assign(nbytes, 0);
-  if (nbytes > 0 &&
-      H5Dread(ds.get(), MemType(t->dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, t->bytes.data()) < 0) {
+  if (nbytes > 0 && H5Dread(ds.get(), MemType(t->dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, t->bytes.data()) < 0) {
     return Status::Corruption(where + ": data unreadable (truncated or damaged file)");
   }
   return Status::Ok();
@@ -132,7 +128,8 @@ Status ReadOne(hid_t file, const std::string& name, uint64_t file_size, const st
 }  // namespace
 
 const char* DTypeName(DType dtype) {
-  for (const auto& d : kDTypes) if (d.dtype == dtype) return d.name;
+  for (const auto& d : kDTypes)
+    if (d.dtype == dtype) return d.name;
   return "unknown";
 }
 bool DTypeFromName(const std::string& name, DType* dtype) {
@@ -145,7 +142,8 @@ bool DTypeFromName(const std::string& name, DType* dtype) {
   return false;
 }
 size_t DTypeSize(DType dtype) {
-  for (const auto& d : kDTypes) if (d.dtype == dtype) return d.size;
+  for (const auto& d : kDTypes)
+    if (d.dtype == dtype) return d.size;
   return 0;
 }
 
@@ -165,7 +163,6 @@ Status ReadTensorFile(const std::string& path, std::vector<TensorData>* tensors)
   return ReadTensorImage(image, path, tensors);
 }
 
-
 Status ReadTensorImage(const std::string& image, const std::string& path, std::vector<TensorData>* tensors) {
   SilenceHdf5();
   tensors->clear();
@@ -179,14 +176,13 @@ Status ReadTensorImage(const std::string& image, const std::string& path, std::v
   std::string magic, version;
   Status st = ReadStringAttr(file.get(), kMagicAttr, &magic, path);
   if (!st.ok() || magic != kMagic) {
-    return Status::Corruption(path + ": not a Lockstep tensor file (magic '" + std::string(kMagic) +
-                              "' missing)");
+    return Status::Corruption(path + ": not a Lockstep tensor file (magic '" + std::string(kMagic) + "' missing)");
   }
   LOCKSTEP_RETURN_IF_ERROR(ReadStringAttr(file.get(), kVersionAttr, &version, path));
   if (version != std::to_string(kFormatVersion)) {
     return Status::Corruption(path + ": tensor format version " + version +
-                              " is not supported by this build (it reads version " +
-                              std::to_string(kFormatVersion) + ")");
+                              " is not supported by this build (it reads version " + std::to_string(kFormatVersion) +
+                              ")");
   }
   const hsize_t file_size = image.size();
   VisitContext ctx;
@@ -204,8 +200,8 @@ Status ReadTensorImage(const std::string& image, const std::string& path, std::v
 namespace {
 
 // The extent of dataset `name`, or *raw = false when its bytes are not stored raw.
-Status LocateOne(hid_t file, const std::string& name, uint64_t file_size, const std::string& path,
-                 TensorExtent* e, bool* raw) {
+Status LocateOne(hid_t file, const std::string& name, uint64_t file_size, const std::string& path, TensorExtent* e,
+                 bool* raw) {
   const std::string where = path + ": tensor '" + name + "'";
   Handle ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
   if (!ds.valid()) return Status::Corruption(where + ": cannot open dataset");
@@ -288,7 +284,8 @@ Status ReadTensorFileInto(const std::string& path, const TensorPlacer& place) {
   for (const auto& e : extents) {
     void* dst = nullptr;
     st = place(e, &dst);
-    if (st.ok() && dst != nullptr && e.bytes > 0) st = ReadExactlyAt(fd, e.offset, dst, e.bytes, path + ": tensor '" + e.name + "'");
+    if (st.ok() && dst != nullptr && e.bytes > 0)
+      st = ReadExactlyAt(fd, e.offset, dst, e.bytes, path + ": tensor '" + e.name + "'");
     if (!st.ok()) break;
   }
   ::close(fd);

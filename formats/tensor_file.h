@@ -11,12 +11,11 @@
 
 namespace lockstep {
 
-enum class DType { kFloat32, kFloat64, kFloat16, kBFloat16, kInt64, kInt32, kInt16, kInt8,
-                   kUInt8, kBool };
+enum class DType { kFloat32, kFloat64, kFloat16, kBFloat16, kInt64, kInt32, kInt16, kInt8, kUInt8, kBool };
 
-const char* DTypeName(DType dtype);                           // "float32", "bfloat16", ...
-bool DTypeFromName(const std::string& name, DType* dtype);   // inverse of DTypeName
-size_t DTypeSize(DType dtype);                               // bytes per element
+const char* DTypeName(DType dtype);                         // "float32", "bfloat16", ...
+bool DTypeFromName(const std::string& name, DType* dtype);  // inverse of DTypeName
+size_t DTypeSize(DType dtype);                              // bytes per element
 
 // A tensor as plain bytes: row-major (C order), little-endian, `shape` empty for a scalar.
 struct TensorData {
@@ -51,10 +50,8 @@ struct WrittenFile {
 // in memory, with every dataset's storage allocated; each tensor's bytes then go from
 // `data` straight to the file (formats/io.h writes, one fsync). Names must be unique,
 // non-empty and free of empty path components; each byte count must match dtype and shape.
-Status WriteTensorFile(const std::string& path, const std::vector<TensorView>& tensors,
-                       WrittenFile* written = nullptr);
-Status WriteTensorFile(const std::string& path, const std::vector<TensorData>& tensors,
-                       WrittenFile* written = nullptr);
+Status WriteTensorFile(const std::string& path, const std::vector<TensorView>& tensors, WrittenFile* written = nullptr);
+Status WriteTensorFile(const std::string& path, const std::vector<TensorData>& tensors, WrittenFile* written = nullptr);
 
 // Reads every tensor of the Lockstep tensor file at `path`, sorted by name. Checks the
 // magic and version, and that each dataset's size agrees with its dtype and shape.

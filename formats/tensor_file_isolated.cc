@@ -131,10 +131,12 @@ Status ParseStream(const std::string& data, const std::string& path, ChildOutput
     uint8_t dtype;
     uint32_t rank;
     uint64_t nbytes, offset = 0;
-    if ((kind != 'T' && kind != 'X') || !in.Get(&n) || !in.Bytes(n, &t.name) || !in.Get(&dtype) || !in.Get(&rank)) break;
+    if ((kind != 'T' && kind != 'X') || !in.Get(&n) || !in.Bytes(n, &t.name) || !in.Get(&dtype) || !in.Get(&rank))
+      break;
     t.dtype = static_cast<DType>(dtype);
     t.shape.resize(rank);
-    for (auto& d : t.shape) if (!in.Get(&d)) return Status::Corruption(path);
+    for (auto& d : t.shape)
+      if (!in.Get(&d)) return Status::Corruption(path);
     if (kind == 'X') {
       if (!in.Get(&offset) || !in.Get(&nbytes)) break;
       out->extents.push_back({t.name, t.dtype, t.shape, offset, nbytes});

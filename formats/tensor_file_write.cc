@@ -149,9 +149,9 @@ struct Placed {
 // where its bytes go to `*placed` (empty tensors have no storage).
 Status CreateDataset(hid_t file, const TensorView& t, const std::string& path, std::vector<Placed>* placed) {
   std::vector<hsize_t> dims(t.shape.begin(), t.shape.end());
-  Handle space(t.shape.empty() ? H5Screate(H5S_SCALAR)
-                               : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-               H5Sclose);
+  Handle space(
+      t.shape.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+      H5Sclose);
   Handle dcpl(NoTimesPlist(H5P_DATASET_CREATE), H5Pclose);
   H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY);
   H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);
@@ -238,8 +238,8 @@ bool SuperblockEndOfFile(const ImageMemory& image, uint64_t* eof) {
   return *eof > 0 && *eof != ~uint64_t{0};
 }
 
-Status WriteLaidOut(const std::string& path, const ImageMemory& image, uint64_t file_size,
-                    std::vector<Placed> placed, WrittenFile* written) {
+Status WriteLaidOut(const std::string& path, const ImageMemory& image, uint64_t file_size, std::vector<Placed> placed,
+                    WrittenFile* written) {
   std::sort(placed.begin(), placed.end(), [](const Placed& a, const Placed& b) { return a.offset < b.offset; });
   int fd = -1;
   LOCKSTEP_RETURN_IF_ERROR(io::Create(path, &fd));

@@ -12,8 +12,8 @@
 
 #include "formats/dcp.h"
 #include "formats/file_util.h"
-#include "formats/torch_archive.h"
 #include "formats/safetensors.h"
+#include "formats/torch_archive.h"
 #include "formats/zip_archive.h"
 
 namespace fs = std::filesystem;
@@ -127,8 +127,9 @@ Status AppendTorchArchive(const std::string& path, const std::string& prefix, st
   TorchArchive archive;
   LOCKSTEP_RETURN_IF_ERROR(ReadTorchArchive(path, &archive));
   for (const auto& t : archive.tensors) {
-    LOCKSTEP_RETURN_IF_ERROR(AppendAssembled(prefix + t.name, fs::path(path).filename().string(), t.dtype, t.shape,
-                                             [&](std::vector<uint8_t>* b) { return ReadTorchTensor(archive, t, b); }, out));
+    LOCKSTEP_RETURN_IF_ERROR(AppendAssembled(
+        prefix + t.name, fs::path(path).filename().string(), t.dtype, t.shape,
+        [&](std::vector<uint8_t>* b) { return ReadTorchTensor(archive, t, b); }, out));
   }
   return Status::Ok();
 }
@@ -152,7 +153,8 @@ Status TensorEntry::Read(uint64_t begin, size_t n, std::vector<uint8_t>* buffer,
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {
       ::close(fd);
-      return Status::IOError(path + ": short read in tensor '" + name + "'" + (r < 0 ? std::string(": ") + std::strerror(errno) : ""));
+      return Status::IOError(path + ": short read in tensor '" + name + "'" +
+                             (r < 0 ? std::string(": ") + std::strerror(errno) : ""));
     }
     done += static_cast<size_t>(r);
   }
@@ -168,8 +170,9 @@ Status AppendDcpDirectory(const std::string& dir, const std::string& prefix, std
   const std::vector<std::string> problems = CheckDcpFiles(checkpoint);
   if (!problems.empty()) return Status::Corruption(problems.front());
   for (const auto& t : checkpoint.tensors) {
-    LOCKSTEP_RETURN_IF_ERROR(AppendAssembled(prefix + t.fqn, fs::path(dir).filename().string(), t.dtype, t.size,
-                                             [&](std::vector<uint8_t>* b) { return ReadDcpTensor(checkpoint, t, b); }, out));
+    LOCKSTEP_RETURN_IF_ERROR(AppendAssembled(
+        prefix + t.fqn, fs::path(dir).filename().string(), t.dtype, t.size,
+        [&](std::vector<uint8_t>* b) { return ReadDcpTensor(checkpoint, t, b); }, out));
   }
   *values = nlohmann::json::object();
   for (const auto& v : checkpoint.values) LOCKSTEP_RETURN_IF_ERROR(ReadDcpValue(checkpoint, v, &(*values)[v.fqn]));
@@ -196,7 +199,8 @@ Status AppendTensorFile(const std::string& path, const std::string& prefix, std:
   if (HasSuffix(path, ".safetensors")) return AppendSafetensors(path, prefix, nullptr, out);
   if (HasSuffix(path, ".safetensors.index.json")) return AppendSafetensorsIndex(path, prefix, out);
   if (IsTorchArchiveName(path)) return AppendTorchArchive(path, prefix, out);
-  return Status::InvalidArgument(path + ": not a tensor file (.h5, .safetensors, .safetensors.index.json, .pt, .pth, .bin)");
+  return Status::InvalidArgument(path +
+                                 ": not a tensor file (.h5, .safetensors, .safetensors.index.json, .pt, .pth, .bin)");
 }
 
 }  // namespace lockstep

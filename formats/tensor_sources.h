@@ -17,8 +17,8 @@
 namespace lockstep {
 
 struct TensorEntry {
-  std::string name;   // "fc1.weight", "optimizer/exp_avg/fc1.weight", "rng_state.pth/cpu"
-  std::string file;   // the file it came from, for messages ("model-00001-of-00002.safetensors")
+  std::string name;  // "fc1.weight", "optimizer/exp_avg/fc1.weight", "rng_state.pth/cpu"
+  std::string file;  // the file it came from, for messages ("model-00001-of-00002.safetensors")
   DType dtype = DType::kFloat32;
   std::vector<int64_t> shape;
   uint64_t bytes = 0;

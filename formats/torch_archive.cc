@@ -48,7 +48,8 @@ bool TensorOf(const PickleData& data, int32_t index, TorchTensor* t) {
   }
   if (call != "torch._utils._rebuild_tensor_v2" && call != "torch._utils._rebuild_tensor") return false;
   const auto& args = data.Items(data.at(index).args);
-  if (args.size() < 4 || data.at(args[0]).kind != Kind::kPersistentId || data.at(args[1]).kind != Kind::kInt) return false;
+  if (args.size() < 4 || data.at(args[0]).kind != Kind::kPersistentId || data.at(args[1]).kind != Kind::kInt)
+    return false;
   const auto& pid = data.Items(data.at(args[0]).items.at(0));  // ('storage', type, key, location, numel)
   if (pid.size() < 3 || data.at(pid[1]).kind != Kind::kGlobal || data.at(pid[2]).kind != Kind::kString) return false;
   t->storage_type = data.at(pid[1]).s;
@@ -63,7 +64,8 @@ bool ViewEnd(const TorchTensor& t, uint64_t* end) {
   if (t.storage_offset < 0) return false;
   uint64_t last = static_cast<uint64_t>(t.storage_offset);
   for (size_t d = 0; d < t.shape.size(); ++d) {
-    if (t.shape[d] < 0 || t.stride[d] < 0 || t.shape[d] > (int64_t{1} << 40) || t.stride[d] > (int64_t{1} << 40)) return false;
+    if (t.shape[d] < 0 || t.stride[d] < 0 || t.shape[d] > (int64_t{1} << 40) || t.stride[d] > (int64_t{1} << 40))
+      return false;
     if (t.shape[d] == 0) {
       *end = 0;
       return true;
@@ -101,7 +103,8 @@ Status ReadTorchArchiveAt(const std::string& file, uint64_t base, uint64_t size,
   *out = TorchArchive();
   out->path = file;
   // Messages name the bytes too when the archive is one of several in its file.
-  const std::string path = size == UINT64_MAX ? file : file + " (bytes " + std::to_string(base) + "+" + std::to_string(size) + ")";
+  const std::string path =
+      size == UINT64_MAX ? file : file + " (bytes " + std::to_string(base) + "+" + std::to_string(size) + ")";
   LOCKSTEP_RETURN_IF_ERROR(ListZipAt(file, base, size, &out->entries));
   const ZipEntry* pickle_entry = nullptr;
   for (size_t i = 0; i < out->entries.size(); ++i) {
@@ -126,7 +129,8 @@ Status ReadTorchArchiveAt(const std::string& file, uint64_t base, uint64_t size,
     uint64_t end = 0;
     const auto entry = out->storage_entries.find(t.storage);
     if (problem.ok() && entry == out->storage_entries.end()) {
-      problem = Status::Corruption(path + ": tensor '" + t.name + "' names storage " + t.storage + ", which the archive lacks");
+      problem = Status::Corruption(path + ": tensor '" + t.name + "' names storage " + t.storage +
+                                   ", which the archive lacks");
     } else if (problem.ok() && (!ViewEnd(t, &end) || end > out->entries[entry->second].size)) {
       problem = Status::Corruption(path + ": tensor '" + t.name + "' reaches past the end of its storage " + t.storage +
                                    " (" + std::to_string(out->entries[entry->second].size) + " bytes)");

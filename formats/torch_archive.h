@@ -20,9 +20,9 @@
 namespace lockstep {
 
 struct TorchTensor {
-  std::string name;     // "state.0.exp_avg", "fc1.weight", "cpu" (rng_state.pth)
-  std::string storage;  // the storage's key: the archive entry .../data/<storage>
-  std::string storage_type;  // "torch.FloatStorage", ...
+  std::string name;             // "state.0.exp_avg", "fc1.weight", "cpu" (rng_state.pth)
+  std::string storage;          // the storage's key: the archive entry .../data/<storage>
+  std::string storage_type;     // "torch.FloatStorage", ...
   DType dtype = DType::kUInt8;  // kUInt8 for a storage type not known (compared as bytes)
   int64_t storage_offset = 0;   // in elements
   std::vector<int64_t> shape, stride;
@@ -33,9 +33,9 @@ struct TorchTensor {
 struct TorchArchive {
   std::string path;
   std::vector<ZipEntry> entries;
-  std::string pickle_entry;              // ".../data.pkl"
-  std::vector<std::string> globals;      // what the pickle names ("collections.OrderedDict", ...)
-  std::vector<TorchTensor> tensors;      // in pickle order
+  std::string pickle_entry;          // ".../data.pkl"
+  std::vector<std::string> globals;  // what the pickle names ("collections.OrderedDict", ...)
+  std::vector<TorchTensor> tensors;  // in pickle order
   // Every value the pickle holds, each tensor as {"tensor": NAME, "dtype": ..., "shape": [...]}.
   nlohmann::json values;
   std::map<std::string, size_t> storage_entries;  // storage key -> index in entries

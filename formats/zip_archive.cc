@@ -88,7 +88,8 @@ Status ListZipAt(const std::string& path, uint64_t base, uint64_t window, std::v
       break;
     }
   }
-  if (eocd == std::string::npos) return Status::Corruption(path + ": no zip end-of-directory record (not a zip archive, or truncated)");
+  if (eocd == std::string::npos)
+    return Status::Corruption(path + ": no zip end-of-directory record (not a zip archive, or truncated)");
   uint64_t count = Le(tail, eocd + 10, 2), cd_size = Le(tail, eocd + 12, 4), cd_offset = Le(tail, eocd + 16, 4);
   if ((count == 0xFFFF || cd_size == 0xFFFFFFFF || cd_offset == 0xFFFFFFFF) && eocd >= 20 &&
       Le(tail, eocd - 20, 4) == 0x07064b50) {
@@ -151,11 +152,13 @@ Status ReadZipEntry(const std::string& path, const ZipEntry& entry, uint64_t max
     return Status::InvalidArgument(path + ": entry '" + entry.name + "' is compressed (method " +
                                    std::to_string(entry.method) + "); only stored entries are read");
   }
-  if (entry.size > max_bytes) return Status::InvalidArgument(path + ": entry '" + entry.name + "' is over the size limit");
+  if (entry.size > max_bytes)
+    return Status::InvalidArgument(path + ": entry '" + entry.name + "' is over the size limit");
   std::string header;
   const uint64_t base = entry.archive_base, window = entry.archive_size;
   LOCKSTEP_RETURN_IF_ERROR(ReadRange(path, base, window, entry.local_header_offset, 30, &header));
-  if (Le(header, 0, 4) != 0x04034b50) return Status::Corruption(path + ": entry '" + entry.name + "' has no local header");
+  if (Le(header, 0, 4) != 0x04034b50)
+    return Status::Corruption(path + ": entry '" + entry.name + "' has no local header");
   const uint64_t start = entry.local_header_offset + 30 + Le(header, 26, 2) + Le(header, 28, 2);
   return ReadRange(path, base, window, start, entry.size, out);
 }

@@ -13,9 +13,9 @@ namespace lockstep {
 
 struct ZipEntry {
   std::string name;
-  uint16_t method = 0;           // 0 stored (what torch.save writes), 8 deflate
+  uint16_t method = 0;  // 0 stored (what torch.save writes), 8 deflate
   uint64_t compressed_size = 0;
-  uint64_t size = 0;             // uncompressed
+  uint64_t size = 0;                 // uncompressed
   uint64_t local_header_offset = 0;  // from the archive's start
   uint64_t archive_base = 0;         // where the archive starts in its file (ListZipAt)
   uint64_t archive_size = UINT64_MAX;

@@ -7,23 +7,23 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <optional>
-#include <filesystem>
 #include <regex>
 #include <set>
 
-#include "formats/checkpoint_layout.h"
 #include "formats/checkpoint.h"
+#include "formats/checkpoint_layout.h"
 #include "formats/checksum.h"
 #include "formats/dcp.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
-#include "formats/torch_archive.h"
 #include "formats/rotation.h"
 #include "formats/run_lock.h"
 #include "formats/safetensors.h"
 #include "formats/step_log.h"
+#include "formats/torch_archive.h"
 #include "formats/zip_archive.h"
 #include "inspect/coverage.h"
 #include "inspect/layout_audit.h"
@@ -91,7 +91,8 @@ Status ListRunCheckpoints(const std::string& run_dir, std::vector<CheckpointDir>
   if (ec) return Status::IOError(run_dir + ": cannot list: " + ec.message());
   if (dirs->empty() && !run_like) {
     return Status::InvalidArgument(run_dir + ": not a run directory (no checkpoint-N, no " + kStepLogFile + ", no " +
-                                   kTrainerStateFile + "); pass a run directory, a checkpoint directory, "
+                                   kTrainerStateFile +
+                                   "); pass a run directory, a checkpoint directory, "
                                    "or a .h5/.safetensors/.pt file");
   }
   std::sort(dirs->begin(), dirs->end(), [](const CheckpointDir& a, const CheckpointDir& b) { return a.step < b.step; });
@@ -124,8 +125,8 @@ std::vector<int64_t> FindResumable(const std::string& run_dir, AuditReport* repo
     CheckpointAudit top;
     top.status = "complete";
     AuditWeights(run_dir, &top);
-    report->findings["final_model"] = {{"file", ModelWeightsFile(run_dir)}, {"tensors", top.tensors},
-                                       {"status", top.status}};
+    report->findings["final_model"] = {
+        {"file", ModelWeightsFile(run_dir)}, {"tensors", top.tensors}, {"status", top.status}};
     for (const auto& p : top.problems) report->problems.push_back(p);
   }
   if (report->latest_resumable.empty()) {
@@ -148,8 +149,9 @@ void AuditLeftovers(const std::string& run_dir, AuditReport* report) {
     } else if (name.rfind(kDeletingPrefix, 0) == 0) {
       report->problems.push_back(e.path().string() + ": leftover of a checkpoint delete that never finished");
     } else if (name.rfind(kHfStagingPrefix, 0) == 0) {
-      report->problems.push_back(e.path().string() + ": leftover staging directory of a Hugging Face save "
-                                                     "that was never renamed to checkpoint-N");
+      report->problems.push_back(e.path().string() +
+                                 ": leftover staging directory of a Hugging Face save "
+                                 "that was never renamed to checkpoint-N");
     } else if (!IsKnownRunFile(name)) {
       report->notes.push_back(e.path().string() + ": stray entry, not part of a run");
     }
@@ -187,7 +189,8 @@ int64_t FindBestStep(const std::string& run_dir, AuditReport* report) {
     report->problems.push_back(origin + ": best_model_checkpoint '" + best.get<std::string>() +
                                "' does not name a checkpoint-N directory");
   } else if (!exists) {
-    report->problems.push_back(origin + ": best_model_checkpoint " + best.get<std::string>() + " does not exist in this run");
+    report->problems.push_back(origin + ": best_model_checkpoint " + best.get<std::string>() +
+                               " does not exist in this run");
   }
   return exists ? step : kNoBestStep;
 }
@@ -240,9 +243,11 @@ void AuditStepLog(const std::string& run_dir, AuditReport* report) {
       report->problems.push_back(log_path + ": no record of step " + std::to_string(c.step) + " (" + c.name + ")");
     }
   }
-  report->findings["step_log"] = {{"records", log.records.size()}, {"resumes", log.events.size()},
+  report->findings["step_log"] = {{"records", log.records.size()},
+                                  {"resumes", log.events.size()},
                                   {"last_step", log.records.empty() ? 0 : log.records.back().value("step", 0)},
-                                  {"truncated_tail", log.truncated_tail}, {"uncovered_checkpoints", uncovered}};
+                                  {"truncated_tail", log.truncated_tail},
+                                  {"uncovered_checkpoints", uncovered}};
   if (log.truncated_tail) report->notes.push_back(log_path + ": " + log.tail_problem + " (a killed writer)");
   const CoverageReport coverage = ComputeCoverage(log, log_path);
   report->findings["coverage"] = CoverageJson(coverage);
@@ -265,9 +270,12 @@ CheckpointAudit AuditCheckpoint(const std::string& dir) {
     Fail(&c, "corrupt", dir + ": cannot be read as a directory" + (sec ? " (" + sec.message() + ")" : ""));
   } else {
     c.layout = CheckpointLayout(dir);
-    if (c.layout == "lockstep") AuditLockstep(dir, &c);
-    else if (c.layout == "hf") AuditHf(dir, &c);
-    else if (c.layout == "dcp") AuditDcp(dir, &c);
+    if (c.layout == "lockstep")
+      AuditLockstep(dir, &c);
+    else if (c.layout == "hf")
+      AuditHf(dir, &c);
+    else if (c.layout == "dcp")
+      AuditDcp(dir, &c);
     else {
       c.layout = "unknown";
       Fail(&c, "incomplete", dir + ": holds no Lockstep or Hugging Face checkpoint files");
@@ -305,22 +313,31 @@ Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditRe
   for (const auto& d : dirs) report->checkpoints.push_back(AuditCheckpoint(d.path));  // 1. every checkpoint
   if (options.verify) VerifyCheckpoints(run_dir, options, report);
   const std::vector<int64_t> complete = FindResumable(run_dir, report);
-  AuditLeftovers(run_dir, report);                                     // 2. leftovers and strays
+  AuditLeftovers(run_dir, report);                                          // 2. leftovers and strays
   AuditRotation(run_dir, complete, FindBestStep(run_dir, report), report);  // 3. best checkpoint, rotation
-  AuditStepLog(run_dir, report);                                       // 4. the step log
+  AuditStepLog(run_dir, report);                                            // 4. the step log
   return Status::Ok();
 }
 
 json AuditReportJson(const AuditReport& r) {
   json checkpoints = json::array();
   for (const auto& c : r.checkpoints) {
-    checkpoints.push_back({{"step", c.step}, {"name", c.name}, {"layout", c.layout}, {"status", c.status},
-                           {"bytes", c.bytes}, {"resumable", c.resumable}, {"problems", c.problems},
+    checkpoints.push_back({{"step", c.step},
+                           {"name", c.name},
+                           {"layout", c.layout},
+                           {"status", c.status},
+                           {"bytes", c.bytes},
+                           {"resumable", c.resumable},
+                           {"problems", c.problems},
                            {"notes", c.notes}});
   }
-  return {{"run_dir", r.run_dir}, {"healthy", r.healthy()}, {"checkpoints", checkpoints},
+  return {{"run_dir", r.run_dir},
+          {"healthy", r.healthy()},
+          {"checkpoints", checkpoints},
           {"latest_resumable", r.latest_resumable.empty() ? json() : json(r.latest_resumable)},
-          {"problems", r.problems}, {"notes", r.notes}, {"findings", r.findings}};
+          {"problems", r.problems},
+          {"notes", r.notes},
+          {"findings", r.findings}};
 }
 
 }  // namespace lockstep

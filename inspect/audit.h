@@ -34,7 +34,7 @@ struct CheckpointAudit {
   std::vector<std::string> notes;     // facts that are not problems ("saved with save_only_model")
   // False for a complete checkpoint a resume could not continue exactly (weights only).
   bool resumable = true;
-  int64_t tensors = 0;                // model tensors its weights files hold (HF layouts)
+  int64_t tensors = 0;  // model tensors its weights files hold (HF layouts)
   uint64_t bytes = 0;
 };
 

@@ -117,8 +117,8 @@ static CoverageReport ComputeCoverageUnchecked(const StepLogContents& log, const
     if (c.repeated > 0) {
       // accelerate's even_batches repeats samples to fill every rank's last batch of an epoch.
       const bool padding = world > 1 && c.repeat_steps.size() == 1 && c.repeat_steps.front() == c.last_step;
-      const std::string line = where + ": " + std::to_string(c.repeated) + " sample ids drawn more than once, from step " +
-                               Steps(c.repeat_steps);
+      const std::string line = where + ": " + std::to_string(c.repeated) +
+                               " sample ids drawn more than once, from step " + Steps(c.repeat_steps);
       (padding ? r.notes : r.problems).push_back(line + (padding ? " (the last step's padding across ranks)" : ""));
     }
     if (c.never && *c.never > 0) {
@@ -145,13 +145,22 @@ json CoverageJson(const CoverageReport& r) {
   if (!r.known) return {{"known", false}, {"why", r.why}};
   json epochs = json::array();
   for (const auto& c : r.epochs) {
-    epochs.push_back({{"epoch", c.epoch}, {"first_step", c.first_step}, {"last_step", c.last_step},
-                      {"drawn", c.drawn}, {"distinct", c.distinct}, {"repeated", c.repeated},
-                      {"repeat_steps", c.repeat_steps}, {"complete", c.complete},
+    epochs.push_back({{"epoch", c.epoch},
+                      {"first_step", c.first_step},
+                      {"last_step", c.last_step},
+                      {"drawn", c.drawn},
+                      {"distinct", c.distinct},
+                      {"repeated", c.repeated},
+                      {"repeat_steps", c.repeat_steps},
+                      {"complete", c.complete},
                       {"never", c.never ? json(*c.never) : json()}});
   }
-  return {{"known", true}, {"dataset_size", r.dataset_size ? json(*r.dataset_size) : json()},
-          {"epochs_from", r.epochs_from}, {"epochs", epochs}, {"problems", r.problems}, {"notes", r.notes}};
+  return {{"known", true},
+          {"dataset_size", r.dataset_size ? json(*r.dataset_size) : json()},
+          {"epochs_from", r.epochs_from},
+          {"epochs", epochs},
+          {"problems", r.problems},
+          {"notes", r.notes}};
 }
 
 std::string CoverageText(const json& r) {
@@ -160,8 +169,8 @@ std::string CoverageText(const json& r) {
   std::string out = "  coverage (dataset " + (size.is_number() ? size.dump() : std::string("size unknown")) +
                     ", epochs from the " + r.value("epochs_from", std::string()) + "):\n";
   char line[256];
-  std::snprintf(line, sizeof(line), "    %-6s %-14s %9s %9s %9s %9s\n", "epoch", "steps", "drawn", "distinct", "repeated",
-                "never");
+  std::snprintf(line, sizeof(line), "    %-6s %-14s %9s %9s %9s %9s\n", "epoch", "steps", "drawn", "distinct",
+                "repeated", "never");
   out += line;
   for (const auto& c : r.value("epochs", json::array())) {
     const std::string steps = c.value("first_step", json()).dump() + ".." + c.value("last_step", json()).dump();

@@ -17,21 +17,21 @@
 namespace lockstep {
 
 struct EpochCoverage {
-  int64_t epoch = 0;                 // 0-based
+  int64_t epoch = 0;  // 0-based
   int64_t first_step = 0, last_step = 0;
-  int64_t drawn = 0;                 // sample ids drawn, repeats included
+  int64_t drawn = 0;  // sample ids drawn, repeats included
   int64_t distinct = 0;
-  int64_t repeated = 0;              // distinct ids drawn more than once
+  int64_t repeated = 0;               // distinct ids drawn more than once
   std::vector<int64_t> repeat_steps;  // the steps where an id came a second time (the first 10)
-  bool complete = false;             // the log holds the epoch's last step
-  std::optional<int64_t> never;      // dataset ids never drawn: complete epochs of a known size
+  bool complete = false;              // the log holds the epoch's last step
+  std::optional<int64_t> never;       // dataset ids never drawn: complete epochs of a known size
 };
 
 struct CoverageReport {
-  bool known = false;         // false: the log records no sample ids (why says so)
+  bool known = false;  // false: the log records no sample ids (why says so)
   std::string why;
   std::optional<int64_t> dataset_size;  // header dataset.train_samples
-  std::string epochs_from;    // "epoch field" (HF's epoch, counted after the step) or "plan"
+  std::string epochs_from;              // "epoch field" (HF's epoch, counted after the step) or "plan"
   std::vector<EpochCoverage> epochs;
   std::vector<std::string> problems;  // repeats and gaps no setting explains
   std::vector<std::string> notes;     // repeats and gaps a setting explains (padding, drop_last)

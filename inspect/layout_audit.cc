@@ -7,23 +7,23 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <optional>
-#include <filesystem>
 #include <regex>
 #include <set>
 
-#include "formats/checkpoint_layout.h"
 #include "formats/checkpoint.h"
+#include "formats/checkpoint_layout.h"
 #include "formats/checksum.h"
 #include "formats/dcp.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
-#include "formats/torch_archive.h"
 #include "formats/rotation.h"
 #include "formats/run_lock.h"
 #include "formats/safetensors.h"
 #include "formats/step_log.h"
+#include "formats/torch_archive.h"
 #include "formats/zip_archive.h"
 
 namespace fs = std::filesystem;
@@ -85,7 +85,8 @@ void AuditDcp(const std::string& dir, CheckpointAudit* c) {
   Status st = ReadDcpMetadata(dir, &checkpoint);
   if (!st.ok()) return Fail(c, st.IsCorruption() ? "corrupt" : "incomplete", st.message());
   if (fs::path(dir).filename() != hf::kFsdpOptimizerDir) c->tensors += static_cast<int64_t>(checkpoint.tensors.size());
-  for (const auto& p : CheckDcpFiles(checkpoint)) Fail(c, p.find(": missing") != std::string::npos ? "incomplete" : "corrupt", p);
+  for (const auto& p : CheckDcpFiles(checkpoint))
+    Fail(c, p.find(": missing") != std::string::npos ? "incomplete" : "corrupt", p);
 }
 
 // The ranks whose files a checkpoint holds, from DCP's "__<rank>_<n>.distcp" names.
@@ -113,8 +114,10 @@ void AuditDeepSpeed(const std::string& dir, const std::set<int64_t>& rng_ranks, 
                     std::set<int64_t>* ranks) {
   std::string tag;
   if (!ReadFileToString(dir + "/latest", &tag, 4096).ok()) {
-    return Fail(c, "incomplete", dir + "/latest: missing (DeepSpeed reads the checkpoint's tag from it; "
-                                       "without it a resume fails)");
+    return Fail(c, "incomplete",
+                dir +
+                    "/latest: missing (DeepSpeed reads the checkpoint's tag from it; "
+                    "without it a resume fails)");
   }
   while (!tag.empty() && std::isspace(static_cast<unsigned char>(tag.back()))) tag.pop_back();
   const std::string tag_dir = dir + "/" + tag;
@@ -129,9 +132,12 @@ void AuditDeepSpeed(const std::string& dir, const std::set<int64_t>& rng_ranks, 
   for (const auto& e : fs::directory_iterator(tag_dir, ec)) {
     const std::string name = e.path().filename().string();
     std::smatch m;
-    if (std::regex_match(name, m, kOptim)) ranks->insert(std::stoll(m[2].str()));
-    else if (std::regex_match(name, m, kRankModel)) model_ranks.insert(std::stoll(m[1].str()));
-    else shared_model |= name == "mp_rank_00_model_states.pt";
+    if (std::regex_match(name, m, kOptim))
+      ranks->insert(std::stoll(m[2].str()));
+    else if (std::regex_match(name, m, kRankModel))
+      model_ranks.insert(std::stoll(m[1].str()));
+    else
+      shared_model |= name == "mp_rank_00_model_states.pt";
     if (!IsTorchArchiveName(name)) continue;
     TorchArchive archive;
     Status st = ReadTorchArchive(e.path().string(), &archive);
@@ -145,21 +151,24 @@ void AuditDeepSpeed(const std::string& dir, const std::set<int64_t>& rng_ranks, 
   if (!rng_ranks.empty()) world = std::max(world, *rng_ranks.rbegin() + 1);
   for (int64_t r = 0; r < world; ++r) {
     if (!ranks->count(r)) {
-      Fail(c, "incomplete", tag_dir + ": rank " + std::to_string(r) + "'s optimizer shard is missing, though the job had " +
-                                std::to_string(world) + " ranks");
+      Fail(c, "incomplete",
+           tag_dir + ": rank " + std::to_string(r) + "'s optimizer shard is missing, though the job had " +
+               std::to_string(world) + " ranks");
     }
     ranks->insert(r);
   }
   const bool zero3 = !model_ranks.empty();
   for (int64_t r = 0; zero3 && r < world; ++r) {
     if (!model_ranks.count(r)) {
-      Fail(c, "incomplete", tag_dir + "/zero_pp_rank_" + std::to_string(r) + "_mp_rank_00_model_states.pt: missing (ZeRO-3 "
-                                "saves one per rank)");
+      Fail(c, "incomplete",
+           tag_dir + "/zero_pp_rank_" + std::to_string(r) +
+               "_mp_rank_00_model_states.pt: missing (ZeRO-3 "
+               "saves one per rank)");
     }
   }
   if (!zero3 && !shared_model) Fail(c, "incomplete", tag_dir + "/mp_rank_00_model_states.pt: missing");
-  c->notes.push_back(tag_dir + ": DeepSpeed " + (zero3 ? "ZeRO-3" : "ZeRO-1/2") + " shards of " + std::to_string(world) +
-                     " ranks" + (zero3 ? " (the weights live in them)" : ""));
+  c->notes.push_back(tag_dir + ": DeepSpeed " + (zero3 ? "ZeRO-3" : "ZeRO-1/2") + " shards of " +
+                     std::to_string(world) + " ranks" + (zero3 ? " (the weights live in them)" : ""));
 }
 
 // TrainingArguments.save_only_model, read from training_args.bin as data.
@@ -175,8 +184,10 @@ bool HfSaveOnlyModel(const std::string& dir) {
 void AuditWeights(const std::string& dir, CheckpointAudit* c) {
   const std::string weights = ModelWeightsFile(dir);
   if (weights.empty()) {
-    return Fail(c, "incomplete", dir + ": no model weights (model.safetensors, an index, pytorch_model.bin, "
-                                       "or a PEFT adapter_model.safetensors)");
+    return Fail(c, "incomplete",
+                dir +
+                    ": no model weights (model.safetensors, an index, pytorch_model.bin, "
+                    "or a PEFT adapter_model.safetensors)");
   }
   if (weights.rfind("adapter_model", 0) == 0 && !fs::exists(dir + "/" + hf::kAdapterConfigFile)) {
     Fail(c, "incomplete", dir + "/" + hf::kAdapterConfigFile + ": missing (PEFT saves it beside " + weights + ")");
@@ -190,8 +201,10 @@ void AuditWeights(const std::string& dir, CheckpointAudit* c) {
     std::set<std::string> unique;
     for (const auto& [name, shard] : weight_map) unique.insert(shard);
     for (const auto& s : unique) {
-      if (!fs::exists(dir + "/" + s)) Fail(c, "incomplete", dir + "/" + s + ": shard named by the index is missing");
-      else shards.push_back(s);
+      if (!fs::exists(dir + "/" + s))
+        Fail(c, "incomplete", dir + "/" + s + ": shard named by the index is missing");
+      else
+        shards.push_back(s);
     }
   } else {
     shards.push_back(weights);
@@ -225,15 +238,17 @@ void AuditHfRngFiles(const std::string& dir, const std::set<int64_t>& ranks, boo
                        std::to_string(shard_ranks.size()) + " ranks");
     for (int64_t r : shard_ranks) {
       if (!has("rng_state_" + std::to_string(r) + ".pth")) {
-        Fail(c, "incomplete", dir + "/rng_state_" + std::to_string(r) + ".pth: missing, though rank " +
-                                  std::to_string(r) + " wrote its model shard");
+        Fail(c, "incomplete",
+             dir + "/rng_state_" + std::to_string(r) + ".pth: missing, though rank " + std::to_string(r) +
+                 " wrote its model shard");
       }
     }
   }
   if (only_model) {
     c->resumable = false;
-    c->notes.push_back(dir + ": saved with save_only_model: weights only (no optimizer, scheduler or RNG "
-                             "state), so a resume from it is not the same run");
+    c->notes.push_back(dir +
+                       ": saved with save_only_model: weights only (no optimizer, scheduler or RNG "
+                       "state), so a resume from it is not the same run");
   } else if (!rng) {
     Fail(c, "incomplete", dir + "/rng_state.pth: missing (HF writes it with every checkpoint)");
   }
@@ -241,8 +256,9 @@ void AuditHfRngFiles(const std::string& dir, const std::set<int64_t>& ranks, boo
   // resuming would give that rank a fresh generator.
   for (int64_t r = 0; !ranks.empty() && r < *ranks.rbegin(); ++r) {
     if (!ranks.count(r)) {
-      Fail(c, "incomplete", dir + "/rng_state_" + std::to_string(r) + ".pth: missing, though rank " +
-                                std::to_string(*ranks.rbegin()) + " saved its RNG state");
+      Fail(c, "incomplete",
+           dir + "/rng_state_" + std::to_string(r) + ".pth: missing, though rank " + std::to_string(*ranks.rbegin()) +
+               " saved its RNG state");
     }
   }
 }
@@ -253,7 +269,8 @@ void ReadHfFiles(const std::string& dir, const std::vector<std::string>& files, 
   auto has = [&](const std::string& f) { return fs::exists(dir + "/" + f); };
   std::error_code ec;
   if (has(hf::kIncompleteMarkerFile)) {
-    Fail(c, "incomplete", dir + "/" + hf::kIncompleteMarkerFile + ": the Trainer's JIT save (on SIGTERM) never finished");
+    Fail(c, "incomplete",
+         dir + "/" + hf::kIncompleteMarkerFile + ": the Trainer's JIT save (on SIGTERM) never finished");
   }
   json state;
   if (has(kTrainerStateFile)) {
@@ -302,13 +319,17 @@ void AuditHf(const std::string& dir, CheckpointAudit* c) {
     AuditDeepSpeed(dir, ranks, c, &ds_ranks);
     for (int64_t r : ds_ranks) {
       if (ds_ranks.size() > 1 && !has("rng_state_" + std::to_string(r) + ".pth")) {
-        Fail(c, "incomplete", dir + "/rng_state_" + std::to_string(r) + ".pth: missing, though rank " + std::to_string(r) +
-                                  " saved its optimizer shard");
+        Fail(c, "incomplete",
+             dir + "/rng_state_" + std::to_string(r) + ".pth: missing, though rank " + std::to_string(r) +
+                 " saved its optimizer shard");
       }
     }
   } else if (!only_model && fsdp) {
-    if (has(hf::kFsdpOptimizerDir)) AuditDcp(dir + "/" + hf::kFsdpOptimizerDir, c);
-    else if (!has("optimizer.bin")) Fail(c, "incomplete", dir + "/" + hf::kFsdpOptimizerDir + ": missing (accelerate saves the FSDP optimizer there)");
+    if (has(hf::kFsdpOptimizerDir))
+      AuditDcp(dir + "/" + hf::kFsdpOptimizerDir, c);
+    else if (!has("optimizer.bin"))
+      Fail(c, "incomplete",
+           dir + "/" + hf::kFsdpOptimizerDir + ": missing (accelerate saves the FSDP optimizer there)");
   } else if (!only_model) {
     required.push_back(hf::kOptimizerFile);
   }

@@ -12,10 +12,10 @@
 #include "formats/dcp.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
-#include "formats/torch_archive.h"
 #include "formats/safetensors.h"
 #include "formats/step_log.h"
 #include "formats/tensor_file.h"
+#include "formats/torch_archive.h"
 #include "formats/torch_rng.h"
 #include "formats/zip_archive.h"
 #include "inspect/tensor_stats.h"
@@ -31,9 +31,7 @@ struct Context {
   std::regex filter;
   json* report;
   void Problem(const Status& st) { (*report)["problems"].push_back(st.message()); }
-  bool Wanted(const std::string& name) const {
-    return options.filter.empty() || std::regex_search(name, filter);
-  }
+  bool Wanted(const std::string& name) const { return options.filter.empty() || std::regex_search(name, filter); }
 };
 
 // One tensor row: stats from a single pass, values when asked for.
@@ -73,11 +71,11 @@ void ShowTensorFileH5(Context* ctx, const std::string& path, const std::string& 
   if (!st.ok()) return ctx->Problem(st);
   for (const auto& t : tensors) {
     if (!ctx->Wanted(t.name)) continue;
-    (*ctx->report)["tensors"].push_back(TensorRow(ctx, label, t.name, DTypeName(t.dtype), t.shape, t.bytes.size(),
-                                                  [&](const auto& consume) {
-                                                    consume(t.bytes.data(), t.bytes.size());
-                                                    return Status::Ok();
-                                                  }));
+    (*ctx->report)["tensors"].push_back(
+        TensorRow(ctx, label, t.name, DTypeName(t.dtype), t.shape, t.bytes.size(), [&](const auto& consume) {
+          consume(t.bytes.data(), t.bytes.size());
+          return Status::Ok();
+        }));
   }
 }
 
@@ -88,10 +86,9 @@ void ShowSafetensors(Context* ctx, const std::string& path, const std::string& l
   if (!file.metadata.empty()) (*ctx->report)["safetensors_metadata"][label] = file.metadata;
   for (const auto& t : file.tensors) {
     if (!ctx->Wanted(t.name)) continue;
-    (*ctx->report)["tensors"].push_back(TensorRow(ctx, label, t.name, CanonicalDType(t.dtype), t.shape, t.end - t.begin,
-                                                  [&](const auto& consume) {
-                                                    return StreamSafetensorsTensor(file, t, consume);
-                                                  }));
+    (*ctx->report)["tensors"].push_back(
+        TensorRow(ctx, label, t.name, CanonicalDType(t.dtype), t.shape, t.end - t.begin,
+                  [&](const auto& consume) { return StreamSafetensorsTensor(file, t, consume); }));
   }
 }
 
@@ -111,13 +108,13 @@ json ScanTorchArchive(Context* ctx, const std::string& path, TorchArchive* archi
 void ShowTorchTensors(Context* ctx, const TorchArchive& archive, const std::string& label) {
   for (const auto& t : archive.tensors) {
     if (!ctx->Wanted(t.name)) continue;
-    (*ctx->report)["tensors"].push_back(TensorRow(ctx, label, t.name, DTypeName(t.dtype), t.shape, t.bytes(),
-                                                  [&](const auto& consume) {
-                                                    std::vector<uint8_t> bytes;
-                                                    LOCKSTEP_RETURN_IF_ERROR(ReadTorchTensor(archive, t, &bytes));
-                                                    consume(bytes.data(), bytes.size());
-                                                    return Status::Ok();
-                                                  }));
+    (*ctx->report)["tensors"].push_back(
+        TensorRow(ctx, label, t.name, DTypeName(t.dtype), t.shape, t.bytes(), [&](const auto& consume) {
+          std::vector<uint8_t> bytes;
+          LOCKSTEP_RETURN_IF_ERROR(ReadTorchTensor(archive, t, &bytes));
+          consume(bytes.data(), bytes.size());
+          return Status::Ok();
+        }));
   }
 }
 
@@ -127,8 +124,10 @@ void ShowDcp(Context* ctx, const std::string& dir, const std::string& label) {
   Status st = ReadDcpMetadata(dir, &checkpoint);
   if (!st.ok()) return ctx->Problem(st);
   for (const auto& p : CheckDcpFiles(checkpoint)) ctx->Problem(Status::Corruption(p));
-  (*ctx->report)["dcp"].push_back({{"dir", label.empty() ? "." : label}, {"files", checkpoint.files},
-                                   {"tensors", checkpoint.tensors.size()}, {"values", checkpoint.values.size()}});
+  (*ctx->report)["dcp"].push_back({{"dir", label.empty() ? "." : label},
+                                   {"files", checkpoint.files},
+                                   {"tensors", checkpoint.tensors.size()},
+                                   {"values", checkpoint.values.size()}});
   if (!(*ctx->report)["problems"].empty()) return;
   for (const auto& t : checkpoint.tensors) {
     if (!ctx->Wanted(t.fqn)) continue;
@@ -252,7 +251,10 @@ void ShowLockstepCheckpoint(Context* ctx, const std::string& dir) {
   ShowTrainerState(ctx, dir + "/trainer_state.json");
   json args, rng, sampler;
   Status st = ReadJsonFile(dir + "/training_args.json", &args);
-  if (st.ok()) (*ctx->report)["training_args"] = args; else ctx->Problem(st);
+  if (st.ok())
+    (*ctx->report)["training_args"] = args;
+  else
+    ctx->Problem(st);
   st = ReadJsonFile(dir + "/rng_state.json", &rng);
   if (!st.ok()) ctx->Problem(st);
   auto describe = [&](const json& saved, const std::string& generator, const std::string& file) {
@@ -297,8 +299,9 @@ void ShowHfCheckpoint(Context* ctx, const std::string& dir) {
     (*ctx->report)["training_args"] = PickledScalars(archive);  // read from the pickle's data, not by running it
   }
   ShowHfRng(ctx, dir);
-  (*ctx->report)["sampler"] = {{"note", "Hugging Face saves no sampler state: a resume re-derives the data "
-                                        "position from global_step and skips batches to reach it"}};
+  (*ctx->report)["sampler"] = {{"note",
+                                "Hugging Face saves no sampler state: a resume re-derives the data "
+                                "position from global_step and skips batches to reach it"}};
   std::map<std::string, std::string> weight_map;
   if (fs::exists(dir + "/model.safetensors.index.json")) {
     Status st = ReadSafetensorsIndex(dir + "/model.safetensors.index.json", &weight_map);
@@ -329,8 +332,8 @@ void ShowHfCheckpoint(Context* ctx, const std::string& dir) {
   for (const auto& shard : shards) {
     TorchArchive archive;
     (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, shard, &archive));
-    ShowTorchTensors(ctx, archive, fs::path(shard).parent_path().filename().string() + "/" +
-                                       fs::path(shard).filename().string());
+    ShowTorchTensors(ctx, archive,
+                     fs::path(shard).parent_path().filename().string() + "/" + fs::path(shard).filename().string());
   }
   for (const char* pickle : {hf::kSchedulerFile, hf::kScalerFile}) {
     if (!fs::exists(dir + "/" + pickle)) continue;
@@ -347,7 +350,8 @@ Status ShowPath(const std::string& path, const ShowOptions& options, json* repor
   try {
     if (!options.filter.empty()) ctx.filter = std::regex(options.filter);
   } catch (const std::regex_error& e) {
-    return Status::InvalidArgument("--filter " + options.filter + ": not a valid regular expression (" + e.what() + ")");
+    return Status::InvalidArgument("--filter " + options.filter + ": not a valid regular expression (" + e.what() +
+                                   ")");
   }
   std::error_code ec;
   const auto status = fs::status(path, ec);
@@ -357,9 +361,12 @@ Status ShowPath(const std::string& path, const ShowOptions& options, json* repor
     const std::string layout = CheckpointLayout(path);
     if (layout.empty()) return Status::InvalidArgument(path + ": not a checkpoint (no Lockstep or Hugging Face files)");
     (*report)["kind"] = layout + " checkpoint";
-    if (layout == "lockstep") ShowLockstepCheckpoint(&ctx, path);
-    else if (layout == "dcp") ShowDcp(&ctx, path, "");
-    else ShowHfCheckpoint(&ctx, path);
+    if (layout == "lockstep")
+      ShowLockstepCheckpoint(&ctx, path);
+    else if (layout == "dcp")
+      ShowDcp(&ctx, path, "");
+    else
+      ShowHfCheckpoint(&ctx, path);
   } else if (HasSuffix(name, ".h5")) {
     (*report)["kind"] = "lockstep tensor file";
     ShowTensorFileH5(&ctx, path, name, /*trusted=*/false);

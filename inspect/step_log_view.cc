@@ -24,8 +24,10 @@ json OverrideRanges(const std::vector<json>& records) {
   for (const auto& r : records) {
     if (!r.value("resume_override", false)) continue;
     const int64_t s = r.value("step", int64_t{0});
-    if (!ranges.empty() && ranges.back()[1].get<int64_t>() + 1 == s) ranges.back()[1] = s;
-    else ranges.push_back({s, s});
+    if (!ranges.empty() && ranges.back()[1].get<int64_t>() + 1 == s)
+      ranges.back()[1] = s;
+    else
+      ranges.push_back({s, s});
   }
   return ranges;
 }
@@ -76,7 +78,8 @@ Status CheckFields(const std::string& path, const std::vector<json>& records, co
     if (records.empty() || present.count(f)) continue;
     std::string known;
     for (const auto& k : present) known += (known.empty() ? "" : ", ") + k;
-    return Status::InvalidArgument("--fields " + f + ": no record of " + path + " has that field (it has: " + known + ")");
+    return Status::InvalidArgument("--fields " + f + ": no record of " + path + " has that field (it has: " + known +
+                                   ")");
   }
   return Status::Ok();
 }
@@ -154,9 +157,10 @@ Status ViewStepLog(const std::string& path, const StepLogViewOptions& options, j
 
 static std::string StepLogViewTextUnchecked(const json& r) {
   const json& h = r["header"];
-  std::string out = "step log " + Cell(r["path"]) + ": " + Cell(r["records"]) + " steps (" + Cell(r["first_step"]) +
-                    ".." + Cell(r["last_step"]) + "), " + std::to_string(r["resumes"].size()) + " resumes" +
-                    (r["truncated_tail"].get<bool>() ? ", TRUNCATED TAIL: " + Cell(r.value("tail_problem", json())) : "") + "\n";
+  std::string out =
+      "step log " + Cell(r["path"]) + ": " + Cell(r["records"]) + " steps (" + Cell(r["first_step"]) + ".." +
+      Cell(r["last_step"]) + "), " + std::to_string(r["resumes"].size()) + " resumes" +
+      (r["truncated_tail"].get<bool>() ? ", TRUNCATED TAIL: " + Cell(r.value("tail_problem", json())) : "") + "\n";
   const json& writer = Field(h, "recorder");
   out += "  written by " + (writer.is_null() ? "lockstep " + Cell(Field(h, "lockstep_version")) : Cell(writer)) +
          ", torch " + Cell(Field(h, "torch_version")) + ", device " + Cell(Field(h, "device")) + ", " +

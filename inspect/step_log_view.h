@@ -14,10 +14,10 @@
 namespace lockstep {
 
 struct StepLogViewOptions {
-  int64_t first_step = 1;          // --steps A:B, inclusive; B = -1 for the last step
+  int64_t first_step = 1;  // --steps A:B, inclusive; B = -1 for the last step
   int64_t last_step = -1;
   std::vector<std::string> fields = {"loss", "lr", "grad_norm"};  // columns after "step"
-  int64_t max_rows = 50;           // without --steps: the first and last max_rows/2 steps
+  int64_t max_rows = 50;  // without --steps: the first and last max_rows/2 steps
   bool range_given = false;
 };
 

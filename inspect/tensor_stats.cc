@@ -12,9 +12,12 @@ namespace {
 double HalfToDouble(uint16_t h) {
   const int sign = h >> 15, exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
   double v;
-  if (exp == 0) v = std::ldexp(frac, -24);
-  else if (exp == 31) v = frac ? std::nan("") : INFINITY;
-  else v = std::ldexp(frac + 1024, exp - 25);
+  if (exp == 0)
+    v = std::ldexp(frac, -24);
+  else if (exp == 31)
+    v = frac ? std::nan("") : INFINITY;
+  else
+    v = std::ldexp(frac + 1024, exp - 25);
   return sign ? -v : v;
 }
 
@@ -35,20 +38,23 @@ double Load(const uint8_t* p) {
 }  // namespace
 
 std::string CanonicalDType(const std::string& d) {
-  static const std::map<std::string, std::string> kNames = {
-      {"F64", "float64"}, {"F32", "float32"}, {"F16", "float16"}, {"BF16", "bfloat16"}, {"I64", "int64"},
-      {"I32", "int32"},   {"I16", "int16"},   {"I8", "int8"},     {"U8", "uint8"},      {"U16", "uint16"},
-      {"U32", "uint32"},  {"U64", "uint64"},  {"BOOL", "bool"},   {"F8_E4M3", "float8_e4m3fn"},
-      {"F8_E5M2", "float8_e5m2"}};
+  static const std::map<std::string, std::string> kNames = {{"F64", "float64"},        {"F32", "float32"},
+                                                            {"F16", "float16"},        {"BF16", "bfloat16"},
+                                                            {"I64", "int64"},          {"I32", "int32"},
+                                                            {"I16", "int16"},          {"I8", "int8"},
+                                                            {"U8", "uint8"},           {"U16", "uint16"},
+                                                            {"U32", "uint32"},         {"U64", "uint64"},
+                                                            {"BOOL", "bool"},          {"F8_E4M3", "float8_e4m3fn"},
+                                                            {"F8_E5M2", "float8_e5m2"}};
   const auto it = kNames.find(d);
   return it == kNames.end() ? d : it->second;
 }
 
 size_t CanonicalDTypeSize(const std::string& d) {
   static const std::map<std::string, size_t> kSizes = {
-      {"float64", 8}, {"float32", 4}, {"float16", 2}, {"bfloat16", 2}, {"int64", 8}, {"int32", 4},
-      {"int16", 2},   {"int8", 1},    {"uint8", 1},   {"uint16", 2},   {"uint32", 4}, {"uint64", 8},
-      {"bool", 1},    {"float8_e4m3fn", 1}, {"float8_e5m2", 1}};
+      {"float64", 8}, {"float32", 4}, {"float16", 2}, {"bfloat16", 2},      {"int64", 8},
+      {"int32", 4},   {"int16", 2},   {"int8", 1},    {"uint8", 1},         {"uint16", 2},
+      {"uint32", 4},  {"uint64", 8},  {"bool", 1},    {"float8_e4m3fn", 1}, {"float8_e5m2", 1}};
   const auto it = kSizes.find(d);
   return it == kSizes.end() ? 0 : it->second;
 }
@@ -136,7 +142,8 @@ void TensorStats::Add(const uint8_t* data, size_t bytes) {
   if (d == "float32") return AddElements(data, n, [](const uint8_t* p) { return Load<float>(p); });
   if (d == "float64") return AddElements(data, n, [](const uint8_t* p) { return Load<double>(p); });
   if (d == "bfloat16") {
-    return AddElements(data, n, [](const uint8_t* p) { return BFloat16ToDouble(static_cast<uint16_t>(Load<uint16_t>(p))); });
+    return AddElements(data, n,
+                       [](const uint8_t* p) { return BFloat16ToDouble(static_cast<uint16_t>(Load<uint16_t>(p))); });
   }
   if (d == "float16") {
     static const std::vector<float> kHalf = [] {  // every half value, decoded once

@@ -17,7 +17,6 @@
 #include "process/job_env.h"
 #include "process/spawn.h"
 
-
 namespace fs = std::filesystem;
 
 namespace lockstep {
@@ -102,7 +101,8 @@ ChildProcess::Next ChildProcess::NextEvent(double timeout_s, std::string* name, 
       *step = space == std::string::npos ? 0 : std::strtoll(line.c_str() + space + 1, nullptr, 10);
       return Next::kEvent;
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return Next::kTimeout;
     struct pollfd p = {event_fd_, POLLIN, 0};
     const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -168,12 +168,14 @@ std::string LogTail(const std::string& path, int lines) {
   std::error_code ec;
   const uint64_t size = fs::file_size(path, ec);
   std::string text;
-  if (ec || size == 0 || !ReadFileRange(path, size > kMaxBytes ? size - kMaxBytes : 0, std::min(size, kMaxBytes), &text).ok()) {
+  if (ec || size == 0 ||
+      !ReadFileRange(path, size > kMaxBytes ? size - kMaxBytes : 0, std::min(size, kMaxBytes), &text).ok()) {
     return "";
   }
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   size_t from = text.size();  // ends as the newline before the first line kept, or npos
-  for (int n = 0; n < lines && from != std::string::npos; ++n) from = from == 0 ? std::string::npos : text.rfind('\n', from - 1);
+  for (int n = 0; n < lines && from != std::string::npos; ++n)
+    from = from == 0 ? std::string::npos : text.rfind('\n', from - 1);
   if (from != std::string::npos) text = text.substr(from + 1);
   std::string out;
   for (size_t at = 0; at < text.size();) {

@@ -14,7 +14,8 @@ Status ReadWhole(const char* name, int64_t min, int64_t fallback, int64_t* out) 
   char* end = nullptr;
   const long long v = std::strtoll(text, &end, 10);
   if (*end != '\0' || v < min) {
-    return Status::InvalidArgument(std::string(name) + "=" + text + ": expected a whole number >= " + std::to_string(min));
+    return Status::InvalidArgument(std::string(name) + "=" + text +
+                                   ": expected a whole number >= " + std::to_string(min));
   }
   *out = v;
   return Status::Ok();

@@ -61,8 +61,8 @@ std::vector<char*> Pointers(std::vector<std::string>& strings) {
 
 // The child, between fork and exec: async-signal-safe calls only. Writes the failing
 // call's errno to `report` and exits 127.
-[[noreturn]] void ExecChild(const SpawnOptions& o, pid_t parent, const char* file, char* const* argv,
-                            char* const* envp, int report) {
+[[noreturn]] void ExecChild(const SpawnOptions& o, pid_t parent, const char* file, char* const* argv, char* const* envp,
+                            int report) {
   if (o.die_with_parent) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) _exit(127);  // the parent died before the prctl

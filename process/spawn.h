@@ -23,7 +23,7 @@ struct SpawnOptions {
     int fd = -1;
     std::string path;  // open(path, flags, 0644) as fd, when not empty
     int flags = 0;
-    int from = -1;     // else dup2(from, fd); -1 with no path: close(fd)
+    int from = -1;  // else dup2(from, fd); -1 with no path: close(fd)
   };
   std::vector<Descriptor> descriptors;
   SpawnOptions& Open(int fd, const std::string& path, int flags);  // /dev/null works too

@@ -51,7 +51,8 @@ Status StepRecorder::Create(const std::string& run_dir, const json& settings, co
   fs::create_directories(run_dir, ec);
   if (ec) return Status::IOError(run_dir + ": cannot create: " + ec.message());
   if (fs::exists(LogPath(run_dir))) {
-    return Status::InvalidArgument(LogPath(run_dir) + " exists: resume it (StepRecorder::Resume) or choose another run_dir");
+    return Status::InvalidArgument(LogPath(run_dir) +
+                                   " exists: resume it (StepRecorder::Resume) or choose another run_dir");
   }
   const json header = {{"recorder", "lockstep::StepRecorder"},
                        {"torch_version", TORCH_VERSION},
@@ -71,13 +72,14 @@ Status StepRecorder::Resume(const std::string& run_dir, int64_t step, const Reco
                             std::unique_ptr<StepRecorder>* out) {
   const std::string path = LogPath(run_dir);
   StepLogContents log;
-  LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(path, &log));  // a truncated tail is cut with the rest
+  LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(path, &log));                           // a truncated tail is cut with the rest
   uint64_t frame_start = log.frame_ends.empty() ? 0 : log.frame_ends.front();  // after the header
   uint64_t frame_end = frame_start;
   if (step > 0) {
     size_t i = 0;
     while (i < log.records.size() && log.records[i].value("step", int64_t{-1}) != step) ++i;
-    if (i == log.records.size()) return Status::NotFound(path + ": no record of step " + std::to_string(step) + " to resume after");
+    if (i == log.records.size())
+      return Status::NotFound(path + ": no record of step " + std::to_string(step) + " to resume after");
     frame_end = log.record_frame_ends[i];
     const auto it = std::find(log.frame_ends.begin(), log.frame_ends.end(), frame_end);
     frame_start = it == log.frame_ends.begin() ? 0 : *(it - 1);
@@ -117,15 +119,20 @@ void StepRecorder::BeginStep() {
 
 Status StepRecorder::EndStep(const StepRecord& r) {
   if (!log_) return Status::InvalidArgument("StepRecorder: closed");
-  if (!begun_) return Status::InvalidArgument("StepRecorder: step " + std::to_string(r.step) + " ended without BeginStep");
+  if (!begun_)
+    return Status::InvalidArgument("StepRecorder: step " + std::to_string(r.step) + " ended without BeginStep");
   if (r.step != last_step_ + 1) {
     return Status::InvalidArgument("StepRecorder: step " + std::to_string(r.step) + " after step " +
                                    std::to_string(last_step_) + " (steps are recorded in order, one each)");
   }
-  json record = {{"step", r.step},           {"batches", r.batches},
-                 {"rng", std::move(rng_)},    {"loss", r.loss},
-                 {"loss_bits", FloatBits(r.loss)}, {"lr", r.lr},
-                 {"grad_norm", r.grad_norm}, {"grad_norm_bits", FloatBits(r.grad_norm)}};
+  json record = {{"step", r.step},
+                 {"batches", r.batches},
+                 {"rng", std::move(rng_)},
+                 {"loss", r.loss},
+                 {"loss_bits", FloatBits(r.loss)},
+                 {"lr", r.lr},
+                 {"grad_norm", r.grad_norm},
+                 {"grad_norm_bits", FloatBits(r.grad_norm)}};
   if (r.epoch >= 0) record["epoch"] = r.epoch;
   begun_ = false;
   last_step_ = r.step;

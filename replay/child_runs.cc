@@ -80,21 +80,30 @@ Status JudgeExit(Context* ctx, const std::string& label, const std::string& stdo
 
 }  // namespace
 
-Status RunChild(Context* ctx, const std::string& label, const std::string& dir,
-                const std::vector<std::string>& extra, const KillPlan* kill, ChildRun* out) {
+Status RunChild(Context* ctx, const std::string& label, const std::string& dir, const std::vector<std::string>& extra,
+                const KillPlan* kill, ChildRun* out) {
   *out = ChildRun();
   const int attempt = ++ctx->attempts;
   const std::string logs = ctx->work_dir + "/logs";
   fs::create_directories(logs);
   const std::string stem = logs + "/" + std::to_string(attempt) + "-" + label;
   const std::string stdout_path = stem + ".json", stderr_path = stem + ".stderr";
-  std::vector<std::string> argv = {ctx->options.lockstep_binary, "train", "--config", ctx->config_path,
-                                   "--output_dir", dir, "--quiet", "--json",
-                                   "--event-fd", std::to_string(ChildProcess::kEventFd)};
+  std::vector<std::string> argv = {ctx->options.lockstep_binary,
+                                   "train",
+                                   "--config",
+                                   ctx->config_path,
+                                   "--output_dir",
+                                   dir,
+                                   "--quiet",
+                                   "--json",
+                                   "--event-fd",
+                                   std::to_string(ChildProcess::kEventFd)};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  if (ctx->options.nproc_per_node > 1) argv.insert(argv.end(), {"--nproc_per_node", std::to_string(ctx->options.nproc_per_node)});
+  if (ctx->options.nproc_per_node > 1)
+    argv.insert(argv.end(), {"--nproc_per_node", std::to_string(ctx->options.nproc_per_node)});
   const bool self_kill = kill != nullptr && kill->io_call > 0;
-  if (self_kill) argv.insert(argv.end(), {"--crash-at-io", std::to_string(kill->step) + ":" + std::to_string(kill->io_call)});
+  if (self_kill)
+    argv.insert(argv.end(), {"--crash-at-io", std::to_string(kill->step) + ":" + std::to_string(kill->io_call)});
   std::unique_ptr<ChildProcess> child;
   LOCKSTEP_RETURN_IF_ERROR(ChildProcess::Start(argv, stdout_path, stderr_path, &child, ctx->options.run_child));
 

@@ -19,12 +19,13 @@ double Uniform01(std::mt19937_64& gen) { return static_cast<double>(gen() >> 11)
 // of the steps, so the kills spread over the whole run. By coin flip it lands inside a
 // checkpoint write (a random moment after a save in the stretch begins, within a typical
 // save's duration) or at a random moment of a random step of the stretch.
-KillPlan PlanKill(std::mt19937_64& gen, int index, int count, int64_t committed,
-                  const std::vector<int64_t>& save_steps, int64_t max_steps, double step_s, double save_s) {
+KillPlan PlanKill(std::mt19937_64& gen, int index, int count, int64_t committed, const std::vector<int64_t>& save_steps,
+                  int64_t max_steps, double step_s, double save_s) {
   const int64_t lo = std::min(std::max(committed, max_steps * index / count), max_steps - 1);
   const int64_t hi = std::max(max_steps * (index + 1) / count, lo + 1);
   std::vector<int64_t> saves;
-  for (int64_t s : save_steps) if (s > lo && s <= hi) saves.push_back(s);
+  for (int64_t s : save_steps)
+    if (s > lo && s <= hi) saves.push_back(s);
   const bool at_save = gen() % 2 == 0;
   if (at_save && !saves.empty()) {
     const int64_t s = saves[gen() % saves.size()];
@@ -66,20 +67,20 @@ bool PlanCrash(std::mt19937_64& gen, int index, int count, int64_t committed, co
 
 }  // namespace
 
-Status RunKillVariant(Context* ctx, const VerifyResumeReport& report, double step_s, double save_s,
-                      VariantReport* v) {
+Status RunKillVariant(Context* ctx, const VerifyResumeReport& report, double step_s, double save_s, VariantReport* v) {
   std::mt19937_64 gen(ctx->options.kill_seed);
   int64_t committed = 0;
   ChildRun run;
   for (int i = 0; i < ctx->options.kill_random; ++i) {
-    KillPlan plan = PlanKill(gen, i, ctx->options.kill_random, committed, report.save_steps, report.max_steps,
-                             step_s, save_s);
-    if (ctx->options.nproc_per_node > 1) plan.rank = static_cast<int>(gen() % static_cast<uint64_t>(ctx->options.nproc_per_node));
+    KillPlan plan =
+        PlanKill(gen, i, ctx->options.kill_random, committed, report.save_steps, report.max_steps, step_s, save_s);
+    if (ctx->options.nproc_per_node > 1)
+      plan.rank = static_cast<int>(gen() % static_cast<uint64_t>(ctx->options.nproc_per_node));
     LOCKSTEP_RETURN_IF_ERROR(RunChild(ctx, v->name, v->dir, ContinueFlags(*ctx, v->dir), &plan, &run));
     NoteResume(run, v);
     if (!run.killed) {
-      ctx->Say(v->name + ": the run ended before kill " + std::to_string(i + 1) + " (planned at " + plan.event +
-               " " + std::to_string(plan.step) + ")");
+      ctx->Say(v->name + ": the run ended before kill " + std::to_string(i + 1) + " (planned at " + plan.event + " " +
+               std::to_string(plan.step) + ")");
       return Status::Ok();
     }
     committed = std::max(committed, run.last_saved);
@@ -112,10 +113,12 @@ Status RunCrashVariant(Context* ctx, const VerifyResumeReport& report, VariantRe
     NoteResume(run, v);
     if (!run.killed) {
       return Status::IOError(v->name + ": the child did not crash at I/O call " + std::to_string(plan.io_call) +
-                             " of save " + std::to_string(plan.step) + " (the save made fewer calls than the "
+                             " of save " + std::to_string(plan.step) +
+                             " (the save made fewer calls than the "
                              "reference's)");
     }
-    const size_t at = std::find(report.save_steps.begin(), report.save_steps.end(), plan.step) - report.save_steps.begin();
+    const size_t at =
+        std::find(report.save_steps.begin(), report.save_steps.end(), plan.step) - report.save_steps.begin();
     Interruption in;
     in.how = "SIGKILL after I/O call " + std::to_string(plan.io_call) + " of " +
              std::to_string(report.save_io_calls[at]) + " in save " + std::to_string(plan.step);

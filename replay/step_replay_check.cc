@@ -2,10 +2,10 @@
 
 #include <cstdio>
 
-#include "formats/json_file.h"
-#include "formats/step_log.h"
 #include "diff/run_diff.h"
 #include "diff/step_compare.h"
+#include "formats/json_file.h"
+#include "formats/step_log.h"
 
 using nlohmann::json;
 
@@ -38,8 +38,8 @@ Status ReplayJudge::Open(const std::string& run_dir, int64_t from_step, int64_t 
   const int64_t last = log.records.empty() ? 0 : log.records.back().value("step", int64_t{0});
   if (every) {
     if (judge->logged_.empty()) {
-      return Status::InvalidArgument(path + ": the log holds steps up to " + std::to_string(last) + ", none after step " +
-                                     std::to_string(from_step) + ": nothing to replay");
+      return Status::InvalidArgument(path + ": the log holds steps up to " + std::to_string(last) +
+                                     ", none after step " + std::to_string(from_step) + ": nothing to replay");
     }
     steps = judge->logged_.rbegin()->first - from_step;
   }
@@ -101,8 +101,8 @@ json ReplayReportJson(const ReplayReport& r) {
   json mismatch;
   if (r.first_mismatch) {
     const auto& m = *r.first_mismatch;
-    mismatch = {{"step", m.step}, {"cause", m.cause}, {"field", m.field}, {"reference", m.reference},
-                {"candidate", m.candidate}, {"numerics", m.numerics}};
+    mismatch = {{"step", m.step},           {"cause", m.cause},         {"field", m.field},
+                {"reference", m.reference}, {"candidate", m.candidate}, {"numerics", m.numerics}};
   }
   return {{"passed", r.passed()},
           {"from_step", r.from_step},
@@ -121,11 +121,12 @@ std::string ReplayReportText(const ReplayReport& r) {
   char line[512];
   std::string out;
   if (r.passed()) {
-    std::snprintf(line, sizeof(line), "REPLAYED: steps %lld..%lld match the log%s\n",
-                  static_cast<long long>(r.from_step + 1), static_cast<long long>(r.from_step + r.steps_replayed),
-                  r.steps_within_tolerance ? (" (" + std::to_string(r.steps_within_tolerance) +
-                                              " within tolerance, not bit for bit)").c_str()
-                                           : " bit for bit");
+    std::snprintf(
+        line, sizeof(line), "REPLAYED: steps %lld..%lld match the log%s\n", static_cast<long long>(r.from_step + 1),
+        static_cast<long long>(r.from_step + r.steps_replayed),
+        r.steps_within_tolerance
+            ? (" (" + std::to_string(r.steps_within_tolerance) + " within tolerance, not bit for bit)").c_str()
+            : " bit for bit");
     out = line;
   } else if (r.first_mismatch) {
     const auto& m = *r.first_mismatch;

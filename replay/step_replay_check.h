@@ -13,31 +13,31 @@
 
 #include <nlohmann/json.hpp>
 
-#include "formats/status.h"
 #include "diff/divergence.h"
 #include "diff/tensor_compare.h"
+#include "formats/status.h"
 
 namespace lockstep {
 
 struct ReplayMismatch {
   int64_t step = 0;
-  std::string cause;     // divergence vocabulary: data, rng, lr, numerics, ...
-  std::string field;     // "loss_bits", "rng.cpu.xxh3_128", "batches[0][3]"
-  std::string reference;  // the logged value
-  std::string candidate;  // the recomputed value
+  std::string cause;        // divergence vocabulary: data, rng, lr, numerics, ...
+  std::string field;        // "loss_bits", "rng.cpu.xxh3_128", "batches[0][3]"
+  std::string reference;    // the logged value
+  std::string candidate;    // the recomputed value
   nlohmann::json numerics;  // for loss/grad-norm bits: ulp_float32 and relative distance
 };
 
 struct ReplayReport {
   int64_t from_step = 0;
   int64_t steps_requested = 0;
-  int64_t steps_replayed = 0;        // records recomputed and checked
+  int64_t steps_replayed = 0;          // records recomputed and checked
   int64_t steps_within_tolerance = 0;  // of those, differing in bits but accepted
-  int64_t full_rng_restores = 0;     // steps that began from a logged full generator state
-  int64_t digest_checks = 0;         // steps whose generator state was checked by digest only
+  int64_t full_rng_restores = 0;       // steps that began from a logged full generator state
+  int64_t digest_checks = 0;           // steps whose generator state was checked by digest only
   std::optional<ReplayMismatch> first_mismatch;
   Tolerance tolerance;
-  double replay_seconds = 0;         // first step begun to last step checked
+  double replay_seconds = 0;  // first step begun to last step checked
   bool passed() const { return !first_mismatch && steps_replayed == steps_requested; }
 };
 

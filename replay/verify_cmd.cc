@@ -11,8 +11,8 @@
 #include <random>
 #include <thread>
 
-#include "formats/checkpoint_layout.h"
 #include "formats/checkpoint.h"
+#include "formats/checkpoint_layout.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "inspect/audit.h"
@@ -45,7 +45,8 @@ std::string UnfinishedSave(const std::string& checkpoint) {
       return "no " + std::string(kTrainerStateFile) + ": the Trainer writes it last, so its save never finished";
     }
   }
-  if (!ModelWeightsFile(checkpoint).empty()) return "no " + std::string(kTrainerStateFile) + " beside its weights: its save never finished";
+  if (!ModelWeightsFile(checkpoint).empty())
+    return "no " + std::string(kTrainerStateFile) + " beside its weights: its save never finished";
   return "";
 }
 
@@ -54,7 +55,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::string Substitute(std::string text, const std::string& key, const std::string& value) {
-  for (size_t at = 0; (at = text.find(key, at)) != std::string::npos; at += value.size()) text.replace(at, key.size(), value);
+  for (size_t at = 0; (at = text.find(key, at)) != std::string::npos; at += value.size())
+    text.replace(at, key.size(), value);
   return text;
 }
 
@@ -91,8 +93,8 @@ std::vector<std::string> NotResumableBecause(const std::string& checkpoint) {
 }
 
 struct Interrupt {
-  int signal = 0;        // 0: run to the end
-  double delay_s = 0;    // after the first checkpoint appears
+  int signal = 0;      // 0: run to the end
+  double delay_s = 0;  // after the first checkpoint appears
 };
 
 // Runs `command` (exec'd by sh, so a signal reaches the trainer itself) until it ends, or
@@ -132,12 +134,14 @@ Status RunCommand(const VerifyCmdOptions& o, const std::string& label, const std
   int code = 0, sig = 0;
   LOCKSTEP_RETURN_IF_ERROR(child->Wait(&code, &sig));
   // How long the run went on after its first checkpoint: the span the kills are spread over.
-  if (checkpointed_s) *checkpointed_s = first_checkpoint ? std::chrono::duration<double>(Clock::now() - *first_checkpoint).count() : 0;
+  if (checkpointed_s)
+    *checkpointed_s = first_checkpoint ? std::chrono::duration<double>(Clock::now() - *first_checkpoint).count() : 0;
   if (interrupt.signal != 0 && !sent) *how = "ended before the interruption";
   const bool interrupted = sent && (sig != 0 || code != 0);
   if (!interrupted && code != 0) {
-    return Status::InvalidArgument(label + ": the command failed (" + (sig ? "signal " + std::to_string(sig) : "exit " + std::to_string(code)) +
-                           "); see " + log + LogTail(log));
+    return Status::InvalidArgument(label + ": the command failed (" +
+                                   (sig ? "signal " + std::to_string(sig) : "exit " + std::to_string(code)) +
+                                   "); see " + log + LogTail(log));
   }
   return Status::Ok();
 }
@@ -145,7 +149,8 @@ Status RunCommand(const VerifyCmdOptions& o, const std::string& label, const std
 }  // namespace
 
 int64_t VerifyCmdReport::counted() const {
-  return std::count_if(variants.begin(), variants.end(), [](const VerifyCmdVariant& v) { return v.not_counted.empty(); });
+  return std::count_if(variants.begin(), variants.end(),
+                       [](const VerifyCmdVariant& v) { return v.not_counted.empty(); });
 }
 
 bool VerifyCmdReport::bit_exact() const {
@@ -164,7 +169,9 @@ Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
     return Status::InvalidArgument("--resume-arg must say what to resume: put {checkpoint} in it");
   }
   LOCKSTEP_RETURN_IF_ERROR(MakeDirs(o.work_dir));
-  const auto say = [&](const std::string& line) { if (o.progress) o.progress(line); };
+  const auto say = [&](const std::string& line) {
+    if (o.progress) o.progress(line);
+  };
   report->reference_dir = o.work_dir + "/reference";
   std::string how;
   double checkpointed_s = 0;
@@ -200,12 +207,14 @@ Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
       v.not_counted = "the run had saved its last checkpoint (" + fs::path(v.resumed_from).filename().string() +
                       "): no step left to resume";
     }
-    const std::string resume = Substitute(o.command, "{output_dir}", dir) + " " +
-                               Substitute(o.resume_arg, "{checkpoint}", v.resumed_from);
+    const std::string resume =
+        Substitute(o.command, "{output_dir}", dir) + " " + Substitute(o.resume_arg, "{checkpoint}", v.resumed_from);
     LOCKSTEP_RETURN_IF_ERROR(RunCommand(o, name + "-resumed", resume, {}, &how));
     LOCKSTEP_RETURN_IF_ERROR(DiffRuns(report->reference_dir, dir, Tolerance(), &v.diff));
     say(name + ": " + v.how + ", resumed from " + fs::path(v.resumed_from).filename().string() + ": " +
-        (!v.not_counted.empty() ? "NOT COUNTED" : v.diff.identical() ? "BIT-EXACT" : "DIVERGED"));
+        (!v.not_counted.empty() ? "NOT COUNTED"
+         : v.diff.identical()   ? "BIT-EXACT"
+                                : "DIVERGED"));
     report->variants.push_back(std::move(v));
   }
   return WriteJsonFile(o.work_dir + "/verify_report.json", VerifyCmdReportJson(*report));
@@ -214,14 +223,20 @@ Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
 nlohmann::json VerifyCmdReportJson(const VerifyCmdReport& r) {
   nlohmann::json variants = nlohmann::json::array();
   for (const auto& v : r.variants) {
-    variants.push_back({{"name", v.name}, {"how", v.how}, {"resumed_from", v.resumed_from},
-                        {"not_resumable_because", v.not_resumable_because},
-                        {"counted", v.not_counted.empty()},
-                        {"not_counted", v.not_counted.empty() ? nlohmann::json() : nlohmann::json(v.not_counted)},
-                        {"bit_exact", v.diff.identical()}, {"compared_by", v.diff.compared_by},
-                        {"first_divergence", v.diff.first_divergence ? v.diff.first_divergence->ToJson() : nlohmann::json()}});
+    variants.push_back(
+        {{"name", v.name},
+         {"how", v.how},
+         {"resumed_from", v.resumed_from},
+         {"not_resumable_because", v.not_resumable_because},
+         {"counted", v.not_counted.empty()},
+         {"not_counted", v.not_counted.empty() ? nlohmann::json() : nlohmann::json(v.not_counted)},
+         {"bit_exact", v.diff.identical()},
+         {"compared_by", v.diff.compared_by},
+         {"first_divergence", v.diff.first_divergence ? v.diff.first_divergence->ToJson() : nlohmann::json()}});
   }
-  return {{"bit_exact", r.bit_exact()}, {"variants_counted", r.counted()}, {"reference", r.reference_dir},
+  return {{"bit_exact", r.bit_exact()},
+          {"variants_counted", r.counted()},
+          {"reference", r.reference_dir},
           {"variants", variants}};
 }
 
@@ -235,7 +250,8 @@ std::string VerifyCmdReportText(const VerifyCmdReport& r) {
     } else if (v.diff.identical()) {
       out += "BIT-EXACT\n";
     } else {
-      out += "DIVERGED" + (v.diff.first_divergence ? " at " + v.diff.first_divergence->ToString() : std::string()) + "\n";
+      out +=
+          "DIVERGED" + (v.diff.first_divergence ? " at " + v.diff.first_divergence->ToString() : std::string()) + "\n";
     }
     for (const auto& why : v.not_resumable_because) out += "  note: " + why + "\n";
   }

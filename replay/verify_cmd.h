@@ -14,8 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "formats/status.h"
 #include "diff/run_divergence.h"
+#include "formats/status.h"
 
 namespace lockstep {
 
@@ -30,8 +30,8 @@ struct VerifyCmdOptions {
 };
 
 struct VerifyCmdVariant {
-  std::string name;        // "sigterm", "kill-1"
-  std::string how;         // "SIGTERM 12 ms after checkpoint-10 appeared"
+  std::string name;          // "sigterm", "kill-1"
+  std::string how;           // "SIGTERM 12 ms after checkpoint-10 appeared"
   std::string resumed_from;  // the checkpoint the resume was pointed at
   // Why the audit says a resume from that checkpoint cannot continue the run exactly
   // (saved with save_only_model: no optimizer, scheduler or RNG state); empty when it can.
@@ -39,7 +39,7 @@ struct VerifyCmdVariant {
   // Empty when the resume trained steps; else why the variant proves nothing (the kill
   // landed after the run's last checkpoint: the resume had no step left to train).
   std::string not_counted;
-  RunDiff diff;            // the resumed run against the reference
+  RunDiff diff;  // the resumed run against the reference
 };
 
 struct VerifyCmdReport {

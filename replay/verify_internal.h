@@ -21,15 +21,15 @@ using Clock = std::chrono::steady_clock;
 
 // What one child process did, as seen from its events, exit and output.
 struct ChildRun {
-  nlohmann::json result;     // its --json output; empty when it was killed
-  bool killed = false;       // by us, as planned
-  int64_t last_step = 0;     // the last "step" event
-  int64_t last_save = -1;    // the last "save" event (a checkpoint write began)
-  int64_t last_saved = -1;   // the last "saved" event (a checkpoint committed)
-  int64_t resumed_at = -1;   // the "resumed" event's step; -1 when it started fresh
+  nlohmann::json result;               // its --json output; empty when it was killed
+  bool killed = false;                 // by us, as planned
+  int64_t last_step = 0;               // the last "step" event
+  int64_t last_save = -1;              // the last "save" event (a checkpoint write began)
+  int64_t last_saved = -1;             // the last "saved" event (a checkpoint committed)
+  int64_t resumed_at = -1;             // the "resumed" event's step; -1 when it started fresh
   std::vector<int64_t> save_io_calls;  // per save, in order: its write, fsync and rename calls
-  std::vector<std::string> skipped;  // "warning: skipping ..." lines of its stderr
-  double mean_step_s = 0;    // from its events: for timing kills
+  std::vector<std::string> skipped;    // "warning: skipping ..." lines of its stderr
+  double mean_step_s = 0;              // from its events: for timing kills
   double mean_save_s = 0;
 };
 
@@ -49,7 +49,7 @@ struct Context {
   std::string work_dir;
   std::string config_path;
   int64_t max_steps = 0;
-  int attempts = 0;  // numbers each child's log files
+  int attempts = 0;                // numbers each child's log files
   double children_training_s = 0;  // the finished children's training loops (runtime_s)
   void Say(const std::string& line, bool transient = false) const {
     if (options.progress) options.progress(line, transient);
@@ -63,8 +63,8 @@ std::string Format(const char* fmt, double a);
 // progress display, and SIGKILLs it when `kill` says so (or, with kill->io_call, has it
 // kill itself at that I/O call). A child that fails on its own (non-zero exit, or silence
 // past the timeout) is an error carrying its stderr.
-Status RunChild(Context* ctx, const std::string& label, const std::string& dir,
-                const std::vector<std::string>& extra, const KillPlan* kill, ChildRun* out);
+Status RunChild(Context* ctx, const std::string& label, const std::string& dir, const std::vector<std::string>& extra,
+                const KillPlan* kill, ChildRun* out);
 
 // --resume (with the injected fault, when testing).
 std::vector<std::string> ResumeFlags(const Context& ctx);
@@ -77,8 +77,7 @@ std::vector<std::string> StagingLeftovers(const std::string& dir);
 void NoteResume(const ChildRun& run, VariantReport* v);
 
 // kill-random: SIGKILLs at seeded moments (the timing is not reproducible).
-Status RunKillVariant(Context* ctx, const VerifyResumeReport& report, double step_s, double save_s,
-                      VariantReport* v);
+Status RunKillVariant(Context* ctx, const VerifyResumeReport& report, double step_s, double save_s, VariantReport* v);
 // crash-points: self-inflicted SIGKILLs right after seeded I/O calls of saves (exact).
 Status RunCrashVariant(Context* ctx, const VerifyResumeReport& report, VariantReport* v);
 

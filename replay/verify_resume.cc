@@ -58,8 +58,7 @@ VariantReport NewVariant(const Context& ctx, const std::string& name) {
 
 bool IsVerifyEntry(const std::string& name) {
   return name == "reference" || name == "every-checkpoint" || name == "kill-random" || name == "crash-points" ||
-         name == "logs" ||
-         name == "config.json" || name == "verify_report.json" || name.rfind("interrupt-", 0) == 0;
+         name == "logs" || name == "config.json" || name == "verify_report.json" || name.rfind("interrupt-", 0) == 0;
 }
 
 Status PrepareWorkDir(const TrainingArgs& args) {
@@ -137,9 +136,11 @@ Status InterruptSteps(const VerifyResumeOptions& options, const StepPlan& plan, 
   *steps = DefaultInterruptSteps(plan.updates_per_epoch, plan.max_steps);
   if (!steps->empty()) return Status::Ok();
   return Status::InvalidArgument(  // no verdict over zero comparisons
-      "no interruption fits in the run's " + std::to_string(plan.max_steps) + " steps (the defaults stop it in the "
-      "middle and at the end of the first epoch, steps " + std::to_string(std::max<int64_t>(1, plan.updates_per_epoch / 2)) +
-      " and " + std::to_string(plan.updates_per_epoch) + "); pass --interrupt-at K with 1 <= K < " +
+      "no interruption fits in the run's " + std::to_string(plan.max_steps) +
+      " steps (the defaults stop it in the "
+      "middle and at the end of the first epoch, steps " +
+      std::to_string(std::max<int64_t>(1, plan.updates_per_epoch / 2)) + " and " +
+      std::to_string(plan.updates_per_epoch) + "); pass --interrupt-at K with 1 <= K < " +
       std::to_string(plan.max_steps));
 }
 
@@ -149,7 +150,8 @@ Status RunReference(Context* ctx, VerifyResumeReport* report, ChildRun* referenc
   const auto t0 = Clock::now();
   LOCKSTEP_RETURN_IF_ERROR(RunChild(ctx, "reference", report->reference_dir, {}, nullptr, reference));
   report->reference_seconds = Since(t0);
-  for (const auto& s : reference->result.value("saved_steps", json::array())) report->save_steps.push_back(s.get<int64_t>());
+  for (const auto& s : reference->result.value("saved_steps", json::array()))
+    report->save_steps.push_back(s.get<int64_t>());
   report->save_io_calls = reference->save_io_calls;
   std::string saves;
   for (int64_t s : report->save_steps) saves += (saves.empty() ? "" : ",") + std::to_string(s);
@@ -163,11 +165,13 @@ Status RunVariants(Context* ctx, const std::vector<int64_t>& interrupts, const C
                    VerifyResumeReport* report) {
   const VerifyResumeOptions& options = ctx->options;
   std::vector<int64_t> saves_before_end;
-  for (int64_t s : report->save_steps) if (s < ctx->max_steps) saves_before_end.push_back(s);
+  for (int64_t s : report->save_steps)
+    if (s < ctx->max_steps) saves_before_end.push_back(s);
   if ((options.every_checkpoint || options.kill_random > 0 || options.crash_points > 0) && saves_before_end.empty()) {
-    return Status::InvalidArgument("--every-checkpoint, --kill-random and --crash-points need checkpoints to resume "
-                                   "from, but the run saves only at its end (" + std::to_string(ctx->max_steps) +
-                                   " steps); pass --save_steps N with N < " + std::to_string(ctx->max_steps));
+    return Status::InvalidArgument(
+        "--every-checkpoint, --kill-random and --crash-points need checkpoints to resume "
+        "from, but the run saves only at its end (" +
+        std::to_string(ctx->max_steps) + " steps); pass --save_steps N with N < " + std::to_string(ctx->max_steps));
   }
   const auto run = [&](const std::string& name, const std::function<Status(VariantReport*)>& body) {
     VariantReport v = NewVariant(*ctx, name);
@@ -237,20 +241,28 @@ json VerifyResumeReportJson(const VerifyResumeReport& r) {
   for (const auto& v : r.variants) {
     json interruptions = json::array();
     for (const auto& in : v.interruptions) {
-      interruptions.push_back({{"how", in.how}, {"last_step", in.last_step},
+      interruptions.push_back({{"how", in.how},
+                               {"last_step", in.last_step},
                                {"during_checkpoint_write", in.during_checkpoint_write},
-                               {"staging_leftovers", in.leftovers}, {"resumed_at", in.resumed_at},
+                               {"staging_leftovers", in.leftovers},
+                               {"resumed_at", in.resumed_at},
                                {"skipped_checkpoints", in.skipped}});
     }
-    variants.push_back({{"name", v.name}, {"dir", v.dir}, {"seconds", v.seconds},
-                        {"interruptions", interruptions}, {"comparison", RunComparisonJson(v.comparison)}});
+    variants.push_back({{"name", v.name},
+                        {"dir", v.dir},
+                        {"seconds", v.seconds},
+                        {"interruptions", interruptions},
+                        {"comparison", RunComparisonJson(v.comparison)}});
   }
   return {{"verdict", r.bit_exact() ? "bit-exact" : "diverged"},
           {"bit_exact", r.bit_exact()},
           {"work_dir", r.work_dir},
-          {"reference", {{"dir", r.reference_dir}, {"max_steps", r.max_steps}, {"save_steps", r.save_steps},
-                         {"save_io_calls", r.save_io_calls},
-                         {"seconds", r.reference_seconds}}},
+          {"reference",
+           {{"dir", r.reference_dir},
+            {"max_steps", r.max_steps},
+            {"save_steps", r.save_steps},
+            {"save_io_calls", r.save_io_calls},
+            {"seconds", r.reference_seconds}}},
           {"children_training_s", r.children_training_s},
           {"kill_seed", r.kill_seed},
           {"fault_injected", r.fault},

@@ -12,29 +12,29 @@
 
 #include <nlohmann/json.hpp>
 
-#include "formats/status.h"
 #include "diff/run_diff.h"
+#include "formats/status.h"
 #include "settings/resume_fault.h"
 #include "settings/training_args.h"
 
 namespace lockstep {
 
 struct VerifyResumeOptions {
-  std::string lockstep_binary;       // the `lockstep` executable that runs each child
+  std::string lockstep_binary;  // the `lockstep` executable that runs each child
   // When set, each child is forked from this process and runs `run_child(argv)` (argv as
   // for lockstep_binary) instead of exec'ing it: a zygote, so a child does not load LibTorch
   // again (0.8 s here). Only for CPU runs: forking after CUDA is initialized is unsafe.
   std::function<int(const std::vector<std::string>& argv)> run_child;
-  TrainingArgs args;                 // args.output_dir is the work directory for every run
-  std::vector<int64_t> interrupt_at;  // one variant per step K: stop after K, then resume
-  bool every_checkpoint = false;     // one variant stopped and resumed at every save step
-  int kill_random = 0;               // one variant SIGKILLed this many times, then finished
-  int crash_points = 0;              // one variant that kills itself this many times, each
-                                     // right after an exact I/O call of a checkpoint save
-  uint64_t kill_seed = 0;            // seeds both plans: which saves and steps, which I/O call.
-                                     // Crash points replay exactly; kill-random's timing does not
+  TrainingArgs args;                       // args.output_dir is the work directory for every run
+  std::vector<int64_t> interrupt_at;       // one variant per step K: stop after K, then resume
+  bool every_checkpoint = false;           // one variant stopped and resumed at every save step
+  int kill_random = 0;                     // one variant SIGKILLed this many times, then finished
+  int crash_points = 0;                    // one variant that kills itself this many times, each
+                                           // right after an exact I/O call of a checkpoint save
+  uint64_t kill_seed = 0;                  // seeds both plans: which saves and steps, which I/O call.
+                                           // Crash points replay exactly; kill-random's timing does not
   ResumeFault fault = ResumeFault::kNone;  // TESTING ONLY: passed to every resume
-  double child_timeout_s = 900;      // a child silent this long is killed, and that is an error
+  double child_timeout_s = 900;            // a child silent this long is killed, and that is an error
   // > 1: every child is a data-parallel job of this many ranks (lockstep train
   // --nproc_per_node); each kill-random kill SIGKILLs one rank of it, a seeded one.
   int nproc_per_node = 1;
@@ -44,12 +44,12 @@ struct VerifyResumeOptions {
 
 // One interruption of a variant and what the next process made of it.
 struct Interruption {
-  std::string how;                  // "stopped after step 100", "SIGKILL 0.8 ms after save 200"
-  int64_t last_step = 0;            // the last step the killed process reported
+  std::string how;                       // "stopped after step 100", "SIGKILL 0.8 ms after save 200"
+  int64_t last_step = 0;                 // the last step the killed process reported
   bool during_checkpoint_write = false;  // killed between "save s" and "saved s"
   std::vector<std::string> leftovers;    // staging directories the kill left behind
-  int64_t resumed_at = -1;          // the step the next process resumed from; 0: fresh start
-  std::vector<std::string> skipped;  // newer checkpoints the resume passed over, with reasons
+  int64_t resumed_at = -1;               // the step the next process resumed from; 0: fresh start
+  std::vector<std::string> skipped;      // newer checkpoints the resume passed over, with reasons
 };
 
 struct VariantReport {
@@ -64,7 +64,7 @@ struct VerifyResumeReport {
   std::string work_dir;
   std::string reference_dir;
   int64_t max_steps = 0;
-  std::vector<int64_t> save_steps;  // the steps at which the reference saved
+  std::vector<int64_t> save_steps;     // the steps at which the reference saved
   std::vector<int64_t> save_io_calls;  // per save: its write, fsync and rename calls
   double reference_seconds = 0;
   // The sum of the finished children's training loops (their runtime_s): the work

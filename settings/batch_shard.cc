@@ -20,8 +20,8 @@ std::vector<std::vector<int64_t>> Batches(int64_t n, int64_t batch_size, bool dr
 }  // namespace
 
 // accelerate's BatchSamplerShard._iter_with_no_split, step for step.
-std::vector<std::vector<int64_t>> ShardEpoch(int64_t num_examples, int64_t batch_size, int64_t world_size,
-                                             int64_t rank, bool drop_last) {
+std::vector<std::vector<int64_t>> ShardEpoch(int64_t num_examples, int64_t batch_size, int64_t world_size, int64_t rank,
+                                             bool drop_last) {
   const std::vector<std::vector<int64_t>> batches = Batches(num_examples, batch_size, drop_last);
   if (world_size == 1) return batches;
   const auto full = [&](const std::vector<int64_t>& b) { return static_cast<int64_t>(b.size()) == batch_size; };

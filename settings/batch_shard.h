@@ -19,7 +19,7 @@ namespace lockstep {
 
 // The micro-batches of `rank` in one epoch of `num_examples`, as positions in the epoch's
 // permutation. Requires batch_size >= 1, world_size >= 1, 0 <= rank < world_size.
-std::vector<std::vector<int64_t>> ShardEpoch(int64_t num_examples, int64_t batch_size, int64_t world_size,
-                                             int64_t rank, bool drop_last);
+std::vector<std::vector<int64_t>> ShardEpoch(int64_t num_examples, int64_t batch_size, int64_t world_size, int64_t rank,
+                                             bool drop_last);
 
 }  // namespace lockstep

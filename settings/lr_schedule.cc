@@ -59,8 +59,8 @@ Status LrSchedule::CreateNormalized(const LrScheduleSpec& spec, LrSchedule* out)
   const auto allowed = kAllowedKwargs().find(spec.type);
   for (const auto& item : spec.kwargs.items()) {
     if (allowed->second.count(item.key()) == 0) {
-      return Status::InvalidArgument("lr_scheduler_kwargs: '" + item.key() +
-                                     "' is not an option of the " + spec.type + " scheduler");
+      return Status::InvalidArgument("lr_scheduler_kwargs: '" + item.key() + "' is not an option of the " + spec.type +
+                                     " scheduler");
     }
   }
   LrSchedule s;
@@ -74,8 +74,7 @@ Status LrSchedule::CreateNormalized(const LrScheduleSpec& spec, LrSchedule* out)
   LOCKSTEP_RETURN_IF_ERROR(ReadNumber(spec.kwargs, "timescale", &s.timescale_));
   if (spec.type == "polynomial" && !(spec.base_lr > s.lr_end_)) {
     return Status::InvalidArgument("polynomial scheduler: lr_end (" + std::to_string(s.lr_end_) +
-                                   ") must be smaller than learning_rate (" +
-                                   std::to_string(spec.base_lr) + ")");
+                                   ") must be smaller than learning_rate (" + std::to_string(spec.base_lr) + ")");
   }
   if (spec.type == "inverse_sqrt" && !(s.timescale_ > 0)) {
     return Status::InvalidArgument("inverse_sqrt scheduler: timescale must be > 0");
@@ -110,11 +109,10 @@ double LrSchedule::Factor(int64_t step) const {
   if (step < warmup) return WarmupFactor(step, warmup);  // every other schedule warms up linearly
   if (type == "constant_with_warmup") return 1.0;
 
-  const double progress = static_cast<double>(step - warmup) /
-                          static_cast<double>(std::max<int64_t>(1, total - warmup));
+  const double progress =
+      static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(1, total - warmup));
   if (type == "linear") {
-    return std::max(0.0, static_cast<double>(total - step) /
-                             static_cast<double>(std::max<int64_t>(1, total - warmup)));
+    return std::max(0.0, static_cast<double>(total - step) / static_cast<double>(std::max<int64_t>(1, total - warmup)));
   }
   if (type == "cosine" || type == "cosine_with_min_lr") {
     double factor = 0.5 * (1.0 + std::cos(kPi * num_cycles_ * 2.0 * progress));

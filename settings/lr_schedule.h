@@ -14,7 +14,7 @@
 namespace lockstep {
 
 struct LrScheduleSpec {
-  std::string type = "linear";  // HF's lr_scheduler_type
+  std::string type = "linear";                       // HF's lr_scheduler_type
   nlohmann::json kwargs = nlohmann::json::object();  // HF's lr_scheduler_kwargs
   double base_lr = 5e-5;
   int64_t warmup_steps = 0;

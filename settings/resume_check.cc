@@ -8,11 +8,19 @@ namespace lockstep {
 
 bool IsSafeToChangeOnResume(const std::string& knob) {
   static const std::set<std::string> kSafe = {
-      "logging_steps",          "eval_strategy",
-      "eval_steps",    "save_strategy",        "save_steps",             "save_total_limit",
-      "save_async",    "ddp_timeout",
-      "eval_samples",  "per_device_eval_batch_size", "load_best_model_at_end",
-      "metric_for_best_model", "greater_is_better",
+      "logging_steps",
+      "eval_strategy",
+      "eval_steps",
+      "save_strategy",
+      "save_steps",
+      "save_total_limit",
+      "save_async",
+      "ddp_timeout",
+      "eval_samples",
+      "per_device_eval_batch_size",
+      "load_best_model_at_end",
+      "metric_for_best_model",
+      "greater_is_better",
   };
   return kSafe.count(knob) == 1 || IsOutputLocationSetting(knob);
 }
@@ -30,8 +38,7 @@ Status DiffResumeSettings(const nlohmann::json& saved, const std::string& origin
   return Status::Ok();
 }
 
-Status CheckResumeSettings(const std::vector<SettingChange>& changes, const std::string& origin,
-                           bool override_unsafe) {
+Status CheckResumeSettings(const std::vector<SettingChange>& changes, const std::string& origin, bool override_unsafe) {
   std::string diffs;
   for (const auto& c : changes) {
     if (!c.safe) diffs += "\n  - " + c.knob + ": checkpoint " + c.checkpoint.dump() + ", now " + c.now.dump();

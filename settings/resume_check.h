@@ -21,7 +21,7 @@ struct SettingChange {
   std::string knob;
   nlohmann::json checkpoint;  // the value saved in the checkpoint ("(absent)" if none)
   nlohmann::json now;
-  bool safe = false;          // IsSafeToChangeOnResume(knob)
+  bool safe = false;  // IsSafeToChangeOnResume(knob)
 };
 
 // Every knob whose value in `now` differs from `saved` (a checkpoint's training_args.json).
@@ -31,7 +31,6 @@ Status DiffResumeSettings(const nlohmann::json& saved, const std::string& origin
 
 // OK when no change in `changes` is unsafe, or when `override_unsafe` is set. Otherwise
 // InvalidArgument listing every unsafe difference as "knob: checkpoint X, now Y".
-Status CheckResumeSettings(const std::vector<SettingChange>& changes, const std::string& origin,
-                           bool override_unsafe);
+Status CheckResumeSettings(const std::vector<SettingChange>& changes, const std::string& origin, bool override_unsafe);
 
 }  // namespace lockstep

@@ -4,12 +4,18 @@ namespace lockstep {
 
 const char* ResumeFaultName(ResumeFault fault) {
   switch (fault) {
-    case ResumeFault::kNone: return "none";
-    case ResumeFault::kRng: return "rng";
-    case ResumeFault::kSamplerPosition: return "sampler";
-    case ResumeFault::kOptimizer: return "optimizer";
-    case ResumeFault::kScheduler: return "scheduler";
-    case ResumeFault::kLossSums: return "loss-sums";
+    case ResumeFault::kNone:
+      return "none";
+    case ResumeFault::kRng:
+      return "rng";
+    case ResumeFault::kSamplerPosition:
+      return "sampler";
+    case ResumeFault::kOptimizer:
+      return "optimizer";
+    case ResumeFault::kScheduler:
+      return "scheduler";
+    case ResumeFault::kLossSums:
+      return "loss-sums";
   }
   return "none";
 }
@@ -19,8 +25,8 @@ std::vector<std::string> ResumeFaultNames() {
 }
 
 bool ParseResumeFault(const std::string& name, ResumeFault* fault) {
-  for (ResumeFault f : {ResumeFault::kNone, ResumeFault::kRng, ResumeFault::kSamplerPosition,
-                        ResumeFault::kOptimizer, ResumeFault::kScheduler, ResumeFault::kLossSums}) {
+  for (ResumeFault f : {ResumeFault::kNone, ResumeFault::kRng, ResumeFault::kSamplerPosition, ResumeFault::kOptimizer,
+                        ResumeFault::kScheduler, ResumeFault::kLossSums}) {
     if (name == ResumeFaultName(f)) {
       *fault = f;
       return true;

@@ -36,14 +36,13 @@ Status Optional(const nlohmann::json& j, const char* key, const std::string& ori
   try {
     *out = it->get<T>();
   } catch (const nlohmann::json::exception&) {
-    return Status::Corruption(origin + ": field '" + key + "' has the wrong type (" +
-                              std::string(it->type_name()) + ")");
+    return Status::Corruption(origin + ": field '" + key + "' has the wrong type (" + std::string(it->type_name()) +
+                              ")");
   }
   return Status::Ok();
 }
 template <typename T>
-Status OptionalOpt(const nlohmann::json& j, const char* key, const std::string& origin,
-                   std::optional<T>* out) {
+Status OptionalOpt(const nlohmann::json& j, const char* key, const std::string& origin, std::optional<T>* out) {
   if (!j.contains(key) || j[key].is_null()) return Status::Ok();
   T v;
   LOCKSTEP_RETURN_IF_ERROR(Optional(j, key, origin, &v));

@@ -34,10 +34,12 @@ std::string Expected(const std::string& type_name) {
 }
 
 bool FromJson(const json& j, int64_t* out) {
-  if (j.is_number_integer()) { *out = j.get<int64_t>(); return true; }
+  if (j.is_number_integer()) {
+    *out = j.get<int64_t>();
+    return true;
+  }
   // HF configs sometimes write integral knobs as 4.0.
-  if (j.is_number_float() && std::floor(j.get<double>()) == j.get<double>() &&
-      std::fabs(j.get<double>()) < 9e15) {
+  if (j.is_number_float() && std::floor(j.get<double>()) == j.get<double>() && std::fabs(j.get<double>()) < 9e15) {
     *out = static_cast<int64_t>(j.get<double>());
     return true;
   }
@@ -86,13 +88,17 @@ bool FromText(const std::string& s, std::string* out) {
   return true;
 }
 bool FromText(const std::string& s, bool* out) {
-  if (s == "true" || s == "True" || s == "1") { *out = true; return true; }
-  if (s == "false" || s == "False" || s == "0") { *out = false; return true; }
+  if (s == "true" || s == "True" || s == "1") {
+    *out = true;
+    return true;
+  }
+  if (s == "false" || s == "False" || s == "0") {
+    *out = false;
+    return true;
+  }
   return false;
 }
-bool FromText(const std::string& s, json* out) {
-  return ParseJson(s, "value", out).ok();
-}
+bool FromText(const std::string& s, json* out) { return ParseJson(s, "value", out).ok(); }
 
 template <typename T>
 ArgSpec Spec(const char* name, T TrainingArgs::*member, const char* help) {
@@ -128,7 +134,10 @@ ArgSpec Spec(const char* name, std::optional<T> TrainingArgs::*member, const cha
   const std::string key = name;
   const std::string type = spec.type_name;
   spec.set_json = [member, key, type](const json& j, TrainingArgs* a) {
-    if (j.is_null()) { (a->*member).reset(); return Status::Ok(); }
+    if (j.is_null()) {
+      (a->*member).reset();
+      return Status::Ok();
+    }
     T v;
     if (!FromJson(j, &v)) {
       return Status::InvalidArgument(key + " must be " + Expected(type) + ", got " + j.dump());
@@ -137,7 +146,10 @@ ArgSpec Spec(const char* name, std::optional<T> TrainingArgs::*member, const cha
     return Status::Ok();
   };
   spec.set_text = [member, key, type](const std::string& s, TrainingArgs* a) {
-    if (s == "none" || s == "None" || s == "null") { (a->*member).reset(); return Status::Ok(); }
+    if (s == "none" || s == "None" || s == "null") {
+      (a->*member).reset();
+      return Status::Ok();
+    }
     T v;
     if (!FromText(s, &v)) {
       return Status::InvalidArgument("--" + key + " expects " + Expected(type) + ", got '" + s + "'");
@@ -145,9 +157,7 @@ ArgSpec Spec(const char* name, std::optional<T> TrainingArgs::*member, const cha
     a->*member = v;
     return Status::Ok();
   };
-  spec.get = [member](const TrainingArgs& a) {
-    return (a.*member).has_value() ? json(*(a.*member)) : json(nullptr);
-  };
+  spec.get = [member](const TrainingArgs& a) { return (a.*member).has_value() ? json(*(a.*member)) : json(nullptr); };
   return spec;
 }
 
@@ -155,7 +165,8 @@ std::vector<ArgSpec> BuildSpecs() {
   using A = TrainingArgs;
   return {
       Spec("output_dir", &A::output_dir, "Run directory: checkpoints, step log, results"),
-      Spec("overwrite_output_dir", &A::overwrite_output_dir, "Replace the run already in output_dir (its checkpoints, step log, results)"),
+      Spec("overwrite_output_dir", &A::overwrite_output_dir,
+           "Replace the run already in output_dir (its checkpoints, step log, results)"),
       Spec("per_device_train_batch_size", &A::per_device_train_batch_size, "Samples per training micro-batch"),
       Spec("per_device_eval_batch_size", &A::per_device_eval_batch_size, "Samples per evaluation batch"),
       Spec("gradient_accumulation_steps", &A::gradient_accumulation_steps, "Micro-batches per optimizer update"),
@@ -168,7 +179,8 @@ std::vector<ArgSpec> BuildSpecs() {
       Spec("adam_epsilon", &A::adam_epsilon, "AdamW epsilon"),
       Spec("max_grad_norm", &A::max_grad_norm, "Gradient clipping norm; <= 0 disables clipping"),
       Spec("lr_scheduler_type", &A::lr_scheduler_type,
-           "linear|cosine|cosine_with_restarts|polynomial|constant|constant_with_warmup|inverse_sqrt|cosine_with_min_lr"),
+           "linear|cosine|cosine_with_restarts|polynomial|constant|constant_with_warmup|inverse_sqrt|cosine_with_min_"
+           "lr"),
       Spec("lr_scheduler_kwargs", &A::lr_scheduler_kwargs, "Scheduler options as JSON, e.g. '{\"num_cycles\": 2}'"),
       Spec("warmup_steps", &A::warmup_steps, "Warmup updates; below 1, a ratio of the total updates"),
       Spec("logging_steps", &A::logging_steps, "Log to console and log_history every N updates (below 1: ratio)"),
@@ -209,13 +221,16 @@ std::vector<ArgSpec> BuildSpecs() {
   };
 }
 
-const std::set<std::string> kSchedulers = {"linear", "cosine", "cosine_with_restarts", "polynomial",
-                                           "constant", "constant_with_warmup", "inverse_sqrt",
+const std::set<std::string> kSchedulers = {"linear",
+                                           "cosine",
+                                           "cosine_with_restarts",
+                                           "polynomial",
+                                           "constant",
+                                           "constant_with_warmup",
+                                           "inverse_sqrt",
                                            "cosine_with_min_lr"};
 
-std::string StripEvalPrefix(const std::string& m) {
-  return m.rfind("eval_", 0) == 0 ? m.substr(5) : m;
-}
+std::string StripEvalPrefix(const std::string& m) { return m.rfind("eval_", 0) == 0 ? m.substr(5) : m; }
 
 }  // namespace
 
@@ -229,7 +244,8 @@ Status ApplyArgsJson(const json& config, const std::string& origin, TrainingArgs
   const auto& specs = TrainingArgSpecs();
   for (const auto& [key, value] : config.items()) {
     const ArgSpec* spec = nullptr;
-    for (const auto& s : specs) if (s.name == key) spec = &s;
+    for (const auto& s : specs)
+      if (s.name == key) spec = &s;
     if (spec == nullptr) {
       return Status::InvalidArgument(origin + ": unknown setting '" + key +
                                      "' (run `lockstep train --help` for the supported names)");
@@ -272,17 +288,16 @@ struct Problems {
 void CheckLoopArgs(const TrainingArgs& a, Problems* p) {
   const auto need = [p](bool ok, const std::string& msg) { p->need(ok, msg); };
   need(!a.output_dir.empty(), "output_dir must not be empty");
-  need(a.per_device_train_batch_size >= 1, "per_device_train_batch_size must be >= 1, got " +
-                                               std::to_string(a.per_device_train_batch_size));
-  need(a.per_device_eval_batch_size >= 1, "per_device_eval_batch_size must be >= 1, got " +
-                                              std::to_string(a.per_device_eval_batch_size));
-  need(a.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be >= 1, got " +
-                                               std::to_string(a.gradient_accumulation_steps));
+  need(a.per_device_train_batch_size >= 1,
+       "per_device_train_batch_size must be >= 1, got " + std::to_string(a.per_device_train_batch_size));
+  need(a.per_device_eval_batch_size >= 1,
+       "per_device_eval_batch_size must be >= 1, got " + std::to_string(a.per_device_eval_batch_size));
+  need(a.gradient_accumulation_steps >= 1,
+       "gradient_accumulation_steps must be >= 1, got " + std::to_string(a.gradient_accumulation_steps));
   need(a.ddp_timeout >= 1, "ddp_timeout must be >= 1 second, got " + std::to_string(a.ddp_timeout));
   need(!a.world_size || *a.world_size >= 1, "world_size must be >= 1");
   need(a.max_steps == -1 || a.max_steps > 0, "max_steps must be -1 (use epochs) or > 0");
-  need(a.max_steps > 0 || a.num_train_epochs > 0,
-       "num_train_epochs must be > 0 when max_steps is not set");
+  need(a.max_steps > 0 || a.num_train_epochs > 0, "num_train_epochs must be > 0 when max_steps is not set");
   need(a.learning_rate >= 0, "learning_rate must be >= 0");
   need(a.weight_decay >= 0, "weight_decay must be >= 0");
   need(a.adam_beta1 >= 0 && a.adam_beta1 < 1, "adam_beta1 must be in [0, 1)");
@@ -296,8 +311,7 @@ void CheckLoopArgs(const TrainingArgs& a, Problems* p) {
        "save_total_limit must be >= 1 (leave it unset to keep every checkpoint)");
   need(a.eval_strategy == "no" || a.eval_strategy == "steps" || a.eval_strategy == "epoch",
        "eval_strategy must be no, steps or epoch, got '" + a.eval_strategy + "'");
-  need(a.save_strategy == "no" || a.save_strategy == "steps" || a.save_strategy == "epoch" ||
-           a.save_strategy == "best",
+  need(a.save_strategy == "no" || a.save_strategy == "steps" || a.save_strategy == "epoch" || a.save_strategy == "best",
        "save_strategy must be no, steps, epoch or best, got '" + a.save_strategy + "'");
   need(kSchedulers.count(a.lr_scheduler_type) == 1,
        "unknown lr_scheduler_type '" + a.lr_scheduler_type +
@@ -312,11 +326,12 @@ void CheckEvalArgs(const TrainingArgs& a, Problems* p) {
   const std::string metric = BestMetricKey(a);
   if (!metric.empty()) {
     const std::string m = StripEvalPrefix(metric);
-    need(m == "loss" || (m == "accuracy" && a.model == "mlp"),
-         "metric_for_best_model must be loss" + std::string(a.model == "mlp" ? " or accuracy" : "") +
-             " for model " + a.model + ", got '" + m + "'");
-    need(a.eval_strategy != "no", "metric_for_best_model/load_best_model_at_end need evaluation: "
-                                  "set eval_strategy to steps or epoch");
+    need(m == "loss" || (m == "accuracy" && a.model == "mlp"), "metric_for_best_model must be loss" +
+                                                                   std::string(a.model == "mlp" ? " or accuracy" : "") +
+                                                                   " for model " + a.model + ", got '" + m + "'");
+    need(a.eval_strategy != "no",
+         "metric_for_best_model/load_best_model_at_end need evaluation: "
+         "set eval_strategy to steps or epoch");
   }
   need(a.save_strategy != "best" || !metric.empty(),
        "save_strategy best needs metric_for_best_model (or load_best_model_at_end)");
@@ -324,8 +339,8 @@ void CheckEvalArgs(const TrainingArgs& a, Problems* p) {
     need(a.save_strategy != "no", "load_best_model_at_end needs checkpoints: save_strategy is no");
     if (a.save_strategy != "best") {
       need(a.eval_strategy == a.save_strategy,
-           "load_best_model_at_end requires the save and eval strategy to match, got eval_strategy " +
-               a.eval_strategy + " and save_strategy " + a.save_strategy);
+           "load_best_model_at_end requires the save and eval strategy to match, got eval_strategy " + a.eval_strategy +
+               " and save_strategy " + a.save_strategy);
       const double eval_steps = a.eval_steps.value_or(a.logging_steps);
       if (a.eval_strategy == "steps" && eval_steps >= 1 && a.save_steps >= 1) {
         const auto save = static_cast<int64_t>(a.save_steps), eval = static_cast<int64_t>(eval_steps);
@@ -358,8 +373,7 @@ void CheckModelArgs(const TrainingArgs& a, Problems* p) {
     need(a.vocab_size >= 2 && a.block_size >= 2, "vocab_size and block_size must be >= 2");
     need(a.n_layer >= 1 && a.n_head >= 1 && a.n_embd >= 1, "n_layer, n_head, n_embd must be >= 1");
     need(a.n_head >= 1 && a.n_embd % a.n_head == 0,
-         "n_embd (" + std::to_string(a.n_embd) + ") must be divisible by n_head (" +
-             std::to_string(a.n_head) + ")");
+         "n_embd (" + std::to_string(a.n_embd) + ") must be divisible by n_head (" + std::to_string(a.n_head) + ")");
   }
 }
 

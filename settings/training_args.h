@@ -34,10 +34,10 @@ struct TrainingArgs {
   double max_grad_norm = 1.0;  // <= 0: no clipping
   std::string lr_scheduler_type = "linear";
   nlohmann::json lr_scheduler_kwargs = nlohmann::json::object();
-  double warmup_steps = 0;    // an int, or a ratio of the total steps when below 1
-  double logging_steps = 500;  // below 1: a ratio of max_steps (as HF)
-  std::string eval_strategy = "no";  // no | steps | epoch
-  std::optional<double> eval_steps;  // unset: logging_steps
+  double warmup_steps = 0;              // an int, or a ratio of the total steps when below 1
+  double logging_steps = 500;           // below 1: a ratio of max_steps (as HF)
+  std::string eval_strategy = "no";     // no | steps | epoch
+  std::optional<double> eval_steps;     // unset: logging_steps
   std::string save_strategy = "steps";  // no | steps | epoch | best
   double save_steps = 500;
   std::optional<int64_t> save_total_limit;  // unset: keep every checkpoint

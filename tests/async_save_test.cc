@@ -96,9 +96,11 @@ TEST(SaveAsync, ASnapshotIsNotChangedByTheStepsThatFollowIt) {
   test::Train(a);
   test::Train(b);
   for (const char* f : {"model.h5", "optimizer.h5"}) {
-    EXPECT_EQ(test::ReadAll(full_dir.Join("checkpoint-1/") + f), test::ReadAll(stop_dir.Join("checkpoint-1/") + f)) << f;
+    EXPECT_EQ(test::ReadAll(full_dir.Join("checkpoint-1/") + f), test::ReadAll(stop_dir.Join("checkpoint-1/") + f))
+        << f;
   }
-  EXPECT_NE(test::ReadAll(full_dir.Join("checkpoint-1/model.h5")), test::ReadAll(full_dir.Join("checkpoint-2/model.h5")));
+  EXPECT_NE(test::ReadAll(full_dir.Join("checkpoint-1/model.h5")),
+            test::ReadAll(full_dir.Join("checkpoint-2/model.h5")));
 }
 
 // Fails every write into checkpoint-3 (its staging directory), as a full disk would.

@@ -17,9 +17,9 @@ TEST(Base64, RoundTripsEveryLengthModuloThree) {
 
 TEST(Base64, RejectsMalformedText) {
   std::vector<uint8_t> out;
-  EXPECT_FALSE(Base64Decode("Zm9", &out));       // length not a multiple of 4
-  EXPECT_FALSE(Base64Decode("Zm9*", &out));      // bad character
-  EXPECT_FALSE(Base64Decode("Z=9v", &out));      // padding in the middle
+  EXPECT_FALSE(Base64Decode("Zm9", &out));   // length not a multiple of 4
+  EXPECT_FALSE(Base64Decode("Zm9*", &out));  // bad character
+  EXPECT_FALSE(Base64Decode("Z=9v", &out));  // padding in the middle
 }
 
 }  // namespace lockstep

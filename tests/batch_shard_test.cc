@@ -45,7 +45,8 @@ TEST(BatchShard, MatchesAccelerateOnEveryCase) {
     const int64_t world = c["P"];
     for (int64_t r = 0; r < world; ++r) {
       EXPECT_EQ(ShardEpoch(c["n"], c["bs"], world, r, c["drop_last"]), c["ranks"][r].get<Batches>())
-          << "n " << c["n"] << " batch " << c["bs"] << " world " << world << " rank " << r << " drop_last " << c["drop_last"];
+          << "n " << c["n"] << " batch " << c["bs"] << " world " << world << " rank " << r << " drop_last "
+          << c["drop_last"];
     }
   }
 }

@@ -74,7 +74,8 @@ TEST(BenchRatios, BareNanCountersFromGoogleBenchmarkAreRead) {
 }
 
 std::vector<RatioValue> SomeRatios() {
-  return {{"save_vs_raw_write_2", "", ">= 0.8", 0.5}, {"recording_share_mlp", "", "<= 0.01", 0.02},
+  return {{"save_vs_raw_write_2", "", ">= 0.8", 0.5},
+          {"recording_share_mlp", "", "<= 0.01", 0.02},
           {"train_mlp_vs_python", "", "", std::nullopt}};
 }
 
@@ -156,7 +157,8 @@ TEST(BenchCli, AbAgainstAnotherBuildCatchesASlowdownOfItsSuites) {
   test::WriteAll(old_build.Join("cli/lockstep"), "#!/bin/sh\n");
   ::chmod(old_build.Join("cli/lockstep").c_str(), 0755);
   WriteStandInSuites(old_build.Join("bench"), 100, 90);
-  const std::string ab = "LOCKSTEP_BENCH_DIR=" + new_suites.path() + " " + LOCKSTEP_BIN + " bench ab --quick --rounds 6";
+  const std::string ab =
+      "LOCKSTEP_BENCH_DIR=" + new_suites.path() + " " + LOCKSTEP_BIN + " bench ab --quick --rounds 6";
   const std::string against_old = ab + " --baseline " + old_build.Join("cli/lockstep");
 
   WriteStandInSuites(new_suites.path(), 140, 90);  // the save 40% slower

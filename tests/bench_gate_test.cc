@@ -75,7 +75,8 @@ TEST(Gate, AFortyPercentSlowdownIsCaughtAndThreePercentIsNot) {
 TEST(Gate, AToAComparisonsNeverAlarmAtTheDefaults) {
   std::mt19937 gen(20261124);
   int alarms = 0;
-  for (int trial = 0; trial < 2000; ++trial) alarms += Gate(Samples(&gen, 100, 0.05, 10), Samples(&gen, 100, 0.05, 10)).regressed();
+  for (int trial = 0; trial < 2000; ++trial)
+    alarms += Gate(Samples(&gen, 100, 0.05, 10), Samples(&gen, 100, 0.05, 10)).regressed();
   EXPECT_EQ(alarms, 0);
   GateOptions strict;
   strict.alpha = 0.001;
@@ -108,11 +109,20 @@ TEST(Gate, TooFewRepetitionsAreFlagged) {
 json GbenchJson(const std::string& name, const std::vector<double>& times_ms) {
   json b = json::array();
   for (size_t i = 0; i < times_ms.size(); ++i) {
-    b.push_back({{"name", name}, {"run_name", name}, {"run_type", "iteration"}, {"repetition_index", i},
-                 {"real_time", times_ms[i]}, {"cpu_time", times_ms[i]}, {"time_unit", "ms"}});
+    b.push_back({{"name", name},
+                 {"run_name", name},
+                 {"run_type", "iteration"},
+                 {"repetition_index", i},
+                 {"real_time", times_ms[i]},
+                 {"cpu_time", times_ms[i]},
+                 {"time_unit", "ms"}});
   }
-  b.push_back({{"name", name + "_mean"}, {"run_name", name}, {"run_type", "aggregate"}, {"aggregate_name", "mean"},
-               {"real_time", 1e9}, {"time_unit", "ms"}});
+  b.push_back({{"name", name + "_mean"},
+               {"run_name", name},
+               {"run_type", "aggregate"},
+               {"aggregate_name", "mean"},
+               {"real_time", 1e9},
+               {"time_unit", "ms"}});
   return {{"context", {{"library_build_type", "release"}}}, {"benchmarks", b}};
 }
 
@@ -156,10 +166,13 @@ TEST(GateCli, ExitCodesAreOneForARegressionZeroOtherwiseTwoForBadInput) {
 // milliseconds (and a little noise from its PID) to the --benchmark_out=FILE it is given.
 std::string FakeBench(const test::ScratchDir& dir, const std::string& name, double ms) {
   const std::string path = dir.Join(name);
-  test::WriteAll(path, "#!/bin/sh\nfor a in \"$@\"; do case $a in --benchmark_out=*) out=${a#--benchmark_out=};; esac; done\n"
-                       "t=$(( " + std::to_string(static_cast<int>(ms * 1000)) + " + $$ % 97 ))\n"
-                       "printf '{\"benchmarks\": [{\"name\": \"BM_Step\", \"run_type\": \"iteration\", "
-                       "\"real_time\": %s, \"time_unit\": \"us\"}]}' $t > \"$out\"\n");
+  test::WriteAll(path,
+                 "#!/bin/sh\nfor a in \"$@\"; do case $a in --benchmark_out=*) out=${a#--benchmark_out=};; esac; done\n"
+                 "t=$(( " +
+                     std::to_string(static_cast<int>(ms * 1000)) +
+                     " + $$ % 97 ))\n"
+                     "printf '{\"benchmarks\": [{\"name\": \"BM_Step\", \"run_type\": \"iteration\", "
+                     "\"real_time\": %s, \"time_unit\": \"us\"}]}' $t > \"$out\"\n");
   EXPECT_EQ(test::RunCommand("chmod +x " + path).code, 0);
   return path;
 }

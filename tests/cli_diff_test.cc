@@ -12,15 +12,18 @@ namespace {
 
 using nlohmann::json;
 
-test::CommandOutput Lockstep(const std::string& args) { return test::RunCommand(std::string(LOCKSTEP_BIN) + " " + args); }
+test::CommandOutput Lockstep(const std::string& args) {
+  return test::RunCommand(std::string(LOCKSTEP_BIN) + " " + args);
+}
 
 // Two small runs made once per test binary: `a` and `same` identical, `other` with another data_seed.
 class CliDiff : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new test::ScratchDir();
-    const std::string common = " --quiet --train_samples 20 --eval_samples 0 --num_train_epochs 1 --save_steps 2"
-                               " --per_device_train_batch_size 5 --num_threads 1 --data_seed 1";
+    const std::string common =
+        " --quiet --train_samples 20 --eval_samples 0 --num_train_epochs 1 --save_steps 2"
+        " --per_device_train_batch_size 5 --num_threads 1 --data_seed 1";
     for (const char* name : {"a", "same"}) {
       ASSERT_EQ(Lockstep("train --output_dir " + dir_->Join(name) + common).code, 0);
     }
@@ -93,8 +96,9 @@ TEST_F(CliDiff, ReplayChecksTheLogAndRefusesBadRanges) {
   EXPECT_EQ(o.code, 2) << o.out;
   EXPECT_NE(o.out.find("nothing to replay"), std::string::npos) << o.out;
   EXPECT_EQ(o.out.find("REPLAYED"), std::string::npos) << o.out;
-  for (const std::string bad : {" --from checkpoint-2 --steps 0", " --from checkpoint-99", " --from checkpoint-2 --steps 99",
-                                " --from checkpoint-2 --steps 2 --trace-modules t.json", " --from checkpoint-2 --device tpu"}) {
+  for (const std::string bad :
+       {" --from checkpoint-2 --steps 0", " --from checkpoint-99", " --from checkpoint-2 --steps 99",
+        " --from checkpoint-2 --steps 2 --trace-modules t.json", " --from checkpoint-2 --device tpu"}) {
     o = Lockstep("replay " + Run("a") + bad);
     EXPECT_EQ(o.code, 2) << bad << ": " << o.out;
     EXPECT_NE(o.out.find("lockstep replay: "), std::string::npos) << o.out;

@@ -38,7 +38,9 @@ TEST(UnreadableInput, ACheckpointNobodyMayReadIsNamedAndExitsTwo) {
   AsNobody nobody;
   Train(nobody.dir().Join("run"));
   ASSERT_EQ(test::RunCommand("chmod -R a+rX " + nobody.dir().Join("run") + " && chmod 000 " +
-                             nobody.dir().Join("run/checkpoint-20")).code, 0);
+                             nobody.dir().Join("run/checkpoint-20"))
+                .code,
+            0);
   for (const std::string& args : {"inspect run", "inspect run --json", "diff run run", "inspect run/checkpoint-20",
                                   "diff run/checkpoint-20 run/checkpoint-10"}) {
     const auto o = nobody.Run(args);
@@ -54,7 +56,9 @@ TEST(UnreadableInput, AFileNobodyMayReadIsUnreadableNeverDamagedNorHealthy) {
   AsNobody nobody;
   Train(nobody.dir().Join("run"));
   ASSERT_EQ(test::RunCommand("chmod -R a+rX " + nobody.dir().Join("run") + " && chmod 000 " +
-                             nobody.dir().Join("run/checkpoint-20/model.h5")).code, 0);
+                             nobody.dir().Join("run/checkpoint-20/model.h5"))
+                .code,
+            0);
   auto o = nobody.Run("diff run/checkpoint-20 run/checkpoint-10");
   EXPECT_EQ(o.code, 2) << o.out;
   EXPECT_NE(o.out.find("model.h5: cannot open: Permission denied"), std::string::npos) << o.out;
@@ -89,7 +93,8 @@ TEST(ReplayInput, AnotherRunsCheckpointIsNamedAsSuch) {
   test::ScratchDir dir;
   Train(dir.Join("a"));
   Train(dir.Join("b"), " --seed 7");
-  const auto o = test::RunCommand(kBin + " replay " + dir.Join("a") + " --from " + dir.Join("b/checkpoint-10") + " --steps 2");
+  const auto o =
+      test::RunCommand(kBin + " replay " + dir.Join("a") + " --from " + dir.Join("b/checkpoint-10") + " --steps 2");
   EXPECT_EQ(o.code, 2) << o.out;
   EXPECT_NE(o.out.find("is another run's checkpoint"), std::string::npos) << o.out;
   EXPECT_EQ(o.out.find("--resume-override"), std::string::npos) << o.out;  // no advice to cut a sound log
@@ -102,7 +107,8 @@ TEST(ReplayInput, ATraceIntoADirectoryIsBadUsageFoundBeforeAnyStep) {
   auto o = test::RunCommand(kBin + " replay " + dir.Join("a") + " --from checkpoint-10 --trace-modules " + dir.path());
   EXPECT_EQ(o.code, 2) << o.out;
   EXPECT_NE(o.out.find("is a directory"), std::string::npos) << o.out;
-  o = test::RunCommand(kBin + " replay " + dir.Join("a") + " --from checkpoint-10 --trace-modules " + dir.Join("no/t.json"));
+  o = test::RunCommand(kBin + " replay " + dir.Join("a") + " --from checkpoint-10 --trace-modules " +
+                       dir.Join("no/t.json"));
   EXPECT_EQ(o.code, 2) << o.out;
   EXPECT_NE(o.out.find("no directory"), std::string::npos) << o.out;
 }

@@ -45,7 +45,8 @@ TEST(CliBinaries, LockstepLinksNoLibTorchAndItsHelperDoes) {
 TEST(CliBinaries, TopLevelHelpListsEverySubcommand) {
   Output o = Lockstep("--help");
   EXPECT_EQ(o.code, 0);
-  for (const char* sub : {"bench", "diff", "inspect", "replay", "train", "verify-resume"}) EXPECT_NE(o.out.find(sub), std::string::npos) << sub;
+  for (const char* sub : {"bench", "diff", "inspect", "replay", "train", "verify-resume"})
+    EXPECT_NE(o.out.find(sub), std::string::npos) << sub;
   o = Lockstep("verify-resume --help");  // answered by the helper, under the tool's name
   EXPECT_EQ(o.code, 0);
   EXPECT_NE(o.out.find("Usage: lockstep verify-resume"), std::string::npos) << o.out;
@@ -135,8 +136,8 @@ TEST(Cli, WithJsonAnErrorIsAJsonObjectOnStdout) {
 
 TEST(Cli, HelpShowsEveryDefault) {
   const Output o = Lockstep("train --help");
-  for (const char* shown : {"--save_steps FLOAT=500.0", "--lr_scheduler_type TEXT=linear", "--eval_steps FLOAT|none=none",
-                            "--num_threads INT|none=none"}) {
+  for (const char* shown : {"--save_steps FLOAT=500.0", "--lr_scheduler_type TEXT=linear",
+                            "--eval_steps FLOAT|none=none", "--num_threads INT|none=none"}) {
     EXPECT_NE(o.out.find(shown), std::string::npos) << shown << "\n" << o.out;
   }
 }
@@ -184,7 +185,8 @@ TEST(Cli, ConfigThenFlagsAndJsonOutput) {
 
 TEST(Cli, PlainProgressLinesAndSummaryWhenNotATerminal) {
   test::ScratchDir dir;
-  Output o = Lockstep("train --output_dir " + dir.path() + " --train_samples 40 --eval_samples 8 "
+  Output o = Lockstep("train --output_dir " + dir.path() +
+                      " --train_samples 40 --eval_samples 8 "
                       "--per_device_train_batch_size 4 --num_train_epochs 1 --logging_steps 5");
   ASSERT_EQ(o.code, 0) << o.out;
   EXPECT_NE(o.out.find("step 5/10 | epoch 0.50 | loss"), std::string::npos) << o.out;
@@ -302,7 +304,8 @@ TEST(Cli, ABareBooleanFlagIsTrue) {
   ASSERT_NO_THROW(saved = nlohmann::json::parse(test::ReadAll(dir.Join("run/checkpoint-4/training_args.json"))));
   for (const auto& b : bools) EXPECT_EQ(saved[b], true) << b << " " << saved.dump();
   // An explicit value still wins.
-  const Output off = Lockstep("train --output_dir " + dir.Join("off") + " " + kTiny + " --max_steps 2 --save_async false --json");
+  const Output off =
+      Lockstep("train --output_dir " + dir.Join("off") + " " + kTiny + " --max_steps 2 --save_async false --json");
   ASSERT_EQ(off.code, 0) << off.out;
   ASSERT_NO_THROW(saved = nlohmann::json::parse(test::ReadAll(dir.Join("off/checkpoint-2/training_args.json"))));
   EXPECT_EQ(saved["save_async"], false);

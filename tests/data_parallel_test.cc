@@ -15,11 +15,11 @@
 
 #include <gtest/gtest.h>
 
+#include "diff/run_diff.h"
 #include "formats/checkpoint.h"
 #include "formats/step_log.h"
 #include "inspect/audit.h"
 #include "process/child_process.h"
-#include "diff/run_diff.h"
 #include "tests/run_helpers.h"
 #include "tests/test_util.h"
 
@@ -30,8 +30,9 @@ namespace {
 
 const std::string kBin = LOCKSTEP_BIN;
 // 64 samples, batch 4 on each of 2 ranks: 8 updates per epoch, 2 epochs.
-const std::string kJob = " --quiet --model gpt --train_samples 64 --eval_samples 16 --per_device_train_batch_size 4"
-                         " --num_train_epochs 2 --save_steps 5 --logging_steps 1";
+const std::string kJob =
+    " --quiet --model gpt --train_samples 64 --eval_samples 16 --per_device_train_batch_size 4"
+    " --num_train_epochs 2 --save_steps 5 --logging_steps 1";
 
 test::CommandOutput Train(const std::string& dir, const std::string& extra) {
   return test::RunCommand(kBin + " train --output_dir " + dir + kJob + extra);
@@ -48,10 +49,10 @@ void ExpectRefusedWithoutGloo() {
   EXPECT_FALSE(fs::exists(dir.Join("run/steps.jsonl.zst")));
 }
 
-#define LOCKSTEP_NEEDS_CPU_DATA_PARALLEL()  \
-  if (!LOCKSTEP_CPU_DATA_PARALLEL) {        \
-    ExpectRefusedWithoutGloo();             \
-    return;                                 \
+#define LOCKSTEP_NEEDS_CPU_DATA_PARALLEL() \
+  if (!LOCKSTEP_CPU_DATA_PARALLEL) {       \
+    ExpectRefusedWithoutGloo();            \
+    return;                                \
   }
 
 std::vector<float> Floats(const std::vector<uint8_t>& bytes) {
@@ -110,7 +111,8 @@ TEST(DataParallel, TwoRanksEqualOneProcessWithTwiceTheBatch) {
     EXPECT_EQ(together, one_log.records[i]["batches"][0].get<std::vector<int64_t>>()) << "step " << i + 1;
     EXPECT_NEAR(two_log.records[i]["loss"].get<double>(), one_log.records[i]["loss"].get<double>(), 1e-5);
   }
-  const auto a = test::Tensors(dir.Join("two/checkpoint-16/model.h5")), b = test::Tensors(dir.Join("one/checkpoint-16/model.h5"));
+  const auto a = test::Tensors(dir.Join("two/checkpoint-16/model.h5")),
+             b = test::Tensors(dir.Join("one/checkpoint-16/model.h5"));
   ASSERT_EQ(a.size(), b.size());
   double worst = 0, moved = 0;
   const auto initial = test::Tensors(dir.Join("two/checkpoint-8/model.h5"));
@@ -205,10 +207,12 @@ TEST(DataParallel, AMissingRankFileIsCaughtByInspectAndRefusedByResume) {
   AuditReport audit;
   ASSERT_OK(AuditRun(run, verify, &audit));
   EXPECT_FALSE(audit.healthy());
-  EXPECT_NE(AuditReportJson(audit).dump().find("rng_state_1.json: listed in the manifest but missing"), std::string::npos);
+  EXPECT_NE(AuditReportJson(audit).dump().find("rng_state_1.json: listed in the manifest but missing"),
+            std::string::npos);
   const auto o = Train(run, " --nproc_per_node 2 --resume " + run + "/checkpoint-10");
   EXPECT_EQ(o.code, 2) << o.out;
-  EXPECT_NE(o.out.find("[rank 0] lockstep train: " + run + "/checkpoint-10/rng_state_1.json"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("[rank 0] lockstep train: " + run + "/checkpoint-10/rng_state_1.json"), std::string::npos)
+      << o.out;
   EXPECT_NE(o.out.find("the job failed: rank 0"), std::string::npos) << o.out;
 }
 
@@ -219,33 +223,36 @@ TEST(DataParallel, AKilledRankBringsTheJobDownNamingIt) {
   test::ScratchDir dir;
   const std::string run = dir.Join("run");
   std::unique_ptr<ChildProcess> job;
-  ASSERT_OK(ChildProcess::Start({kBin, "train", "--nproc_per_node", "2", "--output_dir", run, "--quiet",
-                                 "--max_steps", "1000000", "--save_strategy", "no", "--ddp_timeout", "60",
-                                 "--event-fd", "3"},
+  ASSERT_OK(ChildProcess::Start({kBin, "train", "--nproc_per_node", "2", "--output_dir", run, "--quiet", "--max_steps",
+                                 "1000000", "--save_strategy", "no", "--ddp_timeout", "60", "--event-fd", "3"},
                                 dir.Join("out"), dir.Join("err"), &job));
   std::string name;
   int64_t step = 0;
-  while (job->NextEvent(60, &name, &step) == ChildProcess::Next::kEvent && step < 20) {}
+  while (job->NextEvent(60, &name, &step) == ChildProcess::Next::kEvent && step < 20) {
+  }
   // Rank 1 is the launcher's second child: the one without the event pipe.
   pid_t rank1 = -1;
   for (const auto& e : fs::directory_iterator("/proc")) {
     const std::string stat = test::ReadAll(e.path().string() + "/stat");
     const std::string environ = test::ReadAll(e.path().string() + "/environ");
     if (stat.find(") S " + std::to_string(job->pid()) + " ") == std::string::npos &&
-        stat.find(") R " + std::to_string(job->pid()) + " ") == std::string::npos) continue;
+        stat.find(") R " + std::to_string(job->pid()) + " ") == std::string::npos)
+      continue;
     if (environ.find(std::string("RANK=1\0", 7)) != std::string::npos) rank1 = std::stoi(e.path().filename().string());
   }
   ASSERT_GT(rank1, 0);
   const auto killed_at = std::chrono::steady_clock::now();
   ::kill(rank1, SIGKILL);
-  while (job->NextEvent(60, &name, &step) == ChildProcess::Next::kEvent) {}
+  while (job->NextEvent(60, &name, &step) == ChildProcess::Next::kEvent) {
+  }
   int code = 0, sig = 0;
   ASSERT_OK(job->Wait(&code, &sig));
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count(), 30.0);
   EXPECT_EQ(code, 137);
   const std::string err = test::ReadAll(dir.Join("err"));
   EXPECT_NE(err.find("the job failed: rank 1 (pid " + std::to_string(rank1) + ") was killed by signal 9"),
-            std::string::npos) << err;
+            std::string::npos)
+      << err;
   EXPECT_NE(err.find("a peer rank died"), std::string::npos) << err;  // rank 0's collective, not a hang
 }
 
@@ -259,7 +266,8 @@ TEST(DataParallel, ASigtermCheckpointsEveryRankAtTheSameStepAndResumesBitExact) 
   ASSERT_EQ(test::RunCommand(kBin + " train --nproc_per_node 2 --output_dir " + dir.Join("reference") + job).code, 0);
   std::unique_ptr<ChildProcess> child;
   std::vector<std::string> argv = {kBin, "train", "--nproc_per_node", "2", "--output_dir", run, "--event-fd", "3"};
-  for (const char* a : {"--quiet", "--max_steps", "200", "--save_steps", "1000", "--train_samples", "2048"}) argv.push_back(a);
+  for (const char* a : {"--quiet", "--max_steps", "200", "--save_steps", "1000", "--train_samples", "2048"})
+    argv.push_back(a);
   ASSERT_OK(ChildProcess::Start(argv, dir.Join("out"), dir.Join("err"), &child));
   std::string name;
   int64_t step = 0;

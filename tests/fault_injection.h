@@ -21,7 +21,7 @@ class FaultInjector : public IoHook {
   int Before(IoOp op, const std::string& path) override;
   void After(IoOp, const std::string&) override {}
 
-  int64_t calls() const { return calls_; }                  // every call seen, the failed one included
+  int64_t calls() const { return calls_; }  // every call seen, the failed one included
   bool fired() const { return !failed_call_.empty(); }
   const std::string& failed_call() const { return failed_call_; }  // "write run/steps.jsonl.zst"
 

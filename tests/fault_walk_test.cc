@@ -14,10 +14,10 @@
 
 #include <gtest/gtest.h>
 
+#include "diff/run_diff.h"
 #include "formats/checkpoint.h"
 #include "formats/file_util.h"
 #include "inspect/audit.h"
-#include "diff/run_diff.h"
 #include "tests/fault_injection.h"
 #include "tests/run_helpers.h"
 #include "tests/test_util.h"

@@ -31,8 +31,8 @@ class FullDisk : public ::testing::Test {
 
 // Trains into the full disk with `extra` flags and checks the failure and what is left.
 void ExpectFullDiskFailsCleanly(const std::string& run, const std::string& extra) {
-  const auto o = test::RunCommand(std::string(LOCKSTEP_BIN) + " train --quiet --save_steps 100 --output_dir " + run +
-                                  extra);
+  const auto o =
+      test::RunCommand(std::string(LOCKSTEP_BIN) + " train --quiet --save_steps 100 --output_dir " + run + extra);
   EXPECT_EQ(o.code, 1) << o.out;  // a failure of the work, not a crash (139) or bad usage
   EXPECT_NE(o.out.find("No space left on device"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find(run + "/"), std::string::npos) << o.out;  // names the file
@@ -59,8 +59,12 @@ TEST_F(FullDisk, ABackgroundSaveThatFillsTheDiskFailsTheRunTheSameWay) {
 TEST_F(FullDisk, AReplayWhoseScratchDiskIsFullSaysSoAndLeavesTheRunAlone) {
   test::ScratchDir elsewhere;
   const std::string run = elsewhere.Join("run");
-  ASSERT_EQ(test::RunCommand(std::string(LOCKSTEP_BIN) + " train --quiet --max_steps 20 --save_steps 10 --hidden_size 2048"
-                             " --output_dir " + run).code, 0);
+  ASSERT_EQ(test::RunCommand(std::string(LOCKSTEP_BIN) +
+                             " train --quiet --max_steps 20 --save_steps 10 --hidden_size 2048"
+                             " --output_dir " +
+                             run)
+                .code,
+            0);
   const std::string before = test::ReadAll(run + "/steps.jsonl.zst");
   const auto o = test::RunCommand("TMPDIR=" + dir_.path() + " " + LOCKSTEP_BIN + " replay " + run +
                                   " --from checkpoint-10 --steps 2");

@@ -83,9 +83,9 @@ TEST(HfCallback, KeepsTheTrainersContract) {
 // log_history and checkpoint tensors), and `verify-resume --cmd` checks the script's resume
 // step by step. What it finds about HF's resume is printed: it is a finding, not a contract.
 TEST(HfCallback, RecordsARealTrainerRunWithoutChangingItAndVerifiesItsResume) {
-  const std::string missing = test::PythonMissing(
-      "torch, numpy, zstandard, xxhash, transformers, accelerate",
-      "the Hugging Face Trainer is not installed here: scripts/python-env.sh makes .venv with it");
+  const std::string missing =
+      test::PythonMissing("torch, numpy, zstandard, xxhash, transformers, accelerate",
+                          "the Hugging Face Trainer is not installed here: scripts/python-env.sh makes .venv with it");
   if (!missing.empty()) GTEST_SKIP() << missing;
   test::ScratchDir dir;
   const std::string script = test::PythonScript("hf_trainer.py");
@@ -99,7 +99,8 @@ TEST(HfCallback, RecordsARealTrainerRunWithoutChangingItAndVerifiesItsResume) {
   o = test::RunCommand(Lockstep("diff " + dir.Join("without") + " " + dir.Join("with")));
   EXPECT_EQ(o.code, 0) << "the callback changed the run:\n" << o.out;
 
-  const std::string cmd = test::kPython + " " + std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/hf_trainer.py --output_dir {output_dir}";
+  const std::string cmd =
+      test::kPython + " " + std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/hf_trainer.py --output_dir {output_dir}";
   for (const char* masking : {"", " --masking"}) {
     o = test::RunCommand(Lockstep("verify-resume --quiet --json --kill-random 1 --cmd '" + cmd + masking +
                                   "' --resume-arg '--resume_from_checkpoint {checkpoint}' --output_dir " +
@@ -115,11 +116,13 @@ TEST(HfCallback, RecordsARealTrainerRunWithoutChangingItAndVerifiesItsResume) {
     const json& sigterm = report["variants"][0];
     ASSERT_EQ(sigterm["counted"], true) << sigterm.dump();
     const std::string root = dir.Join(*masking ? "verify-masking" : "verify");
-    const auto weights = test::RunCommand(Lockstep("diff --json " + root + "/reference/checkpoint-15/model.safetensors " +
-                                                   root + "/sigterm/checkpoint-15/model.safetensors"));
+    const auto weights =
+        test::RunCommand(Lockstep("diff --json " + root + "/reference/checkpoint-15/model.safetensors " + root +
+                                  "/sigterm/checkpoint-15/model.safetensors"));
     if (*masking) {
       const std::string from = sigterm["resumed_from"].get<std::string>();  // .../checkpoint-N
-      EXPECT_EQ(sigterm["first_divergence"]["step"], std::stoll(from.substr(from.rfind('-') + 1)) + 1) << sigterm.dump();
+      EXPECT_EQ(sigterm["first_divergence"]["step"], std::stoll(from.substr(from.rfind('-') + 1)) + 1)
+          << sigterm.dump();
       EXPECT_EQ(sigterm["first_divergence"]["cause"], "rng") << sigterm.dump();
       EXPECT_EQ(weights.code, 1) << weights.out;
     } else {

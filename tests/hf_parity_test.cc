@@ -28,8 +28,11 @@ using nlohmann::json;
 // HF's names). Every case trains 2 epochs of 40 samples, batch 4, accumulation 2, unless it
 // says otherwise.
 json Cases() {
-  const json base = {{"per_device_train_batch_size", 4}, {"gradient_accumulation_steps", 2},
-                     {"num_train_epochs", 2}, {"learning_rate", 0.01}, {"save_strategy", "steps"},
+  const json base = {{"per_device_train_batch_size", 4},
+                     {"gradient_accumulation_steps", 2},
+                     {"num_train_epochs", 2},
+                     {"learning_rate", 0.01},
+                     {"save_strategy", "steps"},
                      {"save_steps", 3}};
   json cases = json::array();
   auto add = [&](const std::string& name, const json& args, int train = 40) {
@@ -37,21 +40,25 @@ json Cases() {
     a.update(args);
     cases.push_back({{"name", name}, {"args", a}, {"train_samples", train}, {"eval_samples", 24}});
   };
-  for (const char* type : {"linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
-                           "constant_with_warmup", "inverse_sqrt"}) {
+  for (const char* type :
+       {"linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt"}) {
     add(std::string("lr_") + type, {{"lr_scheduler_type", type}, {"warmup_steps", 3}});
   }
-  add("lr_cosine_with_min_lr", {{"lr_scheduler_type", "cosine_with_min_lr"}, {"warmup_steps", 3},
+  add("lr_cosine_with_min_lr", {{"lr_scheduler_type", "cosine_with_min_lr"},
+                                {"warmup_steps", 3},
                                 {"lr_scheduler_kwargs", {{"min_lr_rate", 0.1}}}});
-  add("lr_cosine_restarts_cycles", {{"lr_scheduler_type", "cosine_with_restarts"},
-                                    {"lr_scheduler_kwargs", {{"num_cycles", 2}}}}, 64);
+  add("lr_cosine_restarts_cycles",
+      {{"lr_scheduler_type", "cosine_with_restarts"}, {"lr_scheduler_kwargs", {{"num_cycles", 2}}}}, 64);
   add("warmup_ratio", {{"warmup_steps", 0.25}});
   add("short_last_window", {{"gradient_accumulation_steps", 3}, {"num_train_epochs", 3}}, 50);
   add("drop_last", {{"gradient_accumulation_steps", 3}, {"dataloader_drop_last", true}}, 50);
   add("max_steps_within_epochs", {{"max_steps", 7}});
   add("max_steps_beyond_epochs", {{"num_train_epochs", 1}, {"max_steps", 12}});
-  const json best = {{"gradient_accumulation_steps", 1}, {"save_steps", 2}, {"eval_strategy", "steps"},
-                     {"eval_steps", 2}, {"load_best_model_at_end", true}};
+  const json best = {{"gradient_accumulation_steps", 1},
+                     {"save_steps", 2},
+                     {"eval_strategy", "steps"},
+                     {"eval_steps", 2},
+                     {"load_best_model_at_end", true}};
   json b = best;
   b.update({{"save_total_limit", 2}});
   add("rotation_best_eval_loss", b);
@@ -63,7 +70,9 @@ json Cases() {
   return cases;
 }
 
-int64_t StepOf(const std::string& checkpoint_name) { return std::stoll(checkpoint_name.substr(checkpoint_name.rfind('-') + 1)); }
+int64_t StepOf(const std::string& checkpoint_name) {
+  return std::stoll(checkpoint_name.substr(checkpoint_name.rfind('-') + 1));
+}
 
 std::vector<std::string> CheckpointNames(const std::string& dir) {
   std::vector<std::string> names;
@@ -121,8 +130,12 @@ TEST(HfParity, TheReferenceTrainerDoesWhatTheLiveTrainerDoes) {
     SCOPED_TRACE(name);
     const json& hf = live["cases"][name];
     json config = c["args"];
-    config.update({{"output_dir", dir.Join("lockstep/" + name)}, {"model", "mlp"}, {"logging_steps", 1},
-                   {"seed", 0}, {"train_samples", c["train_samples"]}, {"eval_samples", c["eval_samples"]}});
+    config.update({{"output_dir", dir.Join("lockstep/" + name)},
+                   {"model", "mlp"},
+                   {"logging_steps", 1},
+                   {"seed", 0},
+                   {"train_samples", c["train_samples"]},
+                   {"eval_samples", c["eval_samples"]}});
     const std::string config_file = dir.Join(name + ".json");
     std::ofstream(config_file) << config.dump();
     o = test::RunCommand(std::string(LOCKSTEP_BIN) + " train --quiet --config " + config_file + " 2>&1");

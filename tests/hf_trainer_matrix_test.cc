@@ -22,8 +22,8 @@ using nlohmann::json;
 
 struct Scenario {
   const char* name;
-  const char* args;   // hf_trainer.py's flags
-  const char* cause;  // nullptr: the resume is BIT-EXACT; else the first divergence's cause
+  const char* args;               // hf_trainer.py's flags
+  const char* cause;              // nullptr: the resume is BIT-EXACT; else the first divergence's cause
   std::vector<std::string> also;  // other causes at that same step
 };
 
@@ -61,7 +61,8 @@ TEST_P(HfTrainerMatrix, TheCallbackChangesNothingAndTheResumeVerdictIsTheWeights
   // One SIGTERM right after the first checkpoint is written, then the script's own resume.
   o = test::RunCommand(Lockstep("verify-resume --quiet --json --kill-random 0 --cmd '" + script +
                                 " --output_dir {output_dir}' --resume-arg '--resume_from_checkpoint {checkpoint}' "
-                                "--output_dir " + dir.Join("verify")));
+                                "--output_dir " +
+                                dir.Join("verify")));
   ASSERT_NE(o.code, 2) << o.out;
   const json report = json::parse(o.out);
   ASSERT_EQ(report["variants"].size(), 1u) << o.out;

@@ -59,7 +59,8 @@ AuditReport Audit(const std::string& dir, bool verify) {
 }
 
 const CheckpointAudit& Find(const AuditReport& r, int64_t step) {
-  for (const auto& c : r.checkpoints) if (c.step == step) return c;
+  for (const auto& c : r.checkpoints)
+    if (c.step == step) return c;
   static CheckpointAudit none;
   ADD_FAILURE() << "no checkpoint-" << step;
   return none;

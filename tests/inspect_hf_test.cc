@@ -28,10 +28,11 @@ TEST(Safetensors, ValidFileStreamsAndDecodesHalfPrecision) {
   std::string data = std::string("\xc0\x3f", 2) + std::string("\x00\xc0", 2);
   const float f[2] = {1.0f, NAN};
   data.append(reinterpret_cast<const char*>(f), 8);
-  WriteSafetensors(dir.Join("m.safetensors"),
-                   R"({"__metadata__":{"format":"pt"},"a":{"dtype":"BF16","shape":[1],"data_offsets":[0,2]},)"
-                   R"("b":{"dtype":"F16","shape":[1],"data_offsets":[2,4]},"c":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-                   data);
+  WriteSafetensors(
+      dir.Join("m.safetensors"),
+      R"({"__metadata__":{"format":"pt"},"a":{"dtype":"BF16","shape":[1],"data_offsets":[0,2]},)"
+      R"("b":{"dtype":"F16","shape":[1],"data_offsets":[2,4]},"c":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+      data);
   json r;
   ASSERT_TRUE(ShowPath(dir.Join("m.safetensors"), ShowOptions(), &r).ok());
   ASSERT_EQ(r["tensors"].size(), 3u);
@@ -43,7 +44,6 @@ TEST(Safetensors, ValidFileStreamsAndDecodesHalfPrecision) {
   EXPECT_EQ(r["tensors"][2]["mean"], 1.0);
   EXPECT_TRUE(r["problems"].empty()) << r["problems"];
 }
-
 
 TEST(HfFixture, RngStateIsReadWithoutUnpickling) {
   json r;
@@ -60,7 +60,8 @@ TEST(HfFixture, RngStateIsReadWithoutUnpickling) {
   EXPECT_EQ(r["optimizer"].size(), r["tensors"].size());  // AdamW state for every parameter
   EXPECT_EQ(r["optimizer"][0]["step"]["value"], 16.0);
   bool listed = false;
-  for (const auto& p : r["pickles"]) listed |= p["file"] == "optimizer.pt" && p["pickle"] == "evaluated as data, never executed";
+  for (const auto& p : r["pickles"])
+    listed |= p["file"] == "optimizer.pt" && p["pickle"] == "evaluated as data, never executed";
   EXPECT_TRUE(listed);
   EXPECT_TRUE(r["problems"].empty()) << r["problems"];
 }
@@ -76,7 +77,8 @@ TEST(HfFixture, OverwriteOutputDirNeverDeletesAnHfRun) {
   EXPECT_EQ(o.code, 2) << o.out;
   EXPECT_NE(o.out.find("is not a Lockstep checkpoint"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("nothing was removed"), std::string::npos) << o.out;
-  const auto after = RunCommand("cd " + dir.Join("hf") + " && find . -type f -not -name .lockstep.lock | sort | xargs md5sum");
+  const auto after =
+      RunCommand("cd " + dir.Join("hf") + " && find . -type f -not -name .lockstep.lock | sort | xargs md5sum");
   EXPECT_EQ(after.out, before.out);
 }
 
@@ -115,7 +117,7 @@ TEST(HfFixture, AuditMatchesWhatHfDid) {
   AuditReport r = Audit(HfRun());
   EXPECT_TRUE(r.healthy()) << AuditReportJson(r).dump(2);
   ASSERT_EQ(r.checkpoints.size(), 2u);
-  EXPECT_EQ(r.checkpoints[0].name, "checkpoint-3");  // kept as the best
+  EXPECT_EQ(r.checkpoints[0].name, "checkpoint-3");   // kept as the best
   EXPECT_EQ(r.checkpoints[1].name, "checkpoint-16");  // the last
   for (const auto& c : r.checkpoints) {
     EXPECT_EQ(c.layout, "hf");
@@ -132,7 +134,7 @@ TEST(HfAudit, DamageIsNamedAndTheOtherCheckpointStillReported) {
   test::ScratchDir dir;
   ASSERT_TRUE(CopyTree(HfRun(), dir.Join("run")).ok());
   const std::string run = dir.Join("run");
-  test::ShrinkFile(run + "/checkpoint-16/model.safetensors", 100);  // truncated weights
+  test::ShrinkFile(run + "/checkpoint-16/model.safetensors", 100);                      // truncated weights
   test::WriteAll(run + "/checkpoint-3/trainer_state.json", std::string(1000000, '['));  // hostile JSON
   AuditReport r = Audit(run);
   EXPECT_FALSE(r.healthy());
@@ -144,14 +146,14 @@ TEST(HfAudit, DamageIsNamedAndTheOtherCheckpointStillReported) {
   EXPECT_TRUE(r.latest_resumable.empty());
 }
 
-
 // transformers' JIT checkpointing (a save on SIGTERM) marks its checkpoint-N incomplete until
 // the save ends: one still marked is not resumable, and the older checkpoint is.
 TEST(HfAudit, AJitSaveStillMarkedIncompleteIsNotResumable) {
   test::ScratchDir dir;
   ASSERT_TRUE(CopyTree(HfRun(), dir.Join("run")).ok());
   const std::string run = dir.Join("run");
-  test::WriteAll(run + "/checkpoint-16/checkpoint-is-incomplete.txt", "Checkpoint started at step 16 and in progress...");
+  test::WriteAll(run + "/checkpoint-16/checkpoint-is-incomplete.txt",
+                 "Checkpoint started at step 16 and in progress...");
   AuditReport r = Audit(run);
   EXPECT_FALSE(r.healthy());
   EXPECT_EQ(Find(r, 16).status, "incomplete");
@@ -225,7 +227,8 @@ TEST(HfSharded, MissingShardAndEscapingShardNameAreNamed) {
   AuditReport r = Audit(dir.path());
   EXPECT_EQ(Find(r, 16).status, "incomplete");
   EXPECT_NE(Find(r, 16).problems.at(0).find("model-00002-of-00002.safetensors: shard named by the index is missing"),
-            std::string::npos) << Find(r, 16).problems.at(0);
+            std::string::npos)
+      << Find(r, 16).problems.at(0);
   test::WriteAll(ckpt + "/model.safetensors.index.json", R"({"weight_map": {"wte.weight": "../../etc/passwd"}})");
   r = Audit(dir.path());
   EXPECT_EQ(Find(r, 16).status, "corrupt");

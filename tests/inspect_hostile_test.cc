@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <random>
 
+#include <gtest/gtest.h>
 #include "formats/safetensors.h"
 #include "formats/zip_archive.h"
-#include <gtest/gtest.h>
 
 #include "formats/file_util.h"
 #include "formats/json_file.h"
@@ -34,8 +34,10 @@ TEST(Safetensors, EveryBadHeaderIsNamed) {
   ExpectCorrupt(HeaderOf(p), "over the 100 MB limit");
   WriteSafetensors(p, "[" + ok_entry + "]", std::string(8, '\0'));
   ExpectCorrupt(HeaderOf(p), "does not start with '{'");
-  WriteSafetensors(p, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
-                   std::string(8, '\0'));
+  WriteSafetensors(
+      p,
+      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+      std::string(8, '\0'));
   ExpectCorrupt(HeaderOf(p), "overlaps");
   WriteSafetensors(p, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", std::string(8, '\0'));
   ExpectCorrupt(HeaderOf(p), "hole of 4 bytes");
@@ -55,20 +57,22 @@ TEST(Safetensors, EveryBadHeaderIsNamed) {
 // the report must still print, as text and as JSON, with exit 1 or 2, never an abort.
 TEST(Safetensors, InvalidUtf8ReachesTheReportWithoutACrash) {
   test::ScratchDir dir;
-  WriteSafetensors(dir.Join("bad.safetensors"), "{\"t\xff\xfe\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
-                   std::string(4, '\0'));
-  const std::string cmd = "cd " + dir.path() + " && python3 -c \"import zipfile;z=zipfile.ZipFile('x.pt','w');"
-                          "z.writestr(zipfile.ZipInfo('archive/data.pkl'),b'\\x80\\x02X\\x02\\x00\\x00\\x00\\xff\\xfe.');z.close()\"";
+  WriteSafetensors(dir.Join("bad.safetensors"),
+                   "{\"t\xff\xfe\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", std::string(4, '\0'));
+  const std::string cmd =
+      "cd " + dir.path() +
+      " && python3 -c \"import zipfile;z=zipfile.ZipFile('x.pt','w');"
+      "z.writestr(zipfile.ZipInfo('archive/data.pkl'),b'\\x80\\x02X\\x02\\x00\\x00\\x00\\xff\\xfe.');z.close()\"";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   for (const std::string file : {"bad.safetensors", "x.pt"}) {
     for (const std::string flags : {"", " --json"}) {
-      const int status = std::system((std::string(LOCKSTEP_BIN) + " inspect " + dir.Join(file) + flags + " > /dev/null 2>&1").c_str());
+      const int status =
+          std::system((std::string(LOCKSTEP_BIN) + " inspect " + dir.Join(file) + flags + " > /dev/null 2>&1").c_str());
       ASSERT_TRUE(WIFEXITED(status)) << file << flags;
       EXPECT_LE(WEXITSTATUS(status), 2) << file << flags;
     }
   }
 }
-
 
 // The fuzzing that found two aborts (type errors and invalid UTF-8), kept as a test:
 // every mutant is reported, as a table or as problems, and never throws.
@@ -77,9 +81,9 @@ TEST(HostileFiles, SeededMutantsOfEveryFormatAreReportedNeverThrown) {
   const std::string run = Train(dir.Join("run"));
   const std::string hf = HfRun() + "/checkpoint-16/";
   std::mt19937 gen(20261122);
-  for (const std::string source : {hf + "model.safetensors", hf + "optimizer.pt", hf + "rng_state.pth",
-                                   hf + "training_args.bin", run + "/checkpoint-16/model.h5",
-                                   run + "/checkpoint-16/optimizer.h5"}) {
+  for (const std::string source :
+       {hf + "model.safetensors", hf + "optimizer.pt", hf + "rng_state.pth", hf + "training_args.bin",
+        run + "/checkpoint-16/model.h5", run + "/checkpoint-16/optimizer.h5"}) {
     const std::string data = test::ReadAll(source);
     const std::string mutant = dir.Join("mutant" + fs::path(source).extension().string());
     int with_problems = 0;
@@ -89,7 +93,8 @@ TEST(HostileFiles, SeededMutantsOfEveryFormatAreReportedNeverThrown) {
       std::string text;
       EXPECT_NO_THROW({
         if (ShowPath(mutant, ShowOptions(), &report).ok()) text = DumpJson(report, 2);
-      }) << source << " mutant " << i;
+      }) << source
+         << " mutant " << i;
       with_problems += !report["problems"].empty();
     }
     EXPECT_GT(with_problems, 0) << source;  // the mutations do reach the readers
@@ -100,8 +105,10 @@ TEST(TorchArchive, EntriesEscapingTheArchiveAreRefused) {
   test::ScratchDir dir;
   for (const std::string name : {"../evil", "/abs/evil", "a/../../evil"}) {
     const std::string zip = dir.Join("x.pt");
-    const std::string cmd = "cd " + dir.path() + " && rm -f x.pt && python3 -c \"import zipfile;z=zipfile.ZipFile('x.pt','w');"
-                            "z.writestr(zipfile.ZipInfo('" + name + "'),'data');z.close()\"";
+    const std::string cmd = "cd " + dir.path() +
+                            " && rm -f x.pt && python3 -c \"import zipfile;z=zipfile.ZipFile('x.pt','w');"
+                            "z.writestr(zipfile.ZipInfo('" +
+                            name + "'),'data');z.close()\"";
     ASSERT_EQ(std::system(cmd.c_str()), 0);
     std::vector<ZipEntry> entries;
     ExpectCorrupt(ListZip(zip, &entries), "escapes the archive");
@@ -110,7 +117,6 @@ TEST(TorchArchive, EntriesEscapingTheArchiveAreRefused) {
   std::vector<ZipEntry> entries;
   ExpectCorrupt(ListZip(dir.Join("y.pt"), &entries), "no zip end-of-directory record");
 }
-
 
 // JSON that parses but holds the wrong types where the readers expect others: each case
 // is a named problem, never an exception (json::value() throws on a type mismatch).

@@ -35,9 +35,9 @@ TEST(LockstepAudit, HealthyRunCoversEveryCheckpoint) {
 TEST(LockstepAudit, IncompleteCorruptAndLeftoversAreEachNamed) {
   test::ScratchDir dir;
   const std::string run = Train(dir.Join("run"));
-  fs::remove(run + "/checkpoint-16/manifest.json");             // a save that never committed
-  test::FlipByte(run + "/checkpoint-8/model.h5", -20);         // same size: only --verify sees it
-  test::ShrinkFile(run + "/checkpoint-4/optimizer.h5", 10);    // a size mismatch: always seen
+  fs::remove(run + "/checkpoint-16/manifest.json");          // a save that never committed
+  test::FlipByte(run + "/checkpoint-8/model.h5", -20);       // same size: only --verify sees it
+  test::ShrinkFile(run + "/checkpoint-4/optimizer.h5", 10);  // a size mismatch: always seen
   fs::create_directory(run + "/.staging-checkpoint-20-123");
   fs::create_directory(run + "/.deleting-checkpoint-2-123");  // a rotation cut short
   AuditReport cheap = Audit(run);
@@ -56,7 +56,8 @@ TEST(LockstepAudit, IncompleteCorruptAndLeftoversAreEachNamed) {
   EXPECT_TRUE(deleting) << AuditReportJson(cheap).dump(2);
   AuditReport verified = Audit(run, true);
   EXPECT_EQ(Find(verified, 8).status, "corrupt");
-  EXPECT_NE(Find(verified, 8).problems.at(0).find("model.h5: checksum"), std::string::npos) << Find(verified, 8).problems.at(0);
+  EXPECT_NE(Find(verified, 8).problems.at(0).find("model.h5: checksum"), std::string::npos)
+      << Find(verified, 8).problems.at(0);
 }
 
 TEST(LockstepAudit, RotationHoldsAndAViolationIsNamed) {
@@ -102,11 +103,10 @@ TEST(LockstepAudit, ManifestOutsideAndSymlinkLoopsAreNamed) {
   EXPECT_EQ(Find(r, 16).status, "complete");  // the others are still reported
 }
 
-
 TEST(LockstepAudit, VerifyProgressCoversTheWholeRunInChunks) {
   test::ScratchDir dir;
   const std::string run = Train(dir.Join("run"), "", /*hidden_size=*/512);  // model.h5 > one 256 KiB chunk
-  fs::remove(run + "/checkpoint-16/manifest.json");  // incomplete: not verified, not counted
+  fs::remove(run + "/checkpoint-16/manifest.json");                         // incomplete: not verified, not counted
   AuditOptions o;
   o.verify = true;
   std::vector<uint64_t> done;
@@ -124,7 +124,7 @@ TEST(LockstepAudit, VerifyProgressCoversTheWholeRunInChunks) {
   ASSERT_FALSE(done.empty());
   EXPECT_TRUE(std::is_sorted(done.begin(), done.end()));
   EXPECT_EQ(done.back(), verified);
-  EXPECT_EQ(total, verified);  // known before the first byte was read
+  EXPECT_EQ(total, verified);                // known before the first byte was read
   EXPECT_GT(done.size(), 2 * names.size());  // more than one call per file: chunks
   EXPECT_EQ(names, (std::vector<std::string>{"checkpoint-4", "checkpoint-8", "checkpoint-12"}));
 }

@@ -26,8 +26,8 @@ TEST(LrSchedule, MatchesTransformersFixtureExactly) {
   ASSERT_TRUE(st.ok()) << st.ToString();
   int checked = 0;
   for (const auto& [name, case_] : fixture["schedules"].items()) {
-    LrSchedule s = Make(name, nlohmann::json::object(), case_["base_lr"], case_["num_warmup_steps"],
-                        case_["num_training_steps"]);
+    LrSchedule s =
+        Make(name, nlohmann::json::object(), case_["base_lr"], case_["num_warmup_steps"], case_["num_training_steps"]);
     const auto& lrs = case_["lr_per_step"];
     for (size_t i = 0; i < lrs.size(); ++i) {
       // lr_per_step[i] is the lr used by update i + 1, i.e. after i scheduler steps.
@@ -39,8 +39,8 @@ TEST(LrSchedule, MatchesTransformersFixtureExactly) {
 }
 
 TEST(LrSchedule, WarmupMakesTheFirstUpdateUseZero) {
-  for (const char* type : {"linear", "cosine", "cosine_with_restarts", "polynomial", "constant_with_warmup",
-                           "inverse_sqrt"}) {
+  for (const char* type :
+       {"linear", "cosine", "cosine_with_restarts", "polynomial", "constant_with_warmup", "inverse_sqrt"}) {
     LrSchedule s = Make(type, nlohmann::json::object(), 1e-3, 4, 20);
     EXPECT_EQ(s.LrAt(0), 0.0) << type;
     EXPECT_DOUBLE_EQ(s.LrAt(2), 0.5e-3) << type;
@@ -51,10 +51,10 @@ TEST(LrSchedule, WarmupMakesTheFirstUpdateUseZero) {
 TEST(LrSchedule, CosineWithRestartsRestartsEachCycle) {
   LrSchedule s = Make("cosine_with_restarts", {{"num_cycles", 2}}, 1.0, 0, 20);
   EXPECT_DOUBLE_EQ(s.LrAt(0), 1.0);
-  EXPECT_NEAR(s.LrAt(5), 0.5, 1e-12);   // half way through cycle 1
-  EXPECT_DOUBLE_EQ(s.LrAt(10), 1.0);    // hard restart
+  EXPECT_NEAR(s.LrAt(5), 0.5, 1e-12);  // half way through cycle 1
+  EXPECT_DOUBLE_EQ(s.LrAt(10), 1.0);   // hard restart
   EXPECT_NEAR(s.LrAt(15), 0.5, 1e-12);
-  EXPECT_EQ(s.LrAt(20), 0.0);           // progress >= 1
+  EXPECT_EQ(s.LrAt(20), 0.0);  // progress >= 1
 }
 
 TEST(LrSchedule, PolynomialDecaysToLrEnd) {
@@ -63,14 +63,14 @@ TEST(LrSchedule, PolynomialDecaysToLrEnd) {
   // pct_remaining = 0.5 -> (1e-3 - 1e-4) * 0.25 + 1e-4
   EXPECT_DOUBLE_EQ(s.LrAt(7), 0.9e-3 * 0.25 + 1e-4);
   EXPECT_DOUBLE_EQ(s.LrAt(12), 1e-4);
-  EXPECT_DOUBLE_EQ(s.LrAt(50), 1e-4);  // past the end: lr_end
+  EXPECT_DOUBLE_EQ(s.LrAt(50), 1e-4);                                                          // past the end: lr_end
   EXPECT_DOUBLE_EQ(Make("polynomial", nlohmann::json::object(), 1e-3, 0, 10).LrAt(10), 1e-7);  // HF default lr_end
 }
 
 TEST(LrSchedule, InverseSqrtUsesWarmupAsTimescale) {
   LrSchedule s = Make("inverse_sqrt", nlohmann::json::object(), 1.0, 4, 100);
   EXPECT_DOUBLE_EQ(s.LrAt(4), 1.0);
-  EXPECT_DOUBLE_EQ(s.LrAt(16), 0.5);  // 1 / sqrt(16 / 4)
+  EXPECT_DOUBLE_EQ(s.LrAt(16), 0.5);                                                   // 1 / sqrt(16 / 4)
   LrSchedule no_warmup = Make("inverse_sqrt", nlohmann::json::object(), 1.0, 0, 100);  // timescale 10000
   EXPECT_DOUBLE_EQ(no_warmup.LrAt(30000), 0.5);
 }
@@ -85,7 +85,7 @@ TEST(LrSchedule, CosineWithMinLrFloorsAtMinLr) {
 }
 
 TEST(LrSchedule, WarmupRatioRoundsUp) {
-  EXPECT_EQ(ResolveWarmupSteps(0.1, 16), 2);   // ceil(1.6)
+  EXPECT_EQ(ResolveWarmupSteps(0.1, 16), 2);  // ceil(1.6)
   EXPECT_EQ(ResolveWarmupSteps(0.0, 16), 0);
   EXPECT_EQ(ResolveWarmupSteps(5, 16), 5);
 }

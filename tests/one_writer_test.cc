@@ -64,8 +64,8 @@ TEST(OneWriter, TwoTrainsStartedTogetherLeaveOneIntactRun) {
   // 2,000 steps (about 2 s): long enough that the two overlap even when one is slow to
   // load LibTorch on a busy machine; a short run can finish before the other starts, and
   // the second then (rightly) finds a finished run instead of a held lock.
-  const std::string train = kBin + " train --output_dir " + run +
-                            " --train_samples 4000 --num_train_epochs 4 --save_steps 100 --quiet";
+  const std::string train =
+      kBin + " train --output_dir " + run + " --train_samples 4000 --num_train_epochs 4 --save_steps 100 --quiet";
   const auto o = test::RunCommand("{ (" + train + "; echo exit=$?) & (" + train + "; echo exit=$?) & wait; }");
   EXPECT_NE(o.out.find("exit=0"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("exit=2"), std::string::npos) << o.out;

@@ -10,11 +10,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "diff/run_diff.h"
 #include "formats/checkpoint.h"
 #include "formats/run_lock.h"
 #include "inspect/audit.h"
 #include "process/child_process.h"
-#include "diff/run_diff.h"
 #include "tests/test_util.h"
 
 namespace lockstep {
@@ -79,7 +79,8 @@ class Preemption : public ::testing::Test {
 test::ScratchDir* Preemption::reference_ = nullptr;
 
 TEST_F(Preemption, SigtermAndSigintStopWithACheckpointAndResumeBitExact) {
-  for (const auto& [sig, code, name] : {std::make_tuple(SIGTERM, 143, "SIGTERM"), std::make_tuple(SIGINT, 130, "SIGINT")}) {
+  for (const auto& [sig, code, name] :
+       {std::make_tuple(SIGTERM, 143, "SIGTERM"), std::make_tuple(SIGINT, 130, "SIGINT")}) {
     SCOPED_TRACE(name);
     test::ScratchDir dir;
     const std::string run = dir.Join("run");

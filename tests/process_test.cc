@@ -32,8 +32,8 @@ int ForkedMain(const std::vector<std::string>& argv) {
 TEST(ChildProcess, AForkedChildReportsLikeAnExecedOne) {
   test::ScratchDir dir;
   std::unique_ptr<ChildProcess> child;
-  ASSERT_OK(ChildProcess::Start({"lockstep-train", "train"}, dir.Join("out.json"), dir.Join("err.txt"), &child,
-                                ForkedMain));
+  ASSERT_OK(
+      ChildProcess::Start({"lockstep-train", "train"}, dir.Join("out.json"), dir.Join("err.txt"), &child, ForkedMain));
   std::string name;
   int64_t step = 0;
   ASSERT_EQ(child->NextEvent(10, &name, &step), ChildProcess::Next::kEvent);
@@ -50,8 +50,8 @@ TEST(ChildProcess, AForkedChildReportsLikeAnExecedOne) {
 TEST(ChildProcess, AForkedChildCanBeKilled) {
   test::ScratchDir dir;
   std::unique_ptr<ChildProcess> child;
-  ASSERT_OK(ChildProcess::Start({"lockstep-train", "hang"}, dir.Join("out.json"), dir.Join("err.txt"), &child,
-                                ForkedMain));
+  ASSERT_OK(
+      ChildProcess::Start({"lockstep-train", "hang"}, dir.Join("out.json"), dir.Join("err.txt"), &child, ForkedMain));
   std::string name;
   int64_t step = 0;
   ASSERT_EQ(child->NextEvent(10, &name, &step), ChildProcess::Next::kEvent);
@@ -70,7 +70,6 @@ TEST(ChildProcess, AnExecThatCannotStartIsAnError) {
   EXPECT_NE(st.message().find("no-such-binary"), std::string::npos) << st.ToString();
 }
 
-
 // Spawn and the job environment (process/spawn.h, process/job_env.h).
 
 TEST(Spawn, TheChildGetsItsDescriptorsEnvironmentAndProcessGroup) {
@@ -81,9 +80,11 @@ TEST(Spawn, TheChildGetsItsDescriptorsEnvironmentAndProcessGroup) {
   o.own_process_group = true;
   o.search_path = true;  // "sh", found in PATH
   pid_t pid = 0;
-  ASSERT_TRUE(Spawn({"sh", "-c", "echo \"$LOCKSTEP_SPAWN_TEST $HOME\"; echo to-stderr >&2; "
-                                 "cut -d' ' -f5 /proc/$$/stat; exit 3"},
-                    o, &pid).ok());
+  ASSERT_TRUE(Spawn({"sh", "-c",
+                     "echo \"$LOCKSTEP_SPAWN_TEST $HOME\"; echo to-stderr >&2; "
+                     "cut -d' ' -f5 /proc/$$/stat; exit 3"},
+                    o, &pid)
+                  .ok());
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_EQ(WEXITSTATUS(status), 3);
@@ -143,7 +144,8 @@ TEST_F(JobEnvTest, ALocalRankGetsTorchrunsVariablesAndOneThreadUnlessTold) {
   ::unsetenv("OMP_NUM_THREADS");
   auto env = LocalRankEnv(1, 4, "29511");
   const auto value = [&env](const std::string& name) {
-    for (const auto& [k, v] : env) if (k == name) return v;
+    for (const auto& [k, v] : env)
+      if (k == name) return v;
     return std::string("(unset)");
   };
   EXPECT_EQ(value(kRankVar), "1");
@@ -155,7 +157,10 @@ TEST_F(JobEnvTest, ALocalRankGetsTorchrunsVariablesAndOneThreadUnlessTold) {
   ::setenv("OMP_NUM_THREADS", "3", 1);
   env = LocalRankEnv(0, 2, "1");
   EXPECT_EQ(value("OMP_NUM_THREADS"), "3");
-  if (omp) ::setenv("OMP_NUM_THREADS", saved.c_str(), 1); else ::unsetenv("OMP_NUM_THREADS");
+  if (omp)
+    ::setenv("OMP_NUM_THREADS", saved.c_str(), 1);
+  else
+    ::unsetenv("OMP_NUM_THREADS");
 }
 
 }  // namespace

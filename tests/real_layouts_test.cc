@@ -9,9 +9,9 @@
 
 #include <gtest/gtest.h>
 
+#include "diff/tensor_diff.h"
 #include "inspect/audit.h"
 #include "inspect/show.h"
-#include "diff/tensor_diff.h"
 #include "tests/inspect_helpers.h"
 #include "tests/test_util.h"
 
@@ -25,14 +25,15 @@ using test::Mentions;
 
 // A fresh copy of fixtures/real/NAME.tar.gz's NAME/ in `dir`.
 std::string Unpack(const test::ScratchDir& dir, const std::string& name) {
-  const auto o = test::RunCommand("tar xzf " + std::string(LOCKSTEP_FIXTURES_DIR) + "/real/" + name + ".tar.gz -C " +
-                                  dir.path());
+  const auto o =
+      test::RunCommand("tar xzf " + std::string(LOCKSTEP_FIXTURES_DIR) + "/real/" + name + ".tar.gz -C " + dir.path());
   EXPECT_EQ(o.code, 0) << o.out;
   return dir.Join(name);
 }
 
-test::CommandOutput Lockstep(const std::string& args) { return test::RunCommand(std::string(LOCKSTEP_BIN) + " " + args); }
-
+test::CommandOutput Lockstep(const std::string& args) {
+  return test::RunCommand(std::string(LOCKSTEP_BIN) + " " + args);
+}
 
 TEST(RealLayouts, AnOutputDirAfterSaveModelIsAuditedAsARun) {
   test::ScratchDir dir;
@@ -132,7 +133,8 @@ TEST(RealLayouts, AnFsdpShardedCheckpointIsReadFromItsDcpShards) {
   fs::remove(run + "/checkpoint-4/rng_state_1.pth");
   r = test::Audit(run);
   EXPECT_EQ(test::Find(r, 4).status, "corrupt");
-  EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "pytorch_model_fsdp_0/__1_0.distcp: truncated")) << AuditReportJson(r).dump(2);
+  EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "pytorch_model_fsdp_0/__1_0.distcp: truncated"))
+      << AuditReportJson(r).dump(2);
   EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "rng_state_1.pth: missing")) << AuditReportJson(r).dump(2);
   const auto o = Lockstep("diff " + run + "/checkpoint-4 " + run + "/checkpoint-4");
   EXPECT_EQ(o.code, 2) << o.out;
@@ -165,7 +167,8 @@ TEST(RealLayouts, DeepSpeedCheckpointsAreAuditedByTheirOwnRules) {
     ASSERT_OK(DiffCheckpoints(run + "/checkpoint-4", run + "/checkpoint-4", Tolerance(), &d));
     EXPECT_TRUE(d.identical());
     bool rank1_shard = false;
-    for (const auto& t : d.tensors) rank1_shard |= t.name.rfind("deepspeed/zero_pp_rank_1_mp_rank_00_optim_states.pt/", 0) == 0;
+    for (const auto& t : d.tensors)
+      rank1_shard |= t.name.rfind("deepspeed/zero_pp_rank_1_mp_rank_00_optim_states.pt/", 0) == 0;
     EXPECT_TRUE(rank1_shard) << name;
     json shown;  // inspect lists the shards' tensors
     ASSERT_OK(ShowPath(run + "/checkpoint-4", ShowOptions(), &shown));
@@ -182,7 +185,8 @@ TEST(RealLayouts, DeepSpeedCheckpointsAreAuditedByTheirOwnRules) {
   AuditReport r = test::Audit(dir.Join("deepspeed_zero3_run"));
   EXPECT_EQ(test::Find(r, 4).status, "corrupt");
   EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "rank 1's optimizer shard is missing")) << AuditReportJson(r).dump(2);
-  EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "zero_pp_rank_0_mp_rank_00_model_states.pt")) << AuditReportJson(r).dump(2);
+  EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "zero_pp_rank_0_mp_rank_00_model_states.pt"))
+      << AuditReportJson(r).dump(2);
   fs::remove(dir.Join("deepspeed_zero2_run/checkpoint-4/latest"));
   r = test::Audit(dir.Join("deepspeed_zero2_run"));
   EXPECT_EQ(test::Find(r, 4).status, "incomplete");
@@ -210,7 +214,8 @@ TEST(RealLayouts, SeededMutantsOfShardedLayoutsAreReportedNeverThrown) {
         (void)ShowPath(checkpoint, ShowOptions(), &shown);
         caught += !DiffCheckpoints(checkpoint, checkpoint, Tolerance(), &d).ok();
         (void)AuditRun(fs::path(checkpoint).parent_path().string(), AuditOptions(), &r);
-      }) << file << " mutant " << i;
+      }) << file
+         << " mutant " << i;
     }
     test::WriteAll(file, original);
     EXPECT_GT(caught, 0) << file;  // the mutations reach the readers

@@ -21,8 +21,9 @@ namespace {
 // A small loop with dropout: its generator draws make the states move every step.
 class Loop {
  public:
-  Loop() : model_(torch::nn::Linear(4, 8), torch::nn::Dropout(0.5), torch::nn::Linear(8, 1)),
-           optimizer_(model_->parameters(), torch::optim::SGDOptions(0.1)) {}
+  Loop()
+      : model_(torch::nn::Linear(4, 8), torch::nn::Dropout(0.5), torch::nn::Linear(8, 1)),
+        optimizer_(model_->parameters(), torch::optim::SGDOptions(0.1)) {}
 
   // Runs steps [from, to], recording each; flushes at every multiple of 5 (a checkpoint).
   void Run(StepRecorder* rec, int64_t from, int64_t to) {
@@ -155,14 +156,14 @@ TEST(RecorderPackage, AnInstalledPackageBuildsTheExampleWhoseRunsLockstepReads) 
   ASSERT_EQ(o.code, 0) << o.out;
   EXPECT_TRUE(fs::exists(prefix + "/include/lockstep/recorder/step_recorder.h"));
   o = test::RunCommand("cmake -S " + std::string(LOCKSTEP_SOURCE_DIR) + "/examples/record_libtorch -B " + build +
-                       " -G Ninja -DCMAKE_BUILD_TYPE=Release '-DCMAKE_PREFIX_PATH=" + prefix + ";" + LOCKSTEP_TORCH_PREFIX +
-                       "' && cmake --build " + build);
+                       " -G Ninja -DCMAKE_BUILD_TYPE=Release '-DCMAKE_PREFIX_PATH=" + prefix + ";" +
+                       LOCKSTEP_TORCH_PREFIX + "' && cmake --build " + build);
   ASSERT_EQ(o.code, 0) << o.out;
   const std::string example = build + "/record_libtorch ";
   ASSERT_EQ(test::RunCommand(example + dir.Join("a") + " 20").code, 0);
   ASSERT_EQ(test::RunCommand(example + dir.Join("b") + " 20").code, 0);
   ASSERT_EQ(test::RunCommand(example + dir.Join("c") + " 14").code, 0);  // killed after 14, say
-  o = test::RunCommand(example + dir.Join("c") + " 20 10");             // resumed from step 10
+  o = test::RunCommand(example + dir.Join("c") + " 20 10");              // resumed from step 10
   ASSERT_EQ(o.code, 0) << o.out;
   EXPECT_EQ(test::Log(dir.Join("a")).records.size(), 20u);
   for (const char* other : {"b", "c"}) {
@@ -173,11 +174,13 @@ TEST(RecorderPackage, AnInstalledPackageBuildsTheExampleWhoseRunsLockstepReads) 
   // A project that finds another LibTorch (Debian's 1.13 against a wheel-built Lockstep, or
   // the other way round) is told so at configure time, not by undefined symbols at link.
   const std::string venv_python = std::string(LOCKSTEP_SOURCE_DIR) + "/.venv/bin/python";
-  if (!fs::exists(venv_python) || !fs::exists("/usr/share/cmake/Torch") && !fs::exists("/usr/lib/x86_64-linux-gnu/cmake/Torch")) return;
+  if (!fs::exists(venv_python) ||
+      !fs::exists("/usr/share/cmake/Torch") && !fs::exists("/usr/lib/x86_64-linux-gnu/cmake/Torch"))
+    return;
   o = test::RunCommand(venv_python + " -c 'import os, torch; print(os.path.dirname(torch.__file__), end=\"\")'");
   const std::string other = std::string(LOCKSTEP_TORCH_PREFIX) == "/usr" ? o.out : "/usr";
-  o = test::RunCommand("cmake -S " + std::string(LOCKSTEP_SOURCE_DIR) + "/examples/record_libtorch -B " + dir.Join("mixed") +
-                       " '-DCMAKE_PREFIX_PATH=" + prefix + ";" + other + "' 2>&1");
+  o = test::RunCommand("cmake -S " + std::string(LOCKSTEP_SOURCE_DIR) + "/examples/record_libtorch -B " +
+                       dir.Join("mixed") + " '-DCMAKE_PREFIX_PATH=" + prefix + ";" + other + "' 2>&1");
   EXPECT_NE(o.code, 0) << o.out;
   EXPECT_NE(o.out.find("Lockstep was built against LibTorch"), std::string::npos) << o.out;
 }

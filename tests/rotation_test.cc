@@ -22,13 +22,9 @@ TEST(Rotation, HfFixtureRunKeepsBestAndLast) {
   EXPECT_EQ(CheckpointsToDelete({3, 15, 16}, 3, 2), (Steps{15}));
 }
 
-TEST(Rotation, LimitOneWithOlderBestKeepsTwo) {
-  EXPECT_EQ(CheckpointsToDelete({2, 4, 6}, 2, 1), (Steps{4}));
-}
+TEST(Rotation, LimitOneWithOlderBestKeepsTwo) { EXPECT_EQ(CheckpointsToDelete({2, 4, 6}, 2, 1), (Steps{4})); }
 
-TEST(Rotation, LimitOneWithNewestBestKeepsOne) {
-  EXPECT_EQ(CheckpointsToDelete({2, 4, 6}, 6, 1), (Steps{2, 4}));
-}
+TEST(Rotation, LimitOneWithNewestBestKeepsOne) { EXPECT_EQ(CheckpointsToDelete({2, 4, 6}, 6, 1), (Steps{2, 4})); }
 
 TEST(Rotation, BestNotAmongCheckpointsIsIgnoredForOrdering) {
   EXPECT_EQ(CheckpointsToDelete({2, 4, 6}, 99, 2), (Steps{2}));

@@ -4,10 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include "formats/json_file.h"
-#include "formats/tensor_file.h"
 #include "diff/checkpoint_diff.h"
 #include "diff/run_diff.h"
+#include "formats/json_file.h"
+#include "formats/tensor_file.h"
 #include "tests/run_helpers.h"
 #include "tests/test_util.h"
 

@@ -6,15 +6,15 @@
 
 #include <gtest/gtest.h>
 
-#include "formats/json_file.h"
-#include "formats/module_trace.h"
-#include "formats/step_log.h"
-#include "inspect/coverage.h"
-#include "inspect/step_log_view.h"
 #include "diff/module_trace.h"
 #include "diff/run_divergence.h"
 #include "diff/tensor_diff.h"
+#include "formats/json_file.h"
+#include "formats/module_trace.h"
+#include "formats/step_log.h"
 #include "formats/tensor_sources.h"
+#include "inspect/coverage.h"
+#include "inspect/step_log_view.h"
 #include "tests/inspect_helpers.h"
 #include "tests/test_util.h"
 
@@ -46,9 +46,12 @@ TEST(HfRunDiff, TheSameRunInAnotherDirectoryIsIdentical) {
   fs::copy(test::HfRun(), copy, fs::copy_options::recursive);
   for (const char* checkpoint : {"checkpoint-3", "checkpoint-16"}) {  // same length: the pickle stays valid
     const std::string bin = copy + "/" + checkpoint + "/training_args.bin";
-    const auto o = test::RunCommand("/usr/bin/python3 -c \"import zipfile; a=zipfile.ZipFile('" + bin + "'); "
+    const auto o = test::RunCommand("/usr/bin/python3 -c \"import zipfile; a=zipfile.ZipFile('" + bin +
+                                    "'); "
                                     "items=[(i, a.read(i)) for i in a.infolist()]; a.close(); "
-                                    "b=zipfile.ZipFile('" + bin + "','w'); [b.writestr(i, d.replace(b'/tmp/hfpub/run', "
+                                    "b=zipfile.ZipFile('" +
+                                    bin +
+                                    "','w'); [b.writestr(i, d.replace(b'/tmp/hfpub/run', "
                                     "b'/srv/hfabc/run')) for i, d in items]\"");
     ASSERT_EQ(o.code, 0) << o.out;
   }
@@ -303,7 +306,8 @@ TEST(HostileDiffInputs, StepLogsOfOtherShapesAreShownNeverThrown) {
   const std::string run = test::Train(dir.Join("run"));
   StepLogContents original;
   ASSERT_OK(ReadStepLog(run + "/steps.jsonl.zst", &original));
-  const std::vector<json> others = {json(), json("text"), json::array({1, "x"}), json::object(), json(-3.5), json(true)};
+  const std::vector<json> others = {json(),         json("text"), json::array({1, "x"}),
+                                    json::object(), json(-3.5),   json(true)};
   std::mt19937 gen(20261203);
   for (int i = 0; i < 60; ++i) {
     json header = original.header;
@@ -325,7 +329,8 @@ TEST(HostileDiffInputs, StepLogsOfOtherShapesAreShownNeverThrown) {
       if (ReadStepLog(path, &log).ok()) (void)CoverageJson(ComputeCoverage(log, path));
       if (ViewStepLog(path, StepLogViewOptions(), &view).ok()) (void)StepLogViewText(view);
       (void)DiffRuns(run, fs::path(path).parent_path().string(), Tolerance(), &d);
-    }) << "mutant " << i << ": " << it.key();
+    }) << "mutant "
+       << i << ": " << it.key();
   }
 }
 

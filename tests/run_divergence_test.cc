@@ -10,14 +10,14 @@
 
 #include <gtest/gtest.h>
 
+#include "diff/module_trace.h"
+#include "diff/run_divergence.h"
 #include "formats/checksum.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "formats/module_trace.h"
 #include "formats/step_log.h"
 #include "formats/tensor_file.h"
-#include "diff/module_trace.h"
-#include "diff/run_divergence.h"
 #include "replay/step_replay_check.h"
 #include "tests/run_helpers.h"
 #include "tests/test_util.h"
@@ -206,7 +206,7 @@ TEST(RunDivergence, OneUlpInALoggedLossIsNumericsAndReplayCatchesIt) {
   EXPECT_EQ(r.first_mismatch->step, 9);
   EXPECT_EQ(r.first_mismatch->field, "loss_bits");
   EXPECT_EQ(r.first_mismatch->numerics["loss"]["ulp_float32"], 1);
-  EXPECT_EQ(r.steps_replayed, 3);  // 7, 8, then the mismatch at 9 ends it
+  EXPECT_EQ(r.steps_replayed, 3);       // 7, 8, then the mismatch at 9 ends it
   EXPECT_EQ(Snapshot(edited), before);  // replay never writes into the run directory
 }
 

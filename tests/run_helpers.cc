@@ -63,7 +63,6 @@ std::map<std::string, std::vector<uint8_t>> Tensors(const std::string& file) {
   return out;
 }
 
-
 // Step records without the wall clock: what must match between two runs.
 std::vector<nlohmann::json> Comparable(const StepLogContents& log) {
   std::vector<nlohmann::json> out;

@@ -93,7 +93,7 @@ TEST(SpeedMetrics, CountSamplesAsHfDoes) {
   ASSERT_TRUE(ComputeStepPlan(epochs, 1024, &p).ok());
   m = SpeedMetrics(epochs, p, 1024, 4.0);
   EXPECT_DOUBLE_EQ(m["train_samples_per_second"].get<double>(), 768.0);  // 1024 x 3 / 4 s
-  EXPECT_DOUBLE_EQ(m["train_steps_per_second"].get<double>(), 0.75);      // 3 steps / 4 s
+  EXPECT_DOUBLE_EQ(m["train_steps_per_second"].get<double>(), 0.75);     // 3 steps / 4 s
 }
 
 TEST(SpeedMetrics, RoundAsHfAndOmitRatesForAZeroRuntime) {

@@ -43,8 +43,9 @@ TEST(StepLogCompat, PythonWritesTheCxxWritersBytes) {
   for (int step = 1; step <= 11; ++step) {
     const float loss = 2.0f / static_cast<float>(step) + 1e-7f * static_cast<float>(step * step);
     const std::vector<uint8_t> state = Pattern(5056, static_cast<uint8_t>(step));
-    json record = {{"step", step}, {"batches", {{step, step + 1}, {-1, 1LL << 40}}}, {"loss", loss},
-                   {"loss_bits", FloatBits(loss)}, {"lr", 0.1 * step}, {"rng", {{"cpu", json::binary(state)}}}};
+    json record = {{"step", step},     {"batches", {{step, step + 1}, {-1, 1LL << 40}}},
+                   {"loss", loss},     {"loss_bits", FloatBits(loss)},
+                   {"lr", 0.1 * step}, {"rng", {{"cpu", json::binary(state)}}}};
     json as_vector = record;
     as_vector["rng"]["cpu"] = {{"__bytes_base64__", Base64Encode(state)}};
     ASSERT_OK(log->Append(record));
@@ -60,8 +61,9 @@ TEST(StepLogCompat, PythonWritesTheCxxWritersBytes) {
   }
   ASSERT_OK(log->Close());
   ASSERT_OK(WriteJsonFile(dir.Join("vectors.json"), vectors));
-  const auto o2 = test::RunCommand(kPython + " " + std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/write_vectors.py " +
-                                   dir.Join("vectors.json") + " " + dir.Join("py.zst"));
+  const auto o2 =
+      test::RunCommand(kPython + " " + std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/write_vectors.py " +
+                       dir.Join("vectors.json") + " " + dir.Join("py.zst"));
   ASSERT_EQ(o2.code, 0) << o2.out;
   const std::string cxx = test::ReadAll(dir.Join("cxx.zst")), py = test::ReadAll(dir.Join("py.zst"));
   EXPECT_GT(cxx.size(), 100u);
@@ -119,7 +121,8 @@ TEST(PythonRecorder, AGeneratorNeverDrawnFromIsANoteNotACause) {
   auto o = test::RunCommand(std::string(LOCKSTEP_BIN) + " diff " + dir.Join("a") + " " + dir.Join("b"));
   EXPECT_EQ(o.code, 0) << o.out;
   EXPECT_NE(o.out.find("IDENTICAL: 12 steps bit for bit"), std::string::npos) << o.out;
-  EXPECT_NE(o.out.find("note: rng.numpy differs from step 1, but neither run drew from it"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("note: rng.numpy differs from step 1, but neither run drew from it"), std::string::npos)
+      << o.out;
   // Another seed: the runs part, and the first difference is still a generator's.
   o = test::RunCommand(std::string(LOCKSTEP_BIN) + " diff " + dir.Join("a") + " " + dir.Join("c") + " --json");
   EXPECT_EQ(o.code, 1) << o.out;
@@ -162,7 +165,8 @@ TEST(PythonRecorder, NumPyAndTorchScalarsAreSettings) {
   if (!missing.empty()) GTEST_SKIP() << missing;
   test::ScratchDir dir;
   const auto o = test::RunCommand(kPython + " -c 'import numpy as np, torch, lockstep; r = lockstep.Recorder(\"" +
-                                  dir.Join("run") + "\", settings={\"seed\": np.int64(3), \"lr\": np.float32(0.5), "
+                                  dir.Join("run") +
+                                  "\", settings={\"seed\": np.int64(3), \"lr\": np.float32(0.5), "
                                   "\"betas\": np.array([0.9, 0.5]), \"steps\": torch.tensor(7)}); r.close()' 2>&1");
   ASSERT_EQ(o.code, 0) << o.out;
   json header;
@@ -208,7 +212,8 @@ TEST(PythonRecorder, AResumeIsCutAndContinuedAndAForgottenRngIsCaughtAtItsStep) 
 // into `output_dir`, each interrupted run resumed with `resume_arg`.
 test::CommandOutput VerifyPlainLoop(const std::string& loop_args, int kill_random, const std::string& output_dir,
                                     const std::string& resume_arg) {
-  const std::string cmd = kPython + " " + std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/plain_loop.py {output_dir} " + loop_args;
+  const std::string cmd =
+      kPython + " " + std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/plain_loop.py {output_dir} " + loop_args;
   return test::RunCommand(std::string(LOCKSTEP_BIN) + " verify-resume --quiet --json --kill-random " +
                           std::to_string(kill_random) + " --cmd '" + cmd + "' --output_dir " + output_dir +
                           " --resume-arg '" + resume_arg + "'");
@@ -240,8 +245,8 @@ TEST(VerifyCmd, APlainScriptResumesBitExactAndAForgottenRngIsCaughtAtItsStep) {
 
   EXPECT_TRUE(test::FileExists(dir.Join("bug/verify_report.json")));  // issue 21, finding 12
 
-  o = test::RunCommand(std::string(LOCKSTEP_BIN) + " verify-resume --cmd 'true' --resume-arg 'x {checkpoint}' --output_dir " +
-                       dir.Join("usage"));
+  o = test::RunCommand(std::string(LOCKSTEP_BIN) +
+                       " verify-resume --cmd 'true' --resume-arg 'x {checkpoint}' --output_dir " + dir.Join("usage"));
   EXPECT_EQ(o.code, 2) << o.out;
   EXPECT_NE(o.out.find("put {output_dir} in it"), std::string::npos) << o.out;
 }
@@ -263,8 +268,9 @@ TEST(VerifyCmd, AResumeThatTrainsNothingProvesNothingAndAFailingResumeIsBadInput
   ASSERT_TRUE(test::FileExists(dir.Join("late/verify_report.json")));
   EXPECT_EQ(json::parse(test::ReadAll(dir.Join("late/verify_report.json")))["variants_counted"], 0);
   o = test::RunCommand(std::string(LOCKSTEP_BIN) + " verify-resume --quiet --kill-random 0 --cmd '" + kPython + " " +
-                       std::string(LOCKSTEP_SOURCE_DIR) + "/tests/python/plain_loop.py {output_dir} 0 10' --output_dir " +
-                       dir.Join("late-text") + " --resume-arg '--resume {checkpoint}'");
+                       std::string(LOCKSTEP_SOURCE_DIR) +
+                       "/tests/python/plain_loop.py {output_dir} 0 10' --output_dir " + dir.Join("late-text") +
+                       " --resume-arg '--resume {checkpoint}'");
   EXPECT_NE(o.out.find("verdict: NOT PROVEN"), std::string::npos) << o.out;
   EXPECT_EQ(o.out.find("BIT-EXACT"), std::string::npos) << o.out;
 
@@ -295,7 +301,8 @@ TEST(VerifyCmd, AnUnrecordedScriptIsComparedByLogHistoryAndCheckpointTensors) {
   const json& first = report["variants"][0]["first_divergence"];
   EXPECT_EQ(first["step"], 11) << first.dump();
   EXPECT_EQ(first["cause"], "unknown") << first.dump();  // issue 21: data and rng were not compared
-  o = test::RunCommand(std::string(LOCKSTEP_BIN) + " diff --json " + dir.Join("bug/reference") + " " + dir.Join("bug/sigterm"));
+  o = test::RunCommand(std::string(LOCKSTEP_BIN) + " diff --json " + dir.Join("bug/reference") + " " +
+                       dir.Join("bug/sigterm"));
   ASSERT_EQ(o.code, 1) << o.out;
   report = json::parse(o.out);
   ASSERT_TRUE(report["checkpoints"].is_array()) << report.dump();

@@ -5,10 +5,10 @@
 
 #include <gtest/gtest.h>
 
-#include "formats/json_file.h"
-#include "formats/tensor_file.h"
 #include "diff/tensor_compare.h"
 #include "diff/tensor_diff.h"
+#include "formats/json_file.h"
+#include "formats/tensor_file.h"
 #include "tests/inspect_helpers.h"
 #include "tests/test_util.h"
 
@@ -125,7 +125,8 @@ TEST_F(CrossFormat, LockstepH5AgainstHfSafetensorsByName) {
   EXPECT_EQ(j["tensors"][0]["first_index"], 2);
   EXPECT_EQ(j["tensors"][0]["max_abs"], 0.5);
   EXPECT_EQ(j["tensors"][1]["status"], "equal");
-  ASSERT_OK(DiffCheckpoints(dir_.Join("model.h5"), Safetensors({1, 2, 3.5f, 4}), {0.6, std::nullopt, std::nullopt}, &d));
+  ASSERT_OK(
+      DiffCheckpoints(dir_.Join("model.h5"), Safetensors({1, 2, 3.5f, 4}), {0.6, std::nullopt, std::nullopt}, &d));
   EXPECT_TRUE(d.within_tolerance());
 }
 
@@ -134,10 +135,11 @@ TEST_F(CrossFormat, ShardedIndexIsReadThroughItsShards) {
   const std::string header_2 = R"({"b.bias":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
   test::WriteSafetensors(dir_.Join("model-00001-of-00002.safetensors"), header_1, RawFloats({1, 2, 3, 4}));
   test::WriteSafetensors(dir_.Join("model-00002-of-00002.safetensors"), header_2, RawFloats({5, 7}));
-  ASSERT_OK(WriteJsonFile(dir_.Join("model.safetensors.index.json"),
-                          {{"metadata", json::object()},
-                           {"weight_map", {{"a.weight", "model-00001-of-00002.safetensors"},
-                                           {"b.bias", "model-00002-of-00002.safetensors"}}}}));
+  ASSERT_OK(WriteJsonFile(
+      dir_.Join("model.safetensors.index.json"),
+      {{"metadata", json::object()},
+       {"weight_map",
+        {{"a.weight", "model-00001-of-00002.safetensors"}, {"b.bias", "model-00002-of-00002.safetensors"}}}}));
   CheckpointDiff d;
   ASSERT_OK(DiffCheckpoints(dir_.Join("model.h5"), dir_.Join("model.safetensors.index.json"), Tolerance(), &d));
   ASSERT_EQ(d.tensors.size(), 2u);
@@ -152,8 +154,9 @@ TEST_F(CrossFormat, MissingShapeAndDTypeMismatchesAreNamed) {
                              R"("b.bias":{"dtype":"F64","shape":[2],"data_offsets":[16,32]},)"
                              R"("c.extra":{"dtype":"F32","shape":[1],"data_offsets":[32,36]}})";
   const double bias[2] = {5, 6.5};
-  test::WriteSafetensors(dir_.Join("other.safetensors"), header,
-                         RawFloats({1, 2, 3, 4}) + std::string(reinterpret_cast<const char*>(bias), 16) + RawFloats({0}));
+  test::WriteSafetensors(
+      dir_.Join("other.safetensors"), header,
+      RawFloats({1, 2, 3, 4}) + std::string(reinterpret_cast<const char*>(bias), 16) + RawFloats({0}));
   CheckpointDiff d;
   ASSERT_OK(DiffCheckpoints(dir_.Join("model.h5"), dir_.Join("other.safetensors"), Tolerance(), &d));
   ASSERT_EQ(d.tensors.size(), 3u);

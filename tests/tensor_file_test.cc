@@ -22,11 +22,16 @@ TensorData Make(const std::string& name, DType dtype, std::vector<int64_t> shape
 }
 
 std::vector<TensorData> EveryDType() {
-  return {Make("a.f32", DType::kFloat32, {3, 4}),    Make("b.f64", DType::kFloat64, {5}),
-          Make("c.f16", DType::kFloat16, {2, 2, 2}), Make("d.bf16", DType::kBFloat16, {7}),
-          Make("e.i64", DType::kInt64, {}),          Make("f.i32", DType::kInt32, {1, 1}),
-          Make("g.i16", DType::kInt16, {3}),         Make("h.i8", DType::kInt8, {4}),
-          Make("i.u8", DType::kUInt8, {0, 5}),       Make("j.bool", DType::kBool, {6}),
+  return {Make("a.f32", DType::kFloat32, {3, 4}),
+          Make("b.f64", DType::kFloat64, {5}),
+          Make("c.f16", DType::kFloat16, {2, 2, 2}),
+          Make("d.bf16", DType::kBFloat16, {7}),
+          Make("e.i64", DType::kInt64, {}),
+          Make("f.i32", DType::kInt32, {1, 1}),
+          Make("g.i16", DType::kInt16, {3}),
+          Make("h.i8", DType::kInt8, {4}),
+          Make("i.u8", DType::kUInt8, {0, 5}),
+          Make("j.bool", DType::kBool, {6}),
           Make("exp_avg/fc1.weight", DType::kFloat32, {2, 3})};
 }
 
@@ -90,8 +95,8 @@ TEST(TensorFile, RefusesMismatchedBytesAndDuplicateNames) {
 }
 
 TEST(TensorFile, DTypeNamesRoundTrip) {
-  for (DType d : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt64,
-                  DType::kInt32, DType::kInt16, DType::kInt8, DType::kUInt8, DType::kBool}) {
+  for (DType d : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt64, DType::kInt32,
+                  DType::kInt16, DType::kInt8, DType::kUInt8, DType::kBool}) {
     DType back;
     ASSERT_TRUE(DTypeFromName(DTypeName(d), &back));
     EXPECT_EQ(back, d);
@@ -128,7 +133,8 @@ TEST(TensorFile, ReadIntoPlacesEveryTensorsBytesWhereAsked) {
   std::vector<TensorData> tensors;
   for (int i = 0; i < 40; ++i) {
     for (const char* group : {"exp_avg/", "exp_avg_sq/"}) {
-      tensors.push_back(Make(std::string(group) + "layer." + std::to_string(i) + ".weight", DType::kFloat32, {300, 70}));
+      tensors.push_back(
+          Make(std::string(group) + "layer." + std::to_string(i) + ".weight", DType::kFloat32, {300, 70}));
     }
     tensors.push_back(Make("step/layer." + std::to_string(i) + ".weight", DType::kInt64, {}));
   }
@@ -154,7 +160,8 @@ TEST(TensorFile, ReadIntoStopsAtThePlacersRefusal) {
   });
   EXPECT_TRUE(st.IsCorruption()) << st.ToString();
   EXPECT_EQ(asked, 1);
-  const Status missing = ReadTensorFileInto(dir.Join("absent.h5"), [](const TensorExtent&, void**) { return Status::Ok(); });
+  const Status missing =
+      ReadTensorFileInto(dir.Join("absent.h5"), [](const TensorExtent&, void**) { return Status::Ok(); });
   EXPECT_FALSE(missing.ok());
   EXPECT_NE(missing.message().find("absent.h5"), std::string::npos) << missing.ToString();
 }

@@ -32,9 +32,7 @@ void FlipByte(const std::string& path, int64_t offset, uint8_t mask) {
   WriteAll(path, data);
 }
 
-void ShrinkFile(const std::string& path, uint64_t bytes) {
-  fs::resize_file(path, fs::file_size(path) - bytes);
-}
+void ShrinkFile(const std::string& path, uint64_t bytes) { fs::resize_file(path, fs::file_size(path) - bytes); }
 
 uint64_t FileSize(const std::string& path) { return fs::file_size(path); }
 
@@ -86,7 +84,6 @@ std::string Mutate(const std::string& data, std::mt19937* gen) {
   }
   return d;
 }
-
 
 }  // namespace test
 }  // namespace lockstep

@@ -11,15 +11,15 @@
 #include "formats/status.h"
 
 // Asserts that a Status is OK, printing it when it is not (leveldb's ASSERT_LEVELDB_OK).
-#define ASSERT_OK(expr)                                            \
-  do {                                                             \
-    const ::lockstep::Status _assert_st = (expr);                  \
-    ASSERT_TRUE(_assert_st.ok()) << _assert_st.ToString();         \
+#define ASSERT_OK(expr)                                    \
+  do {                                                     \
+    const ::lockstep::Status _assert_st = (expr);          \
+    ASSERT_TRUE(_assert_st.ok()) << _assert_st.ToString(); \
   } while (0)
-#define EXPECT_OK(expr)                                            \
-  do {                                                             \
-    const ::lockstep::Status _expect_st = (expr);                  \
-    EXPECT_TRUE(_expect_st.ok()) << _expect_st.ToString();         \
+#define EXPECT_OK(expr)                                    \
+  do {                                                     \
+    const ::lockstep::Status _expect_st = (expr);          \
+    EXPECT_TRUE(_expect_st.ok()) << _expect_st.ToString(); \
   } while (0)
 
 namespace lockstep {

@@ -6,8 +6,8 @@
 
 #include <gtest/gtest.h>
 
-#include "formats/step_log.h"
 #include "diff/run_diff.h"
+#include "formats/step_log.h"
 #include "tests/test_util.h"
 
 namespace lockstep {
@@ -67,8 +67,8 @@ TEST(ThreadCount, TheBlasThreadCountIsTheRunsNotTheEnvironments) {
 TEST(ThreadCount, AnotherCountOnResumeIsRefusedUnlessOverridden) {
   test::ScratchDir dir;
   Train("OMP_NUM_THREADS=1", dir.Join("run"), " --stop-after-step 70");
-  const auto refused = test::RunCommand(kBin + " train --output_dir " + dir.Join("run") + kRun +
-                                        " --resume --num_threads 2");
+  const auto refused =
+      test::RunCommand(kBin + " train --output_dir " + dir.Join("run") + kRun + " --resume --num_threads 2");
   EXPECT_EQ(refused.code, 2) << refused.out;
   EXPECT_NE(refused.out.find("num_threads: checkpoint 1, now 2"), std::string::npos) << refused.out;
   const std::string out = Train("", dir.Join("run"), " --resume --num_threads 2 --resume-override");

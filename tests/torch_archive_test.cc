@@ -68,7 +68,9 @@ TEST(TorchArchive, ViewsAreGatheredFromTheirStorage) {
 // fields are its state. The old scanner took the output_dir value for a key.
 TEST(TorchArchive, TrainingArgumentsFieldsAreTheirOwnKeys) {
   test::ScratchDir dir;
-  ASSERT_EQ(std::system(("tar xzf " + std::string(LOCKSTEP_FIXTURES_DIR) + "/hf/hf_gpt2_run.tar.gz -C " + dir.path()).c_str()), 0);
+  ASSERT_EQ(std::system(
+                ("tar xzf " + std::string(LOCKSTEP_FIXTURES_DIR) + "/hf/hf_gpt2_run.tar.gz -C " + dir.path()).c_str()),
+            0);
   TorchArchive a;
   ASSERT_OK(ReadTorchArchive(dir.Join("hf_gpt2_run/checkpoint-16/training_args.bin"), &a));
   EXPECT_EQ(a.values["call"], "transformers.training_args.TrainingArguments");
@@ -90,7 +92,10 @@ PickleData Evaluated(const std::string& bytes, Status* st) {
 TEST(PickleData, HostilePicklesAreRefusedByName) {
   Status st;
   // A list that contains itself: ]  q0  h0  a  .   (EMPTY_LIST, BINPUT 0, BINGET 0, APPEND, STOP)
-  PickleData d = Evaluated(std::string("]q\x00h\x00" "a.", 7), &st);
+  PickleData d = Evaluated(std::string("]q\x00h\x00"
+                                       "a.",
+                                       7),
+                           &st);
   ASSERT_OK(st);
   nlohmann::json j;
   st = d.ToJson(d.root(), "x.pkl", nullptr, &j);
@@ -98,14 +103,20 @@ TEST(PickleData, HostilePicklesAreRefusedByName) {
   EXPECT_NE(st.message().find("contains itself"), std::string::npos) << st.message();
   // A list holding the previous one twice, 40 times over: 2^40 values if expanded.
   std::string bomb("]q\x00", 3);  // EMPTY_LIST, BINPUT 0
-  for (int i = 0; i < 40; ++i) bomb += std::string("(h\x00h\x00lq\x00" "0", 9);  // MARK GET GET LIST PUT POP
+  for (int i = 0; i < 40; ++i)
+    bomb += std::string(
+        "(h\x00h\x00lq\x00"
+        "0",
+        9);  // MARK GET GET LIST PUT POP
   bomb += std::string("h\x00.", 3);
   d = Evaluated(bomb, &st);
   ASSERT_OK(st);
   st = d.ToJson(d.root(), "x.pkl", nullptr, &j);
   EXPECT_TRUE(st.IsCorruption()) << st.ToString();
-  for (const std::string& bad : {std::string("h\x05."), std::string("X\xff\xff\xff\x7f" "abc"), std::string("a."),
-                                 std::string("\x80\x02]"), std::string("\xfe")}) {
+  for (const std::string& bad : {std::string("h\x05."),
+                                 std::string("X\xff\xff\xff\x7f"
+                                             "abc"),
+                                 std::string("a."), std::string("\x80\x02]"), std::string("\xfe")}) {
     Evaluated(bad, &st);
     EXPECT_TRUE(st.IsCorruption()) << st.ToString();
     EXPECT_NE(st.message().find("x.pkl"), std::string::npos) << st.message();
@@ -116,9 +127,14 @@ TEST(TorchArchive, ATensorPastItsStorageIsCorruptionNamingIt) {
   // The views fixture with w's storage entry cut: every tensor over it now reaches past its end.
   test::ScratchDir dir;
   const std::string cut = dir.Join("cut.pt");
-  ASSERT_EQ(std::system(("/usr/bin/python3 -c \"import zipfile,sys; a=zipfile.ZipFile('" + kTorch + "views.pt'); "
-                         "b=zipfile.ZipFile('" + cut + "','w'); [b.writestr(i, a.read(i)[:8] if '/data/' in i.filename "
-                         "else a.read(i)) for i in a.infolist()]\"").c_str()), 0);
+  ASSERT_EQ(std::system(("/usr/bin/python3 -c \"import zipfile,sys; a=zipfile.ZipFile('" + kTorch +
+                         "views.pt'); "
+                         "b=zipfile.ZipFile('" +
+                         cut +
+                         "','w'); [b.writestr(i, a.read(i)[:8] if '/data/' in i.filename "
+                         "else a.read(i)) for i in a.infolist()]\"")
+                            .c_str()),
+            0);
   TorchArchive a;
   const Status st = ReadTorchArchive(cut, &a);
   EXPECT_TRUE(st.IsCorruption()) << st.ToString();

@@ -56,8 +56,10 @@ TEST(TrainingArgs, EveryProblemIsListed) {
 
 TEST(TrainingArgs, ConfigJsonUsesTheSameNames) {
   TrainingArgs a;
-  Status st = ApplyArgsJson({{"per_device_train_batch_size", 4}, {"lr_scheduler_kwargs", {{"num_cycles", 2}}},
-                             {"save_total_limit", nullptr}, {"gradient_accumulation_steps", 2.0}},
+  Status st = ApplyArgsJson({{"per_device_train_batch_size", 4},
+                             {"lr_scheduler_kwargs", {{"num_cycles", 2}}},
+                             {"save_total_limit", nullptr},
+                             {"gradient_accumulation_steps", 2.0}},
                             "cfg.json", &a);
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(a.per_device_train_batch_size, 4);

@@ -69,7 +69,8 @@ TEST(TrainingRun, StepLogFollowsHfCountingWithUnevenAccumulation) {
   for (int epoch = 0; epoch < 2; ++epoch) {
     std::multiset<int64_t> seen;
     for (int i = epoch * 3; i < epoch * 3 + 3; ++i) {
-      for (const auto& mb : log.records[i]["batches"]) for (const auto& id : mb) seen.insert(id.get<int64_t>());
+      for (const auto& mb : log.records[i]["batches"])
+        for (const auto& id : mb) seen.insert(id.get<int64_t>());
     }
     EXPECT_EQ(seen.size(), 37u);
     EXPECT_EQ(std::set<int64_t>(seen.begin(), seen.end()).size(), 37u);
@@ -88,9 +89,9 @@ TEST(TrainingRun, TrainerStateAndResultsUseHfFields) {
   EXPECT_EQ(r.global_step, 16);
   nlohmann::json state;
   ASSERT_TRUE(ReadJsonFile(dir.Join("checkpoint-16/trainer_state.json"), &state).ok());
-  for (const char* key : {"epoch", "global_step", "max_steps", "logging_steps", "eval_steps", "save_steps",
-                          "train_batch_size", "num_train_epochs", "total_flos", "log_history", "best_metric",
-                          "best_global_step", "best_model_checkpoint"}) {
+  for (const char* key :
+       {"epoch", "global_step", "max_steps", "logging_steps", "eval_steps", "save_steps", "train_batch_size",
+        "num_train_epochs", "total_flos", "log_history", "best_metric", "best_global_step", "best_model_checkpoint"}) {
     EXPECT_TRUE(state.contains(key)) << key;
   }
   EXPECT_EQ(state["global_step"], 16);
@@ -213,7 +214,8 @@ void KilledCopy(const std::string& from, const std::string& to, int64_t keep_thr
   ASSERT_TRUE(CopyTree(from, to).ok());
   std::vector<CheckpointDir> dirs;
   ASSERT_TRUE(ListCheckpointDirs(to, &dirs).ok());
-  for (const auto& d : dirs) if (d.step > keep_through) ASSERT_TRUE(RemoveTree(d.path).ok());
+  for (const auto& d : dirs)
+    if (d.step > keep_through) ASSERT_TRUE(RemoveTree(d.path).ok());
 }
 
 }  // namespace

@@ -62,7 +62,7 @@ TEST(VerifyProgress, TerminalRedrawsAtMostTenTimesASecondThenClears) {
   Captured out;
   double now = 0;
   VerifyProgress p(out.file, /*terminal=*/true, [&] { return now += 0.0005; });  // 0.5 ms a chunk
-  const uint64_t total = 2000 * kChunk;                                           // so one second
+  const uint64_t total = 2000 * kChunk;                                          // so one second
   for (uint64_t done = kChunk; done <= total; done += kChunk) p.Update(done, total, "checkpoint-2");
   p.Finish();
   const std::string text = out.Text();

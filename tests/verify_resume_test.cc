@@ -81,17 +81,16 @@ TEST_P(VerifyResumeBitExact, StopsEveryCheckpointAndKills) {
   // The children's training loops, summed: at least the reference's own run, and less than
   // the verifier's wall time (their start-up and the comparisons come on top).
   EXPECT_GT(r.children_training_s, 0);
-  EXPECT_LT(r.children_training_s, r.reference_seconds + std::accumulate(r.variants.begin(), r.variants.end(), 0.0,
-                                                                           [](double s, const VariantReport& v) {
-                                                                             return s + v.seconds;
-                                                                           }));
+  EXPECT_LT(r.children_training_s,
+            r.reference_seconds + std::accumulate(r.variants.begin(), r.variants.end(), 0.0,
+                                                  [](double s, const VariantReport& v) { return s + v.seconds; }));
 }
 
 INSTANTIATE_TEST_SUITE_P(BothModels, VerifyResumeBitExact, ::testing::Values("mlp", "gpt"));
 
 struct FaultCase {
   ResumeFault fault;
-  int64_t step;       // where it first shows, resuming after step 8
+  int64_t step;  // where it first shows, resuming after step 8
   std::string where;
   std::string field;  // prefix of the divergent field
 };
@@ -121,24 +120,24 @@ TEST_P(VerifyResumeCatchesFault, AtTheRightStepAndField) {
   EXPECT_EQ(r.variants[0].comparison.candidate_resumes.at(0)["fault_injected"], ResumeFaultName(c.fault));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    FiveFaults, VerifyResumeCatchesFault,
-    ::testing::Values(
-        // The dropout draws of the first resumed step come from the wrong generator state
-        // (rng.cpu on a CPU run, rng.cuda on a GPU, where dropout draws).
-        FaultCase{ResumeFault::kRng, 9, "step log", "rng.c"},
-        // The data restarts at epoch 0, position 0.
-        FaultCase{ResumeFault::kSamplerPosition, 9, "step log", "sampler."},
-        // Step 9's loss uses the restored weights; its update, with fresh moments, does not.
-        FaultCase{ResumeFault::kOptimizer, 10, "step log", "loss_bits"},
-        FaultCase{ResumeFault::kScheduler, 9, "step log", "lr"},
-        // Losses are right; the logged mean at step 10 lost steps 6..8.
-        FaultCase{ResumeFault::kLossSums, 10, "trainer_state.json", "log_history.loss"}),
-    [](const ::testing::TestParamInfo<FaultCase>& info) {
-      std::string name = ResumeFaultName(info.param.fault);
-      for (auto& ch : name) if (ch == '-') ch = '_';
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(FiveFaults, VerifyResumeCatchesFault,
+                         ::testing::Values(
+                             // The dropout draws of the first resumed step come from the wrong generator state
+                             // (rng.cpu on a CPU run, rng.cuda on a GPU, where dropout draws).
+                             FaultCase{ResumeFault::kRng, 9, "step log", "rng.c"},
+                             // The data restarts at epoch 0, position 0.
+                             FaultCase{ResumeFault::kSamplerPosition, 9, "step log", "sampler."},
+                             // Step 9's loss uses the restored weights; its update, with fresh moments, does not.
+                             FaultCase{ResumeFault::kOptimizer, 10, "step log", "loss_bits"},
+                             FaultCase{ResumeFault::kScheduler, 9, "step log", "lr"},
+                             // Losses are right; the logged mean at step 10 lost steps 6..8.
+                             FaultCase{ResumeFault::kLossSums, 10, "trainer_state.json", "log_history.loss"}),
+                         [](const ::testing::TestParamInfo<FaultCase>& info) {
+                           std::string name = ResumeFaultName(info.param.fault);
+                           for (auto& ch : name)
+                             if (ch == '-') ch = '_';
+                           return name;
+                         });
 
 TEST(VerifyResume, BadInterruptStepIsRefusedBeforeAnyRun) {
   test::ScratchDir dir;
@@ -210,8 +209,9 @@ TEST(VerifyResume, BackgroundSavesResumeBitExactAfterStopsKillsAndCrashes) {
 TEST(VerifyResume, ADataParallelJobResumesBitExactAfterStopsAndRankKills) {
   test::ScratchDir dir;
   if (!LOCKSTEP_CPU_DATA_PARALLEL) {  // the wheel's LibTorch (no Gloo headers): refused, saying why
-    const auto out = test::RunCommand(std::string(LOCKSTEP_BIN) + " verify-resume --quiet --nproc_per_node 2 --output_dir " +
-                                      dir.Join("verify") + " 2>&1");
+    const auto out =
+        test::RunCommand(std::string(LOCKSTEP_BIN) + " verify-resume --quiet --nproc_per_node 2 --output_dir " +
+                         dir.Join("verify") + " 2>&1");
     EXPECT_EQ(out.code, 2) << out.out;
     EXPECT_NE(out.out.find("has Gloo built in but no headers for it"), std::string::npos) << out.out;
     return;

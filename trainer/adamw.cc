@@ -4,8 +4,8 @@
 
 namespace lockstep {
 
-AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> params,
-             const std::set<std::string>& no_decay, const AdamWOptions& options)
+AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, const std::set<std::string>& no_decay,
+             const AdamWOptions& options)
     : params_(std::move(params)), no_decay_(no_decay), options_(options) {}
 
 void AdamW::ZeroGrad() {
@@ -37,8 +37,7 @@ void AdamW::Step(double lr) {
   }
 }
 
-torch::Tensor ClipGradNorm(const std::vector<std::pair<std::string, torch::Tensor>>& params,
-                           double max_norm) {
+torch::Tensor ClipGradNorm(const std::vector<std::pair<std::string, torch::Tensor>>& params, double max_norm) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> norms;
   for (const auto& [name, p] : params) {

@@ -17,8 +17,8 @@ Fn Lookup(const char* name) {
 nlohmann::json BlasInfo() {
   nlohmann::json info = {{"library", nullptr}, {"config", nullptr}, {"threads", nullptr}};
   Dl_info where;
-  if (void* gemm = ::dlsym(RTLD_DEFAULT, "sgemm_"); gemm != nullptr && ::dladdr(gemm, &where) != 0 &&
-                                                     where.dli_fname != nullptr) {
+  if (void* gemm = ::dlsym(RTLD_DEFAULT, "sgemm_");
+      gemm != nullptr && ::dladdr(gemm, &where) != 0 && where.dli_fname != nullptr) {
     char resolved[PATH_MAX];
     info["library"] = ::realpath(where.dli_fname, resolved) != nullptr ? resolved : where.dli_fname;
   }

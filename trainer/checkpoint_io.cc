@@ -2,8 +2,8 @@
 
 #include <filesystem>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 
 #include "formats/checkpoint.h"
 #include "formats/json_file.h"

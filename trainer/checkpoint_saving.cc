@@ -34,8 +34,9 @@ Status TrainingRun::SaveCheckpointNow() {
     // where it ends and its digest, so this comes first).
     LOCKSTEP_RETURN_IF_ERROR(step_log_->Flush(/*sync=*/true));
   } else {  // the other ranks write only their own generator state
-    pieces.erase(std::remove_if(pieces.begin(), pieces.end(), [&](const StateFile& f) { return f.name != RngFileName(); }),
-                 pieces.end());
+    pieces.erase(
+        std::remove_if(pieces.begin(), pieces.end(), [&](const StateFile& f) { return f.name != RngFileName(); }),
+        pieces.end());
   }
   CheckpointSnapshot snapshot;
   LOCKSTEP_RETURN_IF_ERROR(SnapshotCheckpoint(pieces, args_.save_async ? &snapshot_buffers_ : nullptr, &snapshot));

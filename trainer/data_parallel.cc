@@ -43,13 +43,15 @@ Status TrainingRun::PrepareRunDirectory(std::string* checkpoint) {
     if (st.ok()) st = RemoveStagingLeftovers();
     if (st.ok()) st = options_.resume_from ? ChooseResumeCheckpoint(checkpoint) : PrepareOutputDir();
     // A failure is published too, so the other ranks stop with it instead of waiting.
-    if (world_ > 1) LOCKSTEP_RETURN_IF_ERROR(group_->StoreSet("resume_checkpoint", st.ok() ? "ok:" + *checkpoint : "failed"));
+    if (world_ > 1)
+      LOCKSTEP_RETURN_IF_ERROR(group_->StoreSet("resume_checkpoint", st.ok() ? "ok:" + *checkpoint : "failed"));
     return st;
   }
   std::string value;
   LOCKSTEP_RETURN_IF_ERROR(group_->StoreGet("resume_checkpoint", &value));
-  if (value.rfind("ok:", 0) != 0) return Status::IOError("rank " + std::to_string(rank_) + ": rank 0 could not prepare " +
-                                                         args_.output_dir + " (its error is above)");
+  if (value.rfind("ok:", 0) != 0)
+    return Status::IOError("rank " + std::to_string(rank_) + ": rank 0 could not prepare " + args_.output_dir +
+                           " (its error is above)");
   *checkpoint = value.substr(3);
   return Status::Ok();
 }
@@ -141,8 +143,9 @@ Status TrainingRun::StageRankFiles(int64_t step, const CheckpointSnapshot& mine,
     LOCKSTEP_RETURN_IF_ERROR(st);
   } else {
     LOCKSTEP_RETURN_IF_ERROR(group_->StoreGet(key, &dir));
-    if (dir.empty()) return Status::IOError("rank " + std::to_string(rank_) + ": rank 0 could not begin checkpoint-" +
-                                            std::to_string(step));
+    if (dir.empty())
+      return Status::IOError("rank " + std::to_string(rank_) + ": rank 0 could not begin checkpoint-" +
+                             std::to_string(step));
     for (const auto& [name, write] : mine) {
       WrittenFile written;
       LOCKSTEP_RETURN_IF_ERROR(write((fs::path(dir) / name).string(), &written));

@@ -23,7 +23,7 @@ struct Dataset {
 };
 
 struct DatasetPair {
-  std::string name;    // "clusters" or "markov"
+  std::string name;  // "clusters" or "markov"
   Dataset train;
   Dataset eval;
   std::string digest;  // XXH3-128 over both splits: proves two runs saw the same data

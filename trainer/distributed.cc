@@ -79,8 +79,7 @@ ProcessGroup::ProcessGroup(JobEnv env, std::unique_ptr<Impl> impl) : env_(std::m
 ProcessGroup::~ProcessGroup() = default;
 
 #ifndef LOCKSTEP_HAS_PROCESS_GROUP
-Status ProcessGroup::Connect(const JobEnv& env, bool cuda, std::chrono::milliseconds,
-                             std::unique_ptr<ProcessGroup>*) {
+Status ProcessGroup::Connect(const JobEnv& env, bool cuda, std::chrono::milliseconds, std::unique_ptr<ProcessGroup>*) {
   return Status::InvalidArgument("WORLD_SIZE=" + std::to_string(env.world_size) + ": " + DataParallelUnavailable(cuda));
 }
 const char* ProcessGroup::backend() const { return "none"; }
@@ -197,7 +196,7 @@ Status ProcessGroup::AllGatherBytes(const std::string& mine, std::vector<std::st
     // Collectives gather equal sizes: the longest length first, then every rank's bytes padded.
     const torch::Device device = impl_->device();
     std::vector<at::Tensor> size = {torch::tensor({static_cast<int64_t>(mine.size())}, torch::kInt64).to(device)};
-    std::vector<std::vector<at::Tensor>> sizes(1);
+    std::vector<std::vector<at::Tensor> > sizes(1);
     for (int64_t r = 0; r < env_.world_size; ++r) sizes[0].push_back(torch::empty_like(size[0]));
     impl_->Run([&](auto* g) { return g->allgather(sizes, size); })->wait();
     int64_t longest = 0;
@@ -205,7 +204,7 @@ Status ProcessGroup::AllGatherBytes(const std::string& mine, std::vector<std::st
     at::Tensor host = torch::zeros({std::max<int64_t>(longest, 1)}, torch::kUInt8);
     std::memcpy(host.data_ptr(), mine.data(), mine.size());
     std::vector<at::Tensor> bytes = {host.to(device)};
-    std::vector<std::vector<at::Tensor>> gathered(1);
+    std::vector<std::vector<at::Tensor> > gathered(1);
     for (int64_t r = 0; r < env_.world_size; ++r) gathered[0].push_back(torch::empty_like(bytes[0]));
     impl_->Run([&](auto* g) { return g->allgather(gathered, bytes); })->wait();
     all->clear();

@@ -8,10 +8,9 @@
 // NCCL (with its headers, in the nvidia-nccl wheel) but ships no headers for its built-in
 // Gloo, so that build runs CUDA jobs only.
 //
-// The job's shape comes from torchrun's contract (process/job_env.h), so any launcher works: `lockstep train --nproc_per_node N`,
-// torchrun --no-python, srun with a wrapper. Every collective and store wait has the
-// run's ddp_timeout; a dead peer surfaces as an IOError naming this rank and the call,
-// never as a hang.
+// The job's shape comes from torchrun's contract (process/job_env.h), so any launcher works: `lockstep train
+// --nproc_per_node N`, torchrun --no-python, srun with a wrapper. Every collective and store wait has the run's
+// ddp_timeout; a dead peer surfaces as an IOError naming this rank and the call, never as a hang.
 #pragma once
 
 #include <chrono>

@@ -31,7 +31,7 @@ class Mlp : public Model {
 
   BatchLoss Loss(const torch::Tensor& x, const torch::Tensor& y) override {
     const TraceSlot& t = *trace_;
-    torch::Tensor h = t("fc1", fc1_(x));        // [B, hidden]
+    torch::Tensor h = t("fc1", fc1_(x));  // [B, hidden]
     h = t("norm", norm_(h));
     h = t("relu", torch::relu(h));
     h = t("drop", drop_(h));
@@ -65,8 +65,8 @@ class CausalSelfAttention : public nn::Module {
   torch::Tensor forward(const torch::Tensor& x) {
     const int64_t B = x.size(0), T = x.size(1), C = x.size(2), hs = C / n_head_;
     const TraceSlot& t = *trace_;
-    auto qkv = t(name_ + ".c_attn", c_attn_(x)).split(C, 2);          // 3 x [B, T, C]
-    auto q = qkv[0].view({B, T, n_head_, hs}).transpose(1, 2);      // [B, nh, T, hs]
+    auto qkv = t(name_ + ".c_attn", c_attn_(x)).split(C, 2);    // 3 x [B, T, C]
+    auto q = qkv[0].view({B, T, n_head_, hs}).transpose(1, 2);  // [B, nh, T, hs]
     auto k = qkv[1].view({B, T, n_head_, hs}).transpose(1, 2);
     auto v = qkv[2].view({B, T, n_head_, hs}).transpose(1, 2);
     auto att = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(hs)));
@@ -133,8 +133,10 @@ class Gpt : public Model {
     torch::NoGradGuard no_grad;
     for (auto& p : named_parameters()) {
       if (p.key().find("ln_") != std::string::npos) continue;  // LayerNorm keeps ones/zeros
-      if (p.key().find("bias") != std::string::npos) p.value().zero_();
-      else p.value().normal_(0.0, 0.02);
+      if (p.key().find("bias") != std::string::npos)
+        p.value().zero_();
+      else
+        p.value().normal_(0.0, 0.02);
     }
   }
 
@@ -144,7 +146,7 @@ class Gpt : public Model {
     const TraceSlot& t = *trace_;
     torch::Tensor x = t("drop", drop_(t("wte", wte_(idx)) + t("wpe", wpe_(pos))));  // [B, T, C]
     for (auto& b : blocks_) x = b->forward(x);
-    torch::Tensor logits = t("lm_head", lm_head_(t("ln_f", ln_f_(x))));            // [B, T, V]
+    torch::Tensor logits = t("lm_head", lm_head_(t("ln_f", ln_f_(x))));  // [B, T, V]
     BatchLoss out;
     out.loss_sum = t("loss", torch::nn::functional::cross_entropy(
                                  logits.view({-1, logits.size(-1)}), targets.view({-1}),

@@ -12,20 +12,16 @@ ProgressDisplay::ProgressDisplay(bool enabled, bool interactive, int64_t max_ste
 
 bool ProgressDisplay::StderrIsTerminal() { return ::isatty(STDERR_FILENO) == 1; }
 
-std::string ProgressDisplay::Line(int64_t step, double epoch, double loss, double lr,
-                                  double elapsed_s) const {
+std::string ProgressDisplay::Line(int64_t step, double epoch, double loss, double lr, double elapsed_s) const {
   const double rate = elapsed_s > 0 ? static_cast<double>(step) / elapsed_s : 0.0;
   const double eta = rate > 0 ? static_cast<double>(max_steps_ - step) / rate : 0.0;
   char buf[256];
-  std::snprintf(buf, sizeof(buf),
-                "step %lld/%lld | epoch %.2f | loss %.4f | lr %.3g | %.1f steps/s | ETA %.0fs",
-                static_cast<long long>(step), static_cast<long long>(max_steps_), epoch, loss, lr,
-                rate, eta);
+  std::snprintf(buf, sizeof(buf), "step %lld/%lld | epoch %.2f | loss %.4f | lr %.3g | %.1f steps/s | ETA %.0fs",
+                static_cast<long long>(step), static_cast<long long>(max_steps_), epoch, loss, lr, rate, eta);
   return buf;
 }
 
-void ProgressDisplay::Update(int64_t step, double epoch, double loss, double lr, double elapsed_s,
-                             bool log_line) {
+void ProgressDisplay::Update(int64_t step, double epoch, double loss, double lr, double elapsed_s, bool log_line) {
   if (!enabled_) return;
   if (interactive_) {
     std::fprintf(stderr, "\r\033[K%s", Line(step, epoch, loss, lr, elapsed_s).c_str());

@@ -41,8 +41,7 @@ Status TrainingRun::PrepareOutputDir() {
       ours.push_back(e.path());
     } else if (name == kStepLogFile) {
       json header;  // an empty log is one whose header write failed: nothing to lose
-      if (fs::file_size(e.path(), ec) != 0 && !ReadStepLogHeader(e.path().string(), &header).ok() &&
-          foreign.empty()) {
+      if (fs::file_size(e.path(), ec) != 0 && !ReadStepLogHeader(e.path().string(), &header).ok() && foreign.empty()) {
         foreign = e.path().string() + " is not a Lockstep step log";
       }
       have_log = true;

@@ -28,9 +28,7 @@ void EpochSampler::Draw() {
   perm_ = torch::randperm(num_examples_, generator_, torch::TensorOptions().dtype(torch::kInt64));
 }
 
-torch::Tensor EpochSampler::Ids(int64_t start, int64_t count) const {
-  return perm_.narrow(0, start, count);
-}
+torch::Tensor EpochSampler::Ids(int64_t start, int64_t count) const { return perm_.narrow(0, start, count); }
 
 torch::Tensor EpochSampler::IdsAt(const std::vector<int64_t>& positions) const {
   const torch::Tensor at = torch::tensor(positions, torch::TensorOptions().dtype(torch::kInt64));

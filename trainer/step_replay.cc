@@ -59,10 +59,10 @@ Status CheckCheckpointOfRun(const std::string& run_dir, const std::string& check
   std::error_code ec;
   const fs::path holder = fs::weakly_canonical(fs::path(checkpoint).parent_path(), ec);
   if (holder == fs::weakly_canonical(run_dir, ec)) return Status::Ok();  // RUN's own: the resume names the damage
-  return Status::InvalidArgument(checkpoint + " is another run's checkpoint: " + log +
-                                 " does not begin with the step log it saved (" + std::to_string(bytes.get<uint64_t>()) +
-                                 " bytes, XXH3-128 " + digest.get<std::string>() +
-                                 "); replay RUN from one of its own checkpoints (--from checkpoint-N)");
+  return Status::InvalidArgument(
+      checkpoint + " is another run's checkpoint: " + log + " does not begin with the step log it saved (" +
+      std::to_string(bytes.get<uint64_t>()) + " bytes, XXH3-128 " + digest.get<std::string>() +
+      "); replay RUN from one of its own checkpoints (--from checkpoint-N)");
 }
 
 }  // namespace
@@ -139,8 +139,8 @@ void TrainingRun::FinishTrace() {
   for (const auto& p : model_->named_parameters()) {
     if (!p.value().grad().defined()) continue;
     torch::Tensor g = p.value().grad().detach().to(torch::kCPU, torch::kFloat32).contiguous();
-    options_.on_trace(ModuleTraceEntry("grad", p.key(), -1, g.sizes().vec(), g.data_ptr<float>(),
-                                       static_cast<size_t>(g.numel())));
+    options_.on_trace(
+        ModuleTraceEntry("grad", p.key(), -1, g.sizes().vec(), g.data_ptr<float>(), static_cast<size_t>(g.numel())));
   }
 }
 
@@ -173,8 +173,9 @@ Status ReplayRunSteps(const ReplayRequest& request, ReplayRunInfo* info) {
     options.warn_on_override = false;  // a replay elsewhere is asked for, not a mistake
     options.resume_from = copy;
     // Another device or thread count makes a different run: allowed here, and what is judged.
-    options.resume_override = (!request.device.empty() && request.device != saved.value("device", std::string())) ||
-                              (request.num_threads > 0 && json(request.num_threads) != saved.value("num_threads", json()));
+    options.resume_override =
+        (!request.device.empty() && request.device != saved.value("device", std::string())) ||
+        (request.num_threads > 0 && json(request.num_threads) != saved.value("num_threads", json()));
     options.stop_after_step = from + request.steps;
     options.write_checkpoints = false;
     options.replay_step_begin = request.step_begin;
@@ -195,7 +196,8 @@ Status ReplayRunSteps(const ReplayRequest& request, ReplayRunInfo* info) {
   } else {
     // What was read is the run's: messages name its files, not the copies a user never saw.
     std::string message = st.message();
-    for (size_t at; (at = message.find(scratch)) != std::string::npos;) message.replace(at, scratch.size(), request.run_dir);
+    for (size_t at; (at = message.find(scratch)) != std::string::npos;)
+      message.replace(at, scratch.size(), request.run_dir);
     st = st.WithMessage(message);
   }
   info->from_step = from;

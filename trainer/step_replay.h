@@ -15,10 +15,10 @@
 namespace lockstep {
 
 struct ReplayRequest {
-  std::string run_dir;     // the run whose log is replayed; read only
-  std::string checkpoint;  // a checkpoint directory of that run: the state replay starts from
-  int64_t steps = 1;       // how many steps after the checkpoint
-  std::string device;      // "cpu" or "cuda"; "" replays on the device the checkpoint names
+  std::string run_dir;      // the run whose log is replayed; read only
+  std::string checkpoint;   // a checkpoint directory of that run: the state replay starts from
+  int64_t steps = 1;        // how many steps after the checkpoint
+  std::string device;       // "cpu" or "cuda"; "" replays on the device the checkpoint names
   int64_t num_threads = 0;  // intra-op threads; 0 replays with the checkpoint's
   // As in TrainOptions (trainer/trainer.h): the logged record for a step, and each
   // recomputed record (set *stop to end the replay there).
@@ -30,10 +30,10 @@ struct ReplayRequest {
 };
 
 struct ReplayRunInfo {
-  int64_t from_step = 0;   // the checkpoint's step
-  std::string device;      // where it ran: "cpu", "cuda:0"
+  int64_t from_step = 0;  // the checkpoint's step
+  std::string device;     // where it ran: "cpu", "cuda:0"
   int64_t num_threads = 0;
-  double seconds = 0;      // the whole replay, setup included
+  double seconds = 0;  // the whole replay, setup included
 };
 
 // Verifies the checkpoint's checksums, copies it and the step log to a scratch directory,

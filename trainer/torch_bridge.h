@@ -32,5 +32,4 @@ Status ResolveDevice(const std::string& wanted, int64_t local_rank, torch::Devic
 // no cuDNN benchmark, no TF32). Call before the first kernel runs.
 void EnableDeterminism(const torch::Device& device);
 
-
 }  // namespace lockstep

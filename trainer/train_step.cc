@@ -32,8 +32,10 @@ Status TrainingRun::BeginStep(int64_t epoch, int64_t update, StepWork* w) {
   w->recording = options_.record_steps || options_.replay_step_begin;
   const bool full_rng = options_.rng_full_state_every > 0 && (w->step - 1) % options_.rng_full_state_every == 0;
   w->record = {{"step", w->step},
-               {"sampler", {{"epoch", epoch}, {"micro_batch", w->first_mb},
-                            {"cursor", plan_.shard.empty() ? w->first_mb * plan_.batch_size : plan_.shard[w->first_mb][0]}}}};
+               {"sampler",
+                {{"epoch", epoch},
+                 {"micro_batch", w->first_mb},
+                 {"cursor", plan_.shard.empty() ? w->first_mb * plan_.batch_size : plan_.shard[w->first_mb][0]}}}};
   if (w->recording && IsRankZero()) {
     ScopeSeconds cost(&recording_s_);
     w->record["rng"] = RngJson(full_rng);  // the RNG state as the step begins
@@ -83,8 +85,8 @@ void TrainingRun::ForwardBackward(StepWork* w) {
 }
 
 Status TrainingRun::Update(StepWork* w) {
-  w->lr = schedule_.LrAt(scheduler_step_);  // update s uses the lr after s-1 scheduler steps
-  LOCKSTEP_RETURN_IF_ERROR(AllReduceGradients());  // once per window, after its last micro-batch
+  w->lr = schedule_.LrAt(scheduler_step_);            // update s uses the lr after s-1 scheduler steps
+  LOCKSTEP_RETURN_IF_ERROR(AllReduceGradients());     // once per window, after its last micro-batch
   if (options_.trace_step == w->step) FinishTrace();  // gradients before clipping scales them
   w->grad_norm = ClipGradNorm(optimizer_->params(), args_.max_grad_norm);
   optimizer_->Step(w->lr);

@@ -19,19 +19,19 @@
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "formats/rotation.h"
+#include "settings/location_settings.h"
+#include "settings/lr_schedule.h"
+#include "settings/memory_estimate.h"
+#include "settings/step_plan.h"
+#include "settings/trainer_state.h"
 #include "trainer/adamw.h"
 #include "trainer/blas_info.h"
 #include "trainer/checkpoint_io.h"
 #include "trainer/datasets.h"
-#include "settings/location_settings.h"
-#include "settings/lr_schedule.h"
-#include "settings/memory_estimate.h"
 #include "trainer/models.h"
 #include "trainer/progress.h"
 #include "trainer/sampler.h"
-#include "settings/step_plan.h"
 #include "trainer/torch_bridge.h"
-#include "settings/trainer_state.h"
 #include "trainer/training_run.h"
 
 namespace fs = std::filesystem;
@@ -117,9 +117,9 @@ Status TrainingRun::Setup() {
     params.emplace_back(p.key(), p.value());
     num_parameters_ += p.value().numel();
   }
-  optimizer_ = std::make_unique<AdamW>(
-      params, model_->NoDecayParameterNames(),
-      AdamWOptions{args_.adam_beta1, args_.adam_beta2, args_.adam_epsilon, args_.weight_decay});
+  optimizer_ =
+      std::make_unique<AdamW>(params, model_->NoDecayParameterNames(),
+                              AdamWOptions{args_.adam_beta1, args_.adam_beta2, args_.adam_epsilon, args_.weight_decay});
 
   LOCKSTEP_RETURN_IF_ERROR(ComputeStepPlan(args_, data_.train.size(), &plan_, rank_));
   LrScheduleSpec spec{args_.lr_scheduler_type, args_.lr_scheduler_kwargs, args_.learning_rate,
@@ -155,13 +155,17 @@ json TrainingRun::StepLogHeader() const {
           {"num_threads", at::get_num_threads()},
           {"blas", BlasInfo()},
           {"training_args", args},
-          {"dataset", {{"name", data_.name}, {"train_samples", data_.train.size()},
-                       {"eval_samples", data_.eval.size()}, {"xxh3_128", data_.digest}}},
+          {"dataset",
+           {{"name", data_.name},
+            {"train_samples", data_.train.size()},
+            {"eval_samples", data_.eval.size()},
+            {"xxh3_128", data_.digest}}},
           {"model", {{"name", args_.model}, {"num_parameters", num_parameters_}}},
-          {"plan", {{"micro_batches_per_epoch", plan_.micro_batches_per_epoch},
-                    {"updates_per_epoch", plan_.updates_per_epoch},
-                    {"max_steps", plan_.max_steps},
-                    {"num_epochs", plan_.num_epochs}}},
+          {"plan",
+           {{"micro_batches_per_epoch", plan_.micro_batches_per_epoch},
+            {"updates_per_epoch", plan_.updates_per_epoch},
+            {"max_steps", plan_.max_steps},
+            {"num_epochs", plan_.num_epochs}}},
           {"rng_full_state_every", options_.rng_full_state_every},
           {"distributed", {{"world_size", world_}, {"backend", group_ ? group_->backend() : "none"}}}};
 }
@@ -224,7 +228,9 @@ Status TrainingRun::LogEvaluateSave(bool epoch_end) {
   const int64_t step = state_.global_step;
   if (step % state_.logging_steps == 0) {
     state_.log_history.push_back(
-        {{"epoch", state_.epoch}, {"grad_norm", last_grad_norm_}, {"learning_rate", last_lr_},
+        {{"epoch", state_.epoch},
+         {"grad_norm", last_grad_norm_},
+         {"learning_rate", last_lr_},
          {"loss", static_cast<double>(tr_loss_) / static_cast<double>(step - globalstep_last_logged_)},
          {"step", step}});
     total_loss_ += tr_loss_;
@@ -233,8 +239,8 @@ Status TrainingRun::LogEvaluateSave(bool epoch_end) {
   }
   bool save = (args_.save_strategy == "steps" && (step % state_.save_steps == 0 || step >= plan_.max_steps)) ||
               (args_.save_strategy == "epoch" && epoch_end);
-  const bool evaluate = (args_.eval_strategy == "steps" && step % eval_steps_ == 0) ||
-                        (args_.eval_strategy == "epoch" && epoch_end);
+  const bool evaluate =
+      (args_.eval_strategy == "steps" && step % eval_steps_ == 0) || (args_.eval_strategy == "epoch" && epoch_end);
   if (evaluate) {
     json metrics;
     LOCKSTEP_RETURN_IF_ERROR(Evaluate(&metrics));
@@ -289,8 +295,8 @@ bool TrainingRun::UpdateBest(const json& metrics) {
   const std::string key = BestMetricKey(args_);
   if (key.empty() || !metrics.contains(key)) return false;
   const double value = metrics[key].get<double>();
-  const bool better = !state_.best_metric ||
-                      (GreaterIsBetter(args_) ? value > *state_.best_metric : value < *state_.best_metric);
+  const bool better =
+      !state_.best_metric || (GreaterIsBetter(args_) ? value > *state_.best_metric : value < *state_.best_metric);
   if (!better) return false;
   state_.best_metric = value;
   state_.best_global_step = state_.global_step;
@@ -392,8 +398,9 @@ Status RunTraining(const TrainingArgs& args, const TrainOptions& options, TrainR
   LOCKSTEP_RETURN_IF_ERROR(ValidateTrainingArgs(args));
   LOCKSTEP_RETURN_IF_ERROR(CheckMemoryFits(args, AvailableMemoryBytes()));
   if (!options.record_steps && args.save_strategy != "no") {
-    return Status::InvalidArgument("--no-step-log only measures what recording costs: it needs --save_strategy no "
-                                   "(a checkpoint without step records could be neither resumed nor verified)");
+    return Status::InvalidArgument(
+        "--no-step-log only measures what recording costs: it needs --save_strategy no "
+        "(a checkpoint without step records could be neither resumed nor verified)");
   }
   try {
     TrainingRun run(args, options);

@@ -21,7 +21,7 @@
 namespace lockstep {
 
 struct TrainOptions {
-  bool show_progress = true;         // the display on stderr
+  bool show_progress = true;          // the display on stderr
   bool interactive_progress = false;  // redraw one line in place (stderr is a terminal)
   // Seconds on a monotonic clock; the step log's wall_time comes from it. Tests inject a
   // fake clock to show two runs' logs are byte-identical; unset means the steady clock.
@@ -73,26 +73,26 @@ struct TrainOptions {
 
 struct TrainResult {
   std::string output_dir;
-  std::string device;             // "cpu" or "cuda:0"
+  std::string device;  // "cpu" or "cuda:0"
   int64_t global_step = 0;
   double epoch = 0;
-  double train_loss = 0;          // mean of the per-step losses, as HF's train_loss
+  double train_loss = 0;  // mean of the per-step losses, as HF's train_loss
   double runtime_s = 0;
-  double recording_s = 0;         // of runtime_s, the loop's time building and queueing step records
-  double save_stall_s = 0;        // of runtime_s, the loop's time held up by checkpoint saves
-  double final_save_wait_s = 0;   // of runtime_s, the end's wait for the last --save_async save
-  int64_t world_size = 1;         // processes of the data-parallel job
-  double allreduce_s = 0;         // of runtime_s, this rank's time in the gradient all-reduces
-  nlohmann::json train_metrics;   // train_results.json
-  nlohmann::json eval_metrics;    // eval_results.json (empty without an eval split)
+  double recording_s = 0;                // of runtime_s, the loop's time building and queueing step records
+  double save_stall_s = 0;               // of runtime_s, the loop's time held up by checkpoint saves
+  double final_save_wait_s = 0;          // of runtime_s, the end's wait for the last --save_async save
+  int64_t world_size = 1;                // processes of the data-parallel job
+  double allreduce_s = 0;                // of runtime_s, this rank's time in the gradient all-reduces
+  nlohmann::json train_metrics;          // train_results.json
+  nlohmann::json eval_metrics;           // eval_results.json (empty without an eval split)
   std::vector<std::string> checkpoints;  // committed checkpoint dirs left after rotation
   std::optional<std::string> best_model_checkpoint;
   std::string resumed_from;  // the checkpoint a resumed run continued, "" for a fresh run
   // Newer checkpoints an auto-resume passed over: "path: reason".
   std::vector<std::string> skipped_checkpoints;
-  bool stopped_early = false;       // stop_after_step or a signal ended the run; no results were written
-  int stopped_by_signal = 0;        // the signal that stopped it (SIGTERM, SIGINT), 0 for none
-  int64_t num_threads = 0;          // the intra-op thread count the run used
+  bool stopped_early = false;  // stop_after_step or a signal ended the run; no results were written
+  int stopped_by_signal = 0;   // the signal that stopped it (SIGTERM, SIGINT), 0 for none
+  int64_t num_threads = 0;     // the intra-op thread count the run used
   // Staging directories of crashed saves that this start removed (under the run lock).
   std::vector<std::string> removed_leftovers;
   std::vector<int64_t> saved_steps;  // every checkpoint this process wrote, rotated ones too

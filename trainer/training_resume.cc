@@ -67,7 +67,8 @@ Status TrainingRun::CheckBlasEnvironment(const std::string& checkpoint) {
   if (changes.empty()) return Status::Ok();
   std::string listed;
   for (const auto& c : changes) {
-    listed += "\n  - " + c["setting"].get<std::string>() + ": checkpoint " + c["checkpoint"].dump() + ", now " + c["now"].dump();
+    listed += "\n  - " + c["setting"].get<std::string>() + ": checkpoint " + c["checkpoint"].dump() + ", now " +
+              c["now"].dump();
     json row = c;
     row["safe"] = false;
     resume_changes_.push_back(row);
@@ -96,13 +97,14 @@ Status TrainingRun::OpenStepLogForResume() {
     const uint64_t end = pos["step_log_bytes"].get<uint64_t>();
     const uint64_t begin = pos["step_log_last_frame"].get<uint64_t>();
     const auto saved_digest = pos.find("step_log_xxh3_128");  // absent in checkpoints before it existed
-    const std::string digest = saved_digest != pos.end() && saved_digest->is_string() ? saved_digest->get<std::string>() : "";
+    const std::string digest =
+        saved_digest != pos.end() && saved_digest->is_string() ? saved_digest->get<std::string>() : "";
     std::vector<json> frame;
     damage = ReadStepLogFrame(path, begin, end, &frame);
     if (damage.ok() && (frame.empty() || frame.back().value("kind", "") != "step" ||
                         frame.back().value("step", int64_t{-1}) != step)) {
-      damage = Status::Corruption(path + ": the frame at byte " + std::to_string(begin) +
-                                  " does not end with step " + std::to_string(step) + ", the checkpoint's step");
+      damage = Status::Corruption(path + ": the frame at byte " + std::to_string(begin) + " does not end with step " +
+                                  std::to_string(step) + ", the checkpoint's step");
     }
     if (damage.ok()) damage = StepLogWriter::OpenForAppend(path, end, digest, options_.step_log, &step_log_);
     if (damage.ok()) return Status::Ok();
@@ -154,8 +156,10 @@ Status TrainingRun::CutDamagedStepLog(const std::string& path, const Status& dam
   for (size_t i = 0; i < log.records.size() && log.record_frame_ends[i] <= keep; ++i) {
     last_kept = log.records[i].value("step", int64_t{0});
   }
-  if (keep == 0) return Status::Corruption("refusing to resume: " + damage.message() + " (not even the header is intact)");
-  std::fprintf(stderr, "warning: %s\nwarning: --resume-override: cutting %s at byte %llu (last step kept: %lld); "
+  if (keep == 0)
+    return Status::Corruption("refusing to resume: " + damage.message() + " (not even the header is intact)");
+  std::fprintf(stderr,
+               "warning: %s\nwarning: --resume-override: cutting %s at byte %llu (last step kept: %lld); "
                "this is a different run and its records are marked resume_override\n",
                damage.message().c_str(), path.c_str(), static_cast<unsigned long long>(keep),
                static_cast<long long>(last_kept));

@@ -12,18 +12,18 @@
 #include "formats/checkpoint.h"
 #include "formats/run_lock.h"
 #include "formats/step_log.h"
+#include "settings/lr_schedule.h"
+#include "settings/step_plan.h"
+#include "settings/trainer_state.h"
 #include "trainer/adamw.h"
 #include "trainer/background_save.h"
 #include "trainer/checkpoint_io.h"
 #include "trainer/datasets.h"
 #include "trainer/distributed.h"
-#include "settings/lr_schedule.h"
 #include "trainer/models.h"
 #include "trainer/progress.h"
 #include "trainer/sampler.h"
-#include "settings/step_plan.h"
 #include "trainer/trainer.h"
-#include "settings/trainer_state.h"
 
 namespace lockstep {
 
@@ -34,8 +34,7 @@ json StateJson(const std::vector<uint8_t>& state, bool full);
 
 class TrainingRun {
  public:
-  TrainingRun(const TrainingArgs& args, const TrainOptions& options)
-      : args_(args), options_(options) {}
+  TrainingRun(const TrainingArgs& args, const TrainOptions& options) : args_(args), options_(options) {}
 
   Status Setup();
   Status Train();
@@ -100,10 +99,10 @@ class TrainingRun {
     int64_t window = 0, first_mb = 0;  // the accumulation window: its size and first micro-batch
     int64_t window_items = 0;          // the samples (tokens, for gpt) the window's losses average over
     bool recording = false;
-    json record;                       // the step record as it is built
-    json logged;                       // a replay's logged record of this step
-    json other_rng_states;             // a rank other than 0: its generator states, for rank 0's record
-    std::vector<torch::Tensor> ids;    // each micro-batch's sample ids
+    json record;                     // the step record as it is built
+    json logged;                     // a replay's logged record of this step
+    json other_rng_states;           // a rank other than 0: its generator states, for rank 0's record
+    std::vector<torch::Tensor> ids;  // each micro-batch's sample ids
     torch::Tensor step_loss, grad_norm;
     double lr = 0;
   };
@@ -136,7 +135,7 @@ class TrainingRun {
 
   TrainingArgs args_;
   TrainOptions options_;
-  std::unique_ptr<RunLock> lock_;  // held by rank 0 from Setup to the end: one job per output_dir
+  std::unique_ptr<RunLock> lock_;        // held by rank 0 from Setup to the end: one job per output_dir
   std::unique_ptr<ProcessGroup> group_;  // set in a job of more than one process
   int64_t rank_ = 0;
   int64_t world_ = 1;
@@ -185,11 +184,11 @@ class TrainingRun {
   int64_t globalstep_last_logged_ = 0;
   double last_lr_ = 0.0;
   float last_grad_norm_ = 0.0f;
-  double recording_s_ = 0;  // what building and queueing step records cost the loop
-  double save_stall_s_ = 0;  // what checkpoint saves held the loop up, waits included
+  double recording_s_ = 0;        // what building and queueing step records cost the loop
+  double save_stall_s_ = 0;       // what checkpoint saves held the loop up, waits included
   double final_save_wait_s_ = 0;  // the end's wait for a last --save_async save
   double allreduce_s_ = 0;        // the gradient all-reduces, waits for slower ranks included
-  json sampler_json_;            // RngJson's "sampler" entry, kept for its epoch
+  json sampler_json_;             // RngJson's "sampler" entry, kept for its epoch
   int64_t sampler_json_epoch_ = -1;
   double start_time_ = 0.0;
   int64_t first_step_ = 0;  // global_step when this process began training

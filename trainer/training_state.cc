@@ -19,8 +19,7 @@ namespace {
 // True when `fault` is the one being injected; says so loudly, once per skipped restore.
 bool Injected(ResumeFault injected, ResumeFault fault) {
   if (injected != fault) return false;
-  std::fprintf(stderr, "warning: FAULT INJECTION (testing only): not restoring %s on resume\n",
-               ResumeFaultName(fault));
+  std::fprintf(stderr, "warning: FAULT INJECTION (testing only): not restoring %s on resume\n", ResumeFaultName(fault));
   return true;
 }
 
@@ -104,8 +103,10 @@ Status TrainingRun::CheckSavedSettings(const json& saved, const std::string& pat
     resume_changes_.push_back({{"setting", c.knob}, {"checkpoint", c.checkpoint}, {"now", c.now}, {"safe", c.safe}});
   }
   if (resume_override_active_ && options_.warn_on_override) {
-    std::fprintf(stderr, "warning: resuming %s with changed run-deciding settings (--resume-override); "
-                 "this is a different run and its records are marked resume_override\n", checkpoint.c_str());
+    std::fprintf(stderr,
+                 "warning: resuming %s with changed run-deciding settings (--resume-override); "
+                 "this is a different run and its records are marked resume_override\n",
+                 checkpoint.c_str());
   }
   return Status::Ok();
 }
@@ -113,9 +114,12 @@ Status TrainingRun::CheckSavedSettings(const json& saved, const std::string& pat
 // scheduler.json: the scheduler's own step count (LambdaLR's last_epoch), restored rather
 // than derived from global_step.
 json TrainingRun::SchedulerJson() const {
-  return {{"type", schedule_.spec().type}, {"kwargs", schedule_.spec().kwargs},
-          {"base_lr", schedule_.spec().base_lr}, {"warmup_steps", schedule_.spec().warmup_steps},
-          {"total_steps", schedule_.spec().total_steps}, {"last_epoch", scheduler_step_},
+  return {{"type", schedule_.spec().type},
+          {"kwargs", schedule_.spec().kwargs},
+          {"base_lr", schedule_.spec().base_lr},
+          {"warmup_steps", schedule_.spec().warmup_steps},
+          {"total_steps", schedule_.spec().total_steps},
+          {"last_epoch", scheduler_step_},
           {"last_lr", schedule_.LrAt(scheduler_step_)}};
 }
 
@@ -127,8 +131,10 @@ Status TrainingRun::LoadScheduler(const json& j) {
 // loop_state.json: HF's loss bookkeeping, and where the checkpoint's step ends in the step
 // log with the digest of the log up to there (resume proves the log before continuing it).
 json TrainingRun::LoopJson() const {
-  return {{"tr_loss", tr_loss_}, {"tr_loss_bits", FloatBits(tr_loss_)},
-          {"total_loss", total_loss_}, {"globalstep_last_logged", globalstep_last_logged_},
+  return {{"tr_loss", tr_loss_},
+          {"tr_loss_bits", FloatBits(tr_loss_)},
+          {"total_loss", total_loss_},
+          {"globalstep_last_logged", globalstep_last_logged_},
           {"dataset_xxh3_128", data_.digest},
           {"step_log_bytes", step_log_->bytes_written()},
           {"step_log_last_frame", step_log_->last_frame_start()},
@@ -160,7 +166,9 @@ Status TrainingRun::LoadLoop(const json& j, const std::string& path) {
 json TrainingRun::SamplerJson() const {
   const int64_t step = state_.global_step;
   const bool epoch_done = step % plan_.updates_per_epoch == 0;
-  return {{"num_examples", data_.train.size()}, {"seed", sampler_->seed()}, {"epoch", sampler_->epoch()},
+  return {{"num_examples", data_.train.size()},
+          {"seed", sampler_->seed()},
+          {"epoch", sampler_->epoch()},
           {"updates_done_in_epoch", epoch_done ? plan_.updates_per_epoch : step % plan_.updates_per_epoch},
           {"generator_state_at_epoch_start", StateJson(sampler_->state_at_epoch_start(), /*full=*/true)}};
 }

@@ -22,8 +22,10 @@ namespace {
 long g_children_died = 0;
 
 void Report() {
-  std::fprintf(stderr, "tensor_file_fuzz: libhdf5 died in the isolated reader on %ld inputs, each "
-               "reported as Corruption\n", g_children_died);
+  std::fprintf(stderr,
+               "tensor_file_fuzz: libhdf5 died in the isolated reader on %ld inputs, each "
+               "reported as Corruption\n",
+               g_children_died);
 }
 
 }  // namespace
