@@ -8,6 +8,7 @@
 #   nlohmann-json3-dev  JSON state and records      libxxhash-dev    fast checksums (XXH3)
 #   libcli11-dev        the CLI                     libgtest-dev, libbenchmark-dev  tests, bench
 #   cmake, ninja-build, g++, pkg-config           build
+#   clang-format-14     the C++ style check (scripts/format.sh, run by ctest)
 #   zstd, jq            the quick start's `zstdcat steps.jsonl.zst | jq`
 #   hdf5-tools          h5diff, the peer bench/diff_bench measures `lockstep diff` against
 #   libopenblas0-pthread  an optimized BLAS: it takes over libblas.so.3, which LibTorch calls for
@@ -21,7 +22,7 @@
 #   clang, libclang-rt-14-dev   ASan, UBSan and libFuzzer
 set -euo pipefail
 
-packages=(cmake ninja-build g++ pkg-config zstd jq hdf5-tools libopenblas0-pthread libtorch-dev libgloo-dev libhdf5-dev nlohmann-json3-dev
+packages=(cmake ninja-build g++ pkg-config clang-format-14 zstd jq hdf5-tools libopenblas0-pthread libtorch-dev libgloo-dev libhdf5-dev nlohmann-json3-dev
           libcli11-dev libzstd-dev libxxhash-dev libgtest-dev libbenchmark-dev
           python3-torch python3-zstandard python3-xxhash python3-numpy)
 for option in "$@"; do
