@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/checkpoint.h"
 #include "formats/json_file.h"
 #include "formats/rotation.h"
 #include "formats/step_log.h"
@@ -70,17 +71,18 @@ json Cases() {
   return cases;
 }
 
-int64_t StepOf(const std::string& checkpoint_name) {
-  return std::stoll(checkpoint_name.substr(checkpoint_name.rfind('-') + 1));
+// N of "checkpoint-N" (or a path ending in it); -1 for anything else.
+int64_t StepOf(const std::string& checkpoint) {
+  int64_t step = -1;
+  return ParseCheckpointDirName(std::filesystem::path(checkpoint).filename().string(), &step) ? step : -1;
 }
 
+// The checkpoint-N directories of `dir`, by step.
 std::vector<std::string> CheckpointNames(const std::string& dir) {
+  std::vector<CheckpointDir> dirs;
+  EXPECT_TRUE(ListCheckpointDirs(dir, &dirs).ok()) << dir;
   std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    const std::string n = e.path().filename().string();
-    if (n.rfind("checkpoint-", 0) == 0) names.push_back(n);
-  }
-  std::sort(names.begin(), names.end(), [](const auto& a, const auto& b) { return StepOf(a) < StepOf(b); });
+  for (const auto& d : dirs) names.push_back(std::filesystem::path(d.path).filename().string());
   return names;
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/checkpoint.h"
 #include "formats/step_log.h"
 #include "tests/python_env.h"
 #include "tests/test_util.h"
@@ -31,16 +32,17 @@ std::ostream& operator<<(std::ostream& os, const Scenario& s) { return os << s.n
 
 std::string Lockstep(const std::string& args) { return std::string(LOCKSTEP_BIN) + " " + args; }
 
-int64_t StepOf(const std::string& checkpoint) { return std::stoll(checkpoint.substr(checkpoint.rfind('-') + 1)); }
+// N of a path ending in checkpoint-N; -1 for anything else.
+int64_t StepOf(const std::string& checkpoint) {
+  int64_t step = -1;
+  return ParseCheckpointDirName(std::filesystem::path(checkpoint).filename().string(), &step) ? step : -1;
+}
 
-// The run's last checkpoint-N (HF saves one at the end of training).
+// The run's last checkpoint-N (HF saves one at the end of training); "" for none.
 std::string LastCheckpoint(const std::string& run_dir) {
-  std::string last;
-  for (const auto& e : std::filesystem::directory_iterator(run_dir)) {
-    const std::string n = e.path().filename().string();
-    if (n.rfind("checkpoint-", 0) == 0 && (last.empty() || StepOf(n) > StepOf(last))) last = n;
-  }
-  return last;
+  std::vector<CheckpointDir> dirs;
+  if (!ListCheckpointDirs(run_dir, &dirs).ok() || dirs.empty()) return "";
+  return std::filesystem::path(dirs.back().path).filename().string();
 }
 
 class HfTrainerMatrix : public testing::TestWithParam<Scenario> {};
