@@ -141,7 +141,7 @@ static Status ReadDcpMetadataUnchecked(const std::string& dir, DcpCheckpoint* ou
     c.offset = static_cast<uint64_t>(st["offset"].get<int64_t>());
     c.length = static_cast<uint64_t>(st["length"].get<int64_t>());
     for (const auto& t : Field(st, "transform_descriptors").is_array() ? st["transform_descriptors"] : json::array()) {
-      c.transforms.push_back(t.is_string() ? t.get<std::string>() : t.dump());
+      c.transforms.push_back(t.is_string() ? t.get<std::string>() : DumpJson(t));
     }
     files.insert(c.file);
     where[{fqn.get<std::string>(), offsets}] = c;

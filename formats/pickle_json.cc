@@ -4,6 +4,7 @@
 #include <set>
 
 #include "formats/checksum.h"
+#include "formats/json_file.h"
 #include "formats/pickle_data.h"
 
 namespace lockstep {
@@ -35,7 +36,7 @@ struct JsonWalk {
     }
     nlohmann::json j;
     LOCKSTEP_RETURN_IF_ERROR(Walk(index, "(key)", 0, &j));
-    *out = j.dump();
+    *out = DumpJson(j);  // a hostile pickle's key may hold bytes that are not UTF-8
     return Status::Ok();
   }
 

@@ -17,7 +17,7 @@ if [ "$seconds" = "--runs" ]; then
 fi
 # Every target, as tests/fuzz/CMakeLists.txt builds them; those with seeds in tests/fuzz/seeds.
 all_targets=(safetensors zip pickle step_log manifest tensor_file module_trace)
-seeded=(step_log manifest tensor_file module_trace)
+seeded=(step_log manifest tensor_file module_trace pickle)  # pickle: inputs that once crashed it
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 

@@ -123,6 +123,19 @@ TEST(PickleData, HostilePicklesAreRefusedByName) {
   }
 }
 
+// Found by the pickle fuzzer: a dict key that is not a string is shown as its JSON text, and
+// a hostile pickle's strings need not be UTF-8. It used to throw out of ToJson (a crash).
+TEST(PickleData, AKeyHoldingBytesThatAreNotUtf8IsShownNotThrown) {
+  Status st;
+  // PROTO 2, EMPTY_DICT, SHORT_BINUNICODE "\xae", TUPLE1, NONE, SETITEM, STOP: {("\xae",): None}
+  PickleData d = Evaluated(std::string("\x80\x02}\x8c\x01\xae\x85Ns.", 10), &st);
+  ASSERT_OK(st);
+  nlohmann::json j;
+  ASSERT_OK(d.ToJson(d.root(), "x.pkl", nullptr, &j));
+  ASSERT_EQ(j.size(), 1u) << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  EXPECT_TRUE(j.begin().value().is_null());
+}
+
 TEST(TorchArchive, ATensorPastItsStorageIsCorruptionNamingIt) {
   // The views fixture with w's storage entry cut: every tensor over it now reaches past its end.
   test::ScratchDir dir;
