@@ -32,6 +32,20 @@ bool HasRngStateFile(const std::string& dir) {
   return false;
 }
 
+bool IsDeepSpeedCheckpoint(const std::string& dir) {
+  if (fs::exists(fs::path(dir) / hf::kDeepSpeedLatestFile)) return true;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.is_directory(ec) && e.path().filename().string().rfind("global_step", 0) == 0) return true;
+  }
+  return false;
+}
+
+std::string MissingModelWeights(const std::string& dir) {
+  if (!ModelWeightsFile(dir).empty() || IsDeepSpeedCheckpoint(dir)) return "";
+  return kNoModelWeights;
+}
+
 std::string CheckpointLayout(const std::string& dir) {
   auto has = [&](const char* f) { return fs::exists(fs::path(dir) / f); };
   if (has(kManifestFile) || has(kModelFile) || has("loop_state.json")) return "lockstep";

@@ -45,6 +45,19 @@ std::string ModelWeightsFile(const std::string& dir);
 // True when `dir` holds an rng_state.pth or an rng_state_<rank>.pth.
 bool HasRngStateFile(const std::string& dir);
 
+constexpr char kNoModelWeights[] =
+    "no model weights (model.safetensors, an index, pytorch_model.bin, FSDP's pytorch_model_fsdp_0, "
+    "or a PEFT adapter_model.safetensors)";
+
+// True when a DeepSpeed engine saved part of the HF checkpoint `dir`: it holds DeepSpeed's
+// `latest` file or a global_step<N>/ tag directory.
+bool IsDeepSpeedCheckpoint(const std::string& dir);
+
+// The Trainer's rule for an HF checkpoint it can resume (transformers' _load_from_checkpoint):
+// it holds model weights (ModelWeightsFile), unless DeepSpeed holds them in its shards
+// (ZeRO-3). "" when the rule holds, else kNoModelWeights. One directory listing: cheap enough to poll.
+std::string MissingModelWeights(const std::string& dir);
+
 // "lockstep" (manifest.json, model.h5 or loop_state.json), "hf" (trainer_state.json with
 // model weights, optimizer.pt, an rng_state*.pth or DeepSpeed's `latest`), "dcp" (a bare
 // torch.distributed.checkpoint directory), or "" for none of them.

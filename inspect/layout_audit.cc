@@ -69,15 +69,6 @@ void AuditLockstep(const std::string& dir, CheckpointAudit* c) {
   }
 }
 
-// True when `dir` holds a DeepSpeed tag directory (global_step<N>/).
-bool HasTagDirectory(const std::string& dir) {
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (e.is_directory(ec) && e.path().filename().string().rfind("global_step", 0) == 0) return true;
-  }
-  return false;
-}
-
 // A DCP directory (FSDP's pytorch_model_fsdp_0/ and optimizer_0/, or a bare checkpoint):
 // its .metadata reads, and every .distcp file holds the chunks it names.
 void AuditDcp(const std::string& dir, CheckpointAudit* c) {
@@ -183,12 +174,7 @@ bool HfSaveOnlyModel(const std::string& dir) {
 // against its storages. A PEFT adapter is the model, and needs its adapter_config.json.
 void AuditWeights(const std::string& dir, CheckpointAudit* c) {
   const std::string weights = ModelWeightsFile(dir);
-  if (weights.empty()) {
-    return Fail(c, "incomplete",
-                dir +
-                    ": no model weights (model.safetensors, an index, pytorch_model.bin, "
-                    "or a PEFT adapter_model.safetensors)");
-  }
+  if (weights.empty()) return Fail(c, "incomplete", dir + ": " + kNoModelWeights);
   if (weights.rfind("adapter_model", 0) == 0 && !fs::exists(dir + "/" + hf::kAdapterConfigFile)) {
     Fail(c, "incomplete", dir + "/" + hf::kAdapterConfigFile + ": missing (PEFT saves it beside " + weights + ")");
   }
@@ -265,7 +251,7 @@ void AuditHfRngFiles(const std::string& dir, const std::set<int64_t>& ranks, boo
 
 // What the cheap checks read: the JIT save's marker, trainer_state.json, the weights'
 // headers, every torch.save archive's directory; and the checkpoint's size.
-void ReadHfFiles(const std::string& dir, const std::vector<std::string>& files, bool deepspeed, CheckpointAudit* c) {
+void ReadHfFiles(const std::string& dir, const std::vector<std::string>& files, CheckpointAudit* c) {
   auto has = [&](const std::string& f) { return fs::exists(dir + "/" + f); };
   std::error_code ec;
   if (has(hf::kIncompleteMarkerFile)) {
@@ -277,7 +263,11 @@ void ReadHfFiles(const std::string& dir, const std::vector<std::string>& files, 
     Status st = ReadJsonFile(dir + "/" + kTrainerStateFile, &state);
     if (!st.ok()) Fail(c, "corrupt", st.message());
   }
-  if (!(deepspeed && ModelWeightsFile(dir).empty())) AuditWeights(dir, c);  // ZeRO-3: the weights are in the shards
+  const std::string no_weights = MissingModelWeights(dir);  // the rule verify-resume's choice of checkpoint keeps
+  if (!no_weights.empty())
+    Fail(c, "incomplete", dir + ": " + no_weights);
+  else if (!ModelWeightsFile(dir).empty())
+    AuditWeights(dir, c);  // else ZeRO-3: the weights are in DeepSpeed's shards
   // Every byte the checkpoint holds, in DeepSpeed's and FSDP's subdirectories too.
   for (const auto& e : fs::recursive_directory_iterator(dir, fs::directory_options::none, ec)) {
     if (e.is_regular_file(ec)) c->bytes += e.file_size(ec);
@@ -313,7 +303,7 @@ void AuditHf(const std::string& dir, CheckpointAudit* c) {
   // optimizer.bin (full state dict).
   const bool fsdp = has(hf::kFsdpModelDir) || has("pytorch_model_fsdp.bin");
   // DeepSpeed holds the optimizer (and under ZeRO-3 the weights) in its own shards.
-  const bool deepspeed = has(hf::kDeepSpeedLatestFile) || HasTagDirectory(dir);
+  const bool deepspeed = IsDeepSpeedCheckpoint(dir);
   if (deepspeed) {
     std::set<int64_t> ds_ranks;
     AuditDeepSpeed(dir, ranks, c, &ds_ranks);
@@ -337,7 +327,7 @@ void AuditHf(const std::string& dir, CheckpointAudit* c) {
     if (!has(f)) Fail(c, "incomplete", dir + "/" + f + ": missing (HF writes it with every checkpoint)");
   }
   AuditHfRngFiles(dir, ranks, rng, only_model, fsdp, c);
-  ReadHfFiles(dir, files, deepspeed, c);
+  ReadHfFiles(dir, files, c);
 }
 
 // --verify, after the cheap checks passed: Lockstep checkpoints have every checksum

@@ -33,7 +33,8 @@ std::string UnfinishedSave(const std::string& checkpoint) {
   if (fs::exists(checkpoint + "/" + kTrainerStateFile)) {
     nlohmann::json state;  // stopped while writing it, it is there but cut short
     const Status st = ReadJsonFile(checkpoint + "/" + kTrainerStateFile, &state);
-    return st.ok() ? "" : st.message();
+    if (!st.ok()) return st.message();
+    return MissingModelWeights(checkpoint);  // the Trainer's resume refuses a checkpoint without them
   }
   std::error_code ec;
   if (fs::is_empty(checkpoint, ec) || ec) return "empty: its save had written nothing yet";

@@ -61,7 +61,8 @@ Status VerifyResumeCommand(const VerifyCmdOptions& options, VerifyCmdReport* rep
 // commits last: Lockstep's manifest (the directory is renamed into place whole); for the HF
 // Trainer, which writes checkpoint-N in place, trainer_state.json after the weights,
 // optimizer and RNG (one stopped during a save has the rest without it, or that file cut
-// short), and no JIT save's checkpoint-is-incomplete.txt. A script's own format cannot be
+// short), and no JIT save's checkpoint-is-incomplete.txt; and the weights its resume
+// requires (formats' MissingModelWeights, the audit's rule too). A script's own format cannot be
 // judged and is taken as it is.
 std::string UnfinishedSave(const std::string& checkpoint);
 

@@ -14,10 +14,21 @@
 namespace lockstep {
 namespace {
 
-TEST(UnfinishedSave, AnHfSaveIsFinishedOnceItsTrainerStateIsWholeAndNoJitMarkerRemains) {
+TEST(UnfinishedSave, AnHfSaveIsFinishedOnceItsTrainerStateIsWholeBesideItsWeightsAndNoJitMarkerRemains) {
   test::ScratchDir dir;
   const std::string ckpt = dir.Join("checkpoint-16");
   ASSERT_TRUE(CopyTree(test::HfRun() + "/checkpoint-16", ckpt).ok());
+  EXPECT_EQ(UnfinishedSave(ckpt), "");
+
+  // The Trainer's resume refuses a checkpoint without weights, whole trainer_state.json or not;
+  // under DeepSpeed ZeRO-3 its shards hold them.
+  const std::string weights = test::ReadAll(ckpt + "/" + hf::kSafetensorsFile);
+  ASSERT_TRUE(RemoveTree(ckpt + "/" + hf::kSafetensorsFile).ok());
+  EXPECT_NE(UnfinishedSave(ckpt).find("no model weights"), std::string::npos) << UnfinishedSave(ckpt);
+  ASSERT_TRUE(MakeDirs(ckpt + "/global_step16").ok());
+  EXPECT_EQ(UnfinishedSave(ckpt), "");
+  ASSERT_TRUE(RemoveTree(ckpt + "/global_step16").ok());
+  test::WriteAll(ckpt + "/" + hf::kSafetensorsFile, weights);
   EXPECT_EQ(UnfinishedSave(ckpt), "");
 
   test::WriteAll(ckpt + "/" + hf::kIncompleteMarkerFile, "Checkpoint started at step 16 and in progress...");
