@@ -5,6 +5,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -28,6 +29,16 @@ class FullDisk : public ::testing::Test {
   test::ScratchDir dir_;
   bool mounted_ = false;
 };
+
+// Writes `path` until its disk is full.
+void FillDisk(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr) << path;
+  const std::string block(4096, 'x');
+  while (std::fwrite(block.data(), 1, block.size(), f) == block.size() && std::fflush(f) == 0) {
+  }
+  std::fclose(f);
+}
 
 // Trains into the full disk with `extra` flags and checks the failure and what is left.
 void ExpectFullDiskFailsCleanly(const std::string& run, const std::string& extra) {
@@ -54,18 +65,17 @@ TEST_F(FullDisk, ABackgroundSaveThatFillsTheDiskFailsTheRunTheSameWay) {
   ExpectFullDiskFailsCleanly(dir_.Join("run"), " --save_async true");
 }
 
-// `lockstep replay` works in a scratch copy under TMPDIR: when that disk is full, the
-// error says so (not a damaged run), exits 1, and the run directory is untouched.
+// `lockstep replay` continues a scratch copy of the step log under TMPDIR: when that disk is
+// full, the error says so (not a damaged run), exits 1, and the run directory is untouched.
 TEST_F(FullDisk, AReplayWhoseScratchDiskIsFullSaysSoAndLeavesTheRunAlone) {
   test::ScratchDir elsewhere;
   const std::string run = elsewhere.Join("run");
-  ASSERT_EQ(test::RunCommand(std::string(LOCKSTEP_BIN) +
-                             " train --quiet --max_steps 20 --save_steps 10 --hidden_size 2048"
-                             " --output_dir " +
-                             run)
-                .code,
-            0);
+  ASSERT_EQ(
+      test::RunCommand(std::string(LOCKSTEP_BIN) + " train --quiet --max_steps 20 --save_steps 10 --output_dir " + run)
+          .code,
+      0);
   const std::string before = test::ReadAll(run + "/steps.jsonl.zst");
+  FillDisk(dir_.Join("filler"));
   const auto o = test::RunCommand("TMPDIR=" + dir_.path() + " " + LOCKSTEP_BIN + " replay " + run +
                                   " --from checkpoint-10 --steps 2");
   EXPECT_EQ(o.code, 1) << o.out;

@@ -157,13 +157,15 @@ Status ReplayRunSteps(const ReplayRequest& request, ReplayRunInfo* info) {
   LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(request.checkpoint + "/training_args.json", &saved));
   LOCKSTEP_RETURN_IF_ERROR(ApplyArgsJson(saved, request.checkpoint + "/training_args.json", &args));
 
-  // A scratch run directory: the checkpoint and the log it continues, nothing else.
+  // The run's step log is read where it is, so its damage names the run's file; the resume
+  // continues a copy of it in a scratch run directory, and reads the checkpoint in place.
+  const std::string log = request.run_dir + "/" + kStepLogFile;
+  StepLogContents contents;
+  LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(log, &contents));
   const char* tmp = std::getenv("TMPDIR");
   std::string scratch = std::string(tmp && *tmp ? tmp : "/tmp") + "/lockstep-replay-XXXXXX";
   if (::mkdtemp(scratch.data()) == nullptr) return Status::IOError(scratch + ": cannot create a scratch directory");
-  const std::string copy = scratch + "/" + CheckpointDirName(from);
-  Status st = CopyTree(request.checkpoint, copy);
-  if (st.ok()) st = CopyTree(request.run_dir + "/" + kStepLogFile, scratch + "/" + kStepLogFile);
+  Status st = CopyTree(log, scratch + "/" + kStepLogFile);
   if (st.ok()) {
     args.output_dir = scratch;
     if (!request.device.empty()) args.device = request.device;
@@ -171,7 +173,7 @@ Status ReplayRunSteps(const ReplayRequest& request, ReplayRunInfo* info) {
     TrainOptions options;
     options.show_progress = false;
     options.warn_on_override = false;  // a replay elsewhere is asked for, not a mistake
-    options.resume_from = copy;
+    options.resume_from = request.checkpoint;
     // Another device or thread count makes a different run: allowed here, and what is judged.
     options.resume_override =
         (!request.device.empty() && request.device != saved.value("device", std::string())) ||
@@ -190,15 +192,10 @@ Status ReplayRunSteps(const ReplayRequest& request, ReplayRunInfo* info) {
   }
   RemoveTree(scratch);  // best effort: a leftover scratch copy harms nothing
   if (st.IsIOError()) {
-    // A write or fsync failed: that is the scratch copy (a full TMPDIR), never the run.
+    // A write or fsync failed: that is the scratch copy (a full TMPDIR), never the run,
+    // which a replay only reads, and whose checkpoint ValidateCheckpoint read whole above.
     st = st.WithMessage("replay's scratch copy under " + fs::path(scratch).parent_path().string() +
                         " (set TMPDIR elsewhere): " + st.message());
-  } else {
-    // What was read is the run's: messages name its files, not the copies a user never saw.
-    std::string message = st.message();
-    for (size_t at; (at = message.find(scratch)) != std::string::npos;)
-      message.replace(at, scratch.size(), request.run_dir);
-    st = st.WithMessage(message);
   }
   info->from_step = from;
   info->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
