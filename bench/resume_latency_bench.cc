@@ -79,7 +79,7 @@ void BM_Resume(benchmark::State& state) {
     o.stop_after_step = step + 1;
     const auto start = std::chrono::steady_clock::now();
     double to_first_step = 0;
-    o.on_event = [&](const char* event, int64_t s) {
+    o.hooks.on_event = [&](const char* event, int64_t s) {
       if (s == step + 1 && std::string(event) == "step") {
         to_first_step = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       }

@@ -122,7 +122,7 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
     TrainingArgs args;
     Status st = CollectTrainingArgs(flags->training, &args);
     TrainOptions options;
-    if (st.ok() && !ParseResumeFault(flags->fault, &options.fault)) {
+    if (st.ok() && !ParseResumeFault(flags->fault, &options.faults.resume)) {
       st = Status::InvalidArgument("--fault-inject " + flags->fault +
                                    ": expected one of rng, sampler, "
                                    "optimizer, scheduler, loss-sums");
@@ -148,7 +148,7 @@ std::function<int()> AddTrainCommand(CLI::App* app) {
       auto report = [fd](const char* event, int64_t step) { WriteEvent(fd, event, step); };
       probe = std::make_unique<SaveIoProbe>(report, crash);
       SetIoHook(probe.get());
-      options.on_event = [report, p = probe.get()](const char* event, int64_t step) {
+      options.hooks.on_event = [report, p = probe.get()](const char* event, int64_t step) {
         p->OnEvent(event, step);
         report(event, step);
       };

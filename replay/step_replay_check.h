@@ -50,7 +50,7 @@ class ReplayJudge {
   static Status Open(const std::string& run_dir, int64_t from_step, int64_t steps, const Tolerance& tolerance,
                      std::unique_ptr<ReplayJudge>* out);
 
-  // The logged record of `step`, for the replay to restore from (TrainOptions::replay_step_begin).
+  // The logged record of `step`, for the replay to restore from (TrainHooks::replay_step_begin).
   Status Begin(int64_t step, nlohmann::json* logged);
   // Checks a recomputed record; `*stop` at the first mismatch or after the last step.
   Status End(const nlohmann::json& recomputed, bool* stop);

@@ -36,7 +36,7 @@ TrainOptions Quiet() {
   TrainOptions o;
   o.show_progress = false;
   auto ticks = std::make_shared<double>(0.0);
-  o.clock = [ticks] { return *ticks += 0.001; };
+  o.hooks.clock = [ticks] { return *ticks += 0.001; };
   return o;
 }
 

@@ -68,7 +68,7 @@ Status CheckCheckpointOfRun(const std::string& run_dir, const std::string& check
 }  // namespace
 
 Status TrainingRun::BeginReplayedStep(int64_t step, json* logged) {
-  LOCKSTEP_RETURN_IF_ERROR(options_.replay_step_begin(step, logged));
+  LOCKSTEP_RETURN_IF_ERROR(options_.hooks.replay_step_begin(step, logged));
   if (!IsRankZero() && logged->is_object()) {
     // Rank r of a data-parallel replay trains on what rank r drew: the record's other ranks.
     const json batches = logged->value("batches_other_ranks", json()), rng = logged->value("rng_other_ranks", json());
@@ -110,7 +110,7 @@ Status TrainingRun::EndReplayedStep(const json& record) {
   if (IsRankZero()) {
     json as_logged = record;  // raw RNG states become digests, as the log stores them
     DigestRawStates(&as_logged);
-    LOCKSTEP_RETURN_IF_ERROR(options_.replay_step_end(as_logged, &stop));
+    LOCKSTEP_RETURN_IF_ERROR(options_.hooks.replay_step_end(as_logged, &stop));
   }
   if (world_ > 1) {
     torch::Tensor flag = torch::tensor({stop ? 1.0 : 0.0}, torch::kFloat64);
@@ -122,24 +122,24 @@ Status TrainingRun::EndReplayedStep(const json& record) {
 }
 
 void TrainingRun::StartTrace(int64_t /*step*/) {
-  if (!options_.on_trace) return;
-  const std::string fault = options_.numerics_fault_module;
+  if (!options_.hooks.on_trace) return;
+  const std::string fault = options_.faults.numerics_module;
   model_->SetTracer([this, fault](const std::string& module, const torch::Tensor& out) {
     const torch::Tensor result = module == fault ? out * (1.0 + std::ldexp(1.0, -23)) : out;
     torch::Tensor c = result.detach().to(torch::kCPU, torch::kFloat32).contiguous();
-    options_.on_trace(ModuleTraceEntry("forward", module, trace_micro_batch_, c.sizes().vec(), c.data_ptr<float>(),
-                                       static_cast<size_t>(c.numel())));
+    options_.hooks.on_trace(ModuleTraceEntry("forward", module, trace_micro_batch_, c.sizes().vec(),
+                                             c.data_ptr<float>(), static_cast<size_t>(c.numel())));
     return result;
   });
 }
 
 void TrainingRun::FinishTrace() {
   model_->SetTracer(nullptr);
-  if (!options_.on_trace) return;
+  if (!options_.hooks.on_trace) return;
   for (const auto& p : model_->named_parameters()) {
     if (!p.value().grad().defined()) continue;
     torch::Tensor g = p.value().grad().detach().to(torch::kCPU, torch::kFloat32).contiguous();
-    options_.on_trace(
+    options_.hooks.on_trace(
         ModuleTraceEntry("grad", p.key(), -1, g.sizes().vec(), g.data_ptr<float>(), static_cast<size_t>(g.numel())));
   }
 }
@@ -179,12 +179,12 @@ Status ReplayRunSteps(const ReplayRequest& request, ReplayRunInfo* info) {
         (!request.device.empty() && request.device != saved.value("device", std::string())) ||
         (request.num_threads > 0 && json(request.num_threads) != saved.value("num_threads", json()));
     options.stop_after_step = from + request.steps;
-    options.write_checkpoints = false;
-    options.replay_step_begin = request.step_begin;
-    options.replay_step_end = request.step_end;
-    options.trace_step = request.trace_step;
-    options.on_trace = request.on_trace;
-    options.numerics_fault_module = request.numerics_fault_module;
+    options.hooks.write_checkpoints = false;
+    options.hooks.replay_step_begin = request.step_begin;
+    options.hooks.replay_step_end = request.step_end;
+    options.hooks.trace_step = request.trace_step;
+    options.hooks.on_trace = request.on_trace;
+    options.faults.numerics_module = request.numerics_fault_module;
     TrainResult result;
     st = RunTraining(args, options, &result);
     info->device = result.device;

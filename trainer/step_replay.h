@@ -20,13 +20,13 @@ struct ReplayRequest {
   int64_t steps = 1;        // how many steps after the checkpoint
   std::string device;       // "cpu" or "cuda"; "" replays on the device the checkpoint names
   int64_t num_threads = 0;  // intra-op threads; 0 replays with the checkpoint's
-  // As in TrainOptions (trainer/trainer.h): the logged record for a step, and each
+  // As in TrainHooks (trainer/trainer.h): the logged record for a step, and each
   // recomputed record (set *stop to end the replay there).
   std::function<Status(int64_t step, nlohmann::json* logged)> step_begin;
   std::function<Status(const nlohmann::json& record, bool* stop)> step_end;
   int64_t trace_step = 0;  // record a module trace of this step (0: none)
   std::function<void(const nlohmann::json& entry)> on_trace;
-  std::string numerics_fault_module;  // TESTING ONLY, see TrainOptions
+  std::string numerics_fault_module;  // TESTING ONLY, see TrainFaults
 };
 
 struct ReplayRunInfo {

@@ -27,9 +27,9 @@ Status TrainingRun::BeginStep(int64_t epoch, int64_t update, StepWork* w) {
   w->step = state_.global_step + 1;
   w->window = plan_.WindowSize(update);
   w->first_mb = plan_.WindowStart(update);
-  if (options_.replay_step_begin) LOCKSTEP_RETURN_IF_ERROR(BeginReplayedStep(w->step, &w->logged));
+  if (options_.hooks.replay_step_begin) LOCKSTEP_RETURN_IF_ERROR(BeginReplayedStep(w->step, &w->logged));
   // Off only for `lockstep bench`, which measures what recording costs (--no-step-log).
-  w->recording = options_.record_steps || options_.replay_step_begin;
+  w->recording = options_.record_steps || options_.hooks.replay_step_begin;
   const bool full_rng = options_.rng_full_state_every > 0 && (w->step - 1) % options_.rng_full_state_every == 0;
   w->record = {{"step", w->step},
                {"sampler",
@@ -68,7 +68,7 @@ void TrainingRun::NextBatches(StepWork* w) {
 // Each micro-batch's loss is scaled by the items of the whole window, so a short last
 // window is averaged over its real size (HF's num_items_in_batch).
 void TrainingRun::ForwardBackward(StepWork* w) {
-  if (options_.trace_step == w->step) StartTrace(w->step);
+  if (options_.hooks.trace_step == w->step) StartTrace(w->step);
   model_->train();
   optimizer_->ZeroGrad();
   w->step_loss = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
@@ -85,9 +85,9 @@ void TrainingRun::ForwardBackward(StepWork* w) {
 }
 
 Status TrainingRun::Update(StepWork* w) {
-  w->lr = schedule_.LrAt(scheduler_step_);            // update s uses the lr after s-1 scheduler steps
-  LOCKSTEP_RETURN_IF_ERROR(AllReduceGradients());     // once per window, after its last micro-batch
-  if (options_.trace_step == w->step) FinishTrace();  // gradients before clipping scales them
+  w->lr = schedule_.LrAt(scheduler_step_);                  // update s uses the lr after s-1 scheduler steps
+  LOCKSTEP_RETURN_IF_ERROR(AllReduceGradients());           // once per window, after its last micro-batch
+  if (options_.hooks.trace_step == w->step) FinishTrace();  // gradients before clipping scales them
   w->grad_norm = ClipGradNorm(optimizer_->params(), args_.max_grad_norm);
   optimizer_->Step(w->lr);
   ++scheduler_step_;  // HF: lr_scheduler.step() right after optimizer.step()
@@ -118,7 +118,7 @@ Status TrainingRun::RecordStep(StepWork* w) {
     ScopeSeconds cost(&recording_s_);
     LOCKSTEP_RETURN_IF_ERROR(GatherRankRecords(record["batches"], w->other_rng_states, &record));
   }
-  if (options_.replay_step_end) LOCKSTEP_RETURN_IF_ERROR(EndReplayedStep(record));
+  if (options_.hooks.replay_step_end) LOCKSTEP_RETURN_IF_ERROR(EndReplayedStep(record));
   if (w->recording && IsRankZero()) {
     ScopeSeconds cost(&recording_s_);
     LOCKSTEP_RETURN_IF_ERROR(step_log_->Append(std::move(record)));  // the record is done with here

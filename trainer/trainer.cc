@@ -212,7 +212,7 @@ Status TrainingRun::StopIfAsked(bool* stopped) {
   *stopped = false;
   const bool asked = (options_.stop_after_step && state_.global_step == *options_.stop_after_step) || replay_stop_;
   if (!(asked || StopRequested()) || state_.global_step >= plan_.max_steps) return Status::Ok();
-  if (last_saved_step_ != state_.global_step && options_.write_checkpoints) {
+  if (last_saved_step_ != state_.global_step && options_.hooks.write_checkpoints) {
     LOCKSTEP_RETURN_IF_ERROR(SaveCheckpointNow());
   }
   stopped_early_ = *stopped = true;
@@ -251,7 +251,7 @@ Status TrainingRun::LogEvaluateSave(bool epoch_end) {
     progress_->Note(EvalNote(step, metrics, BestMetricKey(args_), new_best));
     if (args_.save_strategy == "best" && new_best) save = true;
   }
-  if (save && options_.write_checkpoints) LOCKSTEP_RETURN_IF_ERROR(SaveCheckpointNow());
+  if (save && options_.hooks.write_checkpoints) LOCKSTEP_RETURN_IF_ERROR(SaveCheckpointNow());
   return Status::Ok();
 }
 

@@ -20,12 +20,43 @@
 
 namespace lockstep {
 
-struct TrainOptions {
-  bool show_progress = true;          // the display on stderr
-  bool interactive_progress = false;  // redraw one line in place (stderr is a terminal)
+// How a caller observes and steers a run from outside its loop: the tools built on the
+// trainer (replay, verify-resume, bench) and tests. None of it is a setting of the run.
+struct TrainHooks {
   // Seconds on a monotonic clock; the step log's wall_time comes from it. Tests inject a
   // fake clock to show two runs' logs are byte-identical; unset means the steady clock.
   std::function<double()> clock;
+  // Called as the run goes: ("step", s) after step s is logged, ("save", s) before
+  // checkpoint-s is written and ("saved", s) after it is committed. verify-resume uses
+  // these to time its kills; they must not throw.
+  std::function<void(const char* event, int64_t step)> on_event;
+
+  // Replay (trainer/step_replay.h). As step s begins, `replay_step_begin(s, &logged)` gives
+  // the record the log holds for s (null for none): the run restores the full generator
+  // states it carries and trains on its sample ids. After the step, `replay_step_end` sees
+  // the recomputed record; setting `*stop` ends the run there.
+  std::function<Status(int64_t step, nlohmann::json* logged)> replay_step_begin;
+  std::function<Status(const nlohmann::json& record, bool* stop)> replay_step_end;
+  bool write_checkpoints = true;  // false: checkpoints and results files are not written
+  // Module tracing: during step `trace_step`, each module's forward output and then each
+  // parameter's gradient go to `on_trace` (formats/module_trace.h entries).
+  int64_t trace_step = 0;
+  std::function<void(const nlohmann::json& entry)> on_trace;
+};
+
+// TESTING ONLY: faults injected so tests can show that Lockstep's checks catch them. Never
+// set them in real training.
+struct TrainFaults {
+  ResumeFault resume = ResumeFault::kNone;  // a resume that restores one piece wrongly
+  // While tracing, scales this module's output by (1 + 2^-23), as a changed reduction order
+  // inside it would move its bits, so tests can show the trace diff naming it.
+  std::string numerics_module;
+};
+
+// How to run: the user's choices that are not training settings (TrainingArgs holds those).
+struct TrainOptions {
+  bool show_progress = true;          // the display on stderr
+  bool interactive_progress = false;  // redraw one line in place (stderr is a terminal)
   StepLogOptions step_log;
   // False only to measure what recording costs (`lockstep bench`): no step records are
   // built or written (the log holds its header alone), so the run cannot be resumed or
@@ -44,31 +75,13 @@ struct TrainOptions {
   // Stop after this step as a preempted run would: a checkpoint is saved at it (unless
   // the schedule just saved one) and no results files are written. For resume testing.
   std::optional<int64_t> stop_after_step;
-  ResumeFault fault = ResumeFault::kNone;  // testing only, see ResumeFault
   // Preemption. When the flag this points at becomes non-zero (a SIGTERM/SIGINT handler
   // stores the signal number), the run finishes its current optimizer step, saves a
   // checkpoint there, flushes the step log and stops: TrainResult::stopped_by_signal.
   const volatile std::sig_atomic_t* stop_signal = nullptr;
-  // Called as the run goes: ("step", s) after step s is logged, ("save", s) before
-  // checkpoint-s is written and ("saved", s) after it is committed. verify-resume uses
-  // these to time its kills; they must not throw.
-  std::function<void(const char* event, int64_t step)> on_event;
 
-  // Replay (trainer/step_replay.h). As step s begins, `replay_step_begin(s, &logged)` gives
-  // the record the log holds for s (null for none): the run restores the full generator
-  // states it carries and trains on its sample ids. After the step, `replay_step_end` sees
-  // the recomputed record; setting `*stop` ends the run there.
-  std::function<Status(int64_t step, nlohmann::json* logged)> replay_step_begin;
-  std::function<Status(const nlohmann::json& record, bool* stop)> replay_step_end;
-  bool write_checkpoints = true;  // false: checkpoints and results files are not written
-  // Module tracing: during step `trace_step`, each module's forward output and then each
-  // parameter's gradient go to `on_trace` (formats/module_trace.h entries).
-  int64_t trace_step = 0;
-  std::function<void(const nlohmann::json& entry)> on_trace;
-  // TESTING ONLY: while tracing, scales this module's output by (1 + 2^-23), as a changed
-  // reduction order inside it would move its bits, so tests can show the trace diff
-  // naming it. Never set it in real training.
-  std::string numerics_fault_module;
+  TrainHooks hooks;
+  TrainFaults faults;
 };
 
 struct TrainResult {

@@ -50,7 +50,7 @@ Status TrainingRun::Resume(const std::string& checkpoint) {
   if (!skipped_checkpoints_.empty()) event["skipped_checkpoints"] = skipped_checkpoints_;
   if (!removed_leftovers_.empty()) event["removed_leftovers"] = removed_leftovers_;
   if (!step_log_damage_.is_null()) event["step_log_damage"] = step_log_damage_;
-  if (options_.fault != ResumeFault::kNone) event["fault_injected"] = ResumeFaultName(options_.fault);
+  if (options_.faults.resume != ResumeFault::kNone) event["fault_injected"] = ResumeFaultName(options_.faults.resume);
   LOCKSTEP_RETURN_IF_ERROR(step_log_->AppendEvent("resume", event));
   Emit("resumed", state_.global_step);
   return Status::Ok();

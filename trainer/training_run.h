@@ -42,7 +42,7 @@ class TrainingRun {
 
  private:
   bool ResultsWritten() const;
-  double Now() const { return options_.clock ? options_.clock() : SteadySeconds(); }
+  double Now() const { return options_.hooks.clock ? options_.hooks.clock() : SteadySeconds(); }
   static double SteadySeconds() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   }
@@ -91,7 +91,7 @@ class TrainingRun {
   bool SignalArrived() const { return options_.stop_signal != nullptr && *options_.stop_signal != 0; }
   bool StopRequested() const { return world_ > 1 ? stop_agreed_ : SignalArrived(); }
   void Emit(const char* event, int64_t step) const {
-    if (options_.on_event) options_.on_event(event, step);
+    if (options_.hooks.on_event) options_.hooks.on_event(event, step);
   }
   // One optimizer step in named parts (train_step.cc), as llm.c's loop reads.
   struct StepWork {

@@ -33,7 +33,7 @@ Status DecodeState(const json& state, const std::string& path, const char* what,
 }  // namespace
 
 std::vector<StateFile> TrainingRun::StateFiles() {
-  const ResumeFault fault = options_.fault;
+  const ResumeFault fault = options_.faults.resume;
   std::vector<StateFile> files;
   files.push_back(JsonStateFile(
       "training_args.json", [this] { return TrainingArgsToJson(args_); },
@@ -124,7 +124,7 @@ json TrainingRun::SchedulerJson() const {
 }
 
 Status TrainingRun::LoadScheduler(const json& j) {
-  scheduler_step_ = Injected(options_.fault, ResumeFault::kScheduler) ? 0 : j.at("last_epoch").get<int64_t>();
+  scheduler_step_ = Injected(options_.faults.resume, ResumeFault::kScheduler) ? 0 : j.at("last_epoch").get<int64_t>();
   return Status::Ok();
 }
 
@@ -152,7 +152,7 @@ Status TrainingRun::LoadLoop(const json& j, const std::string& path) {
   std::memcpy(&tr_loss_, &bits32, sizeof(bits32));
   total_loss_ = j.at("total_loss").get<double>();
   globalstep_last_logged_ = j.at("globalstep_last_logged").get<int64_t>();
-  if (Injected(options_.fault, ResumeFault::kLossSums)) {
+  if (Injected(options_.faults.resume, ResumeFault::kLossSums)) {
     tr_loss_ = 0.0f;
     total_loss_ = 0.0;
     globalstep_last_logged_ = state_.global_step;
@@ -178,7 +178,7 @@ Status TrainingRun::LoadSampler(const json& j, const std::string& path) {
   const int64_t done = j.at("updates_done_in_epoch").get<int64_t>();
   std::vector<uint8_t> state;
   LOCKSTEP_RETURN_IF_ERROR(DecodeState(j.at("generator_state_at_epoch_start"), path, "sampler", &state));
-  if (Injected(options_.fault, ResumeFault::kSamplerPosition)) return Status::Ok();  // epoch 0, position 0
+  if (Injected(options_.faults.resume, ResumeFault::kSamplerPosition)) return Status::Ok();  // epoch 0, position 0
   if (done < plan_.updates_per_epoch) {
     sampler_->RestoreEpoch(epoch, state);
     sampler_restored_ = true;
@@ -194,13 +194,13 @@ Status TrainingRun::LoadSampler(const json& j, const std::string& path) {
 Status TrainingRun::LoadRng(const json& j, const std::string& path) {
   std::vector<uint8_t> cpu_state;
   LOCKSTEP_RETURN_IF_ERROR(DecodeState(j.at("cpu"), path, "CPU", &cpu_state));
-  if (Injected(options_.fault, ResumeFault::kRng)) return Status::Ok();
+  if (Injected(options_.faults.resume, ResumeFault::kRng)) return Status::Ok();
   SetGeneratorStateBytes(DefaultGenerator(torch::kCPU), cpu_state);
   if (device_.is_cuda()) {
     std::vector<uint8_t> cuda_state;
     if (!j.contains("cuda")) {
       // A CPU run replayed on a GPU (lockstep replay --device cuda) starts the CUDA generator fresh.
-      if (options_.replay_step_begin) return Status::Ok();
+      if (options_.hooks.replay_step_begin) return Status::Ok();
       return Status::Corruption(path + ": no CUDA generator state for a CUDA run");
     }
     LOCKSTEP_RETURN_IF_ERROR(DecodeState(j.at("cuda"), path, "CUDA", &cuda_state));
