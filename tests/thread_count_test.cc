@@ -2,6 +2,7 @@
 // floating-point reductions, so a resume takes the checkpoint's count, not the
 // environment's, and refuses a different one unless overridden. The step log's header
 // records it with the BLAS library LibTorch runs on.
+#include <cstdlib>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include "diff/run_diff.h"
 #include "formats/step_log.h"
 #include "tests/test_util.h"
+#include "trainer/blas_info.h"
 
 namespace lockstep {
 namespace {
@@ -78,6 +80,64 @@ TEST(ThreadCount, AnotherCountOnResumeIsRefusedUnlessOverridden) {
   ASSERT_EQ(log.events.size(), 1u);
   EXPECT_EQ(log.events[0].record["changed_settings"][0]["setting"], "num_threads") << log.events[0].record.dump();
   EXPECT_EQ(log.records.back().value("resume_override", false), true);
+}
+
+}  // namespace
+}  // namespace lockstep
+
+namespace lockstep {
+namespace {
+
+// MKL (the PyPI wheel's BLAS) on an AVX-512 CPU returned last-bit differences from run to run
+// unless its code branch was pinned: verify-resume said DIVERGED at step 3 in about 1 run in
+// 10 under load. The trainer pins the branch unless the environment names one, the header
+// records it, and a resume on another branch is refused as another BLAS would be.
+TEST(BlasBranch, MklIsPinnedUnlessTheEnvironmentNamesABranchOtherBlasAreLeftAlone) {
+  const char* before = std::getenv(kMklBranchVar);
+  const std::string saved = before != nullptr ? before : "";
+  ::unsetenv(kMklBranchVar);
+  const bool mkl = PinBlasBranch();
+  const char* pinned = std::getenv(kMklBranchVar);
+  if (mkl) {
+    ASSERT_NE(pinned, nullptr);
+    EXPECT_TRUE(std::string(pinned) == "AVX2" || std::string(pinned) == "COMPATIBLE") << pinned;
+    EXPECT_EQ(BlasInfo()["branch"], pinned);
+  } else {
+    EXPECT_EQ(pinned, nullptr) << "only MKL reads " << kMklBranchVar;
+    EXPECT_TRUE(BlasInfo()["branch"].is_null()) << BlasInfo().dump();
+  }
+  ::setenv(kMklBranchVar, "COMPATIBLE", 1);
+  EXPECT_EQ(PinBlasBranch(), mkl);
+  EXPECT_STREQ(std::getenv(kMklBranchVar), "COMPATIBLE");  // the user's choice stands
+  if (before != nullptr)
+    ::setenv(kMklBranchVar, saved.c_str(), 1);
+  else
+    ::unsetenv(kMklBranchVar);
+
+  const nlohmann::json rows = BlasChanges({{"library", "libtorch_cpu.so"}, {"branch", "AVX2"}},
+                                          {{"library", "libtorch_cpu.so"}, {"branch", "COMPATIBLE"}});
+  ASSERT_EQ(rows.size(), 1u) << rows.dump();
+  EXPECT_EQ(rows[0]["setting"], "blas.branch");
+  EXPECT_TRUE(BlasChanges({{"library", "x"}}, {{"library", "x"}, {"branch", "AVX2"}}).empty())
+      << "a header written before the branch was recorded compares only what it holds";
+}
+
+TEST(BlasBranch, AResumeOnAnotherMklBranchIsRefusedNamingIt) {
+  test::ScratchDir dir;
+  Train(std::string("env -u ") + kMklBranchVar, dir.Join("run"), " --stop-after-step 70");
+  StepLogContents log;
+  ASSERT_OK(ReadStepLog(dir.Join("run/") + kStepLogFile, &log));
+  const nlohmann::json branch = log.header["blas"]["branch"];
+  const auto resumed = test::RunCommand(std::string(kMklBranchVar) + "=COMPATIBLE " + kBin + " train --output_dir " +
+                                        dir.Join("run") + kRun + " --resume");
+  if (branch.is_null()) {  // OpenBLAS (Debian's LibTorch): MKL_CBWR means nothing to it
+    EXPECT_EQ(resumed.code, 0) << resumed.out;
+    return;
+  }
+  EXPECT_TRUE(branch == "AVX2" || branch == "COMPATIBLE") << branch.dump();
+  if (branch == "COMPATIBLE") return;  // a CPU without AVX2: the resume asks for the pinned branch itself
+  EXPECT_EQ(resumed.code, 2) << resumed.out;
+  EXPECT_NE(resumed.out.find("blas.branch: checkpoint \"AVX2\", now \"COMPATIBLE\""), std::string::npos) << resumed.out;
 }
 
 }  // namespace

@@ -99,6 +99,7 @@ Status TrainingRun::ResolveThreads(const std::string& checkpoint) {
 }
 
 Status TrainingRun::Setup() {
+  PinBlasBranch();                      // before any computation: MKL reads its branch once
   LOCKSTEP_RETURN_IF_ERROR(JoinJob());  // also resolves the device: a rank's GPU is its LOCAL_RANK's
   EnableDeterminism(device_);
   std::string checkpoint;
