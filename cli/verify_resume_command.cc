@@ -13,6 +13,7 @@
 #include "cli/exit_codes.h"
 #include "cli/train_main.h"
 #include "cli/training_flags.h"
+#include "formats/checkpoint.h"
 #include "formats/json_file.h"
 #include "replay/verify_cmd.h"
 #include "replay/verify_resume.h"
@@ -52,20 +53,28 @@ void PrintReport(const VerifyResumeReport& r) {
   std::printf("%-18s %-28s %-15s %-24s %-9s %s\n", "variant", "interruptions", "step records", "final checkpoint",
               "results", "verdict");
   for (const auto& v : r.variants) {
-    const RunComparison& c = v.comparison;
-    char steps[32], ckpt[48], results[16];
-    std::snprintf(steps, sizeof(steps), "%lld/%lld equal", static_cast<long long>(c.steps_matching),
-                  static_cast<long long>(c.reference_steps));
-    if (c.final_checkpoint.empty()) {
+    const RunDiff& d = v.diff;
+    char steps[32], ckpt[48];
+    std::snprintf(steps, sizeof(steps), "%lld/%lld equal", static_cast<long long>(d.steps_matching),
+                  static_cast<long long>(d.reference_steps));
+    // The final checkpoint: the checkpoint-N of the highest step the runs were compared on.
+    const CheckpointSummary* last = nullptr;
+    int64_t last_step = -1;
+    for (const auto& c : d.checkpoints) {
+      int64_t step = 0;
+      if (ParseCheckpointDirName(c.name, &step) && step > last_step) last = &c, last_step = step;
+    }
+    if (last == nullptr) {
       std::snprintf(ckpt, sizeof(ckpt), "(none saved)");
+    } else if (last->tensors_compared == 0 && !last->identical) {
+      std::snprintf(ckpt, sizeof(ckpt), "%s absent", last->name.c_str());
     } else {
       std::snprintf(ckpt, sizeof(ckpt), "%lld/%lld tensors equal",
-                    static_cast<long long>(c.checkpoint.tensors_identical),
-                    static_cast<long long>(c.checkpoint.tensors_compared));
+                    static_cast<long long>(last->tensors_compared - last->tensors_differing),
+                    static_cast<long long>(last->tensors_compared));
     }
-    std::snprintf(results, sizeof(results), "%s", c.results || c.log_history ? "DIFFER" : "equal");
-    std::printf("%-18s %-28s %-15s %-24s %-9s %s\n", v.name.c_str(), InterruptionsText(v).c_str(), steps, ckpt, results,
-                c.bit_exact() ? "BIT-EXACT" : "DIVERGED");
+    std::printf("%-18s %-28s %-15s %-24s %-9s %s\n", v.name.c_str(), InterruptionsText(v).c_str(), steps, ckpt,
+                d.results.empty() ? "equal" : "DIFFER", d.identical() ? "BIT-EXACT" : "DIVERGED");
   }
   for (const auto& v : r.variants) {
     if (v.name == "kill-random" || v.name == "crash-points") {
@@ -82,8 +91,8 @@ void PrintReport(const VerifyResumeReport& r) {
         for (const auto& s : in.skipped) std::printf("    skipped %s\n", s.c_str());
       }
     }
-    if (const auto first = v.comparison.First()) {
-      std::printf("\n%s: first divergence at %s\n", v.name.c_str(), first->ToString().c_str());
+    if (v.diff.first_divergence) {
+      std::printf("\n%s: first divergence at %s\n", v.name.c_str(), v.diff.first_divergence->ToString().c_str());
     }
   }
   std::printf("\nverdict: %s\n", r.bit_exact() ? "BIT-EXACT: every resumed run is the uninterrupted run"

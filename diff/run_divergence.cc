@@ -11,8 +11,6 @@
 #include <map>
 #include <set>
 
-#include "diff/checkpoint_diff.h"
-#include "diff/run_diff.h"
 #include "diff/step_compare.h"
 #include "diff/tensor_diff.h"
 #include "formats/checkpoint.h"
@@ -234,29 +232,53 @@ void CompareStepLogs(const RunSide& a, const RunSide& b, const Tolerance& tol, R
   }
 }
 
+// Entry i of two log histories: a missing entry, or the first key that differs, as a
+// divergence at the entry's step; `within` when the tolerance accepts every difference.
+std::optional<Divergence> CompareLogEntry(const json& ha, const json& hb, size_t i, const Tolerance& tol, bool* within,
+                                          RunDiff* out) {
+  *within = false;
+  const int64_t step = IntField(i < ha.size() ? ha[i] : hb[i], "step", 0);
+  const std::string entry = "log_history[" + std::to_string(i) + "]";
+  if (i >= ha.size() || i >= hb.size()) {
+    return MakeDivergence(step, cause::kLength, kTrainerStateFile, entry, i < ha.size() ? "present" : "(absent)",
+                          i < hb.size() ? "present" : "(absent)");
+  }
+  const auto j = FirstJsonDifference(ha[i], hb[i]);
+  if (!j) return std::nullopt;
+  const std::string key = j->path.substr(j->path.rfind('.') + 1);
+  *within = tol.any();
+  for (const auto& diff : JsonDifferences(ha[i], hb[i], 64)) {
+    *within = *within && NumbersWithinTolerance(diff.a, diff.b, tol) && IsNumericOutcome(CauseOfLogKey(diff.path));
+  }
+  if (!out->first_divergence && IsNumericOutcome(CauseOfLogKey(key)) && j->a.is_number() && j->b.is_number()) {
+    out->numerics[key] = FloatDistance(j->a.get<float>(), j->b.get<float>());
+  }
+  return MakeDivergence(step, CauseOfLogKey(key), kTrainerStateFile, entry + "." + key, Abbreviate(j->a),
+                        Abbreviate(j->b));
+}
+
 // Entry by entry, for runs without a step log (Hugging Face's).
 void CompareLogHistories(const json& ha, const json& hb, const Tolerance& tol, RunDiff* out) {
   for (size_t i = 0; i < std::max(ha.size(), hb.size()); ++i) {
-    const json& present = i < ha.size() ? ha[i] : hb[i];
-    const int64_t step = IntField(present, "step", 0);
-    std::optional<Divergence> d;
     bool within = false;
-    if (i >= ha.size() || i >= hb.size()) {
-      d = MakeDivergence(step, cause::kLength, "log_history", "(entry " + std::to_string(i) + ")",
-                         i < ha.size() ? "present" : "(absent)", i < hb.size() ? "present" : "(absent)");
-    } else if (auto j = FirstJsonDifference(ha[i], hb[i])) {
-      const std::string key = j->path.substr(j->path.rfind('.') + 1);
-      d = MakeDivergence(step, CauseOfLogKey(key), "log_history[" + std::to_string(i) + "]", key, Abbreviate(j->a),
-                         Abbreviate(j->b));
-      within = tol.any();
-      for (const auto& diff : JsonDifferences(ha[i], hb[i], 64)) {
-        within = within && NumbersWithinTolerance(diff.a, diff.b, tol) && IsNumericOutcome(CauseOfLogKey(diff.path));
-      }
-      if (!out->first_divergence && IsNumericOutcome(d->cause) && j->a.is_number() && j->b.is_number()) {
-        out->numerics[key] = FloatDistance(j->a.get<float>(), j->b.get<float>());
-      }
-    }
+    const auto d = CompareLogEntry(ha, hb, i, tol, &within, out);
     if (!Tally(d, within, out)) return;
+  }
+}
+
+// Beside the step logs: the log history's entries (mean losses over a logging window, eval
+// metrics) can differ where every step record agrees (a running loss sum restored wrong);
+// the first such entry is a divergence at its own step.
+void CompareLogHistoriesBesideStepLogs(const json& ha, const json& hb, const Tolerance& tol, RunDiff* out) {
+  for (size_t i = 0; i < std::max(ha.size(), hb.size()); ++i) {
+    bool within = false;
+    const auto d = CompareLogEntry(ha, hb, i, tol, &within, out);
+    if (!d) continue;
+    if (!within && (!out->first_outside_tolerance || d->step < *out->first_outside_tolerance)) {
+      out->first_outside_tolerance = d->step;
+    }
+    KeepEarliest(d, &out->first_divergence);
+    return;
   }
 }
 
@@ -318,10 +340,11 @@ Status CompareTopLevelModels(const RunSide& a, const RunSide& b, RunDiff* out) {
   CheckpointDiff diff;
   LOCKSTEP_RETURN_IF_ERROR(DiffCheckpoints(a.dir + "/" + wa, b.dir + "/" + wb, out->tolerance, &diff));
   const int64_t step = a.checkpoint_steps.empty() ? 0 : a.checkpoint_steps.back();
-  CheckpointSummary s{"final model (" + wa + ")", diff.identical(), diff.within_tolerance(), 0, std::nullopt};
+  CheckpointSummary s{"final model (" + wa + ")", diff.identical(), diff.within_tolerance(), 0, 0, std::nullopt};
+  s.tensors_compared = static_cast<int64_t>(diff.tensors.size());
   for (const auto& t : diff.tensors) {
     if (t.identical()) continue;
-    if (!s.first) s.first = MakeDivergence(step, cause::kWeights, wa, t.name, t.status, t.status);
+    if (!s.first) s.first = TensorDivergence(t, step, wa);
     ++s.tensors_differing;
   }
   if (!s.first && !diff.state.empty()) {
@@ -330,6 +353,30 @@ Status CompareTopLevelModels(const RunSide& a, const RunSide& b, RunDiff* out) {
   }
   out->checkpoints.push_back(s);
   return Status::Ok();
+}
+
+// The last step a run reached: its last step record, else its last log_history entry.
+int64_t LastStep(const RunSide& side) {
+  if (side.has_log) return side.log.records.empty() ? 0 : side.log.records.back().value("step", int64_t{0});
+  int64_t last = 0;
+  for (const auto& e : side.log_history) last = std::max(last, IntField(e, "step", 0));
+  return last;
+}
+
+// `has`'s last checkpoint, which `lacks` does not hold though it ran that far: a run that
+// ended without its final save (killed inside it) is not the run that made it.
+void LastCheckpointLacked(const RunSide& has, const RunSide& lacks, bool reference_lacks, RunDiff* out) {
+  if (has.checkpoint_steps.empty()) return;
+  const int64_t step = has.checkpoint_steps.back();
+  const std::string name = CheckpointDirName(step);
+  if (std::binary_search(lacks.checkpoint_steps.begin(), lacks.checkpoint_steps.end(), step) ||
+      LastStep(lacks) < step || CheckpointLayout(has.dir + "/" + name).empty()) {
+    return;
+  }
+  CheckpointSummary s{name, false, false, 0, 0, std::nullopt};
+  s.first = MakeDivergence(step, cause::kWeights, name, "(directory)", reference_lacks ? "(absent)" : "present",
+                           reference_lacks ? "present" : "(absent)");
+  out->checkpoints.push_back(s);
 }
 
 Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out) {
@@ -345,13 +392,11 @@ Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out
     diff.state.erase(std::remove_if(diff.state.begin(), diff.state.end(),
                                     [](const StateDifference& d) { return d.file == "training_args.json"; }),
                      diff.state.end());
-    CheckpointSummary s{name, diff.identical(), diff.within_tolerance(), 0, std::nullopt};
+    CheckpointSummary s{name, diff.identical(), diff.within_tolerance(), 0, 0, std::nullopt};
+    s.tensors_compared = static_cast<int64_t>(diff.tensors.size());
     for (const auto& t : diff.tensors) {
       if (t.identical()) continue;
-      if (!s.first) {
-        s.first = MakeDivergence(step, cause::kWeights, name + "/" + (t.file_a.empty() ? t.file_b : t.file_a), t.name,
-                                 t.first_a.empty() ? t.status : t.first_a, t.first_b.empty() ? t.status : t.first_b);
-      }
+      if (!s.first) s.first = TensorDivergence(t, step, name + "/" + (t.file_a.empty() ? t.file_b : t.file_a));
       ++s.tensors_differing;
     }
     if (!s.first && !diff.state.empty()) {
@@ -360,6 +405,8 @@ Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out
     }
     out->checkpoints.push_back(s);
   }
+  LastCheckpointLacked(a, b, /*reference_lacks=*/false, out);
+  LastCheckpointLacked(b, a, /*reference_lacks=*/true, out);
   return Status::Ok();
 }
 
@@ -432,6 +479,9 @@ static Status DiffRunsUnchecked(const std::string& reference, const std::string&
   LOCKSTEP_RETURN_IF_ERROR(LoadRun(candidate, &b));
   out->kind_a = a.kind;
   out->kind_b = b.kind;
+  for (const auto& e : b.log.events) {
+    if (e.record.value("kind", "") == "resume") out->candidate_resumes.push_back(e.record);
+  }
   const bool same_kind = a.kind == b.kind;
   DiffSettings(a.settings, b.settings, same_kind, &out->settings);
   DiffSettings(a.environment, b.environment, same_kind, &out->environment);
@@ -458,6 +508,7 @@ static Status DiffRunsUnchecked(const std::string& reference, const std::string&
   if (a.has_log && b.has_log) {
     out->compared_by = "step log";
     CompareStepLogs(a, b, tolerance, out);
+    CompareLogHistoriesBesideStepLogs(a.log_history, b.log_history, tolerance, out);
   } else {
     out->compared_by = "log_history";
     CompareLogHistories(a.log_history, b.log_history, tolerance, out);

@@ -42,6 +42,7 @@ struct CheckpointSummary {
   std::string name;  // "checkpoint-200"
   bool identical = false;
   bool within_tolerance = false;
+  int64_t tensors_compared = 0;
   int64_t tensors_differing = 0;
   std::optional<Divergence> first;  // its first difference, as a divergence at its step
 };
@@ -65,6 +66,7 @@ struct RunDiff {
   nlohmann::json coverage_a, coverage_b;
   bool results_within = true;  // ... all accepted by the tolerance
   Tolerance tolerance;
+  std::vector<nlohmann::json> candidate_resumes;  // the candidate log's "resume" records
 
   bool identical() const;
   // False when no step record, log entry or checkpoint was compared: then no verdict.
@@ -72,8 +74,13 @@ struct RunDiff {
   bool within_tolerance() const;  // identical, or every difference accepted by the tolerance
 };
 
-// Compares the runs in `reference` and `candidate`. A missing, corrupt or foreign directory
-// is a Status naming it; a difference between the runs is not an error.
+// Compares the runs in `reference` and `candidate`: the step logs record by record (else
+// log_history entry by entry), every checkpoint both hold tensor by tensor (and the last one
+// of either, which the other lacks though it ran that far), the final model, the results
+// files and the final trainer state; wall-clock fields are the only thing left out. With
+// the default Tolerance every comparison is bit for bit: what verify-resume calls. A
+// missing, corrupt or foreign directory is a Status naming it; a difference between the
+// runs is not an error.
 Status DiffRuns(const std::string& reference, const std::string& candidate, const Tolerance& tolerance, RunDiff* out);
 
 // The JSON contract: identical, within_tolerance, first_divergence (null or {step, cause,

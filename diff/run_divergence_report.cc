@@ -81,6 +81,7 @@ json RunDiffJson(const RunDiff& d) {
     checkpoints.push_back({{"name", c.name},
                            {"identical", c.identical},
                            {"within_tolerance", c.within_tolerance},
+                           {"tensors_compared", c.tensors_compared},
                            {"tensors_differing", c.tensors_differing},
                            {"first_difference", c.first ? c.first->ToJson() : json()}});
   }
@@ -106,7 +107,8 @@ json RunDiffJson(const RunDiff& d) {
       {"results", results},
       {"notes", d.notes},
       {"not_compared", d.not_compared.empty() ? json() : json(d.not_compared)},
-      {"coverage", d.coverage_a.is_null() ? json() : json{{"reference", d.coverage_a}, {"candidate", d.coverage_b}}}};
+      {"coverage", d.coverage_a.is_null() ? json() : json{{"reference", d.coverage_a}, {"candidate", d.coverage_b}}},
+      {"candidate_resumes", d.candidate_resumes}};
 }
 
 std::string RunDiffText(const RunDiff& d, const std::string& reference, const std::string& candidate) {
@@ -163,7 +165,7 @@ std::string RunDiffText(const RunDiff& d, const std::string& reference, const st
            "  candidate\n" + CoverageText(d.coverage_b);
   }
   if (!d.checkpoints.empty()) {
-    out += "\nCheckpoints in both runs:\n";
+    out += "\nCheckpoints:\n";
     const size_t n = d.checkpoints.size();
     for (size_t i = 0; i < n; ++i) {
       const CheckpointSummary& c = d.checkpoints[i];

@@ -1,16 +1,78 @@
 #include "diff/step_compare.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <map>
+#include <set>
 #include <string>
-
-#include "diff/run_diff.h"
 
 using nlohmann::json;
 
 namespace lockstep {
+namespace {
+
+// Cause before effect: where the data came from, the generators as the step began (a loop
+// that draws its batches from them, as a Python loop may, parts there first), what was
+// drawn, then what was computed. In a data-parallel job the other ranks' batches and
+// generators are causes as rank 0's are; a job of another size differs first in them.
+constexpr const char* kStepFieldOrder[] = {
+    "step",      "sampler",        "rng",  "batches", "batches_other_ranks", "rng_other_ranks", "lr",
+    "loss_bits", "grad_norm_bits", "epoch"};
+// Decimal renderings of fields compared through their bits; never the first cause.
+const std::set<std::string> kShadowFields = {"loss", "grad_norm", "wall_time", "kind"};
+
+// Full RNG states appear on some steps only; the digest beside each is what identifies it.
+json WithoutFullStates(json rng) {
+  if (rng.is_object()) {
+    for (auto& [name, generator] : rng.items()) {
+      if (generator.is_object()) generator.erase("base64");
+    }
+  }
+  return rng;
+}
+
+std::optional<Divergence> FieldDifference(int64_t step, const std::string& field, const json& a, const json& b) {
+  const auto d = field == "rng" ? FirstJsonDifference(WithoutFullStates(a), WithoutFullStates(b), field)
+                                : FirstJsonDifference(a, b, field);
+  if (!d) return std::nullopt;
+  return MakeDivergence(step, CauseOfStepField(d->path), "step log", d->path, Abbreviate(d->a), Abbreviate(d->b));
+}
+
+json ValueOr(const json& record, const std::string& key) {
+  return record.contains(key) ? record[key] : json("(absent)");
+}
+
+}  // namespace
+
+std::optional<Divergence> CompareStepRecords(const json& a, const json& b) {
+  const int64_t step = a.value("step", int64_t{0});
+  for (auto field = std::begin(kStepFieldOrder); field != std::end(kStepFieldOrder); ++field) {
+    auto d = FieldDifference(step, *field, ValueOr(a, *field), ValueOr(b, *field));
+    if (!d) continue;
+    for (auto later = field + 1; later != std::end(kStepFieldOrder); ++later) {
+      const auto e = FieldDifference(step, *later, ValueOr(a, *later), ValueOr(b, *later));
+      const bool a_cause = e && (e->cause == cause::kData || e->cause == cause::kRng || e->cause == cause::kLr);
+      if (a_cause && e->cause != d->cause && std::find(d->also.begin(), d->also.end(), e->cause) == d->also.end()) {
+        d->also.push_back(e->cause);
+      }
+    }
+    return d;
+  }
+  std::set<std::string> rest;
+  for (const auto& [k, v] : a.items()) rest.insert(k);
+  for (const auto& [k, v] : b.items()) rest.insert(k);
+  for (const auto& k : rest) {
+    if (kShadowFields.count(k) ||
+        std::find(std::begin(kStepFieldOrder), std::end(kStepFieldOrder), k) != std::end(kStepFieldOrder)) {
+      continue;
+    }
+    if (auto d = FieldDifference(step, k, ValueOr(a, k), ValueOr(b, k))) return d;
+  }
+  return std::nullopt;
+}
 
 float BitsToFloat(const json& bits) {
   if (!bits.is_string()) return NAN;

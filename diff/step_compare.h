@@ -1,18 +1,27 @@
-// Comparing one step record with another (the log's with a replay's, or two runs') beyond
-// bit equality: float32 loss and grad-norm bits within a tolerance, with their ULP and
-// relative distance. Shared by `lockstep diff` and `lockstep replay`. No LibTorch here.
+// Comparing one step record with another (the log's with a replay's, or two runs'): the
+// first field that differs, named with its cause, and beyond bit equality float32 loss and
+// grad-norm bits within a tolerance, with their ULP and relative distance. Shared by
+// `lockstep diff`, verify-resume and `lockstep replay`. No LibTorch here.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "diff/divergence.h"
 #include "diff/tensor_compare.h"
 #include "formats/step_log.h"
 
 namespace lockstep {
+
+// The first field in which two step records differ, checked cause before effect: sampler
+// position, batch sample ids, RNG states, lr, loss bits, grad-norm bits, epoch, then any
+// other field. wall_time is ignored; float fields are compared through their exact bits.
+// Data, RNG and lr differences found after the first are listed in its `also`.
+std::optional<Divergence> CompareStepRecords(const nlohmann::json& reference, const nlohmann::json& candidate);
 
 // "0x40117f02" -> the float with those bits; NaN for anything that is not such a string.
 float BitsToFloat(const nlohmann::json& bits);

@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <map>
 
-#include "diff/checkpoint_diff.h"
 #include "diff/divergence.h"
 #include "diff/step_compare.h"
 #include "formats/checkpoint.h"
@@ -17,6 +16,7 @@
 #include "formats/json_file.h"
 #include "formats/tensor_sources.h"
 #include "formats/torch_archive.h"
+#include "settings/location_settings.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -250,6 +250,40 @@ static Status DiffCheckpointsUnchecked(const std::string& a, const std::string& 
 }
 
 // A value of the wrong JSON type anywhere in the inputs is corruption, never an exception.
+nlohmann::json NormalizeRunJson(const std::string& file_name, nlohmann::json value) {
+  if (!value.is_object()) return value;
+  // training_args.bin holds TrainingArguments as a pickled object: its fields are its state.
+  nlohmann::json* args = file_name == "training_args.json"                               ? &value
+                         : file_name == hf::kTrainingArgsFile && value.contains("state") ? &value["state"]
+                                                                                         : nullptr;
+  if (args && args->is_object()) {
+    *args = WithoutOutputLocations(std::move(*args));
+  }
+  if (file_name == "loop_state.json") {  // where this run's own log file ends: resume records move it
+    value.erase("step_log_bytes");
+    value.erase("step_log_last_frame");
+    value.erase("step_log_xxh3_128");
+  }
+  if (file_name == kTrainerStateFile && value.contains("best_model_checkpoint") &&
+      value["best_model_checkpoint"].is_string()) {
+    value["best_model_checkpoint"] = fs::path(value["best_model_checkpoint"].get<std::string>()).filename().string();
+  }
+  return value;
+}
+
+Divergence TensorDivergence(const TensorDiff& t, int64_t step, const std::string& where) {
+  const auto differ = [&](const std::string& field, const std::string& ref, const std::string& cand) {
+    return MakeDivergence(step, cause::kWeights, where, field, ref, cand);
+  };
+  if (t.status == "missing_in_b") return differ(t.name, "present", "(absent)");
+  if (t.status == "missing_in_a") return differ(t.name, "(absent)", "present");
+  if (t.status == "dtype_mismatch") return differ(t.name + " dtype", t.dtype_a, t.dtype_b);
+  if (t.status == "shape_mismatch") return differ(t.name + " shape", DumpJson(t.shape_a), DumpJson(t.shape_b));
+  return differ(t.name + "[" + std::to_string(t.first_index) + "] (" + std::to_string(t.differing) + " of " +
+                    std::to_string(t.numel) + " elements differ)",
+                t.first_a, t.first_b);
+}
+
 Status DiffCheckpoints(const std::string& a, const std::string& b, const Tolerance& tolerance, CheckpointDiff* out) {
   try {
     return DiffCheckpointsUnchecked(a, b, tolerance, out);

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "diff/divergence.h"
 #include "diff/tensor_compare.h"
 #include "formats/status.h"
 
@@ -36,15 +37,26 @@ struct CheckpointDiff {
   bool within_tolerance() const;  // every tensor and every state difference within tolerance
 };
 
-// Compares `a` and `b`, each a checkpoint directory (Lockstep's or Hugging Face's) or a
-// tensor file (formats in formats/tensor_sources.h). manifest.json is skipped (its checksums
-// restate the files); run JSON is normalized as diff/checkpoint_diff.h says. Unreadable,
-// corrupt or hostile input is a Status naming the file; a difference is not an error.
 // Whether `tolerance` accepts two JSON numbers, or two float32 bit strings ("0x40117f02"),
 // as float32 values (diff/step_compare.h).
 bool NumbersWithinTolerance(const nlohmann::json& a, const nlohmann::json& b, const Tolerance& tolerance);
 
+// Compares `a` and `b`, each a checkpoint directory (Lockstep's or Hugging Face's) or a
+// tensor file (formats in formats/tensor_sources.h). manifest.json is skipped (its checksums
+// restate the files); run JSON is normalized (NormalizeRunJson). Unreadable, corrupt or
+// hostile input is a Status naming the file; a difference is not an error.
 Status DiffCheckpoints(const std::string& a, const std::string& b, const Tolerance& tolerance, CheckpointDiff* out);
+
+// A tensor that is not equal, as a divergence of cause weights at `step` in `where` (its
+// file): "w[2] (1 of 4 elements differ)" with both first differing values, or what is
+// missing, or the dtype or shape each side has.
+Divergence TensorDivergence(const TensorDiff& t, int64_t step, const std::string& where);
+
+// The JSON a comparison looks at for `file_name`: wall-clock fields kept (FirstJsonDifference
+// skips them) but output locations dropped or reduced to what identifies them, and the step
+// log's byte offsets dropped (a resumed log holds a resume record, so they move).
+// training_args.bin is its pickled values (formats/tensor_sources.h).
+nlohmann::json NormalizeRunJson(const std::string& file_name, nlohmann::json value);
 
 // The JSON contract: identical, within_tolerance, tolerance, tensors (every tensor, each
 // {name, status, differing, first_index, max_abs, max_rel, max_ulp, ...}), state_differences.

@@ -2,7 +2,6 @@
 
 #include <cstdio>
 
-#include "diff/run_diff.h"
 #include "diff/step_compare.h"
 #include "formats/json_file.h"
 #include "formats/step_log.h"

@@ -111,7 +111,7 @@ Status CheckVariants(const VerifyResumeOptions& o, int64_t max_steps) {
 bool VerifyResumeReport::bit_exact() const {
   if (variants.empty()) return false;  // nothing was compared: no verdict
   for (const auto& v : variants) {
-    if (!v.comparison.bit_exact()) return false;
+    if (!v.diff.identical() || !v.diff.compared_anything()) return false;
   }
   return true;
 }
@@ -230,7 +230,7 @@ Status VerifyResume(const VerifyResumeOptions& options, VerifyResumeReport* repo
   LOCKSTEP_RETURN_IF_ERROR(RunVariants(&ctx, interrupts, reference, report));
   // 3. Every variant against the reference.
   for (auto& v : report->variants) {
-    LOCKSTEP_RETURN_IF_ERROR(CompareRuns(report->reference_dir, v.dir, &v.comparison));
+    LOCKSTEP_RETURN_IF_ERROR(DiffRuns(report->reference_dir, v.dir, Tolerance(), &v.diff));
   }
   report->children_training_s = ctx.children_training_s;
   return WriteJsonFile(ctx.work_dir + "/verify_report.json", VerifyResumeReportJson(*report));
@@ -252,7 +252,7 @@ json VerifyResumeReportJson(const VerifyResumeReport& r) {
                         {"dir", v.dir},
                         {"seconds", v.seconds},
                         {"interruptions", interruptions},
-                        {"comparison", RunComparisonJson(v.comparison)}});
+                        {"comparison", RunDiffJson(v.diff)}});
   }
   return {{"verdict", r.bit_exact() ? "bit-exact" : "diverged"},
           {"bit_exact", r.bit_exact()},

@@ -2,7 +2,7 @@
 // uninterrupted reference, then interrupted variants (stopped at chosen steps, resumed from
 // each checkpoint in turn, or SIGKILLed at seeded random moments), each a real child
 // `lockstep train` process resumed with --resume, and compares every variant with the
-// reference bit for bit (diff/run_diff.h).
+// reference bit for bit (DiffRuns, diff/run_divergence.h, with no tolerance: one engine with `lockstep diff`).
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "diff/run_diff.h"
+#include "diff/run_divergence.h"
 #include "formats/status.h"
 #include "settings/resume_fault.h"
 #include "settings/training_args.h"
@@ -56,7 +56,7 @@ struct VariantReport {
   std::string name;  // "interrupt-100", "every-checkpoint", "kill-random", "crash-points"
   std::string dir;
   std::vector<Interruption> interruptions;
-  RunComparison comparison;
+  RunDiff diff;  // against the reference, bit for bit (DiffRuns with no tolerance)
   double seconds = 0;
 };
 

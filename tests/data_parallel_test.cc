@@ -15,12 +15,12 @@
 
 #include <gtest/gtest.h>
 
-#include "diff/run_diff.h"
 #include "formats/checkpoint.h"
 #include "formats/step_log.h"
 #include "inspect/audit.h"
 #include "process/child_process.h"
 #include "tests/run_helpers.h"
+#include "tests/same_run.h"
 #include "tests/test_util.h"
 
 namespace fs = std::filesystem;
@@ -68,9 +68,7 @@ TEST(DataParallel, TwoIdenticalTwoRankJobsAreBitIdentical) {
     const auto o = Train(dir.Join(name), " --nproc_per_node 2");
     ASSERT_EQ(o.code, 0) << o.out;
   }
-  RunComparison cmp;
-  ASSERT_OK(CompareRuns(dir.Join("a"), dir.Join("b"), &cmp));
-  EXPECT_TRUE(cmp.bit_exact()) << (cmp.First() ? cmp.First()->ToString() : "");
+  EXPECT_TRUE(test::SameRun(dir.Join("a"), dir.Join("b")));
   const StepLogContents log = test::Log(dir.Join("a"));
   EXPECT_EQ(log.header["distributed"]["world_size"], 2);
   EXPECT_EQ(log.header["distributed"]["backend"], "gloo");
@@ -139,9 +137,7 @@ TEST(DataParallel, AStoppedJobResumesBitExact) {
   ASSERT_EQ(stopped.code, 0) << stopped.out;
   const auto resumed = Train(dir.Join("run"), " --nproc_per_node 2 --resume");
   ASSERT_EQ(resumed.code, 0) << resumed.out;
-  RunComparison cmp;
-  ASSERT_OK(CompareRuns(dir.Join("reference"), dir.Join("run"), &cmp));
-  EXPECT_TRUE(cmp.bit_exact()) << (cmp.First() ? cmp.First()->ToString() : "");
+  EXPECT_TRUE(test::SameRun(dir.Join("reference"), dir.Join("run")));
 }
 
 // lockstep diff of 1 process against 2 ranks: the world size is a settings difference, and
@@ -286,9 +282,7 @@ TEST(DataParallel, ASigtermCheckpointsEveryRankAtTheSameStepAndResumesBitExact) 
   for (const char* f : {"rng_state_0.json", "rng_state_1.json"}) EXPECT_TRUE(fs::exists(dirs[0].path + "/" + f)) << f;
   const auto resumed = test::RunCommand(kBin + " train --nproc_per_node 2 --resume --output_dir " + run + job);
   ASSERT_EQ(resumed.code, 0) << resumed.out;
-  RunComparison cmp;
-  ASSERT_OK(CompareRuns(dir.Join("reference"), run, &cmp));
-  EXPECT_TRUE(cmp.bit_exact()) << (cmp.First() ? cmp.First()->ToString() : "");
+  EXPECT_TRUE(test::SameRun(dir.Join("reference"), run));
 }
 
 }  // namespace

@@ -10,11 +10,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "diff/run_diff.h"
 #include "formats/checkpoint.h"
 #include "formats/run_lock.h"
 #include "inspect/audit.h"
 #include "process/child_process.h"
+#include "tests/same_run.h"
 #include "tests/test_util.h"
 
 namespace lockstep {
@@ -60,9 +60,7 @@ Stopped TrainAndSignal(const std::string& dir, int64_t at, std::vector<int> sign
 void ExpectResumesBitExact(const std::string& dir, const std::string& reference) {
   const auto o = test::RunCommand(kBin + " train --output_dir " + dir + kRun + " --resume");
   ASSERT_EQ(o.code, 0) << o.out;
-  RunComparison cmp;
-  ASSERT_OK(CompareRuns(reference, dir, &cmp));
-  EXPECT_TRUE(cmp.bit_exact()) << (cmp.First() ? cmp.First()->ToString() : "");
+  EXPECT_TRUE(test::SameRun(reference, dir));
 }
 
 class Preemption : public ::testing::Test {

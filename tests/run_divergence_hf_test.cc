@@ -148,7 +148,8 @@ TEST(HfRunDiff, AnEditedLossIsAnUnknownCauseAtItsStep) {
   ASSERT_TRUE(d.first_divergence);
   EXPECT_EQ(d.first_divergence->cause, "unknown");
   EXPECT_EQ(d.first_divergence->step, state["log_history"][4]["step"].get<int64_t>());
-  EXPECT_EQ(d.first_divergence->field, "loss");
+  EXPECT_EQ(d.first_divergence->field, "log_history[4].loss");
+  EXPECT_EQ(d.first_divergence->where, "trainer_state.json");
   EXPECT_EQ(d.numerics["loss"]["ulp_float32"], 1);
   EXPECT_FALSE(d.within_tolerance());
   // One ULP is within --ulp 1.

@@ -40,11 +40,12 @@ void ExpectBitExact(const VerifyResumeReport& r) {
   EXPECT_TRUE(r.bit_exact());
   for (const auto& v : r.variants) {
     SCOPED_TRACE(v.name);
-    EXPECT_TRUE(v.comparison.bit_exact()) << (v.comparison.First() ? v.comparison.First()->ToString() : "");
-    EXPECT_EQ(v.comparison.steps_matching, 12);
-    EXPECT_EQ(v.comparison.final_checkpoint, "checkpoint-12");
-    EXPECT_GT(v.comparison.checkpoint.tensors_identical, 0);
-    EXPECT_EQ(v.comparison.results_files_compared, 3);
+    EXPECT_TRUE(v.diff.identical()) << (v.diff.first_divergence ? v.diff.first_divergence->ToString() : "");
+    EXPECT_EQ(v.diff.steps_matching, 12);
+    ASSERT_FALSE(v.diff.checkpoints.empty());
+    EXPECT_EQ(v.diff.checkpoints.back().name, "checkpoint-12");
+    EXPECT_GT(v.diff.checkpoints.back().tensors_compared, 0);
+    EXPECT_TRUE(v.diff.results.empty());
     for (const auto& in : v.interruptions) EXPECT_GE(in.resumed_at, 0) << in.how;
   }
 }
@@ -112,12 +113,12 @@ TEST_P(VerifyResumeCatchesFault, AtTheRightStepAndField) {
   VerifyResumeReport r = Verify(o);
   ASSERT_EQ(r.variants.size(), 1u);
   EXPECT_FALSE(r.bit_exact());
-  const auto first = r.variants[0].comparison.First();
+  const auto first = r.variants[0].diff.first_divergence;
   ASSERT_TRUE(first);
   EXPECT_EQ(first->step, c.step) << first->ToString();
   EXPECT_EQ(first->where, c.where) << first->ToString();
   EXPECT_EQ(first->field.rfind(c.field, 0), 0u) << first->ToString();
-  EXPECT_EQ(r.variants[0].comparison.candidate_resumes.at(0)["fault_injected"], ResumeFaultName(c.fault));
+  EXPECT_EQ(r.variants[0].diff.candidate_resumes.at(0)["fault_injected"], ResumeFaultName(c.fault));
 }
 
 INSTANTIATE_TEST_SUITE_P(FiveFaults, VerifyResumeCatchesFault,
@@ -131,7 +132,7 @@ INSTANTIATE_TEST_SUITE_P(FiveFaults, VerifyResumeCatchesFault,
                              FaultCase{ResumeFault::kOptimizer, 10, "step log", "loss_bits"},
                              FaultCase{ResumeFault::kScheduler, 9, "step log", "lr"},
                              // Losses are right; the logged mean at step 10 lost steps 6..8.
-                             FaultCase{ResumeFault::kLossSums, 10, "trainer_state.json", "log_history.loss"}),
+                             FaultCase{ResumeFault::kLossSums, 10, "trainer_state.json", "log_history[1].loss"}),
                          [](const ::testing::TestParamInfo<FaultCase>& info) {
                            std::string name = ResumeFaultName(info.param.fault);
                            for (auto& ch : name)
