@@ -6,8 +6,6 @@
 #include <cmath>
 #include <filesystem>
 
-#include "formats/base64.h"
-#include "formats/checksum.h"
 #include "formats/step_log.h"
 #include "recorder/generator_state.h"
 
@@ -16,13 +14,6 @@ using nlohmann::json;
 
 namespace lockstep {
 namespace {
-
-// A generator state as the step log keeps it: raw bytes the encoder digests off the loop,
-// or, on a full-state step, {"size", "xxh3_128", "base64"}.
-json StateJson(std::vector<uint8_t> state, bool full) {
-  if (!full) return json::binary(std::move(state));
-  return {{"size", state.size()}, {"xxh3_128", Xxh3Hex(state.data(), state.size())}, {"base64", Base64Encode(state)}};
-}
 
 std::string LogPath(const std::string& run_dir) { return (fs::path(run_dir) / kStepLogFile).string(); }
 
@@ -112,8 +103,9 @@ Status StepRecorder::Resume(const std::string& run_dir, int64_t step, const Reco
 void StepRecorder::BeginStep() {
   const int64_t step = last_step_ + 1;
   const bool full = step == 1 || (step - 1) % options_.rng_full_state_every == 0;
-  rng_ = {{"cpu", StateJson(GeneratorStateBytes(DefaultGenerator(torch::kCPU)), full)}};
-  if (torch::cuda::is_available()) rng_["cuda"] = StateJson(GeneratorStateBytes(DefaultGenerator(torch::kCUDA)), full);
+  rng_ = {{"cpu", GeneratorStateJson(GeneratorStateBytes(DefaultGenerator(torch::kCPU)), full)}};
+  if (torch::cuda::is_available())
+    rng_["cuda"] = GeneratorStateJson(GeneratorStateBytes(DefaultGenerator(torch::kCUDA)), full);
   begun_ = true;
 }
 
@@ -125,18 +117,11 @@ Status StepRecorder::EndStep(const StepRecord& r) {
     return Status::InvalidArgument("StepRecorder: step " + std::to_string(r.step) + " after step " +
                                    std::to_string(last_step_) + " (steps are recorded in order, one each)");
   }
-  json record = {{"step", r.step},
-                 {"batches", r.batches},
-                 {"rng", std::move(rng_)},
-                 {"loss", r.loss},
-                 {"loss_bits", FloatBits(r.loss)},
-                 {"lr", r.lr},
-                 {"grad_norm", r.grad_norm},
-                 {"grad_norm_bits", FloatBits(r.grad_norm)}};
-  if (r.epoch >= 0) record["epoch"] = r.epoch;
+  StepRecord record = r;  // the loop's fields; the generator states come from BeginStep
+  record.rng = std::move(rng_);
   begun_ = false;
   last_step_ = r.step;
-  return log_->Append(std::move(record));
+  return log_->Append(StepRecordJson(std::move(record)));
 }
 
 Status StepRecorder::Flush() {

@@ -27,21 +27,11 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/status.h"
+#include "formats/step_record.h"  // StepRecord: fill step, batches, loss, lr, grad_norm (epoch)
 
 namespace lockstep {
 
 class StepLogWriter;
-
-// One optimizer step, as the training loop knows it when the step is done.
-struct StepRecord {
-  int64_t step = 0;  // the optimizer update this record ends: 1, 2, ... (HF's global_step)
-  // The sample ids of each micro-batch of the step (its accumulation window), in order.
-  std::vector<std::vector<int64_t>> batches;
-  float loss = 0;       // the step's loss, as logged
-  double lr = 0;        // the learning rate the update used
-  float grad_norm = 0;  // the total gradient norm before clipping
-  double epoch = -1;    // the fractional epoch after the step; < 0: not recorded
-};
 
 struct RecorderOptions {
   // Every N-th step (and step 1) carries the full generator states, to restore from; the

@@ -31,14 +31,13 @@ Status TrainingRun::BeginStep(int64_t epoch, int64_t update, StepWork* w) {
   // Off only for `lockstep bench`, which measures what recording costs (--no-step-log).
   w->recording = options_.record_steps || options_.hooks.replay_step_begin;
   const bool full_rng = options_.rng_full_state_every > 0 && (w->step - 1) % options_.rng_full_state_every == 0;
-  w->record = {{"step", w->step},
-               {"sampler",
-                {{"epoch", epoch},
-                 {"micro_batch", w->first_mb},
-                 {"cursor", plan_.shard.empty() ? w->first_mb * plan_.batch_size : plan_.shard[w->first_mb][0]}}}};
+  w->record.step = w->step;
+  w->record.sampler = {{"epoch", epoch},
+                       {"micro_batch", w->first_mb},
+                       {"cursor", plan_.shard.empty() ? w->first_mb * plan_.batch_size : plan_.shard[w->first_mb][0]}};
   if (w->recording && IsRankZero()) {
     ScopeSeconds cost(&recording_s_);
-    w->record["rng"] = RngJson(full_rng);  // the RNG state as the step begins
+    w->record.rng = RngJson(full_rng);  // the RNG state as the step begins
   }
   // The other ranks' states as the step begins, for rank 0's record.
   if (w->recording && world_ > 1 && !IsRankZero()) w->other_rng_states = RngJson(full_rng, /*raw=*/false);
@@ -49,7 +48,6 @@ Status TrainingRun::BeginStep(int64_t epoch, int64_t update, StepWork* w) {
 // on what the log says.
 void TrainingRun::NextBatches(StepWork* w) {
   w->ids.resize(static_cast<size_t>(w->window));
-  json batches = json::array();
   for (int64_t k = 0; k < w->window; ++k) {
     const int64_t mb = w->first_mb + k;
     torch::Tensor& ids = w->ids[static_cast<size_t>(k)];
@@ -58,10 +56,9 @@ void TrainingRun::NextBatches(StepWork* w) {
     w->window_items += ids.numel() * items_per_sample_;
     if (w->recording) {
       ScopeSeconds cost(&recording_s_);
-      batches.push_back(std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel()));
+      w->record.batches.emplace_back(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel());
     }
   }
-  w->record["batches"] = batches;
   if (!w->logged.is_null()) UseLoggedBatches(w->logged, &w->ids);
 }
 
@@ -105,15 +102,13 @@ Status TrainingRun::RecordStep(StepWork* w) {
   last_lr_ = w->lr;
   tr_loss_ += loss;
 
-  json& record = w->record;
-  record["epoch"] = state_.epoch;
-  record["loss"] = loss;
-  record["loss_bits"] = FloatBits(loss);
-  record["lr"] = w->lr;
-  record["grad_norm"] = last_grad_norm_;
-  record["grad_norm_bits"] = FloatBits(last_grad_norm_);
-  if (resume_override_active_) record["resume_override"] = true;
-  record["wall_time"] = Now() - start_time_;
+  w->record.epoch = state_.epoch;
+  w->record.loss = loss;
+  w->record.lr = w->lr;
+  w->record.grad_norm = last_grad_norm_;
+  w->record.resume_override = resume_override_active_;
+  w->record.wall_time = Now() - start_time_;
+  json record = StepRecordJson(std::move(w->record));
   if (w->recording && world_ > 1) {
     ScopeSeconds cost(&recording_s_);
     LOCKSTEP_RETURN_IF_ERROR(GatherRankRecords(record["batches"], w->other_rng_states, &record));

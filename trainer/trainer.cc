@@ -13,9 +13,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "formats/base64.h"
 #include "formats/checkpoint.h"
-#include "formats/checksum.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "formats/rotation.h"
@@ -44,7 +42,7 @@ constexpr char kLockstepVersion[] = LOCKSTEP_VERSION;  // python/lockstep/VERSIO
 
 // CUDA generator state (LibTorch 2.x): 8 bytes seed, 8 bytes Philox offset.
 json CudaStateJson(const std::vector<uint8_t>& state, bool full) {
-  json j = StateJson(state, full);
+  json j = DigestedStateJson(state, full);
   if (state.size() == 16) {
     uint64_t seed, offset;
     std::memcpy(&seed, state.data(), 8);
@@ -70,12 +68,6 @@ std::string EvalNote(int64_t step, const json& metrics, const std::string& best_
 }
 
 }  // namespace
-
-json StateJson(const std::vector<uint8_t>& state, bool full) {
-  json j = {{"size", state.size()}, {"xxh3_128", Xxh3Hex(state.data(), state.size())}};
-  if (full) j["base64"] = Base64Encode(state);
-  return j;
-}
 
 int64_t DefaultNumThreads() { return at::get_num_threads(); }
 
@@ -174,13 +166,14 @@ json TrainingRun::StepLogHeader() const {
 json TrainingRun::RngJson(bool full, bool raw) {
   // The sampler's state is its epoch-start state: hashed once per epoch, not per step.
   if (full || sampler_json_epoch_ != sampler_->epoch()) {
-    sampler_json_ = StateJson(sampler_->state_at_epoch_start(), full);
+    sampler_json_ = DigestedStateJson(sampler_->state_at_epoch_start(), full);
     sampler_json_epoch_ = full ? -1 : sampler_->epoch();
   }
   // A step's own generator state goes to the log raw; the log's encoder hashes it off the
   // loop (StepLogWriter::Append). Every 100 steps it is written whole, to replay from.
   std::vector<uint8_t> cpu = GeneratorStateBytes(DefaultGenerator(torch::kCPU));
-  json rng = {{"cpu", full || !raw ? StateJson(cpu, full) : json::binary(std::move(cpu))}, {"sampler", sampler_json_}};
+  json rng = {{"cpu", raw ? GeneratorStateJson(std::move(cpu), full) : DigestedStateJson(cpu, full)},
+              {"sampler", sampler_json_}};
   if (device_.is_cuda()) rng["cuda"] = CudaStateJson(GeneratorStateBytes(DefaultGenerator(torch::kCUDA)), full);
   return rng;
 }

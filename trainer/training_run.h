@@ -12,6 +12,7 @@
 #include "formats/checkpoint.h"
 #include "formats/run_lock.h"
 #include "formats/step_log.h"
+#include "formats/step_record.h"
 #include "settings/lr_schedule.h"
 #include "settings/step_plan.h"
 #include "settings/trainer_state.h"
@@ -28,9 +29,6 @@
 namespace lockstep {
 
 using nlohmann::json;
-
-// A generator state as {"size", "xxh3_128"} (+ "base64" with `full`).
-json StateJson(const std::vector<uint8_t>& state, bool full);
 
 class TrainingRun {
  public:
@@ -99,7 +97,7 @@ class TrainingRun {
     int64_t window = 0, first_mb = 0;  // the accumulation window: its size and first micro-batch
     int64_t window_items = 0;          // the samples (tokens, for gpt) the window's losses average over
     bool recording = false;
-    json record;                     // the step record as it is built
+    StepRecord record;               // the step record as it is built
     json logged;                     // a replay's logged record of this step
     json other_rng_states;           // a rank other than 0: its generator states, for rank 0's record
     std::vector<torch::Tensor> ids;  // each micro-batch's sample ids

@@ -170,7 +170,7 @@ json TrainingRun::SamplerJson() const {
           {"seed", sampler_->seed()},
           {"epoch", sampler_->epoch()},
           {"updates_done_in_epoch", epoch_done ? plan_.updates_per_epoch : step % plan_.updates_per_epoch},
-          {"generator_state_at_epoch_start", StateJson(sampler_->state_at_epoch_start(), /*full=*/true)}};
+          {"generator_state_at_epoch_start", DigestedStateJson(sampler_->state_at_epoch_start(), /*full=*/true)}};
 }
 
 Status TrainingRun::LoadSampler(const json& j, const std::string& path) {
