@@ -28,7 +28,7 @@ struct StepRecord {
   // The generator states as the step began ({"cpu": ..., "sampler": ...}): each a digest,
   // a full state, or raw bytes the log's encoder digests (DigestRawStates); null: none.
   nlohmann::json rng;
-  bool resume_override = false;    // a later step of a resume whose changed settings were overridden
+  bool resume_override = false;     // a later step of a resume whose changed settings were overridden
   std::optional<double> wall_time;  // seconds since the run (or its resume) began
 };
 

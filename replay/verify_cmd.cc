@@ -48,7 +48,15 @@ std::string UnfinishedSave(const std::string& checkpoint) {
   }
   if (!ModelWeightsFile(checkpoint).empty())
     return "no " + std::string(kTrainerStateFile) + " beside its weights: its save never finished";
-  return "";
+  // safetensors writes each file under a hidden temporary name (.tmpXXXXXX) and renames it
+  // when whole: a checkpoint-N holding nothing else had its first file cut short.
+  std::string hidden;
+  for (const auto& e : fs::directory_iterator(checkpoint, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name[0] != '.') return "";  // a script's own format, taken as it is
+    hidden = name;
+  }
+  return "holds only " + hidden + ", a file still being written: its save never finished";
 }
 
 namespace {

@@ -50,6 +50,15 @@ TEST(UnfinishedSave, AnHfSaveIsFinishedOnceItsTrainerStateIsWholeBesideItsWeight
   ASSERT_TRUE(MakeDirs(own).ok());
   test::WriteAll(own + "/state.pt", "x");
   EXPECT_EQ(UnfinishedSave(own), "");
+
+  // SIGTERM while safetensors wrote the Trainer's first file (found by CI: the resume then
+  // failed, "Can't find a valid checkpoint"): only its hidden temporary file is there.
+  const std::string cut = dir.Join("checkpoint-19");
+  ASSERT_TRUE(MakeDirs(cut).ok());
+  test::WriteAll(cut + "/.tmpcPhakL", "");
+  EXPECT_NE(UnfinishedSave(cut).find(".tmpcPhakL"), std::string::npos) << UnfinishedSave(cut);
+  test::WriteAll(cut + "/state.pt", "x");
+  EXPECT_EQ(UnfinishedSave(cut), "");
 }
 
 TEST(LogTail, TheLastLinesIndentedAndNothingForAnEmptyOrMissingLog) {

@@ -1,5 +1,7 @@
 #include "trainer/sampler.h"
 
+#include "formats/base64.h"
+#include "formats/step_record.h"
 #include "trainer/torch_bridge.h"
 
 namespace lockstep {
@@ -22,6 +24,31 @@ void EpochSampler::RestoreEpoch(int64_t epoch, const std::vector<uint8_t>& state
   epoch_ = epoch;
   state_at_epoch_start_ = state_at_epoch_start;
   Draw();
+}
+
+nlohmann::json EpochSampler::ToJson(int64_t updates_done_in_epoch) const {
+  return {{"num_examples", num_examples_},
+          {"seed", seed_},
+          {"epoch", epoch_},
+          {"updates_done_in_epoch", updates_done_in_epoch},
+          {"generator_state_at_epoch_start", DigestedStateJson(state_at_epoch_start_, /*full=*/true)}};
+}
+
+Status EpochSampler::FromJson(const nlohmann::json& saved, const std::string& path, int64_t updates_per_epoch,
+                              Position* resume_at) {
+  const int64_t epoch = saved.at("epoch").get<int64_t>();
+  const int64_t done = saved.at("updates_done_in_epoch").get<int64_t>();
+  std::vector<uint8_t> state;
+  if (!Base64Decode(saved.at("generator_state_at_epoch_start").at("base64").get<std::string>(), &state)) {
+    return Status::Corruption(path + ": the sampler generator state is not valid base64");
+  }
+  if (done < updates_per_epoch) {
+    RestoreEpoch(epoch, state);
+    *resume_at = {epoch, done, /*restored=*/true};
+  } else {
+    *resume_at = {epoch + 1, 0, /*restored=*/false};  // the checkpoint closed its epoch: the next begins afresh
+  }
+  return Status::Ok();
 }
 
 void EpochSampler::Draw() {

@@ -7,7 +7,12 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/status.h"
 
 namespace lockstep {
 
@@ -25,6 +30,22 @@ class EpochSampler {
   torch::Tensor Ids(int64_t start, int64_t count) const;
   // Sample ids at `positions` of the current epoch's permutation (a data-parallel shard).
   torch::Tensor IdsAt(const std::vector<int64_t>& positions) const;
+
+  // Where a resumed loop starts: the epoch, its first update, and whether that epoch's
+  // permutation was restored (else the loop begins the epoch afresh).
+  struct Position {
+    int64_t epoch = 0, update = 0;
+    bool restored = false;
+  };
+
+  // sampler.json, the sampler's own checkpoint file: the epoch, how many of its updates
+  // the loop had done, and the generator state at its start (a resume costs one draw).
+  nlohmann::json ToJson(int64_t updates_done_in_epoch) const;
+
+  // Restores what ToJson saved and says where the loop resumes: inside the saved epoch, or
+  // at the start of the next when all `updates_per_epoch` of its updates were done.
+  // Corruption naming `path` for a state that is not base64.
+  Status FromJson(const nlohmann::json& saved, const std::string& path, int64_t updates_per_epoch, Position* resume_at);
 
   int64_t epoch() const { return epoch_; }
   int64_t seed() const { return seed_; }

@@ -181,10 +181,10 @@ json TrainingRun::RngJson(bool full, bool raw) {
 Status TrainingRun::Train() {
   start_time_ = Now();
   first_step_ = state_.global_step;
-  for (int64_t epoch = start_epoch_; epoch < plan_.num_epochs && state_.global_step < plan_.max_steps; ++epoch) {
-    const bool resuming_here = epoch == start_epoch_;
-    if (!(resuming_here && sampler_restored_)) sampler_->BeginEpoch(epoch);
-    for (int64_t u = resuming_here ? start_update_ : 0;
+  for (int64_t epoch = resume_at_.epoch; epoch < plan_.num_epochs && state_.global_step < plan_.max_steps; ++epoch) {
+    const bool resuming_here = epoch == resume_at_.epoch;
+    if (!(resuming_here && resume_at_.restored)) sampler_->BeginEpoch(epoch);
+    for (int64_t u = resuming_here ? resume_at_.update : 0;
          u < plan_.updates_per_epoch && state_.global_step < plan_.max_steps; ++u) {
       LOCKSTEP_RETURN_IF_ERROR(TrainStep(epoch, u));  // train_step.cc
       const bool epoch_end = u + 1 == plan_.updates_per_epoch || state_.global_step == plan_.max_steps;

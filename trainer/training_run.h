@@ -79,8 +79,6 @@ class TrainingRun {
   Status CheckSavedSettings(const json& saved, const std::string& path);
   json SchedulerJson() const;
   Status LoadScheduler(const json& j);
-  json SamplerJson() const;
-  Status LoadSampler(const json& j, const std::string& path);
   json LoopJson() const;
   Status LoadLoop(const json& j, const std::string& path);
   Status LoadRng(const json& j, const std::string& path);
@@ -154,9 +152,7 @@ class TrainingRun {
   int64_t eval_steps_ = 0;
 
   // Where the loop starts: (0, 0) for a fresh run, the checkpoint's position on resume.
-  int64_t start_epoch_ = 0;
-  int64_t start_update_ = 0;
-  bool sampler_restored_ = false;  // the start epoch's permutation came from the checkpoint
+  EpochSampler::Position resume_at_;  // where the loop starts: (0, 0) unless a checkpoint says
   std::string resumed_from_;
   std::vector<std::string> skipped_checkpoints_;
   bool resume_override_active_ = false;  // resumed despite unsafe changes: records are marked

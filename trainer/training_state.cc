@@ -64,8 +64,15 @@ std::vector<StateFile> TrainingRun::StateFiles() {
       "loop_state.json", [this] { return LoopJson(); },
       [this](const json& j, const std::string& path) { return LoadLoop(j, path); }));
   files.push_back(JsonStateFile(
-      "sampler.json", [this] { return SamplerJson(); },
-      [this](const json& j, const std::string& path) { return LoadSampler(j, path); }));
+      "sampler.json",
+      [this] {
+        const int64_t done = state_.global_step % plan_.updates_per_epoch;  // 0 at an epoch's end: all of it
+        return sampler_->ToJson(done == 0 ? plan_.updates_per_epoch : done);
+      },
+      [this, fault](const json& j, const std::string& path) {
+        if (Injected(fault, ResumeFault::kSamplerPosition)) return Status::Ok();  // epoch 0, position 0
+        return sampler_->FromJson(j, path, plan_.updates_per_epoch, &resume_at_);
+      }));
   files.push_back(JsonStateFile(
       RngFileName(),  // each rank's own: rng_state_<rank>.json in a job, as HF's rng_state_{rank}.pth
       [this] {
@@ -158,35 +165,6 @@ Status TrainingRun::LoadLoop(const json& j, const std::string& path) {
     globalstep_last_logged_ = state_.global_step;
   }
   saved_log_position_ = j;
-  return Status::Ok();
-}
-
-// sampler.json: the epoch, how far into it, and the generator state at its start. The
-// position costs one permutation draw, however far into the epoch.
-json TrainingRun::SamplerJson() const {
-  const int64_t step = state_.global_step;
-  const bool epoch_done = step % plan_.updates_per_epoch == 0;
-  return {{"num_examples", data_.train.size()},
-          {"seed", sampler_->seed()},
-          {"epoch", sampler_->epoch()},
-          {"updates_done_in_epoch", epoch_done ? plan_.updates_per_epoch : step % plan_.updates_per_epoch},
-          {"generator_state_at_epoch_start", DigestedStateJson(sampler_->state_at_epoch_start(), /*full=*/true)}};
-}
-
-Status TrainingRun::LoadSampler(const json& j, const std::string& path) {
-  const int64_t epoch = j.at("epoch").get<int64_t>();
-  const int64_t done = j.at("updates_done_in_epoch").get<int64_t>();
-  std::vector<uint8_t> state;
-  LOCKSTEP_RETURN_IF_ERROR(DecodeState(j.at("generator_state_at_epoch_start"), path, "sampler", &state));
-  if (Injected(options_.faults.resume, ResumeFault::kSamplerPosition)) return Status::Ok();  // epoch 0, position 0
-  if (done < plan_.updates_per_epoch) {
-    sampler_->RestoreEpoch(epoch, state);
-    sampler_restored_ = true;
-    start_epoch_ = epoch;
-    start_update_ = done;
-  } else {
-    start_epoch_ = epoch + 1;  // the checkpoint closed its epoch: the next one begins afresh
-  }
   return Status::Ok();
 }
 
