@@ -1,7 +1,4 @@
 #include "diff/run_divergence.h"
-#include "settings/location_settings.h"
-
-#include "inspect/coverage.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "diff/run_side.h"
 #include "diff/step_compare.h"
 #include "diff/tensor_diff.h"
 #include "formats/checkpoint.h"
@@ -18,6 +16,8 @@
 #include "formats/json_file.h"
 #include "formats/step_log.h"
 #include "formats/tensor_sources.h"
+#include "inspect/coverage.h"
+#include "settings/location_settings.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -33,15 +33,6 @@ const char* const kRequestedKeys[] = {"training_args.num_threads", "training_arg
 const char* const kStructuralPrefixes[] = {"dataset.", "model.", "plan."};
 // Steps after the divergence at which the aftermath shows the loss difference.
 const int64_t kAftermathOffsets[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000};
-
-struct RunSide {
-  std::string dir, kind;
-  bool has_log = false;
-  StepLogContents log;
-  std::map<std::string, json> settings, environment;  // flattened: "training_args.seed"
-  json log_history = json::array();
-  std::vector<int64_t> checkpoint_steps;
-};
 
 void Flatten(const json& j, const std::string& prefix, std::map<std::string, json>* out) {
   if (j.is_object() && !j.empty()) {
@@ -330,119 +321,6 @@ void ComputeAftermath(const RunSide& a, const RunSide& b, RunDiff* out) {
     }
     break;
   }
-}
-
-// The final model an HF output directory holds at its top level (trainer.save_model()),
-// tensor by tensor, as one more checkpoint row.
-Status CompareTopLevelModels(const RunSide& a, const RunSide& b, RunDiff* out) {
-  const std::string wa = ModelWeightsFile(a.dir), wb = ModelWeightsFile(b.dir);
-  if (wa.empty() || wb.empty() || CheckpointLayout(a.dir) == "lockstep") return Status::Ok();
-  CheckpointDiff diff;
-  LOCKSTEP_RETURN_IF_ERROR(DiffCheckpoints(a.dir + "/" + wa, b.dir + "/" + wb, out->tolerance, &diff));
-  const int64_t step = a.checkpoint_steps.empty() ? 0 : a.checkpoint_steps.back();
-  CheckpointSummary s{"final model (" + wa + ")", diff.identical(), diff.within_tolerance(), 0, 0, std::nullopt};
-  s.tensors_compared = static_cast<int64_t>(diff.tensors.size());
-  for (const auto& t : diff.tensors) {
-    if (t.identical()) continue;
-    if (!s.first) s.first = TensorDivergence(t, step, wa);
-    ++s.tensors_differing;
-  }
-  if (!s.first && !diff.state.empty()) {
-    s.first =
-        MakeDivergence(step, cause::kWeights, wa, diff.state.front().field, diff.state.front().a, diff.state.front().b);
-  }
-  out->checkpoints.push_back(s);
-  return Status::Ok();
-}
-
-// The last step a run reached: its last step record, else its last log_history entry.
-int64_t LastStep(const RunSide& side) {
-  if (side.has_log) return side.log.records.empty() ? 0 : side.log.records.back().value("step", int64_t{0});
-  int64_t last = 0;
-  for (const auto& e : side.log_history) last = std::max(last, IntField(e, "step", 0));
-  return last;
-}
-
-// `has`'s last checkpoint, which `lacks` does not hold though it ran that far: a run that
-// ended without its final save (killed inside it) is not the run that made it.
-void LastCheckpointLacked(const RunSide& has, const RunSide& lacks, bool reference_lacks, RunDiff* out) {
-  if (has.checkpoint_steps.empty()) return;
-  const int64_t step = has.checkpoint_steps.back();
-  const std::string name = CheckpointDirName(step);
-  if (std::binary_search(lacks.checkpoint_steps.begin(), lacks.checkpoint_steps.end(), step) ||
-      LastStep(lacks) < step || CheckpointLayout(has.dir + "/" + name).empty()) {
-    return;
-  }
-  CheckpointSummary s{name, false, false, 0, 0, std::nullopt};
-  s.first = MakeDivergence(step, cause::kWeights, name, "(directory)", reference_lacks ? "(absent)" : "present",
-                           reference_lacks ? "present" : "(absent)");
-  out->checkpoints.push_back(s);
-}
-
-Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out) {
-  for (int64_t step : a.checkpoint_steps) {
-    if (!std::binary_search(b.checkpoint_steps.begin(), b.checkpoint_steps.end(), step)) continue;
-    const std::string name = CheckpointDirName(step);
-    // A trainer's own checkpoint format (neither Lockstep's nor HF's files): its steps are
-    // compared through the step log alone.
-    if (CheckpointLayout(a.dir + "/" + name).empty() && CheckpointLayout(b.dir + "/" + name).empty()) continue;
-    CheckpointDiff diff;
-    LOCKSTEP_RETURN_IF_ERROR(DiffCheckpoints(a.dir + "/" + name, b.dir + "/" + name, out->tolerance, &diff));
-    // Its training_args.json restates the settings, which the run diff reports on their own.
-    diff.state.erase(std::remove_if(diff.state.begin(), diff.state.end(),
-                                    [](const StateDifference& d) { return d.file == "training_args.json"; }),
-                     diff.state.end());
-    CheckpointSummary s{name, diff.identical(), diff.within_tolerance(), 0, 0, std::nullopt};
-    s.tensors_compared = static_cast<int64_t>(diff.tensors.size());
-    for (const auto& t : diff.tensors) {
-      if (t.identical()) continue;
-      if (!s.first) s.first = TensorDivergence(t, step, name + "/" + (t.file_a.empty() ? t.file_b : t.file_a));
-      ++s.tensors_differing;
-    }
-    if (!s.first && !diff.state.empty()) {
-      const auto& d = diff.state.front();
-      s.first = MakeDivergence(step, cause::kState, name + "/" + d.file, d.field, d.a, d.b);
-    }
-    out->checkpoints.push_back(s);
-  }
-  LastCheckpointLacked(a, b, /*reference_lacks=*/false, out);
-  LastCheckpointLacked(b, a, /*reference_lacks=*/true, out);
-  return Status::Ok();
-}
-
-// Whether two JSON documents differ only in numbers the tolerance accepts.
-bool JsonWithinTolerance(const json& a, const json& b, const Tolerance& tol) {
-  for (const auto& d : JsonDifferences(a, b, 1000)) {
-    if (!NumbersWithinTolerance(d.a, d.b, tol)) return false;
-  }
-  return true;
-}
-
-Status CompareResults(const RunSide& a, const RunSide& b, RunDiff* out, bool* within) {
-  *within = true;
-  const int64_t final_step = a.has_log ? static_cast<int64_t>(a.log.records.size()) : 0;
-  for (const char* name : {kTrainResultsFile, kEvalResultsFile, kAllResultsFile, kTrainerStateFile}) {
-    const std::string pa = a.dir + "/" + name, pb = b.dir + "/" + name;
-    const bool has_a = fs::exists(pa), has_b = fs::exists(pb);
-    if (!has_a && !has_b) continue;
-    if (has_a != has_b) {
-      out->results.push_back(MakeDivergence(final_step, cause::kState, name, "(file)", has_a ? "present" : "(absent)",
-                                            has_b ? "present" : "(absent)"));
-      *within = false;
-      continue;
-    }
-    json ja, jb;
-    LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(pa, &ja));
-    LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(pb, &jb));
-    ja = NormalizeRunJson(name, ja);
-    jb = NormalizeRunJson(name, jb);
-    if (auto d = FirstJsonDifference(ja, jb)) {
-      out->results.push_back(
-          MakeDivergence(final_step, cause::kState, name, d->path, Abbreviate(d->a), Abbreviate(d->b)));
-      *within = *within && JsonWithinTolerance(ja, jb, out->tolerance);
-    }
-  }
-  return Status::Ok();
 }
 
 bool Structural(const std::string& key) {
