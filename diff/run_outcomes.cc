@@ -70,8 +70,6 @@ Status CompareTopLevelModels(const RunSide& a, const RunSide& b, RunDiff* out) {
   return Status::Ok();
 }
 
-
-
 Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out) {
   for (int64_t step : a.checkpoint_steps) {
     if (!std::binary_search(b.checkpoint_steps.begin(), b.checkpoint_steps.end(), step)) continue;
@@ -102,7 +100,6 @@ Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out
   LastCheckpointLacked(b, a, /*reference_lacks=*/true, out);
   return Status::Ok();
 }
-
 
 Status CompareResults(const RunSide& a, const RunSide& b, RunDiff* out, bool* within) {
   *within = true;
