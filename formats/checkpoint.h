@@ -21,6 +21,11 @@ constexpr char kManifestFile[] = "manifest.json";
 // A Lockstep checkpoint's tensor files (formats/doc/checkpoint_format.md).
 constexpr char kModelFile[] = "model.h5";
 constexpr char kOptimizerFile[] = "optimizer.h5";
+// ... and the JSON state beside them (trainer/training_state.cc lists every piece).
+constexpr char kTrainingArgsJsonFile[] = "training_args.json";
+constexpr char kSchedulerStateFile[] = "scheduler.json";
+constexpr char kLoopStateFile[] = "loop_state.json";
+constexpr char kSamplerStateFile[] = "sampler.json";
 // What a finished run writes at the top of output_dir, as HF's Trainer does.
 constexpr char kTrainResultsFile[] = "train_results.json";
 constexpr char kEvalResultsFile[] = "eval_results.json";

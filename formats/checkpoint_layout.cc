@@ -48,7 +48,7 @@ std::string MissingModelWeights(const std::string& dir) {
 
 std::string CheckpointLayout(const std::string& dir) {
   auto has = [&](const char* f) { return fs::exists(fs::path(dir) / f); };
-  if (has(kManifestFile) || has(kModelFile) || has("loop_state.json")) return "lockstep";
+  if (has(kManifestFile) || has(kModelFile) || has(kLoopStateFile)) return "lockstep";
   if (has(kTrainerStateFile) && (!ModelWeightsFile(dir).empty() || has(hf::kOptimizerFile) ||
                                  has(hf::kDeepSpeedLatestFile) || HasRngStateFile(dir))) {
     return "hf";

@@ -40,6 +40,15 @@ std::string FloatBits(float f);
 // training loop; a replay does it to compare a step with its logged record.
 void DigestRawStates(nlohmann::json* record);
 
+// Where a checkpoint's step ends in the step log: the log's first `bytes` bytes hold every
+// step up to it, the last of their frames begins at `last_frame`, and `xxh3_128` is the
+// digest of those bytes (empty in checkpoints written before it was recorded).
+struct StepLogPosition {
+  uint64_t bytes = 0;
+  uint64_t last_frame = 0;
+  std::string xxh3_128;
+};
+
 class StepLogWriter {
  public:
   // Creates (truncating) the log at `path`; its first frame holds `header` with the
@@ -92,6 +101,8 @@ class StepLogWriter {
   // Each waits for queued records first, so the figures are never a moment's snapshot.
   uint64_t bytes_written() const;
   uint64_t last_frame_start() const;
+  // All three at once: what a checkpoint records (StepLogPosition).
+  StepLogPosition position() const { return {bytes_written(), last_frame_start(), digest()}; }
 
  private:
   StepLogWriter(std::string path, int fd, const StepLogOptions& options);

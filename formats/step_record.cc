@@ -12,6 +12,19 @@ nlohmann::json DigestedStateJson(const std::vector<uint8_t>& state, bool full) {
   return j;
 }
 
+Status DecodeFullState(const nlohmann::json& saved, const std::string& where, std::vector<uint8_t>* state) {
+  const auto b64 = saved.is_object() ? saved.find("base64") : saved.end();
+  if (b64 == saved.end() || !b64->is_string() || !Base64Decode(b64->get<std::string>(), state)) {
+    return Status::Corruption(where + " is not a full generator state (no valid base64)");
+  }
+  const auto size = saved.find("size"), digest = saved.find("xxh3_128");
+  if ((size != saved.end() && (!size->is_number_unsigned() || size->get<uint64_t>() != state->size())) ||
+      (digest != saved.end() && (!digest->is_string() || *digest != Xxh3Hex(state->data(), state->size())))) {
+    return Status::Corruption(where + ": the generator state does not match its saved size and XXH3-128");
+  }
+  return Status::Ok();
+}
+
 nlohmann::json GeneratorStateJson(std::vector<uint8_t> state, bool full) {
   return full ? DigestedStateJson(state, true) : nlohmann::json::binary(std::move(state));
 }

@@ -8,9 +8,12 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "formats/status.h"
 
 namespace lockstep {
 
@@ -35,6 +38,11 @@ struct StepRecord {
 // A generator state as a record holds it, digested now: {"size", "xxh3_128"}, and with
 // `full` (every N-th step, to restore from) also "base64", the state itself.
 nlohmann::json DigestedStateJson(const std::vector<uint8_t>& state, bool full);
+
+// The inverse of DigestedStateJson with `full`: the state's bytes, checked against the
+// "size" and "xxh3_128" saved beside them. Corruption naming `where` when the base64 is
+// missing or invalid or the bytes are not the state that was saved.
+Status DecodeFullState(const nlohmann::json& saved, const std::string& where, std::vector<uint8_t>* state);
 
 // The same, but a state that is not `full` stays raw bytes (json::binary) for the log's
 // encoder to digest off the training loop (DigestRawStates).

@@ -121,12 +121,12 @@ std::vector<int64_t> FindResumable(const std::string& run_dir, AuditReport* repo
     complete.push_back(c.step);
     if (c.resumable) report->latest_resumable = c.name;
   }
-  if (!ModelWeightsFile(run_dir).empty() && CheckpointLayout(run_dir) != "lockstep") {
+  const std::string final_weights = ModelWeightsFile(run_dir);
+  if (!final_weights.empty() && CheckpointLayout(run_dir) != "lockstep") {
     CheckpointAudit top;
     top.status = "complete";
-    AuditWeights(run_dir, &top);
-    report->findings["final_model"] = {
-        {"file", ModelWeightsFile(run_dir)}, {"tensors", top.tensors}, {"status", top.status}};
+    AuditWeights(run_dir, final_weights, &top);
+    report->findings["final_model"] = {{"file", final_weights}, {"tensors", top.tensors}, {"status", top.status}};
     for (const auto& p : top.problems) report->problems.push_back(p);
   }
   if (report->latest_resumable.empty()) {

@@ -172,9 +172,8 @@ bool HfSaveOnlyModel(const std::string& dir) {
 // The model weights of an HF checkpoint or output directory, read as their format says: a
 // safetensors header against the file's size (every shard an index names), a torch archive
 // against its storages. A PEFT adapter is the model, and needs its adapter_config.json.
-void AuditWeights(const std::string& dir, CheckpointAudit* c) {
-  const std::string weights = ModelWeightsFile(dir);
-  if (weights.empty()) return Fail(c, "incomplete", dir + ": " + kNoModelWeights);
+// `weights`: the checkpoint's ModelWeightsFile, not empty.
+void AuditWeights(const std::string& dir, const std::string& weights, CheckpointAudit* c) {
   if (weights.rfind("adapter_model", 0) == 0 && !fs::exists(dir + "/" + hf::kAdapterConfigFile)) {
     Fail(c, "incomplete", dir + "/" + hf::kAdapterConfigFile + ": missing (PEFT saves it beside " + weights + ")");
   }
@@ -263,11 +262,12 @@ void ReadHfFiles(const std::string& dir, const std::vector<std::string>& files, 
     Status st = ReadJsonFile(dir + "/" + kTrainerStateFile, &state);
     if (!st.ok()) Fail(c, "corrupt", st.message());
   }
-  const std::string no_weights = MissingModelWeights(dir);  // the rule verify-resume's choice of checkpoint keeps
-  if (!no_weights.empty())
-    Fail(c, "incomplete", dir + ": " + no_weights);
-  else if (!ModelWeightsFile(dir).empty())
-    AuditWeights(dir, c);  // else ZeRO-3: the weights are in DeepSpeed's shards
+  const std::string weights = ModelWeightsFile(dir);
+  if (!weights.empty()) {
+    AuditWeights(dir, weights, c);
+  } else if (const std::string missing = MissingModelWeights(dir); !missing.empty()) {  // verify-resume's rule too
+    Fail(c, "incomplete", dir + ": " + missing);
+  }  // else ZeRO-3: the weights are in DeepSpeed's shards
   // Every byte the checkpoint holds, in DeepSpeed's and FSDP's subdirectories too.
   for (const auto& e : fs::recursive_directory_iterator(dir, fs::directory_options::none, ec)) {
     if (e.is_regular_file(ec)) c->bytes += e.file_size(ec);
@@ -275,7 +275,7 @@ void ReadHfFiles(const std::string& dir, const std::vector<std::string>& files, 
   // Every torch.save archive, read as data: a truncated one has lost its directory or the
   // end of a storage one of its tensors needs.
   for (const auto& f : files) {
-    if (!IsTorchArchiveName(f) || f == ModelWeightsFile(dir)) continue;
+    if (!IsTorchArchiveName(f) || f == weights) continue;
     TorchArchive archive;
     Status st = ReadTorchArchive(dir + "/" + f, &archive);
     if (!st.ok()) Fail(c, "corrupt", st.message());

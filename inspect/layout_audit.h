@@ -22,8 +22,9 @@ void AuditLockstep(const std::string& dir, CheckpointAudit* c);
 void AuditHf(const std::string& dir, CheckpointAudit* c);
 void AuditDcp(const std::string& dir, CheckpointAudit* c);
 
-// The model weights of `dir` (ModelWeightsFile) read as a whole: headers, shards, sizes.
-void AuditWeights(const std::string& dir, CheckpointAudit* c);
+// The model weights `weights` of `dir` (its ModelWeightsFile, not empty) read as a whole:
+// headers, shards, sizes.
+void AuditWeights(const std::string& dir, const std::string& weights, CheckpointAudit* c);
 
 // --verify, after the cheap checks passed: Lockstep checkpoints have every checksum
 // recomputed; HF keeps no checksums, so every byte is read.

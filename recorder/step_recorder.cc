@@ -109,7 +109,7 @@ void StepRecorder::BeginStep() {
   begun_ = true;
 }
 
-Status StepRecorder::EndStep(const StepRecord& r) {
+Status StepRecorder::EndStep(StepRecord r) {
   if (!log_) return Status::InvalidArgument("StepRecorder: closed");
   if (!begun_)
     return Status::InvalidArgument("StepRecorder: step " + std::to_string(r.step) + " ended without BeginStep");
@@ -117,11 +117,10 @@ Status StepRecorder::EndStep(const StepRecord& r) {
     return Status::InvalidArgument("StepRecorder: step " + std::to_string(r.step) + " after step " +
                                    std::to_string(last_step_) + " (steps are recorded in order, one each)");
   }
-  StepRecord record = r;  // the loop's fields; the generator states come from BeginStep
-  record.rng = std::move(rng_);
+  r.rng = std::move(rng_);  // the loop's fields; the generator states come from BeginStep
   begun_ = false;
   last_step_ = r.step;
-  return log_->Append(StepRecordJson(std::move(record)));
+  return log_->Append(StepRecordJson(std::move(r)));
 }
 
 Status StepRecorder::Flush() {

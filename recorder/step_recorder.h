@@ -62,8 +62,9 @@ class StepRecorder {
   void BeginStep();
 
   // Records the step, with the states BeginStep captured. InvalidArgument when BeginStep
-  // was not called for it or the step does not follow the last one recorded.
-  Status EndStep(const StepRecord& record);
+  // was not called for it or the step does not follow the last one recorded. Taken by
+  // value: std::move a record you built to hand over its batches without a copy.
+  Status EndStep(StepRecord record);
 
   // Writes every recorded step and fsyncs: call it when you save a checkpoint, so the log
   // covers it and a resume from it continues the log at a frame boundary.

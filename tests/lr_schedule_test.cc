@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "formats/json_file.h"
+#include "settings/lr_scheduler.h"
 
 namespace lockstep {
 namespace {
@@ -102,6 +103,33 @@ TEST(LrSchedule, BadOptionsAreRefusedClearly) {
   EXPECT_NE(st.message().find("lr_end"), std::string::npos);
   st = LrSchedule::Create({"cosine", {{"num_cycles", "two"}}, 1e-3, 0, 10}, &s);
   EXPECT_NE(st.message().find("num_cycles must be a number"), std::string::npos);
+}
+
+// scheduler.json: the step count is what a resume restores, and the lr follows it.
+TEST(LrScheduler, SavesItsStepCountAndRestoresIt) {
+  LrScheduler run(Make("linear", nlohmann::json::object(), 1e-3, 2, 10));
+  EXPECT_DOUBLE_EQ(run.lr(), 0.0);  // warmup: the first update uses lr 0
+  for (int i = 0; i < 4; ++i) run.Step();
+  const nlohmann::json saved = run.ToJson();
+  EXPECT_EQ(saved["last_epoch"], 4);
+  EXPECT_DOUBLE_EQ(saved["last_lr"].get<double>(), run.lr());
+
+  LrScheduler resumed(Make("linear", nlohmann::json::object(), 1e-3, 2, 10));
+  ASSERT_TRUE(resumed.FromJson(saved, "ck/scheduler.json").ok());
+  EXPECT_EQ(resumed.steps(), 4);
+  EXPECT_DOUBLE_EQ(resumed.lr(), run.lr());
+  resumed.Restart();
+  EXPECT_EQ(resumed.steps(), 0);
+}
+
+TEST(LrScheduler, AMissingOrNegativeStepCountIsCorruptionNamingTheFile) {
+  LrScheduler s(Make("linear", nlohmann::json::object(), 1e-3, 0, 10));
+  for (const nlohmann::json& bad : {nlohmann::json::object(), nlohmann::json{{"last_epoch", -1}},
+                                    nlohmann::json{{"last_epoch", "3"}}, nlohmann::json::array()}) {
+    const Status st = s.FromJson(bad, "ck/scheduler.json");
+    EXPECT_TRUE(st.IsCorruption()) << bad.dump();
+    EXPECT_NE(st.message().find("ck/scheduler.json: last_epoch"), std::string::npos) << st.message();
+  }
 }
 
 }  // namespace lockstep

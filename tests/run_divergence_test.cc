@@ -290,6 +290,26 @@ TEST(Replay, ADamagedCheckpointIsCorruptionNamingIt) {
   EXPECT_TRUE(RunReplay(a.output_dir, 12, 10, ReplayRequest(), &report).IsInvalidArgument());  // past the end
 }
 
+// RUN's step log replaced after the checkpoint was saved (here by another seed's log, whole
+// and readable): the checkpoint's digest of the log finds it, and the error names RUN's
+// log, not the scratch copy the resume would continue.
+TEST(Replay, ARunLogThatIsNotTheOneItsCheckpointSavedIsNamed) {
+  test::ScratchDir dir;
+  const TrainingArgs a = Mlp(dir, "a");
+  TrainingArgs b = Mlp(dir, "b");
+  b.seed = a.seed + 1;
+  test::Train(a);
+  test::Train(b);
+  const std::string log = a.output_dir + "/" + kStepLogFile;
+  test::WriteAll(log, test::ReadAll(b.output_dir + "/" + kStepLogFile));
+  ReplayReport report;
+  const Status st = RunReplay(a.output_dir, 6, 2, ReplayRequest(), &report);
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_NE(st.message().find(log + " does not begin with the step log " + a.output_dir + "/checkpoint-6 saved"),
+            std::string::npos)
+      << st.ToString();
+}
+
 // Seeded mutants of the step log a replay reads: a Status (the log damaged, or a mismatch
 // reported), never an exception or a crash, and never a write into the run.
 TEST(Replay, SeededMutantsOfTheStepLogAreAStatusOrAMismatchNeverACrash) {

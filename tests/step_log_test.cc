@@ -1,4 +1,5 @@
 #include "formats/step_log.h"
+#include "formats/step_record.h"
 
 #include <gtest/gtest.h>
 #include <zstd.h>
@@ -160,4 +161,38 @@ TEST(StepLog, AppendAfterCutKeepsOneValidLog) {
   EXPECT_FALSE(after.truncated_tail);
 }
 
+}  // namespace lockstep
+
+namespace lockstep {
+namespace {
+
+// A full generator state saved with DigestedStateJson comes back byte for byte; a state
+// whose bytes do not match the size and digest saved beside them is refused.
+TEST(GeneratorState, AFullStateDecodesBackAndADamagedOneIsCorruption) {
+  std::vector<uint8_t> state(5056);
+  for (size_t i = 0; i < state.size(); ++i) state[i] = static_cast<uint8_t>(i * 31 + 7);
+  const nlohmann::json saved = DigestedStateJson(state, /*full=*/true);
+  std::vector<uint8_t> back;
+  ASSERT_TRUE(DecodeFullState(saved, "sampler.json", &back).ok());
+  EXPECT_EQ(back, state);
+
+  nlohmann::json digest_only = DigestedStateJson(state, /*full=*/false);
+  Status st = DecodeFullState(digest_only, "rng_state.json: cpu", &back);
+  EXPECT_TRUE(st.IsCorruption());
+  EXPECT_NE(st.message().find("rng_state.json: cpu is not a full generator state"), std::string::npos) << st.message();
+
+  std::vector<uint8_t> other = state;
+  other[100] ^= 1;
+  nlohmann::json swapped = saved;
+  swapped["base64"] = DigestedStateJson(other, true)["base64"];  // same size, other bytes
+  st = DecodeFullState(swapped, "rng_state.json: cpu", &back);
+  EXPECT_TRUE(st.IsCorruption());
+  EXPECT_NE(st.message().find("does not match its saved size and XXH3-128"), std::string::npos) << st.message();
+
+  nlohmann::json garbled = saved;
+  garbled["base64"] = "not base64!";
+  EXPECT_TRUE(DecodeFullState(garbled, "x", &back).IsCorruption());
+}
+
+}  // namespace
 }  // namespace lockstep

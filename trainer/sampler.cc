@@ -1,6 +1,5 @@
 #include "trainer/sampler.h"
 
-#include "formats/base64.h"
 #include "formats/step_record.h"
 #include "trainer/torch_bridge.h"
 
@@ -39,9 +38,8 @@ Status EpochSampler::FromJson(const nlohmann::json& saved, const std::string& pa
   const int64_t epoch = saved.at("epoch").get<int64_t>();
   const int64_t done = saved.at("updates_done_in_epoch").get<int64_t>();
   std::vector<uint8_t> state;
-  if (!Base64Decode(saved.at("generator_state_at_epoch_start").at("base64").get<std::string>(), &state)) {
-    return Status::Corruption(path + ": the sampler generator state is not valid base64");
-  }
+  LOCKSTEP_RETURN_IF_ERROR(
+      DecodeFullState(saved.at("generator_state_at_epoch_start"), path + ": generator_state_at_epoch_start", &state));
   if (done < updates_per_epoch) {
     RestoreEpoch(epoch, state);
     *resume_at = {epoch, done, /*restored=*/true};

@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "formats/base64.h"
 #include "formats/checkpoint.h"
 #include "formats/checksum.h"
 #include "formats/file_util.h"
@@ -30,39 +29,52 @@ Status RestoreLoggedGenerator(const json& rng, const char* name, at::Generator g
     return Status::Ok();
   }
   std::vector<uint8_t> state;
-  const json& b64 = rng[name]["base64"];
-  if (!b64.is_string() || !Base64Decode(b64.get<std::string>(), &state) ||
-      state.size() != GeneratorStateBytes(gen).size()) {
-    return Status::Corruption(std::string(kStepLogFile) + ": step " + std::to_string(step) + ": rng." + name +
-                              " is not a valid generator state");
+  const std::string where = std::string(kStepLogFile) + ": step " + std::to_string(step) + ": rng." + name;
+  LOCKSTEP_RETURN_IF_ERROR(DecodeFullState(rng[name], where, &state));
+  if (state.size() != GeneratorStateBytes(gen).size()) {
+    return Status::Corruption(where + " is not a valid generator state (" + std::to_string(state.size()) + " bytes)");
   }
   SetGeneratorStateBytes(gen, state);
   return Status::Ok();
 }
 
 // A checkpoint names the digest of the step log up to its step, and RUN's log must begin
-// with exactly those bytes. When it does not and the checkpoint lies outside RUN, the
-// checkpoint is another run's: that is said, rather than calling RUN's log damaged.
-Status CheckCheckpointOfRun(const std::string& run_dir, const std::string& checkpoint) {
+// with exactly those bytes: then `*proven` is set, and the resume needs nothing more of the
+// log (it reads the one frame at the checkpoint's step). When the log does not begin so,
+// a checkpoint outside RUN is another run's; RUN's own says its log was damaged or cut
+// after the save. Both name RUN's file, not the scratch copy the resume continues.
+Status CheckCheckpointOfRun(const std::string& run_dir, const std::string& checkpoint, bool* proven) {
+  *proven = false;
   json loop;
-  if (!ReadJsonFile(checkpoint + "/loop_state.json", &loop).ok() || !loop.is_object()) return Status::Ok();
-  const json bytes = loop.value("step_log_bytes", json()), digest = loop.value("step_log_xxh3_128", json());
-  if (!bytes.is_number_unsigned() || !digest.is_string()) return Status::Ok();  // an older checkpoint
+  LoopState saved;
+  if (!ReadJsonFile(checkpoint + "/" + kLoopStateFile, &loop).ok() || !loop.is_object() ||
+      !LoopState::FromJson(loop, checkpoint, &saved).ok() || !saved.step_log || saved.step_log->xxh3_128.empty()) {
+    return Status::Ok();  // an older checkpoint, or one the resume will name as damaged
+  }
+  const uint64_t bytes = saved.step_log->bytes;
+  const std::string& digest = saved.step_log->xxh3_128;
   const std::string log = run_dir + "/" + kStepLogFile;
   const int fd = ::open(log.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::Ok();  // the resume names it
   Xxh3Stream stream;
   uint64_t read = 0;
-  const Status st = Xxh3Fd(fd, log, bytes.get<uint64_t>(), &stream, &read);
+  const Status st = Xxh3Fd(fd, log, bytes, &stream, &read);
   ::close(fd);
-  if (!st.ok() || (read == bytes.get<uint64_t>() && stream.HexDigest() == digest.get<std::string>())) return st;
+  if (!st.ok()) return st;
+  if (read == bytes && stream.HexDigest() == digest) {
+    *proven = true;
+    return Status::Ok();
+  }
+  const std::string saw = std::to_string(bytes) + " bytes, XXH3-128 " + digest;
   std::error_code ec;
   const fs::path holder = fs::weakly_canonical(fs::path(checkpoint).parent_path(), ec);
-  if (holder == fs::weakly_canonical(run_dir, ec)) return Status::Ok();  // RUN's own: the resume names the damage
-  return Status::InvalidArgument(
-      checkpoint + " is another run's checkpoint: " + log + " does not begin with the step log it saved (" +
-      std::to_string(bytes.get<uint64_t>()) + " bytes, XXH3-128 " + digest.get<std::string>() +
-      "); replay RUN from one of its own checkpoints (--from checkpoint-N)");
+  if (holder == fs::weakly_canonical(run_dir, ec)) {
+    return Status::Corruption(log + " does not begin with the step log " + checkpoint + " saved (" + saw +
+                              "): the log was damaged or cut after that checkpoint");
+  }
+  return Status::InvalidArgument(checkpoint + " is another run's checkpoint: " + log +
+                                 " does not begin with the step log it saved (" + saw +
+                                 "); replay RUN from one of its own checkpoints (--from checkpoint-N)");
 }
 
 }  // namespace
@@ -147,7 +159,8 @@ void TrainingRun::FinishTrace() {
 Status ReplayRunSteps(const ReplayRequest& request, ReplayRunInfo* info) {
   const auto start = std::chrono::steady_clock::now();
   LOCKSTEP_RETURN_IF_ERROR(ValidateCheckpoint(request.checkpoint, VerifyMode::kChecksums));
-  LOCKSTEP_RETURN_IF_ERROR(CheckCheckpointOfRun(request.run_dir, request.checkpoint));
+  bool log_proven = false;
+  LOCKSTEP_RETURN_IF_ERROR(CheckCheckpointOfRun(request.run_dir, request.checkpoint, &log_proven));
   int64_t from = 0;
   if (!ParseCheckpointDirName(fs::path(request.checkpoint).filename().string(), &from)) {
     return Status::InvalidArgument(request.checkpoint + ": not a checkpoint-N directory");
@@ -157,11 +170,14 @@ Status ReplayRunSteps(const ReplayRequest& request, ReplayRunInfo* info) {
   LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(request.checkpoint + "/training_args.json", &saved));
   LOCKSTEP_RETURN_IF_ERROR(ApplyArgsJson(saved, request.checkpoint + "/training_args.json", &args));
 
-  // The run's step log is read where it is, so its damage names the run's file; the resume
-  // continues a copy of it in a scratch run directory, and reads the checkpoint in place.
+  // The resume continues a copy of the run's step log in a scratch run directory, and reads
+  // the checkpoint in place. A log the checkpoint's digest did not prove is read where it
+  // is first, so its damage names the run's file, not the copy.
   const std::string log = request.run_dir + "/" + kStepLogFile;
-  StepLogContents contents;
-  LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(log, &contents));
+  if (!log_proven) {
+    StepLogContents contents;
+    LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(log, &contents));
+  }
   const char* tmp = std::getenv("TMPDIR");
   std::string scratch = std::string(tmp && *tmp ? tmp : "/tmp") + "/lockstep-replay-XXXXXX";
   if (::mkdtemp(scratch.data()) == nullptr) return Status::IOError(scratch + ": cannot create a scratch directory");
@@ -192,10 +208,13 @@ Status ReplayRunSteps(const ReplayRequest& request, ReplayRunInfo* info) {
   }
   RemoveTree(scratch);  // best effort: a leftover scratch copy harms nothing
   if (st.IsIOError()) {
-    // A write or fsync failed: that is the scratch copy (a full TMPDIR), never the run,
-    // which a replay only reads, and whose checkpoint ValidateCheckpoint read whole above.
-    st = st.WithMessage("replay's scratch copy under " + fs::path(scratch).parent_path().string() +
-                        " (set TMPDIR elsewhere): " + st.message());
+    // The replay writes only its scratch copy; it reads the run and the checkpoint, which
+    // ValidateCheckpoint read whole above. A checkpoint that no longer validates was changed
+    // or removed meanwhile: that is the cause. Otherwise a write failed in TMPDIR (full).
+    const Status now = ValidateCheckpoint(request.checkpoint, VerifyMode::kSizes);
+    st = !now.ok() ? Status::IOError(request.checkpoint + " changed during the replay: " + now.message())
+                   : st.WithMessage("replay's scratch copy under " + fs::path(scratch).parent_path().string() +
+                                    " (set TMPDIR elsewhere): " + st.message());
   }
   info->from_step = from;
   info->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

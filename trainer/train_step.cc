@@ -82,12 +82,12 @@ void TrainingRun::ForwardBackward(StepWork* w) {
 }
 
 Status TrainingRun::Update(StepWork* w) {
-  w->lr = schedule_.LrAt(scheduler_step_);                  // update s uses the lr after s-1 scheduler steps
+  w->lr = scheduler_.lr();
   LOCKSTEP_RETURN_IF_ERROR(AllReduceGradients());           // once per window, after its last micro-batch
   if (options_.hooks.trace_step == w->step) FinishTrace();  // gradients before clipping scales them
   w->grad_norm = ClipGradNorm(optimizer_->params(), args_.max_grad_norm);
   optimizer_->Step(w->lr);
-  ++scheduler_step_;  // HF: lr_scheduler.step() right after optimizer.step()
+  scheduler_.Step();
   return Status::Ok();
 }
 
@@ -100,7 +100,7 @@ Status TrainingRun::RecordStep(StepWork* w) {
   LOCKSTEP_RETURN_IF_ERROR(AgreeOnStep(&loss));  // the mean over the ranks, and a stop any rank got
   last_grad_norm_ = w->grad_norm.item<float>();
   last_lr_ = w->lr;
-  tr_loss_ += loss;
+  losses_.Add(loss);
 
   w->record.epoch = state_.epoch;
   w->record.loss = loss;

@@ -80,7 +80,7 @@ bool CudaIsAvailable() { return torch::cuda::is_available(); }
 Status TrainingRun::ResolveThreads(const std::string& checkpoint) {
   if (!args_.num_threads && !checkpoint.empty()) {
     json saved;
-    LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((fs::path(checkpoint) / "training_args.json").string(), &saved));
+    LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((fs::path(checkpoint) / kTrainingArgsJsonFile).string(), &saved));
     const auto it = saved.is_object() ? saved.find("num_threads") : saved.end();
     if (it != saved.end() && it->is_number_integer() && it->get<int64_t>() >= 1) args_.num_threads = it->get<int64_t>();
   }
@@ -117,7 +117,9 @@ Status TrainingRun::Setup() {
   LOCKSTEP_RETURN_IF_ERROR(ComputeStepPlan(args_, data_.train.size(), &plan_, rank_));
   LrScheduleSpec spec{args_.lr_scheduler_type, args_.lr_scheduler_kwargs, args_.learning_rate,
                       ResolveWarmupSteps(args_.warmup_steps, plan_.max_steps), plan_.max_steps};
-  LOCKSTEP_RETURN_IF_ERROR(LrSchedule::Create(spec, &schedule_));
+  LrSchedule schedule;
+  LOCKSTEP_RETURN_IF_ERROR(LrSchedule::Create(spec, &schedule));
+  scheduler_ = LrScheduler(std::move(schedule));
   sampler_ = std::make_unique<EpochSampler>(data_.train.size(), args_.data_seed.value_or(args_.seed));
 
   state_.max_steps = plan_.max_steps;
@@ -221,15 +223,11 @@ Status TrainingRun::StopIfAsked(bool* stopped) {
 Status TrainingRun::LogEvaluateSave(bool epoch_end) {
   const int64_t step = state_.global_step;
   if (step % state_.logging_steps == 0) {
-    state_.log_history.push_back(
-        {{"epoch", state_.epoch},
-         {"grad_norm", last_grad_norm_},
-         {"learning_rate", last_lr_},
-         {"loss", static_cast<double>(tr_loss_) / static_cast<double>(step - globalstep_last_logged_)},
-         {"step", step}});
-    total_loss_ += tr_loss_;
-    tr_loss_ = 0.0f;
-    globalstep_last_logged_ = step;
+    state_.log_history.push_back({{"epoch", state_.epoch},
+                                  {"grad_norm", last_grad_norm_},
+                                  {"learning_rate", last_lr_},
+                                  {"loss", losses_.TakeLogged(step)},
+                                  {"step", step}});
   }
   bool save = (args_.save_strategy == "steps" && (step % state_.save_steps == 0 || step >= plan_.max_steps)) ||
               (args_.save_strategy == "epoch" && epoch_end);
@@ -349,8 +347,7 @@ Status TrainingRun::Finish(TrainResult* result) {
                     ": nothing to train; its results files are left as they were");
     return step_log_ ? step_log_->Close() : Status::Ok();
   }
-  total_loss_ += tr_loss_;
-  const double train_loss = total_loss_ / static_cast<double>(std::max<int64_t>(1, state_.global_step));
+  const double train_loss = losses_.TrainLoss(state_.global_step);
   if (args_.load_best_model_at_end && state_.best_model_checkpoint) {
     LOCKSTEP_RETURN_IF_ERROR(
         LoadModelWeights((fs::path(*state_.best_model_checkpoint) / kModelFile).string(), model_.get()));

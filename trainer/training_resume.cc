@@ -90,15 +90,9 @@ Status TrainingRun::CheckBlasEnvironment(const std::string& checkpoint) {
 Status TrainingRun::OpenStepLogForResume() {
   const std::string path = (fs::path(args_.output_dir) / kStepLogFile).string();
   const int64_t step = state_.global_step;
-  const json& pos = saved_log_position_;
   Status damage;
-  if (step > 0 && pos.value("step_log_bytes", json()).is_number_unsigned() &&
-      pos.value("step_log_last_frame", json()).is_number_unsigned()) {
-    const uint64_t end = pos["step_log_bytes"].get<uint64_t>();
-    const uint64_t begin = pos["step_log_last_frame"].get<uint64_t>();
-    const auto saved_digest = pos.find("step_log_xxh3_128");  // absent in checkpoints before it existed
-    const std::string digest =
-        saved_digest != pos.end() && saved_digest->is_string() ? saved_digest->get<std::string>() : "";
+  if (step > 0 && saved_log_position_) {
+    const uint64_t end = saved_log_position_->bytes, begin = saved_log_position_->last_frame;
     std::vector<json> frame;
     damage = ReadStepLogFrame(path, begin, end, &frame);
     if (damage.ok() && (frame.empty() || frame.back().value("kind", "") != "step" ||
@@ -106,7 +100,9 @@ Status TrainingRun::OpenStepLogForResume() {
       damage = Status::Corruption(path + ": the frame at byte " + std::to_string(begin) + " does not end with step " +
                                   std::to_string(step) + ", the checkpoint's step");
     }
-    if (damage.ok()) damage = StepLogWriter::OpenForAppend(path, end, digest, options_.step_log, &step_log_);
+    if (damage.ok()) {
+      damage = StepLogWriter::OpenForAppend(path, end, saved_log_position_->xxh3_128, options_.step_log, &step_log_);
+    }
     if (damage.ok()) return Status::Ok();
     if (!damage.IsCorruption()) return damage;
   }

@@ -13,7 +13,7 @@
 #include "formats/run_lock.h"
 #include "formats/step_log.h"
 #include "formats/step_record.h"
-#include "settings/lr_schedule.h"
+#include "settings/lr_scheduler.h"
 #include "settings/step_plan.h"
 #include "settings/trainer_state.h"
 #include "trainer/adamw.h"
@@ -21,6 +21,7 @@
 #include "trainer/checkpoint_io.h"
 #include "trainer/datasets.h"
 #include "trainer/distributed.h"
+#include "trainer/loop_state.h"
 #include "trainer/models.h"
 #include "trainer/progress.h"
 #include "trainer/sampler.h"
@@ -77,10 +78,6 @@ class TrainingRun {
   // Every piece of state a checkpoint holds, in save and load order (training_state.cc).
   std::vector<StateFile> StateFiles();
   Status CheckSavedSettings(const json& saved, const std::string& path);
-  json SchedulerJson() const;
-  Status LoadScheduler(const json& j);
-  json LoopJson() const;
-  Status LoadLoop(const json& j, const std::string& path);
   Status LoadRng(const json& j, const std::string& path);
   // A signal reached this process. In a job, the ranks agree on it after each step
   // (AgreeOnStep), so every rank stops, and checkpoints, at the same step.
@@ -144,7 +141,7 @@ class TrainingRun {
   int64_t num_parameters_ = 0;
   std::unique_ptr<AdamW> optimizer_;
   StepPlan plan_;
-  LrSchedule schedule_;
+  LrScheduler scheduler_;  // scheduler.json
   std::unique_ptr<EpochSampler> sampler_;
   std::unique_ptr<StepLogWriter> step_log_;
   std::unique_ptr<ProgressDisplay> progress_;
@@ -158,12 +155,9 @@ class TrainingRun {
   bool resume_override_active_ = false;  // resumed despite unsafe changes: records are marked
   std::vector<json> resume_changes_;     // every changed setting, for the "resume" record
   // Where the checkpoint's step ends in the step log, and the log's digest up to there.
-  json saved_log_position_;
+  std::optional<StepLogPosition> saved_log_position_;
   json step_log_damage_;  // set when --resume-override cut a damaged log
 
-  // The scheduler's own step count (LambdaLR's last_epoch): saved and restored with the
-  // checkpoint's scheduler.json rather than derived from global_step.
-  int64_t scheduler_step_ = 0;
   std::vector<int64_t> saved_steps_;
   int64_t last_saved_step_ = -1;
   bool stopped_early_ = false;
@@ -171,11 +165,7 @@ class TrainingRun {
   int64_t trace_micro_batch_ = 0;
   int stopped_by_signal_ = 0;
 
-  // HF's loss bookkeeping: tr_loss is a float32 accumulator reset at each log;
-  // total_loss is the float64 sum of the logged chunks; train_loss = total / global_step.
-  float tr_loss_ = 0.0f;
-  double total_loss_ = 0.0;
-  int64_t globalstep_last_logged_ = 0;
+  LossTotals losses_;  // HF's loss bookkeeping, in loop_state.json
   double last_lr_ = 0.0;
   float last_grad_norm_ = 0.0f;
   double recording_s_ = 0;        // what building and queueing step records cost the loop

@@ -2,10 +2,9 @@
 // saves and restores itself. SaveCheckpointNow writes the list; Resume loads it, in this
 // order. Loading training_args.json first refuses a changed run before anything is touched.
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 
-#include "formats/base64.h"
+#include "formats/step_record.h"
 #include "settings/location_settings.h"
 #include "settings/resume_check.h"
 #include "trainer/torch_bridge.h"
@@ -23,20 +22,13 @@ bool Injected(ResumeFault injected, ResumeFault fault) {
   return true;
 }
 
-Status DecodeState(const json& state, const std::string& path, const char* what, std::vector<uint8_t>* out) {
-  if (!Base64Decode(state.at("base64").get<std::string>(), out)) {
-    return Status::Corruption(path + ": the " + std::string(what) + " generator state is not valid base64");
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 std::vector<StateFile> TrainingRun::StateFiles() {
   const ResumeFault fault = options_.faults.resume;
   std::vector<StateFile> files;
   files.push_back(JsonStateFile(
-      "training_args.json", [this] { return TrainingArgsToJson(args_); },
+      kTrainingArgsJsonFile, [this] { return TrainingArgsToJson(args_); },
       [this](const json& j, const std::string& path) { return CheckSavedSettings(j, path); }));
   files.push_back(JsonStateFile(
       kTrainerStateFile, [this] { return state_.ToJson(); },
@@ -58,13 +50,27 @@ std::vector<StateFile> TrainingRun::StateFiles() {
   };
   files.push_back(optimizer);
   files.push_back(JsonStateFile(
-      "scheduler.json", [this] { return SchedulerJson(); },
-      [this](const json& j, const std::string&) { return LoadScheduler(j); }));
+      kSchedulerStateFile, [this] { return scheduler_.ToJson(); },
+      [this, fault](const json& j, const std::string& path) {
+        LOCKSTEP_RETURN_IF_ERROR(scheduler_.FromJson(j, path));
+        if (Injected(fault, ResumeFault::kScheduler)) scheduler_.Restart();
+        return Status::Ok();
+      }));
   files.push_back(JsonStateFile(
-      "loop_state.json", [this] { return LoopJson(); },
-      [this](const json& j, const std::string& path) { return LoadLoop(j, path); }));
+      kLoopStateFile,
+      [this] {
+        return LoopState{losses_, data_.digest, step_log_->position()}.ToJson();
+      },
+      [this, fault](const json& j, const std::string& path) {
+        LoopState saved;
+        LOCKSTEP_RETURN_IF_ERROR(LoopState::FromJson(j, path, &saved));
+        losses_ = saved.losses;
+        if (Injected(fault, ResumeFault::kLossSums)) losses_.Restart(state_.global_step);
+        saved_log_position_ = saved.step_log;
+        return Status::Ok();
+      }));
   files.push_back(JsonStateFile(
-      "sampler.json",
+      kSamplerStateFile,
       [this] {
         const int64_t done = state_.global_step % plan_.updates_per_epoch;  // 0 at an epoch's end: all of it
         return sampler_->ToJson(done == 0 ? plan_.updates_per_epoch : done);
@@ -118,60 +124,10 @@ Status TrainingRun::CheckSavedSettings(const json& saved, const std::string& pat
   return Status::Ok();
 }
 
-// scheduler.json: the scheduler's own step count (LambdaLR's last_epoch), restored rather
-// than derived from global_step.
-json TrainingRun::SchedulerJson() const {
-  return {{"type", schedule_.spec().type},
-          {"kwargs", schedule_.spec().kwargs},
-          {"base_lr", schedule_.spec().base_lr},
-          {"warmup_steps", schedule_.spec().warmup_steps},
-          {"total_steps", schedule_.spec().total_steps},
-          {"last_epoch", scheduler_step_},
-          {"last_lr", schedule_.LrAt(scheduler_step_)}};
-}
-
-Status TrainingRun::LoadScheduler(const json& j) {
-  scheduler_step_ = Injected(options_.faults.resume, ResumeFault::kScheduler) ? 0 : j.at("last_epoch").get<int64_t>();
-  return Status::Ok();
-}
-
-// loop_state.json: HF's loss bookkeeping, and where the checkpoint's step ends in the step
-// log with the digest of the log up to there (resume proves the log before continuing it).
-json TrainingRun::LoopJson() const {
-  return {{"tr_loss", tr_loss_},
-          {"tr_loss_bits", FloatBits(tr_loss_)},
-          {"total_loss", total_loss_},
-          {"globalstep_last_logged", globalstep_last_logged_},
-          {"dataset_xxh3_128", data_.digest},
-          {"step_log_bytes", step_log_->bytes_written()},
-          {"step_log_last_frame", step_log_->last_frame_start()},
-          {"step_log_xxh3_128", step_log_->digest()}};
-}
-
-Status TrainingRun::LoadLoop(const json& j, const std::string& path) {
-  const std::string bits_hex = j.at("tr_loss_bits").get<std::string>();
-  char* end = nullptr;
-  const unsigned long bits = std::strtoul(bits_hex.c_str(), &end, 16);
-  if (bits_hex.empty() || *end != '\0' || bits > 0xffffffffUL) {
-    return Status::Corruption(path + ": tr_loss_bits '" + bits_hex + "' is not a 32-bit hex number");
-  }
-  const uint32_t bits32 = static_cast<uint32_t>(bits);
-  std::memcpy(&tr_loss_, &bits32, sizeof(bits32));
-  total_loss_ = j.at("total_loss").get<double>();
-  globalstep_last_logged_ = j.at("globalstep_last_logged").get<int64_t>();
-  if (Injected(options_.faults.resume, ResumeFault::kLossSums)) {
-    tr_loss_ = 0.0f;
-    total_loss_ = 0.0;
-    globalstep_last_logged_ = state_.global_step;
-  }
-  saved_log_position_ = j;
-  return Status::Ok();
-}
-
 // rng_state.json: the global generators, restored last so nothing after them draws.
 Status TrainingRun::LoadRng(const json& j, const std::string& path) {
   std::vector<uint8_t> cpu_state;
-  LOCKSTEP_RETURN_IF_ERROR(DecodeState(j.at("cpu"), path, "CPU", &cpu_state));
+  LOCKSTEP_RETURN_IF_ERROR(DecodeFullState(j.at("cpu"), path + ": cpu", &cpu_state));
   if (Injected(options_.faults.resume, ResumeFault::kRng)) return Status::Ok();
   SetGeneratorStateBytes(DefaultGenerator(torch::kCPU), cpu_state);
   if (device_.is_cuda()) {
@@ -181,7 +137,7 @@ Status TrainingRun::LoadRng(const json& j, const std::string& path) {
       if (options_.hooks.replay_step_begin) return Status::Ok();
       return Status::Corruption(path + ": no CUDA generator state for a CUDA run");
     }
-    LOCKSTEP_RETURN_IF_ERROR(DecodeState(j.at("cuda"), path, "CUDA", &cuda_state));
+    LOCKSTEP_RETURN_IF_ERROR(DecodeFullState(j.at("cuda"), path + ": cuda", &cuda_state));
     SetGeneratorStateBytes(DefaultGenerator(torch::kCUDA), cuda_state);
   }
   return Status::Ok();
