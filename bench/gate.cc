@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "formats/file_util.h"
 #include "formats/json_file.h"
@@ -160,9 +161,70 @@ double MannWhitneyGreaterP(const std::vector<double>& base, const std::vector<do
   return 0.5 * std::erfc(z / std::sqrt(2.0));
 }
 
+int RepetitionsToReach(double alpha) {
+  int n = 1;
+  while (n < 1000 && SmallestReachableP(n, n) >= alpha) ++n;
+  return n;
+}
+
 bool GateReport::regressed() const {
   return std::any_of(benchmarks.begin(), benchmarks.end(), [](const BenchVerdict& v) { return v.regression; });
 }
+
+size_t GateReport::unjudged() const {
+  return std::count_if(benchmarks.begin(), benchmarks.end(), [](const BenchVerdict& v) { return v.underpowered; });
+}
+
+std::vector<std::string> GateReport::Suspects() const {
+  std::vector<std::string> names;
+  for (const auto& v : benchmarks)
+    if (v.regression && v.measure == "time") names.push_back(v.name);  // a count repeats: nothing to rerun
+  return names;
+}
+
+namespace {
+
+// The values a benchmark is judged by: its instruction counts where every repetition has
+// one, else its times.
+const std::vector<double>& Measured(const BenchSamples& s, const std::string& name, std::string* measure) {
+  const auto& times = s.times_ns.at(name);
+  const auto c = s.counters.find(name);
+  if (c != s.counters.end()) {
+    const auto n = c->second.find(kInstructionsCounter);
+    if (n != c->second.end() && n->second.size() == times.size()) {
+      *measure = kInstructionsCounter;
+      return n->second;
+    }
+  }
+  *measure = "time";
+  return times;
+}
+
+// One benchmark's verdict from its two sets of values, by its measure's rule.
+BenchVerdict Judge(const std::string& name, const std::string& measure, const std::vector<double>& b,
+                   const std::vector<double>& c, const GateOptions& options) {
+  BenchVerdict v;
+  v.name = name;
+  v.measure = measure;
+  v.base_n = b.size();
+  v.new_n = c.size();
+  v.base_median = Median(b);
+  v.new_median = Median(c);
+  v.ratio = v.new_median / v.base_median;
+  if (measure == kInstructionsCounter) {
+    v.regression = v.ratio > 1 + options.instructions_threshold;
+    v.improvement = v.ratio < 1 / (1 + options.instructions_threshold);
+    return v;
+  }
+  v.p_slower = MannWhitneyGreaterP(b, c);
+  v.p_faster = MannWhitneyGreaterP(c, b);
+  v.underpowered = SmallestReachableP(b.size(), c.size()) >= options.alpha;
+  v.regression = v.p_slower < options.alpha && v.ratio > 1 + options.threshold;
+  v.improvement = v.p_faster < options.alpha && v.ratio < 1 / (1 + options.threshold);
+  return v;
+}
+
+}  // namespace
 
 Status CompareBenchmarks(const BenchSamples& base, const BenchSamples& candidate, const GateOptions& options,
                          GateReport* out) {
@@ -172,26 +234,26 @@ Status CompareBenchmarks(const BenchSamples& base, const BenchSamples& candidate
   if (!(options.threshold >= 0 && options.threshold < 10)) {
     return Status::InvalidArgument("--threshold must be a fraction such as 0.10 (10%)");
   }
+  if (!(options.instructions_threshold >= 0 && options.instructions_threshold < 10)) {
+    return Status::InvalidArgument("--instructions-threshold must be a fraction such as 0.02 (2%)");
+  }
   double log_sum = 0;
-  for (const auto& [name, b] : base.times_ns) {
-    const auto it = candidate.times_ns.find(name);
-    if (it == candidate.times_ns.end()) {
+  for (const auto& [name, unused] : base.times_ns) {
+    if (!candidate.times_ns.count(name)) {
       out->only_in_base.push_back(name);
       continue;
     }
-    const auto& c = it->second;
-    BenchVerdict v;
-    v.name = name;
-    v.base_n = b.size();
-    v.new_n = c.size();
-    v.base_median_ns = Median(b);
-    v.new_median_ns = Median(c);
-    v.ratio = v.new_median_ns / v.base_median_ns;
-    v.p_slower = MannWhitneyGreaterP(b, c);
-    v.p_faster = MannWhitneyGreaterP(c, b);
-    v.underpowered = SmallestReachableP(b.size(), c.size()) >= options.alpha;
-    v.regression = v.p_slower < options.alpha && v.ratio > 1 + options.threshold;
-    v.improvement = v.p_faster < options.alpha && v.ratio < 1 / (1 + options.threshold);
+    std::string measure, candidate_measure;
+    const std::vector<double>& b_values = Measured(base, name, &measure);
+    const std::vector<double>& c_values = Measured(candidate, name, &candidate_measure);
+    if (measure != candidate_measure) {
+      return Status::InvalidArgument(name + ": measured by " + measure + " in the base and by " + candidate_measure +
+                                     " in the new results: the two cannot be compared");
+    }
+    BenchVerdict v = Judge(name, measure, b_values, c_values, options);
+    if (!(v.ratio > 0 && std::isfinite(v.ratio))) {
+      return Status::InvalidArgument(name + ": a median of zero " + measure + ": nothing to compare");
+    }
     log_sum += std::log(v.ratio);
     out->benchmarks.push_back(v);
   }
@@ -203,44 +265,122 @@ Status CompareBenchmarks(const BenchSamples& base, const BenchSamples& candidate
   return Status::Ok();
 }
 
+void ApplyRerun(const BenchSamples& base, const BenchSamples& candidate, GateReport* report) {
+  for (auto& v : report->benchmarks) {
+    if (!v.regression || !base.times_ns.count(v.name) || !candidate.times_ns.count(v.name)) continue;
+    std::string measure, candidate_measure;
+    const auto& b = Measured(base, v.name, &measure);
+    const auto& c = Measured(candidate, v.name, &candidate_measure);
+    if (measure != v.measure || candidate_measure != v.measure) continue;
+    const BenchVerdict again = Judge(v.name, v.measure, b, c, report->options);
+    v.rerun = RerunVerdict{again.base_n, again.new_n, again.ratio, again.p_slower, again.regression};
+    v.regression = again.regression;
+  }
+}
+
+std::string FilterForNames(const std::vector<std::string>& names) {
+  std::string filter = "^(";
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i) filter += '|';
+    for (char ch : names[i]) {
+      if (std::strchr(".[]{}()*+?^$|\\", ch)) filter += '\\';
+      filter += ch;
+    }
+  }
+  return filter + ")$";
+}
+
 json GateReportJson(const GateReport& r) {
   json rows = json::array();
   for (const auto& v : r.benchmarks) {
-    rows.push_back({{"name", v.name},
-                    {"base_n", v.base_n},
-                    {"new_n", v.new_n},
-                    {"base_median_ns", v.base_median_ns},
-                    {"new_median_ns", v.new_median_ns},
-                    {"ratio", v.ratio},
-                    {"p_slower", v.p_slower},
-                    {"p_faster", v.p_faster},
-                    {"regression", v.regression},
-                    {"improvement", v.improvement},
-                    {"underpowered", v.underpowered}});
+    json row = {{"name", v.name},
+                {"measure", v.measure},
+                {"base_n", v.base_n},
+                {"new_n", v.new_n},
+                {"base_median", v.base_median},
+                {"new_median", v.new_median},
+                {"ratio", v.ratio},
+                {"regression", v.regression},
+                {"improvement", v.improvement},
+                {"underpowered", v.underpowered}};
+    if (v.measure == "time") {
+      row["p_slower"] = v.p_slower;
+      row["p_faster"] = v.p_faster;
+    }
+    if (v.rerun) {
+      row["rerun"] = {{"base_n", v.rerun->base_n},
+                      {"new_n", v.rerun->new_n},
+                      {"ratio", v.rerun->ratio},
+                      {"p_slower", v.rerun->p_slower},
+                      {"regression", v.rerun->regression}};
+    }
+    rows.push_back(std::move(row));
   }
-  return {{"regressed", r.regressed()},       {"alpha", r.options.alpha}, {"threshold", r.options.threshold},
-          {"geomean_ratio", r.geomean_ratio}, {"benchmarks", rows},       {"only_in_base", r.only_in_base},
+  return {{"regressed", r.regressed()},
+          {"unjudged", r.unjudged()},
+          {"alpha", r.options.alpha},
+          {"threshold", r.options.threshold},
+          {"instructions_threshold", r.options.instructions_threshold},
+          {"repetitions_needed", RepetitionsToReach(r.options.alpha)},
+          {"geomean_ratio", r.geomean_ratio},
+          {"benchmarks", rows},
+          {"only_in_base", r.only_in_base},
           {"only_in_new", r.only_in_new}};
 }
 
+namespace {
+
+// A verdict in words, with the measure it used and the rerun that confirmed or cleared it.
+std::string VerdictWords(const BenchVerdict& v, const GateOptions& o) {
+  char buf[160];
+  if (v.underpowered) {
+    std::snprintf(buf, sizeof(buf), "NOT JUDGED (too few repetitions to reach alpha: %d each needed)",
+                  RepetitionsToReach(o.alpha));
+    return buf;
+  }
+  if (!v.rerun) return v.regression ? "REGRESSED" : v.improvement ? "improved" : "same";
+  std::snprintf(buf, sizeof(buf), " (rerun: ratio %.3f, p %.2g, n %zu/%zu)", v.rerun->ratio, v.rerun->p_slower,
+                v.rerun->base_n, v.rerun->new_n);
+  return (v.rerun->regression ? "REGRESSED, held on the rerun" : "same: a suspect the rerun cleared") +
+         std::string(buf);
+}
+
+}  // namespace
+
 std::string GateReportText(const GateReport& r) {
   std::string out;
-  char line[512];
+  char line[640];
   int regressions = 0;
   for (const auto& v : r.benchmarks) regressions += v.regression;
+  const size_t unjudged = r.unjudged();
   std::snprintf(line, sizeof(line),
-                "%s: %d of %zu benchmarks regressed (alpha %g, threshold %.0f%%); geometric mean ratio %.3f\n\n",
-                regressions ? "REGRESSION" : "OK", regressions, r.benchmarks.size(), r.options.alpha,
-                r.options.threshold * 100, r.geomean_ratio);
+                "%s: %d of %zu benchmarks regressed (time: alpha %g, threshold %.0f%%; instructions: threshold "
+                "%.1f%%); geometric mean ratio %.3f\n",
+                regressions ? "REGRESSION"
+                : unjudged  ? "NOT JUDGED"
+                            : "OK",
+                regressions, r.benchmarks.size(), r.options.alpha, r.options.threshold * 100,
+                r.options.instructions_threshold * 100, r.geomean_ratio);
   out += line;
-  std::snprintf(line, sizeof(line), "  %-48s %6s %14s %14s %8s %10s  %s\n", "benchmark", "n", "base median",
-                "new median", "ratio", "p(slower)", "verdict");
+  if (unjudged) {
+    std::snprintf(line, sizeof(line),
+                  "%zu benchmark(s) have too few repetitions for a one-sided U test to reach p < %g: run at least "
+                  "%d of each (--repetitions)\n",
+                  unjudged, r.options.alpha, RepetitionsToReach(r.options.alpha));
+    out += line;
+  }
+  out += "\n";
+  std::snprintf(line, sizeof(line), "  %-48s %-12s %6s %14s %14s %8s %10s  %s\n", "benchmark", "measure", "n",
+                "base median", "new median", "ratio", "p(slower)", "verdict");
   out += line;
   for (const auto& v : r.benchmarks) {
-    const char* verdict = v.regression ? "REGRESSED" : v.improvement ? "improved" : "same";
-    std::snprintf(line, sizeof(line), "  %-48s %2zu/%-3zu %12.4g ns %12.4g ns %8.3f %10.2g  %s%s\n", v.name.c_str(),
-                  v.base_n, v.new_n, v.base_median_ns, v.new_median_ns, v.ratio, v.p_slower, verdict,
-                  v.underpowered ? " (too few repetitions to reach alpha)" : "");
+    const bool instructions = v.measure == kInstructionsCounter;
+    const char* unit = instructions ? "Ir" : "ns";
+    char p[32];
+    std::snprintf(p, sizeof(p), instructions ? "-" : "%.2g", v.p_slower);
+    std::snprintf(line, sizeof(line), "  %-48s %-12s %2zu/%-3zu %12.6g %s %12.6g %s %8.4f %10s  %s\n", v.name.c_str(),
+                  v.measure.c_str(), v.base_n, v.new_n, v.base_median, unit, v.new_median, unit, v.ratio, p,
+                  VerdictWords(v, r.options).c_str());
     out += line;
   }
   for (const auto& n : r.only_in_base) out += "  only in the base: " + n + "\n";

@@ -22,6 +22,12 @@ Status RunOnce(const std::string& binary, const InterleaveOptions& o, const std:
   LOCKSTEP_RETURN_IF_ERROR(ReadBenchmarkJson(out, &one));
   for (auto& [name, times] : one.times_ns)
     into->times_ns[name].insert(into->times_ns[name].end(), times.begin(), times.end());
+  for (auto& [name, counters] : one.counters) {
+    for (auto& [counter, values] : counters) {
+      auto& all = into->counters[name][counter];
+      all.insert(all.end(), values.begin(), values.end());
+    }
+  }
   return Status::Ok();
 }
 

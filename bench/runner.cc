@@ -29,7 +29,10 @@ std::string SuitesIn(const std::string& exe_dir) {
 Status RunSuite(const BenchSuite& suite, const BenchRunOptions& o, const std::string& out, nlohmann::json* doc) {
   const std::string binary = o.bench_dir + "/" + suite.binary;
   if (!IsExecutable(binary)) return Status::NotFound(binary + ": not built (configure with -DLOCKSTEP_BUILD_BENCH=ON)");
-  const int reps = std::min(o.repetitions > 0 ? o.repetitions : (o.quick ? 3 : 10), suite.max_repetitions);
+  // At least as many repetitions as the gate needs to be able to fire (bench/gate.h).
+  const int fewest = RepetitionsToReach(GateOptions().alpha);
+  int reps = o.repetitions > 0 ? o.repetitions : (o.quick ? fewest : 10);
+  reps = std::min(reps, std::max(suite.max_repetitions, fewest));  // heavy suites: no more than needed
   std::vector<std::string> argv = {binary, "--benchmark_out=" + out, "--benchmark_out_format=json",
                                    "--benchmark_repetitions=" + std::to_string(reps),
                                    "--benchmark_enable_random_interleaving=true"};
@@ -53,9 +56,11 @@ const std::vector<BenchSuite>& BenchSuites() {
       {"resume_latency_bench", "BM_Resume", "resume latency early and late in an epoch", 1000},
       {"inspect_bench", "BM_TensorStats|BM_TensorHash|BM_TrainHelp|BM_LockstepStart", "inspect, start-up, --help",
        1000},
-      {"step_log_resume_bench", nullptr, "step-log appends and continuing a log", 3},
-      {"diff_bench", nullptr, "lockstep diff against h5diff", 3},
-      {"replay_bench", nullptr, "replay against training", 3},
+      {"instr_bench", ".",
+       "instructions (callgrind) of recording, the step log, a small save and load, inspect, diff, the gate", 1},
+      {"step_log_resume_bench", nullptr, "step-log appends and continuing a log", 5},
+      {"diff_bench", nullptr, "lockstep diff against h5diff", 5},
+      {"replay_bench", nullptr, "replay against training", 5},
   };
   return suites;
 }
@@ -92,6 +97,10 @@ Status RunSuitesInterleaved(const AbRunOptions& o, BenchSamples* base, BenchSamp
   int shared = 0;
   for (const BenchSuite& suite : BenchSuites()) {
     if (o.quick && suite.quick_filter == nullptr) continue;
+    std::vector<std::string> wanted;
+    for (const auto& [name, in_suite] : o.only)
+      if (in_suite == suite.binary) wanted.push_back(name);
+    if (!o.only.empty() && wanted.empty()) continue;
     const std::string a = o.baseline_dir + "/" + suite.binary, b = o.candidate_dir + "/" + suite.binary;
     if (!IsExecutable(a) || !IsExecutable(b)) {
       if (o.progress) o.progress(std::string("lockstep bench ab: ") + suite.binary + ": skipped, not in both builds");
@@ -100,11 +109,13 @@ Status RunSuitesInterleaved(const AbRunOptions& o, BenchSamples* base, BenchSamp
     if (o.progress) o.progress(std::string("lockstep bench ab: ") + suite.binary + ": " + suite.measures);
     InterleaveOptions ab{a, b, o.rounds, o.args};
     if (o.quick) ab.args.push_back(std::string("--benchmark_filter=") + suite.quick_filter);
+    if (!wanted.empty()) ab.args.push_back("--benchmark_filter=" + FilterForNames(wanted));  // the last one counts
     BenchSamples suite_base, suite_candidate;
     LOCKSTEP_RETURN_IF_ERROR(RunInterleaved(ab, &suite_base, &suite_candidate));
     for (const auto& [into, from] : {std::make_pair(base, &suite_base), std::make_pair(candidate, &suite_candidate)}) {
       into->times_ns.insert(from->times_ns.begin(), from->times_ns.end());
       into->counters.insert(from->counters.begin(), from->counters.end());
+      for (const auto& [name, unused] : from->times_ns) into->suite_of[name] = suite.binary;
     }
     ++shared;
   }

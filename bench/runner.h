@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,7 @@ const std::vector<BenchSuite>& BenchSuites();
 
 struct BenchRunOptions {
   bool quick = false;   // the subset that runs in under 3 minutes on 2 cores
-  int repetitions = 0;  // 0: 3 under --quick, 10 otherwise
+  int repetitions = 0;  // 0: RepetitionsToReach(alpha 0.01) under --quick, 10 otherwise
   std::string bench_dir;
   std::function<void(const std::string& line)> progress;  // one line per suite
 };
@@ -47,6 +48,9 @@ struct AbRunOptions {
   bool quick = false;                       // the quick subset, as BenchRunOptions::quick
   int rounds = 10;                          // A B pairs per suite
   std::vector<std::string> args;            // passed to every run
+  // Only these benchmarks (a sequential rerun of suspects): each suite that measured one
+  // of them (BenchSamples::suite_of) runs filtered to them; the others do not run.
+  std::map<std::string, std::string> only;  // benchmark name -> suite
   std::function<void(const std::string& line)> progress;
 };
 

@@ -25,7 +25,7 @@ struct BenchFlags {
   std::string out, floors, repetitions, baseline;
   std::string rounds = "10";
   std::vector<std::string> extra;  // after --: passed to both benchmark binaries
-  std::string alpha = "0.01", threshold = "0.10";
+  std::string alpha = "0.01", threshold = "0.10", instructions_threshold = "0.02";
   bool json = false;
 };
 
@@ -88,7 +88,9 @@ int ReportRatios(const BenchFlags& flags, const BenchSamples& samples) {
 }
 
 // `bench ab --baseline OLD_LOCKSTEP`: that build's suites against this one's.
-Status RunBuildsInterleaved(const BenchFlags& flags, int rounds, BenchSamples* base, BenchSamples* candidate) {
+// With `rerun` (and the first samples, `first`), only `rerun`'s suspects run again.
+Status RunBuildsInterleaved(const BenchFlags& flags, int rounds, BenchSamples* base, BenchSamples* candidate,
+                            const GateReport* rerun = nullptr, const BenchSamples* first = nullptr) {
   AbRunOptions o;
   o.baseline_dir = BenchDirBeside(flags.baseline);
   o.candidate_dir = FindBenchDir();
@@ -101,6 +103,13 @@ Status RunBuildsInterleaved(const BenchFlags& flags, int rounds, BenchSamples* b
   o.quick = flags.quick;
   o.rounds = rounds;
   o.args = flags.extra;
+  if (rerun != nullptr) {
+    for (const std::string& name : rerun->Suspects()) {
+      const auto it = first->suite_of.find(name);
+      if (it != first->suite_of.end()) o.only[name] = it->second;
+    }
+    if (o.only.empty()) return Status::Ok();  // no suite known for them: the first verdicts stand
+  }
   o.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   return RunSuitesInterleaved(o, base, candidate);
 }
@@ -122,19 +131,22 @@ void DefineBenchCommand(CLI::App* app, BenchFlags* flags) {
       "  lockstep bench ab --baseline OLD_LOCKSTEP [--quick] [-- ARGS]\n"
       "      every suite of another build (its lockstep, e.g. a checkout of main built aside)\n"
       "      against this one's, interleaved suite by suite\n"
-      "A benchmark regressed when it is slower with significance (one-sided Mann-Whitney U,\n"
-      "p < --alpha) and by more than --threshold; every benchmark's median ratio and p-value,\n"
-      "improvements and the geometric mean are printed.\n"
+      "By time, a benchmark regressed when it is slower with significance (one-sided Mann-Whitney\n"
+      "U, p < --alpha) and by more than --threshold; the suites run at least the repetitions that\n"
+      "let p reach alpha (5 at 0.01), and fewer are NOT JUDGED (exit 2), never passed. bench ab\n"
+      "reruns every suspect, interleaved, and it must regress on the rerun too. A benchmark that\n"
+      "reports an instruction count (instr_bench, counted by callgrind) is judged by it: more than\n"
+      "--instructions-threshold more instructions is a regression. Each verdict names its measure.\n"
       "Exit 0 ok, 1 a regression or a ratio under its floor, 2 bad usage, unreadable or mismatched\n"
-      "inputs, or suites not built.");
+      "inputs, benchmarks not judged, or suites not built.");
   cmd->add_option("action", flags->action, "report, compare or ab; none: run the suites");
   cmd->add_option("base", flags->base, "The baseline: results JSON (compare) or benchmark binary (ab)");
   cmd->add_option("new", flags->candidate, "The candidate, of the same kind");
-  cmd->add_flag("--quick", flags->quick, "Run: the quick subset, 3 repetitions");
+  cmd->add_flag("--quick", flags->quick, "Run: the quick subset, 5 repetitions");
   cmd->add_option("--out", flags->out, "Run: write every result here as Google Benchmark JSON")->type_name("FILE");
   cmd->add_option("--check-floors", flags->floors, "Run: fail when a ratio crosses its floor in this file")
       ->type_name("FLOORS.json");
-  cmd->add_option("--repetitions", flags->repetitions, "Run: repetitions of each benchmark (default 3 quick, 10)")
+  cmd->add_option("--repetitions", flags->repetitions, "Run: repetitions of each benchmark (default 5 quick, 10)")
       ->type_name("N");
   cmd->add_option("--baseline", flags->baseline, "ab: the other build's lockstep; its suites run against these")
       ->type_name("OLD_LOCKSTEP");
@@ -142,6 +154,10 @@ void DefineBenchCommand(CLI::App* app, BenchFlags* flags) {
   cmd->add_option("extra", flags->extra, "ab: arguments for both binaries, after --");
   cmd->add_option("--alpha", flags->alpha, "Significance level of the slowdown")->type_name("P")->capture_default_str();
   cmd->add_option("--threshold", flags->threshold, "Minimum slowdown that counts, as a fraction")
+      ->type_name("F")
+      ->capture_default_str();
+  cmd->add_option("--instructions-threshold", flags->instructions_threshold,
+                  "Minimum increase in instructions that counts, as a fraction")
       ->type_name("F")
       ->capture_default_str();
   cmd->add_flag("--json", flags->json, "Print the report as JSON on stdout");
@@ -163,6 +179,8 @@ int RunGate(const BenchFlags& flags) {
   GateOptions options;
   Status st = ParseFraction("--alpha", flags.alpha, &options.alpha);
   if (st.ok()) st = ParseFraction("--threshold", flags.threshold, &options.threshold);
+  if (st.ok())
+    st = ParseFraction("--instructions-threshold", flags.instructions_threshold, &options.instructions_threshold);
   BenchSamples base, candidate;
   int64_t rounds = 0;
   if (st.ok() && flags.action == "ab") st = ParseWholeNumber("--rounds", flags.rounds, 2, &rounds);
@@ -178,12 +196,27 @@ int RunGate(const BenchFlags& flags) {
   }
   GateReport report;
   if (st.ok()) st = CompareBenchmarks(base, candidate, options, &report);
+  // Sequential: what looks like a regression is measured again, interleaved, and must
+  // hold there too. Result files (compare) cannot be rerun.
+  if (st.ok() && flags.action == "ab" && !report.Suspects().empty()) {
+    std::fprintf(stderr, "lockstep bench ab: rerunning %zu suspect(s)\n", report.Suspects().size());
+    BenchSamples base_again, candidate_again;
+    if (ab_builds) {
+      st = RunBuildsInterleaved(flags, static_cast<int>(rounds), &base_again, &candidate_again, &report, &base);
+    } else {
+      InterleaveOptions ab{flags.base, flags.candidate, static_cast<int>(rounds), flags.extra};
+      ab.args.push_back("--benchmark_filter=" + FilterForNames(report.Suspects()));
+      st = RunInterleaved(ab, &base_again, &candidate_again);
+    }
+    if (st.ok()) ApplyRerun(base_again, candidate_again, &report);
+  }
   if (!st.ok()) return fail(st);
   if (flags.json)
     std::printf("%s\n", DumpJson(GateReportJson(report), 2).c_str());
   else
     std::fputs(GateReportText(report).c_str(), stdout);
-  return report.regressed() ? kExitFailed : kExitOk;
+  if (report.regressed()) return kExitFailed;
+  return report.unjudged() > 0 ? kExitUsage : kExitOk;  // a gate that could not fire passes nothing
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #   clang-format-14     the C++ style check (scripts/format.sh, run by ctest)
 #   zstd, jq            the quick start's `zstdcat steps.jsonl.zst | jq`
 #   hdf5-tools          h5diff, the peer bench/diff_bench measures `lockstep diff` against
+#   valgrind            callgrind: bench/instr_bench counts instructions, a measure CI can repeat
 #   libopenblas0-pthread  an optimized BLAS: it takes over libblas.so.3, which LibTorch calls for
 #                       every matmul (Debian's reference BLAS is ~18x slower on the gpt model)
 #   python3-torch, python3-zstandard, python3-xxhash, python3-numpy
@@ -22,7 +23,7 @@
 #   clang, libclang-rt-14-dev   ASan, UBSan and libFuzzer
 set -euo pipefail
 
-packages=(cmake ninja-build g++ pkg-config clang-format-14 zstd jq hdf5-tools libopenblas0-pthread libtorch-dev libgloo-dev libhdf5-dev nlohmann-json3-dev
+packages=(cmake ninja-build g++ pkg-config clang-format-14 zstd jq hdf5-tools valgrind libopenblas0-pthread libtorch-dev libgloo-dev libhdf5-dev nlohmann-json3-dev
           libcli11-dev libzstd-dev libxxhash-dev libgtest-dev libbenchmark-dev
           python3-torch python3-zstandard python3-xxhash python3-numpy)
 for option in "$@"; do

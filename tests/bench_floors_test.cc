@@ -133,7 +133,7 @@ TEST(BenchCli, FloorsExitOneWhenCrossedZeroWhenHeldTwoWithoutSuites) {
   EXPECT_NE(o.out.find("floors: all held"), std::string::npos) << o.out;
   json all;
   ASSERT_OK(ReadJsonFile(dir.Join("all.json"), &all));
-  EXPECT_EQ(all["benchmarks"].size(), 2 * 4u);  // the 4 quick suites, merged
+  EXPECT_EQ(all["benchmarks"].size(), 2 * 5u);  // the 5 quick suites, merged
   EXPECT_EQ(all["context"]["lockstep_bench"]["quick"], true);
 
   WriteStandInSuites(dir.path(), 100, 50);  // 0.5: crossed

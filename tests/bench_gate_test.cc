@@ -98,6 +98,45 @@ TEST(Gate, AToAComparisonsNeverAlarmAtTheDefaults) {
   EXPECT_TRUE(r.regressed());
 }
 
+// Power by design: the suites run at least the repetitions the exact test needs to reach
+// alpha, and at that count a clear slowdown fires.
+TEST(Gate, RepetitionsAreChosenSoTheExactTestCanReachAlpha) {
+  EXPECT_EQ(RepetitionsToReach(0.01), 5);  // 1/C(10,5) = 0.004; 4 each reach only 1/70 = 0.014
+  EXPECT_EQ(RepetitionsToReach(0.05), 4);  // 1/C(8,4) = 0.014; 3 each reach only 1/20 = 0.05
+  EXPECT_EQ(RepetitionsToReach(0.001), 7);
+  for (double alpha : {0.05, 0.01, 0.001}) {
+    const int n = RepetitionsToReach(alpha);
+    EXPECT_LT(SmallestReachableP(n, n), alpha);
+    EXPECT_GE(SmallestReachableP(n - 1, n - 1), alpha);
+  }
+  std::mt19937 gen(5);
+  const GateReport r = Gate(Samples(&gen, 100, 0.01, 5), Samples(&gen, 140, 0.01, 5));
+  EXPECT_FALSE(r.benchmarks[1].underpowered);
+  EXPECT_NEAR(r.benchmarks[1].p_slower, 1.0 / 252, 1e-12);
+  EXPECT_TRUE(r.regressed());
+}
+
+// Instruction counts: no significance test, a tight threshold; the measure is named.
+TEST(Gate, InstructionCountsAreJudgedByTheirOwnThreshold) {
+  auto samples = [](double instructions) {
+    BenchSamples s;
+    s.times_ns["INSTR_x"] = {1e6};
+    s.counters["INSTR_x"][kInstructionsCounter] = {instructions};
+    return s;
+  };
+  GateReport r;
+  ASSERT_OK(CompareBenchmarks(samples(1e7), samples(1.015e7), GateOptions(), &r));
+  EXPECT_EQ(r.benchmarks[0].measure, "instructions");
+  EXPECT_FALSE(r.regressed());
+  EXPECT_FALSE(r.benchmarks[0].underpowered);  // one count each is enough: it repeats
+  ASSERT_OK(CompareBenchmarks(samples(1e7), samples(1.03e7), GateOptions(), &r));
+  EXPECT_TRUE(r.regressed());
+  EXPECT_NE(GateReportText(r).find("instructions"), std::string::npos) << GateReportText(r);
+  BenchSamples timed = samples(1e7);
+  timed.counters.clear();
+  EXPECT_TRUE(CompareBenchmarks(timed, samples(1e7), GateOptions(), &r).IsInvalidArgument());
+}
+
 TEST(Gate, TooFewRepetitionsAreFlagged) {
   std::mt19937 gen(3);
   const GateReport r = Gate(Samples(&gen, 100, 0.01, 3), Samples(&gen, 200, 0.01, 3));
@@ -160,19 +199,39 @@ TEST(GateCli, ExitCodesAreOneForARegressionZeroOtherwiseTwoForBadInput) {
   EXPECT_EQ(o.code, 2) << o.out;
   o = test::RunCommand(bin + dir.Join("base.json") + " " + dir.Join("slow.json") + " --json");
   EXPECT_EQ(json::parse(o.out)["regressed"], true);
+  // Three repetitions each can never reach p < 0.01: not judged, and not passed (exit 2).
+  ASSERT_OK(WriteJsonFile(dir.Join("few.json"), GbenchJson("BM_Step", {10, 10.2, 9.9})));
+  ASSERT_OK(WriteJsonFile(dir.Join("few_slow.json"), GbenchJson("BM_Step", {14, 14.2, 13.9})));
+  o = test::RunCommand(bin + dir.Join("few.json") + " " + dir.Join("few_slow.json"));
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find("NOT JUDGED"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("run at least 5 of each"), std::string::npos) << o.out;
 }
 
 // A stand-in benchmark binary: writes Google Benchmark JSON with one repetition of `ms`
 // milliseconds (and a little noise from its PID) to the --benchmark_out=FILE it is given.
-std::string FakeBench(const test::ScratchDir& dir, const std::string& name, double ms) {
+// With `slow_first`, its first that many runs take `slow_ms` instead (a transient: a noisy
+// neighbour). It refuses a --benchmark_filter that does not select BM_Step, as gbench would
+// find nothing to run.
+std::string FakeBench(const test::ScratchDir& dir, const std::string& name, double ms, int slow_first = 0,
+                      double slow_ms = 0) {
   const std::string path = dir.Join(name);
-  test::WriteAll(path,
-                 "#!/bin/sh\nfor a in \"$@\"; do case $a in --benchmark_out=*) out=${a#--benchmark_out=};; esac; done\n"
-                 "t=$(( " +
-                     std::to_string(static_cast<int>(ms * 1000)) +
-                     " + $$ % 97 ))\n"
-                     "printf '{\"benchmarks\": [{\"name\": \"BM_Step\", \"run_type\": \"iteration\", "
-                     "\"real_time\": %s, \"time_unit\": \"us\"}]}' $t > \"$out\"\n");
+  test::WriteAll(
+      path,
+      "#!/bin/sh\nfor a in \"$@\"; do case $a in --benchmark_out=*) out=${a#--benchmark_out=};; "
+      "--benchmark_filter=*) echo BM_Step | grep -Eq -- \"${a#--benchmark_filter=}\" || exit 3;; esac; done\n"
+      "n=$(cat " +
+          path + ".runs 2>/dev/null || echo 0); n=$((n + 1)); echo $n > " + path +
+          ".runs\n"
+          "us=" +
+          std::to_string(static_cast<int>(ms * 1000)) +
+          "\n"
+          "[ $n -le " +
+          std::to_string(slow_first) + " ] && us=" + std::to_string(static_cast<int>(slow_ms * 1000)) +
+          "\n"
+          "t=$(( us + $$ % 97 ))\n"
+          "printf '{\"benchmarks\": [{\"name\": \"BM_Step\", \"run_type\": \"iteration\", "
+          "\"real_time\": %s, \"time_unit\": \"us\"}]}' $t > \"$out\"\n");
   EXPECT_EQ(test::RunCommand("chmod +x " + path).code, 0);
   return path;
 }
@@ -181,7 +240,7 @@ TEST(GateCli, AbRunsBothBinariesInterleavedAndGatesThem) {
   test::ScratchDir dir;
   const std::string fast = FakeBench(dir, "fast.sh", 10), slow = FakeBench(dir, "slow.sh", 15);
   const std::string bin = std::string(LOCKSTEP_BIN) + " bench ab ";
-  auto o = test::RunCommand(bin + fast + " " + slow + " --rounds 8 --json");
+  auto o = test::RunCommand("(" + bin + fast + " " + slow + " --rounds 8 --json 2>/dev/null)");  // progress: stderr
   EXPECT_EQ(o.code, 1) << o.out;
   const json j = json::parse(o.out);
   EXPECT_EQ(j["benchmarks"][0]["base_n"], 8);
@@ -192,10 +251,56 @@ TEST(GateCli, AbRunsBothBinariesInterleavedAndGatesThem) {
   EXPECT_EQ(o.code, 2) << o.out;  // not a runnable binary: unreadable input
   o = test::RunCommand(bin + fast + " " + slow + " --rounds 1");
   EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_EQ(j["benchmarks"][0]["rerun"]["base_n"], 8);  // the suspect was measured again
+  EXPECT_TRUE(j["benchmarks"][0]["rerun"]["regression"].get<bool>());
   o = test::RunCommand(std::string(LOCKSTEP_BIN) + " diff a b -- c");
   EXPECT_EQ(o.code, 2) << o.out;
   EXPECT_NE(o.out.find("takes no pass-through arguments"), std::string::npos) << o.out;
 }
+
+// Sequential: a slowdown seen in the first rounds only (a noisy neighbour) is rerun and
+// cleared; a real one holds on the rerun and fails the gate.
+TEST(GateCli, AbRerunsSuspectsAndRequiresTheRegressionToHold) {
+  test::ScratchDir dir;
+  const std::string fast = FakeBench(dir, "fast.sh", 10);
+  const std::string transient = FakeBench(dir, "transient.sh", 10, /*slow_first=*/6, /*slow_ms=*/15);
+  const std::string bin = std::string(LOCKSTEP_BIN) + " bench ab ";
+  auto o = test::RunCommand(bin + fast + " " + transient + " --rounds 6");
+  EXPECT_EQ(o.code, 0) << o.out;
+  EXPECT_NE(o.out.find("a suspect the rerun cleared"), std::string::npos) << o.out;
+  EXPECT_EQ(test::ReadAll(transient + ".runs"), "12\n");  // 6 rounds, then 6 more for the suspect
+  const std::string slow = FakeBench(dir, "slow.sh", 15);
+  o = test::RunCommand(bin + fast + " " + slow + " --rounds 6");
+  EXPECT_EQ(o.code, 1) << o.out;
+  EXPECT_NE(o.out.find("REGRESSED, held on the rerun"), std::string::npos) << o.out;
+  EXPECT_EQ(FilterForNames({"BM_Save/layers:2/real_time", "a.b"}), "^(BM_Save/layers:2/real_time|a\\.b)$");
+}
+
+#ifdef LOCKSTEP_INSTR_BENCH
+// The instruction measure end to end: instr_bench counted by callgrind, twice for the same
+// build (A/A: the same count to well within the 2% threshold), then against a build that
+// does 6% more work on purpose (--instr_scale: 53 benchmarks gated instead of 50).
+TEST(GateCli, TheInstructionMeasureCatchesAPlantedIncreaseAndPassesAToA) {
+  test::ScratchDir dir;
+  const std::string more = dir.Join("more.sh");
+  test::WriteAll(more, std::string("#!/bin/sh\nexec ") + LOCKSTEP_INSTR_BENCH + " --instr_scale=1.06 \"$@\"\n");
+  ASSERT_EQ(test::RunCommand("chmod +x " + more).code, 0);
+  const std::string ab = std::string(LOCKSTEP_BIN) + " bench ab " + LOCKSTEP_INSTR_BENCH + " ";
+  const std::string args = " --rounds 2 --json -- --benchmark_filter=INSTR_bench_gate 2>/dev/null)";
+  auto o = test::RunCommand("(" + ab + LOCKSTEP_INSTR_BENCH + args);
+  ASSERT_EQ(o.code, 0) << o.out;
+  json j = json::parse(o.out);
+  ASSERT_EQ(j["benchmarks"].size(), 1u);
+  EXPECT_EQ(j["benchmarks"][0]["measure"], "instructions");
+  EXPECT_NEAR(j["benchmarks"][0]["ratio"].get<double>(), 1.0, 0.002);
+  EXPECT_GT(j["benchmarks"][0]["base_median"].get<double>(), 1e5);  // a real count, not a placeholder
+  o = test::RunCommand("(" + ab + more + args);
+  EXPECT_EQ(o.code, 1) << o.out;
+  j = json::parse(o.out);
+  EXPECT_TRUE(j["benchmarks"][0]["regression"].get<bool>());
+  EXPECT_GT(j["benchmarks"][0]["ratio"].get<double>(), 1.02);
+}
+#endif
 
 }  // namespace
 }  // namespace lockstep
