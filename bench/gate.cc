@@ -235,7 +235,7 @@ Status CompareBenchmarks(const BenchSamples& base, const BenchSamples& candidate
     return Status::InvalidArgument("--threshold must be a fraction such as 0.10 (10%)");
   }
   if (!(options.instructions_threshold >= 0 && options.instructions_threshold < 10)) {
-    return Status::InvalidArgument("--instructions-threshold must be a fraction such as 0.02 (2%)");
+    return Status::InvalidArgument("--instructions-threshold must be a fraction such as 0.015 (1.5%)");
   }
   double log_sum = 0;
   for (const auto& [name, unused] : base.times_ns) {

@@ -125,6 +125,11 @@ const std::vector<RatioSpec>& Specs() {
            const auto b = Counter(r, "BM_TensorStats/float32", "bytes_per_second");
            return b ? std::optional<double>(*b / 1e9) : std::nullopt;
          }});
+    s.push_back(
+        {"tensor_stats_bf16_gb_per_s", "inspect's tensor stats on bfloat16, GB/s", ">= 1", [](const BenchSamples& r) {
+           const auto b = Counter(r, "BM_TensorStats/bfloat16", "bytes_per_second");
+           return b ? std::optional<double>(*b / 1e9) : std::nullopt;
+         }});
     s.push_back({"verify_resume_vs_children_training",
                  "verify-resume's wall time over its children's training loops (their runtime_s)", "<= 1.5",
                  [](const BenchSamples& r) {

@@ -25,7 +25,7 @@ struct BenchFlags {
   std::string out, floors, repetitions, baseline;
   std::string rounds = "10";
   std::vector<std::string> extra;  // after --: passed to both benchmark binaries
-  std::string alpha = "0.01", threshold = "0.10", instructions_threshold = "0.02";
+  std::string alpha = "0.01", threshold = "0.10", instructions_threshold = "0.015";
   bool json = false;
 };
 

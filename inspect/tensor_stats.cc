@@ -76,7 +76,32 @@ double DecodeElement(const std::string& d, const uint8_t* data, size_t i) {
   return std::nan("");  // float8: shown by bytes and checksum only
 }
 
-TensorStats::TensorStats(std::string dtype) : dtype_(std::move(dtype)), elem_(CanonicalDTypeSize(dtype_)) {}
+// Every half-precision value, decoded once.
+static const std::vector<float>& HalfTable() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (uint32_t h = 0; h < 65536; ++h) t[h] = static_cast<float>(HalfToDouble(static_cast<uint16_t>(h)));
+    return t;
+  }();
+  return table;
+}
+
+TensorStats::TensorStats(std::string dtype) : dtype_(std::move(dtype)), elem_(CanonicalDTypeSize(dtype_)) {
+  if (dtype_ == "bfloat16" || dtype_ == "float16") pattern_counts_.assign(65536, 0);
+}
+
+double TensorStats::PatternValue(uint16_t bits) const {
+  return dtype_ == "bfloat16" ? BFloat16ToDouble(bits) : static_cast<double>(HalfTable()[bits]);
+}
+
+void TensorStats::CountPatterns(const uint8_t* data, size_t n) {
+  uint64_t* counts = pattern_counts_.data();
+  for (size_t i = 0; i < n; ++i) {
+    uint16_t bits;
+    std::memcpy(&bits, data + 2 * i, 2);
+    ++counts[bits];
+  }
+}
 
 // One pass per chunk, with the data shifted by the chunk's first finite value K:
 // s1 = sum(v - K), s2 = sum((v - K)^2) give the chunk's mean and squared deviations without
@@ -141,34 +166,43 @@ void TensorStats::Add(const uint8_t* data, size_t bytes) {
   const std::string& d = dtype_;
   if (d == "float32") return AddElements(data, n, [](const uint8_t* p) { return Load<float>(p); });
   if (d == "float64") return AddElements(data, n, [](const uint8_t* p) { return Load<double>(p); });
-  if (d == "bfloat16") {
-    return AddElements(data, n,
-                       [](const uint8_t* p) { return BFloat16ToDouble(static_cast<uint16_t>(Load<uint16_t>(p))); });
-  }
-  if (d == "float16") {
-    static const std::vector<float> kHalf = [] {  // every half value, decoded once
-      std::vector<float> t(65536);
-      for (uint32_t h = 0; h < 65536; ++h) t[h] = static_cast<float>(HalfToDouble(static_cast<uint16_t>(h)));
-      return t;
-    }();
-    return AddElements(data, n, [](const uint8_t* p) {
-      uint16_t h;
-      std::memcpy(&h, p, 2);
-      return static_cast<double>(kHalf[h]);
-    });
-  }
+  if (!pattern_counts_.empty()) return CountPatterns(data, n);
   if (d.rfind("float8", 0) == 0) return;  // shown by bytes and checksum only
   // Integers and bool: rare and small in checkpoints, decoded by name.
   AddElements(data, n, [&d](const uint8_t* p) { return DecodeElement(d, p, 0); });
 }
 
 nlohmann::json TensorStats::ToJson() const {
-  nlohmann::json j = {{"numel", numel_}, {"nan", nan_}, {"inf", inf_}, {"xxh3_128", hash_.HexDigest()}};
-  if (finite_ > 0) {
-    j["min"] = min_;
-    j["max"] = max_;
-    j["mean"] = mean_;
-    j["std"] = finite_ > 1 ? std::sqrt(m2_ / static_cast<double>(finite_ - 1)) : 0.0;
+  uint64_t finite = finite_, nan = nan_, inf = inf_;
+  double lo = min_, hi = max_, mean = mean_, m2 = m2_;
+  if (!pattern_counts_.empty()) {  // two passes over the 65,536 counts: exact moments
+    double sum = 0;
+    for (uint32_t b = 0; b < 65536; ++b) {
+      const uint64_t c = pattern_counts_[b];
+      if (c == 0) continue;
+      const double v = PatternValue(static_cast<uint16_t>(b));
+      if (!std::isfinite(v)) {
+        (std::isnan(v) ? nan : inf) += c;
+        continue;
+      }
+      finite += c;
+      sum += v * static_cast<double>(c);
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+    mean = finite ? sum / static_cast<double>(finite) : 0;
+    for (uint32_t b = 0; b < 65536; ++b) {
+      const double v = pattern_counts_[b] ? PatternValue(static_cast<uint16_t>(b)) : 0;
+      if (pattern_counts_[b] && std::isfinite(v))
+        m2 += (v - mean) * (v - mean) * static_cast<double>(pattern_counts_[b]);
+    }
+  }
+  nlohmann::json j = {{"numel", numel_}, {"nan", nan}, {"inf", inf}, {"xxh3_128", hash_.HexDigest()}};
+  if (finite > 0) {
+    j["min"] = lo;
+    j["max"] = hi;
+    j["mean"] = mean;
+    j["std"] = finite > 1 ? std::sqrt(m2 / static_cast<double>(finite - 1)) : 0.0;
   } else {
     j["min"] = j["max"] = j["mean"] = j["std"] = nullptr;
   }

@@ -33,12 +33,17 @@ class TensorStats {
   // Decodes and accumulates `n` elements with one decoder chosen per call, not per element.
   template <typename Decode>
   void AddElements(const uint8_t* data, size_t n, Decode decode);
+  // 16-bit floats have 65,536 values: counting each bit pattern is one increment per
+  // element, and the moments come from the counts, exactly, when they are read.
+  void CountPatterns(const uint8_t* data, size_t n);
+  double PatternValue(uint16_t bits) const;
 
   std::string dtype_;
   size_t elem_;
   uint64_t numel_ = 0, finite_ = 0, nan_ = 0, inf_ = 0;
   double min_ = std::numeric_limits<double>::infinity(), max_ = -std::numeric_limits<double>::infinity();
-  double mean_ = 0, m2_ = 0;  // over the finite values: per chunk two-pass, merged (Chan et al.)
+  double mean_ = 0, m2_ = 0;              // over the finite values: per chunk two-pass, merged (Chan et al.)
+  std::vector<uint64_t> pattern_counts_;  // bfloat16 and float16: a count per bit pattern
   Xxh3Stream hash_;
 };
 
