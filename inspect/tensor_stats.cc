@@ -28,6 +28,12 @@ double BFloat16ToDouble(uint16_t b) {
   return f;
 }
 
+uint16_t Load16(const uint8_t* p) {
+  uint16_t bits;
+  std::memcpy(&bits, p, 2);
+  return bits;
+}
+
 template <typename T>
 double Load(const uint8_t* p) {
   T v;
@@ -86,9 +92,10 @@ static const std::vector<float>& HalfTable() {
   return table;
 }
 
-TensorStats::TensorStats(std::string dtype) : dtype_(std::move(dtype)), elem_(CanonicalDTypeSize(dtype_)) {
-  if (dtype_ == "bfloat16" || dtype_ == "float16") pattern_counts_.assign(65536, 0);
-}
+TensorStats::TensorStats(std::string dtype)
+    : dtype_(std::move(dtype)),
+      elem_(CanonicalDTypeSize(dtype_)),
+      sixteen_bit_(dtype_ == "bfloat16" || dtype_ == "float16") {}
 
 double TensorStats::PatternValue(uint16_t bits) const {
   return dtype_ == "bfloat16" ? BFloat16ToDouble(bits) : static_cast<double>(HalfTable()[bits]);
@@ -166,7 +173,16 @@ void TensorStats::Add(const uint8_t* data, size_t bytes) {
   const std::string& d = dtype_;
   if (d == "float32") return AddElements(data, n, [](const uint8_t* p) { return Load<float>(p); });
   if (d == "float64") return AddElements(data, n, [](const uint8_t* p) { return Load<double>(p); });
-  if (!pattern_counts_.empty()) return CountPatterns(data, n);
+  if (sixteen_bit_) {
+    constexpr size_t kCountingPaysFrom = 65536;  // elements: as many as there are patterns
+    if (numel_ == n && n >= kCountingPaysFrom) pattern_counts_.assign(65536, 0);  // decided on the first chunk
+    if (!pattern_counts_.empty()) return CountPatterns(data, n);
+    if (d == "bfloat16") {
+      return AddElements(data, n, [](const uint8_t* p) { return BFloat16ToDouble(Load16(p)); });
+    }
+    const float* half = HalfTable().data();
+    return AddElements(data, n, [half](const uint8_t* p) { return static_cast<double>(half[Load16(p)]); });
+  }
   if (d.rfind("float8", 0) == 0) return;  // shown by bytes and checksum only
   // Integers and bool: rare and small in checkpoints, decoded by name.
   AddElements(data, n, [&d](const uint8_t* p) { return DecodeElement(d, p, 0); });

@@ -34,7 +34,9 @@ class TensorStats {
   template <typename Decode>
   void AddElements(const uint8_t* data, size_t n, Decode decode);
   // 16-bit floats have 65,536 values: counting each bit pattern is one increment per
-  // element, and the moments come from the counts, exactly, when they are read.
+  // element, and the moments come from the counts, exactly, when they are read. A tensor
+  // whose first chunk is small is decoded element by element instead: a checkpoint of many
+  // small tensors (LoRA adapters) should not pay for 65,536 counts each.
   void CountPatterns(const uint8_t* data, size_t n);
   double PatternValue(uint16_t bits) const;
 
@@ -43,7 +45,8 @@ class TensorStats {
   uint64_t numel_ = 0, finite_ = 0, nan_ = 0, inf_ = 0;
   double min_ = std::numeric_limits<double>::infinity(), max_ = -std::numeric_limits<double>::infinity();
   double mean_ = 0, m2_ = 0;              // over the finite values: per chunk two-pass, merged (Chan et al.)
-  std::vector<uint64_t> pattern_counts_;  // bfloat16 and float16: a count per bit pattern
+  bool sixteen_bit_ = false;              // bfloat16 or float16
+  std::vector<uint64_t> pattern_counts_;  // a count per bit pattern, for a large 16-bit tensor
   Xxh3Stream hash_;
 };
 

@@ -57,13 +57,14 @@ TEST(TensorStats, HalfPrecisionAndIntegersDecodeExactly) {
   EXPECT_EQ(i.ToJson()["min"], -5.0);
 }
 
-// bf16 and fp16 are counted per bit pattern and the moments taken from the counts: the
-// same figures as decoding each element, whatever the chunking, NaN and Inf counted apart.
+// bf16 and fp16: a large tensor is counted per bit pattern and the moments taken from the
+// counts, a small one decoded element by element; both give the figures of decoding each
+// element, NaN and Inf counted apart.
 TEST(TensorStats, SixteenBitFloatsFromPatternCountsMatchElementByElement) {
   std::mt19937 gen(16);
   std::normal_distribution<float> normal(0.25f, 3.0f);
   for (const char* dtype : {"bfloat16", "float16"}) {
-    std::vector<uint16_t> v(50000);
+    std::vector<uint16_t> v(150000);
     for (auto& x : v) {
       const float f = normal(gen);
       uint32_t bits;
@@ -89,17 +90,20 @@ TEST(TensorStats, SixteenBitFloatsFromPatternCountsMatchElementByElement) {
       const double d = DecodeElement(dtype, bytes, i);
       if (std::isfinite(d)) m2 += (d - mean) * (d - mean);
     }
-    TensorStats stats(dtype);
-    for (size_t at = 0; at < v.size() * 2; at += 2 * 1231)
-      stats.Add(bytes + at, std::min<size_t>(2 * 1231, v.size() * 2 - at));
-    const auto j = stats.ToJson();
-    EXPECT_EQ(j["numel"], 50000) << dtype;
-    EXPECT_EQ(j["nan"], 1) << dtype;
-    EXPECT_EQ(j["inf"], 1) << dtype;
-    EXPECT_EQ(j["min"].get<double>(), lo) << dtype;
-    EXPECT_EQ(j["max"].get<double>(), hi) << dtype;
-    EXPECT_NEAR(j["mean"].get<double>(), mean, 1e-9 * std::abs(hi)) << dtype;
-    EXPECT_NEAR(j["std"].get<double>(), std::sqrt(m2 / static_cast<double>(n - 1)), 1e-9 * std::abs(hi)) << dtype;
+    for (const size_t chunk : {size_t{70000}, size_t{1231}}) {  // counted; decoded (a small first chunk)
+      TensorStats stats(dtype);
+      for (size_t at = 0; at < v.size() * 2; at += 2 * chunk)
+        stats.Add(bytes + at, std::min<size_t>(2 * chunk, v.size() * 2 - at));
+      const auto j = stats.ToJson();
+      EXPECT_EQ(j["numel"], 150000) << dtype << " " << chunk;
+      EXPECT_EQ(j["nan"], 1) << dtype << " " << chunk;
+      EXPECT_EQ(j["inf"], 1) << dtype << " " << chunk;
+      EXPECT_EQ(j["min"].get<double>(), lo) << dtype << " " << chunk;
+      EXPECT_EQ(j["max"].get<double>(), hi) << dtype << " " << chunk;
+      EXPECT_NEAR(j["mean"].get<double>(), mean, 1e-9 * std::abs(hi)) << dtype << " " << chunk;
+      EXPECT_NEAR(j["std"].get<double>(), std::sqrt(m2 / static_cast<double>(n - 1)), 1e-9 * std::abs(hi))
+          << dtype << " " << chunk;
+    }
   }
 }
 
