@@ -178,7 +178,7 @@ size_t GateReport::unjudged() const {
 std::vector<std::string> GateReport::Suspects() const {
   std::vector<std::string> names;
   for (const auto& v : benchmarks)
-    if (v.regression && v.measure == "time") names.push_back(v.name);  // a count repeats: nothing to rerun
+    if (v.regression && v.measure == kTimeMeasure) names.push_back(v.name);  // a count repeats: nothing to rerun
   return names;
 }
 
@@ -196,7 +196,7 @@ const std::vector<double>& Measured(const BenchSamples& s, const std::string& na
       return n->second;
     }
   }
-  *measure = "time";
+  *measure = kTimeMeasure;
   return times;
 }
 
@@ -303,7 +303,7 @@ json GateReportJson(const GateReport& r) {
                 {"regression", v.regression},
                 {"improvement", v.improvement},
                 {"underpowered", v.underpowered}};
-    if (v.measure == "time") {
+    if (v.measure == kTimeMeasure) {
       row["p_slower"] = v.p_slower;
       row["p_faster"] = v.p_faster;
     }

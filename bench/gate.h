@@ -53,6 +53,8 @@ int RepetitionsToReach(double alpha);
 // The counter that carries an instruction count (bench/instructions.h): a benchmark whose
 // every repetition has it is judged by instructions, not by time.
 constexpr char kInstructionsCounter[] = "instructions";
+// The measure of every other benchmark: its real time.
+constexpr char kTimeMeasure[] = "time";
 
 struct GateOptions {
   double alpha = 0.01;      // significance
@@ -74,7 +76,7 @@ struct RerunVerdict {
 
 struct BenchVerdict {
   std::string name;
-  std::string measure = "time";  // or "instructions" (kInstructionsCounter)
+  std::string measure = kTimeMeasure;  // or kInstructionsCounter
   size_t base_n = 0, new_n = 0;
   double base_median = 0, new_median = 0;  // ns, or instructions
   double ratio = 1;                        // new median / base median: above 1 is slower
