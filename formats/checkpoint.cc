@@ -32,6 +32,69 @@ bool IsSafeRelativePath(const std::string& p) {
   return true;
 }
 
+nlohmann::json TensorsToJson(const std::vector<TensorExtent>& tensors) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& t : tensors) {
+    out.push_back({{"name", t.name},
+                   {"dtype", DTypeName(t.dtype)},
+                   {"shape", t.shape},
+                   {"offset", t.offset},
+                   {"bytes", t.bytes}});
+  }
+  return out;
+}
+
+// One "tensors" entry, checked for what a reader relies on: a known dtype, a byte count
+// that is the shape's, and bytes that lie inside the file (`file_size`).
+bool ParseExtent(const nlohmann::json& j, uint64_t file_size, TensorExtent* t) {
+  if (!j.is_object() || !j.value("name", nlohmann::json()).is_string() ||
+      !j.value("dtype", nlohmann::json()).is_string() || !j.value("shape", nlohmann::json()).is_array() ||
+      !j.value("offset", nlohmann::json()).is_number_unsigned() ||
+      !j.value("bytes", nlohmann::json()).is_number_unsigned()) {
+    return false;
+  }
+  t->name = j["name"].get<std::string>();
+  t->offset = j["offset"].get<uint64_t>();
+  t->bytes = j["bytes"].get<uint64_t>();
+  if (t->name.empty() || !DTypeFromName(j["dtype"].get<std::string>(), &t->dtype)) return false;
+  uint64_t elements = 1;
+  for (const auto& d : j["shape"]) {
+    if (!d.is_number_unsigned() || (d.get<uint64_t>() > 0 && elements > (uint64_t{1} << 59) / d.get<uint64_t>()))
+      return false;
+    elements *= d.get<uint64_t>();
+    t->shape.push_back(d.get<int64_t>());
+  }
+  if (elements * DTypeSize(t->dtype) != t->bytes) return false;
+  return t->bytes == 0 || (t->offset <= file_size && t->bytes <= file_size - t->offset);
+}
+
+// A file entry's "tensors": each valid, names sorted and unique, no two overlapping.
+Status ParseTensors(const nlohmann::json& j, uint64_t file_size, const std::string& where,
+                    std::vector<TensorExtent>* out) {
+  if (!j.is_array()) return Status::Corruption(where + ": tensors is not a list");
+  out->clear();
+  for (const auto& item : j) {
+    TensorExtent t;
+    if (!ParseExtent(item, file_size, &t))
+      return Status::Corruption(where + ": a malformed tensors entry: " + item.dump());
+    if (!out->empty() && !(out->back().name < t.name))
+      return Status::Corruption(where + ": tensors not sorted by name, or '" + t.name + "' twice");
+    out->push_back(std::move(t));
+  }
+  std::vector<const TensorExtent*> by_offset;
+  for (const auto& t : *out) {
+    if (t.bytes > 0) by_offset.push_back(&t);
+  }
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const TensorExtent* a, const TensorExtent* b) { return a->offset < b->offset; });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    if (by_offset[i - 1]->offset + by_offset[i - 1]->bytes > by_offset[i]->offset)
+      return Status::Corruption(where + ": tensors '" + by_offset[i - 1]->name + "' and '" + by_offset[i]->name +
+                                "' overlap");
+  }
+  return Status::Ok();
+}
+
 Status ParseManifest(const nlohmann::json& j, const std::string& path, Manifest* m) {
   // Compared as JSON values: a magic of the wrong type is a mismatch, not an exception.
   if (!j.is_object() || j.value("magic", nlohmann::json()) != kManifestMagic) {
@@ -59,9 +122,13 @@ Status ParseManifest(const nlohmann::json& j, const std::string& path, Manifest*
         !f["size"].is_number_unsigned() || !f.contains("xxh3_128") || !f["xxh3_128"].is_string()) {
       return Status::Corruption(path + ": a files entry lacks path, size or xxh3_128");
     }
-    ManifestEntry e{f["path"].get<std::string>(), f["size"].get<uint64_t>(), f["xxh3_128"].get<std::string>()};
+    ManifestEntry e{f["path"].get<std::string>(), {f["size"].get<uint64_t>(), f["xxh3_128"].get<std::string>(), {}}};
     if (!IsSafeRelativePath(e.path)) {
       return Status::Corruption(path + ": names a file outside the checkpoint: '" + e.path + "'");
+    }
+    if (f.contains("tensors")) {
+      LOCKSTEP_RETURN_IF_ERROR(
+          ParseTensors(f["tensors"], e.content.size, path + ": '" + e.path + "'", &e.content.tensors));
     }
     m->files.push_back(std::move(e));
   }
@@ -124,15 +191,16 @@ Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* man
     if (ec || !fs::exists(status)) return Status::NotFound(p + ": listed in the manifest but missing");
     if (!fs::is_regular_file(status)) return Status::Corruption(p + ": not a regular file");
     const uint64_t size = fs::file_size(p, ec);
-    if (ec || size != e.size) {
+    if (ec || size != e.content.size) {
       return Status::Corruption(p + ": size " + std::to_string(size) + " but the manifest says " +
-                                std::to_string(e.size));
+                                std::to_string(e.content.size));
     }
-    if (mode == VerifyMode::kChecksums) {
+    const bool left_to_load = mode == VerifyMode::kChecksumsOnLoad && !e.content.tensors.empty();
+    if (mode != VerifyMode::kSizes && !left_to_load) {
       std::string hex;
       LOCKSTEP_RETURN_IF_ERROR(FileXxh3Hex(p, &hex, nullptr, progress));
-      if (hex != e.xxh3_128) {
-        return Status::Corruption(p + ": checksum " + hex + " but the manifest says " + e.xxh3_128);
+      if (hex != e.content.xxh3_128) {
+        return Status::Corruption(p + ": checksum " + hex + " but the manifest says " + e.content.xxh3_128);
       }
     }
   }
@@ -214,9 +282,7 @@ std::string CheckpointStaging::FilePath(const std::string& name) const {
   return (fs::path(staging_dir_) / name).string();
 }
 
-void CheckpointStaging::NoteWritten(const std::string& name, uint64_t size, const std::string& xxh3_128) {
-  noted_[name] = {name, size, xxh3_128};
-}
+void CheckpointStaging::NoteWritten(const std::string& name, const WrittenFile& written) { noted_[name] = written; }
 
 Status CheckpointStaging::Commit(std::string* final_dir) {
   std::vector<std::string> names;
@@ -235,7 +301,9 @@ Status CheckpointStaging::Commit(std::string* final_dir) {
     if (name == kManifestFile) continue;
     const auto noted = noted_.find(name);
     if (noted != noted_.end()) {
-      files.push_back({{"path", name}, {"size", noted->second.size}, {"xxh3_128", noted->second.xxh3_128}});
+      const WrittenFile& w = noted->second;
+      files.push_back({{"path", name}, {"size", w.size}, {"xxh3_128", w.xxh3_128}});
+      if (!w.tensors.empty()) files.back()["tensors"] = TensorsToJson(w.tensors);
       continue;
     }
     const std::string p = FilePath(name);

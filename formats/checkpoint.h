@@ -14,6 +14,7 @@
 
 #include "formats/checksum.h"
 #include "formats/status.h"
+#include "formats/tensor_file.h"
 
 namespace lockstep {
 
@@ -40,8 +41,9 @@ bool IsCheckpointLeftover(const std::string& name);
 
 struct ManifestEntry {
   std::string path;  // relative to the checkpoint directory, no "..", no leading '/'
-  uint64_t size = 0;
-  std::string xxh3_128;  // 32 hex digits
+  // Its size and XXH3-128 (32 hex digits); for a tensor file the writer placed, also its
+  // tensors (empty otherwise), so that a load can verify it as it reads it.
+  WrittenFile content;
 };
 
 struct Manifest {
@@ -68,6 +70,10 @@ Status ListCheckpointDirs(const std::string& run_dir, std::vector<CheckpointDir>
 enum class VerifyMode {
   kSizes,      // manifest parses, every listed file exists with its size (cheap)
   kChecksums,  // ... and every checksum matches (reads every byte)
+  // kChecksums but for the files whose entry lists their tensors: those are left to the
+  // load, which verifies each as it reads it (LoadCheckpoint; ReadTensorFileVerifying), so
+  // a resume reads its tensors once instead of twice.
+  kChecksumsOnLoad,
 };
 
 // OK when `dir` is a committed checkpoint under `mode`; otherwise a Status naming the
@@ -116,8 +122,9 @@ class CheckpointStaging {
   const std::string& staging_dir() const { return staging_dir_; }
 
   // Records that the staged file `name` was written durably (fsynced) with this size and
-  // XXH3-128 digest, hashed from memory as it was written: Commit takes them as they are.
-  void NoteWritten(const std::string& name, uint64_t size, const std::string& xxh3_128);
+  // XXH3-128 digest, hashed from memory as it was written (and these tensors, for a tensor
+  // file): Commit takes them into the manifest as they are.
+  void NoteWritten(const std::string& name, const WrittenFile& written);
 
   // Fsyncs every staged file (but those noted above), writes manifest.json last, fsyncs, and renames the staging
   // directory to `run_dir`/checkpoint-<step>. An existing checkpoint of that step is
@@ -130,7 +137,7 @@ class CheckpointStaging {
   int64_t step_;
   std::string staging_dir_;
   bool committed_ = false;
-  std::map<std::string, ManifestEntry> noted_;  // by file name
+  std::map<std::string, WrittenFile> noted_;  // by file name
 };
 
 }  // namespace lockstep

@@ -38,11 +38,23 @@ struct TensorView {
   size_t bytes = 0;  // numel * DTypeSize(dtype)
 };
 
+// Where one tensor's bytes lie in its file, raw: a contiguous, unfiltered dataset in the
+// dtype's little-endian layout, as WriteTensorFile writes every tensor.
+struct TensorExtent {
+  std::string name;
+  DType dtype = DType::kFloat32;
+  std::vector<int64_t> shape;
+  uint64_t offset = 0;  // in the file
+  uint64_t bytes = 0;   // numel * DTypeSize(dtype)
+};
+
 // What a durable write put on disk: its size and XXH3-128 digest, hashed from memory as the
-// bytes were written (a checkpoint's manifest takes them, so nothing is read back).
+// bytes were written, and where each tensor went (a checkpoint's manifest takes them, so
+// nothing is read back, and a load can read and verify the file in one pass).
 struct WrittenFile {
   uint64_t size = 0;
   std::string xxh3_128;
+  std::vector<TensorExtent> tensors;  // every tensor, sorted by name; offset 0 when empty
 };
 
 // Writes `tensors` to a new HDF5 file at `path` (replacing any file there), durably, and
@@ -71,16 +83,6 @@ Status ReadTensorImage(const std::string& image, const std::string& path, std::v
 // never a crash of the caller. The tensors come back to the parent through a pipe.
 Status ReadUntrustedTensorFile(const std::string& path, std::vector<TensorData>* tensors);
 
-// Where one tensor's bytes lie in its file, raw: a contiguous, unfiltered dataset in the
-// dtype's little-endian layout, as WriteTensorFile writes every tensor.
-struct TensorExtent {
-  std::string name;
-  DType dtype = DType::kFloat32;
-  std::vector<int64_t> shape;
-  uint64_t offset = 0;  // in the file
-  uint64_t bytes = 0;   // numel * DTypeSize(dtype)
-};
-
 // Lists every tensor of the Lockstep tensor file at `path` with its extent, checking what
 // ReadTensorFile checks but reading no tensor data. `*all_raw` is false when some dataset
 // is stored otherwise (chunked, filtered, another byte order): read that file whole.
@@ -98,5 +100,13 @@ Status LocateUntrustedTensorFile(const std::string& path, std::vector<TensorExte
 // datasets are read with pread into `*dst`; a file laid out otherwise goes through libhdf5.
 using TensorPlacer = std::function<Status(const TensorExtent& tensor, void** dst)>;
 Status ReadTensorFileInto(const std::string& path, const TensorPlacer& place);
+
+// ReadTensorFileInto for a file no checksum has vouched for yet, in one pass instead of
+// two (verify, then read), as a checkpoint's manifest recorded it when it was `written`: the file is read once in
+// offset order, each tensor straight into where `place` puts it and everything else into scratch, and hashed on the
+// way. The digest and size must match `written`; the file, vouched for only then, is parsed and must hold exactly the
+// tensors `written` lists. Otherwise Corruption naming the file, and the destinations hold garbage: the caller must not
+// use what it loaded. libhdf5 never reads unverified bytes.
+Status ReadTensorFileVerifying(const std::string& path, const WrittenFile& written, const TensorPlacer& place);
 
 }  // namespace lockstep

@@ -261,8 +261,21 @@ Status WriteLaidOut(const std::string& path, const ImageMemory& image, uint64_t 
   if (st.ok()) st = out.Flush();
   if (st.ok()) st = io::Fsync(fd, path);
   if (::close(fd) != 0 && st.ok()) st = io::ErrnoStatus(path, "close failed");
-  if (st.ok() && written != nullptr) *written = {file_size, hash.HexDigest()};
+  if (st.ok() && written != nullptr) *written = {file_size, hash.HexDigest(), {}};
   return st;
+}
+
+// Where each of `tensors` went (`placed`; an empty one has no storage: offset 0), by name.
+std::vector<TensorExtent> ExtentsOf(const std::vector<TensorView>& tensors, const std::vector<Placed>& placed) {
+  std::map<const TensorView*, uint64_t> offsets;
+  for (const Placed& p : placed) offsets[p.tensor] = p.offset;
+  std::vector<TensorExtent> out;
+  for (const auto& t : tensors) {
+    const auto at = offsets.find(&t);
+    out.push_back({t.name, t.dtype, t.shape, at == offsets.end() ? 0 : at->second, t.bytes});
+  }
+  std::sort(out.begin(), out.end(), [](const TensorExtent& a, const TensorExtent& b) { return a.name < b.name; });
+  return out;
 }
 
 }  // namespace
@@ -293,7 +306,10 @@ Status WriteTensorFile(const std::string& path, const std::vector<TensorView>& t
   if (H5Fclose(file.release()) < 0) return Status::IOError(path + ": cannot lay out the HDF5 file");
   uint64_t file_size = 0;
   if (!SuperblockEndOfFile(image, &file_size)) return Status::IOError(path + ": libhdf5 wrote no superblock");
-  return WriteLaidOut(path, image, file_size, std::move(placed), written);
+  std::vector<TensorExtent> extents = ExtentsOf(tensors, placed);
+  LOCKSTEP_RETURN_IF_ERROR(WriteLaidOut(path, image, file_size, std::move(placed), written));
+  if (written != nullptr) written->tensors = std::move(extents);
+  return Status::Ok();
 }
 
 Status WriteTensorFile(const std::string& path, const std::vector<TensorData>& tensors, WrittenFile* written) {

@@ -60,7 +60,7 @@ void AuditLockstep(const std::string& dir, CheckpointAudit* c) {
     return Fail(c, st.IsNotFound() ? "incomplete" : "corrupt", st.message());
   }
   for (const auto& f : manifest.files) {
-    c->bytes += f.size;
+    c->bytes += f.content.size;
     if (HasSuffix(f.path, ".json")) {
       json j;
       st = ReadJsonFile(dir + "/" + f.path, &j);

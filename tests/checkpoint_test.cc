@@ -37,7 +37,7 @@ TEST(Checkpoint, CommitWritesManifestAndValidates) {
   EXPECT_EQ(m.global_step, 7);
   ASSERT_EQ(m.files.size(), 2u);
   EXPECT_EQ(m.files[0].path, "state.json");
-  EXPECT_EQ(m.files[1].size, 6u);
+  EXPECT_EQ(m.files[1].content.size, 6u);
   // No staging directory is left behind.
   for (const auto& e : fs::directory_iterator(run.path())) EXPECT_EQ(e.path().filename(), "checkpoint-7");
 }

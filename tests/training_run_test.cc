@@ -1,4 +1,5 @@
 // End-to-end runs of the reference trainer on tiny configurations.
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -273,6 +274,43 @@ TEST(Resume, HalfWrittenNewestCheckpointIsSkippedForThePreviousOne) {
   ASSERT_EQ(r.skipped_checkpoints.size(), 1u);  // and it says so
   EXPECT_NE(r.skipped_checkpoints[0].find("checkpoint-12: "), std::string::npos) << r.skipped_checkpoints[0];
   EXPECT_NE(r.skipped_checkpoints[0].find("no manifest.json"), std::string::npos) << r.skipped_checkpoints[0];
+}
+
+// A resume reads a checkpoint's tensor files once, verifying them as they load. A damaged
+// tensor in the newest checkpoint then shows mid-load, and must still be skipped as a whole
+// read would have skipped it: the older checkpoint is loaded whole (the half-loaded state
+// overwritten), and the run ends bit for bit as the undamaged run did. Named explicitly,
+// the damaged checkpoint is refused, naming the file.
+TEST(Resume, ANewestCheckpointWhoseTensorsAreDamagedIsSkippedAsItLoads) {
+  test::ScratchDir dir;
+  TrainingArgs a = Tiny("mlp", dir.Join("run"));
+  a.save_steps = 4;
+  a.max_steps = 8;
+  Train(a);
+  const std::string newest = a.output_dir + "/checkpoint-8", model = newest + "/" + kModelFile;
+  const std::string ref_weights = test::ReadAll(model);
+  Manifest m;
+  ASSERT_OK(ValidateCheckpoint(newest, VerifyMode::kSizes, &m));
+  const auto entry =
+      std::find_if(m.files.begin(), m.files.end(), [](const ManifestEntry& e) { return e.path == kModelFile; });
+  ASSERT_NE(entry, m.files.end());
+  ASSERT_FALSE(entry->content.tensors.empty());  // the manifest says where the tensors lie
+  test::FlipByte(model, static_cast<int64_t>(entry->content.tensors.back().offset + 2));
+
+  TrainOptions o = Quiet();
+  o.resume_from = newest;
+  TrainResult r;
+  Status st = RunTraining(a, o, &r);
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_NE(st.message().find(model + ": checksum"), std::string::npos) << st.message();
+
+  o.resume_from = "";
+  st = RunTraining(a, o, &r);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(r.resumed_from, a.output_dir + "/checkpoint-4");
+  ASSERT_EQ(r.skipped_checkpoints.size(), 1u);
+  EXPECT_NE(r.skipped_checkpoints[0].find(model + ": checksum"), std::string::npos) << r.skipped_checkpoints[0];
+  EXPECT_EQ(test::ReadAll(model), ref_weights);  // saved again, by the resumed run
 }
 
 TEST(Resume, ChangedBatchSizeIsRefusedClearly) {

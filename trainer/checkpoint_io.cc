@@ -1,5 +1,6 @@
 #include "trainer/checkpoint_io.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -51,6 +52,11 @@ Status OptimizerTensors(AdamW* opt, SaveList* out) {
   return Status::Ok();
 }
 
+// ReadTensorFileInto, or ReadTensorFileVerifying when the file is still `unverified`.
+Status ReadTensors(const std::string& path, const WrittenFile* unverified, const TensorPlacer& place) {
+  return unverified != nullptr ? ReadTensorFileVerifying(path, *unverified, place) : ReadTensorFileInto(path, place);
+}
+
 bool SameShape(const TensorExtent& e, const torch::Tensor& t) {
   return std::vector<int64_t>(t.sizes().begin(), t.sizes().end()) == e.shape;
 }
@@ -73,7 +79,7 @@ StateFile JsonStateFile(const std::string& name, std::function<nlohmann::json()>
     *writer = [doc = to_json()](const std::string& path, WrittenFile*) { return WriteJsonFile(path, doc); };
     return Status::Ok();
   };
-  f.load = [from_json](const std::string& path) {
+  f.load = [from_json](const std::string& path, const WrittenFile*) {  // a JSON file: verified whole before
     nlohmann::json j;
     LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(path, &j));
     if (!j.is_object()) return Status::Corruption(path + ": not a JSON object");
@@ -89,7 +95,9 @@ StateFile JsonStateFile(const std::string& name, std::function<nlohmann::json()>
 StateFile ModelStateFile(Model* model) {
   return {kModelFile,
           [model](SnapshotBuffers* copies, PieceWriter* writer) { return SnapshotModelWeights(model, copies, writer); },
-          [model](const std::string& path) { return LoadModelWeights(path, model); }};
+          [model](const std::string& path, const WrittenFile* unverified) {
+            return LoadModelWeights(path, model, unverified);
+          }};
 }
 
 StateFile OptimizerStateFile(AdamW* optimizer, const torch::Device& device) {
@@ -97,7 +105,9 @@ StateFile OptimizerStateFile(AdamW* optimizer, const torch::Device& device) {
           [optimizer](SnapshotBuffers* copies, PieceWriter* writer) {
             return SnapshotOptimizerState(optimizer, copies, writer);
           },
-          [optimizer, device](const std::string& path) { return LoadOptimizerState(path, device, optimizer); }};
+          [optimizer, device](const std::string& path, const WrittenFile* unverified) {
+            return LoadOptimizerState(path, device, optimizer, unverified);
+          }};
 }
 
 torch::Tensor SnapshotBuffers::CopyOf(const std::string& name, const torch::Tensor& t) {
@@ -131,7 +141,7 @@ Status CommitSnapshot(CheckpointStaging* staging, const CheckpointSnapshot& snap
   for (const auto& [name, write] : snapshot) {
     WrittenFile written;
     LOCKSTEP_RETURN_IF_ERROR(write(staging->FilePath(name), &written));
-    if (!written.xxh3_128.empty()) staging->NoteWritten(name, written.size, written.xxh3_128);
+    if (!written.xxh3_128.empty()) staging->NoteWritten(name, written);
   }
   return staging->Commit(final_dir);
 }
@@ -143,9 +153,16 @@ Status SaveCheckpoint(const std::string& run_dir, int64_t step, const std::vecto
   return WriteCheckpoint(run_dir, step, snapshot, final_dir);
 }
 
-Status LoadCheckpoint(const std::string& checkpoint_dir, const std::vector<StateFile>& pieces) {
+Status LoadCheckpoint(const std::string& checkpoint_dir, const std::vector<StateFile>& pieces, VerifyMode verified) {
+  Manifest manifest;
+  if (verified == VerifyMode::kChecksumsOnLoad)
+    LOCKSTEP_RETURN_IF_ERROR(ValidateCheckpoint(checkpoint_dir, VerifyMode::kSizes, &manifest));
   for (const auto& piece : pieces) {
-    LOCKSTEP_RETURN_IF_ERROR(piece.load((std::filesystem::path(checkpoint_dir) / piece.name).string()));
+    const auto entry = std::find_if(manifest.files.begin(), manifest.files.end(),
+                                    [&](const ManifestEntry& e) { return e.path == piece.name; });
+    const bool left_to_load = entry != manifest.files.end() && !entry->content.tensors.empty();
+    LOCKSTEP_RETURN_IF_ERROR(piece.load((std::filesystem::path(checkpoint_dir) / piece.name).string(),
+                                        left_to_load ? &entry->content : nullptr));
   }
   return Status::Ok();
 }
@@ -166,13 +183,13 @@ Status SnapshotOptimizerState(AdamW* optimizer, SnapshotBuffers* copies, PieceWr
   return Status::Ok();
 }
 
-Status LoadModelWeights(const std::string& path, Model* model) {
+Status LoadModelWeights(const std::string& path, Model* model, const WrittenFile* unverified) {
   std::map<std::string, torch::Tensor> params;
   for (auto& p : model->named_parameters()) params[p.key()] = p.value();
   std::set<std::string> loaded;
   std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;  // (landed on CPU, parameter)
   torch::NoGradGuard no_grad;
-  LOCKSTEP_RETURN_IF_ERROR(ReadTensorFileInto(path, [&](const TensorExtent& e, void** dst) {
+  LOCKSTEP_RETURN_IF_ERROR(ReadTensors(path, unverified, [&](const TensorExtent& e, void** dst) {
     const auto it = params.find(e.name);
     if (it == params.end()) return Status::Ok();  // a buffer, or a tensor this model lacks
     if (!SameShape(e, it->second) || ScalarTypeOf(e.dtype) != it->second.scalar_type()) {
@@ -189,11 +206,24 @@ Status LoadModelWeights(const std::string& path, Model* model) {
   return Status::Ok();
 }
 
-Status LoadOptimizerState(const std::string& path, const torch::Device& device, AdamW* optimizer) {
+Status LoadOptimizerState(const std::string& path, const torch::Device& device, AdamW* optimizer,
+                          const WrittenFile* unverified) {
+  // The moments held now, where the stored ones land in place when they fit: memory already
+  // touched costs a copy, fresh memory a page fault per page on top.
+  std::map<std::string, torch::Tensor> held;
+  for (const auto& [name, s] : optimizer->state()) {
+    if (!s.exp_avg.defined()) continue;
+    held["exp_avg/" + name] = s.exp_avg;
+    held["exp_avg_sq/" + name] = s.exp_avg_sq;
+  }
   std::map<std::string, torch::Tensor> read;  // every stored tensor, on the CPU
-  LOCKSTEP_RETURN_IF_ERROR(ReadTensorFileInto(path, [&](const TensorExtent& e, void** dst) {
+  LOCKSTEP_RETURN_IF_ERROR(ReadTensors(path, unverified, [&](const TensorExtent& e, void** dst) {
+    const auto dtype = ScalarTypeOf(e.dtype);
+    const auto h = held.find(e.name);
+    const bool fits = h != held.end() && h->second.device().is_cpu() && h->second.is_contiguous() &&
+                      h->second.scalar_type() == dtype && SameShape(e, h->second);
     torch::Tensor& t = read[e.name];
-    t = torch::empty(e.shape, torch::TensorOptions().dtype(ScalarTypeOf(e.dtype)));
+    t = fits ? h->second : torch::empty(e.shape, torch::TensorOptions().dtype(dtype));
     *dst = t.data_ptr();
     return Status::Ok();
   }));

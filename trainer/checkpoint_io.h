@@ -52,7 +52,10 @@ struct StateFile {
   // reads tensors copied there, so it may run on another thread while training goes on;
   // without (nullptr), it may view live memory and must run before the state changes.
   std::function<Status(SnapshotBuffers* copies, PieceWriter* writer)> snapshot;
-  std::function<Status(const std::string& path)> load;  // restores the state from `path`
+  // Restores the state from `path`. `unverified`, when set, is what the manifest says of a
+  // tensor file whose checksum nobody has checked yet (VerifyMode::kChecksumsOnLoad): the
+  // load verifies it as it reads it (ReadTensorFileVerifying).
+  std::function<Status(const std::string& path, const WrittenFile* unverified)> load;
 };
 
 // A StateFile for state that is a JSON document. `from_json` gets the parsed file and its
@@ -84,19 +87,25 @@ Status SaveCheckpoint(const std::string& run_dir, int64_t step, const std::vecto
                       std::string* final_dir);
 
 // Loads every piece from `checkpoint_dir`, in the list's order; stops at the first failure.
-Status LoadCheckpoint(const std::string& checkpoint_dir, const std::vector<StateFile>& pieces);
+// `verified` is how the checkpoint was validated (ValidateCheckpoint) before: kChecksums,
+// or kChecksumsOnLoad, and then each tensor file the manifest describes is verified as it
+// is read, once. A Corruption then means the checkpoint is damaged and the state loaded so
+// far is garbage: load another checkpoint, or stop.
+Status LoadCheckpoint(const std::string& checkpoint_dir, const std::vector<StateFile>& pieces, VerifyMode verified);
 
 // model.h5: every parameter and buffer, one dataset each. SnapshotModelWeights captures it
 // for the save (`copies` as in StateFile::snapshot).
 Status SnapshotModelWeights(Model* model, SnapshotBuffers* copies, PieceWriter* writer);
 // Copies the weights of the model file at `path` into `model`, checking names, shapes and
-// dtypes (resume, and load_best_model_at_end).
-Status LoadModelWeights(const std::string& path, Model* model);
+// dtypes (resume, and load_best_model_at_end). `unverified` as in StateFile::load.
+Status LoadModelWeights(const std::string& path, Model* model, const WrittenFile* unverified = nullptr);
 
 // optimizer.h5: exp_avg/<param>, exp_avg_sq/<param>, step/<param>.
 Status SnapshotOptimizerState(AdamW* optimizer, SnapshotBuffers* copies, PieceWriter* writer);
 // Restores AdamW's moments and step counts onto `device`, checking that every parameter's
-// state is present with the parameter's shape.
-Status LoadOptimizerState(const std::string& path, const torch::Device& device, AdamW* optimizer);
+// state is present with the parameter's shape. Moments the optimizer already holds on the
+// CPU in the right shape are read into in place. `unverified` as in StateFile::load.
+Status LoadOptimizerState(const std::string& path, const torch::Device& device, AdamW* optimizer,
+                          const WrittenFile* unverified = nullptr);
 
 }  // namespace lockstep

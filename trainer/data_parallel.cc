@@ -41,7 +41,8 @@ Status TrainingRun::PrepareRunDirectory(std::string* checkpoint) {
   if (IsRankZero()) {
     st = LockOutputDir();
     if (st.ok()) st = RemoveStagingLeftovers();
-    if (st.ok()) st = options_.resume_from ? ChooseResumeCheckpoint(checkpoint) : PrepareOutputDir();
+    if (st.ok())
+      st = options_.resume_from ? ChooseResumeCheckpoint(checkpoint, ResumeVerifyMode()) : PrepareOutputDir();
     // A failure is published too, so the other ranks stop with it instead of waiting.
     if (world_ > 1)
       LOCKSTEP_RETURN_IF_ERROR(group_->StoreSet("resume_checkpoint", st.ok() ? "ok:" + *checkpoint : "failed"));

@@ -16,17 +16,27 @@ namespace fs = std::filesystem;
 
 namespace lockstep {
 
+// A single process verifies a checkpoint's tensor files as it loads them: one read, not
+// two. The ranks of a job verify every byte before any loads, so that rank 0's choice
+// stands for all of them (a damaged file found mid-load could not be skipped in step).
+VerifyMode TrainingRun::ResumeVerifyMode() const {
+  return world_ > 1 ? VerifyMode::kChecksums : VerifyMode::kChecksumsOnLoad;
+}
+
 // HF's resume_from_checkpoint: "" is the newest valid checkpoint of output_dir (newer
 // invalid ones are skipped, each with a warning), anything else that checkpoint.
-Status TrainingRun::ChooseResumeCheckpoint(std::string* checkpoint) {
+Status TrainingRun::ChooseResumeCheckpoint(std::string* checkpoint, VerifyMode mode) {
   *checkpoint = *options_.resume_from;
-  if (!checkpoint->empty()) return ValidateCheckpoint(*checkpoint, VerifyMode::kChecksums);
+  if (!checkpoint->empty()) return ValidateCheckpoint(*checkpoint, mode);
   CheckpointDir latest;
   std::vector<SkippedCheckpoint> skipped;
-  Status st = FindLatestValidCheckpoint(args_.output_dir, VerifyMode::kChecksums, &latest, &skipped);
+  Status st = FindLatestValidCheckpoint(args_.output_dir, mode, &latest, &skipped);
   for (const auto& s : skipped) {
+    const std::string line = s.path + ": " + s.reason;
+    if (std::find(skipped_checkpoints_.begin(), skipped_checkpoints_.end(), line) != skipped_checkpoints_.end())
+      continue;  // reported by an earlier choice
     std::fprintf(stderr, "warning: skipping %s: %s\n", s.path.c_str(), s.reason.c_str());
-    skipped_checkpoints_.push_back(s.path + ": " + s.reason);
+    skipped_checkpoints_.push_back(line);
   }
   if (!st.ok()) {
     return Status::NotFound(st.message() + "; refusing to start from scratch (drop --resume for a fresh run)");
@@ -37,8 +47,9 @@ Status TrainingRun::ChooseResumeCheckpoint(std::string* checkpoint) {
 
 // Restores everything that decides the rest of the run from `checkpoint`, then continues
 // its step log.
-Status TrainingRun::Resume(const std::string& checkpoint) {
-  LOCKSTEP_RETURN_IF_ERROR(LoadCheckpoint(checkpoint, StateFiles()));
+Status TrainingRun::Resume(std::string checkpoint) {
+  const Status loaded = LoadCheckpoint(checkpoint, StateFiles(), ResumeVerifyMode());
+  if (!loaded.ok()) LOCKSTEP_RETURN_IF_ERROR(LoadNewestSoundCheckpoint(&checkpoint, loaded));
   resumed_from_ = checkpoint;
   if (!IsRankZero()) return Status::Ok();  // rank 0 continues the job's step log
   LOCKSTEP_RETURN_IF_ERROR(CheckBlasEnvironment(checkpoint));
@@ -54,6 +65,19 @@ Status TrainingRun::Resume(const std::string& checkpoint) {
   LOCKSTEP_RETURN_IF_ERROR(step_log_->AppendEvent("resume", event));
   Emit("resumed", state_.global_step);
   return Status::Ok();
+}
+
+// `*checkpoint` failed to load with `load_failure`. When it was chosen as the newest valid
+// one and only the load read its tensor files, a damaged tensor file shows here rather
+// than in the choice: read whole, it is skipped as the choice would have skipped it, and
+// the newest checkpoint that verifies whole is loaded instead. Any other failure stands.
+Status TrainingRun::LoadNewestSoundCheckpoint(std::string* checkpoint, const Status& load_failure) {
+  if (!load_failure.IsCorruption() || ResumeVerifyMode() != VerifyMode::kChecksumsOnLoad ||
+      !options_.resume_from->empty() || ValidateCheckpoint(*checkpoint, VerifyMode::kChecksums).ok()) {
+    return load_failure;
+  }
+  LOCKSTEP_RETURN_IF_ERROR(ChooseResumeCheckpoint(checkpoint, VerifyMode::kChecksums));
+  return LoadCheckpoint(*checkpoint, StateFiles(), VerifyMode::kChecksums);
 }
 
 // The BLAS library and its thread count decide a run's bits as the settings do, but come

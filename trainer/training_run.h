@@ -69,9 +69,11 @@ class TrainingRun {
   Status LockOutputDir();
   Status RemoveStagingLeftovers();
   Status PrepareOutputDir();
-  Status ChooseResumeCheckpoint(std::string* checkpoint);
+  VerifyMode ResumeVerifyMode() const;
+  Status ChooseResumeCheckpoint(std::string* checkpoint, VerifyMode mode);
   Status ResolveThreads(const std::string& checkpoint);
-  Status Resume(const std::string& checkpoint);
+  Status Resume(std::string checkpoint);
+  Status LoadNewestSoundCheckpoint(std::string* checkpoint, const Status& load_failure);
   Status CheckBlasEnvironment(const std::string& checkpoint);
   Status OpenStepLogForResume();
   Status CutDamagedStepLog(const std::string& path, const Status& damage);

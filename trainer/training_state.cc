@@ -45,8 +45,8 @@ std::vector<StateFile> TrainingRun::StateFiles() {
       }));
   files.push_back(ModelStateFile(model_.get()));
   StateFile optimizer = OptimizerStateFile(optimizer_.get(), device_);
-  optimizer.load = [fault, load = optimizer.load](const std::string& path) {
-    return Injected(fault, ResumeFault::kOptimizer) ? Status::Ok() : load(path);
+  optimizer.load = [fault, load = optimizer.load](const std::string& path, const WrittenFile* unverified) {
+    return Injected(fault, ResumeFault::kOptimizer) ? Status::Ok() : load(path, unverified);
   };
   files.push_back(optimizer);
   files.push_back(JsonStateFile(
@@ -89,17 +89,17 @@ std::vector<StateFile> TrainingRun::StateFiles() {
       [this](const json& j, const std::string& path) { return LoadRng(j, path); }));
   // A resume overridden across world sizes finds no file of this rank's name: it takes the
   // nearest one there is (HF warns and goes on without). The records are marked anyway.
-  files.back().load = [this, load = files.back().load](const std::string& path) {
-    if (fs::exists(path) || !resume_override_active_) return load(path);
+  files.back().load = [this, load = files.back().load](const std::string& path, const WrittenFile* unverified) {
+    if (fs::exists(path) || !resume_override_active_) return load(path, unverified);
     const fs::path dir = fs::path(path).parent_path();
     for (const std::string& other : {"rng_state_" + std::to_string(rank_) + ".json", std::string("rng_state.json"),
                                      std::string("rng_state_0.json")}) {
       if (!fs::exists(dir / other)) continue;
       std::fprintf(stderr, "warning: %s has no %s (another world size); restoring the generators from %s\n",
                    dir.c_str(), fs::path(path).filename().c_str(), other.c_str());
-      return load((dir / other).string());
+      return load((dir / other).string(), nullptr);
     }
-    return load(path);
+    return load(path, unverified);
   };
   return files;
 }
