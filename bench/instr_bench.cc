@@ -68,7 +68,7 @@ Status WriteSteps(const std::string& run_dir, int steps, float loss_change_at) {
     r.epoch = s / 100.0;
     state[s % state.size()] = static_cast<uint8_t>(s);  // a generator state that moves
     r.rng = {{"cpu", json::binary(state)}};
-    LOCKSTEP_RETURN_IF_ERROR(log->Append(StepRecordJson(std::move(r))));
+    LOCKSTEP_RETURN_IF_ERROR(log->Append(std::move(r)));
   }
   return log->Close();
 }

@@ -12,12 +12,14 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "formats/checksum.h"
 #include "formats/status.h"
+#include "formats/step_record.h"
 
 struct ZSTD_CCtx_s;  // zstd.h stays out of this header
 
@@ -73,6 +75,9 @@ class StepLogWriter {
   // loop. A failed background write is returned by the next call (the writer refuses all
   // work after it, as below).
   Status Append(nlohmann::json record);
+  // The same for a typed record: the encoder builds its JSON (StepRecordJson), so the loop
+  // pays for a move and a queue push only. The bytes written are Append(StepRecordJson(r)).
+  Status Append(StepRecord record);
 
   // Queues an event record between steps, such as {"kind": "resume", ...}. `kind` must
   // not be "step" or "header". Readers list events apart from the step records.
@@ -106,8 +111,11 @@ class StepLogWriter {
 
  private:
   StepLogWriter(std::string path, int fd, const StepLogOptions& options);
-  void EncodeLoop();                    // the background thread
-  void Encode(nlohmann::json& record);  // serializes one record; frames when full
+  void EncodeLoop();  // the background thread
+  // A record queued as JSON, or typed (a step, made JSON by the encoder).
+  using Queued = std::variant<nlohmann::json, StepRecord>;
+  Status Enqueue(Queued step);  // a step record, for the encoder
+  void Encode(Queued& queued);  // serializes one record; frames when full
   Status WriteFrame(const std::string& text);
   Status Writable() const;
   Status Fail(Status st);
@@ -130,7 +138,7 @@ class StepLogWriter {
   // Guarded by mu_: the queue, the encoder's state, and the first failed write or fsync.
   mutable std::mutex mu_;
   mutable std::condition_variable work_cv_, idle_cv_;
-  std::vector<nlohmann::json> queue_;
+  std::vector<Queued> queue_;
   bool busy_ = false, stop_ = false;
   mutable bool draining_ = false;  // a caller waits for the queue to empty
   Status failure_;

@@ -100,11 +100,17 @@ Status StepLogWriter::OpenForAppend(const std::string& path, uint64_t keep_bytes
 
 Status StepLogWriter::Append(nlohmann::json record) {
   record["kind"] = "step";
+  return Enqueue(Queued(std::move(record)));
+}
+
+Status StepLogWriter::Append(StepRecord record) { return Enqueue(Queued(std::move(record))); }
+
+Status StepLogWriter::Enqueue(Queued step) {
   bool backlog = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     LOCKSTEP_RETURN_IF_ERROR(Writable());
-    queue_.push_back(std::move(record));
+    queue_.push_back(std::move(step));
     backlog = queue_.size() >= kMaxQueued;
   }
   // The encoder wakes on its own timer: waking it from here costs the loop a system call,
@@ -138,7 +144,7 @@ void StepLogWriter::EncodeLoop() {
       if (stop_) return;
       continue;
     }
-    std::vector<nlohmann::json> batch;
+    std::vector<Queued> batch;
     batch.swap(queue_);
     busy_ = true;
     lock.unlock();
@@ -151,11 +157,17 @@ void StepLogWriter::EncodeLoop() {
 
 // Runs on the encoder. After a failure the records are dropped: the log ends at its last
 // whole frame and every call reports the failure.
-void StepLogWriter::Encode(nlohmann::json& record) {
+void StepLogWriter::Encode(Queued& queued) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!failure_.ok()) return;
   }
+  if (auto* typed = std::get_if<StepRecord>(&queued)) {
+    nlohmann::json j = StepRecordJson(std::move(*typed));
+    j["kind"] = "step";
+    queued = std::move(j);
+  }
+  nlohmann::json& record = std::get<nlohmann::json>(queued);
   DigestRawStates(&record);
   pending_ += DumpJson(record);
   pending_ += '\n';

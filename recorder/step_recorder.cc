@@ -120,7 +120,7 @@ Status StepRecorder::EndStep(StepRecord r) {
   r.rng = std::move(rng_);  // the loop's fields; the generator states come from BeginStep
   begun_ = false;
   last_step_ = r.step;
-  return log_->Append(StepRecordJson(std::move(r)));
+  return log_->Append(std::move(r));  // made JSON off the loop
 }
 
 Status StepRecorder::Flush() {

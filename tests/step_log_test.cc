@@ -66,6 +66,41 @@ TEST(StepLog, RawStatesAreStoredAsDigestsAndFiguresWaitForTheEncoder) {
   EXPECT_EQ(c.events[0].steps_before, 5u);
 }
 
+// A typed record is made JSON by the encoder, off the loop: the log's bytes are those of
+// the record appended as StepRecordJson, events in place among the steps.
+TEST(StepLog, ATypedRecordWritesTheBytesOfItsJson) {
+  test::ScratchDir dir;
+  const auto record = [](int step) {
+    StepRecord r;
+    r.step = step;
+    r.batches = {{3 * step, 3 * step + 1}, {7}};
+    r.loss = 1.0f / static_cast<float>(step);
+    r.lr = 1e-3;
+    r.grad_norm = 0.25f;
+    r.epoch = step / 10.0;
+    r.sampler = {{"epoch", 0}, {"micro_batch", step}, {"cursor", 2 * step}};
+    r.rng = {{"cpu", GeneratorStateJson(std::vector<uint8_t>(5056, static_cast<uint8_t>(step)), step == 2)}};
+    r.wall_time = step * 0.5;
+    return r;
+  };
+  for (const bool typed : {false, true}) {
+    std::unique_ptr<StepLogWriter> w;
+    ASSERT_OK(StepLogWriter::Create(dir.Join(typed ? "typed.zst" : "json.zst"), {{"run", "test"}}, {}, &w));
+    for (int i = 1; i <= 5; ++i) {
+      ASSERT_OK(typed ? w->Append(record(i)) : w->Append(StepRecordJson(record(i))));
+      if (i == 3) ASSERT_OK(w->AppendEvent("resume", {{"at", 3}}));
+    }
+    ASSERT_OK(w->Close());
+  }
+  EXPECT_EQ(test::ReadAll(dir.Join("typed.zst")), test::ReadAll(dir.Join("json.zst")));
+  StepLogContents c;
+  ASSERT_OK(ReadStepLog(dir.Join("typed.zst"), &c));
+  ASSERT_EQ(c.records.size(), 5u);
+  EXPECT_EQ(c.records[4]["batches"], nlohmann::json::parse("[[15, 16], [7]]"));
+  ASSERT_EQ(c.events.size(), 1u);
+  EXPECT_EQ(c.events[0].steps_before, 3u);
+}
+
 TEST(StepLog, TruncatedLastFrameIsAcceptedAndReported) {
   test::ScratchDir dir;
   WriteLog(dir.Join("log.zst"), 10);

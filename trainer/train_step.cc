@@ -108,19 +108,33 @@ Status TrainingRun::RecordStep(StepWork* w) {
   w->record.grad_norm = last_grad_norm_;
   w->record.resume_override = resume_override_active_;
   w->record.wall_time = Now() - start_time_;
-  json record = StepRecordJson(std::move(w->record));
-  if (w->recording && world_ > 1) {
-    ScopeSeconds cost(&recording_s_);
-    LOCKSTEP_RETURN_IF_ERROR(GatherRankRecords(record["batches"], w->other_rng_states, &record));
-  }
-  if (options_.hooks.replay_step_end) LOCKSTEP_RETURN_IF_ERROR(EndReplayedStep(record));
-  if (w->recording && IsRankZero()) {
-    ScopeSeconds cost(&recording_s_);
-    LOCKSTEP_RETURN_IF_ERROR(step_log_->Append(std::move(record)));  // the record is done with here
-  }
+  LOCKSTEP_RETURN_IF_ERROR(LogStepRecord(w));
   Emit("step", w->step);
   progress_->Update(w->step, state_.epoch, loss, w->lr, Now() - start_time_, w->step % state_.logging_steps == 0);
   return Status::Ok();
+}
+
+// The step record to the log. A lone process hands the typed record over, and the log's
+// encoder makes it JSON off the loop; a job's ranks merge theirs, and a replay compares
+// it, as JSON built here.
+Status TrainingRun::LogStepRecord(StepWork* w) {
+  if (w->recording && world_ == 1 && !options_.hooks.replay_step_end) {
+    ScopeSeconds cost(&recording_s_);
+    return step_log_->Append(std::move(w->record));
+  }
+  if (!w->recording && !options_.hooks.replay_step_end) return Status::Ok();
+  json record;
+  {
+    double replaying_s = 0;  // a replay's own comparison is not recording
+    ScopeSeconds cost(w->recording ? &recording_s_ : &replaying_s);
+    record = StepRecordJson(std::move(w->record));
+    if (w->recording && world_ > 1)
+      LOCKSTEP_RETURN_IF_ERROR(GatherRankRecords(record["batches"], w->other_rng_states, &record));
+  }
+  if (options_.hooks.replay_step_end) LOCKSTEP_RETURN_IF_ERROR(EndReplayedStep(record));
+  if (!w->recording || !IsRankZero()) return Status::Ok();
+  ScopeSeconds cost(&recording_s_);
+  return step_log_->Append(std::move(record));  // the record is done with here
 }
 
 }  // namespace lockstep

@@ -107,6 +107,7 @@ class TrainingRun {
   void ForwardBackward(StepWork* w);
   Status Update(StepWork* w);
   Status RecordStep(StepWork* w);
+  Status LogStepRecord(StepWork* w);
   Status StopIfAsked(bool* stopped);
   // step_replay.cc: what a replay changes in a step.
   Status BeginReplayedStep(int64_t step, json* logged);
