@@ -7,6 +7,8 @@ with their float32 bits. Full states every `rng_full_state_every` steps (and ste
 """
 import array
 import base64
+import ctypes
+import math
 import os
 import random
 import struct
@@ -37,10 +39,40 @@ def _numpy_state():
             struct.pack("<iid", mt["pos"], state["has_gauss"], state["gauss"]))
 
 
+class _NumpyState:
+    """_numpy_state(), fast when NumPy's generator has not moved. get_state() costs about 30 us
+    (it builds a dict around a copy of the key); the bit generator's MT19937 words and position
+    are read through its ctypes address in about one, and the state is rebuilt only when they
+    changed. The Gaussian cache can only change with them (a draw consumes words), unless
+    set_state() puts back the same words with another cache."""
+
+    _WORDS = 624 * 4 + 4  # numpy's mt19937_state: uint32 key[624], int pos
+
+    def __init__(self):
+        bit_generator = getattr(numpy.random.mtrand._rand, "_bit_generator", None)
+        self._address = getattr(getattr(bit_generator, "ctypes", None), "state_address", None)
+        self._words, self._state = None, None
+
+    def __call__(self):
+        if self._address is None:
+            return _numpy_state()
+        words = ctypes.string_at(self._address, self._WORDS)
+        if words != self._words:
+            self._words, self._state = words, _numpy_state()
+        return self._state
+
+
 def _state(raw, full):
-    if not full:
-        return raw  # the writer stores bytes as their digest
-    return {"size": len(raw), "xxh3_128": xxh3_128_hex(raw), "base64": base64.b64encode(raw).decode()}
+    """A generator state as the record holds it: its digest, and every `full` step the state."""
+    state = {"size": len(raw), "xxh3_128": xxh3_128_hex(raw)}
+    if full:
+        state["base64"] = base64.b64encode(raw).decode()
+    return state
+
+
+def _json_float(value):
+    """As nlohmann::json writes a double: NaN and infinities are null."""
+    return value if math.isfinite(value) else None
 
 
 def _f32(value):
@@ -69,6 +101,7 @@ class Recorder:
         if os.path.exists(path):
             raise FileExistsError(path + " exists: choose another run_dir")
         self._log = StepLogWriter(path, header, records_per_frame=records_per_frame)
+        self._numpy_state = _NumpyState() if numpy is not None else None
         self._every = rng_full_state_every
         self._last_step = start_after
         self._rng = None
@@ -97,6 +130,7 @@ class Recorder:
                     break
         self = cls.__new__(cls)
         self._log = StepLogWriter.open_for_append(path, keep, records_per_frame=records_per_frame)
+        self._numpy_state = _NumpyState() if numpy is not None else None
         for r in again:
             kind = r.pop("kind", "step")
             (self._log.append(r) if kind == "step" else self._log.append_event(kind, r))
@@ -113,8 +147,8 @@ class Recorder:
                "python": _state(_python_state(), full)}
         if torch.cuda.is_available():
             rng["cuda"] = _state(torch.cuda.get_rng_state().numpy().tobytes(), full)
-        if numpy is not None:
-            rng["numpy"] = _state(_numpy_state(), full)
+        if self._numpy_state is not None:
+            rng["numpy"] = _state(self._numpy_state(), full)
         self._rng = rng
 
     def end_step(self, step, batches, loss, lr, grad_norm, epoch=None):
@@ -126,13 +160,13 @@ class Recorder:
             raise ValueError("step %d after step %d: steps are recorded in order, one each" % (step, self._last_step))
         loss, grad_norm = _f32(loss), _f32(grad_norm)
         record = {"step": step, "batches": [[int(i) for i in b] for b in batches], "rng": self._rng,
-                  "loss": loss, "loss_bits": float_bits(loss), "lr": float(lr),
-                  "grad_norm": grad_norm, "grad_norm_bits": float_bits(grad_norm)}
+                  "loss": _json_float(loss), "loss_bits": float_bits(loss), "lr": _json_float(float(lr)),
+                  "grad_norm": _json_float(grad_norm), "grad_norm_bits": float_bits(grad_norm)}
         if epoch is not None:
-            record["epoch"] = float(epoch)
+            record["epoch"] = _json_float(float(epoch))
         self._rng = None
         self._last_step = step
-        self._log.append(record)
+        self._log.append(record, plain=True)  # built of JSON values only: dumped as it is
 
     def event(self, kind, body):
         """Notes something about the run between steps ("note", "resume", ...): `lockstep

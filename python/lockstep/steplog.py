@@ -45,9 +45,10 @@ def _plain(value):
     return value
 
 
-def dumps(value):
-    """One line, as nlohmann::json::dump() writes it."""
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def dumps(value, plain=False):
+    """One line, as nlohmann::json::dump() writes it. `plain`: `value` holds JSON values only
+    (no bytes, NaN, infinity, NumPy or torch values), so it is not walked first."""
+    return json.dumps(value if plain else _plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class StepLogWriter:
@@ -79,12 +80,12 @@ class StepLogWriter:
         f.seek(keep_bytes)
         return cls(path, None, records_per_frame, compression_level, _file=f)
 
-    def append(self, record):
+    def append(self, record, plain=False):
         """Queues a step record ("kind" is set to "step"); a frame is written every
-        records_per_frame records."""
+        records_per_frame records. `plain` as in dumps()."""
         record = dict(record)
         record["kind"] = "step"
-        self._add(record, step=True)
+        self._add(record, step=True, plain=plain)
 
     def append_event(self, kind, body):
         if kind in ("step", "header"):
@@ -108,10 +109,10 @@ class StepLogWriter:
         self._file.close()
         self._file = None
 
-    def _add(self, record, step):
+    def _add(self, record, step, plain=False):
         if self._file is None:
             raise ValueError(self._path + ": the step log is closed")
-        self._pending.append(dumps(record))
+        self._pending.append(dumps(record, plain))
         self._pending_steps += 1 if step else 0
         if step and self._pending_steps >= self._per_frame:
             self._write_frame(self._pending)

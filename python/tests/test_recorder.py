@@ -45,3 +45,28 @@ def test_a_resume_cuts_the_log_after_its_step(tmp_path):
     assert [r["step"] for r in records(path)] == [1, 2, 3, 4, 5, 6]
     events = [r for f in read_frames(path)[1:] for r in f[2] if r.get("kind") == "resume"]
     assert len(events) == 1 and events[0]["after_step"] == 2
+
+
+def test_numpys_state_is_read_again_exactly_when_it_moves(tmp_path):
+    """The fast read of NumPy's generator (its words through ctypes) must give the bytes of
+    get_state() whenever the generator moved, draws of Gaussians included, and between draws."""
+    from lockstep.recorder import _NumpyState, _numpy_state
+    fast = _NumpyState()
+    numpy.random.seed(3)
+    seen = [fast()]
+    for draw in (lambda: numpy.random.rand(), lambda: numpy.random.randn(), lambda: None, lambda: numpy.random.seed(3)):
+        draw()
+        assert fast() == _numpy_state()
+        seen.append(fast())
+    assert seen[0] != seen[1] != seen[2]  # each draw moved it
+    assert seen[2] == seen[3] and seen[4] == seen[0]  # no draw: the same; reseeded: the first
+
+
+def test_a_non_finite_loss_is_null_with_its_bits(tmp_path):
+    """As the C++ writer stores a double: NaN and infinities are null; the bits keep the value."""
+    rec = lockstep.Recorder(str(tmp_path / "n"))
+    rec.begin_step()
+    rec.end_step(1, batches=[[0, 1]], loss=float("nan"), lr=float("inf"), grad_norm=1.0)
+    rec.close()
+    r = records(str(tmp_path / "n" / "steps.jsonl.zst"))[0]
+    assert r["loss"] is None and r["lr"] is None and r["loss_bits"] == "0x7fc00000"
