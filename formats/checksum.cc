@@ -5,7 +5,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <utility>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -56,6 +61,67 @@ void Xxh3Stream::Update(const void* data, size_t size) {
 }
 
 std::string Xxh3Stream::HexDigest() const { return HashToHex(XXH3_128bits_digest(&state_->xxh)); }
+
+struct BackgroundXxh3::State {
+  Xxh3Stream hash;  // the thread's while spans are queued or in hand; the caller's after Drain
+  std::mutex mu;
+  std::condition_variable wake, idle;
+  std::deque<std::pair<const void*, size_t>> spans;
+  bool busy = false, stop = false;
+  std::thread thread;  // last: started once the rest is built
+
+  State() : thread([this] { Run(); }) {}
+
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      wake.wait(lock, [this] { return stop || !spans.empty(); });
+      if (spans.empty()) return;  // stopped, and nothing left
+      const auto [data, size] = spans.front();
+      spans.pop_front();
+      busy = true;
+      lock.unlock();
+      hash.Update(data, size);
+      lock.lock();
+      busy = false;
+      if (spans.empty()) idle.notify_all();
+    }
+  }
+
+  void Drain() {
+    std::unique_lock<std::mutex> lock(mu);
+    idle.wait(lock, [this] { return spans.empty() && !busy; });
+  }
+};
+
+BackgroundXxh3::BackgroundXxh3() : state_(new State) {}
+
+BackgroundXxh3::~BackgroundXxh3() {
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->stop = true;
+  }
+  state_->wake.notify_all();
+  state_->thread.join();
+}
+
+void BackgroundXxh3::Add(const void* data, size_t size) {
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->spans.emplace_back(data, size);
+  }
+  state_->wake.notify_all();
+}
+
+void BackgroundXxh3::Update(const void* data, size_t size) {
+  state_->Drain();
+  state_->hash.Update(data, size);
+}
+
+std::string BackgroundXxh3::HexDigest() {
+  state_->Drain();
+  return state_->hash.HexDigest();
+}
 
 Status Xxh3Fd(int fd, const std::string& path, uint64_t limit, Xxh3Stream* stream, uint64_t* read,
               const ByteProgress& progress) {

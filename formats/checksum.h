@@ -32,6 +32,28 @@ class Xxh3Stream {
   std::unique_ptr<State> state_;
 };
 
+// An Xxh3Stream fed on a thread of its own, so that hashing a chunk overlaps the I/O of the
+// next (a checkpoint written or read once, hashed on the way). Spans are hashed in the order
+// given.
+class BackgroundXxh3 {
+ public:
+  BackgroundXxh3();
+  ~BackgroundXxh3();  // hashes what is queued, then stops the thread
+  BackgroundXxh3(const BackgroundXxh3&) = delete;
+  BackgroundXxh3& operator=(const BackgroundXxh3&) = delete;
+
+  // Queues `size` bytes at `data`, which must stay unchanged until HexDigest, Update or
+  // the destructor returns.
+  void Add(const void* data, size_t size);
+  // Hashes `data` here, after everything queued: for bytes in a buffer about to be reused.
+  void Update(const void* data, size_t size);
+  std::string HexDigest();  // of everything added so far, once it is hashed
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
 // Called with the number of bytes just read, as a long read goes on.
 using ByteProgress = std::function<void(uint64_t bytes)>;
 

@@ -11,12 +11,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <memory>
-#include <mutex>
-#include <thread>
 
 #include "formats/checksum.h"
 #include "formats/file_util.h"
@@ -30,68 +26,12 @@ bool SameExtent(const TensorExtent& a, const TensorExtent& b) {
          (a.bytes == 0 || a.offset == b.offset);
 }
 
-// Hashes, on a thread of its own, the spans handed to it, in the order handed, so that
-// hashing one chunk overlaps reading the next: a resume then costs about one read, not a
-// read plus a hash.
-class BackgroundHash {
- public:
-  explicit BackgroundHash(Xxh3Stream* hash) : hash_(hash), thread_([this] { Run(); }) {}
-  ~BackgroundHash() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    wake_.notify_all();
-    thread_.join();
-  }
-
-  // `data` must stay unchanged until Drain returns.
-  void Add(const char* data, size_t size) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      spans_.emplace_back(data, size);
-    }
-    wake_.notify_all();
-  }
-
-  // Returns once every span added is hashed: the stream is then the caller's again.
-  void Drain() {
-    std::unique_lock<std::mutex> lock(mu_);
-    idle_.wait(lock, [this] { return spans_.empty() && !busy_; });
-  }
-
- private:
-  void Run() {
-    std::unique_lock<std::mutex> lock(mu_);
-    for (;;) {
-      wake_.wait(lock, [this] { return stop_ || !spans_.empty(); });
-      if (spans_.empty()) return;  // stopped, and nothing left
-      const auto [data, size] = spans_.front();
-      spans_.pop_front();
-      busy_ = true;
-      lock.unlock();
-      hash_->Update(data, size);
-      lock.lock();
-      busy_ = false;
-      if (spans_.empty()) idle_.notify_all();
-    }
-  }
-
-  Xxh3Stream* hash_;
-  std::mutex mu_;
-  std::condition_variable wake_, idle_;
-  std::deque<std::pair<const char*, size_t>> spans_;
-  bool busy_ = false, stop_ = false;
-  std::thread thread_;
-};
-
 // Reads the file's bytes in order into their destinations (or scratch) and hashes them: a
 // destination's bytes on the background thread while the next chunk is read, scratch
 // inline (it is reused at once), after the thread has caught up, so the order holds.
 class HashingReader {
  public:
-  HashingReader(int fd, const std::string& path)
-      : fd_(fd), path_(path), scratch_(new char[kChunk]), background_(&hash_) {}
+  HashingReader(int fd, const std::string& path) : fd_(fd), path_(path), scratch_(new char[kChunk]) {}
 
   // Reads up to `offset` into scratch (the metadata between tensors), then `bytes` into
   // `dst` (scratch when null).
@@ -101,10 +41,7 @@ class HashingReader {
   }
 
   uint64_t at() const { return at_; }
-  std::string HexDigest() {
-    background_.Drain();
-    return hash_.HexDigest();
-  }
+  std::string HexDigest() { return hash_.HexDigest(); }
 
  private:
   // 1 MiB: few system calls and hand-offs, and still in cache when the hash reads it back.
@@ -113,13 +50,12 @@ class HashingReader {
   Status Read(uint64_t bytes, char* dst, const std::string& what) {
     for (uint64_t done = 0; done < bytes;) {
       const uint64_t n = std::min(kChunk, bytes - done);
-      if (dst == nullptr) background_.Drain();
       char* into = dst != nullptr ? dst + done : scratch_.get();
       LOCKSTEP_RETURN_IF_ERROR(ReadExactlyAt(fd_, at_, into, n, path_ + ": " + what));
       if (dst != nullptr) {
-        background_.Add(into, static_cast<size_t>(n));
+        hash_.Add(into, static_cast<size_t>(n));  // the destination stays as it is
       } else {
-        hash_.Update(into, static_cast<size_t>(n));
+        hash_.Update(into, static_cast<size_t>(n));  // scratch is read into again next
       }
       at_ += n;
       done += n;
@@ -130,8 +66,7 @@ class HashingReader {
   int fd_;
   const std::string& path_;
   std::unique_ptr<char[]> scratch_;
-  Xxh3Stream hash_;
-  BackgroundHash background_;  // after hash_: stopped (joined) before it goes
+  BackgroundXxh3 hash_;  // holds only destinations' spans: scratch is hashed in place
   uint64_t at_ = 0;
 };
 

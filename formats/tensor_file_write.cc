@@ -5,7 +5,8 @@
 // the superblock, groups, object headers and attributes, and each tensor's place in the
 // file (H5Dget_offset). The file is then written in offset order through formats/io.h: the
 // metadata from the image, each tensor's bytes straight from the caller's memory (no staging
-// copy), hashed on the way for the manifest, and fsynced once. The result is an ordinary
+// copy), hashed on the way for the manifest (a large tensor on a second thread while it is
+// written), and fsynced once. The result is an ordinary
 // HDF5 file (contiguous datasets) that h5py, h5dump and ReadTensorFile read as before.
 #include <fcntl.h>
 #include <unistd.h>
@@ -171,14 +172,17 @@ Status CreateDataset(hid_t file, const TensorView& t, const std::string& path, s
 // write calls; a large tensor goes to the file straight from where it lies.
 class FileStream {
  public:
-  FileStream(int fd, const std::string& path, Xxh3Stream* hash) : fd_(fd), path_(path), hash_(hash) {}
+  FileStream(int fd, const std::string& path, BackgroundXxh3* hash) : fd_(fd), path_(path), hash_(hash) {}
 
+  // A large piece is hashed on the hash's thread while it is written (the tensor's memory
+  // stays as it is until the write returns); a small one here, as the buffer takes it.
   Status Put(const void* data, size_t size) {
-    hash_->Update(data, size);
     if (size >= kDirect) {
       LOCKSTEP_RETURN_IF_ERROR(Flush());
+      hash_->Add(data, size);
       return io::Write(fd_, data, size, path_);
     }
+    hash_->Update(data, size);
     buffer_.append(static_cast<const char*>(data), size);
     return buffer_.size() >= kDirect ? Flush() : Status::Ok();
   }
@@ -202,7 +206,7 @@ class FileStream {
   static constexpr size_t kDirect = 1 << 20;
   int fd_;
   const std::string& path_;
-  Xxh3Stream* hash_;
+  BackgroundXxh3* hash_;
   std::string buffer_;
 };
 
@@ -243,7 +247,7 @@ Status WriteLaidOut(const std::string& path, const ImageMemory& image, uint64_t 
   std::sort(placed.begin(), placed.end(), [](const Placed& a, const Placed& b) { return a.offset < b.offset; });
   int fd = -1;
   LOCKSTEP_RETURN_IF_ERROR(io::Create(path, &fd));
-  Xxh3Stream hash;
+  BackgroundXxh3 hash;
   FileStream out(fd, path, &hash);
   Status st;
   uint64_t at = 0;

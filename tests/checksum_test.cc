@@ -8,6 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "tests/test_util.h"
 
 namespace lockstep {
@@ -47,6 +50,26 @@ TEST(Checksum, FileHashReportsEveryChunk) {
   Status st = FileXxh3Hex(dir.Join("missing"), &hex);
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("missing: cannot open"), std::string::npos) << st.message();
+}
+
+// Spans queued for the hash's thread and bytes hashed in place, interleaved, give the
+// digest of the bytes in the order given, however the thread is scheduled; a buffer
+// hashed in place may be reused at once.
+TEST(Checksum, BackgroundHashKeepsTheOrderOfItsSpans) {
+  std::vector<std::string> big;
+  for (int i = 0; i < 40; ++i) big.push_back(std::string(300000 + i, static_cast<char>('a' + i % 26)));
+  std::string all, reused;
+  BackgroundXxh3 hash;
+  for (int i = 0; i < 40; ++i) {
+    hash.Add(big[i].data(), big[i].size());
+    all += big[i];
+    reused = "small piece " + std::to_string(i);  // overwritten right after
+    hash.Update(reused.data(), reused.size());
+    all += reused;
+  }
+  EXPECT_EQ(hash.HexDigest(), Xxh3Hex(all.data(), all.size()));
+  BackgroundXxh3 none;
+  EXPECT_EQ(none.HexDigest(), Xxh3Hex("", 0));
 }
 
 }  // namespace lockstep
