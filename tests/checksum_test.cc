@@ -5,11 +5,9 @@
 
 #include <random>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
-
-#include <string>
-#include <vector>
 
 #include "tests/test_util.h"
 
