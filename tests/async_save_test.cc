@@ -4,6 +4,7 @@
 // and BackgroundSave reports each outcome once, on the training thread.
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <future>
 #include <thread>
@@ -84,8 +85,8 @@ TEST(SaveAsync, WritesTheSameCheckpointsAsASynchronousSave) {
 }
 
 TEST(SaveAsync, ASnapshotIsNotChangedByTheStepsThatFollowIt) {
-  // The snapshot clones the weights: checkpoint-1 of an async run equals checkpoint-1 of a
-  // run that stopped there, though its write overlapped later steps.
+  // The snapshot copies the weights: checkpoint-1 of an async run equals checkpoint-1 of a
+  // run that stopped there, though its copy and write overlapped later steps.
   test::ScratchDir full_dir, stop_dir;
   TrainingArgs a = Tiny("gpt", full_dir.path());
   a.save_steps = 1;
@@ -93,7 +94,12 @@ TEST(SaveAsync, ASnapshotIsNotChangedByTheStepsThatFollowIt) {
   TrainingArgs b = a;
   b.output_dir = stop_dir.path();
   b.max_steps = 1;
-  test::Train(a);
+  // The tensors are copied while the next step runs; a slow copy shows that the update
+  // waits for it.
+  TrainOptions slow_copy = test::Quiet();
+  slow_copy.hooks.before_snapshot_copy = [] { std::this_thread::sleep_for(std::chrono::milliseconds(100)); };
+  TrainResult r;
+  ASSERT_OK(RunTraining(a, slow_copy, &r));
   test::Train(b);
   for (const char* f : {"model.h5", "optimizer.h5"}) {
     EXPECT_EQ(test::ReadAll(full_dir.Join("checkpoint-1/") + f), test::ReadAll(stop_dir.Join("checkpoint-1/") + f))
@@ -142,11 +148,12 @@ TEST(BackgroundSave, ReportsEachOutcomeOnceAndOnlyWhenItHasEnded) {
 
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
-  save.Start(7, [released](std::string* out) {
-    released.wait();
-    *out = "checkpoint-7";
-    return Status::IOError("disk full");
-  });
+  save.Start(
+      7, [] { return Status::Ok(); },
+      [released](std::string* out) {
+        *out = "checkpoint-7";
+        return Status::IOError("disk full");
+      });
   EXPECT_TRUE(save.pending());
   EXPECT_EQ(save.step(), 7);
   EXPECT_FALSE(save.Poll(&st, &dir));  // still running
@@ -160,11 +167,52 @@ TEST(BackgroundSave, ReportsEachOutcomeOnceAndOnlyWhenItHasEnded) {
 
 TEST(BackgroundSave, AnExceptionInTheWriteBecomesAnError) {
   BackgroundSave save;
-  save.Start(1, [](std::string*) -> Status { throw std::runtime_error("boom"); });
+  save.Start(
+      1, [] { return Status::Ok(); }, [](std::string*) -> Status { throw std::runtime_error("boom"); });
   std::string dir;
   const Status st = save.Wait(&dir);
   EXPECT_EQ(st.code(), Status::Code::kIOError);
   EXPECT_NE(st.message().find("boom"), std::string::npos);
+}
+
+// The copy of the tensors (fill) comes first, and the loop may go on once it has ended,
+// while the write still runs; a fill that fails (or throws) is the outcome, and nothing
+// is written.
+TEST(BackgroundSave, TheFillEndsBeforeTheWriteAndAFailedFillWritesNothing) {
+  BackgroundSave save;
+  save.WaitFilled();  // none pending: at once
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> filled{false};
+  save.Start(
+      3, [&filled] { return filled = true, Status::Ok(); },
+      [released](std::string*) {
+        released.wait();
+        return Status::Ok();
+      });
+  save.WaitFilled();  // returns though the write is held
+  EXPECT_TRUE(filled);
+  Status st;
+  std::string dir;
+  EXPECT_FALSE(save.Poll(&st, &dir));  // the write still runs
+  release.set_value();
+  EXPECT_TRUE(save.Wait(&dir).ok());
+
+  for (const bool throws : {false, true}) {
+    std::atomic<bool> wrote{false};
+    save.Start(
+        4,
+        [throws]() -> Status {
+          if (throws) throw std::runtime_error("copy failed");
+          return Status::Internal("copy failed");
+        },
+        [&wrote](std::string*) { return wrote = true, Status::Ok(); });
+    save.WaitFilled();
+    st = save.Wait(&dir);
+    EXPECT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("copy failed"), std::string::npos) << st.message();
+    EXPECT_FALSE(wrote);
+  }
 }
 
 }  // namespace

@@ -25,7 +25,7 @@ struct SaveList {
   Status Add(const std::string& name, const torch::Tensor& t) {
     keep.emplace_back();
     views.emplace_back();
-    return ToTensorView(name, copies ? copies->CopyOf(name, t) : t, &keep.back(), &views.back());
+    return ToTensorView(name, copies ? copies->BufferFor(name, t) : t, &keep.back(), &views.back());
   }
 };
 
@@ -110,14 +110,25 @@ StateFile OptimizerStateFile(AdamW* optimizer, const torch::Device& device) {
           }};
 }
 
-torch::Tensor SnapshotBuffers::CopyOf(const std::string& name, const torch::Tensor& t) {
+torch::Tensor SnapshotBuffers::BufferFor(const std::string& name, const torch::Tensor& t) {
   torch::Tensor& buffer = buffers_[name];
   if (!buffer.defined() || buffer.sizes() != t.sizes() || buffer.scalar_type() != t.scalar_type()) {
     buffer = torch::empty(t.sizes(), t.options().device(torch::kCPU));
   }
-  torch::NoGradGuard no_grad;
-  buffer.copy_(t.detach());
+  unfilled_.emplace_back(buffer, t.detach());
   return buffer;
+}
+
+Status SnapshotBuffers::Fill() {
+  torch::NoGradGuard no_grad;
+  try {
+    for (auto& [buffer, source] : unfilled_) buffer.copy_(source);
+  } catch (const c10::Error& e) {
+    unfilled_.clear();
+    return Status::Internal(std::string("copying the checkpoint's tensors failed: ") + e.what_without_backtrace());
+  }
+  unfilled_.clear();
+  return Status::Ok();
 }
 
 Status SnapshotCheckpoint(const std::vector<StateFile>& pieces, SnapshotBuffers* copies, CheckpointSnapshot* out) {

@@ -30,14 +30,22 @@ namespace lockstep {
 // reused from one save to the next: copying into memory already touched costs a memcpy,
 // where fresh memory would page-fault all of it in again. Only one snapshot may use them
 // at a time: take the next one after the last writer of the previous one has finished.
+//
+// The copies are made by Fill, not when a buffer is handed out, so that they can be made
+// off the training thread while the next step's forward and backward run (CheckFreq's
+// pipelined snapshot): the tensors copied must not change until Fill returns.
 class SnapshotBuffers {
  public:
-  // A CPU copy of `t` (any device) in the buffer named `name`, replaced when its shape or
-  // dtype changed.
-  torch::Tensor CopyOf(const std::string& name, const torch::Tensor& t);
+  // The CPU buffer named `name` for a copy of `t` (any device), replaced when its shape or
+  // dtype changed. Its content is `t`'s once Fill has run.
+  torch::Tensor BufferFor(const std::string& name, const torch::Tensor& t);
+
+  // Copies each tensor given to BufferFor since the last Fill into its buffer. Any thread.
+  Status Fill();
 
  private:
   std::map<std::string, torch::Tensor> buffers_;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> unfilled_;  // (buffer, source)
 };
 
 // Writes one piece's file at `path` from the state captured when it was made. A writer
@@ -49,8 +57,9 @@ using PieceWriter = std::function<Status(const std::string& path, WrittenFile* w
 struct StateFile {
   std::string name;  // "model.h5", "scheduler.json"
   // Captures the state as it is now and returns what writes it. With `copies`, the writer
-  // reads tensors copied there, so it may run on another thread while training goes on;
-  // without (nullptr), it may view live memory and must run before the state changes.
+  // reads tensors copied there (by copies->Fill, before it runs), so it may run on another
+  // thread while training goes on; without (nullptr), it may view live memory and must run
+  // before the state changes. JSON state is captured here either way.
   std::function<Status(SnapshotBuffers* copies, PieceWriter* writer)> snapshot;
   // Restores the state from `path`. `unverified`, when set, is what the manifest says of a
   // tensor file whose checksum nobody has checked yet (VerifyMode::kChecksumsOnLoad): the

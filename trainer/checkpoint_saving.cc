@@ -53,16 +53,32 @@ Status TrainingRun::SaveCheckpointNow() {
   const std::string run_dir = args_.output_dir;
   if (args_.save_async) {
     std::shared_ptr<CheckpointStaging> owned(std::move(staging));
-    background_save_.Start(step, [owned, run_dir, limit, best, snapshot = std::move(snapshot)](std::string* dir) {
-      LOCKSTEP_RETURN_IF_ERROR(CommitSnapshot(owned.get(), snapshot, dir));
-      return RotateCheckpoints(run_dir, limit, best);
-    });
+    // The tensors are copied off the loop, while the next step's forward and backward run
+    // (Update waits for the copy before it changes them).
+    background_save_.Start(
+        step,
+        [this] {
+          if (options_.hooks.before_snapshot_copy) options_.hooks.before_snapshot_copy();
+          return snapshot_buffers_.Fill();
+        },
+        [owned, run_dir, limit, best, snapshot = std::move(snapshot)](std::string* dir) {
+          LOCKSTEP_RETURN_IF_ERROR(CommitSnapshot(owned.get(), snapshot, dir));
+          return RotateCheckpoints(run_dir, limit, best);
+        });
     return Status::Ok();
   }
   std::string dir;
   LOCKSTEP_RETURN_IF_ERROR(CommitSnapshot(staging.get(), snapshot, &dir));
   NoteSaved(step, dir);
   return RotateCheckpoints(run_dir, limit, best);
+}
+
+// The copy of an async save's tensors runs while the next step's forward and backward do;
+// the update must not change them before it ends. Counted as the save's stall.
+void TrainingRun::WaitForSnapshotCopy() {
+  if (!background_save_.pending()) return;
+  ScopeSeconds stall(&save_stall_s_);
+  background_save_.WaitFilled();
 }
 
 // HF's best_model_checkpoint: the best step's directory, once that checkpoint exists.

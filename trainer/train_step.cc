@@ -86,6 +86,7 @@ Status TrainingRun::Update(StepWork* w) {
   LOCKSTEP_RETURN_IF_ERROR(AllReduceGradients());           // once per window, after its last micro-batch
   if (options_.hooks.trace_step == w->step) FinishTrace();  // gradients before clipping scales them
   w->grad_norm = ClipGradNorm(optimizer_->params(), args_.max_grad_norm);
+  WaitForSnapshotCopy();  // an async save may still be copying the weights and moments
   optimizer_->Step(w->lr);
   scheduler_.Step();
   return Status::Ok();

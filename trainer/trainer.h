@@ -30,6 +30,9 @@ struct TrainHooks {
   // checkpoint-s is written and ("saved", s) after it is committed. verify-resume uses
   // these to time its kills; they must not throw.
   std::function<void(const char* event, int64_t step)> on_event;
+  // Tests: runs on a --save_async save's thread before it copies the tensors, to make the
+  // copy slow and show that the next update waits for it.
+  std::function<void()> before_snapshot_copy;
 
   // Replay (trainer/step_replay.h). As step s begins, `replay_step_begin(s, &logged)` gives
   // the record the log holds for s (null for none): the run restores the full generator

@@ -119,9 +119,11 @@ class TrainingRun {
   Status Evaluate(json* metrics);
   bool UpdateBest(const json& metrics);
   // checkpoint_saving.cc: a checkpoint now, synchronously or (--save_async) in the
-  // background; CollectSave takes in a background save that ended (all of it with `wait`).
+  // background; CollectSave takes in a background save that ended (all of it with `wait`);
+  // WaitForSnapshotCopy holds the update until a background save has copied the tensors.
   Status SaveCheckpointNow();
   Status CollectSave(bool wait);
+  void WaitForSnapshotCopy();
   void NoteSaved(int64_t step, const std::string& dir);
   void NoteBestCheckpoint(int64_t step);
   // The generator states as a step begins; `raw` leaves the CPU state unhashed for the
