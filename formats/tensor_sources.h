@@ -35,7 +35,8 @@ struct TensorEntry {
 };
 
 // Appends the tensors of the file at `path` to `*out`, each name prefixed with `prefix`:
-//   .h5                             every dataset (read in a child process: no manifest vouches)
+//   .h5                             every dataset (parsed in a child process, unless the
+//                                   manifest of its checkpoint vouches for its bytes)
 //   .safetensors                    every tensor, header validated first
 //   *.safetensors.index.json        every tensor of every shard the index names
 //   .pt .pth .bin                   every tensor the pickle rebuilds, named by its place in

@@ -9,6 +9,7 @@
 #include "formats/checkpoint.h"
 #include "formats/json_file.h"
 #include "formats/tensor_file.h"
+#include "formats/tensor_sources.h"
 #include "tests/test_util.h"
 
 namespace lockstep {
@@ -196,6 +197,22 @@ TEST_F(ManifestTensors, AMalformedTensorListIsCorruptionOfTheManifest) {
   }
   test::WriteAll(ManifestPath(), good.dump());
   EXPECT_OK(ValidateCheckpoint(dir_, VerifyMode::kChecksums));
+}
+
+// diff and verify-resume list a checkpoint's tensors in this process when its manifest
+// vouches for the file's bytes; any other file, a damaged one included, is parsed in a
+// child, so the input on which the fuzzer found a heap overflow inside libhdf5 is a Status
+// there too, never a crash.
+TEST_F(ManifestTensors, ListingParsesInProcessOnlyWhatTheManifestVouchesFor) {
+  std::vector<TensorEntry> listed;
+  ASSERT_OK(AppendTensorFile(dir_ + "/" + kModelFile, "", &listed));
+  EXPECT_EQ(listed.size(), Tensors().size());
+  const std::string hostile = std::string(LOCKSTEP_FIXTURES_DIR) + "/hostile/hdf5_heap_overflow.h5";
+  test::WriteAll(dir_ + "/" + kModelFile, test::ReadAll(hostile));  // listed, but not these bytes
+  listed.clear();
+  const Status st = AppendTensorFile(dir_ + "/" + kModelFile, "", &listed);
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_NE(st.message().find(kModelFile), std::string::npos) << st.message();
 }
 
 }  // namespace
