@@ -166,6 +166,10 @@ Status ListCheckpointDirs(const std::string& run_dir, std::vector<CheckpointDir>
   return Status::Ok();
 }
 
+bool ChecksumLeftToLoad(const ManifestEntry& entry, VerifyMode mode) {
+  return mode == VerifyMode::kChecksumsOnLoad && !entry.content.tensors.empty();
+}
+
 Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* manifest, const ByteProgress& progress) {
   const std::string manifest_path = (fs::path(dir) / kManifestFile).string();
   nlohmann::json j;
@@ -195,8 +199,7 @@ Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* man
       return Status::Corruption(p + ": size " + std::to_string(size) + " but the manifest says " +
                                 std::to_string(e.content.size));
     }
-    const bool left_to_load = mode == VerifyMode::kChecksumsOnLoad && !e.content.tensors.empty();
-    if (mode != VerifyMode::kSizes && !left_to_load) {
+    if (mode != VerifyMode::kSizes && !ChecksumLeftToLoad(e, mode)) {
       std::string hex;
       LOCKSTEP_RETURN_IF_ERROR(FileXxh3Hex(p, &hex, nullptr, progress));
       if (hex != e.content.xxh3_128) {

@@ -76,6 +76,10 @@ enum class VerifyMode {
   kChecksumsOnLoad,
 };
 
+// True when `mode` leaves the checksum of `entry`'s file to the load that reads it (a
+// tensor file whose entry lists its tensors, under kChecksumsOnLoad).
+bool ChecksumLeftToLoad(const ManifestEntry& entry, VerifyMode mode);
+
 // OK when `dir` is a committed checkpoint under `mode`; otherwise a Status naming the
 // file and the problem: NotFound when the save is incomplete (no manifest, or a listed
 // file missing), Corruption when something present is wrong (a bad manifest, a size or

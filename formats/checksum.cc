@@ -68,9 +68,7 @@ struct BackgroundXxh3::State {
   std::condition_variable wake, idle;
   std::deque<std::pair<const void*, size_t>> spans;
   bool busy = false, stop = false;
-  std::thread thread;  // last: started once the rest is built
-
-  State() : thread([this] { Run(); }) {}
+  std::thread thread;  // started by the first Add: a file of small pieces never needs it
 
   void Run() {
     std::unique_lock<std::mutex> lock(mu);
@@ -97,6 +95,7 @@ struct BackgroundXxh3::State {
 BackgroundXxh3::BackgroundXxh3() : state_(new State) {}
 
 BackgroundXxh3::~BackgroundXxh3() {
+  if (!state_->thread.joinable()) return;
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     state_->stop = true;
@@ -106,6 +105,7 @@ BackgroundXxh3::~BackgroundXxh3() {
 }
 
 void BackgroundXxh3::Add(const void* data, size_t size) {
+  if (!state_->thread.joinable()) state_->thread = std::thread([state = state_.get()] { state->Run(); });
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     state_->spans.emplace_back(data, size);

@@ -171,7 +171,7 @@ Status LoadCheckpoint(const std::string& checkpoint_dir, const std::vector<State
   for (const auto& piece : pieces) {
     const auto entry = std::find_if(manifest.files.begin(), manifest.files.end(),
                                     [&](const ManifestEntry& e) { return e.path == piece.name; });
-    const bool left_to_load = entry != manifest.files.end() && !entry->content.tensors.empty();
+    const bool left_to_load = entry != manifest.files.end() && ChecksumLeftToLoad(*entry, verified);
     LOCKSTEP_RETURN_IF_ERROR(piece.load((std::filesystem::path(checkpoint_dir) / piece.name).string(),
                                         left_to_load ? &entry->content : nullptr));
   }
