@@ -121,6 +121,7 @@ Status CheckCommandLine(CLI::App* app, int argc, char** argv, std::string* comma
     if (opt->get_positional()) positionals.push_back(opt);
   }
   size_t positional = 0;
+  bool list_given = false;
   for (int i = 2; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) return Status::Ok();
     if (std::strcmp(argv[i], "--") == 0) {  // what follows belongs to a list positional, unchecked
@@ -132,13 +133,17 @@ Status CheckCommandLine(CLI::App* app, int argc, char** argv, std::string* comma
     if (!IsValue(argv[i])) {
       LOCKSTEP_RETURN_IF_ERROR(CheckFlag(first, *cmd, argc, argv, &i));
     } else if (positional < positionals.size()) {
-      ++positional;
+      // A list positional (report's RUN [RUN ...]) takes every value from here on.
+      if (positionals[positional]->get_expected_max() <= 1)
+        ++positional;
+      else
+        list_given = true;
     } else {
       return Status::InvalidArgument("unexpected argument '" + std::string(argv[i]) +
                                      "' (flags start with --; lockstep " + first + " --help lists them)");
     }
   }
-  for (size_t p = positional; p < positionals.size(); ++p) {
+  for (size_t p = positional + (list_given ? 1 : 0); p < positionals.size(); ++p) {
     if (positionals[p]->get_required()) {
       return Status::InvalidArgument("missing " + positionals[p]->get_name() + ": " +
                                      positionals[p]->get_description());

@@ -10,6 +10,7 @@
 #include "cli/bench_command.h"
 #include "cli/diff_command.h"
 #include "cli/inspect_command.h"
+#include "cli/report_command.h"
 #include "cli/run_app.h"
 #include "cli/training_handoff.h"
 
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
   commands["bench"] = lockstep::AddBenchCommand(&app);
   commands["diff"] = lockstep::AddDiffCommand(&app);
   commands["inspect"] = lockstep::AddInspectCommand(&app);
+  commands["report"] = lockstep::AddReportCommand(&app);
   lockstep::AddTrainingCommands(&app, &commands, argc, argv);
   return lockstep::RunApp(&app, commands, argc, argv);
 }

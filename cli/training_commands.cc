@@ -80,6 +80,9 @@ CLI::App* DefineVerifyResumeCommand(CLI::App* app, VerifyFlags* flags) {
                   "scheduler, loss-sums), to show the verifier catches it")
       ->group("Testing only");
   cmd->add_flag("--json", flags->json, "Print the report as JSON on stdout");
+  cmd->add_option("--report", flags->report,
+                  "Also write the variants' time line, verdicts and curves as one self-contained HTML page")
+      ->type_name("FILE.html");
   cmd->add_flag("--quiet", flags->quiet, "No progress display");
   AddTrainingFlags(cmd, &flags->training);
   return cmd;

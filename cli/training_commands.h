@@ -39,6 +39,7 @@ struct VerifyFlags {
   std::string nproc_per_node;
   std::string cmd, resume_arg;  // verify any trainer: its command and how it resumes
   std::string fault = "none";
+  std::string report;  // --report FILE.html: the page of report/report.h
   bool json = false;
   bool quiet = false;
 };

@@ -17,6 +17,7 @@
 #include "formats/json_file.h"
 #include "replay/verify_cmd.h"
 #include "replay/verify_resume.h"
+#include "report/report.h"
 #include "trainer/progress.h"
 #include "trainer/trainer.h"
 
@@ -74,7 +75,7 @@ void PrintReport(const VerifyResumeReport& r) {
                     static_cast<long long>(last->tensors_compared));
     }
     std::printf("%-18s %-28s %-15s %-24s %-9s %s\n", v.name.c_str(), InterruptionsText(v).c_str(), steps, ckpt,
-                d.results.empty() ? "equal" : "DIFFER", d.identical() ? "BIT-EXACT" : "DIVERGED");
+                d.results.empty() ? "equal" : "DIFFER", VariantVerdict(v).c_str());
   }
   for (const auto& v : r.variants) {
     if (v.name == "kill-random" || v.name == "crash-points") {
@@ -95,8 +96,7 @@ void PrintReport(const VerifyResumeReport& r) {
       std::printf("\n%s: first divergence at %s\n", v.name.c_str(), v.diff.first_divergence->ToString().c_str());
     }
   }
-  std::printf("\nverdict: %s\n", r.bit_exact() ? "BIT-EXACT: every resumed run is the uninterrupted run"
-                                               : "DIVERGED: a resumed run is not the uninterrupted run");
+  std::printf("\nverdict: %s\n", VerifyResumeVerdict(r).c_str());
 }
 
 // `verify-resume --cmd`: the user's own trainer (replay/verify_cmd.h).
@@ -119,6 +119,7 @@ int VerifyCommand(const VerifyFlags& flags, const TrainingArgs& args) {
     st = Status::InvalidArgument(o.work_dir +
                                  " is not empty: choose another --output_dir or pass --overwrite_output_dir true");
   }
+  if (st.ok() && !flags.report.empty()) st = CheckReportPath(flags.report);
   if (!st.ok()) return fail(Status::InvalidArgument(st.message()));
   o.kill_random = static_cast<int>(kills);
   o.kill_seed = static_cast<uint64_t>(seed);
@@ -130,6 +131,13 @@ int VerifyCommand(const VerifyFlags& flags, const TrainingArgs& args) {
     std::printf("%s\n", DumpJson(VerifyCmdReportJson(report), 2).c_str());
   } else {
     std::fputs(VerifyCmdReportText(report).c_str(), stdout);
+  }
+  if (!flags.report.empty()) {
+    std::string html;
+    st = RenderVerifyCmdReport(report, o.work_dir, &html);
+    if (st.ok()) st = WriteReportFile(flags.report, html);
+    if (!st.ok()) return fail(st);
+    if (!flags.json) std::printf("report: %s\n", flags.report.c_str());
   }
   return report.bit_exact() ? kExitOk : kExitFailed;
 }
@@ -167,6 +175,7 @@ std::function<int()> AddVerifyResumeCommand(CLI::App* app) {
     if (st.ok() && (kills > 10000 || crashes > 10000)) {
       st = Status::InvalidArgument("--kill-random and --crash-points take at most 10000");
     }
+    if (st.ok() && !flags->report.empty()) st = CheckReportPath(flags->report);
     if (!st.ok()) return fail(Status::InvalidArgument(st.message()));
     options.lockstep_binary = SelfExecutable();
     // A CPU child is a fork of this process (LibTorch loaded once); CUDA cannot survive a
@@ -202,6 +211,13 @@ std::function<int()> AddVerifyResumeCommand(CLI::App* app) {
       std::printf("%s\n", DumpJson(VerifyResumeReportJson(report), 2).c_str());
     } else {
       PrintReport(report);
+    }
+    if (!flags->report.empty()) {
+      std::string html;
+      st = RenderVerifyResumeReport(report, &html);
+      if (st.ok()) st = WriteReportFile(flags->report, html);
+      if (!st.ok()) return fail(st);
+      if (!flags->json) std::printf("report: %s\n", flags->report.c_str());
     }
     return report.bit_exact() ? kExitOk : kExitFailed;
   };

@@ -83,46 +83,6 @@ Status ReadHfState(RunSide* side) {
   return Status::Ok();
 }
 
-Status LoadRun(const std::string& dir, RunSide* side) {
-  side->dir = dir;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return Status::NotFound(dir + ": no such run directory");
-  std::vector<CheckpointDir> dirs;
-  LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(dir, &dirs));
-  for (const auto& d : dirs) side->checkpoint_steps.push_back(d.step);
-  std::sort(side->checkpoint_steps.begin(), side->checkpoint_steps.end());
-  const std::string log_path = dir + "/" + kStepLogFile;
-  if (fs::exists(log_path)) {
-    side->kind = "lockstep run";
-    side->has_log = true;
-    LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(log_path, &side->log));
-    std::map<std::string, json> header;
-    json h = side->log.header;
-    // Where a log begins is not a setting: a run resumed into a new directory says so.
-    for (const char* k : {"kind", "magic", "format_version", "resumed_from_step"}) h.erase(k);
-    Flatten(h, "", &header);
-    for (auto& [k, v] : header) {
-      if (std::find(std::begin(kRequestedKeys), std::end(kRequestedKeys), k) != std::end(kRequestedKeys)) continue;
-      (IsEnvironmentKey(k) ? side->environment : side->settings)[k] = v;
-    }
-    // log_history too, from where HF keeps it (the newest checkpoint's, without save_state()):
-    // what a run without a step log is compared by.
-    std::string source = dir + "/" + kTrainerStateFile;
-    if (!fs::exists(source) && !side->checkpoint_steps.empty()) {
-      source = dir + "/" + CheckpointDirName(side->checkpoint_steps.back()) + "/" + kTrainerStateFile;
-    }
-    json state;
-    if (fs::exists(source) && ReadJsonFile(source, &state).ok()) side->log_history = ArrayField(state, "log_history");
-    return Status::Ok();
-  }
-  if (!fs::exists(dir + "/" + kTrainerStateFile) && side->checkpoint_steps.empty()) {
-    return Status::InvalidArgument(dir + ": not a run directory (no " + std::string(kStepLogFile) + ", no " +
-                                   kTrainerStateFile + ", no checkpoint-N)");
-  }
-  side->kind = "hf run";
-  return ReadHfState(side);
-}
-
 // The part of a settings name two formats share: "training_args.seed" in both.
 void DiffSettings(const std::map<std::string, json>& a, const std::map<std::string, json>& b, bool same_kind,
                   std::vector<SettingDifference>* out) {
@@ -273,10 +233,6 @@ void CompareLogHistoriesBesideStepLogs(const json& ha, const json& hb, const Tol
   }
 }
 
-}  // namespace
-
-namespace {
-
 // step -> loss, from the step log where there is one, else from log_history.
 std::map<int64_t, float> LossByStep(const RunSide& side) {
   std::map<int64_t, float> out;
@@ -289,6 +245,50 @@ std::map<int64_t, float> LossByStep(const RunSide& side) {
   }
   return out;
 }
+
+}  // namespace
+
+static Status LoadRun(const std::string& dir, RunSide* side) {
+  side->dir = dir;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return Status::NotFound(dir + ": no such run directory");
+  std::vector<CheckpointDir> dirs;
+  LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(dir, &dirs));
+  for (const auto& d : dirs) side->checkpoint_steps.push_back(d.step);
+  std::sort(side->checkpoint_steps.begin(), side->checkpoint_steps.end());
+  const std::string log_path = dir + "/" + kStepLogFile;
+  if (fs::exists(log_path)) {
+    side->kind = "lockstep run";
+    side->has_log = true;
+    LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(log_path, &side->log));
+    std::map<std::string, json> header;
+    json h = side->log.header;
+    // Where a log begins is not a setting: a run resumed into a new directory says so.
+    for (const char* k : {"kind", "magic", "format_version", "resumed_from_step"}) h.erase(k);
+    Flatten(h, "", &header);
+    for (auto& [k, v] : header) {
+      if (std::find(std::begin(kRequestedKeys), std::end(kRequestedKeys), k) != std::end(kRequestedKeys)) continue;
+      (IsEnvironmentKey(k) ? side->environment : side->settings)[k] = v;
+    }
+    // log_history too, from where HF keeps it (the newest checkpoint's, without save_state()):
+    // what a run without a step log is compared by.
+    std::string source = dir + "/" + kTrainerStateFile;
+    if (!fs::exists(source) && !side->checkpoint_steps.empty()) {
+      source = dir + "/" + CheckpointDirName(side->checkpoint_steps.back()) + "/" + kTrainerStateFile;
+    }
+    json state;
+    if (fs::exists(source) && ReadJsonFile(source, &state).ok()) side->log_history = ArrayField(state, "log_history");
+    return Status::Ok();
+  }
+  if (!fs::exists(dir + "/" + kTrainerStateFile) && side->checkpoint_steps.empty()) {
+    return Status::InvalidArgument(dir + ": not a run directory (no " + std::string(kStepLogFile) + ", no " +
+                                   kTrainerStateFile + ", no checkpoint-N)");
+  }
+  side->kind = "hf run";
+  return ReadHfState(side);
+}
+
+namespace {
 
 void ComputeAftermath(const RunSide& a, const RunSide& b, RunDiff* out) {
   Aftermath& m = out->aftermath;
@@ -348,13 +348,9 @@ bool RunDiff::within_tolerance() const {
                                        [](const CheckpointSummary& c) { return c.within_tolerance; });
 }
 
-static Status DiffRunsUnchecked(const std::string& reference, const std::string& candidate, const Tolerance& tolerance,
-                                RunDiff* out) {
+static Status DiffLoadedRunsUnchecked(const RunSide& a, const RunSide& b, const Tolerance& tolerance, RunDiff* out) {
   *out = RunDiff();
   out->tolerance = tolerance;
-  RunSide a, b;
-  LOCKSTEP_RETURN_IF_ERROR(LoadRun(reference, &a));
-  LOCKSTEP_RETURN_IF_ERROR(LoadRun(candidate, &b));
   out->kind_a = a.kind;
   out->kind_b = b.kind;
   for (const auto& e : b.log.events) {
@@ -419,9 +415,20 @@ static Status DiffRunsUnchecked(const std::string& reference, const std::string&
 }
 
 // A value of the wrong JSON type anywhere in the inputs is corruption, never an exception.
+Status DiffLoadedRuns(const RunSide& a, const RunSide& b, const Tolerance& tolerance, RunDiff* out) {
+  return CorruptionOnJsonTypeError(a.dir + " or " + b.dir,
+                                   [&] { return DiffLoadedRunsUnchecked(a, b, tolerance, out); });
+}
+
 Status DiffRuns(const std::string& reference, const std::string& candidate, const Tolerance& tolerance, RunDiff* out) {
-  return CorruptionOnJsonTypeError(reference + " or " + candidate,
-                                   [&] { return DiffRunsUnchecked(reference, candidate, tolerance, out); });
+  RunSide a, b;
+  LOCKSTEP_RETURN_IF_ERROR(LoadRunChecked(reference, &a));
+  LOCKSTEP_RETURN_IF_ERROR(LoadRunChecked(candidate, &b));
+  return DiffLoadedRuns(a, b, tolerance, out);
+}
+
+Status LoadRunChecked(const std::string& dir, RunSide* side) {
+  return CorruptionOnJsonTypeError(dir, [&] { return LoadRun(dir, side); });
 }
 
 }  // namespace lockstep

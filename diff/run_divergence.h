@@ -88,6 +88,10 @@ Status DiffRuns(const std::string& reference, const std::string& candidate, cons
 // environment, aftermath, checkpoints, results.
 nlohmann::json RunDiffJson(const RunDiff& d);
 
+// The verdict in one line: "IDENTICAL: 300 steps bit for bit (step log)", "DIFFERENT: the runs
+// part at step 121, cause rng (rng.cpu)", or "NOTHING COMPARED: ...; no verdict".
+std::string RunDiffVerdict(const RunDiff& d);
+
 // The verdict first, then the settings, the divergence and its aftermath as tables.
 std::string RunDiffText(const RunDiff& d, const std::string& reference, const std::string& candidate);
 

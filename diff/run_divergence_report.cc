@@ -16,30 +16,6 @@ json SettingsJson(const std::vector<SettingDifference>& list) {
   return out;
 }
 
-std::string Verdict(const RunDiff& d) {
-  if (!d.compared_anything()) {
-    return "NOTHING COMPARED: the runs share no step record, log entry or checkpoint; no verdict";
-  }
-  if (d.identical()) {
-    const std::string compared = std::to_string(d.steps_matching) +
-                                 (d.compared_by == "log_history" ? " log entries" : " steps") + " bit for bit (" +
-                                 d.compared_by + ")";
-    if (!d.not_compared.empty()) {
-      return "IDENTICAL IN WHAT BOTH RECORD: " + compared + " and " + std::to_string(d.checkpoints.size()) +
-             " checkpoints; not compared: " + d.not_compared;
-    }
-    return "IDENTICAL: " + compared;
-  }
-  const Divergence& f = *d.first_divergence;
-  std::string v = d.within_tolerance() ? "WITHIN TOLERANCE: the runs part" : "DIFFERENT: the runs part";
-  v += " at step " + std::to_string(f.step) + ", cause " + f.cause + " (" + f.field + ")";
-  for (const auto& c : f.also) v += ", also " + c;
-  if (d.first_outside_tolerance && d.tolerance.any()) {
-    v += "; first outside the tolerance at step " + std::to_string(*d.first_outside_tolerance);
-  }
-  return v;
-}
-
 void SettingsTable(const char* title, const std::vector<SettingDifference>& list, std::string* out) {
   if (list.empty()) return;
   *out += std::string("\n") + title + "\n";
@@ -111,8 +87,32 @@ json RunDiffJson(const RunDiff& d) {
       {"candidate_resumes", d.candidate_resumes}};
 }
 
+std::string RunDiffVerdict(const RunDiff& d) {
+  if (!d.compared_anything()) {
+    return "NOTHING COMPARED: the runs share no step record, log entry or checkpoint; no verdict";
+  }
+  if (d.identical()) {
+    const std::string compared = std::to_string(d.steps_matching) +
+                                 (d.compared_by == "log_history" ? " log entries" : " steps") + " bit for bit (" +
+                                 d.compared_by + ")";
+    if (!d.not_compared.empty()) {
+      return "IDENTICAL IN WHAT BOTH RECORD: " + compared + " and " + std::to_string(d.checkpoints.size()) +
+             " checkpoints; not compared: " + d.not_compared;
+    }
+    return "IDENTICAL: " + compared;
+  }
+  const Divergence& f = *d.first_divergence;
+  std::string v = d.within_tolerance() ? "WITHIN TOLERANCE: the runs part" : "DIFFERENT: the runs part";
+  v += " at step " + std::to_string(f.step) + ", cause " + f.cause + " (" + f.field + ")";
+  for (const auto& c : f.also) v += ", also " + c;
+  if (d.first_outside_tolerance && d.tolerance.any()) {
+    v += "; first outside the tolerance at step " + std::to_string(*d.first_outside_tolerance);
+  }
+  return v;
+}
+
 std::string RunDiffText(const RunDiff& d, const std::string& reference, const std::string& candidate) {
-  std::string out = Verdict(d) + "\n";
+  std::string out = RunDiffVerdict(d) + "\n";
   // A side's count is of its step records when it has a step log, else of log_history.
   const auto count = [](const std::string& kind, int64_t n) {
     const bool steps = kind == "lockstep run";

@@ -1,6 +1,7 @@
 // What DiffRuns (diff/run_divergence.h) knows of each run, and the comparisons of what the
 // runs left behind (checkpoints, the final model, results files), kept in run_outcomes.cc
-// beside the step-by-step comparison. Internal to diff/. No LibTorch here.
+// beside the step-by-step comparison. Internal to diff/, and read by report/ (the curves and
+// tables of `lockstep report` are drawn from the same RunSide a diff compares). No LibTorch here.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,16 @@ struct RunSide {
   nlohmann::json log_history = nlohmann::json::array();
   std::vector<int64_t> checkpoint_steps;
 };
+
+// Reads what `dir` holds: its step log (whole) or else HF's log_history, its settings and
+// environment flattened, its checkpoint steps. NotFound or InvalidArgument naming `dir` when it
+// is not a run directory; Corruption naming the damaged file (a value of the wrong JSON type
+// included: never an exception).
+Status LoadRunChecked(const std::string& dir, RunSide* side);
+
+// DiffRuns (diff/run_divergence.h) on two runs already read: each is read once when a
+// caller (lockstep report) also draws them.
+Status DiffLoadedRuns(const RunSide& reference, const RunSide& candidate, const Tolerance& tolerance, RunDiff* out);
 
 // Every checkpoint both runs hold, tensor by tensor and value by value, and the last one of
 // either that the other lacks though it ran that far; one CheckpointSummary each.

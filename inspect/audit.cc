@@ -222,7 +222,7 @@ void AuditRotation(const std::string& run_dir, const std::vector<int64_t>& compl
 }
 
 // The step log (Lockstep runs) covers every checkpoint, and which samples each epoch saw.
-void AuditStepLog(const std::string& run_dir, AuditReport* report) {
+void AuditStepLog(const std::string& run_dir, const StepLogContents* already_read, AuditReport* report) {
   const std::string log_path = run_dir + "/" + kStepLogFile;
   if (!fs::exists(log_path)) {
     if (std::any_of(report->checkpoints.begin(), report->checkpoints.end(),
@@ -231,9 +231,12 @@ void AuditStepLog(const std::string& run_dir, AuditReport* report) {
     }
     return;
   }
-  StepLogContents log;
-  Status st = ReadStepLog(log_path, &log);
-  if (!st.ok()) return report->problems.push_back(st.message());
+  StepLogContents read_here;
+  if (already_read == nullptr) {
+    const Status st = ReadStepLog(log_path, &read_here);
+    if (!st.ok()) return report->problems.push_back(st.message());
+  }
+  const StepLogContents& log = already_read != nullptr ? *already_read : read_here;
   std::set<int64_t> steps;
   for (const auto& r : log.records) steps.insert(r.value("step", int64_t{-1}));
   json uncovered = json::array();
@@ -315,7 +318,7 @@ Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditRe
   const std::vector<int64_t> complete = FindResumable(run_dir, report);
   AuditLeftovers(run_dir, report);                                          // 2. leftovers and strays
   AuditRotation(run_dir, complete, FindBestStep(run_dir, report), report);  // 3. best checkpoint, rotation
-  AuditStepLog(run_dir, report);                                            // 4. the step log
+  AuditStepLog(run_dir, options.step_log, report);                          // 4. the step log
   return Status::Ok();
 }
 

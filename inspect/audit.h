@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/status.h"
+#include "formats/step_log.h"
 
 namespace lockstep {
 
@@ -23,6 +24,9 @@ struct AuditOptions {
   // in the whole run, the bytes the whole verification reads (known up front, from the
   // cheap pass), and the checkpoint being read.
   std::function<void(uint64_t done, uint64_t total, const std::string& checkpoint)> progress;
+  // The run's step log as the caller already read it (lockstep report): used instead of
+  // reading the file again. Null: the audit reads it.
+  const StepLogContents* step_log = nullptr;
 };
 
 struct CheckpointAudit {

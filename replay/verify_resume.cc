@@ -116,6 +116,16 @@ bool VerifyResumeReport::bit_exact() const {
   return true;
 }
 
+std::string VerifyResumeVerdict(const VerifyResumeReport& r) {
+  return r.bit_exact() ? "BIT-EXACT: every resumed run is the uninterrupted run"
+                       : "DIVERGED: a resumed run is not the uninterrupted run";
+}
+
+std::string VariantVerdict(const VariantReport& v) {
+  if (!v.diff.compared_anything()) return "NOTHING COMPARED";
+  return v.diff.identical() ? "BIT-EXACT" : "DIVERGED";
+}
+
 std::vector<int64_t> DefaultInterruptSteps(int64_t updates_per_epoch, int64_t max_steps) {
   std::vector<int64_t> steps;
   for (int64_t k : {std::max<int64_t>(1, updates_per_epoch / 2), updates_per_epoch}) {

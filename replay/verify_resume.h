@@ -87,4 +87,9 @@ Status VerifyResume(const VerifyResumeOptions& options, VerifyResumeReport* repo
 
 nlohmann::json VerifyResumeReportJson(const VerifyResumeReport& report);
 
+// The verdict of the whole verification ("BIT-EXACT: every resumed run is the uninterrupted
+// run", or DIVERGED), and of one variant ("BIT-EXACT", "DIVERGED", or "NOTHING COMPARED").
+std::string VerifyResumeVerdict(const VerifyResumeReport& report);
+std::string VariantVerdict(const VariantReport& variant);
+
 }  // namespace lockstep

@@ -14,6 +14,10 @@
 #   valgrind            callgrind: bench/instr_bench counts instructions, a measure CI can repeat
 #   libopenblas0-pthread  an optimized BLAS: it takes over libblas.so.3, which LibTorch calls for
 #                       every matmul (Debian's reference BLAS is ~18x slower on the gpt model)
+#   chromium, fonts-dejavu-core, libpng-dev
+#                       the report tests render `lockstep report`'s pages in headless Chromium
+#                       (one font, so the rendering compared with its expectation is stable) and
+#                       read the screenshots back with libpng
 #   python3-torch, python3-zstandard, python3-xxhash, python3-numpy
 #                       Debian's PyTorch on the same LibTorch 1.13: the peer `lockstep bench`
 #                       measures this build against
@@ -24,7 +28,7 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config clang-format-14 zstd jq hdf5-tools valgrind libopenblas0-pthread libtorch-dev libgloo-dev libhdf5-dev nlohmann-json3-dev
-          libcli11-dev libzstd-dev libxxhash-dev libgtest-dev libbenchmark-dev
+          libcli11-dev libzstd-dev libxxhash-dev libgtest-dev libbenchmark-dev chromium fonts-dejavu-core libpng-dev
           python3-torch python3-zstandard python3-xxhash python3-numpy)
 for option in "$@"; do
   case "$option" in

@@ -107,7 +107,7 @@ TEST(Cli, EveryUsageErrorIsToldInLockstepsWords) {
       {"inspect", "lockstep inspect: missing path"},
       {"inspect . --head -1", "lockstep inspect: --head expects a whole number of at least 0, got '-1'"},
       {"trian", "lockstep: unknown subcommand 'trian'; did you mean 'train'?"},
-      {"", "lockstep: name a subcommand: bench, diff, inspect, replay, train, verify-resume"},
+      {"", "lockstep: name a subcommand: bench, diff, inspect, report, replay, train, verify-resume"},
       {"bench compar a b", "lockstep bench: unknown action 'compar'"},
       {"diff a", "lockstep diff: missing b"},
       {"diff a b --tolerance 3", "lockstep diff: unknown flag --tolerance"},
