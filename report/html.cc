@@ -38,7 +38,7 @@ code, .mono { font-family: "DejaVu Sans Mono", monospace; font-size: 12px; word-
 figure { margin: 10px 0 18px; break-inside: avoid; page-break-inside: avoid; }
 figcaption { font-size: 13px; color: #333; margin-top: 2px; }
 svg { display: block; width: 100%; height: auto; background: #fff; }
-svg text { font-family: "DejaVu Sans", sans-serif; fill: #111; }
+svg text { font-family: "DejaVu Sans", sans-serif; }
 .legend { display: flex; flex-wrap: wrap; gap: 6px 18px; margin: 6px 0; font-size: 13px; }
 .legend span { display: inline-flex; align-items: center; gap: 6px; }
 .legend svg { display: inline; width: 36px; height: 12px; }

@@ -182,8 +182,9 @@ std::string CurvesSection(const std::vector<ReportRun>& runs) {
     delta.marks.push_back({ChartMark::Kind::kDivergence, run.diff->first_divergence->step,
                            run.label + ": " + run.diff->first_divergence->cause, run.style});
     if (equal > 0) {
-      notes += run.label + ": " + std::to_string(equal) +
-               " steps from the divergence on have the same loss bits (a delta of 0, which a log scale cannot show). ";
+      notes += run.label + ": " + std::to_string(equal) + (equal == 1 ? " step" : " steps") +
+               " from the divergence on " + (equal == 1 ? "has" : "have") +
+               " the same loss as the reference (a delta of 0, which a log scale cannot show). ";
     }
   }
   if (!delta.lines.empty()) {

@@ -158,10 +158,13 @@ std::string ComparisonSection(const std::vector<ReportRun>& runs) {
     }
     const RunDiff& d = *run.diff;
     body += HtmlParagraph(RunDiffVerdict(d), VerdictClass(d));
-    std::string compared = "Compared by " + d.compared_by + ": " + std::to_string(d.steps_matching) +
-                           " steps equal before any difference; " +
-                           Count(static_cast<int64_t>(d.checkpoints.size()), "checkpoint", "checkpoints") +
-                           " compared tensor by tensor.";
+    const bool entries = d.compared_by == "log_history";
+    std::string compared =
+        "Compared by " + d.compared_by + ": " +
+        Count(d.steps_matching, entries ? "log entry" : "step", entries ? "log entries" : "steps") +
+        " equal before any difference; " +
+        Count(static_cast<int64_t>(d.checkpoints.size()), "checkpoint or final model", "checkpoints and final models") +
+        " compared tensor by tensor.";
     if (d.compared_from_step > 1) compared += " Compared from step " + std::to_string(d.compared_from_step) + ".";
     if (!d.not_compared.empty()) compared += " Not compared: " + d.not_compared + ".";
     body += HtmlParagraph(compared, "note");

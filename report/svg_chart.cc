@@ -28,6 +28,16 @@ std::string Fixed(double v) {
   return buf;
 }
 
+// A coordinate in tenths as SVG path text: "12.3", "-4", with a separating space before it
+// when `separate` and it does not begin with '-'.
+std::string Tenths(int64_t tenths, bool separate = false) {
+  const int64_t whole = std::llabs(tenths) / 10, fraction = std::llabs(tenths) % 10;
+  std::string s = tenths < 0 ? "-" : (separate ? " " : "");
+  s += std::to_string(whole);
+  if (fraction != 0) s += "." + std::to_string(fraction);
+  return s;
+}
+
 // A step as an axis label: 950, 12k, 1.5M.
 std::string StepLabel(double step) {
   char buf[32];
@@ -159,6 +169,7 @@ std::string DrawLine(const ChartLine& line, const YAxis& axis, const std::functi
   const std::string color = SeriesColor(line.style);
   std::string path, dots, crosses;
   bool pen_down = false;
+  int64_t last_x = 0, last_y = 0;
   for (const auto& p : line.points) {
     const double x = x_of(static_cast<double>(p.step));
     if (!axis.Placeable(p.value)) {
@@ -174,7 +185,12 @@ std::string DrawLine(const ChartLine& line, const YAxis& axis, const std::functi
     if (line.dots) {
       dots += "<circle cx=\"" + Fixed(x) + "\" cy=\"" + Fixed(y) + "\" r=\"4\"/>";
     } else {
-      path += (pen_down ? "L" : "M") + Fixed(x) + " " + Fixed(y);
+      // Relative moves between coordinates rounded to tenths: a third fewer bytes than
+      // absolute ones, and no drift (each delta is taken between rounded positions).
+      const int64_t tx = std::llround(x * 10), ty = std::llround(y * 10);
+      path += pen_down ? "l" + Tenths(tx - last_x) + Tenths(ty - last_y, true) : "M" + Tenths(tx) + Tenths(ty, true);
+      last_x = tx;
+      last_y = ty;
       pen_down = true;
     }
   }
