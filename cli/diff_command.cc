@@ -76,10 +76,8 @@ std::function<int()> AddDiffCommand(CLI::App* app) {
       "Exit 0 identical or within tolerance, 1 different, 2 bad usage or unreadable input.");
   cmd->add_option("a", flags->a, "Reference: run directory, checkpoint, tensor file or trace")->required();
   cmd->add_option("b", flags->b, "Candidate, of the same kind")->required();
-  cmd->add_option("--atol", flags->atol, "Accept |a-b| <= atol + rtol*|b| (NumPy's rule)")->type_name("X");
-  cmd->add_option("--rtol", flags->rtol, "See --atol")->type_name("Y");
-  cmd->add_option("--ulp", flags->ulp, "Accept values at most N units in the last place apart, in their own dtype")
-      ->type_name("N");
+  AddToleranceFlags(cmd, &flags->atol, &flags->rtol, &flags->ulp,
+                    "Accept values at most N units in the last place apart, in their own dtype");
   cmd->add_flag("--json", flags->json, "Print the report as JSON on stdout");
   return [flags]() {
     const auto fail = [&](const Status& st) { return ReportFailure("diff", st, flags->json, IoRole::kInput); };

@@ -37,9 +37,8 @@ std::function<int()> AddReportCommand(CLI::App* app) {
       ->type_name("FILE.html");
   cmd->add_option("--label", flags->labels, "A name for each run, in order (default: its directory's name)")
       ->type_name("NAME");
-  cmd->add_option("--atol", flags->atol, "Accept |a-b| <= atol + rtol*|b| (NumPy's rule)")->type_name("X");
-  cmd->add_option("--rtol", flags->rtol, "See --atol")->type_name("Y");
-  cmd->add_option("--ulp", flags->ulp, "Accept values at most N units in the last place apart")->type_name("N");
+  AddToleranceFlags(cmd, &flags->atol, &flags->rtol, &flags->ulp,
+                    "Accept values at most N units in the last place apart, in their own dtype");
   cmd->add_flag("--json", flags->json, "Print what was written and each verdict as JSON on stdout");
   return [flags]() {
     const auto fail = [&](const Status& st) { return ReportFailure("report", st, flags->json, IoRole::kInput); };

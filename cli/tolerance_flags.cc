@@ -41,4 +41,11 @@ Status ParseToleranceFlags(const std::string& atol, const std::string& rtol, con
   return Status::Ok();
 }
 
+void AddToleranceFlags(CLI::App* cmd, std::string* atol, std::string* rtol, std::string* ulp,
+                       const std::string& ulp_help) {
+  cmd->add_option("--atol", *atol, "Accept |a-b| <= atol + rtol*|b| (NumPy's rule)")->type_name("X");
+  cmd->add_option("--rtol", *rtol, "See --atol")->type_name("Y");
+  cmd->add_option("--ulp", *ulp, ulp_help)->type_name("N");
+}
+
 }  // namespace lockstep

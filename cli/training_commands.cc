@@ -1,5 +1,7 @@
 #include "cli/training_commands.h"
 
+#include "cli/tolerance_flags.h"
+
 namespace lockstep {
 
 CLI::App* DefineTrainCommand(CLI::App* app, TrainFlags* flags) {
@@ -108,9 +110,7 @@ CLI::App* DefineReplayCommand(CLI::App* app, ReplayFlags* flags) {
                   "Ranks of a data-parallel run's replay (default and only choice: the run's world size)")
       ->type_name("N");
   cmd->add_option("--num_threads", flags->num_threads, "Intra-op threads (default: the checkpoint's)")->type_name("N");
-  cmd->add_option("--atol", flags->atol, "Accept |a-b| <= atol + rtol*|b| (NumPy's rule)")->type_name("X");
-  cmd->add_option("--rtol", flags->rtol, "See --atol")->type_name("Y");
-  cmd->add_option("--ulp", flags->ulp, "Accept float32 values at most N ULPs apart")->type_name("N");
+  AddToleranceFlags(cmd, &flags->atol, &flags->rtol, &flags->ulp, "Accept float32 values at most N ULPs apart");
   cmd->add_option("--trace-modules", flags->trace, "Write the step's module trace (JSON) to this file")
       ->type_name("FILE");
   cmd->add_option("--numerics-fault", flags->numerics_fault)->group("");  // testing only: perturbs one module

@@ -1,5 +1,6 @@
 #include "diff/divergence.h"
 
+#include <cmath>
 #include <set>
 #include <utility>
 
@@ -104,7 +105,10 @@ void CollectDifferences(const nlohmann::json& a, const nlohmann::json& b, const 
     if (a.size() != b.size() && out->size() < limit) out->push_back({path + ".length", a.size(), b.size()});
     return;
   }
-  if (a != b) out->push_back({path, a, b});
+  // Two NaNs are the same value here (a loss that diverged in both runs), though == says not.
+  const bool both_nan =
+      a.is_number_float() && b.is_number_float() && std::isnan(a.get<double>()) && std::isnan(b.get<double>());
+  if (a != b && !both_nan) out->push_back({path, a, b});
 }
 
 }  // namespace

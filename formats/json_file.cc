@@ -1,5 +1,8 @@
 #include "formats/json_file.h"
 
+#include <cstring>
+#include <limits>
+
 #include "formats/file_util.h"
 
 namespace lockstep {
@@ -30,6 +33,68 @@ int MaxNestingDepth(const std::string& text) {
   return max_depth;
 }
 
+// Python's bare words for the non-finite floats, and the strings they stand in as while
+// nlohmann's parser (strict JSON) reads the text.
+struct NonFinite {
+  const char* word;
+  const char* stand_in;
+  double value;
+};
+const NonFinite kNonFinite[] = {{"-Infinity", "\\u0000lockstep:-Infinity", -std::numeric_limits<double>::infinity()},
+                                {"Infinity", "\\u0000lockstep:Infinity", std::numeric_limits<double>::infinity()},
+                                {"NaN", "\\u0000lockstep:NaN", std::numeric_limits<double>::quiet_NaN()}};
+
+// `text` with each bare NaN, Infinity or -Infinity outside a string written as its stand-in
+// string; false when it holds none (the common case: nothing is copied).
+bool StandInNonFinite(const std::string& text, std::string* out) {
+  if (text.find("NaN") == std::string::npos && text.find("Infinity") == std::string::npos) return false;
+  bool in_string = false, escaped = false, any = false;
+  out->clear();
+  out->reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+      out->push_back(c);
+      continue;
+    }
+    if (c == '"') in_string = true;
+    bool replaced = false;
+    for (const auto& n : kNonFinite) {
+      const size_t len = std::strlen(n.word);
+      if (text.compare(i, len, n.word) == 0) {
+        *out += std::string("\"") + n.stand_in + "\"";
+        i += len - 1;
+        replaced = any = true;
+        break;
+      }
+    }
+    if (!replaced) out->push_back(c);
+  }
+  return any;
+}
+
+// The stand-in strings back to their floats, everywhere in `value`.
+void RestoreNonFinite(nlohmann::json* value) {
+  if (value->is_structured()) {
+    for (auto& child : *value) RestoreNonFinite(&child);
+  } else if (value->is_string()) {
+    const std::string& s = value->get_ref<const std::string&>();
+    if (s.empty() || s[0] != '\0') return;
+    for (const auto& n : kNonFinite) {
+      if (s.compare(1, std::string::npos, n.stand_in + 6) == 0) {  // past the 6 characters of "\u0000"
+        *value = n.value;
+        return;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Status ParseJson(const std::string& text, const std::string& origin, nlohmann::json* out, const JsonLimits& limits) {
@@ -42,11 +107,14 @@ Status ParseJson(const std::string& text, const std::string& origin, nlohmann::j
     return Status::Corruption(origin + ": JSON nests " + std::to_string(depth) + " levels deep, over the limit of " +
                               std::to_string(limits.max_depth));
   }
+  std::string strict;
+  const bool stood_in = StandInNonFinite(text, &strict);
   try {
-    *out = nlohmann::json::parse(text);
+    *out = nlohmann::json::parse(stood_in ? strict : text);
   } catch (const nlohmann::json::exception& e) {
     return Status::Corruption(origin + ": invalid JSON: " + e.what());
   }
+  if (stood_in) RestoreNonFinite(out);
   return Status::Ok();
 }
 

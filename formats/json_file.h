@@ -15,7 +15,9 @@ struct JsonLimits {
   int max_depth = 64;                // our files nest 4 deep; HF's about 5
 };
 
-// Parses `text` (from `origin`, used in messages) into `*out` within `limits`.
+// Parses `text` (from `origin`, used in messages) into `*out` within `limits`. Python's
+// json module writes NaN, Infinity and -Infinity as bare words (allow_nan, its default):
+// what HF's trainer_state.json holds once a loss diverges. They are read as those floats.
 Status ParseJson(const std::string& text, const std::string& origin, nlohmann::json* out,
                  const JsonLimits& limits = JsonLimits());
 

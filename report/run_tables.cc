@@ -121,7 +121,9 @@ std::string TensorDiffOf(const ReportRun& reference, const ReportRun& run, const
 }  // namespace
 
 std::string DefaultRunLabel(const std::string& dir) {
-  const std::string name = fs::path(dir).lexically_normal().filename().string();
+  fs::path path = fs::path(dir).lexically_normal();
+  if (path.filename().empty()) path = path.parent_path();  // "runs/ref/"
+  const std::string name = path.filename().string();
   return name.empty() || name == "." || name == ".." ? dir : name;
 }
 

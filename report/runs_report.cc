@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "formats/file_util.h"
 #include "report/html.h"
@@ -41,6 +42,13 @@ Status RenderRunsReport(const std::vector<std::string>& run_dirs, const RunsRepo
     runs[i].style = static_cast<int>(i);
     LOCKSTEP_RETURN_IF_ERROR(LoadRunChecked(run_dirs[i], &runs[i].side));
     AuditReportRun(&runs[i]);
+  }
+  // Two runs of one name (a/run and b/run) are told apart by their paths.
+  std::map<std::string, int> uses;
+  for (const auto& run : runs) ++uses[run.label];
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const bool named = i < options.labels.size() && !options.labels[i].empty();
+    if (uses[runs[i].label] > 1 && !named) runs[i].label = run_dirs[i];
   }
   *summary = RunsReportSummary();
   summary->runs = static_cast<int>(runs.size());

@@ -1,5 +1,8 @@
 #include "formats/json_file.h"
 
+#include <cmath>
+#include <limits>
+
 #include <gtest/gtest.h>
 
 #include "tests/test_util.h"
@@ -14,6 +17,23 @@ TEST(JsonFile, InvalidJsonNamesTheFile) {
   ASSERT_TRUE(st.IsCorruption()) << st.ToString();
   EXPECT_NE(st.message().find("bad.json"), std::string::npos);
   EXPECT_NE(st.message().find("invalid JSON"), std::string::npos);
+}
+
+TEST(JsonFile, PythonsNanAndInfinitiesAreReadAsFloatsOutsideStringsOnly) {
+  // What json.dump writes by default, and so HF's trainer_state.json once a loss diverges.
+  nlohmann::json j;
+  ASSERT_OK(ParseJson(R"({"loss": NaN, "grad_norm": Infinity, "m": [-Infinity, 1], "s": "NaN \" Infinity",)"
+                      R"( "NaN": "-Infinity"})",
+                      "trainer_state.json", &j));
+  EXPECT_TRUE(std::isnan(j["loss"].get<double>()));
+  EXPECT_EQ(j["grad_norm"].get<double>(), std::numeric_limits<double>::infinity());
+  EXPECT_EQ(j["m"][0].get<double>(), -std::numeric_limits<double>::infinity());
+  EXPECT_EQ(j["m"][1], 1);
+  EXPECT_EQ(j["s"], "NaN \" Infinity") << "words inside strings are text";
+  EXPECT_EQ(j["NaN"], "-Infinity");
+  // Anything else bare is still not JSON.
+  EXPECT_EQ(ParseJson(R"({"loss": NaNa})", "x.json", &j).code(), Status::Code::kCorruption);
+  EXPECT_EQ(ParseJson(R"({"loss": nan})", "x.json", &j).code(), Status::Code::kCorruption);
 }
 
 TEST(JsonFile, DeepNestingIsRefusedWithoutRecursion) {

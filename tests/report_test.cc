@@ -102,6 +102,29 @@ TEST(Report, NanAndInfiniteLossesAreMarkedAtTheChartsEdgeAndCounted) {
   EXPECT_TRUE(Has(html, "<path d=\"M")) << "the finite losses are still drawn";
 }
 
+// HF's trainer_state.json once a loss diverges: Python's json writes NaN and Infinity bare.
+TEST(Report, HuggingFaceRunsWhoseLossDivergedAreReadDrawnAndComparedAsEqual) {
+  test::ScratchDir dir;
+  const std::string state = R"({"global_step": 3, "log_history": [
+      {"step": 1, "loss": 2.5, "grad_norm": 1.5, "learning_rate": 5e-05},
+      {"step": 2, "loss": NaN, "grad_norm": Infinity, "learning_rate": 4e-05},
+      {"step": 3, "loss": NaN, "grad_norm": NaN, "learning_rate": 3e-05}]})";
+  for (const char* run : {"a", "b"}) {
+    fs::create_directories(dir.Join(run));
+    test::WriteAll(dir.Join(std::string(run) + "/trainer_state.json"), state);
+  }
+  RunsReportSummary summary;
+  const std::string html = Render({dir.Join("a"), dir.Join("b")}, &summary);
+  EXPECT_TRUE(Has(html, "2 NaN (× at the top)")) << "the loss chart marks both NaN steps";
+  EXPECT_TRUE(Has(html, "1 +inf (× at the top)"));
+  EXPECT_TRUE(Has(html, "IDENTICAL: 3 log entries bit for bit (log_history)"));
+  EXPECT_EQ(summary.identical, 1);
+  const auto diff = Lockstep("diff " + dir.Join("a") + " " + dir.Join("b"));
+  EXPECT_EQ(diff.code, 0) << diff.out;
+  const auto inspect = Lockstep("inspect " + dir.Join("a"));
+  EXPECT_FALSE(Has(inspect.out, "invalid JSON")) << inspect.out;
+}
+
 TEST(Report, ARunWhoseLossesAreAllNanSaysSoInsteadOfDrawingAnAxis) {
   test::ScratchDir dir;
   SyntheticRun run;
@@ -148,6 +171,17 @@ TEST(Report, UnicodeAndMarkupInRunNamesAreShownEscaped) {
   EXPECT_TRUE(Has(html, "&lt;b&gt;x&lt;/b&gt;&amp;&quot;&#39;\xEF\xBF\xBD\xEF\xBF\xBD"));
   EXPECT_FALSE(Has(html, "<b>x"));
   ExpectSelfContained(html);
+}
+
+TEST(Report, RunsOfOneNameAreToldApartByTheirPathsAndATrailingSlashIsNoName) {
+  test::ScratchDir dir;
+  ASSERT_OK(WriteSyntheticRun(dir.Join("x/run"), {}));
+  ASSERT_OK(WriteSyntheticRun(dir.Join("y/run"), {}));
+  ASSERT_OK(WriteSyntheticRun(dir.Join("ref"), {}));
+  const std::string same = Render({dir.Join("x/run"), dir.Join("y/run")});
+  EXPECT_TRUE(Has(same, "<h1>Lockstep report: " + dir.Join("x/run") + " vs " + dir.Join("y/run") + "</h1>"));
+  const std::string slash = Render({dir.Join("ref/")});
+  EXPECT_TRUE(Has(slash, "<h1>Lockstep report: ref</h1>"));
 }
 
 TEST(Report, ThinningKeepsEveryExtremeAndEveryNamedStep) {
