@@ -33,7 +33,7 @@ h3 { font-size: 15px; margin: 16px 0 6px; }
 table { border-collapse: collapse; margin: 6px 0 14px; font-size: 13px; }
 caption { text-align: left; font-weight: 600; padding: 4px 0; }
 th, td { border: 1px solid #bbb; padding: 3px 8px; text-align: left; vertical-align: top; }
-th { background: #eee; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #eee; }
 code, .mono { font-family: "DejaVu Sans Mono", monospace; font-size: 12px; word-break: break-all; }
 figure { margin: 10px 0 18px; break-inside: avoid; page-break-inside: avoid; }
 figcaption { font-size: 13px; color: #333; margin-top: 2px; }
@@ -88,7 +88,11 @@ std::string ShortNumber(double value) {
   return buf;
 }
 
-std::string RawCell(const std::string& html) { return kRawCell + html; }
+HtmlCell RawCell(const std::string& html) {
+  HtmlCell cell("");
+  cell.html = html;
+  return cell;
+}
 
 std::string HtmlTable::Render() const {
   std::string out = "<table>";
@@ -96,12 +100,9 @@ std::string HtmlTable::Render() const {
   out += "<thead><tr>";
   for (const auto& h : header) out += "<th scope=\"col\">" + HtmlEscape(h) + "</th>";
   out += "</tr></thead><tbody>";
-  const std::string raw = kRawCell;
   for (const auto& row : rows) {
     out += "<tr>";
-    for (const auto& cell : row) {
-      out += cell.rfind(raw, 0) == 0 ? "<td>" + cell.substr(raw.size()) + "</td>" : "<td>" + HtmlEscape(cell) + "</td>";
-    }
+    for (const auto& cell : row) out += "<td>" + cell.html + "</td>";
     out += "</tr>\n";
   }
   return out + "</tbody></table>\n";

@@ -15,16 +15,22 @@ std::string HtmlEscape(const std::string& text);
 // A number as a chart label or table cell shows it: 4 significant digits, "NaN", "inf".
 std::string ShortNumber(double value);
 
-// A table: a caption, a header row, then rows of cells. Cells are escaped here; a cell that
-// begins with kRawCell is inserted as is (markup built by the caller, already escaped).
+// A table cell: text (escaped here) or, made by RawCell, markup the caller built and escaped.
+// Which one is a type, never a marker inside the text, so no run's data can pass as markup.
+struct HtmlCell {
+  HtmlCell(const std::string& text) : html(HtmlEscape(text)) {}  // NOLINT: text converts implicitly
+  HtmlCell(const char* text) : html(HtmlEscape(text)) {}         // NOLINT
+  std::string html;
+};
+HtmlCell RawCell(const std::string& html);
+
+// A table: a caption, a header row, then rows of cells.
 struct HtmlTable {
   std::string caption;
   std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
+  std::vector<std::vector<HtmlCell>> rows;
   std::string Render() const;
 };
-inline constexpr char kRawCell[] = "\x01raw:";
-std::string RawCell(const std::string& html);
 
 // A page: the title (escaped), then `body` (markup). The stylesheet is inline, readable in
 // print (no background colours needed to read a figure) and in dark and light viewers.

@@ -24,7 +24,7 @@ namespace {
 // Past this many tensors the bar chart shows those that differ most, and says how many more.
 constexpr size_t kMaxBars = 60;
 
-std::string Code(const std::string& text) { return RawCell("<code>" + HtmlEscape(text) + "</code>"); }
+HtmlCell Code(const std::string& text) { return RawCell("<code>" + HtmlEscape(text) + "</code>"); }
 
 std::string Count(int64_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
@@ -200,7 +200,7 @@ std::string SettingsSection(const std::vector<ReportRun>& runs) {
   where.header = {"field"};
   for (const auto& run : runs) where.header.push_back(run.label);
   for (const auto& k : keys) {
-    std::vector<std::string> row = {k};
+    std::vector<HtmlCell> row = {k};
     for (const auto& run : runs) {
       const auto it = run.side.environment.find(k);
       row.push_back(it == run.side.environment.end() ? "(not recorded)" : Abbreviate(it->second, 96));

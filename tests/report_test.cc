@@ -213,6 +213,15 @@ TEST(Report, EscapingReplacesInvalidUtf8AndControlCharacters) {
   EXPECT_EQ(HtmlEscape("\xE2\x91"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // cut short
 }
 
+TEST(Report, ATableCellIsTextUnlessMadeAsMarkup) {
+  HtmlTable t;
+  t.rows.push_back({"<i>run</i>", RawCell("<i>ok</i>"), std::string("\x01raw:<b>")});
+  const std::string html = t.Render();
+  EXPECT_TRUE(Has(html, "<td>&lt;i&gt;run&lt;/i&gt;</td>"));
+  EXPECT_TRUE(Has(html, "<td><i>ok</i></td>"));
+  EXPECT_FALSE(Has(html, "<b>")) << "no text, whatever it begins with, becomes markup";
+}
+
 // --- The command ---------------------------------------------------------------------
 
 TEST(ReportCli, ExitsZeroForIdenticalRunsAndOneForRunsThatPartAndWritesThePageEitherWay) {
