@@ -38,6 +38,16 @@ std::string Tenths(int64_t tenths, bool separate = false) {
   return s;
 }
 
+// The last `n` characters of `text` (UTF-8 aware), after "…" when it is longer.
+std::string LastChars(const std::string& text, size_t n) {
+  size_t count = 0, i = text.size();
+  while (i > 0 && count < n) {
+    --i;
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++count;
+  }
+  return i == 0 ? text : "\u2026" + text.substr(i);
+}
+
 // A step as an axis label: 950, 12k, 1.5M.
 std::string StepLabel(double step) {
   char buf[32];
@@ -270,7 +280,11 @@ std::string Caption(const LineChart& chart, const YAxis& axis, bool any, const s
 }  // namespace
 
 std::string SeriesColor(int style) { return kColors[((style % kPaletteSize) + kPaletteSize) % kPaletteSize]; }
-std::string SeriesDash(int style) { return kDashes[((style % kPaletteSize) + kPaletteSize) % kPaletteSize]; }
+// Past the palette's length the dash patterns shift by one, so run 7 is not run 0 again.
+std::string SeriesDash(int style) {
+  const int s = std::max(style, 0);
+  return kDashes[(s + s / kPaletteSize) % kPaletteSize];
+}
 
 std::vector<double> NiceTicks(double lo, double hi, int target) {
   std::vector<double> out;
@@ -343,7 +357,9 @@ std::string RenderBarChart(const BarChart& chart) {
   for (size_t i = 0; i < chart.bars.size(); ++i) {
     const Bar& b = chart.bars[i];
     const double y = kTop + kRow * static_cast<double>(i);
-    s += AxisText(kLabelWidth - 6, y + 13, b.label, "end");
+    // A long name keeps its end, the part that tells layers apart; the whole is the hover text.
+    s += "<g><title>" + HtmlEscape(b.label) + "</title>" +
+         AxisText(kLabelWidth - 6, y + 13, LastChars(b.label, 40), "end") + "</g>";
     const double w = max > 0 ? bar_width * (std::isfinite(b.value) ? length(b.value) / max : 1.0) : 0;
     if (w > 0) {
       s += "<rect x=\"" + std::to_string(kLabelWidth) + "\" y=\"" + Fixed(y + 3) + "\" width=\"" + Fixed(w) +

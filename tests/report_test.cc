@@ -15,6 +15,7 @@
 #include "formats/json_file.h"
 #include "report/html.h"
 #include "report/report.h"
+#include "report/svg_chart.h"
 #include "report/thin.h"
 #include "tests/test_util.h"
 
@@ -211,6 +212,20 @@ TEST(Report, EscapingReplacesInvalidUtf8AndControlCharacters) {
   EXPECT_EQ(HtmlEscape(std::string("x\0y", 3)), "x\xEF\xBF\xBDy");
   EXPECT_EQ(HtmlEscape("\xE2\x91\xA0"), "\xE2\x91\xA0");          // ①
   EXPECT_EQ(HtmlEscape("\xE2\x91"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // cut short
+}
+
+TEST(Report, EightRunsAreStillToldApartAndALongTensorNameKeepsItsEnd) {
+  for (int i = 0; i < 7; ++i) {
+    EXPECT_EQ(SeriesColor(i), SeriesColor(i + 7));
+    EXPECT_NE(SeriesDash(i), SeriesDash(i + 7)) << "run " << i + 7 << " must not look like run " << i;
+  }
+  BarChart chart;
+  chart.id = "bars";
+  const std::string name = "base_model.model.model.layers.31.self_attn.q_proj.lora_A.default.weight";
+  chart.bars.push_back({name, 3, "3 ulp", 1});
+  const std::string svg = RenderBarChart(chart);
+  EXPECT_TRUE(Has(svg, ">\u2026" + name.substr(name.size() - 40) + "</text>"));
+  EXPECT_TRUE(Has(svg, "<title>" + name + "</title>")) << "the whole name is the hover text";
 }
 
 TEST(Report, ATableCellIsTextUnlessMadeAsMarkup) {
