@@ -17,19 +17,22 @@ float SyntheticLoss(int64_t step) {
 Status WriteSyntheticRun(const std::string& dir, const SyntheticRun& run) {
   LOCKSTEP_RETURN_IF_ERROR(MakeDirs(dir));
   const int64_t per_epoch = std::max<int64_t>(1, run.dataset_size / 8);
-  const nlohmann::json header = {{"dataset", {{"name", "synthetic"}, {"train_samples", run.dataset_size}}},
-                                 {"plan", {{"updates_per_epoch", per_epoch}, {"max_steps", run.steps}}},
-                                 {"training_args", {{"seed", 42}, {"learning_rate", 1e-3}}},
-                                 {"device", "cpu"},
-                                 {"num_threads", 1},
-                                 {"torch_version", "synthetic"}};
+  const nlohmann::json header = {
+      {"dataset",
+       {{"name", "synthetic"},
+        {"train_samples", run.claimed_dataset_size > 0 ? run.claimed_dataset_size : run.dataset_size}}},
+      {"plan", {{"updates_per_epoch", per_epoch}, {"max_steps", run.steps}}},
+      {"training_args", {{"seed", 42}, {"learning_rate", 1e-3}}},
+      {"device", "cpu"},
+      {"num_threads", 1},
+      {"torch_version", "synthetic"}};
   std::unique_ptr<StepLogWriter> writer;
   LOCKSTEP_RETURN_IF_ERROR(StepLogWriter::Create(dir + "/" + kStepLogFile, header, StepLogOptions{1024, 1}, &writer));
   for (int64_t step = 1; step <= run.steps; ++step) {
     StepRecord r;
     r.step = step;
     std::vector<int64_t> ids;
-    const int64_t first = ((step - 1) % per_epoch) * 8;
+    const int64_t first = ((step - 1 - (step == run.repeated_step ? 1 : 0)) % per_epoch) * 8;
     for (int64_t k = 0; k < 8; ++k) ids.push_back(first + (step == run.shuffled_step ? 7 - k : k));
     r.batches = {ids};
     r.loss = run.loss ? run.loss(step) : SyntheticLoss(step);

@@ -16,8 +16,10 @@ struct SyntheticRun {
   int64_t dataset_size = 64;  // samples; 8 per step
   // The loss of step s (1-based); unset: SyntheticLoss, the same for every run.
   std::function<float(int64_t step)> loss;
-  int64_t shuffled_step = 0;  // > 0: this step draws its samples in another order (a run that parts on its data)
-  int64_t resume_after = 0;   // > 0: a resume event after this step
+  int64_t shuffled_step = 0;         // > 0: this step draws its samples in another order (a run that parts on its data)
+  int64_t claimed_dataset_size = 0;  // > 0: the size the header claims (samples no epoch reaches)
+  int64_t repeated_step = 0;         // > 0: this step draws the samples of the step before it again (a repeat)
+  int64_t resume_after = 0;          // > 0: a resume event after this step
 };
 
 // A deterministic, positive, noisy decay: the default loss of step s.

@@ -10,6 +10,7 @@
 
 #include "diff/tensor_diff.h"
 #include "formats/checkpoint.h"
+#include "formats/json_file.h"
 #include "inspect/audit.h"
 #include "report/html.h"
 #include "report/run_page.h"
@@ -23,6 +24,11 @@ namespace {
 
 // Past this many tensors the bar chart shows those that differ most, and says how many more.
 constexpr size_t kMaxBars = 60;
+// A coverage table lists this many epochs at each end; whole epochs between fold into one row.
+constexpr size_t kCoverageEdgeRows = 3;
+// At most this many rows of a coverage table, lines of problems, or run-level problems in
+// an audit: the rest are counted, and lockstep inspect lists every one.
+constexpr size_t kMaxListedRows = 60;
 
 HtmlCell Code(const std::string& text) { return RawCell("<code>" + HtmlEscape(text) + "</code>"); }
 
@@ -248,7 +254,14 @@ std::string AuditSection(const std::vector<ReportRun>& runs) {
                                 HtmlEscape(c.status) + "</span>"),
                         c.resumable ? "yes" : "no", RawCell(text)});
     }
-    for (const auto& p : audit.problems) t.rows.push_back({"(run)", "", "problem", "", p});
+    for (size_t i = 0; i < audit.problems.size() && i < kMaxListedRows; ++i) {
+      t.rows.push_back({"(run)", "", "problem", "", audit.problems[i]});
+    }
+    if (audit.problems.size() > kMaxListedRows) {
+      t.rows.push_back({"(run)", "", "problem", "",
+                        std::to_string(audit.problems.size() - kMaxListedRows) +
+                            " more problems (lockstep inspect lists every one)"});
+    }
     body += audit.checkpoints.empty() && audit.problems.empty()
                 ? HtmlParagraph(run.label + ": no checkpoint, no problem.", "note")
                 : t.Render();
@@ -277,16 +290,63 @@ std::string CoverageSection(const std::vector<ReportRun>& runs) {
       const json v = e.value(key, json());
       return v.is_number() ? v.dump() : std::string("unknown");
     };
-    for (const auto& e : c.value("epochs", json::array())) {
+    // A long run has thousands of epochs: every epoch that is not plainly whole (a repeat,
+    // a sample never drawn, an unknown count, the last) is listed, with the first and last
+    // few; the plainly whole ones between are one row, their counts summed.
+    const json epochs = c.value("epochs", json::array());
+    const auto plain = [&](const json& e) {
+      return e.value("complete", false) && IntField(e, "repeated", -1) == 0 && IntField(e, "never", -1) == 0;
+    };
+    int64_t unlisted = 0;  // epochs not whole past kMaxListedRows rows
+    int64_t folded = 0, folded_drawn = 0, folded_first = 0, folded_last = 0, folded_from = 0, folded_to = 0;
+    const auto flush = [&] {
+      if (folded == 0) return;
+      t.rows.push_back(
+          {std::to_string(folded_from) + ".." + std::to_string(folded_to) + " (" + std::to_string(folded) + " epochs)",
+           std::to_string(folded_first) + ".." + std::to_string(folded_last), std::to_string(folded_drawn),
+           "each: every sample", "0", "0", "yes"});
+      folded = folded_drawn = 0;
+    };
+    for (size_t i = 0; i < epochs.size(); ++i) {
+      const json& e = epochs[i];
+      const bool edge = i < kCoverageEdgeRows || i + kCoverageEdgeRows >= epochs.size();
+      if (epochs.size() > 2 * kCoverageEdgeRows + 1 && !edge && plain(e)) {
+        if (folded++ == 0) folded_from = IntField(e, "epoch", 0), folded_first = IntField(e, "first_step", 0);
+        folded_to = IntField(e, "epoch", 0);
+        folded_last = IntField(e, "last_step", 0);
+        folded_drawn += IntField(e, "drawn", 0);
+        continue;
+      }
+      flush();
+      if (t.rows.size() >= kMaxListedRows && !edge) {
+        ++unlisted;
+        continue;
+      }
       t.rows.push_back({number(e, "epoch"), number(e, "first_step") + ".." + number(e, "last_step"), number(e, "drawn"),
                         number(e, "distinct"), number(e, "repeated"), number(e, "never"),
                         e.value("complete", false) ? "yes" : "no (the run ends in it)"});
     }
+    flush();
     body += t.Render();
-    for (const auto& p : c.value("problems", json::array()))
-      body += HtmlParagraph(run.label + ": " + p.get<std::string>(), "verdict bad");
-    for (const auto& n : c.value("notes", json::array()))
-      body += HtmlParagraph(run.label + ": " + n.get<std::string>(), "note");
+    if (unlisted > 0) {
+      body +=
+          HtmlParagraph(run.label + ": " + std::to_string(unlisted) +
+                            " more epochs with a repeat, a gap or an unknown count are not listed (lockstep inspect " +
+                            run.side.dir + " --json lists every epoch).",
+                        "verdict bad");
+    }
+    const auto paragraphs = [&](const json& lines, const char* css) {
+      size_t shown = 0;
+      for (const auto& line : lines) {
+        if (shown++ == kMaxListedRows) {
+          body += HtmlParagraph(run.label + ": " + std::to_string(lines.size() - kMaxListedRows) + " more.", css);
+          break;
+        }
+        if (line.is_string()) body += HtmlParagraph(run.label + ": " + line.get<std::string>(), css);
+      }
+    };
+    paragraphs(c.value("problems", json::array()), "verdict bad");
+    paragraphs(c.value("notes", json::array()), "note");
   }
   return HtmlSection("Sample coverage", body);
 }

@@ -160,6 +160,33 @@ TEST(Report, AMillionStepsMakeAPageUnderAMegabyteThatKeepsTheDivergence) {
   EXPECT_TRUE(Has(html, ">100</text>") || Has(html, ">90</text>") || Has(html, ">80</text>"));
 }
 
+TEST(Report, ThousandsOfEpochsFoldIntoOneRowAroundTheEpochsThatAreNotWhole) {
+  test::ScratchDir dir;
+  SyntheticRun run;
+  run.steps = 20000;  // 8 steps an epoch: 2,500 epochs
+  run.repeated_step = 10006;
+  ASSERT_OK(WriteSyntheticRun(dir.Join("a"), run));
+  const std::string html = Render({dir.Join("a")});
+  EXPECT_LT(html.size(), 300000u) << "one row per epoch would be over 400 KB";
+  // Epoch 1250 (steps 10001..10008) repeats a sample and is listed; the whole ones around it fold.
+  EXPECT_TRUE(Has(html, "<td>1250</td><td>10001..10008</td>")) << html.substr(html.find("Sample coverage"), 3000);
+  EXPECT_TRUE(Has(html, "<td>3..1249 (1247 epochs)</td><td>25..10000</td>"));
+  EXPECT_TRUE(Has(html, "<td>1251..2496 (1246 epochs)</td>"));
+  EXPECT_TRUE(Has(html, "<td>2499</td>")) << "the last epochs are listed";
+}
+
+TEST(Report, ThousandsOfEpochsThatAreNotWholeAreListedUpToALimitAndTheRestCounted) {
+  test::ScratchDir dir;
+  SyntheticRun run;
+  run.steps = 8000;  // 1,000 epochs, each leaving 8 of the 72 samples the header claims undrawn
+  run.claimed_dataset_size = 72;
+  ASSERT_OK(WriteSyntheticRun(dir.Join("a"), run));
+  const std::string html = Render({dir.Join("a")});
+  EXPECT_LT(html.size(), 200000u);
+  EXPECT_TRUE(Has(html, "more epochs with a repeat, a gap or an unknown count are not listed")) << html.size();
+  EXPECT_TRUE(Has(html, "<td>999</td>")) << "the last epoch is listed";
+}
+
 TEST(Report, UnicodeAndMarkupInRunNamesAreShownEscaped) {
   test::ScratchDir dir;
   const std::string name = dir.Join("ран-①-🚀");
