@@ -8,24 +8,37 @@
 namespace lockstep {
 namespace {
 
+// Where a character of JSON text falls: inside a string (quotes included) or not. Feed
+// every character in order.
+class StringTracker {
+ public:
+  // True when `c` belongs to a string: its quotes, escapes and contents.
+  bool InString(char c) {
+    if (in_string_) {
+      if (escaped_)
+        escaped_ = false;
+      else if (c == '\\')
+        escaped_ = true;
+      else if (c == '"')
+        in_string_ = false;
+      return true;
+    }
+    in_string_ = c == '"';
+    return in_string_;
+  }
+
+ private:
+  bool in_string_ = false, escaped_ = false;
+};
+
 // Nesting depth of `text`, brackets inside strings ignored. Checked before parsing so a
 // file of a million '[' is refused in linear time and constant stack.
 int MaxNestingDepth(const std::string& text) {
   int depth = 0, max_depth = 0;
-  bool in_string = false, escaped = false;
+  StringTracker strings;
   for (char c : text) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-      continue;
-    }
-    if (c == '"')
-      in_string = true;
-    else if (c == '[' || c == '{')
+    if (strings.InString(c)) continue;
+    if (c == '[' || c == '{')
       max_depth = std::max(max_depth, ++depth);
     else if (c == ']' || c == '}')
       --depth;
@@ -48,22 +61,16 @@ const NonFinite kNonFinite[] = {{"-Infinity", "\\u0000lockstep:-Infinity", -std:
 // string; false when it holds none (the common case: nothing is copied).
 bool StandInNonFinite(const std::string& text, std::string* out) {
   if (text.find("NaN") == std::string::npos && text.find("Infinity") == std::string::npos) return false;
-  bool in_string = false, escaped = false, any = false;
+  bool any = false;
+  StringTracker strings;
   out->clear();
   out->reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
+    if (strings.InString(c)) {
       out->push_back(c);
       continue;
     }
-    if (c == '"') in_string = true;
     bool replaced = false;
     for (const auto& n : kNonFinite) {
       const size_t len = std::strlen(n.word);
