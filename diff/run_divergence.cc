@@ -83,6 +83,46 @@ Status ReadHfState(RunSide* side) {
   return Status::Ok();
 }
 
+Status LoadRun(const std::string& dir, RunSide* side) {
+  side->dir = dir;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return Status::NotFound(dir + ": no such run directory");
+  std::vector<CheckpointDir> dirs;
+  LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(dir, &dirs));
+  for (const auto& d : dirs) side->checkpoint_steps.push_back(d.step);
+  std::sort(side->checkpoint_steps.begin(), side->checkpoint_steps.end());
+  const std::string log_path = dir + "/" + kStepLogFile;
+  if (fs::exists(log_path)) {
+    side->kind = "lockstep run";
+    side->has_log = true;
+    LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(log_path, &side->log));
+    std::map<std::string, json> header;
+    json h = side->log.header;
+    // Where a log begins is not a setting: a run resumed into a new directory says so.
+    for (const char* k : {"kind", "magic", "format_version", "resumed_from_step"}) h.erase(k);
+    Flatten(h, "", &header);
+    for (auto& [k, v] : header) {
+      if (std::find(std::begin(kRequestedKeys), std::end(kRequestedKeys), k) != std::end(kRequestedKeys)) continue;
+      (IsEnvironmentKey(k) ? side->environment : side->settings)[k] = v;
+    }
+    // log_history too, from where HF keeps it (the newest checkpoint's, without save_state()):
+    // what a run without a step log is compared by.
+    std::string source = dir + "/" + kTrainerStateFile;
+    if (!fs::exists(source) && !side->checkpoint_steps.empty()) {
+      source = dir + "/" + CheckpointDirName(side->checkpoint_steps.back()) + "/" + kTrainerStateFile;
+    }
+    json state;
+    if (fs::exists(source) && ReadJsonFile(source, &state).ok()) side->log_history = ArrayField(state, "log_history");
+    return Status::Ok();
+  }
+  if (!fs::exists(dir + "/" + kTrainerStateFile) && side->checkpoint_steps.empty()) {
+    return Status::InvalidArgument(dir + ": not a run directory (no " + std::string(kStepLogFile) + ", no " +
+                                   kTrainerStateFile + ", no checkpoint-N)");
+  }
+  side->kind = "hf run";
+  return ReadHfState(side);
+}
+
 // The part of a settings name two formats share: "training_args.seed" in both.
 void DiffSettings(const std::map<std::string, json>& a, const std::map<std::string, json>& b, bool same_kind,
                   std::vector<SettingDifference>* out) {
@@ -233,6 +273,10 @@ void CompareLogHistoriesBesideStepLogs(const json& ha, const json& hb, const Tol
   }
 }
 
+}  // namespace
+
+namespace {
+
 // step -> loss, from the step log where there is one, else from log_history.
 std::map<int64_t, float> LossByStep(const RunSide& side) {
   std::map<int64_t, float> out;
@@ -245,50 +289,6 @@ std::map<int64_t, float> LossByStep(const RunSide& side) {
   }
   return out;
 }
-
-}  // namespace
-
-static Status LoadRun(const std::string& dir, RunSide* side) {
-  side->dir = dir;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return Status::NotFound(dir + ": no such run directory");
-  std::vector<CheckpointDir> dirs;
-  LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(dir, &dirs));
-  for (const auto& d : dirs) side->checkpoint_steps.push_back(d.step);
-  std::sort(side->checkpoint_steps.begin(), side->checkpoint_steps.end());
-  const std::string log_path = dir + "/" + kStepLogFile;
-  if (fs::exists(log_path)) {
-    side->kind = "lockstep run";
-    side->has_log = true;
-    LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(log_path, &side->log));
-    std::map<std::string, json> header;
-    json h = side->log.header;
-    // Where a log begins is not a setting: a run resumed into a new directory says so.
-    for (const char* k : {"kind", "magic", "format_version", "resumed_from_step"}) h.erase(k);
-    Flatten(h, "", &header);
-    for (auto& [k, v] : header) {
-      if (std::find(std::begin(kRequestedKeys), std::end(kRequestedKeys), k) != std::end(kRequestedKeys)) continue;
-      (IsEnvironmentKey(k) ? side->environment : side->settings)[k] = v;
-    }
-    // log_history too, from where HF keeps it (the newest checkpoint's, without save_state()):
-    // what a run without a step log is compared by.
-    std::string source = dir + "/" + kTrainerStateFile;
-    if (!fs::exists(source) && !side->checkpoint_steps.empty()) {
-      source = dir + "/" + CheckpointDirName(side->checkpoint_steps.back()) + "/" + kTrainerStateFile;
-    }
-    json state;
-    if (fs::exists(source) && ReadJsonFile(source, &state).ok()) side->log_history = ArrayField(state, "log_history");
-    return Status::Ok();
-  }
-  if (!fs::exists(dir + "/" + kTrainerStateFile) && side->checkpoint_steps.empty()) {
-    return Status::InvalidArgument(dir + ": not a run directory (no " + std::string(kStepLogFile) + ", no " +
-                                   kTrainerStateFile + ", no checkpoint-N)");
-  }
-  side->kind = "hf run";
-  return ReadHfState(side);
-}
-
-namespace {
 
 void ComputeAftermath(const RunSide& a, const RunSide& b, RunDiff* out) {
   Aftermath& m = out->aftermath;
