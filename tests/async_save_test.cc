@@ -151,6 +151,7 @@ TEST(BackgroundSave, ReportsEachOutcomeOnceAndOnlyWhenItHasEnded) {
   save.Start(
       7, [] { return Status::Ok(); },
       [released](std::string* out) {
+        released.wait();  // held until the test has seen it running
         *out = "checkpoint-7";
         return Status::IOError("disk full");
       });
