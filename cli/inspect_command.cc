@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +14,8 @@
 #include "formats/checkpoint_layout.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
+#include "formats/run_layout.h"
+#include "formats/torch_archive.h"
 #include "inspect/audit.h"
 #include "inspect/coverage.h"
 #include "inspect/show.h"
@@ -86,16 +89,47 @@ std::string Bytes(uint64_t b) {
   return buf;
 }
 
+// `paths` with `prefix` + "/" taken off each, comma-separated.
+std::string Listed(const std::vector<std::string>& paths, const std::string& prefix) {
+  std::string out;
+  for (const auto& p : paths) {
+    const bool inside = !prefix.empty() && p.rfind(prefix + "/", 0) == 0;
+    out += (out.empty() ? "" : ", ") + (inside ? p.substr(prefix.size() + 1) : p);
+  }
+  return out;
+}
+
+// What --verify read of some files: how many a checksum covered, and which have none.
+void PrintVerification(const FileVerification& v, const std::string& prefix, const char* indent) {
+  if (!v.verified.empty()) std::printf("%sverified by checksum: %zu files\n", indent, v.verified.size());
+  if (!v.unverifiable.empty()) {
+    std::printf("%snot verifiable, no checksum (read whole; a changed byte in them cannot be seen): %s\n", indent,
+                Listed(v.unverifiable, prefix).c_str());
+  }
+}
+
 void PrintAudit(const AuditReport& r) {
   std::printf("run %s: %zu checkpoint%s\n\n", r.run_dir.c_str(), r.checkpoints.size(),
               r.checkpoints.size() == 1 ? "" : "s");
-  std::printf("  %-10s %-18s %-9s %-11s %10s\n", "step", "checkpoint", "layout", "status", "size");
+  size_t width = 18;
+  for (const auto& c : r.checkpoints) width = std::max(width, c.name.size());
+  const int w = static_cast<int>(width);
+  std::printf("  %-10s %-*s %-10s %-11s %10s\n", "step", w, "checkpoint", "layout", "status", "size");
+  size_t verified = 0, unverifiable = r.verification.unverifiable.size();
   for (const auto& c : r.checkpoints) {
-    std::printf("  %-10lld %-18s %-9s %-11s %10s\n", static_cast<long long>(c.step), c.name.c_str(),
-                c.layout == "hf" ? "hf" : c.layout.c_str(), c.status.c_str(), Bytes(c.bytes).c_str());
+    std::printf("  %-10s %-*s %-10s %-11s %10s\n", c.step < 0 ? "-" : std::to_string(c.step).c_str(), w, c.name.c_str(),
+                c.layout.c_str(), c.status.c_str(), Bytes(c.bytes).c_str());
     for (const auto& p : c.problems) std::printf("      ! %s\n", p.c_str());
     for (const auto& n : c.notes) std::printf("      note: %s\n", n.c_str());
+    if (r.verified && c.verification.empty() && !c.problems.empty()) {
+      std::printf("      not verified: the checks above already found it %s\n", c.status.c_str());
+    } else if (r.verified) {
+      PrintVerification(c.verification, c.name, "      ");
+    }
+    verified += c.verification.verified.size();
+    unverifiable += c.verification.unverifiable.size();
   }
+  verified += r.verification.verified.size();
   std::printf("\n  %-24s %s\n", "latest resumable", r.latest_resumable.empty() ? "(none)" : r.latest_resumable.c_str());
   if (r.findings.contains("best_model_checkpoint")) {
     const json& b = r.findings["best_model_checkpoint"];
@@ -121,9 +155,21 @@ void PrintAudit(const AuditReport& r) {
                 l["uncovered_checkpoints"].empty() ? ", covers every checkpoint" : ", MISSES checkpoints");
   }
   if (r.findings.contains("coverage")) std::printf("%s", CoverageText(r.findings["coverage"]).c_str());
+  if (r.verified && !r.verification.empty()) {
+    std::printf("  run files (outside the checkpoints)\n");
+    PrintVerification(r.verification, "", "    ");
+  }
   for (const auto& n : r.notes) std::printf("  note: %s\n", n.c_str());
   for (const auto& p : r.problems) std::printf("  ! %s\n", p.c_str());
-  std::printf("\n%s\n", r.healthy() ? "healthy" : "PROBLEMS FOUND");
+  if (!r.healthy()) {
+    std::printf("\nPROBLEMS FOUND\n");
+  } else if (!r.verified) {
+    std::printf("\nhealthy (sizes, headers and pickles checked; --verify reads every byte against its checksum)\n");
+  } else {
+    std::printf("\nhealthy: %zu files verified by checksum", verified);
+    if (unverifiable > 0) std::printf("; %zu files have no checksum: read whole, not verified", unverifiable);
+    std::printf("\n");
+  }
 }
 
 void PrintShow(const json& r) {
@@ -189,8 +235,43 @@ void PrintShow(const json& r) {
     std::printf("\n%s values: first %s, last %s\n", Text(r["values"]["name"]).c_str(),
                 DumpJson(r["values"]["first"]).c_str(), DumpJson(r["values"]["last"]).c_str());
   }
+  if (r.contains("audit")) {
+    const json& a = r["audit"];
+    std::printf("\naudit: %s (%s)\n", Text(a["status"]).c_str(), Text(a["layout"]).c_str());
+    for (const auto& n : a["notes"]) std::printf("  note: %s\n", Text(n).c_str());
+    if (a.contains("verification")) {
+      FileVerification v;
+      v.verified = a["verification"]["verified"].get<std::vector<std::string>>();
+      v.unverifiable = a["verification"]["unverifiable"].get<std::vector<std::string>>();
+      PrintVerification(v, "", "  ");
+    }
+  }
   for (const auto& p : r["problems"]) std::printf("\n! %s", Text(p).c_str());
   if (!r["problems"].empty()) std::printf("\n");
+}
+
+// One checkpoint (a directory, or a torch.save file such as a Lightning .ckpt) audited by
+// its layout's rules beside what ShowPath shows, and with --verify any file read whole
+// against the checksum its format carries: report["audit"], its problems in report["problems"].
+void AuditShown(const std::string& path, bool is_dir, bool verify, json* report) {
+  const std::string name = fs::path(path).filename().string();
+  CheckpointAudit c;
+  if (is_dir || IsTorchArchiveName(name)) {
+    c = AuditCheckpoint(path);
+  } else {
+    c.status = "complete";
+    c.layout = "file";
+  }
+  c.name = is_dir ? "" : name;  // what it verifies is named relative to the path inspected
+  if (verify && c.problems.empty()) VerifyCheckpoint(path, {}, &c);
+  json audit = {{"layout", c.layout}, {"status", c.status}, {"problems", c.problems}, {"notes", c.notes}};
+  if (verify)
+    audit["verification"] = {{"verified", c.verification.verified}, {"unverifiable", c.verification.unverifiable}};
+  for (const auto& p : c.problems) {
+    const json& known = (*report)["problems"];
+    if (std::find(known.begin(), known.end(), json(p)) == known.end()) (*report)["problems"].push_back(p);
+  }
+  (*report)["audit"] = audit;
 }
 
 }  // namespace
@@ -250,6 +331,7 @@ std::function<int()> AddInspectCommand(CLI::App* app) {
     json report;
     Status st = ShowPath(flags->path, flags->show, &report);
     if (!st.ok()) return fail(st);
+    AuditShown(flags->path, is_dir, flags->verify, &report);
     if (flags->json)
       std::printf("%s\n", DumpJson(report, 2).c_str());
     else

@@ -4,21 +4,16 @@
 
 #include "formats/checkpoint.h"
 #include "formats/dcp.h"
+#include "formats/file_util.h"
 #include "formats/step_log.h"
 
 namespace fs = std::filesystem;
 
 namespace lockstep {
-namespace {
-bool HasSuffix(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-}  // namespace
-
 std::string ModelWeightsFile(const std::string& dir) {
   for (const char* name : {kModelFile, hf::kSafetensorsIndexFile, hf::kSafetensorsFile, "adapter_model.safetensors",
                            "pytorch_model.bin", "adapter_model.bin", hf::kFsdpModelDir, "pytorch_model_fsdp.bin"}) {
-    if (fs::exists(fs::path(dir) / name)) return name;
+    if (Exists(fs::path(dir) / name)) return name;
   }
   return "";
 }
@@ -33,7 +28,7 @@ bool HasRngStateFile(const std::string& dir) {
 }
 
 bool IsDeepSpeedCheckpoint(const std::string& dir) {
-  if (fs::exists(fs::path(dir) / hf::kDeepSpeedLatestFile)) return true;
+  if (Exists(fs::path(dir) / hf::kDeepSpeedLatestFile)) return true;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     if (e.is_directory(ec) && e.path().filename().string().rfind("global_step", 0) == 0) return true;
@@ -46,22 +41,60 @@ std::string MissingModelWeights(const std::string& dir) {
   return kNoModelWeights;
 }
 
-std::string CheckpointLayout(const std::string& dir) {
-  auto has = [&](const char* f) { return fs::exists(fs::path(dir) / f); };
-  if (has(kManifestFile) || has(kModelFile) || has(kLoopStateFile)) return "lockstep";
-  if (has(kTrainerStateFile) && (!ModelWeightsFile(dir).empty() || has(hf::kOptimizerFile) ||
-                                 has(hf::kDeepSpeedLatestFile) || HasRngStateFile(dir))) {
-    return "hf";
+bool ParseRankedRngFile(const std::string& name, int64_t* rank) {
+  for (const auto& [prefix, suffix] :
+       {std::pair<std::string, std::string>{"rng_state_", ".pth"}, {accelerate::kRandomStatesPrefix, ".pkl"}}) {
+    if (name.rfind(prefix, 0) != 0 || !HasSuffix(name, suffix) || name.size() <= prefix.size() + suffix.size()) {
+      continue;
+    }
+    const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+    if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
+    *rank = std::stoll(digits);
+    return true;
   }
-  if (IsDcpDirectory(dir)) return "dcp";
-  return "";
+  return false;
 }
 
-bool IsRunDirectory(const std::string& dir) {
-  if (fs::exists(fs::path(dir) / kStepLogFile)) return true;
-  std::vector<CheckpointDir> dirs;
-  if (ListCheckpointDirs(dir, &dirs).ok() && !dirs.empty()) return true;
-  return CheckpointLayout(dir).empty() && fs::exists(fs::path(dir) / kTrainerStateFile);
+bool HasDcpDataFiles(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("__", 0) == 0 && HasSuffix(name, ".distcp")) return true;
+  }
+  return false;
+}
+
+namespace {
+
+bool HasAccelerateFiles(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    int64_t rank;
+    if (name.rfind(accelerate::kRandomStatesPrefix, 0) == 0 && ParseRankedRngFile(name, &rank)) return true;
+  }
+  return !Exists(fs::path(dir) / kTrainerStateFile) &&
+         (Exists(fs::path(dir) / "optimizer.bin") || Exists(fs::path(dir) / "scheduler.bin"));
+}
+
+}  // namespace
+
+std::string CheckpointLayout(const std::string& dir) {
+  auto has = [&](const char* f) { return Exists(fs::path(dir) / f); };
+  if (has(kManifestFile) || has(kModelFile) || has(kLoopStateFile)) return layout::kLockstep;
+  if (has(kTrainerStateFile) && (!ModelWeightsFile(dir).empty() || has(hf::kOptimizerFile) ||
+                                 has(hf::kDeepSpeedLatestFile) || HasRngStateFile(dir))) {
+    return layout::kHf;
+  }
+  // The files only the Trainer writes: a checkpoint that lost trainer_state.json (or is still
+  // being saved) is still the Trainer's.
+  if (has(hf::kTrainingArgsFile) || has(hf::kOptimizerFile) || has(hf::kSchedulerFile) || has(hf::kScalerFile) ||
+      HasRngStateFile(dir) || has(hf::kDeepSpeedLatestFile)) {
+    return layout::kHf;
+  }
+  if (IsDcpDirectory(dir) || HasDcpDataFiles(dir)) return layout::kDcp;
+  if (HasAccelerateFiles(dir)) return layout::kAccelerate;
+  return "";
 }
 
 }  // namespace lockstep

@@ -35,6 +35,40 @@ inline constexpr const char* kWrittenBeforeTrainerState[] = {
 
 }  // namespace hf
 
+// accelerate's Accelerator.save_state(dir): per prepared object model.safetensors (or
+// pytorch_model.bin; model_<i> for the i-th), optimizer.bin, scheduler.bin, sampler.bin and
+// custom_checkpoint_<i>.pkl, and one random_states_<process>.pkl per process. With
+// automatic_checkpoint_naming the saves are project_dir/checkpoints/checkpoint_<i>.
+namespace accelerate {
+constexpr char kRandomStatesPrefix[] = "random_states_";  // + <process index> + ".pkl"
+constexpr char kCheckpointsDir[] = "checkpoints";
+constexpr char kCheckpointPrefix[] = "checkpoint_";  // + <i>, counting saves from 0
+}  // namespace accelerate
+
+// Lightning: Trainer(default_root_dir=R) keeps R/lightning_logs/version_<n>/checkpoints/
+// with ModelCheckpoint's "epoch=E-step=S.ckpt" files, each one torch.save of a dict.
+namespace lightning {
+constexpr char kLogsDir[] = "lightning_logs";
+constexpr char kCheckpointsDir[] = "checkpoints";
+constexpr char kExtension[] = ".ckpt";
+}  // namespace lightning
+
+// The layouts a checkpoint (a directory, or a file) can have, as CheckpointLayout and the
+// audit name them.
+namespace layout {
+constexpr char kLockstep[] = "lockstep";
+constexpr char kHf[] = "hf";                  // the Trainer's, with PEFT, FSDP and DeepSpeed parts
+constexpr char kDcp[] = "dcp";                // torch.distributed.checkpoint
+constexpr char kAccelerate[] = "accelerate";  // Accelerator.save_state
+constexpr char kLightning[] = "lightning";    // a .ckpt file
+constexpr char kTorchSave[] = "torch.save";   // one torch.save file of the user's own dict
+constexpr char kOwn[] = "own";  // a checkpoint-N directory in a format Lockstep does not know (a script's own)
+}  // namespace layout
+
+// "rng_state_3.pth" -> 3, "random_states_1.pkl" -> 1: the files one process of a job saves
+// of its own generators (HF's Trainer, accelerate). False for any other name.
+bool ParseRankedRngFile(const std::string& name, int64_t* rank);
+
 // The file holding a checkpoint's (or an output directory's) model weights, the first of:
 // model.h5 (Lockstep), model.safetensors.index.json (sharded), model.safetensors,
 // adapter_model.safetensors (PEFT: the adapter is the model), pytorch_model.bin and
@@ -59,14 +93,14 @@ bool IsDeepSpeedCheckpoint(const std::string& dir);
 std::string MissingModelWeights(const std::string& dir);
 
 // "lockstep" (manifest.json, model.h5 or loop_state.json), "hf" (trainer_state.json with
-// model weights, optimizer.pt, an rng_state*.pth or DeepSpeed's `latest`), "dcp" (a bare
-// torch.distributed.checkpoint directory), or "" for none of them.
+// model weights, or any file only the Trainer writes: training_args.bin, optimizer.pt,
+// scheduler.pt, scaler.pt, an rng_state*.pth, DeepSpeed's `latest`), "dcp" (a bare
+// torch.distributed.checkpoint directory: its .metadata, or .distcp files without one),
+// "accelerate" (a random_states_<i>.pkl, or optimizer.bin or scheduler.bin without
+// trainer_state.json), or "" for none of them (layout:: names).
 std::string CheckpointLayout(const std::string& dir);
 
-// True when `dir` is a run's output directory rather than one checkpoint: it holds a step
-// log or checkpoint-N directories (an HF output_dir after save_model() and save_state()
-// also holds a model and trainer_state.json at its top), or trainer_state.json without the
-// files of a checkpoint.
-bool IsRunDirectory(const std::string& dir);
+// True when `dir` holds DCP's data files (__<rank>_<n>.distcp), with or without .metadata.
+bool HasDcpDataFiles(const std::string& dir);
 
 }  // namespace lockstep

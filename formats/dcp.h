@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,13 @@ std::vector<std::string> CheckDcpFiles(const DcpCheckpoint& checkpoint);
 // chunk when one does not read or does not match its metadata; InvalidArgument for a
 // chunk stored with a transform (compression) Lockstep does not read.
 Status ReadDcpTensor(const DcpCheckpoint& checkpoint, const DcpTensor& tensor, std::vector<uint8_t>* out);
+
+// --verify of one .distcp file of `checkpoint` (a name in checkpoint.files): every chunk the
+// metadata places in it read whole, each torch.save archive against its entries' CRC-32.
+// `*checksummed` is false when some chunk is raw bytes, which carry no checksum. Corruption
+// naming the file and the chunk; `progress` hears of the bytes read.
+Status VerifyDcpFile(const DcpCheckpoint& checkpoint, const std::string& file,
+                     const std::function<void(uint64_t)>& progress, bool* checksummed);
 
 // A non-tensor entry's value, as formats/torch_archive.h's JSON.
 Status ReadDcpValue(const DcpCheckpoint& checkpoint, const DcpValue& value, nlohmann::json* out);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "formats/status.h"
 
@@ -17,6 +18,15 @@ bool HasSuffix(const std::string& name, const std::string& suffix);
 // component is not a directory), InvalidArgument (a loop of symbolic links), IOError (the
 // permission to look is missing, or another error). For checking a command's inputs.
 Status CheckInputPath(const std::string& path);
+
+// Whether `path` exists (links followed) or is a directory; false, never an exception, when
+// it cannot be looked at (a loop of links, no permission): what audits of hostile trees use.
+bool Exists(const std::string& path);
+bool IsDirectory(const std::string& path);
+
+// Every regular file below `dir` (links to directories not followed), as paths relative to
+// it, sorted; what cannot be listed is left out.
+std::vector<std::string> FilesBelow(const std::string& dir);
 
 // Reads the whole file into `*out`. Refuses files larger than `max_bytes` (hostile input).
 Status ReadFileToString(const std::string& path, std::string* out, uint64_t max_bytes);

@@ -126,6 +126,8 @@ Status ReadStepLog(const std::string& path, StepLogContents* out) {
     const std::string where = path + ": frame at byte " + std::to_string(pos);
     std::string text;
     LOCKSTEP_RETURN_IF_ERROR(DecompressFrame(src, frame_size, where, &text));
+    // The frame header descriptor (the byte after the 4-byte magic) has the checksum flag in bit 2.
+    out->frames_checksummed &= frame_size > 4 && ((static_cast<uint8_t>(src[4]) >> 2) & 1) != 0;
     // A frame's records are kept only once all of them read, so a damaged frame adds none.
     std::vector<nlohmann::json> frame_records;
     size_t line_start = 0;

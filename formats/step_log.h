@@ -160,7 +160,10 @@ struct StepLogContents {
   uint64_t valid_bytes = 0;                 // bytes covered by complete frames
   uint64_t file_bytes = 0;
   bool truncated_tail = false;  // the file ends inside a frame
-  std::string tail_problem;     // why the tail was not read, when truncated_tail
+  // Every frame read carries zstd's content checksum (XXH64), which decompressing checked:
+  // what lets --verify call the log's bytes verified.
+  bool frames_checksummed = true;
+  std::string tail_problem;  // why the tail was not read, when truncated_tail
 };
 
 // Reads the whole log. A truncated last frame is accepted and reported in `*out`; damage

@@ -92,7 +92,7 @@ int64_t TorchTensor::numel() const {
 }
 
 bool IsTorchArchiveName(const std::string& name) {
-  return HasSuffix(name, ".pt") || HasSuffix(name, ".pth") || HasSuffix(name, ".bin");
+  return HasSuffix(name, ".pt") || HasSuffix(name, ".pth") || HasSuffix(name, ".bin") || HasSuffix(name, ".ckpt");
 }
 
 Status ReadTorchArchive(const std::string& path, TorchArchive* out) {

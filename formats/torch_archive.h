@@ -57,7 +57,7 @@ Status ReadTorchTensor(const TorchArchive& archive, const TorchTensor& tensor, s
 // (TrainingArguments in training_args.bin) or of a root dict. Paths are not among them.
 nlohmann::json PickledScalars(const TorchArchive& archive);
 
-// True for a file name torch.save archives use (.pt, .pth, .bin).
+// True for a file name torch.save archives use (.pt, .pth, .bin, and Lightning's .ckpt).
 bool IsTorchArchiveName(const std::string& name);
 
 }  // namespace lockstep

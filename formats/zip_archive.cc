@@ -6,9 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <memory>
 
 namespace lockstep {
 namespace {
@@ -67,7 +71,119 @@ bool UnsafeName(const std::string& name) {
   return false;
 }
 
+std::string Hex32(uint32_t v) {
+  char buf[9];
+  std::snprintf(buf, sizeof(buf), "%08x", v);
+  return buf;
+}
+
+Status CrcMismatch(const std::string& path, const ZipEntry& entry, uint32_t crc) {
+  return Status::Corruption(path + ": entry '" + entry.name + "' has CRC-32 " + Hex32(crc) +
+                            " but the archive records " + Hex32(entry.crc32) +
+                            " (its bytes changed after it was written)");
+}
+
+// Where an entry's data begins: after its local header, whose name must be the central
+// directory's.
+Status EntryDataStart(const std::string& path, const ZipEntry& entry, uint64_t* start) {
+  std::string header;
+  LOCKSTEP_RETURN_IF_ERROR(
+      ReadRange(path, entry.archive_base, entry.archive_size, entry.local_header_offset, 30, &header));
+  if (Le(header, 0, 4) != 0x04034b50) {
+    return Status::Corruption(path + ": entry '" + entry.name + "' has no local header");
+  }
+  const uint64_t name_len = Le(header, 26, 2);
+  std::string name;
+  LOCKSTEP_RETURN_IF_ERROR(
+      ReadRange(path, entry.archive_base, entry.archive_size, entry.local_header_offset + 30, name_len, &name));
+  if (name != entry.name) {
+    return Status::Corruption(path + ": entry '" + entry.name + "' has the local header of '" + name + "'");
+  }
+  *start = entry.local_header_offset + 30 + name_len + Le(header, 28, 2);
+  if (*start > entry.archive_size || entry.compressed_size > entry.archive_size - *start) {
+    return Status::Corruption(path + ": entry '" + entry.name + "' runs past the end of the file");
+  }
+  return Status::Ok();
+}
+
+// Streams one entry's data through CRC-32, inflating a deflated one.
+Status VerifyEntry(const std::string& path, int fd, const ZipEntry& entry,
+                   const std::function<void(uint64_t)>& progress) {
+  if (entry.method != 0 && entry.method != 8) {
+    return Status::Corruption(path + ": entry '" + entry.name + "' uses compression method " +
+                              std::to_string(entry.method) + ", which zip readers of torch archives do not know");
+  }
+  uint64_t start = 0;
+  LOCKSTEP_RETURN_IF_ERROR(EntryDataStart(path, entry, &start));
+  constexpr size_t kChunk = 1 << 20;
+  std::unique_ptr<unsigned char[]> in(new unsigned char[kChunk]), out;
+  z_stream z{};
+  const bool deflated = entry.method == 8;
+  if (deflated) {
+    out.reset(new unsigned char[kChunk]);
+    if (inflateInit2(&z, -MAX_WBITS) != Z_OK) return Status::Internal(path + ": zlib cannot start inflating");
+  }
+  const std::unique_ptr<z_stream, void (*)(z_stream*)> end(deflated ? &z : nullptr, [](z_stream* s) { inflateEnd(s); });
+  uLong crc = crc32(0L, Z_NULL, 0);
+  uint64_t produced = 0;
+  for (uint64_t done = 0; done < entry.compressed_size;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(kChunk, entry.compressed_size - done));
+    LOCKSTEP_RETURN_IF_ERROR(ReadExactlyAt(fd, entry.archive_base + start + done, in.get(), n, path));
+    done += n;
+    if (progress) progress(n);
+    if (!deflated) {
+      crc = crc32(crc, in.get(), static_cast<uInt>(n));
+      produced += n;
+      continue;
+    }
+    z.next_in = in.get();
+    z.avail_in = static_cast<uInt>(n);
+    while (z.avail_in > 0) {
+      z.next_out = out.get();
+      z.avail_out = static_cast<uInt>(kChunk);
+      const int rc = inflate(&z, Z_NO_FLUSH);
+      if (rc != Z_OK && rc != Z_STREAM_END) {
+        return Status::Corruption(path + ": entry '" + entry.name + "' does not inflate (its bytes are damaged)");
+      }
+      const size_t got = kChunk - z.avail_out;
+      crc = crc32(crc, out.get(), static_cast<uInt>(got));
+      produced += got;
+      if (rc == Z_STREAM_END) break;
+    }
+  }
+  if (produced != entry.size) {
+    return Status::Corruption(path + ": entry '" + entry.name + "' holds " + std::to_string(produced) +
+                              " bytes but the archive records " + std::to_string(entry.size));
+  }
+  if (static_cast<uint32_t>(crc) != entry.crc32) return CrcMismatch(path, entry, static_cast<uint32_t>(crc));
+  return Status::Ok();
+}
+
 }  // namespace
+
+bool LooksLikeZip(const std::string& path) {
+  std::string head;
+  return ReadRange(path, 0, UINT64_MAX, 0, 4, &head).ok() && Le(head, 0, 4) == 0x04034b50;
+}
+
+Status VerifyZip(const std::string& path, const std::function<void(uint64_t)>& progress) {
+  return VerifyZipAt(path, 0, UINT64_MAX, progress);
+}
+
+Status VerifyZipAt(const std::string& path, uint64_t base, uint64_t size,
+                   const std::function<void(uint64_t)>& progress) {
+  std::vector<ZipEntry> entries;
+  LOCKSTEP_RETURN_IF_ERROR(ListZipAt(path, base, size, &entries));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::NotFound(path + ": cannot open: " + std::strerror(errno));
+  Status st;
+  for (const auto& e : entries) {
+    st = VerifyEntry(path, fd, e, progress);
+    if (!st.ok()) break;
+  }
+  ::close(fd);
+  return st;
+}
 
 Status ListZip(const std::string& path, std::vector<ZipEntry>* entries) {
   return ListZipAt(path, 0, UINT64_MAX, entries);
@@ -115,6 +231,7 @@ Status ListZipAt(const std::string& path, uint64_t base, uint64_t window, std::v
     e.archive_base = base;
     e.archive_size = file_size;
     e.method = static_cast<uint16_t>(Le(data, p + 10, 2));
+    e.crc32 = static_cast<uint32_t>(Le(data, p + 16, 4));
     e.compressed_size = Le(data, p + 20, 4);
     e.size = Le(data, p + 24, 4);
     const size_t name_len = Le(data, p + 28, 2), extra_len = Le(data, p + 30, 2), comment_len = Le(data, p + 32, 2);
@@ -154,13 +271,17 @@ Status ReadZipEntry(const std::string& path, const ZipEntry& entry, uint64_t max
   }
   if (entry.size > max_bytes)
     return Status::InvalidArgument(path + ": entry '" + entry.name + "' is over the size limit");
-  std::string header;
-  const uint64_t base = entry.archive_base, window = entry.archive_size;
-  LOCKSTEP_RETURN_IF_ERROR(ReadRange(path, base, window, entry.local_header_offset, 30, &header));
-  if (Le(header, 0, 4) != 0x04034b50)
-    return Status::Corruption(path + ": entry '" + entry.name + "' has no local header");
-  const uint64_t start = entry.local_header_offset + 30 + Le(header, 26, 2) + Le(header, 28, 2);
-  return ReadRange(path, base, window, start, entry.size, out);
+  uint64_t start = 0;
+  LOCKSTEP_RETURN_IF_ERROR(EntryDataStart(path, entry, &start));
+  LOCKSTEP_RETURN_IF_ERROR(ReadRange(path, entry.archive_base, entry.archive_size, start, entry.size, out));
+  uLong sum = crc32(0L, Z_NULL, 0);
+  for (size_t at = 0; at < out->size();) {  // crc32 takes a uInt length
+    const size_t n = std::min<size_t>(out->size() - at, 1u << 30);
+    sum = crc32(sum, reinterpret_cast<const Bytef*>(out->data() + at), static_cast<uInt>(n));
+    at += n;
+  }
+  if (static_cast<uint32_t>(sum) != entry.crc32) return CrcMismatch(path, entry, static_cast<uint32_t>(sum));
+  return Status::Ok();
 }
 
 }  // namespace lockstep

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -15,13 +14,11 @@
 
 #include "formats/checkpoint.h"
 #include "formats/checkpoint_layout.h"
-#include "formats/checksum.h"
-#include "formats/dcp.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "formats/rotation.h"
+#include "formats/run_layout.h"
 #include "formats/run_lock.h"
-#include "formats/safetensors.h"
 #include "formats/step_log.h"
 #include "formats/torch_archive.h"
 #include "formats/zip_archive.h"
@@ -59,9 +56,11 @@ bool IsKnownRunFile(const std::string& name) {
       // PEFT's adapter, more tokenizer and processor files, HF's sharded .bin index
       "adapter_model.safetensors", "adapter_model.bin", hf::kAdapterConfigFile, "tokenizer.model", "added_tokens.json",
       "chat_template.jinja", "chat_template.json", "preprocessor_config.json", "processor_config.json",
-      "pytorch_model.bin.index.json", "spiece.model", "sentencepiece.bpe.model"};
+      "pytorch_model.bin.index.json", "spiece.model", "sentencepiece.bpe.model",
+      // accelerate's project folder and Lightning's logs
+      accelerate::kCheckpointsDir, lightning::kLogsDir, "hparams.yaml", "metrics.csv"};
   return kKnown.count(name) == 1 || (HasSuffix(name, ".safetensors") && name.rfind("model-", 0) == 0) ||
-         (HasSuffix(name, ".bin") && name.rfind("pytorch_model-", 0) == 0);
+         (HasSuffix(name, ".bin") && name.rfind("pytorch_model-", 0) == 0) || HasSuffix(name, lightning::kExtension);
 }
 
 }  // namespace
@@ -74,76 +73,294 @@ bool AuditReport::healthy() const {
   return true;
 }
 
+CheckpointAudit AuditCheckpoint(const std::string& path, bool in_run) {
+  CheckpointAudit c;
+  c.name = fs::path(path).filename().string();
+  int64_t step = -1;
+  c.step = ParseCheckpointDirName(c.name, &step) ? step : -1;
+  c.status = kComplete;
+  std::error_code sec;
+  const auto st = fs::status(path, sec);
+  if (!sec && fs::is_regular_file(st)) {  // one file: a Lightning .ckpt or a torch.save of the user's own
+    c.layout = HasSuffix(c.name, lightning::kExtension) ? layout::kLightning : layout::kTorchSave;
+    if (c.layout == layout::kLightning)
+      AuditLightning(path, &c);
+    else
+      AuditTorchSave(path, &c);
+    c.bytes = fs::file_size(path, sec);
+  } else if (sec || !fs::is_directory(st)) {
+    c.layout = layout::kOwn;
+    Fail(&c, kCorrupt, path + ": cannot be read as a directory" + (sec ? " (" + sec.message() + ")" : ""));
+  } else {
+    c.layout = CheckpointLayout(path);
+    if (c.layout == layout::kLockstep)
+      AuditLockstep(path, &c);
+    else if (c.layout == layout::kHf)
+      AuditHf(path, &c);
+    else if (c.layout == layout::kDcp)
+      AuditDcp(path, &c);
+    else if (c.layout == layout::kAccelerate)
+      AuditAccelerate(path, &c);
+    else if (in_run) {
+      c.layout = layout::kOwn;
+      AuditOwn(path, &c);
+      c.notes.push_back(path +
+                        ": not a layout Lockstep knows (a script's own format): listed as it is, its "
+                        "torch.save files read as data");
+    } else {
+      c.layout = layout::kOwn;
+      Fail(&c, kIncomplete,
+           path + ": holds no checkpoint files Lockstep knows (Lockstep, Hugging Face, DCP, accelerate)");
+    }
+    // The cheap checks read headers and sizes only: a file this user may not read is found
+    // here, never taken for healthy. A checkpoint without a manifest's sizes is as large as
+    // what it holds.
+    const bool manifest_sized = c.bytes > 0;
+    for (const auto& rel : FilesBelow(path)) {
+      const std::string file = path + "/" + rel;
+      const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        Fail(&c, kUnreadable, file + ": cannot read: " + std::strerror(errno));
+      } else {
+        ::close(fd);
+      }
+      if (!manifest_sized) c.bytes += fs::file_size(file, sec);
+    }
+  }
+  c.resumable = c.resumable && c.status == kComplete;
+  return c;
+}
+
 namespace {
 
-// Every entry of `run_dir` named like a checkpoint, whatever it is (a file or a broken link
-// named checkpoint-N is a problem to report, not something to skip), by step.
-// InvalidArgument when `run_dir` holds nothing a Lockstep or HF run leaves.
-Status ListRunCheckpoints(const std::string& run_dir, std::vector<CheckpointDir>* dirs) {
+// The run's checkpoints, each audited; InvalidArgument when `run_dir` holds nothing a run leaves.
+Status AuditCheckpoints(const std::string& run_dir, AuditReport* report) {
+  std::vector<RunCheckpoint> listed;
+  LOCKSTEP_RETURN_IF_ERROR(ListRunCheckpoints(run_dir, &listed));
+  bool run_like = false;  // anything a run leaves at its top level
   std::error_code ec;
-  bool run_like = false;  // anything a Lockstep or HF run leaves at its top level
   for (const auto& e : fs::directory_iterator(run_dir, ec)) {
     const std::string name = e.path().filename().string();
-    int64_t step;
-    if (ParseCheckpointDirName(name, &step)) dirs->push_back({step, e.path().string()});
     run_like |= IsKnownRunFile(name) || IsCheckpointLeftover(name) || name.rfind(kHfStagingPrefix, 0) == 0;
   }
-  if (ec) return Status::IOError(run_dir + ": cannot list: " + ec.message());
-  if (dirs->empty() && !run_like) {
+  if (listed.empty() && !run_like) {
     return Status::InvalidArgument(run_dir + ": not a run directory (no checkpoint-N, no " + kStepLogFile + ", no " +
                                    kTrainerStateFile +
-                                   "); pass a run directory, a checkpoint directory, "
-                                   "or a .h5/.safetensors/.pt file");
+                                   ", no accelerate checkpoints/, no Lightning .ckpt); pass a run directory, a "
+                                   "checkpoint directory, or a .h5/.safetensors/.pt/.ckpt file");
   }
-  std::sort(dirs->begin(), dirs->end(), [](const CheckpointDir& a, const CheckpointDir& b) { return a.step < b.step; });
+  for (const auto& l : listed) {
+    // A checkpoint this user may not even list is unreadable input, not a finding.
+    std::error_code lec;
+    if (IsDirectory(l.path)) fs::directory_iterator(l.path, lec);
+    if (lec) return Status::IOError(l.path + ": cannot list: " + lec.message());
+    CheckpointAudit c = AuditCheckpoint(l.path, /*in_run=*/true);
+    c.name = l.name;
+    if (c.step < 0) c.step = l.step;
+    report->checkpoints.push_back(std::move(c));
+  }
   return Status::Ok();
 }
 
-// --verify over the checkpoints the cheap pass found complete; progress runs over the
-// whole run, as the cheap pass gave every checkpoint's size.
-void VerifyCheckpoints(const std::string& run_dir, const AuditOptions& options, AuditReport* report) {
-  uint64_t total = 0, done = 0;
-  for (const auto& c : report->checkpoints) total += c.status == "complete" ? c.bytes : 0;
-  for (auto& c : report->checkpoints) {
-    if (c.status != "complete") continue;
-    ByteProgress progress;
-    if (options.progress) progress = [&](uint64_t bytes) { options.progress(done += bytes, total, c.name); };
-    VerifyCheckpoint(run_dir + "/" + c.name, progress, &c);
+// Every save of a run writes the same files: one that every other checkpoint of the run
+// holds (there being at least one other) is missing from the one that lacks it. The
+// checkpoint-N directories are one group whatever their layout seems (a save cut short, PEFT's
+// README.md alone, is the run's save all the same); other names, one group per layout.
+void AuditSiblings(const std::string& run_dir, AuditReport* report) {
+  std::map<std::string, std::vector<size_t>> by_layout;
+  for (size_t i = 0; i < report->checkpoints.size(); ++i) {
+    const auto& c = report->checkpoints[i];
+    int64_t step;
+    if (!IsDirectory(run_dir + "/" + c.name)) continue;
+    by_layout[ParseCheckpointDirName(c.name, &step) ? "checkpoint-N" : c.layout].push_back(i);
+  }
+  for (const auto& [layout, members] : by_layout) {
+    if (members.size() < 2) continue;
+    std::vector<std::set<std::string>> shapes;
+    for (size_t i : members) shapes.push_back(CheckpointFileSet(run_dir + "/" + report->checkpoints[i].name));
+    for (size_t k = 0; k < members.size(); ++k) {
+      CheckpointAudit& c = report->checkpoints[members[k]];
+      std::map<std::string, std::string> everywhere;  // file -> a checkpoint that holds it
+      for (size_t j = 0; j < members.size(); ++j) {
+        if (j == k) continue;
+        for (const auto& f : shapes[j]) {
+          const bool in_all = std::all_of(shapes.begin(), shapes.end(), [&](const std::set<std::string>& s) {
+            return &s == &shapes[k] || s.count(f);
+          });
+          if (in_all && !shapes[k].count(f)) everywhere.emplace(f, report->checkpoints[members[j]].name);
+        }
+      }
+      for (const auto& [file, holder] : everywhere) {
+        std::string shown = file;
+        const std::string tag = "global_step*";
+        if (const size_t at = shown.find(tag); at != std::string::npos) {
+          shown.replace(at, tag.size(), "global_step" + std::to_string(c.step));
+        }
+        Fail(&c, kIncomplete,
+             run_dir + "/" + c.name + "/" + shown + ": missing (every other checkpoint of the run holds it, " + holder +
+                 " among them)");
+        c.resumable = false;
+      }
+    }
   }
 }
 
-// The latest resumable checkpoint, and the final model an HF output directory holds at its
-// top after trainer.save_model(). Returns the complete checkpoints' steps.
-std::vector<int64_t> FindResumable(const std::string& run_dir, AuditReport* report) {
-  std::vector<int64_t> complete;
-  for (const auto& c : report->checkpoints) {
-    if (c.status != "complete") continue;
-    complete.push_back(c.step);
-    if (c.resumable) report->latest_resumable = c.name;
+// --verify over the checkpoints the cheap pass found whole; progress runs over the whole
+// run, as the cheap pass gave every checkpoint's size.
+void VerifyCheckpoints(const std::string& run_dir, const AuditOptions& options, AuditReport* report) {
+  uint64_t total = 0, done = 0;
+  const auto whole = [](const CheckpointAudit& c) { return c.status == kComplete || c.status == kNotChecked; };
+  for (const auto& c : report->checkpoints) total += whole(c) ? c.bytes : 0;
+  for (auto& c : report->checkpoints) {
+    if (!whole(c)) continue;
+    ByteProgress progress;
+    if (options.progress) progress = [&](uint64_t bytes) { options.progress(done += bytes, total, c.name); };
+    VerifyCheckpoint(run_dir + "/" + c.name, progress, &c);
+    c.resumable = c.resumable && c.status == kComplete;
   }
+}
+
+// The files of the run outside its checkpoints (the step log, results, the final model):
+// each read whole and checked by the checksum its format carries.
+void VerifyRunFiles(const std::string& run_dir, const StepLogContents* log, AuditReport* report) {
+  std::vector<std::string> inside;
+  for (const auto& c : report->checkpoints) inside.push_back(c.name);
+  for (const auto& rel : FilesBelow(run_dir)) {
+    const bool in_checkpoint = std::any_of(inside.begin(), inside.end(), [&](const std::string& name) {
+      return rel == name || rel.rfind(name + "/", 0) == 0;
+    });
+    if (in_checkpoint || IsCheckpointLeftover(rel.substr(0, rel.find('/')))) continue;
+    if (rel == kStepLogFile && log != nullptr) {  // read whole by the audit: zstd checked every frame's checksum
+      (log->frames_checksummed && !log->truncated_tail ? report->verification.verified
+                                                       : report->verification.unverifiable)
+          .push_back(rel);
+      continue;
+    }
+    CheckpointAudit one;
+    one.name = rel;
+    one.status = kComplete;
+    VerifyCheckpoint(run_dir + "/" + rel, {}, &one);
+    for (const auto& p : one.problems) report->problems.push_back(p);
+    for (const auto& v : one.verification.verified) report->verification.verified.push_back(v);
+    for (const auto& v : one.verification.unverifiable) report->verification.unverifiable.push_back(v);
+  }
+}
+
+// The model files the Trainer's save_model() wrote at the top of an HF output_dir, beside the
+// checkpoints: read as their format says, and each model file the newest checkpoint holds
+// (the same save_model wrote both) present.
+void AuditFinalModel(const std::string& run_dir, AuditReport* report) {
+  if (CheckpointLayout(run_dir) == layout::kLockstep) return;
   const std::string final_weights = ModelWeightsFile(run_dir);
-  if (!final_weights.empty() && CheckpointLayout(run_dir) != "lockstep") {
-    CheckpointAudit top;
-    top.status = "complete";
+  static const char* const kModelFiles[] = {hf::kConfigFile, hf::kGenerationConfigFile, hf::kAdapterConfigFile,
+                                            "README.md", hf::kTrainingArgsFile};
+  const bool saved_model = !final_weights.empty() || Exists(run_dir + "/" + hf::kConfigFile) ||
+                           Exists(run_dir + "/" + hf::kAdapterConfigFile);
+  if (!saved_model) return;
+  const CheckpointAudit* newest = nullptr;
+  for (const auto& c : report->checkpoints) {
+    if (c.layout == layout::kHf) newest = &c;
+  }
+  CheckpointAudit top;
+  top.status = kComplete;
+  if (final_weights.empty()) {
+    const std::string expected = newest != nullptr ? ModelWeightsFile(run_dir + "/" + newest->name) : "";
+    Fail(&top, kIncomplete,
+         run_dir + "/" + (expected.empty() ? std::string(hf::kSafetensorsFile) : expected) +
+             ": missing (the final model's other files are there, and save_model() writes its weights with them)");
+  } else {
     AuditWeights(run_dir, final_weights, &top);
-    report->findings["final_model"] = {{"file", final_weights}, {"tensors", top.tensors}, {"status", top.status}};
-    for (const auto& p : top.problems) report->problems.push_back(p);
   }
-  if (report->latest_resumable.empty()) {
-    report->problems.push_back(run_dir + (complete.empty() ? ": no resumable checkpoint"
-                                                           : ": no checkpoint a resume continues exactly (the complete "
-                                                             "ones hold weights only: save_only_model)"));
+  if (newest != nullptr) {
+    const std::string from = run_dir + "/" + newest->name;
+    for (const char* f : kModelFiles) {
+      if (Exists(from + "/" + f) && !Exists(run_dir + "/" + f)) {
+        Fail(&top, kIncomplete,
+             run_dir + "/" + f + ": missing (save_model() writes it with the final model, as it did in " +
+                 newest->name + ")");
+      }
+    }
   }
-  return complete;
+  for (const char* f : {hf::kTrainingArgsFile}) {
+    if (Exists(run_dir + "/" + f)) AuditTorchArchive(run_dir + "/" + f, &top);
+  }
+  report->findings["final_model"] = {
+      {"file", final_weights.empty() ? json() : json(final_weights)}, {"tensors", top.tensors}, {"status", top.status}};
+  for (const auto& p : top.problems) report->problems.push_back(p);
+}
+
+// The results a finished Lockstep run writes together at its end (trainer/trainer.cc,
+// Finish): train_results.json, eval_results.json when it evaluated, all_results.json (the
+// two merged) and trainer_state.json. Any of them there means all of them should be.
+void AuditLockstepResults(const std::string& run_dir, AuditReport* report) {
+  if (std::none_of(report->checkpoints.begin(), report->checkpoints.end(),
+                   [](const CheckpointAudit& c) { return c.layout == layout::kLockstep; })) {
+    return;
+  }
+  const std::vector<const char*> always = {kTrainResultsFile, kAllResultsFile, kTrainerStateFile};
+  std::string present;
+  for (const char* f : {kTrainResultsFile, kEvalResultsFile, kAllResultsFile, kTrainerStateFile}) {
+    if (Exists(run_dir + "/" + f)) present = f;
+  }
+  if (present.empty()) return;  // a run that has not finished
+  std::vector<const char*> expected = always;
+  json all;
+  if (ReadJsonFile(run_dir + "/" + kAllResultsFile, &all).ok() && all.is_object()) {
+    for (const auto& [k, v] : all.items()) {
+      if (k.rfind("eval_", 0) == 0) {
+        expected.push_back(kEvalResultsFile);
+        break;
+      }
+    }
+  }
+  for (const char* f : expected) {
+    const std::string path = run_dir + "/" + f;
+    if (!Exists(path)) {
+      report->problems.push_back(path +
+                                 ": missing (the trainer writes its results files together when the run ends, "
+                                 "and " +
+                                 present + " is here)");
+      continue;
+    }
+    json j;
+    const Status st = ReadJsonFile(path, &j);
+    if (!st.ok()) report->problems.push_back(st.message());
+  }
+}
+
+// The latest checkpoint a resume continues exactly. None is a problem only where the run's
+// checkpoints are of layouts Lockstep checks and none of them is whole; weights-only saves
+// and a script's own format are said so as notes.
+void FindResumable(const std::string& run_dir, AuditReport* report) {
+  bool checkable = false, own = false, weights_only = false;
+  for (const auto& c : report->checkpoints) {
+    if (c.resumable) report->latest_resumable = c.name;
+    own |= c.layout == layout::kOwn;
+    checkable |= c.layout != layout::kOwn;
+    weights_only |= c.status == kComplete && !c.resumable;
+  }
+  if (!report->latest_resumable.empty()) return;
+  if (checkable && !weights_only) {
+    report->problems.push_back(run_dir + ": no resumable checkpoint");
+  } else if (weights_only) {
+    report->notes.push_back(run_dir +
+                            ": no checkpoint a resume continues exactly: the complete ones hold weights only "
+                            "(save_only_model, save_weights_only)");
+  } else if (own) {
+    report->notes.push_back(run_dir +
+                            ": its checkpoints are in the script's own format: Lockstep cannot tell which "
+                            "a resume continues exactly");
+  }
 }
 
 // Staging and delete leftovers of saves that never finished, and entries no run writes.
 void AuditLeftovers(const std::string& run_dir, AuditReport* report) {
+  std::set<std::string> tops;  // the first component of every checkpoint's name
+  for (const auto& c : report->checkpoints) tops.insert(c.name.substr(0, c.name.find('/')));
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(run_dir, ec)) {
     const std::string name = e.path().filename().string();
-    int64_t step;
-    if (ParseCheckpointDirName(name, &step)) continue;
+    if (tops.count(name)) continue;
     if (name.rfind(kStagingPrefix, 0) == 0) {
       report->problems.push_back(e.path().string() + ": leftover staging directory of a save that never committed");
     } else if (name.rfind(kDeletingPrefix, 0) == 0) {
@@ -153,7 +370,7 @@ void AuditLeftovers(const std::string& run_dir, AuditReport* report) {
                                  ": leftover staging directory of a Hugging Face save "
                                  "that was never renamed to checkpoint-N");
     } else if (!IsKnownRunFile(name)) {
-      report->notes.push_back(e.path().string() + ": stray entry, not part of a run");
+      report->notes.push_back(e.path().string() + ": not part of any layout Lockstep knows (listed, not checked)");
     }
   }
 }
@@ -164,10 +381,10 @@ void AuditLeftovers(const std::string& run_dir, AuditReport* report) {
 int64_t FindBestStep(const std::string& run_dir, AuditReport* report) {
   json state;
   std::string origin = run_dir + "/" + kTrainerStateFile;
-  if (!fs::exists(origin) && !report->latest_resumable.empty()) {
+  if (!Exists(origin) && !report->latest_resumable.empty()) {
     origin = run_dir + "/" + report->latest_resumable + "/" + kTrainerStateFile;
   }
-  if (fs::exists(origin)) {
+  if (Exists(origin)) {
     Status st = ReadJsonFile(origin, &state);
     if (st.ok() && !state.is_object()) st = Status::Corruption(origin + ": not a JSON object");
     if (!st.ok()) report->problems.push_back(st.message());
@@ -183,7 +400,7 @@ int64_t FindBestStep(const std::string& run_dir, AuditReport* report) {
   const std::string name = fs::path(recorded).filename().string();
   int64_t step = kNoBestStep;
   const bool names_checkpoint = ParseCheckpointDirName(name, &step);
-  const bool exists = names_checkpoint && fs::is_directory(run_dir + "/" + name);
+  const bool exists = names_checkpoint && IsDirectory(run_dir + "/" + name);
   report->findings["best_model_checkpoint"] = {{"recorded", best}, {"in_this_run", name}, {"exists", exists}};
   if (!names_checkpoint) {
     report->problems.push_back(origin + ": best_model_checkpoint '" + best.get<std::string>() +
@@ -196,16 +413,22 @@ int64_t FindBestStep(const std::string& run_dir, AuditReport* report) {
 }
 
 // Rotation: save_total_limit (Lockstep's training_args.json, or HF's training_args.bin read
-// as data) holds over the complete checkpoints, the best protected.
-void AuditRotation(const std::string& run_dir, const std::vector<int64_t>& complete, int64_t best_step,
-                   AuditReport* report) {
+// as data) holds over the complete checkpoint-N directories, the best protected.
+void AuditRotation(const std::string& run_dir, int64_t best_step, AuditReport* report) {
+  std::vector<int64_t> complete;
+  std::string newest;
+  for (const auto& c : report->checkpoints) {
+    int64_t step;
+    if (!ParseCheckpointDirName(c.name, &step)) continue;
+    if (c.status == kComplete) complete.push_back(step);
+    newest = run_dir + "/" + c.name;
+  }
   std::optional<int64_t> limit;
-  const std::string newest = report->checkpoints.empty() ? "" : run_dir + "/" + report->checkpoints.back().name;
   json args;
   if (!newest.empty() && ReadJsonFile(newest + "/training_args.json", &args).ok() && args.is_object() &&
       args.value("save_total_limit", json()).is_number_integer()) {
     limit = args["save_total_limit"].get<int64_t>();
-  } else if (!newest.empty() && fs::exists(newest + "/" + hf::kTrainingArgsFile)) {
+  } else if (!newest.empty() && Exists(newest + "/" + hf::kTrainingArgsFile)) {
     limit = HfSaveTotalLimit(newest);
   }
   json rotation = {{"kept", complete}, {"best_step", best_step == kNoBestStep ? json() : json(best_step)}};
@@ -221,27 +444,47 @@ void AuditRotation(const std::string& run_dir, const std::vector<int64_t>& compl
   report->findings["rotation"] = rotation;
 }
 
-// The step log (Lockstep runs) covers every checkpoint, and which samples each epoch saw.
-void AuditStepLog(const std::string& run_dir, const StepLogContents* already_read, AuditReport* report) {
+// A resume the step log records as made with --fault-inject: a deliberately broken resume,
+// for testing Lockstep, never the run it claims to continue.
+void AuditFaultInjection(const std::string& log_path, const StepLogContents& log, AuditReport* report) {
+  for (const auto& e : log.events) {
+    const json injected = e.record.value("fault_injected", json());
+    if (injected.is_null() || injected == false || injected == "") continue;
+    const json after = e.record.value("after_step", json());
+    report->problems.push_back(log_path + ": the resume after step " + (after.is_number() ? DumpJson(after) : "?") +
+                               " was made with --fault-inject " +
+                               (injected.is_string() ? injected.get<std::string>() : DumpJson(injected)) +
+                               " (a deliberately broken resume, for testing): the run after it is not this run");
+  }
+}
+
+// The step log covers every checkpoint of the run (of any layout, a script's own included),
+// and which samples each epoch saw. Returns the log (`already_read`, or read into
+// `*read_here`), or null when there is none or it does not read.
+const StepLogContents* AuditStepLog(const std::string& run_dir, const StepLogContents* already_read,
+                                    StepLogContents* read_here, AuditReport* report) {
   const std::string log_path = run_dir + "/" + kStepLogFile;
-  if (!fs::exists(log_path)) {
+  if (!Exists(log_path)) {
     if (std::any_of(report->checkpoints.begin(), report->checkpoints.end(),
-                    [](const CheckpointAudit& c) { return c.layout == "lockstep"; })) {
+                    [](const CheckpointAudit& c) { return c.layout == layout::kLockstep; })) {
       report->problems.push_back(log_path + ": missing, so no checkpoint's steps are recorded");
     }
-    return;
+    return nullptr;
   }
-  StepLogContents read_here;
   if (already_read == nullptr) {
-    const Status st = ReadStepLog(log_path, &read_here);
-    if (!st.ok()) return report->problems.push_back(st.message());
+    const Status st = ReadStepLog(log_path, read_here);
+    if (!st.ok()) {
+      report->problems.push_back(st.message());
+      return nullptr;
+    }
   }
-  const StepLogContents& log = already_read != nullptr ? *already_read : read_here;
+  const StepLogContents& log = already_read != nullptr ? *already_read : *read_here;
   std::set<int64_t> steps;
   for (const auto& r : log.records) steps.insert(r.value("step", int64_t{-1}));
+  const int64_t logged_from = log.header.value("resumed_from_step", int64_t{0});
   json uncovered = json::array();
   for (const auto& c : report->checkpoints) {
-    if (c.layout == "lockstep" && !steps.count(c.step)) {
+    if (c.step > logged_from && !steps.count(c.step)) {
       uncovered.push_back(c.step);
       report->problems.push_back(log_path + ": no record of step " + std::to_string(c.step) + " (" + c.name + ")");
     }
@@ -252,95 +495,60 @@ void AuditStepLog(const std::string& run_dir, const StepLogContents* already_rea
                                   {"truncated_tail", log.truncated_tail},
                                   {"uncovered_checkpoints", uncovered}};
   if (log.truncated_tail) report->notes.push_back(log_path + ": " + log.tail_problem + " (a killed writer)");
+  AuditFaultInjection(log_path, log, report);
   const CoverageReport coverage = ComputeCoverage(log, log_path);
   report->findings["coverage"] = CoverageJson(coverage);
   for (const auto& p : coverage.problems) report->problems.push_back(log_path + ": " + p);
   for (const auto& n : coverage.notes) report->notes.push_back(log_path + ": " + n);
+  return &log;
+}
+
+json VerificationJson(const FileVerification& v) {
+  return {{"verified", v.verified}, {"unverifiable", v.unverifiable}};
 }
 
 }  // namespace
-
-CheckpointAudit AuditCheckpoint(const std::string& dir) {
-  CheckpointAudit c;
-  int64_t step = -1;
-  c.step = ParseCheckpointDirName(fs::path(dir).filename().string(), &step) ? step : -1;
-  c.name = fs::path(dir).filename().string();
-  c.status = "complete";
-  std::error_code sec;
-  const auto st = fs::status(dir, sec);
-  if (sec || !fs::is_directory(st)) {
-    c.layout = "unknown";
-    Fail(&c, "corrupt", dir + ": cannot be read as a directory" + (sec ? " (" + sec.message() + ")" : ""));
-  } else {
-    c.layout = CheckpointLayout(dir);
-    if (c.layout == "lockstep")
-      AuditLockstep(dir, &c);
-    else if (c.layout == "hf")
-      AuditHf(dir, &c);
-    else if (c.layout == "dcp")
-      AuditDcp(dir, &c);
-    else {
-      c.layout = "unknown";
-      Fail(&c, "incomplete", dir + ": holds no Lockstep or Hugging Face checkpoint files");
-    }
-  }
-  // The cheap checks read headers and sizes only: a file this user may not read is found
-  // here, never taken for healthy.
-  std::error_code rec;
-  for (const auto& e : fs::directory_iterator(dir, rec)) {
-    if (!e.is_regular_file(rec)) continue;
-    const int fd = ::open(e.path().c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      Fail(&c, "unreadable", e.path().string() + ": cannot read: " + std::strerror(errno));
-    } else {
-      ::close(fd);
-    }
-  }
-  // A checkpoint whose layout gave no size (no manifest): what its files hold, as found.
-  if (c.bytes == 0) {
-    std::error_code fec;
-    for (const auto& e : fs::directory_iterator(dir, fec)) {
-      if (e.is_regular_file(fec)) c.bytes += e.file_size(fec);
-    }
-  }
-  return c;
-}
 
 Status AuditRun(const std::string& run_dir, const AuditOptions& options, AuditReport* report) {
   *report = AuditReport();
   report->run_dir = run_dir;
   std::error_code ec;
   if (!fs::is_directory(run_dir, ec)) return Status::NotFound(run_dir + ": not a directory");
-  std::vector<CheckpointDir> dirs;
-  LOCKSTEP_RETURN_IF_ERROR(ListRunCheckpoints(run_dir, &dirs));
-  for (const auto& d : dirs) report->checkpoints.push_back(AuditCheckpoint(d.path));  // 1. every checkpoint
+  LOCKSTEP_RETURN_IF_ERROR(AuditCheckpoints(run_dir, report));  // 1. every checkpoint, by its layout
+  AuditSiblings(run_dir, report);                               // 2. the files every save writes
   if (options.verify) VerifyCheckpoints(run_dir, options, report);
-  const std::vector<int64_t> complete = FindResumable(run_dir, report);
-  AuditLeftovers(run_dir, report);                                          // 2. leftovers and strays
-  AuditRotation(run_dir, complete, FindBestStep(run_dir, report), report);  // 3. best checkpoint, rotation
-  AuditStepLog(run_dir, options.step_log, report);                          // 4. the step log
+  FindResumable(run_dir, report);
+  AuditFinalModel(run_dir, report);  // 3. the final model or results at the top
+  AuditLockstepResults(run_dir, report);
+  AuditLeftovers(run_dir, report);                                // 4. leftovers and strays
+  AuditRotation(run_dir, FindBestStep(run_dir, report), report);  // 5. best checkpoint, rotation
+  StepLogContents read_here;
+  const StepLogContents* log = AuditStepLog(run_dir, options.step_log, &read_here, report);  // 6. the step log
+  if (options.verify) {
+    report->verified = true;
+    VerifyRunFiles(run_dir, log, report);
+  }
   return Status::Ok();
 }
 
 json AuditReportJson(const AuditReport& r) {
   json checkpoints = json::array();
   for (const auto& c : r.checkpoints) {
-    checkpoints.push_back({{"step", c.step},
-                           {"name", c.name},
-                           {"layout", c.layout},
-                           {"status", c.status},
-                           {"bytes", c.bytes},
-                           {"resumable", c.resumable},
-                           {"problems", c.problems},
-                           {"notes", c.notes}});
+    json j = {{"step", c.step},     {"name", c.name},         {"layout", c.layout},
+              {"status", c.status}, {"bytes", c.bytes},       {"resumable", c.resumable},
+              {"ranks", c.ranks},   {"problems", c.problems}, {"notes", c.notes}};
+    if (r.verified) j["verification"] = VerificationJson(c.verification);
+    checkpoints.push_back(j);
   }
-  return {{"run_dir", r.run_dir},
-          {"healthy", r.healthy()},
-          {"checkpoints", checkpoints},
-          {"latest_resumable", r.latest_resumable.empty() ? json() : json(r.latest_resumable)},
-          {"problems", r.problems},
-          {"notes", r.notes},
-          {"findings", r.findings}};
+  json out = {{"run_dir", r.run_dir},
+              {"healthy", r.healthy()},
+              {"checkpoints", checkpoints},
+              {"latest_resumable", r.latest_resumable.empty() ? json() : json(r.latest_resumable)},
+              {"problems", r.problems},
+              {"notes", r.notes},
+              {"findings", r.findings}};
+  if (r.verified) out["verification"] = VerificationJson(r.verification);
+  return out;
 }
 
 }  // namespace lockstep

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "formats/checksum.h"
 #include "formats/status.h"
 #include "formats/step_log.h"
 
@@ -29,33 +30,59 @@ struct AuditOptions {
   const StepLogContents* step_log = nullptr;
 };
 
+// What --verify read of a set of files, each path relative to the audited directory.
+struct FileVerification {
+  // Every byte covered by a checksum the format carries, recomputed and matched: a Lockstep
+  // manifest's XXH3-128, a zip archive's CRC-32 per entry (torch.save files, DCP chunks),
+  // zstd's frame checksums (the step log).
+  std::vector<std::string> verified;
+  // Read whole, but the format carries no checksum (safetensors, JSON, a DCP .metadata): a
+  // changed byte in them cannot be seen.
+  std::vector<std::string> unverifiable;
+  bool empty() const { return verified.empty() && unverifiable.empty(); }
+};
+
 struct CheckpointAudit {
-  int64_t step = 0;
-  std::string name;    // "checkpoint-200"
-  std::string layout;  // "lockstep", "hf" (foreign: audited by HF's rules), or "unknown"
-  std::string status;  // "complete", "incomplete", "unreadable" (this user may not read a file) or "corrupt"
+  int64_t step = 0;    // -1 where nothing gives it (accelerate's checkpoint_<i>)
+  std::string name;    // relative to the run: "checkpoint-200", "checkpoints/checkpoint_0", "....ckpt"
+  std::string layout;  // formats/checkpoint_layout.h's layout:: names
+  // "complete", "not checked" (a script's own format: present, but Lockstep cannot tell
+  // what it should hold), "incomplete", "unreadable" (this user may not read a file) or "corrupt"
+  std::string status;
   std::vector<std::string> problems;  // "path: reason"
   std::vector<std::string> notes;     // facts that are not problems ("saved with save_only_model")
-  // False for a complete checkpoint a resume could not continue exactly (weights only).
+  // True for a complete checkpoint a resume continues exactly: false for weights only, for
+  // a format Lockstep cannot check, and for anything not complete.
   bool resumable = true;
   int64_t tensors = 0;  // model tensors its weights files hold (HF layouts)
+  int64_t ranks = 0;    // the processes that saved it, as its files say; 0 when they do not
   uint64_t bytes = 0;
+  FileVerification verification;  // with --verify
 };
 
 struct AuditReport {
   std::string run_dir;
-  std::vector<CheckpointAudit> checkpoints;  // by step
+  std::vector<CheckpointAudit> checkpoints;  // in save order
   std::string latest_resumable;              // "" when none
   std::vector<std::string> problems;         // run-level, "path: reason"
   std::vector<std::string> notes;            // facts that are not problems
   nlohmann::json findings;                   // best checkpoint, rotation, step log
+  bool verified = false;                     // --verify ran
+  FileVerification verification;             // --verify: the files outside the checkpoints
   bool healthy() const;                      // no problem anywhere
 };
 
-// Audits one checkpoint directory by its layout's rules, the cheap checks (no --verify):
-// its status, problems and notes, and whether a resume from it continues the run exactly.
+// Audits one checkpoint, a directory or a file (a Lightning .ckpt, a torch.save file), by
+// its layout's rules, the cheap checks (no --verify): its status, problems and notes, and
+// whether a resume from it continues the run exactly. `in_run` says a run holds it (a
+// checkpoint-N directory of no known layout is then the run's own format, not a problem).
 // Never fails: what cannot be read is a problem in the result.
-CheckpointAudit AuditCheckpoint(const std::string& dir);
+CheckpointAudit AuditCheckpoint(const std::string& path, bool in_run = false);
+
+// --verify of a checkpoint the cheap checks found whole (status complete or not checked):
+// every byte read, each file against the checksum its format carries, into c->verification;
+// what does not match is a problem. `progress` hears of the bytes read.
+void VerifyCheckpoint(const std::string& path, const ByteProgress& progress, CheckpointAudit* c);
 
 // Audits `run_dir`. An unreadable directory, or one holding nothing a run leaves (no
 // checkpoint-N, step log, results or HF files: InvalidArgument), is an error; damage inside

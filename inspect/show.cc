@@ -293,7 +293,7 @@ void ShowLockstepCheckpoint(Context* ctx, const std::string& dir) {
 
 void ShowHfCheckpoint(Context* ctx, const std::string& dir) {
   ShowTrainerState(ctx, dir + "/trainer_state.json");
-  if (fs::exists(dir + "/training_args.bin")) {
+  if (Exists(dir + "/training_args.bin")) {
     TorchArchive archive;
     (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, dir + "/training_args.bin", &archive));
     (*ctx->report)["training_args"] = PickledScalars(archive);  // read from the pickle's data, not by running it
@@ -303,7 +303,7 @@ void ShowHfCheckpoint(Context* ctx, const std::string& dir) {
                                 "Hugging Face saves no sampler state: a resume re-derives the data "
                                 "position from global_step and skips batches to reach it"}};
   std::map<std::string, std::string> weight_map;
-  if (fs::exists(dir + "/model.safetensors.index.json")) {
+  if (Exists(dir + "/model.safetensors.index.json")) {
     Status st = ReadSafetensorsIndex(dir + "/model.safetensors.index.json", &weight_map);
     if (!st.ok()) ctx->Problem(st);
     std::set<std::string> shards;
@@ -318,7 +318,7 @@ void ShowHfCheckpoint(Context* ctx, const std::string& dir) {
   } else if (!weights.empty() && IsDcpDirectory(dir + "/" + weights)) {
     ShowDcp(ctx, dir + "/" + weights, weights);  // FSDP's sharded model
   }
-  if (fs::exists(dir + "/optimizer.pt")) ShowHfOptimizer(ctx, dir + "/optimizer.pt");
+  if (Exists(dir + "/optimizer.pt")) ShowHfOptimizer(ctx, dir + "/optimizer.pt");
   // DeepSpeed's shards (global_stepN/): every rank's model and optimizer state, by file.
   std::error_code ec;
   std::vector<std::string> shards;
@@ -336,7 +336,7 @@ void ShowHfCheckpoint(Context* ctx, const std::string& dir) {
                      fs::path(shard).parent_path().filename().string() + "/" + fs::path(shard).filename().string());
   }
   for (const char* pickle : {hf::kSchedulerFile, hf::kScalerFile}) {
-    if (!fs::exists(dir + "/" + pickle)) continue;
+    if (!Exists(dir + "/" + pickle)) continue;
     TorchArchive archive;
     (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, dir + "/" + pickle, &archive));
   }
@@ -361,26 +361,27 @@ Status ShowPath(const std::string& path, const ShowOptions& options, json* repor
     const std::string layout = CheckpointLayout(path);
     if (layout.empty()) return Status::InvalidArgument(path + ": not a checkpoint (no Lockstep or Hugging Face files)");
     (*report)["kind"] = layout + " checkpoint";
-    if (layout == "lockstep")
+    if (layout == layout::kLockstep)
       ShowLockstepCheckpoint(&ctx, path);
-    else if (layout == "dcp")
+    else if (layout == layout::kDcp)
       ShowDcp(&ctx, path, "");
     else
-      ShowHfCheckpoint(&ctx, path);
+      ShowHfCheckpoint(&ctx, path);  // the Trainer's files, and accelerate's of the same names
   } else if (HasSuffix(name, ".h5")) {
     (*report)["kind"] = "lockstep tensor file";
     ShowTensorFileH5(&ctx, path, name, /*trusted=*/false);
   } else if (HasSuffix(name, ".safetensors")) {
     (*report)["kind"] = "safetensors file";
     ShowSafetensors(&ctx, path, name);
-  } else if (HasSuffix(name, ".pt") || HasSuffix(name, ".pth") || HasSuffix(name, ".bin")) {
+  } else if (IsTorchArchiveName(name) || LooksLikeZip(path)) {
     (*report)["kind"] = "torch archive (pickle, not executed)";
     TorchArchive archive;
     (*report)["pickles"].push_back(ScanTorchArchive(&ctx, path, &archive));
     ShowTorchTensors(&ctx, archive, name);
     (*report)["pickled_values"] = archive.values;
   } else {
-    return Status::InvalidArgument(path + ": not a checkpoint directory or a .h5/.safetensors/.pt/.pth/.bin file");
+    return Status::InvalidArgument(path +
+                                   ": not a checkpoint directory or a .h5/.safetensors/.pt/.pth/.bin/.ckpt file");
   }
   // A single file that cannot be read is unreadable input, not a finding about a run.
   if (!fs::is_directory(status) && !(*report)["problems"].empty()) {

@@ -24,6 +24,14 @@ start=$(date +%s)
 python=$(command -v python3)
 echo "python-env: downloading what $wheels lacks of $lock"
 "$python" -m pip download --quiet --disable-pip-version-check -r "$lock" -d "$wheels"
+# A package PyPI has only as source (deepspeed) is built into a wheel once, beside the others.
+for sdist in "$wheels"/*.tar.gz; do
+  [ -e "$sdist" ] || continue
+  name=$(basename "$sdist" .tar.gz)
+  ls "$wheels/${name}"-*.whl >/dev/null 2>&1 ||
+    "$python" -m pip wheel --quiet --disable-pip-version-check --no-deps --no-index --find-links "$wheels" \
+      -w "$wheels" "$sdist"
+done
 rm -rf .venv
 "$python" -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check --no-index --find-links "$wheels" -r "$lock"

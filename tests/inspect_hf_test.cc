@@ -248,7 +248,8 @@ TEST(HfAudit, PerRankRngFilesStagingLeftoversAndOldTrainerState) {
   AuditReport r = Audit(run);
   EXPECT_EQ(Find(r, 16).status, "incomplete");
   ASSERT_FALSE(Find(r, 16).problems.empty());
-  EXPECT_NE(Find(r, 16).problems[0].find("rng_state_1.pth: missing, though rank 2 saved"), std::string::npos)
+  EXPECT_NE(Find(r, 16).problems[0].find("rng_state_1.pth: missing (rank 1 of the job's 3 saves it; rng_state_2.pth"),
+            std::string::npos)
       << Find(r, 16).problems[0];
   bool staging = false;
   for (const auto& p : r.problems) staging |= p.find("tmp-checkpoint-19: leftover staging") != std::string::npos;

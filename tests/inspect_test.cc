@@ -186,4 +186,16 @@ TEST(LockstepShow, TruncatedTensorFileIsAProblemNamingIt) {
   EXPECT_NE(r["problems"][0].get<std::string>().find("model.h5"), std::string::npos) << r["problems"];
 }
 
+// Issue 33, finding 9: a resume made with --fault-inject (a deliberately broken resume, for
+// testing) is a problem, not a healthy run.
+TEST(LockstepAudit, AResumeMadeWithAnInjectedFaultIsAProblem) {
+  test::ScratchDir dir;
+  const std::string run = Train(dir.Join("run"), "--stop-after-step 8");
+  Train(run, "--resume --fault-inject rng");
+  const AuditReport r = Audit(run);
+  EXPECT_FALSE(r.healthy());
+  EXPECT_TRUE(Mentions(r.problems, "the resume after step 8 was made with --fault-inject rng"))
+      << AuditReportJson(r).dump(2);
+}
+
 }  // namespace lockstep

@@ -3,6 +3,7 @@
 // an output_dir after save_model() + save_state() is a run whose checkpoints are audited, a
 // PEFT adapter is the model, save_only_model checkpoints are complete but not resumable, and
 // a truncated or missing file is named.
+#include <algorithm>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -10,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "diff/tensor_diff.h"
+#include "formats/zip_archive.h"
 #include "inspect/audit.h"
 #include "inspect/show.h"
 #include "tests/inspect_helpers.h"
@@ -92,7 +94,9 @@ TEST(RealLayouts, SaveOnlyModelCheckpointsAreCompleteButNotResumable) {
   EXPECT_FALSE(test::Find(r, 4).resumable);
   EXPECT_TRUE(Mentions(test::Find(r, 4).notes, "save_only_model")) << AuditReportJson(r).dump(2);
   EXPECT_EQ(r.latest_resumable, "");
-  EXPECT_TRUE(Mentions(r.problems, "no checkpoint a resume continues exactly")) << AuditReportJson(r).dump(2);
+  // A weights-only run is what save_only_model asks for: said, and healthy (issue 33).
+  EXPECT_TRUE(Mentions(r.notes, "no checkpoint a resume continues exactly")) << AuditReportJson(r).dump(2);
+  EXPECT_TRUE(r.healthy()) << AuditReportJson(r).dump(2);
 }
 
 TEST(RealLayouts, PytorchModelBinIsReadAsData) {
@@ -184,7 +188,8 @@ TEST(RealLayouts, DeepSpeedCheckpointsAreAuditedByTheirOwnRules) {
   test::ShrinkFile(ck + "/global_step4/zero_pp_rank_0_mp_rank_00_model_states.pt", 500);
   AuditReport r = test::Audit(dir.Join("deepspeed_zero3_run"));
   EXPECT_EQ(test::Find(r, 4).status, "corrupt");
-  EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "rank 1's optimizer shard is missing")) << AuditReportJson(r).dump(2);
+  EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "zero_pp_rank_1_mp_rank_00_optim_states.pt: missing (rank 1's"))
+      << AuditReportJson(r).dump(2);
   EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "zero_pp_rank_0_mp_rank_00_model_states.pt"))
       << AuditReportJson(r).dump(2);
   fs::remove(dir.Join("deepspeed_zero2_run/checkpoint-4/latest"));
@@ -242,6 +247,95 @@ TEST(RealLayouts, ADataParallelRunNeedsEveryRanksRngFile) {
   EXPECT_EQ(test::Find(r, 4).status, "incomplete");
   EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "rng_state_0.pth: missing")) << AuditReportJson(r).dump(2);
   EXPECT_EQ(r.latest_resumable, "checkpoint-2");
+}
+
+// Issue 33, finding 2: the job's size is what the checkpoint says (training_args.bin's
+// distributed_state), not the highest file present: a 2-rank run that lost rank 1's RNG
+// file everywhere was healthy.
+TEST(RealLayouts, ARunThatLostItsHighestRankEverywhereIsNamed) {
+  test::ScratchDir dir;
+  const std::string run = Unpack(dir, "ddp_run");
+  for (const char* c : {"/checkpoint-2", "/checkpoint-4"}) fs::remove(run + c + "/rng_state_1.pth");
+  const AuditReport r = test::Audit(run);
+  for (int64_t step : {2, 4}) {
+    EXPECT_EQ(test::Find(r, step).status, "incomplete");
+    EXPECT_TRUE(Mentions(test::Find(r, step).problems, "rng_state_1.pth: missing (rank 1 of the job's 2"))
+        << AuditReportJson(r).dump(2);
+    EXPECT_TRUE(Mentions(test::Find(r, step).problems, "training_args.bin says the job had 2 processes"));
+  }
+  EXPECT_FALSE(r.healthy());
+}
+
+// Issue 33, finding 1: --verify checks the CRC-32 a torch archive records for every entry
+// (one flipped byte inside a tensor of optimizer.pt was healthy), and says which files it
+// could not verify because their format carries no checksum.
+TEST(RealLayouts, VerifyChecksEveryTorchArchivesCrcAndSaysWhatHasNoChecksum) {
+  test::ScratchDir dir;
+  const std::string run = Unpack(dir, "hf_full_run");
+  auto o = Lockstep("inspect " + run + " --verify");
+  EXPECT_EQ(o.code, 0) << o.out;
+  EXPECT_NE(o.out.find("not verifiable, no checksum (read whole; a changed byte in them cannot be seen): "),
+            std::string::npos)
+      << o.out;
+  AuditReport r = test::Audit(run, /*verify=*/true);
+  const auto& v = test::Find(r, 4).verification;
+  EXPECT_NE(std::find(v.verified.begin(), v.verified.end(), "checkpoint-4/optimizer.pt"), v.verified.end());
+  EXPECT_NE(std::find(v.unverifiable.begin(), v.unverifiable.end(), "checkpoint-4/model.safetensors"),
+            v.unverifiable.end());
+  // One byte in the middle of the largest entry's data (a tensor's storage).
+  const std::string optimizer = run + "/checkpoint-4/optimizer.pt";
+  std::vector<ZipEntry> entries;
+  ASSERT_OK(ListZip(optimizer, &entries));
+  const ZipEntry& largest = *std::max_element(entries.begin(), entries.end(),
+                                              [](const ZipEntry& a, const ZipEntry& b) { return a.size < b.size; });
+  const std::string bytes = test::ReadAll(optimizer);
+  const auto le16 = [&](size_t at) {
+    return static_cast<uint8_t>(bytes[at]) | static_cast<uint8_t>(bytes[at + 1]) << 8;
+  };
+  const size_t data = largest.local_header_offset + 30 + le16(largest.local_header_offset + 26) +
+                      le16(largest.local_header_offset + 28);
+  test::FlipByte(optimizer, static_cast<int64_t>(data + largest.size / 2), 0x01);
+  r = test::Audit(run, /*verify=*/true);
+  EXPECT_EQ(test::Find(r, 4).status, "corrupt");
+  EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "optimizer.pt: entry")) << AuditReportJson(r).dump(2);
+  EXPECT_TRUE(Mentions(test::Find(r, 4).problems, "has CRC-32")) << AuditReportJson(r).dump(2);
+  o = Lockstep("inspect " + run + " --verify");
+  EXPECT_EQ(o.code, 1) << o.out;
+}
+
+// Issue 33, finding 3: a recorded loop's own checkpoints are its checkpoints: listed as a
+// format Lockstep does not know, with no problem; an empty one is named.
+TEST(RealLayouts, AScriptsOwnCheckpointsAreListedNotCalledIncomplete) {
+  test::ScratchDir dir;
+  const std::string run = dir.Join("run");
+  for (const char* c : {"/checkpoint-10", "/checkpoint-20"}) {
+    fs::create_directories(run + c);
+    fs::copy_file(std::string(LOCKSTEP_FIXTURES_DIR) + "/torch/model.pt", run + c + "/state.pt");
+  }
+  AuditReport r = test::Audit(run, /*verify=*/true);
+  EXPECT_TRUE(r.healthy()) << AuditReportJson(r).dump(2);
+  EXPECT_EQ(test::Find(r, 20).layout, "own");
+  EXPECT_EQ(test::Find(r, 20).status, "not checked");
+  EXPECT_TRUE(Mentions(r.notes, "script's own format")) << AuditReportJson(r).dump(2);
+  fs::remove(run + "/checkpoint-10/state.pt");
+  r = test::Audit(run);
+  EXPECT_TRUE(Mentions(test::Find(r, 10).problems, "checkpoint-10: holds no files")) << AuditReportJson(r).dump(2);
+}
+
+// Issue 33, finding 9: a pickle that would run code when loaded is a problem in the text
+// output too, naming the call (it was listed only under --json's globals).
+TEST(RealLayouts, APickleThatWouldRunCodeIsAProblem) {
+  test::ScratchDir dir;
+  const std::string run = Unpack(dir, "hf_full_run");
+  const std::string args = run + "/checkpoint-4/training_args.bin";
+  fs::remove(args);
+  const auto made = test::RunCommand("python3 -c \"import zipfile; z = zipfile.ZipFile('" + args +
+                                     "', 'w'); z.writestr('archive/data.pkl', b'cposix\\nsystem\\n(S\\'id\\'\\ntR.'); "
+                                     "z.close()\"");
+  ASSERT_EQ(made.code, 0) << made.out;
+  const auto o = Lockstep("inspect " + run);
+  EXPECT_EQ(o.code, 1) << o.out;
+  EXPECT_NE(o.out.find("training_args.bin: its pickle calls posix.system when loaded"), std::string::npos) << o.out;
 }
 
 }  // namespace

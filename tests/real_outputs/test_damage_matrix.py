@@ -1,0 +1,291 @@
+"""The damage matrix: `lockstep inspect --verify` on every output generate.py wrote with the
+real libraries, sound and then damaged file by file. The rule, for every cell:
+  sound      healthy, exit 0, nothing called a problem, and no file said to be verified that
+             its format carries no checksum for
+  truncated  the file is named in a problem, exit 1; or, for a file whose format carries no
+  flipped    checksum, the output lists it as "not verifiable: no checksum" and never as
+             verified (a changed byte in it cannot be seen)
+  deleted    the file is named in a problem, exit 1; or the output is one its library also
+             writes without that file (SOUND_WITHOUT, each with the library's reason)
+  (a damaged file that is the target itself, a single torch.save file, may instead be
+   unreadable input: exit 2 naming it)
+  rank lost  (multi-rank outputs) the highest rank's files all deleted: one of them named,
+             exit 1
+Run by ctest (RealOutputs.DamageMatrix) after RealOutputs.Generate:
+    LOCKSTEP_BIN=build/cli/lockstep LOCKSTEP_REAL_OUTPUTS=build/real_outputs pytest test_damage_matrix.py
+The table of outcomes (layout x damage) is printed at the end: docs/inspect.md shows it."""
+import collections
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+LOCKSTEP = os.environ.get("LOCKSTEP_BIN", "")
+OUTPUTS = os.environ.get("LOCKSTEP_REAL_OUTPUTS", "")
+CATALOG = json.load(open(os.path.join(OUTPUTS, "catalog.json"))) if OUTPUTS else []
+
+# Files whose absence leaves an output its library also writes: (layout, regex on the path
+# relative to the output's root) -> why.
+SOUND_WITHOUT = {
+    ("hf_trainer|hf_callback|hf_ddp|peft_lora", r"^trainer_state\.json$"):
+        "trainer.save_state() is optional: without it the output_dir is as the Trainer leaves it",
+    ("hf_callback", r"^steps\.jsonl\.zst$"): "the same Trainer run without LockstepCallback leaves exactly this",
+    ("recorder_run", r"^steps\.jsonl\.zst$"): "the same loop without lockstep.Recorder leaves exactly this",
+    ("hf_fsdp|deepspeed_zero2|deepspeed_zero3", r"^checkpoint-4/generation_config\.json$"):
+        "save_pretrained writes it only for a model with a generation config, and this output has no other "
+        "checkpoint to compare with",
+    ("lightning", r"step=2\.ckpt$"): "ModelCheckpoint keeps only the newest by default (save_top_k=1), and no "
+                                      "checkpoint records save_top_k",
+    ("lightning", r"step=4\.ckpt$"): "a fit stopped after its first save leaves exactly this",
+    ("lockstep|lockstep_ddp", r"^\.lockstep\.lock$"): "the writer lock: whoever writes the run next takes it anew",
+}
+
+DAMAGES = ("truncated", "flipped", "deleted")
+
+
+def lockstep(*args):
+    p = subprocess.run([LOCKSTEP, *args], capture_output=True, text=True, timeout=120)
+    return p.returncode, p.stdout, p.stderr
+
+
+def files_of(root):
+    out = []
+    for folder, _, names in os.walk(root):
+        for n in names:
+            out.append(os.path.relpath(os.path.join(folder, n), root))
+    return sorted(out)
+
+
+def payload_middle(path):
+    """The offset of one byte in the file's data: the middle of a zip archive's largest
+    entry's bytes (torch.save archives: a tensor's storage), else of the whole file."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head == b"PK\x03\x04":
+        import zipfile
+        with zipfile.ZipFile(path) as z:
+            info = max(z.infolist(), key=lambda i: i.compress_size)
+        with open(path, "rb") as f:
+            f.seek(info.header_offset + 26)
+            name_len, extra_len = int.from_bytes(f.read(2), "little"), int.from_bytes(f.read(2), "little")
+        start = info.header_offset + 30 + name_len + extra_len
+        if info.compress_size > 0:
+            return start + info.compress_size // 2
+    return size // 2
+
+
+def carries_checksum(work, target, rel):
+    """Whether the file `rel` (relative to the inspected path) has a checksum its format
+    carries: a zip archive (CRC-32 per entry; DCP .distcp files are zip archives back to
+    back), a zstd file whose frames carry checksums, or a file a Lockstep manifest.json
+    beside it lists with its XXH3-128."""
+    base = os.path.join(work, target)
+    path = os.path.join(base, rel) if os.path.isdir(base) else base
+    with open(path, "rb") as f:
+        head = f.read(5)
+    if head[:4] == b"PK\x03\x04":
+        return True
+    if head[:4] == b"\x28\xb5\x2f\xfd":
+        return bool(head[4] & 0x04)
+    manifest = os.path.join(os.path.dirname(path), "manifest.json")
+    if os.path.exists(manifest):
+        listed = {f["path"]: f for f in json.load(open(manifest))["files"]}
+        return os.path.basename(path) in listed and "xxh3_128" in listed[os.path.basename(path)]
+    return False
+
+
+def damage(path, how):
+    if how == "deleted":
+        os.remove(path)
+    elif how == "truncated":
+        with open(path, "r+b") as f:
+            f.truncate(os.path.getsize(path) // 2)
+    else:
+        at = payload_middle(path)
+        with open(path, "r+b") as f:
+            f.seek(at)
+            byte = f.read(1)
+            f.seek(at)
+            f.write(bytes([byte[0] ^ 0x01]))
+
+
+def report_files(report, key):
+    """Every path the report lists under `key` ("verified" or "unverifiable"), at any depth."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == key and isinstance(v, list):
+                    found.extend(x for x in v if isinstance(x, str))
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(report)
+    return found
+
+
+def problems_of(report):
+    out = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "problems" and isinstance(v, list):
+                    out.extend(str(x) for x in v)
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(report)
+    return out
+
+
+def names(path_list, rel):
+    """Whether `path_list` (paths relative to the inspected directory) holds the file `rel`."""
+    return rel in path_list
+
+
+class Cell:
+    def __init__(self, layout, damage_kind, rel):
+        self.layout, self.damage, self.rel = layout, damage_kind, rel
+        self.outcome, self.failure = None, None
+
+
+def judge(out, work, target, cell, rank_files=()):
+    """Runs inspect on the damaged copy and applies the rule; sets cell.outcome or cell.failure."""
+    where = os.path.normpath(os.path.join(work, target))
+    code, text, err = lockstep("inspect", where, "--verify")
+    jcode, jtext, jerr = lockstep("inspect", where, "--verify", "--json")
+    said = text + err
+    try:
+        report = json.loads(jtext) if jtext.strip() else {}
+    except json.JSONDecodeError:
+        cell.failure = "--json printed no JSON: " + jtext[:200]
+        return
+    if code != jcode:
+        cell.failure = "exit %d in text but %d with --json" % (code, jcode)
+        return
+    if code not in (0, 1, 2) or "Traceback" in said or "terminate called" in said:
+        cell.failure = "crashed (exit %d): %s" % (code, said[-300:])
+        return
+    damaged = list(rank_files) if rank_files else [cell.rel]
+    problems = problems_of(report) + ([err] if code == 2 else [])
+    named = [r for r in damaged if any(("/" + r) in p or p.startswith(r) for p in problems)]
+    verified = report_files(report, "verified")
+    if any(names(verified, r) for r in damaged) and cell.damage != "deleted":
+        cell.failure = "said verified: %s (exit %d)" % (cell.rel, code)
+        return
+    if code == 1 and named:
+        cell.outcome = "named, exit 1"
+        return
+    if code == 2 and named and cell.rel == target:
+        cell.outcome = "named, exit 2 (the target: unreadable input)"
+        return
+    if code == 0 and cell.damage in ("truncated", "flipped"):
+        unverifiable = report_files(report, "unverifiable")
+        if names(unverifiable, cell.rel) and "no checksum" in said:
+            cell.outcome = "not verifiable: no checksum"
+            return
+    if code == 0 and cell.damage == "deleted":
+        for (layouts, pattern), why in SOUND_WITHOUT.items():
+            if cell.layout in layouts.split("|") and re.search(pattern, cell.rel):
+                cell.outcome = "sound without it"
+                return
+    verdict = "healthy" if code == 0 else "exit %d" % code
+    cell.failure = "%s %s: %s, %s" % (cell.damage, cell.rel, verdict,
+                                      "named" if named else "not named: " + said.strip()[-400:])
+
+
+def run_layout(output):
+    """Every cell of one output: sound, then each file damaged each way, restored between."""
+    cells = []
+    root, target = output["root"], output["target"]
+    scratch = tempfile.mkdtemp(prefix="matrix-")
+    work = os.path.join(scratch, "out")
+    try:
+        shutil.copytree(root, work, symlinks=True)
+        sound = Cell(output["name"], "sound", target)
+        where = os.path.normpath(os.path.join(work, target))
+        code, text, err = lockstep("inspect", where, "--verify")
+        _, jtext, _ = lockstep("inspect", where, "--verify", "--json")
+        report = json.loads(jtext) if jtext.strip().startswith("{") else {}
+        checksummed = set(report_files(report, "verified"))
+        bad_claims = [p for p in checksummed if not carries_checksum(work, target, p)]
+        if code != 0 or problems_of(report):
+            sound.failure = "sound output not healthy (exit %d): %s" % (code, (text + err)[-600:])
+        elif bad_claims:
+            sound.failure = "said verified, though their format has no checksum: %s" % bad_claims
+        else:
+            sound.outcome = "healthy, exit 0"
+        cells.append(sound)
+        for rel in files_of(work):
+            path = os.path.join(work, rel)
+            keep = os.path.join(scratch, "keep")
+            for how in DAMAGES:
+                if how != "deleted" and os.path.getsize(path) == 0:
+                    continue  # nothing to truncate or flip
+                shutil.copy2(path, keep)
+                damage(path, how)
+                cell = Cell(output["name"], how, rel)
+                judge(output, work, target, cell)
+                cells.append(cell)
+                shutil.copy2(keep, path)
+        if output["rank_files"]:
+            kept = {}
+            for rel in output["rank_files"]:
+                kept[rel] = open(os.path.join(work, rel), "rb").read()
+                os.remove(os.path.join(work, rel))
+            cell = Cell(output["name"], "rank lost", ", ".join(output["rank_files"]))
+            judge(output, work, target, cell, rank_files=output["rank_files"])
+            cells.append(cell)
+            for rel, data in kept.items():
+                open(os.path.join(work, rel), "wb").write(data)
+    finally:
+        shutil.rmtree(scratch)
+    return cells
+
+
+RESULTS = collections.OrderedDict()
+
+
+@pytest.mark.skipif(not CATALOG, reason="LOCKSTEP_REAL_OUTPUTS is not set (ctest runs generate.py first)")
+@pytest.mark.parametrize("output", CATALOG, ids=[o["name"] for o in CATALOG])
+def test_every_cell(output):
+    cells = run_layout(output)
+    RESULTS[output["name"]] = cells
+    failures = [c.failure for c in cells if c.failure]
+    assert not failures, "%d of %d cells of %s are wrong:\n  %s" % (len(failures), len(cells), output["name"],
+                                                                    "\n  ".join(failures))
+
+
+def table(results):
+    """layout x damage: how many cells, and how each was judged."""
+    columns = ("sound",) + DAMAGES + ("rank lost",)
+    lines = ["| layout | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for layout, cells in results.items():
+        row = []
+        for col in columns:
+            mine = [c for c in cells if c.damage == col]
+            if not mine:
+                row.append("")
+                continue
+            counts = collections.Counter(c.outcome or "WRONG" for c in mine)
+            row.append(", ".join("%d %s" % (n, k) for k, n in sorted(counts.items())))
+        lines.append("| %s | %s |" % (layout, " | ".join(row)))
+    return "\n".join(lines)
+
+
+def teardown_module(module):
+    if RESULTS:
+        print("\n\ndamage matrix (lockstep inspect --verify):\n" + table(RESULTS))
