@@ -14,6 +14,7 @@
 #include "formats/checkpoint_layout.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
+#include "formats/run_layout.h"
 #include "formats/step_log.h"
 
 namespace fs = std::filesystem;

@@ -20,13 +20,16 @@ namespace lockstep {
 //             records what came before it: data, RNG and lr were not compared (HF's
 //             log_history), so no cause is claimed
 //   length    one run has a step (or log entry) the other lacks
+//   missing   a file one run's checkpoint holds, the other's lacks (a deleted
+//             rng_state.pth): its absence is the difference, not what it held
 //   weights   the step logs agree, but a checkpoint's tensors do not
 //   state     the step logs agree, but other saved state or a results file does not
 //   settings  the runs cannot be compared step by step (model, data set or plan differ),
 //             or a record differs only in how it was run (resume_override, epoch)
 namespace cause {
 inline constexpr char kData[] = "data", kRng[] = "rng", kLr[] = "lr", kNumerics[] = "numerics", kLength[] = "length",
-                      kWeights[] = "weights", kState[] = "state", kSettings[] = "settings", kUnknown[] = "unknown";
+                      kWeights[] = "weights", kState[] = "state", kSettings[] = "settings", kUnknown[] = "unknown",
+                      kMissing[] = "missing";
 }  // namespace cause
 
 // True for the causes that are a computed number differing (numerics, unknown): those a

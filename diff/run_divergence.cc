@@ -204,10 +204,13 @@ void CompareStepLogs(const RunSide& a, const RunSide& b, const Tolerance& tol, R
                                              {{"step", step}, {"rng", TakeGenerators(idle, &y)}});
       if (idle_d && !idle_difference) idle_difference = idle_d;
       d = CompareStepRecords(x, y);
-      // The runs part in what they computed, not in their data or a drawn generator: an
-      // unused generator that differs is then the earliest difference in what each was given
-      // (a different seed, drawn from before step 1 to initialise the model).
-      if (d && idle_d && d->cause != cause::kData && d->cause != cause::kRng) d = idle_d;
+      // The runs part at the first step compared only in what they computed: an unused
+      // generator that differs is then the earliest difference in what each was given (a
+      // different seed, drawn from before step 1 to initialise the model). It never outranks
+      // a field that changed (data, rng, lr), nor a step after others agreed with the same
+      // difference present: it changed nothing then (an unseeded NumPy, never drawn from).
+      const bool first_compared = out->steps_matching == 0 && !out->first_divergence;
+      if (d && idle_d && IsNumericOutcome(d->cause) && first_compared) d = idle_d;
       if (d) within = !idle_d && StepWithinTolerance(x, y, tol);
       if (d && !out->first_divergence && d->cause == cause::kNumerics) out->numerics = NumericsDetail(x, y);
     }
@@ -234,7 +237,7 @@ std::optional<Divergence> CompareLogEntry(const json& ha, const json& hb, size_t
     return MakeDivergence(step, cause::kLength, kTrainerStateFile, entry, i < ha.size() ? "present" : "(absent)",
                           i < hb.size() ? "present" : "(absent)");
   }
-  const auto j = FirstJsonDifference(ha[i], hb[i]);
+  const auto j = FirstDifferenceBesideBookkeeping(ha[i], hb[i], std::string(kTrainerStateFile) + " " + entry, out);
   if (!j) return std::nullopt;
   const std::string key = j->path.substr(j->path.rfind('.') + 1);
   *within = tol.any();

@@ -1,10 +1,13 @@
 #include <algorithm>
 #include <filesystem>
+#include <optional>
+#include <set>
 
 #include "diff/run_side.h"
 #include "diff/tensor_diff.h"
 #include "formats/checkpoint.h"
 #include "formats/checkpoint_layout.h"
+#include "formats/file_util.h"
 #include "formats/json_file.h"
 
 namespace fs = std::filesystem;
@@ -70,13 +73,62 @@ Status CompareTopLevelModels(const RunSide& a, const RunSide& b, RunDiff* out) {
   return Status::Ok();
 }
 
+namespace {
+
+// The first file one checkpoint holds and the other lacks, as a divergence of cause missing
+// at `step`; hidden files are left out.
+std::optional<Divergence> MissingFile(const std::string& a_dir, const std::string& b_dir, int64_t step,
+                                      const std::string& name) {
+  const auto listed = [](const std::string& dir) {
+    std::set<std::string> files;
+    for (const auto& f : FilesBelow(dir)) {
+      if (fs::path(f).filename().string()[0] != '.') files.insert(f);
+    }
+    return files;
+  };
+  const std::set<std::string> fa = listed(a_dir), fb = listed(b_dir);
+  for (const auto& f : fa) {
+    if (!fb.count(f)) return MakeDivergence(step, cause::kMissing, name + "/" + f, "(file)", "present", "(absent)");
+  }
+  for (const auto& f : fb) {
+    if (!fa.count(f)) return MakeDivergence(step, cause::kMissing, name + "/" + f, "(file)", "(absent)", "present");
+  }
+  return std::nullopt;
+}
+
+// The key a JSON path ends in: "log_history[4].train_loss" -> "train_loss".
+std::string LastKey(const std::string& path) {
+  const size_t dot = path.rfind('.');
+  return dot == std::string::npos ? path : path.substr(dot + 1);
+}
+
+}  // namespace
+
+std::optional<JsonDifference> FirstDifferenceBesideBookkeeping(const json& a, const json& b, const std::string& where,
+                                                               RunDiff* out) {
+  for (const auto& d : JsonDifferences(a, b, 1000)) {
+    if (LastKey(d.path) != "train_loss") return d;
+    static const std::string kWhy =
+        ": resume bookkeeping, not a divergence. The Hugging Face Trainer averages train_loss from "
+        "_total_loss_scalar, which starts at 0 in every process and is not saved in a checkpoint, so a resumed run's "
+        "train_loss covers only the steps it trained itself";
+    const bool said = std::any_of(out->notes.begin(), out->notes.end(),
+                                  [](const std::string& n) { return n.find(kWhy) != std::string::npos; });
+    if (!said) {
+      out->notes.push_back("train_loss differs (reference " + Abbreviate(d.a) + ", candidate " + Abbreviate(d.b) +
+                           ", first in " + where + (where.find(d.path) == std::string::npos ? " " + d.path : "") + ")" +
+                           kWhy);
+    }
+  }
+  return std::nullopt;
+}
+
 Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out) {
   for (int64_t step : a.checkpoint_steps) {
     if (!std::binary_search(b.checkpoint_steps.begin(), b.checkpoint_steps.end(), step)) continue;
     const std::string name = CheckpointDirName(step);
-    // A trainer's own checkpoint format (neither Lockstep's nor HF's files): its steps are
-    // compared through the step log alone.
-    if (CheckpointLayout(a.dir + "/" + name).empty() && CheckpointLayout(b.dir + "/" + name).empty()) continue;
+    // A trainer's own checkpoint format (a layout Lockstep does not know) is compared file by
+    // file, as DiffCheckpoints reads any directory.
     CheckpointDiff diff;
     LOCKSTEP_RETURN_IF_ERROR(DiffCheckpoints(a.dir + "/" + name, b.dir + "/" + name, out->tolerance, &diff));
     // Its training_args.json restates the settings, which the run diff reports on their own.
@@ -85,6 +137,9 @@ Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out
                      diff.state.end());
     CheckpointSummary s{name, diff.identical(), diff.within_tolerance(), 0, 0, std::nullopt};
     s.tensors_compared = static_cast<int64_t>(diff.tensors.size());
+    // A file one side lacks explains the tensors it held: its absence comes first.
+    s.first = MissingFile(a.dir + "/" + name, b.dir + "/" + name, step, name);
+    if (s.first) s.identical = s.within_tolerance = false;
     for (const auto& t : diff.tensors) {
       if (t.identical()) continue;
       if (!s.first) s.first = TensorDivergence(t, step, name + "/" + (t.file_a.empty() ? t.file_b : t.file_a));
@@ -119,7 +174,7 @@ Status CompareResults(const RunSide& a, const RunSide& b, RunDiff* out, bool* wi
     LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(pb, &jb));
     ja = NormalizeRunJson(name, ja);
     jb = NormalizeRunJson(name, jb);
-    if (auto d = FirstJsonDifference(ja, jb)) {
+    if (auto d = FirstDifferenceBesideBookkeeping(ja, jb, name, out)) {
       out->results.push_back(
           MakeDivergence(final_step, cause::kState, name, d->path, Abbreviate(d->a), Abbreviate(d->b)));
       *within = *within && JsonWithinTolerance(ja, jb, out->tolerance);

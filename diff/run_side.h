@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,5 +47,13 @@ Status CompareTopLevelModels(const RunSide& a, const RunSide& b, RunDiff* out);
 // The results files and the final trainer state; `within` when the tolerance accepts every
 // difference.
 Status CompareResults(const RunSide& a, const RunSide& b, RunDiff* out, bool* within);
+
+// The first difference between `a` and `b` (FirstJsonDifference's) that is not resume
+// bookkeeping: a Hugging Face run's train_loss, which the Trainer averages from
+// _total_loss_scalar, a sum that starts at 0 in every process and is not saved in a
+// checkpoint, so a resumed run's covers only the steps it trained itself. Those differences
+// go to out->notes, named by `where`, once each.
+std::optional<JsonDifference> FirstDifferenceBesideBookkeeping(const nlohmann::json& a, const nlohmann::json& b,
+                                                               const std::string& where, RunDiff* out);
 
 }  // namespace lockstep

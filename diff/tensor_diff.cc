@@ -63,10 +63,15 @@ Status AppendDeepSpeedShards(const std::string& tag_dir, Side* side) {
 }
 
 Status LoadCheckpointDir(const std::string& dir, Side* side) {
-  const std::string layout = CheckpointLayout(dir);
-  if (layout.empty()) return Status::InvalidArgument(dir + ": not a checkpoint (no Lockstep or Hugging Face files)");
-  side->kind = layout + " checkpoint";
   std::error_code ec;
+  fs::directory_iterator(dir, ec);
+  if (ec) return Status::IOError(dir + ": cannot list: " + ec.message());
+  // A layout Lockstep does not know (a script's own checkpoint) is compared file by file:
+  // torch.save archives tensor by tensor, JSON value by value, anything else by its bytes.
+  const std::string layout = CheckpointLayout(dir);
+  if (layout.empty() && FilesBelow(dir).empty())
+    return Status::InvalidArgument(dir + ": not a checkpoint (it is empty)");
+  side->kind = (layout.empty() ? std::string(layout::kOwn) : layout) + " checkpoint";
   if (layout == "dcp") return AppendDcpDirectory(dir, "", &side->tensors, &side->state["(dcp values)"]);
   const std::string weights = ModelWeightsFile(dir);
   if (!weights.empty() && IsDcpDirectory(dir + "/" + weights)) {  // FSDP's sharded model

@@ -6,15 +6,18 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "formats/checkpoint.h"
 #include "formats/checkpoint_layout.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
+#include "formats/run_layout.h"
 #include "inspect/audit.h"
 #include "process/child_process.h"
 
@@ -22,7 +25,14 @@ namespace fs = std::filesystem;
 
 namespace lockstep {
 
-std::string UnfinishedSave(const std::string& checkpoint) {
+std::string UnfinishedSave(const std::string& checkpoint, const std::set<std::string>* whole) {
+  if (whole != nullptr) {
+    const std::set<std::string> held = CheckpointFileSet(checkpoint);
+    for (const auto& f : *whole) {
+      if (!held.count(f))
+        return "no " + f + ", which every checkpoint of the reference run holds: its save never finished";
+    }
+  }
   if (CheckpointLayout(checkpoint) == "lockstep") {
     const Status st = ValidateCheckpoint(checkpoint, VerifyMode::kSizes);
     return st.ok() ? "" : st.message();
@@ -82,17 +92,37 @@ std::string NewestCheckpoint(const std::string& dir) {
   return dirs.back().path;
 }
 
-// The newest checkpoint-N of `dir` whose save finished; newer ones passed over go to
+// The newest checkpoint-N of `dir` whose save finished (judged against `whole`, the files
+// every checkpoint of the reference holds, once it is known); newer ones passed over go to
 // `skipped`, with why.
-std::string NewestResumable(const std::string& dir, std::vector<std::string>* skipped = nullptr) {
+std::string NewestResumable(const std::string& dir, std::vector<std::string>* skipped = nullptr,
+                            const std::set<std::string>* whole = nullptr) {
   std::vector<CheckpointDir> dirs;
   if (!ListCheckpointDirs(dir, &dirs).ok()) return "";
   for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
-    const std::string why = UnfinishedSave(it->path);
+    const std::string why = UnfinishedSave(it->path, whole);
     if (why.empty()) return it->path;
     if (skipped) skipped->push_back(fs::path(it->path).filename().string() + " (" + why + ")");
   }
   return "";
+}
+
+// The files every checkpoint-N of the finished run `dir` holds.
+std::set<std::string> WholeCheckpointFiles(const std::string& dir) {
+  std::vector<CheckpointDir> dirs;
+  std::set<std::string> common;
+  if (!ListCheckpointDirs(dir, &dirs).ok()) return common;
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    const std::set<std::string> files = CheckpointFileSet(dirs[i].path);
+    if (i == 0) {
+      common = files;
+    } else {
+      std::set<std::string> both;
+      std::set_intersection(common.begin(), common.end(), files.begin(), files.end(), std::inserter(both, both.end()));
+      common.swap(both);
+    }
+  }
+  return common;
 }
 
 // The audit's notes on `checkpoint` when it is complete but not resumable.
@@ -109,7 +139,7 @@ struct Interrupt {
 // Runs `command` (exec'd by sh, so a signal reaches the trainer itself) until it ends, or
 // interrupts it as `interrupt` says. `*how` describes what happened.
 Status RunCommand(const VerifyCmdOptions& o, const std::string& label, const std::string& command, Interrupt interrupt,
-                  std::string* how, double* checkpointed_s = nullptr) {
+                  std::string* how, double* checkpointed_s = nullptr, const std::set<std::string>* whole = nullptr) {
   const std::string log = o.work_dir + "/" + label + ".log";
   std::unique_ptr<ChildProcess> child;
   LOCKSTEP_RETURN_IF_ERROR(ChildProcess::Start({"/bin/sh", "-c", "exec " + command}, log, log, &child));
@@ -127,7 +157,7 @@ Status RunCommand(const VerifyCmdOptions& o, const std::string& label, const std
     }
     // The run has checkpointed once a checkpoint is whole, not when its directory appears.
     if (!first_checkpoint && !NewestCheckpoint(o.work_dir + "/" + label).empty() &&
-        !NewestResumable(o.work_dir + "/" + label).empty()) {
+        !NewestResumable(o.work_dir + "/" + label, nullptr, whole).empty()) {
       first_checkpoint = now;
     }
     if (interrupt.signal == 0 || sent) continue;
@@ -194,6 +224,9 @@ Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
   std::snprintf(line, sizeof(line), "reference: done, %.2f s after its first checkpoint", checkpointed_s);
   say(line);
 
+  // What a whole checkpoint of this command holds: a variant's checkpoint lacking any of it
+  // is a save still being written when the signal landed, never resumed from.
+  const std::set<std::string> whole = WholeCheckpointFiles(report->reference_dir);
   std::vector<std::pair<std::string, Interrupt>> plan = {{"sigterm", {SIGTERM, 0.0}}};
   std::mt19937_64 gen(o.kill_seed);
   for (int i = 0; i < o.kill_random; ++i) {
@@ -205,9 +238,10 @@ Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
     v.name = name;
     const std::string dir = o.work_dir + "/" + name;
     RemoveTree(dir);
-    LOCKSTEP_RETURN_IF_ERROR(RunCommand(o, name, Substitute(o.command, "{output_dir}", dir), interrupt, &v.how));
+    LOCKSTEP_RETURN_IF_ERROR(
+        RunCommand(o, name, Substitute(o.command, "{output_dir}", dir), interrupt, &v.how, nullptr, &whole));
     std::vector<std::string> skipped;
-    v.resumed_from = NewestResumable(dir, &skipped);
+    v.resumed_from = NewestResumable(dir, &skipped, &whole);
     if (v.resumed_from.empty()) return Status::IOError(name + ": the interrupted run left no checkpoint-N in " + dir);
     for (const auto& s : skipped) v.how += "; passed over " + s;
     v.not_resumable_because = NotResumableBecause(v.resumed_from);
@@ -240,6 +274,7 @@ nlohmann::json VerifyCmdReportJson(const VerifyCmdReport& r) {
          {"counted", v.not_counted.empty()},
          {"not_counted", v.not_counted.empty() ? nlohmann::json() : nlohmann::json(v.not_counted)},
          {"bit_exact", v.diff.identical()},
+         {"notes", v.diff.notes},
          {"compared_by", v.diff.compared_by},
          {"first_divergence", v.diff.first_divergence ? v.diff.first_divergence->ToJson() : nlohmann::json()}});
   }
@@ -263,6 +298,7 @@ std::string VerifyCmdReportText(const VerifyCmdReport& r) {
           "DIVERGED" + (v.diff.first_divergence ? " at " + v.diff.first_divergence->ToString() : std::string()) + "\n";
     }
     for (const auto& why : v.not_resumable_because) out += "  note: " + why + "\n";
+    for (const auto& note : v.diff.notes) out += "  note: " + note + "\n";
   }
   if (r.counted() == 0) {
     out += "verdict: NOT PROVEN: no interruption left a step to resume (raise --kill-random, or save earlier)\n";

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -64,7 +65,11 @@ Status VerifyResumeCommand(const VerifyCmdOptions& options, VerifyCmdReport* rep
 // short), and no JIT save's checkpoint-is-incomplete.txt; and the weights its resume
 // requires (formats' MissingModelWeights, the audit's rule too). A script's own format cannot be
 // judged and is taken as it is.
-std::string UnfinishedSave(const std::string& checkpoint);
+// `whole`, when given, is the file set (formats/run_layout.h's CheckpointFileSet) every
+// checkpoint of the finished reference run holds: a checkpoint lacking one of those files is
+// a save that never finished, whatever its format (PEFT writes README.md first, a script's
+// own format anything).
+std::string UnfinishedSave(const std::string& checkpoint, const std::set<std::string>* whole = nullptr);
 
 nlohmann::json VerifyCmdReportJson(const VerifyCmdReport& report);
 std::string VerifyCmdReportText(const VerifyCmdReport& report);
