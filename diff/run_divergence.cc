@@ -87,9 +87,15 @@ Status LoadRun(const std::string& dir, RunSide* side) {
   side->dir = dir;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return Status::NotFound(dir + ": no such run directory");
-  std::vector<CheckpointDir> dirs;
-  LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(dir, &dirs));
-  for (const auto& d : dirs) side->checkpoint_steps.push_back(d.step);
+  std::vector<RunCheckpoint> listed;
+  LOCKSTEP_RETURN_IF_ERROR(ListRunCheckpoints(dir, &listed));
+  for (const auto& c : listed) {
+    int64_t step;
+    if (ParseCheckpointDirName(c.name, &step))
+      side->checkpoint_steps.push_back(step);
+    else
+      side->named_checkpoints.push_back(c);
+  }
   std::sort(side->checkpoint_steps.begin(), side->checkpoint_steps.end());
   const std::string log_path = dir + "/" + kStepLogFile;
   if (fs::exists(log_path)) {
@@ -116,8 +122,14 @@ Status LoadRun(const std::string& dir, RunSide* side) {
     return Status::Ok();
   }
   if (!fs::exists(dir + "/" + kTrainerStateFile) && side->checkpoint_steps.empty()) {
+    if (!side->named_checkpoints.empty()) {  // accelerate's, Lightning's, DCP's: checkpoints alone
+      side->kind = "run";
+      return Status::Ok();
+    }
     return Status::InvalidArgument(dir + ": not a run directory (no " + std::string(kStepLogFile) + ", no " +
-                                   kTrainerStateFile + ", no checkpoint-N)");
+                                   kTrainerStateFile +
+                                   ", no checkpoint-N, accelerate checkpoints/, Lightning .ckpt "
+                                   "or DCP folder)");
   }
   side->kind = "hf run";
   return ReadHfState(side);

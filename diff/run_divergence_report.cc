@@ -92,9 +92,12 @@ std::string RunDiffVerdict(const RunDiff& d) {
     return "NOTHING COMPARED: the runs share no step record, log entry or checkpoint; no verdict";
   }
   if (d.identical()) {
-    const std::string compared = std::to_string(d.steps_matching) +
-                                 (d.compared_by == "log_history" ? " log entries" : " steps") + " bit for bit (" +
-                                 d.compared_by + ")";
+    // A run that records no steps (accelerate's, Lightning's, DCP's folders) is its checkpoints.
+    const std::string compared =
+        d.steps_matching == 0
+            ? std::to_string(d.checkpoints.size()) + " checkpoints bit for bit (neither run records its steps)"
+            : std::to_string(d.steps_matching) + (d.compared_by == "log_history" ? " log entries" : " steps") +
+                  " bit for bit (" + d.compared_by + ")";
     if (!d.not_compared.empty()) {
       return "IDENTICAL IN WHAT BOTH RECORD: " + compared + " and " + std::to_string(d.checkpoints.size()) +
              " checkpoints; not compared: " + d.not_compared;
@@ -103,7 +106,9 @@ std::string RunDiffVerdict(const RunDiff& d) {
   }
   const Divergence& f = *d.first_divergence;
   std::string v = d.within_tolerance() ? "WITHIN TOLERANCE: the runs part" : "DIFFERENT: the runs part";
-  v += " at step " + std::to_string(f.step) + ", cause " + f.cause + " (" + f.field + ")";
+  // Checkpoints that no step number names (accelerate's checkpoint_<i>) part where they differ.
+  v += (f.step <= 0 && d.steps_matching == 0 ? " in " + f.where : " at step " + std::to_string(f.step)) + ", cause " +
+       f.cause + " (" + f.field + ")";
   for (const auto& c : f.also) v += ", also " + c;
   if (d.first_outside_tolerance && d.tolerance.any()) {
     v += "; first outside the tolerance at step " + std::to_string(*d.first_outside_tolerance);
@@ -115,6 +120,7 @@ std::string RunDiffText(const RunDiff& d, const std::string& reference, const st
   std::string out = RunDiffVerdict(d) + "\n";
   // A side's count is of its step records when it has a step log, else of log_history.
   const auto count = [](const std::string& kind, int64_t n) {
+    if (kind == "run") return std::string("its checkpoints alone: no step log or log_history");
     const bool steps = kind == "lockstep run";
     return std::to_string(n) + (steps ? (n == 1 ? " step" : " steps") : (n == 1 ? " log entry" : " log entries"));
   };
@@ -129,7 +135,9 @@ std::string RunDiffText(const RunDiff& d, const std::string& reference, const st
   SettingsTable("Where each ran:", d.environment, &out);
   if (d.first_divergence) {
     const Divergence& f = *d.first_divergence;
-    out += "\nFirst divergence: step " + std::to_string(f.step) + ", cause " + f.cause;
+    out +=
+        "\nFirst divergence: " + (d.steps_matching == 0 && f.step <= 0 ? f.where : "step " + std::to_string(f.step)) +
+        ", cause " + f.cause;
     for (const auto& c : f.also) out += ", also " + c;
     out += "\n";
     out += "  " + f.where + ": " + f.field + "\n    reference " + f.reference + "\n    candidate " + f.candidate + "\n";
@@ -155,7 +163,7 @@ std::string RunDiffText(const RunDiff& d, const std::string& reference, const st
     }
     if (!m.nearest_checkpoint.empty()) {
       out += "  nearest checkpoint before it: " + m.nearest_checkpoint + "\n";
-    } else {
+    } else if (f.step > 0) {
       out += "  no checkpoint of the candidate precedes step " + std::to_string(f.step) + ": nothing to replay from\n";
     }
     if (!m.replay_command.empty()) out += "  check it: " + m.replay_command + "\n";

@@ -88,10 +88,10 @@ std::optional<Divergence> MissingFile(const std::string& a_dir, const std::strin
   };
   const std::set<std::string> fa = listed(a_dir), fb = listed(b_dir);
   for (const auto& f : fa) {
-    if (!fb.count(f)) return MakeDivergence(step, cause::kMissing, name + "/" + f, "(file)", "present", "(absent)");
+    if (!fb.count(f)) return MakeDivergence(step, cause::kMissing, name, f, "present", "(absent)");
   }
   for (const auto& f : fb) {
-    if (!fa.count(f)) return MakeDivergence(step, cause::kMissing, name + "/" + f, "(file)", "(absent)", "present");
+    if (!fa.count(f)) return MakeDivergence(step, cause::kMissing, name, f, "(absent)", "present");
   }
   return std::nullopt;
 }
@@ -153,6 +153,45 @@ Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out
   }
   LastCheckpointLacked(a, b, /*reference_lacks=*/false, out);
   LastCheckpointLacked(b, a, /*reference_lacks=*/true, out);
+  // Checkpoints of other names, by name: a directory file by file, a file (Lightning's .ckpt)
+  // tensor by tensor; one the other run lacks is a difference.
+  for (const auto& ca : a.named_checkpoints) {
+    const auto cb = std::find_if(b.named_checkpoints.begin(), b.named_checkpoints.end(),
+                                 [&](const RunCheckpoint& c) { return c.name == ca.name; });
+    const int64_t step = std::max<int64_t>(ca.step, 0);
+    CheckpointSummary s{ca.name, false, false, 0, 0, std::nullopt};
+    if (cb == b.named_checkpoints.end()) {
+      s.first = MakeDivergence(step, cause::kMissing, ca.name, "(the checkpoint)", "present", "(absent)");
+      out->checkpoints.push_back(s);
+      continue;
+    }
+    CheckpointDiff diff;
+    LOCKSTEP_RETURN_IF_ERROR(DiffCheckpoints(ca.path, cb->path, out->tolerance, &diff));
+    s.identical = diff.identical();
+    s.within_tolerance = diff.within_tolerance();
+    s.tensors_compared = static_cast<int64_t>(diff.tensors.size());
+    if (!ca.is_file) s.first = MissingFile(ca.path, cb->path, step, ca.name);
+    if (s.first) s.identical = s.within_tolerance = false;
+    for (const auto& t : diff.tensors) {
+      if (t.identical()) continue;
+      if (!s.first) s.first = TensorDivergence(t, step, ca.name + (ca.is_file ? "" : "/" + t.file_a));
+      ++s.tensors_differing;
+    }
+    if (!s.first && !diff.state.empty()) {
+      const auto& d = diff.state.front();
+      s.first = MakeDivergence(step, cause::kState, ca.name + "/" + d.file, d.field, d.a, d.b);
+    }
+    out->checkpoints.push_back(s);
+  }
+  for (const auto& cb : b.named_checkpoints) {
+    const bool in_a = std::any_of(a.named_checkpoints.begin(), a.named_checkpoints.end(),
+                                  [&](const RunCheckpoint& c) { return c.name == cb.name; });
+    if (in_a) continue;
+    CheckpointSummary s{cb.name, false, false, 0, 0, std::nullopt};
+    s.first = MakeDivergence(std::max<int64_t>(cb.step, 0), cause::kMissing, cb.name, "(the checkpoint)", "(absent)",
+                             "present");
+    out->checkpoints.push_back(s);
+  }
   return Status::Ok();
 }
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "diff/run_divergence.h"
+#include "formats/run_layout.h"
 #include "formats/status.h"
 #include "formats/step_log.h"
 
@@ -24,7 +25,10 @@ struct RunSide {
   StepLogContents log;
   std::map<std::string, nlohmann::json> settings, environment;  // flattened: "training_args.seed"
   nlohmann::json log_history = nlohmann::json::array();
-  std::vector<int64_t> checkpoint_steps;
+  std::vector<int64_t> checkpoint_steps;  // its checkpoint-N directories
+  // Its checkpoints of other names (accelerate's checkpoints/checkpoint_<i>, Lightning's
+  // .ckpt files, DCP folders), compared by name with the other run's.
+  std::vector<RunCheckpoint> named_checkpoints;
 };
 
 // Reads what `dir` holds: its step log (whole) or else HF's log_history, its settings and

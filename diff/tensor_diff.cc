@@ -72,7 +72,9 @@ Status LoadCheckpointDir(const std::string& dir, Side* side) {
   if (layout.empty() && FilesBelow(dir).empty())
     return Status::InvalidArgument(dir + ": not a checkpoint (it is empty)");
   side->kind = (layout.empty() ? std::string(layout::kOwn) : layout) + " checkpoint";
-  if (layout == "dcp") return AppendDcpDirectory(dir, "", &side->tensors, &side->state["(dcp values)"]);
+  if (layout == layout::kDcp) {
+    return AppendDcpDirectory(dir, "", &side->tensors, &side->state["the DCP checkpoint's non-tensor entries"]);
+  }
   const std::string weights = ModelWeightsFile(dir);
   if (!weights.empty() && IsDcpDirectory(dir + "/" + weights)) {  // FSDP's sharded model
     LOCKSTEP_RETURN_IF_ERROR(AppendDcpDirectory(dir + "/" + weights, "", &side->tensors, &side->state[weights]));
@@ -268,6 +270,25 @@ nlohmann::json NormalizeRunJson(const std::string& file_name, nlohmann::json val
     value.erase("step_log_bytes");
     value.erase("step_log_last_frame");
     value.erase("step_log_xxh3_128");
+  }
+  // A Lightning checkpoint's ModelCheckpoint state names where this run wrote: its directory
+  // is dropped, its files are kept by name.
+  if (HasSuffix(file_name, lightning::kExtension) && value.contains("callbacks") && value["callbacks"].is_object()) {
+    const auto base = [](const nlohmann::json& path) {
+      return path.is_string() ? nlohmann::json(fs::path(path.get<std::string>()).filename().string()) : path;
+    };
+    for (auto& [name, state] : value["callbacks"].items()) {
+      if (!state.is_object()) continue;
+      state.erase("dirpath");  // the run's own directory
+      for (const char* key : {"best_model_path", "last_model_path", "kth_best_model_path"}) {
+        if (state.contains(key)) state[key] = base(state[key]);
+      }
+      if (state.contains("best_k_models") && state["best_k_models"].is_object()) {
+        nlohmann::json kept = nlohmann::json::object();
+        for (const auto& [path, score] : state["best_k_models"].items()) kept[base(path).get<std::string>()] = score;
+        state["best_k_models"] = kept;
+      }
+    }
   }
   if (file_name == kTrainerStateFile && value.contains("best_model_checkpoint") &&
       value["best_model_checkpoint"].is_string()) {

@@ -128,6 +128,10 @@ Status ParseJson(const std::string& text, const std::string& origin, nlohmann::j
 Status ReadJsonFile(const std::string& path, nlohmann::json* out, const JsonLimits& limits) {
   std::string text;
   LOCKSTEP_RETURN_IF_ERROR(ReadFileToString(path, &text, limits.max_bytes));
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return Status::Corruption(path + ": " + (text.empty() ? "empty (0 bytes)" : "holds only whitespace") +
+                              ", not JSON: cut short, or never written");
+  }
   return ParseJson(text, path, out, limits);
 }
 

@@ -13,11 +13,11 @@
 namespace lockstep {
 
 struct RunCheckpoint {
-  int64_t step = -1;   // its global step from its name; -1 where the name gives none (accelerate)
-  int64_t order = 0;   // its place among the run's saves: the step, else accelerate's <i>
-  std::string name;    // relative to the run: "checkpoint-200", "checkpoints/checkpoint_0",
-                       // "lightning_logs/version_0/checkpoints/epoch=0-step=4.ckpt", "step-2"
-  std::string path;    // run_dir + "/" + name
+  int64_t step = -1;     // its global step from its name; -1 where the name gives none (accelerate)
+  int64_t order = 0;     // its place among the run's saves: the step, else accelerate's <i>
+  std::string name;      // relative to the run: "checkpoint-200", "checkpoints/checkpoint_0",
+                         // "lightning_logs/version_0/checkpoints/epoch=0-step=4.ckpt", "step-2"
+  std::string path;      // run_dir + "/" + name
   bool is_file = false;  // a Lightning .ckpt (or anything named checkpoint-N that is not a directory)
 };
 

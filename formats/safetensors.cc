@@ -86,8 +86,13 @@ Status ParseTensorEntry(const std::string& where, const std::string& name, const
   const size_t elem = SafetensorsDTypeSize(t->dtype);
   if (elem == 0) return Status::Corruption(where + ": unknown dtype '" + t->dtype + "'");
   for (const auto& d : entry["shape"]) {
-    if (!d.is_number_unsigned() || d.get<uint64_t>() > (1ull << 48)) {
-      return Status::Corruption(where + ": shape " + DumpJson(entry["shape"]) + " is not a list of sizes");
+    if (!d.is_number_unsigned()) {
+      return Status::Corruption(where + ": shape " + DumpJson(entry["shape"]) + " holds " + DumpJson(d) +
+                                ", not a size (a whole number of at least 0)");
+    }
+    if (d.get<uint64_t>() > (1ull << 48)) {
+      return Status::Corruption(where + ": shape " + DumpJson(entry["shape"]) + " holds " + DumpJson(d) +
+                                ", larger than any tensor a file can hold (2^48 elements)");
     }
     t->shape.push_back(d.get<int64_t>());
   }

@@ -39,15 +39,33 @@ bool IntsOf(const PickleData& data, int32_t index, std::vector<int64_t>* out) {
   return true;
 }
 
-// The tensor a value rebuilds, seeing through nn.Parameter: false for any other value.
+// A tensor from the arguments of torch._utils._rebuild_tensor_v2 (or _rebuild_tensor):
+// (storage's persistent id, storage offset, size, stride, ...).
+bool TensorOfRebuild(const PickleData& data, const std::vector<int32_t>& args, TorchTensor* t);
+
+// The tensor a value rebuilds, seeing through nn.Parameter and through
+// torch._tensor._rebuild_from_type_v2 (a tensor saved with Python attributes of its own, as
+// DeepSpeed's flat fp32 groups are: (rebuild function, type, its arguments, state)): false
+// for any other value.
 bool TensorOf(const PickleData& data, int32_t index, TorchTensor* t) {
   const std::string call = data.CallName(index);
   if (call == "torch._utils._rebuild_parameter" || call == "torch._utils._rebuild_parameter_with_state") {
     const auto& args = data.Items(data.at(index).args);
     return !args.empty() && TensorOf(data, args[0], t);
   }
+  if (call == "torch._tensor._rebuild_from_type_v2") {
+    const auto& args = data.Items(data.at(index).args);
+    if (args.size() < 3 || data.at(args[0]).kind != Kind::kGlobal) return false;
+    const std::string& function = data.at(args[0]).s;
+    if (function != "torch._utils._rebuild_tensor_v2" && function != "torch._utils._rebuild_tensor") return false;
+    if (data.at(args[2]).kind != Kind::kTuple && data.at(args[2]).kind != Kind::kList) return false;
+    return TensorOfRebuild(data, data.Items(args[2]), t);
+  }
   if (call != "torch._utils._rebuild_tensor_v2" && call != "torch._utils._rebuild_tensor") return false;
-  const auto& args = data.Items(data.at(index).args);
+  return TensorOfRebuild(data, data.Items(data.at(index).args), t);
+}
+
+bool TensorOfRebuild(const PickleData& data, const std::vector<int32_t>& args, TorchTensor* t) {
   if (args.size() < 4 || data.at(args[0]).kind != Kind::kPersistentId || data.at(args[1]).kind != Kind::kInt)
     return false;
   const auto& pid = data.Items(data.at(args[0]).items.at(0));  // ('storage', type, key, location, numel)

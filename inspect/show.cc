@@ -120,6 +120,7 @@ void ShowTorchTensors(Context* ctx, const TorchArchive& archive, const std::stri
 
 // A DCP directory: every tensor, assembled from its ranks' chunks, with its stats.
 void ShowDcp(Context* ctx, const std::string& dir, const std::string& label) {
+  if (!IsDcpDirectory(dir)) return;  // .distcp files without their .metadata: the audit names it missing
   DcpCheckpoint checkpoint;
   Status st = ReadDcpMetadata(dir, &checkpoint);
   if (!st.ok()) return ctx->Problem(st);

@@ -15,9 +15,12 @@
 
 #include "formats/checkpoint.h"
 #include "formats/checkpoint_layout.h"
+#include "formats/dcp.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "formats/run_layout.h"
+#include "formats/torch_archive.h"
+#include "formats/zip_archive.h"
 #include "inspect/audit.h"
 #include "process/child_process.h"
 
@@ -25,34 +28,64 @@ namespace fs = std::filesystem;
 
 namespace lockstep {
 
+namespace {
+
+// The Trainer writes trainer_state.json last (formats/checkpoint_layout.h): a checkpoint-N
+// holding any of its files but that one, or that one cut short, is a save that never
+// finished; and its resume requires the weights (formats' MissingModelWeights, the audit's
+// rule too).
+std::string UnfinishedHfSave(const std::string& checkpoint) {
+  if (Exists(checkpoint + "/" + hf::kIncompleteMarkerFile)) {
+    return std::string(hf::kIncompleteMarkerFile) + ": the Trainer's JIT save never finished";
+  }
+  if (!Exists(checkpoint + "/" + kTrainerStateFile)) {
+    return "no " + std::string(kTrainerStateFile) + ": the Trainer writes it last, so its save never finished";
+  }
+  nlohmann::json state;  // stopped while writing it, it is there but cut short
+  const Status st = ReadJsonFile(checkpoint + "/" + kTrainerStateFile, &state);
+  if (!st.ok()) return st.message();
+  return MissingModelWeights(checkpoint);  // the Trainer's resume refuses a checkpoint without them
+}
+
+// Every zip archive of `checkpoint` (torch.save's files) whole: one cut short has lost its
+// directory. A file that does not begin as a zip is not judged.
+std::string TruncatedArchive(const std::string& checkpoint) {
+  const std::vector<std::string> files =
+      IsDirectory(checkpoint) ? FilesBelow(checkpoint) : std::vector<std::string>{""};
+  for (const auto& f : files) {
+    const std::string path = f.empty() ? checkpoint : checkpoint + "/" + f;
+    std::vector<ZipEntry> entries;
+    if (LooksLikeZip(path) && !ListZip(path, &entries).ok()) {
+      return (f.empty() ? fs::path(path).filename().string() : f) + " is cut short: its save never finished";
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
 std::string UnfinishedSave(const std::string& checkpoint, const std::set<std::string>* whole) {
-  if (whole != nullptr) {
+  if (whole != nullptr && IsDirectory(checkpoint)) {
     const std::set<std::string> held = CheckpointFileSet(checkpoint);
     for (const auto& f : *whole) {
       if (!held.count(f))
         return "no " + f + ", which every checkpoint of the reference run holds: its save never finished";
     }
   }
-  if (CheckpointLayout(checkpoint) == "lockstep") {
+  if (!IsDirectory(checkpoint)) return TruncatedArchive(checkpoint);  // a Lightning .ckpt
+  std::error_code ec;
+  if (fs::is_empty(checkpoint, ec) || ec) return "empty: its save had written nothing yet";
+  const std::string layout = CheckpointLayout(checkpoint);
+  if (layout == layout::kLockstep) {
     const Status st = ValidateCheckpoint(checkpoint, VerifyMode::kSizes);
     return st.ok() ? "" : st.message();
   }
-  if (fs::exists(checkpoint + "/" + hf::kIncompleteMarkerFile)) {
-    return std::string(hf::kIncompleteMarkerFile) + ": the Trainer's JIT save never finished";
-  }
-  if (fs::exists(checkpoint + "/" + kTrainerStateFile)) {
-    nlohmann::json state;  // stopped while writing it, it is there but cut short
-    const Status st = ReadJsonFile(checkpoint + "/" + kTrainerStateFile, &state);
-    if (!st.ok()) return st.message();
-    return MissingModelWeights(checkpoint);  // the Trainer's resume refuses a checkpoint without them
-  }
-  std::error_code ec;
-  if (fs::is_empty(checkpoint, ec) || ec) return "empty: its save had written nothing yet";
-  // The Trainer writes trainer_state.json last (formats/checkpoint_layout.h): a checkpoint-N
-  // holding any of its files but that one is a save that never finished.
-  // A script's own checkpoint format is taken as it is.
+  if (layout == layout::kHf) return UnfinishedHfSave(checkpoint);
+  if (layout == layout::kDcp && !IsDcpDirectory(checkpoint)) return "no .metadata: DCP writes it last";
+  if (layout == layout::kAccelerate || layout == layout::kDcp) return TruncatedArchive(checkpoint);
+  // The Trainer's first files (config.json, the weights) before any of its own: a save cut short.
   for (const char* written : hf::kWrittenBeforeTrainerState) {
-    if (fs::exists(checkpoint + "/" + written)) {
+    if (Exists(checkpoint + "/" + written)) {
       return "no " + std::string(kTrainerStateFile) + ": the Trainer writes it last, so its save never finished";
     }
   }
@@ -63,7 +96,7 @@ std::string UnfinishedSave(const std::string& checkpoint, const std::set<std::st
   std::string hidden;
   for (const auto& e : fs::directory_iterator(checkpoint, ec)) {
     const std::string name = e.path().filename().string();
-    if (name.empty() || name[0] != '.') return "";  // a script's own format, taken as it is
+    if (name.empty() || name[0] != '.') return TruncatedArchive(checkpoint);  // a script's own format
     hidden = name;
   }
   return "holds only " + hidden + ", a file still being written: its save never finished";
@@ -79,48 +112,63 @@ std::string Substitute(std::string text, const std::string& key, const std::stri
   return text;
 }
 
-// N of ".../checkpoint-N", -1 for anything else.
+// The step a checkpoint of `dir` was saved at (its name says: checkpoint-N, Lightning's
+// step=N), -1 for none.
 int64_t CheckpointStep(const std::string& path) {
-  int64_t step = -1;
-  return ParseCheckpointDirName(fs::path(path).filename().string(), &step) ? step : -1;
+  std::vector<RunCheckpoint> listed;
+  if (!ListRunCheckpoints(fs::path(path).parent_path().string(), &listed).ok()) return -1;
+  for (const auto& c : listed) {
+    if (c.path == path) return c.step;
+  }
+  return -1;
 }
 
-// The newest checkpoint-N directory of `dir`, "" for none.
+// The run's checkpoints a resume can start from: checkpoint-N directories, and Lightning's
+// .ckpt files; in save order.
+std::vector<RunCheckpoint> ResumableKinds(const std::string& dir) {
+  std::vector<RunCheckpoint> listed, out;
+  if (!ListRunCheckpoints(dir, &listed).ok()) return out;
+  for (const auto& c : listed) {
+    int64_t step;
+    if (ParseCheckpointDirName(fs::path(c.name).filename().string(), &step) || c.is_file) out.push_back(c);
+  }
+  return out;
+}
+
+// The newest checkpoint of `dir`, "" for none.
 std::string NewestCheckpoint(const std::string& dir) {
-  std::vector<CheckpointDir> dirs;
-  if (!ListCheckpointDirs(dir, &dirs).ok() || dirs.empty()) return "";
-  return dirs.back().path;
+  const std::vector<RunCheckpoint> listed = ResumableKinds(dir);
+  return listed.empty() ? "" : listed.back().path;
 }
 
-// The newest checkpoint-N of `dir` whose save finished (judged against `whole`, the files
+// The newest checkpoint of `dir` whose save finished (judged against `whole`, the files
 // every checkpoint of the reference holds, once it is known); newer ones passed over go to
 // `skipped`, with why.
 std::string NewestResumable(const std::string& dir, std::vector<std::string>* skipped = nullptr,
                             const std::set<std::string>* whole = nullptr) {
-  std::vector<CheckpointDir> dirs;
-  if (!ListCheckpointDirs(dir, &dirs).ok()) return "";
-  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+  const std::vector<RunCheckpoint> listed = ResumableKinds(dir);
+  for (auto it = listed.rbegin(); it != listed.rend(); ++it) {
     const std::string why = UnfinishedSave(it->path, whole);
     if (why.empty()) return it->path;
-    if (skipped) skipped->push_back(fs::path(it->path).filename().string() + " (" + why + ")");
+    if (skipped) skipped->push_back(it->name + " (" + why + ")");
   }
   return "";
 }
 
-// The files every checkpoint-N of the finished run `dir` holds.
+// The files every checkpoint directory of the finished run `dir` holds.
 std::set<std::string> WholeCheckpointFiles(const std::string& dir) {
-  std::vector<CheckpointDir> dirs;
   std::set<std::string> common;
-  if (!ListCheckpointDirs(dir, &dirs).ok()) return common;
-  for (size_t i = 0; i < dirs.size(); ++i) {
-    const std::set<std::string> files = CheckpointFileSet(dirs[i].path);
-    if (i == 0) {
-      common = files;
-    } else {
-      std::set<std::string> both;
-      std::set_intersection(common.begin(), common.end(), files.begin(), files.end(), std::inserter(both, both.end()));
-      common.swap(both);
+  bool first = true;
+  for (const auto& c : ResumableKinds(dir)) {
+    if (c.is_file) continue;
+    const std::set<std::string> files = CheckpointFileSet(c.path);
+    if (first) {
+      common = files, first = false;
+      continue;
     }
+    std::set<std::string> both;
+    std::set_intersection(common.begin(), common.end(), files.begin(), files.end(), std::inserter(both, both.end()));
+    common.swap(both);
   }
   return common;
 }
@@ -217,8 +265,8 @@ Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
   LOCKSTEP_RETURN_IF_ERROR(RunCommand(o, "reference", Substitute(o.command, "{output_dir}", report->reference_dir), {},
                                       &how, &checkpointed_s));
   if (NewestResumable(report->reference_dir).empty()) {
-    return Status::InvalidArgument("the reference run left no checkpoint-N in " + report->reference_dir +
-                                   ": nothing a resume could start from");
+    return Status::InvalidArgument("the reference run left no checkpoint (checkpoint-N, or a Lightning .ckpt) in " +
+                                   report->reference_dir + ": nothing a resume could start from");
   }
   char line[96];
   std::snprintf(line, sizeof(line), "reference: done, %.2f s after its first checkpoint", checkpointed_s);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <set>
 
 #include "diff/step_compare.h"
 #include "formats/json_file.h"
@@ -108,6 +109,27 @@ std::vector<Point> AbsLossDelta(const std::vector<Point>& reference, const std::
   return out;
 }
 
+// What a run's grad_norm is: the step log's header says (the HF callback records it after
+// HF clipped the gradients); Lockstep's trainer and the Trainer's own log_history record the
+// norm clip_grad_norm_ returns, before clipping; a loop's own Recorder, what it passed.
+std::string GradNormMeasured(const RunSide& side) {
+  if (!side.has_log) return "before clipping";
+  const nlohmann::json& h = side.log.header;
+  if (h.contains("grad_norm_measured") && h["grad_norm_measured"].is_string()) return h["grad_norm_measured"];
+  if (h.contains("lockstep_version")) return "before clipping";
+  return "as the loop recorded it";
+}
+
+// "Gradient norm (before clipping)", or each run's when they differ.
+std::string GradNormTitle(const std::vector<ReportRun>& runs) {
+  std::set<std::string> kinds;
+  for (const auto& run : runs) kinds.insert(GradNormMeasured(run.side));
+  if (kinds.size() == 1) return "Gradient norm (" + *kinds.begin() + ")";
+  std::string each;
+  for (const auto& run : runs) each += (each.empty() ? "" : "; ") + run.label + ": " + GradNormMeasured(run.side);
+  return "Gradient norm (" + each + ")";
+}
+
 }  // namespace
 
 std::string CurvesSection(const std::vector<ReportRun>& runs) {
@@ -136,9 +158,10 @@ std::string CurvesSection(const std::vector<ReportRun>& runs) {
           runs.front().label + ", with its cause. Hover for details.",
       "note");
   const auto chart = [&](const char* id, const char* title, const char* y_label, std::vector<Point> RunCurves::*member,
-                         bool with_eval, LineChart::Scale scale) {
+                         bool with_eval, LineChart::Scale scale, bool focus_settled = false) {
     LineChart c;
     c.y_scale = scale;
+    c.focus_settled = focus_settled;
     c.id = id;
     c.title = title;
     c.y_label = y_label;
@@ -159,9 +182,9 @@ std::string CurvesSection(const std::vector<ReportRun>& runs) {
   // A schedule reads best on a linear scale (a decay to 0 has no log); loss and grad norm
   // take a log scale when they span 20x or more.
   body += chart("loss", "Loss (lines: training; dots: evaluation)", "loss", &RunCurves::loss, true,
-                LineChart::Scale::kAuto);
+                LineChart::Scale::kAuto, /*focus_settled=*/true);
   body += chart("lr", "Learning rate", "learning rate", &RunCurves::lr, false, LineChart::Scale::kLinear);
-  body += chart("grad-norm", "Gradient norm (before clipping)", "grad norm", &RunCurves::grad_norm, false,
+  body += chart("grad-norm", GradNormTitle(runs).c_str(), "grad norm", &RunCurves::grad_norm, false,
                 LineChart::Scale::kAuto);
 
   LineChart delta;
@@ -187,9 +210,15 @@ std::string CurvesSection(const std::vector<ReportRun>& runs) {
                " the same loss as the reference (a delta of 0, which a log scale cannot show). ";
     }
   }
-  if (!delta.lines.empty()) {
+  const bool any_delta =
+      std::any_of(delta.lines.begin(), delta.lines.end(), [](const ChartLine& l) { return !l.points.empty(); });
+  if (any_delta) {
     body += RenderLineChart(delta);
     if (!notes.empty()) body += HtmlParagraph(notes, "note");
+  } else if (!delta.lines.empty()) {
+    body += HtmlParagraph("Loss difference after the divergence: none to draw. " + notes +
+                              "The runs part in what the step records or checkpoints hold, never in the loss itself.",
+                          "note");
   }
   return HtmlSection("Curves", body);
 }

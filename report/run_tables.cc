@@ -96,7 +96,7 @@ std::string TensorDiffOf(const ReportRun& reference, const ReportRun& run, const
   const std::string name = CheckpointDirName(*step);
   CheckpointDiff d;
   const Status st = DiffCheckpoints(reference.side.dir + "/" + name, run.side.dir + "/" + name, tolerance, &d);
-  if (!st.ok()) return HtmlParagraph(run.label + ", " + name + ": not compared: " + st.ToString(), "note");
+  if (!st.ok()) return HtmlParagraph(run.label + ", " + name + ": not compared: " + st.message(), "note");
   if (d.tensors.empty()) return HtmlParagraph(run.label + ", " + name + ": no tensor was compared.", "note");
   std::vector<const TensorDiff*> shown;
   for (const auto& t : d.tensors) shown.push_back(&t);
@@ -225,7 +225,7 @@ void AuditReportRun(ReportRun* run) {
   if (st.ok()) {
     run->audit = std::move(audit);
   } else {
-    run->audit_error = st.ToString();
+    run->audit_error = st.message();
   }
 }
 

@@ -57,8 +57,8 @@ Status RenderRunsReport(const std::vector<std::string>& run_dirs, const RunsRepo
     RunDiff d;
     const Status st = DiffLoadedRuns(runs.front().side, runs[i].side, options.tolerance, &d);
     if (!st.ok()) {
-      runs[i].diff_error = st.ToString();
-      summary->verdicts.push_back(runs[i].label + ": NOT COMPARED: " + st.ToString());
+      runs[i].diff_error = st.message();
+      summary->verdicts.push_back(runs[i].label + ": NOT COMPARED: " + st.message());
       continue;
     }
     const bool compared = d.compared_anything();

@@ -70,8 +70,9 @@ std::string WithCommas(int64_t n) {
 // The y axis: a value's position, linear or log10.
 struct YAxis {
   bool log = false;
-  double lo = 0, hi = 1;  // in axis units (log10 of the value when log)
-  bool Placeable(double v) const { return std::isfinite(v) && (!log || v > 0); }
+  double lo = 0, hi = 1;                                 // in axis units (log10 of the value when log)
+  double cap = std::numeric_limits<double>::infinity();  // values above it are off the top (focus_settled)
+  bool Placeable(double v) const { return std::isfinite(v) && (!log || v > 0) && v <= cap; }
   double Y(double v) const {
     const double u = log ? std::log10(v) : v;
     return kTop + kPlotHeight * (1.0 - (u - lo) / (hi - lo));
@@ -85,17 +86,27 @@ bool ChooseLog(const LineChart& chart, double min, double max) {
 
 YAxis MakeYAxis(const LineChart& chart, bool* any) {
   double min = std::numeric_limits<double>::infinity(), max = -min, min_positive = min;
+  double settled_min = min, settled_max = -min;  // after the first 5% of the steps
+  const double settled_from = chart.x_min + 0.05 * static_cast<double>(chart.x_max - chart.x_min);
   for (const auto& line : chart.lines) {
     for (const auto& p : line.points) {
       if (!std::isfinite(p.value)) continue;
       min = std::min(min, p.value);
       max = std::max(max, p.value);
       if (p.value > 0) min_positive = std::min(min_positive, p.value);
+      if (static_cast<double>(p.step) >= settled_from) {
+        settled_min = std::min(settled_min, p.value);
+        settled_max = std::max(settled_max, p.value);
+      }
     }
   }
   YAxis axis;
   *any = std::isfinite(min);
   if (!*any) return axis;
+  if (chart.focus_settled && std::isfinite(settled_max) && max - settled_max > settled_max - settled_min) {
+    axis.cap = settled_max + 0.06 * (settled_max - settled_min);
+    max = axis.cap;
+  }
   axis.log = ChooseLog(chart, min, max);
   if (axis.log) {
     if (!std::isfinite(min_positive)) return axis.log = false, *any = false, axis;
@@ -172,6 +183,7 @@ std::string Cross(double x, double y, const std::string& color) {
 struct LineCounts {
   size_t drawn = 0;
   int64_t nan = 0, pos_inf = 0, neg_inf = 0, unplaced = 0;  // unplaced: <= 0 on a log axis
+  int64_t above = 0;                                        // over the cap of focus_settled
 };
 
 std::string DrawLine(const ChartLine& line, const YAxis& axis, const std::function<double(double)>& x_of,
@@ -187,6 +199,7 @@ std::string DrawLine(const ChartLine& line, const YAxis& axis, const std::functi
       const bool top = std::isnan(p.value) || p.value > 0;
       (std::isnan(p.value)   ? counts->nan
        : std::isinf(p.value) ? (p.value > 0 ? counts->pos_inf : counts->neg_inf)
+       : p.value > axis.cap  ? counts->above
                              : counts->unplaced)++;
       crosses += Cross(x, top ? kTop + 4 : kTop + kPlotHeight - 4, color);
       continue;
@@ -272,6 +285,7 @@ std::string Caption(const LineChart& chart, const YAxis& axis, bool any, const s
     add(n.pos_inf, "+inf (× at the top)");
     add(n.neg_inf, "-inf (× at the bottom)");
     add(n.unplaced, "≤ 0, off the log scale (× at the bottom)");
+    add(n.above, "above the axis, which fits the steps after the first 5% (× at the top)");
     if (!parts.empty()) c += " " + HtmlEscape(chart.lines[i].label) + ": " + parts + ".";
   }
   return c;

@@ -42,6 +42,10 @@ struct LineChart {
   std::vector<ChartMark> marks;
   int64_t x_min = 0, x_max = 0;  // every chart of a page shares its runs' step range
   enum class Scale { kAuto, kLinear, kLog } y_scale = Scale::kAuto;
+  // The y range fits the values after the first 5% of the steps when the first ones (a loss
+  // that starts high) would squash the rest into less than half the height; those above it
+  // are crossed at the top edge and counted in the caption.
+  bool focus_settled = false;
 };
 
 // A <figure> holding the chart and a caption that says what is drawn: the scale, how many

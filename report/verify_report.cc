@@ -160,7 +160,7 @@ Status RenderVerifyResumeReport(const VerifyResumeReport& r, std::string* html) 
     run.style = static_cast<int>(i) + 1;
     const Status st = LoadRunChecked(r.variants[i].dir, &run.side);
     if (!st.ok()) {
-      unread += run.label + " (" + st.ToString() + ") ";
+      unread += run.label + " (" + st.message() + ") ";
       continue;
     }
     run.diff = r.variants[i].diff;

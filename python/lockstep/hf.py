@@ -41,6 +41,9 @@ try:
 except ImportError:  # tests/python/hf_callback_contract.py drives it without transformers
     _Base = object
 
+# What the recorded grad_norm is: callbacks see the gradients only once HF clipped them.
+GRAD_NORM_MEASURED = "after clipping"
+
 # TrainingArguments that say where a run writes, not what it computes: two runs of one script
 # into two directories must not differ in settings.
 # The list is shared with C++ (settings/location_settings.h reads it through CMake).
@@ -145,11 +148,12 @@ class LockstepCallback(_Base):
     def _open(self, run_dir, args, step, dataset_size):
         settings = _settings(args)
         if step == 0:
-            return Recorder(run_dir, settings=settings, rng_full_state_every=self._every, dataset_size=dataset_size)
+            return Recorder(run_dir, settings=settings, rng_full_state_every=self._every, dataset_size=dataset_size,
+                            grad_norm_measured=GRAD_NORM_MEASURED)
         if os.path.exists(os.path.join(run_dir, STEP_LOG_FILE)):
             return Recorder.resume(run_dir, step, rng_full_state_every=self._every)
         return Recorder(run_dir, settings=settings, rng_full_state_every=self._every, start_after=step,
-                        dataset_size=dataset_size)
+                        dataset_size=dataset_size, grad_norm_measured=GRAD_NORM_MEASURED)
 
     @staticmethod
     def _resume_skip(args, step, dataloader):

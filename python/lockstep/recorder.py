@@ -81,12 +81,14 @@ def _f32(value):
 
 class Recorder:
     def __init__(self, run_dir, settings=None, rng_full_state_every=100, records_per_frame=16, start_after=0,
-                 dataset_size=None):
+                 dataset_size=None, grad_norm_measured=None):
         """Starts run_dir/steps.jsonl.zst (refusing an existing log), its header holding
         `settings` (a dict of whatever decides your run) under "training_args". `start_after`
         is for a run resumed from step N into a directory with no log: its first record is
         step N + 1, after a "resume" event. `dataset_size`, the number of training samples,
-        lets `lockstep inspect` say which ids an epoch never drew."""
+        lets `lockstep inspect` say which ids an epoch never drew. `grad_norm_measured` says
+        what the grad_norm you pass is ("before clipping", "after clipping"): `lockstep
+        report` labels its chart by it."""
         if rng_full_state_every < 1:
             raise ValueError("rng_full_state_every must be >= 1")
         os.makedirs(run_dir, exist_ok=True)
@@ -97,6 +99,8 @@ class Recorder:
             header["resumed_from_step"] = start_after
         if dataset_size is not None:
             header["dataset"] = {"train_samples": int(dataset_size)}  # the C++ trainer's key
+        if grad_norm_measured is not None:
+            header["grad_norm_measured"] = str(grad_norm_measured)
         path = os.path.join(run_dir, STEP_LOG_FILE)
         if os.path.exists(path):
             raise FileExistsError(path + " exists: choose another run_dir")
