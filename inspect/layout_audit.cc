@@ -129,6 +129,12 @@ void AuditLockstep(const std::string& dir, CheckpointAudit* c) {
       json j;
       st = ReadJsonFile(dir + "/" + f.path, &j);
       if (!st.ok()) Fail(c, kCorrupt, st.message());
+      if (f.path == kTrainingArgsJsonFile && j.is_object() && j.value("save_only_model", false) == true) {
+        c->resumable = false;
+        c->notes.push_back(dir +
+                           ": saved with save_only_model: the model alone (no optimizer, scheduler, sampler "
+                           "or generator state), so no resume from it continues the run");
+      }
     }
   }
 }

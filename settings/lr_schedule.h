@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +13,21 @@
 #include "formats/status.h"
 
 namespace lockstep {
+
+// The scheduler that follows an eval metric instead of the step (torch's
+// ReduceLROnPlateau, which the Trainer steps after each evaluation): LrScheduler keeps its state.
+constexpr char kReduceLrOnPlateau[] = "reduce_lr_on_plateau";
+
+// torch's ReduceLROnPlateau options, as lr_scheduler_kwargs gives them.
+struct PlateauOptions {
+  std::string mode = "min";  // min | max
+  double factor = 0.1;       // the lr is multiplied by it on a plateau (< 1)
+  int64_t patience = 10;     // evaluations without improvement tolerated
+  double threshold = 1e-4;
+  std::string threshold_mode = "rel";  // rel | abs
+  int64_t cooldown = 0;
+  double min_lr = 0, eps = 1e-8;
+};
 
 struct LrScheduleSpec {
   std::string type = "linear";                       // HF's lr_scheduler_type
@@ -36,16 +52,28 @@ class LrSchedule {
   double LrAt(int64_t step) const { return spec_.base_lr * Factor(step); }
 
   const LrScheduleSpec& spec() const { return spec_; }
+  bool follows_metric() const { return spec_.type == kReduceLrOnPlateau; }
+  const PlateauOptions& plateau() const { return plateau_; }
 
  private:
   static Status CreateNormalized(const LrScheduleSpec& spec, LrSchedule* out);
+  Status ReadWsd(const LrScheduleSpec& spec);
+  Status ReadPlateau(const LrScheduleSpec& spec);
+  double WsdFactor(int64_t step) const;
+  double CosineWarmupWithMinLrFactor(int64_t step) const;
 
   LrScheduleSpec spec_;
-  double num_cycles_ = 0.5;   // cosine: 0.5, cosine_with_restarts: 1
-  double lr_end_ = 1e-7;      // polynomial
-  double power_ = 1.0;        // polynomial
-  double timescale_ = 0;      // inverse_sqrt
-  double min_lr_rate_ = 0.0;  // cosine_with_min_lr
+  double num_cycles_ = 0.5;               // cosine: 0.5, cosine_with_restarts: 1
+  double lr_end_ = 1e-7;                  // polynomial
+  double power_ = 1.0;                    // polynomial
+  double timescale_ = 0;                  // inverse_sqrt
+  double min_lr_rate_ = 0.0;              // cosine_with_min_lr, cosine_warmup_with_min_lr
+  std::optional<double> warmup_lr_rate_;  // cosine_warmup_with_min_lr
+  // warmup_stable_decay
+  int64_t num_stable_steps_ = 0, num_decay_steps_ = 0;
+  std::string warmup_type_ = "linear", decay_type_ = "cosine";
+  double min_lr_ratio_ = 0.0;
+  PlateauOptions plateau_;  // reduce_lr_on_plateau
 };
 
 }  // namespace lockstep

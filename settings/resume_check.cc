@@ -8,8 +8,13 @@ namespace lockstep {
 
 bool IsSafeToChangeOnResume(const std::string& knob) {
   static const std::set<std::string> kSafe = {
+      "logging_strategy",
       "logging_steps",
+      "logging_first_step",
       "eval_strategy",
+      "eval_delay",
+      "eval_on_start",
+      "save_only_model",
       "eval_steps",
       "save_strategy",
       "save_steps",

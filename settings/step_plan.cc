@@ -77,6 +77,10 @@ int64_t ResolveInterval(double steps, int64_t max_steps) {
   return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(static_cast<double>(max_steps) * steps)));
 }
 
+double RecordedInterval(double steps, int64_t max_steps) {
+  return steps < 1 ? std::ceil(static_cast<double>(max_steps) * steps) : steps;
+}
+
 nlohmann::json SpeedMetrics(const TrainingArgs& args, const StepPlan& plan, int64_t train_samples, double runtime_s) {
   const auto round_to = [](double v, double scale) { return std::round(v * scale) / scale; };
   nlohmann::json m = {{"train_runtime", round_to(runtime_s, 1e4)}};

@@ -57,6 +57,11 @@ Status ComputeStepPlan(const TrainingArgs& args, int64_t num_examples, StepPlan*
 // HF's logging/eval/save interval: values below 1 are a ratio of max_steps (rounded up).
 int64_t ResolveInterval(double steps, int64_t max_steps);
 
+// The interval as TrainerState.compute_steps records it: a ratio below 1 made
+// ceil(max_steps * ratio), anything else as given (2.5 stays 2.5 under a strategy that
+// never uses it).
+double RecordedInterval(double steps, int64_t max_steps);
+
 // HF's speed_metrics("train", ...) for a run of `runtime_s` seconds: train_runtime
 // (rounded to 4 places) and, for a non-zero runtime, train_samples_per_second and
 // train_steps_per_second (3 places). Samples are max_steps x per_device_train_batch_size x

@@ -1,6 +1,18 @@
 #include "settings/trainer_state.h"
 
+#include <cmath>
+
 namespace lockstep {
+
+namespace {
+
+// A number as Python writes it: an int when it is one.
+nlohmann::json Interval(double v) {
+  if (v == std::floor(v) && std::fabs(v) < 9e15) return nlohmann::json(static_cast<int64_t>(v));
+  return nlohmann::json(v);
+}
+
+}  // namespace
 
 nlohmann::json TrainerState::ToJson() const {
   using nlohmann::json;
@@ -9,17 +21,17 @@ nlohmann::json TrainerState::ToJson() const {
       {"best_metric", best_metric ? json(*best_metric) : json(nullptr)},
       {"best_model_checkpoint", best_model_checkpoint ? json(*best_model_checkpoint) : json(nullptr)},
       {"epoch", epoch},
-      {"eval_steps", eval_steps},
+      {"eval_steps", Interval(eval_steps)},
       {"global_step", global_step},
       {"is_hyper_param_search", false},
       {"is_local_process_zero", true},
       {"is_world_process_zero", true},
       {"log_history", log_history},
-      {"logging_steps", logging_steps},
+      {"logging_steps", Interval(logging_steps)},
       {"max_steps", max_steps},
       {"num_input_tokens_seen", 0},
       {"num_train_epochs", num_train_epochs},
-      {"save_steps", save_steps},
+      {"save_steps", Interval(save_steps)},
       {"stateful_callbacks", json::object()},
       {"total_flos", total_flos},
       {"train_batch_size", train_batch_size},

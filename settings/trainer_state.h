@@ -16,9 +16,11 @@ struct TrainerState {
   double epoch = 0;
   int64_t global_step = 0;
   int64_t max_steps = 0;
-  int64_t logging_steps = 500;
-  int64_t eval_steps = 500;
-  int64_t save_steps = 500;
+  // As TrainerState.compute_steps records them: a ratio of max_steps made whole, else the
+  // setting as given (written as an integer when it is one).
+  double logging_steps = 500;
+  double eval_steps = 500;
+  double save_steps = 500;
   int64_t train_batch_size = 8;
   int64_t num_train_epochs = 0;
   double total_flos = 0;

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "formats/json_file.h"
+#include "settings/lr_schedule.h"
 
 namespace lockstep {
 namespace {
@@ -180,15 +181,22 @@ std::vector<ArgSpec> BuildSpecs() {
       Spec("max_grad_norm", &A::max_grad_norm, "Gradient clipping norm; <= 0 disables clipping"),
       Spec("lr_scheduler_type", &A::lr_scheduler_type,
            "linear|cosine|cosine_with_restarts|polynomial|constant|constant_with_warmup|inverse_sqrt|cosine_with_min_"
-           "lr"),
+           "lr|cosine_warmup_with_min_lr|warmup_stable_decay|reduce_lr_on_plateau"),
       Spec("lr_scheduler_kwargs", &A::lr_scheduler_kwargs, "Scheduler options as JSON, e.g. '{\"num_cycles\": 2}'"),
       Spec("warmup_steps", &A::warmup_steps, "Warmup updates; below 1, a ratio of the total updates"),
+      Spec("logging_strategy", &A::logging_strategy, "no|steps|epoch"),
       Spec("logging_steps", &A::logging_steps, "Log to console and log_history every N updates (below 1: ratio)"),
+      Spec("logging_first_step", &A::logging_first_step, "Also log the first update"),
       Spec("eval_strategy", &A::eval_strategy, "no|steps|epoch"),
       Spec("eval_steps", &A::eval_steps, "Evaluate every N updates (default: logging_steps)"),
+      Spec("eval_delay", &A::eval_delay, "No evaluation before this update (steps) or epoch (epoch)"),
+      Spec("eval_on_start", &A::eval_on_start, "Evaluate once before the first update"),
       Spec("save_strategy", &A::save_strategy, "no|steps|epoch|best"),
       Spec("save_steps", &A::save_steps, "Save a checkpoint every N updates (below 1: ratio)"),
-      Spec("save_total_limit", &A::save_total_limit, "Keep at most N checkpoints (the best is protected)"),
+      Spec("save_total_limit", &A::save_total_limit,
+           "Keep at most N checkpoints (the best is protected; unset or <= 0: keep all)"),
+      Spec("save_only_model", &A::save_only_model,
+           "Checkpoints hold the model alone: no optimizer, scheduler or generators (not resumable exactly)"),
       Spec("save_async", &A::save_async,
            "Write checkpoints in the background while training goes on (same bytes; the next save, "
            "the end and a signal wait for it)"),
@@ -221,16 +229,18 @@ std::vector<ArgSpec> BuildSpecs() {
   };
 }
 
-const std::set<std::string> kSchedulers = {"linear",
-                                           "cosine",
-                                           "cosine_with_restarts",
-                                           "polynomial",
-                                           "constant",
-                                           "constant_with_warmup",
-                                           "inverse_sqrt",
-                                           "cosine_with_min_lr"};
-
 std::string StripEvalPrefix(const std::string& m) { return m.rfind("eval_", 0) == 0 ? m.substr(5) : m; }
+
+double EvalSteps(const TrainingArgs& a) { return ResolvedEvalSteps(a).value_or(0); }
+
+// A setting's number as Python prints it: "2.5", "3.0".
+std::string FormatNumber(double v) {
+  std::ostringstream out;
+  out << v;
+  std::string s = out.str();
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s;
+}
 
 }  // namespace
 
@@ -262,9 +272,15 @@ json TrainingArgsToJson(const TrainingArgs& args) {
   return out;
 }
 
+std::optional<double> ResolvedEvalSteps(const TrainingArgs& args) {
+  if (args.eval_steps && *args.eval_steps != 0) return args.eval_steps;
+  if (args.eval_strategy == "steps") return args.logging_steps;
+  return args.eval_steps;
+}
+
 std::string BestMetricKey(const TrainingArgs& args) {
   if (args.metric_for_best_model) return "eval_" + StripEvalPrefix(*args.metric_for_best_model);
-  if (args.load_best_model_at_end) return "eval_loss";
+  if (args.load_best_model_at_end || args.lr_scheduler_type == kReduceLrOnPlateau) return "eval_loss";
   return "";
 }
 
@@ -304,20 +320,58 @@ void CheckLoopArgs(const TrainingArgs& a, Problems* p) {
   need(a.adam_beta2 >= 0 && a.adam_beta2 < 1, "adam_beta2 must be in [0, 1)");
   need(a.adam_epsilon > 0, "adam_epsilon must be > 0");
   need(a.warmup_steps >= 0, "warmup_steps must be >= 0");
-  need(a.logging_steps > 0, "logging_steps must be > 0");
-  need(a.save_steps > 0, "save_steps must be > 0");
-  need(!a.eval_steps || *a.eval_steps > 0, "eval_steps must be > 0");
-  need(!a.save_total_limit || *a.save_total_limit >= 1,
-       "save_total_limit must be >= 1 (leave it unset to keep every checkpoint)");
-  need(a.eval_strategy == "no" || a.eval_strategy == "steps" || a.eval_strategy == "epoch",
-       "eval_strategy must be no, steps or epoch, got '" + a.eval_strategy + "'");
-  need(a.save_strategy == "no" || a.save_strategy == "steps" || a.save_strategy == "epoch" || a.save_strategy == "best",
+  const auto interval = [](const std::string& s) { return s == "no" || s == "steps" || s == "epoch"; };
+  need(interval(a.logging_strategy), "logging_strategy must be no, steps or epoch, got '" + a.logging_strategy + "'");
+  need(interval(a.eval_strategy), "eval_strategy must be no, steps or epoch, got '" + a.eval_strategy + "'");
+  need(interval(a.save_strategy) || a.save_strategy == "best",
        "save_strategy must be no, steps, epoch or best, got '" + a.save_strategy + "'");
-  need(kSchedulers.count(a.lr_scheduler_type) == 1,
-       "unknown lr_scheduler_type '" + a.lr_scheduler_type +
-           "' (linear, cosine, cosine_with_restarts, polynomial, constant, constant_with_warmup, "
-           "inverse_sqrt, cosine_with_min_lr)");
-  need(a.lr_scheduler_kwargs.is_object(), "lr_scheduler_kwargs must be a JSON object");
+  // transformers' TrainingArguments: a step interval is an integer above 1, a ratio below.
+  const auto whole_above_one = [&](const char* name, double steps, bool applies) {
+    need(!applies || steps <= 1 || steps == std::floor(steps),
+         std::string("--") + name + " must be an integer if bigger than 1: " + FormatNumber(steps));
+  };
+  need(a.logging_strategy != "steps" || a.logging_steps != 0,
+       "logging strategy steps requires non-zero --logging_steps");
+  need(a.eval_strategy != "steps" || EvalSteps(a) != 0,
+       "evaluation strategy steps requires either non-zero --eval_steps or --logging_steps");
+  need(a.logging_strategy != "steps" || a.logging_steps > 0, "logging_steps must be > 0");
+  need(a.save_strategy != "steps" || a.save_steps > 0, "save_steps must be > 0");
+  need(a.eval_strategy != "steps" || EvalSteps(a) > 0, "eval_steps must be > 0");
+  whole_above_one("logging_steps", a.logging_steps, a.logging_strategy == "steps");
+  whole_above_one("eval_steps", EvalSteps(a), a.eval_strategy == "steps");
+  whole_above_one("save_steps", a.save_steps, a.save_strategy == "steps");
+  need(a.eval_delay >= 0, "eval_delay must be >= 0");
+  LrSchedule schedule;  // the type and its kwargs, as transformers' get_scheduler takes them
+  const Status st = LrSchedule::Create({a.lr_scheduler_type, a.lr_scheduler_kwargs, a.learning_rate, 0, 1}, &schedule);
+  need(st.ok(), st.message());
+}
+
+// transformers' rule for load_best_model_at_end (TrainingArguments.__post_init__): the save
+// and eval strategies match (unless saving the best), and saves fall on evaluations.
+void CheckLoadBest(const TrainingArgs& a, Problems* p) {
+  if (!a.load_best_model_at_end || a.save_strategy == "best") return;
+  if (a.eval_strategy != a.save_strategy) {
+    return p->need(false,
+                   "--load_best_model_at_end requires the save and eval strategy to match, except when "
+                   "--save_strategy=\"best\", but found eval_strategy " +
+                       a.eval_strategy + " and save_strategy " + a.save_strategy);
+  }
+  const double save = a.save_steps, eval = EvalSteps(a);
+  if (a.eval_strategy != "steps" || eval == 0 || std::fmod(save, eval) == 0) return;
+  if (eval < 1 || save < 1) {
+    p->need(eval < 1 && save < 1,
+            "--load_best_model_at_end requires the saving steps to be a multiple of the evaluation steps, which "
+            "cannot get guaranteed when mixing ratio and absolute steps for save_steps " +
+                FormatNumber(save) + " and eval_steps " + FormatNumber(eval));
+    p->need(!(eval < 1 && save < 1) || std::fmod(save * 1e6, eval * 1e6) == 0,
+            "--load_best_model_at_end requires the saving steps to be a multiple of the evaluation steps, but found " +
+                FormatNumber(save) + ", which is not a multiple of " + FormatNumber(eval));
+    return;
+  }
+  p->need(false,
+          "--load_best_model_at_end requires the saving steps to be a round multiple of the evaluation steps, "
+          "but found " +
+              FormatNumber(save) + ", which is not a round multiple of " + FormatNumber(eval));
 }
 
 void CheckEvalArgs(const TrainingArgs& a, Problems* p) {
@@ -329,28 +383,20 @@ void CheckEvalArgs(const TrainingArgs& a, Problems* p) {
     need(m == "loss" || (m == "accuracy" && a.model == "mlp"), "metric_for_best_model must be loss" +
                                                                    std::string(a.model == "mlp" ? " or accuracy" : "") +
                                                                    " for model " + a.model + ", got '" + m + "'");
-    need(a.eval_strategy != "no",
-         "metric_for_best_model/load_best_model_at_end need evaluation: "
-         "set eval_strategy to steps or epoch");
   }
   need(a.save_strategy != "best" || !metric.empty(),
        "save_strategy best needs metric_for_best_model (or load_best_model_at_end)");
-  if (a.load_best_model_at_end) {
-    need(a.save_strategy != "no", "load_best_model_at_end needs checkpoints: save_strategy is no");
-    if (a.save_strategy != "best") {
-      need(a.eval_strategy == a.save_strategy,
-           "load_best_model_at_end requires the save and eval strategy to match, got eval_strategy " + a.eval_strategy +
-               " and save_strategy " + a.save_strategy);
-      const double eval_steps = a.eval_steps.value_or(a.logging_steps);
-      if (a.eval_strategy == "steps" && eval_steps >= 1 && a.save_steps >= 1) {
-        const auto save = static_cast<int64_t>(a.save_steps), eval = static_cast<int64_t>(eval_steps);
-        need(eval > 0 && save % eval == 0,
-             "load_best_model_at_end requires save_steps to be a multiple of eval_steps, got save_steps " +
-                 std::to_string(save) + " and eval_steps " + std::to_string(eval));
-      }
-    }
-  }
-  need(a.eval_strategy == "no" || a.eval_samples >= 1, "evaluation needs eval_samples >= 1");
+  need(a.lr_scheduler_type != kReduceLrOnPlateau || a.eval_strategy != "no",
+       "lr_scheduler_type reduce_lr_on_plateau requires an eval strategy");
+  CheckLoadBest(a, p);
+  const bool evaluates = a.eval_strategy != "no" || a.eval_on_start;
+  need(!evaluates || a.eval_samples >= 1, "evaluation needs eval_samples >= 1");
+  // With drop_last the eval loader drops its short last batch too: an eval split smaller
+  // than a batch gives no eval_loss, which the best-model metric (or the plateau) needs.
+  const int64_t eval_batch = a.per_device_eval_batch_size * a.world_size.value_or(1);
+  need(!(evaluates && !metric.empty() && a.dataloader_drop_last && a.eval_samples < eval_batch),
+       "dataloader_drop_last with eval_samples < per_device_eval_batch_size leaves no eval batch, so " + metric +
+           " (metric_for_best_model) is never computed");
 }
 
 void CheckModelArgs(const TrainingArgs& a, Problems* p) {

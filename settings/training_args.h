@@ -34,13 +34,20 @@ struct TrainingArgs {
   double max_grad_norm = 1.0;  // <= 0: no clipping
   std::string lr_scheduler_type = "linear";
   nlohmann::json lr_scheduler_kwargs = nlohmann::json::object();
-  double warmup_steps = 0;              // an int, or a ratio of the total steps when below 1
-  double logging_steps = 500;           // below 1: a ratio of max_steps (as HF)
-  std::string eval_strategy = "no";     // no | steps | epoch
-  std::optional<double> eval_steps;     // unset: logging_steps
-  std::string save_strategy = "steps";  // no | steps | epoch | best
+  double warmup_steps = 0;                 // an int, or a ratio of the total steps when below 1
+  std::string logging_strategy = "steps";  // no | steps | epoch
+  double logging_steps = 500;              // below 1: a ratio of max_steps (as HF)
+  bool logging_first_step = false;         // also log step 1
+  std::string eval_strategy = "no";        // no | steps | epoch
+  std::optional<double> eval_steps;        // unset: logging_steps under eval_strategy steps
+  double eval_delay = 0;                   // no evaluation before this step (steps) or epoch (epoch)
+  bool eval_on_start = false;              // evaluate once before the first step
+  std::string save_strategy = "steps";     // no | steps | epoch | best
   double save_steps = 500;
-  std::optional<int64_t> save_total_limit;  // unset: keep every checkpoint
+  std::optional<int64_t> save_total_limit;  // unset, or <= 0: keep every checkpoint
+  // Checkpoints hold the model alone (with trainer_state.json and training_args.json): no
+  // optimizer, scheduler, sampler or generators, so no resume continues the run from one.
+  bool save_only_model = false;
   // Lockstep's: write each checkpoint in the background from a snapshot taken at the step
   // boundary (after CheckFreq, PyTorch DCP). Changes when a save's I/O happens, never its bytes.
   bool save_async = false;
@@ -98,10 +105,19 @@ Status ApplyArgsJson(const nlohmann::json& config, const std::string& origin, Tr
 // All knobs as a JSON object (unset optionals as null), keys sorted.
 nlohmann::json TrainingArgsToJson(const TrainingArgs& args);
 
-// Refuses out-of-range, unknown or inconsistent settings with a message naming each knob.
+// Refuses out-of-range, unknown or inconsistent settings with a message naming each knob:
+// what transformers' TrainingArguments refuses (tests/hf_parity_test.cc compares the two on
+// random settings), and what the built-in model and data cannot do.
 Status ValidateTrainingArgs(const TrainingArgs& args);
 
-// The metric best-checkpoint tracking uses ("eval_loss", "eval_accuracy"), or "" for none.
+// transformers' eval_steps after TrainingArguments.__post_init__: the one given, or under
+// eval_strategy steps logging_steps when none (or 0) is given; unset otherwise (the
+// TrainerState then keeps its default, 500).
+std::optional<double> ResolvedEvalSteps(const TrainingArgs& args);
+
+// The metric best-checkpoint tracking (and reduce_lr_on_plateau) uses ("eval_loss",
+// "eval_accuracy"), or "" for none: HF's metric_for_best_model, "loss" by default when
+// load_best_model_at_end or the reduce_lr_on_plateau scheduler needs one.
 std::string BestMetricKey(const TrainingArgs& args);
 bool GreaterIsBetter(const TrainingArgs& args);
 

@@ -293,7 +293,7 @@ TEST(Cli, ABareBooleanFlagIsTrue) {
     const size_t start = help.out.rfind("--", at);
     bools.push_back(help.out.substr(start + 2, help.out.find(' ', start) - start - 2));
   }
-  ASSERT_EQ(bools.size(), 4u) << help.out;
+  ASSERT_EQ(bools.size(), 7u) << help.out;
   std::string bare;
   for (const auto& b : bools) bare += " --" + b;
   const Output o = Lockstep("train --output_dir " + dir.Join("run") + " " + kTiny + bare +

@@ -132,4 +132,49 @@ TEST(LrScheduler, AMissingOrNegativeStepCountIsCorruptionNamingTheFile) {
   }
 }
 
+// Issue 33: reduce_lr_on_plateau follows torch's ReduceLROnPlateau step for step. The lrs
+// below are what torch 2.11 gave for these metrics (each option set once), and the state
+// saves and restores itself mid-way.
+TEST(LrScheduler, ReduceLrOnPlateauIsTorchsStepForStep) {
+  struct Case {
+    nlohmann::json kwargs;
+    std::vector<double> metrics, lrs;
+  };
+  const std::vector<Case> cases = {
+      {{{"mode", "min"}, {"factor", 0.5}, {"patience", 1}, {"threshold", 0.01}, {"cooldown", 1}},
+       {1.0, 0.9, 0.95, 0.96, 0.97, 0.5, 0.6, 0.7, 0.8, 0.9},
+       {0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025}},
+      {{{"mode", "max"},
+        {"factor", 0.1},
+        {"patience", 0},
+        {"threshold", 0.05},
+        {"threshold_mode", "abs"},
+        {"min_lr", 0.002}},
+       {0.1, 0.12, 0.2, 0.21, 0.3, 0.3, 0.29},
+       {0.1, 0.010000000000000002, 0.010000000000000002, 0.002, 0.002, 0.002, 0.002}}};
+  for (const auto& c : cases) {
+    LrScheduler s(Make(kReduceLrOnPlateau, c.kwargs, 0.1, 0, 100));
+    ASSERT_TRUE(s.follows_metric());
+    for (size_t i = 0; i < c.metrics.size(); ++i) {
+      s.Step();  // optimizer steps do not move it
+      s.StepOnMetric(c.metrics[i]);
+      EXPECT_EQ(s.lr(), c.lrs[i]) << c.kwargs.dump() << " after metric " << i;
+      if (i == 3) {  // a resume mid-way continues where it was
+        LrScheduler resumed(Make(kReduceLrOnPlateau, c.kwargs, 0.1, 0, 100));
+        ASSERT_TRUE(resumed.FromJson(s.ToJson(), "ck/scheduler.json").ok());
+        s = resumed;
+      }
+    }
+  }
+  LrSchedule bad;
+  EXPECT_NE(LrSchedule::Create({kReduceLrOnPlateau, {{"factor", 1.5}}, 0.1, 0, 10}, &bad)
+                .message()
+                .find("Factor should be < 1.0"),
+            std::string::npos);
+  EXPECT_NE(LrSchedule::Create({kReduceLrOnPlateau, {{"cooldown_steps", 1}}, 0.1, 0, 10}, &bad)
+                .message()
+                .find("'cooldown_steps' is not an option"),
+            std::string::npos);
+}
+
 }  // namespace lockstep

@@ -36,7 +36,7 @@ TEST(TrainingArgs, LoadBestNeedsMatchingStrategiesAndSteps) {
   a.eval_strategy = "steps";
   a.eval_steps = 3;
   a.save_steps = 5;
-  EXPECT_NE(Problems(a).find("save_steps to be a multiple of eval_steps"), std::string::npos);
+  EXPECT_NE(Problems(a).find("the saving steps to be a round multiple of the evaluation steps"), std::string::npos);
   a.save_steps = 6;
   EXPECT_TRUE(ValidateTrainingArgs(a).ok()) << Problems(a);
 }

@@ -25,6 +25,16 @@ Status TrainingRun::SaveCheckpointNow() {
   const int64_t step = state_.global_step;
   if (IsRankZero()) NoteBestCheckpoint(step);
   std::vector<StateFile> pieces = StateFiles();
+  // save_only_model: the model alone, with the settings and the trainer state (HF keeps
+  // training_args.bin and trainer_state.json beside the weights).
+  if (args_.save_only_model) {
+    pieces.erase(std::remove_if(pieces.begin(), pieces.end(),
+                                [](const StateFile& f) {
+                                  return f.name != kTrainingArgsJsonFile && f.name != kTrainerStateFile &&
+                                         f.name != kModelFile;
+                                }),
+                 pieces.end());
+  }
   if (IsRankZero()) {
     // No background write of the step log may fall among the save's own I/O calls (a crash
     // probe counts them), so the log's encoder finishes its queue first.

@@ -111,7 +111,8 @@ Status TrainingRun::RecordStep(StepWork* w) {
   w->record.wall_time = Now() - start_time_;
   LOCKSTEP_RETURN_IF_ERROR(LogStepRecord(w));
   Emit("step", w->step);
-  progress_->Update(w->step, state_.epoch, loss, w->lr, Now() - start_time_, w->step % state_.logging_steps == 0);
+  progress_->Update(w->step, state_.epoch, loss, w->lr, Now() - start_time_,
+                    intervals_.logging > 0 && w->step % intervals_.logging == 0);
   return Status::Ok();
 }
 

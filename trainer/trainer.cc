@@ -125,9 +125,8 @@ Status TrainingRun::Setup() {
   state_.max_steps = plan_.max_steps;
   state_.num_train_epochs = plan_.num_epochs;
   state_.train_batch_size = args_.per_device_train_batch_size;
-  state_.logging_steps = ResolveInterval(args_.logging_steps, plan_.max_steps);
-  state_.eval_steps = eval_steps_ = ResolveInterval(args_.eval_steps.value_or(args_.logging_steps), plan_.max_steps);
-  state_.save_steps = ResolveInterval(args_.save_steps, plan_.max_steps);
+  intervals_ = ResolveIntervals(args_, plan_.max_steps);
+  RecordIntervals(args_, plan_.max_steps, &state_);
 
   if (!checkpoint.empty()) {
     LOCKSTEP_RETURN_IF_ERROR(Resume(checkpoint));
@@ -183,14 +182,22 @@ json TrainingRun::RngJson(bool full, bool raw) {
 Status TrainingRun::Train() {
   start_time_ = Now();
   first_step_ = state_.global_step;
+  if (args_.eval_on_start) {  // HF's _evaluate(skip_scheduler=True): logged, no best, no plateau step
+    bool new_best = false;
+    LOCKSTEP_RETURN_IF_ERROR(EvaluateAndLog(/*in_loop=*/false, &new_best));
+  }
   for (int64_t epoch = resume_at_.epoch; epoch < plan_.num_epochs && state_.global_step < plan_.max_steps; ++epoch) {
     const bool resuming_here = epoch == resume_at_.epoch;
     if (!(resuming_here && resume_at_.restored)) sampler_->BeginEpoch(epoch);
     for (int64_t u = resuming_here ? resume_at_.update : 0;
          u < plan_.updates_per_epoch && state_.global_step < plan_.max_steps; ++u) {
       LOCKSTEP_RETURN_IF_ERROR(TrainStep(epoch, u));  // train_step.cc
-      const bool epoch_end = u + 1 == plan_.updates_per_epoch || state_.global_step == plan_.max_steps;
-      LOCKSTEP_RETURN_IF_ERROR(LogEvaluateSave(epoch_end));
+      // HF's two rounds: after the step, then after the epoch it ends (the last step ends
+      // the epoch it is in).
+      const StepMoment moment{state_.global_step, plan_.max_steps,
+                              u + 1 == plan_.updates_per_epoch || state_.global_step == plan_.max_steps, state_.epoch};
+      LOCKSTEP_RETURN_IF_ERROR(LogEvaluateSave(ControlAfterStep(args_, intervals_, moment)));
+      LOCKSTEP_RETURN_IF_ERROR(LogEvaluateSave(ControlAfterEpoch(args_, moment)));
       LOCKSTEP_RETURN_IF_ERROR(CollectSave(/*wait=*/false));  // a --save_async save that ended
       bool stopped = false;
       LOCKSTEP_RETURN_IF_ERROR(StopIfAsked(&stopped));
@@ -219,31 +226,39 @@ Status TrainingRun::StopIfAsked(bool* stopped) {
   return Status::Ok();
 }
 
-// HF's _maybe_log_save_evaluate: log, then evaluate (updating the best), then save.
-Status TrainingRun::LogEvaluateSave(bool epoch_end) {
+// HF's _maybe_log_save_evaluate: log (past the last logged step), then evaluate (updating
+// the best), then save.
+Status TrainingRun::LogEvaluateSave(const StepControl& control) {
   const int64_t step = state_.global_step;
-  if (step % state_.logging_steps == 0) {
+  if (control.log && step > losses_.last_logged_step()) {
     state_.log_history.push_back({{"epoch", state_.epoch},
                                   {"grad_norm", last_grad_norm_},
                                   {"learning_rate", last_lr_},
                                   {"loss", losses_.TakeLogged(step)},
                                   {"step", step}});
   }
-  bool save = (args_.save_strategy == "steps" && (step % state_.save_steps == 0 || step >= plan_.max_steps)) ||
-              (args_.save_strategy == "epoch" && epoch_end);
-  const bool evaluate =
-      (args_.eval_strategy == "steps" && step % eval_steps_ == 0) || (args_.eval_strategy == "epoch" && epoch_end);
-  if (evaluate) {
-    json metrics;
-    LOCKSTEP_RETURN_IF_ERROR(Evaluate(&metrics));
-    const bool new_best = UpdateBest(metrics);
-    metrics["epoch"] = state_.epoch;
-    metrics["step"] = step;
-    state_.log_history.push_back(metrics);
-    progress_->Note(EvalNote(step, metrics, BestMetricKey(args_), new_best));
-    if (args_.save_strategy == "best" && new_best) save = true;
+  bool save = control.save;
+  if (control.evaluate) {
+    bool new_best = false;
+    LOCKSTEP_RETURN_IF_ERROR(EvaluateAndLog(/*in_loop=*/true, &new_best));
+    if (args_.save_strategy == "best") save = new_best;
   }
   if (save && options_.hooks.write_checkpoints) LOCKSTEP_RETURN_IF_ERROR(SaveCheckpointNow());
+  return Status::Ok();
+}
+
+// HF's _evaluate: the metrics logged; in the loop, reduce_lr_on_plateau steps on the best
+// model's metric and the best is updated.
+Status TrainingRun::EvaluateAndLog(bool in_loop, bool* new_best) {
+  json metrics;
+  LOCKSTEP_RETURN_IF_ERROR(Evaluate(&metrics));
+  const std::string key = BestMetricKey(args_);
+  if (in_loop && scheduler_.follows_metric() && metrics.contains(key)) scheduler_.StepOnMetric(metrics[key]);
+  *new_best = in_loop && UpdateBest(metrics);
+  metrics["epoch"] = state_.epoch;
+  metrics["step"] = state_.global_step;
+  state_.log_history.push_back(metrics);
+  progress_->Note(EvalNote(state_.global_step, metrics, key, *new_best));
   return Status::Ok();
 }
 
@@ -254,30 +269,42 @@ Status TrainingRun::Evaluate(json* metrics) {
   model_->eval();
   torch::NoGradGuard no_grad;
   double loss_sum = 0.0;
-  int64_t items = 0, correct = 0, batches = 0;
+  int64_t items = 0, correct = 0, evaluated = 0;
   const int64_t n = data_.eval.size(), bs = args_.per_device_eval_batch_size;
   // In a job, eval batch b goes to rank b mod world_size and the sums are added up over
-  // the ranks: the metrics of the whole split, as HF's gather gives them.
-  for (int64_t start = rank_ * bs; start < n; start += bs * world_, ++batches) {
+  // the ranks: the metrics of the whole split, as HF's gather gives them. dataloader_drop_last
+  // drops a short last batch here too.
+  for (int64_t start = rank_ * bs; start < n; start += bs * world_) {
     const int64_t count = std::min(bs, n - start);
+    if (count < bs && args_.dataloader_drop_last) break;
     BatchLoss b = model_->Loss(data_.eval.inputs.narrow(0, start, count).to(device_),
                                data_.eval.targets.narrow(0, start, count).to(device_));
     loss_sum += b.loss_sum.item<double>();
     items += b.items;
     correct += std::max<int64_t>(0, b.correct);
+    evaluated += count;
   }
   model_->train();
-  std::vector<double> sums = {loss_sum, static_cast<double>(items), static_cast<double>(correct)};
+  std::vector<double> sums = {loss_sum, static_cast<double>(items), static_cast<double>(correct),
+                              static_cast<double>(evaluated)};
   LOCKSTEP_RETURN_IF_ERROR(SumOverRanks(&sums));
   loss_sum = sums[0];
   items = static_cast<int64_t>(sums[1]);
   correct = static_cast<int64_t>(sums[2]);
+  evaluated = static_cast<int64_t>(sums[3]);
+  // HF's speed_metrics("eval"): the split's samples and ceil(samples / total batch) steps,
+  // rounded as it rounds them.
+  const auto round_to = [](double v, double scale) { return std::round(v * scale) / scale; };
   const double runtime = std::max(Now() - t0, 1e-9);
-  json m = {{"eval_loss", items > 0 ? loss_sum / static_cast<double>(items) : 0.0},
-            {"eval_runtime", runtime},
-            {"eval_samples_per_second", static_cast<double>(n) / runtime},
-            {"eval_steps_per_second", static_cast<double>(batches) / runtime}};
-  if (args_.model == "mlp" && n > 0) m["eval_accuracy"] = static_cast<double>(correct) / static_cast<double>(n);
+  const double steps = std::ceil(static_cast<double>(n) / static_cast<double>(bs * world_));
+  json m = {{"eval_runtime", round_to(runtime, 1e4)},
+            {"eval_samples_per_second", round_to(static_cast<double>(n) / runtime, 1e3)},
+            {"eval_steps_per_second", round_to(steps / runtime, 1e3)}};
+  // No batch evaluated (all dropped): HF reports no loss and no metric.
+  if (items > 0) m["eval_loss"] = loss_sum / static_cast<double>(items);
+  if (args_.model == "mlp" && evaluated > 0) {
+    m["eval_accuracy"] = static_cast<double>(correct) / static_cast<double>(evaluated);
+  }
   *metrics = std::move(m);
   return Status::Ok();
 }
@@ -353,6 +380,7 @@ Status TrainingRun::Finish(TrainResult* result) {
         LoadModelWeights((fs::path(*state_.best_model_checkpoint) / kModelFile).string(), model_.get()));
     progress_->Note("loaded best model from " + *state_.best_model_checkpoint);
   }
+  LOCKSTEP_RETURN_IF_ERROR(KeepOnlyTheBest());
   json train = {{"epoch", state_.epoch},
                 {"total_flos", state_.total_flos},
                 {"train_loss", train_loss},
@@ -369,7 +397,8 @@ Status TrainingRun::Finish(TrainResult* result) {
     LOCKSTEP_RETURN_IF_ERROR(Evaluate(&eval));
     eval["epoch"] = state_.epoch;
     eval["eval_samples"] = data_.eval.size();
-    if (args_.model == "gpt") eval["perplexity"] = std::exp(eval["eval_loss"].get<double>());
+    if (args_.model == "gpt" && eval.contains("eval_loss"))
+      eval["perplexity"] = std::exp(eval["eval_loss"].get<double>());
   }
   json all = train;
   all.update(eval);
@@ -383,6 +412,19 @@ Status TrainingRun::Finish(TrainResult* result) {
   LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / kAllResultsFile).string(), all));
   LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / kTrainerStateFile).string(), state_.ToJson()));
   return step_log_->Close();
+}
+
+// HF's end of training under save_total_limit 1 with a best checkpoint: every other
+// checkpoint is deleted, the newest included.
+Status TrainingRun::KeepOnlyTheBest() {
+  if (!IsRankZero() || args_.save_total_limit.value_or(0) != 1 || !state_.best_model_checkpoint) return Status::Ok();
+  std::vector<CheckpointDir> dirs;
+  LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(args_.output_dir, &dirs));
+  for (const auto& d : dirs) {
+    if (fs::path(d.path).filename() == fs::path(*state_.best_model_checkpoint).filename()) continue;
+    LOCKSTEP_RETURN_IF_ERROR(RemoveCheckpoint(d.path));
+  }
+  return Status::Ok();
 }
 
 Status RunTraining(const TrainingArgs& args, const TrainOptions& options, TrainResult* result) {

@@ -48,6 +48,13 @@ Status TrainingRun::ChooseResumeCheckpoint(std::string* checkpoint, VerifyMode m
 // Restores everything that decides the rest of the run from `checkpoint`, then continues
 // its step log.
 Status TrainingRun::Resume(std::string checkpoint) {
+  json saved_args;  // a weights-only save cannot continue the run: refused, never resumed with a fresh optimizer
+  if (ReadJsonFile((fs::path(checkpoint) / kTrainingArgsJsonFile).string(), &saved_args).ok() &&
+      saved_args.is_object() && saved_args.value("save_only_model", false) == true) {
+    return Status::InvalidArgument(checkpoint +
+                                   " was saved with save_only_model: it holds the model alone (no optimizer, "
+                                   "scheduler, sampler or generator state), so no resume from it continues the run");
+  }
   const Status loaded = LoadCheckpoint(checkpoint, StateFiles(), ResumeVerifyMode());
   if (!loaded.ok()) LOCKSTEP_RETURN_IF_ERROR(LoadNewestSoundCheckpoint(&checkpoint, loaded));
   resumed_from_ = checkpoint;

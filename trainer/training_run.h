@@ -14,6 +14,7 @@
 #include "formats/step_log.h"
 #include "formats/step_record.h"
 #include "settings/lr_scheduler.h"
+#include "settings/step_control.h"
 #include "settings/step_plan.h"
 #include "settings/trainer_state.h"
 #include "trainer/adamw.h"
@@ -115,9 +116,11 @@ class TrainingRun {
   Status EndReplayedStep(const json& record);
   void StartTrace(int64_t step);
   void FinishTrace();
-  Status LogEvaluateSave(bool epoch_end);
+  Status LogEvaluateSave(const StepControl& control);
+  Status EvaluateAndLog(bool in_loop, bool* new_best);
   Status Evaluate(json* metrics);
   bool UpdateBest(const json& metrics);
+  Status KeepOnlyTheBest();
   // checkpoint_saving.cc: a checkpoint now, synchronously or (--save_async) in the
   // background; CollectSave takes in a background save that ended (all of it with `wait`);
   // WaitForSnapshotCopy holds the update until a background save has copied the tensors.
@@ -151,7 +154,7 @@ class TrainingRun {
   std::unique_ptr<StepLogWriter> step_log_;
   std::unique_ptr<ProgressDisplay> progress_;
   TrainerState state_;
-  int64_t eval_steps_ = 0;
+  StepIntervals intervals_;  // logging, eval and save steps as the TrainerState resolved them
 
   // Where the loop starts: (0, 0) for a fresh run, the checkpoint's position on resume.
   EpochSampler::Position resume_at_;  // where the loop starts: (0, 0) unless a checkpoint says

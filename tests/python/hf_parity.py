@@ -12,6 +12,8 @@ save_metrics("eval")), and reports what does not depend on the model's numbers:
   checkpoints    the checkpoint-N left at the end
   trainer_state_keys, log_keys   the fields of trainer_state.json and of its log entries
   results        each results file HF's example scripts write, with its keys
+  state          trainer_state.json's logging_steps, eval_steps, save_steps, train_batch_size
+  log_entries    each log_history entry: its step, what it is (loss, eval, summary), its keys
 Model numbers (losses, which checkpoint is best) come from this run, so the test replays
 HF's rotation decisions through the reference trainer's rule rather than comparing bests."""
 import json
@@ -74,8 +76,8 @@ def run_case(case, root):
     # The progress bar stays on, as by default: with disable_tqdm=True, transformers 5.17's
     # PrinterCallback pops total_flos from the very dict train() returns, so train_results.json
     # would lack it (the progress bar's callback pops it from a copy).
-    args = TrainingArguments(output_dir=output_dir, use_cpu=True, report_to="none", logging_steps=1, seed=0,
-                             **case["args"])
+    settings = dict({"logging_steps": 1}, **case["args"])
+    args = TrainingArguments(output_dir=output_dir, use_cpu=True, report_to="none", seed=0, **settings)
     train, evaluation = Data(case["train_samples"], 1), Data(case["eval_samples"], 2)
     watch = Watch()
     trainer = Trainer(model=Linear(), args=args, train_dataset=train, eval_dataset=evaluation,
@@ -96,7 +98,16 @@ def run_case(case, root):
     log_keys = sorted({tuple(sorted(e)) for e in state["log_history"]})
     return {"lr": watch.lr, "saves": watch.saves, "checkpoints": checkpoints(output_dir),
             **{k: state[k] for k in ("global_step", "epoch", "max_steps", "num_train_epochs")},
+            "state": {k: state[k] for k in ("logging_steps", "eval_steps", "save_steps", "train_batch_size")},
+            "log_entries": [[e["step"], log_kind(e), sorted(e)] for e in state["log_history"]],
             "trainer_state_keys": sorted(state), "log_keys": [list(k) for k in log_keys], "results": results}
+
+
+def log_kind(entry):
+    """A log_history entry is the training summary, an evaluation, or a logged loss."""
+    if "train_runtime" in entry:
+        return "summary"
+    return "eval" if any(k.startswith("eval_") for k in entry) else "loss"
 
 
 def main():

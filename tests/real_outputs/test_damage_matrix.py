@@ -114,15 +114,16 @@ def damage(path, how):
             f.write(bytes([byte[0] ^ 0x01]))
 
 
-def report_files(report, key):
-    """Every path the report lists under `key` ("verified" or "unverifiable"), at any depth."""
+def listed(report, key):
+    """Every entry the report lists under `key` at any depth ("verified", "unverifiable",
+    "problems"), as text."""
     found = []
 
     def walk(node):
         if isinstance(node, dict):
             for k, v in node.items():
                 if k == key and isinstance(v, list):
-                    found.extend(x for x in v if isinstance(x, str))
+                    found.extend(str(x) for x in v)
                 else:
                     walk(v)
         elif isinstance(node, list):
@@ -131,24 +132,6 @@ def report_files(report, key):
 
     walk(report)
     return found
-
-
-def problems_of(report):
-    out = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if k == "problems" and isinstance(v, list):
-                    out.extend(str(x) for x in v)
-                else:
-                    walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(report)
-    return out
 
 
 def names(path_list, rel):
@@ -180,9 +163,9 @@ def judge(out, work, target, cell, rank_files=()):
         cell.failure = "crashed (exit %d): %s" % (code, said[-300:])
         return
     damaged = list(rank_files) if rank_files else [cell.rel]
-    problems = problems_of(report) + ([err] if code == 2 else [])
+    problems = listed(report, "problems") + ([err] if code == 2 else [])
     named = [r for r in damaged if any(("/" + r) in p or p.startswith(r) for p in problems)]
-    verified = report_files(report, "verified")
+    verified = listed(report, "verified")
     if any(names(verified, r) for r in damaged) and cell.damage != "deleted":
         cell.failure = "said verified: %s (exit %d)" % (cell.rel, code)
         return
@@ -193,7 +176,7 @@ def judge(out, work, target, cell, rank_files=()):
         cell.outcome = "named, exit 2 (the target: unreadable input)"
         return
     if code == 0 and cell.damage in ("truncated", "flipped"):
-        unverifiable = report_files(report, "unverifiable")
+        unverifiable = listed(report, "unverifiable")
         if names(unverifiable, cell.rel) and "no checksum" in said:
             cell.outcome = "not verifiable: no checksum"
             return
@@ -220,9 +203,9 @@ def run_layout(output):
         code, text, err = lockstep("inspect", where, "--verify")
         _, jtext, _ = lockstep("inspect", where, "--verify", "--json")
         report = json.loads(jtext) if jtext.strip().startswith("{") else {}
-        checksummed = set(report_files(report, "verified"))
+        checksummed = set(listed(report, "verified"))
         bad_claims = [p for p in checksummed if not carries_checksum(work, target, p)]
-        if code != 0 or problems_of(report):
+        if code != 0 or listed(report, "problems"):
             sound.failure = "sound output not healthy (exit %d): %s" % (code, (text + err)[-600:])
         elif bad_claims:
             sound.failure = "said verified, though their format has no checksum: %s" % bad_claims
