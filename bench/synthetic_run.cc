@@ -17,7 +17,7 @@ float SyntheticLoss(int64_t step) {
 Status WriteSyntheticRun(const std::string& dir, const SyntheticRun& run) {
   LOCKSTEP_RETURN_IF_ERROR(MakeDirs(dir));
   const int64_t per_epoch = std::max<int64_t>(1, run.dataset_size / 8);
-  const nlohmann::json header = {
+  nlohmann::json header = {
       {"dataset",
        {{"name", "synthetic"},
         {"train_samples", run.claimed_dataset_size > 0 ? run.claimed_dataset_size : run.dataset_size}}},
@@ -26,6 +26,7 @@ Status WriteSyntheticRun(const std::string& dir, const SyntheticRun& run) {
       {"device", "cpu"},
       {"num_threads", 1},
       {"torch_version", "synthetic"}};
+  if (!run.grad_norm_measured.empty()) header["grad_norm_measured"] = run.grad_norm_measured;
   std::unique_ptr<StepLogWriter> writer;
   LOCKSTEP_RETURN_IF_ERROR(StepLogWriter::Create(dir + "/" + kStepLogFile, header, StepLogOptions{1024, 1}, &writer));
   for (int64_t step = 1; step <= run.steps; ++step) {

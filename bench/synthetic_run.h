@@ -20,6 +20,7 @@ struct SyntheticRun {
   int64_t claimed_dataset_size = 0;  // > 0: the size the header claims (samples no epoch reaches)
   int64_t repeated_step = 0;         // > 0: this step draws the samples of the step before it again (a repeat)
   int64_t resume_after = 0;          // > 0: a resume event after this step
+  std::string grad_norm_measured;    // non-empty: the header says what grad_norm is ("after clipping")
 };
 
 // A deterministic, positive, noisy decay: the default loss of step s.

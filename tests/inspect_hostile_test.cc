@@ -51,6 +51,12 @@ TEST(Safetensors, EveryBadHeaderIsNamed) {
   ExpectCorrupt(HeaderOf(p), "belong to none");
   test::WriteAll(p, "abc");
   ExpectCorrupt(HeaderOf(p), "too short");
+  // Issue 33, finding 10: an overflowing shape was "not a list of sizes".
+  WriteSafetensors(p, R"({"a":{"dtype":"F32","shape":[18446744073709551615],"data_offsets":[0,8]}})",
+                   std::string(8, '\0'));
+  ExpectCorrupt(HeaderOf(p), "larger than any tensor a file can hold");
+  WriteSafetensors(p, R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", std::string(8, '\0'));
+  ExpectCorrupt(HeaderOf(p), "holds -2, not a size");
 }
 
 // Bytes that are not UTF-8 reach messages and names (a safetensors header, a zip entry);

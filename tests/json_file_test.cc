@@ -86,4 +86,17 @@ TEST(JsonFile, WriteThenReadRoundTrips) {
   EXPECT_EQ(back, v);
 }
 
+// Issue 33, finding 10: a 0-byte JSON file said the parser's raw text.
+TEST(JsonFile, AnEmptyFileSaysItIsEmpty) {
+  test::ScratchDir dir;
+  test::WriteAll(dir.Join("a.json"), "");
+  test::WriteAll(dir.Join("b.json"), " \n");
+  nlohmann::json j;
+  Status st = ReadJsonFile(dir.Join("a.json"), &j);
+  EXPECT_TRUE(st.IsCorruption());
+  EXPECT_EQ(st.message(), dir.Join("a.json") + ": empty (0 bytes), not JSON: cut short, or never written");
+  st = ReadJsonFile(dir.Join("b.json"), &j);
+  EXPECT_NE(st.message().find("holds only whitespace"), std::string::npos) << st.message();
+}
+
 }  // namespace lockstep

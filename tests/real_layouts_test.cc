@@ -235,6 +235,8 @@ TEST(RealLayouts, AnIncompleteCheckpointShowsTheBytesItHolds) {
   const AuditReport r = test::Audit(run);
   EXPECT_EQ(test::Find(r, 16).status, "incomplete");
   EXPECT_GT(test::Find(r, 16).bytes, 1000u);
+  // Issue 33, finding 8: "incomplete" beside "resumable: yes" in the report's audit table.
+  EXPECT_FALSE(test::Find(r, 16).resumable);
 }
 
 // A data-parallel HF run: one rng_state_<rank>.pth per process; a gap is named.

@@ -61,7 +61,10 @@ TEST(Report, APageOfTwoRunsNamesWhereAndWhyTheyPartAndNeedsNothingOutsideIt) {
   EXPECT_TRUE(Has(html, "b parts at step 40: data")) << "the divergence line, with its cause";
   EXPECT_TRUE(Has(html, "DIFFERENT: the runs part at step 40, cause data"));
   EXPECT_TRUE(Has(html, "b resumed after step 30 from checkpoint-30"));
-  EXPECT_TRUE(Has(html, "|loss delta|")) << "the delta curve after the divergence";
+  // The synthetic losses are the step's own, the same in both runs: no delta to draw (issue
+  // 33, finding 8: an empty box was drawn), said instead.
+  EXPECT_FALSE(Has(html, "<desc id=\"loss-delta-d\">"));
+  EXPECT_TRUE(Has(html, "Loss difference after the divergence: none to draw"));
   EXPECT_TRUE(Has(html, "samples drawn per epoch"));
   // Accessible: every chart has a title and a description, and axis labels.
   EXPECT_TRUE(Has(html, "role=\"img\""));
@@ -71,6 +74,28 @@ TEST(Report, APageOfTwoRunsNamesWhereAndWhyTheyPartAndNeedsNothingOutsideIt) {
   EXPECT_EQ(summary.comparisons, 1);
   EXPECT_EQ(summary.identical, 0);
   EXPECT_FALSE(summary.all_identical());
+}
+
+// Issue 33, finding 8: the delta chart is drawn where the losses part; the grad-norm chart
+// says what each run recorded (the HF callback's is after clipping); a loss that starts far
+// above where it settles does not squash the rest of its chart.
+TEST(Report, TheChartsSayWhatWasRecordedAndFitTheSettledLoss) {
+  test::ScratchDir dir;
+  SyntheticRun a;
+  a.steps = 2000;
+  a.loss = [](int64_t step) { return step <= 20 ? 60.0f : SyntheticLoss(step); };
+  ASSERT_OK(WriteSyntheticRun(dir.Join("a"), a));
+  SyntheticRun b = a;
+  b.shuffled_step = 400;
+  b.loss = [](int64_t step) { return step <= 20 ? 60.0f : SyntheticLoss(step) * (step >= 400 ? 1.01f : 1.0f); };
+  b.grad_norm_measured = "after clipping";
+  ASSERT_OK(WriteSyntheticRun(dir.Join("b"), b));
+  const std::string html = Render({dir.Join("a"), dir.Join("b")});
+  EXPECT_TRUE(Has(html, "<desc id=\"loss-delta-d\">")) << "the losses part: the delta is drawn";
+  EXPECT_TRUE(Has(html, "Gradient norm (a: as the loop recorded it; b: after clipping)"));
+  EXPECT_FALSE(Has(html, "Gradient norm (before clipping)"));
+  EXPECT_TRUE(Has(html, "above the axis, which fits the steps after the first 5% (× at the top)"))
+      << "the first steps' loss, 60, is off the settled axis";
 }
 
 TEST(Report, IdenticalRunsSayHowManyStepsWereComparedAndDrawNoDivergence) {

@@ -335,5 +335,47 @@ TEST(HostileDiffInputs, StepLogsOfOtherShapesAreShownNeverThrown) {
   }
 }
 
+// Issue 33, finding 7: a deleted rng_state.pth was "cause weights, 1 tensors differ": a file
+// one checkpoint lacks is cause missing, naming it.
+TEST(HfRunDiff, ADeletedFileIsMissingNotWeights) {
+  test::ScratchDir dir;
+  const std::string copy = dir.Join("copy");
+  fs::copy(test::HfRun(), copy, fs::copy_options::recursive);
+  fs::remove(copy + "/checkpoint-16/rng_state.pth");
+  RunDiff d;
+  ASSERT_OK(DiffRuns(test::HfRun(), copy, Tolerance(), &d));
+  ASSERT_TRUE(d.first_divergence.has_value()) << RunDiffText(d, "a", "b");
+  EXPECT_EQ(d.first_divergence->cause, "missing") << RunDiffText(d, "a", "b");
+  EXPECT_EQ(d.first_divergence->field, "rng_state.pth");
+  EXPECT_EQ(d.first_divergence->candidate, "(absent)");
+}
+
+// Issue 33, finding 4: the Trainer's train_loss of a resumed run covers only its own steps
+// (_total_loss_scalar starts at 0 in every process): with every step and tensor equal, the
+// verdict is IDENTICAL, with a note saying why train_loss differs.
+TEST(HfRunDiff, TrainLossAloneIsResumeBookkeepingNotADivergence) {
+  test::ScratchDir dir;
+  const std::string copy = dir.Join("copy");
+  fs::copy(test::HfRun(), copy, fs::copy_options::recursive);
+  json state;
+  ASSERT_OK(ReadJsonFile(copy + "/checkpoint-16/trainer_state.json", &state));
+  json summary = {{"epoch", 16}, {"step", 16}, {"train_loss", 4.1}, {"train_runtime", 1.5}, {"total_flos", 1.0}};
+  const std::string reference = dir.Join("reference");
+  fs::copy(test::HfRun(), reference, fs::copy_options::recursive);
+  for (const auto& [run, loss] : {std::make_pair(reference, 4.1), std::make_pair(copy, 3.9)}) {
+    json top = state;
+    summary["train_loss"] = loss;
+    top["log_history"].push_back(summary);
+    ASSERT_OK(WriteJsonFile(run + "/trainer_state.json", top));
+    ASSERT_OK(WriteJsonFile(run + "/train_results.json", {{"epoch", 16}, {"train_loss", loss}}));
+  }
+  RunDiff d;
+  ASSERT_OK(DiffRuns(reference, copy, Tolerance(), &d));
+  EXPECT_TRUE(d.identical()) << RunDiffText(d, "a", "b");
+  ASSERT_FALSE(d.notes.empty());
+  EXPECT_NE(d.notes[0].find("train_loss differs (reference 4.1, candidate 3.9"), std::string::npos) << d.notes[0];
+  EXPECT_NE(d.notes[0].find("_total_loss_scalar"), std::string::npos) << d.notes[0];
+}
+
 }  // namespace
 }  // namespace lockstep

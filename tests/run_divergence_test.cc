@@ -361,5 +361,33 @@ TEST(Replay, TraceModulesNamesTheModuleANumericsFaultPerturbed) {
   EXPECT_EQ(d.entries[*d.first - 1].name, "h.1.attn.c_proj");
 }
 
+// Issue 33, finding 6: a loop that does not seed NumPy (its state differs between any two
+// processes and never moves), resumed without its scheduler: the lr changed, and the idle
+// generator must not outrank it ("DIVERGED ... rng.numpy" although NumPy never moved).
+TEST(RunDiff, AnIdleGeneratorNeverOutranksAFieldThatChanged) {
+  test::ScratchDir dir;
+  TrainingArgs a = Mlp(dir, "a");
+  a.max_steps = 8;
+  TrainingArgs b = a;
+  b.output_dir = dir.Join("b");
+  test::Train(a);
+  test::Train(b);
+  for (const auto& [run, digest] : {std::make_pair(dir.Join("a"), "aa"), std::make_pair(dir.Join("b"), "bb")}) {
+    for (int64_t step = 1; step <= 8; ++step) {
+      EditStepRecord(run + "/steps.jsonl.zst", step, [&, d = std::string(digest)](json* r) {
+        (*r)["rng"]["numpy"] = {{"size", 2508}, {"xxh3_128", d}};
+        if (step >= 5 && d == "bb") (*r)["lr"] = (*r)["lr"].get<double>() * 1.5;
+      });
+    }
+  }
+  const RunDiff d = Diff(dir.Join("a"), dir.Join("b"));
+  ASSERT_TRUE(d.first_divergence.has_value()) << RunDiffText(d, "a", "b");
+  EXPECT_EQ(d.first_divergence->step, 5);
+  EXPECT_EQ(d.first_divergence->cause, "lr") << RunDiffText(d, "a", "b");
+  bool noted = false;
+  for (const auto& n : d.notes) noted |= n.find("rng.numpy differs from step 1, but neither run drew from it") == 0;
+  EXPECT_TRUE(noted) << RunDiffText(d, "a", "b");
+}
+
 }  // namespace
 }  // namespace lockstep

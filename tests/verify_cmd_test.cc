@@ -3,6 +3,8 @@
 // with its last words, not only its log's name.
 #include "replay/verify_cmd.h"
 
+#include <set>
+
 #include <gtest/gtest.h>
 
 #include "formats/checkpoint_layout.h"
@@ -45,6 +47,18 @@ TEST(UnfinishedSave, AnHfSaveIsFinishedOnceItsTrainerStateIsWholeBesideItsWeight
   const std::string empty = dir.Join("checkpoint-17");
   ASSERT_TRUE(MakeDirs(empty).ok());
   EXPECT_NE(UnfinishedSave(empty).find("empty"), std::string::npos);
+
+  // Issue 33, finding 5: PEFT writes the adapter's README.md first; a checkpoint holding
+  // only that is taken as whole by no rule but the reference's: what every checkpoint of
+  // the finished reference holds, it lacks.
+  const std::string peft = dir.Join("checkpoint-20");
+  ASSERT_TRUE(MakeDirs(peft).ok());
+  test::WriteAll(peft + "/README.md", "# model card");
+  const std::set<std::string> whole = {"README.md", "adapter_config.json", "adapter_model.safetensors"};
+  EXPECT_NE(
+      UnfinishedSave(peft, &whole).find("no adapter_config.json, which every checkpoint of the reference run holds"),
+      std::string::npos)
+      << UnfinishedSave(peft, &whole);
 
   const std::string own = dir.Join("checkpoint-18");  // a script's own format: taken as it is
   ASSERT_TRUE(MakeDirs(own).ok());
