@@ -99,9 +99,12 @@ std::string Listed(const std::vector<std::string>& paths, const std::string& pre
   return out;
 }
 
+// "1 file", "8 files".
+std::string Files(size_t n) { return std::to_string(n) + (n == 1 ? " file" : " files"); }
+
 // What --verify read of some files: how many a checksum covered, and which have none.
 void PrintVerification(const FileVerification& v, const std::string& prefix, const char* indent) {
-  if (!v.verified.empty()) std::printf("%sverified by checksum: %zu files\n", indent, v.verified.size());
+  if (!v.verified.empty()) std::printf("%sverified by checksum: %s\n", indent, Files(v.verified.size()).c_str());
   if (!v.unverifiable.empty()) {
     std::printf("%snot verifiable, no checksum (read whole; a changed byte in them cannot be seen): %s\n", indent,
                 Listed(v.unverifiable, prefix).c_str());
@@ -121,8 +124,8 @@ void PrintAudit(const AuditReport& r) {
                 c.layout.c_str(), c.status.c_str(), Bytes(c.bytes).c_str());
     for (const auto& p : c.problems) std::printf("      ! %s\n", p.c_str());
     for (const auto& n : c.notes) std::printf("      note: %s\n", n.c_str());
-    if (r.verified && c.verification.empty() && !c.problems.empty()) {
-      std::printf("      not verified: the checks above already found it %s\n", c.status.c_str());
+    if (r.verified && !c.verified) {
+      std::printf("      not read by --verify: the cheap checks found it %s\n", c.status.c_str());
     } else if (r.verified) {
       PrintVerification(c.verification, c.name, "      ");
     }
@@ -166,8 +169,8 @@ void PrintAudit(const AuditReport& r) {
   } else if (!r.verified) {
     std::printf("\nhealthy (sizes, headers and pickles checked; --verify reads every byte against its checksum)\n");
   } else {
-    std::printf("\nhealthy: %zu files verified by checksum", verified);
-    if (unverifiable > 0) std::printf("; %zu files have no checksum: read whole, not verified", unverifiable);
+    std::printf("\nhealthy: %s verified by checksum", Files(verified).c_str());
+    if (unverifiable > 0) std::printf("; %s with no checksum: read whole, not verified", Files(unverifiable).c_str());
     std::printf("\n");
   }
 }

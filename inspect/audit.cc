@@ -196,9 +196,12 @@ void AuditSiblings(const std::string& run_dir, AuditReport* report) {
         if (const size_t at = shown.find(tag); at != std::string::npos) {
           shown.replace(at, tag.size(), "global_step" + std::to_string(c.step));
         }
+        const std::string path = run_dir + "/" + c.name + "/" + shown;
+        const bool named = std::any_of(c.problems.begin(), c.problems.end(),
+                                       [&](const std::string& p) { return p.rfind(path + ":", 0) == 0; });
+        if (named) continue;  // its layout's own rule named it already
         Fail(&c, kIncomplete,
-             run_dir + "/" + c.name + "/" + shown + ": missing (every other checkpoint of the run holds it, " + holder +
-                 " among them)");
+             path + ": missing (every other checkpoint of the run holds it, " + holder + " among them)");
         c.resumable = false;
       }
     }
@@ -230,6 +233,7 @@ void VerifyRunFiles(const std::string& run_dir, const StepLogContents* log, Audi
       return rel == name || rel.rfind(name + "/", 0) == 0;
     });
     if (in_checkpoint || IsCheckpointLeftover(rel.substr(0, rel.find('/')))) continue;
+    if (rel == kRunLockFile) continue;            // the writers' lock: it names who held it, no training state
     if (rel == kStepLogFile && log != nullptr) {  // read whole by the audit: zstd checked every frame's checksum
       (log->frames_checksummed && !log->truncated_tail ? report->verification.verified
                                                        : report->verification.unverifiable)

@@ -57,7 +57,8 @@ struct CheckpointAudit {
   int64_t tensors = 0;  // model tensors its weights files hold (HF layouts)
   int64_t ranks = 0;    // the processes that saved it, as its files say; 0 when they do not
   uint64_t bytes = 0;
-  FileVerification verification;  // with --verify
+  bool verified = false;          // --verify read it (it was whole by the cheap checks)
+  FileVerification verification;  // what --verify found of each file
 };
 
 struct AuditReport {

@@ -117,7 +117,8 @@ bool AuditTorchArchive(const std::string& path, CheckpointAudit* c, TorchArchive
 // The cheap checks: the manifest parses, every file it lists is there with its size, and
 // the small JSON files parse (which a checksum cannot tell).
 void AuditLockstep(const std::string& dir, CheckpointAudit* c) {
-  if (!Has(dir, kManifestFile)) return Fail(c, kIncomplete, dir + ": no manifest.json (the save never committed)");
+  if (!Has(dir, kManifestFile))
+    return Fail(c, kIncomplete, dir + "/" + kManifestFile + ": missing (the save never committed)");
   Manifest manifest;
   Status st = ValidateCheckpoint(dir, VerifyMode::kSizes, &manifest);
   if (!st.ok()) return Fail(c, st.IsNotFound() ? kIncomplete : kCorrupt, st.message());

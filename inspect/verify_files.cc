@@ -71,6 +71,7 @@ class Verifier {
 using namespace audit_detail;
 
 void VerifyCheckpoint(const std::string& path, const ByteProgress& progress, CheckpointAudit* c) {
+  c->verified = true;
   std::error_code ec;
   if (!fs::is_directory(path, ec)) {  // a Lightning .ckpt or a torch.save file
     Verifier v(fs::path(path).parent_path().string(), fs::path(c->name).parent_path().string(), progress, c);

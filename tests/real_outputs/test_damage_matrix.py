@@ -41,7 +41,13 @@ SOUND_WITHOUT = {
     ("lightning", r"step=2\.ckpt$"): "ModelCheckpoint keeps only the newest by default (save_top_k=1), and no "
                                       "checkpoint records save_top_k",
     ("lightning", r"step=4\.ckpt$"): "a fit stopped after its first save leaves exactly this",
-    ("lockstep|lockstep_ddp", r"^\.lockstep\.lock$"): "the writer lock: whoever writes the run next takes it anew",
+}
+
+# Files that hold no training state, so inspect reads none of their bytes: any damage to them
+# leaves the output sound. (layout, regex) -> why.
+NOT_STATE = {
+    ("lockstep|lockstep_ddp", r"^\.lockstep\.lock$"): "the writers' lock: it names who held it, and whoever "
+                                                      "writes the run next takes it anew",
 }
 
 DAMAGES = ("truncated", "flipped", "deleted")
@@ -139,6 +145,11 @@ def names(path_list, rel):
     return rel in path_list
 
 
+def matches(rules, cell):
+    """Whether a rule of `rules` ((layouts, regex) -> why) covers the cell's file."""
+    return any(cell.layout in layouts.split("|") and re.search(pattern, cell.rel) for layouts, pattern in rules)
+
+
 class Cell:
     def __init__(self, layout, damage_kind, rel):
         self.layout, self.damage, self.rel = layout, damage_kind, rel
@@ -180,11 +191,12 @@ def judge(out, work, target, cell, rank_files=()):
         if names(unverifiable, cell.rel) and "no checksum" in said:
             cell.outcome = "not verifiable: no checksum"
             return
-    if code == 0 and cell.damage == "deleted":
-        for (layouts, pattern), why in SOUND_WITHOUT.items():
-            if cell.layout in layouts.split("|") and re.search(pattern, cell.rel):
-                cell.outcome = "sound without it"
-                return
+    if code == 0 and matches(NOT_STATE, cell):
+        cell.outcome = "not state"
+        return
+    if code == 0 and cell.damage == "deleted" and matches(SOUND_WITHOUT, cell):
+        cell.outcome = "sound without it"
+        return
     verdict = "healthy" if code == 0 else "exit %d" % code
     cell.failure = "%s %s: %s, %s" % (cell.damage, cell.rel, verdict,
                                       "named" if named else "not named: " + said.strip()[-400:])
