@@ -46,6 +46,10 @@ Status Classify(const std::string& path, InputKind* kind) {
   if (HasSuffix(path, ".json") && !HasSuffix(path, ".safetensors.index.json")) {
     return *kind = InputKind::kTrace, Status::Ok();
   }
+  if (fs::path(path).filename() == kStepLogFile) {
+    return Status::InvalidArgument(path + ": a step log: diff compares the runs that hold them (lockstep diff " +
+                                   fs::path(path).parent_path().string() + " OTHER_RUN_DIR)");
+  }
   return *kind = InputKind::kCheckpoint, Status::Ok();
 }
 

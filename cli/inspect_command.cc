@@ -48,6 +48,20 @@ std::vector<std::string> SplitFields(const std::string& text) {
   return out;
 }
 
+// InvalidArgument when a flag of `flags` was given for a path it does not apply to
+// (`what`: "a run directory"), naming the flag and what it is for.
+Status RefuseFlags(const CLI::App& cmd, std::initializer_list<const char*> flags, const std::string& path,
+                   const std::string& what) {
+  for (const char* flag : flags) {
+    const CLI::Option* opt = cmd.get_option_no_throw(flag);
+    if (opt != nullptr && opt->count() > 0) {
+      return Status::InvalidArgument(std::string(flag) + " does not apply to " + path + ", " + what + " (" + flag +
+                                     ": " + opt->get_description() + ")");
+    }
+  }
+  return Status::Ok();
+}
+
 int InspectStepLog(const InspectFlags& flags) {
   const auto fail = [&](const Status& st) { return ReportFailure("inspect", st, flags.json, IoRole::kInput); };
   StepLogViewOptions options;
@@ -133,7 +147,10 @@ void PrintAudit(const AuditReport& r) {
     unverifiable += c.verification.unverifiable.size();
   }
   verified += r.verification.verified.size();
-  std::printf("\n  %-24s %s\n", "latest resumable", r.latest_resumable.empty() ? "(none)" : r.latest_resumable.c_str());
+  const std::string resumable = !r.latest_resumable.empty() ? r.latest_resumable
+                                : r.not_checked() > 0       ? "not known (checkpoints in no layout Lockstep knows)"
+                                                            : "(none)";
+  std::printf("\n  %-24s %s\n", "latest resumable", resumable.c_str());
   if (r.findings.contains("best_model_checkpoint")) {
     const json& b = r.findings["best_model_checkpoint"];
     std::printf("  %-24s %s (%s)\n", "best checkpoint", Text(b["in_this_run"]).c_str(),
@@ -166,12 +183,20 @@ void PrintAudit(const AuditReport& r) {
   for (const auto& p : r.problems) std::printf("  ! %s\n", p.c_str());
   if (!r.healthy()) {
     std::printf("\nPROBLEMS FOUND\n");
-  } else if (!r.verified) {
+    return;
+  }
+  if (!r.verified) {
     std::printf("\nhealthy (sizes, headers and pickles checked; --verify reads every byte against its checksum)\n");
   } else {
     std::printf("\nhealthy: %s verified by checksum", Files(verified).c_str());
     if (unverifiable > 0) std::printf("; %s with no checksum: read whole, not verified", Files(unverifiable).c_str());
     std::printf("\n");
+  }
+  if (const size_t own = r.not_checked(); own > 0) {
+    std::printf(
+        "not judged: %zu checkpoint%s in no layout Lockstep knows (a script's own format, or a save cut "
+        "short): files read as data; whether each is whole is not known\n",
+        own, own == 1 ? "" : "s");
   }
 }
 
@@ -302,7 +327,7 @@ std::function<int()> AddInspectCommand(CLI::App* app) {
       ->type_name("LIST")
       ->capture_default_str();
   cmd->add_flag("--json", flags->json, "Print the report as JSON on stdout");
-  return [flags]() {
+  return [flags, cmd]() {
     const auto fail = [&](const Status& st) { return ReportFailure("inspect", st, flags->json, IoRole::kInput); };
     int64_t head = 0;
     Status parsed = ParseWholeNumber("--head", flags->head, 0, &head);
@@ -311,8 +336,14 @@ std::function<int()> AddInspectCommand(CLI::App* app) {
     std::error_code ec;
     const bool is_dir = fs::is_directory(flags->path, ec);
     if (Status there = CheckInputPath(flags->path); !there.ok()) return fail(there);
-    if (!is_dir && HasSuffix(flags->path, ".zst")) return InspectStepLog(*flags);
+    if (!is_dir && HasSuffix(flags->path, ".zst")) {
+      Status st = RefuseFlags(*cmd, {"--filter", "--tensor", "--head", "--verify"}, flags->path, "a step log");
+      return st.ok() ? InspectStepLog(*flags) : fail(st);
+    }
     if (is_dir && (IsRunDirectory(flags->path) || CheckpointLayout(flags->path).empty())) {
+      Status refused = RefuseFlags(*cmd, {"--filter", "--tensor", "--head", "--steps", "--fields"}, flags->path,
+                                   "a directory audited as a run (inspect one of its checkpoints or its step log)");
+      if (!refused.ok()) return fail(refused);
       AuditOptions options;
       options.verify = flags->verify;
       VerifyProgress progress(stderr, ::isatty(STDERR_FILENO), [] {
@@ -331,6 +362,8 @@ std::function<int()> AddInspectCommand(CLI::App* app) {
         PrintAudit(report);
       return report.healthy() ? kExitOk : kExitFailed;
     }
+    Status refused = RefuseFlags(*cmd, {"--steps", "--fields"}, flags->path, "not a step log");
+    if (!refused.ok()) return fail(refused);
     json report;
     Status st = ShowPath(flags->path, flags->show, &report);
     if (!st.ok()) return fail(st);

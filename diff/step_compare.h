@@ -18,9 +18,9 @@
 namespace lockstep {
 
 // The first field in which two step records differ, checked cause before effect: sampler
-// position, batch sample ids, RNG states, lr, loss bits, grad-norm bits, epoch, then any
-// other field. wall_time is ignored; float fields are compared through their exact bits.
-// Data, RNG and lr differences found after the first are listed in its `also`.
+// position, RNG states as the step began (a loop may draw its batch from them), batch
+// sample ids, lr, loss bits, grad-norm bits, epoch, then any other field. wall_time is ignored; float fields are
+// compared through their exact bits. Data, RNG and lr differences found after the first are listed in its `also`.
 std::optional<Divergence> CompareStepRecords(const nlohmann::json& reference, const nlohmann::json& candidate);
 
 // "0x40117f02" -> the float with those bits; NaN for anything that is not such a string.

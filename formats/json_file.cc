@@ -1,5 +1,6 @@
 #include "formats/json_file.h"
 
+#include <cstdio>
 #include <cstring>
 #include <limits>
 
@@ -102,6 +103,22 @@ void RestoreNonFinite(nlohmann::json* value) {
   }
 }
 
+// The parser's message as text a terminal shows: it quotes the bytes it last read, which
+// in a damaged file are anything; each byte outside printable ASCII becomes \xHH.
+std::string Printable(const std::string& text) {
+  std::string out;
+  for (const unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[5];
+      std::snprintf(hex, sizeof(hex), "\\x%02x", c);
+      out += hex;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Status ParseJson(const std::string& text, const std::string& origin, nlohmann::json* out, const JsonLimits& limits) {
@@ -119,7 +136,7 @@ Status ParseJson(const std::string& text, const std::string& origin, nlohmann::j
   try {
     *out = nlohmann::json::parse(stood_in ? strict : text);
   } catch (const nlohmann::json::exception& e) {
-    return Status::Corruption(origin + ": invalid JSON: " + e.what());
+    return Status::Corruption(origin + ": invalid JSON: " + Printable(e.what()));
   }
   if (stood_in) RestoreNonFinite(out);
   return Status::Ok();

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -73,6 +74,11 @@ bool AuditReport::healthy() const {
   return true;
 }
 
+size_t AuditReport::not_checked() const {
+  return std::count_if(checkpoints.begin(), checkpoints.end(),
+                       [](const CheckpointAudit& c) { return c.status == kNotChecked; });
+}
+
 CheckpointAudit AuditCheckpoint(const std::string& path, bool in_run) {
   CheckpointAudit c;
   c.name = fs::path(path).filename().string();
@@ -105,8 +111,8 @@ CheckpointAudit AuditCheckpoint(const std::string& path, bool in_run) {
       c.layout = layout::kOwn;
       AuditOwn(path, &c);
       c.notes.push_back(path +
-                        ": not a layout Lockstep knows (a script's own format): listed as it is, its "
-                        "torch.save files read as data");
+                        ": not a layout Lockstep knows (a script's own format, or a save cut short before its "
+                        "library's own files): listed as it is, its torch.save files read as data");
     } else {
       c.layout = layout::kOwn;
       Fail(&c, kIncomplete,
@@ -162,19 +168,25 @@ Status AuditCheckpoints(const std::string& run_dir, AuditReport* report) {
   return Status::Ok();
 }
 
+// The series a checkpoint's name puts it in: the name without the number that ends it
+// ("checkpoint-", "checkpoints/checkpoint_", "step-"), else its layout.
+std::string SeriesOf(const CheckpointAudit& c) {
+  size_t end = c.name.size();
+  while (end > 0 && std::isdigit(static_cast<unsigned char>(c.name[end - 1]))) --end;
+  return end < c.name.size() ? "name " + c.name.substr(0, end) : "layout " + c.layout;
+}
+
 // Every save of a run writes the same files: one that every other checkpoint of the run
 // holds (there being at least one other) is missing from the one that lacks it. The
-// checkpoint-N directories are one group whatever their layout seems (a save cut short, PEFT's
-// README.md alone, is the run's save all the same); other names, one group per layout.
+// checkpoints of one series of names are one group whatever their layout seems (a save cut
+// short, PEFT's README.md or accelerate's model alone, is the run's save all the same).
 void AuditSiblings(const std::string& run_dir, AuditReport* report) {
-  std::map<std::string, std::vector<size_t>> by_layout;
+  std::map<std::string, std::vector<size_t>> by_series;
   for (size_t i = 0; i < report->checkpoints.size(); ++i) {
-    const auto& c = report->checkpoints[i];
-    int64_t step;
-    if (!IsDirectory(run_dir + "/" + c.name)) continue;
-    by_layout[ParseCheckpointDirName(c.name, &step) ? "checkpoint-N" : c.layout].push_back(i);
+    if (IsDirectory(run_dir + "/" + report->checkpoints[i].name))
+      by_series[SeriesOf(report->checkpoints[i])].push_back(i);
   }
-  for (const auto& [layout, members] : by_layout) {
+  for (const auto& [series, members] : by_series) {
     if (members.size() < 2) continue;
     std::vector<std::set<std::string>> shapes;
     for (size_t i : members) shapes.push_back(CheckpointFileSet(run_dir + "/" + report->checkpoints[i].name));
@@ -352,8 +364,8 @@ void FindResumable(const std::string& run_dir, AuditReport* report) {
                             "(save_only_model, save_weights_only)");
   } else if (own) {
     report->notes.push_back(run_dir +
-                            ": its checkpoints are in the script's own format: Lockstep cannot tell which "
-                            "a resume continues exactly");
+                            ": its checkpoints are in the script's own format (no layout Lockstep knows): Lockstep "
+                            "cannot tell which a resume continues exactly");
   }
 }
 
@@ -546,6 +558,7 @@ json AuditReportJson(const AuditReport& r) {
   }
   json out = {{"run_dir", r.run_dir},
               {"healthy", r.healthy()},
+              {"checkpoints_not_checked", r.not_checked()},
               {"checkpoints", checkpoints},
               {"latest_resumable", r.latest_resumable.empty() ? json() : json(r.latest_resumable)},
               {"problems", r.problems},

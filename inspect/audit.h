@@ -71,6 +71,9 @@ struct AuditReport {
   bool verified = false;                     // --verify ran
   FileVerification verification;             // --verify: the files outside the checkpoints
   bool healthy() const;                      // no problem anywhere
+  // The checkpoints in a format Lockstep does not know (status "not checked"): their files
+  // read as data, but whether each is whole, and which one a resume continues, not known.
+  size_t not_checked() const;
 };
 
 // Audits one checkpoint, a directory or a file (a Lightning .ckpt, a torch.save file), by

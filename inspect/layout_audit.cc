@@ -338,6 +338,16 @@ void AuditHf(const std::string& dir, CheckpointAudit* c) {
     json state;
     const Status st = ReadJsonFile(dir + "/" + kTrainerStateFile, &state);
     if (!st.ok()) Fail(c, kCorrupt, st.message());
+    // The Trainer names the folder by the global_step it saves beside it: another step says
+    // the folder was renamed or copied, and a resume from it continues from that step.
+    const json* saved = st.ok() && state.is_object() && state.contains("global_step") ? &state["global_step"] : nullptr;
+    if (saved != nullptr && saved->is_number_integer() && c->step >= 0 && saved->get<int64_t>() != c->step) {
+      Fail(c, kCorrupt,
+           dir + "/" + kTrainerStateFile + ": global_step " + std::to_string(saved->get<int64_t>()) +
+               ", but the folder is named for step " + std::to_string(c->step) +
+               " (renamed or copied: a resume from it continues from step " + std::to_string(saved->get<int64_t>()) +
+               ")");
+    }
   }
   const std::string weights = ModelWeightsFile(dir);
   const bool deepspeed = IsDeepSpeedCheckpoint(dir);
@@ -444,14 +454,22 @@ void AuditTorchSave(const std::string& file, CheckpointAudit* c) {
 }
 
 // A checkpoint-N directory in a format Lockstep does not know (a recorded loop's own
-// files): listed as it is, its torch.save archives read as data; never called complete.
+// files): listed as it is, each file of a format Lockstep reads checked as that format says
+// (torch.save archives read as data, safetensors headers against the file's size); never
+// called complete.
 void AuditOwn(const std::string& dir, CheckpointAudit* c) {
   c->status = kNotChecked;
   c->resumable = false;
   const std::vector<std::string> files = FilesBelow(dir);
   if (files.empty()) return Fail(c, kIncomplete, dir + ": holds no files");
   for (const auto& f : files) {
-    if (IsTorchArchiveName(f) || LooksLikeZip(dir + "/" + f)) AuditTorchArchive(dir + "/" + f, c);
+    if (IsTorchArchiveName(f) || LooksLikeZip(dir + "/" + f)) {
+      AuditTorchArchive(dir + "/" + f, c);
+    } else if (HasSuffix(f, ".safetensors")) {
+      SafetensorsFile file;
+      const Status st = ReadSafetensorsHeader(dir + "/" + f, &file);
+      if (!st.ok()) Fail(c, kCorrupt, st.message());
+    }
   }
 }
 

@@ -389,7 +389,8 @@ Status ShowPath(const std::string& path, const ShowOptions& options, json* repor
     return Status::Corruption((*report)["problems"][0].get<std::string>());
   }
   if (!options.tensor.empty() && !report->contains("values")) {
-    (*report)["problems"].push_back(path + ": no tensor named '" + options.tensor + "'");
+    return Status::NotFound(path + ": no tensor named '" + options.tensor + "' (lockstep inspect " + path +
+                            " lists the tensors)");
   }
   return Status::Ok();
 }

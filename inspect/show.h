@@ -22,7 +22,8 @@ struct ShowOptions {
 // file. Keys: kind, path, trainer_state, training_args, rng, sampler, tensors, optimizer,
 // pickles, values, problems. In a checkpoint directory, a damaged part is listed under
 // "problems" (file and reason) and the rest is still shown. A single file that cannot be
-// read is Corruption naming it; a path that is none of these is InvalidArgument.
+// read is Corruption naming it; a path that is none of these is InvalidArgument; a
+// `options.tensor` it does not hold is NotFound.
 Status ShowPath(const std::string& path, const ShowOptions& options, nlohmann::json* report);
 
 }  // namespace lockstep

@@ -124,6 +124,18 @@ TEST(Cli, EveryUsageErrorIsToldInLockstepsWords) {
   }
 }
 
+// The new-user trial: two step logs given to diff are pointed at the runs holding them.
+TEST(Cli, DiffOfAStepLogNamesTheRunToCompare) {
+  test::ScratchDir dir;
+  const std::string log = dir.Join("steps.jsonl.zst");
+  test::WriteAll(log, "x");
+  const Output o = Lockstep("diff " + log + " " + log);
+  EXPECT_EQ(o.code, 2) << o.out;
+  EXPECT_NE(o.out.find(log + ": a step log: diff compares the runs that hold them (lockstep diff " + dir.path()),
+            std::string::npos)
+      << o.out;
+}
+
 TEST(Cli, WithJsonAnErrorIsAJsonObjectOnStdout) {
   const Output o = Capture("{ " + std::string(LOCKSTEP_BIN) + " train --seed x --json 2>/dev/null; }");
   EXPECT_EQ(o.code, 2);

@@ -186,6 +186,28 @@ TEST(LockstepShow, TruncatedTensorFileIsAProblemNamingIt) {
   EXPECT_NE(r["problems"][0].get<std::string>().find("model.h5"), std::string::npos) << r["problems"];
 }
 
+// Issue 33, the new-user trial: a flag for another kind of path, or a tensor the file does
+// not hold, is bad usage (exit 2 naming it), never a report that ignores it or "problems found".
+TEST(LockstepShow, AFlagForAnotherKindOfPathOrAnAbsentTensorIsBadUsage) {
+  test::ScratchDir dir;
+  const std::string run = Train(dir.Join("run"));
+  const std::string bin = std::string(LOCKSTEP_BIN) + " inspect ";
+  const std::pair<std::string, std::string> cases[] = {
+      {run + " --steps 5:3", "--steps does not apply to " + run + ", a directory audited as a run"},
+      {run + " --tensor fc1.bias", "--tensor does not apply to " + run},
+      {run + "/checkpoint-16 --fields loss", "--fields does not apply to " + run + "/checkpoint-16, not a step log"},
+      {run + "/steps.jsonl.zst --filter fc1", "--filter does not apply to " + run + "/steps.jsonl.zst, a step log"},
+      {run + "/checkpoint-16 --tensor nosuch", run + "/checkpoint-16: no tensor named 'nosuch'"},
+  };
+  for (const auto& [args, expected] : cases) {
+    const auto o = test::RunCommand(bin + args);
+    EXPECT_EQ(o.code, 2) << args << ": " << o.out;
+    EXPECT_NE(o.out.find(expected), std::string::npos) << args << ": " << o.out;
+  }
+  EXPECT_EQ(test::RunCommand(bin + run + "/steps.jsonl.zst --steps 1:2").code, 0);
+  EXPECT_EQ(test::RunCommand(bin + run + "/checkpoint-16 --tensor fc1.bias").code, 0);
+}
+
 // Issue 33, finding 9: a resume made with --fault-inject (a deliberately broken resume, for
 // testing) is a problem, not a healthy run.
 TEST(LockstepAudit, AResumeMadeWithAnInjectedFaultIsAProblem) {

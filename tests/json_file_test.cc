@@ -36,6 +36,16 @@ TEST(JsonFile, PythonsNanAndInfinitiesAreReadAsFloatsOutsideStringsOnly) {
   EXPECT_EQ(ParseJson(R"({"loss": nan})", "x.json", &j).code(), Status::Code::kCorruption);
 }
 
+// The parser quotes the bytes it last read: a damaged file's raw bytes must not reach a
+// terminal (or make grep take the output for binary).
+TEST(JsonFile, TheParsersQuoteOfADamagedFileIsPrintable) {
+  nlohmann::json j;
+  const Status st = ParseJson("{\"global_step\": 1\xff\x01}", "trainer_state.json", &j);
+  ASSERT_TRUE(st.IsCorruption());
+  EXPECT_NE(st.message().find("1\\xff"), std::string::npos) << st.message();
+  for (const unsigned char c : st.message()) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << st.message();
+}
+
 TEST(JsonFile, DeepNestingIsRefusedWithoutRecursion) {
   const std::string hostile(1000000, '[');
   nlohmann::json j;

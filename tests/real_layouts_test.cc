@@ -319,9 +319,59 @@ TEST(RealLayouts, AScriptsOwnCheckpointsAreListedNotCalledIncomplete) {
   EXPECT_EQ(test::Find(r, 20).layout, "own");
   EXPECT_EQ(test::Find(r, 20).status, "not checked");
   EXPECT_TRUE(Mentions(r.notes, "script's own format")) << AuditReportJson(r).dump(2);
+  EXPECT_EQ(r.not_checked(), 2u);
+  EXPECT_TRUE(AuditReportJson(r)["latest_resumable"].is_null());
+  const auto text = test::RunCommand(std::string(LOCKSTEP_BIN) + " inspect " + run);
+  EXPECT_EQ(text.code, 0) << text.out;
+  EXPECT_NE(text.out.find("not known (checkpoints in no layout Lockstep knows)"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("not judged: 2 checkpoints in no layout Lockstep knows"), std::string::npos) << text.out;
   fs::remove(run + "/checkpoint-10/state.pt");
   r = test::Audit(run);
   EXPECT_TRUE(Mentions(test::Find(r, 10).problems, "checkpoint-10: holds no files")) << AuditReportJson(r).dump(2);
+}
+
+// The new-user trial: a Trainer checkpoint renamed by hand (checkpoint-4 moved to
+// checkpoint-7) is named: its trainer_state.json says step 4, and a resume continues there.
+TEST(RealLayouts, ATrainerCheckpointNamedForAnotherStepIsNamed) {
+  test::ScratchDir dir;
+  const std::string run = Unpack(dir, "hf_full_run");
+  AuditReport r = test::Audit(run);
+  EXPECT_TRUE(r.healthy()) << AuditReportJson(r).dump(2);
+  fs::rename(run + "/checkpoint-4", run + "/checkpoint-7");
+  r = test::Audit(run);
+  EXPECT_FALSE(r.healthy());
+  EXPECT_TRUE(Mentions(test::Find(r, 7).problems,
+                       "checkpoint-7/trainer_state.json: global_step 4, but the folder is named for step 7"))
+      << AuditReportJson(r).dump(2);
+  EXPECT_EQ(r.latest_resumable, "checkpoint-2");
+}
+
+// The new-user trial: a file of a format Lockstep reads is checked in a checkpoint of no
+// known layout too (a cut safetensors was "not checked", healthy), and a save of one series
+// of names that lacks what its siblings hold is incomplete whatever its layout seems
+// (accelerate's checkpoint_2 holding only model.safetensors beside whole ones was healthy).
+TEST(RealLayouts, AnUnknownLayoutsKnownFilesAreCheckedAndASeriesIsOneGroup) {
+  test::ScratchDir dir;
+  const std::string run = Unpack(dir, "hf_full_run");
+  const std::string weights = run + "/checkpoint-2/model.safetensors";
+  ASSERT_TRUE(fs::exists(weights));
+  const std::string own = dir.Join("own/checkpoints");
+  for (const char* c : {"/checkpoint_0", "/checkpoint_1", "/checkpoint_2"}) {
+    fs::create_directories(own + c);
+    fs::copy_file(weights, own + c + "/model.safetensors");
+  }
+  for (const char* c : {"/checkpoint_0", "/checkpoint_1"}) {
+    fs::copy_file(std::string(LOCKSTEP_FIXTURES_DIR) + "/torch/model.pt", own + c + "/optimizer.bin");
+  }
+  AuditReport r = test::Audit(dir.Join("own"));
+  ASSERT_EQ(r.checkpoints.size(), 3u) << AuditReportJson(r).dump(2);
+  EXPECT_EQ(r.checkpoints[2].status, "incomplete") << AuditReportJson(r).dump(2);
+  EXPECT_TRUE(Mentions(r.checkpoints[2].problems, "checkpoint_2/optimizer.bin: missing (every other checkpoint"))
+      << AuditReportJson(r).dump(2);
+  test::ShrinkFile(own + "/checkpoint_0/model.safetensors", 100);
+  r = test::Audit(dir.Join("own"));
+  EXPECT_EQ(r.checkpoints[0].status, "corrupt") << AuditReportJson(r).dump(2);
+  EXPECT_TRUE(Mentions(r.checkpoints[0].problems, "checkpoint_0/model.safetensors")) << AuditReportJson(r).dump(2);
 }
 
 // Issue 33, finding 9: a pickle that would run code when loaded is a problem in the text

@@ -11,6 +11,11 @@ real libraries, sound and then damaged file by file. The rule, for every cell:
    unreadable input: exit 2 naming it)
   rank lost  (multi-rank outputs) the highest rank's files all deleted: one of them named,
              exit 1
+  cut short  each checkpoint directory in turn left holding only its first file, as a save
+             killed after it leaves it (the model weights, which the Trainer, accelerate and
+             Lockstep write first; else its largest file): the checkpoint named, exit 1;
+             or, where nothing in the output tells that save from a script's own format (no
+             other checkpoint of its series), exit 0 with the verdict saying it was not judged
 Run by ctest (RealOutputs.DamageMatrix) after RealOutputs.Generate:
     LOCKSTEP_BIN=build/cli/lockstep LOCKSTEP_REAL_OUTPUTS=build/real_outputs pytest test_damage_matrix.py
 The table of outcomes (layout x damage) is printed at the end: docs/inspect.md shows it."""
@@ -236,6 +241,8 @@ def run_layout(output):
                 judge(output, work, target, cell)
                 cells.append(cell)
                 shutil.copy2(keep, path)
+        for name in checkpoint_dirs(report, work, target):
+            cells.append(cut_short(output, work, target, name, scratch))
         if output["rank_files"]:
             kept = {}
             for rel in output["rank_files"]:
@@ -249,6 +256,50 @@ def run_layout(output):
     finally:
         shutil.rmtree(scratch)
     return cells
+
+
+def checkpoint_dirs(report, work, target):
+    """The checkpoints the sound report lists that are directories of two files or more,
+    relative to the output's root."""
+    out = []
+    for c in report.get("checkpoints", []):
+        rel = os.path.normpath(os.path.join(target, c["name"]))
+        if os.path.isdir(os.path.join(work, rel)) and len(files_of(os.path.join(work, rel))) >= 2:
+            out.append(rel)
+    return out
+
+
+WEIGHTS_FIRST = ("model.safetensors", "adapter_model.safetensors", "pytorch_model.bin", "model.h5")
+
+
+def cut_short(output, work, target, rel, scratch):
+    """The checkpoint `rel` left holding only the file its save writes first (the weights,
+    else its largest file); judged, then restored."""
+    folder = os.path.join(work, rel)
+    keep = os.path.join(scratch, "cut")
+    shutil.copytree(folder, keep)
+    files = files_of(folder)
+    weights = [f for f in WEIGHTS_FIRST if f in files]
+    first = weights[0] if weights else max(files, key=lambda f: os.path.getsize(os.path.join(folder, f)))
+    for f in files:
+        if f != first:
+            os.remove(os.path.join(folder, f))
+    cell = Cell(output["name"], "cut short", rel)
+    where = os.path.normpath(os.path.join(work, target))
+    code, text, err = lockstep("inspect", where)
+    _, jtext, _ = lockstep("inspect", where, "--json")
+    report = json.loads(jtext) if jtext.strip().startswith("{") else {}
+    named = any(("/" + rel) in p for p in listed(report, "problems"))
+    if code == 1 and named:
+        cell.outcome = "named, exit 1"
+    elif code == 0 and report.get("checkpoints_not_checked", 0) > 0 and "not judged" in text:
+        cell.outcome = "not judged, exit 0"
+    else:
+        cell.failure = "cut short %s (only %s left): exit %d, %s" % (rel, first, code, (text + err).strip()[-400:])
+    shutil.rmtree(folder)
+    shutil.copytree(keep, folder)
+    shutil.rmtree(keep)
+    return cell
 
 
 RESULTS = collections.OrderedDict()
@@ -266,7 +317,7 @@ def test_every_cell(output):
 
 def table(results):
     """layout x damage: how many cells, and how each was judged."""
-    columns = ("sound",) + DAMAGES + ("rank lost",)
+    columns = ("sound",) + DAMAGES + ("rank lost", "cut short")
     lines = ["| layout | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for layout, cells in results.items():
         row = []
