@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -25,6 +24,7 @@
 #include "formats/zip_archive.h"
 #include "inspect/coverage.h"
 #include "inspect/layout_audit.h"
+#include "inspect/run_checks.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -166,100 +166,6 @@ Status AuditCheckpoints(const std::string& run_dir, AuditReport* report) {
     report->checkpoints.push_back(std::move(c));
   }
   return Status::Ok();
-}
-
-// The series a checkpoint's name puts it in: the name without the number that ends it
-// ("checkpoint-", "checkpoints/checkpoint_", "step-"), else its layout.
-std::string SeriesOf(const CheckpointAudit& c) {
-  size_t end = c.name.size();
-  while (end > 0 && std::isdigit(static_cast<unsigned char>(c.name[end - 1]))) --end;
-  return end < c.name.size() ? "name " + c.name.substr(0, end) : "layout " + c.layout;
-}
-
-// Every save of a run writes the same files: one that every other checkpoint of the run
-// holds (there being at least one other) is missing from the one that lacks it. The
-// checkpoints of one series of names are one group whatever their layout seems (a save cut
-// short, PEFT's README.md or accelerate's model alone, is the run's save all the same).
-void AuditSiblings(const std::string& run_dir, AuditReport* report) {
-  std::map<std::string, std::vector<size_t>> by_series;
-  for (size_t i = 0; i < report->checkpoints.size(); ++i) {
-    if (IsDirectory(run_dir + "/" + report->checkpoints[i].name))
-      by_series[SeriesOf(report->checkpoints[i])].push_back(i);
-  }
-  for (const auto& [series, members] : by_series) {
-    if (members.size() < 2) continue;
-    std::vector<std::set<std::string>> shapes;
-    for (size_t i : members) shapes.push_back(CheckpointFileSet(run_dir + "/" + report->checkpoints[i].name));
-    for (size_t k = 0; k < members.size(); ++k) {
-      CheckpointAudit& c = report->checkpoints[members[k]];
-      std::map<std::string, std::string> everywhere;  // file -> a checkpoint that holds it
-      for (size_t j = 0; j < members.size(); ++j) {
-        if (j == k) continue;
-        for (const auto& f : shapes[j]) {
-          const bool in_all = std::all_of(shapes.begin(), shapes.end(), [&](const std::set<std::string>& s) {
-            return &s == &shapes[k] || s.count(f);
-          });
-          if (in_all && !shapes[k].count(f)) everywhere.emplace(f, report->checkpoints[members[j]].name);
-        }
-      }
-      for (const auto& [file, holder] : everywhere) {
-        std::string shown = file;
-        const std::string tag = "global_step*";
-        if (const size_t at = shown.find(tag); at != std::string::npos) {
-          shown.replace(at, tag.size(), "global_step" + std::to_string(c.step));
-        }
-        const std::string path = run_dir + "/" + c.name + "/" + shown;
-        const bool named = std::any_of(c.problems.begin(), c.problems.end(),
-                                       [&](const std::string& p) { return p.rfind(path + ":", 0) == 0; });
-        if (named) continue;  // its layout's own rule named it already
-        Fail(&c, kIncomplete,
-             path + ": missing (every other checkpoint of the run holds it, " + holder + " among them)");
-        c.resumable = false;
-      }
-    }
-  }
-}
-
-// --verify over the checkpoints the cheap pass found whole; progress runs over the whole
-// run, as the cheap pass gave every checkpoint's size.
-void VerifyCheckpoints(const std::string& run_dir, const AuditOptions& options, AuditReport* report) {
-  uint64_t total = 0, done = 0;
-  const auto whole = [](const CheckpointAudit& c) { return c.status == kComplete || c.status == kNotChecked; };
-  for (const auto& c : report->checkpoints) total += whole(c) ? c.bytes : 0;
-  for (auto& c : report->checkpoints) {
-    if (!whole(c)) continue;
-    ByteProgress progress;
-    if (options.progress) progress = [&](uint64_t bytes) { options.progress(done += bytes, total, c.name); };
-    VerifyCheckpoint(run_dir + "/" + c.name, progress, &c);
-    c.resumable = c.resumable && c.status == kComplete;
-  }
-}
-
-// The files of the run outside its checkpoints (the step log, results, the final model):
-// each read whole and checked by the checksum its format carries.
-void VerifyRunFiles(const std::string& run_dir, const StepLogContents* log, AuditReport* report) {
-  std::vector<std::string> inside;
-  for (const auto& c : report->checkpoints) inside.push_back(c.name);
-  for (const auto& rel : FilesBelow(run_dir)) {
-    const bool in_checkpoint = std::any_of(inside.begin(), inside.end(), [&](const std::string& name) {
-      return rel == name || rel.rfind(name + "/", 0) == 0;
-    });
-    if (in_checkpoint || IsCheckpointLeftover(rel.substr(0, rel.find('/')))) continue;
-    if (rel == kRunLockFile) continue;            // the writers' lock: it names who held it, no training state
-    if (rel == kStepLogFile && log != nullptr) {  // read whole by the audit: zstd checked every frame's checksum
-      (log->frames_checksummed && !log->truncated_tail ? report->verification.verified
-                                                       : report->verification.unverifiable)
-          .push_back(rel);
-      continue;
-    }
-    CheckpointAudit one;
-    one.name = rel;
-    one.status = kComplete;
-    VerifyCheckpoint(run_dir + "/" + rel, {}, &one);
-    for (const auto& p : one.problems) report->problems.push_back(p);
-    for (const auto& v : one.verification.verified) report->verification.verified.push_back(v);
-    for (const auto& v : one.verification.unverifiable) report->verification.unverifiable.push_back(v);
-  }
 }
 
 // The model files the Trainer's save_model() wrote at the top of an HF output_dir, beside the

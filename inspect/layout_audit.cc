@@ -158,6 +158,22 @@ void AuditDcp(const std::string& dir, CheckpointAudit* c) {
     Fail(c, p.find(": missing") != std::string::npos ? kIncomplete : kCorrupt, p);
 }
 
+namespace {
+
+// A safetensors file's header read and checked against the file's size: a problem when it
+// does not hold; the tensors it lists (0 then).
+int64_t AuditSafetensors(const std::string& path, CheckpointAudit* c) {
+  SafetensorsFile file;
+  const Status st = ReadSafetensorsHeader(path, &file);
+  if (!st.ok()) {
+    Fail(c, kCorrupt, st.message());
+    return 0;
+  }
+  return static_cast<int64_t>(file.tensors.size());
+}
+
+}  // namespace
+
 // The model weights of an HF checkpoint or output directory, read as their format says: a
 // safetensors header against the file's size (every shard an index names), a torch archive
 // against its storages. A PEFT adapter is the model, and needs its adapter_config.json.
@@ -186,10 +202,7 @@ void AuditWeights(const std::string& dir, const std::string& weights, Checkpoint
   }
   for (const auto& s : shards) {
     if (HasSuffix(s, ".safetensors")) {
-      SafetensorsFile file;
-      const Status st = ReadSafetensorsHeader(dir + "/" + s, &file);
-      if (st.ok()) c->tensors += static_cast<int64_t>(file.tensors.size());
-      if (!st.ok()) Fail(c, kCorrupt, st.message());
+      c->tensors += AuditSafetensors(dir + "/" + s, c);
     } else {
       TorchArchive archive;
       if (AuditTorchArchive(dir + "/" + s, c, &archive)) c->tensors += static_cast<int64_t>(archive.tensors.size());
@@ -466,9 +479,7 @@ void AuditOwn(const std::string& dir, CheckpointAudit* c) {
     if (IsTorchArchiveName(f) || LooksLikeZip(dir + "/" + f)) {
       AuditTorchArchive(dir + "/" + f, c);
     } else if (HasSuffix(f, ".safetensors")) {
-      SafetensorsFile file;
-      const Status st = ReadSafetensorsHeader(dir + "/" + f, &file);
-      if (!st.ok()) Fail(c, kCorrupt, st.message());
+      AuditSafetensors(dir + "/" + f, c);
     }
   }
 }

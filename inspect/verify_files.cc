@@ -1,5 +1,7 @@
 // --verify: every byte of a checkpoint read, each file against the checksum its format
-// carries, and an account of which files had one (audit.h's FileVerification).
+// carries, and an account of which files had one (audit.h's FileVerification); and over a
+// whole run (run_checks.h).
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -9,9 +11,12 @@
 #include "formats/checkpoint_layout.h"
 #include "formats/dcp.h"
 #include "formats/file_util.h"
+#include "formats/run_lock.h"
+#include "formats/step_log.h"
 #include "formats/zip_archive.h"
 #include "inspect/audit.h"
 #include "inspect/layout_audit.h"
+#include "inspect/run_checks.h"
 
 namespace fs = std::filesystem;
 
@@ -94,4 +99,49 @@ void VerifyCheckpoint(const std::string& path, const ByteProgress& progress, Che
   }
 }
 
+namespace audit_detail {
+
+// --verify over the checkpoints the cheap pass found whole; progress runs over the whole
+// run, as the cheap pass gave every checkpoint's size.
+void VerifyCheckpoints(const std::string& run_dir, const AuditOptions& options, AuditReport* report) {
+  uint64_t total = 0, done = 0;
+  const auto whole = [](const CheckpointAudit& c) { return c.status == kComplete || c.status == kNotChecked; };
+  for (const auto& c : report->checkpoints) total += whole(c) ? c.bytes : 0;
+  for (auto& c : report->checkpoints) {
+    if (!whole(c)) continue;
+    ByteProgress progress;
+    if (options.progress) progress = [&](uint64_t bytes) { options.progress(done += bytes, total, c.name); };
+    VerifyCheckpoint(run_dir + "/" + c.name, progress, &c);
+    c.resumable = c.resumable && c.status == kComplete;
+  }
+}
+
+// The files of the run outside its checkpoints (the step log, results, the final model):
+// each read whole and checked by the checksum its format carries.
+void VerifyRunFiles(const std::string& run_dir, const StepLogContents* log, AuditReport* report) {
+  std::vector<std::string> inside;
+  for (const auto& c : report->checkpoints) inside.push_back(c.name);
+  for (const auto& rel : FilesBelow(run_dir)) {
+    const bool in_checkpoint = std::any_of(inside.begin(), inside.end(), [&](const std::string& name) {
+      return rel == name || rel.rfind(name + "/", 0) == 0;
+    });
+    if (in_checkpoint || IsCheckpointLeftover(rel.substr(0, rel.find('/')))) continue;
+    if (rel == kRunLockFile) continue;            // the writers' lock: it names who held it, no training state
+    if (rel == kStepLogFile && log != nullptr) {  // read whole by the audit: zstd checked every frame's checksum
+      (log->frames_checksummed && !log->truncated_tail ? report->verification.verified
+                                                       : report->verification.unverifiable)
+          .push_back(rel);
+      continue;
+    }
+    CheckpointAudit one;
+    one.name = rel;
+    one.status = kComplete;
+    VerifyCheckpoint(run_dir + "/" + rel, {}, &one);
+    for (const auto& p : one.problems) report->problems.push_back(p);
+    for (const auto& v : one.verification.verified) report->verification.verified.push_back(v);
+    for (const auto& v : one.verification.unverifiable) report->verification.unverifiable.push_back(v);
+  }
+}
+
+}  // namespace audit_detail
 }  // namespace lockstep
