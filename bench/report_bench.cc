@@ -12,8 +12,11 @@
 
 #include "bench/bench_main.h"
 #include "bench/synthetic_run.h"
+#include "diff/run_divergence.h"
 #include "diff/run_side.h"
 #include "formats/file_util.h"
+#include "formats/step_log.h"
+#include "inspect/step_log_view.h"
 #include "report/report.h"
 
 namespace lockstep {
@@ -62,6 +65,30 @@ void BM_ReadOneRun(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_ReadOneRun)->Arg(10000)->Arg(1000000)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+// The step log's readers on their own, as `lockstep inspect steps.jsonl.zst` and `lockstep
+// diff a b` run them: every record read, then summarised or compared step by step.
+void BM_InspectStepLog(benchmark::State& state) {
+  const std::string dir = RunsOf(state.range(0));
+  if (dir.empty()) return state.SkipWithError("could not write the runs");
+  for (auto _ : state) {
+    nlohmann::json report;
+    if (!ViewStepLog(dir + "/a/" + kStepLogFile, StepLogViewOptions(), &report).ok()) {
+      return state.SkipWithError("inspect failed");
+    }
+  }
+}
+BENCHMARK(BM_InspectStepLog)->Arg(1000000)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+void BM_DiffRuns(benchmark::State& state) {
+  const std::string dir = RunsOf(state.range(0));
+  if (dir.empty()) return state.SkipWithError("could not write the runs");
+  for (auto _ : state) {
+    RunDiff diff;
+    if (!DiffRuns(dir + "/a", dir + "/b", Tolerance(), &diff).ok()) return state.SkipWithError("diff failed");
+  }
+}
+BENCHMARK(BM_DiffRuns)->Arg(1000000)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 }  // namespace
 }  // namespace lockstep
