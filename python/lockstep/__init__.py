@@ -21,8 +21,8 @@ import os as _os
 with open(_os.path.join(_os.path.dirname(__file__), "VERSION")) as _f:
     __version__ = _f.read().strip()
 
-from lockstep.steplog import StepLogWriter, FORMAT_VERSION, MAGIC, float_bits  # noqa: E402
 from lockstep.recorder import Recorder  # noqa: E402
+from lockstep.steplog import FORMAT_VERSION, MAGIC, StepLogWriter, float_bits  # noqa: E402
 from lockstep.trace import trace  # noqa: E402
 
 __all__ = ["Recorder", "trace", "StepLogWriter", "FORMAT_VERSION", "MAGIC", "float_bits", "__version__"]

@@ -5,6 +5,8 @@ CUDA generators, Python's `random`, NumPy's global generator), the loss, lr and 
 with their float32 bits. Full states every `rng_full_state_every` steps (and step 1); their
 128-bit digests otherwise, as the C++ trainer does.
 """
+from __future__ import annotations
+
 import array
 import base64
 import ctypes
@@ -12,6 +14,8 @@ import math
 import os
 import random
 import struct
+from collections.abc import Iterable, Mapping
+from typing import Any, SupportsFloat, SupportsInt, TypedDict, TypeVar
 
 import torch
 
@@ -20,23 +24,55 @@ from lockstep.steplog import StepLogWriter, float_bits, read_frames, xxh3_128_he
 try:
     import numpy
 except ImportError:  # NumPy's generator is recorded when NumPy is there
-    numpy = None
+    numpy = None  # type: ignore[assignment]  # used only where it is not None
 
 STEP_LOG_FILE = "steps.jsonl.zst"
 
+_R = TypeVar("_R", bound="Recorder")
 
-def _python_state():
+
+class _GeneratorDigest(TypedDict):
+    size: int
+    xxh3_128: str
+
+
+class GeneratorState(_GeneratorDigest, total=False):
+    """A generator's state in a step record: its size and digest, and on full-state steps the
+    state itself, base64-encoded."""
+
+    base64: str
+
+
+class _StepRecordFields(TypedDict):
+    step: int
+    batches: list[list[int]]
+    rng: dict[str, GeneratorState]  # "cpu", "python", and "cuda", "numpy" where there
+    loss: float | None  # NaN and infinities are null; the bits keep them
+    loss_bits: str
+    lr: float | None
+    grad_norm: float | None
+    grad_norm_bits: str
+
+
+class StepRecord(_StepRecordFields, total=False):
+    """The record Recorder.end_step() writes for one optimizer step ("kind": "step" is added by
+    the writer)."""
+
+    epoch: float | None
+
+
+def _python_state() -> bytes:
     """Python's `random` state as bytes: version, the 625 words, and the Gaussian cache."""
     version, words, gauss = random.getstate()
     return (struct.pack("<i", version) + array.array("I", words).tobytes() +
             struct.pack("<d", gauss if gauss is not None else float("nan")))
 
 
-def _numpy_state():
+def _numpy_state() -> bytes:
     state = numpy.random.get_state(legacy=False)  # the global RandomState: key, pos, Gaussian cache
     mt = state["state"]
-    return (b"MT19937" + mt["key"].astype("<u4").tobytes() +
-            struct.pack("<iid", mt["pos"], state["has_gauss"], state["gauss"]))
+    key: bytes = mt["key"].astype("<u4").tobytes()
+    return b"MT19937" + key + struct.pack("<iid", mt["pos"], state["has_gauss"], state["gauss"])
 
 
 class _NumpyState:
@@ -48,12 +84,13 @@ class _NumpyState:
 
     _WORDS = 624 * 4 + 4  # numpy's mt19937_state: uint32 key[624], int pos
 
-    def __init__(self):
+    def __init__(self) -> None:
         bit_generator = getattr(numpy.random.mtrand._rand, "_bit_generator", None)
-        self._address = getattr(getattr(bit_generator, "ctypes", None), "state_address", None)
-        self._words, self._state = None, None
+        self._address: int | None = getattr(getattr(bit_generator, "ctypes", None), "state_address", None)
+        self._words: bytes | None = None
+        self._state = b""  # read whenever _words is None, so never returned as it is
 
-    def __call__(self):
+    def __call__(self) -> bytes:
         if self._address is None:
             return _numpy_state()
         words = ctypes.string_at(self._address, self._WORDS)
@@ -62,26 +99,28 @@ class _NumpyState:
         return self._state
 
 
-def _state(raw, full):
+def _state(raw: bytes, full: bool) -> GeneratorState:
     """A generator state as the record holds it: its digest, and every `full` step the state."""
-    state = {"size": len(raw), "xxh3_128": xxh3_128_hex(raw)}
+    state: GeneratorState = {"size": len(raw), "xxh3_128": xxh3_128_hex(raw)}
     if full:
         state["base64"] = base64.b64encode(raw).decode()
     return state
 
 
-def _json_float(value):
+def _json_float(value: float) -> float | None:
     """As nlohmann::json writes a double: NaN and infinities are null."""
     return value if math.isfinite(value) else None
 
 
-def _f32(value):
-    return struct.unpack("<f", struct.pack("<f", float(value)))[0]
+def _f32(value: SupportsFloat) -> float:
+    rounded: float = struct.unpack("<f", struct.pack("<f", float(value)))[0]
+    return rounded
 
 
 class Recorder:
-    def __init__(self, run_dir, settings=None, rng_full_state_every=100, records_per_frame=16, start_after=0,
-                 dataset_size=None, grad_norm_measured=None):
+    def __init__(self, run_dir: str | os.PathLike[str], settings: Mapping[str, object] | None = None,
+                 rng_full_state_every: int = 100, records_per_frame: int = 16, start_after: int = 0,
+                 dataset_size: SupportsInt | None = None, grad_norm_measured: str | None = None) -> None:
         """Starts run_dir/steps.jsonl.zst (refusing an existing log), its header holding
         `settings` (a dict of whatever decides your run) under "training_args". `start_after`
         is for a run resumed from step N into a directory with no log: its first record is
@@ -92,9 +131,10 @@ class Recorder:
         if rng_full_state_every < 1:
             raise ValueError("rng_full_state_every must be >= 1")
         os.makedirs(run_dir, exist_ok=True)
-        header = {"recorder": "lockstep.Recorder (python)", "torch_version": torch.__version__,
-                  "device": "cuda" if torch.cuda.is_available() else "cpu",
-                  "training_args": dict(settings or {}), "rng_full_state_every": rng_full_state_every}
+        header: dict[str, object] = {
+            "recorder": "lockstep.Recorder (python)", "torch_version": torch.__version__,
+            "device": "cuda" if torch.cuda.is_available() else "cpu",
+            "training_args": dict(settings or {}), "rng_full_state_every": rng_full_state_every}
         if start_after:
             header["resumed_from_step"] = start_after
         if dataset_size is not None:
@@ -108,12 +148,13 @@ class Recorder:
         self._numpy_state = _NumpyState() if numpy is not None else None
         self._every = rng_full_state_every
         self._last_step = start_after
-        self._rng = None
+        self._rng: dict[str, GeneratorState] | None = None
         if start_after:
             self._log.append_event("resume", {"after_step": start_after})
 
     @classmethod
-    def resume(cls, run_dir, step, rng_full_state_every=100, records_per_frame=16):
+    def resume(cls: type[_R], run_dir: str | os.PathLike[str], step: int, rng_full_state_every: int = 100,
+               records_per_frame: int = 16) -> _R:
         """Continues run_dir's log after its record of `step`, for a run resumed from a
         checkpoint saved at `step`: records a killed run wrote past it are cut off, and a
         "resume" event marks the place. Call flush() when you checkpoint, so the cut falls
@@ -122,7 +163,8 @@ class Recorder:
         frames = read_frames(path)
         if not frames:
             raise ValueError(path + ": no header frame")
-        keep, again = frames[0][1], []
+        keep = frames[0][1]
+        again: list[dict[str, Any]] = []
         if step > 0:
             at = [f for f in frames[1:] if any(r.get("kind") == "step" and r.get("step") == step for r in f[2])]
             if not at:
@@ -137,49 +179,54 @@ class Recorder:
         self._numpy_state = _NumpyState() if numpy is not None else None
         for r in again:
             kind = r.pop("kind", "step")
-            (self._log.append(r) if kind == "step" else self._log.append_event(kind, r))
+            if kind == "step":
+                self._log.append(r)
+            else:
+                self._log.append_event(kind, r)
         self._log.append_event("resume", {"after_step": step})
         self._every, self._last_step, self._rng = rng_full_state_every, step, None
         return self
 
-    def begin_step(self):
+    def begin_step(self) -> None:
         """Captures the generator states as the step begins: call it before the step's first
         random draw (dropout, shuffling, augmentation)."""
         step = self._last_step + 1
         full = step == 1 or (step - 1) % self._every == 0
-        rng = {"cpu": _state(torch.get_rng_state().numpy().tobytes(), full),
-               "python": _state(_python_state(), full)}
+        rng: dict[str, GeneratorState] = {"cpu": _state(torch.get_rng_state().numpy().tobytes(), full),
+                                          "python": _state(_python_state(), full)}
         if torch.cuda.is_available():
             rng["cuda"] = _state(torch.cuda.get_rng_state().numpy().tobytes(), full)
         if self._numpy_state is not None:
             rng["numpy"] = _state(self._numpy_state(), full)
         self._rng = rng
 
-    def end_step(self, step, batches, loss, lr, grad_norm, epoch=None):
+    def end_step(self, step: int, batches: Iterable[Iterable[SupportsInt]], loss: SupportsFloat, lr: SupportsFloat,
+                 grad_norm: SupportsFloat, epoch: SupportsFloat | None = None) -> None:
         """Records optimizer step `step` (1, 2, ...): `batches` is the sample ids of each
         micro-batch of the step, in order."""
         if self._rng is None:
             raise ValueError("step %d ended without begin_step()" % step)
         if step != self._last_step + 1:
             raise ValueError("step %d after step %d: steps are recorded in order, one each" % (step, self._last_step))
-        loss, grad_norm = _f32(loss), _f32(grad_norm)
-        record = {"step": step, "batches": [[int(i) for i in b] for b in batches], "rng": self._rng,
-                  "loss": _json_float(loss), "loss_bits": float_bits(loss), "lr": _json_float(float(lr)),
-                  "grad_norm": _json_float(grad_norm), "grad_norm_bits": float_bits(grad_norm)}
+        loss32, grad_norm32 = _f32(loss), _f32(grad_norm)
+        record: StepRecord = {"step": step, "batches": [[int(i) for i in b] for b in batches], "rng": self._rng,
+                              "loss": _json_float(loss32), "loss_bits": float_bits(loss32),
+                              "lr": _json_float(float(lr)), "grad_norm": _json_float(grad_norm32),
+                              "grad_norm_bits": float_bits(grad_norm32)}
         if epoch is not None:
             record["epoch"] = _json_float(float(epoch))
         self._rng = None
         self._last_step = step
         self._log.append(record, plain=True)  # built of JSON values only: dumped as it is
 
-    def event(self, kind, body):
+    def event(self, kind: str, body: Mapping[str, object]) -> None:
         """Notes something about the run between steps ("note", "resume", ...): `lockstep
         inspect` shows events, `lockstep diff` compares steps."""
         self._log.append_event(kind, dict(body))
 
-    def flush(self):
+    def flush(self) -> None:
         """Writes every recorded step and fsyncs: call it when you save a checkpoint."""
         self._log.flush(sync=True)
 
-    def close(self):
+    def close(self) -> None:
         self._log.close()

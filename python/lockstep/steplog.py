@@ -5,10 +5,14 @@ the header line; each later one `records_per_frame` records, or fewer at flush()
 Lines are JSON with sorted keys and no spaces, as nlohmann::json::dump() writes them. Raw
 generator states (bytes) are stored as their digest {"size", "xxh3_128"}.
 """
+from __future__ import annotations
+
 import json
 import math
 import os
 import struct
+from collections.abc import Mapping
+from typing import Any, BinaryIO, TypeVar
 
 import xxhash
 import zstandard
@@ -16,17 +20,23 @@ import zstandard
 MAGIC = "LOCKSTEP-STEPLOG"
 FORMAT_VERSION = 1
 
+# A complete frame of a log as read_frames() returns it: its start and end offsets in the file
+# and its records, JSON objects as json.loads() gives them.
+Frame = tuple[int, int, list[dict[str, Any]]]
 
-def float_bits(value):
+_Writer = TypeVar("_Writer", bound="StepLogWriter")
+
+
+def float_bits(value: float) -> str:
     """'0x40117f02': the float32 bits of `value`, as loss_bits and grad_norm_bits hold them."""
     return "0x%08x" % struct.unpack("<I", struct.pack("<f", value))[0]
 
 
-def xxh3_128_hex(data):
+def xxh3_128_hex(data: bytes) -> str:
     return xxhash.xxh3_128_hexdigest(data)
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     """The JSON value the C++ writer would store: bytes become their digest, NaN and infinities
     become null (as nlohmann::json dumps them), NumPy and torch scalars and arrays their
     Python values."""
@@ -45,14 +55,15 @@ def _plain(value):
     return value
 
 
-def dumps(value, plain=False):
+def dumps(value: object, plain: bool = False) -> str:
     """One line, as nlohmann::json::dump() writes it. `plain`: `value` holds JSON values only
     (no bytes, NaN, infinity, NumPy or torch values), so it is not walked first."""
     return json.dumps(value if plain else _plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class StepLogWriter:
-    def __init__(self, path, header, records_per_frame=16, compression_level=3, _file=None):
+    def __init__(self, path: str, header: Mapping[str, object], records_per_frame: int = 16,
+                 compression_level: int = 3, _file: BinaryIO | None = None) -> None:
         """Creates the log at `path` (refusing an existing file) with `header` as its first frame."""
         if records_per_frame < 1:
             raise ValueError("records_per_frame must be >= 1")
@@ -60,56 +71,58 @@ class StepLogWriter:
         self._per_frame = records_per_frame
         self._compressor = zstandard.ZstdCompressor(level=compression_level, write_checksum=True,
                                                     write_content_size=True)
-        self._pending = []
+        self._pending: list[str] = []
         self._pending_steps = 0  # only step records fill a frame; events ride along
+        self._file: BinaryIO | None
         if _file is not None:  # open_for_append
             self._file = _file
             return
-        self._file = open(path, "xb")  # never replaces a log
+        self._file = open(path, "xb")  # noqa: SIM115 - never replaces a log; close() closes it
         line = dict(header)
         line.update({"kind": "header", "magic": MAGIC, "format_version": FORMAT_VERSION})
         self._write_frame([dumps(line)])
 
     @classmethod
-    def open_for_append(cls, path, keep_bytes, records_per_frame=16, compression_level=3):
+    def open_for_append(cls: type[_Writer], path: str, keep_bytes: int, records_per_frame: int = 16,
+                        compression_level: int = 3) -> _Writer:
         """Continues the log at `path` after its first `keep_bytes` bytes (a frame boundary):
         what follows is cut off and fsynced away first."""
-        f = open(path, "r+b")
+        f = open(path, "r+b")  # noqa: SIM115 - the writer's file from now on; close() closes it
         f.truncate(keep_bytes)
         os.fsync(f.fileno())
         f.seek(keep_bytes)
-        return cls(path, None, records_per_frame, compression_level, _file=f)
+        return cls(path, {}, records_per_frame, compression_level, _file=f)  # a header only for a new log
 
-    def append(self, record, plain=False):
+    def append(self, record: Mapping[str, object], plain: bool = False) -> None:
         """Queues a step record ("kind" is set to "step"); a frame is written every
         records_per_frame records. `plain` as in dumps()."""
-        record = dict(record)
-        record["kind"] = "step"
-        self._add(record, step=True, plain=plain)
+        line = dict(record)
+        line["kind"] = "step"
+        self._add(line, step=True, plain=plain)
 
-    def append_event(self, kind, body):
+    def append_event(self, kind: str, body: Mapping[str, object]) -> None:
         if kind in ("step", "header"):
             raise ValueError("an event's kind must not be step or header")
         record = dict(body)
         record["kind"] = kind
         self._add(record, step=False)
 
-    def flush(self, sync=True):
+    def flush(self, sync: bool = True) -> None:
         """Writes the queued records as one frame (none: nothing) and, with `sync`, fsyncs."""
         if self._pending:
             self._write_frame(self._pending)
             self._pending, self._pending_steps = [], 0
         if sync:
-            os.fsync(self._file.fileno())
+            os.fsync(self._file.fileno())  # type: ignore[union-attr]  # closed: AttributeError, as it always was
 
-    def close(self):
+    def close(self) -> None:
         if self._file is None:
             return
         self.flush(sync=True)
         self._file.close()
         self._file = None
 
-    def _add(self, record, step, plain=False):
+    def _add(self, record: Mapping[str, object], step: bool, plain: bool = False) -> None:
         if self._file is None:
             raise ValueError(self._path + ": the step log is closed")
         self._pending.append(dumps(record, plain))
@@ -118,18 +131,20 @@ class StepLogWriter:
             self._write_frame(self._pending)
             self._pending, self._pending_steps = [], 0
 
-    def _write_frame(self, lines):
+    def _write_frame(self, lines: list[str]) -> None:
+        assert self._file is not None  # lines are queued only while the log is open
         text = "".join(line + "\n" for line in lines).encode("utf-8")
         self._file.write(self._compressor.compress(text))  # one write per frame
         self._file.flush()
 
 
-def read_frames(path):
+def read_frames(path: str | os.PathLike[str]) -> list[Frame]:
     """The log's complete frames: (start, end, [records]) each, in order. A truncated or
     damaged tail (a killed writer's last frame) ends the list."""
     with open(path, "rb") as f:
         data = f.read()
-    frames, offset = [], 0
+    frames: list[Frame] = []
+    offset = 0
     while offset < len(data):
         d = zstandard.ZstdDecompressor().decompressobj()
         try:

@@ -19,16 +19,40 @@ import json
 import math
 import os
 import struct
-from typing import Any, Iterator
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, TypedDict
 
 import torch
 
 from lockstep.steplog import xxh3_128_hex
 
+if TYPE_CHECKING:
+    from torch.utils.hooks import RemovableHandle
+
 KIND = "lockstep-module-trace"
 FORMAT_VERSION = 1
 SAMPLES = 16
 ROOT = "model"  # the name of the traced module itself
+
+
+class TraceEntry(TypedDict):
+    """One entry of a module trace (formats/doc/module_trace_format.md). Each float32 statistic
+    is its bits ("0x3f800000"), null where it is not finite."""
+
+    kind: str  # "forward" or "grad"
+    name: str
+    micro_batch: int  # -1 for a gradient
+    shape: list[int]
+    numel: int
+    xxh3_128: str
+    min: str | None
+    max: str | None
+    mean: str | None
+    mean_abs: str | None
+    nan: int
+    inf: int
+    sample: list[str]
 
 
 def _bits(value: float) -> str:
@@ -39,7 +63,7 @@ def _f32(value: float) -> str | None:
     return _bits(value) if math.isfinite(value) else None
 
 
-def entry(kind: str, name: str, micro_batch: int, tensor: torch.Tensor) -> dict[str, Any]:
+def entry(kind: str, name: str, micro_batch: int, tensor: torch.Tensor) -> TraceEntry:
     """One trace entry for `tensor`, as formats/module_trace.h's ModuleTraceEntry makes it."""
     t = tensor.detach().to("cpu", torch.float32).contiguous()
     flat = t.reshape(-1)
@@ -57,7 +81,7 @@ def entry(kind: str, name: str, micro_batch: int, tensor: torch.Tensor) -> dict[
             "sample": [_bits(flat[k * numel // samples].item()) for k in range(samples)]}
 
 
-def _tensors(name: str, output: Any) -> Iterator[tuple[str, torch.Tensor]]:
+def _tensors(name: str, output: object) -> Iterator[tuple[str, torch.Tensor]]:
     """The floating-point tensors of a module's output, each with its entry name."""
     if isinstance(output, torch.Tensor):
         if output.is_floating_point():
@@ -74,26 +98,28 @@ def _tensors(name: str, output: Any) -> Iterator[tuple[str, torch.Tensor]]:
 class trace:  # noqa: N801 - used as `with lockstep.trace(...)`, like torch.no_grad
     """Traces `model` until the block ends, then writes the trace to `path` durably."""
 
-    def __init__(self, model: torch.nn.Module, path: str | os.PathLike, step: int | None = None, **context: Any):
+    def __init__(self, model: torch.nn.Module, path: str | os.PathLike[str], step: int | None = None,
+                 **context: object) -> None:
         self.model, self.path, self.step, self.context = model, os.fspath(path), step, context
-        self.entries: list[dict[str, Any]] = []
+        self.entries: list[TraceEntry] = []
         self.micro_batch = 0
-        self._hooks: list[Any] = []
+        self._hooks: list[RemovableHandle] = []
 
-    def _hook(self, name: str):
-        def record(module: torch.nn.Module, inputs: Any, output: Any) -> None:
+    def _hook(self, name: str) -> Callable[[torch.nn.Module, tuple[object, ...], object], None]:
+        def record(module: torch.nn.Module, inputs: tuple[object, ...], output: object) -> None:
             for entry_name, tensor in _tensors(name, output):
                 self.entries.append(entry("forward", entry_name, self.micro_batch, tensor))
             if module is self.model:
                 self.micro_batch += 1  # the model's own call ends a micro-batch
         return record
 
-    def __enter__(self) -> "trace":
+    def __enter__(self) -> trace:
         for name, module in self.model.named_modules():
             self._hooks.append(module.register_forward_hook(self._hook(name or ROOT)))
         return self
 
-    def __exit__(self, kind, value, traceback) -> None:
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         for h in self._hooks:
             h.remove()
         self._hooks.clear()

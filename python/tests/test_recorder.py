@@ -1,6 +1,10 @@
 """lockstep.Recorder on a plain loop: a record per step with the generators' states, NumPy
 settings, the dataset size the coverage audit needs, and a resume cut after its step."""
+from __future__ import annotations
+
 import random
+from pathlib import Path
+from typing import Any
 
 import numpy
 import torch
@@ -9,11 +13,11 @@ import lockstep
 from lockstep.steplog import read_frames
 
 
-def records(path):
+def records(path: str) -> list[dict[str, Any]]:
     return [r for f in read_frames(path)[1:] for r in f[2] if r.get("kind") == "step"]
 
 
-def run(run_dir, steps, start=0, recorder=None):
+def run(run_dir: str, steps: int, start: int = 0, recorder: lockstep.Recorder | None = None) -> None:
     rec = recorder or lockstep.Recorder(run_dir, settings={"seed": numpy.int64(0), "lr": numpy.float32(0.5)},
                                         dataset_size=16)
     for step in range(start + 1, steps + 1):
@@ -26,7 +30,7 @@ def run(run_dir, steps, start=0, recorder=None):
     rec.close()
 
 
-def test_a_record_per_step_with_every_generator(tmp_path):
+def test_a_record_per_step_with_every_generator(tmp_path: Path) -> None:
     run(str(tmp_path / "a"), 4)
     frames = read_frames(str(tmp_path / "a" / "steps.jsonl.zst"))
     header = frames[0][2][0]
@@ -38,7 +42,7 @@ def test_a_record_per_step_with_every_generator(tmp_path):
     assert rs[3]["epoch"] == 1.0
 
 
-def test_a_resume_cuts_the_log_after_its_step(tmp_path):
+def test_a_resume_cuts_the_log_after_its_step(tmp_path: Path) -> None:
     path = str(tmp_path / "a" / "steps.jsonl.zst")
     run(str(tmp_path / "a"), 4)
     run(str(tmp_path / "a"), 6, start=2, recorder=lockstep.Recorder.resume(str(tmp_path / "a"), 2))
@@ -47,10 +51,10 @@ def test_a_resume_cuts_the_log_after_its_step(tmp_path):
     assert len(events) == 1 and events[0]["after_step"] == 2
 
 
-def test_numpys_state_is_read_again_exactly_when_it_moves(tmp_path):
+def test_numpys_state_is_read_again_exactly_when_it_moves(tmp_path: Path) -> None:
     """The fast read of NumPy's generator (its words through ctypes) must give the bytes of
     get_state() whenever the generator moved, draws of Gaussians included, and between draws."""
-    from lockstep.recorder import _NumpyState, _numpy_state
+    from lockstep.recorder import _numpy_state, _NumpyState
     fast = _NumpyState()
     numpy.random.seed(3)
     seen = [fast()]
@@ -62,7 +66,7 @@ def test_numpys_state_is_read_again_exactly_when_it_moves(tmp_path):
     assert seen[2] == seen[3] and seen[4] == seen[0]  # no draw: the same; reseeded: the first
 
 
-def test_a_non_finite_loss_is_null_with_its_bits(tmp_path):
+def test_a_non_finite_loss_is_null_with_its_bits(tmp_path: Path) -> None:
     """As the C++ writer stores a double: NaN and infinities are null; the bits keep the value."""
     rec = lockstep.Recorder(str(tmp_path / "n"))
     rec.begin_step()
