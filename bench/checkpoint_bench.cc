@@ -154,7 +154,7 @@ void BM_RawRead(benchmark::State& state) {
   std::string buffer(f.bytes + (1 << 20), '\0');
   TimeEach(state, f, [&] {
     size_t at = 0;
-    for (const char* name : {kModelFile, kOptimizerFile}) {
+    for (const char* name : {kModelFile, kOptimizerStateFile}) {
       const int fd = ::open((dir + "/" + name).c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) return Status::IOError(dir + "/" + name + ": cannot open");
       for (ssize_t n; at < buffer.size() && (n = ::read(fd, &buffer[at], buffer.size() - at)) > 0;) {

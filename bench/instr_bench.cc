@@ -67,7 +67,7 @@ Status WriteSteps(const std::string& run_dir, int steps, float loss_change_at) {
     r.grad_norm = 0.5f;
     r.epoch = s / 100.0;
     state[s % state.size()] = static_cast<uint8_t>(s);  // a generator state that moves
-    r.rng = {{"cpu", json::binary(state)}};
+    r.rng = {{step_key::kCpu, GeneratorStateOf(state, /*full=*/false)}};
     LOCKSTEP_RETURN_IF_ERROR(log->Append(std::move(r)));
   }
   return log->Close();

@@ -50,8 +50,8 @@ void BM_TrainVsReplay(benchmark::State& state) {
       q.run_dir = a.output_dir;
       q.checkpoint = a.output_dir + "/checkpoint-" + std::to_string(kFrom);
       q.steps = kSteps - kFrom;
-      q.step_begin = [&](int64_t s, nlohmann::json* logged) { return judge->Begin(s, logged); };
-      q.step_end = [&](const nlohmann::json& rec, bool* stop) { return judge->End(rec, stop); };
+      q.step_begin = [&](int64_t s, StepRecord* logged) { return judge->Begin(s, logged); };
+      q.step_end = [&](const StepRecord& rec, bool* stop) { return judge->End(rec, stop); };
       st = ReplayRunSteps(q, &info);
     }
     if (!st.ok() || !judge->report().passed()) {
@@ -59,7 +59,7 @@ void BM_TrainVsReplay(benchmark::State& state) {
       break;
     }
     // wall_time at the end of step kFrom to the end of the last step: the same steps replayed.
-    train_s += log.records[kSteps - 1]["wall_time"].get<double>() - log.records[kFrom - 1]["wall_time"].get<double>();
+    train_s += log.records[kSteps - 1].wall_time.value_or(0) - log.records[kFrom - 1].wall_time.value_or(0);
     replay_s += judge->report().replay_seconds;
     RemoveTree(a.output_dir);
   }

@@ -35,29 +35,28 @@ struct Log {
   std::string digest;       // of the bytes up to the cut
 };
 
-nlohmann::json Record(int64_t step, std::mt19937_64* gen) {
-  const auto digest = [&] { return Xxh3Hex(&step, sizeof(step)); };
-  nlohmann::json rng = {{"cpu", {{"size", 5056}, {"xxh3_128", digest()}}},
-                        {"sampler", {{"size", 5056}, {"xxh3_128", digest()}}}};
+StepRecord Record(int64_t step, std::mt19937_64* gen) {
+  StepRecord r;
+  r.step = step;
+  GeneratorState digest;
+  digest.size = 5056;
+  digest.xxh3_128 = Xxh3Hex(&step, sizeof(step));
   if ((step - 1) % 100 == 0) {  // full states: 5056 incompressible bytes each
     std::vector<uint8_t> state(5056);
     for (auto& b : state) b = static_cast<uint8_t>((*gen)());
-    rng["cpu"]["base64"] = Base64Encode(state);
-    rng["sampler"]["base64"] = Base64Encode(state);
+    digest.base64 = Base64Encode(state);
   }
+  r.rng = {{step_key::kCpu, digest}, {step_key::kSamplerGenerator, digest}};
   std::vector<int64_t> ids(8);
   for (auto& id : ids) id = static_cast<int64_t>((*gen)() % 40000);
-  return {{"step", step},
-          {"epoch", step / 5000.0},
-          {"rng", rng},
-          {"batches", {ids}},
-          {"sampler", {{"epoch", step / 5000}, {"micro_batch", step % 5000}, {"cursor", 8 * (step % 5000)}}},
-          {"loss", 2.0 + 1.0 / step},
-          {"loss_bits", "0x40117f02"},
-          {"lr", 5e-5},
-          {"grad_norm", 3.3},
-          {"grad_norm_bits", "0x40536943"},
-          {"wall_time", step * 1e-3}};
+  r.batches = {ids};
+  r.epoch = static_cast<double>(step) / 5000.0;
+  r.sampler = SamplerPosition{step / 5000, step % 5000, 8 * (step % 5000)};
+  r.loss = static_cast<float>(2.0 + 1.0 / static_cast<double>(step));
+  r.lr = 5e-5;
+  r.grad_norm = 3.3f;
+  r.wall_time = static_cast<double>(step) * 1e-3;
+  return r;
 }
 
 const Log& GetLog(int64_t steps) {
@@ -92,7 +91,7 @@ const Log& GetLog(int64_t steps) {
 void BM_ContinueUnverified(benchmark::State& state) {
   const Log& log = GetLog(state.range(0));
   for (auto _ : state) {
-    std::vector<nlohmann::json> frame;
+    StepLogContents frame;
     Status st = ReadStepLogFrame(log.path, log.last_frame, log.end, &frame);
     const int fd = ::open(log.path.c_str(), O_WRONLY | O_CLOEXEC);
     if (!st.ok() || fd < 0 || ::ftruncate(fd, static_cast<off_t>(log.end)) != 0 || ::fsync(fd) != 0) {
@@ -107,7 +106,7 @@ void BM_ContinueUnverified(benchmark::State& state) {
 void BM_ContinueVerified(benchmark::State& state) {
   const Log& log = GetLog(state.range(0));
   for (auto _ : state) {
-    std::vector<nlohmann::json> frame;
+    StepLogContents frame;
     std::unique_ptr<StepLogWriter> w;
     Status st = ReadStepLogFrame(log.path, log.last_frame, log.end, &frame);
     if (st.ok()) st = StepLogWriter::OpenForAppend(log.path, log.end, log.digest, StepLogOptions(), &w);
@@ -122,7 +121,7 @@ void BM_ContinueVerified(benchmark::State& state) {
 // mlp defaults train a step in about 650 us, the figure to hold it against.
 void BM_AppendRecord(benchmark::State& state) {
   std::mt19937_64 gen(1);
-  std::vector<nlohmann::json> records;
+  std::vector<StepRecord> records;
   for (int64_t s = 1; s <= 1600; ++s) records.push_back(Record(s, &gen));
   char tmpl[] = "/tmp/lockstep-append-bench-XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);

@@ -42,9 +42,12 @@ Status WriteSyntheticRun(const std::string& dir, const SyntheticRun& run) {
     r.epoch = static_cast<double>(step) / static_cast<double>(per_epoch);
     // What the trainer adds to every record, so reading one costs what reading a real one does
     // (less the full generator states a real log holds every 100 steps).
-    r.sampler = {{"epoch", (step - 1) / per_epoch}, {"micro_batch", (step - 1) % per_epoch}, {"cursor", first}};
+    r.sampler = SamplerPosition{(step - 1) / per_epoch, (step - 1) % per_epoch, first};
     const uint64_t seed = static_cast<uint64_t>(step);
-    r.rng = {{"cpu", {{"size", 5056}, {"xxh3_128", Xxh3Hex(&seed, sizeof(seed))}}}};
+    GeneratorState cpu;
+    cpu.size = 5056;
+    cpu.xxh3_128 = Xxh3Hex(&seed, sizeof(seed));
+    r.rng = {{step_key::kCpu, cpu}};
     LOCKSTEP_RETURN_IF_ERROR(writer->Append(std::move(r)));
     if (step == run.resume_after) {
       LOCKSTEP_RETURN_IF_ERROR(

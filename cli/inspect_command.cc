@@ -233,9 +233,10 @@ void PrintShow(const json& r) {
   std::printf("\ntensors (%zu)\n  %-44s %-9s %-14s %9s %10s %12s %12s %12s %12s %4s %4s\n", r["tensors"].size(), "name",
               "dtype", "shape", "numel", "bytes", "min", "max", "mean", "std", "nan", "inf");
   for (const auto& t : r["tensors"]) {
-    std::string name = t["file"].get<std::string>() == "model.h5" || t["file"].get<std::string>() == "model.safetensors"
-                           ? Text(t["name"])
-                           : Text(t["file"]) + ":" + Text(t["name"]);
+    std::string name =
+        t["file"].get<std::string>() == kModelFile || t["file"].get<std::string>() == hf::kSafetensorsFile
+            ? Text(t["name"])
+            : Text(t["file"]) + ":" + Text(t["name"]);
     std::printf("  %-44s %-9s %-14s %9s %10s %12s %12s %12s %12s %4s %4s\n", name.c_str(), Text(t["dtype"]).c_str(),
                 DumpJson(t["shape"]).c_str(), Text(t["numel"]).c_str(), Text(t["bytes"]).c_str(),
                 Text(t["min"]).c_str(), Text(t["max"]).c_str(), Text(t["mean"]).c_str(), Text(t["std"]).c_str(),

@@ -85,7 +85,7 @@ std::function<int()> AddReplayCommand(CLI::App* app) {
     // A data-parallel run replays as a job of its world size: this process launches it,
     // or is one of its ranks (RANK set), of which rank 0 judges and reports.
     json saved;
-    if (!(st = ReadJsonFile(request.checkpoint + "/training_args.json", &saved)).ok()) return fail(st);
+    if (!(st = ReadJsonFile(request.checkpoint + "/" + kTrainingArgsJsonFile, &saved)).ok()) return fail(st);
     const int64_t world =
         saved.value("world_size", json(1)).is_number_integer() ? saved["world_size"].get<int64_t>() : 1;
     int64_t nproc = world;
@@ -104,8 +104,8 @@ std::function<int()> AddReplayCommand(CLI::App* app) {
     std::unique_ptr<ReplayJudge> judge;
     if (!(st = ReplayJudge::Open(flags->run, from, steps, tol, &judge)).ok()) return fail(st);
     request.steps = judge->report().steps_requested;
-    request.step_begin = [&](int64_t step, json* logged) { return judge->Begin(step, logged); };
-    request.step_end = [&](const json& record, bool* stop) { return judge->End(record, stop); };
+    request.step_begin = [&](int64_t step, StepRecord* logged) { return judge->Begin(step, logged); };
+    request.step_end = [&](const StepRecord& record, bool* stop) { return judge->End(record, stop); };
     json trace = {
         {"run", flags->run}, {"checkpoint", request.checkpoint}, {"step", from + 1}, {"entries", json::array()}};
     if (!flags->trace.empty()) {

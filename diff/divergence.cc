@@ -5,19 +5,22 @@
 #include <utility>
 
 #include "formats/json_file.h"
+#include "formats/step_record.h"
 
 namespace lockstep {
 
 namespace {
-bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+bool StartsWith(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 }  // namespace
 
 std::string CauseOfStepField(const std::string& field) {
   // The sampler's generator decides the data order: a difference there is the data's.
-  if (StartsWith(field, "sampler") || StartsWith(field, "batches") || StartsWith(field, "rng.sampler")) {
+  namespace k = step_key;
+  if (StartsWith(field, k::kSampler) || StartsWith(field, k::kBatches) ||
+      StartsWith(field, std::string(k::kRng) + "." + k::kSamplerGenerator)) {
     return cause::kData;
   }
-  if (StartsWith(field, "rng")) return cause::kRng;
+  if (StartsWith(field, k::kRng)) return cause::kRng;
   if (field == "lr") return cause::kLr;
   if (StartsWith(field, "loss") || StartsWith(field, "grad_norm")) return cause::kNumerics;
   if (field == "step" || field == "(record)") return cause::kLength;
@@ -73,7 +76,7 @@ bool IsWallClockField(const std::string& key) {
   auto ends_with = [&key](const std::string& suffix) {
     return key.size() >= suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
-  return key == "wall_time" || ends_with("_runtime") || ends_with("_per_second");
+  return key == step_key::kWallTime || ends_with("_runtime") || ends_with("_per_second");
 }
 
 namespace {

@@ -65,15 +65,15 @@ Status ReadHfState(RunSide* side) {
   if (side->checkpoint_steps.empty()) return Status::Ok();
   const std::string newest = side->dir + "/" + CheckpointDirName(side->checkpoint_steps.back());
   json config;
-  if (fs::exists(newest + "/config.json") && ReadJsonFile(newest + "/config.json", &config).ok() &&
+  if (fs::exists(newest + "/" + hf::kConfigFile) && ReadJsonFile(newest + "/" + hf::kConfigFile, &config).ok() &&
       config.is_object()) {
     if (config.contains("transformers_version"))
       side->environment["transformers_version"] = config["transformers_version"];
     if (config.contains("torch_dtype")) side->environment["torch_dtype"] = config["torch_dtype"];
   }
-  if (fs::exists(newest + "/training_args.bin")) {
+  if (fs::exists(newest + "/" + hf::kTrainingArgsFile)) {
     json scalars;
-    LOCKSTEP_RETURN_IF_ERROR(ReadPickledSettings(newest + "/training_args.bin", &scalars));
+    LOCKSTEP_RETURN_IF_ERROR(ReadPickledSettings(newest + "/" + hf::kTrainingArgsFile, &scalars));
     for (const auto& [k, v] : scalars.items()) {
       const std::string key = "training_args." + k;
       if (IsOutputLocationSetting(k)) continue;
@@ -164,19 +164,19 @@ bool Tally(const std::optional<Divergence>& d, bool within, RunDiff* out) {
 }
 
 // The index of the first record of `records` at or after `step`.
-size_t FirstAtOrAfter(const std::vector<json>& records, int64_t step) {
+size_t FirstAtOrAfter(const std::vector<StepRecord>& records, int64_t step) {
   size_t i = 0;
-  while (i < records.size() && records[i].value("step", int64_t{0}) < step) ++i;
+  while (i < records.size() && records[i].step < step) ++i;
   return i;
 }
 
 // One log has a record the other lacks: named by the file that lacks it and where that
 // file ends (a killed writer's truncated tail, or a run that stopped).
-Divergence MissingRecord(const json& record, const RunSide& lacks, bool reference_has) {
-  const int64_t step = record.value("step", int64_t{0});
+Divergence MissingRecord(const StepRecord& record, const RunSide& lacks, bool reference_has) {
+  const int64_t step = record.step;
   const auto& records = lacks.log.records;
-  std::string why = "(absent: its records end at step " +
-                    (records.empty() ? std::string("0") : std::to_string(records.back().value("step", int64_t{0})));
+  std::string why =
+      "(absent: its records end at step " + (records.empty() ? std::string("0") : std::to_string(records.back().step));
   why += lacks.log.truncated_tail ? "; the file ends inside a frame: " + lacks.log.tail_problem + ")" : ")";
   return MakeDivergence(step, cause::kLength, lacks.dir + "/" + kStepLogFile, "record of step " + std::to_string(step),
                         reference_has ? "present" : why, reference_has ? why : "present");
@@ -209,11 +209,13 @@ void CompareStepLogs(const RunSide& a, const RunSide& b, const Tolerance& tol, R
     if (ia >= ra.size() || ib >= rb.size()) {
       d = MissingRecord(ia < ra.size() ? ra[ia] : rb[ib], ia >= ra.size() ? a : b, ia < ra.size());
     } else {
-      json x = ra[ia], y = rb[ib];
+      StepRecord x = ra[ia], y = rb[ib];
       AlignGenerators(&x, &y);
-      const json step = x.value("step", json());
-      const auto idle_d = CompareStepRecords({{"step", step}, {"rng", TakeGenerators(idle, &x)}},
-                                             {{"step", step}, {"rng", TakeGenerators(idle, &y)}});
+      StepRecord idle_x, idle_y;  // the unused generators alone
+      idle_x.step = idle_y.step = x.step;
+      idle_x.rng = TakeGenerators(idle, &x);
+      idle_y.rng = TakeGenerators(idle, &y);
+      const auto idle_d = CompareStepRecords(idle_x, idle_y);
       if (idle_d && !idle_difference) idle_difference = idle_d;
       d = CompareStepRecords(x, y);
       // The runs part at the first step compared only in what they computed: an unused
@@ -296,7 +298,7 @@ namespace {
 std::map<int64_t, float> LossByStep(const RunSide& side) {
   std::map<int64_t, float> out;
   if (side.has_log) {
-    for (const auto& r : side.log.records) out[r.value("step", int64_t{0})] = BitsToFloat(r.value("loss_bits", json()));
+    for (const auto& r : side.log.records) out[r.step] = r.loss;
   } else {
     for (const auto& e : side.log_history) {
       if (e.contains("loss") && e["loss"].is_number()) out[IntField(e, "step", 0)] = e["loss"].get<float>();

@@ -18,7 +18,7 @@ namespace {
 
 // The last step a run reached: its last step record, else its last log_history entry.
 int64_t LastStep(const RunSide& side) {
-  if (side.has_log) return side.log.records.empty() ? 0 : side.log.records.back().value("step", int64_t{0});
+  if (side.has_log) return side.log.records.empty() ? 0 : side.log.records.back().step;
   int64_t last = 0;
   for (const auto& e : side.log_history) last = std::max(last, IntField(e, "step", 0));
   return last;
@@ -133,7 +133,7 @@ Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out
     LOCKSTEP_RETURN_IF_ERROR(DiffCheckpoints(a.dir + "/" + name, b.dir + "/" + name, out->tolerance, &diff));
     // Its training_args.json restates the settings, which the run diff reports on their own.
     diff.state.erase(std::remove_if(diff.state.begin(), diff.state.end(),
-                                    [](const StateDifference& d) { return d.file == "training_args.json"; }),
+                                    [](const StateDifference& d) { return d.file == kTrainingArgsJsonFile; }),
                      diff.state.end());
     // A recorded loop's own format: what its step records hold (generators, counters) the
     // step logs compared; its other values differing is a note, its tensors are the weights.

@@ -9,51 +9,97 @@
 #include <set>
 #include <string>
 
+#include "formats/json_file.h"
+
 using nlohmann::json;
 
 namespace lockstep {
 namespace {
+namespace k = step_key;
 
 // Cause before effect: where the data came from, the generators as the step began (a loop
 // that draws its batches from them, as a Python loop may, parts there first), what was
 // drawn, then what was computed. In a data-parallel job the other ranks' batches and
 // generators are causes as rank 0's are; a job of another size differs first in them.
+// The decimal renderings of loss and grad_norm are compared through their bits, and
+// wall_time never: any other field a record holds comes after these.
 constexpr const char* kStepFieldOrder[] = {
-    "step",      "sampler",        "rng",  "batches", "batches_other_ranks", "rng_other_ranks", "lr",
-    "loss_bits", "grad_norm_bits", "epoch"};
-// Decimal renderings of fields compared through their bits; never the first cause.
-const std::set<std::string> kShadowFields = {"loss", "grad_norm", "wall_time", "kind"};
+    k::kStep,          k::kSampler, k::kRng,      k::kBatches,      k::kBatchesOtherRanks,
+    k::kRngOtherRanks, k::kLr,      k::kLossBits, k::kGradNormBits, k::kEpoch};
+
+bool SameStates(const GeneratorStates& a, const GeneratorStates& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](const auto& x, const auto& y) {
+           return x.first == y.first && x.second.SameState(y.second);
+         });
+}
+
+bool SameDouble(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
+
+// Whether `a` and `b` agree in `key`, typed: the fast path, taken for every step.
+bool SameField(const StepRecord& a, const StepRecord& b, const std::string& key) {
+  if (key == k::kStep) return a.step == b.step;
+  if (key == k::kSampler) return a.sampler == b.sampler;
+  if (key == k::kRng) return SameStates(a.rng, b.rng);
+  if (key == k::kBatches) return a.batches == b.batches;
+  if (key == k::kBatchesOtherRanks) return a.batches_other_ranks == b.batches_other_ranks;
+  if (key == k::kRngOtherRanks) {
+    return a.rng_other_ranks.size() == b.rng_other_ranks.size() &&
+           std::equal(a.rng_other_ranks.begin(), a.rng_other_ranks.end(), b.rng_other_ranks.begin(), SameStates);
+  }
+  if (key == k::kLr) return SameDouble(a.lr, b.lr);
+  if (key == k::kLossBits) return FloatToBits(a.loss) == FloatToBits(b.loss);
+  if (key == k::kGradNormBits) return FloatToBits(a.grad_norm) == FloatToBits(b.grad_norm);
+  if (key == k::kEpoch) return a.epoch == b.epoch;
+  return StepFieldJson(a, key) == StepFieldJson(b, key);
+}
 
 // Full RNG states appear on some steps only; the digest beside each is what identifies it.
-json WithoutFullStates(json rng) {
-  if (rng.is_object()) {
-    for (auto& [name, generator] : rng.items()) {
-      if (generator.is_object()) generator.erase("base64");
+void DropFullStates(json* states) {
+  if (states->is_object()) {
+    for (auto& [name, generator] : states->items()) {
+      if (generator.is_object()) generator.erase(k::kStateBase64);
     }
   }
-  return rng;
 }
 
-std::optional<Divergence> FieldDifference(int64_t step, const std::string& field, const json& a, const json& b) {
-  const auto d = field == "rng" ? FirstJsonDifference(WithoutFullStates(a), WithoutFullStates(b), field)
-                                : FirstJsonDifference(a, b, field);
+// A field as the difference names it: "(absent)" where the record lacks it.
+json Shown(const StepRecord& r, const std::string& key) {
+  json v = StepFieldJson(r, key);
+  if (v.is_null()) return "(absent)";
+  if (key == k::kRng) DropFullStates(&v);
+  if (key == k::kRngOtherRanks) {
+    for (auto& rank : v) DropFullStates(&rank);
+  }
+  return v;
+}
+
+std::optional<Divergence> FieldDifference(const StepRecord& a, const StepRecord& b, const std::string& key) {
+  if (SameField(a, b, key)) return std::nullopt;
+  const auto d = FirstJsonDifference(Shown(a, key), Shown(b, key), key);
   if (!d) return std::nullopt;
-  return MakeDivergence(step, CauseOfStepField(d->path), "step log", d->path, Abbreviate(d->a), Abbreviate(d->b));
+  return MakeDivergence(a.step, CauseOfStepField(d->path), "step log", d->path, Abbreviate(d->a), Abbreviate(d->b));
 }
 
-json ValueOr(const json& record, const std::string& key) {
-  return record.contains(key) ? record[key] : json("(absent)");
+// The fields after the ordered ones: the others either record holds, and resume_override.
+std::set<std::string> RestOf(const StepRecord& a, const StepRecord& b) {
+  std::set<std::string> rest;
+  for (const StepRecord* r : {&a, &b}) {
+    if (r->other.is_object()) {
+      for (const auto& [key, v] : r->other.items()) rest.insert(key);
+    }
+    if (r->resume_override) rest.insert(k::kResumeOverride);
+  }
+  return rest;
 }
 
 }  // namespace
 
-std::optional<Divergence> CompareStepRecords(const json& a, const json& b) {
-  const int64_t step = a.value("step", int64_t{0});
+std::optional<Divergence> CompareStepRecords(const StepRecord& a, const StepRecord& b) {
   for (auto field = std::begin(kStepFieldOrder); field != std::end(kStepFieldOrder); ++field) {
-    auto d = FieldDifference(step, *field, ValueOr(a, *field), ValueOr(b, *field));
+    auto d = FieldDifference(a, b, *field);
     if (!d) continue;
     for (auto later = field + 1; later != std::end(kStepFieldOrder); ++later) {
-      const auto e = FieldDifference(step, *later, ValueOr(a, *later), ValueOr(b, *later));
+      const auto e = FieldDifference(a, b, *later);
       const bool a_cause = e && (e->cause == cause::kData || e->cause == cause::kRng || e->cause == cause::kLr);
       if (a_cause && e->cause != d->cause && std::find(d->also.begin(), d->also.end(), e->cause) == d->also.end()) {
         d->also.push_back(e->cause);
@@ -61,28 +107,15 @@ std::optional<Divergence> CompareStepRecords(const json& a, const json& b) {
     }
     return d;
   }
-  std::set<std::string> rest;
-  for (const auto& [k, v] : a.items()) rest.insert(k);
-  for (const auto& [k, v] : b.items()) rest.insert(k);
-  for (const auto& k : rest) {
-    if (kShadowFields.count(k) ||
-        std::find(std::begin(kStepFieldOrder), std::end(kStepFieldOrder), k) != std::end(kStepFieldOrder)) {
-      continue;
-    }
-    if (auto d = FieldDifference(step, k, ValueOr(a, k), ValueOr(b, k))) return d;
+  for (const auto& key : RestOf(a, b)) {
+    if (auto d = FieldDifference(a, b, key)) return d;
   }
   return std::nullopt;
 }
 
 float BitsToFloat(const json& bits) {
-  if (!bits.is_string()) return NAN;
-  const std::string text = bits.get<std::string>();
-  char* end = nullptr;
-  const unsigned long long u = std::strtoull(text.c_str(), &end, 16);
-  if (text.size() < 3 || text.compare(0, 2, "0x") != 0 || *end != '\0' || u > 0xffffffffull) return NAN;
-  const uint32_t u32 = static_cast<uint32_t>(u);
-  float f;
-  std::memcpy(&f, &u32, 4);
+  float f = NAN;
+  if (!bits.is_string() || !ParseFloatBits(bits.get<std::string>(), &f)) return NAN;
   return f;
 }
 
@@ -100,26 +133,18 @@ bool FloatClose(float a, float b, const Tolerance& tol) {
   return tol.ulp && UlpDistance(DType::kFloat32, FloatToBits(a), FloatToBits(b)) <= *tol.ulp;
 }
 
-void AlignGenerators(json* a, json* b) {
-  if (!a->is_object() || !b->is_object() || !a->contains("rng") || !b->contains("rng") || !(*a)["rng"].is_object() ||
-      !(*b)["rng"].is_object()) {
-    return;
-  }
-  const json ra = (*a)["rng"], rb = (*b)["rng"];
-  for (const auto& [name, state] : ra.items()) {
-    if (!rb.contains(name)) (*a)["rng"].erase(name);
-  }
-  for (const auto& [name, state] : rb.items()) {
-    if (!ra.contains(name)) (*b)["rng"].erase(name);
-  }
+void AlignGenerators(StepRecord* a, StepRecord* b) {
+  if (a->rng.empty() || b->rng.empty()) return;
+  for (auto it = a->rng.begin(); it != a->rng.end();) it = b->rng.count(it->first) ? std::next(it) : a->rng.erase(it);
+  for (auto it = b->rng.begin(); it != b->rng.end();) it = a->rng.count(it->first) ? std::next(it) : b->rng.erase(it);
 }
 
 namespace {
 
 // What identifies a generator's state in a record: its digest (full states appear on some
 // steps only, beside the same digest).
-json StateIdentity(const json& generator) {
-  return generator.is_object() && generator.contains("xxh3_128") ? generator["xxh3_128"] : generator;
+std::string StateIdentity(const GeneratorState& s) {
+  return s.xxh3_128.empty() ? std::to_string(s.size) + " " + DumpJson(s.extra) : s.xxh3_128;
 }
 
 }  // namespace
@@ -127,18 +152,18 @@ json StateIdentity(const json& generator) {
 std::set<std::string> IdleGenerators(const StepLogContents& log) {
   std::vector<size_t> starts = {0};  // the first record of each process
   for (const auto& e : log.events) {
-    if (e.record.value("kind", "") == "resume" && e.steps_before > starts.back()) starts.push_back(e.steps_before);
+    if (e.record.value(k::kKind, "") == "resume" && e.steps_before > starts.back()) starts.push_back(e.steps_before);
   }
   starts.push_back(log.records.size());
   std::map<std::string, bool> idle;  // name -> unmoved so far
   for (size_t s = 0; s + 1 < starts.size(); ++s) {
     if (starts[s + 1] - starts[s] < 2) return {};  // a process of one step: no evidence
-    std::map<std::string, json> first;
+    std::map<std::string, std::string> first;
     for (size_t i = starts[s]; i < starts[s + 1]; ++i) {
-      const json& rng = log.records[i].contains("rng") ? log.records[i]["rng"] : json();
-      if (!rng.is_object()) return {};
-      for (const auto& [name, state] : rng.items()) {
-        if (name == "sampler") continue;
+      const GeneratorStates& rng = log.records[i].rng;
+      if (rng.empty()) return {};
+      for (const auto& [name, state] : rng) {
+        if (name == k::kSamplerGenerator) continue;
         const auto [it, fresh] = first.emplace(name, StateIdentity(state));
         if (!idle.count(name)) idle[name] = true;
         if (!fresh && it->second != StateIdentity(state)) idle[name] = false;
@@ -153,26 +178,21 @@ std::set<std::string> IdleGenerators(const StepLogContents& log) {
   return out;
 }
 
-json TakeGenerators(const std::set<std::string>& names, json* record) {
-  json taken = json::object();
-  if (!record->is_object() || !record->contains("rng") || !(*record)["rng"].is_object()) return taken;
+GeneratorStates TakeGenerators(const std::set<std::string>& names, StepRecord* record) {
+  GeneratorStates taken;
   for (const auto& name : names) {
-    json& rng = (*record)["rng"];
-    if (!rng.contains(name)) continue;
-    taken[name] = rng[name];
-    rng.erase(name);
+    const auto it = record->rng.find(name);
+    if (it == record->rng.end()) continue;
+    taken.insert(record->rng.extract(it));
   }
   return taken;
 }
 
-bool StepWithinTolerance(json a, json b, const Tolerance& tol) {
-  if (!tol.any() || !a.is_object() || !b.is_object()) return false;
-  for (const char* k : {"loss_bits", "grad_norm_bits"}) {
-    if (!FloatClose(BitsToFloat(a.value(k, json())), BitsToFloat(b.value(k, json())), tol)) return false;
-  }
-  for (json* r : {&a, &b}) {
-    for (const char* k : {"loss", "loss_bits", "grad_norm", "grad_norm_bits"}) r->erase(k);
-  }
+bool StepWithinTolerance(StepRecord a, StepRecord b, const Tolerance& tol) {
+  if (!tol.any()) return false;
+  if (!FloatClose(a.loss, b.loss, tol) || !FloatClose(a.grad_norm, b.grad_norm, tol)) return false;
+  b.loss = a.loss;
+  b.grad_norm = a.grad_norm;
   return !CompareStepRecords(a, b);
 }
 
@@ -185,13 +205,10 @@ json FloatDistance(float a, float b) {
           {"relative", std::isfinite(rel) ? json(rel) : json(nullptr)}};
 }
 
-json NumericsDetail(const json& a, const json& b) {
+json NumericsDetail(const StepRecord& a, const StepRecord& b) {
   json out = json::object();
-  if (!a.is_object() || !b.is_object()) return out;
-  for (const char* k : {"loss_bits", "grad_norm_bits"}) {
-    const float fa = BitsToFloat(a.value(k, json())), fb = BitsToFloat(b.value(k, json()));
-    if (FloatToBits(fa) != FloatToBits(fb)) out[std::string(k).substr(0, std::strlen(k) - 5)] = FloatDistance(fa, fb);
-  }
+  if (FloatToBits(a.loss) != FloatToBits(b.loss)) out[k::kLoss] = FloatDistance(a.loss, b.loss);
+  if (FloatToBits(a.grad_norm) != FloatToBits(b.grad_norm)) out[k::kGradNorm] = FloatDistance(a.grad_norm, b.grad_norm);
   return out;
 }
 

@@ -14,6 +14,7 @@
 #include "diff/divergence.h"
 #include "diff/tensor_compare.h"
 #include "formats/step_log.h"
+#include "formats/step_record.h"
 
 namespace lockstep {
 
@@ -21,9 +22,10 @@ namespace lockstep {
 // position, RNG states as the step began (a loop may draw its batch from them), batch
 // sample ids, lr, loss bits, grad-norm bits, epoch, then any other field. wall_time is ignored; float fields are
 // compared through their exact bits. Data, RNG and lr differences found after the first are listed in its `also`.
-std::optional<Divergence> CompareStepRecords(const nlohmann::json& reference, const nlohmann::json& candidate);
+std::optional<Divergence> CompareStepRecords(const StepRecord& reference, const StepRecord& candidate);
 
-// "0x40117f02" -> the float with those bits; NaN for anything that is not such a string.
+// "0x40117f02" -> the float with those bits; NaN for anything that is not such a string
+// (a module trace's bits: formats/module_trace.h).
 float BitsToFloat(const nlohmann::json& bits);
 uint32_t FloatToBits(float f);
 
@@ -32,7 +34,7 @@ uint32_t FloatToBits(float f);
 bool FloatClose(float a, float b, const Tolerance& tol);
 
 // Keeps only the generators both records hold (a CUDA run logs "cuda" beside "cpu").
-void AlignGenerators(nlohmann::json* a, nlohmann::json* b);
+void AlignGenerators(StepRecord* a, StepRecord* b);
 
 // The generators of `log` that were never drawn from: each process's records (the log
 // split at its resume events) hold at least two steps, and the generator's state is the same
@@ -41,16 +43,16 @@ void AlignGenerators(nlohmann::json* a, nlohmann::json* b);
 // it is recorded once per epoch, as the epoch began.
 std::set<std::string> IdleGenerators(const StepLogContents& log);
 
-// Moves the generators named in `names` out of record["rng"] into the returned object.
-nlohmann::json TakeGenerators(const std::set<std::string>& names, nlohmann::json* record);
+// Moves the generators named in `names` out of record->rng into the returned states.
+GeneratorStates TakeGenerators(const std::set<std::string>& names, StepRecord* record);
 
 // True when two records differ only in loss and grad-norm bits that `tol` accepts.
-bool StepWithinTolerance(nlohmann::json a, nlohmann::json b, const Tolerance& tol);
+bool StepWithinTolerance(StepRecord a, StepRecord b, const Tolerance& tol);
 
 // Two float32 values' distance: {reference, candidate, ulp_float32, relative}.
 nlohmann::json FloatDistance(float reference, float candidate);
 
 // For each of loss and grad_norm whose bits differ: its FloatDistance.
-nlohmann::json NumericsDetail(const nlohmann::json& a, const nlohmann::json& b);
+nlohmann::json NumericsDetail(const StepRecord& a, const StepRecord& b);
 
 }  // namespace lockstep

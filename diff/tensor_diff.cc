@@ -100,7 +100,7 @@ Status LoadCheckpointDir(const std::string& dir, Side* side) {
     const std::string path = dir + "/" + name;
     if (name == kManifestFile || name == weights) continue;
     if (weights == hf::kSafetensorsIndexFile && HasSuffix(name, ".safetensors")) continue;  // its shards
-    if (name == kOptimizerFile) {
+    if (name == kOptimizerStateFile) {
       LOCKSTEP_RETURN_IF_ERROR(AppendTensorFile(path, "optimizer/", &side->tensors));
     } else if (HasSuffix(name, ".json")) {
       json j;
@@ -260,13 +260,13 @@ static Status DiffCheckpointsUnchecked(const std::string& a, const std::string& 
 nlohmann::json NormalizeRunJson(const std::string& file_name, nlohmann::json value) {
   if (!value.is_object()) return value;
   // training_args.bin holds TrainingArguments as a pickled object: its fields are its state.
-  nlohmann::json* args = file_name == "training_args.json"                               ? &value
+  nlohmann::json* args = file_name == kTrainingArgsJsonFile                              ? &value
                          : file_name == hf::kTrainingArgsFile && value.contains("state") ? &value["state"]
                                                                                          : nullptr;
   if (args && args->is_object()) {
     *args = WithoutOutputLocations(std::move(*args));
   }
-  if (file_name == "loop_state.json") {  // where this run's own log file ends: resume records move it
+  if (file_name == kLoopStateFile) {  // where this run's own log file ends: resume records move it
     value.erase("step_log_bytes");
     value.erase("step_log_last_frame");
     value.erase("step_log_xxh3_128");

@@ -13,25 +13,12 @@
 #include <vector>
 
 #include "formats/checksum.h"
+#include "formats/file_names.h"
 #include "formats/status.h"
 #include "formats/tensor_file.h"
 
 namespace lockstep {
 
-constexpr char kManifestFile[] = "manifest.json";
-// A Lockstep checkpoint's tensor files (formats/doc/checkpoint_format.md).
-constexpr char kModelFile[] = "model.h5";
-constexpr char kOptimizerFile[] = "optimizer.h5";
-// ... and the JSON state beside them (trainer/training_state.cc lists every piece).
-constexpr char kTrainingArgsJsonFile[] = "training_args.json";
-constexpr char kSchedulerStateFile[] = "scheduler.json";
-constexpr char kLoopStateFile[] = "loop_state.json";
-constexpr char kSamplerStateFile[] = "sampler.json";
-// What a finished run writes at the top of output_dir, as HF's Trainer does.
-constexpr char kTrainResultsFile[] = "train_results.json";
-constexpr char kEvalResultsFile[] = "eval_results.json";
-constexpr char kAllResultsFile[] = "all_results.json";
-constexpr char kTrainerStateFile[] = "trainer_state.json";
 constexpr char kStagingPrefix[] = ".staging-checkpoint-";    // a save in progress
 constexpr char kDeletingPrefix[] = ".deleting-checkpoint-";  // a checkpoint being removed
 

@@ -11,8 +11,8 @@ namespace fs = std::filesystem;
 
 namespace lockstep {
 std::string ModelWeightsFile(const std::string& dir) {
-  for (const char* name : {kModelFile, hf::kSafetensorsIndexFile, hf::kSafetensorsFile, "adapter_model.safetensors",
-                           "pytorch_model.bin", "adapter_model.bin", hf::kFsdpModelDir, "pytorch_model_fsdp.bin"}) {
+  for (const char* name : {kModelFile, hf::kSafetensorsIndexFile, hf::kSafetensorsFile, peft::kAdapterSafetensorsFile,
+                           hf::kBinWeightsFile, peft::kAdapterBinFile, fsdp::kModelDir, fsdp::kFullModelFile}) {
     if (Exists(fs::path(dir) / name)) return name;
   }
   return "";
@@ -22,16 +22,16 @@ bool HasRngStateFile(const std::string& dir) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
-    if (name.rfind("rng_state", 0) == 0 && HasSuffix(name, ".pth")) return true;
+    if (IsRngStateFile(name, hf::kRngStateExt)) return true;
   }
   return false;
 }
 
 bool IsDeepSpeedCheckpoint(const std::string& dir) {
-  if (Exists(fs::path(dir) / hf::kDeepSpeedLatestFile)) return true;
+  if (Exists(fs::path(dir) / deepspeed::kLatestFile)) return true;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (e.is_directory(ec) && e.path().filename().string().rfind("global_step", 0) == 0) return true;
+    if (e.is_directory(ec) && e.path().filename().string().rfind(deepspeed::kTagPrefix, 0) == 0) return true;
   }
   return false;
 }
@@ -41,25 +41,12 @@ std::string MissingModelWeights(const std::string& dir) {
   return kNoModelWeights;
 }
 
-bool ParseRankedRngFile(const std::string& name, int64_t* rank) {
-  for (const auto& [prefix, suffix] :
-       {std::pair<std::string, std::string>{"rng_state_", ".pth"}, {accelerate::kRandomStatesPrefix, ".pkl"}}) {
-    if (name.rfind(prefix, 0) != 0 || !HasSuffix(name, suffix) || name.size() <= prefix.size() + suffix.size()) {
-      continue;
-    }
-    const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
-    if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
-    *rank = std::stoll(digits);
-    return true;
-  }
-  return false;
-}
-
 bool HasDcpDataFiles(const std::string& dir) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
-    if (name.rfind("__", 0) == 0 && HasSuffix(name, ".distcp")) return true;
+    int64_t rank;
+    if (dcp::ParseDataFile(name, &rank)) return true;
   }
   return false;
 }
@@ -74,7 +61,7 @@ bool HasAccelerateFiles(const std::string& dir) {
     if (name.rfind(accelerate::kRandomStatesPrefix, 0) == 0 && ParseRankedRngFile(name, &rank)) return true;
   }
   return !Exists(fs::path(dir) / kTrainerStateFile) &&
-         (Exists(fs::path(dir) / "optimizer.bin") || Exists(fs::path(dir) / "scheduler.bin"));
+         (Exists(fs::path(dir) / accelerate::kOptimizerFile) || Exists(fs::path(dir) / accelerate::kSchedulerFile));
 }
 
 }  // namespace
@@ -83,13 +70,13 @@ std::string CheckpointLayout(const std::string& dir) {
   auto has = [&](const char* f) { return Exists(fs::path(dir) / f); };
   if (has(kManifestFile) || has(kModelFile) || has(kLoopStateFile)) return layout::kLockstep;
   if (has(kTrainerStateFile) && (!ModelWeightsFile(dir).empty() || has(hf::kOptimizerFile) ||
-                                 has(hf::kDeepSpeedLatestFile) || HasRngStateFile(dir))) {
+                                 has(deepspeed::kLatestFile) || HasRngStateFile(dir))) {
     return layout::kHf;
   }
   // The files only the Trainer writes: a checkpoint that lost trainer_state.json (or is still
   // being saved) is still the Trainer's.
   if (has(hf::kTrainingArgsFile) || has(hf::kOptimizerFile) || has(hf::kSchedulerFile) || has(hf::kScalerFile) ||
-      HasRngStateFile(dir) || has(hf::kDeepSpeedLatestFile)) {
+      HasRngStateFile(dir) || has(deepspeed::kLatestFile)) {
     return layout::kHf;
   }
   if (IsDcpDirectory(dir) || HasDcpDataFiles(dir)) return layout::kDcp;

@@ -1,57 +1,20 @@
 // What a checkpoint directory is, by its files: Lockstep's layout (formats/checkpoint.h) or
-// the Hugging Face Trainer's (with PEFT, FSDP and DeepSpeed's parts), and the names of HF's
-// files, written once here for the audit, inspect, diff and verify-resume alike.
+// the Hugging Face Trainer's (with PEFT, FSDP and DeepSpeed's parts), accelerate's, DCP's.
+// The file names themselves are formats/file_names.h's.
 #pragma once
 
 #include <string>
 
+#include "formats/file_names.h"
+
 namespace lockstep {
 namespace hf {
-
-// The files Trainer._save_checkpoint writes. config.json (and generation_config.json) come
-// first with the model, trainer_state.json (formats/checkpoint.h's kTrainerStateFile) last.
-constexpr char kConfigFile[] = "config.json";
-constexpr char kGenerationConfigFile[] = "generation_config.json";
-constexpr char kOptimizerFile[] = "optimizer.pt";
-constexpr char kSchedulerFile[] = "scheduler.pt";
-constexpr char kScalerFile[] = "scaler.pt";        // with fp16 mixed precision
-constexpr char kRngStateFile[] = "rng_state.pth";  // one process; rng_state_<rank>.pth for several
-constexpr char kTrainingArgsFile[] = "training_args.bin";
-constexpr char kSafetensorsFile[] = "model.safetensors";
-constexpr char kSafetensorsIndexFile[] = "model.safetensors.index.json";  // sharded weights
-constexpr char kAdapterConfigFile[] = "adapter_config.json";              // PEFT, beside the adapter
-constexpr char kFsdpModelDir[] = "pytorch_model_fsdp_0";                  // FSDP's sharded state dict (DCP)
-constexpr char kFsdpOptimizerDir[] = "optimizer_0";
-constexpr char kDeepSpeedLatestFile[] = "latest";  // names DeepSpeed's tag directory
-// JIT checkpointing (enable_jit_checkpoint: a save on SIGTERM) writes this marker before its
-// save and removes it after: a checkpoint-N holding it is a save that never finished.
-constexpr char kIncompleteMarkerFile[] = "checkpoint-is-incomplete.txt";
-
 // Written by a save before trainer_state.json: a checkpoint-N holding any of them but not
 // trainer_state.json is a save that never finished.
 inline constexpr const char* kWrittenBeforeTrainerState[] = {
-    kConfigFile,    kGenerationConfigFile, kAdapterConfigFile, kOptimizerFile,
+    kConfigFile,    kGenerationConfigFile, peft::kAdapterConfigFile, kOptimizerFile,
     kSchedulerFile, kRngStateFile,         kTrainingArgsFile};
-
 }  // namespace hf
-
-// accelerate's Accelerator.save_state(dir): per prepared object model.safetensors (or
-// pytorch_model.bin; model_<i> for the i-th), optimizer.bin, scheduler.bin, sampler.bin and
-// custom_checkpoint_<i>.pkl, and one random_states_<process>.pkl per process. With
-// automatic_checkpoint_naming the saves are project_dir/checkpoints/checkpoint_<i>.
-namespace accelerate {
-constexpr char kRandomStatesPrefix[] = "random_states_";  // + <process index> + ".pkl"
-constexpr char kCheckpointsDir[] = "checkpoints";
-constexpr char kCheckpointPrefix[] = "checkpoint_";  // + <i>, counting saves from 0
-}  // namespace accelerate
-
-// Lightning: Trainer(default_root_dir=R) keeps R/lightning_logs/version_<n>/checkpoints/
-// with ModelCheckpoint's "epoch=E-step=S.ckpt" files, each one torch.save of a dict.
-namespace lightning {
-constexpr char kLogsDir[] = "lightning_logs";
-constexpr char kCheckpointsDir[] = "checkpoints";
-constexpr char kExtension[] = ".ckpt";
-}  // namespace lightning
 
 // The layouts a checkpoint (a directory, or a file) can have, as CheckpointLayout and the
 // audit name them.
@@ -64,10 +27,6 @@ constexpr char kLightning[] = "lightning";    // a .ckpt file
 constexpr char kTorchSave[] = "torch.save";   // one torch.save file of the user's own dict
 constexpr char kOwn[] = "own";  // a checkpoint-N directory in a format Lockstep does not know (a script's own)
 }  // namespace layout
-
-// "rng_state_3.pth" -> 3, "random_states_1.pkl" -> 1: the files one process of a job saves
-// of its own generators (HF's Trainer, accelerate). False for any other name.
-bool ParseRankedRngFile(const std::string& name, int64_t* rank);
 
 // The file holding a checkpoint's (or an output directory's) model weights, the first of:
 // model.h5 (Lockstep), model.safetensors.index.json (sharded), model.safetensors,

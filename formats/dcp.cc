@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "formats/file_names.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "formats/pickle_data.h"
@@ -18,7 +19,7 @@ using nlohmann::json;
 namespace lockstep {
 namespace {
 
-constexpr char kMetadataFile[] = ".metadata";
+using dcp::kMetadataFile;
 constexpr uint64_t kMaxMetadataBytes = 256u << 20;
 
 const json& Field(const json& j, const char* key) { return FieldOrNull(j, key); }

@@ -20,14 +20,6 @@
 
 namespace lockstep {
 
-std::string FloatBits(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, sizeof(bits));
-  char buf[16];
-  std::snprintf(buf, sizeof(buf), "0x%08" PRIx32, bits);
-  return buf;
-}
-
 namespace {
 
 constexpr const char* kMagic = kStepLogMagic;
@@ -97,6 +89,40 @@ Status DecompressFrame(const char* src, size_t size, const std::string& where, s
   return Status::Ok();
 }
 
+// Adds one decompressed frame's records to `out`, the header first when `*first`. A frame's
+// records are kept only once all of them read, so a damaged frame adds none.
+Status AddFrame(const std::string& text, const std::string& where, const std::string& path, uint64_t frame_end,
+                bool* first, StepLogContents* out) {
+  std::vector<StepRecord> steps;
+  std::vector<StepLogEvent> events;
+  size_t line_start = 0;
+  while (line_start < text.size()) {
+    const size_t nl = text.find('\n', line_start);
+    if (nl == std::string::npos) return Status::Corruption(where + ": record without newline");
+    nlohmann::json record;
+    LOCKSTEP_RETURN_IF_ERROR(ParseJson(text.substr(line_start, nl - line_start), where, &record));
+    line_start = nl + 1;
+    if (*first) {
+      LOCKSTEP_RETURN_IF_ERROR(CheckHeader(record, path));
+      out->header = std::move(record);
+      *first = false;
+      continue;
+    }
+    LOCKSTEP_RETURN_IF_ERROR(CheckRecord(record, where));
+    if (record[step_key::kKind] == "step") {
+      LOCKSTEP_RETURN_IF_ERROR(ParseStepRecord(record, where, &steps.emplace_back()));
+    } else {
+      events.push_back({std::move(record), out->records.size() + steps.size()});
+    }
+  }
+  for (auto& step : steps) {
+    out->records.push_back(std::move(step));
+    out->record_frame_ends.push_back(frame_end);
+  }
+  for (auto& event : events) out->events.push_back(std::move(event));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ReadStepLog(const std::string& path, StepLogContents* out) {
@@ -128,33 +154,8 @@ Status ReadStepLog(const std::string& path, StepLogContents* out) {
     LOCKSTEP_RETURN_IF_ERROR(DecompressFrame(src, frame_size, where, &text));
     // The frame header descriptor (the byte after the 4-byte magic) has the checksum flag in bit 2.
     out->frames_checksummed &= frame_size > 4 && ((static_cast<uint8_t>(src[4]) >> 2) & 1) != 0;
-    // A frame's records are kept only once all of them read, so a damaged frame adds none.
-    std::vector<nlohmann::json> frame_records;
-    size_t line_start = 0;
-    while (line_start < text.size()) {
-      size_t nl = text.find('\n', line_start);
-      if (nl == std::string::npos) return Status::Corruption(where + ": record without newline");
-      nlohmann::json record;
-      LOCKSTEP_RETURN_IF_ERROR(ParseJson(text.substr(line_start, nl - line_start), where, &record));
-      if (first) {
-        LOCKSTEP_RETURN_IF_ERROR(CheckHeader(record, path));
-        out->header = std::move(record);
-        first = false;
-      } else {
-        LOCKSTEP_RETURN_IF_ERROR(CheckRecord(record, where));
-        frame_records.push_back(std::move(record));
-      }
-      line_start = nl + 1;
-    }
     pos += frame_size;
-    for (auto& record : frame_records) {
-      if (record["kind"] == "step") {
-        out->records.push_back(std::move(record));
-        out->record_frame_ends.push_back(pos);
-      } else {
-        out->events.push_back({std::move(record), out->records.size()});
-      }
-    }
+    LOCKSTEP_RETURN_IF_ERROR(AddFrame(text, where, path, pos, &first, out));
     out->frame_ends.push_back(pos);
     out->valid_bytes = pos;
   }
@@ -178,8 +179,8 @@ Status ReadStepLogHeader(const std::string& path, nlohmann::json* header) {
   return CheckHeader(*header, path);
 }
 
-Status ReadStepLogFrame(const std::string& path, uint64_t begin, uint64_t end, std::vector<nlohmann::json>* records) {
-  records->clear();
+Status ReadStepLogFrame(const std::string& path, uint64_t begin, uint64_t end, StepLogContents* out) {
+  *out = StepLogContents();
   const std::string where = path + ": frame at byte " + std::to_string(begin);
   if (end <= begin || end - begin > kMaxFrameContent) return Status::Corruption(where + ": bad frame range");
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -195,16 +196,10 @@ Status ReadStepLogFrame(const std::string& path, uint64_t begin, uint64_t end, s
   }
   std::string text;
   LOCKSTEP_RETURN_IF_ERROR(DecompressFrame(data.data(), data.size(), where, &text));
-  size_t line_start = 0;
-  while (line_start < text.size()) {
-    const size_t nl = text.find('\n', line_start);
-    if (nl == std::string::npos) return Status::Corruption(where + ": record without newline");
-    nlohmann::json record;
-    LOCKSTEP_RETURN_IF_ERROR(ParseJson(text.substr(line_start, nl - line_start), where, &record));
-    LOCKSTEP_RETURN_IF_ERROR(CheckRecord(record, where));
-    records->push_back(std::move(record));
-    line_start = nl + 1;
-  }
+  bool first = false;  // a frame after the header's
+  LOCKSTEP_RETURN_IF_ERROR(AddFrame(text, where, path, end, &first, out));
+  out->frame_ends.push_back(end);
+  out->valid_bytes = end;
   return Status::Ok();
 }
 

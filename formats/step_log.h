@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/checksum.h"
+#include "formats/file_names.h"
 #include "formats/status.h"
 #include "formats/step_record.h"
 
@@ -25,7 +26,6 @@ struct ZSTD_CCtx_s;  // zstd.h stays out of this header
 
 namespace lockstep {
 
-constexpr char kStepLogFile[] = "steps.jsonl.zst";
 constexpr char kStepLogMagic[] = "LOCKSTEP-STEPLOG";  // the header record's "magic"
 constexpr int kStepLogFormatVersion = 1;
 
@@ -34,13 +34,10 @@ struct StepLogOptions {
   int compression_level = 3;
 };
 
-// "0x40117f02": a float's bits, as step records (loss_bits, grad_norm_bits) hold them.
-std::string FloatBits(float f);
-
 // Replaces every binary value in `record` (json::binary: a raw RNG state) with its digest,
 // {"size": n, "xxh3_128": hex}: what the log stores for it. The writer does this off the
 // training loop; a replay does it to compare a step with its logged record.
-void DigestRawStates(nlohmann::json* record);
+void DigestRawStates(nlohmann::json* record);  // (a typed record's: formats/step_record.h)
 
 // Where a checkpoint's step ends in the step log: the log's first `bytes` bytes hold every
 // step up to it, the last of their frames begins at `last_frame`, and `xxh3_128` is the
@@ -153,7 +150,7 @@ struct StepLogEvent {
 
 struct StepLogContents {
   nlohmann::json header;
-  std::vector<nlohmann::json> records;      // the "step" records, in file order
+  std::vector<StepRecord> records;          // the step records, in file order
   std::vector<StepLogEvent> events;         // the other records (resumes), in file order
   std::vector<uint64_t> frame_ends;         // byte offset after each complete frame
   std::vector<uint64_t> record_frame_ends;  // per record: the end of the frame holding it
@@ -167,15 +164,22 @@ struct StepLogContents {
 };
 
 // Reads the whole log. A truncated last frame is accepted and reported in `*out`; damage
-// anywhere else (bad checksum, bad JSON, wrong magic) is Corruption naming the offset, and
-// `*out` then holds what precedes the damaged frame (valid_bytes ends where it begins).
+// anywhere else (bad checksum, bad JSON, wrong magic, a step record ParseStepRecord
+// refuses) is Corruption naming the offset, and `*out` then holds what precedes the damaged
+// frame (valid_bytes ends where it begins).
 Status ReadStepLog(const std::string& path, StepLogContents* out);
 
 // Reads only the header frame: cheap, for telling a Lockstep step log from another file.
 Status ReadStepLogHeader(const std::string& path, nlohmann::json* header);
 
-// Reads the single frame in bytes [begin, end) of the log: its records of every kind.
-// Corruption when the range is not exactly one intact frame.
-Status ReadStepLogFrame(const std::string& path, uint64_t begin, uint64_t end, std::vector<nlohmann::json>* records);
+// Reads the single frame in bytes [begin, end) of the log into `*out`: its step records and
+// events (frame_ends and valid_bytes relative to the file). Corruption when the range is not
+// exactly one intact frame.
+Status ReadStepLogFrame(const std::string& path, uint64_t begin, uint64_t end, StepLogContents* out);
+
+// Whether the last record read is a step record (not an event after it).
+inline bool EndsWithStep(const StepLogContents& log) {
+  return !log.records.empty() && (log.events.empty() || log.events.back().steps_before < log.records.size());
+}
 
 }  // namespace lockstep

@@ -27,7 +27,7 @@ constexpr size_t kMaxQueued = 4096;                    // then the loop wakes it
 void DigestRawStates(nlohmann::json* value) {
   if (value->is_binary()) {
     const auto& bytes = value->get_binary();
-    *value = {{"size", bytes.size()}, {"xxh3_128", Xxh3Hex(bytes.data(), bytes.size())}};
+    *value = {{step_key::kStateSize, bytes.size()}, {step_key::kStateDigest, Xxh3Hex(bytes.data(), bytes.size())}};
   } else if (value->is_structured()) {
     for (auto& child : *value) DigestRawStates(&child);
   }

@@ -53,11 +53,11 @@ bool IsKnownRunFile(const std::string& name) {
       kStepLogFile, kRunLockFile, kTrainResultsFile, kEvalResultsFile, kAllResultsFile, kTrainerStateFile,
       hf::kConfigFile, hf::kGenerationConfigFile, hf::kSafetensorsFile, hf::kSafetensorsIndexFile,
       hf::kTrainingArgsFile, "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
-      "merges.txt", "README.md", "runs", "pytorch_model.bin", "verify_report.json",
+      "merges.txt", peft::kModelCardFile, "runs", hf::kBinWeightsFile, kVerifyReportFile,
       // PEFT's adapter, more tokenizer and processor files, HF's sharded .bin index
-      "adapter_model.safetensors", "adapter_model.bin", hf::kAdapterConfigFile, "tokenizer.model", "added_tokens.json",
-      "chat_template.jinja", "chat_template.json", "preprocessor_config.json", "processor_config.json",
-      "pytorch_model.bin.index.json", "spiece.model", "sentencepiece.bpe.model",
+      peft::kAdapterSafetensorsFile, peft::kAdapterBinFile, peft::kAdapterConfigFile, "tokenizer.model",
+      "added_tokens.json", "chat_template.jinja", "chat_template.json", "preprocessor_config.json",
+      "processor_config.json", hf::kBinWeightsIndexFile, "spiece.model", "sentencepiece.bpe.model",
       // accelerate's project folder and Lightning's logs
       accelerate::kCheckpointsDir, lightning::kLogsDir, "hparams.yaml", "metrics.csv"};
   return kKnown.count(name) == 1 || (HasSuffix(name, ".safetensors") && name.rfind("model-", 0) == 0) ||
@@ -174,10 +174,10 @@ Status AuditCheckpoints(const std::string& run_dir, AuditReport* report) {
 void AuditFinalModel(const std::string& run_dir, AuditReport* report) {
   if (CheckpointLayout(run_dir) == layout::kLockstep) return;
   const std::string final_weights = ModelWeightsFile(run_dir);
-  static const char* const kModelFiles[] = {hf::kConfigFile, hf::kGenerationConfigFile, hf::kAdapterConfigFile,
+  static const char* const kModelFiles[] = {hf::kConfigFile, hf::kGenerationConfigFile, peft::kAdapterConfigFile,
                                             "README.md", hf::kTrainingArgsFile};
   const bool saved_model = !final_weights.empty() || Exists(run_dir + "/" + hf::kConfigFile) ||
-                           Exists(run_dir + "/" + hf::kAdapterConfigFile);
+                           Exists(run_dir + "/" + peft::kAdapterConfigFile);
   if (!saved_model) return;
   const CheckpointAudit* newest = nullptr;
   for (const auto& c : report->checkpoints) {
@@ -347,7 +347,7 @@ void AuditRotation(const std::string& run_dir, int64_t best_step, AuditReport* r
   }
   std::optional<int64_t> limit;
   json args;
-  if (!newest.empty() && ReadJsonFile(newest + "/training_args.json", &args).ok() && args.is_object() &&
+  if (!newest.empty() && ReadJsonFile(newest + "/" + kTrainingArgsJsonFile, &args).ok() && args.is_object() &&
       args.value("save_total_limit", json()).is_number_integer()) {
     limit = args["save_total_limit"].get<int64_t>();
   } else if (!newest.empty() && Exists(newest + "/" + hf::kTrainingArgsFile)) {
@@ -402,7 +402,7 @@ const StepLogContents* AuditStepLog(const std::string& run_dir, const StepLogCon
   }
   const StepLogContents& log = already_read != nullptr ? *already_read : *read_here;
   std::set<int64_t> steps;
-  for (const auto& r : log.records) steps.insert(r.value("step", int64_t{-1}));
+  for (const auto& r : log.records) steps.insert(r.step);
   const int64_t logged_from = log.header.value("resumed_from_step", int64_t{0});
   json uncovered = json::array();
   for (const auto& c : report->checkpoints) {
@@ -413,7 +413,7 @@ const StepLogContents* AuditStepLog(const std::string& run_dir, const StepLogCon
   }
   report->findings["step_log"] = {{"records", log.records.size()},
                                   {"resumes", log.events.size()},
-                                  {"last_step", log.records.empty() ? 0 : log.records.back().value("step", 0)},
+                                  {"last_step", log.records.empty() ? 0 : log.records.back().step},
                                   {"truncated_tail", log.truncated_tail},
                                   {"uncovered_checkpoints", uncovered}};
   if (log.truncated_tail) report->notes.push_back(log_path + ": " + log.tail_problem + " (a killed writer)");

@@ -36,12 +36,8 @@ bool Has(const std::string& dir, const std::string& file) { return Exists(dir + 
 std::set<int64_t> DcpFileRanks(const std::vector<std::string>& names) {
   std::set<int64_t> ranks;
   for (const auto& name : names) {
-    const size_t second = name.find('_', 2);
-    if (name.rfind("__", 0) != 0 || !HasSuffix(name, ".distcp") || second == std::string::npos) continue;
-    const std::string digits = name.substr(2, second - 2);
-    if (!digits.empty() && digits.size() < 9 && digits.find_first_not_of("0123456789") == std::string::npos) {
-      ranks.insert(std::stoll(digits));
-    }
+    int64_t rank;
+    if (dcp::ParseDataFile(name, &rank)) ranks.insert(rank);
   }
   return ranks;
 }
@@ -144,14 +140,14 @@ void AuditLockstep(const std::string& dir, CheckpointAudit* c) {
 // its .metadata reads, and every .distcp file holds the chunks it names.
 void AuditDcp(const std::string& dir, CheckpointAudit* c) {
   if (!IsDcpDirectory(dir)) {
-    return Missing(c, dir + "/.metadata",
+    return Missing(c, dir + "/" + dcp::kMetadataFile,
                    "torch.distributed.checkpoint writes it last, once every rank's .distcp file is whole: without it "
                    "nothing can load the shards");
   }
   DcpCheckpoint checkpoint;
   Status st = ReadDcpMetadata(dir, &checkpoint);
   if (!st.ok()) return Fail(c, st.IsCorruption() ? kCorrupt : kIncomplete, st.message());
-  if (fs::path(dir).filename() != hf::kFsdpOptimizerDir) c->tensors += static_cast<int64_t>(checkpoint.tensors.size());
+  if (fs::path(dir).filename() != fsdp::kOptimizerDir) c->tensors += static_cast<int64_t>(checkpoint.tensors.size());
   const std::set<int64_t> ranks = DcpFileRanks(checkpoint.files);
   if (!ranks.empty()) c->ranks = std::max(c->ranks, *ranks.rbegin() + 1);
   for (const auto& p : CheckDcpFiles(checkpoint))
@@ -178,8 +174,8 @@ int64_t AuditSafetensors(const std::string& path, CheckpointAudit* c) {
 // safetensors header against the file's size (every shard an index names), a torch archive
 // against its storages. A PEFT adapter is the model, and needs its adapter_config.json.
 void AuditWeights(const std::string& dir, const std::string& weights, CheckpointAudit* c) {
-  if (weights.rfind("adapter_model", 0) == 0 && !Has(dir, hf::kAdapterConfigFile)) {
-    Missing(c, dir + "/" + hf::kAdapterConfigFile, "PEFT saves it beside " + weights);
+  if (weights.rfind(peft::kAdapterPrefix, 0) == 0 && !Has(dir, peft::kAdapterConfigFile)) {
+    Missing(c, dir + "/" + peft::kAdapterConfigFile, "PEFT saves it beside " + weights);
   }
   if (IsDcpDirectory(dir + "/" + weights) || HasDcpDataFiles(dir + "/" + weights)) {
     return AuditDcp(dir + "/" + weights, c);  // FSDP, sharded
@@ -232,8 +228,8 @@ bool AuditDeepSpeed(const std::string& dir, CheckpointAudit* c) {
             "DeepSpeed copies it beside the zero_to_fp32.py that defines OUTPUT_DTYPE_NAMES");
   }
   std::string tag;
-  if (!ReadFileToString(dir + "/" + hf::kDeepSpeedLatestFile, &tag, 4096).ok()) {
-    Missing(c, dir + "/" + hf::kDeepSpeedLatestFile,
+  if (!ReadFileToString(dir + "/" + deepspeed::kLatestFile, &tag, 4096).ok()) {
+    Missing(c, dir + "/" + deepspeed::kLatestFile,
             "DeepSpeed reads the checkpoint's tag from it; without it a resume fails");
     return false;
   }
@@ -243,21 +239,21 @@ bool AuditDeepSpeed(const std::string& dir, CheckpointAudit* c) {
     Fail(c, kIncomplete, dir + "/latest names '" + tag + "', which is not a directory of this checkpoint");
     return false;
   }
-  static const std::regex kOptim("(bf16_)?zero_pp_rank_([0-9]{1,6})_mp_rank_[0-9]+_optim_states\\.pt");
-  static const std::regex kRankModel("zero_pp_rank_([0-9]{1,6})_mp_rank_[0-9]+_model_states\\.pt");
+  static const std::regex kOptim(deepspeed::kOptimStatesPattern);
+  static const std::regex kRankModel(deepspeed::kRankModelStatesPattern);
   std::set<int64_t> optim_ranks, model_ranks;
-  std::string optim_prefix;  // "bf16_" under bf16
+  bool bf16 = false;  // the optimizer shards' names say bf16_
   bool shared_model = false;
   int64_t world = 0;  // dp_world_size, as the model states record it
   for (const auto& name : Names(tag_dir)) {
     std::smatch m;
     if (std::regex_match(name, m, kOptim)) {
       optim_ranks.insert(std::stoll(m[2].str()));
-      optim_prefix = m[1].str();
+      bf16 = m[1].matched;
     } else if (std::regex_match(name, m, kRankModel)) {
       model_ranks.insert(std::stoll(m[1].str()));
     } else {
-      shared_model |= name == "mp_rank_00_model_states.pt";
+      shared_model |= name == deepspeed::kModelStatesFile;
     }
     if (!IsTorchArchiveName(name)) continue;
     TorchArchive archive;
@@ -267,7 +263,7 @@ bool AuditDeepSpeed(const std::string& dir, CheckpointAudit* c) {
   }
   const bool zero3 = !model_ranks.empty();
   if (!zero3 && !shared_model)
-    Missing(c, tag_dir + "/mp_rank_00_model_states.pt", "DeepSpeed saves the model states there");
+    Missing(c, tag_dir + "/" + deepspeed::kModelStatesFile, "DeepSpeed saves the model states there");
   // The job's size: what the model states record, else the most ranks any file shows.
   std::string evidence = "the model states record dp_world_size " + std::to_string(world);
   if (world == 0) {
@@ -280,11 +276,11 @@ bool AuditDeepSpeed(const std::string& dir, CheckpointAudit* c) {
   for (int64_t r = 0; r < world; ++r) {
     const std::string rank = std::to_string(r);
     if (!optim_ranks.count(r)) {
-      Missing(c, tag_dir + "/" + optim_prefix + "zero_pp_rank_" + rank + "_mp_rank_00_optim_states.pt",
+      Missing(c, tag_dir + "/" + deepspeed::OptimStatesFile(r, bf16),
               "rank " + rank + "'s optimizer shard; " + evidence);
     }
     if (zero3 && !model_ranks.count(r)) {
-      Missing(c, tag_dir + "/zero_pp_rank_" + rank + "_mp_rank_00_model_states.pt",
+      Missing(c, tag_dir + "/" + deepspeed::RankModelStatesFile(r),
               "ZeRO-3 saves the model states of every rank; " + evidence);
     }
   }
@@ -309,7 +305,7 @@ int64_t HfWorld(const std::string& dir, const std::set<int64_t>& rng_ranks, cons
   consider(c.ranks, "its shards were written by " + std::to_string(c.ranks) + " ranks");
   if (!rng_ranks.empty()) {
     const int64_t n = std::max<int64_t>(2, *rng_ranks.rbegin() + 1);
-    consider(n, "rng_state_" + std::to_string(*rng_ranks.rbegin()) + ".pth is there, and a job of " +
+    consider(n, RngStateFileName(*rng_ranks.rbegin(), n, hf::kRngStateExt) + " is there, and a job of " +
                     std::to_string(n) + " or more processes saves one per process");
   }
   return world;
@@ -322,8 +318,9 @@ void AuditHfModelFiles(const std::string& dir, const std::string& weights, Check
   if (Has(dir, hf::kGenerationConfigFile) && !Has(dir, hf::kConfigFile)) {
     Missing(c, dir + "/" + hf::kConfigFile, "save_pretrained writes it with " + std::string(hf::kGenerationConfigFile));
   }
-  if (weights.rfind("adapter_model", 0) == 0 && !Has(dir, "README.md")) {
-    Missing(c, dir + "/README.md", "PEFT writes the adapter's model card with every save, before the adapter");
+  if (weights.rfind(peft::kAdapterPrefix, 0) == 0 && !Has(dir, peft::kModelCardFile)) {
+    Missing(c, dir + "/" + peft::kModelCardFile,
+            "PEFT writes the adapter's model card with every save, before the adapter");
   }
 }
 
@@ -335,7 +332,7 @@ void AuditHf(const std::string& dir, CheckpointAudit* c) {
   std::set<int64_t> rng_ranks;  // rng_state_<rank>.pth: one per process of a multi-process run
   for (const auto& f : names) {
     int64_t rank;
-    if (f.rfind("rng_state", 0) == 0 && ParseRankedRngFile(f, &rank)) rng_ranks.insert(rank);
+    if (IsRngStateFile(f, hf::kRngStateExt) && ParseRankedRngFile(f, &rank)) rng_ranks.insert(rank);
   }
   if (Has(dir, hf::kIncompleteMarkerFile)) {
     Fail(c, kIncomplete,
@@ -375,12 +372,12 @@ void AuditHf(const std::string& dir, CheckpointAudit* c) {
     Fail(c, kIncomplete, dir + ": " + missing);
   }
   AuditHfModelFiles(dir, weights, c);
-  const bool fsdp = Has(dir, hf::kFsdpModelDir) || Has(dir, "pytorch_model_fsdp.bin");
+  const bool fsdp = Has(dir, fsdp::kModelDir) || Has(dir, fsdp::kFullModelFile);
   if (!deepspeed && !only_model && fsdp) {
-    if (Has(dir, hf::kFsdpOptimizerDir))
-      AuditDcp(dir + "/" + hf::kFsdpOptimizerDir, c);
-    else if (!Has(dir, "optimizer.bin"))
-      Missing(c, dir + "/" + hf::kFsdpOptimizerDir, "accelerate saves the FSDP optimizer there");
+    if (Has(dir, fsdp::kOptimizerDir))
+      AuditDcp(dir + "/" + fsdp::kOptimizerDir, c);
+    else if (!Has(dir, accelerate::kOptimizerFile))
+      Missing(c, dir + "/" + fsdp::kOptimizerDir, "accelerate saves the FSDP optimizer there");
   } else if (!deepspeed && !only_model && !Has(dir, hf::kOptimizerFile)) {
     Missing(c, dir + "/" + hf::kOptimizerFile, "the Trainer writes it with every checkpoint");
   }
@@ -399,12 +396,12 @@ void AuditHf(const std::string& dir, CheckpointAudit* c) {
       Missing(c, dir + "/" + hf::kRngStateFile, "the Trainer writes it with every checkpoint");
     } else if (world > 1) {
       RequireRankFiles(
-          dir, world, [](int64_t r) { return "rng_state_" + std::to_string(r) + ".pth"; }, evidence, c);
+          dir, world, [world](int64_t r) { return RngStateFileName(r, world, hf::kRngStateExt); }, evidence, c);
     }
   }
-  if (fsdp && Has(dir, hf::kFsdpModelDir)) {
-    c->notes.push_back(dir + "/" + hf::kFsdpModelDir + ": FSDP sharded state dict (DCP) of " +
-                       std::to_string(c->ranks) + " ranks");
+  if (fsdp && Has(dir, fsdp::kModelDir)) {
+    c->notes.push_back(dir + "/" + fsdp::kModelDir + ": FSDP sharded state dict (DCP) of " + std::to_string(c->ranks) +
+                       " ranks");
   }
   // Every other torch.save archive, read as data: a truncated one has lost its directory or
   // the end of a storage one of its tensors needs.
@@ -431,10 +428,11 @@ void AuditAccelerate(const std::string& dir, CheckpointAudit* c) {
   const int64_t world = ranks.empty() ? 1 : *ranks.rbegin() + 1;
   c->ranks = world;
   RequireRankFiles(
-      dir, world, [](int64_t r) { return std::string(accelerate::kRandomStatesPrefix) + std::to_string(r) + ".pkl"; },
-      "accelerate saves one per process", c);
+      dir, world, [](int64_t r) { return accelerate::RandomStatesFile(r); }, "accelerate saves one per process", c);
   for (const auto& f : names) {
-    if (f != weights && (IsTorchArchiveName(f) || HasSuffix(f, ".pkl"))) AuditTorchArchive(dir + "/" + f, c);
+    if (f != weights && (IsTorchArchiveName(f) || HasSuffix(f, accelerate::kPickleExt))) {
+      AuditTorchArchive(dir + "/" + f, c);
+    }
   }
 }
 

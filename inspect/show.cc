@@ -148,7 +148,7 @@ void ShowHfRng(Context* ctx, const std::string& dir) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
-    if (name.rfind("rng_state", 0) == 0 && HasSuffix(name, ".pth")) files.push_back(name);
+    if (IsRngStateFile(name, hf::kRngStateExt)) files.push_back(name);
   }
   // By rank: rng_state_2.pth before rng_state_10.pth.
   std::sort(files.begin(), files.end(), [](const std::string& a, const std::string& b) {
@@ -249,19 +249,19 @@ void ShowTrainerState(Context* ctx, const std::string& path) {
 }
 
 void ShowLockstepCheckpoint(Context* ctx, const std::string& dir) {
-  ShowTrainerState(ctx, dir + "/trainer_state.json");
+  ShowTrainerState(ctx, dir + "/" + kTrainerStateFile);
   json args, rng, sampler;
-  Status st = ReadJsonFile(dir + "/training_args.json", &args);
+  Status st = ReadJsonFile(dir + "/" + kTrainingArgsJsonFile, &args);
   if (st.ok())
     (*ctx->report)["training_args"] = args;
   else
     ctx->Problem(st);
-  st = ReadJsonFile(dir + "/rng_state.json", &rng);
+  st = ReadJsonFile(dir + "/" + RngStateFileName(0, 1, kRngStateJsonExt), &rng);
   if (!st.ok()) ctx->Problem(st);
   auto describe = [&](const json& saved, const std::string& generator, const std::string& file) {
     std::vector<uint8_t> bytes;
-    if (!saved.is_object() || !saved.contains("base64") || !saved["base64"].is_string() ||
-        !Base64Decode(saved["base64"].get<std::string>(), &bytes)) {
+    if (!saved.is_object() || !saved.contains(step_key::kStateBase64) || !saved[step_key::kStateBase64].is_string() ||
+        !Base64Decode(saved[step_key::kStateBase64].get<std::string>(), &bytes)) {
       return ctx->Problem(Status::Corruption(dir + "/" + file + ": " + generator + " state is missing or not base64"));
     }
     json g = DescribeGeneratorState(std::string(bytes.begin(), bytes.end()));
@@ -270,13 +270,13 @@ void ShowLockstepCheckpoint(Context* ctx, const std::string& dir) {
     (*ctx->report)["rng"].push_back(g);
   };
   if (rng.is_object()) {
-    for (const auto& [name, saved] : rng.items()) describe(saved, name, "rng_state.json");
+    for (const auto& [name, saved] : rng.items()) describe(saved, name, RngStateFileName(0, 1, kRngStateJsonExt));
   }
-  st = ReadJsonFile(dir + "/sampler.json", &sampler);
+  st = ReadJsonFile(dir + "/" + kSamplerStateFile, &sampler);
   if (st.ok() && sampler.is_object()) {
     json s = sampler;
     if (s.contains("generator_state_at_epoch_start")) {
-      describe(s["generator_state_at_epoch_start"], "sampler (at epoch start)", "sampler.json");
+      describe(s["generator_state_at_epoch_start"], "sampler (at epoch start)", kSamplerStateFile);
       s.erase("generator_state_at_epoch_start");
     }
     (*ctx->report)["sampler"] = s;
@@ -287,16 +287,16 @@ void ShowLockstepCheckpoint(Context* ctx, const std::string& dir) {
   // what lets libhdf5 read the tensors in this process.
   const Status verified = ValidateCheckpoint(dir, VerifyMode::kChecksums);
   ShowTensorFileH5(ctx, dir + "/" + kModelFile, kModelFile, verified.ok());
-  ShowLockstepOptimizer(ctx, dir + "/optimizer.h5", verified.ok());
+  ShowLockstepOptimizer(ctx, dir + "/" + kOptimizerStateFile, verified.ok());
   (*ctx->report)["manifest"] = verified.ok() ? "every checksum matches" : "MISMATCH";
   if (!verified.ok()) ctx->Problem(verified);
 }
 
 void ShowHfCheckpoint(Context* ctx, const std::string& dir) {
-  ShowTrainerState(ctx, dir + "/trainer_state.json");
-  if (Exists(dir + "/training_args.bin")) {
+  ShowTrainerState(ctx, dir + "/" + kTrainerStateFile);
+  if (Exists(dir + "/" + hf::kTrainingArgsFile)) {
     TorchArchive archive;
-    (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, dir + "/training_args.bin", &archive));
+    (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, dir + "/" + hf::kTrainingArgsFile, &archive));
     (*ctx->report)["training_args"] = PickledScalars(archive);  // read from the pickle's data, not by running it
   }
   ShowHfRng(ctx, dir);
@@ -304,8 +304,8 @@ void ShowHfCheckpoint(Context* ctx, const std::string& dir) {
                                 "Hugging Face saves no sampler state: a resume re-derives the data "
                                 "position from global_step and skips batches to reach it"}};
   std::map<std::string, std::string> weight_map;
-  if (Exists(dir + "/model.safetensors.index.json")) {
-    Status st = ReadSafetensorsIndex(dir + "/model.safetensors.index.json", &weight_map);
+  if (Exists(dir + "/" + hf::kSafetensorsIndexFile)) {
+    Status st = ReadSafetensorsIndex(dir + "/" + hf::kSafetensorsIndexFile, &weight_map);
     if (!st.ok()) ctx->Problem(st);
     std::set<std::string> shards;
     for (const auto& [name, shard] : weight_map) shards.insert(shard);
@@ -319,7 +319,7 @@ void ShowHfCheckpoint(Context* ctx, const std::string& dir) {
   } else if (!weights.empty() && IsDcpDirectory(dir + "/" + weights)) {
     ShowDcp(ctx, dir + "/" + weights, weights);  // FSDP's sharded model
   }
-  if (Exists(dir + "/optimizer.pt")) ShowHfOptimizer(ctx, dir + "/optimizer.pt");
+  if (Exists(dir + "/" + hf::kOptimizerFile)) ShowHfOptimizer(ctx, dir + "/" + hf::kOptimizerFile);
   // DeepSpeed's shards (global_stepN/): every rank's model and optimizer state, by file.
   std::error_code ec;
   std::vector<std::string> shards;

@@ -35,7 +35,7 @@ class Verifier {
     const std::string path = root_ + "/" + rel;
     bool checksummed = false;
     Status st;
-    if (const DcpCheckpoint* dcp = DcpOf(fs::path(path).parent_path().string()); dcp && HasSuffix(rel, ".distcp")) {
+    if (const DcpCheckpoint* dcp = DcpOf(fs::path(path).parent_path().string()); dcp && HasSuffix(rel, dcp::kDataExt)) {
       st = VerifyDcpFile(*dcp, fs::path(rel).filename().string(), progress_, &checksummed);
     } else if (LooksLikeZip(path)) {
       st = VerifyZip(path, progress_);

@@ -68,32 +68,28 @@ Status StepRecorder::Resume(const std::string& run_dir, int64_t step, const Reco
   uint64_t frame_end = frame_start;
   if (step > 0) {
     size_t i = 0;
-    while (i < log.records.size() && log.records[i].value("step", int64_t{-1}) != step) ++i;
+    while (i < log.records.size() && log.records[i].step != step) ++i;
     if (i == log.records.size())
       return Status::NotFound(path + ": no record of step " + std::to_string(step) + " to resume after");
     frame_end = log.record_frame_ends[i];
     const auto it = std::find(log.frame_ends.begin(), log.frame_ends.end(), frame_end);
     frame_start = it == log.frame_ends.begin() ? 0 : *(it - 1);
   }
-  std::vector<json> again;  // the records of the cut frame up to `step`, events included
-  if (frame_end > frame_start) {
-    std::vector<json> frame;
-    LOCKSTEP_RETURN_IF_ERROR(ReadStepLogFrame(path, frame_start, frame_end, &frame));
-    for (auto& r : frame) {
-      again.push_back(r);
-      if (r.value("kind", "") == "step" && r.value("step", int64_t{-1}) == step) break;
-    }
-  }
+  StepLogContents frame;  // the records of the cut frame up to `step` are written again, events included
+  if (frame_end > frame_start) LOCKSTEP_RETURN_IF_ERROR(ReadStepLogFrame(path, frame_start, frame_end, &frame));
   std::unique_ptr<StepLogWriter> writer;
   LOCKSTEP_RETURN_IF_ERROR(StepLogWriter::OpenForAppend(path, frame_start, "", LogOptions(options), &writer));
-  for (auto& r : again) {
-    const std::string kind = r.value("kind", "step");
-    if (kind == "step") {
-      LOCKSTEP_RETURN_IF_ERROR(writer->Append(std::move(r)));
-    } else {
-      r.erase("kind");
-      LOCKSTEP_RETURN_IF_ERROR(writer->AppendEvent(kind, r));
+  size_t event = 0;
+  for (size_t i = 0; i < frame.records.size(); ++i) {
+    for (; event < frame.events.size() && frame.events[event].steps_before <= i; ++event) {
+      json body = frame.events[event].record;
+      const std::string kind = body[step_key::kKind];
+      body.erase(step_key::kKind);
+      LOCKSTEP_RETURN_IF_ERROR(writer->AppendEvent(kind, body));
     }
+    const bool last = frame.records[i].step == step;
+    LOCKSTEP_RETURN_IF_ERROR(writer->Append(std::move(frame.records[i])));
+    if (last) break;
   }
   LOCKSTEP_RETURN_IF_ERROR(writer->AppendEvent("resume", {{"after_step", step}}));
   out->reset(new StepRecorder(std::move(writer), options, step));
@@ -103,9 +99,9 @@ Status StepRecorder::Resume(const std::string& run_dir, int64_t step, const Reco
 void StepRecorder::BeginStep() {
   const int64_t step = last_step_ + 1;
   const bool full = step == 1 || (step - 1) % options_.rng_full_state_every == 0;
-  rng_ = {{"cpu", GeneratorStateJson(GeneratorStateBytes(DefaultGenerator(torch::kCPU)), full)}};
+  rng_ = {{step_key::kCpu, GeneratorStateOf(GeneratorStateBytes(DefaultGenerator(torch::kCPU)), full)}};
   if (torch::cuda::is_available())
-    rng_["cuda"] = GeneratorStateJson(GeneratorStateBytes(DefaultGenerator(torch::kCUDA)), full);
+    rng_[step_key::kCuda] = GeneratorStateOf(GeneratorStateBytes(DefaultGenerator(torch::kCUDA)), full);
   begun_ = true;
 }
 

@@ -79,7 +79,7 @@ class StepRecorder {
   std::unique_ptr<StepLogWriter> log_;
   RecorderOptions options_;
   int64_t last_step_ = 0;
-  nlohmann::json rng_;  // captured by BeginStep, for the next EndStep
+  GeneratorStates rng_;  // captured by BeginStep, for the next EndStep
   bool begun_ = false;
 };
 

@@ -13,11 +13,9 @@ namespace {
 
 // What a replay legitimately changes in a record: when it ran, and that a cross-device
 // replay resumed with an override.
-json Comparable(json r) {
-  if (r.is_object()) {
-    r.erase("wall_time");
-    r.erase("resume_override");
-  }
+StepRecord Comparable(StepRecord r) {
+  r.wall_time.reset();
+  r.resume_override = false;
   return r;
 }
 
@@ -31,10 +29,10 @@ Status ReplayJudge::Open(const std::string& run_dir, int64_t from_step, int64_t 
   std::unique_ptr<ReplayJudge> judge(new ReplayJudge());
   const bool every = steps <= 0;  // every logged step after the checkpoint
   for (const auto& r : log.records) {
-    const int64_t step = r.value("step", int64_t{0});
+    const int64_t step = r.step;
     if (step > from_step && (every || step <= from_step + steps)) judge->logged_[step] = r;
   }
-  const int64_t last = log.records.empty() ? 0 : log.records.back().value("step", int64_t{0});
+  const int64_t last = log.records.empty() ? 0 : log.records.back().step;
   if (every) {
     if (judge->logged_.empty()) {
       return Status::InvalidArgument(path + ": the log holds steps up to " + std::to_string(last) +
@@ -54,32 +52,28 @@ Status ReplayJudge::Open(const std::string& run_dir, int64_t from_step, int64_t 
   return Status::Ok();
 }
 
-Status ReplayJudge::Begin(int64_t step, json* logged) {
+Status ReplayJudge::Begin(int64_t step, StepRecord* logged) {
   if (report_.steps_replayed == 0) started_ = std::chrono::steady_clock::now();
   const auto it = logged_.find(step);
   if (it == logged_.end()) {
     return Status::InvalidArgument("replay asked for step " + std::to_string(step) + ", which is outside the range");
   }
   *logged = it->second;
-  const json rng = logged->value("rng", json());
-  const bool full = rng.is_object() && rng.contains("cpu") && rng["cpu"].is_object() && rng["cpu"].contains("base64");
+  const auto cpu = logged->rng.find(step_key::kCpu);
+  const bool full = cpu != logged->rng.end() && cpu->second.full();
   ++(full ? report_.full_rng_restores : report_.digest_checks);
   return Status::Ok();
 }
 
-Status ReplayJudge::End(const json& recomputed, bool* stop) {
-  try {
-    return Check(recomputed, stop);
-  } catch (const nlohmann::json::exception& e) {
-    return Status::Corruption(std::string(kStepLogFile) + ": malformed logged record (" + e.what() + ")");
-  }
-}
-
-Status ReplayJudge::Check(const json& recomputed, bool* stop) {
-  const int64_t step = recomputed.value("step", int64_t{0});
+Status ReplayJudge::End(const StepRecord& recomputed, bool* stop) {
+  const int64_t step = recomputed.step;
   ++report_.steps_replayed;
   report_.replay_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  json a = Comparable(logged_.at(step)), b = Comparable(recomputed);
+  const auto logged = logged_.find(step);
+  if (logged == logged_.end()) {
+    return Status::InvalidArgument("replay recomputed step " + std::to_string(step) + ", which is outside the range");
+  }
+  StepRecord a = Comparable(logged->second), b = Comparable(recomputed);
   AlignGenerators(&a, &b);
   if (const auto d = CompareStepRecords(a, b)) {
     if (StepWithinTolerance(a, b, report_.tolerance)) {

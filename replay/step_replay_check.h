@@ -16,6 +16,7 @@
 #include "diff/divergence.h"
 #include "diff/tensor_compare.h"
 #include "formats/status.h"
+#include "formats/step_record.h"
 
 namespace lockstep {
 
@@ -51,16 +52,16 @@ class ReplayJudge {
                      std::unique_ptr<ReplayJudge>* out);
 
   // The logged record of `step`, for the replay to restore from (TrainHooks::replay_step_begin).
-  Status Begin(int64_t step, nlohmann::json* logged);
-  // Checks a recomputed record; `*stop` at the first mismatch or after the last step.
-  Status End(const nlohmann::json& recomputed, bool* stop);
+  Status Begin(int64_t step, StepRecord* logged);
+  // Checks a recomputed record (its generator states digested); `*stop` at the first
+  // mismatch or after the last step.
+  Status End(const StepRecord& recomputed, bool* stop);
 
   const ReplayReport& report() const { return report_; }
 
  private:
   ReplayJudge() = default;
-  Status Check(const nlohmann::json& recomputed, bool* stop);
-  std::map<int64_t, nlohmann::json> logged_;  // step -> record, for the replayed range
+  std::map<int64_t, StepRecord> logged_;  // step -> record, for the replayed range
   ReplayReport report_;
   std::chrono::steady_clock::time_point started_;
 };

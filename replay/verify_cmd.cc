@@ -308,7 +308,7 @@ Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
                                 : "DIVERGED"));
     report->variants.push_back(std::move(v));
   }
-  return WriteJsonFile(o.work_dir + "/verify_report.json", VerifyCmdReportJson(*report));
+  return WriteJsonFile(o.work_dir + "/" + kVerifyReportFile, VerifyCmdReportJson(*report));
 }
 
 nlohmann::json VerifyCmdReportJson(const VerifyCmdReport& r) {

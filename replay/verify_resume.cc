@@ -58,7 +58,7 @@ VariantReport NewVariant(const Context& ctx, const std::string& name) {
 
 bool IsVerifyEntry(const std::string& name) {
   return name == "reference" || name == "every-checkpoint" || name == "kill-random" || name == "crash-points" ||
-         name == "logs" || name == "config.json" || name == "verify_report.json" || name.rfind("interrupt-", 0) == 0;
+         name == "logs" || name == kVerifyConfigFile || name == kVerifyReportFile || name.rfind("interrupt-", 0) == 0;
 }
 
 Status PrepareWorkDir(const TrainingArgs& args) {
@@ -226,7 +226,7 @@ Status VerifyResume(const VerifyResumeOptions& options, VerifyResumeReport* repo
   LOCKSTEP_RETURN_IF_ERROR(PrepareWorkDir(options.args));
 
   Context ctx{options, fs::absolute(options.args.output_dir).lexically_normal().string(), "", 0, 0};
-  ctx.config_path = ctx.work_dir + "/config.json";
+  ctx.config_path = ctx.work_dir + "/" + kVerifyConfigFile;
   ctx.max_steps = plan.max_steps;
   const json config = WithoutOutputLocations(TrainingArgsToJson(options.args));
   LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile(ctx.config_path, config));
@@ -243,7 +243,7 @@ Status VerifyResume(const VerifyResumeOptions& options, VerifyResumeReport* repo
     LOCKSTEP_RETURN_IF_ERROR(DiffRuns(report->reference_dir, v.dir, Tolerance(), &v.diff));
   }
   report->children_training_s = ctx.children_training_s;
-  return WriteJsonFile(ctx.work_dir + "/verify_report.json", VerifyResumeReportJson(*report));
+  return WriteJsonFile(ctx.work_dir + "/" + kVerifyReportFile, VerifyResumeReportJson(*report));
 }
 
 json VerifyResumeReportJson(const VerifyResumeReport& r) {

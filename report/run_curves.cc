@@ -25,23 +25,13 @@ double NumberField(const json& j, const char* key) {
   return it != j.end() && it->is_number() ? it->get<double>() : std::numeric_limits<double>::quiet_NaN();
 }
 
-// A float a step record holds twice, as a number and as its bits ("loss_bits"): the bits
-// are the truth (a NaN or an infinity has no JSON number).
-double RecordFloat(const json& record, const char* key, const std::string& bits_key) {
-  const auto it = record.find(bits_key);
-  if (it != record.end() && it->is_string()) return BitsToFloat(*it);
-  return NumberField(record, key);
-}
-
 RunCurves CurvesOf(const RunSide& side) {
   RunCurves c;
   if (side.has_log) {
-    for (const auto& r : side.log.records) {
-      const int64_t step = IntField(r, "step", 0);
-      c.loss.push_back({step, RecordFloat(r, "loss", "loss_bits")});
-      c.lr.push_back({step, NumberField(r, "lr")});
-      if (r.contains("grad_norm") || r.contains("grad_norm_bits"))
-        c.grad_norm.push_back({step, RecordFloat(r, "grad_norm", "grad_norm_bits")});
+    for (const auto& r : side.log.records) {  // the floats as their bits say (a NaN has no JSON number)
+      c.loss.push_back({r.step, r.loss});
+      c.lr.push_back({r.step, r.lr});
+      c.grad_norm.push_back({r.step, r.grad_norm});
     }
   }
   for (const auto& e : side.log_history) {

@@ -6,7 +6,7 @@
 
 namespace lockstep {
 
-LrScheduler::PlateauState LrScheduler::Fresh(const LrSchedule& schedule) {
+LrScheduler::PlateauState LrScheduler::Fresh(const LrLambda& schedule) {
   PlateauState state;
   state.lr = schedule.spec().base_lr;
   // torch's mode_worse: the best starts as bad as can be.
@@ -47,7 +47,7 @@ void LrScheduler::StepOnMetric(double metric) {
 }
 
 nlohmann::json LrScheduler::ToJson() const {
-  const LrScheduleSpec& spec = schedule_.spec();
+  const LrLambdaSpec& spec = schedule_.spec();
   nlohmann::json j = {{"type", spec.type},
                       {"kwargs", spec.kwargs},
                       {"base_lr", spec.base_lr},

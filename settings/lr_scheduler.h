@@ -9,14 +9,14 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/status.h"
-#include "settings/lr_schedule.h"
+#include "settings/lr_lambda.h"
 
 namespace lockstep {
 
 class LrScheduler {
  public:
   LrScheduler() = default;
-  explicit LrScheduler(LrSchedule schedule) : schedule_(std::move(schedule)) {}
+  explicit LrScheduler(LrLambda schedule) : schedule_(std::move(schedule)) {}
 
   // The lr the next optimizer step uses: the update at global step s uses the lr after
   // s-1 scheduler steps; under reduce_lr_on_plateau, the lr the evaluations so far left.
@@ -49,10 +49,10 @@ class LrScheduler {
   };
   bool Improves(double metric) const;
 
-  LrSchedule schedule_;
+  LrLambda schedule_;
   int64_t steps_ = 0;
   PlateauState plateau_ = Fresh(schedule_);
-  static PlateauState Fresh(const LrSchedule& schedule);
+  static PlateauState Fresh(const LrLambda& schedule);
 };
 
 }  // namespace lockstep

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "formats/json_file.h"
-#include "settings/lr_schedule.h"
+#include "settings/lr_lambda.h"
 
 namespace lockstep {
 namespace {
@@ -341,8 +341,8 @@ void CheckLoopArgs(const TrainingArgs& a, Problems* p) {
   whole_above_one("eval_steps", EvalSteps(a), a.eval_strategy == "steps");
   whole_above_one("save_steps", a.save_steps, a.save_strategy == "steps");
   need(a.eval_delay >= 0, "eval_delay must be >= 0");
-  LrSchedule schedule;  // the type and its kwargs, as transformers' get_scheduler takes them
-  const Status st = LrSchedule::Create({a.lr_scheduler_type, a.lr_scheduler_kwargs, a.learning_rate, 0, 1}, &schedule);
+  LrLambda schedule;  // the type and its kwargs, as transformers' get_scheduler takes them
+  const Status st = LrLambda::Create({a.lr_scheduler_type, a.lr_scheduler_kwargs, a.learning_rate, 0, 1}, &schedule);
   need(st.ok(), st.message());
 }
 

@@ -70,19 +70,19 @@ TEST(Coverage, AResumeThatRestartsItsEpochIsCaughtFromItsOwnLog) {
 
 TEST(Coverage, ALogWithoutSampleIdsOrEpochsSaysSo) {
   StepLogContents log;
-  log.records = {json{{"kind", "step"}, {"step", 1}, {"loss_bits", "0x3f800000"}}};
+  log.records = {test::Typed({{"kind", "step"}, {"step", 1}, {"loss_bits", "0x3f800000"}})};
   CoverageReport c = ComputeCoverage(log, "x");
   EXPECT_FALSE(c.known);
   EXPECT_NE(c.why.find("no record holds sample ids"), std::string::npos) << c.why;
-  log.records = {json{{"kind", "step"}, {"step", 1}, {"batches", {{1, 2}}}}};
+  log.records = {test::Typed({{"kind", "step"}, {"step", 1}, {"batches", {{1, 2}}}})};
   c = ComputeCoverage(log, "x");
   EXPECT_FALSE(c.known);
   EXPECT_NE(c.why.find("neither their epoch nor the plan"), std::string::npos) << c.why;
   // HF's epoch is counted after the step: 1.0 is the first epoch's last step, 1.25 the next's first.
-  log.records = {json{{"step", 1}, {"epoch", 0.5}, {"batches", {{0, 1}}}},
-                 json{{"step", 2}, {"epoch", 1.0}, {"batches", {{2, 3}}}},
-                 json{{"step", 3}, {"epoch", 1.5}, {"batches", {{2, 1}}}},
-                 json{{"step", 4}, {"epoch", 2.0}, {"batches", {{0, 3}}}}};
+  log.records = {test::Typed({{"step", 1}, {"epoch", 0.5}, {"batches", {{0, 1}}}}),
+                 test::Typed({{"step", 2}, {"epoch", 1.0}, {"batches", {{2, 3}}}}),
+                 test::Typed({{"step", 3}, {"epoch", 1.5}, {"batches", {{2, 1}}}}),
+                 test::Typed({{"step", 4}, {"epoch", 2.0}, {"batches", {{0, 3}}}})};
   log.header = {{"dataset", {{"train_samples", 4}}}};
   c = ComputeCoverage(log, "x");
   ASSERT_EQ(c.epochs.size(), 2u);

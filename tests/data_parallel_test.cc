@@ -75,7 +75,7 @@ TEST(DataParallel, TwoIdenticalTwoRankJobsAreBitIdentical) {
   EXPECT_EQ(log.header["training_args"]["world_size"], 2);
   ASSERT_EQ(log.records.size(), 16u);
   // Rank 0 records rank 1's sample ids and generator digest too: global batches 0 and 1.
-  const auto& first = log.records[0];
+  const nlohmann::json first = StepRecordJson(log.records[0]);
   ASSERT_EQ(first["batches_other_ranks"].size(), 1u);
   EXPECT_EQ(first["batches"][0].size(), 4u);
   EXPECT_EQ(first["batches_other_ranks"][0][0].size(), 4u);
@@ -103,11 +103,13 @@ TEST(DataParallel, TwoRanksEqualOneProcessWithTwiceTheBatch) {
   ASSERT_EQ(two_log.records.size(), one_log.records.size());
   for (size_t i = 0; i < one_log.records.size(); ++i) {
     // Rank 0 and rank 1 together train on the one process's batch.
-    auto together = two_log.records[i]["batches"][0].get<std::vector<int64_t>>();
-    const auto other = two_log.records[i]["batches_other_ranks"][0][0].get<std::vector<int64_t>>();
+    auto together = StepRecordJson(two_log.records[i])["batches"][0].get<std::vector<int64_t>>();
+    const auto other = StepRecordJson(two_log.records[i])["batches_other_ranks"][0][0].get<std::vector<int64_t>>();
     together.insert(together.end(), other.begin(), other.end());
-    EXPECT_EQ(together, one_log.records[i]["batches"][0].get<std::vector<int64_t>>()) << "step " << i + 1;
-    EXPECT_NEAR(two_log.records[i]["loss"].get<double>(), one_log.records[i]["loss"].get<double>(), 1e-5);
+    EXPECT_EQ(together, StepRecordJson(one_log.records[i])["batches"][0].get<std::vector<int64_t>>())
+        << "step " << i + 1;
+    EXPECT_NEAR(StepRecordJson(two_log.records[i])["loss"].get<double>(),
+                StepRecordJson(one_log.records[i])["loss"].get<double>(), 1e-5);
   }
   const auto a = test::Tensors(dir.Join("two/checkpoint-16/model.h5")),
              b = test::Tensors(dir.Join("one/checkpoint-16/model.h5"));
@@ -186,7 +188,7 @@ TEST(DataParallel, AChangedWorldSizeIsRefusedUnlessOverridden) {
   o = Train(dir.Join("run"), " --resume --resume-override");
   EXPECT_EQ(o.code, 0) << o.out;
   EXPECT_NE(o.out.find("no rng_state.json (another world size)"), std::string::npos) << o.out;
-  EXPECT_TRUE(test::Log(dir.Join("run")).records.back().value("resume_override", false));
+  EXPECT_TRUE(StepRecordJson(test::Log(dir.Join("run")).records.back()).value("resume_override", false));
   o = Train(dir.Join("solo"), " --world_size 2");  // without a launcher
   EXPECT_EQ(o.code, 2) << o.out;
   EXPECT_NE(o.out.find("--world_size 2, but the launcher started 1"), std::string::npos) << o.out;

@@ -19,7 +19,7 @@ std::string Lockstep(const std::string& args) { return std::string(LOCKSTEP_BIN)
 
 std::vector<size_t> WindowSizes(const StepLogContents& log) {
   std::vector<size_t> sizes;
-  for (const auto& r : log.records) sizes.push_back(r["batches"].size());
+  for (const auto& r : test::Stored(log.records)) sizes.push_back(r["batches"].size());
   return sizes;
 }
 

@@ -126,7 +126,7 @@ TEST(HfTrainerMatrix, AShortLastWindowIsItsOwnStep) {
   StepLogContents log;
   ASSERT_OK(ReadStepLog(dir.Join("steps.jsonl.zst"), &log));
   std::vector<size_t> windows;
-  for (const auto& r : log.records) windows.push_back(r["batches"].size());
+  for (const auto& r : test::Stored(log.records)) windows.push_back(r["batches"].size());
   EXPECT_EQ(windows, (std::vector<size_t>{3, 3, 3, 3, 1, 3, 3, 3, 3, 1, 3, 3, 3, 3, 1}));
   o = test::RunCommand(Lockstep("train --quiet --output_dir " + dir.Join("reference") +
                                 " --train_samples 50 --per_device_train_batch_size 4 --gradient_accumulation_steps 3 "
@@ -134,7 +134,7 @@ TEST(HfTrainerMatrix, AShortLastWindowIsItsOwnStep) {
   ASSERT_EQ(o.code, 0) << o.out;
   ASSERT_OK(ReadStepLog(dir.Join("reference/steps.jsonl.zst"), &log));
   std::vector<size_t> reference;
-  for (const auto& r : log.records) reference.push_back(r["batches"].size());
+  for (const auto& r : test::Stored(log.records)) reference.push_back(r["batches"].size());
   EXPECT_EQ(reference, windows);
 }
 

@@ -63,7 +63,7 @@ TEST(StepRecorder, RecordsEveryStepInTheTrainersFormat) {
   EXPECT_EQ(log.header["recorder"], "lockstep::StepRecorder");
   ASSERT_EQ(log.records.size(), 9u);
   for (size_t i = 0; i < 9; ++i) {
-    const auto& r = log.records[i];
+    const nlohmann::json r = StepRecordJson(log.records[i]);
     EXPECT_EQ(r["step"], static_cast<int64_t>(i + 1));
     EXPECT_EQ(r["batches"], (nlohmann::json{{2 * (i + 1), 2 * (i + 1) + 1}}));
     EXPECT_EQ(r["loss_bits"], FloatBits(r["loss"].get<float>()));
@@ -72,7 +72,8 @@ TEST(StepRecorder, RecordsEveryStepInTheTrainersFormat) {
     EXPECT_EQ(r["rng"]["cpu"].contains("base64"), i % 4 == 0) << "step " << i + 1;  // steps 1, 5, 9
   }
   // The generator moved between steps, and the digests show it.
-  EXPECT_NE(log.records[1]["rng"]["cpu"]["xxh3_128"], log.records[2]["rng"]["cpu"]["xxh3_128"]);
+  EXPECT_NE(StepRecordJson(log.records[1])["rng"]["cpu"]["xxh3_128"],
+            StepRecordJson(log.records[2])["rng"]["cpu"]["xxh3_128"]);
 }
 
 TEST(StepRecorder, ResumeCutsWhatAKilledRunWrotePastItsCheckpointAndContinues) {
@@ -123,7 +124,8 @@ TEST(StepRecorder, ResumeInsideAFrameKeepsTheRecordsUpToTheStep) {
   ASSERT_OK(rec->Close());
   const auto after = test::Log(dir.path());
   ASSERT_EQ(after.records.size(), 7u);
-  for (size_t i = 0; i < 7; ++i) EXPECT_EQ(after.records[i], before.records[i]) << "step " << i + 1;
+  for (size_t i = 0; i < 7; ++i)
+    EXPECT_EQ(StepRecordJson(after.records[i]), StepRecordJson(before.records[i])) << "step " << i + 1;
 }
 
 TEST(StepRecorder, MisuseIsAnErrorNamingTheProblem) {

@@ -71,8 +71,8 @@ TEST(StepLogDamage, OverrideCutsBeforeTheDamageRecordsItAndMarksTheRun) {
   EXPECT_EQ(resume["step_log_damage"]["last_step_kept"], 0);  // the damaged frame held steps 1..
   EXPECT_EQ(resume["resume_override"], true);
   ASSERT_FALSE(c.records.empty());
-  EXPECT_EQ(c.records.front()["step"], 11);  // what was kept, then the resumed steps
-  for (const auto& rec : c.records) EXPECT_EQ(rec.value("resume_override", false), true) << rec["step"];
+  EXPECT_EQ(StepRecordJson(c.records.front())["step"], 11);  // what was kept, then the resumed steps
+  for (const auto& rec : test::Stored(c.records)) EXPECT_EQ(rec.value("resume_override", false), true) << rec["step"];
 }
 
 TEST(StepLogDamage, ALogCutShortOfTheCheckpointIsRefused) {

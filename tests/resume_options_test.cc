@@ -95,7 +95,7 @@ TEST(ResumeRecord, NamesTheCheckpointAndTheSafeChanges) {
   ASSERT_EQ(e.record["changed_settings"].size(), 1u);
   EXPECT_EQ(e.record["changed_settings"][0]["setting"], "logging_steps");
   EXPECT_EQ(e.record["changed_settings"][0]["safe"], true);
-  for (const auto& rec : log.records) EXPECT_FALSE(rec.contains("resume_override"));
+  for (const auto& rec : test::Stored(log.records)) EXPECT_FALSE(rec.contains("resume_override"));
 }
 
 TEST(ResumeRecord, ASecondResumeFromTheSameCheckpointReplacesTheFirst) {
@@ -129,7 +129,7 @@ TEST(ResumeOverride, ResumesAChangedRunAndMarksEveryLaterRecord) {
   r = Train(a, o);
   EXPECT_EQ(r.global_step, 16);
   StepLogContents log = Log(dir.path());
-  for (const auto& rec : log.records) {
+  for (const auto& rec : test::Stored(log.records)) {
     EXPECT_EQ(rec.contains("resume_override"), rec["step"].get<int64_t>() > 5) << rec["step"];
   }
   ASSERT_EQ(log.events.size(), 1u);

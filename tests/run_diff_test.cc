@@ -60,7 +60,7 @@ TEST(StepRecords, IdenticalButForWallTimeAndFullRngStatesMatch) {
   json b = Record(3);
   b["wall_time"] = 99.0;
   b["rng"]["cpu"].erase("base64");  // full states appear on some steps only
-  EXPECT_FALSE(CompareStepRecords(Record(3), b));
+  EXPECT_FALSE(CompareStepRecords(test::Typed(Record(3)), test::Typed(b)));
 }
 
 TEST(StepRecords, TheCauseIsNamedBeforeItsEffects) {
@@ -68,7 +68,7 @@ TEST(StepRecords, TheCauseIsNamedBeforeItsEffects) {
   b["rng"]["cpu"]["xxh3_128"] = "bb";  // a different dropout draw ...
   b["loss_bits"] = "0x40200001";       // ... changes the loss
   b["loss"] = 2.5000002;
-  auto d = CompareStepRecords(Record(7), b);
+  auto d = CompareStepRecords(test::Typed(Record(7)), test::Typed(b));
   ASSERT_TRUE(d);
   EXPECT_EQ(d->step, 7);
   EXPECT_EQ(d->field, "rng.cpu.xxh3_128");
@@ -78,11 +78,11 @@ TEST(StepRecords, TheCauseIsNamedBeforeItsEffects) {
   b = Record(7);
   b["sampler"]["cursor"] = 0;
   b["batches"] = {{9, 9, 9}};
-  EXPECT_EQ(CompareStepRecords(Record(7), b)->field, "sampler.cursor");
+  EXPECT_EQ(CompareStepRecords(test::Typed(Record(7)), test::Typed(b))->field, "sampler.cursor");
 
   b = Record(7);
   b["resume_override"] = true;  // any other field counts too
-  EXPECT_EQ(CompareStepRecords(Record(7), b)->field, "resume_override");
+  EXPECT_EQ(CompareStepRecords(test::Typed(Record(7)), test::Typed(b))->field, "resume_override");
 }
 
 TEST(CheckpointDiff, NamesTheFirstDifferingElementAndIgnoresPaths) {

@@ -312,7 +312,8 @@ TEST(HostileDiffInputs, StepLogsOfOtherShapesAreShownNeverThrown) {
   std::mt19937 gen(20261203);
   for (int i = 0; i < 60; ++i) {
     json header = original.header;
-    std::vector<json> records(original.records.begin(), original.records.begin() + 4);
+    std::vector<json> records = test::Stored(original.records);
+    records.resize(4);
     json& target = i % 2 ? header : records[static_cast<size_t>(i) % records.size()];
     auto it = target.begin();
     std::advance(it, static_cast<long>(gen() % target.size()));

@@ -49,18 +49,25 @@ void EditStepRecord(const std::string& path, int64_t step, const std::function<v
   StepLogContents log;
   ASSERT_OK(ReadStepLog(path, &log));
   size_t i = 0;
-  while (i < log.records.size() && log.records[i]["step"] != step) ++i;
+  while (i < log.records.size() && log.records[i].step != step) ++i;
   ASSERT_LT(i, log.records.size());
   const uint64_t end = log.record_frame_ends[i];
   uint64_t begin = 0;
   for (uint64_t e : log.frame_ends) begin = e < end ? e : begin;
-  std::vector<json> records;
+  StepLogContents records;
   ASSERT_OK(ReadStepLogFrame(path, begin, end, &records));
   std::string text;
-  for (auto& r : records) {
-    if (r.value("step", int64_t{-1}) == step && r["kind"] == "step") edit(&r);
+  size_t event = 0;
+  for (size_t k = 0; k < records.records.size(); ++k) {
+    for (; event < records.events.size() && records.events[event].steps_before <= k; ++event) {
+      text += DumpJson(records.events[event].record) + "\n";
+    }
+    json r = StepRecordJson(records.records[k]);
+    r["kind"] = "step";
+    if (records.records[k].step == step) edit(&r);
     text += DumpJson(r) + "\n";
   }
+  for (; event < records.events.size(); ++event) text += DumpJson(records.events[event].record) + "\n";
   ZSTD_CCtx* cctx = ZSTD_createCCtx();
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
@@ -88,8 +95,8 @@ Status RunReplay(const std::string& run, int64_t from, int64_t steps, ReplayRequ
   request.run_dir = run;
   request.checkpoint = run + "/checkpoint-" + std::to_string(from);
   request.steps = steps;
-  request.step_begin = [&](int64_t s, json* logged) { return judge->Begin(s, logged); };
-  request.step_end = [&](const json& r, bool* stop) { return judge->End(r, stop); };
+  request.step_begin = [&](int64_t s, StepRecord* logged) { return judge->Begin(s, logged); };
+  request.step_end = [&](const StepRecord& r, bool* stop) { return judge->End(r, stop); };
   ReplayRunInfo info;
   const Status st = ReplayRunSteps(request, &info);
   *report = judge->report();

@@ -66,8 +66,9 @@ std::map<std::string, std::vector<uint8_t>> Tensors(const std::string& file) {
 // Step records without the wall clock: what must match between two runs.
 std::vector<nlohmann::json> Comparable(const StepLogContents& log) {
   std::vector<nlohmann::json> out;
-  for (auto r : log.records) {
-    r.erase("wall_time");
+  for (const auto& record : log.records) {
+    nlohmann::json r = StepRecordJson(record);
+    r.erase(step_key::kWallTime);
     out.push_back(r);
   }
   return out;

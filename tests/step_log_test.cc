@@ -29,7 +29,7 @@ TEST(StepLog, RoundTripsHeaderAndRecords) {
   EXPECT_EQ(c.header["run"], "test");
   EXPECT_EQ(c.header["magic"], "LOCKSTEP-STEPLOG");
   ASSERT_EQ(c.records.size(), 10u);
-  for (int i = 0; i < 10; ++i) EXPECT_EQ(c.records[i]["step"], i + 1);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(StepRecordJson(c.records[i])["step"], i + 1);
   EXPECT_FALSE(c.truncated_tail);
   EXPECT_EQ(c.frame_ends.size(), 1u + 3u);  // header + frames of 4, 4, 2
   EXPECT_EQ(c.valid_bytes, c.file_bytes);
@@ -60,8 +60,8 @@ TEST(StepLog, RawStatesAreStoredAsDigestsAndFiguresWaitForTheEncoder) {
   StepLogContents c;
   ASSERT_OK(ReadStepLog(dir.Join("log.zst"), &c));
   ASSERT_EQ(c.records.size(), 9u);
-  EXPECT_EQ(c.records[0]["rng"]["cpu"]["size"], 5056);
-  EXPECT_EQ(c.records[0]["rng"]["cpu"]["xxh3_128"], Xxh3Hex(state.data(), state.size()));
+  EXPECT_EQ(StepRecordJson(c.records[0])["rng"]["cpu"]["size"], 5056);
+  EXPECT_EQ(StepRecordJson(c.records[0])["rng"]["cpu"]["xxh3_128"], Xxh3Hex(state.data(), state.size()));
   ASSERT_EQ(c.events.size(), 1u);
   EXPECT_EQ(c.events[0].steps_before, 5u);
 }
@@ -78,8 +78,8 @@ TEST(StepLog, ATypedRecordWritesTheBytesOfItsJson) {
     r.lr = 1e-3;
     r.grad_norm = 0.25f;
     r.epoch = step / 10.0;
-    r.sampler = {{"epoch", 0}, {"micro_batch", step}, {"cursor", 2 * step}};
-    r.rng = {{"cpu", GeneratorStateJson(std::vector<uint8_t>(5056, static_cast<uint8_t>(step)), step == 2)}};
+    r.sampler = SamplerPosition{0, step, 2 * step};
+    r.rng = {{"cpu", GeneratorStateOf(std::vector<uint8_t>(5056, static_cast<uint8_t>(step)), step == 2)}};
     r.wall_time = step * 0.5;
     return r;
   };
@@ -96,7 +96,7 @@ TEST(StepLog, ATypedRecordWritesTheBytesOfItsJson) {
   StepLogContents c;
   ASSERT_OK(ReadStepLog(dir.Join("typed.zst"), &c));
   ASSERT_EQ(c.records.size(), 5u);
-  EXPECT_EQ(c.records[4]["batches"], nlohmann::json::parse("[[15, 16], [7]]"));
+  EXPECT_EQ(StepRecordJson(c.records[4])["batches"], nlohmann::json::parse("[[15, 16], [7]]"));
   ASSERT_EQ(c.events.size(), 1u);
   EXPECT_EQ(c.events[0].steps_before, 3u);
 }
@@ -192,7 +192,7 @@ TEST(StepLog, AppendAfterCutKeepsOneValidLog) {
   StepLogContents after;
   ASSERT_TRUE(ReadStepLog(dir.Join("log.zst"), &after).ok());
   ASSERT_EQ(after.records.size(), 5u);
-  EXPECT_EQ(after.records[4]["step"], 5);
+  EXPECT_EQ(StepRecordJson(after.records[4])["step"], 5);
   EXPECT_FALSE(after.truncated_tail);
 }
 

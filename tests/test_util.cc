@@ -85,5 +85,18 @@ std::string Mutate(const std::string& data, std::mt19937* gen) {
   return d;
 }
 
+StepRecord Typed(const nlohmann::json& stored) {
+  StepRecord r;
+  const Status st = ParseStepRecord(stored, "test record", &r);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return r;
+}
+
+std::vector<nlohmann::json> Stored(const std::vector<StepRecord>& records) {
+  std::vector<nlohmann::json> out;
+  for (const auto& r : records) out.push_back(StepRecordJson(r));
+  return out;
+}
+
 }  // namespace test
 }  // namespace lockstep

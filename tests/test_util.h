@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "formats/status.h"
+#include "formats/step_record.h"
 
 // Asserts that a Status is OK, printing it when it is not (leveldb's ASSERT_LEVELDB_OK).
 #define ASSERT_OK(expr)                                    \
@@ -55,6 +56,12 @@ struct CommandOutput {
 CommandOutput RunCommand(const std::string& command);
 std::string ReadAll(const std::string& path);
 void WriteAll(const std::string& path, const std::string& data);
+
+// A step record given as the log stores it, parsed as every reader gets it (ParseStepRecord;
+// a test fails on a record it refuses).
+StepRecord Typed(const nlohmann::json& stored);
+// Records as the log stores them, for tests that look at a field by its stored name.
+std::vector<nlohmann::json> Stored(const std::vector<StepRecord>& records);
 
 }  // namespace test
 }  // namespace lockstep

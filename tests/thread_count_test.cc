@@ -75,7 +75,7 @@ TEST(ThreadCount, AnotherCountOnResumeIsRefusedUnlessOverridden) {
   ASSERT_OK(ReadStepLog(dir.Join("run/") + kStepLogFile, &log));
   ASSERT_EQ(log.events.size(), 1u);
   EXPECT_EQ(log.events[0].record["changed_settings"][0]["setting"], "num_threads") << log.events[0].record.dump();
-  EXPECT_EQ(log.records.back().value("resume_override", false), true);
+  EXPECT_EQ(StepRecordJson(log.records.back()).value("resume_override", false), true);
 }
 
 }  // namespace

@@ -42,7 +42,8 @@ TEST_P(SameSeed, TwoRunsGiveByteIdenticalStepLogsAndWeights) {
   c.seed = 43;
   Train(c);
   EXPECT_NE(Tensors(a_dir.Join("checkpoint-6/model.h5")), Tensors(c_dir.Join("checkpoint-6/model.h5")));
-  EXPECT_NE(Log(a_dir.path()).records[0]["loss_bits"], Log(c_dir.path()).records[0]["loss_bits"]);
+  EXPECT_NE(StepRecordJson(Log(a_dir.path()).records[0])["loss_bits"],
+            StepRecordJson(Log(c_dir.path()).records[0])["loss_bits"]);
 }
 
 INSTANTIATE_TEST_SUITE_P(BothModels, SameSeed, ::testing::Values("mlp", "gpt"));
@@ -58,30 +59,30 @@ TEST(TrainingRun, StepLogFollowsHfCountingWithUnevenAccumulation) {
   const double epochs[] = {3.0 / 8, 6.0 / 8, 1.0, 1 + 3.0 / 8, 1 + 6.0 / 8, 2.0};
   const size_t windows[] = {3, 3, 2, 3, 3, 2};
   for (size_t i = 0; i < 6; ++i) {
-    const auto& rec = log.records[i];
+    const nlohmann::json rec = StepRecordJson(log.records[i]);
     EXPECT_EQ(rec["step"], i + 1);
     EXPECT_DOUBLE_EQ(rec["epoch"].get<double>(), epochs[i]) << i;
     EXPECT_EQ(rec["batches"].size(), windows[i]) << i;
     EXPECT_EQ(rec["sampler"]["epoch"], i / 3);
   }
-  EXPECT_EQ(log.records[0]["lr"], 0.0);  // warmup: the first update uses lr 0, as HF logs it
-  EXPECT_GT(log.records[2]["lr"].get<double>(), 0.0);
+  EXPECT_EQ(StepRecordJson(log.records[0])["lr"], 0.0);  // warmup: the first update uses lr 0, as HF logs it
+  EXPECT_GT(StepRecordJson(log.records[2])["lr"].get<double>(), 0.0);
   // Each epoch visits every sample exactly once, the last micro-batch holding 2.
   for (int epoch = 0; epoch < 2; ++epoch) {
     std::multiset<int64_t> seen;
     for (int i = epoch * 3; i < epoch * 3 + 3; ++i) {
-      for (const auto& mb : log.records[i]["batches"])
-        for (const auto& id : mb) seen.insert(id.get<int64_t>());
+      for (const auto& mb : log.records[i].batches)
+        for (const int64_t id : mb) seen.insert(id);
     }
     EXPECT_EQ(seen.size(), 37u);
     EXPECT_EQ(std::set<int64_t>(seen.begin(), seen.end()).size(), 37u);
   }
-  EXPECT_EQ(log.records[2]["batches"][1].size(), 2u);
+  EXPECT_EQ(StepRecordJson(log.records[2])["batches"][1].size(), 2u);
   // The exact loss bits agree with the decimal.
-  float f = log.records[0]["loss"].get<float>();
+  float f = StepRecordJson(log.records[0])["loss"].get<float>();
   uint32_t bits;
   std::memcpy(&bits, &f, 4);
-  EXPECT_EQ(std::stoul(log.records[0]["loss_bits"].get<std::string>(), nullptr, 16), bits);
+  EXPECT_EQ(std::stoul(StepRecordJson(log.records[0])["loss_bits"].get<std::string>(), nullptr, 16), bits);
 }
 
 TEST(TrainingRun, TrainerStateAndResultsUseHfFields) {
@@ -104,7 +105,7 @@ TEST(TrainingRun, TrainerStateAndResultsUseHfFields) {
   }
   // train_loss is the mean of the per-step losses.
   double sum = 0;
-  for (const auto& rec : Log(dir.path()).records) sum += rec["loss"].get<double>();
+  for (const auto& rec : test::Stored(Log(dir.path()).records)) sum += rec["loss"].get<double>();
   EXPECT_NEAR(r.train_loss, sum / 16, 1e-6);
   EXPECT_TRUE(ValidateCheckpoint(dir.Join("checkpoint-12"), VerifyMode::kChecksums).ok());
 }
@@ -162,7 +163,8 @@ TEST(TrainingRun, KilledRunLeavesAReadableTruncatedLog) {
   ASSERT_TRUE(ReadStepLog(path, &cut).ok());
   EXPECT_TRUE(cut.truncated_tail);
   EXPECT_EQ(cut.records.size(), 12u);
-  for (size_t i = 0; i < cut.records.size(); ++i) EXPECT_EQ(cut.records[i], full.records[i]);
+  for (size_t i = 0; i < cut.records.size(); ++i)
+    EXPECT_EQ(StepRecordJson(cut.records[i]), StepRecordJson(full.records[i]));
 }
 
 TEST(TrainingRun, RngStatesAreDigestedEveryStepAndFullPeriodically) {
@@ -171,15 +173,16 @@ TEST(TrainingRun, RngStatesAreDigestedEveryStepAndFullPeriodically) {
   o.rng_full_state_every = 5;
   Train(Tiny("gpt", dir.path()), o);
   StepLogContents log = Log(dir.path());
-  for (const auto& rec : log.records) {
+  for (const auto& rec : test::Stored(log.records)) {
     const int64_t step = rec["step"];
     EXPECT_EQ(rec["rng"]["cpu"]["size"], 5056);
     EXPECT_EQ(rec["rng"]["cpu"]["xxh3_128"].get<std::string>().size(), 32u);
     EXPECT_EQ(rec["rng"]["cpu"].contains("base64"), (step - 1) % 5 == 0) << step;
   }
   // Dropout draws from the device's generator, so its state moves every step.
-  const std::string device_rng = log.records[0]["rng"].contains("cuda") ? "cuda" : "cpu";
-  EXPECT_NE(log.records[0]["rng"][device_rng]["xxh3_128"], log.records[1]["rng"][device_rng]["xxh3_128"]);
+  const std::string device_rng = StepRecordJson(log.records[0])["rng"].contains("cuda") ? "cuda" : "cpu";
+  EXPECT_NE(StepRecordJson(log.records[0])["rng"][device_rng]["xxh3_128"],
+            StepRecordJson(log.records[1])["rng"][device_rng]["xxh3_128"]);
 }
 
 TEST(TrainingRun, OccupiedOutputDirIsRefusedUnlessOverwriting) {

@@ -101,7 +101,7 @@ StateFile ModelStateFile(Model* model) {
 }
 
 StateFile OptimizerStateFile(AdamW* optimizer, const torch::Device& device) {
-  return {kOptimizerFile,
+  return {kOptimizerStateFile,
           [optimizer](SnapshotBuffers* copies, PieceWriter* writer) {
             return SnapshotOptimizerState(optimizer, copies, writer);
           },

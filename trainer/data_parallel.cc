@@ -105,20 +105,24 @@ Status TrainingRun::AgreeOnStep(float* loss) {
 
 // The other ranks' sample ids and generator digests, for rank 0's step record:
 // batches_other_ranks[r - 1] and rng_other_ranks[r - 1] are rank r's.
-Status TrainingRun::GatherRankRecords(const json& batches, const json& rng, json* record) {
+// Each rank sends its own as a step record would hold them (`rng`: this rank's states, for
+// a rank other than 0).
+Status TrainingRun::GatherRankRecords(const GeneratorStates& rng, StepRecord* record) {
   if (world_ == 1) return Status::Ok();
-  const json mine = {{"batches", batches}, {"rng", rng}};
+  const json mine = {{step_key::kBatches, record->batches}, {step_key::kRng, GeneratorStatesJson(rng)}};
   std::vector<std::string> all;
   LOCKSTEP_RETURN_IF_ERROR(group_->AllGatherBytes(mine.dump(), &all, "gathering the ranks' step records"));
   if (!IsRankZero()) return Status::Ok();
-  json other_batches = json::array(), other_rng = json::array();
   for (size_t r = 1; r < all.size(); ++r) {
-    const json theirs = json::parse(all[r]);
-    other_batches.push_back(theirs["batches"]);
-    other_rng.push_back(theirs["rng"]);
+    json theirs;
+    const std::string where = "rank " + std::to_string(r) + "'s step record";
+    LOCKSTEP_RETURN_IF_ERROR(ParseJson(all[r], where, &theirs));
+    StepRecord parsed;
+    theirs[step_key::kStep] = record->step;
+    LOCKSTEP_RETURN_IF_ERROR(ParseStepRecord(theirs, where, &parsed));
+    record->batches_other_ranks.push_back(std::move(parsed.batches));
+    record->rng_other_ranks.push_back(std::move(parsed.rng));
   }
-  (*record)["batches_other_ranks"] = other_batches;
-  (*record)["rng_other_ranks"] = other_rng;
   return Status::Ok();
 }
 
@@ -155,8 +159,6 @@ Status TrainingRun::StageRankFiles(int64_t step, const CheckpointSnapshot& mine,
   return group_->Barrier("waiting for every rank's checkpoint files");
 }
 
-std::string TrainingRun::RngFileName() const {
-  return world_ == 1 ? "rng_state.json" : "rng_state_" + std::to_string(rank_) + ".json";
-}
+std::string TrainingRun::RngFileName() const { return lockstep::RngStateFileName(rank_, world_, kRngStateJsonExt); }
 
 }  // namespace lockstep

@@ -24,13 +24,12 @@ namespace lockstep {
 namespace {
 
 // Sets `gen` to the logged full state at `rng[name]`, when there is one.
-Status RestoreLoggedGenerator(const json& rng, const char* name, at::Generator gen, int64_t step) {
-  if (!rng.is_object() || !rng.contains(name) || !rng[name].is_object() || !rng[name].contains("base64")) {
-    return Status::Ok();
-  }
+Status RestoreLoggedGenerator(const GeneratorStates& rng, const char* name, at::Generator gen, int64_t step) {
+  const auto saved = rng.find(name);
+  if (saved == rng.end() || !saved->second.full()) return Status::Ok();
   std::vector<uint8_t> state;
   const std::string where = std::string(kStepLogFile) + ": step " + std::to_string(step) + ": rng." + name;
-  LOCKSTEP_RETURN_IF_ERROR(DecodeFullState(rng[name], where, &state));
+  LOCKSTEP_RETURN_IF_ERROR(DecodeFullState(saved->second, where, &state));
   if (state.size() != GeneratorStateBytes(gen).size()) {
     return Status::Corruption(where + " is not a valid generator state (" + std::to_string(state.size()) + " bytes)");
   }
@@ -79,48 +78,42 @@ Status CheckCheckpointOfRun(const std::string& run_dir, const std::string& check
 
 }  // namespace
 
-Status TrainingRun::BeginReplayedStep(int64_t step, json* logged) {
-  LOCKSTEP_RETURN_IF_ERROR(options_.hooks.replay_step_begin(step, logged));
-  if (!IsRankZero() && logged->is_object()) {
+Status TrainingRun::BeginReplayedStep(int64_t step, std::optional<StepRecord>* logged) {
+  StepRecord& record = logged->emplace();
+  LOCKSTEP_RETURN_IF_ERROR(options_.hooks.replay_step_begin(step, &record));
+  if (!IsRankZero()) {
     // Rank r of a data-parallel replay trains on what rank r drew: the record's other ranks.
-    const json batches = logged->value("batches_other_ranks", json()), rng = logged->value("rng_other_ranks", json());
     const size_t at = static_cast<size_t>(rank_ - 1);
-    (*logged)["batches"] = batches.is_array() && at < batches.size() ? batches[at] : json();
-    (*logged)["rng"] = rng.is_array() && at < rng.size() ? rng[at] : json();
+    record.batches = at < record.batches_other_ranks.size() ? record.batches_other_ranks[at] : Batches();
+    record.rng = at < record.rng_other_ranks.size() ? record.rng_other_ranks[at] : GeneratorStates();
   }
-  if (!logged->is_object() || !logged->contains("rng")) return Status::Ok();
-  const json& rng = (*logged)["rng"];
-  LOCKSTEP_RETURN_IF_ERROR(RestoreLoggedGenerator(rng, "cpu", DefaultGenerator(torch::kCPU), step));
+  LOCKSTEP_RETURN_IF_ERROR(RestoreLoggedGenerator(record.rng, step_key::kCpu, DefaultGenerator(torch::kCPU), step));
   if (device_.is_cuda()) {
-    LOCKSTEP_RETURN_IF_ERROR(RestoreLoggedGenerator(rng, "cuda", DefaultGenerator(torch::kCUDA), step));
+    LOCKSTEP_RETURN_IF_ERROR(RestoreLoggedGenerator(record.rng, step_key::kCuda, DefaultGenerator(torch::kCUDA), step));
   }
   return Status::Ok();
 }
 
 // The logged sample ids replace the sampler's when they fit this step's window and the
 // data set; when they do not, the sampler's stay and the judge reports the data mismatch.
-void TrainingRun::UseLoggedBatches(const json& logged, std::vector<torch::Tensor>* ids) const {
-  const json& batches = logged.value("batches", json());
-  if (!batches.is_array() || batches.size() != ids->size()) return;
+void TrainingRun::UseLoggedBatches(const StepRecord& logged, std::vector<torch::Tensor>* ids) const {
+  if (logged.batches.size() != ids->size()) return;
   std::vector<torch::Tensor> out;
-  for (const auto& b : batches) {
-    if (!b.is_array()) return;
-    std::vector<int64_t> v;
-    for (const auto& id : b) {
-      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= data_.train.size()) return;
-      v.push_back(id.get<int64_t>());
+  for (const auto& b : logged.batches) {
+    for (int64_t id : b) {
+      if (id < 0 || id >= data_.train.size()) return;
     }
-    out.push_back(torch::tensor(v, torch::kInt64));
+    out.push_back(torch::tensor(b, torch::kInt64));
   }
   *ids = std::move(out);
 }
 
 // Rank 0 judges the job's record (it holds every rank's batches and digests); the ranks
 // then stop together where it says.
-Status TrainingRun::EndReplayedStep(const json& record) {
+Status TrainingRun::EndReplayedStep(const StepRecord& record) {
   bool stop = false;
   if (IsRankZero()) {
-    json as_logged = record;  // raw RNG states become digests, as the log stores them
+    StepRecord as_logged = record;  // raw RNG states become digests, as the log stores them
     DigestRawStates(&as_logged);
     LOCKSTEP_RETURN_IF_ERROR(options_.hooks.replay_step_end(as_logged, &stop));
   }
@@ -167,8 +160,8 @@ Status ReplayRunSteps(const ReplayRequest& request, ReplayRunInfo* info) {
   }
   json saved;
   TrainingArgs args;
-  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(request.checkpoint + "/training_args.json", &saved));
-  LOCKSTEP_RETURN_IF_ERROR(ApplyArgsJson(saved, request.checkpoint + "/training_args.json", &args));
+  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(request.checkpoint + "/" + kTrainingArgsJsonFile, &saved));
+  LOCKSTEP_RETURN_IF_ERROR(ApplyArgsJson(saved, request.checkpoint + "/" + kTrainingArgsJsonFile, &args));
 
   // The resume continues a copy of the run's step log in a scratch run directory, and reads
   // the checkpoint in place. A log the checkpoint's digest did not prove is read where it

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/status.h"
+#include "formats/step_record.h"
 
 namespace lockstep {
 
@@ -22,8 +23,8 @@ struct ReplayRequest {
   int64_t num_threads = 0;  // intra-op threads; 0 replays with the checkpoint's
   // As in TrainHooks (trainer/trainer.h): the logged record for a step, and each
   // recomputed record (set *stop to end the replay there).
-  std::function<Status(int64_t step, nlohmann::json* logged)> step_begin;
-  std::function<Status(const nlohmann::json& record, bool* stop)> step_end;
+  std::function<Status(int64_t step, StepRecord* logged)> step_begin;
+  std::function<Status(const StepRecord& record, bool* stop)> step_end;
   int64_t trace_step = 0;  // record a module trace of this step (0: none)
   std::function<void(const nlohmann::json& entry)> on_trace;
   std::string numerics_fault_module;  // TESTING ONLY, see TrainFaults

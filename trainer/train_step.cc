@@ -32,15 +32,14 @@ Status TrainingRun::BeginStep(int64_t epoch, int64_t update, StepWork* w) {
   w->recording = options_.record_steps || options_.hooks.replay_step_begin;
   const bool full_rng = options_.rng_full_state_every > 0 && (w->step - 1) % options_.rng_full_state_every == 0;
   w->record.step = w->step;
-  w->record.sampler = {{"epoch", epoch},
-                       {"micro_batch", w->first_mb},
-                       {"cursor", plan_.shard.empty() ? w->first_mb * plan_.batch_size : plan_.shard[w->first_mb][0]}};
+  w->record.sampler = SamplerPosition{
+      epoch, w->first_mb, plan_.shard.empty() ? w->first_mb * plan_.batch_size : plan_.shard[w->first_mb][0]};
   if (w->recording && IsRankZero()) {
     ScopeSeconds cost(&recording_s_);
-    w->record.rng = RngJson(full_rng);  // the RNG state as the step begins
+    w->record.rng = RngStates(full_rng);  // the RNG state as the step begins
   }
   // The other ranks' states as the step begins, for rank 0's record.
-  if (w->recording && world_ > 1 && !IsRankZero()) w->other_rng_states = RngJson(full_rng, /*raw=*/false);
+  if (w->recording && world_ > 1 && !IsRankZero()) w->other_rng_states = RngStates(full_rng, /*raw=*/false);
   return Status::Ok();
 }
 
@@ -59,7 +58,7 @@ void TrainingRun::NextBatches(StepWork* w) {
       w->record.batches.emplace_back(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel());
     }
   }
-  if (!w->logged.is_null()) UseLoggedBatches(w->logged, &w->ids);
+  if (w->logged) UseLoggedBatches(*w->logged, &w->ids);
 }
 
 // Each micro-batch's loss is scaled by the items of the whole window, so a short last
@@ -116,27 +115,18 @@ Status TrainingRun::RecordStep(StepWork* w) {
   return Status::Ok();
 }
 
-// The step record to the log. A lone process hands the typed record over, and the log's
-// encoder makes it JSON off the loop; a job's ranks merge theirs, and a replay compares
-// it, as JSON built here.
+// The step record to the log: handed over typed, and the log's encoder makes it JSON off
+// the loop. A job's ranks first merge theirs into rank 0's, and a replay compares it.
 Status TrainingRun::LogStepRecord(StepWork* w) {
-  if (w->recording && world_ == 1 && !options_.hooks.replay_step_end) {
-    ScopeSeconds cost(&recording_s_);
-    return step_log_->Append(std::move(w->record));
-  }
   if (!w->recording && !options_.hooks.replay_step_end) return Status::Ok();
-  json record;
   {
-    double replaying_s = 0;  // a replay's own comparison is not recording
-    ScopeSeconds cost(w->recording ? &recording_s_ : &replaying_s);
-    record = StepRecordJson(std::move(w->record));
-    if (w->recording && world_ > 1)
-      LOCKSTEP_RETURN_IF_ERROR(GatherRankRecords(record["batches"], w->other_rng_states, &record));
+    ScopeSeconds cost(&recording_s_);
+    if (w->recording && world_ > 1) LOCKSTEP_RETURN_IF_ERROR(GatherRankRecords(w->other_rng_states, &w->record));
   }
-  if (options_.hooks.replay_step_end) LOCKSTEP_RETURN_IF_ERROR(EndReplayedStep(record));
+  if (options_.hooks.replay_step_end) LOCKSTEP_RETURN_IF_ERROR(EndReplayedStep(w->record));
   if (!w->recording || !IsRankZero()) return Status::Ok();
   ScopeSeconds cost(&recording_s_);
-  return step_log_->Append(std::move(record));  // the record is done with here
+  return step_log_->Append(std::move(w->record));  // the record is done with here
 }
 
 }  // namespace lockstep

@@ -18,7 +18,7 @@
 #include "formats/json_file.h"
 #include "formats/rotation.h"
 #include "settings/location_settings.h"
-#include "settings/lr_schedule.h"
+#include "settings/lr_lambda.h"
 #include "settings/memory_estimate.h"
 #include "settings/step_plan.h"
 #include "settings/trainer_state.h"
@@ -41,16 +41,15 @@ namespace {
 constexpr char kLockstepVersion[] = LOCKSTEP_VERSION;  // python/lockstep/VERSION, via CMake
 
 // CUDA generator state (LibTorch 2.x): 8 bytes seed, 8 bytes Philox offset.
-json CudaStateJson(const std::vector<uint8_t>& state, bool full) {
-  json j = DigestedStateJson(state, full);
+GeneratorState CudaState(const std::vector<uint8_t>& state, bool full) {
+  GeneratorState s = DigestedState(state, full);
   if (state.size() == 16) {
     uint64_t seed, offset;
     std::memcpy(&seed, state.data(), 8);
     std::memcpy(&offset, state.data() + 8, 8);
-    j["seed"] = seed;
-    j["offset"] = offset;
+    s.extra = {{"seed", seed}, {"offset", offset}};
   }
-  return j;
+  return s;
 }
 
 // "eval @ step 100: eval_loss 0.3172, eval_accuracy 0.9023 (best eval_accuracy so far)".
@@ -115,10 +114,10 @@ Status TrainingRun::Setup() {
                               AdamWOptions{args_.adam_beta1, args_.adam_beta2, args_.adam_epsilon, args_.weight_decay});
 
   LOCKSTEP_RETURN_IF_ERROR(ComputeStepPlan(args_, data_.train.size(), &plan_, rank_));
-  LrScheduleSpec spec{args_.lr_scheduler_type, args_.lr_scheduler_kwargs, args_.learning_rate,
-                      ResolveWarmupSteps(args_.warmup_steps, plan_.max_steps), plan_.max_steps};
-  LrSchedule schedule;
-  LOCKSTEP_RETURN_IF_ERROR(LrSchedule::Create(spec, &schedule));
+  LrLambdaSpec spec{args_.lr_scheduler_type, args_.lr_scheduler_kwargs, args_.learning_rate,
+                    ResolveWarmupSteps(args_.warmup_steps, plan_.max_steps), plan_.max_steps};
+  LrLambda schedule;
+  LOCKSTEP_RETURN_IF_ERROR(LrLambda::Create(spec, &schedule));
   scheduler_ = LrScheduler(std::move(schedule));
   sampler_ = std::make_unique<EpochSampler>(data_.train.size(), args_.data_seed.value_or(args_.seed));
 
@@ -164,18 +163,18 @@ json TrainingRun::StepLogHeader() const {
           {"distributed", {{"world_size", world_}, {"backend", group_ ? group_->backend() : "none"}}}};
 }
 
-json TrainingRun::RngJson(bool full, bool raw) {
+GeneratorStates TrainingRun::RngStates(bool full, bool raw) {
   // The sampler's state is its epoch-start state: hashed once per epoch, not per step.
-  if (full || sampler_json_epoch_ != sampler_->epoch()) {
-    sampler_json_ = DigestedStateJson(sampler_->state_at_epoch_start(), full);
-    sampler_json_epoch_ = full ? -1 : sampler_->epoch();
+  if (full || sampler_state_epoch_ != sampler_->epoch()) {
+    sampler_state_ = DigestedState(sampler_->state_at_epoch_start(), full);
+    sampler_state_epoch_ = full ? -1 : sampler_->epoch();
   }
   // A step's own generator state goes to the log raw; the log's encoder hashes it off the
   // loop (StepLogWriter::Append). Every 100 steps it is written whole, to replay from.
   std::vector<uint8_t> cpu = GeneratorStateBytes(DefaultGenerator(torch::kCPU));
-  json rng = {{"cpu", raw ? GeneratorStateJson(std::move(cpu), full) : DigestedStateJson(cpu, full)},
-              {"sampler", sampler_json_}};
-  if (device_.is_cuda()) rng["cuda"] = CudaStateJson(GeneratorStateBytes(DefaultGenerator(torch::kCUDA)), full);
+  GeneratorStates rng = {{step_key::kCpu, raw ? GeneratorStateOf(std::move(cpu), full) : DigestedState(cpu, full)},
+                         {step_key::kSamplerGenerator, sampler_state_}};
+  if (device_.is_cuda()) rng[step_key::kCuda] = CudaState(GeneratorStateBytes(DefaultGenerator(torch::kCUDA)), full);
   return rng;
 }
 

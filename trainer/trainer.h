@@ -38,8 +38,8 @@ struct TrainHooks {
   // the record the log holds for s (null for none): the run restores the full generator
   // states it carries and trains on its sample ids. After the step, `replay_step_end` sees
   // the recomputed record; setting `*stop` ends the run there.
-  std::function<Status(int64_t step, nlohmann::json* logged)> replay_step_begin;
-  std::function<Status(const nlohmann::json& record, bool* stop)> replay_step_end;
+  std::function<Status(int64_t step, StepRecord* logged)> replay_step_begin;
+  std::function<Status(const StepRecord& record, bool* stop)> replay_step_end;
   bool write_checkpoints = true;  // false: checkpoints and results files are not written
   // Module tracing: during step `trace_step`, each module's forward output and then each
   // parameter's gradient go to `on_trace` (formats/module_trace.h entries).

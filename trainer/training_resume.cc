@@ -124,10 +124,9 @@ Status TrainingRun::OpenStepLogForResume() {
   Status damage;
   if (step > 0 && saved_log_position_) {
     const uint64_t end = saved_log_position_->bytes, begin = saved_log_position_->last_frame;
-    std::vector<json> frame;
+    StepLogContents frame;
     damage = ReadStepLogFrame(path, begin, end, &frame);
-    if (damage.ok() && (frame.empty() || frame.back().value("kind", "") != "step" ||
-                        frame.back().value("step", int64_t{-1}) != step)) {
+    if (damage.ok() && (!EndsWithStep(frame) || frame.records.back().step != step)) {
       damage = Status::Corruption(path + ": the frame at byte " + std::to_string(begin) + " does not end with step " +
                                   std::to_string(step) + ", the checkpoint's step");
     }
@@ -144,7 +143,7 @@ Status TrainingRun::OpenStepLogForResume() {
   if (step > 0) {
     const auto& r = log.records;
     size_t i = 0;
-    while (i < r.size() && r[i].value("step", int64_t{0}) != step) ++i;
+    while (i < r.size() && r[i].step != step) ++i;
     if (i == r.size()) {
       return CutDamagedStepLog(path, Status::Corruption(path + ": has no record of step " + std::to_string(step) +
                                                         ", the checkpoint's step"));
@@ -174,14 +173,14 @@ Status TrainingRun::CutDamagedStepLog(const std::string& path, const Status& dam
   // Keep whole frames only, and none holding a step after the checkpoint's.
   uint64_t keep = log.valid_bytes;
   for (size_t i = 0; i < log.records.size(); ++i) {
-    if (log.records[i].value("step", int64_t{0}) <= state_.global_step) continue;
+    if (log.records[i].step <= state_.global_step) continue;
     const auto frame = std::lower_bound(log.frame_ends.begin(), log.frame_ends.end(), log.record_frame_ends[i]);
     keep = frame == log.frame_ends.begin() ? 0 : *(frame - 1);
     break;
   }
   int64_t last_kept = 0;
   for (size_t i = 0; i < log.records.size() && log.record_frame_ends[i] <= keep; ++i) {
-    last_kept = log.records[i].value("step", int64_t{0});
+    last_kept = log.records[i].step;
   }
   if (keep == 0)
     return Status::Corruption("refusing to resume: " + damage.message() + " (not even the header is intact)");

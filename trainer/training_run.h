@@ -61,7 +61,7 @@ class TrainingRun {
   Status BroadcastParameters();
   Status AllReduceGradients();
   Status AgreeOnStep(float* loss);
-  Status GatherRankRecords(const json& batches, const json& rng, json* record);
+  Status GatherRankRecords(const GeneratorStates& rng, StepRecord* record);
   Status SumOverRanks(std::vector<double>* values);
   Status StageRankFiles(int64_t step, const CheckpointSnapshot& mine, std::unique_ptr<CheckpointStaging>* staging);
   std::string RngFileName() const;
@@ -95,10 +95,10 @@ class TrainingRun {
     int64_t window = 0, first_mb = 0;  // the accumulation window: its size and first micro-batch
     int64_t window_items = 0;          // the samples (tokens, for gpt) the window's losses average over
     bool recording = false;
-    StepRecord record;               // the step record as it is built
-    json logged;                     // a replay's logged record of this step
-    json other_rng_states;           // a rank other than 0: its generator states, for rank 0's record
-    std::vector<torch::Tensor> ids;  // each micro-batch's sample ids
+    StepRecord record;                 // the step record as it is built
+    std::optional<StepRecord> logged;  // a replay's logged record of this step
+    GeneratorStates other_rng_states;  // a rank other than 0: its generator states, for rank 0's record
+    std::vector<torch::Tensor> ids;    // each micro-batch's sample ids
     torch::Tensor step_loss, grad_norm;
     double lr = 0;
   };
@@ -111,9 +111,9 @@ class TrainingRun {
   Status LogStepRecord(StepWork* w);
   Status StopIfAsked(bool* stopped);
   // step_replay.cc: what a replay changes in a step.
-  Status BeginReplayedStep(int64_t step, json* logged);
-  void UseLoggedBatches(const json& logged, std::vector<torch::Tensor>* ids) const;
-  Status EndReplayedStep(const json& record);
+  Status BeginReplayedStep(int64_t step, std::optional<StepRecord>* logged);
+  void UseLoggedBatches(const StepRecord& logged, std::vector<torch::Tensor>* ids) const;
+  Status EndReplayedStep(const StepRecord& record);
   void StartTrace(int64_t step);
   void FinishTrace();
   Status LogEvaluateSave(const StepControl& control);
@@ -131,7 +131,7 @@ class TrainingRun {
   void NoteBestCheckpoint(int64_t step);
   // The generator states as a step begins; `raw` leaves the CPU state unhashed for the
   // step log's encoder to hash.
-  json RngJson(bool full, bool raw = true);
+  GeneratorStates RngStates(bool full, bool raw = true);
   json StepLogHeader() const;
 
   TrainingArgs args_;
@@ -180,8 +180,8 @@ class TrainingRun {
   double save_stall_s_ = 0;       // what checkpoint saves held the loop up, waits included
   double final_save_wait_s_ = 0;  // the end's wait for a last --save_async save
   double allreduce_s_ = 0;        // the gradient all-reduces, waits for slower ranks included
-  json sampler_json_;             // RngJson's "sampler" entry, kept for its epoch
-  int64_t sampler_json_epoch_ = -1;
+  GeneratorState sampler_state_;  // RngStates' sampler entry, kept for its epoch
+  int64_t sampler_state_epoch_ = -1;
   double start_time_ = 0.0;
   int64_t first_step_ = 0;  // global_step when this process began training
   // --save_async's copies of the tensors, reused by each save in turn.

@@ -82,9 +82,9 @@ std::vector<StateFile> TrainingRun::StateFiles() {
   files.push_back(JsonStateFile(
       RngFileName(),  // each rank's own: rng_state_<rank>.json in a job, as HF's rng_state_{rank}.pth
       [this] {
-        json rng = RngJson(/*full=*/true);
-        rng.erase("sampler");  // kept, with its position, in sampler.json
-        return rng;
+        GeneratorStates rng = RngStates(/*full=*/true);
+        rng.erase(step_key::kSamplerGenerator);  // kept, with its position, in sampler.json
+        return GeneratorStatesJson(rng);
       },
       [this](const json& j, const std::string& path) { return LoadRng(j, path); }));
   // A resume overridden across world sizes finds no file of this rank's name: it takes the
@@ -92,8 +92,9 @@ std::vector<StateFile> TrainingRun::StateFiles() {
   files.back().load = [this, load = files.back().load](const std::string& path, const WrittenFile* unverified) {
     if (fs::exists(path) || !resume_override_active_) return load(path, unverified);
     const fs::path dir = fs::path(path).parent_path();
-    for (const std::string& other : {"rng_state_" + std::to_string(rank_) + ".json", std::string("rng_state.json"),
-                                     std::string("rng_state_0.json")}) {
+    for (const std::string& other :
+         {RngStateFileName(rank_, 2, kRngStateJsonExt), RngStateFileName(0, 1, kRngStateJsonExt),
+          RngStateFileName(0, 2, kRngStateJsonExt)}) {
       if (!fs::exists(dir / other)) continue;
       std::fprintf(stderr, "warning: %s has no %s (another world size); restoring the generators from %s\n",
                    dir.c_str(), fs::path(path).filename().c_str(), other.c_str());

@@ -1,6 +1,6 @@
 // Every scheduler against HF: the fixture's real transformers 5.17 values, and the
 // formulas of transformers/optimization.py for the others.
-#include "settings/lr_schedule.h"
+#include "settings/lr_lambda.h"
 
 #include <cmath>
 
@@ -12,22 +12,22 @@
 namespace lockstep {
 namespace {
 
-LrSchedule Make(const std::string& type, nlohmann::json kwargs, double lr, int64_t warmup, int64_t total) {
-  LrSchedule s;
-  Status st = LrSchedule::Create({type, std::move(kwargs), lr, warmup, total}, &s);
+LrLambda Make(const std::string& type, nlohmann::json kwargs, double lr, int64_t warmup, int64_t total) {
+  LrLambda s;
+  Status st = LrLambda::Create({type, std::move(kwargs), lr, warmup, total}, &s);
   EXPECT_TRUE(st.ok()) << st.ToString();
   return s;
 }
 
 }  // namespace
 
-TEST(LrSchedule, MatchesTransformersFixtureExactly) {
+TEST(LrLambda, MatchesTransformersFixtureExactly) {
   nlohmann::json fixture;
   Status st = ReadJsonFile(std::string(LOCKSTEP_FIXTURES_DIR) + "/hf/hf_lr_schedules.json", &fixture);
   ASSERT_TRUE(st.ok()) << st.ToString();
   int checked = 0;
   for (const auto& [name, case_] : fixture["schedules"].items()) {
-    LrSchedule s =
+    LrLambda s =
         Make(name, nlohmann::json::object(), case_["base_lr"], case_["num_warmup_steps"], case_["num_training_steps"]);
     const auto& lrs = case_["lr_per_step"];
     for (size_t i = 0; i < lrs.size(); ++i) {
@@ -39,18 +39,18 @@ TEST(LrSchedule, MatchesTransformersFixtureExactly) {
   EXPECT_EQ(checked, 120);
 }
 
-TEST(LrSchedule, WarmupMakesTheFirstUpdateUseZero) {
+TEST(LrLambda, WarmupMakesTheFirstUpdateUseZero) {
   for (const char* type :
        {"linear", "cosine", "cosine_with_restarts", "polynomial", "constant_with_warmup", "inverse_sqrt"}) {
-    LrSchedule s = Make(type, nlohmann::json::object(), 1e-3, 4, 20);
+    LrLambda s = Make(type, nlohmann::json::object(), 1e-3, 4, 20);
     EXPECT_EQ(s.LrAt(0), 0.0) << type;
     EXPECT_DOUBLE_EQ(s.LrAt(2), 0.5e-3) << type;
   }
   EXPECT_EQ(Make("constant", nlohmann::json::object(), 1e-3, 4, 20).LrAt(0), 1e-3);  // no warmup at all
 }
 
-TEST(LrSchedule, CosineWithRestartsRestartsEachCycle) {
-  LrSchedule s = Make("cosine_with_restarts", {{"num_cycles", 2}}, 1.0, 0, 20);
+TEST(LrLambda, CosineWithRestartsRestartsEachCycle) {
+  LrLambda s = Make("cosine_with_restarts", {{"num_cycles", 2}}, 1.0, 0, 20);
   EXPECT_DOUBLE_EQ(s.LrAt(0), 1.0);
   EXPECT_NEAR(s.LrAt(5), 0.5, 1e-12);  // half way through cycle 1
   EXPECT_DOUBLE_EQ(s.LrAt(10), 1.0);   // hard restart
@@ -58,8 +58,8 @@ TEST(LrSchedule, CosineWithRestartsRestartsEachCycle) {
   EXPECT_EQ(s.LrAt(20), 0.0);  // progress >= 1
 }
 
-TEST(LrSchedule, PolynomialDecaysToLrEnd) {
-  LrSchedule s = Make("polynomial", {{"lr_end", 1e-4}, {"power", 2.0}}, 1e-3, 2, 12);
+TEST(LrLambda, PolynomialDecaysToLrEnd) {
+  LrLambda s = Make("polynomial", {{"lr_end", 1e-4}, {"power", 2.0}}, 1e-3, 2, 12);
   EXPECT_DOUBLE_EQ(s.LrAt(2), 1e-3);
   // pct_remaining = 0.5 -> (1e-3 - 1e-4) * 0.25 + 1e-4
   EXPECT_DOUBLE_EQ(s.LrAt(7), 0.9e-3 * 0.25 + 1e-4);
@@ -68,40 +68,40 @@ TEST(LrSchedule, PolynomialDecaysToLrEnd) {
   EXPECT_DOUBLE_EQ(Make("polynomial", nlohmann::json::object(), 1e-3, 0, 10).LrAt(10), 1e-7);  // HF default lr_end
 }
 
-TEST(LrSchedule, InverseSqrtUsesWarmupAsTimescale) {
-  LrSchedule s = Make("inverse_sqrt", nlohmann::json::object(), 1.0, 4, 100);
+TEST(LrLambda, InverseSqrtUsesWarmupAsTimescale) {
+  LrLambda s = Make("inverse_sqrt", nlohmann::json::object(), 1.0, 4, 100);
   EXPECT_DOUBLE_EQ(s.LrAt(4), 1.0);
-  EXPECT_DOUBLE_EQ(s.LrAt(16), 0.5);                                                   // 1 / sqrt(16 / 4)
-  LrSchedule no_warmup = Make("inverse_sqrt", nlohmann::json::object(), 1.0, 0, 100);  // timescale 10000
+  EXPECT_DOUBLE_EQ(s.LrAt(16), 0.5);                                                 // 1 / sqrt(16 / 4)
+  LrLambda no_warmup = Make("inverse_sqrt", nlohmann::json::object(), 1.0, 0, 100);  // timescale 10000
   EXPECT_DOUBLE_EQ(no_warmup.LrAt(30000), 0.5);
 }
 
-TEST(LrSchedule, CosineWithMinLrFloorsAtMinLr) {
-  LrSchedule by_lr = Make("cosine_with_min_lr", {{"min_lr", 1e-4}}, 1e-3, 0, 10);
+TEST(LrLambda, CosineWithMinLrFloorsAtMinLr) {
+  LrLambda by_lr = Make("cosine_with_min_lr", {{"min_lr", 1e-4}}, 1e-3, 0, 10);
   EXPECT_DOUBLE_EQ(by_lr.LrAt(0), 1e-3);
   EXPECT_DOUBLE_EQ(by_lr.LrAt(10), 1e-4);
   EXPECT_DOUBLE_EQ(by_lr.LrAt(5), 1e-3 * (0.5 * 0.9 + 0.1));
-  LrSchedule by_rate = Make("cosine_with_min_lr", {{"min_lr_rate", 0.1}}, 1e-3, 0, 10);
+  LrLambda by_rate = Make("cosine_with_min_lr", {{"min_lr_rate", 0.1}}, 1e-3, 0, 10);
   EXPECT_DOUBLE_EQ(by_rate.LrAt(10), 1e-4);
 }
 
-TEST(LrSchedule, WarmupRatioRoundsUp) {
+TEST(LrLambda, WarmupRatioRoundsUp) {
   EXPECT_EQ(ResolveWarmupSteps(0.1, 16), 2);  // ceil(1.6)
   EXPECT_EQ(ResolveWarmupSteps(0.0, 16), 0);
   EXPECT_EQ(ResolveWarmupSteps(5, 16), 5);
 }
 
-TEST(LrSchedule, BadOptionsAreRefusedClearly) {
-  LrSchedule s;
-  Status st = LrSchedule::Create({"cosine", {{"power", 2}}, 1e-3, 0, 10}, &s);
+TEST(LrLambda, BadOptionsAreRefusedClearly) {
+  LrLambda s;
+  Status st = LrLambda::Create({"cosine", {{"power", 2}}, 1e-3, 0, 10}, &s);
   EXPECT_NE(st.message().find("'power' is not an option of the cosine scheduler"), std::string::npos) << st.message();
-  st = LrSchedule::Create({"warmup_stable_decay", {}, 1e-3, 0, 10}, &s);
+  st = LrLambda::Create({"warmup_stable_decay", {}, 1e-3, 0, 10}, &s);
   EXPECT_TRUE(st.IsInvalidArgument());
-  st = LrSchedule::Create({"cosine_with_min_lr", nlohmann::json::object(), 1e-3, 0, 10}, &s);
+  st = LrLambda::Create({"cosine_with_min_lr", nlohmann::json::object(), 1e-3, 0, 10}, &s);
   EXPECT_NE(st.message().find("exactly one of min_lr and min_lr_rate"), std::string::npos);
-  st = LrSchedule::Create({"polynomial", {{"lr_end", 1.0}}, 1e-3, 0, 10}, &s);
+  st = LrLambda::Create({"polynomial", {{"lr_end", 1.0}}, 1e-3, 0, 10}, &s);
   EXPECT_NE(st.message().find("lr_end"), std::string::npos);
-  st = LrSchedule::Create({"cosine", {{"num_cycles", "two"}}, 1e-3, 0, 10}, &s);
+  st = LrLambda::Create({"cosine", {{"num_cycles", "two"}}, 1e-3, 0, 10}, &s);
   EXPECT_NE(st.message().find("num_cycles must be a number"), std::string::npos);
 }
 
@@ -166,12 +166,12 @@ TEST(LrScheduler, ReduceLrOnPlateauIsTorchsStepForStep) {
       }
     }
   }
-  LrSchedule bad;
-  EXPECT_NE(LrSchedule::Create({kReduceLrOnPlateau, {{"factor", 1.5}}, 0.1, 0, 10}, &bad)
+  LrLambda bad;
+  EXPECT_NE(LrLambda::Create({kReduceLrOnPlateau, {{"factor", 1.5}}, 0.1, 0, 10}, &bad)
                 .message()
                 .find("Factor should be < 1.0"),
             std::string::npos);
-  EXPECT_NE(LrSchedule::Create({kReduceLrOnPlateau, {{"cooldown_steps", 1}}, 0.1, 0, 10}, &bad)
+  EXPECT_NE(LrLambda::Create({kReduceLrOnPlateau, {{"cooldown_steps", 1}}, 0.1, 0, 10}, &bad)
                 .message()
                 .find("'cooldown_steps' is not an option"),
             std::string::npos);

@@ -1,4 +1,4 @@
-#include "settings/lr_schedule.h"
+#include "settings/lr_lambda.h"
 
 #include <cmath>
 #include <map>
@@ -50,17 +50,17 @@ const std::map<std::string, std::set<std::string>>& kAllowedKwargs() {
 }
 }  // namespace
 
-Status LrSchedule::Create(const LrScheduleSpec& spec, LrSchedule* out) {
+Status LrLambda::Create(const LrLambdaSpec& spec, LrLambda* out) {
   if (kAllowedKwargs().count(spec.type) == 0) {
     return Status::InvalidArgument("unknown lr_scheduler_type '" + spec.type + "'");
   }
-  LrScheduleSpec normalized = spec;
+  LrLambdaSpec normalized = spec;
   if (normalized.kwargs.is_null()) normalized.kwargs = nlohmann::json::object();  // HF's None
   if (!normalized.kwargs.is_object()) return Status::InvalidArgument("lr_scheduler_kwargs must be a JSON object");
   return CreateNormalized(normalized, out);
 }
 
-Status LrSchedule::CreateNormalized(const LrScheduleSpec& spec, LrSchedule* out) {
+Status LrLambda::CreateNormalized(const LrLambdaSpec& spec, LrLambda* out) {
   const auto allowed = kAllowedKwargs().find(spec.type);
   for (const auto& item : spec.kwargs.items()) {
     if (allowed->second.count(item.key()) == 0) {
@@ -68,7 +68,7 @@ Status LrSchedule::CreateNormalized(const LrScheduleSpec& spec, LrSchedule* out)
                                      " scheduler");
     }
   }
-  LrSchedule s;
+  LrLambda s;
   s.spec_ = spec;
   s.num_cycles_ = spec.type == "cosine_with_restarts" ? 1.0 : 0.5;
   LOCKSTEP_RETURN_IF_ERROR(ReadNumber(spec.kwargs, "num_cycles", &s.num_cycles_));
@@ -120,7 +120,7 @@ Status LrSchedule::CreateNormalized(const LrScheduleSpec& spec, LrSchedule* out)
 
 // transformers' get_wsd_schedule: num_decay_steps is required; the stable phase is what the
 // total leaves unless num_stable_steps says.
-Status LrSchedule::ReadWsd(const LrScheduleSpec& spec) {
+Status LrLambda::ReadWsd(const LrLambdaSpec& spec) {
   const auto whole = [&](const char* key, int64_t* out) {
     double v = 0;
     LOCKSTEP_RETURN_IF_ERROR(ReadNumber(spec.kwargs, key, &v));
@@ -153,7 +153,7 @@ Status LrSchedule::ReadWsd(const LrScheduleSpec& spec) {
 
 // Each branch transcribes the matching _get_*_lr_lambda of transformers/optimization.py,
 // keeping its order of floating-point operations so the lr bits agree.
-double LrSchedule::Factor(int64_t step) const {
+double LrLambda::Factor(int64_t step) const {
   const std::string& type = spec_.type;
   const int64_t warmup = spec_.warmup_steps;
   const int64_t total = spec_.total_steps;
@@ -194,7 +194,7 @@ double LrSchedule::Factor(int64_t step) const {
 }
 
 // torch.optim.lr_scheduler.ReduceLROnPlateau's options and its checks.
-Status LrSchedule::ReadPlateau(const LrScheduleSpec& spec) {
+Status LrLambda::ReadPlateau(const LrLambdaSpec& spec) {
   PlateauOptions& o = plateau_;
   const auto text = [&](const char* key, std::string* out) {
     if (!spec.kwargs.contains(key) || spec.kwargs[key].is_null()) return Status::Ok();
@@ -232,7 +232,7 @@ Status LrSchedule::ReadPlateau(const LrScheduleSpec& spec) {
 }
 
 // _get_wsd_scheduler_lambda.
-double LrSchedule::WsdFactor(int64_t step) const {
+double LrLambda::WsdFactor(int64_t step) const {
   const int64_t warmup = spec_.warmup_steps;
   const auto shape = [](const std::string& type, double progress, bool rising, double num_cycles) {
     if (type == "linear") return rising ? progress : 1.0 - progress;
@@ -259,7 +259,7 @@ double LrSchedule::WsdFactor(int64_t step) const {
 
 // _get_cosine_with_min_lr_schedule_with_warmup_lr_rate_lambda: every count as a float, the
 // warmup from warmup_lr_rate (1 / warmup steps by default) and the decay a step ahead.
-double LrSchedule::CosineWarmupWithMinLrFactor(int64_t step) const {
+double LrLambda::CosineWarmupWithMinLrFactor(int64_t step) const {
   const double current = static_cast<double>(step), warmup = static_cast<double>(spec_.warmup_steps),
                total = static_cast<double>(spec_.total_steps);
   if (current < warmup) {

@@ -1,6 +1,7 @@
 // Learning-rate schedules with the exact semantics of transformers' get_scheduler: a
 // LambdaLR whose lr after `s` scheduler steps is base_lr * lambda(s). The update at global
 // step s (1-based) uses LrAt(s - 1), so with warmup the first update uses lr 0.
+// The step-indexed lambda alone: LrScheduler (lr_scheduler.h) steps it and saves its state.
 // No LibTorch here: the trainer sets the optimizer's lr from LrAt.
 #pragma once
 
@@ -29,7 +30,7 @@ struct PlateauOptions {
   double min_lr = 0, eps = 1e-8;
 };
 
-struct LrScheduleSpec {
+struct LrLambdaSpec {
   std::string type = "linear";                       // HF's lr_scheduler_type
   nlohmann::json kwargs = nlohmann::json::object();  // HF's lr_scheduler_kwargs
   double base_lr = 5e-5;
@@ -40,10 +41,10 @@ struct LrScheduleSpec {
 // HF: warmup_steps below 1 is a ratio of the total steps, rounded up.
 int64_t ResolveWarmupSteps(double warmup_steps, int64_t total_steps);
 
-class LrSchedule {
+class LrLambda {
  public:
   // Validates the type and kwargs (unknown kwargs are refused) and builds the schedule.
-  static Status Create(const LrScheduleSpec& spec, LrSchedule* out);
+  static Status Create(const LrLambdaSpec& spec, LrLambda* out);
 
   // The multiplier lambda(step) of HF's LambdaLR.
   double Factor(int64_t step) const;
@@ -51,18 +52,18 @@ class LrSchedule {
   // The lr after `step` scheduler steps: base_lr * Factor(step), as LambdaLR computes it.
   double LrAt(int64_t step) const { return spec_.base_lr * Factor(step); }
 
-  const LrScheduleSpec& spec() const { return spec_; }
+  const LrLambdaSpec& spec() const { return spec_; }
   bool follows_metric() const { return spec_.type == kReduceLrOnPlateau; }
   const PlateauOptions& plateau() const { return plateau_; }
 
  private:
-  static Status CreateNormalized(const LrScheduleSpec& spec, LrSchedule* out);
-  Status ReadWsd(const LrScheduleSpec& spec);
-  Status ReadPlateau(const LrScheduleSpec& spec);
+  static Status CreateNormalized(const LrLambdaSpec& spec, LrLambda* out);
+  Status ReadWsd(const LrLambdaSpec& spec);
+  Status ReadPlateau(const LrLambdaSpec& spec);
   double WsdFactor(int64_t step) const;
   double CosineWarmupWithMinLrFactor(int64_t step) const;
 
-  LrScheduleSpec spec_;
+  LrLambdaSpec spec_;
   double num_cycles_ = 0.5;               // cosine: 0.5, cosine_with_restarts: 1
   double lr_end_ = 1e-7;                  // polynomial
   double power_ = 1.0;                    // polynomial
