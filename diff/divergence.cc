@@ -108,10 +108,11 @@ void CollectDifferences(const nlohmann::json& a, const nlohmann::json& b, const 
     if (a.size() != b.size() && out->size() < limit) out->push_back({path + ".length", a.size(), b.size()});
     return;
   }
-  // Two NaNs are the same value here (a loss that diverged in both runs), though == says not.
-  const bool both_nan =
-      a.is_number_float() && b.is_number_float() && std::isnan(a.get<double>()) && std::isnan(b.get<double>());
-  if (a != b && !both_nan) out->push_back({path, a, b});
+  // Two NaNs are the same value here (a loss that diverged in both runs), though == says not;
+  // a NaN and a number differ, though nlohmann's != calls them unordered and says not.
+  const auto is_nan = [](const nlohmann::json& v) { return v.is_number_float() && std::isnan(v.get<double>()); };
+  const bool differ = is_nan(a) || is_nan(b) ? !(is_nan(a) && is_nan(b)) : a != b;
+  if (differ) out->push_back({path, a, b});
 }
 
 }  // namespace

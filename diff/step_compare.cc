@@ -75,9 +75,12 @@ json Shown(const StepRecord& r, const std::string& key) {
 
 std::optional<Divergence> FieldDifference(const StepRecord& a, const StepRecord& b, const std::string& key) {
   if (SameField(a, b, key)) return std::nullopt;
-  const auto d = FirstJsonDifference(Shown(a, key), Shown(b, key), key);
-  if (!d) return std::nullopt;
-  return MakeDivergence(a.step, CauseOfStepField(d->path), "step log", d->path, Abbreviate(d->a), Abbreviate(d->b));
+  const json shown_a = Shown(a, key), shown_b = Shown(b, key);
+  const auto d = FirstJsonDifference(shown_a, shown_b, key);
+  // The typed values differ: a difference their JSON cannot place is the field's own.
+  const JsonDifference where = d ? *d : JsonDifference{key, shown_a, shown_b};
+  return MakeDivergence(a.step, CauseOfStepField(where.path), "step log", where.path, Abbreviate(where.a),
+                        Abbreviate(where.b));
 }
 
 // The fields after the ordered ones: the others either record holds, and resume_override.

@@ -121,7 +121,8 @@ json StepFieldJson(const StepRecord& r, const std::string& key) {
 
 std::vector<std::string> StepFieldNames(const StepRecord& r) {
   std::vector<std::string> names;
-  for (const auto& [key, value] : StepRecordJson(r).items()) names.push_back(key);
+  const json stored = StepRecordJson(r);  // items() refers to it: it must outlive the loop
+  for (const auto& [key, value] : stored.items()) names.push_back(key);
   return names;
 }
 
@@ -197,21 +198,21 @@ Status ParseIds(const json& j, const std::string& where, const std::string& fiel
 }
 
 // A float stored with its bits: the bits when they are there, else the number (null: NaN).
+// The number beside the bits must be a number or null; the bits are what is compared.
 Status ParseFloat(const json& stored, const char* key, const char* bits_key, const std::string& where, float* out) {
+  const auto v = stored.find(key);
+  float number = NAN;
+  if (v != stored.end() && !v->is_null()) {
+    if (!v->is_number()) return Wrong(where, key, "a number");
+    number = v->get<float>();
+  }
   const auto bits = stored.find(bits_key);
-  if (bits != stored.end()) {
-    if (!bits->is_string() || !ParseFloatBits(bits->get<std::string>(), out)) {
-      return Wrong(where, bits_key, "a float's bits (\"0x\" and 8 hex digits)");
-    }
+  if (bits == stored.end()) {
+    *out = number;
     return Status::Ok();
   }
-  const auto v = stored.find(key);
-  if (v == stored.end() || v->is_null()) {
-    *out = NAN;
-  } else if (v->is_number()) {
-    *out = v->get<float>();
-  } else {
-    return Wrong(where, key, "a number");
+  if (!bits->is_string() || !ParseFloatBits(bits->get<std::string>(), out)) {
+    return Wrong(where, bits_key, "a float's bits (\"0x\" and 8 hex digits)");
   }
   return Status::Ok();
 }

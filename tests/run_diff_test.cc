@@ -1,5 +1,6 @@
 // Run and checkpoint comparison: the first divergence is named by step and field, cause
 // before effect; what identical runs may differ in (wall clock, paths) is ignored.
+#include <cmath>
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -61,6 +62,23 @@ TEST(StepRecords, IdenticalButForWallTimeAndFullRngStatesMatch) {
   b["wall_time"] = 99.0;
   b["rng"]["cpu"].erase("base64");  // full states appear on some steps only
   EXPECT_FALSE(CompareStepRecords(test::Typed(Record(3)), test::Typed(b)));
+}
+
+// Issue 34's new-user trial: a step whose lr is NaN (stored as null) against one whose lr is
+// a number was IDENTICAL, since nlohmann's != calls a NaN and a number unordered, not unequal.
+TEST(StepRecords, ANaNAgainstANumberDiffers) {
+  json b = Record(7);
+  b["lr"] = nullptr;
+  const auto d = CompareStepRecords(test::Typed(Record(7)), test::Typed(b));
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->field, "lr");
+  EXPECT_EQ(d->cause, "lr");
+  EXPECT_EQ(d->reference, "0.001");
+  EXPECT_FALSE(CompareStepRecords(test::Typed(b), test::Typed(b)));  // two NaNs are the same value here
+  const auto j = FirstJsonDifference(json{{"loss", 1.5}}, json{{"loss", std::nan("")}});
+  ASSERT_TRUE(j);
+  EXPECT_EQ(j->path, "loss");
+  EXPECT_FALSE(FirstJsonDifference(json{{"loss", std::nan("")}}, json{{"loss", std::nan("")}}));
 }
 
 TEST(StepRecords, TheCauseIsNamedBeforeItsEffects) {

@@ -254,6 +254,14 @@ TEST(StepLogView, ShowsResumesOverridesAndTheChosenRows) {
   const std::string text = StepLogViewText(r);
   EXPECT_NE(text.find("steps 9..16 are marked resume_override"), std::string::npos) << text;
   EXPECT_NE(text.find("learning_rate"), std::string::npos) << text;
+  // A field no record has is refused, listing those there are (it read freed memory once).
+  for (const char* name : {"nope", "kind", "rng.cpu"}) {
+    o.fields = {"loss", name};
+    const Status st = ViewStepLog(run + "/steps.jsonl.zst", o, &r);
+    EXPECT_TRUE(st.IsInvalidArgument()) << name;
+    EXPECT_NE(st.message().find("no record of"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("loss_bits"), std::string::npos) << st.message();
+  }
 }
 
 // The seeded mutants of every format the diff reads, fed to it: a Status or a report,

@@ -1,6 +1,8 @@
 #include "formats/step_log.h"
 #include "formats/step_record.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 #include <zstd.h>
 
@@ -171,6 +173,49 @@ TEST(StepLog, FieldsOfTheWrongTypeAreCorruptionNotACrash) {
   st = ReadText(path, header + "{\"kind\":3}\n");
   EXPECT_NE(st.message().find("record without a valid \"kind\""), std::string::npos) << st.message();
   EXPECT_TRUE(ReadText(path, header + "{\"kind\":\"step\",\"step\":7}\n").ok());  // the shape that is right
+}
+
+// Issue 34: the one parse of a step record (ParseStepRecord) refuses every field of the wrong
+// type, naming the file, the step and the field, and keeps what it does not know.
+TEST(StepLog, EachStepFieldOfTheWrongTypeIsNamedCorruption) {
+  test::ScratchDir dir;
+  const std::string path = dir.Join("log.zst");
+  const std::string header = "{\"kind\":\"header\",\"magic\":\"LOCKSTEP-STEPLOG\",\"format_version\":1}\n";
+  const std::string ok = "\"kind\":\"step\",\"step\":7,\"loss\":2.5,\"loss_bits\":\"0x40200000\"";
+  for (const auto& [field, value] :
+       std::vector<std::pair<std::string, std::string>>{{"batches", "\"x\""},
+                                                        {"batches", "[[1,\"a\"]]"},
+                                                        {"grad_norm_bits", "5"},
+                                                        {"grad_norm_bits", "\"0xZZ\""},
+                                                        {"grad_norm", "\"abc\""},
+                                                        {"lr", "\"0.1\""},
+                                                        {"epoch", "{}"},
+                                                        {"sampler", "{\"epoch\":\"a\"}"},
+                                                        {"rng", "3"},
+                                                        {"rng", "{\"cpu\":{\"xxh3_128\":12}}"},
+                                                        {"rng_other_ranks", "{}"},
+                                                        {"wall_time", "\"x\""},
+                                                        {"resume_override", "1"}}) {
+    const Status st = ReadText(path, header + "{" + ok + ",\"" + field + "\":" + value + "}\n");
+    EXPECT_TRUE(st.IsCorruption()) << field << " " << value;
+    EXPECT_NE(st.message().find(path), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("step 7"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find(field), std::string::npos) << st.message();
+  }
+  // The decimal beside the bits is checked for its type too ...
+  const Status loss =
+      ReadText(path, header + "{\"kind\":\"step\",\"step\":7,\"loss\":\"abc\",\"loss_bits\":\"0x40200000\"}\n");
+  EXPECT_TRUE(loss.IsCorruption()) << loss.message();
+  // ... a NaN's is null, and a field this build does not know is kept as it was stored.
+  StepLogContents c;
+  ASSERT_OK(ReadText(path, header + "{\"kind\":\"step\",\"step\":7,\"loss\":null,\"loss_bits\":\"0x7fc00000\","
+                                    "\"lr\":null,\"newer\":{\"a\":1}}\n"));
+  ASSERT_OK(ReadStepLog(path, &c));
+  ASSERT_EQ(c.records.size(), 1u);
+  EXPECT_TRUE(std::isnan(c.records[0].loss));
+  EXPECT_TRUE(std::isnan(c.records[0].lr));
+  EXPECT_EQ(StepFieldJson(c.records[0], "newer"), nlohmann::json::parse("{\"a\":1}"));
+  EXPECT_EQ(StepRecordJson(c.records[0])["newer"]["a"], 1);
 }
 
 TEST(StepLog, EmptyFileIsCorruption) {
