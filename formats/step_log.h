@@ -21,6 +21,7 @@
 #include "formats/file_names.h"
 #include "formats/status.h"
 #include "formats/step_record.h"
+#include "lockstep/step_log.h"  // StepLogContents, ReadStepLog
 
 struct ZSTD_CCtx_s;  // zstd.h stays out of this header
 
@@ -141,36 +142,6 @@ class StepLogWriter {
   Status failure_;
   std::thread encoder_;
 };
-
-// A non-step record (for example a resume) and where it sits among the step records.
-struct StepLogEvent {
-  nlohmann::json record;
-  size_t steps_before = 0;  // how many step records precede it
-};
-
-struct StepLogContents {
-  nlohmann::json header;
-  std::vector<StepRecord> records;          // the step records, in file order
-  std::vector<StepLogEvent> events;         // the other records (resumes), in file order
-  std::vector<uint64_t> frame_ends;         // byte offset after each complete frame
-  std::vector<uint64_t> record_frame_ends;  // per record: the end of the frame holding it
-  uint64_t valid_bytes = 0;                 // bytes covered by complete frames
-  uint64_t file_bytes = 0;
-  bool truncated_tail = false;  // the file ends inside a frame
-  // Every frame read carries zstd's content checksum (XXH64), which decompressing checked:
-  // what lets --verify call the log's bytes verified.
-  bool frames_checksummed = true;
-  std::string tail_problem;  // why the tail was not read, when truncated_tail
-};
-
-// Reads the whole log. A truncated last frame is accepted and reported in `*out`; damage
-// anywhere else (bad checksum, bad JSON, wrong magic, a step record ParseStepRecord
-// refuses) is Corruption naming the offset, and `*out` then holds what precedes the damaged
-// frame (valid_bytes ends where it begins).
-Status ReadStepLog(const std::string& path, StepLogContents* out);
-
-// Reads only the header frame: cheap, for telling a Lockstep step log from another file.
-Status ReadStepLogHeader(const std::string& path, nlohmann::json* header);
 
 // Reads the single frame in bytes [begin, end) of the log into `*out`: its step records and
 // events (frame_ends and valid_bytes relative to the file). Corruption when the range is not

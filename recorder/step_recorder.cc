@@ -1,4 +1,4 @@
-#include "recorder/step_recorder.h"
+#include "lockstep/recorder.h"
 
 #include <torch/torch.h>
 #include <torch/version.h>
@@ -25,11 +25,22 @@ StepLogOptions LogOptions(const RecorderOptions& o) {
 
 }  // namespace
 
-StepRecorder::StepRecorder(std::unique_ptr<StepLogWriter> log, const RecorderOptions& options, int64_t last_step)
-    : log_(std::move(log)), options_(options), last_step_(last_step) {}
+class StepRecorder::Impl {
+ public:
+  Impl(std::unique_ptr<StepLogWriter> log, const RecorderOptions& options, int64_t last_step)
+      : log(std::move(log)), options(options), last_step(last_step) {}
+
+  std::unique_ptr<StepLogWriter> log;  // null once closed
+  RecorderOptions options;
+  int64_t last_step = 0;
+  GeneratorStates rng;  // captured by BeginStep, for the next EndStep
+  bool begun = false;
+};
+
+StepRecorder::StepRecorder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 StepRecorder::~StepRecorder() {
-  if (log_) log_->Close();
+  if (impl_->log) impl_->log->Close();
 }
 
 Status StepRecorder::Create(const std::string& run_dir, const json& settings, const RecorderOptions& options,
@@ -52,7 +63,7 @@ Status StepRecorder::Create(const std::string& run_dir, const json& settings, co
                        {"rng_full_state_every", options.rng_full_state_every}};
   std::unique_ptr<StepLogWriter> log;
   LOCKSTEP_RETURN_IF_ERROR(StepLogWriter::Create(LogPath(run_dir), header, LogOptions(options), &log));
-  out->reset(new StepRecorder(std::move(log), options, 0));
+  out->reset(new StepRecorder(std::make_unique<Impl>(std::move(log), options, 0)));
   return Status::Ok();
 }
 
@@ -92,42 +103,42 @@ Status StepRecorder::Resume(const std::string& run_dir, int64_t step, const Reco
     if (last) break;
   }
   LOCKSTEP_RETURN_IF_ERROR(writer->AppendEvent("resume", {{"after_step", step}}));
-  out->reset(new StepRecorder(std::move(writer), options, step));
+  out->reset(new StepRecorder(std::make_unique<Impl>(std::move(writer), options, step)));
   return Status::Ok();
 }
 
 void StepRecorder::BeginStep() {
-  const int64_t step = last_step_ + 1;
-  const bool full = step == 1 || (step - 1) % options_.rng_full_state_every == 0;
-  rng_ = {{step_key::kCpu, GeneratorStateOf(GeneratorStateBytes(DefaultGenerator(torch::kCPU)), full)}};
+  const int64_t step = impl_->last_step + 1;
+  const bool full = step == 1 || (step - 1) % impl_->options.rng_full_state_every == 0;
+  impl_->rng = {{step_key::kCpu, GeneratorStateOf(GeneratorStateBytes(DefaultGenerator(torch::kCPU)), full)}};
   if (torch::cuda::is_available())
-    rng_[step_key::kCuda] = GeneratorStateOf(GeneratorStateBytes(DefaultGenerator(torch::kCUDA)), full);
-  begun_ = true;
+    impl_->rng[step_key::kCuda] = GeneratorStateOf(GeneratorStateBytes(DefaultGenerator(torch::kCUDA)), full);
+  impl_->begun = true;
 }
 
 Status StepRecorder::EndStep(StepRecord r) {
-  if (!log_) return Status::InvalidArgument("StepRecorder: closed");
-  if (!begun_)
+  if (!impl_->log) return Status::InvalidArgument("StepRecorder: closed");
+  if (!impl_->begun)
     return Status::InvalidArgument("StepRecorder: step " + std::to_string(r.step) + " ended without BeginStep");
-  if (r.step != last_step_ + 1) {
+  if (r.step != impl_->last_step + 1) {
     return Status::InvalidArgument("StepRecorder: step " + std::to_string(r.step) + " after step " +
-                                   std::to_string(last_step_) + " (steps are recorded in order, one each)");
+                                   std::to_string(impl_->last_step) + " (steps are recorded in order, one each)");
   }
-  r.rng = std::move(rng_);  // the loop's fields; the generator states come from BeginStep
-  begun_ = false;
-  last_step_ = r.step;
-  return log_->Append(std::move(r));  // made JSON off the loop
+  r.rng = std::move(impl_->rng);  // the loop's fields; the generator states come from BeginStep
+  impl_->begun = false;
+  impl_->last_step = r.step;
+  return impl_->log->Append(std::move(r));  // made JSON off the loop
 }
 
 Status StepRecorder::Flush() {
-  if (!log_) return Status::InvalidArgument("StepRecorder: closed");
-  return log_->Flush(/*sync=*/true);
+  if (!impl_->log) return Status::InvalidArgument("StepRecorder: closed");
+  return impl_->log->Flush(/*sync=*/true);
 }
 
 Status StepRecorder::Close() {
-  if (!log_) return Status::InvalidArgument("StepRecorder: closed");
-  Status st = log_->Close();
-  log_.reset();
+  if (!impl_->log) return Status::InvalidArgument("StepRecorder: closed");
+  Status st = impl_->log->Close();
+  impl_->log.reset();
   return st;
 }
 

@@ -5,11 +5,13 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <regex>
+#include <set>
 
 #include <gtest/gtest.h>
 
 #include "formats/step_log.h"
-#include "recorder/step_recorder.h"
+#include "lockstep/recorder.h"
 #include "tests/run_helpers.h"
 #include "tests/test_util.h"
 
@@ -148,6 +150,26 @@ TEST(StepRecorder, MisuseIsAnErrorNamingTheProblem) {
   EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
 }
 
+// The installed include tree is include/lockstep/ of the source, file for file, and each of
+// its headers includes only the others (or a system header): nothing internal is needed.
+void ExpectTheInstalledHeadersAreTheApiAlone(const std::string& source, const std::string& installed) {
+  std::set<std::string> api, shipped;
+  for (const auto& e : fs::recursive_directory_iterator(source))
+    if (e.is_regular_file()) api.insert(fs::relative(e.path(), source).string());
+  for (const auto& e : fs::recursive_directory_iterator(installed))
+    if (e.is_regular_file()) shipped.insert(fs::relative(e.path(), installed).string());
+  EXPECT_FALSE(api.empty());
+  EXPECT_EQ(shipped, api);
+  const std::regex own_include(R"re(#include\s+(?:"([^"]+)"|<(lockstep/[^>]+)>))re");
+  for (const std::string& header : shipped) {
+    const std::string text = test::ReadAll(installed + "/" + header);
+    for (std::sregex_iterator m(text.begin(), text.end(), own_include), end; m != end; ++m) {
+      const std::string included = (*m)[1].matched ? (*m)[1].str() : (*m)[2].str();
+      EXPECT_TRUE(shipped.count(included)) << header << " includes " << included << ", which is not installed";
+    }
+  }
+}
+
 // The installed package, as a user's project uses it: cmake --install, then
 // find_package(Lockstep) in examples/record_libtorch, built and run; a run resumed from its
 // checkpoint at step 10 is the same run to `lockstep diff`.
@@ -156,7 +178,7 @@ TEST(RecorderPackage, AnInstalledPackageBuildsTheExampleWhoseRunsLockstepReads) 
   const std::string prefix = dir.Join("prefix"), build = dir.Join("example");
   auto o = test::RunCommand("cmake --install " + std::string(LOCKSTEP_BUILD_DIR) + " --prefix " + prefix);
   ASSERT_EQ(o.code, 0) << o.out;
-  EXPECT_TRUE(fs::exists(prefix + "/include/lockstep/recorder/step_recorder.h"));
+  ExpectTheInstalledHeadersAreTheApiAlone(std::string(LOCKSTEP_SOURCE_DIR) + "/include", prefix + "/include");
   o = test::RunCommand("cmake -S " + std::string(LOCKSTEP_SOURCE_DIR) + "/examples/record_libtorch -B " + build +
                        " -G Ninja -DCMAKE_BUILD_TYPE=Release '-DCMAKE_PREFIX_PATH=" + prefix + ";" +
                        LOCKSTEP_TORCH_PREFIX + "' && cmake --build " + build);
@@ -167,6 +189,7 @@ TEST(RecorderPackage, AnInstalledPackageBuildsTheExampleWhoseRunsLockstepReads) 
   ASSERT_EQ(test::RunCommand(example + dir.Join("c") + " 14").code, 0);  // killed after 14, say
   o = test::RunCommand(example + dir.Join("c") + " 20 10");              // resumed from step 10
   ASSERT_EQ(o.code, 0) << o.out;
+  EXPECT_NE(o.out.find(": 20 steps recorded, the last with loss "), std::string::npos) << o.out;  // its own reader
   EXPECT_EQ(test::Log(dir.Join("a")).records.size(), 20u);
   for (const char* other : {"b", "c"}) {
     o = test::RunCommand(std::string(LOCKSTEP_BIN) + " diff " + dir.Join("a") + " " + dir.Join(other));

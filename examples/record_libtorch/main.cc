@@ -1,7 +1,8 @@
 // A plain LibTorch training loop, recorded with Lockstep's StepRecorder: a small MLP with
 // dropout on synthetic data, SGD, a checkpoint every 10 steps. Build it against the
 // installed package (find_package(Lockstep)); then `lockstep diff RUN_A RUN_B` and
-// `lockstep inspect RUN` read what it wrote.
+// `lockstep inspect RUN` read what it wrote. At the end it reads its own log back with the
+// step-log reader, as a program of yours can.
 //
 //   record_libtorch RUN_DIR STEPS            a fresh run
 //   record_libtorch RUN_DIR STEPS RESUME     resume from RUN_DIR/model-RESUME.pt
@@ -12,6 +13,7 @@
 #include <string>
 
 #include <lockstep/recorder.h>
+#include <lockstep/step_log.h>
 
 int main(int argc, char** argv) {
   if (argc < 3) {
@@ -69,6 +71,13 @@ int main(int argc, char** argv) {
     }
   }
   st = recorder->Close();
-  if (!st.ok()) std::cerr << "record_libtorch: " << st.ToString() << "\n";
-  return st.ok() ? 0 : 1;
+  lockstep::StepLogContents log;
+  if (st.ok()) st = lockstep::ReadStepLog(run + "/steps.jsonl.zst", &log);
+  if (!st.ok()) {
+    std::cerr << "record_libtorch: " << st.ToString() << "\n";
+    return 1;
+  }
+  std::cout << run << ": " << log.records.size() << " steps recorded, the last with loss " << log.records.back().loss
+            << "\n";
+  return 0;
 }

@@ -1,9 +1,85 @@
-// Lockstep's public C++ API for recording your own LibTorch training loop: StepRecorder
-// writes the step log (one record per optimizer step: sample ids, generator states, loss
-// and grad-norm bits, lr) that `lockstep diff`, `inspect` and `verify-resume --cmd` read.
-// Installed by `cmake --install`; find_package(Lockstep), target Lockstep::recorder.
-// The contract of each method is in recorder/step_recorder.h.
+// StepRecorder: Lockstep's step log for any LibTorch training loop, so `lockstep diff`,
+// `inspect` and `verify-resume` can say where two runs part and whether a resume was
+// exact. It writes the reference trainer's format (formats/doc/step_log_format.md):
+// a header with the settings you name, then one record per optimizer step with the
+// sample ids, the generator states as the step began (CPU, and CUDA when there is one:
+// captured for you), the loss, lr and gradient norm, and their float bits.
+//
+//   std::unique_ptr<lockstep::StepRecorder> rec;
+//   lockstep::Status st = lockstep::StepRecorder::Create("runs/a", {{"lr", 1e-3}}, {}, &rec);
+//   if (!st.ok()) { std::cerr << st.ToString() << "\n"; return 1; }
+//   for (step = 1; ...; ++step) {
+//     rec->BeginStep();                     // before the step's first random draw
+//     ... forward, backward, optimizer step ...
+//     rec->EndStep({step, {batch_ids}, loss, lr, grad_norm});
+//     if (saving) { save(...); rec->Flush(); }   // the log durably covers the checkpoint
+//   }
+//   rec->Close();
+//
+// Part of Lockstep's installed API: find_package(Lockstep), target Lockstep::recorder, which
+// links LibTorch to capture the generator states; this header includes none of it.
+// nlohmann::json is part of the API (the settings of Create; see lockstep/step_record.h).
+// A StepRecorder is used from one thread, the loop's.
 #pragma once
 
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
 #include "lockstep/status.h"
-#include "recorder/step_recorder.h"
+#include "lockstep/step_record.h"  // StepRecord: fill step, batches, loss, lr, grad_norm (epoch)
+
+namespace lockstep {
+
+struct RecorderOptions {
+  // Every N-th step (and step 1) carries the full generator states, to restore from; the
+  // others their 128-bit digests (what a comparison needs, at 1/30 of the size).
+  int64_t rng_full_state_every = 100;
+  int records_per_frame = 16;
+};
+
+class StepRecorder {
+ public:
+  // Starts run_dir/steps.jsonl.zst (creating run_dir). Its header holds `settings`, a JSON
+  // object of whatever decides your run, under "training_args" (so `lockstep diff` lists
+  // the ones that differ). Refuses (InvalidArgument) to replace an existing log.
+  static Status Create(const std::string& run_dir, const nlohmann::json& settings, const RecorderOptions& options,
+                       std::unique_ptr<StepRecorder>* out);
+
+  // Continues the log of run_dir after its record of `step`, for a run resumed from a
+  // checkpoint saved at `step` (0: from the start). Records after it, which a killed run
+  // wrote past its checkpoint, are cut off; a "resume" event marks the place. NotFound
+  // when the log has no record of `step`.
+  static Status Resume(const std::string& run_dir, int64_t step, const RecorderOptions& options,
+                       std::unique_ptr<StepRecorder>* out);
+
+  ~StepRecorder();  // closes, best effort
+
+  // Captures the generator states as the step begins: call it before the step's first
+  // random draw (dropout, sampling). Cheap: the digest is taken off the training thread.
+  void BeginStep();
+
+  // Records the step, with the states BeginStep captured: the loop fills `record`'s step,
+  // batches, loss, lr and grad_norm (and epoch, when it knows it); the other fields are the
+  // writer's. InvalidArgument when BeginStep was not called for it, the step does not follow
+  // the last one recorded, or the recorder is closed; an IOError of an earlier background
+  // write is returned here. Taken by value: std::move a record you built to hand over its
+  // batches without a copy.
+  Status EndStep(StepRecord record);
+
+  // Writes every recorded step and fsyncs: call it when you save a checkpoint, so the log
+  // covers it and a resume from it continues the log at a frame boundary.
+  Status Flush();
+
+  // Flushes and closes; later calls fail.
+  Status Close();
+
+ private:
+  class Impl;  // the log's writer and the loop's position (recorder/step_recorder.cc)
+  explicit StepRecorder(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lockstep
