@@ -1,7 +1,7 @@
 // The system calls by which Lockstep changes the disk: create, write, fsync, truncate,
 // rename, mkdir and remove. Everything that writes a run directory goes through these, so
 // the errno-to-Status mapping lives in one place and one hook sees every call:
-//   - tests make the N-th call fail with ENOSPC or EIO (tests/fault_injection.h, after
+//   - tests make the N-th call fail with ENOSPC or EIO (tests/fault/fault_injection.h, after
 //     leveldb's FaultInjectionTestEnv) and check that nothing committed is lost;
 //   - `verify-resume --crash-points` makes a child kill itself right after one, so a crash
 //     lands at an exact point of a save, the same one on every rerun.

@@ -3,7 +3,7 @@
 // fill it (the reference trainer, and StepRecorder for a user's own loop), every reader gets
 // it from ParseStepRecord (through ReadStepLog), and this file is the one place that names
 // the record's fields (step_key) and turns them into JSON and back. The Python package's
-// Recorder writes the same bytes (tests/steplog_compat_test.cc holds it to them).
+// Recorder writes the same bytes (tests/python/steplog_compat_test.cc holds it to them).
 // No LibTorch here.
 #pragma once
 

@@ -106,7 +106,7 @@ Status ApplyArgsJson(const nlohmann::json& config, const std::string& origin, Tr
 nlohmann::json TrainingArgsToJson(const TrainingArgs& args);
 
 // Refuses out-of-range, unknown or inconsistent settings with a message naming each knob:
-// what transformers' TrainingArguments refuses (tests/hf_parity_test.cc compares the two on
+// what transformers' TrainingArguments refuses (tests/python/hf_parity_test.cc compares the two on
 // random settings), and what the built-in model and data cannot do.
 Status ValidateTrainingArgs(const TrainingArgs& args);
 

@@ -12,7 +12,7 @@ can say where two runs part and whether a resume was exact.
     rec.close()
 
 The file is byte for byte what the C++ writer writes for the same records
-(formats/doc/step_log_format.md; tests/steplog_compat_test.cc proves it). Needs torch for the
+(formats/doc/step_log_format.md; tests/python/steplog_compat_test.cc proves it). Needs torch for the
 recorder; the writer alone needs python3-zstandard and python3-xxhash.
 """
 import os as _os

@@ -1,5 +1,5 @@
 """What the live Hugging Face Trainer does for given arguments, for the reference trainer's
-parity test (tests/hf_parity_test.cc):
+parity test (tests/python/hf_parity_test.cc):
     python hf_parity.py CASES.json OUT.json
 CASES.json is a list of {"name", "args": {TrainingArguments}, "train_samples",
 "eval_samples"}. Each case trains a linear classifier on random data on the CPU, as HF's

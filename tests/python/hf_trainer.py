@@ -10,8 +10,8 @@ Models are built from configs with random weights, on synthetic data, on the CPU
          tokens with draws from torch's generator, as every MLM fine-tune does
 Batch 4, gradient accumulation 3 (50 samples: windows of 3, 3, 3, 3 and 1 an epoch, so 5
 optimizer steps), 3 epochs, a checkpoint every 3 steps. --masking makes the MLP's collator
-draw from torch's generator too. Used by tests/hf_callback_test.cc and
-tests/hf_trainer_matrix_test.cc, and as the HF example of docs/record-your-own-run.md."""
+draw from torch's generator too. Used by tests/python/hf_callback_test.cc and
+tests/python/hf_trainer_matrix_test.cc, and as the HF example of docs/record-your-own-run.md."""
 import argparse
 
 import torch

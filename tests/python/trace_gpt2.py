@@ -5,7 +5,7 @@ micro-batches, traced three times:
   bf16.json                    the same step under CPU bf16 autocast: parts at the first
                                module autocast runs in bf16
   threads2.json                fp32 with 2 intra-op threads instead of 1
-Used by tests/hf_trainer_matrix_test.cc."""
+Used by tests/python/hf_trainer_matrix_test.cc."""
 import os
 import sys
 

@@ -1,4 +1,4 @@
-"""Writes the step log the C++ writer wrote for the same vectors (tests/steplog_compat_test.cc):
+"""Writes the step log the C++ writer wrote for the same vectors (tests/python/steplog_compat_test.cc):
 python3 write_vectors.py VECTORS.json OUT.zst. Bytes values arrive as {"__bytes_base64__": ...}."""
 import base64
 import json

@@ -1,7 +1,7 @@
 // lockstep.hf.LockstepCallback (issue 14). Its contract with the Trainer is tested by a
 // stand-in that drives it in transformers' event order, and against the real Trainer of the
 // project's .venv (scripts/python-env.sh; CI always has it, a machine without PyPI skips with
-// the reason); tests/hf_trainer_matrix_test.cc runs the real Trainer scenario by scenario.
+// the reason); tests/python/hf_trainer_matrix_test.cc runs the real Trainer scenario by scenario.
 #include <gtest/gtest.h>
 
 #include <string>

@@ -1,4 +1,4 @@
-#include "tests/fault_injection.h"
+#include "tests/fault/fault_injection.h"
 
 namespace lockstep {
 namespace test {

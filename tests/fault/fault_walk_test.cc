@@ -17,7 +17,7 @@
 #include "formats/checkpoint.h"
 #include "formats/file_util.h"
 #include "inspect/audit.h"
-#include "tests/fault_injection.h"
+#include "tests/fault/fault_injection.h"
 #include "tests/run_helpers.h"
 #include "tests/same_run.h"
 #include "tests/test_util.h"
