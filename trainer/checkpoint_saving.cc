@@ -45,13 +45,13 @@ Status TrainingRun::SaveCheckpointNow() {
     LOCKSTEP_RETURN_IF_ERROR(step_log_->Flush(/*sync=*/true));
   } else {  // the other ranks write only their own generator state
     pieces.erase(
-        std::remove_if(pieces.begin(), pieces.end(), [&](const StateFile& f) { return f.name != RngFileName(); }),
+        std::remove_if(pieces.begin(), pieces.end(), [&](const StateFile& f) { return f.name != job_.RngFileName(); }),
         pieces.end());
   }
   CheckpointSnapshot snapshot;
   LOCKSTEP_RETURN_IF_ERROR(SnapshotCheckpoint(pieces, args_.save_async ? &snapshot_buffers_ : nullptr, &snapshot));
   std::unique_ptr<CheckpointStaging> staging;
-  LOCKSTEP_RETURN_IF_ERROR(StageRankFiles(step, snapshot, &staging));
+  LOCKSTEP_RETURN_IF_ERROR(job_.StageRankFiles(args_.output_dir, step, snapshot, &staging));
   last_saved_step_ = step;
   if (!IsRankZero()) {
     NoteBestCheckpoint(step);  // after the barrier: rank 0's earlier commits are visible

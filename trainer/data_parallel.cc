@@ -1,67 +1,58 @@
-// The data-parallel job, as the Hugging Face Trainer runs one under DDP: every rank holds
-// the whole model, trains on its shard of each epoch's batches (settings/batch_shard.h),
-// and the gradients are averaged by one all-reduce per optimizer step, after the last
-// micro-batch of the window (never on the inner ones). Rank 0 owns the run directory: its
-// lock, the step log, the results and the replicated model and optimizer files; every
-// rank writes its own generator state into each checkpoint, as HF's rng_state_{rank}.
-// One process takes none of these paths' collectives.
-#include <cstdio>
+// The data-parallel job (data_parallel.h): the gradients are averaged after the last
+// micro-batch of each window (never on the inner ones), and rank 0's decisions reach the
+// other ranks through the job's store.
+#include "trainer/data_parallel.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
 #include <filesystem>
 
+#include "formats/file_names.h"
 #include "formats/json_file.h"
 #include "trainer/torch_bridge.h"
-#include "trainer/training_run.h"
 
 namespace fs = std::filesystem;
 
 namespace lockstep {
 
-Status TrainingRun::JoinJob() {
+using nlohmann::json;
+
+Status DataParallelJob::Join(TrainingArgs* args, c10::Device* device) {
   JobEnv env;
   LOCKSTEP_RETURN_IF_ERROR(ReadJobEnv(&env));
-  if (args_.world_size && *args_.world_size != env.world_size) {
-    return Status::InvalidArgument("--world_size " + std::to_string(*args_.world_size) + ", but the launcher started " +
+  if (args->world_size && *args->world_size != env.world_size) {
+    return Status::InvalidArgument("--world_size " + std::to_string(*args->world_size) + ", but the launcher started " +
                                    std::to_string(env.world_size) + " process(es) (WORLD_SIZE); use --nproc_per_node " +
-                                   std::to_string(*args_.world_size) + " or torchrun");
+                                   std::to_string(*args->world_size) + " or torchrun");
   }
-  args_.world_size = env.world_size;  // recorded resolved: it decides the run
+  args->world_size = env.world_size;  // recorded resolved: it decides the run
   rank_ = env.rank;
   world_ = env.world_size;
-  LOCKSTEP_RETURN_IF_ERROR(ResolveDevice(args_.device, env.local_rank, &device_));
+  LOCKSTEP_RETURN_IF_ERROR(ResolveDevice(args->device, env.local_rank, device));
   if (world_ == 1) return Status::Ok();
-  return ProcessGroup::Connect(env, device_.is_cuda(), std::chrono::seconds(args_.ddp_timeout), &group_);
+  return ProcessGroup::Connect(env, device->is_cuda(), std::chrono::seconds(args->ddp_timeout), &group_);
 }
 
-// Rank 0 locks the directory, removes a dead save's leftovers and chooses the checkpoint
-// to resume (or prepares a fresh run); the other ranks take its choice from the store, so
-// no two ranks can resume from different checkpoints.
-Status TrainingRun::PrepareRunDirectory(std::string* checkpoint) {
-  checkpoint->clear();
-  Status st;
+Status DataParallelJob::ShareRankZeroDecision(const std::string& key, const Status& st, std::string* decision,
+                                              const std::string& what) {
   if (IsRankZero()) {
-    st = LockOutputDir();
-    if (st.ok()) st = RemoveStagingLeftovers();
-    if (st.ok())
-      st = options_.resume_from ? ChooseResumeCheckpoint(checkpoint, ResumeVerifyMode()) : PrepareOutputDir();
-    // A failure is published too, so the other ranks stop with it instead of waiting.
-    if (world_ > 1)
-      LOCKSTEP_RETURN_IF_ERROR(group_->StoreSet("resume_checkpoint", st.ok() ? "ok:" + *checkpoint : "failed"));
+    if (world_ > 1) LOCKSTEP_RETURN_IF_ERROR(group_->StoreSet(key, st.ok() ? "ok:" + *decision : "failed"));
     return st;
   }
   std::string value;
-  LOCKSTEP_RETURN_IF_ERROR(group_->StoreGet("resume_checkpoint", &value));
+  LOCKSTEP_RETURN_IF_ERROR(group_->StoreGet(key, &value));
   if (value.rfind("ok:", 0) != 0)
-    return Status::IOError("rank " + std::to_string(rank_) + ": rank 0 could not prepare " + args_.output_dir +
-                           " (its error is above)");
-  *checkpoint = value.substr(3);
+    return Status::IOError("rank " + std::to_string(rank_) + ": rank 0 could not " + what + " (its error is above)");
+  *decision = value.substr(3);
   return Status::Ok();
 }
 
 // Every rank starts from rank 0's weights, as DDP's constructor makes sure.
-Status TrainingRun::BroadcastParameters() {
+Status DataParallelJob::BroadcastParameters(const std::vector<at::Tensor>& parameters) {
   if (world_ == 1) return Status::Ok();
   torch::NoGradGuard no_grad;
-  for (auto& p : model_->parameters()) {
+  for (const auto& p : parameters) {
     at::Tensor t = p.detach();
     LOCKSTEP_RETURN_IF_ERROR(group_->Broadcast(&t, "broadcasting the initial weights"));
   }
@@ -70,11 +61,11 @@ Status TrainingRun::BroadcastParameters() {
 
 // One all-reduce of every gradient, flattened into one buffer (one collective per step,
 // in parameter order, so its summation order is the same on every run), then / world_size.
-Status TrainingRun::AllReduceGradients() {
+Status DataParallelJob::AllReduceGradients(const std::vector<std::pair<std::string, at::Tensor>>& params) {
   if (world_ == 1) return Status::Ok();
-  ScopeSeconds cost(&allreduce_s_);
+  const auto start = std::chrono::steady_clock::now();
   std::vector<torch::Tensor> grads;
-  for (const auto& [name, p] : optimizer_->params()) {
+  for (const auto& [name, p] : params) {
     if (p.grad().defined()) grads.push_back(p.grad());
   }
   torch::Tensor flat = torch::cat([&] {
@@ -89,17 +80,26 @@ Status TrainingRun::AllReduceGradients() {
     g.copy_(flat.narrow(0, at, g.numel()).view_as(g));
     at += g.numel();
   }
+  allreduce_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return Status::Ok();
 }
 
 // After a step: the loss every rank logs is the mean over the ranks (HF gathers and
 // averages it), and a stop signal that reached any rank stops them all after this step.
-Status TrainingRun::AgreeOnStep(float* loss) {
+Status DataParallelJob::AgreeOnStep(float* loss, bool signal_arrived) {
   if (world_ == 1) return Status::Ok();
-  torch::Tensor v = torch::tensor({static_cast<double>(*loss), SignalArrived() ? 1.0 : 0.0}, torch::kFloat64);
+  torch::Tensor v = torch::tensor({static_cast<double>(*loss), signal_arrived ? 1.0 : 0.0}, torch::kFloat64);
   LOCKSTEP_RETURN_IF_ERROR(group_->AllReduceSum(&v, "agreeing on the step's loss"));
   *loss = static_cast<float>(v[0].item<double>() / static_cast<double>(world_));
   stop_agreed_ = v[1].item<double>() > 0;
+  return Status::Ok();
+}
+
+Status DataParallelJob::AnyRankSays(bool* stop, const char* what) {
+  if (world_ == 1) return Status::Ok();
+  torch::Tensor flag = torch::tensor({*stop ? 1.0 : 0.0}, torch::kFloat64);
+  LOCKSTEP_RETURN_IF_ERROR(group_->AllReduceSum(&flag, what));
+  *stop = flag.item<double>() > 0;
   return Status::Ok();
 }
 
@@ -107,7 +107,7 @@ Status TrainingRun::AgreeOnStep(float* loss) {
 // batches_other_ranks[r - 1] and rng_other_ranks[r - 1] are rank r's.
 // Each rank sends its own as a step record would hold them (`rng`: this rank's states, for
 // a rank other than 0).
-Status TrainingRun::GatherRankRecords(const GeneratorStates& rng, StepRecord* record) {
+Status DataParallelJob::GatherRankRecords(const GeneratorStates& rng, StepRecord* record) {
   if (world_ == 1) return Status::Ok();
   const json mine = {{step_key::kBatches, record->batches}, {step_key::kRng, GeneratorStatesJson(rng)}};
   std::vector<std::string> all;
@@ -126,7 +126,7 @@ Status TrainingRun::GatherRankRecords(const GeneratorStates& rng, StepRecord* re
   return Status::Ok();
 }
 
-Status TrainingRun::SumOverRanks(std::vector<double>* values) {
+Status DataParallelJob::SumOverRanks(std::vector<double>* values) {
   if (world_ == 1) return Status::Ok();
   torch::Tensor v = torch::tensor(*values, torch::kFloat64);
   LOCKSTEP_RETURN_IF_ERROR(group_->AllReduceSum(&v, "summing the evaluation over the ranks"));
@@ -137,12 +137,12 @@ Status TrainingRun::SumOverRanks(std::vector<double>* values) {
 // A checkpoint of the job: rank 0 begins the staging directory and publishes where it is;
 // every other rank writes its own files there; once all have (a barrier), rank 0 may write
 // its own and commit, and the manifest covers every rank's files.
-Status TrainingRun::StageRankFiles(int64_t step, const CheckpointSnapshot& mine,
-                                   std::unique_ptr<CheckpointStaging>* staging) {
+Status DataParallelJob::StageRankFiles(const std::string& output_dir, int64_t step, const CheckpointSnapshot& mine,
+                                       std::unique_ptr<CheckpointStaging>* staging) {
   const std::string key = "staging/" + std::to_string(step);
   std::string dir;
   if (IsRankZero()) {
-    Status st = CheckpointStaging::Begin(args_.output_dir, step, staging);
+    Status st = CheckpointStaging::Begin(output_dir, step, staging);
     if (world_ == 1) return st;
     LOCKSTEP_RETURN_IF_ERROR(group_->StoreSet(key, st.ok() ? (*staging)->staging_dir() : ""));
     LOCKSTEP_RETURN_IF_ERROR(st);
@@ -159,6 +159,6 @@ Status TrainingRun::StageRankFiles(int64_t step, const CheckpointSnapshot& mine,
   return group_->Barrier("waiting for every rank's checkpoint files");
 }
 
-std::string TrainingRun::RngFileName() const { return lockstep::RngStateFileName(rank_, world_, kRngStateJsonExt); }
+std::string DataParallelJob::RngFileName() const { return lockstep::RngStateFileName(rank_, world_, kRngStateJsonExt); }
 
 }  // namespace lockstep

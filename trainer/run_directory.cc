@@ -21,6 +21,21 @@ bool IsResultsFile(const std::string& name) {
 
 }  // namespace
 
+// Rank 0 locks the directory, removes a dead save's leftovers and chooses the checkpoint
+// to resume (or prepares a fresh run); the other ranks take its choice from the store, so
+// no two ranks can resume from different checkpoints.
+Status TrainingRun::PrepareRunDirectory(std::string* checkpoint) {
+  checkpoint->clear();
+  Status st;
+  if (job_.IsRankZero()) {
+    st = LockOutputDir();
+    if (st.ok()) st = RemoveStagingLeftovers();
+    if (st.ok())
+      st = options_.resume_from ? ChooseResumeCheckpoint(checkpoint, ResumeVerifyMode()) : PrepareOutputDir();
+  }
+  return job_.ShareRankZeroDecision("resume_checkpoint", st, checkpoint, "prepare " + args_.output_dir);
+}
+
 // The entries of output_dir a fresh run would overwrite, or a reason to refuse. With
 // overwrite_output_dir they are removed, but only when every one is Lockstep's own: HF's
 // flag of the same name never deletes, so a foreign checkpoint (no Lockstep manifest), a

@@ -1,5 +1,5 @@
-// Replay: the parts of a training step a replay changes (training_run.h), and
-// ReplayRunSteps, which drives a resumed run in a scratch directory.
+// Replay: the observer that makes a training step the logged one and judges it
+// (step_observer.h), and ReplayRunSteps, which drives a resumed run in a scratch directory.
 #include "trainer/step_replay.h"
 
 #include <fcntl.h>
@@ -13,8 +13,9 @@
 #include "formats/checksum.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
-#include "formats/module_trace.h"
 #include "formats/step_log.h"
+#include "trainer/data_parallel.h"
+#include "trainer/step_observer.h"
 #include "trainer/torch_bridge.h"
 #include "trainer/training_run.h"
 
@@ -76,77 +77,80 @@ Status CheckCheckpointOfRun(const std::string& run_dir, const std::string& check
                                  "); replay RUN from one of its own checkpoints (--from checkpoint-N)");
 }
 
+// The replay's observer (step_observer.h): each step starts from its logged record, and
+// rank 0 judges the job's recomputed record (it holds every rank's batches and digests).
+class LoggedStepReplay : public StepObserver {
+ public:
+  LoggedStepReplay(const TrainHooks& hooks, DataParallelJob* job, bool cuda, int64_t train_samples)
+      : begin_(hooks.replay_step_begin),
+        end_(hooks.replay_step_end),
+        job_(job),
+        cuda_(cuda),
+        train_samples_(train_samples) {}
+
+  bool ReadsRecords() const override { return true; }
+
+  Status StepBegins(StepWork* w) override {
+    logged_ = StepRecord();
+    LOCKSTEP_RETURN_IF_ERROR(begin_(w->step, &logged_));
+    if (!job_->IsRankZero()) {
+      // Rank r of a data-parallel replay trains on what rank r drew: the record's other ranks.
+      const size_t at = static_cast<size_t>(job_->rank() - 1);
+      logged_.batches = at < logged_.batches_other_ranks.size() ? logged_.batches_other_ranks[at] : Batches();
+      logged_.rng = at < logged_.rng_other_ranks.size() ? logged_.rng_other_ranks[at] : GeneratorStates();
+    }
+    LOCKSTEP_RETURN_IF_ERROR(
+        RestoreLoggedGenerator(logged_.rng, step_key::kCpu, DefaultGenerator(torch::kCPU), w->step));
+    if (cuda_) {
+      LOCKSTEP_RETURN_IF_ERROR(
+          RestoreLoggedGenerator(logged_.rng, step_key::kCuda, DefaultGenerator(torch::kCUDA), w->step));
+    }
+    return Status::Ok();
+  }
+
+  // The logged sample ids replace the sampler's when they fit this step's window and the
+  // data set; when they do not, the sampler's stay and the judge reports the data mismatch.
+  void BatchesDrawn(StepWork* w) override {
+    if (logged_.batches.size() != w->ids.size()) return;
+    std::vector<torch::Tensor> ids;
+    for (const auto& b : logged_.batches) {
+      for (int64_t id : b) {
+        if (id < 0 || id >= train_samples_) return;
+      }
+      ids.push_back(torch::tensor(b, torch::kInt64));
+    }
+    w->ids = std::move(ids);
+  }
+
+  Status RecordReady(const StepWork& w) override {
+    bool stop = false;
+    if (job_->IsRankZero() && end_) {
+      StepRecord as_logged = w.record;  // raw RNG states become digests, as the log stores them
+      DigestRawStates(&as_logged);
+      LOCKSTEP_RETURN_IF_ERROR(end_(as_logged, &stop));
+    }
+    LOCKSTEP_RETURN_IF_ERROR(job_->AnyRankSays(&stop, "agreeing where the replay stops"));
+    stop_ = stop;
+    return Status::Ok();
+  }
+
+  bool StopAfterStep() const override { return stop_; }
+
+ private:
+  std::function<Status(int64_t step, StepRecord* logged)> begin_;
+  std::function<Status(const StepRecord& record, bool* stop)> end_;
+  DataParallelJob* job_;
+  bool cuda_;
+  int64_t train_samples_;
+  StepRecord logged_;  // this step's, as the log holds it
+  bool stop_ = false;
+};
+
 }  // namespace
 
-Status TrainingRun::BeginReplayedStep(int64_t step, std::optional<StepRecord>* logged) {
-  StepRecord& record = logged->emplace();
-  LOCKSTEP_RETURN_IF_ERROR(options_.hooks.replay_step_begin(step, &record));
-  if (!IsRankZero()) {
-    // Rank r of a data-parallel replay trains on what rank r drew: the record's other ranks.
-    const size_t at = static_cast<size_t>(rank_ - 1);
-    record.batches = at < record.batches_other_ranks.size() ? record.batches_other_ranks[at] : Batches();
-    record.rng = at < record.rng_other_ranks.size() ? record.rng_other_ranks[at] : GeneratorStates();
-  }
-  LOCKSTEP_RETURN_IF_ERROR(RestoreLoggedGenerator(record.rng, step_key::kCpu, DefaultGenerator(torch::kCPU), step));
-  if (device_.is_cuda()) {
-    LOCKSTEP_RETURN_IF_ERROR(RestoreLoggedGenerator(record.rng, step_key::kCuda, DefaultGenerator(torch::kCUDA), step));
-  }
-  return Status::Ok();
-}
-
-// The logged sample ids replace the sampler's when they fit this step's window and the
-// data set; when they do not, the sampler's stay and the judge reports the data mismatch.
-void TrainingRun::UseLoggedBatches(const StepRecord& logged, std::vector<torch::Tensor>* ids) const {
-  if (logged.batches.size() != ids->size()) return;
-  std::vector<torch::Tensor> out;
-  for (const auto& b : logged.batches) {
-    for (int64_t id : b) {
-      if (id < 0 || id >= data_.train.size()) return;
-    }
-    out.push_back(torch::tensor(b, torch::kInt64));
-  }
-  *ids = std::move(out);
-}
-
-// Rank 0 judges the job's record (it holds every rank's batches and digests); the ranks
-// then stop together where it says.
-Status TrainingRun::EndReplayedStep(const StepRecord& record) {
-  bool stop = false;
-  if (IsRankZero()) {
-    StepRecord as_logged = record;  // raw RNG states become digests, as the log stores them
-    DigestRawStates(&as_logged);
-    LOCKSTEP_RETURN_IF_ERROR(options_.hooks.replay_step_end(as_logged, &stop));
-  }
-  if (world_ > 1) {
-    torch::Tensor flag = torch::tensor({stop ? 1.0 : 0.0}, torch::kFloat64);
-    LOCKSTEP_RETURN_IF_ERROR(group_->AllReduceSum(&flag, "agreeing where the replay stops"));
-    stop = flag.item<double>() > 0;
-  }
-  replay_stop_ = stop;
-  return Status::Ok();
-}
-
-void TrainingRun::StartTrace(int64_t /*step*/) {
-  if (!options_.hooks.on_trace) return;
-  const std::string fault = options_.faults.numerics_module;
-  model_->SetTracer([this, fault](const std::string& module, const torch::Tensor& out) {
-    const torch::Tensor result = module == fault ? out * (1.0 + std::ldexp(1.0, -23)) : out;
-    torch::Tensor c = result.detach().to(torch::kCPU, torch::kFloat32).contiguous();
-    options_.hooks.on_trace(ModuleTraceEntry("forward", module, trace_micro_batch_, c.sizes().vec(),
-                                             c.data_ptr<float>(), static_cast<size_t>(c.numel())));
-    return result;
-  });
-}
-
-void TrainingRun::FinishTrace() {
-  model_->SetTracer(nullptr);
-  if (!options_.hooks.on_trace) return;
-  for (const auto& p : model_->named_parameters()) {
-    if (!p.value().grad().defined()) continue;
-    torch::Tensor g = p.value().grad().detach().to(torch::kCPU, torch::kFloat32).contiguous();
-    options_.hooks.on_trace(
-        ModuleTraceEntry("grad", p.key(), -1, g.sizes().vec(), g.data_ptr<float>(), static_cast<size_t>(g.numel())));
-  }
+std::unique_ptr<StepObserver> MakeLoggedStepReplay(const TrainHooks& hooks, DataParallelJob* job, bool cuda,
+                                                   int64_t train_samples) {
+  return std::make_unique<LoggedStepReplay>(hooks, job, cuda, train_samples);
 }
 
 Status ReplayRunSteps(const ReplayRequest& request, ReplayRunInfo* info) {

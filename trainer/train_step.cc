@@ -3,6 +3,8 @@
 // (dataloader_next_batch: the window's sample ids), ForwardBackward (zero_grad, forward and
 // backward over the window's micro-batches), Update (all-reduce, clip, AdamW, the
 // scheduler), RecordStep (the loop's state, the loss the ranks agree on, the step record).
+// What watches or steers a step from outside (a replay, a module trace) is a StepObserver,
+// called at the phases' boundaries (step_observer.h).
 #include <torch/torch.h>
 
 #include "formats/step_log.h"
@@ -27,9 +29,9 @@ Status TrainingRun::BeginStep(int64_t epoch, int64_t update, StepWork* w) {
   w->step = state_.global_step + 1;
   w->window = plan_.WindowSize(update);
   w->first_mb = plan_.WindowStart(update);
-  if (options_.hooks.replay_step_begin) LOCKSTEP_RETURN_IF_ERROR(BeginReplayedStep(w->step, &w->logged));
+  LOCKSTEP_RETURN_IF_ERROR(observers_.StepBegins(w));  // a replay sets the generators here
   // Off only for `lockstep bench`, which measures what recording costs (--no-step-log).
-  w->recording = options_.record_steps || options_.hooks.replay_step_begin;
+  w->recording = options_.record_steps || observers_.ReadRecords();
   const bool full_rng = options_.rng_full_state_every > 0 && (w->step - 1) % options_.rng_full_state_every == 0;
   w->record.step = w->step;
   w->record.sampler = SamplerPosition{
@@ -39,7 +41,7 @@ Status TrainingRun::BeginStep(int64_t epoch, int64_t update, StepWork* w) {
     w->record.rng = RngStates(full_rng);  // the RNG state as the step begins
   }
   // The other ranks' states as the step begins, for rank 0's record.
-  if (w->recording && world_ > 1 && !IsRankZero()) w->other_rng_states = RngStates(full_rng, /*raw=*/false);
+  if (w->recording && job_.world() > 1 && !IsRankZero()) w->other_rng_states = RngStates(full_rng, /*raw=*/false);
   return Status::Ok();
 }
 
@@ -58,13 +60,12 @@ void TrainingRun::NextBatches(StepWork* w) {
       w->record.batches.emplace_back(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel());
     }
   }
-  if (w->logged) UseLoggedBatches(*w->logged, &w->ids);
+  observers_.BatchesDrawn(w);  // a replay trains on the logged ids
 }
 
 // Each micro-batch's loss is scaled by the items of the whole window, so a short last
 // window is averaged over its real size (HF's num_items_in_batch).
 void TrainingRun::ForwardBackward(StepWork* w) {
-  if (options_.hooks.trace_step == w->step) StartTrace(w->step);
   model_->train();
   optimizer_->ZeroGrad();
   w->step_loss = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
@@ -72,7 +73,7 @@ void TrainingRun::ForwardBackward(StepWork* w) {
     const torch::Tensor& ids = w->ids[static_cast<size_t>(k)];
     torch::Tensor x = data_.train.inputs.index_select(0, ids).to(device_);   // [b, ...]
     torch::Tensor y = data_.train.targets.index_select(0, ids).to(device_);  // [b] or [b, T]
-    trace_micro_batch_ = k;
+    observers_.MicroBatchBegins(*w, k);
     BatchLoss batch = model_->Loss(x, y);
     torch::Tensor micro_loss = batch.loss_sum / static_cast<double>(w->window_items);
     micro_loss.backward();
@@ -82,8 +83,9 @@ void TrainingRun::ForwardBackward(StepWork* w) {
 
 Status TrainingRun::Update(StepWork* w) {
   w->lr = scheduler_.lr();
-  LOCKSTEP_RETURN_IF_ERROR(AllReduceGradients());           // once per window, after its last micro-batch
-  if (options_.hooks.trace_step == w->step) FinishTrace();  // gradients before clipping scales them
+  LOCKSTEP_RETURN_IF_ERROR(
+      job_.AllReduceGradients(optimizer_->params()));  // once per window, after its last micro-batch
+  observers_.GradientsReady(*w);                       // before clipping scales them
   w->grad_norm = ClipGradNorm(optimizer_->params(), args_.max_grad_norm);
   WaitForSnapshotCopy();  // an async save may still be copying the weights and moments
   optimizer_->Step(w->lr);
@@ -95,9 +97,10 @@ Status TrainingRun::RecordStep(StepWork* w) {
   state_.global_step = w->step;
   state_.epoch = plan_.EpochAfterUpdate(w->epoch, w->update);
   // HF sums every rank's floating-point operations (each rank's window is the same size).
-  state_.total_flos += 6.0 * static_cast<double>(num_parameters_) * static_cast<double>(w->window_items * world_);
+  state_.total_flos += 6.0 * static_cast<double>(num_parameters_) * static_cast<double>(w->window_items * job_.world());
   float loss = w->step_loss.item<float>();
-  LOCKSTEP_RETURN_IF_ERROR(AgreeOnStep(&loss));  // the mean over the ranks, and a stop any rank got
+  LOCKSTEP_RETURN_IF_ERROR(
+      job_.AgreeOnStep(&loss, SignalArrived()));  // the mean over the ranks, and a stop any rank got
   last_grad_norm_ = w->grad_norm.item<float>();
   last_lr_ = w->lr;
   losses_.Add(loss);
@@ -116,15 +119,15 @@ Status TrainingRun::RecordStep(StepWork* w) {
 }
 
 // The step record to the log: handed over typed, and the log's encoder makes it JSON off
-// the loop. A job's ranks first merge theirs into rank 0's, and a replay compares it.
+// the loop. A job's ranks first merge theirs into rank 0's; the observers see it complete.
 Status TrainingRun::LogStepRecord(StepWork* w) {
-  if (!w->recording && !options_.hooks.replay_step_end) return Status::Ok();
+  if (!w->recording) return Status::Ok();
   {
     ScopeSeconds cost(&recording_s_);
-    if (w->recording && world_ > 1) LOCKSTEP_RETURN_IF_ERROR(GatherRankRecords(w->other_rng_states, &w->record));
+    LOCKSTEP_RETURN_IF_ERROR(job_.GatherRankRecords(w->other_rng_states, &w->record));
   }
-  if (options_.hooks.replay_step_end) LOCKSTEP_RETURN_IF_ERROR(EndReplayedStep(w->record));
-  if (!w->recording || !IsRankZero()) return Status::Ok();
+  LOCKSTEP_RETURN_IF_ERROR(observers_.RecordReady(*w));  // a replay judges it
+  if (!IsRankZero()) return Status::Ok();
   ScopeSeconds cost(&recording_s_);
   return step_log_->Append(std::move(w->record));  // the record is done with here
 }

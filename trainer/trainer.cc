@@ -90,8 +90,8 @@ Status TrainingRun::ResolveThreads(const std::string& checkpoint) {
 }
 
 Status TrainingRun::Setup() {
-  PinBlasBranch();                      // before any computation: MKL reads its branch once
-  LOCKSTEP_RETURN_IF_ERROR(JoinJob());  // also resolves the device: a rank's GPU is its LOCAL_RANK's
+  PinBlasBranch();                                        // before any computation: MKL reads its branch once
+  LOCKSTEP_RETURN_IF_ERROR(job_.Join(&args_, &device_));  // also resolves the device: a rank's GPU is its LOCAL_RANK's
   EnableDeterminism(device_);
   std::string checkpoint;
   LOCKSTEP_RETURN_IF_ERROR(PrepareRunDirectory(&checkpoint));
@@ -103,7 +103,7 @@ Status TrainingRun::Setup() {
   items_per_sample_ = data_.train.targets.numel() / std::max<int64_t>(1, data_.train.size());
   model_ = MakeModel(args_);
   model_->to(device_);
-  LOCKSTEP_RETURN_IF_ERROR(BroadcastParameters());
+  LOCKSTEP_RETURN_IF_ERROR(job_.BroadcastParameters(model_->parameters()));
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (const auto& p : model_->named_parameters()) {
     params.emplace_back(p.key(), p.value());
@@ -113,13 +113,19 @@ Status TrainingRun::Setup() {
       std::make_unique<AdamW>(params, model_->NoDecayParameterNames(),
                               AdamWOptions{args_.adam_beta1, args_.adam_beta2, args_.adam_epsilon, args_.weight_decay});
 
-  LOCKSTEP_RETURN_IF_ERROR(ComputeStepPlan(args_, data_.train.size(), &plan_, rank_));
+  LOCKSTEP_RETURN_IF_ERROR(ComputeStepPlan(args_, data_.train.size(), &plan_, job_.rank()));
   LrLambdaSpec spec{args_.lr_scheduler_type, args_.lr_scheduler_kwargs, args_.learning_rate,
                     ResolveWarmupSteps(args_.warmup_steps, plan_.max_steps), plan_.max_steps};
   LrLambda schedule;
   LOCKSTEP_RETURN_IF_ERROR(LrLambda::Create(spec, &schedule));
   scheduler_ = LrScheduler(std::move(schedule));
   sampler_ = std::make_unique<EpochSampler>(data_.train.size(), args_.data_seed.value_or(args_.seed));
+  // What the caller's hooks ask to watch or steer in each step, outside the loop.
+  const TrainHooks& hooks = options_.hooks;
+  if (hooks.replay_step_begin)
+    observers_.Add(MakeLoggedStepReplay(hooks, &job_, device_.is_cuda(), data_.train.size()));
+  if (hooks.trace_step > 0 && hooks.on_trace)
+    observers_.Add(MakeModuleTracer(model_, hooks.trace_step, hooks.on_trace, options_.faults.numerics_module));
 
   state_.max_steps = plan_.max_steps;
   state_.num_train_epochs = plan_.num_epochs;
@@ -160,7 +166,7 @@ json TrainingRun::StepLogHeader() const {
             {"max_steps", plan_.max_steps},
             {"num_epochs", plan_.num_epochs}}},
           {"rng_full_state_every", options_.rng_full_state_every},
-          {"distributed", {{"world_size", world_}, {"backend", group_ ? group_->backend() : "none"}}}};
+          {"distributed", {{"world_size", job_.world()}, {"backend", job_.backend()}}}};
 }
 
 GeneratorStates TrainingRun::RngStates(bool full, bool raw) {
@@ -212,7 +218,8 @@ Status TrainingRun::Train() {
 // the last step is checkpointed and the run ends early.
 Status TrainingRun::StopIfAsked(bool* stopped) {
   *stopped = false;
-  const bool asked = (options_.stop_after_step && state_.global_step == *options_.stop_after_step) || replay_stop_;
+  const bool asked =
+      (options_.stop_after_step && state_.global_step == *options_.stop_after_step) || observers_.StopAfterStep();
   if (!(asked || StopRequested()) || state_.global_step >= plan_.max_steps) return Status::Ok();
   if (last_saved_step_ != state_.global_step && options_.hooks.write_checkpoints) {
     LOCKSTEP_RETURN_IF_ERROR(SaveCheckpointNow());
@@ -273,7 +280,7 @@ Status TrainingRun::Evaluate(json* metrics) {
   // In a job, eval batch b goes to rank b mod world_size and the sums are added up over
   // the ranks: the metrics of the whole split, as HF's gather gives them. dataloader_drop_last
   // drops a short last batch here too.
-  for (int64_t start = rank_ * bs; start < n; start += bs * world_) {
+  for (int64_t start = job_.rank() * bs; start < n; start += bs * job_.world()) {
     const int64_t count = std::min(bs, n - start);
     if (count < bs && args_.dataloader_drop_last) break;
     BatchLoss b = model_->Loss(data_.eval.inputs.narrow(0, start, count).to(device_),
@@ -286,7 +293,7 @@ Status TrainingRun::Evaluate(json* metrics) {
   model_->train();
   std::vector<double> sums = {loss_sum, static_cast<double>(items), static_cast<double>(correct),
                               static_cast<double>(evaluated)};
-  LOCKSTEP_RETURN_IF_ERROR(SumOverRanks(&sums));
+  LOCKSTEP_RETURN_IF_ERROR(job_.SumOverRanks(&sums));
   loss_sum = sums[0];
   items = static_cast<int64_t>(sums[1]);
   correct = static_cast<int64_t>(sums[2]);
@@ -295,7 +302,7 @@ Status TrainingRun::Evaluate(json* metrics) {
   // rounded as it rounds them.
   const auto round_to = [](double v, double scale) { return std::round(v * scale) / scale; };
   const double runtime = std::max(Now() - t0, 1e-9);
-  const double steps = std::ceil(static_cast<double>(n) / static_cast<double>(bs * world_));
+  const double steps = std::ceil(static_cast<double>(n) / static_cast<double>(bs * job_.world()));
   json m = {{"eval_runtime", round_to(runtime, 1e4)},
             {"eval_samples_per_second", round_to(static_cast<double>(n) / runtime, 1e3)},
             {"eval_steps_per_second", round_to(steps / runtime, 1e3)}};
@@ -350,8 +357,8 @@ Status TrainingRun::Finish(TrainResult* result) {
   result->recording_s = recording_s_;
   result->save_stall_s = save_stall_s_;
   result->final_save_wait_s = final_save_wait_s_;
-  result->world_size = world_;
-  result->allreduce_s = allreduce_s_;
+  result->world_size = job_.world();
+  result->allreduce_s = job_.allreduce_seconds();
   result->resumed_from = resumed_from_;
   result->skipped_checkpoints = skipped_checkpoints_;
   result->saved_steps = saved_steps_;

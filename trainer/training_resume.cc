@@ -20,7 +20,7 @@ namespace lockstep {
 // two. The ranks of a job verify every byte before any loads, so that rank 0's choice
 // stands for all of them (a damaged file found mid-load could not be skipped in step).
 VerifyMode TrainingRun::ResumeVerifyMode() const {
-  return world_ > 1 ? VerifyMode::kChecksums : VerifyMode::kChecksumsOnLoad;
+  return job_.world() > 1 ? VerifyMode::kChecksums : VerifyMode::kChecksumsOnLoad;
 }
 
 // HF's resume_from_checkpoint: "" is the newest valid checkpoint of output_dir (newer

@@ -20,12 +20,13 @@
 #include "trainer/adamw.h"
 #include "trainer/background_save.h"
 #include "trainer/checkpoint_io.h"
+#include "trainer/data_parallel.h"
 #include "trainer/datasets.h"
-#include "trainer/distributed.h"
 #include "trainer/loop_state.h"
 #include "trainer/models.h"
 #include "trainer/progress.h"
 #include "trainer/sampler.h"
+#include "trainer/step_observer.h"
 #include "trainer/trainer.h"
 
 namespace lockstep {
@@ -54,19 +55,10 @@ class TrainingRun {
     double start = SteadySeconds();
   };
 
-  // data_parallel.cc: the job's ranks (one process: rank 0 of 1, and none of these talk).
-  bool IsRankZero() const { return rank_ == 0; }
-  Status JoinJob();
-  Status PrepareRunDirectory(std::string* checkpoint);
-  Status BroadcastParameters();
-  Status AllReduceGradients();
-  Status AgreeOnStep(float* loss);
-  Status GatherRankRecords(const GeneratorStates& rng, StepRecord* record);
-  Status SumOverRanks(std::vector<double>* values);
-  Status StageRankFiles(int64_t step, const CheckpointSnapshot& mine, std::unique_ptr<CheckpointStaging>* staging);
-  std::string RngFileName() const;
+  bool IsRankZero() const { return job_.IsRankZero(); }
 
   // run_directory.cc
+  Status PrepareRunDirectory(std::string* checkpoint);
   Status LockOutputDir();
   Status RemoveStagingLeftovers();
   Status PrepareOutputDir();
@@ -85,23 +77,11 @@ class TrainingRun {
   // A signal reached this process. In a job, the ranks agree on it after each step
   // (AgreeOnStep), so every rank stops, and checkpoints, at the same step.
   bool SignalArrived() const { return options_.stop_signal != nullptr && *options_.stop_signal != 0; }
-  bool StopRequested() const { return world_ > 1 ? stop_agreed_ : SignalArrived(); }
+  bool StopRequested() const { return job_.world() > 1 ? job_.stop_agreed() : SignalArrived(); }
   void Emit(const char* event, int64_t step) const {
     if (options_.hooks.on_event) options_.hooks.on_event(event, step);
   }
   // One optimizer step in named parts (train_step.cc), as llm.c's loop reads.
-  struct StepWork {
-    int64_t epoch = 0, update = 0, step = 0;
-    int64_t window = 0, first_mb = 0;  // the accumulation window: its size and first micro-batch
-    int64_t window_items = 0;          // the samples (tokens, for gpt) the window's losses average over
-    bool recording = false;
-    StepRecord record;                 // the step record as it is built
-    std::optional<StepRecord> logged;  // a replay's logged record of this step
-    GeneratorStates other_rng_states;  // a rank other than 0: its generator states, for rank 0's record
-    std::vector<torch::Tensor> ids;    // each micro-batch's sample ids
-    torch::Tensor step_loss, grad_norm;
-    double lr = 0;
-  };
   Status TrainStep(int64_t epoch, int64_t update);
   Status BeginStep(int64_t epoch, int64_t update, StepWork* w);
   void NextBatches(StepWork* w);
@@ -110,12 +90,6 @@ class TrainingRun {
   Status RecordStep(StepWork* w);
   Status LogStepRecord(StepWork* w);
   Status StopIfAsked(bool* stopped);
-  // step_replay.cc: what a replay changes in a step.
-  Status BeginReplayedStep(int64_t step, std::optional<StepRecord>* logged);
-  void UseLoggedBatches(const StepRecord& logged, std::vector<torch::Tensor>* ids) const;
-  Status EndReplayedStep(const StepRecord& record);
-  void StartTrace(int64_t step);
-  void FinishTrace();
   Status LogEvaluateSave(const StepControl& control);
   Status EvaluateAndLog(bool in_loop, bool* new_best);
   Status Evaluate(json* metrics);
@@ -136,11 +110,8 @@ class TrainingRun {
 
   TrainingArgs args_;
   TrainOptions options_;
-  std::unique_ptr<RunLock> lock_;        // held by rank 0 from Setup to the end: one job per output_dir
-  std::unique_ptr<ProcessGroup> group_;  // set in a job of more than one process
-  int64_t rank_ = 0;
-  int64_t world_ = 1;
-  bool stop_agreed_ = false;  // some rank got a stop signal (AgreeOnStep)
+  std::unique_ptr<RunLock> lock_;  // held by rank 0 from Setup to the end: one job per output_dir
+  DataParallelJob job_;            // the ranks of this run (one process: rank 0 of 1)
   std::vector<std::string> removed_leftovers_;
   torch::Device device_ = torch::kCPU;
   DatasetPair data_;
@@ -152,6 +123,7 @@ class TrainingRun {
   LrScheduler scheduler_;  // scheduler.json
   std::unique_ptr<EpochSampler> sampler_;
   std::unique_ptr<StepLogWriter> step_log_;
+  StepObservers observers_;  // a replay, a module trace: what the hooks ask for
   std::unique_ptr<ProgressDisplay> progress_;
   TrainerState state_;
   StepIntervals intervals_;  // logging, eval and save steps as the TrainerState resolved them
@@ -169,8 +141,6 @@ class TrainingRun {
   std::vector<int64_t> saved_steps_;
   int64_t last_saved_step_ = -1;
   bool stopped_early_ = false;
-  bool replay_stop_ = false;  // the replay asked to end after this step
-  int64_t trace_micro_batch_ = 0;
   int stopped_by_signal_ = 0;
 
   LossTotals losses_;  // HF's loss bookkeeping, in loop_state.json
@@ -179,7 +149,6 @@ class TrainingRun {
   double recording_s_ = 0;        // what building and queueing step records cost the loop
   double save_stall_s_ = 0;       // what checkpoint saves held the loop up, waits included
   double final_save_wait_s_ = 0;  // the end's wait for a last --save_async save
-  double allreduce_s_ = 0;        // the gradient all-reduces, waits for slower ranks included
   GeneratorState sampler_state_;  // RngStates' sampler entry, kept for its epoch
   int64_t sampler_state_epoch_ = -1;
   double start_time_ = 0.0;

@@ -80,7 +80,7 @@ std::vector<StateFile> TrainingRun::StateFiles() {
         return sampler_->FromJson(j, path, plan_.updates_per_epoch, &resume_at_);
       }));
   files.push_back(JsonStateFile(
-      RngFileName(),  // each rank's own: rng_state_<rank>.json in a job, as HF's rng_state_{rank}.pth
+      job_.RngFileName(),  // each rank's own: rng_state_<rank>.json in a job, as HF's rng_state_{rank}.pth
       [this] {
         GeneratorStates rng = RngStates(/*full=*/true);
         rng.erase(step_key::kSamplerGenerator);  // kept, with its position, in sampler.json
@@ -93,7 +93,7 @@ std::vector<StateFile> TrainingRun::StateFiles() {
     if (fs::exists(path) || !resume_override_active_) return load(path, unverified);
     const fs::path dir = fs::path(path).parent_path();
     for (const std::string& other :
-         {RngStateFileName(rank_, 2, kRngStateJsonExt), RngStateFileName(0, 1, kRngStateJsonExt),
+         {RngStateFileName(job_.rank(), 2, kRngStateJsonExt), RngStateFileName(0, 1, kRngStateJsonExt),
           RngStateFileName(0, 2, kRngStateJsonExt)}) {
       if (!fs::exists(dir / other)) continue;
       std::fprintf(stderr, "warning: %s has no %s (another world size); restoring the generators from %s\n",
