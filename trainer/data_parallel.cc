@@ -10,6 +10,7 @@
 
 #include "formats/file_names.h"
 #include "formats/json_file.h"
+#include "trainer/scope_seconds.h"
 #include "trainer/torch_bridge.h"
 
 namespace fs = std::filesystem;
@@ -63,7 +64,7 @@ Status DataParallelJob::BroadcastParameters(const std::vector<at::Tensor>& param
 // in parameter order, so its summation order is the same on every run), then / world_size.
 Status DataParallelJob::AllReduceGradients(const std::vector<std::pair<std::string, at::Tensor>>& params) {
   if (world_ == 1) return Status::Ok();
-  const auto start = std::chrono::steady_clock::now();
+  ScopeSeconds cost(&allreduce_s_);
   std::vector<torch::Tensor> grads;
   for (const auto& [name, p] : params) {
     if (p.grad().defined()) grads.push_back(p.grad());
@@ -80,7 +81,6 @@ Status DataParallelJob::AllReduceGradients(const std::vector<std::pair<std::stri
     g.copy_(flat.narrow(0, at, g.numel()).view_as(g));
     at += g.numel();
   }
-  allreduce_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return Status::Ok();
 }
 

@@ -1,5 +1,7 @@
-// The run directory: its writer lock, the leftovers of dead saves, and what a fresh run
-// may replace. Everything here runs under the lock, before any training state exists.
+// The run directory before training starts (run_directory.h), and the choice rank 0 makes
+// there for the whole job (TrainingRun::PrepareRunDirectory).
+#include "trainer/run_directory.h"
+
 #include <cstdio>
 #include <filesystem>
 
@@ -28,20 +30,16 @@ Status TrainingRun::PrepareRunDirectory(std::string* checkpoint) {
   checkpoint->clear();
   Status st;
   if (job_.IsRankZero()) {
-    st = LockOutputDir();
-    if (st.ok()) st = RemoveStagingLeftovers();
+    st = LockRunDirectory(args_.output_dir, options_.resume_from.has_value(), &lock_);
+    if (st.ok()) st = RemoveStagingLeftovers(args_.output_dir, &removed_leftovers_);
     if (st.ok())
-      st = options_.resume_from ? ChooseResumeCheckpoint(checkpoint, ResumeVerifyMode()) : PrepareOutputDir();
+      st = options_.resume_from ? ChooseResumeCheckpoint(checkpoint, ResumeVerifyMode())
+                                : PrepareFreshRunDirectory(args_);
   }
   return job_.ShareRankZeroDecision("resume_checkpoint", st, checkpoint, "prepare " + args_.output_dir);
 }
 
-// The entries of output_dir a fresh run would overwrite, or a reason to refuse. With
-// overwrite_output_dir they are removed, but only when every one is Lockstep's own: HF's
-// flag of the same name never deletes, so a foreign checkpoint (no Lockstep manifest), a
-// foreign step log, or results without a Lockstep step log beside them make it refuse.
-Status TrainingRun::PrepareOutputDir() {
-  const TrainingArgs& args = args_;
+Status PrepareFreshRunDirectory(const TrainingArgs& args) {
   std::vector<fs::path> ours;
   std::string foreign;
   bool have_log = false, have_results = false;
@@ -87,24 +85,20 @@ Status TrainingRun::PrepareOutputDir() {
   return Status::Ok();
 }
 
-// Takes output_dir's writer lock for the whole run, before anything in it is touched.
-Status TrainingRun::LockOutputDir() {
-  const char* command = options_.resume_from ? "lockstep train --resume" : "lockstep train";
-  return RunLock::Acquire(args_.output_dir, command, &lock_);
+Status LockRunDirectory(const std::string& output_dir, bool resume, std::unique_ptr<RunLock>* lock) {
+  return RunLock::Acquire(output_dir, resume ? "lockstep train --resume" : "lockstep train", lock);
 }
 
-// Staging and deleting directories are only ever left by a save or delete that died: under the lock no other
-// writer can own one, so they are removed, and reported.
-Status TrainingRun::RemoveStagingLeftovers() {
+Status RemoveStagingLeftovers(const std::string& output_dir, std::vector<std::string>* removed) {
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(args_.output_dir, ec)) {
+  for (const auto& e : fs::directory_iterator(output_dir, ec)) {
     const std::string name = e.path().filename().string();
     if (!IsCheckpointLeftover(name)) continue;
     LOCKSTEP_RETURN_IF_ERROR(RemoveTree(e.path().string()));
-    removed_leftovers_.push_back(name);
+    removed->push_back(name);
     std::fprintf(stderr, "note: removed %s, left by a save or delete that did not finish\n", e.path().c_str());
   }
-  return ec ? Status::IOError(args_.output_dir + ": cannot list: " + ec.message()) : Status::Ok();
+  return ec ? Status::IOError(output_dir + ": cannot list: " + ec.message()) : Status::Ok();
 }
 
 }  // namespace lockstep

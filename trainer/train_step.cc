@@ -87,7 +87,7 @@ Status TrainingRun::Update(StepWork* w) {
       job_.AllReduceGradients(optimizer_->params()));  // once per window, after its last micro-batch
   observers_.GradientsReady(*w);                       // before clipping scales them
   w->grad_norm = ClipGradNorm(optimizer_->params(), args_.max_grad_norm);
-  WaitForSnapshotCopy();  // an async save may still be copying the weights and moments
+  saver_.WaitForSnapshotCopy();  // an async save may still be copying the weights and moments
   optimizer_->Step(w->lr);
   scheduler_.Step();
   return Status::Ok();

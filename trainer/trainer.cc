@@ -203,7 +203,7 @@ Status TrainingRun::Train() {
                               u + 1 == plan_.updates_per_epoch || state_.global_step == plan_.max_steps, state_.epoch};
       LOCKSTEP_RETURN_IF_ERROR(LogEvaluateSave(ControlAfterStep(args_, intervals_, moment)));
       LOCKSTEP_RETURN_IF_ERROR(LogEvaluateSave(ControlAfterEpoch(args_, moment)));
-      LOCKSTEP_RETURN_IF_ERROR(CollectSave(/*wait=*/false));  // a --save_async save that ended
+      LOCKSTEP_RETURN_IF_ERROR(saver_.Collect(/*wait=*/false));  // a --save_async save that ended
       bool stopped = false;
       LOCKSTEP_RETURN_IF_ERROR(StopIfAsked(&stopped));
       if (stopped) break;
@@ -221,7 +221,7 @@ Status TrainingRun::StopIfAsked(bool* stopped) {
   const bool asked =
       (options_.stop_after_step && state_.global_step == *options_.stop_after_step) || observers_.StopAfterStep();
   if (!(asked || StopRequested()) || state_.global_step >= plan_.max_steps) return Status::Ok();
-  if (last_saved_step_ != state_.global_step && options_.hooks.write_checkpoints) {
+  if (saver_.last_saved_step() != state_.global_step && options_.hooks.write_checkpoints) {
     LOCKSTEP_RETURN_IF_ERROR(SaveCheckpointNow());
   }
   stopped_early_ = *stopped = true;
@@ -257,75 +257,16 @@ Status TrainingRun::LogEvaluateSave(const StepControl& control) {
 // model's metric and the best is updated.
 Status TrainingRun::EvaluateAndLog(bool in_loop, bool* new_best) {
   json metrics;
-  LOCKSTEP_RETURN_IF_ERROR(Evaluate(&metrics));
+  LOCKSTEP_RETURN_IF_ERROR(EvaluateModel(
+      model_.get(), data_.eval, args_, device_, &job_, [this] { return Now(); }, &metrics));
   const std::string key = BestMetricKey(args_);
   if (in_loop && scheduler_.follows_metric() && metrics.contains(key)) scheduler_.StepOnMetric(metrics[key]);
-  *new_best = in_loop && UpdateBest(metrics);
+  *new_best = in_loop && UpdateBestMetric(args_, metrics, &state_);
   metrics["epoch"] = state_.epoch;
   metrics["step"] = state_.global_step;
   state_.log_history.push_back(metrics);
   progress_->Note(EvalNote(state_.global_step, metrics, key, *new_best));
   return Status::Ok();
-}
-
-// Mean loss over the eval split (items-weighted), plus accuracy for mlp. Dropout is off
-// and no generator is drawn from, so evaluation never perturbs the training RNG.
-Status TrainingRun::Evaluate(json* metrics) {
-  const double t0 = Now();
-  model_->eval();
-  torch::NoGradGuard no_grad;
-  double loss_sum = 0.0;
-  int64_t items = 0, correct = 0, evaluated = 0;
-  const int64_t n = data_.eval.size(), bs = args_.per_device_eval_batch_size;
-  // In a job, eval batch b goes to rank b mod world_size and the sums are added up over
-  // the ranks: the metrics of the whole split, as HF's gather gives them. dataloader_drop_last
-  // drops a short last batch here too.
-  for (int64_t start = job_.rank() * bs; start < n; start += bs * job_.world()) {
-    const int64_t count = std::min(bs, n - start);
-    if (count < bs && args_.dataloader_drop_last) break;
-    BatchLoss b = model_->Loss(data_.eval.inputs.narrow(0, start, count).to(device_),
-                               data_.eval.targets.narrow(0, start, count).to(device_));
-    loss_sum += b.loss_sum.item<double>();
-    items += b.items;
-    correct += std::max<int64_t>(0, b.correct);
-    evaluated += count;
-  }
-  model_->train();
-  std::vector<double> sums = {loss_sum, static_cast<double>(items), static_cast<double>(correct),
-                              static_cast<double>(evaluated)};
-  LOCKSTEP_RETURN_IF_ERROR(job_.SumOverRanks(&sums));
-  loss_sum = sums[0];
-  items = static_cast<int64_t>(sums[1]);
-  correct = static_cast<int64_t>(sums[2]);
-  evaluated = static_cast<int64_t>(sums[3]);
-  // HF's speed_metrics("eval"): the split's samples and ceil(samples / total batch) steps,
-  // rounded as it rounds them.
-  const auto round_to = [](double v, double scale) { return std::round(v * scale) / scale; };
-  const double runtime = std::max(Now() - t0, 1e-9);
-  const double steps = std::ceil(static_cast<double>(n) / static_cast<double>(bs * job_.world()));
-  json m = {{"eval_runtime", round_to(runtime, 1e4)},
-            {"eval_samples_per_second", round_to(static_cast<double>(n) / runtime, 1e3)},
-            {"eval_steps_per_second", round_to(steps / runtime, 1e3)}};
-  // No batch evaluated (all dropped): HF reports no loss and no metric.
-  if (items > 0) m["eval_loss"] = loss_sum / static_cast<double>(items);
-  if (args_.model == "mlp" && evaluated > 0) {
-    m["eval_accuracy"] = static_cast<double>(correct) / static_cast<double>(evaluated);
-  }
-  *metrics = std::move(m);
-  return Status::Ok();
-}
-
-// HF's _determine_best_metric. Returns true when `metrics` sets a new best.
-bool TrainingRun::UpdateBest(const json& metrics) {
-  const std::string key = BestMetricKey(args_);
-  if (key.empty() || !metrics.contains(key)) return false;
-  const double value = metrics[key].get<double>();
-  const bool better =
-      !state_.best_metric || (GreaterIsBetter(args_) ? value > *state_.best_metric : value < *state_.best_metric);
-  if (!better) return false;
-  state_.best_metric = value;
-  state_.best_global_step = state_.global_step;
-  return true;
 }
 
 // Whether a finished run's results files are all there and whole: trainer_state.json is
@@ -346,7 +287,7 @@ bool TrainingRun::ResultsWritten() const {
 Status TrainingRun::Finish(TrainResult* result) {
   {
     ScopeSeconds wait(&final_save_wait_s_);
-    LOCKSTEP_RETURN_IF_ERROR(CollectSave(/*wait=*/true));  // the run ends when its last save is committed
+    LOCKSTEP_RETURN_IF_ERROR(saver_.Collect(/*wait=*/true));  // the run ends when its last save is committed
   }
   const double runtime = Now() - start_time_;
   result->output_dir = args_.output_dir;
@@ -355,13 +296,13 @@ Status TrainingRun::Finish(TrainResult* result) {
   result->epoch = state_.epoch;
   result->runtime_s = runtime;
   result->recording_s = recording_s_;
-  result->save_stall_s = save_stall_s_;
+  result->save_stall_s = saver_.stall_seconds();
   result->final_save_wait_s = final_save_wait_s_;
   result->world_size = job_.world();
   result->allreduce_s = job_.allreduce_seconds();
   result->resumed_from = resumed_from_;
   result->skipped_checkpoints = skipped_checkpoints_;
-  result->saved_steps = saved_steps_;
+  result->saved_steps = saver_.saved_steps();
   result->stopped_early = stopped_early_;
   result->stopped_by_signal = stopped_by_signal_;
   result->num_threads = args_.num_threads.value_or(0);
@@ -386,7 +327,7 @@ Status TrainingRun::Finish(TrainResult* result) {
         LoadModelWeights((fs::path(*state_.best_model_checkpoint) / kModelFile).string(), model_.get()));
     progress_->Note("loaded best model from " + *state_.best_model_checkpoint);
   }
-  LOCKSTEP_RETURN_IF_ERROR(KeepOnlyTheBest());
+  LOCKSTEP_RETURN_IF_ERROR(IsRankZero() ? KeepOnlyTheBestCheckpoint(args_, state_) : Status::Ok());
   json train = {{"epoch", state_.epoch},
                 {"total_flos", state_.total_flos},
                 {"train_loss", train_loss},
@@ -400,7 +341,8 @@ Status TrainingRun::Finish(TrainResult* result) {
 
   json eval = json::object();
   if (data_.eval.size() > 0) {
-    LOCKSTEP_RETURN_IF_ERROR(Evaluate(&eval));
+    LOCKSTEP_RETURN_IF_ERROR(EvaluateModel(
+        model_.get(), data_.eval, args_, device_, &job_, [this] { return Now(); }, &eval));
     eval["epoch"] = state_.epoch;
     eval["eval_samples"] = data_.eval.size();
     if (args_.model == "gpt" && eval.contains("eval_loss"))
@@ -418,19 +360,6 @@ Status TrainingRun::Finish(TrainResult* result) {
   LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / kAllResultsFile).string(), all));
   LOCKSTEP_RETURN_IF_ERROR(WriteJsonFile((out / kTrainerStateFile).string(), state_.ToJson()));
   return step_log_->Close();
-}
-
-// HF's end of training under save_total_limit 1 with a best checkpoint: every other
-// checkpoint is deleted, the newest included.
-Status TrainingRun::KeepOnlyTheBest() {
-  if (!IsRankZero() || args_.save_total_limit.value_or(0) != 1 || !state_.best_model_checkpoint) return Status::Ok();
-  std::vector<CheckpointDir> dirs;
-  LOCKSTEP_RETURN_IF_ERROR(ListCheckpointDirs(args_.output_dir, &dirs));
-  for (const auto& d : dirs) {
-    if (fs::path(d.path).filename() == fs::path(*state_.best_model_checkpoint).filename()) continue;
-    LOCKSTEP_RETURN_IF_ERROR(RemoveCheckpoint(d.path));
-  }
-  return Status::Ok();
 }
 
 Status RunTraining(const TrainingArgs& args, const TrainOptions& options, TrainResult* result) {

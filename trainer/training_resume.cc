@@ -61,15 +61,16 @@ Status TrainingRun::Resume(std::string checkpoint) {
   if (!IsRankZero()) return Status::Ok();  // rank 0 continues the job's step log
   LOCKSTEP_RETURN_IF_ERROR(CheckBlasEnvironment(checkpoint));
   LOCKSTEP_RETURN_IF_ERROR(OpenStepLogForResume());
-  json event = {{"after_step", state_.global_step},
-                {"checkpoint", fs::path(checkpoint).filename().string()},
-                {"changed_settings", resume_changes_},
-                {"resume_override", resume_override_active_}};
-  if (!skipped_checkpoints_.empty()) event["skipped_checkpoints"] = skipped_checkpoints_;
-  if (!removed_leftovers_.empty()) event["removed_leftovers"] = removed_leftovers_;
-  if (!step_log_damage_.is_null()) event["step_log_damage"] = step_log_damage_;
-  if (options_.faults.resume != ResumeFault::kNone) event["fault_injected"] = ResumeFaultName(options_.faults.resume);
-  LOCKSTEP_RETURN_IF_ERROR(step_log_->AppendEvent("resume", event));
+  namespace k = event_key;
+  json event = {{k::kAfterStep, state_.global_step},
+                {k::kCheckpoint, fs::path(checkpoint).filename().string()},
+                {k::kChangedSettings, resume_changes_},
+                {step_key::kResumeOverride, resume_override_active_}};
+  if (!skipped_checkpoints_.empty()) event[k::kSkippedCheckpoints] = skipped_checkpoints_;
+  if (!removed_leftovers_.empty()) event[k::kRemovedLeftovers] = removed_leftovers_;
+  if (!step_log_damage_.is_null()) event[k::kStepLogDamage] = step_log_damage_;
+  if (options_.faults.resume != ResumeFault::kNone) event[k::kFaultInjected] = ResumeFaultName(options_.faults.resume);
+  LOCKSTEP_RETURN_IF_ERROR(step_log_->AppendEvent(k::kResume, event));
   Emit("resumed", state_.global_step);
   return Status::Ok();
 }

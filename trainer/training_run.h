@@ -1,5 +1,9 @@
-// TrainingRun: the state and steps of one training run, shared by the loop (trainer.cc)
-// and resume (training_resume.cc). Internal to trainer/: the public API is trainer.h.
+// TrainingRun: one training run, its loop (trainer.cc, train_step.cc), its resume
+// (training_resume.cc) and the state a checkpoint holds (training_state.cc). What it holds
+// does its own work: the job's ranks (DataParallelJob), saving checkpoints
+// (CheckpointSaver), what watches or steers a step from outside the loop (StepObservers),
+// evaluation and the best model (evaluation.h, best_checkpoint.h), the run directory
+// (run_directory.h). Internal to trainer/: the public API is trainer.h.
 #pragma once
 
 #include <torch/torch.h>
@@ -18,14 +22,17 @@
 #include "settings/step_plan.h"
 #include "settings/trainer_state.h"
 #include "trainer/adamw.h"
-#include "trainer/background_save.h"
+#include "trainer/best_checkpoint.h"
 #include "trainer/checkpoint_io.h"
+#include "trainer/checkpoint_saver.h"
 #include "trainer/data_parallel.h"
 #include "trainer/datasets.h"
+#include "trainer/evaluation.h"
 #include "trainer/loop_state.h"
 #include "trainer/models.h"
 #include "trainer/progress.h"
 #include "trainer/sampler.h"
+#include "trainer/scope_seconds.h"
 #include "trainer/step_observer.h"
 #include "trainer/trainer.h"
 
@@ -47,21 +54,12 @@ class TrainingRun {
   static double SteadySeconds() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   }
-  // Adds the seconds its scope lasts to `*total` (recording_s_: what the step log costs).
-  struct ScopeSeconds {
-    explicit ScopeSeconds(double* t) : total(t) {}
-    ~ScopeSeconds() { *total += SteadySeconds() - start; }
-    double* total;
-    double start = SteadySeconds();
-  };
 
   bool IsRankZero() const { return job_.IsRankZero(); }
 
-  // run_directory.cc
+  // run_directory.cc: rank 0 prepares the directory and chooses the checkpoint for the job.
   Status PrepareRunDirectory(std::string* checkpoint);
-  Status LockOutputDir();
-  Status RemoveStagingLeftovers();
-  Status PrepareOutputDir();
+  // training_resume.cc: the checkpoint chosen, loaded and checked; the step log continued.
   VerifyMode ResumeVerifyMode() const;
   Status ChooseResumeCheckpoint(std::string* checkpoint, VerifyMode mode);
   Status ResolveThreads(const std::string& checkpoint);
@@ -75,7 +73,7 @@ class TrainingRun {
   Status CheckSavedSettings(const json& saved, const std::string& path);
   Status LoadRng(const json& j, const std::string& path);
   // A signal reached this process. In a job, the ranks agree on it after each step
-  // (AgreeOnStep), so every rank stops, and checkpoints, at the same step.
+  // (DataParallelJob::AgreeOnStep), so every rank stops, and checkpoints, at the same step.
   bool SignalArrived() const { return options_.stop_signal != nullptr && *options_.stop_signal != 0; }
   bool StopRequested() const { return job_.world() > 1 ? job_.stop_agreed() : SignalArrived(); }
   void Emit(const char* event, int64_t step) const {
@@ -92,17 +90,8 @@ class TrainingRun {
   Status StopIfAsked(bool* stopped);
   Status LogEvaluateSave(const StepControl& control);
   Status EvaluateAndLog(bool in_loop, bool* new_best);
-  Status Evaluate(json* metrics);
-  bool UpdateBest(const json& metrics);
-  Status KeepOnlyTheBest();
-  // checkpoint_saving.cc: a checkpoint now, synchronously or (--save_async) in the
-  // background; CollectSave takes in a background save that ended (all of it with `wait`);
-  // WaitForSnapshotCopy holds the update until a background save has copied the tensors.
-  Status SaveCheckpointNow();
-  Status CollectSave(bool wait);
-  void WaitForSnapshotCopy();
-  void NoteSaved(int64_t step, const std::string& dir);
-  void NoteBestCheckpoint(int64_t step);
+  // A checkpoint of the run as it is now (saver_ takes it, synchronously or in the background).
+  Status SaveCheckpointNow() { return saver_.Save(state_.global_step, StateFiles(), step_log_.get(), &state_); }
   // The generator states as a step begins; `raw` leaves the CPU state unhashed for the
   // step log's encoder to hash.
   GeneratorStates RngStates(bool full, bool raw = true);
@@ -138,8 +127,6 @@ class TrainingRun {
   std::optional<StepLogPosition> saved_log_position_;
   json step_log_damage_;  // set when --resume-override cut a damaged log
 
-  std::vector<int64_t> saved_steps_;
-  int64_t last_saved_step_ = -1;
   bool stopped_early_ = false;
   int stopped_by_signal_ = 0;
 
@@ -147,16 +134,18 @@ class TrainingRun {
   double last_lr_ = 0.0;
   float last_grad_norm_ = 0.0f;
   double recording_s_ = 0;        // what building and queueing step records cost the loop
-  double save_stall_s_ = 0;       // what checkpoint saves held the loop up, waits included
   double final_save_wait_s_ = 0;  // the end's wait for a last --save_async save
   GeneratorState sampler_state_;  // RngStates' sampler entry, kept for its epoch
   int64_t sampler_state_epoch_ = -1;
   double start_time_ = 0.0;
   int64_t first_step_ = 0;  // global_step when this process began training
-  // --save_async's copies of the tensors, reused by each save in turn.
-  SnapshotBuffers snapshot_buffers_;
-  // Last: its destructor waits for a save still running (its job reads snapshot_buffers_).
-  BackgroundSave background_save_;
+  // Last: its destructor waits for a save still running.
+  CheckpointSaver saver_{args_, &job_,
+                         [this](const char* event, int64_t step, const std::string& dir) {
+                           Emit(event, step);
+                           if (!dir.empty()) progress_->Note("saved " + dir);
+                         },
+                         options_.hooks.before_snapshot_copy};
 };
 
 }  // namespace lockstep

@@ -1,30 +1,28 @@
-// Taking a checkpoint during training: HF's _save_checkpoint and _rotate_checkpoints, with
-// the step log made durable first. A save snapshots every StateFile at the step boundary;
-// synchronously (the default) it is written, committed and rotated before the next step;
-// with --save_async the snapshot owns copies and a background thread writes, commits and
-// rotates it while training goes on. Either way the bytes committed are the same. In a
-// data-parallel job every rank writes its own generator state into rank 0's staging
-// directory first (StageRankFiles), so the commit covers all of them.
+// The checkpoint saver (checkpoint_saver.h).
+#include "trainer/checkpoint_saver.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <utility>
 
 #include "formats/checkpoint.h"
 #include "formats/rotation.h"
-#include "trainer/training_run.h"
+#include "trainer/best_checkpoint.h"
+#include "trainer/scope_seconds.h"
 
 namespace fs = std::filesystem;
 
 namespace lockstep {
+CheckpointSaver::CheckpointSaver(const TrainingArgs& args, DataParallelJob* job, Notify notify,
+                                 std::function<void()> before_snapshot_copy)
+    : args_(args), job_(job), notify_(std::move(notify)), before_snapshot_copy_(std::move(before_snapshot_copy)) {}
 
-Status TrainingRun::SaveCheckpointNow() {
-  ScopeSeconds stall(&save_stall_s_);
+Status CheckpointSaver::Save(int64_t step, std::vector<StateFile> pieces, StepLogWriter* log, TrainerState* state) {
+  ScopeSeconds stall(&stall_s_);
   // One save in flight: the previous one commits (and rotates) before this one starts, so
   // rotation and best_model_checkpoint below see every earlier checkpoint.
-  LOCKSTEP_RETURN_IF_ERROR(CollectSave(/*wait=*/true));
-  const int64_t step = state_.global_step;
-  if (IsRankZero()) NoteBestCheckpoint(step);
-  std::vector<StateFile> pieces = StateFiles();
+  LOCKSTEP_RETURN_IF_ERROR(Collect(/*wait=*/true));
+  if (job_->IsRankZero()) NoteBestCheckpoint(args_.output_dir, step, state);
   // save_only_model: the model alone, with the settings and the trainer state (HF keeps
   // training_args.bin and trainer_state.json beside the weights).
   if (args_.save_only_model) {
@@ -35,31 +33,31 @@ Status TrainingRun::SaveCheckpointNow() {
                                 }),
                  pieces.end());
   }
-  if (IsRankZero()) {
+  if (job_->IsRankZero()) {
     // No background write of the step log may fall among the save's own I/O calls (a crash
     // probe counts them), so the log's encoder finishes its queue first.
-    LOCKSTEP_RETURN_IF_ERROR(step_log_->Drain());
-    Emit("save", step);
+    LOCKSTEP_RETURN_IF_ERROR(log->Drain());
+    notify_("save", step, "");
     // The step log must durably cover every step a checkpoint holds (loop_state.json records
     // where it ends and its digest, so this comes first).
-    LOCKSTEP_RETURN_IF_ERROR(step_log_->Flush(/*sync=*/true));
+    LOCKSTEP_RETURN_IF_ERROR(log->Flush(/*sync=*/true));
   } else {  // the other ranks write only their own generator state
     pieces.erase(
-        std::remove_if(pieces.begin(), pieces.end(), [&](const StateFile& f) { return f.name != job_.RngFileName(); }),
+        std::remove_if(pieces.begin(), pieces.end(), [&](const StateFile& f) { return f.name != job_->RngFileName(); }),
         pieces.end());
   }
   CheckpointSnapshot snapshot;
   LOCKSTEP_RETURN_IF_ERROR(SnapshotCheckpoint(pieces, args_.save_async ? &snapshot_buffers_ : nullptr, &snapshot));
   std::unique_ptr<CheckpointStaging> staging;
-  LOCKSTEP_RETURN_IF_ERROR(job_.StageRankFiles(args_.output_dir, step, snapshot, &staging));
+  LOCKSTEP_RETURN_IF_ERROR(job_->StageRankFiles(args_.output_dir, step, snapshot, &staging));
   last_saved_step_ = step;
-  if (!IsRankZero()) {
-    NoteBestCheckpoint(step);  // after the barrier: rank 0's earlier commits are visible
+  if (!job_->IsRankZero()) {
+    NoteBestCheckpoint(args_.output_dir, step, state);  // after the barrier: rank 0's earlier commits are visible
     saved_steps_.push_back(step);
     return Status::Ok();
   }
   const int64_t limit = args_.save_total_limit.value_or(0);
-  const int64_t best = state_.best_model_checkpoint && state_.best_global_step ? *state_.best_global_step : kNoBestStep;
+  const int64_t best = state->best_model_checkpoint && state->best_global_step ? *state->best_global_step : kNoBestStep;
   const std::string run_dir = args_.output_dir;
   if (args_.save_async) {
     std::shared_ptr<CheckpointStaging> owned(std::move(staging));
@@ -68,7 +66,7 @@ Status TrainingRun::SaveCheckpointNow() {
     background_save_.Start(
         step,
         [this] {
-          if (options_.hooks.before_snapshot_copy) options_.hooks.before_snapshot_copy();
+          if (before_snapshot_copy_) before_snapshot_copy_();
           return snapshot_buffers_.Fill();
         },
         [owned, run_dir, limit, best, snapshot = std::move(snapshot)](std::string* dir) {
@@ -85,20 +83,13 @@ Status TrainingRun::SaveCheckpointNow() {
 
 // The copy of an async save's tensors runs while the next step's forward and backward do;
 // the update must not change them before it ends. Counted as the save's stall.
-void TrainingRun::WaitForSnapshotCopy() {
+void CheckpointSaver::WaitForSnapshotCopy() {
   if (!background_save_.pending()) return;
-  ScopeSeconds stall(&save_stall_s_);
+  ScopeSeconds stall(&stall_s_);
   background_save_.WaitFilled();
 }
 
-// HF's best_model_checkpoint: the best step's directory, once that checkpoint exists.
-void TrainingRun::NoteBestCheckpoint(int64_t step) {
-  if (!state_.best_global_step) return;
-  const std::string best_dir = (fs::path(args_.output_dir) / CheckpointDirName(*state_.best_global_step)).string();
-  if (*state_.best_global_step == step || fs::exists(best_dir)) state_.best_model_checkpoint = best_dir;
-}
-
-Status TrainingRun::CollectSave(bool wait) {
+Status CheckpointSaver::Collect(bool wait) {
   if (!background_save_.pending()) return Status::Ok();
   const int64_t step = background_save_.step();
   Status status;
@@ -113,10 +104,9 @@ Status TrainingRun::CollectSave(bool wait) {
   return Status::Ok();
 }
 
-void TrainingRun::NoteSaved(int64_t step, const std::string& dir) {
+void CheckpointSaver::NoteSaved(int64_t step, const std::string& dir) {
   saved_steps_.push_back(step);
-  Emit("saved", step);
-  progress_->Note("saved " + dir);
+  notify_("saved", step, dir);
 }
 
 }  // namespace lockstep
