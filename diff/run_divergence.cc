@@ -371,7 +371,7 @@ static Status DiffLoadedRunsUnchecked(const RunSide& a, const RunSide& b, const 
   out->kind_a = a.kind;
   out->kind_b = b.kind;
   for (const auto& e : b.log.events) {
-    if (e.record.value("kind", "") == "resume") out->candidate_resumes.push_back(e.record);
+    if (e.record.value(step_key::kKind, "") == event_key::kResume) out->candidate_resumes.push_back(e.record);
   }
   const bool same_kind = a.kind == b.kind;
   DiffSettings(a.settings, b.settings, same_kind, &out->settings);

@@ -155,7 +155,8 @@ std::string StateIdentity(const GeneratorState& s) {
 std::set<std::string> IdleGenerators(const StepLogContents& log) {
   std::vector<size_t> starts = {0};  // the first record of each process
   for (const auto& e : log.events) {
-    if (e.record.value(k::kKind, "") == "resume" && e.steps_before > starts.back()) starts.push_back(e.steps_before);
+    if (e.record.value(k::kKind, "") == event_key::kResume && e.steps_before > starts.back())
+      starts.push_back(e.steps_before);
   }
   starts.push_back(log.records.size());
   std::map<std::string, bool> idle;  // name -> unmoved so far

@@ -51,6 +51,8 @@ inline constexpr char kSafetensorsFile[] = "model.safetensors";
 inline constexpr char kSafetensorsIndexFile[] = "model.safetensors.index.json";  // sharded weights
 inline constexpr char kBinWeightsFile[] = "pytorch_model.bin";                   // save_safetensors=False
 inline constexpr char kBinWeightsIndexFile[] = "pytorch_model.bin.index.json";
+// The shards of sharded weights: model-00001-of-00002.safetensors, pytorch_model-00001-of-00002.bin.
+inline constexpr char kSafetensorsShardPrefix[] = "model-", kBinShardPrefix[] = "pytorch_model-";
 // JIT checkpointing (enable_jit_checkpoint: a save on SIGTERM) writes this marker before its
 // save and removes it after: a checkpoint-N holding it is a save that never finished.
 inline constexpr char kIncompleteMarkerFile[] = "checkpoint-is-incomplete.txt";

@@ -33,6 +33,17 @@ inline constexpr char kStateSize[] = "size", kStateDigest[] = "xxh3_128", kState
 inline constexpr char kCpu[] = "cpu", kSamplerGenerator[] = "sampler", kCuda[] = "cuda";
 }  // namespace step_key
 
+// The resume event: the record a resume appends between the steps it follows and the
+// ones it adds (StepLogWriter::AppendEvent), its kind and its fields. Its "resume_override"
+// is step_key::kResumeOverride, the name every later step record carries too.
+namespace event_key {
+inline constexpr char kResume[] = "resume";
+inline constexpr char kAfterStep[] = "after_step", kCheckpoint[] = "checkpoint",
+                      kChangedSettings[] = "changed_settings", kSkippedCheckpoints[] = "skipped_checkpoints",
+                      kRemovedLeftovers[] = "removed_leftovers", kStepLogDamage[] = "step_log_damage",
+                      kFaultInjected[] = "fault_injected";
+}  // namespace event_key
+
 // Parses one stored step record. Every field of the wrong type, a float's bits that are not
 // "0x" and 8 hex digits, and a missing integer "step" are Corruption naming `where` and the
 // field: the one place a reader meets the record's JSON. A float stored with its bits is read

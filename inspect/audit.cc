@@ -60,8 +60,9 @@ bool IsKnownRunFile(const std::string& name) {
       "processor_config.json", hf::kBinWeightsIndexFile, "spiece.model", "sentencepiece.bpe.model",
       // accelerate's project folder and Lightning's logs
       accelerate::kCheckpointsDir, lightning::kLogsDir, "hparams.yaml", "metrics.csv"};
-  return kKnown.count(name) == 1 || (HasSuffix(name, ".safetensors") && name.rfind("model-", 0) == 0) ||
-         (HasSuffix(name, ".bin") && name.rfind("pytorch_model-", 0) == 0) || HasSuffix(name, lightning::kExtension);
+  return kKnown.count(name) == 1 ||
+         (HasSuffix(name, ".safetensors") && name.rfind(hf::kSafetensorsShardPrefix, 0) == 0) ||
+         (HasSuffix(name, ".bin") && name.rfind(hf::kBinShardPrefix, 0) == 0) || HasSuffix(name, lightning::kExtension);
 }
 
 }  // namespace
@@ -370,9 +371,9 @@ void AuditRotation(const std::string& run_dir, int64_t best_step, AuditReport* r
 // for testing Lockstep, never the run it claims to continue.
 void AuditFaultInjection(const std::string& log_path, const StepLogContents& log, AuditReport* report) {
   for (const auto& e : log.events) {
-    const json injected = e.record.value("fault_injected", json());
+    const json injected = e.record.value(event_key::kFaultInjected, json());
     if (injected.is_null() || injected == false || injected == "") continue;
-    const json after = e.record.value("after_step", json());
+    const json after = e.record.value(event_key::kAfterStep, json());
     report->problems.push_back(log_path + ": the resume after step " + (after.is_number() ? DumpJson(after) : "?") +
                                " was made with --fault-inject " +
                                (injected.is_string() ? injected.get<std::string>() : DumpJson(injected)) +

@@ -175,9 +175,10 @@ static std::string StepLogViewTextUnchecked(const json& r) {
          Cell(Field(h, "num_threads")) + " threads, model " + Cell(Field(Field(h, "model"), "name")) + ", plan " +
          Cell(Field(h, "plan")) + "\n";
   for (const auto& e : r["resumes"]) {
-    out += "  " + Cell(Field(e, "kind")) + " after step " + Cell(Field(e, "after_step")) + " from " +
-           Cell(Field(e, "checkpoint")) + (Field(e, "resume_override") == true ? " WITH --resume-override" : "") + "\n";
-    const json& changed = Field(e, "changed_settings");
+    out += "  " + Cell(Field(e, "kind")) + " after step " + Cell(Field(e, event_key::kAfterStep)) + " from " +
+           Cell(Field(e, event_key::kCheckpoint)) +
+           (Field(e, step_key::kResumeOverride) == true ? " WITH --resume-override" : "") + "\n";
+    const json& changed = Field(e, event_key::kChangedSettings);
     for (const auto& c : changed.is_array() ? changed : json::array()) out += "      changed " + DumpJson(c) + "\n";
   }
   for (const auto& range : r["override_steps"]) {

@@ -102,7 +102,7 @@ Status StepRecorder::Resume(const std::string& run_dir, int64_t step, const Reco
     LOCKSTEP_RETURN_IF_ERROR(writer->Append(std::move(frame.records[i])));
     if (last) break;
   }
-  LOCKSTEP_RETURN_IF_ERROR(writer->AppendEvent("resume", {{"after_step", step}}));
+  LOCKSTEP_RETURN_IF_ERROR(writer->AppendEvent(event_key::kResume, {{event_key::kAfterStep, step}}));
   out->reset(new StepRecorder(std::make_unique<Impl>(std::move(writer), options, step)));
   return Status::Ok();
 }

@@ -7,6 +7,7 @@
 
 #include "diff/step_compare.h"
 #include "formats/json_file.h"
+#include "formats/step_record.h"
 #include "report/html.h"
 #include "report/run_page.h"
 #include "report/svg_chart.h"
@@ -57,13 +58,13 @@ std::vector<ChartMark> MarksOf(const std::vector<ReportRun>& runs) {
           {ChartMark::Kind::kCheckpoint, step, run.label + ": checkpoint-" + std::to_string(step), run.style});
     }
     for (const auto& e : run.side.log.events) {
-      if (e.record.value("kind", "") != "resume") continue;
-      const int64_t after = IntField(e.record, "after_step", 0);
+      if (e.record.value(step_key::kKind, "") != event_key::kResume) continue;
+      const int64_t after = IntField(e.record, event_key::kAfterStep, 0);
       std::string label = run.label + " resumed after step " + std::to_string(after);
-      if (e.record.contains("checkpoint") && e.record["checkpoint"].is_string())
-        label += " from " + e.record["checkpoint"].get<std::string>();
-      if (e.record.contains("fault_injected"))
-        label += " (fault injected: " + Abbreviate(e.record["fault_injected"]) + ")";
+      const json& from = e.record.value(event_key::kCheckpoint, json());
+      if (from.is_string()) label += " from " + from.get<std::string>();
+      if (e.record.contains(event_key::kFaultInjected))
+        label += " (fault injected: " + Abbreviate(e.record[event_key::kFaultInjected]) + ")";
       marks.push_back({ChartMark::Kind::kResume, after, label, run.style});
     }
   }

@@ -11,6 +11,7 @@
 #include "diff/tensor_diff.h"
 #include "formats/checkpoint.h"
 #include "formats/json_file.h"
+#include "formats/step_record.h"
 #include "inspect/audit.h"
 #include "report/html.h"
 #include "report/run_page.h"
@@ -139,7 +140,7 @@ std::string RunsSection(const std::vector<ReportRun>& runs) {
   for (const auto& run : runs) {
     const RunSide& s = run.side;
     int64_t resumes = 0;
-    for (const auto& e : s.log.events) resumes += e.record.value("kind", "") == "resume";
+    for (const auto& e : s.log.events) resumes += e.record.value(step_key::kKind, "") == event_key::kResume;
     const int64_t n =
         s.has_log ? static_cast<int64_t>(s.log.records.size()) : static_cast<int64_t>(s.log_history.size());
     std::string steps = s.has_log ? Count(n, "step record", "step records") : Count(n, "log entry", "log entries");
