@@ -3,6 +3,7 @@
 #include <cmath>
 #include <memory>
 
+#include "formats/checkpoint.h"
 #include "formats/checksum.h"
 #include "formats/file_util.h"
 #include "formats/step_log.h"
@@ -50,8 +51,8 @@ Status WriteSyntheticRun(const std::string& dir, const SyntheticRun& run) {
     r.rng = {{step_key::kCpu, cpu}};
     LOCKSTEP_RETURN_IF_ERROR(writer->Append(std::move(r)));
     if (step == run.resume_after) {
-      LOCKSTEP_RETURN_IF_ERROR(
-          writer->AppendEvent("resume", {{"after_step", step}, {"checkpoint", "checkpoint-" + std::to_string(step)}}));
+      LOCKSTEP_RETURN_IF_ERROR(writer->AppendEvent(
+          event_key::kResume, {{event_key::kAfterStep, step}, {event_key::kCheckpoint, CheckpointDirName(step)}}));
     }
   }
   return writer->Close();

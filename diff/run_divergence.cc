@@ -331,8 +331,9 @@ void ComputeAftermath(const RunSide& a, const RunSide& b, RunDiff* out) {
     if (*it >= from) continue;
     m.nearest_checkpoint = CheckpointDirName(*it);
     // Replay re-executes a step from Lockstep's own checkpoints; another trainer's (HF's, a
-    // recorded loop's own format) it cannot load.
-    if (b.has_log && CheckpointLayout(b.dir + "/" + m.nearest_checkpoint) == "lockstep") {
+    // recorded loop's own format) it cannot load. It needs the step in the log: a log that
+    // ends before it (cut, or a run that stopped) has nothing to replay it against.
+    if (b.has_log && lb.count(from) == 1 && CheckpointLayout(b.dir + "/" + m.nearest_checkpoint) == "lockstep") {
       m.replay_command = "lockstep replay " + b.dir + " --from " + b.dir + "/" + m.nearest_checkpoint + " --steps " +
                          std::to_string(from - *it);
     }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "formats/run_lock.h"
 #include "formats/step_log.h"
 #include "recorder/generator_state.h"
 
@@ -27,9 +28,11 @@ StepLogOptions LogOptions(const RecorderOptions& o) {
 
 class StepRecorder::Impl {
  public:
-  Impl(std::unique_ptr<StepLogWriter> log, const RecorderOptions& options, int64_t last_step)
-      : log(std::move(log)), options(options), last_step(last_step) {}
+  Impl(std::unique_ptr<RunLock> lock, std::unique_ptr<StepLogWriter> log, const RecorderOptions& options,
+       int64_t last_step)
+      : lock(std::move(lock)), log(std::move(log)), options(options), last_step(last_step) {}
 
+  std::unique_ptr<RunLock> lock;       // run_dir's one writer, until the recorder is destroyed
   std::unique_ptr<StepLogWriter> log;  // null once closed
   RecorderOptions options;
   int64_t last_step = 0;
@@ -45,13 +48,17 @@ StepRecorder::~StepRecorder() {
 
 Status StepRecorder::Create(const std::string& run_dir, const json& settings, const RecorderOptions& options,
                             std::unique_ptr<StepRecorder>* out) {
-  if (!settings.is_object()) return Status::InvalidArgument("StepRecorder::Create: settings must be a JSON object");
+  // `{}` in a call is a null json: no settings.
+  if (!settings.is_object() && !settings.is_null())
+    return Status::InvalidArgument("StepRecorder::Create: settings must be a JSON object");
   if (options.rng_full_state_every < 1 || options.records_per_frame < 1) {
     return Status::InvalidArgument("StepRecorder: rng_full_state_every and records_per_frame must be >= 1");
   }
   std::error_code ec;
   fs::create_directories(run_dir, ec);
   if (ec) return Status::IOError(run_dir + ": cannot create: " + ec.message());
+  std::unique_ptr<RunLock> lock;
+  LOCKSTEP_RETURN_IF_ERROR(RunLock::Acquire(run_dir, "lockstep::StepRecorder", &lock));
   if (fs::exists(LogPath(run_dir))) {
     return Status::InvalidArgument(LogPath(run_dir) +
                                    " exists: resume it (StepRecorder::Resume) or choose another run_dir");
@@ -59,11 +66,11 @@ Status StepRecorder::Create(const std::string& run_dir, const json& settings, co
   const json header = {{"recorder", "lockstep::StepRecorder"},
                        {"torch_version", TORCH_VERSION},
                        {"device", torch::cuda::is_available() ? "cuda" : "cpu"},
-                       {"training_args", settings},
+                       {"training_args", settings.is_null() ? json::object() : settings},
                        {"rng_full_state_every", options.rng_full_state_every}};
   std::unique_ptr<StepLogWriter> log;
   LOCKSTEP_RETURN_IF_ERROR(StepLogWriter::Create(LogPath(run_dir), header, LogOptions(options), &log));
-  out->reset(new StepRecorder(std::make_unique<Impl>(std::move(log), options, 0)));
+  out->reset(new StepRecorder(std::make_unique<Impl>(std::move(lock), std::move(log), options, 0)));
   return Status::Ok();
 }
 
@@ -73,6 +80,9 @@ Status StepRecorder::Create(const std::string& run_dir, const json& settings, co
 Status StepRecorder::Resume(const std::string& run_dir, int64_t step, const RecorderOptions& options,
                             std::unique_ptr<StepRecorder>* out) {
   const std::string path = LogPath(run_dir);
+  if (!fs::exists(path)) return Status::NotFound(path + ": no step log to resume (StepRecorder::Create starts one)");
+  std::unique_ptr<RunLock> lock;
+  LOCKSTEP_RETURN_IF_ERROR(RunLock::Acquire(run_dir, "lockstep::StepRecorder (resume)", &lock));
   StepLogContents log;
   LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(path, &log));                           // a truncated tail is cut with the rest
   uint64_t frame_start = log.frame_ends.empty() ? 0 : log.frame_ends.front();  // after the header
@@ -103,7 +113,7 @@ Status StepRecorder::Resume(const std::string& run_dir, int64_t step, const Reco
     if (last) break;
   }
   LOCKSTEP_RETURN_IF_ERROR(writer->AppendEvent(event_key::kResume, {{event_key::kAfterStep, step}}));
-  out->reset(new StepRecorder(std::make_unique<Impl>(std::move(writer), options, step)));
+  out->reset(new StepRecorder(std::make_unique<Impl>(std::move(lock), std::move(writer), options, step)));
   return Status::Ok();
 }
 
@@ -139,6 +149,7 @@ Status StepRecorder::Close() {
   if (!impl_->log) return Status::InvalidArgument("StepRecorder: closed");
   Status st = impl_->log->Close();
   impl_->log.reset();
+  impl_->lock.reset();  // another recorder may write run_dir now
   return st;
 }
 

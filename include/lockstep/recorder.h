@@ -44,14 +44,17 @@ class StepRecorder {
  public:
   // Starts run_dir/steps.jsonl.zst (creating run_dir). Its header holds `settings`, a JSON
   // object of whatever decides your run, under "training_args" (so `lockstep diff` lists
-  // the ones that differ). Refuses (InvalidArgument) to replace an existing log.
+  // the ones that differ; `{}`: none). Refuses (InvalidArgument) to replace an existing log.
+  // The recorder is run_dir's one writer until it is closed or destroyed: Busy, naming the
+  // holder, while another process or recorder writes there (run_dir/.lockstep.lock, the
+  // lock `lockstep train` takes; the kernel drops it when its holder dies).
   static Status Create(const std::string& run_dir, const nlohmann::json& settings, const RecorderOptions& options,
                        std::unique_ptr<StepRecorder>* out);
 
   // Continues the log of run_dir after its record of `step`, for a run resumed from a
   // checkpoint saved at `step` (0: from the start). Records after it, which a killed run
   // wrote past its checkpoint, are cut off; a "resume" event marks the place. NotFound
-  // when the log has no record of `step`.
+  // when there is no log or it has no record of `step`; Busy as for Create.
   static Status Resume(const std::string& run_dir, int64_t step, const RecorderOptions& options,
                        std::unique_ptr<StepRecorder>* out);
 
@@ -73,7 +76,7 @@ class StepRecorder {
   // covers it and a resume from it continues the log at a frame boundary.
   Status Flush();
 
-  // Flushes and closes; later calls fail.
+  // Flushes, closes and lets go of run_dir; later calls fail.
   Status Close();
 
  private:

@@ -186,6 +186,22 @@ TEST(RunDivergence, AResumeThatChangedTheLearningRateIsLrAtTheFirstResumedStep) 
   EXPECT_EQ(d.aftermath.losses.front().step, 7);
 }
 
+// A run whose log ends before the first difference (it stopped, or its log was cut) has no
+// record of that step to replay against: no replay command is suggested for it.
+TEST(RunDivergence, NoReplayIsSuggestedForAStepTheLogDoesNotHold) {
+  test::ScratchDir dir;
+  TrainingArgs a = Mlp(dir, "a"), b = Mlp(dir, "b");
+  test::Train(a);
+  TrainOptions stop = test::Quiet();
+  stop.stop_after_step = 6;
+  test::Train(b, stop);
+  const RunDiff d = Diff(a.output_dir, b.output_dir);
+  ASSERT_TRUE(d.first_divergence);
+  EXPECT_EQ(d.first_divergence->step, 7);
+  EXPECT_EQ(d.aftermath.nearest_checkpoint, "checkpoint-6");
+  EXPECT_EQ(d.aftermath.replay_command, "") << d.aftermath.replay_command;
+}
+
 TEST(RunDivergence, OneUlpInALoggedLossIsNumericsAndReplayCatchesIt) {
   test::ScratchDir dir;
   const TrainingArgs a = Mlp(dir, "a");

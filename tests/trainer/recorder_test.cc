@@ -150,6 +150,37 @@ TEST(StepRecorder, MisuseIsAnErrorNamingTheProblem) {
   EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
 }
 
+// One writer per run directory: a second recorder (in this process or another) is Busy,
+// naming the holder, until the first closes; two writers would interleave frames.
+TEST(StepRecorder, ASecondWriterIsRefusedUntilTheFirstCloses) {
+  test::ScratchDir dir;
+  auto first = Fresh(dir.path());
+  std::unique_ptr<StepRecorder> second;
+  Status st = StepRecorder::Create(dir.path(), {}, {}, &second);
+  EXPECT_TRUE(st.IsBusy()) << st.ToString();
+  EXPECT_NE(st.message().find("in use by PID"), std::string::npos) << st.ToString();
+  st = StepRecorder::Resume(dir.path(), 0, {}, &second);
+  EXPECT_TRUE(st.IsBusy()) << st.ToString();
+  Loop().Run(first.get(), 1, 3);
+  ASSERT_OK(first->Close());
+  ASSERT_OK(StepRecorder::Resume(dir.path(), 3, {}, &second));
+  ASSERT_OK(second->Close());
+  EXPECT_EQ(test::Log(dir.path()).records.size(), 3u);
+}
+
+// `{}` for the settings is none (a null json, not an object): the header's training_args is
+// an empty object. Resuming a run with no log is NotFound, naming the file.
+TEST(StepRecorder, NoSettingsAndNoLogToResumeAreNamed) {
+  test::ScratchDir dir;
+  std::unique_ptr<StepRecorder> rec;
+  Status st = StepRecorder::Resume(dir.Join("none"), 0, {}, &rec);
+  EXPECT_TRUE(st.IsNotFound()) << st.ToString();
+  EXPECT_NE(st.message().find("none/steps.jsonl.zst"), std::string::npos) << st.ToString();
+  ASSERT_OK(StepRecorder::Create(dir.path(), {}, {}, &rec));
+  ASSERT_OK(rec->Close());
+  EXPECT_EQ(test::Log(dir.path()).header["training_args"], nlohmann::json::object());
+}
+
 // The installed include tree is include/lockstep/ of the source, file for file, and each of
 // its headers includes only the others (or a system header): nothing internal is needed.
 void ExpectTheInstalledHeadersAreTheApiAlone(const std::string& source, const std::string& installed) {
