@@ -24,8 +24,8 @@ Status EvaluateModel(Model* model, const Dataset& eval, const TrainingArgs& args
   for (int64_t start = job->rank() * bs; start < n; start += bs * job->world()) {
     const int64_t count = std::min(bs, n - start);
     if (count < bs && args.dataloader_drop_last) break;
-    BatchLoss b = model->Loss(eval.inputs.narrow(0, start, count).to(device),
-                               eval.targets.narrow(0, start, count).to(device));
+    BatchLoss b =
+        model->Loss(eval.inputs.narrow(0, start, count).to(device), eval.targets.narrow(0, start, count).to(device));
     loss_sum += b.loss_sum.item<double>();
     items += b.items;
     correct += std::max<int64_t>(0, b.correct);
