@@ -37,6 +37,8 @@ struct RecorderOptions {
   // Every N-th step (and step 1) carries the full generator states, to restore from; the
   // others their 128-bit digests (what a comparison needs, at 1/30 of the size).
   int64_t rng_full_state_every = 100;
+  // Records per zstd frame: a killed process loses at most the records of an unfinished
+  // frame (Flush ends one early).
   int records_per_frame = 16;
 };
 
@@ -44,7 +46,8 @@ class StepRecorder {
  public:
   // Starts run_dir/steps.jsonl.zst (creating run_dir). Its header holds `settings`, a JSON
   // object of whatever decides your run, under "training_args" (so `lockstep diff` lists
-  // the ones that differ; `{}`: none). Refuses (InvalidArgument) to replace an existing log.
+  // the ones that differ; `{}`: none). InvalidArgument when `settings` is not an object,
+  // an option is below 1, or run_dir already holds a log (resume it instead).
   // The recorder is run_dir's one writer until it is closed or destroyed: Busy, naming the
   // holder, while another process or recorder writes there (run_dir/.lockstep.lock, the
   // lock `lockstep train` takes; the kernel drops it when its holder dies).
