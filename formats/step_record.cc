@@ -292,6 +292,10 @@ Status ParseGeneratorStates(const json& stored, const std::string& where, Genera
   return Status::Ok();
 }
 
+Status ParseBatches(const json& stored, const std::string& where, Batches* out) {
+  return ParseIds(stored, where, step_key::kBatches, out);
+}
+
 Status ParseStepRecord(const json& stored, const std::string& where, StepRecord* out) {
   *out = StepRecord();
   const auto step = stored.is_object() ? stored.find(k::kStep) : stored.end();

@@ -80,6 +80,9 @@ GeneratorState GeneratorStateOf(std::vector<uint8_t> state, bool full);
 // Generator states as a record stores them, and back (Corruption naming `where`).
 nlohmann::json GeneratorStatesJson(const GeneratorStates& states);
 Status ParseGeneratorStates(const nlohmann::json& stored, const std::string& where, GeneratorStates* out);
+// Micro-batches of sample ids as a record stores them ("batches"), and Corruption naming
+// `where` when they are not lists of lists of integers.
+Status ParseBatches(const nlohmann::json& stored, const std::string& where, Batches* out);
 
 // A full state's bytes, checked against the size and XXH3-128 saved beside them. Corruption
 // naming `where` when the state is not full, its base64 is invalid or the bytes are not the

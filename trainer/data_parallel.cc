@@ -117,11 +117,13 @@ Status DataParallelJob::GatherRankRecords(const GeneratorStates& rng, StepRecord
     json theirs;
     const std::string where = "rank " + std::to_string(r) + "'s step record";
     LOCKSTEP_RETURN_IF_ERROR(ParseJson(all[r], where, &theirs));
-    StepRecord parsed;
-    theirs[step_key::kStep] = record->step;
-    LOCKSTEP_RETURN_IF_ERROR(ParseStepRecord(theirs, where, &parsed));
-    record->batches_other_ranks.push_back(std::move(parsed.batches));
-    record->rng_other_ranks.push_back(std::move(parsed.rng));
+    if (!theirs.is_object()) return Status::Corruption(where + ": not a JSON object");
+    Batches batches;
+    GeneratorStates rng;
+    LOCKSTEP_RETURN_IF_ERROR(ParseBatches(theirs[step_key::kBatches], where, &batches));
+    LOCKSTEP_RETURN_IF_ERROR(ParseGeneratorStates(theirs[step_key::kRng], where, &rng));
+    record->batches_other_ranks.push_back(std::move(batches));
+    record->rng_other_ranks.push_back(std::move(rng));
   }
   return Status::Ok();
 }

@@ -96,8 +96,9 @@ class LoggedStepReplay : public StepObserver {
     if (!job_->IsRankZero()) {
       // Rank r of a data-parallel replay trains on what rank r drew: the record's other ranks.
       const size_t at = static_cast<size_t>(job_->rank() - 1);
-      logged_.batches = at < logged_.batches_other_ranks.size() ? logged_.batches_other_ranks[at] : Batches();
-      logged_.rng = at < logged_.rng_other_ranks.size() ? logged_.rng_other_ranks[at] : GeneratorStates();
+      logged_.batches =
+          at < logged_.batches_other_ranks.size() ? std::move(logged_.batches_other_ranks[at]) : Batches();
+      logged_.rng = at < logged_.rng_other_ranks.size() ? std::move(logged_.rng_other_ranks[at]) : GeneratorStates();
     }
     LOCKSTEP_RETURN_IF_ERROR(
         RestoreLoggedGenerator(logged_.rng, step_key::kCpu, DefaultGenerator(torch::kCPU), w->step));
