@@ -33,7 +33,7 @@ Status TrainingRun::PrepareRunDirectory(std::string* checkpoint) {
     st = LockRunDirectory(args_.output_dir, options_.resume_from.has_value(), &lock_);
     if (st.ok()) st = RemoveStagingLeftovers(args_.output_dir, &removed_leftovers_);
     if (st.ok())
-      st = options_.resume_from ? ChooseResumeCheckpoint(checkpoint, ResumeVerifyMode())
+      st = options_.resume_from ? resume_.ChooseCheckpoint(checkpoint, resume_.verify_mode())
                                 : PrepareFreshRunDirectory(args_);
   }
   return job_.ShareRankZeroDecision("resume_checkpoint", st, checkpoint, "prepare " + args_.output_dir);

@@ -1,10 +1,15 @@
-// ScopeSeconds: adds the seconds its scope lasts, on the steady clock, to a total (what
-// recording the steps, saving or all-reducing cost the loop). Internal to trainer/.
+// Seconds on the steady clock: now, and ScopeSeconds, which adds the seconds its scope
+// lasts to a total (what recording the steps, saving or all-reducing cost the loop).
+// Internal to trainer/.
 #pragma once
 
 #include <chrono>
 
 namespace lockstep {
+
+inline double SteadySeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 class ScopeSeconds {
  public:

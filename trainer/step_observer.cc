@@ -8,6 +8,10 @@ bool StepObservers::ReadRecords() const {
   return std::any_of(all_.begin(), all_.end(), [](const auto& o) { return o->ReadsRecords(); });
 }
 
+void StepObservers::RestoresState(std::vector<StateFile>* files) {
+  for (const auto& o : all_) o->RestoresState(files);
+}
+
 Status StepObservers::StepBegins(StepWork* w) {
   for (const auto& o : all_) LOCKSTEP_RETURN_IF_ERROR(o->StepBegins(w));
   return Status::Ok();

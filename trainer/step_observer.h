@@ -1,9 +1,10 @@
 // One optimizer step as the loop builds it (StepWork, train_step.cc), and what watches or
-// steers a step from outside the loop: a StepObserver, called at the step's phase
-// boundaries. The loop knows its observers by this interface only; the trainer has two:
-// a replay of logged steps (step_replay.cc), which sets the generators and sample ids a step
-// starts from and judges the record it ends with, and a module trace of one step
-// (module_tracer.cc). Internal to trainer/.
+// steers a run from outside the loop: a StepObserver, called at the step's phase
+// boundaries and as a resume restores the run. The loop knows its observers by this
+// interface only; the trainer has three: a replay of logged steps (step_replay.cc), which
+// sets the generators and sample ids a step starts from and judges the record it ends
+// with; a module trace of one step (module_tracer.cc); and, for tests, a resume that
+// restores one piece of state wrongly (resume_fault.cc). Internal to trainer/.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -18,11 +19,13 @@
 
 #include "formats/status.h"
 #include "formats/step_record.h"
+#include "settings/resume_fault.h"
 
 namespace lockstep {
 
 class DataParallelJob;
 class Model;
+struct StateFile;
 struct TrainHooks;
 
 struct StepWork {
@@ -43,6 +46,9 @@ class StepObserver {
   // The observer reads the step record (RecordReady), so it is built even when the run
   // writes no step log.
   virtual bool ReadsRecords() const { return false; }
+  // A resume is about to restore the run through `files` (trainer/checkpoint_io.h), in
+  // their order; an observer may wrap a file's load.
+  virtual void RestoresState(std::vector<StateFile>* /*files*/) {}
   // Before the step's first draw from any generator; the record takes the generator
   // states right after.
   virtual Status StepBegins(StepWork* /*w*/) { return Status::Ok(); }
@@ -64,6 +70,7 @@ class StepObservers {
  public:
   void Add(std::unique_ptr<StepObserver> observer) { all_.push_back(std::move(observer)); }
   bool ReadRecords() const;
+  void RestoresState(std::vector<StateFile>* files);
   Status StepBegins(StepWork* w);
   void BatchesDrawn(StepWork* w);
   void MicroBatchBegins(const StepWork& w, int64_t k);
@@ -87,5 +94,17 @@ std::unique_ptr<StepObserver> MakeLoggedStepReplay(const TrainHooks& hooks, Data
 std::unique_ptr<StepObserver> MakeModuleTracer(std::shared_ptr<Model> model, int64_t step,
                                                std::function<void(const nlohmann::json&)> on_trace,
                                                std::string fault_module);
+
+// What a resume fault spoils, beyond skipping a file's load: the scheduler and HF's loss
+// sums are loaded, then started over, so the file's own checks still run.
+struct ResumeFaultTargets {
+  std::string rng_file;  // this rank's generator file (DataParallelJob::RngFileName)
+  std::function<void()> restart_scheduler;
+  std::function<void()> restart_loss_sums;
+};
+
+// TESTING ONLY (TrainFaults::resume): a resume that restores the one piece of state `fault`
+// names wrongly, and says so on stderr, so tests can show that verify-resume catches it.
+std::unique_ptr<StepObserver> MakeResumeFault(ResumeFault fault, ResumeFaultTargets targets);
 
 }  // namespace lockstep

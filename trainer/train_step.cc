@@ -38,10 +38,11 @@ Status TrainingRun::BeginStep(int64_t epoch, int64_t update, StepWork* w) {
       epoch, w->first_mb, plan_.shard.empty() ? w->first_mb * plan_.batch_size : plan_.shard[w->first_mb][0]};
   if (w->recording && IsRankZero()) {
     ScopeSeconds cost(&recording_s_);
-    w->record.rng = RngStates(full_rng);  // the RNG state as the step begins
+    w->record.rng = generators_->States(full_rng);  // the RNG state as the step begins
   }
   // The other ranks' states as the step begins, for rank 0's record.
-  if (w->recording && job_.world() > 1 && !IsRankZero()) w->other_rng_states = RngStates(full_rng, /*raw=*/false);
+  if (w->recording && job_.world() > 1 && !IsRankZero())
+    w->other_rng_states = generators_->States(full_rng, /*raw=*/false);
   return Status::Ok();
 }
 
@@ -109,7 +110,7 @@ Status TrainingRun::RecordStep(StepWork* w) {
   w->record.loss = loss;
   w->record.lr = w->lr;
   w->record.grad_norm = last_grad_norm_;
-  w->record.resume_override = resume_override_active_;
+  w->record.resume_override = resume_.override_active();
   w->record.wall_time = Now() - start_time_;
   LOCKSTEP_RETURN_IF_ERROR(LogStepRecord(w));
   Emit("step", w->step);

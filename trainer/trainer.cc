@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 
 #include "formats/checkpoint.h"
@@ -40,18 +39,6 @@ namespace {
 
 constexpr char kLockstepVersion[] = LOCKSTEP_VERSION;  // python/lockstep/VERSION, via CMake
 
-// CUDA generator state (LibTorch 2.x): 8 bytes seed, 8 bytes Philox offset.
-GeneratorState CudaState(const std::vector<uint8_t>& state, bool full) {
-  GeneratorState s = DigestedState(state, full);
-  if (state.size() == 16) {
-    uint64_t seed, offset;
-    std::memcpy(&seed, state.data(), 8);
-    std::memcpy(&offset, state.data() + 8, 8);
-    s.extra = {{"seed", seed}, {"offset", offset}};
-  }
-  return s;
-}
-
 // "eval @ step 100: eval_loss 0.3172, eval_accuracy 0.9023 (best eval_accuracy so far)".
 std::string EvalNote(int64_t step, const json& metrics, const std::string& best_key, bool new_best) {
   std::string note = "eval @ step " + std::to_string(step) + ":";
@@ -66,28 +53,28 @@ std::string EvalNote(int64_t step, const json& metrics, const std::string& best_
   return note;
 }
 
+// The thread count decides the run's bits. A resume takes the checkpoint's unless one is
+// given (a different one is then refused by the settings check, unless overridden); a
+// fresh run takes LibTorch's default. Either way the value is recorded resolved, and the
+// BLAS library gets the same count, whatever OMP_NUM_THREADS said when it loaded.
+Status ResolveThreads(const std::string& checkpoint, TrainingArgs* args) {
+  if (!args->num_threads && !checkpoint.empty()) {
+    json saved;
+    LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((fs::path(checkpoint) / kTrainingArgsJsonFile).string(), &saved));
+    const auto it = saved.is_object() ? saved.find("num_threads") : saved.end();
+    if (it != saved.end() && it->is_number_integer() && it->get<int64_t>() >= 1) args->num_threads = it->get<int64_t>();
+  }
+  if (!args->num_threads) args->num_threads = at::get_num_threads();
+  at::set_num_threads(static_cast<int>(*args->num_threads));
+  SetBlasThreads(static_cast<int>(*args->num_threads));
+  return Status::Ok();
+}
+
 }  // namespace
 
 int64_t DefaultNumThreads() { return at::get_num_threads(); }
 
 bool CudaIsAvailable() { return torch::cuda::is_available(); }
-
-// The thread count decides the run's bits. A resume takes the checkpoint's unless one is
-// given (a different one is then refused by the settings check, unless overridden); a
-// fresh run takes LibTorch's default. Either way the value is recorded resolved, and the
-// BLAS library gets the same count, whatever OMP_NUM_THREADS said when it loaded.
-Status TrainingRun::ResolveThreads(const std::string& checkpoint) {
-  if (!args_.num_threads && !checkpoint.empty()) {
-    json saved;
-    LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((fs::path(checkpoint) / kTrainingArgsJsonFile).string(), &saved));
-    const auto it = saved.is_object() ? saved.find("num_threads") : saved.end();
-    if (it != saved.end() && it->is_number_integer() && it->get<int64_t>() >= 1) args_.num_threads = it->get<int64_t>();
-  }
-  if (!args_.num_threads) args_.num_threads = at::get_num_threads();
-  at::set_num_threads(static_cast<int>(*args_.num_threads));
-  SetBlasThreads(static_cast<int>(*args_.num_threads));
-  return Status::Ok();
-}
 
 Status TrainingRun::Setup() {
   PinBlasBranch();                                        // before any computation: MKL reads its branch once
@@ -95,7 +82,7 @@ Status TrainingRun::Setup() {
   EnableDeterminism(device_);
   std::string checkpoint;
   LOCKSTEP_RETURN_IF_ERROR(PrepareRunDirectory(&checkpoint));
-  LOCKSTEP_RETURN_IF_ERROR(ResolveThreads(checkpoint));
+  LOCKSTEP_RETURN_IF_ERROR(ResolveThreads(checkpoint, &args_));
 
   // Seed first: model initialisation and dropout draw from the global generators.
   torch::manual_seed(static_cast<uint64_t>(args_.seed));
@@ -120,12 +107,17 @@ Status TrainingRun::Setup() {
   LOCKSTEP_RETURN_IF_ERROR(LrLambda::Create(spec, &schedule));
   scheduler_ = LrScheduler(std::move(schedule));
   sampler_ = std::make_unique<EpochSampler>(data_.train.size(), args_.data_seed.value_or(args_.seed));
-  // What the caller's hooks ask to watch or steer in each step, outside the loop.
+  generators_ = std::make_unique<RunGenerators>(sampler_.get(), device_.is_cuda());
+  // What the caller's hooks and faults ask to watch or steer, outside the loop.
   const TrainHooks& hooks = options_.hooks;
   if (hooks.replay_step_begin)
     observers_.Add(MakeLoggedStepReplay(hooks, &job_, device_.is_cuda(), data_.train.size()));
   if (hooks.trace_step > 0 && hooks.on_trace)
     observers_.Add(MakeModuleTracer(model_, hooks.trace_step, hooks.on_trace, options_.faults.numerics_module));
+  if (options_.faults.resume != ResumeFault::kNone) {
+    observers_.Add(MakeResumeFault(options_.faults.resume, {job_.RngFileName(), [this] { scheduler_.Restart(); },
+                                                            [this] { losses_.Restart(state_.global_step); }}));
+  }
 
   state_.max_steps = plan_.max_steps;
   state_.num_train_epochs = plan_.num_epochs;
@@ -167,21 +159,6 @@ json TrainingRun::StepLogHeader() const {
             {"num_epochs", plan_.num_epochs}}},
           {"rng_full_state_every", options_.rng_full_state_every},
           {"distributed", {{"world_size", job_.world()}, {"backend", job_.backend()}}}};
-}
-
-GeneratorStates TrainingRun::RngStates(bool full, bool raw) {
-  // The sampler's state is its epoch-start state: hashed once per epoch, not per step.
-  if (full || sampler_state_epoch_ != sampler_->epoch()) {
-    sampler_state_ = DigestedState(sampler_->state_at_epoch_start(), full);
-    sampler_state_epoch_ = full ? -1 : sampler_->epoch();
-  }
-  // A step's own generator state goes to the log raw; the log's encoder hashes it off the
-  // loop (StepLogWriter::Append). Every 100 steps it is written whole, to replay from.
-  std::vector<uint8_t> cpu = GeneratorStateBytes(DefaultGenerator(torch::kCPU));
-  GeneratorStates rng = {{step_key::kCpu, raw ? GeneratorStateOf(std::move(cpu), full) : DigestedState(cpu, full)},
-                         {step_key::kSamplerGenerator, sampler_state_}};
-  if (device_.is_cuda()) rng[step_key::kCuda] = CudaState(GeneratorStateBytes(DefaultGenerator(torch::kCUDA)), full);
-  return rng;
 }
 
 Status TrainingRun::Train() {
@@ -300,8 +277,8 @@ Status TrainingRun::Finish(TrainResult* result) {
   result->final_save_wait_s = final_save_wait_s_;
   result->world_size = job_.world();
   result->allreduce_s = job_.allreduce_seconds();
-  result->resumed_from = resumed_from_;
-  result->skipped_checkpoints = skipped_checkpoints_;
+  result->resumed_from = resume_.checkpoint();
+  result->skipped_checkpoints = resume_.skipped_checkpoints();
   result->saved_steps = saver_.saved_steps();
   result->stopped_early = stopped_early_;
   result->stopped_by_signal = stopped_by_signal_;
@@ -316,7 +293,7 @@ Status TrainingRun::Finish(TrainResult* result) {
   // a runtime of 0 and speeds of millions of samples per second.
   const bool trained_here = state_.global_step > first_step_;
   const fs::path out(args_.output_dir);
-  if (!trained_here && !resumed_from_.empty() && ResultsWritten()) {
+  if (!trained_here && !resume_.checkpoint().empty() && ResultsWritten()) {
     progress_->Note("the run had finished at step " + std::to_string(state_.global_step) +
                     ": nothing to train; its results files are left as they were");
     return step_log_ ? step_log_->Close() : Status::Ok();

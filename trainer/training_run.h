@@ -1,9 +1,9 @@
-// TrainingRun: one training run, its loop (trainer.cc, train_step.cc), its resume
-// (training_resume.cc) and the state a checkpoint holds (training_state.cc). What it holds
-// does its own work: the job's ranks (DataParallelJob), saving checkpoints
-// (CheckpointSaver), what watches or steers a step from outside the loop (StepObservers),
-// evaluation and the best model (evaluation.h, best_checkpoint.h), the run directory
-// (run_directory.h). Internal to trainer/: the public API is trainer.h.
+// TrainingRun: one training run, its loop (trainer.cc, train_step.cc) and the state a
+// checkpoint holds (training_state.cc). What it holds does its own work: the job's ranks
+// (DataParallelJob), resuming (RunResume), saving checkpoints (CheckpointSaver), the
+// generators (RunGenerators), what watches or steers a run from outside the loop
+// (StepObservers), evaluation and the best model (evaluation.h, best_checkpoint.h), the run
+// directory (run_directory.h). Internal to trainer/: the public API is trainer.h.
 #pragma once
 
 #include <torch/torch.h>
@@ -31,6 +31,8 @@
 #include "trainer/loop_state.h"
 #include "trainer/models.h"
 #include "trainer/progress.h"
+#include "trainer/run_generators.h"
+#include "trainer/run_resume.h"
 #include "trainer/sampler.h"
 #include "trainer/scope_seconds.h"
 #include "trainer/step_observer.h"
@@ -51,27 +53,16 @@ class TrainingRun {
  private:
   bool ResultsWritten() const;
   double Now() const { return options_.hooks.clock ? options_.hooks.clock() : SteadySeconds(); }
-  static double SteadySeconds() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-  }
 
   bool IsRankZero() const { return job_.IsRankZero(); }
 
   // run_directory.cc: rank 0 prepares the directory and chooses the checkpoint for the job.
   Status PrepareRunDirectory(std::string* checkpoint);
-  // training_resume.cc: the checkpoint chosen, loaded and checked; the step log continued.
-  VerifyMode ResumeVerifyMode() const;
-  Status ChooseResumeCheckpoint(std::string* checkpoint, VerifyMode mode);
-  Status ResolveThreads(const std::string& checkpoint);
-  Status Resume(std::string checkpoint);
-  Status LoadNewestSoundCheckpoint(std::string* checkpoint, const Status& load_failure);
-  Status CheckBlasEnvironment(const std::string& checkpoint);
-  Status OpenStepLogForResume();
-  Status CutDamagedStepLog(const std::string& path, const Status& damage);
   // Every piece of state a checkpoint holds, in save and load order (training_state.cc).
   std::vector<StateFile> StateFiles();
-  Status CheckSavedSettings(const json& saved, const std::string& path);
-  Status LoadRng(const json& j, const std::string& path);
+  // The run restored from `checkpoint` (resume_ does the work), its step log continued
+  // with a "resume" event (training_state.cc).
+  Status Resume(const std::string& checkpoint);
   // A signal reached this process. In a job, the ranks agree on it after each step
   // (DataParallelJob::AgreeOnStep), so every rank stops, and checkpoints, at the same step.
   bool SignalArrived() const { return options_.stop_signal != nullptr && *options_.stop_signal != 0; }
@@ -92,9 +83,6 @@ class TrainingRun {
   Status EvaluateAndLog(bool in_loop, bool* new_best);
   // A checkpoint of the run as it is now (saver_ takes it, synchronously or in the background).
   Status SaveCheckpointNow() { return saver_.Save(state_.global_step, StateFiles(), step_log_.get(), &state_); }
-  // The generator states as a step begins; `raw` leaves the CPU state unhashed for the
-  // step log's encoder to hash.
-  GeneratorStates RngStates(bool full, bool raw = true);
   json StepLogHeader() const;
 
   TrainingArgs args_;
@@ -111,21 +99,16 @@ class TrainingRun {
   StepPlan plan_;
   LrScheduler scheduler_;  // scheduler.json
   std::unique_ptr<EpochSampler> sampler_;
+  std::unique_ptr<RunGenerators> generators_;
   std::unique_ptr<StepLogWriter> step_log_;
   StepObservers observers_;  // a replay, a module trace: what the hooks ask for
   std::unique_ptr<ProgressDisplay> progress_;
   TrainerState state_;
   StepIntervals intervals_;  // logging, eval and save steps as the TrainerState resolved them
 
+  RunResume resume_{args_, options_, job_};
   // Where the loop starts: (0, 0) for a fresh run, the checkpoint's position on resume.
-  EpochSampler::Position resume_at_;  // where the loop starts: (0, 0) unless a checkpoint says
-  std::string resumed_from_;
-  std::vector<std::string> skipped_checkpoints_;
-  bool resume_override_active_ = false;  // resumed despite unsafe changes: records are marked
-  std::vector<json> resume_changes_;     // every changed setting, for the "resume" record
-  // Where the checkpoint's step ends in the step log, and the log's digest up to there.
-  std::optional<StepLogPosition> saved_log_position_;
-  json step_log_damage_;  // set when --resume-override cut a damaged log
+  EpochSampler::Position resume_at_;
 
   bool stopped_early_ = false;
   int stopped_by_signal_ = 0;
@@ -135,8 +118,6 @@ class TrainingRun {
   float last_grad_norm_ = 0.0f;
   double recording_s_ = 0;        // what building and queueing step records cost the loop
   double final_save_wait_s_ = 0;  // the end's wait for a last --save_async save
-  GeneratorState sampler_state_;  // RngStates' sampler entry, kept for its epoch
-  int64_t sampler_state_epoch_ = -1;
   double start_time_ = 0.0;
   int64_t first_step_ = 0;  // global_step when this process began training
   // Last: its destructor waits for a save still running.
