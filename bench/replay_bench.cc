@@ -14,8 +14,8 @@
 #include "bench/bench_main.h"
 #include "formats/file_util.h"
 #include "formats/step_log.h"
+#include "replay/step_replay.h"
 #include "replay/step_replay_check.h"
-#include "trainer/step_replay.h"
 #include "trainer/trainer.h"
 
 namespace lockstep {

@@ -17,8 +17,8 @@
 #include "formats/module_trace.h"
 #include "formats/step_log.h"
 #include "process/job_env.h"
+#include "replay/step_replay.h"
 #include "replay/step_replay_check.h"
-#include "trainer/step_replay.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -1,6 +1,6 @@
 // `lockstep replay`'s judge: feeds a replay the records the step log holds and checks each
 // recomputed record against them, field by field, cause before effect. The re-execution
-// itself is the trainer's (trainer/step_replay.h); this part needs no LibTorch.
+// itself is lockstep_step_replay's (replay/step_replay.h); this part needs no LibTorch.
 #pragma once
 
 #include <chrono>

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Python package's static checks (python/pyproject.toml configures both): mypy --strict over
-# python/lockstep, python/tests and examples/, then ruff check over the same. Exits 1 on any finding; with
+# python/lockstep, tests/python/package and examples/, then ruff check over the same. Exits 1 on any finding; with
 # no .venv (scripts/python-env.sh makes it, mypy and ruff included) it says so and exits 77, the
 # code ctest reads as skipped (PythonPackage.Lint). Caches go to .cache/ (ignored by git).
 set -uo pipefail
@@ -24,5 +24,5 @@ for example in examples/*/*.py; do
   .venv/bin/mypy --config-file python/pyproject.toml --cache-dir .cache/mypy --allow-untyped-calls "$example" || status=1
 done
 echo "lint-python: ruff check"
-RUFF_CACHE_DIR=.cache/ruff .venv/bin/ruff check --config python/pyproject.toml python/lockstep python/tests examples || status=1
+RUFF_CACHE_DIR=.cache/ruff .venv/bin/ruff check --config python/pyproject.toml python/lockstep tests/python/package examples || status=1
 exit $status

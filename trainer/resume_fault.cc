@@ -17,7 +17,7 @@ class ResumeFaultInjection : public StepObserver {
     for (StateFile& f : *files) {
       if (f.name != SpoiledFile()) continue;
       f.load = [fault = fault_, load = f.load, restart = Restart()](const std::string& path,
-                                                                     const WrittenFile* unverified) {
+                                                                    const WrittenFile* unverified) {
         std::fprintf(stderr, "warning: FAULT INJECTION (testing only): not restoring %s on resume\n",
                      ResumeFaultName(fault));
         if (!restart) return Status::Ok();  // the file is not loaded: the state stays as a fresh run's
@@ -32,12 +32,18 @@ class ResumeFaultInjection : public StepObserver {
   // The file that holds the piece `fault_` names.
   std::string SpoiledFile() const {
     switch (fault_) {
-      case ResumeFault::kRng: return targets_.rng_file;
-      case ResumeFault::kSamplerPosition: return kSamplerStateFile;
-      case ResumeFault::kOptimizer: return kOptimizerStateFile;
-      case ResumeFault::kScheduler: return kSchedulerStateFile;
-      case ResumeFault::kLossSums: return kLoopStateFile;
-      case ResumeFault::kNone: break;
+      case ResumeFault::kRng:
+        return targets_.rng_file;
+      case ResumeFault::kSamplerPosition:
+        return kSamplerStateFile;
+      case ResumeFault::kOptimizer:
+        return kOptimizerStateFile;
+      case ResumeFault::kScheduler:
+        return kSchedulerStateFile;
+      case ResumeFault::kLossSums:
+        return kLoopStateFile;
+      case ResumeFault::kNone:
+        break;
     }
     return "";
   }

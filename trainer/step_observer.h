@@ -1,7 +1,7 @@
 // One optimizer step as the loop builds it (StepWork, train_step.cc), and what watches or
 // steers a run from outside the loop: a StepObserver, called at the step's phase
 // boundaries and as a resume restores the run. The loop knows its observers by this
-// interface only; the trainer has three: a replay of logged steps (step_replay.cc), which
+// interface only; the trainer has three: a replay of logged steps (logged_step_replay.cc), which
 // sets the generators and sample ids a step starts from and judges the record it ends
 // with; a module trace of one step (module_tracer.cc); and, for tests, a resume that
 // restores one piece of state wrongly (resume_fault.cc). Internal to trainer/.

@@ -30,19 +30,10 @@ Status TrainingRun::BeginStep(int64_t epoch, int64_t update, StepWork* w) {
   w->window = plan_.WindowSize(update);
   w->first_mb = plan_.WindowStart(update);
   LOCKSTEP_RETURN_IF_ERROR(observers_.StepBegins(w));  // a replay sets the generators here
-  // Off only for `lockstep bench`, which measures what recording costs (--no-step-log).
-  w->recording = options_.record_steps || observers_.ReadRecords();
-  const bool full_rng = options_.rng_full_state_every > 0 && (w->step - 1) % options_.rng_full_state_every == 0;
   w->record.step = w->step;
   w->record.sampler = SamplerPosition{
       epoch, w->first_mb, plan_.shard.empty() ? w->first_mb * plan_.batch_size : plan_.shard[w->first_mb][0]};
-  if (w->recording && IsRankZero()) {
-    ScopeSeconds cost(&recording_s_);
-    w->record.rng = generators_->States(full_rng);  // the RNG state as the step begins
-  }
-  // The other ranks' states as the step begins, for rank 0's record.
-  if (w->recording && job_.world() > 1 && !IsRankZero())
-    w->other_rng_states = generators_->States(full_rng, /*raw=*/false);
+  recording_->BeginStep(observers_.ReadRecords(), w);  // the generator states as the step begins
   return Status::Ok();
 }
 
@@ -56,10 +47,7 @@ void TrainingRun::NextBatches(StepWork* w) {
     ids = plan_.shard.empty() ? sampler_->Ids(mb * plan_.batch_size, plan_.MicroBatchSize(mb))
                               : sampler_->IdsAt(plan_.shard[static_cast<size_t>(mb)]);
     w->window_items += ids.numel() * items_per_sample_;
-    if (w->recording) {
-      ScopeSeconds cost(&recording_s_);
-      w->record.batches.emplace_back(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel());
-    }
+    recording_->AddBatch(ids, w);
   }
   observers_.BatchesDrawn(w);  // a replay trains on the logged ids
 }
@@ -123,14 +111,9 @@ Status TrainingRun::RecordStep(StepWork* w) {
 // the loop. A job's ranks first merge theirs into rank 0's; the observers see it complete.
 Status TrainingRun::LogStepRecord(StepWork* w) {
   if (!w->recording) return Status::Ok();
-  {
-    ScopeSeconds cost(&recording_s_);
-    LOCKSTEP_RETURN_IF_ERROR(job_.GatherRankRecords(w->other_rng_states, &w->record));
-  }
+  LOCKSTEP_RETURN_IF_ERROR(recording_->GatherRanks(w));
   LOCKSTEP_RETURN_IF_ERROR(observers_.RecordReady(*w));  // a replay judges it
-  if (!IsRankZero()) return Status::Ok();
-  ScopeSeconds cost(&recording_s_);
-  return step_log_->Append(std::move(w->record));  // the record is done with here
+  return recording_->Append(w);
 }
 
 }  // namespace lockstep

@@ -108,6 +108,7 @@ Status TrainingRun::Setup() {
   scheduler_ = LrScheduler(std::move(schedule));
   sampler_ = std::make_unique<EpochSampler>(data_.train.size(), args_.data_seed.value_or(args_.seed));
   generators_ = std::make_unique<RunGenerators>(sampler_.get(), device_.is_cuda());
+  recording_ = std::make_unique<StepRecording>(options_, &job_, generators_.get(), &step_log_);
   // What the caller's hooks and faults ask to watch or steer, outside the loop.
   const TrainHooks& hooks = options_.hooks;
   if (hooks.replay_step_begin)
@@ -272,7 +273,7 @@ Status TrainingRun::Finish(TrainResult* result) {
   result->global_step = state_.global_step;
   result->epoch = state_.epoch;
   result->runtime_s = runtime;
-  result->recording_s = recording_s_;
+  result->recording_s = recording_->seconds();
   result->save_stall_s = saver_.stall_seconds();
   result->final_save_wait_s = final_save_wait_s_;
   result->world_size = job_.world();

@@ -34,7 +34,7 @@ struct TrainHooks {
   // copy slow and show that the next update waits for it.
   std::function<void()> before_snapshot_copy;
 
-  // Replay (trainer/step_replay.h). As step s begins, `replay_step_begin(s, &logged)` gives
+  // Replay (replay/step_replay.h drives it). As step s begins, `replay_step_begin(s, &logged)` gives
   // the record the log holds for s (null for none): the run restores the full generator
   // states it carries and trains on its sample ids. After the step, `replay_step_end` sees
   // the recomputed record; setting `*stop` ends the run there.

@@ -36,6 +36,7 @@
 #include "trainer/sampler.h"
 #include "trainer/scope_seconds.h"
 #include "trainer/step_observer.h"
+#include "trainer/step_recording.h"
 #include "trainer/trainer.h"
 
 namespace lockstep {
@@ -100,6 +101,7 @@ class TrainingRun {
   LrScheduler scheduler_;  // scheduler.json
   std::unique_ptr<EpochSampler> sampler_;
   std::unique_ptr<RunGenerators> generators_;
+  std::unique_ptr<StepRecording> recording_;  // the step record built, and what that costs the loop
   std::unique_ptr<StepLogWriter> step_log_;
   StepObservers observers_;  // a replay, a module trace: what the hooks ask for
   std::unique_ptr<ProgressDisplay> progress_;
@@ -116,7 +118,6 @@ class TrainingRun {
   LossTotals losses_;  // HF's loss bookkeeping, in loop_state.json
   double last_lr_ = 0.0;
   float last_grad_norm_ = 0.0f;
-  double recording_s_ = 0;        // what building and queueing step records cost the loop
   double final_save_wait_s_ = 0;  // the end's wait for a last --save_async save
   double start_time_ = 0.0;
   int64_t first_step_ = 0;  // global_step when this process began training

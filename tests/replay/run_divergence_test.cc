@@ -18,10 +18,10 @@
 #include "formats/module_trace.h"
 #include "formats/step_log.h"
 #include "formats/tensor_file.h"
+#include "replay/step_replay.h"
 #include "replay/step_replay_check.h"
 #include "tests/run_helpers.h"
 #include "tests/test_util.h"
-#include "trainer/step_replay.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import zstandard
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import sys
 import numpy
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "python"))
 import lockstep  # noqa: E402
 
 SAMPLES, BATCH, EPOCHS, SAVE_EVERY = 40, 4, 2, 3

@@ -24,7 +24,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE = os.path.dirname(os.path.dirname(HERE))
+SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(SOURCE, "python"))
 
@@ -256,7 +256,7 @@ def torch_save(root):
 def recorder_run(root):
     """tests/python/plain_loop.py: a loop recorded with lockstep.Recorder that saves its own
     checkpoints (state.pt in checkpoint-10 and checkpoint-20)."""
-    run([sys.executable, os.path.join(SOURCE, "tests", "python", "plain_loop.py"), root, "0", "20"])
+    run([sys.executable, os.path.join(HERE, "..", "plain_loop.py"), root, "0", "20"])
     return entry("recorder_run", "lockstep.Recorder, own torch.save checkpoints", root)
 
 
@@ -293,7 +293,7 @@ def lockstep_outputs(folder, binary):
 
 def cache_key():
     h = hashlib.sha256()
-    for path in sorted(os.listdir(HERE)) + ["../python/plain_loop.py", "../../python/requirements.lock"]:
+    for path in sorted(os.listdir(HERE)) + ["../plain_loop.py", "../../../python/requirements.lock"]:
         full = os.path.join(HERE, path)
         if path.endswith(".py") or path.endswith(".lock"):
             h.update(path.encode())
