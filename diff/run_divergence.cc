@@ -102,6 +102,7 @@ Status LoadRun(const std::string& dir, RunSide* side) {
     side->kind = "lockstep run";
     side->has_log = true;
     LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(log_path, &side->log));
+    side->keeps_loss_sums = side->log.header.is_object() && !side->log.header.contains(kStepLogRecorderKey);
     std::map<std::string, json> header;
     json h = side->log.header;
     // Where a log begins is not a setting: a run resumed into a new directory says so.
@@ -242,8 +243,8 @@ void CompareStepLogs(const RunSide& a, const RunSide& b, const Tolerance& tol, R
 
 // Entry i of two log histories: a missing entry, or the first key that differs, as a
 // divergence at the entry's step; `within` when the tolerance accepts every difference.
-std::optional<Divergence> CompareLogEntry(const json& ha, const json& hb, size_t i, const Tolerance& tol, bool* within,
-                                          RunDiff* out) {
+std::optional<Divergence> CompareLogEntry(const json& ha, const json& hb, size_t i, const Tolerance& tol,
+                                          bool keeps_loss_sums, bool* within, RunDiff* out) {
   *within = false;
   const int64_t step = IntField(i < ha.size() ? ha[i] : hb[i], "step", 0);
   const std::string entry = "log_history[" + std::to_string(i) + "]";
@@ -251,7 +252,8 @@ std::optional<Divergence> CompareLogEntry(const json& ha, const json& hb, size_t
     return MakeDivergence(step, cause::kLength, kTrainerStateFile, entry, i < ha.size() ? "present" : "(absent)",
                           i < hb.size() ? "present" : "(absent)");
   }
-  const auto j = FirstDifferenceBesideBookkeeping(ha[i], hb[i], std::string(kTrainerStateFile) + " " + entry, out);
+  const auto j = FirstDifferenceBesideBookkeeping(ha[i], hb[i], std::string(kTrainerStateFile) + " " + entry,
+                                                  keeps_loss_sums, out);
   if (!j) return std::nullopt;
   const std::string key = j->path.substr(j->path.rfind('.') + 1);
   *within = tol.any();
@@ -269,7 +271,7 @@ std::optional<Divergence> CompareLogEntry(const json& ha, const json& hb, size_t
 void CompareLogHistories(const json& ha, const json& hb, const Tolerance& tol, RunDiff* out) {
   for (size_t i = 0; i < std::max(ha.size(), hb.size()); ++i) {
     bool within = false;
-    const auto d = CompareLogEntry(ha, hb, i, tol, &within, out);
+    const auto d = CompareLogEntry(ha, hb, i, tol, /*keeps_loss_sums=*/false, &within, out);
     if (!Tally(d, within, out)) return;
   }
 }
@@ -277,10 +279,11 @@ void CompareLogHistories(const json& ha, const json& hb, const Tolerance& tol, R
 // Beside the step logs: the log history's entries (mean losses over a logging window, eval
 // metrics) can differ where every step record agrees (a running loss sum restored wrong);
 // the first such entry is a divergence at its own step.
-void CompareLogHistoriesBesideStepLogs(const json& ha, const json& hb, const Tolerance& tol, RunDiff* out) {
+void CompareLogHistoriesBesideStepLogs(const json& ha, const json& hb, const Tolerance& tol, bool keeps_loss_sums,
+                                       RunDiff* out) {
   for (size_t i = 0; i < std::max(ha.size(), hb.size()); ++i) {
     bool within = false;
-    const auto d = CompareLogEntry(ha, hb, i, tol, &within, out);
+    const auto d = CompareLogEntry(ha, hb, i, tol, keeps_loss_sums, &within, out);
     if (!d) continue;
     if (!within && (!out->first_outside_tolerance || d->step < *out->first_outside_tolerance)) {
       out->first_outside_tolerance = d->step;
@@ -400,7 +403,8 @@ static Status DiffLoadedRunsUnchecked(const RunSide& a, const RunSide& b, const 
   if (a.has_log && b.has_log) {
     out->compared_by = "step log";
     CompareStepLogs(a, b, tolerance, out);
-    CompareLogHistoriesBesideStepLogs(a.log_history, b.log_history, tolerance, out);
+    CompareLogHistoriesBesideStepLogs(a.log_history, b.log_history, tolerance, a.keeps_loss_sums && b.keeps_loss_sums,
+                                      out);
   } else {
     out->compared_by = "log_history";
     CompareLogHistories(a.log_history, b.log_history, tolerance, out);

@@ -105,9 +105,9 @@ std::string LastKey(const std::string& path) {
 }  // namespace
 
 std::optional<JsonDifference> FirstDifferenceBesideBookkeeping(const json& a, const json& b, const std::string& where,
-                                                               RunDiff* out) {
+                                                               bool keeps_loss_sums, RunDiff* out) {
   for (const auto& d : JsonDifferences(a, b, 1000)) {
-    if (LastKey(d.path) != "train_loss") return d;
+    if (keeps_loss_sums || LastKey(d.path) != "train_loss") return d;
     static const std::string kWhy =
         ": resume bookkeeping, not a divergence. The Hugging Face Trainer averages train_loss from "
         "_total_loss_scalar, which starts at 0 in every process and is not saved in a checkpoint, so a resumed run's "
@@ -222,7 +222,7 @@ Status CompareResults(const RunSide& a, const RunSide& b, RunDiff* out, bool* wi
     LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(pb, &jb));
     ja = NormalizeRunJson(name, ja);
     jb = NormalizeRunJson(name, jb);
-    if (auto d = FirstDifferenceBesideBookkeeping(ja, jb, name, out)) {
+    if (auto d = FirstDifferenceBesideBookkeeping(ja, jb, name, a.keeps_loss_sums && b.keeps_loss_sums, out)) {
       out->results.push_back(
           MakeDivergence(final_step, cause::kState, name, d->path, Abbreviate(d->a), Abbreviate(d->b)));
       *within = *within && JsonWithinTolerance(ja, jb, out->tolerance);

@@ -22,6 +22,9 @@ namespace lockstep {
 struct RunSide {
   std::string dir, kind;
   bool has_log = false;
+  // The reference trainer's run: its checkpoints keep HF's loss sums (loop_state.json), so a
+  // resume keeps train_loss exact, and a difference in it is a divergence.
+  bool keeps_loss_sums = false;
   StepLogContents log;
   std::map<std::string, nlohmann::json> settings, environment;  // flattened: "training_args.seed"
   nlohmann::json log_history = nlohmann::json::array();
@@ -56,8 +59,10 @@ Status CompareResults(const RunSide& a, const RunSide& b, RunDiff* out, bool* wi
 // bookkeeping: a Hugging Face run's train_loss, which the Trainer averages from
 // _total_loss_scalar, a sum that starts at 0 in every process and is not saved in a
 // checkpoint, so a resumed run's covers only the steps it trained itself. Those differences
-// go to out->notes, named by `where`, once each.
+// go to out->notes, named by `where`, once each. Where both runs keep their loss sums
+// (RunSide::keeps_loss_sums), train_loss is compared as any value is.
 std::optional<JsonDifference> FirstDifferenceBesideBookkeeping(const nlohmann::json& a, const nlohmann::json& b,
-                                                               const std::string& where, RunDiff* out);
+                                                               const std::string& where, bool keeps_loss_sums,
+                                                               RunDiff* out);
 
 }  // namespace lockstep

@@ -28,6 +28,9 @@ struct ZSTD_CCtx_s;  // zstd.h stays out of this header
 namespace lockstep {
 
 constexpr char kStepLogMagic[] = "LOCKSTEP-STEPLOG";  // the header record's "magic"
+// The header's key naming what recorded a user's own loop (StepRecorder, the Python
+// Recorder, the HF callback); the reference trainer's header has none.
+constexpr char kStepLogRecorderKey[] = "recorder";
 constexpr int kStepLogFormatVersion = 1;
 
 struct StepLogOptions {

@@ -169,7 +169,7 @@ static std::string StepLogViewTextUnchecked(const json& r) {
       "step log " + Cell(r["path"]) + ": " + Cell(r["records"]) + " steps (" + Cell(r["first_step"]) + ".." +
       Cell(r["last_step"]) + "), " + std::to_string(r["resumes"].size()) + " resumes" +
       (r["truncated_tail"].get<bool>() ? ", TRUNCATED TAIL: " + Cell(r.value("tail_problem", json())) : "") + "\n";
-  const json& writer = Field(h, "recorder");
+  const json& writer = Field(h, kStepLogRecorderKey);
   out += "  written by " + (writer.is_null() ? "lockstep " + Cell(Field(h, "lockstep_version")) : Cell(writer)) +
          ", torch " + Cell(Field(h, "torch_version")) + ", device " + Cell(Field(h, "device")) + ", " +
          Cell(Field(h, "num_threads")) + " threads, model " + Cell(Field(Field(h, "model"), "name")) + ", plan " +

@@ -63,7 +63,7 @@ Status StepRecorder::Create(const std::string& run_dir, const json& settings, co
     return Status::InvalidArgument(LogPath(run_dir) +
                                    " exists: resume it (StepRecorder::Resume) or choose another run_dir");
   }
-  const json header = {{"recorder", "lockstep::StepRecorder"},
+  const json header = {{kStepLogRecorderKey, "lockstep::StepRecorder"},
                        {"torch_version", TORCH_VERSION},
                        {"device", torch::cuda::is_available() ? "cuda" : "cpu"},
                        {"training_args", settings.is_null() ? json::object() : settings},

@@ -1,6 +1,7 @@
 // verify-resume end to end, with real child `lockstep train` processes: bit-exact through
 // stops, every checkpoint and SIGKILLs on both models; each injected fault caught at the
 // step and field where it first shows.
+#include <algorithm>
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -119,6 +120,14 @@ TEST_P(VerifyResumeCatchesFault, AtTheRightStepAndField) {
   EXPECT_EQ(first->where, c.where) << first->ToString();
   EXPECT_EQ(first->field.rfind(c.field, 0), 0u) << first->ToString();
   EXPECT_EQ(r.variants[0].diff.candidate_resumes.at(0)["fault_injected"], ResumeFaultName(c.fault));
+  // The reference trainer keeps its loss sums, so a train_loss that differs is a divergence
+  // among the results, never excused as the HF Trainer's resume bookkeeping.
+  for (const auto& note : r.variants[0].diff.notes) EXPECT_EQ(note.find("bookkeeping"), std::string::npos) << note;
+  if (c.fault == ResumeFault::kLossSums) {
+    const auto& results = r.variants[0].diff.results;
+    EXPECT_TRUE(std::any_of(results.begin(), results.end(),
+                            [](const Divergence& d) { return d.field.find("train_loss") != std::string::npos; }));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(FiveFaults, VerifyResumeCatchesFault,
