@@ -69,6 +69,7 @@ std::function<int()> AddReplayCommand(CLI::App* app) {
     Tolerance tol;
     Status st = ParseFlags(*flags, &steps, &threads, &tol);
     if (!st.ok()) return fail(st);
+    if (!fs::is_directory(flags->run)) return fail(Status::NotFound(flags->run + ": no such run directory"));
     if (!fs::is_regular_file(fs::path(flags->run) / kStepLogFile)) {
       return fail(Status::NotFound(flags->run + ": no " + kStepLogFile + " (replay needs a Lockstep run)"));
     }
@@ -78,9 +79,11 @@ std::function<int()> AddReplayCommand(CLI::App* app) {
     request.device = flags->device;
     request.num_threads = threads;
     int64_t from = 0;
-    if (!fs::is_directory(request.checkpoint) ||
-        !ParseCheckpointDirName(fs::path(request.checkpoint).filename().string(), &from)) {
-      return fail(Status::NotFound(request.checkpoint + ": not a checkpoint-N directory"));
+    if (!fs::is_directory(request.checkpoint)) {
+      return fail(Status::NotFound(request.checkpoint + ": no such checkpoint directory"));
+    }
+    if (!ParseCheckpointDirName(fs::path(request.checkpoint).filename().string(), &from)) {
+      return fail(Status::InvalidArgument(request.checkpoint + ": not a checkpoint-N directory"));
     }
     // A data-parallel run replays as a job of its world size: this process launches it,
     // or is one of its ranks (RANK set), of which rank 0 judges and reports.
@@ -133,7 +136,8 @@ std::function<int()> AddReplayCommand(CLI::App* app) {
       std::printf("%s\n", DumpJson(report, 2).c_str());
     } else {
       std::fputs(ReplayReportText(r).c_str(), stdout);
-      std::printf("  device %s, %lld threads%s\n", info.device.c_str(), static_cast<long long>(info.num_threads),
+      std::printf("  device %s, %lld thread%s%s\n", info.device.c_str(), static_cast<long long>(info.num_threads),
+                  info.num_threads == 1 ? "" : "s",
                   flags->trace.empty() ? "" : (", module trace written to " + flags->trace).c_str());
     }
     return r.passed() ? kExitOk : kExitFailed;

@@ -57,9 +57,15 @@ void InstallStopHandlers() {
 const char* SignalName(int sig) { return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal"; }
 
 void PrintSummary(const TrainResult& r) {
+  // The speed is this process's own: a resume trained only the steps after its checkpoint
+  // (train_results.json keeps HF's train_steps_per_second, which counts them all).
   std::printf("\nTraining finished: %lld steps, epoch %.2f, %.1f s on %s (%.1f steps/s)\n",
               static_cast<long long>(r.global_step), r.epoch, r.runtime_s, r.device.c_str(),
-              r.train_metrics.value("train_steps_per_second", 0.0));
+              r.runtime_s > 0 ? static_cast<double>(r.trained_steps) / r.runtime_s : 0.0);
+  if (r.trained_steps != r.global_step) {
+    std::printf("  %-22s %lld (after step %lld)\n", "trained here", static_cast<long long>(r.trained_steps),
+                static_cast<long long>(r.global_step - r.trained_steps));
+  }
   std::printf("  %-22s %.6f\n", "train_loss", r.train_loss);
   for (const char* key : {"eval_loss", "eval_accuracy", "perplexity"}) {
     if (r.eval_metrics.contains(key)) std::printf("  %-22s %.6f\n", key, r.eval_metrics[key].get<double>());
@@ -83,6 +89,7 @@ nlohmann::json ResultJson(const TrainResult& r) {
       {"output_dir", r.output_dir},
       {"device", r.device},
       {"global_step", r.global_step},
+      {"trained_steps", r.trained_steps},
       {"epoch", r.epoch},
       {"train_loss", r.train_loss},
       {"runtime_s", r.runtime_s},

@@ -3,6 +3,7 @@
 
 #include "diff/run_divergence.h"
 #include "formats/json_file.h"
+#include "formats/step_record.h"
 #include "inspect/coverage.h"
 
 using nlohmann::json;
@@ -27,6 +28,27 @@ void SettingsTable(const char* title, const std::vector<SettingDifference>& list
                   Abbreviate(s.candidate, 24).c_str());
     *out += line;
   }
+}
+
+// A resume of the candidate that changed its settings, which its step log's header (the
+// settings compared above) still states as they were: "resumed after step 30 from
+// checkpoint-30 with --resume-override: learning_rate 5e-05 -> 0.001". "" for a plain resume.
+std::string ChangedResumeLine(const json& event) {
+  namespace k = event_key;
+  const json changes = event.value(k::kChangedSettings, json::array());
+  const bool overridden = event.value(step_key::kResumeOverride, false) == true;
+  if (!overridden && (!changes.is_array() || changes.empty())) return "";
+  std::string line = "  candidate resumed after step " + DumpJson(event.value(k::kAfterStep, json())) + " from " +
+                     event.value(k::kCheckpoint, std::string("?")) +
+                     (overridden ? " with --resume-override (every later record is marked)" : " with changed settings");
+  std::string sep = ": ";
+  for (const auto& c : changes.is_array() ? changes : json::array()) {
+    if (!c.is_object()) continue;
+    line += sep + c.value("setting", std::string("?")) + " " + Abbreviate(c.value("checkpoint", json()), 24) + " -> " +
+            Abbreviate(c.value("now", json()), 24);
+    sep = ", ";
+  }
+  return line + "\n";
 }
 
 }  // namespace
@@ -130,6 +152,7 @@ std::string RunDiffText(const RunDiff& d, const std::string& reference, const st
     out += "  compared from step " + std::to_string(d.compared_from_step) +
            ": a step log begins there (a run resumed into a new directory)\n";
   }
+  for (const auto& resume : d.candidate_resumes) out += ChangedResumeLine(resume);
   for (const auto& note : d.notes) out += "  note: " + note + "\n";
   SettingsTable("Settings that differ (context, not the divergence):", d.settings, &out);
   SettingsTable("Where each ran:", d.environment, &out);

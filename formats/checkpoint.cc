@@ -171,6 +171,11 @@ bool ChecksumLeftToLoad(const ManifestEntry& entry, VerifyMode mode) {
 }
 
 Status ValidateCheckpoint(const std::string& dir, VerifyMode mode, Manifest* manifest, const ByteProgress& progress) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return Status::NotFound(
+        dir + (fs::exists(dir, ec) ? ": not a directory (a checkpoint is one)" : ": no such checkpoint directory"));
+  }
   const std::string manifest_path = (fs::path(dir) / kManifestFile).string();
   nlohmann::json j;
   Status st = ReadJsonFile(manifest_path, &j);

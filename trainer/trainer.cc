@@ -271,6 +271,7 @@ Status TrainingRun::Finish(TrainResult* result) {
   result->output_dir = args_.output_dir;
   result->device = device_.str();
   result->global_step = state_.global_step;
+  result->trained_steps = state_.global_step - first_step_;
   result->epoch = state_.epoch;
   result->runtime_s = runtime;
   result->recording_s = recording_->seconds();

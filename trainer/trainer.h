@@ -91,6 +91,7 @@ struct TrainResult {
   std::string output_dir;
   std::string device;  // "cpu" or "cuda:0"
   int64_t global_step = 0;
+  int64_t trained_steps = 0;  // the optimizer steps this process trained: a resume's are those after its checkpoint
   double epoch = 0;
   double train_loss = 0;  // mean of the per-step losses, as HF's train_loss
   double runtime_s = 0;

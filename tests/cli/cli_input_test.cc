@@ -101,6 +101,25 @@ TEST(ReplayInput, AnotherRunsCheckpointIsNamedAsSuch) {
   EXPECT_EQ(test::RunCommand(kBin + " replay " + dir.Join("a") + " --from checkpoint-10 --steps 2").code, 0);
 }
 
+// A path that does not exist is said not to exist, not misnamed as something else there.
+TEST(ReplayInput, AMissingRunOrCheckpointIsNamedAsMissing) {
+  test::ScratchDir dir;
+  Train(dir.Join("a"));
+  struct Case {
+    std::string args, says;
+  };
+  for (const Case& c :
+       {Case{"replay " + dir.Join("nope") + " --from checkpoint-10", "nope: no such run directory"},
+        Case{"replay " + dir.Join("a") + " --from checkpoint-99", "checkpoint-99: no such checkpoint directory"},
+        Case{"train --output_dir " + dir.Join("a") + " --resume " + dir.Join("a/checkpoint-99"),
+             "checkpoint-99: no such checkpoint directory"}}) {
+    const auto o = test::RunCommand(kBin + " " + c.args);
+    EXPECT_EQ(o.code, 2) << c.args << "\n" << o.out;
+    EXPECT_NE(o.out.find(c.says), std::string::npos) << c.args << "\n" << o.out;
+    EXPECT_EQ(o.out.find("never committed"), std::string::npos) << c.args << "\n" << o.out;
+  }
+}
+
 TEST(ReplayInput, ATraceIntoADirectoryIsBadUsageFoundBeforeAnyStep) {
   test::ScratchDir dir;
   Train(dir.Join("a"));

@@ -204,7 +204,29 @@ TEST(Cli, PlainProgressLinesAndSummaryWhenNotATerminal) {
   EXPECT_NE(o.out.find("step 5/10 | epoch 0.50 | loss"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("steps/s | ETA"), std::string::npos);
   EXPECT_NE(o.out.find("Training finished: 10 steps"), std::string::npos);
-  EXPECT_EQ(o.out.find('\r'), std::string::npos);  // no in-place redraws in a pipe
+  EXPECT_EQ(o.out.find('\r'), std::string::npos);                     // no in-place redraws in a pipe
+  EXPECT_EQ(o.out.find("trained here"), std::string::npos) << o.out;  // a fresh run trained every step
+}
+
+// A resume's summary counts the steps it trained, and its speed is theirs: it used to divide
+// every step of the run by the resume's own seconds.
+TEST(Cli, AResumesSummaryCountsTheStepsItTrained) {
+  test::ScratchDir dir;
+  const std::string flags = " --output_dir " + dir.path() + " --max_steps 20 --save_steps 5 --train_samples 64";
+  Output o = Lockstep("train" + flags + " --stop-after-step 15");
+  ASSERT_EQ(o.code, 0) << o.out;
+  o = Lockstep("train" + flags + " --resume --json");
+  ASSERT_EQ(o.code, 0) << o.out;
+  const nlohmann::json j = nlohmann::json::parse(o.out.substr(o.out.find('{')));
+  EXPECT_EQ(j["global_step"], 20);
+  EXPECT_EQ(j["trained_steps"], 5);
+  o = Lockstep("train" + flags + " --overwrite_output_dir true --stop-after-step 15");
+  ASSERT_EQ(o.code, 0) << o.out;
+  o = Lockstep("train" + flags + " --resume");
+  ASSERT_EQ(o.code, 0) << o.out;
+  EXPECT_NE(o.out.find("Training finished: 20 steps"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("trained here"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("5 (after step 15)"), std::string::npos) << o.out;
 }
 
 }  // namespace lockstep

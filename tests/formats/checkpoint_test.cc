@@ -84,6 +84,19 @@ TEST(Checkpoint, DirectoryWithoutManifestIsIncomplete) {
   EXPECT_NE(st.message().find("checkpoint-9"), std::string::npos);
 }
 
+// A path that is no directory is said to be that, never called a save that did not commit.
+TEST(Checkpoint, AMissingDirectoryOrAFileIsNamedAsSuch) {
+  test::ScratchDir run;
+  Status st = ValidateCheckpoint(run.Join("checkpoint-99"), VerifyMode::kSizes);
+  ASSERT_TRUE(st.IsNotFound()) << st.ToString();
+  EXPECT_NE(st.message().find("checkpoint-99: no such checkpoint directory"), std::string::npos) << st.message();
+  EXPECT_EQ(st.message().find("incomplete"), std::string::npos) << st.message();
+  test::WriteAll(run.Join("checkpoint-7"), "a file");
+  st = ValidateCheckpoint(run.Join("checkpoint-7"), VerifyMode::kSizes);
+  ASSERT_TRUE(st.IsNotFound()) << st.ToString();
+  EXPECT_NE(st.message().find("checkpoint-7: not a directory"), std::string::npos) << st.message();
+}
+
 TEST(Checkpoint, SizeAndChecksumMismatchesAreNamed) {
   test::ScratchDir run;
   std::string dir;

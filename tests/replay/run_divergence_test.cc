@@ -184,6 +184,13 @@ TEST(RunDivergence, AResumeThatChangedTheLearningRateIsLrAtTheFirstResumedStep) 
       << d.aftermath.replay_command;
   ASSERT_FALSE(d.aftermath.losses.empty());
   EXPECT_EQ(d.aftermath.losses.front().step, 7);
+  // The step log's header still states the settings as they were, so the text says what
+  // the resume changed, and that it was overridden.
+  const std::string text = RunDiffText(d, "a", "b");
+  EXPECT_NE(text.find("candidate resumed after step 6 from checkpoint-6 with --resume-override"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("learning_rate"), std::string::npos) << text;
+  EXPECT_NE(text.find("-> 0.002"), std::string::npos) << text;
 }
 
 // A run whose log ends before the first difference (it stopped, or its log was cut) has no
