@@ -24,12 +24,14 @@ namespace lockstep {
 //             rng_state.pth): its absence is the difference, not what it held
 //   weights   the step logs agree, but a checkpoint's tensors do not
 //   state     the step logs agree, but other saved state or a results file does not
+//   damaged   a checkpoint's file fails the checksum its format or manifest carries: its
+//             bytes changed after the save, which no training explains
 //   settings  the runs cannot be compared step by step (model, data set or plan differ),
 //             or a record differs only in how it was run (resume_override, epoch)
 namespace cause {
 inline constexpr char kData[] = "data", kRng[] = "rng", kLr[] = "lr", kNumerics[] = "numerics", kLength[] = "length",
                       kWeights[] = "weights", kState[] = "state", kSettings[] = "settings", kUnknown[] = "unknown",
-                      kMissing[] = "missing";
+                      kMissing[] = "missing", kDamaged[] = "damaged";
 }  // namespace cause
 
 // True for the causes that are a computed number differing (numerics, unknown): those a

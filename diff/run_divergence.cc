@@ -336,7 +336,9 @@ void ComputeAftermath(const RunSide& a, const RunSide& b, RunDiff* out) {
     // Replay re-executes a step from Lockstep's own checkpoints; another trainer's (HF's, a
     // recorded loop's own format) it cannot load. It needs the step in the log: a log that
     // ends before it (cut, or a run that stopped) has nothing to replay it against.
-    if (b.has_log && lb.count(from) == 1 && CheckpointLayout(b.dir + "/" + m.nearest_checkpoint) == "lockstep") {
+    // A damaged file is no step to re-execute: its checksum already says what happened.
+    if (b.has_log && lb.count(from) == 1 && CheckpointLayout(b.dir + "/" + m.nearest_checkpoint) == "lockstep" &&
+        out->first_divergence->cause != cause::kDamaged) {
       m.replay_command = "lockstep replay " + b.dir + " --from " + b.dir + "/" + m.nearest_checkpoint + " --steps " +
                          std::to_string(from - *it);
     }

@@ -9,6 +9,7 @@
 #include "formats/checkpoint_layout.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
+#include "inspect/audit.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -96,6 +97,22 @@ std::optional<Divergence> MissingFile(const std::string& a_dir, const std::strin
   return std::nullopt;
 }
 
+// A checkpoint that differs where the step logs agree may not have been trained apart at
+// all: its bytes may have changed after the save. Each side is read as `inspect --verify`
+// reads it, each file against the checksum its format carries; the first side whose file
+// fails is the cause (damaged), named with the file, rather than a divergence of training.
+std::optional<Divergence> DamagedSide(const std::string& a_dir, const std::string& b_dir, int64_t step,
+                                      const std::string& name) {
+  for (const bool reference : {true, false}) {
+    const Status st = FindCorruption(reference ? a_dir : b_dir);
+    if (st.ok()) continue;
+    const std::string problem = st.message(), sound = "(verifies)";
+    return MakeDivergence(step, cause::kDamaged, name, "checksum", reference ? problem : sound,
+                          reference ? sound : problem);
+  }
+  return std::nullopt;
+}
+
 // The key a JSON path ends in: "log_history[4].train_loss" -> "train_loss".
 std::string LastKey(const std::string& path) {
   const size_t dot = path.rfind('.');
@@ -157,6 +174,10 @@ Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out
     if (!s.first && !diff.state.empty()) {
       const auto& d = diff.state.front();
       s.first = MakeDivergence(step, cause::kState, name + "/" + d.file, d.field, d.a, d.b);
+    }
+    const bool logs_agree_here = !out->first_divergence || out->first_divergence->step > step;
+    if (!s.identical && logs_agree_here) {
+      if (auto damaged = DamagedSide(a.dir + "/" + name, b.dir + "/" + name, step, name)) s.first = damaged;
     }
     out->checkpoints.push_back(s);
   }

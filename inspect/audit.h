@@ -88,6 +88,12 @@ CheckpointAudit AuditCheckpoint(const std::string& path, bool in_run = false);
 // what does not match is a problem. `progress` hears of the bytes read.
 void VerifyCheckpoint(const std::string& path, const ByteProgress& progress, CheckpointAudit* c);
 
+// AuditCheckpoint (as a run's) and, when it is whole by the cheap checks, VerifyCheckpoint:
+// Corruption with the first problem ("path: reason") when a file fails its checksum or the
+// audit calls the checkpoint corrupt; Ok otherwise (incomplete or unreadable checkpoints
+// are the audit's to report, not this call's).
+Status FindCorruption(const std::string& path);
+
 // Audits `run_dir`. An unreadable directory, or one holding nothing a run leaves (no
 // checkpoint-N, step log, results or HF files: InvalidArgument), is an error; damage inside
 // a run is reported.

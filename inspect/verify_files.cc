@@ -99,6 +99,13 @@ void VerifyCheckpoint(const std::string& path, const ByteProgress& progress, Che
   }
 }
 
+Status FindCorruption(const std::string& path) {
+  CheckpointAudit c = AuditCheckpoint(path, /*in_run=*/true);
+  if (c.status == kComplete || c.status == kNotChecked) VerifyCheckpoint(path, {}, &c);
+  if (c.status != kCorrupt || c.problems.empty()) return Status::Ok();
+  return Status::Corruption(c.problems.front());
+}
+
 namespace audit_detail {
 
 // --verify over the checkpoints the cheap pass found whole; progress runs over the whole

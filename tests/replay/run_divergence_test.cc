@@ -12,6 +12,7 @@
 
 #include "diff/module_trace.h"
 #include "diff/run_divergence.h"
+#include "formats/checkpoint.h"
 #include "formats/checksum.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
@@ -193,6 +194,41 @@ TEST(RunDivergence, AResumeThatChangedTheLearningRateIsLrAtTheFirstResumedStep) 
   EXPECT_NE(text.find("-> 0.002"), std::string::npos) << text;
 }
 
+// A byte that changed in a checkpoint after its save is no divergence of training: where
+// the step logs agree, the file that fails its checksum is the cause (damaged), named, on
+// whichever side holds it, and no replay is suggested. Each tensor file, each side.
+TEST(RunDivergence, AByteChangedInACheckpointAfterItsSaveIsDamageNamingTheFile) {
+  test::ScratchDir dir;
+  TrainingArgs a = Mlp(dir, "a");
+  test::Train(a);
+  std::vector<CheckpointDir> checkpoints;
+  ASSERT_OK(ListCheckpointDirs(a.output_dir, &checkpoints));
+  ASSERT_FALSE(checkpoints.empty());
+  const std::string name = fs::path(checkpoints.front().path).filename().string();
+  for (const std::string file : {kModelFile, kOptimizerStateFile}) {
+    for (const bool in_reference : {true, false}) {
+      const std::string copy = dir.Join(file + (in_reference ? ".reference" : ".candidate"));
+      fs::copy(a.output_dir, copy, fs::copy_options::recursive);
+      const std::string damaged = copy + "/" + name + "/" + file;
+      std::vector<TensorExtent> extents;
+      bool all_raw = false;
+      ASSERT_OK(LocateTensorExtents(damaged, &extents, &all_raw));
+      ASSERT_FALSE(extents.empty());
+      test::FlipByte(damaged, static_cast<int64_t>(extents.front().offset + extents.front().bytes / 2));
+      const RunDiff d = in_reference ? Diff(copy, a.output_dir) : Diff(a.output_dir, copy);
+      const std::string text = RunDiffText(d, "a", "b");
+      ASSERT_TRUE(d.first_divergence) << file << "\n" << text;
+      const Divergence& f = *d.first_divergence;
+      EXPECT_EQ(f.cause, "damaged") << file << "\n" << text;
+      EXPECT_EQ(f.where, name) << text;
+      const std::string& named = in_reference ? f.reference : f.candidate;
+      EXPECT_NE(named.find(file + ": checksum"), std::string::npos) << text;
+      EXPECT_EQ(in_reference ? f.candidate : f.reference, "(verifies)") << text;
+      EXPECT_TRUE(d.aftermath.replay_command.empty()) << text;
+    }
+  }
+}
+
 // A run whose log ends before the first difference (it stopped, or its log was cut) has no
 // record of that step to replay against: no replay command is suggested for it.
 TEST(RunDivergence, NoReplayIsSuggestedForAStepTheLogDoesNotHold) {
@@ -249,7 +285,18 @@ TEST(RunDivergence, LogsThatAgreeWithACheckpointThatDoesNotIsWeights) {
   std::vector<TensorData> tensors;
   ASSERT_OK(ReadTensorFile(edited + "/checkpoint-12/model.h5", &tensors));
   tensors[0].bytes[0] ^= 1;  // one bit of one weight, which no logged loss shows
-  ASSERT_OK(WriteTensorFile(edited + "/checkpoint-12/model.h5", tensors));
+  WrittenFile written;
+  ASSERT_OK(WriteTensorFile(edited + "/checkpoint-12/model.h5", tensors, &written));
+  // Saved so, not changed after the save: the manifest vouches for the new bytes (a file its
+  // manifest does not vouch for is damage, AByteChangedInACheckpointAfterItsSaveIs...).
+  json manifest;
+  ASSERT_OK(ReadJsonFile(edited + "/checkpoint-12/" + kManifestFile, &manifest));
+  for (auto& f : manifest["files"]) {
+    if (f["path"] != kModelFile) continue;
+    f["size"] = written.size;
+    f["xxh3_128"] = written.xxh3_128;
+  }
+  ASSERT_OK(WriteJsonFile(edited + "/checkpoint-12/" + kManifestFile, manifest));
   const RunDiff d = Diff(a.output_dir, edited);
   ASSERT_TRUE(d.first_divergence);
   EXPECT_EQ(d.first_divergence->cause, "weights");
