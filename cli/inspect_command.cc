@@ -292,7 +292,10 @@ void AuditShown(const std::string& path, bool is_dir, bool verify, json* report)
     c.layout = "file";
   }
   c.name = is_dir ? "" : name;  // what it verifies is named relative to the path inspected
-  if (verify && c.problems.empty()) VerifyCheckpoint(path, {}, &c);
+  // Showing a Lockstep checkpoint checks every file against its manifest: a mismatch found
+  // there is the audit's too, never "complete" beside it.
+  const bool shown_mismatch = report->value("manifest", json()) == "MISMATCH";
+  if ((verify || shown_mismatch) && c.problems.empty()) VerifyCheckpoint(path, {}, &c);
   json audit = {{"layout", c.layout}, {"status", c.status}, {"problems", c.problems}, {"notes", c.notes}};
   if (verify)
     audit["verification"] = {{"verified", c.verification.verified}, {"unverifiable", c.verification.unverifiable}};

@@ -141,6 +141,11 @@ TEST(LockstepShow, BitFlipsAreNamedByShow) {
   EXPECT_EQ(r["manifest"], "MISMATCH");
   ASSERT_FALSE(r["problems"].empty());
   EXPECT_NE(r["problems"].back().get<std::string>().find("model.h5: checksum"), std::string::npos) << r["problems"];
+  // The command's audit of that checkpoint says corrupt beside the mismatch, never complete.
+  const auto shown = test::RunCommand(std::string(LOCKSTEP_BIN) + " inspect " + run + "/checkpoint-16");
+  EXPECT_EQ(shown.code, 1) << shown.out;
+  EXPECT_NE(shown.out.find("audit: corrupt"), std::string::npos) << shown.out;
+  EXPECT_EQ(shown.out.find("audit: complete"), std::string::npos) << shown.out;
   // A flipped bit in HDF5's own metadata (the superblock signature) of a file shown on
   // its own: unreadable input naming the file, no crash.
   fs::copy_file(run + "/checkpoint-12/model.h5", dir.Join("alone.h5"));
