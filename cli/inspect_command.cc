@@ -15,6 +15,7 @@
 #include "formats/file_util.h"
 #include "formats/json_file.h"
 #include "formats/run_layout.h"
+#include "formats/step_record.h"
 #include "formats/torch_archive.h"
 #include "inspect/audit.h"
 #include "inspect/coverage.h"
@@ -170,8 +171,13 @@ void PrintAudit(const AuditReport& r) {
   }
   if (r.findings.contains("step_log")) {
     const json& l = r.findings["step_log"];
-    std::printf("  %-24s %s records to step %s, %s resumes%s\n", "step log", Text(l["records"]).c_str(),
-                Text(l["last_step"]).c_str(), Text(l["resumes"]).c_str(),
+    std::string worlds;
+    for (const auto& w : l.value("world_size_changes", json::array())) {
+      worlds += ", world size " + Text(w[event_key::kWorldSizeFrom]) + " -> " + Text(w[event_key::kWorldSizeTo]) +
+                " after step " + Text(w[event_key::kAfterStep]);
+    }
+    std::printf("  %-24s %s records to step %s, %s resumes%s%s\n", "step log", Text(l["records"]).c_str(),
+                Text(l["last_step"]).c_str(), Text(l["resumes"]).c_str(), worlds.c_str(),
                 l["uncovered_checkpoints"].empty() ? ", covers every checkpoint" : ", MISSES checkpoints");
   }
   if (r.findings.contains("coverage")) std::printf("%s", CoverageText(r.findings["coverage"]).c_str());

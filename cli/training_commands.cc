@@ -51,6 +51,12 @@ CLI::App* DefineVerifyResumeCommand(CLI::App* app, VerifyFlags* flags) {
                   "Stop after step K (and K2, ...), then resume; one variant each")
       ->delimiter(',')
       ->type_name("K[,K2,...]");
+  cmd->add_option("--world", flags->world,
+                  "Resume at another world size: a job of A ranks (the reference's, --nproc_per_node) stopped at the "
+                  "first interruption step and resumed as B ranks, the global batch kept "
+                  "(per_device_train_batch_size x A / B); one variant each. Bit-exact with --world_invariant; an "
+                  "ordinary run is resumed with --resume-override to show where it parts")
+      ->type_name("A:B");
   cmd->add_flag("--every-checkpoint", flags->every_checkpoint, "Stop and resume at every checkpoint in turn");
   cmd->add_option(
          "--kill-random", flags->kill_random,

@@ -32,6 +32,7 @@ struct TrainFlags {
 struct VerifyFlags {
   TrainingFlags training;
   std::vector<std::string> interrupt_at;
+  std::vector<std::string> world;  // --world A:B
   bool every_checkpoint = false;
   std::string kill_random;
   std::string crash_points;

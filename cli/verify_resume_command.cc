@@ -37,6 +37,7 @@ std::string SelfExecutable() {
 std::string InterruptionsText(const VariantReport& v) {
   if (v.interruptions.empty()) return "none";
   if (v.name == "crash-points") return std::to_string(v.interruptions.size()) + " crashes at I/O calls";
+  if (v.name.rfind("world-", 0) == 0) return v.interruptions[0].how;
   if (v.name != "kill-random") {
     if (v.interruptions.size() == 1) return "stopped at " + std::to_string(v.interruptions[0].last_step);
     return std::to_string(v.interruptions.size()) + " stops, " + std::to_string(v.interruptions.front().last_step) +
@@ -95,6 +96,7 @@ void PrintReport(const VerifyResumeReport& r) {
     if (v.diff.first_divergence) {
       std::printf("\n%s: first divergence at %s\n", v.name.c_str(), v.diff.first_divergence->ToString().c_str());
     }
+    if (!v.note.empty()) std::printf("%s: %s\n", v.name.c_str(), v.note.c_str());
   }
   std::printf("\nverdict: %s\n", VerifyResumeVerdict(r).c_str());
 }
@@ -162,10 +164,21 @@ std::function<int()> AddVerifyResumeCommand(CLI::App* app) {
       if (st.ok()) st = ParseWholeNumber("--interrupt-at", text, 1, &step);
       options.interrupt_at.push_back(step);
     }
+    for (const auto& text : flags->world) {
+      const size_t colon = text.find(':');
+      int64_t from = 0, to = 0;
+      if (st.ok() && colon == std::string::npos) st = Status::InvalidArgument("--world " + text + ": expected A:B");
+      if (st.ok()) st = ParseWholeNumber("--world", text.substr(0, colon), 1, &from);
+      if (st.ok()) st = ParseWholeNumber("--world", text.substr(colon + 1), 1, &to);
+      if (st.ok() && (from > 1024 || to > 1024)) st = Status::InvalidArgument("--world takes at most 1024 ranks");
+      options.worlds.emplace_back(from, to);
+    }
     int64_t kills = 0, crashes = 0, seed = 0, nproc = 1;
     if (st.ok() && !flags->nproc_per_node.empty()) {
       st = ParseWholeNumber("--nproc_per_node", flags->nproc_per_node, 1, &nproc);
       if (st.ok() && nproc > 1024) st = Status::InvalidArgument("--nproc_per_node takes at most 1024");
+    } else if (st.ok() && !options.worlds.empty()) {
+      nproc = options.worlds.front().first;  // --world A:B runs the reference at A
     }
     if (st.ok() && !flags->kill_random.empty()) st = ParseWholeNumber("--kill-random", flags->kill_random, 1, &kills);
     if (st.ok() && !flags->crash_points.empty()) {

@@ -103,6 +103,9 @@ Status LoadRun(const std::string& dir, RunSide* side) {
     side->has_log = true;
     LOCKSTEP_RETURN_IF_ERROR(ReadStepLog(log_path, &side->log));
     side->keeps_loss_sums = side->log.header.is_object() && !side->log.header.contains(kStepLogRecorderKey);
+    side->world_invariant =
+        side->log.header.is_object() &&
+        side->log.header.value("training_args", json::object()).value("world_invariant", false) == true;
     std::map<std::string, json> header;
     json h = side->log.header;
     // Where a log begins is not a setting: a run resumed into a new directory says so.

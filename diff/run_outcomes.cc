@@ -77,13 +77,15 @@ Status CompareTopLevelModels(const RunSide& a, const RunSide& b, RunDiff* out) {
 namespace {
 
 // The first file one checkpoint holds and the other lacks, as a divergence of cause missing
-// at `step`; hidden files are left out.
+// at `step`; hidden files are left out, and with `ranks_apart` the generator files of ranks
+// (saved by jobs of different sizes: WorldsApart).
 std::optional<Divergence> MissingFile(const std::string& a_dir, const std::string& b_dir, int64_t step,
-                                      const std::string& name) {
-  const auto listed = [](const std::string& dir) {
+                                      const std::string& name, bool ranks_apart = false) {
+  const auto listed = [ranks_apart](const std::string& dir) {
     std::set<std::string> files;
     for (const auto& f : FilesBelow(dir)) {
-      if (fs::path(f).filename().string()[0] != '.') files.insert(f);
+      const std::string base = fs::path(f).filename().string();
+      if (base[0] != '.' && !(ranks_apart && IsRngStateFile(base, kRngStateJsonExt))) files.insert(f);
     }
     return files;
   };
@@ -95,6 +97,51 @@ std::optional<Divergence> MissingFile(const std::string& a_dir, const std::strin
     if (!fa.count(f)) return MakeDivergence(step, cause::kMissing, name, f, "(absent)", "present");
   }
   return std::nullopt;
+}
+
+// The world size a Lockstep checkpoint was saved at (its training_args.json; 1 when it says none).
+int64_t SavedWorldSize(const std::string& checkpoint_dir) {
+  json args;
+  if (!ReadJsonFile(checkpoint_dir + "/" + kTrainingArgsJsonFile, &args).ok() || !args.is_object()) return 1;
+  const json w = args.value("world_size", json());
+  return w.is_number_integer() ? w.get<int64_t>() : 1;
+}
+
+// Two world_invariant runs' checkpoints saved by jobs of different sizes (a resume at another
+// size): each rank saved its generators, and every rank's are rank 0's (the resume checks
+// they are alike), so rank 0's files are compared and the others are not. The sizes, or
+// nullopt when the checkpoints were saved alike or the runs are not world_invariant.
+std::optional<std::pair<int64_t, int64_t>> WorldsApart(const RunSide& a, const RunSide& b, const std::string& a_dir,
+                                                       const std::string& b_dir) {
+  if (!a.world_invariant || !b.world_invariant) return std::nullopt;
+  const int64_t wa = SavedWorldSize(a_dir), wb = SavedWorldSize(b_dir);
+  if (wa == wb) return std::nullopt;
+  return std::make_pair(wa, wb);
+}
+
+// Rank 0's generator file of each side, compared; the other ranks' left out, and said so.
+std::optional<Divergence> CompareRankZeroGenerators(const std::string& a_dir, const std::string& b_dir, int64_t step,
+                                                    const std::string& name, std::pair<int64_t, int64_t> worlds,
+                                                    RunDiff* out) {
+  const std::string fa = RngStateFileName(0, worlds.first, kRngStateJsonExt),
+                    fb = RngStateFileName(0, worlds.second, kRngStateJsonExt);
+  const std::string note = "checkpoints saved by " + std::to_string(worlds.first) + " rank(s) in the reference and " +
+                           std::to_string(worlds.second) +
+                           " in the candidate (world_invariant): the generators "
+                           "compared are rank 0's (" +
+                           fa + " with " + fb +
+                           "); the other ranks' files were not compared (each is rank 0's, which a resume checks)";
+  if (std::find(out->notes.begin(), out->notes.end(), note) == out->notes.end()) out->notes.push_back(note);
+  json ja, jb;
+  const Status ra = ReadJsonFile(a_dir + "/" + fa, &ja), rb = ReadJsonFile(b_dir + "/" + fb, &jb);
+  if (!ra.ok() || !rb.ok()) {
+    return MakeDivergence(step, cause::kMissing, name, ra.ok() ? fb : fa, ra.ok() ? "present" : "(absent)",
+                          rb.ok() ? "present" : "(absent)");
+  }
+  if (ja == jb) return std::nullopt;
+  const auto d = FirstJsonDifference(ja, jb, fa);
+  return MakeDivergence(step, cause::kRng, name + "/" + fa, d ? d->path : fa, d ? Abbreviate(d->a) : "",
+                        d ? Abbreviate(d->b) : "");
 }
 
 // A checkpoint that differs where the step logs agree may not have been trained apart at
@@ -161,10 +208,21 @@ Status CompareCommonCheckpoints(const RunSide& a, const RunSide& b, RunDiff* out
                            "generators and the schedule, were compared on their own");
       diff.state.clear();
     }
+    const auto worlds = WorldsApart(a, b, a.dir + "/" + name, b.dir + "/" + name);
+    if (worlds) {  // per-rank files and the per-device batch differ by the job's size, by design
+      diff.state.erase(std::remove_if(diff.state.begin(), diff.state.end(),
+                                      [](const StateDifference& d) {
+                                        return IsRngStateFile(d.file, kRngStateJsonExt) ||
+                                               (d.file == kTrainerStateFile && d.field == "train_batch_size");
+                                      }),
+                       diff.state.end());
+    }
     CheckpointSummary s{name, diff.identical(), diff.within_tolerance(), 0, 0, std::nullopt};
     s.tensors_compared = static_cast<int64_t>(diff.tensors.size());
     // A file one side lacks explains the tensors it held: its absence comes first.
-    s.first = MissingFile(a.dir + "/" + name, b.dir + "/" + name, step, name);
+    s.first = MissingFile(a.dir + "/" + name, b.dir + "/" + name, step, name, worlds.has_value());
+    if (!s.first && worlds)
+      s.first = CompareRankZeroGenerators(a.dir + "/" + name, b.dir + "/" + name, step, name, *worlds, out);
     if (s.first) s.identical = s.within_tolerance = false;
     for (const auto& t : diff.tensors) {
       if (t.identical()) continue;
@@ -243,6 +301,15 @@ Status CompareResults(const RunSide& a, const RunSide& b, RunDiff* out, bool* wi
     LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile(pb, &jb));
     ja = NormalizeRunJson(name, ja);
     jb = NormalizeRunJson(name, jb);
+    if (a.world_invariant && b.world_invariant && std::string(name) == kTrainerStateFile &&
+        ja.value("train_batch_size", json()) != jb.value("train_batch_size", json())) {
+      // Per device: it differs by the job's size; the job's batches are in the step records.
+      ja.erase("train_batch_size");
+      jb.erase("train_batch_size");
+      out->notes.push_back(std::string(kTrainerStateFile) +
+                           ": train_batch_size (per device) differs with the world size; the samples of every step "
+                           "were compared in the step records");
+    }
     if (auto d = FirstDifferenceBesideBookkeeping(ja, jb, name, a.keeps_loss_sums && b.keeps_loss_sums, out)) {
       out->results.push_back(
           MakeDivergence(final_step, cause::kState, name, d->path, Abbreviate(d->a), Abbreviate(d->b)));

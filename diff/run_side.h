@@ -25,6 +25,9 @@ struct RunSide {
   // The reference trainer's run: its checkpoints keep HF's loss sums (loop_state.json), so a
   // resume keeps train_loss exact, and a difference in it is a divergence.
   bool keeps_loss_sums = false;
+  // The reference trainer's --world_invariant: its records hold the job's micro-batches and
+  // rank 0's generators, so they compare across world sizes; so do its checkpoints, by rank 0.
+  bool world_invariant = false;
   StepLogContents log;
   std::map<std::string, nlohmann::json> settings, environment;  // flattened: "training_args.seed"
   nlohmann::json log_history = nlohmann::json::array();

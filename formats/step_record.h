@@ -41,7 +41,8 @@ inline constexpr char kResume[] = "resume";
 inline constexpr char kAfterStep[] = "after_step", kCheckpoint[] = "checkpoint",
                       kChangedSettings[] = "changed_settings", kSkippedCheckpoints[] = "skipped_checkpoints",
                       kRemovedLeftovers[] = "removed_leftovers", kStepLogDamage[] = "step_log_damage",
-                      kFaultInjected[] = "fault_injected";
+                      kFaultInjected[] = "fault_injected", kWorldSize[] = "world_size", kWorldSizeFrom[] = "from",
+                      kWorldSizeTo[] = "to", kUnreadFiles[] = "unread_files";
 }  // namespace event_key
 
 // Parses one stored step record. Every field of the wrong type, a float's bits that are not

@@ -20,6 +20,7 @@
 #include "formats/run_layout.h"
 #include "formats/run_lock.h"
 #include "formats/step_log.h"
+#include "formats/step_record.h"
 #include "formats/torch_archive.h"
 #include "formats/zip_archive.h"
 #include "inspect/coverage.h"
@@ -412,11 +413,19 @@ const StepLogContents* AuditStepLog(const std::string& run_dir, const StepLogCon
       report->problems.push_back(log_path + ": no record of step " + std::to_string(c.step) + " (" + c.name + ")");
     }
   }
-  report->findings["step_log"] = {{"records", log.records.size()},
-                                  {"resumes", log.events.size()},
-                                  {"last_step", log.records.empty() ? 0 : log.records.back().step},
-                                  {"truncated_tail", log.truncated_tail},
-                                  {"uncovered_checkpoints", uncovered}};
+  json world_changes = json::array();  // resumes at another world size (--world_invariant)
+  for (const auto& e : log.events) {
+    const json& w = e.record.value(event_key::kWorldSize, json());
+    if (w.is_object()) {
+      world_changes.push_back({{event_key::kAfterStep, e.record.value(event_key::kAfterStep, json())},
+                               {event_key::kWorldSizeFrom, w.value(event_key::kWorldSizeFrom, json())},
+                               {event_key::kWorldSizeTo, w.value(event_key::kWorldSizeTo, json())}});
+    }
+  }
+  report->findings["step_log"] = {
+      {"records", log.records.size()},        {"resumes", log.events.size()},
+      {"world_size_changes", world_changes},  {"last_step", log.records.empty() ? 0 : log.records.back().step},
+      {"truncated_tail", log.truncated_tail}, {"uncovered_checkpoints", uncovered}};
   if (log.truncated_tail) report->notes.push_back(log_path + ": " + log.tail_problem + " (a killed writer)");
   AuditFaultInjection(log_path, log, report);
   const CoverageReport coverage = ComputeCoverage(log, log_path);

@@ -126,6 +126,11 @@ void AuditLockstep(const std::string& dir, CheckpointAudit* c) {
       json j;
       st = ReadJsonFile(dir + "/" + f.path, &j);
       if (!st.ok()) Fail(c, kCorrupt, st.message());
+      // The processes that saved it: each wrote its generator file (a resume at another
+      // world size saves another set of them than the run's earlier checkpoints).
+      if (f.path == kTrainingArgsJsonFile && j.is_object() && j.value("world_size", json()).is_number_integer()) {
+        c->ranks = j["world_size"].get<int64_t>();
+      }
       if (f.path == kTrainingArgsJsonFile && j.is_object() && j.value("save_only_model", false) == true) {
         c->resumable = false;
         c->notes.push_back(dir +

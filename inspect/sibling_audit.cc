@@ -2,15 +2,19 @@
 // (run_checks.h's AuditSiblings).
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "formats/file_names.h"
 #include "formats/file_util.h"
 #include "formats/run_layout.h"
 #include "inspect/layout_audit.h"
 #include "inspect/run_checks.h"
+
+namespace fs = std::filesystem;
 
 namespace lockstep {
 namespace audit_detail {
@@ -43,7 +47,16 @@ void AuditSiblings(const std::string& run_dir, AuditReport* report) {
       std::map<std::string, std::string> everywhere;  // file -> a checkpoint that holds it
       for (size_t j = 0; j < members.size(); ++j) {
         if (j == k) continue;
+        // Generator files are one per process: checkpoints saved by jobs of different sizes
+        // (a resume at another world size) hold different ones, and each its own is checked
+        // by its layout's rule.
+        const int64_t their_ranks = report->checkpoints[members[j]].ranks;
+        const bool other_job = c.ranks > 0 && their_ranks > 0 && their_ranks != c.ranks;
         for (const auto& f : shapes[j]) {
+          if (other_job && (IsRngStateFile(fs::path(f).filename().string(), kRngStateJsonExt) ||
+                            IsRngStateFile(fs::path(f).filename().string(), hf::kRngStateExt))) {
+            continue;
+          }
           const bool in_all = std::all_of(shapes.begin(), shapes.end(), [&](const std::set<std::string>& s) {
             return &s == &shapes[k] || s.count(f);
           });

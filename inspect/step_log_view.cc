@@ -177,6 +177,10 @@ static std::string StepLogViewTextUnchecked(const json& r) {
   for (const auto& e : r["resumes"]) {
     out += "  " + Cell(Field(e, "kind")) + " after step " + Cell(Field(e, event_key::kAfterStep)) + " from " +
            Cell(Field(e, event_key::kCheckpoint)) +
+           (Field(e, event_key::kWorldSize).is_object()
+                ? " at world size " + Cell(Field(Field(e, event_key::kWorldSize), event_key::kWorldSizeTo)) +
+                      " (saved by " + Cell(Field(Field(e, event_key::kWorldSize), event_key::kWorldSizeFrom)) + ")"
+                : "") +
            (Field(e, step_key::kResumeOverride) == true ? " WITH --resume-override" : "") + "\n";
     const json& changed = Field(e, event_key::kChangedSettings);
     for (const auto& c : changed.is_array() ? changed : json::array()) out += "      changed " + DumpJson(c) + "\n";

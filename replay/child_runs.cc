@@ -99,7 +99,8 @@ Status RunChild(Context* ctx, const std::string& label, const std::string& dir, 
                                    "--event-fd",
                                    std::to_string(ChildProcess::kEventFd)};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  if (ctx->options.nproc_per_node > 1)
+  const bool own_size = std::find(extra.begin(), extra.end(), "--nproc_per_node") != extra.end();  // --world
+  if (ctx->options.nproc_per_node > 1 && !own_size)
     argv.insert(argv.end(), {"--nproc_per_node", std::to_string(ctx->options.nproc_per_node)});
   const bool self_kill = kill != nullptr && kill->io_call > 0;
   if (self_kill)

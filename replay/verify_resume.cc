@@ -49,6 +49,58 @@ Status RunStopVariant(Context* ctx, const std::string& name, const std::vector<i
   return Status::Ok();
 }
 
+// world-A-to-B: a job of A ranks stopped after `stop`, resumed as a job of B with the global
+// micro-batch kept. An ordinary run is resumed with --resume-override (it refuses otherwise),
+// and the variant says why it cannot be exact.
+Status RunWorldVariant(Context* ctx, std::pair<int64_t, int64_t> worlds, int64_t stop, VariantReport* v) {
+  const auto [from, to] = worlds;
+  const TrainingArgs& args = ctx->options.args;
+  ChildRun run;
+  LOCKSTEP_RETURN_IF_ERROR(RunChild(ctx, v->name, v->dir, {"--stop-after-step", std::to_string(stop)}, nullptr, &run));
+  if (!run.result.value("stopped_early", false)) {
+    return Status::IOError(v->name + ": the run did not stop after step " + std::to_string(stop));
+  }
+  Interruption in;
+  in.how = "stopped at " + std::to_string(stop) + ", " + std::to_string(from) + " -> " + std::to_string(to) + " ranks";
+  in.last_step = stop;
+  v->interruptions.push_back(in);
+  std::vector<std::string> flags = ResumeFlags(*ctx);
+  flags.insert(flags.end(),
+               {"--nproc_per_node", std::to_string(to), "--world_size", std::to_string(to),
+                "--per_device_train_batch_size", std::to_string(args.per_device_train_batch_size * from / to)});
+  if (!args.world_invariant) {
+    flags.push_back("--resume-override");
+    v->note =
+        "resumed with --resume-override: an ordinary data-parallel run's bits depend on its world size (the "
+        "all-reduce's summation order, each rank's dropout stream, the sharding); train with --world_invariant";
+  }
+  ctx->Say(v->name + ": stopped after step " + std::to_string(stop) + "; resuming at " + std::to_string(to) +
+           " rank(s)");
+  LOCKSTEP_RETURN_IF_ERROR(RunChild(ctx, v->name, v->dir, flags, nullptr, &run));
+  NoteResume(run, v);
+  return Status::Ok();
+}
+
+// --world A:B: every A is the reference's size, and each B divides its global micro-batch.
+Status CheckWorlds(const VerifyResumeOptions& o) {
+  const int64_t global = o.args.per_device_train_batch_size * std::max(1, o.nproc_per_node);
+  for (const auto& [from, to] : o.worlds) {
+    const std::string pair = "--world " + std::to_string(from) + ":" + std::to_string(to);
+    if (from != std::max(1, o.nproc_per_node)) {
+      return Status::InvalidArgument(pair + ": the reference runs at " + std::to_string(std::max(1, o.nproc_per_node)) +
+                                     " rank(s) (--nproc_per_node); every --world pair starts from that size");
+    }
+    if (from == to) return Status::InvalidArgument(pair + ": the same size; a plain --interrupt-at variant is that");
+    if (global % to != 0) {
+      return Status::InvalidArgument(pair + ": the global micro-batch (per_device_train_batch_size x " +
+                                     std::to_string(from) + " = " + std::to_string(global) + ") does not divide into " +
+                                     std::to_string(to) + " ranks, so no job of " + std::to_string(to) +
+                                     " trains the same samples per step");
+    }
+  }
+  return Status::Ok();
+}
+
 VariantReport NewVariant(const Context& ctx, const std::string& name) {
   VariantReport v;
   v.name = name;
@@ -58,7 +110,8 @@ VariantReport NewVariant(const Context& ctx, const std::string& name) {
 
 bool IsVerifyEntry(const std::string& name) {
   return name == "reference" || name == "every-checkpoint" || name == "kill-random" || name == "crash-points" ||
-         name == "logs" || name == kVerifyConfigFile || name == kVerifyReportFile || name.rfind("interrupt-", 0) == 0;
+         name == "logs" || name == kVerifyConfigFile || name == kVerifyReportFile || name.rfind("interrupt-", 0) == 0 ||
+         name.rfind("world-", 0) == 0;
 }
 
 Status PrepareWorkDir(const TrainingArgs& args) {
@@ -103,7 +156,7 @@ Status CheckVariants(const VerifyResumeOptions& o, int64_t max_steps) {
   if (o.kill_random < 0) return Status::InvalidArgument("--kill-random must be 1 or more");
   if (o.crash_points < 0) return Status::InvalidArgument("--crash-points must be 1 or more");
   if (o.lockstep_binary.empty()) return Status::InvalidArgument("verify-resume: no lockstep executable to run");
-  return Status::Ok();
+  return CheckWorlds(o);
 }
 
 }  // namespace
@@ -143,6 +196,7 @@ Status InterruptSteps(const VerifyResumeOptions& options, const StepPlan& plan, 
   if (!steps->empty() || options.every_checkpoint || options.kill_random > 0 || options.crash_points > 0) {
     return Status::Ok();
   }
+  if (!options.worlds.empty()) return Status::Ok();  // the --world variants stop at the first default step
   *steps = DefaultInterruptSteps(plan.updates_per_epoch, plan.max_steps);
   if (!steps->empty()) return Status::Ok();
   return Status::InvalidArgument(  // no verdict over zero comparisons
@@ -171,8 +225,8 @@ Status RunReference(Context* ctx, VerifyResumeReport* report, ChildRun* referenc
 }
 
 // 2. The interrupted variants, each resumed to the end.
-Status RunVariants(Context* ctx, const std::vector<int64_t>& interrupts, const ChildRun& reference,
-                   VerifyResumeReport* report) {
+Status RunVariants(Context* ctx, const std::vector<int64_t>& interrupts, const StepPlan& plan,
+                   const ChildRun& reference, VerifyResumeReport* report) {
   const VerifyResumeOptions& options = ctx->options;
   std::vector<int64_t> saves_before_end;
   for (int64_t s : report->save_steps)
@@ -194,6 +248,20 @@ Status RunVariants(Context* ctx, const std::vector<int64_t>& interrupts, const C
   for (int64_t k : interrupts) {
     const std::string name = "interrupt-" + std::to_string(k);
     LOCKSTEP_RETURN_IF_ERROR(run(name, [&](VariantReport* v) { return RunStopVariant(ctx, name, {k}, v); }));
+  }
+  if (!options.worlds.empty()) {
+    const std::vector<int64_t> defaults = DefaultInterruptSteps(plan.updates_per_epoch, plan.max_steps);
+    const int64_t stop = !options.interrupt_at.empty() ? options.interrupt_at.front()
+                         : defaults.empty()            ? 0
+                                                       : defaults.front();
+    if (stop < 1) {
+      return Status::InvalidArgument("--world: no interruption fits in the run's " + std::to_string(plan.max_steps) +
+                                     " steps; pass --interrupt-at K with 1 <= K < " + std::to_string(plan.max_steps));
+    }
+    for (const auto& worlds : options.worlds) {
+      const std::string name = "world-" + std::to_string(worlds.first) + "-to-" + std::to_string(worlds.second);
+      LOCKSTEP_RETURN_IF_ERROR(run(name, [&](VariantReport* v) { return RunWorldVariant(ctx, worlds, stop, v); }));
+    }
   }
   if (options.every_checkpoint) {
     LOCKSTEP_RETURN_IF_ERROR(run("every-checkpoint", [&](VariantReport* v) {
@@ -237,7 +305,7 @@ Status VerifyResume(const VerifyResumeOptions& options, VerifyResumeReport* repo
 
   ChildRun reference;
   LOCKSTEP_RETURN_IF_ERROR(RunReference(&ctx, report, &reference));
-  LOCKSTEP_RETURN_IF_ERROR(RunVariants(&ctx, interrupts, reference, report));
+  LOCKSTEP_RETURN_IF_ERROR(RunVariants(&ctx, interrupts, plan, reference, report));
   // 3. Every variant against the reference.
   for (auto& v : report->variants) {
     LOCKSTEP_RETURN_IF_ERROR(DiffRuns(report->reference_dir, v.dir, Tolerance(), &v.diff));
@@ -259,6 +327,7 @@ json VerifyResumeReportJson(const VerifyResumeReport& r) {
                                {"skipped_checkpoints", in.skipped}});
     }
     variants.push_back({{"name", v.name},
+                        {"note", v.note},
                         {"dir", v.dir},
                         {"seconds", v.seconds},
                         {"interruptions", interruptions},

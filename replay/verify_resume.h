@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -38,6 +39,11 @@ struct VerifyResumeOptions {
   // > 1: every child is a data-parallel job of this many ranks (lockstep train
   // --nproc_per_node); each kill-random kill SIGKILLs one rank of it, a seeded one.
   int nproc_per_node = 1;
+  // --world A:B: one variant per pair, a job of A ranks stopped at the first interruption
+  // step and resumed as a job of B (per_device_train_batch_size x A / B each: the global
+  // batch kept). Every pair's A is the reference's size. A run without world_invariant is
+  // resumed with --resume-override, and its variant says why it cannot be exact.
+  std::vector<std::pair<int64_t, int64_t>> worlds;
   // Progress lines; `transient` ones may be redrawn in place (a terminal), the others stay.
   std::function<void(const std::string& line, bool transient)> progress;
 };
@@ -53,7 +59,8 @@ struct Interruption {
 };
 
 struct VariantReport {
-  std::string name;  // "interrupt-100", "every-checkpoint", "kill-random", "crash-points"
+  std::string name;  // "interrupt-100", "every-checkpoint", "kill-random", "crash-points", "world-2-to-3"
+  std::string note;  // what the verdict rests on beyond the comparison ("" for none)
   std::string dir;
   std::vector<Interruption> interruptions;
   RunDiff diff;  // against the reference, bit for bit (DiffRuns with no tolerance)

@@ -14,6 +14,12 @@ int64_t StepPlan::MicroBatchSize(int64_t m) const {
   return std::min(batch_size, num_examples - m * batch_size);
 }
 
+std::pair<int64_t, int64_t> StepPlan::RankUnits(int64_t m) const {
+  const int64_t units = Units(m), base = units / world_size, extra = units % world_size;
+  const int64_t first = rank * base + std::min(rank, extra);
+  return {first, first + base + (rank < extra ? 1 : 0)};
+}
+
 double StepPlan::EpochAfterUpdate(int64_t epoch, int64_t u) const {
   const int64_t consumed = WindowStart(u) + WindowSize(u);
   return static_cast<double>(epoch) + static_cast<double>(consumed) / static_cast<double>(micro_batches_per_epoch);
@@ -30,7 +36,18 @@ Status ComputeStepPlan(const TrainingArgs& args, int64_t num_examples, StepPlan*
   }
   p.world_size = args.world_size.value_or(1);
   p.rank = rank;
-  if (p.world_size > 1) {
+  p.world_invariant = args.world_invariant;
+  p.unit = args.world_invariant_unit;
+  if (p.world_invariant) {
+    p.batch_size *= p.world_size;  // the global micro-batch
+    if (p.unit < 1 || p.batch_size % p.unit != 0) {
+      return Status::InvalidArgument(
+          "world_invariant: the global micro-batch (per_device_train_batch_size x world_size = " +
+          std::to_string(p.batch_size) + ") must be a multiple of world_invariant_unit (" + std::to_string(p.unit) +
+          ")");
+    }
+  }
+  if (p.world_size > 1 && !p.world_invariant) {
     p.shard = ShardEpoch(num_examples, p.batch_size, p.world_size, rank, p.drop_last);
     p.micro_batches_per_epoch = static_cast<int64_t>(p.shard.size());
   } else {
@@ -41,13 +58,13 @@ Status ComputeStepPlan(const TrainingArgs& args, int64_t num_examples, StepPlan*
     return Status::InvalidArgument(
         "the training set (" + std::to_string(num_examples) + " samples) yields no batch of " +
         std::to_string(p.batch_size) +
-        (p.world_size > 1 ? " per rank for " + std::to_string(p.world_size) + " ranks" : ""));
+        (p.world_size > 1 && !p.world_invariant ? " per rank for " + std::to_string(p.world_size) + " ranks" : ""));
   }
   p.updates_per_epoch = (p.micro_batches_per_epoch + p.grad_accum - 1) / p.grad_accum;
   // Every count of the run (samples drawn, HF's float epoch, the speed metrics) must be exact:
   // at most 2^53 samples, which no real run approaches and no int64 product then overflows.
-  const double samples_per_step =
-      static_cast<double>(p.batch_size) * static_cast<double>(p.grad_accum) * static_cast<double>(p.world_size);
+  const double samples_per_step = static_cast<double>(p.batch_size) * static_cast<double>(p.grad_accum) *
+                                  static_cast<double>(p.world_invariant ? 1 : p.world_size);
   const double max_planned_steps = std::floor(kMaxPlannedSamples / samples_per_step);
   const double asked_steps = args.max_steps > 0
                                  ? static_cast<double>(args.max_steps)

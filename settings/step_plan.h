@@ -7,9 +7,15 @@
 //   max_steps               = max_steps if > 0, else ceil(num_train_epochs * updates per epoch)
 //
 // The last accumulation window of an epoch may be shorter; it still makes an update.
+//
+// world_invariant: the micro-batches are the job's global ones (per_device_train_batch_size
+// x world_size samples, contiguous in the epoch's permutation, every rank drawing all of
+// them), so the plan is the same at every world size; each is cut into units of
+// world_invariant_unit samples and rank r computes the units RankUnits gives it.
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -34,6 +40,8 @@ struct StepPlan {
   // epoch's permutation (ShardEpoch). Empty for one process: micro-batch m is the
   // contiguous positions [m * batch_size, ...).
   std::vector<std::vector<int64_t>> shard;
+  bool world_invariant = false;
+  int64_t unit = 1;  // world_invariant: samples per unit
   int64_t micro_batches_per_epoch = 0;
   int64_t updates_per_epoch = 0;
   int64_t max_steps = 0;   // total optimizer updates of the run
@@ -45,6 +53,11 @@ struct StepPlan {
   int64_t WindowStart(int64_t u) const { return u * grad_accum; }
   // Samples in micro-batch `m` of an epoch (the last may be short unless drop_last).
   int64_t MicroBatchSize(int64_t m) const;
+  // world_invariant: the units of micro-batch `m` (unit i is its samples [i * unit, ...)),
+  // and the first and one-past-last of them this rank computes: a contiguous share, the
+  // first ranks taking one more where they do not divide evenly.
+  int64_t Units(int64_t m) const { return (MicroBatchSize(m) + unit - 1) / unit; }
+  std::pair<int64_t, int64_t> RankUnits(int64_t m) const;
   // HF's fractional epoch after update `u` of epoch `epoch`:
   // epoch + (micro-batches consumed) / micro_batches_per_epoch.
   double EpochAfterUpdate(int64_t epoch, int64_t u) const;

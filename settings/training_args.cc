@@ -217,6 +217,11 @@ std::vector<ArgSpec> BuildSpecs() {
       Spec("world_size", &A::world_size,
            "Processes in the data-parallel job; decides the run (default: the launcher's WORLD_SIZE, 1 without "
            "one; start several with --nproc_per_node)"),
+      Spec("world_invariant", &A::world_invariant,
+           "The same bits at any world size: each unit's gradient alone, summed in global order (slower); a "
+           "checkpoint resumes at any world size that keeps per_device_train_batch_size x world_size"),
+      Spec("world_invariant_unit", &A::world_invariant_unit,
+           "world_invariant: samples per unit; the global micro-batch must be a multiple of it"),
       Spec("dropout", &A::dropout, "Dropout probability of both models"),
       Spec("input_dim", &A::input_dim, "mlp: input features"),
       Spec("hidden_size", &A::hidden_size, "mlp: hidden width"),
@@ -312,6 +317,7 @@ void CheckLoopArgs(const TrainingArgs& a, Problems* p) {
        "gradient_accumulation_steps must be >= 1, got " + std::to_string(a.gradient_accumulation_steps));
   need(a.ddp_timeout >= 1, "ddp_timeout must be >= 1 second, got " + std::to_string(a.ddp_timeout));
   need(!a.world_size || *a.world_size >= 1, "world_size must be >= 1");
+  need(a.world_invariant_unit >= 1, "world_invariant_unit must be >= 1, got " + std::to_string(a.world_invariant_unit));
   need(a.max_steps == -1 || a.max_steps > 0, "max_steps must be -1 (use epochs) or > 0");
   need(a.max_steps > 0 || a.num_train_epochs > 0, "num_train_epochs must be > 0 when max_steps is not set");
   need(a.learning_rate >= 0, "learning_rate must be >= 0");

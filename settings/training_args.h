@@ -73,6 +73,13 @@ struct TrainingArgs {
   // launcher's WORLD_SIZE (1 without one), and is recorded resolved; a value that differs
   // from the launcher's is refused.
   std::optional<int64_t> world_size;
+  // Lockstep's world-size-invariant data parallelism (docs/data-parallel.md): the step's global
+  // batch is cut into units of world_invariant_unit samples, each unit's gradient is computed
+  // alone (its dropout from a generator of (seed, step, unit)) and the units are summed in
+  // global order, so the run has the same bits at every world size, and a checkpoint resumes
+  // at any world size that keeps per_device_train_batch_size x world_size.
+  bool world_invariant = false;
+  int64_t world_invariant_unit = 1;
   double dropout = 0.1;
   int64_t input_dim = 32;     // mlp: features per sample
   int64_t hidden_size = 128;  // mlp: hidden width

@@ -84,6 +84,15 @@ Status DataParallelJob::AllReduceGradients(const std::vector<std::pair<std::stri
   return Status::Ok();
 }
 
+Status DataParallelJob::AllGather(const at::Tensor& mine, std::vector<at::Tensor>* all) {
+  if (world_ == 1) {
+    *all = {mine};
+    return Status::Ok();
+  }
+  ScopeSeconds cost(&allreduce_s_);
+  return group_->AllGather(mine, all, "gathering the units' gradients");
+}
+
 // After a step: the loss every rank logs is the mean over the ranks (HF gathers and
 // averages it), and a stop signal that reached any rank stops them all after this step.
 Status DataParallelJob::AgreeOnStep(float* loss, bool signal_arrived) {

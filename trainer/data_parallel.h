@@ -52,6 +52,8 @@ class DataParallelJob {
   Status BroadcastParameters(const std::vector<at::Tensor>& parameters);
   // One all-reduce of every gradient, then / world size.
   Status AllReduceGradients(const std::vector<std::pair<std::string, at::Tensor>>& params);
+  // Every rank's `mine` (one shape on every rank), in rank order (world_invariant's units).
+  Status AllGather(const at::Tensor& mine, std::vector<at::Tensor>* all);
   // After a step: the mean loss over the ranks, and whether a stop signal reached any rank
   // (then stop_agreed(): every rank stops, and checkpoints, at the same step).
   Status AgreeOnStep(float* loss, bool signal_arrived);
@@ -66,7 +68,8 @@ class DataParallelJob {
   Status StageRankFiles(const std::string& output_dir, int64_t step, const CheckpointSnapshot& mine,
                         std::unique_ptr<CheckpointStaging>* staging);
 
-  double allreduce_seconds() const { return allreduce_s_; }  // waits for slower ranks included
+  // The gradients' collectives (the all-reduce, or world_invariant's gathers), waits for slower ranks included.
+  double allreduce_seconds() const { return allreduce_s_; }
 
  private:
   std::unique_ptr<ProcessGroup> group_;  // set in a job of more than one process

@@ -89,6 +89,10 @@ Status ProcessGroup::Fail(const char* what, const std::exception& e) const {
 Status ProcessGroup::AllReduceSum(at::Tensor*, const char*) { return Status::Ok(); }
 Status ProcessGroup::Broadcast(at::Tensor*, const char*) { return Status::Ok(); }
 Status ProcessGroup::Barrier(const char*) { return Status::Ok(); }
+Status ProcessGroup::AllGather(const at::Tensor& mine, std::vector<at::Tensor>* all, const char*) {
+  *all = {mine};
+  return Status::Ok();
+}
 Status ProcessGroup::AllGatherBytes(const std::string& mine, std::vector<std::string>* all, const char*) {
   *all = {mine};
   return Status::Ok();
@@ -185,6 +189,21 @@ Status ProcessGroup::Broadcast(at::Tensor* tensor, const char* what) {
 Status ProcessGroup::Barrier(const char* what) {
   try {
     impl_->Run([](auto* g) { return g->barrier(); })->wait();
+  } catch (const std::exception& e) {
+    return Fail(what, e);
+  }
+  return Status::Ok();
+}
+
+Status ProcessGroup::AllGather(const at::Tensor& mine, std::vector<at::Tensor>* all, const char* what) {
+  try {
+    const torch::Device device = impl_->device();
+    std::vector<at::Tensor> input = {mine.to(device).contiguous()};
+    std::vector<std::vector<at::Tensor> > gathered(1);
+    for (int64_t r = 0; r < env_.world_size; ++r) gathered[0].push_back(torch::empty_like(input[0]));
+    impl_->Run([&](auto* g) { return g->allgather(gathered, input); })->wait();
+    all->clear();
+    for (auto& t : gathered[0]) all->push_back(t.to(mine.device()));
   } catch (const std::exception& e) {
     return Fail(what, e);
   }

@@ -52,6 +52,8 @@ class ProcessGroup {
   // In place: rank 0's values on every rank.
   Status Broadcast(at::Tensor* tensor, const char* what);
   Status Barrier(const char* what);
+  // Every rank's `mine` (the same shape and dtype on every rank), in rank order, on mine's device.
+  Status AllGather(const at::Tensor& mine, std::vector<at::Tensor>* all, const char* what);
   // Every rank's `mine`, in rank order (sizes may differ).
   Status AllGatherBytes(const std::string& mine, std::vector<std::string>* all, const char* what);
   // The job's store: rank 0 publishes a value under `key`, the others wait for it.

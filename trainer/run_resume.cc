@@ -65,6 +65,8 @@ json RunResume::Event(int64_t step, const std::vector<std::string>& removed_left
   if (!skipped_checkpoints_.empty()) event[k::kSkippedCheckpoints] = skipped_checkpoints_;
   if (!removed_leftovers.empty()) event[k::kRemovedLeftovers] = removed_leftovers;
   if (!step_log_damage_.is_null()) event[k::kStepLogDamage] = step_log_damage_;
+  if (saved_world_size_ > 0)
+    event[k::kWorldSize] = {{k::kWorldSizeFrom, saved_world_size_}, {k::kWorldSizeTo, job_.world()}};
   return event;
 }
 
@@ -76,6 +78,7 @@ Status RunResume::CheckSavedSettings(const json& saved, const std::string& path)
   LOCKSTEP_RETURN_IF_ERROR(CheckResumeSettings(changes, checkpoint, options_.resume_override));
   for (const auto& c : changes) {
     override_active_ |= !c.safe;
+    if (c.knob == "world_size" && c.checkpoint.is_number_integer()) saved_world_size_ = c.checkpoint.get<int64_t>();
     if (IsOutputLocationSetting(c.knob)) continue;
     changes_.push_back({{"setting", c.knob}, {"checkpoint", c.checkpoint}, {"now", c.now}, {"safe", c.safe}});
   }

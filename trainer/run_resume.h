@@ -68,6 +68,9 @@ class RunResume {
   const std::vector<std::string>& skipped_checkpoints() const { return skipped_checkpoints_; }
   // Resumed despite unsafe changes: every later step record is marked resume_override.
   bool override_active() const { return override_active_; }
+  // The world size the checkpoint was saved at, where it differs from this job's (a
+  // world_invariant run resumed at another size, or an overridden resume); 0 otherwise.
+  int64_t saved_world_size() const { return saved_world_size_; }
 
  private:
   Status LoadNewestSoundCheckpoint(std::string* checkpoint, const Status& load_failure,
@@ -83,6 +86,7 @@ class RunResume {
   std::string checkpoint_;
   std::vector<std::string> skipped_checkpoints_;  // "path: reason"
   bool override_active_ = false;
+  int64_t saved_world_size_ = 0;
   std::vector<nlohmann::json> changes_;  // every changed setting, for the event
   std::optional<StepLogPosition> saved_log_position_;
   nlohmann::json step_log_damage_;  // set when --resume-override cut a damaged log

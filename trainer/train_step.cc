@@ -18,7 +18,7 @@ Status TrainingRun::TrainStep(int64_t epoch, int64_t update) {
   StepWork w;
   LOCKSTEP_RETURN_IF_ERROR(BeginStep(epoch, update, &w));
   NextBatches(&w);
-  ForwardBackward(&w);
+  LOCKSTEP_RETURN_IF_ERROR(ForwardBackward(&w));
   LOCKSTEP_RETURN_IF_ERROR(Update(&w));
   return RecordStep(&w);
 }
@@ -53,28 +53,42 @@ void TrainingRun::NextBatches(StepWork* w) {
 }
 
 // Each micro-batch's loss is scaled by the items of the whole window, so a short last
-// window is averaged over its real size (HF's num_items_in_batch).
-void TrainingRun::ForwardBackward(StepWork* w) {
+// window is averaged over its real size (HF's num_items_in_batch). With world_invariant the
+// window is the job's, and each unit of it goes forward and backward alone (world_invariant.h).
+Status TrainingRun::ForwardBackward(StepWork* w) {
   model_->train();
   optimizer_->ZeroGrad();
-  w->step_loss = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
-  for (int64_t k = 0; k < w->window; ++k) {
-    const torch::Tensor& ids = w->ids[static_cast<size_t>(k)];
+  const auto loss_of = [&](const torch::Tensor& ids) {
     torch::Tensor x = data_.train.inputs.index_select(0, ids).to(device_);   // [b, ...]
     torch::Tensor y = data_.train.targets.index_select(0, ids).to(device_);  // [b] or [b, T]
+    return model_->Loss(x, y).loss_sum / static_cast<double>(w->window_items);
+  };
+  if (invariant_) {
+    invariant_->BeginWindow();
+    for (int64_t k = 0; k < w->window; ++k) {
+      observers_.MicroBatchBegins(*w, k);
+      LOCKSTEP_RETURN_IF_ERROR(
+          invariant_->MicroBatch(w->step, w->first_mb + k, w->ids[static_cast<size_t>(k)], loss_of));
+    }
+    w->step_loss = invariant_->FinishWindow();
+    return Status::Ok();
+  }
+  w->step_loss = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
+  for (int64_t k = 0; k < w->window; ++k) {
     observers_.MicroBatchBegins(*w, k);
-    BatchLoss batch = model_->Loss(x, y);
-    torch::Tensor micro_loss = batch.loss_sum / static_cast<double>(w->window_items);
+    torch::Tensor micro_loss = loss_of(w->ids[static_cast<size_t>(k)]);
     micro_loss.backward();
     w->step_loss += micro_loss.detach();
   }
+  return Status::Ok();
 }
 
 Status TrainingRun::Update(StepWork* w) {
   w->lr = scheduler_.lr();
-  LOCKSTEP_RETURN_IF_ERROR(
-      job_.AllReduceGradients(optimizer_->params()));  // once per window, after its last micro-batch
-  observers_.GradientsReady(*w);                       // before clipping scales them
+  if (!invariant_) {  // once per window, after its last micro-batch; world_invariant's sum is whole already
+    LOCKSTEP_RETURN_IF_ERROR(job_.AllReduceGradients(optimizer_->params()));
+  }
+  observers_.GradientsReady(*w);  // before clipping scales them
   w->grad_norm = ClipGradNorm(optimizer_->params(), args_.max_grad_norm);
   saver_.WaitForSnapshotCopy();  // an async save may still be copying the weights and moments
   optimizer_->Step(w->lr);
@@ -85,11 +99,14 @@ Status TrainingRun::Update(StepWork* w) {
 Status TrainingRun::RecordStep(StepWork* w) {
   state_.global_step = w->step;
   state_.epoch = plan_.EpochAfterUpdate(w->epoch, w->update);
-  // HF sums every rank's floating-point operations (each rank's window is the same size).
-  state_.total_flos += 6.0 * static_cast<double>(num_parameters_) * static_cast<double>(w->window_items * job_.world());
+  // HF sums every rank's floating-point operations (each rank's window is the same size;
+  // world_invariant's window is the job's).
+  const int64_t job_items = invariant_ ? w->window_items : w->window_items * job_.world();
+  state_.total_flos += 6.0 * static_cast<double>(num_parameters_) * static_cast<double>(job_items);
   float loss = w->step_loss.item<float>();
-  LOCKSTEP_RETURN_IF_ERROR(
-      job_.AgreeOnStep(&loss, SignalArrived()));  // the mean over the ranks, and a stop any rank got
+  // The mean over the ranks (world_invariant's ranks agree already: W equal floats summed in
+  // double and divided by W give it back exactly), and a stop any rank got.
+  LOCKSTEP_RETURN_IF_ERROR(job_.AgreeOnStep(&loss, SignalArrived()));
   last_grad_norm_ = w->grad_norm.item<float>();
   last_lr_ = w->lr;
   losses_.Add(loss);
@@ -108,10 +125,12 @@ Status TrainingRun::RecordStep(StepWork* w) {
 }
 
 // The step record to the log: handed over typed, and the log's encoder makes it JSON off
-// the loop. A job's ranks first merge theirs into rank 0's; the observers see it complete.
+// the loop. A job's ranks first merge theirs into rank 0's (world_invariant's record holds the
+// job's micro-batches already, and every rank's generators are rank 0's: the units draw from
+// their own); the observers see it complete.
 Status TrainingRun::LogStepRecord(StepWork* w) {
   if (!w->recording) return Status::Ok();
-  LOCKSTEP_RETURN_IF_ERROR(recording_->GatherRanks(w));
+  if (!invariant_) LOCKSTEP_RETURN_IF_ERROR(recording_->GatherRanks(w));
   LOCKSTEP_RETURN_IF_ERROR(observers_.RecordReady(*w));  // a replay judges it
   return recording_->Append(w);
 }

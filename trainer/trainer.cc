@@ -108,6 +108,9 @@ Status TrainingRun::Setup() {
   scheduler_ = LrScheduler(std::move(schedule));
   sampler_ = std::make_unique<EpochSampler>(data_.train.size(), args_.data_seed.value_or(args_.seed));
   generators_ = std::make_unique<RunGenerators>(sampler_.get(), device_.is_cuda());
+  if (plan_.world_invariant) {
+    invariant_ = std::make_unique<WorldInvariantStep>(plan_, &job_, &optimizer_->params(), args_.seed, device_);
+  }
   recording_ = std::make_unique<StepRecording>(options_, &job_, generators_.get(), &step_log_);
   // What the caller's hooks and faults ask to watch or steer, outside the loop.
   const TrainHooks& hooks = options_.hooks;

@@ -38,6 +38,7 @@
 #include "trainer/step_observer.h"
 #include "trainer/step_recording.h"
 #include "trainer/trainer.h"
+#include "trainer/world_invariant.h"
 
 namespace lockstep {
 
@@ -64,6 +65,7 @@ class TrainingRun {
   // The run restored from `checkpoint` (resume_ does the work), its step log continued
   // with a "resume" event (training_state.cc).
   Status Resume(const std::string& checkpoint);
+  Status SavedRanksAlike(const std::string& dir, int64_t saved_world) const;
   // A signal reached this process. In a job, the ranks agree on it after each step
   // (DataParallelJob::AgreeOnStep), so every rank stops, and checkpoints, at the same step.
   bool SignalArrived() const { return options_.stop_signal != nullptr && *options_.stop_signal != 0; }
@@ -75,7 +77,7 @@ class TrainingRun {
   Status TrainStep(int64_t epoch, int64_t update);
   Status BeginStep(int64_t epoch, int64_t update, StepWork* w);
   void NextBatches(StepWork* w);
-  void ForwardBackward(StepWork* w);
+  Status ForwardBackward(StepWork* w);
   Status Update(StepWork* w);
   Status RecordStep(StepWork* w);
   Status LogStepRecord(StepWork* w);
@@ -101,7 +103,8 @@ class TrainingRun {
   LrScheduler scheduler_;  // scheduler.json
   std::unique_ptr<EpochSampler> sampler_;
   std::unique_ptr<RunGenerators> generators_;
-  std::unique_ptr<StepRecording> recording_;  // the step record built, and what that costs the loop
+  std::unique_ptr<WorldInvariantStep> invariant_;  // --world_invariant: the step's gradient, unit by unit
+  std::unique_ptr<StepRecording> recording_;       // the step record built, and what that costs the loop
   std::unique_ptr<StepLogWriter> step_log_;
   StepObservers observers_;  // a replay, a module trace: what the hooks ask for
   std::unique_ptr<ProgressDisplay> progress_;

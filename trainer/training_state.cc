@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "formats/json_file.h"
 #include "formats/step_record.h"
 #include "trainer/torch_bridge.h"
 #include "trainer/training_run.h"
@@ -64,11 +65,20 @@ std::vector<StateFile> TrainingRun::StateFiles() {
         // A CPU run replayed on a GPU (lockstep replay --device cuda) starts the CUDA generator fresh.
         return generators_->FromJson(j, path, /*cuda_optional=*/static_cast<bool>(options_.hooks.replay_step_begin));
       }));
-  // A resume overridden across world sizes finds no file of this rank's name: it takes the
-  // nearest one there is (HF warns and goes on without). The records are marked anyway.
+  // At another world size, rank r's file of the saved job may not exist. A world_invariant
+  // run's ranks hold alike generators (its units draw from their own), so every rank
+  // restores rank 0's, once rank 0 has found the saved ranks' files alike. An overridden
+  // resume takes the nearest file there is (HF warns and goes on without); its records are
+  // marked anyway.
   files.back().load = [this, load = files.back().load](const std::string& path, const WrittenFile* unverified) {
-    if (fs::exists(path) || !resume_.override_active()) return load(path, unverified);
+    const int64_t saved_world = resume_.saved_world_size();
     const fs::path dir = fs::path(path).parent_path();
+    if (saved_world > 0 && args_.world_invariant) {
+      const std::string first = (dir / RngStateFileName(0, saved_world, kRngStateJsonExt)).string();
+      if (IsRankZero()) LOCKSTEP_RETURN_IF_ERROR(SavedRanksAlike(dir.string(), saved_world));
+      return load(first, nullptr);
+    }
+    if (fs::exists(path) || !resume_.override_active()) return load(path, unverified);
     for (const std::string& other :
          {RngStateFileName(job_.rank(), 2, kRngStateJsonExt), RngStateFileName(0, 1, kRngStateJsonExt),
           RngStateFileName(0, 2, kRngStateJsonExt)}) {
@@ -80,6 +90,25 @@ std::vector<StateFile> TrainingRun::StateFiles() {
     return load(path, unverified);
   };
   return files;
+}
+
+// A world_invariant job's ranks save alike generator files; a checkpoint whose files differ
+// was not written by one (or was edited), and no rank may stand in for another: Corruption.
+Status TrainingRun::SavedRanksAlike(const std::string& dir, int64_t saved_world) const {
+  const std::string first = RngStateFileName(0, saved_world, kRngStateJsonExt);
+  json rank0;
+  LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((fs::path(dir) / first).string(), &rank0));
+  for (int64_t r = 1; r < saved_world; ++r) {
+    const std::string name = RngStateFileName(r, saved_world, kRngStateJsonExt);
+    json theirs;
+    LOCKSTEP_RETURN_IF_ERROR(ReadJsonFile((fs::path(dir) / name).string(), &theirs));
+    if (theirs != rank0) {
+      return Status::Corruption(dir + ": " + name + " differs from " + first +
+                                ": the ranks' generators were not alike, so no rank's file stands in for another "
+                                "at another world size");
+    }
+  }
+  return Status::Ok();
 }
 
 Status TrainingRun::Resume(const std::string& checkpoint) {
