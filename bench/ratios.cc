@@ -113,9 +113,19 @@ const std::vector<RatioSpec>& Specs() {
                  [](const BenchSamples& r) { return Counter(r, "BM_TrainSaving/async:1", "stall_share"); }});
     s.push_back({"data_parallel_2_vs_1", "samples/s of a 2-rank job (Gloo) over one process, gpt_mid (ideal: 2)", "",
                  [](const BenchSamples& r) {
-                   return Divide(Counter(r, "BM_DataParallel/ranks:2", "items_per_second"),
-                                 Counter(r, "BM_DataParallel/ranks:1", "items_per_second"));
+                   return Divide(Counter(r, "BM_DataParallel/ranks:2/invariant_unit:0", "items_per_second"),
+                                 Counter(r, "BM_DataParallel/ranks:1/invariant_unit:0", "items_per_second"));
                  }});
+    for (const char* unit : {"1", "4", "16"}) {
+      s.push_back({std::string("world_invariant_unit") + unit + "_vs_all_reduce",
+                   std::string("samples/s of a 2-rank --world_invariant job (units of ") + unit +
+                       ") over the ordinary all-reduce, gpt_mid",
+                   "", [unit](const BenchSamples& r) {
+                     return Divide(
+                         Counter(r, std::string("BM_DataParallel/ranks:2/invariant_unit:") + unit, "items_per_second"),
+                         Counter(r, "BM_DataParallel/ranks:2/invariant_unit:0", "items_per_second"));
+                   }});
+    }
     s.push_back({"resume_late_vs_early", "resume latency at update 4998 over update 2 of an epoch", "<= 1.5",
                  [](const BenchSamples& r) { return Divide(Time(r, "BM_Resume/4998"), Time(r, "BM_Resume/2")); }});
     s.push_back(Speedup("tensor_stats_f32_vs_hash", "inspect's tensor stats (float32) over XXH3 of the same bytes", "",

@@ -8,8 +8,10 @@
 //                          groups, clipping and linear schedule, as an ordinary PyTorch loop
 //   BM_TrainSaving/async:0|1  gpt 4 x 256 saving every 2nd step, synchronously and with
 //                          --save_async: the loop's stall per save
-//   BM_DataParallel/ranks:1|2  gpt_mid as 1 process and as a 2-rank job: scaling, and the
-//                          all-reduce's cost per step
+//   BM_DataParallel/ranks:1|2/invariant_unit:0|1|4  gpt_mid as 1 process and as a 2-rank
+//                          job: scaling, and the all-reduce's cost per step; with an
+//                          invariant_unit, --world_invariant with units of that many samples
+//                          against the ordinary all-reduce (unit 0)
 //   BM_PythonTrainCompiled/<size>  the peer's loop with its loss under torch.compile
 //                          (inductor, CPU), timed after one uncounted warm-up step that
 //                          compiles it: a second yardstick (torch 2.x only)
@@ -258,17 +260,19 @@ BENCHMARK(BM_TrainSaving)
 // as 1 process and as a 2-rank job (Gloo on loopback), each rank on one thread. Manual
 // time = rank 0's training loop (runtime_s, start-up excluded); items are samples, so
 // items_per_second compares the two directly; allreduce_ms is rank 0's time in the
-// gradient all-reduce per step (waiting for the slower rank included).
+// gradient all-reduce per step (waiting for the slower rank included), or --world_invariant's
+// gathers of every unit's gradient.
 void BM_DataParallel(benchmark::State& state) {
-  const int64_t ranks = state.range(0), steps = 30;
-  const std::string dir = ScratchRoot() + "/dp" + std::to_string(ranks);
+  const int64_t ranks = state.range(0), unit = state.range(1), steps = 30;
+  const std::string dir = ScratchRoot() + "/dp" + std::to_string(ranks) + "u" + std::to_string(unit);
   const std::string result = dir + ".json";
-  const std::string command = std::string(LOCKSTEP_BIN) +
-                              " train --model gpt --n_layer 2 --n_embd 128 --block_size 64" +
-                              " --per_device_train_batch_size 16 --max_steps " + std::to_string(steps) +
-                              " --save_strategy no --eval_samples 0 --logging_steps 1000 --num_threads 1 --quiet" +
-                              " --json --overwrite_output_dir true --output_dir " + dir +
-                              (ranks > 1 ? " --nproc_per_node " + std::to_string(ranks) : "") + " > " + result;
+  const std::string command =
+      std::string(LOCKSTEP_BIN) + " train --model gpt --n_layer 2 --n_embd 128 --block_size 64" +
+      " --per_device_train_batch_size 16 --max_steps " + std::to_string(steps) +
+      " --save_strategy no --eval_samples 0 --logging_steps 1000 --num_threads 1 --quiet" +
+      " --json --overwrite_output_dir true --output_dir " + dir +
+      (ranks > 1 ? " --nproc_per_node " + std::to_string(ranks) : "") +
+      (unit > 0 ? " --world_invariant true --world_invariant_unit " + std::to_string(unit) : "") + " > " + result;
   double allreduce_s = 0;
   for (auto _ : state) {
     if (bench::RunQuietly({"/bin/sh", "-c", command}) != 0) return state.SkipWithError("lockstep train failed");
@@ -279,12 +283,16 @@ void BM_DataParallel(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * steps * 16 * ranks);
   if (ranks > 1) state.counters["allreduce_ms"] = 1e3 * allreduce_s / static_cast<double>(state.iterations() * steps);
-  state.SetLabel(std::to_string(ranks) + (ranks > 1 ? " ranks" : " rank"));
+  state.SetLabel(std::to_string(ranks) + (ranks > 1 ? " ranks" : " rank") +
+                 (unit > 0 ? ", world_invariant unit " + std::to_string(unit) : ""));
 }
 BENCHMARK(BM_DataParallel)
-    ->Arg(1)
-    ->Arg(2)
-    ->ArgName("ranks")
+    ->Args({1, 0})
+    ->Args({2, 0})
+    ->Args({2, 1})
+    ->Args({2, 4})
+    ->Args({2, 16})
+    ->ArgNames({"ranks", "invariant_unit"})
     ->UseManualTime()
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);

@@ -51,11 +51,13 @@ CLI::App* DefineVerifyResumeCommand(CLI::App* app, VerifyFlags* flags) {
                   "Stop after step K (and K2, ...), then resume; one variant each")
       ->delimiter(',')
       ->type_name("K[,K2,...]");
-  cmd->add_option("--world", flags->world,
-                  "Resume at another world size: a job of A ranks (the reference's, --nproc_per_node) stopped at the "
-                  "first interruption step and resumed as B ranks, the global batch kept "
-                  "(per_device_train_batch_size x A / B); one variant each. Bit-exact with --world_invariant; an "
-                  "ordinary run is resumed with --resume-override to show where it parts")
+  cmd->add_option(
+         "--world", flags->world,
+         "Resume at another world size: a job of A ranks (the reference's, --nproc_per_node) stopped at the "
+         "first interruption step and resumed as B ranks, the global batch kept "
+         "(per_device_train_batch_size x A / B); one variant each. Bit-exact with --world_invariant; an "
+         "ordinary run is resumed with --resume-override to show where it parts. With --cmd: a variant stopped by "
+         "SIGTERM at A and resumed at B, the command taking the size through {world} (or {nproc})")
       ->type_name("A:B");
   cmd->add_flag("--every-checkpoint", flags->every_checkpoint, "Stop and resume at every checkpoint in turn");
   cmd->add_option(
@@ -70,7 +72,9 @@ CLI::App* DefineVerifyResumeCommand(CLI::App* app, VerifyFlags* flags) {
       ->type_name("N");
   cmd->add_option("--cmd", flags->cmd,
                   "Verify your own trainer: its shell command, with {output_dir} where each run writes "
-                  "(needs --resume-arg). Runs it whole, then stopped by SIGTERM after its first checkpoint "
+                  "and, for a launcher, {world} (or {nproc}) for its size (needs --resume-arg). Each run is a process "
+                  "group of its own: an interruption reaches every process of it, and none outlives it. Runs it whole, "
+                  "then stopped by SIGTERM after its first checkpoint "
                   "and SIGKILLed --kill-random times (default 2), each resumed and compared as lockstep diff does")
       ->type_name("COMMAND");
   cmd->add_option("--resume-arg", flags->resume_arg,

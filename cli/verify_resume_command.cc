@@ -101,6 +101,22 @@ void PrintReport(const VerifyResumeReport& r) {
   std::printf("\nverdict: %s\n", VerifyResumeVerdict(r).c_str());
 }
 
+// --world A:B, each.
+Status ParseWorlds(const VerifyFlags& flags, std::vector<std::pair<int64_t, int64_t>>* worlds) {
+  for (const auto& text : flags.world) {
+    const size_t colon = text.find(':');
+    int64_t from = 0, to = 0;
+    if (colon == std::string::npos) return Status::InvalidArgument("--world " + text + ": expected A:B");
+    LOCKSTEP_RETURN_IF_ERROR(ParseWholeNumber("--world", text.substr(0, colon), 1, &from));
+    LOCKSTEP_RETURN_IF_ERROR(ParseWholeNumber("--world", text.substr(colon + 1), 1, &to));
+    if (from > 1024 || to > 1024) return Status::InvalidArgument("--world takes at most 1024 ranks");
+    if (from == to)
+      return Status::InvalidArgument("--world " + text + ": the same size; nothing changes at the resume");
+    worlds->emplace_back(from, to);
+  }
+  return Status::Ok();
+}
+
 // `verify-resume --cmd`: the user's own trainer (replay/verify_cmd.h).
 int VerifyCommand(const VerifyFlags& flags, const TrainingArgs& args) {
   const auto fail = [&](const Status& st) { return ReportFailure("verify-resume", st, flags.json); };
@@ -116,6 +132,10 @@ int VerifyCommand(const VerifyFlags& flags, const TrainingArgs& args) {
       flags.kill_random.empty() ? Status::Ok() : ParseWholeNumber("--kill-random", flags.kill_random, 0, &kills);
   if (st.ok()) st = ParseWholeNumber("--kill-seed", flags.kill_seed, 0, &seed);
   if (st.ok() && kills > 1000) st = Status::InvalidArgument("--kill-random takes at most 1000");
+  if (st.ok()) st = ParseWorlds(flags, &o.worlds);
+  if (st.ok() && !flags.nproc_per_node.empty())
+    st = ParseWholeNumber("--nproc_per_node", flags.nproc_per_node, 1, &o.world);
+  if (st.ok() && flags.nproc_per_node.empty() && !o.worlds.empty()) o.world = o.worlds.front().first;
   std::error_code ec;
   if (st.ok() && fs::exists(o.work_dir) && !fs::is_empty(o.work_dir, ec) && !args.overwrite_output_dir) {
     st = Status::InvalidArgument(o.work_dir +
@@ -164,15 +184,7 @@ std::function<int()> AddVerifyResumeCommand(CLI::App* app) {
       if (st.ok()) st = ParseWholeNumber("--interrupt-at", text, 1, &step);
       options.interrupt_at.push_back(step);
     }
-    for (const auto& text : flags->world) {
-      const size_t colon = text.find(':');
-      int64_t from = 0, to = 0;
-      if (st.ok() && colon == std::string::npos) st = Status::InvalidArgument("--world " + text + ": expected A:B");
-      if (st.ok()) st = ParseWholeNumber("--world", text.substr(0, colon), 1, &from);
-      if (st.ok()) st = ParseWholeNumber("--world", text.substr(colon + 1), 1, &to);
-      if (st.ok() && (from > 1024 || to > 1024)) st = Status::InvalidArgument("--world takes at most 1024 ranks");
-      options.worlds.emplace_back(from, to);
-    }
+    if (st.ok()) st = ParseWorlds(*flags, &options.worlds);
     int64_t kills = 0, crashes = 0, seed = 0, nproc = 1;
     if (st.ok() && !flags->nproc_per_node.empty()) {
       st = ParseWholeNumber("--nproc_per_node", flags->nproc_per_node, 1, &nproc);

@@ -203,9 +203,15 @@ void CompareStepLogs(const RunSide& a, const RunSide& b, const Tolerance& tol, R
     ib = FirstAtOrAfter(rb, from);
   }
   // Generators neither run drew from are compared apart: their difference alone is a note.
-  std::set<std::string> idle;
-  const std::set<std::string> idle_a = IdleGenerators(a.log), idle_b = IdleGenerators(b.log);
-  std::set_intersection(idle_a.begin(), idle_a.end(), idle_b.begin(), idle_b.end(), std::inserter(idle, idle.end()));
+  // Each rank's: idle[r] for rank r (0: rng; r > 0: rng_other_ranks[r - 1]).
+  const size_t ranks = 1 + std::max(ra.empty() ? 0 : ra.front().rng_other_ranks.size(),
+                                    rb.empty() ? 0 : rb.front().rng_other_ranks.size());
+  std::vector<std::set<std::string>> idle(ranks);
+  for (size_t r = 0; r < ranks; ++r) {
+    const std::set<std::string> idle_a = IdleGenerators(a.log, r), idle_b = IdleGenerators(b.log, r);
+    std::set_intersection(idle_a.begin(), idle_a.end(), idle_b.begin(), idle_b.end(),
+                          std::inserter(idle[r], idle[r].end()));
+  }
   std::optional<Divergence> idle_difference;
   for (; ia < ra.size() || ib < rb.size(); ++ia, ++ib) {
     std::optional<Divergence> d;
@@ -217,8 +223,12 @@ void CompareStepLogs(const RunSide& a, const RunSide& b, const Tolerance& tol, R
       AlignGenerators(&x, &y);
       StepRecord idle_x, idle_y;  // the unused generators alone
       idle_x.step = idle_y.step = x.step;
-      idle_x.rng = TakeGenerators(idle, &x);
-      idle_y.rng = TakeGenerators(idle, &y);
+      idle_x.rng = TakeGenerators(idle[0], &x.rng);
+      idle_y.rng = TakeGenerators(idle[0], &y.rng);
+      for (size_t r = 1; r < ranks && r <= x.rng_other_ranks.size() && r <= y.rng_other_ranks.size(); ++r) {
+        idle_x.rng_other_ranks.push_back(TakeGenerators(idle[r], &x.rng_other_ranks[r - 1]));
+        idle_y.rng_other_ranks.push_back(TakeGenerators(idle[r], &y.rng_other_ranks[r - 1]));
+      }
       const auto idle_d = CompareStepRecords(idle_x, idle_y);
       if (idle_d && !idle_difference) idle_difference = idle_d;
       d = CompareStepRecords(x, y);
@@ -235,7 +245,9 @@ void CompareStepLogs(const RunSide& a, const RunSide& b, const Tolerance& tol, R
     if (!Tally(d, within, out)) break;
   }
   if (idle_difference) {
-    const std::string name = idle_difference->field.substr(0, idle_difference->field.find('.', 4));
+    const std::string& field = idle_difference->field;  // rng.numpy.xxh3_128, rng_other_ranks[0].numpy.xxh3_128
+    const size_t first_dot = field.find('.');
+    const std::string name = field.substr(0, field.find('.', first_dot + 1));
     out->notes.push_back(name + " differs from step " + std::to_string(idle_difference->step) +
                          ", but neither run drew from it (its state never moved within a process): " +
                          (out->first_divergence && out->first_divergence->field.rfind(name, 0) == 0

@@ -152,7 +152,12 @@ std::string StateIdentity(const GeneratorState& s) {
 
 }  // namespace
 
-std::set<std::string> IdleGenerators(const StepLogContents& log) {
+std::set<std::string> IdleGenerators(const StepLogContents& log, size_t rank) {
+  static const GeneratorStates kNone;
+  const auto states_of = [rank](const StepRecord& r) -> const GeneratorStates& {
+    if (rank == 0) return r.rng;
+    return rank <= r.rng_other_ranks.size() ? r.rng_other_ranks[rank - 1] : kNone;
+  };
   std::vector<size_t> starts = {0};  // the first record of each process
   for (const auto& e : log.events) {
     if (e.record.value(k::kKind, "") == event_key::kResume && e.steps_before > starts.back())
@@ -164,7 +169,7 @@ std::set<std::string> IdleGenerators(const StepLogContents& log) {
     if (starts[s + 1] - starts[s] < 2) return {};  // a process of one step: no evidence
     std::map<std::string, std::string> first;
     for (size_t i = starts[s]; i < starts[s + 1]; ++i) {
-      const GeneratorStates& rng = log.records[i].rng;
+      const GeneratorStates& rng = states_of(log.records[i]);
       if (rng.empty()) return {};
       for (const auto& [name, state] : rng) {
         if (name == k::kSamplerGenerator) continue;
@@ -182,12 +187,12 @@ std::set<std::string> IdleGenerators(const StepLogContents& log) {
   return out;
 }
 
-GeneratorStates TakeGenerators(const std::set<std::string>& names, StepRecord* record) {
+GeneratorStates TakeGenerators(const std::set<std::string>& names, GeneratorStates* states) {
   GeneratorStates taken;
   for (const auto& name : names) {
-    const auto it = record->rng.find(name);
-    if (it == record->rng.end()) continue;
-    taken.insert(record->rng.extract(it));
+    const auto it = states->find(name);
+    if (it == states->end()) continue;
+    taken.insert(states->extract(it));
   }
   return taken;
 }

@@ -40,11 +40,12 @@ void AlignGenerators(StepRecord* a, StepRecord* b);
 // split at its resume events) hold at least two steps, and the generator's state is the same
 // in all of them. Such a generator's state differing between two runs changes nothing they
 // computed (a NumPy imported but never used, seeded from the OS). "sampler" is never idle:
-// it is recorded once per epoch, as the epoch began.
-std::set<std::string> IdleGenerators(const StepLogContents& log);
+// it is recorded once per epoch, as the epoch began. `rank` > 0: that rank's generators in a
+// data-parallel log (rng_other_ranks), each rank's process as unseeded as rank 0's may be.
+std::set<std::string> IdleGenerators(const StepLogContents& log, size_t rank = 0);
 
 // Moves the generators named in `names` out of record->rng into the returned states.
-GeneratorStates TakeGenerators(const std::set<std::string>& names, StepRecord* record);
+GeneratorStates TakeGenerators(const std::set<std::string>& names, GeneratorStates* states);
 
 // True when two records differ only in loss and grad-norm bits that `tol` accepts.
 bool StepWithinTolerance(StepRecord a, StepRecord b, const Tolerance& tol);

@@ -12,6 +12,10 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <thread>
 
 #include "formats/file_util.h"
 #include "process/job_env.h"
@@ -42,7 +46,7 @@ namespace {
 
 Status ChildProcess::Start(const std::vector<std::string>& argv, const std::string& stdout_path,
                            const std::string& stderr_path, std::unique_ptr<ChildProcess>* out,
-                           const ForkedMain& run_in_fork) {
+                           const ForkedMain& run_in_fork, bool own_group) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return Status::IOError(std::string("pipe: ") + std::strerror(errno));
   // Keep the pipe's ends above kEventFd, so dup2 onto kEventFd always makes a fresh,
@@ -61,10 +65,11 @@ Status ChildProcess::Start(const std::vector<std::string>& argv, const std::stri
       ::close(read_fd);
       return Status::IOError(std::string("fork: ") + std::strerror(errno));
     }
-    out->reset(new ChildProcess(pid, read_fd));
+    out->reset(new ChildProcess(pid, read_fd, false));
     return Status::Ok();
   }
   SpawnOptions spawn;
+  spawn.own_process_group = own_group;
   spawn.Open(STDIN_FILENO, "/dev/null", O_RDONLY)
       .Open(STDOUT_FILENO, stdout_path, O_WRONLY | O_CREAT | O_TRUNC)
       .Open(STDERR_FILENO, stderr_path, O_WRONLY | O_CREAT | O_APPEND)
@@ -76,11 +81,14 @@ Status ChildProcess::Start(const std::vector<std::string>& argv, const std::stri
     ::close(read_fd);
     return st;
   }
-  out->reset(new ChildProcess(pid, read_fd));
+  // Also from this side, so a signal to the group right after the start cannot miss it.
+  if (own_group) ::setpgid(pid, pid);
+  out->reset(new ChildProcess(pid, read_fd, own_group));
   return Status::Ok();
 }
 
 ChildProcess::~ChildProcess() {
+  if (own_group_) ::kill(-pid_, SIGKILL);  // the leader may be gone and its workers not
   if (!reaped_) {
     ::kill(pid_, SIGKILL);
     int status;
@@ -116,8 +124,56 @@ ChildProcess::Next ChildProcess::NextEvent(double timeout_s, std::string* name, 
   }
 }
 
-void ChildProcess::Kill() {
-  if (!reaped_) ::kill(pid_, SIGKILL);
+void ChildProcess::Signal(int sig) {
+  if (own_group_) {
+    ::kill(-pid_, sig);
+  } else if (!reaped_) {
+    ::kill(pid_, sig);
+  }
+}
+
+namespace {
+
+// The live processes (zombies are not) of process group `group`, from /proc/<pid>/stat:
+// "pid (comm) state ppid pgrp ...", comm possibly holding spaces and parentheses.
+std::vector<pid_t> LiveMembers(pid_t group) {
+  std::vector<pid_t> live;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    char state = 0;
+    long long ppid = 0, pgrp = 0;
+    if (!(rest >> state >> ppid >> pgrp)) continue;
+    if (pgrp == group && state != 'Z' && state != 'X') live.push_back(static_cast<pid_t>(std::stoll(name)));
+  }
+  return live;
+}
+
+}  // namespace
+
+Status ChildProcess::EndGroup(double timeout_s, std::vector<pid_t>* survivors) {
+  survivors->clear();
+  if (!own_group_) return Status::Ok();
+  *survivors = LiveMembers(pid_);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (true) {
+    ::kill(-pid_, SIGKILL);
+    const std::vector<pid_t> live = LiveMembers(pid_);
+    if (live.empty()) return Status::Ok();
+    if (std::chrono::steady_clock::now() > deadline) {
+      std::string pids;
+      for (pid_t p : live) pids += (pids.empty() ? "" : ", ") + std::to_string(p);
+      return Status::IOError("process group " + std::to_string(pid_) + " still has live processes (" + pids +
+                             ") after SIGKILL");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 namespace {
@@ -152,14 +208,20 @@ bool ChildProcess::KillRank(int rank) {
   return false;
 }
 
+bool ChildProcess::Exited() {
+  if (reaped_) return true;
+  if (::waitpid(pid_, &status_, WNOHANG) != pid_) return false;
+  reaped_ = true;
+  return true;
+}
+
 Status ChildProcess::Wait(int* exit_code, int* signal) {
-  int status = 0;
-  while (::waitpid(pid_, &status, 0) < 0) {
+  while (!reaped_ && ::waitpid(pid_, &status_, 0) < 0) {
     if (errno != EINTR) return Status::IOError(std::string("waitpid: ") + std::strerror(errno));
   }
   reaped_ = true;
-  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  *signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  *exit_code = WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+  *signal = WIFSIGNALED(status_) ? WTERMSIG(status_) : 0;
   return Status::Ok();
 }
 

@@ -185,18 +185,25 @@ struct Interrupt {
 };
 
 // Runs `command` (exec'd by sh, so a signal reaches the trainer itself) until it ends, or
-// interrupts it as `interrupt` says. `*how` describes what happened.
+// interrupts it as `interrupt` says. The command leads a process group of its own, and an
+// interruption reaches the whole group (a launcher such as torchrun and its workers); once
+// its leader has ended, what of the group still lives is SIGKILLed and waited for, so no
+// process of an interrupted run writes into it while the resume starts. `*how` describes
+// what happened.
 Status RunCommand(const VerifyCmdOptions& o, const std::string& label, const std::string& command, Interrupt interrupt,
                   std::string* how, double* checkpointed_s = nullptr, const std::set<std::string>* whole = nullptr) {
   const std::string log = o.work_dir + "/" + label + ".log";
   std::unique_ptr<ChildProcess> child;
-  LOCKSTEP_RETURN_IF_ERROR(ChildProcess::Start({"/bin/sh", "-c", "exec " + command}, log, log, &child));
+  LOCKSTEP_RETURN_IF_ERROR(
+      ChildProcess::Start({"/bin/sh", "-c", "exec " + command}, log, log, &child, {}, /*own_group=*/true));
   const auto start = Clock::now();
   std::optional<Clock::time_point> first_checkpoint;
   std::string name;
   int64_t step = 0;
   bool sent = false;
-  while (child->NextEvent(0.005, &name, &step) != ChildProcess::Next::kEnd) {
+  // Until the command itself ends: its workers hold the event pipe too, and one a launcher
+  // left behind must not keep the run going (EndGroup, below, ends it).
+  while (child->NextEvent(0.005, &name, &step) != ChildProcess::Next::kEnd && !child->Exited()) {
     const auto now = Clock::now();
     if (std::chrono::duration<double>(now - start).count() > o.timeout_s) {
       child->Kill();
@@ -210,7 +217,7 @@ Status RunCommand(const VerifyCmdOptions& o, const std::string& label, const std
     }
     if (interrupt.signal == 0 || sent) continue;
     if (first_checkpoint && std::chrono::duration<double>(now - *first_checkpoint).count() >= interrupt.delay_s) {
-      ::kill(child->pid(), interrupt.signal);
+      child->Signal(interrupt.signal);
       sent = true;
       char text[128];
       std::snprintf(text, sizeof(text), "%s %.0f ms after the first checkpoint appeared",
@@ -220,6 +227,12 @@ Status RunCommand(const VerifyCmdOptions& o, const std::string& label, const std
   }
   int code = 0, sig = 0;
   LOCKSTEP_RETURN_IF_ERROR(child->Wait(&code, &sig));
+  std::vector<pid_t> survivors;
+  const Status ended = child->EndGroup(10, &survivors);
+  if (!ended.ok()) return Status::IOError(label + ": " + ended.message());
+  if (sent && !survivors.empty()) {
+    *how += ", then " + std::to_string(survivors.size()) + " process(es) of its group that outlived it SIGKILLed";
+  }
   // How long the run went on after its first checkpoint: the span the kills are spread over.
   if (checkpointed_s)
     *checkpointed_s = first_checkpoint ? std::chrono::duration<double>(Clock::now() - *first_checkpoint).count() : 0;
@@ -247,10 +260,42 @@ bool VerifyCmdReport::bit_exact() const {
   return counted() > 0;
 }
 
+namespace {
+
+// The command of a run that writes `dir` as a job of `world` processes.
+std::string CommandFor(const VerifyCmdOptions& o, const std::string& dir, int64_t world) {
+  std::string c = Substitute(o.command, "{output_dir}", dir);
+  c = Substitute(c, "{world}", std::to_string(world));
+  return Substitute(c, "{nproc}", std::to_string(world));
+}
+
+// One interrupted run of the command, and the world size its resume runs at.
+struct VariantPlan {
+  std::string name;
+  Interrupt interrupt;
+  int64_t resume_world;
+};
+
+}  // namespace
+
 Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
   *report = VerifyCmdReport();
   if (o.command.find("{output_dir}") == std::string::npos) {
     return Status::InvalidArgument("--cmd must name where a run writes: put {output_dir} in it");
+  }
+  const bool takes_size =
+      o.command.find("{world}") != std::string::npos || o.command.find("{nproc}") != std::string::npos;
+  if (!o.worlds.empty() && !takes_size) {
+    return Status::InvalidArgument(
+        "--world needs the command to take the world size: put {world} in --cmd (e.g. "
+        "torchrun --nproc_per_node {world} train.py --output_dir {output_dir})");
+  }
+  for (const auto& [from, to] : o.worlds) {
+    if (from != o.world) {
+      return Status::InvalidArgument("--world " + std::to_string(from) + ":" + std::to_string(to) +
+                                     ": the reference runs at " + std::to_string(o.world) +
+                                     " (--nproc_per_node); every --world pair starts from that size");
+    }
   }
   if (o.resume_arg.find("{checkpoint}") == std::string::npos) {
     return Status::InvalidArgument("--resume-arg must say what to resume: put {checkpoint} in it");
@@ -262,8 +307,8 @@ Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
   report->reference_dir = o.work_dir + "/reference";
   std::string how;
   double checkpointed_s = 0;
-  LOCKSTEP_RETURN_IF_ERROR(RunCommand(o, "reference", Substitute(o.command, "{output_dir}", report->reference_dir), {},
-                                      &how, &checkpointed_s));
+  LOCKSTEP_RETURN_IF_ERROR(
+      RunCommand(o, "reference", CommandFor(o, report->reference_dir, o.world), {}, &how, &checkpointed_s));
   if (NewestResumable(report->reference_dir).empty()) {
     return Status::InvalidArgument("the reference run left no checkpoint (checkpoint-N, or a Lightning .ckpt) in " +
                                    report->reference_dir + ": nothing a resume could start from");
@@ -275,19 +320,22 @@ Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
   // What a whole checkpoint of this command holds: a variant's checkpoint lacking any of it
   // is a save still being written when the signal landed, never resumed from.
   const std::set<std::string> whole = WholeCheckpointFiles(report->reference_dir);
-  std::vector<std::pair<std::string, Interrupt>> plan = {{"sigterm", {SIGTERM, 0.0}}};
+  std::vector<VariantPlan> plan = {{"sigterm", {SIGTERM, 0.0}, o.world}};
   std::mt19937_64 gen(o.kill_seed);
   for (int i = 0; i < o.kill_random; ++i) {
     const double u = static_cast<double>(gen() >> 11) * 0x1.0p-53;
-    plan.push_back({"kill-" + std::to_string(i + 1), {SIGKILL, u * 0.9 * checkpointed_s}});
+    plan.push_back({"kill-" + std::to_string(i + 1), {SIGKILL, u * 0.9 * checkpointed_s}, o.world});
   }
-  for (const auto& [name, interrupt] : plan) {
+  for (const auto& [from, to] : o.worlds) {
+    plan.push_back({"world-" + std::to_string(from) + "-to-" + std::to_string(to), {SIGTERM, 0.0}, to});
+  }
+  for (const auto& [name, interrupt, resume_world] : plan) {
     VerifyCmdVariant v;
     v.name = name;
     const std::string dir = o.work_dir + "/" + name;
     RemoveTree(dir);
-    LOCKSTEP_RETURN_IF_ERROR(
-        RunCommand(o, name, Substitute(o.command, "{output_dir}", dir), interrupt, &v.how, nullptr, &whole));
+    LOCKSTEP_RETURN_IF_ERROR(RunCommand(o, name, CommandFor(o, dir, o.world), interrupt, &v.how, nullptr, &whole));
+    if (resume_world != o.world) v.how += "; resumed at world size " + std::to_string(resume_world);
     std::vector<std::string> skipped;
     v.resumed_from = NewestResumable(dir, &skipped, &whole);
     if (v.resumed_from.empty()) return Status::IOError(name + ": the interrupted run left no checkpoint-N in " + dir);
@@ -299,7 +347,7 @@ Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
                       "): no step left to resume";
     }
     const std::string resume =
-        Substitute(o.command, "{output_dir}", dir) + " " + Substitute(o.resume_arg, "{checkpoint}", v.resumed_from);
+        CommandFor(o, dir, resume_world) + " " + Substitute(o.resume_arg, "{checkpoint}", v.resumed_from);
     LOCKSTEP_RETURN_IF_ERROR(RunCommand(o, name + "-resumed", resume, {}, &how));
     LOCKSTEP_RETURN_IF_ERROR(DiffRuns(report->reference_dir, dir, Tolerance(), &v.diff));
     say(name + ": " + v.how + ", resumed from " + fs::path(v.resumed_from).filename().string() + ": " +

@@ -21,7 +21,12 @@
 namespace lockstep {
 
 struct VerifyCmdOptions {
-  std::string command;     // a shell command; "{output_dir}" is replaced by each run's directory
+  std::string command;  // a shell command; "{output_dir}" is replaced by each run's directory,
+                        // "{world}" (or "{nproc}") by the run's world size
+  int64_t world = 1;    // the world size of the reference and of every variant but --world's
+  // --world A:B: a variant stopped by SIGTERM after its first checkpoint at A (= world) and
+  // resumed at B; the command takes the size through {world}.
+  std::vector<std::pair<int64_t, int64_t>> worlds;
   std::string resume_arg;  // appended to resume; "{checkpoint}" is replaced by the checkpoint's path
   std::string work_dir;    // runs go to work_dir/reference, work_dir/sigterm, work_dir/kill-1, ...
   int kill_random = 2;     // SIGKILL variants, each at a seeded moment after a checkpoint exists
@@ -31,7 +36,7 @@ struct VerifyCmdOptions {
 };
 
 struct VerifyCmdVariant {
-  std::string name;          // "sigterm", "kill-1"
+  std::string name;          // "sigterm", "kill-1", "world-2-to-1"
   std::string how;           // "SIGTERM 12 ms after checkpoint-10 appeared"
   std::string resumed_from;  // the checkpoint the resume was pointed at
   // Why the audit says a resume from that checkpoint cannot continue the run exactly

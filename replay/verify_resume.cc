@@ -90,7 +90,6 @@ Status CheckWorlds(const VerifyResumeOptions& o) {
       return Status::InvalidArgument(pair + ": the reference runs at " + std::to_string(std::max(1, o.nproc_per_node)) +
                                      " rank(s) (--nproc_per_node); every --world pair starts from that size");
     }
-    if (from == to) return Status::InvalidArgument(pair + ": the same size; a plain --interrupt-at variant is that");
     if (global % to != 0) {
       return Status::InvalidArgument(pair + ": the global micro-batch (per_device_train_batch_size x " +
                                      std::to_string(from) + " = " + std::to_string(global) + ") does not divide into " +

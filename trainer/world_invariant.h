@@ -27,8 +27,8 @@ class DataParallelJob;
 class WorldInvariantStep {
  public:
   // `plan`, `job` and `params` must outlive this.
-  WorldInvariantStep(const StepPlan& plan, DataParallelJob* job, const std::vector<std::pair<std::string, at::Tensor>>* params, int64_t seed,
-                     c10::Device device)
+  WorldInvariantStep(const StepPlan& plan, DataParallelJob* job,
+                     const std::vector<std::pair<std::string, at::Tensor>>* params, int64_t seed, c10::Device device)
       : plan_(plan), job_(job), params_(params), seed_(seed), device_(device) {}
 
   // A window begins: its gradient sum starts at zero.

@@ -17,7 +17,10 @@ step by step. Per optimizer step it records:
   grad_norm  the gradients' total L2 norm as the optimizer saw them, i.e. after HF clipped
              them (callbacks see no earlier point); it fingerprints the gradients all the same
 The callback reads and never draws: no generator moves, no tensor the run uses is written, so
-a run with it is bit-identical to one without. Only the global rank 0 writes.
+a run with it is bit-identical to one without. Under torchrun or accelerate every rank records
+its own batches and generators, gathered each step to rank 0, which writes the job's one log
+(lockstep.Recorder's batches_other_ranks and rng_other_ranks): the coverage audit sees every
+sample the job drew.
 
 The event order it relies on is transformers' _inner_training_loop (4.46 to 5.x): on_step_begin
 at a window's first micro-batch, on_substep_end after each other one but the last,
@@ -149,6 +152,11 @@ def _rank(args: _TrainingArguments) -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
+def _in_job() -> bool:
+    """Whether torch.distributed connects this process to its job (the Recorder gathers then)."""
+    return bool(torch.distributed.is_available() and torch.distributed.is_initialized())
+
+
 class LockstepCallback(_Base):
     def __init__(self, run_dir: str | os.PathLike[str] | None = None, rng_full_state_every: int = 100,
                  dataset_size: int | None = None) -> None:
@@ -181,7 +189,7 @@ class LockstepCallback(_Base):
                        model: torch.nn.Module | None = None, train_dataloader: DataLoader[object] | None = None,
                        **kwargs: object) -> None:
         self.close()
-        if _rank(args) != 0:
+        if _rank(args) != 0 and not _in_job():  # no group to gather through: rank 0 records alone
             return
         run_dir = self._run_dir or args.output_dir
         if run_dir is None:  # TrainingArguments never leaves output_dir unset; a stand-in might

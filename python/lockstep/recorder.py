@@ -4,6 +4,11 @@ Per optimizer step: the sample ids, the generator states as the step began (torc
 CUDA generators, Python's `random`, NumPy's global generator), the loss, lr and gradient norm
 with their float32 bits. Full states every `rng_full_state_every` steps (and step 1); their
 128-bit digests otherwise, as the C++ trainer does.
+
+In a torch.distributed job (DDP under torchrun, FSDP, accelerate) every rank makes a Recorder
+and records its own steps: each rank's sample ids and generator states are gathered to rank
+0 through the job's process group, whose one log holds them all (`batches_other_ranks`,
+`rng_other_ranks`), as the reference trainer's does. The other ranks write nothing.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, SupportsFloat, SupportsInt, TypedDict, TypeVar
 
 import torch
+import torch.distributed as dist
 
 from lockstep.steplog import StepLogWriter, float_bits, read_frames, xxh3_128_hex
 
@@ -117,6 +123,13 @@ def _f32(value: SupportsFloat) -> float:
     return rounded
 
 
+def _job() -> tuple[int, int]:
+    """(rank, world size) of the torch.distributed job this process belongs to; (0, 1) alone."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 class Recorder:
     def __init__(self, run_dir: str | os.PathLike[str], settings: Mapping[str, object] | None = None,
                  rng_full_state_every: int = 100, records_per_frame: int = 16, start_after: int = 0,
@@ -130,6 +143,14 @@ class Recorder:
         report` labels its chart by it."""
         if rng_full_state_every < 1:
             raise ValueError("rng_full_state_every must be >= 1")
+        self._rank, self._world = _job()
+        self._numpy_state = _NumpyState() if numpy is not None else None
+        self._every = rng_full_state_every
+        self._last_step = start_after
+        self._rng: dict[str, GeneratorState] | None = None
+        self._log: StepLogWriter | None = None
+        if self._rank != 0:
+            return  # rank 0 writes the job's one log
         os.makedirs(run_dir, exist_ok=True)
         header: dict[str, object] = {
             "recorder": "lockstep.Recorder (python)", "torch_version": torch.__version__,
@@ -141,14 +162,12 @@ class Recorder:
             header["dataset"] = {"train_samples": int(dataset_size)}  # the C++ trainer's key
         if grad_norm_measured is not None:
             header["grad_norm_measured"] = str(grad_norm_measured)
+        if self._world > 1:
+            header["distributed"] = {"world_size": self._world, "backend": str(dist.get_backend())}
         path = os.path.join(run_dir, STEP_LOG_FILE)
         if os.path.exists(path):
             raise FileExistsError(path + " exists: choose another run_dir")
         self._log = StepLogWriter(path, header, records_per_frame=records_per_frame)
-        self._numpy_state = _NumpyState() if numpy is not None else None
-        self._every = rng_full_state_every
-        self._last_step = start_after
-        self._rng: dict[str, GeneratorState] | None = None
         if start_after:
             self._log.append_event("resume", {"after_step": start_after})
 
@@ -157,8 +176,15 @@ class Recorder:
                records_per_frame: int = 16) -> _R:
         """Continues run_dir's log after its record of `step`, for a run resumed from a
         checkpoint saved at `step`: records a killed run wrote past it are cut off, and a
-        "resume" event marks the place. Call flush() when you checkpoint, so the cut falls
-        on a frame boundary."""
+        "resume" event marks the place (with the world size, where the job resuming has
+        another size than the log's header says). Call flush() when you checkpoint, so the
+        cut falls on a frame boundary. In a job, every rank calls it; rank 0 continues the log."""
+        self = cls.__new__(cls)
+        self._rank, self._world = _job()
+        self._numpy_state = _NumpyState() if numpy is not None else None
+        self._every, self._last_step, self._rng, self._log = rng_full_state_every, step, None, None
+        if self._rank != 0:
+            return self
         path = os.path.join(run_dir, STEP_LOG_FILE)
         frames = read_frames(path)
         if not frames:
@@ -174,17 +200,18 @@ class Recorder:
                 again.append(r)
                 if r.get("kind") == "step" and r.get("step") == step:
                     break
-        self = cls.__new__(cls)
+        saved_world = int(frames[0][2][0].get("distributed", {}).get("world_size", 1)) if frames[0][2] else 1
         self._log = StepLogWriter.open_for_append(path, keep, records_per_frame=records_per_frame)
-        self._numpy_state = _NumpyState() if numpy is not None else None
         for r in again:
             kind = r.pop("kind", "step")
             if kind == "step":
                 self._log.append(r)
             else:
                 self._log.append_event(kind, r)
-        self._log.append_event("resume", {"after_step": step})
-        self._every, self._last_step, self._rng = rng_full_state_every, step, None
+        event: dict[str, object] = {"after_step": step}
+        if saved_world != self._world:
+            event["world_size"] = {"from": saved_world, "to": self._world}
+        self._log.append_event("resume", event)
         return self
 
     def begin_step(self) -> None:
@@ -217,16 +244,27 @@ class Recorder:
             record["epoch"] = _json_float(float(epoch))
         self._rng = None
         self._last_step = step
+        if self._world > 1:  # every rank's part, in rank order, to rank 0's record
+            parts: list[Any] = [None] * self._world if self._rank == 0 else []
+            dist.gather_object((record["batches"], record["rng"]), parts if self._rank == 0 else None, dst=0)
+            if self._rank != 0:
+                return
+            record["batches_other_ranks"] = [p[0] for p in parts[1:]]  # type: ignore[typeddict-unknown-key]
+            record["rng_other_ranks"] = [p[1] for p in parts[1:]]  # type: ignore[typeddict-unknown-key]
+        assert self._log is not None
         self._log.append(record, plain=True)  # built of JSON values only: dumped as it is
 
     def event(self, kind: str, body: Mapping[str, object]) -> None:
         """Notes something about the run between steps ("note", "resume", ...): `lockstep
-        inspect` shows events, `lockstep diff` compares steps."""
-        self._log.append_event(kind, dict(body))
+        inspect` shows events, `lockstep diff` compares steps. Rank 0's are kept."""
+        if self._log is not None:
+            self._log.append_event(kind, dict(body))
 
     def flush(self) -> None:
         """Writes every recorded step and fsyncs: call it when you save a checkpoint."""
-        self._log.flush(sync=True)
+        if self._log is not None:
+            self._log.flush(sync=True)
 
     def close(self) -> None:
-        self._log.close()
+        if self._log is not None:
+            self._log.close()

@@ -11,7 +11,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -60,6 +62,39 @@ TEST(ChildProcess, AForkedChildCanBeKilled) {
   ASSERT_OK(child->Wait(&code, &signal));
   EXPECT_EQ(code, -1);
   EXPECT_EQ(signal, SIGKILL);
+}
+
+// A launcher (here sh) whose workers ignore SIGTERM and outlive it, as torchrun's may: the
+// signal reaches the whole group, and EndGroup leaves none of it alive. A child without a
+// group of its own keeps the old behaviour: only it is signalled.
+TEST(ChildProcess, AGroupIsSignalledWholeAndNoneOfItOutlivesEndGroup) {
+  test::ScratchDir dir;
+  const std::string script = "trap '' TERM; (trap '' TERM; exec sleep 100) & echo $! > " + dir.Join("worker") +
+                             "; (exec sleep 100) & echo $! >> " + dir.Join("worker") + "; echo up >&3; wait";
+  for (const bool own_group : {true, false}) {
+    std::unique_ptr<ChildProcess> child;
+    ASSERT_OK(ChildProcess::Start({"/bin/sh", "-c", script}, dir.Join("out"), dir.Join("err"), &child, {}, own_group));
+    std::string name;
+    int64_t step = 0;
+    ASSERT_EQ(child->NextEvent(10, &name, &step), ChildProcess::Next::kEvent);
+    std::vector<pid_t> workers;
+    std::istringstream pids(test::ReadAll(dir.Join("worker")));
+    for (int pid = 0; pids >> pid;) workers.push_back(pid);
+    ASSERT_EQ(workers.size(), 2u);
+    child->Signal(SIGKILL);
+    int code = 0, signal = 0;
+    ASSERT_OK(child->Wait(&code, &signal));
+    EXPECT_EQ(signal, SIGKILL);
+    std::vector<pid_t> survivors;
+    ASSERT_OK(child->EndGroup(5, &survivors));
+    for (pid_t w : workers) {
+      // A worker of the group is gone (a zombie at most, until init reaps it).
+      const std::string stat = test::ReadAll("/proc/" + std::to_string(w) + "/stat");
+      const bool alive = !stat.empty() && stat.substr(stat.rfind(')') + 2, 1) != "Z";
+      EXPECT_EQ(alive, !own_group) << "worker " << w << (own_group ? " outlived its group" : " was signalled");
+      if (alive) ::kill(w, SIGKILL);
+    }
+  }
 }
 
 TEST(ChildProcess, AnExecThatCannotStartIsAnError) {

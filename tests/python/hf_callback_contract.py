@@ -250,7 +250,8 @@ def main():
     fresh = os.path.join(out, "fresh")
     shutil.copytree(os.path.join(out, "whole", "checkpoint-9"), os.path.join(fresh, "checkpoint-9"))
     train(fresh, 48, LockstepCallback(), resume=9)
-    # Another rank records nothing: only global rank 0 writes the log.
+    # Another rank outside a torch.distributed job (none to gather through) records nothing:
+    # only global rank 0 writes the log. In a job every rank records, through rank 0 (ddp_test.cc).
     other = Args(os.path.join(out, "rank1"))
     other.process_index = 1
     LockstepCallback().on_train_begin(other, State(), Control(), model=Model())

@@ -129,6 +129,8 @@ def main():
     trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collator,
                       callbacks=[] if a.no_lockstep else [LockstepCallback()])
     trainer.train(resume_from_checkpoint=a.resume_from_checkpoint)
+    if torch.distributed.is_initialized():  # under torchrun: a Gloo group left live aborts at exit
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

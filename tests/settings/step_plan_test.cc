@@ -136,3 +136,53 @@ TEST(StepPlan, APlanPastWhatItsCountersHoldIsRefused) {
 }
 
 }  // namespace lockstep
+
+namespace lockstep {
+namespace {
+
+// world_invariant: the plan is the job's global micro-batches, the same at every world size
+// keeping per_device_train_batch_size x world_size; each rank takes a contiguous share of the
+// units, and together the ranks take every unit once, in order.
+TEST(StepPlan, WorldInvariantPlanIsTheSameAtEveryWorldSizeAndItsUnitsArePartitioned) {
+  const auto plan = [](int64_t world, int64_t rank, int64_t unit) {
+    TrainingArgs a;
+    a.per_device_train_batch_size = 12 / world;
+    a.gradient_accumulation_steps = 2;
+    a.world_size = world;
+    a.world_invariant = true;
+    a.world_invariant_unit = unit;
+    a.num_train_epochs = 1;
+    StepPlan p;
+    EXPECT_TRUE(ComputeStepPlan(a, 50, &p, rank).ok());
+    return p;
+  };
+  for (int64_t unit : {1, 2, 3}) {
+    for (int64_t world : {1, 2, 3, 4}) {
+      const StepPlan p = plan(world, 0, unit);
+      EXPECT_EQ(p.batch_size, 12);
+      EXPECT_EQ(p.micro_batches_per_epoch, 5);  // 4 x 12 and a short 2
+      EXPECT_EQ(p.updates_per_epoch, 3);
+      for (int64_t m = 0; m < p.micro_batches_per_epoch; ++m) {
+        int64_t next = 0;
+        for (int64_t r = 0; r < world; ++r) {
+          const auto [first, end] = plan(world, r, unit).RankUnits(m);
+          EXPECT_EQ(first, next) << "world " << world << " rank " << r << " micro-batch " << m;
+          EXPECT_GE(end, first);
+          next = end;
+        }
+        EXPECT_EQ(next, (p.MicroBatchSize(m) + unit - 1) / unit);
+      }
+    }
+  }
+  TrainingArgs a;
+  a.per_device_train_batch_size = 5;
+  a.world_invariant = true;
+  a.world_invariant_unit = 2;
+  StepPlan p;
+  const Status st = ComputeStepPlan(a, 50, &p);
+  EXPECT_TRUE(st.IsInvalidArgument());
+  EXPECT_NE(st.message().find("must be a multiple of world_invariant_unit (2)"), std::string::npos) << st.message();
+}
+
+}  // namespace
+}  // namespace lockstep
