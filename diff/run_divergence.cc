@@ -17,6 +17,7 @@
 #include "formats/step_log.h"
 #include "formats/tensor_sources.h"
 #include "inspect/coverage.h"
+#include "inspect/unrestored_state.h"
 #include "settings/location_settings.h"
 
 namespace fs = std::filesystem;
@@ -437,6 +438,12 @@ static Status DiffLoadedRunsUnchecked(const RunSide& a, const RunSide& b, const 
                         kStepLogFile;
   }
   LOCKSTEP_RETURN_IF_ERROR(CompareResults(a, b, out, &out->results_within));
+  // A resume by fewer ranks than saved its checkpoint: what each side left unread.
+  for (const RunSide* side : {&a, &b}) {
+    for (const auto& u : FindUnrestoredState(side->dir, side->log)) {
+      out->notes.push_back(std::string(side == &a ? "reference" : "candidate") + ": " + UnrestoredStateText(u));
+    }
+  }
   // A checkpoint that differs before the logs do is the earlier sign: the runs parted in a
   // way the logged loss and grad norm did not show (weights moved by an ULP). On a tie the
   // step record, the cause, wins.

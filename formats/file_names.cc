@@ -33,6 +33,7 @@ bool IsRngStateFile(const std::string& name, const std::string& ext) {
 
 bool ParseRankedRngFile(const std::string& name, int64_t* rank) {
   return ParseNumbered(name, std::string(kRngStatePrefix) + "_", hf::kRngStateExt, rank) ||
+         ParseNumbered(name, std::string(kRngStatePrefix) + "_", kRngStateJsonExt, rank) ||
          ParseNumbered(name, accelerate::kRandomStatesPrefix, accelerate::kPickleExt, rank);
 }
 

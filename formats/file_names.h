@@ -118,8 +118,9 @@ inline constexpr char kCheckpointsDir[] = "checkpoints";
 inline constexpr char kExtension[] = ".ckpt";
 }  // namespace lightning
 
-// "rng_state_3.pth" -> 3, "random_states_1.pkl" -> 1: the files one process of a job saves
-// of its own generators (HF's Trainer, accelerate). False for any other name.
+// "rng_state_3.pth" -> 3, "random_states_1.pkl" -> 1, "rng_state_2.json" -> 2: the files one
+// process of a job saves of its own generators (HF's Trainer, accelerate, Lockstep). False for
+// any other name.
 bool ParseRankedRngFile(const std::string& name, int64_t* rank);
 
 }  // namespace lockstep

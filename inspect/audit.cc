@@ -26,6 +26,7 @@
 #include "inspect/coverage.h"
 #include "inspect/layout_audit.h"
 #include "inspect/run_checks.h"
+#include "inspect/unrestored_state.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -432,6 +433,17 @@ const StepLogContents* AuditStepLog(const std::string& run_dir, const StepLogCon
   report->findings["coverage"] = CoverageJson(coverage);
   for (const auto& p : coverage.problems) report->problems.push_back(log_path + ": " + p);
   for (const auto& n : coverage.notes) report->notes.push_back(log_path + ": " + n);
+  json unrestored = json::array();  // a resume by fewer ranks than saved its checkpoint
+  for (const auto& u : FindUnrestoredState(run_dir, log)) {
+    report->notes.push_back(log_path + ": " + UnrestoredStateText(u));
+    unrestored.push_back({{event_key::kAfterStep, u.after_step},
+                          {event_key::kCheckpoint, u.checkpoint},
+                          {event_key::kWorldSizeFrom, u.from},
+                          {event_key::kWorldSizeTo, u.to},
+                          {"files", u.files},
+                          {"alike", u.alike}});
+  }
+  report->findings["unrestored_state"] = unrestored;
   return &log;
 }
 

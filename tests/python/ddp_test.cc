@@ -70,8 +70,8 @@ TEST(DdpRecorder, EveryRanksSamplesAreLoggedAndARestartedEpochAtOneRankIsCaught)
   // Stopped at step 4 by 2 ranks, resumed by 1 whose loader starts epoch 0 over.
   const std::string restarted = dir.Join("restarted");
   ASSERT_EQ(test::RunCommand(Torchrun(2, "ddp_loop.py " + restarted + " 4")).code, 0);
-  o = test::RunCommand(Torchrun(1, "ddp_loop.py " + restarted + " 12 --resume " + restarted +
-                                       "/checkpoint-4 --restart-epoch"));
+  o = test::RunCommand(
+      Torchrun(1, "ddp_loop.py " + restarted + " 12 --resume " + restarted + "/checkpoint-4 --restart-epoch"));
   ASSERT_EQ(o.code, 0) << o.out;
   log = ReadLog(restarted);
   ASSERT_EQ(log.events.size(), 1u);
@@ -103,10 +103,24 @@ TEST(HfCallback, UnderTorchrunEveryRanksSamplesAreLogged) {
     EXPECT_NE(r.batches_other_ranks[0], r.batches) << "step " << r.step;  // the ranks draw their own shards
   }
   int code = 0;
-  const json report = Inspect(run, &code);
+  json report = Inspect(run, &code);
   const json& epoch0 = report["findings"]["coverage"]["epochs"][0];
   // Every rank's batches: 2 x 7 batches of 4 cover the 50 samples (accelerate pads the last round).
   EXPECT_EQ(epoch0["distinct"], 50) << epoch0.dump();
+
+  // Resumed by one process: the Trainer looks for rng_state.pth, so neither rank's generator
+  // file is restored, and the audit (and diff) names both.
+  const auto resumed = test::RunCommand(test::PythonScript("hf_trainer.py") + " --output_dir " + run +
+                                        " --max_steps 6 --resume_from_checkpoint " + run + "/checkpoint-3");
+  ASSERT_EQ(resumed.code, 0) << resumed.out;
+  report = Inspect(run, &code);
+  const json& unrestored = report["findings"]["unrestored_state"];
+  ASSERT_EQ(unrestored.size(), 1u) << report.dump(2);
+  EXPECT_EQ(unrestored[0]["checkpoint"], "checkpoint-3");
+  EXPECT_EQ(unrestored[0]["from"], 2);
+  EXPECT_EQ(unrestored[0]["to"], 1);
+  EXPECT_EQ(unrestored[0]["files"], json::array({"rng_state_0.pth", "rng_state_1.pth"})) << unrestored.dump();
+  EXPECT_EQ(unrestored[0]["alike"], false);
 }
 
 // torchrun starts its workers as children; a SIGKILL of torchrun alone leaves them training

@@ -11,6 +11,7 @@
 
 #include "formats/checkpoint.h"
 #include "formats/checksum.h"
+#include "formats/file_names.h"
 #include "formats/json_file.h"
 #include "formats/step_log.h"
 #include "formats/step_record.h"
@@ -54,10 +55,10 @@ void ExpectRefusedWithoutGloo() {
   EXPECT_NE(o.out.find("has Gloo built in but no headers for it"), std::string::npos) << o.out;
 }
 
-#define LOCKSTEP_NEEDS_GLOO()   \
+#define LOCKSTEP_NEEDS_GLOO()        \
   if (!LOCKSTEP_CPU_DATA_PARALLEL) { \
-    ExpectRefusedWithoutGloo();  \
-    return;                      \
+    ExpectRefusedWithoutGloo();      \
+    return;                          \
   }
 
 TEST(WorldInvariant, OneTwoAndThreeRanksTrainTheSameBits) {
@@ -103,6 +104,16 @@ TEST(WorldInvariant, ACheckpointResumedAtAnotherWorldSizeIsTheUninterruptedRun) 
     EXPECT_EQ(inspect.code, 0) << inspect.out;
     EXPECT_NE(inspect.out.find("world size 2 -> " + std::to_string(to) + " after step 4"), std::string::npos)
         << inspect.out;
+    // Resumed by 1, rank 1's file was read only to be found alike rank 0's: said so.
+    const json unrestored =
+        json::parse(test::RunCommand(kBin + " inspect --json " + run).out)["findings"]["unrestored_state"];
+    if (to == 1) {
+      ASSERT_EQ(unrestored.size(), 1u) << unrestored.dump();
+      EXPECT_EQ(unrestored[0]["files"], json::array({RngStateFileName(1, 2, kRngStateJsonExt)}));
+      EXPECT_EQ(unrestored[0]["alike"], true);
+    } else {
+      EXPECT_TRUE(unrestored.empty()) << unrestored.dump();
+    }
   }
 }
 
@@ -110,7 +121,8 @@ TEST(WorldInvariant, VerifyResumeWorldIsBitExactAndAnOrdinaryRunDivergesNamingWh
   LOCKSTEP_NEEDS_GLOO();
   test::ScratchDir dir;
   const std::string flags = kRun + " --per_device_train_batch_size 3 --world 2:1 --world 2:3 --json";
-  auto o = test::RunCommand(kBin + " verify-resume --output_dir " + dir.Join("inv") + flags + " --world_invariant true");
+  auto o =
+      test::RunCommand(kBin + " verify-resume --output_dir " + dir.Join("inv") + flags + " --world_invariant true");
   ASSERT_EQ(o.code, 0) << o.out;
   json r = json::parse(o.out);
   EXPECT_EQ(r["bit_exact"], true);
@@ -134,9 +146,10 @@ TEST(WorldInvariant, EveryRefusalNamesWhy) {
   test::ScratchDir dir;
   // An ordinary job's checkpoint at another world size.
   const std::string plain = dir.Join("plain");
-  ASSERT_EQ(test::RunCommand(kBin + " train --output_dir " + plain + kRun + Batch(2) + Ranks(2) + " --stop-after-step 3")
-                .code,
-            0);
+  ASSERT_EQ(
+      test::RunCommand(kBin + " train --output_dir " + plain + kRun + Batch(2) + Ranks(2) + " --stop-after-step 3")
+          .code,
+      0);
   auto o = test::RunCommand(kBin + " train --output_dir " + plain + kRun + Batch(1) + " --resume");
   EXPECT_EQ(o.code, 2) << o.out;
   EXPECT_NE(o.out.find("only a run trained with --world_invariant resumes at another world size"), std::string::npos)
