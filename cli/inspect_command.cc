@@ -176,8 +176,9 @@ void PrintAudit(const AuditReport& r) {
       worlds += ", world size " + Text(w[event_key::kWorldSizeFrom]) + " -> " + Text(w[event_key::kWorldSizeTo]) +
                 " after step " + Text(w[event_key::kAfterStep]);
     }
-    std::printf("  %-24s %s records to step %s, %s resumes%s%s\n", "step log", Text(l["records"]).c_str(),
-                Text(l["last_step"]).c_str(), Text(l["resumes"]).c_str(), worlds.c_str(),
+    const std::string resumes = Text(l["resumes"]) + (l["resumes"] == 1 ? " resume" : " resumes");
+    std::printf("  %-24s %s records to step %s, %s%s%s\n", "step log", Text(l["records"]).c_str(),
+                Text(l["last_step"]).c_str(), resumes.c_str(), worlds.c_str(),
                 l["uncovered_checkpoints"].empty() ? ", covers every checkpoint" : ", MISSES checkpoints");
   }
   if (r.findings.contains("coverage")) std::printf("%s", CoverageText(r.findings["coverage"]).c_str());

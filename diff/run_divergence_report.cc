@@ -206,7 +206,12 @@ std::string RunDiffText(const RunDiff& d, const std::string& reference, const st
              (c.identical ? "identical"
                           : std::to_string(c.tensors_differing) + " tensors differ" +
                                 (c.within_tolerance && d.tolerance.any() ? " (within tolerance)" : "") +
-                                (c.first ? "; first " + c.first->where + " " + c.first->field : "")) +
+                                (c.first ? "; first " + c.first->where + " " + c.first->field +
+                                               (c.first->cause == cause::kWeights
+                                                    ? ""
+                                                    : " (" + c.first->cause + ": reference " + c.first->reference +
+                                                          ", candidate " + c.first->candidate + ")")
+                                         : "")) +
              "\n";
     }
   }

@@ -125,13 +125,16 @@ std::optional<Divergence> CompareRankZeroGenerators(const std::string& a_dir, co
                                                     RunDiff* out) {
   const std::string fa = RngStateFileName(0, worlds.first, kRngStateJsonExt),
                     fb = RngStateFileName(0, worlds.second, kRngStateJsonExt);
-  const std::string note = "checkpoints saved by " + std::to_string(worlds.first) + " rank(s) in the reference and " +
-                           std::to_string(worlds.second) +
+  const std::string note = name + " (and any later checkpoint saved so) was saved by " + std::to_string(worlds.first) +
+                           " rank(s) in the reference and " + std::to_string(worlds.second) +
                            " in the candidate (world_invariant): the generators "
                            "compared are rank 0's (" +
                            fa + " with " + fb +
                            "); the other ranks' files were not compared (each is rank 0's, which a resume checks)";
-  if (std::find(out->notes.begin(), out->notes.end(), note) == out->notes.end()) out->notes.push_back(note);
+  const bool said = std::any_of(out->notes.begin(), out->notes.end(), [](const std::string& n) {
+    return n.find(" (and any later checkpoint saved so) was saved by ") != std::string::npos;
+  });
+  if (!said) out->notes.push_back(note);
   json ja, jb;
   const Status ra = ReadJsonFile(a_dir + "/" + fa, &ja), rb = ReadJsonFile(b_dir + "/" + fb, &jb);
   if (!ra.ok() || !rb.ok()) {

@@ -74,9 +74,10 @@ std::string CheckpointLayout(const std::string& dir) {
     return layout::kHf;
   }
   // The files only the Trainer writes: a checkpoint that lost trainer_state.json (or is still
-  // being saved) is still the Trainer's.
+  // being saved) is still the Trainer's. Its rng_state files come after the weights (save_model
+  // first), so rng_state_<r>.pth beside no weights is a script's own naming, not the Trainer's.
   if (has(hf::kTrainingArgsFile) || has(hf::kOptimizerFile) || has(hf::kSchedulerFile) || has(hf::kScalerFile) ||
-      HasRngStateFile(dir) || has(deepspeed::kLatestFile)) {
+      (HasRngStateFile(dir) && !ModelWeightsFile(dir).empty()) || has(deepspeed::kLatestFile)) {
     return layout::kHf;
   }
   if (IsDcpDirectory(dir) || HasDcpDataFiles(dir)) return layout::kDcp;

@@ -26,6 +26,7 @@
 #include "inspect/coverage.h"
 #include "inspect/layout_audit.h"
 #include "inspect/run_checks.h"
+#include "inspect/step_log_view.h"
 #include "inspect/unrestored_state.h"
 
 namespace fs = std::filesystem;
@@ -433,6 +434,12 @@ const StepLogContents* AuditStepLog(const std::string& run_dir, const StepLogCon
   report->findings["coverage"] = CoverageJson(coverage);
   for (const auto& p : coverage.problems) report->problems.push_back(log_path + ": " + p);
   for (const auto& n : coverage.notes) report->notes.push_back(log_path + ": " + n);
+  const json overridden = OverrideRanges(log.records);  // a resume with changed run-deciding settings
+  for (const auto& range : overridden) {
+    report->notes.push_back(log_path + ": steps " + range[0].dump() + ".." + range[1].dump() +
+                            " are marked resume_override: resumed with changed run-deciding settings, a different run");
+  }
+  report->findings["override_steps"] = overridden;
   json unrestored = json::array();  // a resume by fewer ranks than saved its checkpoint
   for (const auto& u : FindUnrestoredState(run_dir, log)) {
     report->notes.push_back(log_path + ": " + UnrestoredStateText(u));

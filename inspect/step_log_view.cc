@@ -19,7 +19,8 @@ bool ParseStep(const std::string& text, int64_t* out) {
   return *out >= 1;
 }
 
-// [[first, last], ...] for the steps marked resume_override.
+}  // namespace
+
 json OverrideRanges(const std::vector<StepRecord>& records) {
   json ranges = json::array();
   for (const auto& r : records) {
@@ -32,6 +33,8 @@ json OverrideRanges(const std::vector<StepRecord>& records) {
   }
   return ranges;
 }
+
+namespace {
 
 const json& Field(const json& j, const char* key) { return FieldOrNull(j, key); }
 
@@ -167,7 +170,8 @@ static std::string StepLogViewTextUnchecked(const json& r) {
   const json& h = r["header"];
   std::string out =
       "step log " + Cell(r["path"]) + ": " + Cell(r["records"]) + " steps (" + Cell(r["first_step"]) + ".." +
-      Cell(r["last_step"]) + "), " + std::to_string(r["resumes"].size()) + " resumes" +
+      Cell(r["last_step"]) + "), " + std::to_string(r["resumes"].size()) +
+      (r["resumes"].size() == 1 ? " resume" : " resumes") +
       (r["truncated_tail"].get<bool>() ? ", TRUNCATED TAIL: " + Cell(r.value("tail_problem", json())) : "") + "\n";
   const json& writer = Field(h, kStepLogRecorderKey);
   out += "  written by " + (writer.is_null() ? "lockstep " + Cell(Field(h, "lockstep_version")) : Cell(writer)) +

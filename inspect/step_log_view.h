@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/status.h"
+#include "formats/step_record.h"
 
 namespace lockstep {
 
@@ -23,6 +24,9 @@ struct StepLogViewOptions {
 
 // Parses "A:B", "A:", ":B" or "A" (steps are 1-based, inclusive) into `*options`.
 // InvalidArgument naming the text otherwise.
+// [[first, last], ...]: the steps marked resume_override, in ranges.
+nlohmann::json OverrideRanges(const std::vector<StepRecord>& records);
+
 Status ParseStepRange(const std::string& text, StepLogViewOptions* options);
 
 // Fills `*report` for the log at `path`: header, records, first_step, last_step,

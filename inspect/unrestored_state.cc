@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "formats/checkpoint.h"
+#include "formats/checkpoint_layout.h"
 #include "formats/file_names.h"
 #include "formats/step_record.h"
 
@@ -35,8 +36,12 @@ std::vector<UnrestoredState> FindUnrestoredState(const std::string& run_dir, con
     if (u.to <= 0 || u.to >= u.from) continue;  // a larger job reads every saved file
     const json& named = e.record.value(event_key::kCheckpoint, json());
     u.checkpoint = named.is_string() ? named.get<std::string>() : CheckpointDirName(u.after_step);
+    // Only where the layout says who reads which file (the Trainer, accelerate, Lockstep): a
+    // script's own checkpoint may restore any file on any rank.
+    const std::string dir = (fs::path(run_dir) / u.checkpoint).string(), layout = CheckpointLayout(dir);
+    if (layout != layout::kHf && layout != layout::kAccelerate && layout != layout::kLockstep) continue;
     std::error_code ec;
-    for (const auto& f : fs::directory_iterator(fs::path(run_dir) / u.checkpoint, ec)) {
+    for (const auto& f : fs::directory_iterator(dir, ec)) {
       const std::string name = f.path().filename().string();
       const int64_t rank = RankOfFile(name);
       // One process of HF's Trainer reads rng_state.pth alone, rank 0's file included;

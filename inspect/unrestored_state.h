@@ -2,7 +2,9 @@
 // own state (its generators: HF's rng_state_<r>.pth, accelerate's random_states_<r>.pkl,
 // Lockstep's rng_state_<r>.json), and a job of T < F ranks restores ranks 0..T-1's alone (one
 // process of HF's Trainer none of them: it looks for rng_state.pth).
-// Found from the step log's resume events that record the change (`world_size`: from, to).
+// Found from the step log's resume events that record the change (`world_size`: from, to), in
+// the layouts whose readers are known (the Trainer's, accelerate's, Lockstep's): a script's own
+// checkpoint may restore any file on any rank, so nothing is claimed of it.
 // `lockstep inspect` and `lockstep diff` name them. No LibTorch here.
 #pragma once
 

@@ -294,7 +294,8 @@ Status VerifyResumeCommand(const VerifyCmdOptions& o, VerifyCmdReport* report) {
     if (from != o.world) {
       return Status::InvalidArgument("--world " + std::to_string(from) + ":" + std::to_string(to) +
                                      ": the reference runs at " + std::to_string(o.world) +
-                                     " (--nproc_per_node); every --world pair starts from that size");
+                                     " (--nproc_per_node, or the first --world pair's A); every --world pair starts "
+                                     "from that size");
     }
   }
   if (o.resume_arg.find("{checkpoint}") == std::string::npos) {

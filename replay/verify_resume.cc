@@ -88,7 +88,8 @@ Status CheckWorlds(const VerifyResumeOptions& o) {
     const std::string pair = "--world " + std::to_string(from) + ":" + std::to_string(to);
     if (from != std::max(1, o.nproc_per_node)) {
       return Status::InvalidArgument(pair + ": the reference runs at " + std::to_string(std::max(1, o.nproc_per_node)) +
-                                     " rank(s) (--nproc_per_node); every --world pair starts from that size");
+                                     " rank(s) (--nproc_per_node, or the first --world pair's A); every --world pair "
+                                     "starts from that size");
     }
     if (global % to != 0) {
       return Status::InvalidArgument(pair + ": the global micro-batch (per_device_train_batch_size x " +

@@ -59,8 +59,8 @@ std::string WorldChangeRefusal(const json& saved, const TrainingArgs& now) {
   return "a --world_invariant run resumes at another world size only with its global micro-batch, "
          "per_device_train_batch_size x world_size = " +
          std::to_string(global) +
-         (global % world == 0 ? ": at " + std::to_string(world) + " ranks pass --per_device_train_batch_size " +
-                                    std::to_string(global / world)
+         (global % world == 0 ? ": at " + std::to_string(world) + (world == 1 ? " rank" : " ranks") +
+                                    " pass --per_device_train_batch_size " + std::to_string(global / world)
                               : ", which " + std::to_string(world) + " ranks do not divide");
 }
 

@@ -200,7 +200,13 @@ class Recorder:
                 again.append(r)
                 if r.get("kind") == "step" and r.get("step") == step:
                     break
+        # The size of the job that wrote the kept records: the header's, or the last resume's
+        # before the cut that changed it.
         saved_world = int(frames[0][2][0].get("distributed", {}).get("world_size", 1)) if frames[0][2] else 1
+        kept = [r for f in frames[1:] if f[1] <= keep for r in f[2]] + again
+        for r in kept:
+            if r.get("kind") == "resume" and isinstance(r.get("world_size"), dict):
+                saved_world = int(r["world_size"].get("to", saved_world))
         self._log = StepLogWriter.open_for_append(path, keep, records_per_frame=records_per_frame)
         for r in again:
             kind = r.pop("kind", "step")
@@ -230,7 +236,11 @@ class Recorder:
     def end_step(self, step: int, batches: Iterable[Iterable[SupportsInt]], loss: SupportsFloat, lr: SupportsFloat,
                  grad_norm: SupportsFloat, epoch: SupportsFloat | None = None) -> None:
         """Records optimizer step `step` (1, 2, ...): `batches` is the sample ids of each
-        micro-batch of the step, in order."""
+        micro-batch of the step, in order (this rank's, in a job). `epoch`, when given, is the
+        Hugging Face Trainer's fractional epoch counted after the step: epoch index + the
+        share of the epoch's batches consumed so far (0.25 after its first quarter, 1.0 after
+        its last step), which `lockstep inspect` reads to split the sample coverage by epoch.
+        Without it, the coverage has no epochs to split by."""
         if self._rng is None:
             raise ValueError("step %d ended without begin_step()" % step)
         if step != self._last_step + 1:

@@ -251,6 +251,20 @@ TEST(RealLayouts, ADataParallelRunNeedsEveryRanksRngFile) {
   EXPECT_EQ(r.latest_resumable, "checkpoint-2");
 }
 
+// Issue 35's new-user trial: a DDP script that saves state.pt and names each rank's generator
+// file as the Trainer does (rng_state_<r>.pth) wrote a checkpoint of its own, not an HF
+// checkpoint missing its weights: the Trainer writes rng_state files after the weights.
+TEST(RealLayouts, AScriptsOwnCheckpointNamingItsGeneratorsAsTheTrainerDoesIsItsOwn) {
+  test::ScratchDir dir;
+  const std::string run = Unpack(dir, "ddp_run"), own = dir.Join("own/checkpoint-4");
+  fs::create_directories(own);
+  for (const char* f : {"rng_state_0.pth", "rng_state_1.pth"}) fs::copy_file(run + "/checkpoint-4/" + f, own + "/" + f);
+  fs::copy_file(run + "/checkpoint-4/optimizer.pt", own + "/state.pt");
+  const AuditReport r = test::Audit(dir.Join("own"));
+  EXPECT_NE(test::Find(r, 4).layout, "hf") << AuditReportJson(r).dump(2);
+  EXPECT_TRUE(r.healthy()) << AuditReportJson(r).dump(2);
+}
+
 // Issue 33, finding 2: the job's size is what the checkpoint says (training_args.bin's
 // distributed_state), not the highest file present: a 2-rank run that lost rank 1's RNG
 // file everywhere was healthy.

@@ -189,6 +189,9 @@ TEST(DataParallel, AChangedWorldSizeIsRefusedUnlessOverridden) {
   EXPECT_EQ(o.code, 0) << o.out;
   EXPECT_NE(o.out.find("no rng_state.json (another world size)"), std::string::npos) << o.out;
   EXPECT_TRUE(StepRecordJson(test::Log(dir.Join("run")).records.back()).value("resume_override", false));
+  // The run's audit says so: a different run, though its files are sound.
+  const auto inspect = test::RunCommand(kBin + " inspect " + dir.Join("run"));
+  EXPECT_NE(inspect.out.find("steps 6..32 are marked resume_override"), std::string::npos) << inspect.out;
   o = Train(dir.Join("solo"), " --world_size 2");  // without a launcher
   EXPECT_EQ(o.code, 2) << o.out;
   EXPECT_NE(o.out.find("--world_size 2, but the launcher started 1"), std::string::npos) << o.out;

@@ -74,3 +74,26 @@ def test_a_non_finite_loss_is_null_with_its_bits(tmp_path: Path) -> None:
     rec.close()
     r = records(str(tmp_path / "n" / "steps.jsonl.zst"))[0]
     assert r["loss"] is None and r["lr"] is None and r["loss_bits"] == "0x7fc00000"
+
+
+def test_a_resume_by_another_world_size_is_marked_against_the_last_size_that_wrote(tmp_path: Path) -> None:
+    """A log written by 8 ranks, resumed by 4 after step 2: a resume by this single process
+    after step 4 changes the size from 4 (the last resume's), not from the header's 8; one
+    after step 2 again, from 8."""
+    from lockstep.steplog import StepLogWriter
+    path = str(tmp_path / "a" / "steps.jsonl.zst")
+    (tmp_path / "a").mkdir()
+    log = StepLogWriter(path, {"distributed": {"world_size": 8}}, records_per_frame=1)
+    step = {"batches": [[0]], "rng": {}, "loss": 1.0, "loss_bits": "0x3f800000", "lr": 0.1, "grad_norm": 1.0,
+            "grad_norm_bits": "0x3f800000"}
+    for s in (1, 2):
+        log.append({"step": s, **step})
+    log.append_event("resume", {"after_step": 2, "world_size": {"from": 8, "to": 4}})
+    for s in (3, 4):
+        log.append({"step": s, **step})
+    log.close()
+    for after, expected in ((4, {"from": 4, "to": 1}), (2, {"from": 8, "to": 1})):
+        rec = lockstep.Recorder.resume(str(tmp_path / "a"), after)
+        rec.close()
+        events = [r for f in read_frames(path)[1:] for r in f[2] if r.get("kind") == "resume"]
+        assert events[-1]["after_step"] == after and events[-1]["world_size"] == expected, events
