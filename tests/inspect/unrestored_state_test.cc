@@ -37,7 +37,8 @@ std::string SavedCheckpoint(const test::ScratchDir& dir, const std::string& layo
     Touch(ckpt + "/state.pt");
   }
   for (int64_t r = 0; r < ranks; ++r) {
-    Touch(ckpt + "/" + (layout == "accelerate" ? accelerate::RandomStatesFile(r) : RngStateFileName(r, ranks, hf::kRngStateExt)));
+    Touch(ckpt + "/" +
+          (layout == "accelerate" ? accelerate::RandomStatesFile(r) : RngStateFileName(r, ranks, hf::kRngStateExt)));
   }
   return dir.Join("run");
 }
@@ -54,7 +55,8 @@ StepLogContents ResumedBy(int64_t from, int64_t to) {
 
 std::vector<std::string> Names(const std::string& pattern, int64_t first, int64_t end) {
   std::vector<std::string> out;
-  for (int64_t r = first; r < end; ++r) out.push_back(pattern == "hf" ? RngStateFileName(r, 8, hf::kRngStateExt) : accelerate::RandomStatesFile(r));
+  for (int64_t r = first; r < end; ++r)
+    out.push_back(pattern == "hf" ? RngStateFileName(r, 8, hf::kRngStateExt) : accelerate::RandomStatesFile(r));
   return out;
 }
 
@@ -68,7 +70,8 @@ TEST(UnrestoredState, AnEightRankCheckpointResumedByFourNamesTheFourRanksItLacke
     EXPECT_EQ(found[0].files, Names(layout, 4, 8)) << layout;
     EXPECT_FALSE(found[0].alike);
     const std::string text = UnrestoredStateText(found[0]);
-    EXPECT_NE(text.find("checkpoint-8 was saved by 8 ranks and resumed by 4 after step 8: "), std::string::npos) << text;
+    EXPECT_NE(text.find("checkpoint-8 was saved by 8 ranks and resumed by 4 after step 8: "), std::string::npos)
+        << text;
     EXPECT_NE(text.find("saved and not restored"), std::string::npos) << text;
     // One process: the Trainer reads rng_state.pth, so rank 0's file is unread too; accelerate
     // reads random_states_0.pkl on process 0.
