@@ -1,5 +1,7 @@
 #include "settings/resume_check.h"
 
+#include <algorithm>
+
 #include <set>
 
 #include "settings/location_settings.h"
@@ -33,12 +35,6 @@ bool IsSafeToChangeOnResume(const std::string& knob) {
 namespace {
 
 using nlohmann::json;
-
-const SettingChange* Find(const std::vector<SettingChange>& changes, const std::string& knob) {
-  for (const auto& c : changes)
-    if (c.knob == knob) return &c;
-  return nullptr;
-}
 
 int64_t Int(const json& v, int64_t fallback) { return v.is_number_integer() ? v.get<int64_t>() : fallback; }
 
@@ -78,7 +74,7 @@ Status DiffResumeSettings(const nlohmann::json& saved, const std::string& origin
     const nlohmann::json before = it == saved.end() ? nlohmann::json("(absent)") : *it;
     if (before != value) changes->push_back({knob, before, value, IsSafeToChangeOnResume(knob)});
   }
-  if (Find(*changes, "world_size") != nullptr) {
+  if (std::any_of(changes->begin(), changes->end(), [](const SettingChange& c) { return c.knob == "world_size"; })) {
     const std::string refusal = WorldChangeRefusal(saved, now);
     for (auto& c : *changes) {
       if (c.knob == "world_size") c.why = refusal;

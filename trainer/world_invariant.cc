@@ -46,15 +46,12 @@ class UnitGenerators {
 }  // namespace
 
 void WorldInvariantStep::BeginWindow() {
-  numel_ = 0;
-  for (const auto& [name, p] : *params_) numel_ += p.numel();
   sum_ = torch::zeros({numel_ + 1}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
 }
 
 Status WorldInvariantStep::MicroBatch(int64_t step, int64_t m, const at::Tensor& ids,
                                       const std::function<at::Tensor(const at::Tensor&)>& unit_loss) {
-  std::vector<torch::Tensor> params;
-  for (const auto& [name, p] : *params_) params.push_back(p);
+  const std::vector<torch::Tensor>& params = tensors_;
   const int64_t n = ids.numel(), most = (plan_.Units(m) + plan_.world_size - 1) / plan_.world_size;
   const auto [first, end] = plan_.RankUnits(m);
   // Every rank sends `most` rows (a rank with fewer pads with zeros, never added).

@@ -29,7 +29,12 @@ class WorldInvariantStep {
   // `plan`, `job` and `params` must outlive this.
   WorldInvariantStep(const StepPlan& plan, DataParallelJob* job,
                      const std::vector<std::pair<std::string, at::Tensor>>* params, int64_t seed, c10::Device device)
-      : plan_(plan), job_(job), params_(params), seed_(seed), device_(device) {}
+      : plan_(plan), job_(job), params_(params), seed_(seed), device_(device) {
+    for (const auto& named : *params_) {
+      tensors_.push_back(named.second);
+      numel_ += named.second.numel();
+    }
+  }
 
   // A window begins: its gradient sum starts at zero.
   void BeginWindow();
@@ -47,8 +52,9 @@ class WorldInvariantStep {
   const std::vector<std::pair<std::string, at::Tensor>>* params_;
   int64_t seed_;
   c10::Device device_;
-  int64_t numel_ = 0;  // the parameters' elements; a unit's row holds them and its loss
-  at::Tensor sum_;     // [numel_ + 1]
+  std::vector<at::Tensor> tensors_;  // the parameters, as autograd::grad takes them
+  int64_t numel_ = 0;                // their elements; a unit's row holds them and its loss
+  at::Tensor sum_;                   // [numel_ + 1]
 };
 
 }  // namespace lockstep
