@@ -1,7 +1,6 @@
 #include "settings/resume_check.h"
 
 #include <algorithm>
-
 #include <set>
 
 #include "settings/location_settings.h"
