@@ -21,6 +21,7 @@ import time
 
 import torch
 import torch.distributed as dist
+from job_end import end_job
 
 import lockstep
 
@@ -102,4 +103,4 @@ while step < steps:
                 os.rename(staging, final)
             dist.barrier()
 rec.close()
-dist.destroy_process_group()
+end_job()

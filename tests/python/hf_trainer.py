@@ -13,10 +13,9 @@ optimizer steps), 3 epochs, a checkpoint every 3 steps. --masking makes the MLP'
 draw from torch's generator too. Used by tests/python/hf_callback_test.cc and
 tests/python/hf_trainer_matrix_test.cc, and as the HF example of docs/record-your-own-run.md."""
 import argparse
-import os
-import sys
 
 import torch
+from job_end import end_job
 from transformers import Trainer, TrainingArguments, default_data_collator
 
 from lockstep.hf import LockstepCallback
@@ -132,14 +131,7 @@ def main():
                       callbacks=[] if a.no_lockstep else [LockstepCallback()])
     trainer.train(resume_from_checkpoint=a.resume_from_checkpoint)
     if torch.distributed.is_initialized():
-        # Under torchrun, torch 2.11's Gloo aborts now and then as the interpreter exits
-        # ("terminate called without an active exception"; with or without the callback): the
-        # ranks meet, the group is torn down, and the process ends without the teardown.
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        end_job()
 
 
 if __name__ == "__main__":
