@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 
 #include "formats/json_file.h"
@@ -125,6 +126,29 @@ const std::vector<RatioSpec>& Specs() {
                          Counter(r, std::string("BM_DataParallel/ranks:2/invariant_unit:") + unit, "items_per_second"),
                          Counter(r, "BM_DataParallel/ranks:2/invariant_unit:0", "items_per_second"));
                    }});
+    }
+    // scale_bench: each layout at the largest size measured (BM_Scale/<layout>/mib:<N>).
+    for (const char* layout : {"safetensors", "dcp", "pt", "h5"}) {
+      const std::string prefix = std::string("BM_Scale/") + layout + "/mib:", l = layout;
+      const auto largest = [prefix](const BenchSamples& r, const std::string& counter) {
+        std::optional<double> value;
+        uint64_t best = 0;
+        for (const auto& [name, counters] : r.counters) {
+          if (name.rfind(prefix, 0) != 0) continue;
+          const uint64_t mib = std::strtoull(name.c_str() + prefix.size(), nullptr, 10);
+          if (mib >= best && counters.count(counter)) best = mib, value = Median(counters.at(counter));
+        }
+        return value;
+      };
+      s.push_back({"diff_" + l + "_vs_read",
+                   "lockstep diff of two checkpoints (the largest size run): read(2)'s time of their bytes over diff's",
+                   "", [largest](const BenchSamples& r) { return largest(r, "diff_vs_read"); }});
+      s.push_back({"diff_" + l + "_peak_rss_mib", "lockstep diff's peak RSS, MiB, at that size", "<= 64",
+                   [largest](const BenchSamples& r) { return largest(r, "diff_peak_rss_mib"); }});
+      s.push_back({"verify_" + l + "_vs_read", "lockstep inspect --verify of one checkpoint: read(2)'s time over its",
+                   "", [largest](const BenchSamples& r) { return largest(r, "verify_vs_read"); }});
+      s.push_back({"inspect_" + l + "_peak_rss_mib", "lockstep inspect's peak RSS (every tensor's stats), MiB", "<= 64",
+                   [largest](const BenchSamples& r) { return largest(r, "inspect_peak_rss_mib"); }});
     }
     s.push_back({"resume_late_vs_early", "resume latency at update 4998 over update 2 of an epoch", "<= 1.5",
                  [](const BenchSamples& r) { return Divide(Time(r, "BM_Resume/4998"), Time(r, "BM_Resume/2")); }});

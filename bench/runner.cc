@@ -60,6 +60,7 @@ const std::vector<BenchSuite>& BenchSuites() {
        "instructions (callgrind) of recording, the step log, a small save and load, inspect, diff, the gate", 1},
       {"step_log_resume_bench", nullptr, "step-log appends and continuing a log", 5},
       {"diff_bench", nullptr, "lockstep diff against h5diff", 5},
+      {"scale_bench", nullptr, "diff and inspect of 0.25 and 1 GiB checkpoints of each layout against read(2)", 5},
       {"replay_bench", nullptr, "replay against training", 5},
   };
   return suites;

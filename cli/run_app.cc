@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,11 @@ int RunApp(CLI::App* app, const CommandTable& commands, int argc, char** argv) {
       const std::string path = e.path1().empty() ? std::string("a file") : e.path1().string();
       return ReportFailure(sub->get_name(), Status::IOError(path + ": cannot read: " + e.code().message()),
                            WantsJson(argc, argv), IoRole::kInput);
+    } catch (const std::bad_alloc&) {  // the readers stream; what is left (one tensor decoded whole) may not fit
+      return ReportFailure(sub->get_name(),
+                           Status::Internal("out of memory: lockstep " + sub->get_name() +
+                                            " needed more than this process may use (ulimit -v, a cgroup's limit)"),
+                           WantsJson(argc, argv));
     }
   }
   return kExitUsage;

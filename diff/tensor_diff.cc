@@ -24,7 +24,6 @@ using nlohmann::json;
 namespace lockstep {
 namespace {
 
-constexpr size_t kChunkBytes = 4u << 20;
 constexpr size_t kMaxStateDifferencesPerFile = 20;
 
 // One side of the diff: its tensors, and its other state as JSON per file.
@@ -134,8 +133,13 @@ std::string Shape(const std::vector<int64_t>& s) {
   return t + "]";
 }
 
+// The pieces of both sides in flight, reused from tensor to tensor.
+struct Buffers {
+  std::vector<uint8_t> a, b;
+};
+
 Status CompareEntries(const TensorEntry& a, const TensorEntry& b, const Tolerance& tol, TensorDiff* d,
-                      uint64_t* bytes_compared) {
+                      uint64_t* bytes_compared, Buffers* buffers) {
   d->dtype_a = DTypeName(a.dtype);
   d->dtype_b = DTypeName(b.dtype);
   d->shape_a = a.shape;
@@ -145,7 +149,7 @@ Status CompareEntries(const TensorEntry& a, const TensorEntry& b, const Toleranc
     d->status = "shape_mismatch";
     return Status::Ok();
   }
-  std::vector<uint8_t> buf_a, buf_b;
+  std::vector<uint8_t>&buf_a = buffers->a, &buf_b = buffers->b;
   const uint8_t *pa = nullptr, *pb = nullptr;
   if (a.dtype != b.dtype) {  // whole tensors, decoded: rare, and never the fast path
     d->status = "dtype_mismatch";
@@ -156,7 +160,7 @@ Status CompareEntries(const TensorEntry& a, const TensorEntry& b, const Toleranc
     return Status::Ok();
   }
   const size_t elem = DTypeSize(a.dtype);
-  const size_t chunk = kChunkBytes / elem * elem;
+  const size_t chunk = kTensorPieceBytes / elem * elem;
   TensorComparer comparer(a.dtype, tol);
   for (uint64_t at = 0; at < a.bytes; at += chunk) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk, a.bytes - at));
@@ -226,6 +230,7 @@ static Status DiffCheckpointsUnchecked(const std::string& a, const std::string& 
   out->kind_b = sb.kind;
   std::map<std::string, const TensorEntry*> by_name;
   for (const auto& t : sb.tensors) by_name[t.name] = &t;
+  Buffers buffers;
   for (const auto& ta : sa.tensors) {
     TensorDiff d;
     d.name = ta.name;
@@ -237,7 +242,7 @@ static Status DiffCheckpointsUnchecked(const std::string& a, const std::string& 
       d.shape_a = ta.shape;
     } else {
       d.file_b = it->second->file;
-      LOCKSTEP_RETURN_IF_ERROR(CompareEntries(ta, *it->second, tolerance, &d, &out->bytes_compared));
+      LOCKSTEP_RETURN_IF_ERROR(CompareEntries(ta, *it->second, tolerance, &d, &out->bytes_compared, &buffers));
       by_name.erase(it);
     }
     out->tensors.push_back(std::move(d));
@@ -251,6 +256,10 @@ static Status DiffCheckpointsUnchecked(const std::string& a, const std::string& 
     d.dtype_b = DTypeName(tb.dtype);
     d.shape_b = tb.shape;
     out->tensors.push_back(std::move(d));
+  }
+  // Each archive storage's CRC-32, over what the comparisons read and the bytes they did not.
+  for (const Side* side : {&sa, &sb}) {
+    for (const auto& t : side->tensors) LOCKSTEP_RETURN_IF_ERROR(t.Finish());
   }
   CompareState(sa, sb, tolerance, &out->state, &out->state_files);
   return Status::Ok();

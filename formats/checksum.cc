@@ -1,5 +1,7 @@
 #include "formats/checksum.h"
 
+#include <libdeflate.h>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -157,5 +159,7 @@ Status FileXxh3Hex(const std::string& path, std::string* hex, uint64_t* size, co
   if (size != nullptr) *size = total;
   return Status::Ok();
 }
+
+uint32_t Crc32(uint32_t crc, const void* data, size_t size) { return libdeflate_crc32(crc, data, size); }
 
 }  // namespace lockstep

@@ -15,6 +15,10 @@ namespace lockstep {
 // The 32-hex-digit XXH3-128 digest of `size` bytes at `data`.
 std::string Xxh3Hex(const void* data, size_t size);
 
+// The CRC-32 zip archives record (torch.save files), continued from `crc` over `data`;
+// start from 0. libdeflate's, with carry-less multiplication where the CPU has it.
+uint32_t Crc32(uint32_t crc, const void* data, size_t size);
+
 // Streaming digest for data that does not fit in memory at once. Uses the AVX2 build of
 // XXH3 where the CPU has it; the digest is the same either way.
 class Xxh3Stream {

@@ -65,30 +65,6 @@ uint64_t FileSize(const std::string& path, bool* exists) {
   return *exists ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
-// Copies a chunk's row-major block into the global tensor's row-major buffer.
-void PlaceChunk(const DcpTensor& t, const DcpChunk& c, const uint8_t* block, size_t elem, uint8_t* global) {
-  const size_t dims = t.size.size();
-  if (dims == 0) {
-    std::memcpy(global, block, elem);
-    return;
-  }
-  const uint64_t row = static_cast<uint64_t>(c.sizes.back()) * elem;
-  std::vector<int64_t> index(dims - 1, 0);  // over every dimension but the last
-  const uint64_t rows = Product(std::vector<int64_t>(c.sizes.begin(), c.sizes.end() - 1));
-  for (uint64_t r = 0; r < rows && row > 0; ++r) {
-    uint64_t at = 0;
-    for (size_t d = 0; d < dims; ++d) {
-      const int64_t i = c.offsets[d] + (d + 1 < dims ? index[d] : 0);
-      at = at * static_cast<uint64_t>(t.size[d]) + static_cast<uint64_t>(i);
-    }
-    std::memcpy(global + at * elem, block + r * row, row);
-    for (size_t d = index.size(); d-- > 0;) {
-      if (++index[d] < c.sizes[d]) break;
-      index[d] = 0;
-    }
-  }
-}
-
 }  // namespace
 
 int64_t DcpTensor::numel() const { return static_cast<int64_t>(Product(size)); }
@@ -205,40 +181,6 @@ std::vector<std::string> CheckDcpFiles(const DcpCheckpoint& checkpoint) {
     }
   }
   return problems;
-}
-
-Status ReadDcpTensor(const DcpCheckpoint& checkpoint, const DcpTensor& t, std::vector<uint8_t>* out) {
-  const size_t elem = DTypeSize(t.dtype);
-  out->assign(static_cast<size_t>(Product(t.size)) * elem, 0);
-  for (const auto& c : t.chunks) {
-    const std::string file = checkpoint.dir + "/" + c.file;
-    const std::string where =
-        file + " (tensor '" + t.fqn + "', bytes " + std::to_string(c.offset) + "+" + std::to_string(c.length) + ")";
-    if (!c.transforms.empty()) {
-      return Status::InvalidArgument(where + ": stored with transform " + c.transforms.front() +
-                                     ", which Lockstep does not read");
-    }
-    std::vector<uint8_t> block;
-    std::string head;
-    LOCKSTEP_RETURN_IF_ERROR(ReadFileRange(file, c.offset, std::min<uint64_t>(4, c.length), &head));
-    if (head == std::string("PK\x03\x04", 4)) {  // torch.save of the chunk
-      TorchArchive archive;
-      LOCKSTEP_RETURN_IF_ERROR(ReadTorchArchiveAt(file, c.offset, c.length, &archive));
-      if (archive.tensors.size() != 1) return Status::Corruption(where + ": not one saved tensor");
-      if (archive.tensors[0].dtype != t.dtype || archive.tensors[0].shape != c.sizes) {
-        return Status::Corruption(where + ": the saved chunk's dtype or shape is not the metadata's");
-      }
-      LOCKSTEP_RETURN_IF_ERROR(ReadTorchTensor(archive, archive.tensors[0], &block));
-    } else {  // the raw bytes
-      if (c.length != Product(c.sizes) * elem)
-        return Status::Corruption(where + ": its length is not the chunk's size");
-      std::string raw;
-      LOCKSTEP_RETURN_IF_ERROR(ReadFileRange(file, c.offset, c.length, &raw));
-      block.assign(raw.begin(), raw.end());
-    }
-    PlaceChunk(t, c, block.data(), elem, out->data());
-  }
-  return Status::Ok();
 }
 
 Status VerifyDcpFile(const DcpCheckpoint& checkpoint, const std::string& file,

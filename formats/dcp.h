@@ -4,7 +4,7 @@
 // that names every entry of the saved state dict: a tensor's global size, dtype and the
 // chunks the ranks wrote, each at a byte range of a .distcp file (a torch.save archive per
 // chunk, or the raw bytes), and the other values (a learning rate) as torch.save'd bytes.
-// No LibTorch here.
+// A tensor's bytes are read through formats/tensor_bytes.h. No LibTorch here.
 #pragma once
 
 #include <cstdint>
@@ -56,11 +56,6 @@ Status ReadDcpMetadata(const std::string& dir, DcpCheckpoint* out);
 // Problems with the .distcp files: a missing file, or one too short for a chunk it holds
 // (a truncated shard). Empty when every chunk's bytes are there.
 std::vector<std::string> CheckDcpFiles(const DcpCheckpoint& checkpoint);
-
-// The tensor whole, row-major, its chunks put in place. Corruption naming the file and the
-// chunk when one does not read or does not match its metadata; InvalidArgument for a
-// chunk stored with a transform (compression) Lockstep does not read.
-Status ReadDcpTensor(const DcpCheckpoint& checkpoint, const DcpTensor& tensor, std::vector<uint8_t>* out);
 
 // --verify of one .distcp file of `checkpoint` (a name in checkpoint.files): every chunk the
 // metadata places in it read whole, each torch.save archive against its entries' CRC-32.

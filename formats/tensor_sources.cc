@@ -1,13 +1,7 @@
 #include "formats/tensor_sources.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <functional>
 #include <map>
 #include <set>
 
@@ -68,8 +62,7 @@ Status AppendH5(const std::string& path, const std::string& prefix, std::vector<
       e.dtype = x.dtype;
       e.shape = x.shape;
       e.bytes = x.bytes;
-      e.path = path;
-      e.offset = x.offset;
+      e.source = FileRangeBytes(path, x.offset, x.bytes, e.name);
       out->push_back(std::move(e));
     }
     return Status::Ok();
@@ -83,7 +76,7 @@ Status AppendH5(const std::string& path, const std::string& prefix, std::vector<
     e.dtype = t.dtype;
     e.shape = t.shape;
     e.bytes = t.bytes.size();
-    e.memory = std::make_shared<const std::vector<uint8_t>>(std::move(t.bytes));
+    e.source = MemoryBytes(std::move(t.bytes));
     out->push_back(std::move(e));
   }
   return Status::Ok();
@@ -103,8 +96,7 @@ Status AppendSafetensors(const std::string& path, const std::string& prefix, con
     }
     e.shape = t.shape;
     e.bytes = t.end - t.begin;
-    e.path = path;
-    e.offset = file.data_start + t.begin;
+    e.source = FileRangeBytes(path, file.data_start + t.begin, e.bytes, e.name);
     out->push_back(std::move(e));
   }
   return Status::Ok();
@@ -126,30 +118,19 @@ Status AppendSafetensorsIndex(const std::string& path, const std::string& prefix
   return Status::Ok();
 }
 
-// A tensor another reader assembles whole (a strided view, chunks of several ranks), held in
-// memory: `read` fills its row-major bytes.
-Status AppendAssembled(const std::string& name, const std::string& file, DType dtype, const std::vector<int64_t>& shape,
-                       const std::function<Status(std::vector<uint8_t>*)>& read, std::vector<TensorEntry>* out) {
-  TensorEntry e;
-  e.name = name;
-  e.file = file;
-  e.dtype = dtype;
-  e.shape = shape;
-  auto bytes = std::make_shared<std::vector<uint8_t>>();
-  LOCKSTEP_RETURN_IF_ERROR(read(bytes.get()));
-  e.bytes = bytes->size();
-  e.memory = std::move(bytes);
-  out->push_back(std::move(e));
-  return Status::Ok();
-}
-
 Status AppendTorchArchive(const std::string& path, const std::string& prefix, std::vector<TensorEntry>* out) {
   TorchArchive archive;
   LOCKSTEP_RETURN_IF_ERROR(ReadTorchArchive(path, &archive));
+  TorchArchiveBytes sources(archive);
   for (const auto& t : archive.tensors) {
-    LOCKSTEP_RETURN_IF_ERROR(AppendAssembled(
-        prefix + t.name, fs::path(path).filename().string(), t.dtype, t.shape,
-        [&](std::vector<uint8_t>* b) { return ReadTorchTensor(archive, t, b); }, out));
+    TensorEntry e;
+    e.name = prefix + t.name;
+    e.file = fs::path(path).filename().string();
+    e.dtype = t.dtype;
+    e.shape = t.shape;
+    e.bytes = t.bytes();
+    LOCKSTEP_RETURN_IF_ERROR(sources.Of(t, &e.source));
+    out->push_back(std::move(e));
   }
   return Status::Ok();
 }
@@ -159,29 +140,11 @@ Status AppendTorchArchive(const std::string& path, const std::string& prefix, st
 int64_t TensorEntry::numel() const { return static_cast<int64_t>(bytes / DTypeSize(dtype)); }
 
 Status TensorEntry::Read(uint64_t begin, size_t n, std::vector<uint8_t>* buffer, const uint8_t** data) const {
-  if (begin + n > bytes) return Status::InvalidArgument(name + ": read past the tensor's end");
-  if (memory) {
-    *data = memory->data() + begin;
-    return Status::Ok();
-  }
-  if (buffer->size() < n) buffer->resize(n);
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError(path + ": cannot open: " + std::strerror(errno));
-  size_t done = 0;
-  while (done < n) {
-    const ssize_t r = ::pread(fd, buffer->data() + done, n - done, static_cast<off_t>(offset + begin + done));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      ::close(fd);
-      return Status::IOError(path + ": short read in tensor '" + name + "'" +
-                             (r < 0 ? std::string(": ") + std::strerror(errno) : ""));
-    }
-    done += static_cast<size_t>(r);
-  }
-  ::close(fd);
-  *data = buffer->data();
-  return Status::Ok();
+  if (begin > bytes || n > bytes - begin) return Status::InvalidArgument(name + ": read past the tensor's end");
+  return source->Read(begin, n, buffer, data);
 }
+
+Status TensorEntry::Finish() const { return source->Finish(); }
 
 Status AppendDcpDirectory(const std::string& dir, const std::string& prefix, std::vector<TensorEntry>* out,
                           nlohmann::json* values) {
@@ -190,9 +153,14 @@ Status AppendDcpDirectory(const std::string& dir, const std::string& prefix, std
   const std::vector<std::string> problems = CheckDcpFiles(checkpoint);
   if (!problems.empty()) return Status::Corruption(problems.front());
   for (const auto& t : checkpoint.tensors) {
-    LOCKSTEP_RETURN_IF_ERROR(AppendAssembled(
-        prefix + t.fqn, fs::path(dir).filename().string(), t.dtype, t.size,
-        [&](std::vector<uint8_t>* b) { return ReadDcpTensor(checkpoint, t, b); }, out));
+    TensorEntry e;
+    e.name = prefix + t.fqn;
+    e.file = fs::path(dir).filename().string();
+    e.dtype = t.dtype;
+    e.shape = t.size;
+    e.bytes = static_cast<uint64_t>(t.numel()) * DTypeSize(t.dtype);
+    e.source = DcpTensorBytes(checkpoint, t);
+    out->push_back(std::move(e));
   }
   *values = nlohmann::json::object();
   for (const auto& v : checkpoint.values) LOCKSTEP_RETURN_IF_ERROR(ReadDcpValue(checkpoint, v, &(*values)[v.fqn]));

@@ -1,7 +1,8 @@
 // Named tensors, wherever they live, read without a framework: a Lockstep .h5 file, a
-// safetensors file, a sharded checkpoint's model.safetensors.index.json, and the storages of
-// a torch.save archive (optimizer.pt, rng_state.pth) read as data. Each entry can be read in
-// chunks, so a diff streams large files instead of holding them. No LibTorch here.
+// safetensors file, a sharded checkpoint's model.safetensors.index.json, the storages of a
+// torch.save archive (optimizer.pt, rng_state.pth) read as data, and a DCP directory's
+// chunks. Listing reads no tensor's bytes; each entry is then read in pieces, so a diff
+// streams checkpoints of any size in bounded memory. No LibTorch here.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/status.h"
+#include "formats/tensor_bytes.h"
 #include "formats/tensor_file.h"
 
 namespace lockstep {
@@ -22,16 +24,15 @@ struct TensorEntry {
   DType dtype = DType::kFloat32;
   std::vector<int64_t> shape;
   uint64_t bytes = 0;
-  // Either in memory (an HDF5 file read whole, an archive entry) ...
-  std::shared_ptr<const std::vector<uint8_t>> memory;
-  // ... or on disk: bytes [offset, offset + bytes) of `path`.
-  std::string path;
-  uint64_t offset = 0;
+  // Where its bytes are read from, in pieces (formats/tensor_bytes.h).
+  std::shared_ptr<const TensorBytes> source;
 
   int64_t numel() const;
-  // Copies bytes [begin, begin + n) of the tensor into `buffer` and points `*data` at them
-  // (or straight into memory, without a copy). IOError naming the file on a short read.
+  // Bytes [begin, begin + n) of the tensor (source->Read).
   Status Read(uint64_t begin, size_t n, std::vector<uint8_t>* buffer, const uint8_t** data) const;
+  // What the reads left unchecked, checked (source->Finish): call it once every tensor of
+  // the file has been read.
+  Status Finish() const;
 };
 
 // Appends the tensors of the file at `path` to `*out`, each name prefixed with `prefix`:
@@ -45,7 +46,7 @@ struct TensorEntry {
 Status AppendTensorFile(const std::string& path, const std::string& prefix, std::vector<TensorEntry>* out);
 
 // Appends the tensors of the DCP directory `dir` (formats/dcp.h: FSDP's sharded state
-// dicts), each assembled whole from its ranks' chunks and named `prefix` + its fqn, and
+// dicts), each assembled from its ranks' chunks as it is read and named `prefix` + its fqn, and
 // puts its other entries (a learning rate, a step) in `*values` by fqn.
 Status AppendDcpDirectory(const std::string& dir, const std::string& prefix, std::vector<TensorEntry>* out,
                           nlohmann::json* values);

@@ -1,5 +1,6 @@
 #include "formats/zip_archive.h"
 
+#include "formats/checksum.h"
 #include "formats/file_util.h"
 
 #include <fcntl.h>
@@ -124,7 +125,7 @@ Status VerifyEntry(const std::string& path, int fd, const ZipEntry& entry,
     if (inflateInit2(&z, -MAX_WBITS) != Z_OK) return Status::Internal(path + ": zlib cannot start inflating");
   }
   const std::unique_ptr<z_stream, void (*)(z_stream*)> end(deflated ? &z : nullptr, [](z_stream* s) { inflateEnd(s); });
-  uLong crc = crc32(0L, Z_NULL, 0);
+  uint32_t crc = 0;
   uint64_t produced = 0;
   for (uint64_t done = 0; done < entry.compressed_size;) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(kChunk, entry.compressed_size - done));
@@ -132,7 +133,7 @@ Status VerifyEntry(const std::string& path, int fd, const ZipEntry& entry,
     done += n;
     if (progress) progress(n);
     if (!deflated) {
-      crc = crc32(crc, in.get(), static_cast<uInt>(n));
+      crc = Crc32(crc, in.get(), n);
       produced += n;
       continue;
     }
@@ -146,7 +147,7 @@ Status VerifyEntry(const std::string& path, int fd, const ZipEntry& entry,
         return Status::Corruption(path + ": entry '" + entry.name + "' does not inflate (its bytes are damaged)");
       }
       const size_t got = kChunk - z.avail_out;
-      crc = crc32(crc, out.get(), static_cast<uInt>(got));
+      crc = Crc32(crc, out.get(), got);
       produced += got;
       if (rc == Z_STREAM_END) break;
     }
@@ -264,6 +265,13 @@ Status ListZipAt(const std::string& path, uint64_t base, uint64_t window, std::v
   return Status::Ok();
 }
 
+Status ZipEntryDataOffset(const std::string& path, const ZipEntry& entry, uint64_t* offset) {
+  uint64_t start = 0;
+  LOCKSTEP_RETURN_IF_ERROR(EntryDataStart(path, entry, &start));
+  *offset = entry.archive_base + start;
+  return Status::Ok();
+}
+
 Status ReadZipEntry(const std::string& path, const ZipEntry& entry, uint64_t max_bytes, std::string* out) {
   if (entry.method != 0) {
     return Status::InvalidArgument(path + ": entry '" + entry.name + "' is compressed (method " +
@@ -274,13 +282,8 @@ Status ReadZipEntry(const std::string& path, const ZipEntry& entry, uint64_t max
   uint64_t start = 0;
   LOCKSTEP_RETURN_IF_ERROR(EntryDataStart(path, entry, &start));
   LOCKSTEP_RETURN_IF_ERROR(ReadRange(path, entry.archive_base, entry.archive_size, start, entry.size, out));
-  uLong sum = crc32(0L, Z_NULL, 0);
-  for (size_t at = 0; at < out->size();) {  // crc32 takes a uInt length
-    const size_t n = std::min<size_t>(out->size() - at, 1u << 30);
-    sum = crc32(sum, reinterpret_cast<const Bytef*>(out->data() + at), static_cast<uInt>(n));
-    at += n;
-  }
-  if (static_cast<uint32_t>(sum) != entry.crc32) return CrcMismatch(path, entry, static_cast<uint32_t>(sum));
+  const uint32_t sum = Crc32(0, out->data(), out->size());
+  if (sum != entry.crc32) return CrcMismatch(path, entry, sum);
   return Status::Ok();
 }
 

@@ -38,6 +38,11 @@ Status ListZipAt(const std::string& path, uint64_t base, uint64_t size, std::vec
 // entries.
 Status ReadZipEntry(const std::string& path, const ZipEntry& entry, uint64_t max_bytes, std::string* out);
 
+// Where a stored entry's bytes begin in its file (the archive's base included), its local
+// header checked against the central directory: what a reader of a part of an entry seeks
+// to. Corruption naming the file and the entry.
+Status ZipEntryDataOffset(const std::string& path, const ZipEntry& entry, uint64_t* offset);
+
 // Reads every entry of the archive at `path` (stored or deflated) in chunks and checks each
 // against its CRC-32 and its local header against the central directory: what a flipped or
 // lost byte anywhere in an entry's data, or a truncation, looks like. `progress` hears of

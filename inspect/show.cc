@@ -14,7 +14,9 @@
 #include "formats/json_file.h"
 #include "formats/safetensors.h"
 #include "formats/step_log.h"
+#include "formats/tensor_bytes.h"
 #include "formats/tensor_file.h"
+#include "formats/tensor_sources.h"
 #include "formats/torch_archive.h"
 #include "formats/torch_rng.h"
 #include "formats/zip_archive.h"
@@ -59,23 +61,18 @@ json TensorRow(Context* ctx, const std::string& file, const std::string& name, c
   return row;
 }
 
-// libhdf5 parses in this process only bytes a manifest checksum vouched for (`trusted`);
-// anything else is read in a child process (formats/tensor_file.h).
-Status ReadH5(const std::string& path, bool trusted, std::vector<TensorData>* tensors) {
-  return trusted ? ReadTensorFile(path, tensors) : ReadUntrustedTensorFile(path, tensors);
-}
-
-void ShowTensorFileH5(Context* ctx, const std::string& path, const std::string& label, bool trusted) {
-  std::vector<TensorData> tensors;
-  Status st = ReadH5(path, trusted, &tensors);
+// A Lockstep .h5 file's tensors, each read in pieces (formats/tensor_sources.h: libhdf5
+// parses in this process only a file its checkpoint's manifest vouches for, anything else in
+// a child process).
+void ShowTensorFileH5(Context* ctx, const std::string& path, const std::string& label) {
+  std::vector<TensorEntry> tensors;
+  Status st = AppendTensorFile(path, "", &tensors);
   if (!st.ok()) return ctx->Problem(st);
   for (const auto& t : tensors) {
     if (!ctx->Wanted(t.name)) continue;
-    (*ctx->report)["tensors"].push_back(
-        TensorRow(ctx, label, t.name, DTypeName(t.dtype), t.shape, t.bytes.size(), [&](const auto& consume) {
-          consume(t.bytes.data(), t.bytes.size());
-          return Status::Ok();
-        }));
+    (*ctx->report)["tensors"].push_back(TensorRow(
+        ctx, label, t.name, DTypeName(t.dtype), t.shape, t.bytes,
+        [&](const auto& consume) { return StreamTensorBytes(*t.source, t.bytes, DTypeSize(t.dtype), consume); }));
   }
 }
 
@@ -104,21 +101,28 @@ json ScanTorchArchive(Context* ctx, const std::string& path, TorchArchive* archi
   return j;
 }
 
-// Every tensor of a torch archive, as rows with their stats.
+// Every tensor of a torch archive, as rows with their stats, each read in pieces; then each
+// storage's CRC-32 over what the rows read and the rest.
 void ShowTorchTensors(Context* ctx, const TorchArchive& archive, const std::string& label) {
+  TorchArchiveBytes sources(archive);
+  std::vector<std::shared_ptr<const TensorBytes>> read;
   for (const auto& t : archive.tensors) {
     if (!ctx->Wanted(t.name)) continue;
-    (*ctx->report)["tensors"].push_back(
-        TensorRow(ctx, label, t.name, DTypeName(t.dtype), t.shape, t.bytes(), [&](const auto& consume) {
-          std::vector<uint8_t> bytes;
-          LOCKSTEP_RETURN_IF_ERROR(ReadTorchTensor(archive, t, &bytes));
-          consume(bytes.data(), bytes.size());
-          return Status::Ok();
-        }));
+    std::shared_ptr<const TensorBytes> source;
+    const Status st = sources.Of(t, &source);
+    if (!st.ok()) return ctx->Problem(st);
+    read.push_back(source);
+    (*ctx->report)["tensors"].push_back(TensorRow(
+        ctx, label, t.name, DTypeName(t.dtype), t.shape, t.bytes(),
+        [&](const auto& consume) { return StreamTensorBytes(*source, t.bytes(), DTypeSize(t.dtype), consume); }));
+  }
+  for (const auto& source : read) {
+    const Status st = source->Finish();
+    if (!st.ok()) return ctx->Problem(st);
   }
 }
 
-// A DCP directory: every tensor, assembled from its ranks' chunks, with its stats.
+// A DCP directory: every tensor, assembled from its ranks' chunks as it is read, with its stats.
 void ShowDcp(Context* ctx, const std::string& dir, const std::string& label) {
   if (!IsDcpDirectory(dir)) return;  // .distcp files without their .metadata: the audit names it missing
   DcpCheckpoint checkpoint;
@@ -132,14 +136,13 @@ void ShowDcp(Context* ctx, const std::string& dir, const std::string& label) {
   if (!(*ctx->report)["problems"].empty()) return;
   for (const auto& t : checkpoint.tensors) {
     if (!ctx->Wanted(t.fqn)) continue;
-    (*ctx->report)["tensors"].push_back(TensorRow(ctx, label.empty() ? "dcp" : label, t.fqn, DTypeName(t.dtype), t.size,
-                                                  static_cast<uint64_t>(t.numel()) * DTypeSize(t.dtype),
-                                                  [&](const auto& consume) {
-                                                    std::vector<uint8_t> bytes;
-                                                    LOCKSTEP_RETURN_IF_ERROR(ReadDcpTensor(checkpoint, t, &bytes));
-                                                    consume(bytes.data(), bytes.size());
-                                                    return Status::Ok();
-                                                  }));
+    const uint64_t bytes = static_cast<uint64_t>(t.numel()) * DTypeSize(t.dtype);
+    const auto source = DcpTensorBytes(checkpoint, t);
+    (*ctx->report)["tensors"].push_back(TensorRow(
+        ctx, label.empty() ? "dcp" : label, t.fqn, DTypeName(t.dtype), t.size, bytes, [&](const auto& consume) {
+          LOCKSTEP_RETURN_IF_ERROR(StreamTensorBytes(*source, bytes, DTypeSize(t.dtype), consume));
+          return source->Finish();
+        }));
   }
 }
 
@@ -173,29 +176,53 @@ void ShowHfRng(Context* ctx, const std::string& dir) {
   }
 }
 
+// A tensor's stats, read in pieces, and its first element (a step count's value).
+Status StreamedStats(const TensorBytes& source, uint64_t bytes, DType dtype, json* stats, double* first) {
+  const std::string name = DTypeName(dtype);
+  TensorStats s(name);
+  bool at_start = true;
+  LOCKSTEP_RETURN_IF_ERROR(StreamTensorBytes(source, bytes, DTypeSize(dtype), [&](const uint8_t* data, size_t n) {
+    if (at_start && n > 0) *first = DecodeElement(name, data, 0);
+    at_start = false;
+    s.Add(data, n);
+  }));
+  *stats = s.ToJson();
+  return Status::Ok();
+}
+
 // HF's optimizer.pt: a torch optimizer's state_dict, {"state": {N: {"step", "exp_avg",
 // "exp_avg_sq"}}, "param_groups": [...]}, grouped by parameter index N.
 void ShowHfOptimizer(Context* ctx, const std::string& path) {
   TorchArchive archive;
   (*ctx->report)["pickles"].push_back(ScanTorchArchive(ctx, path, &archive));
+  TorchArchiveBytes sources(archive);
+  std::vector<std::shared_ptr<const TensorBytes>> read;
   std::map<int64_t, json> params;
   for (const auto& t : archive.tensors) {
     const size_t dot = t.name.find('.', 6);
     if (t.name.rfind("state.", 0) != 0 || dot == std::string::npos) continue;
     const std::string index = t.name.substr(6, dot - 6), part = t.name.substr(dot + 1);
     if (index.empty() || index.find_first_not_of("0123456789") != std::string::npos || index.size() > 9) continue;
-    std::vector<uint8_t> bytes;
-    Status st = ReadTorchTensor(archive, t, &bytes);
+    std::shared_ptr<const TensorBytes> source;
+    json stats;
+    double first = 0;
+    Status st = sources.Of(t, &source);
+    if (st.ok()) st = StreamedStats(*source, t.bytes(), t.dtype, &stats, &first);
     if (!st.ok()) {
       ctx->Problem(st);
       continue;
     }
-    const std::string dtype = DTypeName(t.dtype);
-    TensorStats stats(dtype);
-    stats.Add(bytes.data(), bytes.size());
+    read.push_back(source);
     json& group = params[std::stoll(index)];
-    group[part] = stats.ToJson();
-    if (part == "step" && t.numel() == 1) group["step"]["value"] = DecodeElement(dtype, bytes.data(), 0);
+    group[part] = stats;
+    if (part == "step" && t.numel() == 1) group["step"]["value"] = first;
+  }
+  for (const auto& source : read) {  // each storage's CRC-32, over what was read and the rest
+    const Status st = source->Finish();
+    if (!st.ok()) {
+      ctx->Problem(st);
+      break;
+    }
   }
   for (auto& [index, group] : params) {
     group["param"] = index;
@@ -205,10 +232,10 @@ void ShowHfOptimizer(Context* ctx, const std::string& path) {
   if (groups.is_array()) (*ctx->report)["optimizer_param_groups"] = groups;
 }
 
-// Lockstep's optimizer.h5: exp_avg/<param>, exp_avg_sq/<param>, step/<param>.
-void ShowLockstepOptimizer(Context* ctx, const std::string& path, bool trusted) {
-  std::vector<TensorData> tensors;
-  Status st = ReadH5(path, trusted, &tensors);
+// Lockstep's optimizer.h5: exp_avg/<param>, exp_avg_sq/<param>, step/<param>, each read in pieces.
+void ShowLockstepOptimizer(Context* ctx, const std::string& path) {
+  std::vector<TensorEntry> tensors;
+  Status st = AppendTensorFile(path, "", &tensors);
   if (!st.ok()) return ctx->Problem(st);
   std::map<std::string, json> params;
   for (const auto& t : tensors) {
@@ -216,12 +243,12 @@ void ShowLockstepOptimizer(Context* ctx, const std::string& path, bool trusted) 
     if (slash == std::string::npos) continue;
     const std::string part = t.name.substr(0, slash), param = t.name.substr(slash + 1);
     if (!ctx->Wanted(param)) continue;
-    TensorStats stats(DTypeName(t.dtype));
-    stats.Add(t.bytes.data(), t.bytes.size());
-    params[param][part] = stats.ToJson();
-    if (part == "step" && t.numel() == 1) {
-      params[param]["step"]["value"] = DecodeElement(DTypeName(t.dtype), t.bytes.data(), 0);
-    }
+    json stats;
+    double first = 0;
+    st = StreamedStats(*t.source, t.bytes, t.dtype, &stats, &first);
+    if (!st.ok()) return ctx->Problem(st);
+    params[param][part] = stats;
+    if (part == "step" && t.numel() == 1) params[param]["step"]["value"] = first;
   }
   for (auto& [param, j] : params) {
     j["param"] = param;
@@ -286,8 +313,8 @@ void ShowLockstepCheckpoint(Context* ctx, const std::string& dir) {
   // Every file against the manifest first: the one way to see a flipped bit in data, and
   // what lets libhdf5 read the tensors in this process.
   const Status verified = ValidateCheckpoint(dir, VerifyMode::kChecksums);
-  ShowTensorFileH5(ctx, dir + "/" + kModelFile, kModelFile, verified.ok());
-  ShowLockstepOptimizer(ctx, dir + "/" + kOptimizerStateFile, verified.ok());
+  ShowTensorFileH5(ctx, dir + "/" + kModelFile, kModelFile);
+  ShowLockstepOptimizer(ctx, dir + "/" + kOptimizerStateFile);
   (*ctx->report)["manifest"] = verified.ok() ? "every checksum matches" : "MISMATCH";
   if (!verified.ok()) ctx->Problem(verified);
 }
@@ -370,7 +397,7 @@ Status ShowPath(const std::string& path, const ShowOptions& options, json* repor
       ShowHfCheckpoint(&ctx, path);  // the Trainer's files, and accelerate's of the same names
   } else if (HasSuffix(name, ".h5")) {
     (*report)["kind"] = "lockstep tensor file";
-    ShowTensorFileH5(&ctx, path, name, /*trusted=*/false);
+    ShowTensorFileH5(&ctx, path, name);
   } else if (HasSuffix(name, ".safetensors")) {
     (*report)["kind"] = "safetensors file";
     ShowSafetensors(&ctx, path, name);

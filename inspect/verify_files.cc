@@ -78,8 +78,9 @@ using namespace audit_detail;
 void VerifyCheckpoint(const std::string& path, const ByteProgress& progress, CheckpointAudit* c) {
   c->verified = true;
   std::error_code ec;
-  if (!fs::is_directory(path, ec)) {  // a Lightning .ckpt or a torch.save file
-    Verifier v(fs::path(path).parent_path().string(), fs::path(c->name).parent_path().string(), progress, c);
+  if (!fs::is_directory(path, ec)) {                                // a Lightning .ckpt or a torch.save file
+    const std::string dir = fs::path(path).parent_path().string();  // "" for a bare name in this directory
+    Verifier v(dir.empty() ? "." : dir, fs::path(c->name).parent_path().string(), progress, c);
     return v.File(fs::path(path).filename().string());
   }
   Verifier v(path, c->name, progress, c);

@@ -7,7 +7,8 @@
 #   libhdf5-dev         checkpoint tensors          libzstd-dev      the step log
 #   nlohmann-json3-dev  JSON state and records      libxxhash-dev    fast checksums (XXH3)
 #   libcli11-dev        the CLI                     libgtest-dev, libbenchmark-dev  tests, bench
-#   zlib1g-dev          CRC-32 of the entries of zip archives (torch.save files), and inflate
+#   zlib1g-dev          inflate of zip archives' deflated entries
+#   libdeflate-dev      CRC-32 of zip archives' entries (torch.save files): 10x zlib's, with PCLMUL
 #   cmake, ninja-build, g++, pkg-config           build
 #   clang-format-14     the C++ style check (scripts/format.sh, run by ctest)
 #   zstd, jq            the quick start's `zstdcat steps.jsonl.zst | jq`
@@ -29,7 +30,7 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config clang-format-14 zstd jq hdf5-tools valgrind libopenblas0-pthread libtorch-dev libgloo-dev libhdf5-dev nlohmann-json3-dev
-          zlib1g-dev libcli11-dev libzstd-dev libxxhash-dev libgtest-dev libbenchmark-dev chromium fonts-dejavu-core libpng-dev
+          zlib1g-dev libdeflate-dev libcli11-dev libzstd-dev libxxhash-dev libgtest-dev libbenchmark-dev chromium fonts-dejavu-core libpng-dev
           python3-torch python3-zstandard python3-xxhash python3-numpy)
 for option in "$@"; do
   case "$option" in

@@ -71,7 +71,7 @@ Status DiffResumeSettings(const nlohmann::json& saved, const std::string& origin
     const auto it = saved.find(knob);
     if (it == saved.end() && defaults.value(knob, json()) == value) continue;  // older than the knob, at its default
     const nlohmann::json before = it == saved.end() ? nlohmann::json("(absent)") : *it;
-    if (before != value) changes->push_back({knob, before, value, IsSafeToChangeOnResume(knob)});
+    if (before != value) changes->push_back({knob, before, value, IsSafeToChangeOnResume(knob), ""});
   }
   if (std::any_of(changes->begin(), changes->end(), [](const SettingChange& c) { return c.knob == "world_size"; })) {
     const std::string refusal = WorldChangeRefusal(saved, now);

@@ -58,8 +58,8 @@ NOT_STATE = {
 DAMAGES = ("truncated", "flipped", "deleted")
 
 
-def lockstep(*args):
-    p = subprocess.run([LOCKSTEP, *args], capture_output=True, text=True, timeout=120)
+def lockstep(*args, cwd=None):
+    p = subprocess.run([LOCKSTEP, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -222,8 +222,12 @@ def run_layout(output):
         report = json.loads(jtext) if jtext.strip().startswith("{") else {}
         checksummed = set(listed(report, "verified"))
         bad_claims = [p for p in checksummed if not carries_checksum(work, target, p)]
+        # The same output named from its own directory ("model.pt", not a path): the same verdict.
+        bare_code, _, bare_err = lockstep("inspect", os.path.basename(where), "--verify", cwd=os.path.dirname(where))
         if code != 0 or listed(report, "problems"):
             sound.failure = "sound output not healthy (exit %d): %s" % (code, (text + err)[-600:])
+        elif bare_code != code:
+            sound.failure = "named from its directory: exit %d, not %d: %s" % (bare_code, code, bare_err[-300:])
         elif bad_claims:
             sound.failure = "said verified, though their format has no checksum: %s" % bad_claims
         else:
