@@ -11,6 +11,7 @@
 #include "bench/interleave.h"
 #include "formats/file_util.h"
 #include "formats/json_file.h"
+#include "process/job_env.h"
 
 namespace lockstep {
 namespace {
@@ -93,6 +94,7 @@ std::string BenchDirBeside(const std::string& lockstep) {
 }
 
 Status RunSuitesInterleaved(const AbRunOptions& o, BenchSamples* base, BenchSamples* candidate) {
+  PreferSleepingOpenMpThreads();  // the suites train in process, as `lockstep train` does
   *base = BenchSamples();
   *candidate = BenchSamples();
   int shared = 0;
@@ -127,6 +129,7 @@ Status RunSuitesInterleaved(const AbRunOptions& o, BenchSamples* base, BenchSamp
 }
 
 Status RunBenchSuites(const BenchRunOptions& o, nlohmann::json* merged) {
+  PreferSleepingOpenMpThreads();  // the suites train in process, as `lockstep train` does
   if (o.bench_dir.empty()) {
     return Status::NotFound(
         "no benchmark suites found beside lockstep (build with -DLOCKSTEP_BUILD_BENCH=ON, or set "

@@ -10,6 +10,7 @@
 #include "cli/exit_codes.h"
 #include "cli/training_commands.h"
 #include "formats/file_util.h"
+#include "process/job_env.h"
 
 namespace lockstep {
 
@@ -49,6 +50,7 @@ int ExecTrainingHelper(int argc, char** argv) {
   std::vector<char*> args(argv, argv + argc);
   args[0] = const_cast<char*>(helper.c_str());
   args.push_back(nullptr);
+  PreferSleepingOpenMpThreads();
   ::execv(helper.c_str(), args.data());
   const int err = errno;
   std::fprintf(stderr,

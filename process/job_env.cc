@@ -64,4 +64,6 @@ std::vector<std::pair<std::string, std::string>> LocalRankEnv(int rank, int npro
           {"OPENBLAS_NUM_THREADS", blas != nullptr && *blas != '\0' ? blas : threads}};
 }
 
+void PreferSleepingOpenMpThreads() { ::setenv(kOmpWaitPolicyVar, "PASSIVE", /*overwrite=*/0); }
+
 }  // namespace lockstep

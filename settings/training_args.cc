@@ -212,8 +212,8 @@ std::vector<ArgSpec> BuildSpecs() {
       Spec("eval_samples", &A::eval_samples, "Size of the built-in evaluation split"),
       Spec("device", &A::device, "auto|cpu|cuda (auto takes CUDA when available)"),
       Spec("num_threads", &A::num_threads,
-           "Intra-op threads; decides the run's bits (default: LibTorch's choice on a fresh run, "
-           "the checkpoint's on a resume)"),
+           "Intra-op and BLAS threads; decides the run's bits (default: one per physical core, or "
+           "OMP_NUM_THREADS, on a fresh run; the checkpoint's on a resume)"),
       Spec("world_size", &A::world_size,
            "Processes in the data-parallel job; decides the run (default: the launcher's WORLD_SIZE, 1 without "
            "one; start several with --nproc_per_node)"),

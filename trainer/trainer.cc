@@ -7,10 +7,18 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <sched.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <utility>
 
 #include "formats/checkpoint.h"
 #include "formats/file_util.h"
@@ -55,7 +63,7 @@ std::string EvalNote(int64_t step, const json& metrics, const std::string& best_
 
 // The thread count decides the run's bits. A resume takes the checkpoint's unless one is
 // given (a different one is then refused by the settings check, unless overridden); a
-// fresh run takes LibTorch's default. Either way the value is recorded resolved, and the
+// fresh run takes DefaultNumThreads(). Either way the value is recorded resolved, and the
 // BLAS library gets the same count, whatever OMP_NUM_THREADS said when it loaded.
 Status ResolveThreads(const std::string& checkpoint, TrainingArgs* args) {
   if (!args->num_threads && !checkpoint.empty()) {
@@ -64,7 +72,7 @@ Status ResolveThreads(const std::string& checkpoint, TrainingArgs* args) {
     const auto it = saved.is_object() ? saved.find("num_threads") : saved.end();
     if (it != saved.end() && it->is_number_integer() && it->get<int64_t>() >= 1) args->num_threads = it->get<int64_t>();
   }
-  if (!args->num_threads) args->num_threads = at::get_num_threads();
+  if (!args->num_threads) args->num_threads = DefaultNumThreads();
   at::set_num_threads(static_cast<int>(*args->num_threads));
   SetBlasThreads(static_cast<int>(*args->num_threads));
   return Status::Ok();
@@ -72,7 +80,31 @@ Status ResolveThreads(const std::string& checkpoint, TrainingArgs* args) {
 
 }  // namespace
 
-int64_t DefaultNumThreads() { return at::get_num_threads(); }
+// The physical cores this process may run on (its affinity mask; a core's hyperthreads
+// count once), read from sysfs; 1 when it cannot be read.
+static int64_t AvailablePhysicalCores() {
+  cpu_set_t allowed;
+  if (::sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return 1;
+  std::set<std::pair<std::string, std::string>> cores;  // (package, core)
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &allowed)) continue;
+    const std::string topology = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
+    std::ifstream package(topology + "physical_package_id"), core(topology + "core_id");
+    std::string p, c;
+    if (!(package >> p) || !(core >> c)) p = "cpu", c = std::to_string(cpu);
+    cores.insert({p, c});
+  }
+  return std::max<int64_t>(1, static_cast<int64_t>(cores.size()));
+}
+
+// PyTorch's own default, one thread per physical core, unless OMP_NUM_THREADS says otherwise
+// (LibTorch then takes it): Debian's LibTorch 1.13 reports 1 on a 2-core machine, where a
+// plain PyTorch loop's BLAS runs on both cores.
+int64_t DefaultNumThreads() {
+  const char* omp = std::getenv("OMP_NUM_THREADS");
+  if (omp != nullptr && *omp != '\0') return at::get_num_threads();
+  return std::max<int64_t>(at::get_num_threads(), AvailablePhysicalCores());
+}
 
 bool CudaIsAvailable() { return torch::cuda::is_available(); }
 

@@ -27,10 +27,12 @@ namespace {
 
 const std::string kBin = LOCKSTEP_BIN;
 // 36 samples, a global micro-batch of 6 (6 x 1, 3 x 2, 2 x 3 ranks), 2 micro-batches a step:
-// 3 updates per epoch, 8 steps; gpt's dropout (0.1 by default) in every block.
+// 3 updates per epoch, 8 steps; gpt's dropout (0.1 by default) in every block. One thread
+// everywhere: a rank of a job defaults to 1, one process to a thread per core, and the
+// thread count decides the bits.
 const std::string kRun =
     " --quiet --model gpt --n_layer 1 --n_embd 32 --block_size 8 --train_samples 36 --eval_samples 8"
-    " --gradient_accumulation_steps 2 --max_steps 8 --save_steps 3 --logging_steps 1";
+    " --gradient_accumulation_steps 2 --max_steps 8 --save_steps 3 --logging_steps 1 --num_threads 1";
 
 std::string Batch(int64_t world) { return " --per_device_train_batch_size " + std::to_string(6 / world); }
 std::string Ranks(int64_t world) { return world > 1 ? " --nproc_per_node " + std::to_string(world) : ""; }
