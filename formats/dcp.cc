@@ -77,6 +77,11 @@ bool IsDcpDirectory(const std::string& dir) {
 
 static Status ReadDcpMetadataUnchecked(const std::string& dir, DcpCheckpoint* out);
 
+// The modules whose classes a DCP .metadata pickle names (torch 2.x's Metadata, its storage
+// and tensor properties, torch.Size and dtypes; pathlib and collections for paths and dicts).
+static const char* const kMetadataModules[] = {"torch.",    "pathlib.", "collections.",
+                                               "builtins.", "copyreg.", "_codecs."};
+
 // A value of the wrong JSON type anywhere in the metadata is corruption, never an exception.
 Status ReadDcpMetadata(const std::string& dir, DcpCheckpoint* out) {
   return CorruptionOnJsonTypeError(dir + "/" + kMetadataFile, [&] { return ReadDcpMetadataUnchecked(dir, out); });
@@ -90,6 +95,16 @@ static Status ReadDcpMetadataUnchecked(const std::string& dir, DcpCheckpoint* ou
   LOCKSTEP_RETURN_IF_ERROR(ReadFileToString(path, &bytes, kMaxMetadataBytes));
   PickleData data;
   LOCKSTEP_RETURN_IF_ERROR(EvaluatePickle(bytes, path, &data));
+  // Every class DCP's metadata names is torch's or the standard library's: a changed byte in
+  // a module name ("tnrch.distributed...") leaves a file torch cannot unpickle.
+  for (const auto& global : data.globals()) {
+    const bool known = std::any_of(std::begin(kMetadataModules), std::end(kMetadataModules),
+                                   [&](const char* m) { return global.rfind(m, 0) == 0; });
+    if (!known) {
+      return Status::Corruption(path + ": names '" + global +
+                                "', which is no module torch.distributed.checkpoint writes (torch cannot load it)");
+    }
+  }
   json metadata;
   LOCKSTEP_RETURN_IF_ERROR(data.ToJson(data.root(), path, nullptr, &metadata));
   const json& entries = Field(State(metadata), "state_dict_metadata");

@@ -97,6 +97,11 @@ class TorchArchiveBytes::Storage {
   Storage(std::string path, std::string entry, uint64_t start, uint64_t size, uint32_t crc)
       : path_(std::move(path)), entry_(std::move(entry)), start_(start), size_(size), expected_(crc) {}
 
+  // A tensor viewing this storage, for messages.
+  void AddView(const std::string& tensor) {
+    if (views_++ == 0) first_view_ = tensor;
+  }
+
   Status ReadAt(uint64_t at, size_t n, uint8_t* dst) {
     LOCKSTEP_RETURN_IF_ERROR(ReadFileBytes(path_, start_ + at, n, dst, "entry '" + entry_ + "'"));
     if (at <= next_ && at + n > next_) {
@@ -116,8 +121,11 @@ class TorchArchiveBytes::Storage {
       if (!result_.ok()) break;
     }
     if (result_.ok() && crc_ != expected_) {
-      result_ = Status::Corruption(path_ + ": entry '" + entry_ + "' does not match the CRC-32 the archive records" +
-                                   " (its bytes changed after it was written)");
+      std::string of = views_ == 0 ? "no tensor" : "tensor '" + first_view_ + "'";
+      if (views_ > 1) of += " and " + std::to_string(views_ - 1) + " more";
+      result_ = Status::Corruption(path_ + ": entry '" + entry_ + "' (the storage of " + of +
+                                   ") does not match the CRC-32 the archive records (its bytes changed after it"
+                                   " was written)");
     }
     finished_ = true;
     return result_;
@@ -131,6 +139,8 @@ class TorchArchiveBytes::Storage {
   uint32_t crc_ = 0;
   bool finished_ = false;
   Status result_;
+  std::string first_view_;
+  int64_t views_ = 0;
 };
 
 namespace {
@@ -252,6 +262,7 @@ Status TorchArchiveBytes::Of(const TorchTensor& t, std::shared_ptr<const TensorB
     LOCKSTEP_RETURN_IF_ERROR(ZipEntryDataOffset(archive_.path, entry, &start));
     storage = std::make_shared<Storage>(archive_.path, entry.name, start, entry.size, entry.crc32);
   }
+  storage->AddView(t.name);
   *out = std::make_shared<StorageView>(storage, t, end);
   return Status::Ok();
 }
@@ -319,7 +330,9 @@ class DcpAssembled : public TensorBytes {
         if (archive.tensors[0].dtype != t_.dtype || archive.tensors[0].shape != c.sizes) {
           return Status::Corruption(Where(c) + ": the saved chunk's dtype or shape is not the metadata's");
         }
-        LOCKSTEP_RETURN_IF_ERROR(TorchArchiveBytes(archive).Of(archive.tensors[0], &source));
+        TorchTensor chunk = archive.tensors[0];
+        chunk.name = t_.fqn;  // "(root)" in the chunk's own archive: messages name the tensor
+        LOCKSTEP_RETURN_IF_ERROR(TorchArchiveBytes(archive).Of(chunk, &source));
       } else {
         if (c.length != Product(c.sizes) * elem_) {
           return Status::Corruption(Where(c) + ": its length is not the chunk's size");

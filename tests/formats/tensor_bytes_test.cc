@@ -73,6 +73,7 @@ TEST(TensorBytes, AStorageByteChangedAfterTheSaveFailsItsCrcNamingTheFile) {
   EXPECT_TRUE(st.IsCorruption()) << st.ToString();
   EXPECT_NE(st.message().find(path), std::string::npos) << st.message();
   EXPECT_NE(st.message().find("CRC-32"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("tensor '" + archive.tensors[0].name + "'"), std::string::npos) << st.message();
 }
 
 // A [4, 6] float32 tensor, its elements 0..23, saved as raw chunks of `boxes` ({row, col,

@@ -1,4 +1,5 @@
-"""`lockstep diff` and `inspect` of checkpoints larger than the memory the process may use.
+"""`lockstep diff` and `inspect` of checkpoints larger than the memory the process may use
+(and a DCP .metadata torch cannot load).
 
 Each layout is written by the .venv's torch itself (torch.save, torch.distributed.checkpoint,
 safetensors): a 256 MiB float32 matrix and views of its storage (rows, a column band whose
@@ -129,3 +130,25 @@ def test_inspect_summarises_every_tensor_under_a_memory_limit(root, base, layout
         assert rows[name]["min"] == t.min().item(), rows[name]
         assert rows[name]["mean"] == pytest.approx(t.double().mean().item(), rel=1e-9, abs=1e-9), rows[name]
     assert rows["tied"]["xxh3_128"] == rows["base"]["xxh3_128"]
+
+
+def test_a_dcp_metadata_naming_a_module_torch_cannot_import_is_refused(root):
+    """A changed byte in a module name of .metadata ("tnrch.distributed...") leaves a checkpoint
+    torch cannot unpickle: inspect --verify names it (exit 1) and diff refuses it (exit 2), where
+    both once called it healthy and identical. Small: no memory limit needed."""
+    good, bad = os.path.join(root, "meta-good"), os.path.join(root, "meta-bad")
+    dcp.save({"w": torch.arange(6.0)}, checkpoint_id=good)
+    shutil.copytree(good, bad)
+    path = os.path.join(bad, ".metadata")
+    data = bytearray(open(path, "rb").read())
+    at = data.index(b"torch.distributed.checkpoint")
+    data[at + 1] ^= 0x01  # "torch" -> "tnrch"
+    open(path, "wb").write(bytes(data))
+    with pytest.raises(BaseException):  # DCP's CheckpointException is a BaseException
+        dcp.load({"w": torch.zeros(6)}, checkpoint_id=bad)  # torch cannot load it either
+    code, out, err = lockstep("inspect", "--verify", bad)
+    assert code == 1 and ".metadata" in out + err and "tnrch" in out + err, out + err
+    code, out, err = lockstep("diff", good, bad)
+    assert code == 2 and "tnrch" in err, out + err
+    code, out, err = lockstep("inspect", "--verify", good)
+    assert code == 0, out + err
